@@ -1,0 +1,33 @@
+# CUDA detection. CTXLAB_CUDA=AUTO enables CUDA when nvcc is found; ON requires it; OFF skips it.
+# Device code is built for sm_90a (Hopper, wgmma/TMA-capable) and sm_80, plus compute_80 PTX for newer GPUs.
+set(CTXLAB_HAVE_CUDA OFF)
+if(NOT CTXLAB_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER)
+    find_program(_ctx_nvcc nvcc HINTS /usr/local/cuda/bin ENV CUDA_HOME PATH_SUFFIXES bin)
+    if(_ctx_nvcc)
+      set(CMAKE_CUDA_COMPILER ${_ctx_nvcc})
+    endif()
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    # Explicit -gencode flags: the 'a' (arch-specific) targets are spelled reliably this way.
+    set(CMAKE_CUDA_ARCHITECTURES OFF)
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 20)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    find_package(CUDAToolkit REQUIRED)
+    set(CTXLAB_CUDA_GENCODE
+        -gencode=arch=compute_90a,code=sm_90a
+        -gencode=arch=compute_80,code=sm_80
+        -gencode=arch=compute_80,code=compute_80)
+    set(CTXLAB_HAVE_CUDA ON)
+    message(STATUS "ctxlab: CUDA enabled (${CMAKE_CUDA_COMPILER}, ${CMAKE_CUDA_COMPILER_VERSION})")
+  elseif(CTXLAB_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "ctxlab: CTXLAB_CUDA=ON but no CUDA compiler (nvcc) was found")
+  else()
+    message(STATUS "ctxlab: CUDA not found, building CPU only")
+  endif()
+else()
+  message(STATUS "ctxlab: CUDA disabled (CTXLAB_CUDA=OFF)")
+endif()
