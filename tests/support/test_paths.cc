@@ -9,7 +9,7 @@ namespace ctx::test {
 
 std::string shared_path(const std::string& rel) {
   const char* env = std::getenv("CTXLAB_SHARED_DIR");
-  std::filesystem::path base = env && *env ? env : "../shared";
+  std::filesystem::path base = env && *env ? env : CTXLAB_DEFAULT_SHARED_DIR;
   return (base / rel).string();
 }
 

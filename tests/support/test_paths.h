@@ -1,5 +1,5 @@
-// Locations of shared fixtures for tests. CTXLAB_SHARED_DIR (set by CTest) overrides the default
-// ../shared beside the repository.
+// Locations of shared fixtures for tests. The environment variable CTXLAB_SHARED_DIR overrides the
+// folder configured at build time (../shared beside the repository by default).
 #pragma once
 
 #include <string>

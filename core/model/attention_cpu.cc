@@ -1,0 +1,64 @@
+#include "core/model/attention_cpu.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace ctx {
+namespace {
+
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using StridedMap = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
+using StridedOut = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+constexpr int64_t kQueryBlock = 64;
+
+}  // namespace
+
+void causal_attention_cpu(const AttentionParams& p, const float* q, int64_t n_new, int64_t past_len, const float* k,
+                          const float* v, int64_t capacity, float* out) {
+  const int64_t hd = p.head_dim, row = p.num_heads * hd, group = p.num_heads / p.num_kv_heads;
+  const int64_t blocks = (n_new + kQueryBlock - 1) / kQueryBlock;
+  const int64_t items = p.num_heads * blocks;
+#pragma omp parallel
+  {
+    RowMat scores;
+#pragma omp for schedule(dynamic)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t h = item % p.num_heads, b = item / p.num_heads;
+      const int64_t g = h / group;
+      const int64_t q0 = b * kQueryBlock, q1 = std::min(n_new, q0 + kQueryBlock), nq = q1 - q0;
+      // Keys any query of this block may see.
+      const int64_t hi = past_len + q1;
+      const int64_t lo = p.window > 0 ? std::max<int64_t>(0, past_len + q0 - p.window + 1) : 0;
+      const int64_t nk = hi - lo;
+      StridedMap Q(q + q0 * row + h * hd, nq, hd, Eigen::OuterStride<>(row));
+      Eigen::Map<const RowMat> K(k + (g * capacity + lo) * hd, nk, hd);
+      Eigen::Map<const RowMat> V(v + (g * capacity + lo) * hd, nk, hd);
+      scores.resize(nq, nk);
+      scores.noalias() = Q * K.transpose();
+      for (int64_t i = 0; i < nq; ++i) {
+        const int64_t pos = past_len + q0 + i;
+        const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+        // Visible keys of this row: [first, pos] in absolute positions.
+        float* s = scores.data() + i * nk;
+        const int64_t a = first - lo, e = pos - lo + 1;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = a; j < e; ++j) mx = std::max(mx, s[j] * p.scale);
+        double sum = 0;
+        for (int64_t j = 0; j < nk; ++j) {
+          const float w = (j >= a && j < e) ? std::exp(s[j] * p.scale - mx) : 0.0f;
+          s[j] = w;
+          sum += w;
+        }
+        const float inv = float(1.0 / sum);
+        for (int64_t j = a; j < e; ++j) s[j] *= inv;
+      }
+      StridedOut O(out + q0 * row + h * hd, nq, hd, Eigen::OuterStride<>(row));
+      O.noalias() = scores * V;
+    }
+  }
+}
+
+}  // namespace ctx

@@ -1,0 +1,126 @@
+#include "core/model/generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "core/base/error.h"
+
+namespace ctx {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int32_t argmax(const float* v, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (v[i] > v[best]) best = i;
+  return int32_t(best);
+}
+
+std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
+                                            const GenerateOptions& opt, GenerateTimings* timings) {
+  const int64_t vocab = model.config().vocab_size;
+  std::vector<GenerateResult> results(prompts.size());
+  std::vector<KvCache> caches;
+  caches.reserve(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    if (prompts[i].empty()) fail("generate: prompt ", i, " is empty (it needs at least one token, e.g. BOS)");
+    caches.push_back(model.new_cache(int64_t(prompts[i].size()) + opt.max_new_tokens));
+    results[i].prompt_tokens = int64_t(prompts[i].size());
+  }
+  if (opt.max_new_tokens <= 0 || prompts.empty()) return results;
+  auto is_stop = [&](int32_t t) { return std::find(opt.stop_ids.begin(), opt.stop_ids.end(), t) != opt.stop_ids.end(); };
+
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<SequenceStep> steps;
+  for (size_t i = 0; i < prompts.size(); ++i) steps.push_back({&caches[i], prompts[i], -1});
+  std::vector<float> logits = model.forward(steps);
+  std::vector<int32_t> last(prompts.size());
+  std::vector<size_t> active;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    last[i] = argmax(logits.data() + int64_t(i) * vocab, vocab);
+    results[i].tokens.push_back(last[i]);
+    if (opt.on_token) opt.on_token(i, last[i]);
+    results[i].stopped = is_stop(last[i]);
+    if (!results[i].stopped && opt.max_new_tokens > 1) active.push_back(i);
+  }
+  if (timings) timings->prefill_seconds = seconds_since(t0);
+
+  t0 = std::chrono::steady_clock::now();
+  while (!active.empty()) {
+    steps.clear();
+    for (size_t i : active) steps.push_back({&caches[i], std::span<const int32_t>(&last[i], 1), -1});
+    logits = model.forward(steps);
+    if (timings) ++timings->decode_steps;
+    std::vector<size_t> still;
+    for (size_t a = 0; a < active.size(); ++a) {
+      const size_t i = active[a];
+      last[i] = argmax(logits.data() + int64_t(a) * vocab, vocab);
+      results[i].tokens.push_back(last[i]);
+      if (opt.on_token) opt.on_token(i, last[i]);
+      results[i].stopped = is_stop(last[i]);
+      if (!results[i].stopped && int64_t(results[i].tokens.size()) < opt.max_new_tokens) still.push_back(i);
+    }
+    active.swap(still);
+  }
+  if (timings) timings->decode_seconds = seconds_since(t0);
+  return results;
+}
+
+std::vector<LoglikResult> loglikelihood(Transformer& model, const std::vector<LoglikRequest>& requests,
+                                        int64_t max_batch_tokens) {
+  const int64_t vocab = model.config().vocab_size;
+  std::vector<LoglikResult> results(requests.size());
+  size_t next = 0;
+  while (next < requests.size()) {
+    // Gather a batch of whole requests (at least one) within the token budget.
+    std::vector<size_t> batch;
+    std::vector<std::vector<int32_t>> seqs;
+    int64_t tokens = 0;
+    while (next < requests.size()) {
+      const auto& r = requests[next];
+      if (r.context.empty() || r.continuation.empty())
+        fail("loglikelihood: request ", next, " has an empty context or continuation");
+      const int64_t len = int64_t(r.context.size() + r.continuation.size()) - 1;
+      if (!batch.empty() && tokens + len > max_batch_tokens) break;
+      batch.push_back(next++);
+      tokens += len;
+    }
+    std::vector<KvCache> caches;
+    caches.reserve(batch.size());
+    for (size_t b : batch) {
+      const auto& r = requests[b];
+      std::vector<int32_t> s = r.context;
+      s.insert(s.end(), r.continuation.begin(), r.continuation.end() - 1);  // the last token is never input
+      seqs.push_back(std::move(s));
+      caches.push_back(model.new_cache(int64_t(seqs.back().size())));
+    }
+    std::vector<SequenceStep> steps;
+    for (size_t i = 0; i < batch.size(); ++i)
+      steps.push_back({&caches[i], seqs[i], int64_t(requests[batch[i]].context.size()) - 1});
+    const std::vector<float> logits = model.forward(steps);
+    int64_t row = 0;
+    for (size_t b : batch) {
+      const auto& cont = requests[b].continuation;
+      LoglikResult& res = results[b];
+      for (int32_t target : cont) {
+        const float* z = logits.data() + row * vocab;
+        const float mx = *std::max_element(z, z + vocab);
+        double sum = 0;
+        for (int64_t i = 0; i < vocab; ++i) sum += std::exp(double(z[i]) - mx);
+        if (target < 0 || target >= vocab) fail("loglikelihood: continuation token ", target, " is outside the vocabulary");
+        res.logprob += double(z[target]) - mx - std::log(sum);
+        res.is_greedy = res.is_greedy && argmax(z, vocab) == target;
+        ++row;
+      }
+    }
+  }
+  return results;
+}
+
+}  // namespace ctx

@@ -1,0 +1,55 @@
+// Greedy generation and continuation log-likelihoods on top of Transformer::forward.
+// Both run many sequences as one ragged batch. Not thread-safe (they drive one Transformer).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/model/transformer.h"
+
+namespace ctx {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 32;
+  std::vector<int32_t> stop_ids;  // a generated stop id ends that sequence (and is included)
+  // Called after each decode step with (sequence index, new token); may be empty.
+  std::function<void(size_t, int32_t)> on_token;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // generated ids only
+  bool stopped = false;         // ended on a stop id
+  int64_t prompt_tokens = 0;
+};
+
+struct GenerateTimings {
+  double prefill_seconds = 0;  // prompt forward pass + first token (= time to first token)
+  double decode_seconds = 0;   // all later steps
+  int64_t decode_steps = 0;    // batched steps after the first token
+};
+
+// Greedy (argmax, lowest id on ties as torch.argmax and run.c do) continuation of each prompt.
+// Prompts must be non-empty.
+std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
+                                            const GenerateOptions& options, GenerateTimings* timings = nullptr);
+
+// Index of the largest value (first on ties).
+int32_t argmax(const float* values, int64_t n);
+
+struct LoglikRequest {
+  std::vector<int32_t> context;       // non-empty (e.g. starts with BOS)
+  std::vector<int32_t> continuation;  // non-empty
+};
+
+struct LoglikResult {
+  double logprob = 0;    // sum over continuation tokens of log p(token | preceding tokens)
+  bool is_greedy = true;  // every continuation token was the argmax (lm-evaluation-harness semantics)
+};
+
+// Scores each request teacher-forced in one pass over context + continuation. Requests are
+// batched up to `max_batch_tokens` tokens per forward pass.
+std::vector<LoglikResult> loglikelihood(Transformer& model, const std::vector<LoglikRequest>& requests,
+                                        int64_t max_batch_tokens = 4096);
+
+}  // namespace ctx

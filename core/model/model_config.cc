@@ -1,0 +1,235 @@
+#include "core/model/model_config.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/base/error.h"
+
+namespace ctx {
+namespace {
+
+using json = nlohmann::json;
+
+const std::set<std::string> kSupported = {"llama", "mistral", "qwen2", "qwen3", "granite"};
+
+// Typed access to config keys with errors that name the file and key.
+class ConfigReader {
+ public:
+  ConfigReader(const json& j, std::string source) : j_(j), source_(std::move(source)) {}
+
+  bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
+
+  int64_t require_int(const char* key) const {
+    if (!has(key)) fail(source_, ": missing required key '", key, "'");
+    return as_int(j_.at(key), key);
+  }
+  int64_t get_int(const char* key, int64_t dflt) const { return has(key) ? as_int(j_.at(key), key) : dflt; }
+  double get_double(const char* key, double dflt) const { return has(key) ? as_double(j_.at(key), key) : dflt; }
+  bool get_bool(const char* key, bool dflt) const {
+    if (!has(key)) return dflt;
+    if (!j_.at(key).is_boolean()) fail(source_, ": key '", key, "' must be true or false, got ", j_.at(key).dump());
+    return j_.at(key).get<bool>();
+  }
+  std::string get_string(const char* key, const std::string& dflt) const {
+    if (!has(key)) return dflt;
+    if (!j_.at(key).is_string()) fail(source_, ": key '", key, "' must be a string, got ", j_.at(key).dump());
+    return j_.at(key).get<std::string>();
+  }
+  const json& raw() const { return j_; }
+  const std::string& source() const { return source_; }
+
+  int64_t as_int(const json& v, const std::string& key) const {
+    if (v.is_number_integer()) return v.get<int64_t>();
+    if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) return int64_t(v.get<double>());
+    fail(source_, ": key '", key, "' must be an integer, got ", v.dump());
+  }
+  double as_double(const json& v, const std::string& key) const {
+    if (v.is_number()) return v.get<double>();
+    // transformers 5.x writes non-finite floats as {"__float__": "Infinity"}.
+    if (v.is_object() && v.contains("__float__") && v["__float__"].is_string()) {
+      const std::string s = v["__float__"].get<std::string>();
+      if (s == "Infinity") return INFINITY;
+      if (s == "-Infinity") return -INFINITY;
+      if (s == "NaN") return NAN;
+    }
+    fail(source_, ": key '", key, "' must be a number, got ", v.dump());
+  }
+
+ private:
+  const json& j_;
+  std::string source_;
+};
+
+void require_positive(const ConfigReader& r, const char* key, int64_t v) {
+  if (v <= 0) fail(r.source(), ": key '", key, "' must be positive, got ", v);
+}
+
+RopeConfig parse_rope(const ConfigReader& r) {
+  RopeConfig rope;
+  // 5.x: rope_parameters holds everything; 4.x: rope_theta at top level, rope_scaling optional.
+  const json* params = nullptr;
+  if (r.has("rope_parameters")) {
+    params = &r.raw().at("rope_parameters");
+    if (!params->is_object()) fail(r.source(), ": 'rope_parameters' must be an object");
+  } else {
+    rope.theta = r.get_double("rope_theta", 10000.0);
+    if (r.has("rope_scaling")) {
+      params = &r.raw().at("rope_scaling");
+      if (!params->is_object()) fail(r.source(), ": 'rope_scaling' must be an object or null");
+    }
+  }
+  if (params) {
+    ConfigReader p(*params, r.source() + " (rope)");
+    if (params->contains("rope_theta")) rope.theta = p.get_double("rope_theta", rope.theta);
+    rope.type = p.get_string("rope_type", p.get_string("type", "default"));
+    rope.factor = p.get_double("factor", 1.0);
+    rope.low_freq_factor = p.get_double("low_freq_factor", 1.0);
+    rope.high_freq_factor = p.get_double("high_freq_factor", 4.0);
+    rope.original_max_position_embeddings = p.get_int("original_max_position_embeddings", 8192);
+  }
+  if (rope.type != "default" && rope.type != "linear" && rope.type != "llama3")
+    fail(r.source(), ": unsupported rope_type '", rope.type, "' (supported: default, linear, llama3)");
+  if (!(rope.theta > 0)) fail(r.source(), ": rope_theta must be positive, got ", rope.theta);
+  if (rope.type != "default" && !(rope.factor > 0)) fail(r.source(), ": rope factor must be positive, got ", rope.factor);
+  if (rope.type == "llama3" && !(rope.high_freq_factor > rope.low_freq_factor))
+    fail(r.source(), ": llama3 rope needs high_freq_factor > low_freq_factor");
+  return rope;
+}
+
+std::vector<int32_t> parse_token_ids(const ConfigReader& r, const char* key) {
+  std::vector<int32_t> ids;
+  if (!r.has(key)) return ids;
+  const json& v = r.raw().at(key);
+  if (v.is_array()) {
+    for (const auto& e : v) ids.push_back(int32_t(r.as_int(e, key)));
+  } else {
+    ids.push_back(int32_t(r.as_int(v, key)));
+  }
+  return ids;
+}
+
+}  // namespace
+
+double ModelConfig::softmax_scale() const {
+  return attention_scale > 0 ? attention_scale : 1.0 / std::sqrt(double(head_dim));
+}
+
+int64_t ModelConfig::parameter_count() const {
+  int64_t per_layer = hidden_size * (q_dim() + 2 * kv_dim()) + q_dim() * hidden_size + 3 * hidden_size * intermediate_size +
+                      2 * hidden_size;
+  if (qkv_bias) per_layer += q_dim() + 2 * kv_dim();
+  if (qk_norm) per_layer += 2 * head_dim;
+  int64_t n = num_layers * per_layer + vocab_size * hidden_size + hidden_size;
+  if (!tie_word_embeddings) n += vocab_size * hidden_size;
+  return n;
+}
+
+std::string ModelConfig::summary() const {
+  return str_cat(model_type, " L=", num_layers, " d=", hidden_size, " heads=", num_heads, "/", num_kv_heads,
+                 " hd=", head_dim, " ff=", intermediate_size, " vocab=", vocab_size, " params=", parameter_count());
+}
+
+std::string supported_model_types() {
+  std::string s;
+  for (const auto& t : kSupported) s += (s.empty() ? "" : ", ") + t;
+  return s;
+}
+
+ModelConfig parse_hf_config(const std::string& json_text, const std::string& source) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    fail(source, ": not valid JSON: ", e.what());
+  }
+  if (!j.is_object()) fail(source, ": expected a JSON object");
+  ConfigReader r(j, source);
+  ModelConfig c;
+  if (!r.has("model_type")) fail(source, ": missing required key 'model_type'");
+  c.model_type = r.get_string("model_type", "");
+  if (c.model_type == "granitemoehybrid")
+    fail(source, ": model_type 'granitemoehybrid' (hybrid Mamba-2) is not supported yet (supported: ",
+         supported_model_types(), ")");
+  if (!kSupported.count(c.model_type))
+    fail(source, ": unknown model_type '", c.model_type, "' (supported: ", supported_model_types(), ")");
+
+  c.vocab_size = r.require_int("vocab_size");
+  c.hidden_size = r.require_int("hidden_size");
+  c.intermediate_size = r.require_int("intermediate_size");
+  c.num_layers = r.require_int("num_hidden_layers");
+  c.num_heads = r.require_int("num_attention_heads");
+  c.num_kv_heads = r.get_int("num_key_value_heads", c.num_heads);
+  for (auto [k, v] : {std::pair{"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size},
+                      {"intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_layers},
+                      {"num_attention_heads", c.num_heads}, {"num_key_value_heads", c.num_kv_heads}})
+    require_positive(r, k, v);
+  if (c.num_heads % c.num_kv_heads != 0)
+    fail(source, ": num_attention_heads (", c.num_heads, ") must be a multiple of num_key_value_heads (", c.num_kv_heads, ")");
+  if (r.has("head_dim")) {
+    c.head_dim = r.require_int("head_dim");
+  } else {
+    if (c.hidden_size % c.num_heads != 0)
+      fail(source, ": hidden_size (", c.hidden_size, ") is not divisible by num_attention_heads (", c.num_heads,
+           ") and no head_dim is given");
+    c.head_dim = c.hidden_size / c.num_heads;
+  }
+  require_positive(r, "head_dim", c.head_dim);
+  if (c.head_dim % 2 != 0) fail(source, ": head_dim must be even for RoPE, got ", c.head_dim);
+  c.max_position_embeddings = r.get_int("max_position_embeddings", 4096);
+  c.rms_norm_eps = r.get_double("rms_norm_eps", 1e-6);
+  c.rope = parse_rope(r);
+  c.tie_word_embeddings = r.get_bool("tie_word_embeddings", false);
+  const std::string act = r.get_string("hidden_act", "silu");
+  if (act != "silu") fail(source, ": unsupported hidden_act '", act, "' (supported: silu)");
+
+  const bool attention_bias = r.get_bool("attention_bias", false);
+  c.qkv_bias = c.model_type == "qwen2" ? true : attention_bias;
+  c.o_bias = c.model_type == "qwen2" ? false : attention_bias;
+  c.mlp_bias = r.get_bool("mlp_bias", false);
+  c.qk_norm = c.model_type == "qwen3";
+
+  // Sliding windows: Mistral applies `sliding_window` to every layer; Qwen2/3 only with
+  // use_sliding_window, on the layers that layer_types marks "sliding_attention".
+  c.layer_window.assign(size_t(c.num_layers), 0);
+  const int64_t window = r.get_int("sliding_window", 0);
+  if (window < 0) fail(source, ": sliding_window must be non-negative, got ", window);
+  if (c.model_type == "mistral") {
+    c.layer_window.assign(size_t(c.num_layers), window);
+  } else if (r.get_bool("use_sliding_window", false) && window > 0) {
+    if (!r.has("layer_types")) {
+      const int64_t first = r.get_int("max_window_layers", c.num_layers);
+      for (int64_t l = first; l < c.num_layers; ++l) c.layer_window[size_t(l)] = window;
+    }
+  }
+  if (r.has("layer_types")) {
+    const json& lt = j.at("layer_types");
+    if (!lt.is_array() || int64_t(lt.size()) != c.num_layers)
+      fail(source, ": 'layer_types' must be a list of ", c.num_layers, " strings");
+    for (size_t l = 0; l < lt.size(); ++l) {
+      const std::string t = lt[l].is_string() ? lt[l].get<std::string>() : "";
+      if (t == "sliding_attention") {
+        if (window <= 0) fail(source, ": layer_types[", l, "] is sliding_attention but sliding_window is not set");
+        c.layer_window[l] = window;
+      } else if (t != "full_attention") {
+        fail(source, ": layer_types[", l, "] = ", lt[l].dump(), " is not supported (supported: full_attention, sliding_attention)");
+      }
+    }
+  }
+
+  if (c.model_type == "granite") {
+    c.embedding_multiplier = r.get_double("embedding_multiplier", 1.0);
+    c.attention_scale = r.get_double("attention_multiplier", 0.0);
+    c.residual_multiplier = r.get_double("residual_multiplier", 1.0);
+    c.logits_scaling = r.get_double("logits_scaling", 1.0);
+    if (!(c.logits_scaling != 0)) fail(source, ": logits_scaling must be non-zero");
+  }
+  c.bos_token_id = r.has("bos_token_id") ? int32_t(r.require_int("bos_token_id")) : -1;
+  c.eos_token_ids = parse_token_ids(r, "eos_token_id");
+  const std::string dtype = r.get_string("dtype", r.get_string("torch_dtype", "float32"));
+  c.dtype = dtype == "bfloat16" ? DType::BF16 : dtype == "float16" ? DType::F16 : DType::F32;
+  c.rope.inv_freq_dtype = c.dtype;
+  return c;
+}
+
+}  // namespace ctx

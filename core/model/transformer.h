@@ -1,0 +1,50 @@
+// The forward pass of the Llama-family decoder on CPU (float32, Eigen + OpenMP).
+//
+// A batch is a set of sequences of different lengths, each with its own KvCache and a run of new
+// tokens (a prompt for prefill, one token for decode, or anything in between). All new tokens of
+// the batch go through the linear layers together as one [N, hidden] matrix (no padding); attention
+// runs per sequence against that sequence's cache. Logits are returned only for the rows asked for.
+//
+// Not thread-safe: one Transformer runs one batch at a time (it reuses scratch buffers); the Model
+// it reads may be shared by several Transformers.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/model/kv_cache.h"
+#include "core/model/model_loader.h"
+#include "core/model/rope.h"
+
+namespace ctx {
+
+struct SequenceStep {
+  KvCache* cache = nullptr;            // advanced by tokens.size()
+  std::span<const int32_t> tokens;     // new tokens, appended after cache->length()
+  int64_t logits_from = -1;            // logits for tokens[logits_from..]; -1 = last token only
+};
+
+class Transformer {
+ public:
+  explicit Transformer(const Model& model);
+
+  // Runs `steps`, appends their keys/values to the caches and returns logits, one row of
+  // vocab_size floats per requested token, rows in step order. Throws ctx::Error for token ids
+  // outside the vocabulary (leaving the caches unchanged).
+  std::vector<float> forward(std::span<const SequenceStep> steps);
+
+  // A cache sized for this model.
+  KvCache new_cache(int64_t capacity = 0) const { return KvCache(model_.config, capacity); }
+
+  const Model& model() const { return model_; }
+  const ModelConfig& config() const { return model_.config; }
+
+ private:
+  const Model& model_;
+  Rope rope_;
+  // Scratch, grown on demand: activations for N rows.
+  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_;
+};
+
+}  // namespace ctx

@@ -1,0 +1,123 @@
+#include "core/model/weights.h"
+
+#include <cstring>
+
+#include "core/base/error.h"
+
+namespace ctx {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+class Assembler {
+ public:
+  Assembler(const TensorLookup& lookup, std::string source, ModelWeights& w)
+      : lookup_(lookup), source_(std::move(source)), w_(w) {}
+
+  const float* take(const std::string& name, const std::vector<int64_t>& shape) {
+    auto t = lookup_(name, shape);
+    if (!t) fail(source_, ": missing tensor '", name, "' (expected shape ", shape_str(shape), ")");
+    return as_f32(name, *t, shape);
+  }
+  const float* as_f32(const std::string& name, const RawTensor& t, const std::vector<int64_t>& shape) {
+    if (t.shape != shape)
+      fail(source_, ": tensor '", name, "' has shape ", shape_str(t.shape), ", expected ", shape_str(shape));
+    if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
+      fail(source_, ": tensor '", name, "' has dtype ", dtype_name(t.dtype), " (supported: F32, F16, BF16)");
+    size_t n = 1;
+    for (int64_t d : shape) n *= size_t(d);
+    if (t.dtype == DType::F32) {
+      w_.storage.push_back(t.owner);
+      return static_cast<const float*>(t.data);
+    }
+    std::shared_ptr<float[]> buf(new float[n]);
+    convert_to_f32(t.dtype, t.data, buf.get(), n);
+    w_.storage.push_back(buf);
+    return buf.get();
+  }
+
+  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
+    return {take(name, {rows, cols}), rows, cols};
+  }
+  WeightVector vector(const std::string& name, int64_t n) { return {take(name, {n}), n}; }
+
+ private:
+  const TensorLookup& lookup_;
+  std::string source_;
+  ModelWeights& w_;
+};
+
+int64_t vec_bytes(const WeightVector& v) { return v.empty() ? 0 : v.size * 4; }
+int64_t mat_bytes(const WeightMatrix& m) { return m.empty() ? 0 : m.rows * m.cols * 4; }
+
+int64_t layer_bytes(const LayerWeights& l) {
+  int64_t b = 0;
+  for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) b += mat_bytes(*m);
+  for (const auto* v : {&l.attn_norm, &l.ffn_norm, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm, &l.k_norm, &l.b_gate,
+                        &l.b_up, &l.b_down})
+    b += vec_bytes(*v);
+  return b;
+}
+
+}  // namespace
+
+int64_t ModelWeights::bytes_read_per_token() const {
+  int64_t b = embed.cols * 4 + vec_bytes(final_norm) + mat_bytes(lm_head);
+  for (const auto& l : layers) b += layer_bytes(l);
+  return b;
+}
+
+int64_t ModelWeights::bytes_held() const {
+  int64_t b = mat_bytes(embed) + vec_bytes(final_norm) + (lm_head.data == embed.data ? 0 : mat_bytes(lm_head));
+  for (const auto& l : layers) b += layer_bytes(l);
+  return b;
+}
+
+ModelWeights assemble_hf_weights(const ModelConfig& c, const TensorLookup& lookup, const std::string& source) {
+  ModelWeights w;
+  Assembler a(lookup, source, w);
+  const int64_t d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size;
+  w.embed = a.matrix("model.embed_tokens.weight", c.vocab_size, d);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    LayerWeights l;
+    l.attn_norm = a.vector(p + "input_layernorm.weight", d);
+    l.ffn_norm = a.vector(p + "post_attention_layernorm.weight", d);
+    l.wq = a.matrix(p + "self_attn.q_proj.weight", qd, d);
+    l.wk = a.matrix(p + "self_attn.k_proj.weight", kvd, d);
+    l.wv = a.matrix(p + "self_attn.v_proj.weight", kvd, d);
+    l.wo = a.matrix(p + "self_attn.o_proj.weight", d, qd);
+    if (c.qkv_bias) {
+      l.bq = a.vector(p + "self_attn.q_proj.bias", qd);
+      l.bk = a.vector(p + "self_attn.k_proj.bias", kvd);
+      l.bv = a.vector(p + "self_attn.v_proj.bias", kvd);
+    }
+    if (c.o_bias) l.bo = a.vector(p + "self_attn.o_proj.bias", d);
+    if (c.qk_norm) {
+      l.q_norm = a.vector(p + "self_attn.q_norm.weight", c.head_dim);
+      l.k_norm = a.vector(p + "self_attn.k_norm.weight", c.head_dim);
+    }
+    l.w_gate = a.matrix(p + "mlp.gate_proj.weight", ff, d);
+    l.w_up = a.matrix(p + "mlp.up_proj.weight", ff, d);
+    l.w_down = a.matrix(p + "mlp.down_proj.weight", d, ff);
+    if (c.mlp_bias) {
+      l.b_gate = a.vector(p + "mlp.gate_proj.bias", ff);
+      l.b_up = a.vector(p + "mlp.up_proj.bias", ff);
+      l.b_down = a.vector(p + "mlp.down_proj.bias", d);
+    }
+    w.layers.push_back(l);
+  }
+  w.final_norm = a.vector("model.norm.weight", d);
+  if (c.tie_word_embeddings) {
+    w.lm_head = w.embed;
+  } else {
+    w.lm_head = a.matrix("lm_head.weight", c.vocab_size, d);
+  }
+  return w;
+}
+
+}  // namespace ctx

@@ -1,0 +1,51 @@
+#include "tests/support/model_check.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+namespace ctx::test {
+
+std::vector<int32_t> ids_tensor(const SafetensorsIndex& index, const std::string& name, std::vector<int64_t>* shape) {
+  const TensorView* t = index.find(name);
+  if (!t) {
+    ADD_FAILURE() << "reference has no tensor " << name;
+    return {};
+  }
+  if (shape) *shape = t->shape;
+  std::vector<int32_t> out(size_t(t->numel()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (t->dtype == DType::I64) {
+      int64_t v;
+      std::memcpy(&v, t->data + i * 8, 8);
+      out[i] = int32_t(v);
+    } else {
+      std::memcpy(&out[i], t->data + i * 4, 4);
+    }
+  }
+  return out;
+}
+
+std::vector<float> f32_tensor(const SafetensorsIndex& index, const std::string& name, std::vector<int64_t>* shape) {
+  const TensorView* t = index.find(name);
+  if (!t || t->dtype != DType::F32) {
+    ADD_FAILURE() << "reference has no float32 tensor " << name;
+    return {};
+  }
+  if (shape) *shape = t->shape;
+  std::vector<float> out(size_t(t->numel()));
+  std::memcpy(out.data(), t->data, t->nbytes);
+  return out;
+}
+
+LogitDiff compare(const float* ours, const float* ref, int64_t n) {
+  LogitDiff d;
+  for (int64_t i = 0; i < n; ++i) {
+    d.max_abs_diff = std::max(d.max_abs_diff, std::fabs(double(ours[i]) - double(ref[i])));
+    d.max_abs_ref = std::max(d.max_abs_ref, std::fabs(double(ref[i])));
+  }
+  return d;
+}
+
+}  // namespace ctx::test

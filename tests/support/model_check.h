@@ -1,0 +1,24 @@
+// Helpers shared by the model tests: reading reference tensors and comparing logits.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/io/safetensors.h"
+
+namespace ctx::test {
+
+// An int64 or int32 tensor as int32 values (token ids). Fails the test if absent.
+std::vector<int32_t> ids_tensor(const SafetensorsIndex& index, const std::string& name, std::vector<int64_t>* shape);
+// A float32 tensor's values. Fails the test if absent.
+std::vector<float> f32_tensor(const SafetensorsIndex& index, const std::string& name, std::vector<int64_t>* shape);
+
+struct LogitDiff {
+  double max_abs_diff = 0;
+  double max_abs_ref = 0;
+  double relative() const { return max_abs_ref > 0 ? max_abs_diff / max_abs_ref : max_abs_diff; }
+};
+LogitDiff compare(const float* ours, const float* ref, int64_t n);
+
+}  // namespace ctx::test
