@@ -12,6 +12,7 @@ namespace ctx {
 namespace {
 
 using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+constexpr int64_t kMinParallelWork = 1 << 16;  // multiply-adds
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -70,7 +71,8 @@ void linear(const WeightMatrix& w, const float* x, int64_t n, float* y, const We
     const GemvFn fn = kGemv[n - 1];
     // Split rows in chunks of 16 so each thread streams a contiguous block of W.
     const int64_t chunks = (out + 15) / 16;
-#pragma omp parallel
+    // Fork/join costs microseconds (milliseconds when cores are oversubscribed): tiny matrices stay serial.
+#pragma omp parallel if (out * in * n >= kMinParallelWork)
     {
       const int nt = omp_get_num_threads(), t = omp_get_thread_num();
       const int64_t c0 = chunks * t / nt, c1 = chunks * (t + 1) / nt;
@@ -80,7 +82,10 @@ void linear(const WeightMatrix& w, const float* x, int64_t n, float* y, const We
     Eigen::Map<const RowMat> W(w.data, out, in);
     Eigen::Map<const RowMat> X(x, n, in);
     Eigen::Map<RowMat> Y(y, n, out);
+    const int threads = Eigen::nbThreads();
+    if (out * in * n < kMinParallelWork * 16) Eigen::setNbThreads(1);
     Y.noalias() = X * W.transpose();
+    Eigen::setNbThreads(threads);
   }
   if (!bias.empty()) {
     CTX_CHECK(bias.size == out);

@@ -21,7 +21,9 @@ void causal_attention_cpu(const AttentionParams& p, const float* q, int64_t n_ne
   const int64_t hd = p.head_dim, row = p.num_heads * hd, group = p.num_heads / p.num_kv_heads;
   const int64_t blocks = (n_new + kQueryBlock - 1) / kQueryBlock;
   const int64_t items = p.num_heads * blocks;
-#pragma omp parallel
+  // Serial when the whole problem is tiny: a parallel region costs more than it saves.
+  const int64_t work = p.num_heads * n_new * (past_len + n_new) * hd;
+#pragma omp parallel if (work >= (1 << 16))
   {
     RowMat scores;
 #pragma omp for schedule(dynamic)

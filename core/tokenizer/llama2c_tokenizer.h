@@ -37,7 +37,8 @@ class Llama2cTokenizer final : public Tokenizer {
  public:
   // Reads `path` with `vocab_size` entries. Throws ctx::Error naming the path (and the entry index)
   // for a missing file, a vocab_size < 3 (ids 0..2 are <unk>, BOS, EOS), a truncated header or entry,
-  // or a negative max_token_length or entry length.
+  // a max_token_length <= 0, or an entry length that is negative or above max_token_length (the
+  // llama2.c exporter writes the longest length there; run.c's merge buffer is sized from it).
   static std::unique_ptr<Llama2cTokenizer> load(const std::string& path, int32_t vocab_size);
   // Same, from bytes already in memory; `path` only names the source in error messages.
   static std::unique_ptr<Llama2cTokenizer> parse(std::string_view bytes, int32_t vocab_size,

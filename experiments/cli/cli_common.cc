@@ -1,0 +1,74 @@
+#include "experiments/cli/cli_common.h"
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+
+#include "core/base/error.h"
+#include "core/base/threads.h"
+
+namespace ctx::cli {
+
+bool parse_options(const std::string& command, const std::string& usage, po::options_description& desc,
+                   const std::vector<std::string>& args, po::variables_map& vm,
+                   const po::positional_options_description* positional) {
+  desc.add_options()("threads", po::value<int>()->default_value(0), "CPU threads (0 = all cores)")("help,h",
+                                                                                                   "show this help");
+  auto parser = po::command_line_parser(args).options(desc);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: ctxlab " << command << " " << usage << "\n\n" << desc << "\n";
+    return false;
+  }
+  po::notify(vm);
+  set_num_threads(vm["threads"].as<int>());
+  return true;
+}
+
+namespace {
+template <class T>
+std::vector<T> parse_list(const std::string& text, const std::string& what) {
+  std::vector<T> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(pos, comma - pos);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    T v{};
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || v < 0)
+      fail(what, ": '", item, "' is not a non-negative integer (expected a comma-separated list like 1,5,9)");
+    out.push_back(v);
+    pos = comma + 1;
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what) { return parse_list<int32_t>(text, what); }
+std::vector<int64_t> parse_size_list(const std::string& text, const std::string& what) { return parse_list<int64_t>(text, what); }
+
+std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::string& explicit_path) {
+  const std::string path = explicit_path.empty() ? model.tokenizer_path : explicit_path;
+  if (path.empty())
+    fail(model.spec, ": no tokenizer found beside the checkpoint (tokenizer.model or tokenizer.bin); pass --tokenizer PATH "
+         "or give token ids with --prompt-ids");
+  auto tok = load_tokenizer(path, int32_t(model.config.vocab_size));
+  if (tok->vocab_size() != model.config.vocab_size)
+    fail(path, ": tokenizer has ", tok->vocab_size(), " tokens but the model's vocabulary has ", model.config.vocab_size);
+  return tok;
+}
+
+std::string human_bytes(double b) {
+  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) b /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, unit[u]);
+  return buf;
+}
+
+}  // namespace ctx::cli

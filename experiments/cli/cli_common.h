@@ -1,0 +1,35 @@
+// Pieces shared by the ctxlab subcommands: option parsing with uniform --help and error handling,
+// id-list parsing, and model/tokenizer loading.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model/model_loader.h"
+#include "core/tokenizer/tokenizer.h"
+
+namespace ctx::cli {
+
+namespace po = boost::program_options;
+
+// Parses `args` (after the subcommand name) against `desc` plus --help and --threads.
+// Returns false when --help was printed. Throws po::error for bad options.
+bool parse_options(const std::string& command, const std::string& usage, po::options_description& desc,
+                   const std::vector<std::string>& args, po::variables_map& vm,
+                   const po::positional_options_description* positional = nullptr);
+
+// "1,5,9" -> {1, 5, 9}. Throws ctx::Error naming `what` on anything else.
+std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what);
+// Same for 64-bit sizes, e.g. "128,512,2048".
+std::vector<int64_t> parse_size_list(const std::string& text, const std::string& what);
+
+// The tokenizer for `model`: `explicit_path` if given, else the one found beside the checkpoint.
+// Throws ctx::Error explaining how to pass one when there is none.
+std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::string& explicit_path);
+
+std::string human_bytes(double bytes);
+
+}  // namespace ctx::cli

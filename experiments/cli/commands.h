@@ -1,0 +1,17 @@
+// The ctxlab subcommands. Each takes the arguments after its name and returns the exit code;
+// ctx::Error and option errors propagate to main(), which prints them as one line.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ctx::cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_generate(const Args& args);
+int cmd_logits(const Args& args);
+int cmd_doctor(const Args& args);
+int cmd_bench(const Args& args);
+
+}  // namespace ctx::cli

@@ -1,0 +1,57 @@
+// ctxlab: measure what attention backends, KV-cache compression and weight quantization cost and buy.
+#include <boost/program_options/errors.hpp>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <iostream>
+
+#include "core/base/error.h"
+#include "experiments/cli/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  const char* help;
+  std::function<int(const ctx::cli::Args&)> run;
+};
+
+const Command kCommands[] = {
+    {"generate", "greedy generation from a prompt (text or token ids), with timings", ctx::cli::cmd_generate},
+    {"logits", "teacher-forced logits of a token sequence, written as float32 safetensors", ctx::cli::cmd_logits},
+    {"doctor", "build flags, threads, CPU features and GPUs", ctx::cli::cmd_doctor},
+    {"bench", "benchmarks: decode (memory-bandwidth roofline) and prefill (GFLOP/s)", ctx::cli::cmd_bench},
+};
+
+void print_usage() {
+  std::cout << "usage: ctxlab COMMAND [options]   (ctxlab COMMAND --help for its options)\n\ncommands:\n";
+  for (const auto& c : kCommands) std::printf("  %-10s %s\n", c.name, c.help);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    print_usage();
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string name = argv[1];
+  for (const auto& c : kCommands) {
+    if (name != c.name) continue;
+    try {
+      return c.run(ctx::cli::Args(argv + 2, argv + argc));
+    } catch (const ctx::Error& e) {
+      std::cerr << "ctxlab " << name << ": error: " << e.what() << "\n";
+      return 1;
+    } catch (const boost::program_options::error& e) {
+      std::cerr << "ctxlab " << name << ": " << e.what() << " (see ctxlab " << name << " --help)\n";
+      return 2;
+    } catch (const std::bad_alloc&) {
+      std::cerr << "ctxlab " << name << ": error: out of memory\n";
+      return 1;
+    }
+  }
+  std::cerr << "ctxlab: unknown command '" << name << "'\n";
+  print_usage();
+  return 2;
+}
