@@ -14,8 +14,12 @@ if(NOT CTXLAB_CUDA STREQUAL "OFF")
     # Explicit -gencode flags: the 'a' (arch-specific) targets are spelled reliably this way.
     set(CMAKE_CUDA_ARCHITECTURES OFF)
     enable_language(CUDA)
+    # CMake 3.25 does not know nvcc 13's C++20 flag; teach it, so targets' CXX_STANDARD 20 applies.
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
     set(CMAKE_CUDA_STANDARD 20)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    string(APPEND CMAKE_CUDA_FLAGS " --expt-relaxed-constexpr")
     find_package(CUDAToolkit REQUIRED)
     set(CTXLAB_CUDA_GENCODE
         -gencode=arch=compute_90a,code=sm_90a

@@ -1,5 +1,6 @@
 #include "core/base/system_info.h"
 
+#include <cpuid.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -43,7 +44,11 @@ HostInfo host_info() {
   CTX_FEATURE("avx")
   CTX_FEATURE("avx2")
   CTX_FEATURE("fma")
-  CTX_FEATURE("f16c")
+  {
+    // clang < 15 rejects "f16c" in __builtin_cpu_supports: read CPUID leaf 1, ECX bit 29 instead.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C)) h.cpu_features.push_back("f16c");
+  }
   CTX_FEATURE("avx512f")
   CTX_FEATURE("avx512bw")
   CTX_FEATURE("avx512vnni")

@@ -23,9 +23,12 @@ uint64_t read_u64_le(const uint8_t* p) {
 }  // namespace
 
 int64_t TensorView::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+  // Unsigned (wrapping) product: a prefix such as [2^32, 2^31 + 1] of a valid empty shape
+  // [2^32, 2^31 + 1, 0] exceeds int64 (parse_safetensors only rejects prefixes past 2^64), while
+  // the full product of a validated view is at most its byte size, so the result is exact.
+  uint64_t n = 1;
+  for (int64_t d : shape) n *= uint64_t(d);
+  return int64_t(n);
 }
 
 std::string TensorView::shape_str() const {
@@ -108,11 +111,14 @@ SafetensorsIndex parse_safetensors(const uint8_t* data, size_t size, const std::
   }
   std::sort(index.tensors.begin(), index.tensors.end(),
             [](const TensorView& a, const TensorView& b) { return a.data < b.data || (a.data == b.data && a.nbytes < b.nbytes); });
-  for (size_t i = 1; i < index.tensors.size(); ++i) {
-    const auto& a = index.tensors[i - 1];
-    const auto& b = index.tensors[i];
-    if (a.data + a.nbytes > b.data && b.nbytes > 0 && a.nbytes > 0)
-      fail(source, ": tensors '", a.name, "' and '", b.name, "' overlap in the data buffer");
+  // Compare each non-empty tensor with the one reaching furthest so far, not just its neighbour:
+  // an empty tensor sorted in between must not hide an overlap.
+  const TensorView* reach = nullptr;
+  for (const auto& b : index.tensors) {
+    if (b.nbytes == 0) continue;
+    if (reach && reach->data + reach->nbytes > b.data)
+      fail(source, ": tensors '", reach->name, "' and '", b.name, "' overlap in the data buffer");
+    if (!reach || b.data + b.nbytes > reach->data + reach->nbytes) reach = &b;
   }
   return index;
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds ctxlab with CUDA here and packs what the GPU machine needs into .device/ (git-ignored):
+#   .device/bin/     ctxlab and the test executables
+#   .device/lib/     the shared libraries they load that the GPU machine lacks (from ldd; glibc and
+#                    the CUDA driver stay the machine's own)
+#   .device/shared/  the fixtures the tests read (copied from ../shared; never committed)
+#   .device/run      wrapper: .device/run ctxlab doctor  ==  LD_LIBRARY_PATH=.device/lib .device/bin/ctxlab doctor
+# Then call the device tool with carry [".device"] and a command such as
+#   .device/run ctxlab doctor && .device/run ctest-all
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build-cuda}
+SHARED=${SHARED:-../shared}
+cmake -S . -B "$BUILD" -G Ninja -DCTXLAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD" -j2
+rm -rf .device && mkdir -p .device/bin .device/lib .device/shared/fixtures
+cp "$BUILD/experiments/ctxlab" .device/bin/
+find "$BUILD/tests" -maxdepth 1 -type f -executable -name '*_test' -exec cp {} .device/bin/ \;
+for bin in .device/bin/*; do
+  ldd "$bin" | awk '/=> \//{print $3}'
+done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libcuda)\.so' | while read -r lib; do
+  cp -L "$lib" .device/lib/
+done
+cp -r "$SHARED/fixtures/hf" "$SHARED/fixtures/stories260k" "$SHARED/fixtures/tokenizers" .device/shared/fixtures/
+cp -r bench/configs .device/bench_configs
+cat > .device/run <<'RUN'
+#!/usr/bin/env bash
+# Runs a bundled program with the bundled libraries. `ctest-all` runs every bundled test.
+here="$(cd "$(dirname "$0")" && pwd)"
+export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export CTXLAB_SHARED_DIR="$here/shared"
+if [ "$1" = ctest-all ]; then
+  shift; rc=0
+  for t in "$here"/bin/*_test; do "$t" --gtest_brief=1 "$@" || rc=1; done
+  exit $rc
+fi
+prog="$1"; shift
+exec "$here/bin/$prog" "$@"
+RUN
+chmod +x .device/run
+du -sh .device
