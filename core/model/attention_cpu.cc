@@ -2,8 +2,6 @@
 
 #include <Eigen/Core>
 #include <algorithm>
-#include <cmath>
-#include <limits>
 #include <vector>
 
 namespace ctx {
@@ -46,16 +44,13 @@ void causal_attention_cpu(const AttentionParams& p, const float* q, int64_t n_ne
         // Visible keys of this row: [first, pos] in absolute positions.
         float* s = scores.data() + i * nk;
         const int64_t a = first - lo, e = pos - lo + 1;
-        float mx = -std::numeric_limits<float>::infinity();
-        for (int64_t j = a; j < e; ++j) mx = std::max(mx, s[j] * p.scale);
-        double sum = 0;
-        for (int64_t j = 0; j < nk; ++j) {
-          const float w = (j >= a && j < e) ? std::exp(s[j] * p.scale - mx) : 0.0f;
-          s[j] = w;
-          sum += w;
-        }
-        const float inv = float(1.0 / sum);
-        for (int64_t j = a; j < e; ++j) s[j] *= inv;
+        // Softmax over the visible keys with Eigen's vectorized exp; masked keys get weight 0.
+        Eigen::Map<Eigen::ArrayXf> visible(s + a, e - a);
+        const float mx = visible.maxCoeff() * p.scale;
+        visible = (visible * p.scale - mx).exp();
+        visible *= 1.0f / visible.sum();
+        std::fill(s, s + a, 0.0f);
+        std::fill(s + e, s + nk, 0.0f);
       }
       StridedOut O(out + q0 * row + h * hd, nq, hd, Eigen::OuterStride<>(row));
       O.noalias() = scores * V;

@@ -1,5 +1,6 @@
 // ctxlab bench decode|prefill: CPU throughput measured against bounds taken in the same run.
-//   decode:  single-stream tokens/s vs the memory-bandwidth roofline (bandwidth / bytes read per token)
+//   decode:  single-stream tokens/s vs the memory-bandwidth roofline (bandwidth / bytes read per token),
+//            bandwidth re-measured before each round of steps (shared machines drift)
 //   prefill: tokens/s and GFLOP/s vs Eigen's SGEMM on a matrix of the model's own shape
 // Results print as Markdown table rows (the format of bench/RESULTS.md).
 #include <Eigen/Core>
@@ -43,43 +44,59 @@ int bench_decode(const Args& args) {
   desc.add_options()
       ("model", po::value<std::string>()->required(), "checkpoint folder, llama2.c .bin, or random:CONFIG.json[:SEED]")
       ("prompt-tokens", po::value<int64_t>()->default_value(16), "context before the timed steps")
-      ("tokens", po::value<int64_t>()->default_value(64), "timed decode steps")
+      ("tokens", po::value<int64_t>()->default_value(16), "timed decode steps per round")
+      ("rounds", po::value<int>()->default_value(7), "rounds of (bandwidth measurement, timed decode steps)")
       ("bandwidth-mib", po::value<int64_t>()->default_value(512), "buffer size of the bandwidth measurement");
   po::variables_map vm;
   if (!parse_options("bench decode", "--model SPEC [options]", desc, args, vm)) return 0;
   const int64_t P = vm["prompt-tokens"].as<int64_t>(), N = vm["tokens"].as<int64_t>();
-  if (P < 1 || N < 1) fail("--prompt-tokens and --tokens must be >= 1");
+  const int rounds = vm["rounds"].as<int>();
+  if (P < 1 || N < 1 || rounds < 1) fail("--prompt-tokens, --tokens and --rounds must be >= 1");
 
-  const MemoryBandwidth bw = measure_memory_bandwidth(size_t(vm["bandwidth-mib"].as<int64_t>()) << 20);
   auto model = load_model(vm["model"].as<std::string>());
   print_model_line(*model);
+  const ModelConfig& c = model->config;
   Transformer tf(*model);
-  KvCache cache = tf.new_cache(P + N + 8);
-  const auto prompt = synthetic_tokens(P, model->config.vocab_size);
+  KvCache cache = tf.new_cache(P + 4 + N * rounds);
+  const auto prompt = synthetic_tokens(P, c.vocab_size);
   SequenceStep prefill{&cache, prompt, -1};
   tf.forward({&prefill, 1});
   int32_t tok = prompt.back();
-  std::vector<double> times;
-  for (int64_t i = 0; i < N + 4; ++i) {
+  auto step = [&] {
     SequenceStep s{&cache, std::span<const int32_t>(&tok, 1), -1};
-    const double t0 = now();
     tf.forward({&s, 1});
-    if (i >= 4) times.push_back(now() - t0);  // 4 warm-up steps
+  };
+  for (int i = 0; i < 4; ++i) step();  // warm-up
+
+  // Shared machines drift: each round measures the bandwidth right before its own decode steps,
+  // and the ratio is taken per round. Medians over rounds are reported.
+  std::vector<double> tps, copy, read, ratio_copy, ratio_read;
+  double bytes = 0;
+  for (int r = 0; r < rounds; ++r) {
+    const MemoryBandwidth bw = measure_memory_bandwidth(size_t(vm["bandwidth-mib"].as<int64_t>()) << 20, 2);
+    std::vector<double> times;
+    for (int64_t i = 0; i < N; ++i) {
+      const double t0 = now();
+      step();
+      times.push_back(now() - t0);
+    }
+    const double ctx_len = double(cache.length()) - double(N) / 2;
+    bytes = double(model->weights.bytes_read_per_token()) + 2.0 * double(c.num_layers * c.kv_dim()) * 4.0 * ctx_len;
+    const double t = 1.0 / median(times);
+    tps.push_back(t);
+    copy.push_back(bw.copy_gbps);
+    read.push_back(bw.read_gbps);
+    ratio_copy.push_back(t / (bw.copy_gbps * 1e9 / bytes));
+    ratio_read.push_back(t / (bw.read_gbps * 1e9 / bytes));
   }
-  const double t_med = median(times);
-  const double mean_ctx = double(P + 4) + double(N) / 2;
-  const ModelConfig& c = model->config;
-  const double kv_bytes = 2.0 * double(c.num_layers * c.kv_dim()) * 4.0 * mean_ctx;
-  const double bytes = double(model->weights.bytes_read_per_token()) + kv_bytes;
-  const double tps = 1.0 / t_med;
-  const double roof_copy = bw.copy_gbps * 1e9 / bytes, roof_read = bw.read_gbps * 1e9 / bytes;
-  std::printf("memory bandwidth (same run, %d threads, %s buffers): copy %.2f GB/s, read %.2f GB/s\n", num_threads(),
-              human_bytes(double(bw.buffer_bytes)).c_str(), bw.copy_gbps, bw.read_gbps);
-  std::printf("\n| model | threads | bytes/token | ms/token (median of %lld) | tok/s | roofline tok/s (copy BW) | ratio vs copy | ratio vs read |\n",
-              (long long)N);
-  std::printf("|---|---|---|---|---|---|---|---|\n");
-  std::printf("| %s | %d | %s | %.3f | %.2f | %.2f | **%.2f** | %.2f |\n", c.summary().c_str(), num_threads(),
-              human_bytes(bytes).c_str(), t_med * 1e3, tps, roof_copy, tps / roof_copy, tps / roof_read);
+  std::printf("memory bandwidth (same run, %d threads, %s buffers, median of %d rounds): copy %.2f GB/s, read %.2f GB/s\n",
+              num_threads(), human_bytes(double(vm["bandwidth-mib"].as<int64_t>()) * 1048576).c_str(), rounds,
+              median(copy), median(read));
+  std::printf("\n| model | threads | bytes/token | tok/s | ms/token | copy GB/s | roofline tok/s (copy) | ratio vs copy | read GB/s | ratio vs read |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| %s | %d | %s | %.2f | %.3f | %.2f | %.2f | **%.2f** | %.2f | %.2f |\n", c.summary().c_str(), num_threads(),
+              human_bytes(bytes).c_str(), median(tps), 1e3 / median(tps), median(copy), median(copy) * 1e9 / bytes,
+              median(ratio_copy), median(read), median(ratio_read));
   return 0;
 }
 
@@ -88,7 +105,7 @@ int bench_prefill(const Args& args) {
   desc.add_options()
       ("model", po::value<std::string>()->required(), "checkpoint folder, llama2.c .bin, or random:CONFIG.json[:SEED]")
       ("prompt-tokens", po::value<std::string>()->default_value("128,512"), "prompt lengths, comma-separated")
-      ("repeat", po::value<int>()->default_value(3), "timed repetitions per length (median reported)");
+      ("repeat", po::value<int>()->default_value(5), "timed repetitions per length (medians reported)");
   po::variables_map vm;
   if (!parse_options("bench prefill", "--model SPEC [options]", desc, args, vm)) return 0;
   const auto lengths = parse_size_list(vm["prompt-tokens"].as<std::string>(), "--prompt-tokens");
@@ -98,43 +115,40 @@ int bench_prefill(const Args& args) {
   const ModelConfig& c = model->config;
   Transformer tf(*model);
 
-  // Reference: Eigen SGEMM of the MLP up-projection shape [P, d] x [d, ff], same threads.
-  auto sgemm_gflops = [&](int64_t P) {
-    using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    RowMat a = RowMat::Random(P, c.hidden_size), b = RowMat::Random(c.intermediate_size, c.hidden_size), y(P, c.intermediate_size);
-    std::vector<double> t;
-    for (int r = 0; r < repeat + 1; ++r) {
-      const double t0 = now();
-      y.noalias() = a * b.transpose();
-      t.push_back(now() - t0);
-    }
-    t.erase(t.begin());
-    return 2.0 * double(P) * double(c.hidden_size) * double(c.intermediate_size) / median(t) / 1e9;
-  };
-
-  std::printf("\n| model | threads | prompt tokens | ms (median of %d) | tok/s | GFLOP/s | SGEMM GFLOP/s (same shape class) | ratio |\n", repeat);
+  // Reference: Eigen SGEMM of the MLP up-projection shape [P, d] x [d, ff] with the same threads,
+  // timed right before each prefill repetition (shared machines drift); ratios are per repetition.
+  using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  std::printf("\n| model | threads | prompt tokens | ms | tok/s | GFLOP/s | SGEMM GFLOP/s (same run) | ratio |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (int64_t P : lengths) {
     if (P < 1) fail("--prompt-tokens entries must be >= 1");
     const auto prompt = synthetic_tokens(P, c.vocab_size);
-    std::vector<double> t;
-    for (int r = 0; r < repeat + 1; ++r) {
-      KvCache cache = tf.new_cache(P);
-      SequenceStep s{&cache, prompt, -1};
-      const double t0 = now();
-      tf.forward({&s, 1});
-      t.push_back(now() - t0);
-    }
-    t.erase(t.begin());  // warm-up
-    const double sec = median(t);
+    RowMat a = RowMat::Random(P, c.hidden_size), b = RowMat::Random(c.intermediate_size, c.hidden_size);
+    RowMat y(P, c.intermediate_size);
+    const double gemm_flops = 2.0 * double(P) * double(c.hidden_size) * double(c.intermediate_size);
     // Matmul FLOPs for P rows + classifier for one row + causal attention (QK^T and PV over P^2/2).
     const double linear_params =
         double(c.num_layers) * double(c.hidden_size * (2 * c.q_dim() + 2 * c.kv_dim()) + 3 * c.hidden_size * c.intermediate_size);
     const double flops = 2.0 * linear_params * double(P) + 2.0 * double(c.vocab_size * c.hidden_size) +
                          double(c.num_layers * c.num_heads) * 2.0 * double(P) * double(P) * double(c.head_dim);
-    const double gflops = flops / sec / 1e9, ref = sgemm_gflops(P);
+    std::vector<double> secs, ref, ratio;
+    for (int r = 0; r < repeat + 1; ++r) {
+      double t0 = now();
+      y.noalias() = a * b.transpose();
+      const double g = gemm_flops / (now() - t0) / 1e9;
+      KvCache cache = tf.new_cache(P);
+      SequenceStep s{&cache, prompt, -1};
+      t0 = now();
+      tf.forward({&s, 1});
+      const double sec = now() - t0;
+      if (r == 0) continue;  // warm-up
+      secs.push_back(sec);
+      ref.push_back(g);
+      ratio.push_back(flops / sec / 1e9 / g);
+    }
+    const double sec = median(secs);
     std::printf("| %s | %d | %lld | %.1f | %.1f | %.1f | %.1f | %.2f |\n", c.summary().c_str(), num_threads(), (long long)P,
-                sec * 1e3, double(P) / sec, gflops, ref, gflops / ref);
+                sec * 1e3, double(P) / sec, flops / sec / 1e9, median(ref), median(ratio));
   }
   return 0;
 }
