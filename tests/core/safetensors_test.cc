@@ -101,6 +101,27 @@ TEST(Safetensors, CorruptInputsGiveClearErrors) {
             std::string::npos);
 }
 
+// Regressions found by fuzzing (tests/fuzz): an empty tensor sorted between two overlapping ones hid
+// the overlap, and numel() overflowed int64 on a valid empty shape.
+TEST(Safetensors, OverlapBehindEmptyTensor) {
+  const std::string msg = error_of(make_image(
+      R"({"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]},"b":{"dtype":"U8","shape":[0],"data_offsets":[2,2]},)"
+      R"("c":{"dtype":"U8","shape":[2],"data_offsets":[4,6]}})",
+      "12345678"));
+  EXPECT_NE(msg.find("t.safetensors"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'a' and 'c' overlap"), std::string::npos) << msg;
+}
+
+TEST(Safetensors, HugeEmptyShapeHasZeroElements) {
+  const std::string img =
+      make_image(R"({"x":{"dtype":"F32","shape":[4294967296,2147483649,0],"data_offsets":[0,0]}})", "");
+  const auto idx = parse_safetensors(reinterpret_cast<const uint8_t*>(img.data()), img.size(), "t.safetensors");
+  ASSERT_EQ(idx.tensors.size(), 1u);
+  EXPECT_EQ(idx.tensors[0].numel(), 0);
+  EXPECT_EQ(idx.tensors[0].nbytes, 0u);
+  EXPECT_EQ(idx.tensors[0].shape_str(), "[4294967296, 2147483649, 0]");
+}
+
 TEST(Safetensors, EmptyFileIsAnError) {
   std::string path = test::temp_dir() + "/empty.safetensors";
   std::ofstream(path).close();
