@@ -1,5 +1,7 @@
 #include "core/base/system_info.h"
 
+#include "git_commit.h"  // generated at build time
+
 #include <cpuid.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>

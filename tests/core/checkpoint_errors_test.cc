@@ -570,3 +570,38 @@ TEST(Loglikelihood, InvalidRequestsAreErrors) {
 
 }  // namespace
 }  // namespace ctx
+
+namespace ctx {
+namespace {
+
+// ---- float16 storage --------------------------------------------------------------------------------
+
+TEST(HfCheckpointFormats, Float16WeightsAreConvertedExactly) {
+  const std::string dir = copy_llama("f16", /*with_weights=*/false);
+  std::vector<std::vector<uint16_t>> halves;  // storage for the converted tensors
+  rewrite_tensors(dir + "/model.safetensors", [&](std::vector<TensorToWrite>& ts) {
+    halves.reserve(ts.size());
+    for (auto& t : ts) {
+      const float* f = reinterpret_cast<const float*>(t.data.data());
+      halves.emplace_back(t.data.size() / 4);
+      for (size_t i = 0; i < halves.back().size(); ++i) halves.back()[i] = f32_to_f16(f[i]);
+      t.dtype = DType::F16;
+      t.data = {reinterpret_cast<const uint8_t*>(halves.back().data()), halves.back().size() * 2};
+    }
+  });
+  auto f16 = load_model(dir);
+  auto f32 = load_model(llama_dir());
+  // Every weight is exactly the f16 rounding of the float32 original.
+  const auto& e16 = f16->weights.embed;
+  const auto& e32 = f32->weights.embed;
+  for (int64_t i = 0; i < e32.rows * e32.cols; ++i) ASSERT_EQ(e16.data[i], f16_to_f32(f32_to_f16(e32.data[i]))) << i;
+  // And the model computes nearly the same logits (f16 rounding of weights only).
+  const Reference r = llama_reference();
+  const auto a = prompt_logits(*f16, r.input_ids, r.prompt_len), b = prompt_logits(*f32, r.input_ids, r.prompt_len);
+  const auto d = test::compare(a.data(), b.data(), int64_t(a.size()));
+  EXPECT_GT(d.max_abs_diff, 0.0);
+  EXPECT_LE(d.relative(), 5e-3);
+}
+
+}  // namespace
+}  // namespace ctx

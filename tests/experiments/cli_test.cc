@@ -1,0 +1,123 @@
+// The ctxlab binary end to end: outputs that can be checked against references, and the one-line
+// errors and exit codes for bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+
+#include "core/io/safetensors.h"
+#include "tests/support/model_check.h"
+#include "tests/support/test_paths.h"
+
+namespace ctx {
+namespace {
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+CliRun ctxlab(const std::string& args) {
+  const std::string cmd = std::string(CTXLAB_BIN) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  CliRun r;
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string fixture(const std::string& rel) { return test::shared_path("fixtures/" + rel); }
+
+std::string join(const std::vector<int32_t>& ids, size_t from, size_t to) {
+  std::string s;
+  for (size_t i = from; i < to; ++i) s += (i > from ? "," : "") + std::to_string(ids[i]);
+  return s;
+}
+
+TEST(Cli, GeneratePrintIdsReproducesTheReference) {
+  auto ref = SafetensorsFile::open(fixture("hf/qwen3/reference.safetensors"));
+  std::vector<int64_t> s_ids, s_gen;
+  const auto ids = test::ids_tensor(ref.index(), "input_ids", &s_ids);
+  const auto gen = test::ids_tensor(ref.index(), "generated", &s_gen);
+  const size_t T = size_t(s_ids[1]), G = size_t(s_gen[1]);
+  const CliRun r = ctxlab("generate --threads 1 --model " + fixture("hf/qwen3") + " --prompt-ids " + join(ids, 0, T) +
+                       " --max-new-tokens 16 --print-ids");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n')), join(gen, T, G)) << r.out;
+  EXPECT_NE(r.out.find("TTFT"), std::string::npos);
+}
+
+TEST(Cli, GenerateTextWithTheLlama2cTokenizer) {
+  const CliRun r = ctxlab("generate --threads 1 --model " + fixture("stories260k/stories260K.bin") + " --max-new-tokens 20 --prompt ''");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  // run.c's greedy output from BOS begins with this sentence (fixtures/stories260k/README.md).
+  EXPECT_EQ(r.out.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << r.out;
+}
+
+TEST(Cli, LogitsFileMatchesTheReference) {
+  auto ref = SafetensorsFile::open(fixture("hf/llama/reference.safetensors"));
+  std::vector<int64_t> s_ids, s_logits;
+  const auto ids = test::ids_tensor(ref.index(), "input_ids", &s_ids);
+  const auto logits = test::f32_tensor(ref.index(), "logits", &s_logits);
+  const size_t T = size_t(s_ids[1]);
+  const std::string out = test::temp_dir() + "/cli_logits.safetensors";
+  const CliRun r = ctxlab("logits --threads 1 --model " + fixture("hf/llama") + " --prompt-ids " + join(ids, 0, T) + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto ours = SafetensorsFile::open(out);
+  std::vector<int64_t> shape;
+  const auto got = test::f32_tensor(ours.index(), "logits", &shape);
+  ASSERT_EQ(shape, (std::vector<int64_t>{1, int64_t(T), 512}));
+  EXPECT_LE(test::compare(got.data(), logits.data(), int64_t(got.size())).relative(), 1e-4);
+  EXPECT_EQ(test::ids_tensor(ours.index(), "input_ids", nullptr), std::vector<int32_t>(ids.begin(), ids.begin() + long(T)));
+}
+
+TEST(Cli, DoctorReportsBuildAndCpu) {
+  const CliRun r = ctxlab("doctor");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* part : {"build:", "cuda:", "cpu:", "features:", "threads:", "gpu"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+}
+
+TEST(Cli, EveryCommandHasHelp) {
+  for (const char* cmd : {"generate", "logits", "doctor", "bench decode", "bench prefill"}) {
+    const CliRun r = ctxlab(std::string(cmd) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.out;
+    EXPECT_NE(r.out.find("usage: ctxlab"), std::string::npos) << cmd << ": " << r.out;
+  }
+}
+
+// Bad input: one line naming the problem, a non-zero exit, never a crash.
+TEST(Cli, BadInputGivesOneLineErrors) {
+  struct Case {
+    std::string args;
+    int exit_code;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"frobnicate", 2, "unknown command 'frobnicate'"},
+      {"generate --prompt hi", 2, "'--model' is required"},
+      {"generate --model /nonexistent --prompt-ids 1", 1, "/nonexistent: no such checkpoint"},
+      {"generate --model " + fixture("hf/llama") + " --prompt-ids 1,x,3", 1, "'x' is not a non-negative integer"},
+      {"generate --model " + fixture("hf/llama") + " --prompt-ids 1,600", 1, "token id 600 is outside the vocabulary"},
+      {"generate --model " + fixture("hf/llama") + " --prompt hello", 1, "no tokenizer found"},
+      {"generate --model " + fixture("hf/granite_hybrid") + " --prompt-ids 1", 1, "granitemoehybrid"},
+      {"logits --model " + fixture("hf/llama") + " --prompt-ids 1 --out /nonexistent/dir/x.safetensors", 1,
+       "cannot open for writing"},
+      {"bench frobnicate", 1, "unknown benchmark 'frobnicate'"},
+      {"generate --model " + fixture("hf/llama") + " --prompt-ids 1 --max-new-tokens -3", 1, "--max-new-tokens must be >= 0"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = ctxlab(c.args);
+    EXPECT_EQ(r.exit_code, c.exit_code) << c.args << "\n" << r.out;
+    EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << "\n" << r.out;
+    EXPECT_LE(std::count(r.out.begin(), r.out.end(), '\n'), c.args == "frobnicate" ? 10 : 1) << c.args << "\n" << r.out;
+  }
+}
+
+}  // namespace
+}  // namespace ctx
