@@ -1,6 +1,6 @@
 // Errors in ctxlab come in two kinds.
 //
-// * ctx::Error: something a user caused (bad config key, missing file, corrupt checkpoint, malformed
+// * ctx::Error (and its subclass ctx::Unsupported): something a user caused (bad config key, missing file, corrupt checkpoint, malformed
 //   data row, unsupported combination). The message is one line that names the file/key/value and
 //   what was expected. Callers catch it at the CLI or trial boundary and report it; nothing aborts.
 // * CTX_CHECK: a broken internal invariant (a programmer error). It prints file:line and aborts.
@@ -15,6 +15,13 @@ namespace ctx {
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A valid request that the chosen plugin cannot run (head dim, layout, device, ...): the runner
+// records the trial as `unsupported` rather than `failed`.
+class Unsupported : public Error {
+ public:
+  using Error::Error;
 };
 
 // Concatenates all arguments with operator<< into one message.

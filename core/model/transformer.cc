@@ -5,7 +5,6 @@
 
 #include "core/base/error.h"
 #include "core/cpu/linear.h"
-#include "core/model/attention_cpu.h"
 
 namespace ctx {
 namespace {
@@ -36,7 +35,26 @@ void grow(std::vector<float>& buf, int64_t n) {
 
 }  // namespace
 
-Transformer::Transformer(const Model& model) : model_(model), rope_(model.config.rope, model.config.head_dim) {}
+Transformer::Transformer(const Model& model, std::shared_ptr<const AttentionBackend> attention)
+    : model_(model), attention_(std::move(attention)), rope_(model.config.rope, model.config.head_dim) {
+  CTX_CHECK(attention_ != nullptr);
+  for (int64_t l = 0; l < model.config.num_layers; ++l) {
+    const Support s = attention_->supports(attention_params(l), attention_->layout());
+    if (!s.ok) throw Unsupported(str_cat("attention backend cannot run layer ", l, " of ", model.spec, ": ", s.reason));
+  }
+  if (attention_->layout() == KvLayout::kPaged)
+    pool_ = std::make_shared<BlockPool>(model.config, attention_->block_size());
+}
+
+AttentionParams Transformer::attention_params(int64_t layer) const {
+  const ModelConfig& c = model_.config;
+  return {c.num_heads, c.num_kv_heads, c.head_dim, float(c.softmax_scale()), c.layer_window[size_t(layer)]};
+}
+
+KvCache Transformer::new_cache(int64_t capacity) const {
+  if (pool_) return KvCache(model_.config, pool_);
+  return KvCache(model_.config, capacity);
+}
 
 std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
   const ModelConfig& c = model_.config;
@@ -48,6 +66,7 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
   int64_t n = 0;
   for (const auto& s : steps) {
     CTX_CHECK(s.cache != nullptr);
+    CTX_CHECK(s.cache->layout() == attention_->layout(), "cache layout does not match the attention backend; use new_cache()");
     for (int32_t t : s.tokens)
       if (t < 0 || t >= c.vocab_size) fail("token id ", t, " is outside the vocabulary [0, ", c.vocab_size, ")");
     n += int64_t(s.tokens.size());
@@ -74,7 +93,7 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
       for (int64_t i = 0; i < d; ++i) xr[i] = e[i] * emb_mul;
     }
 
-  AttentionParams ap{c.num_heads, c.num_kv_heads, hd, float(c.softmax_scale()), 0};
+  std::vector<AttentionSequence> seqs;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = w.layers[size_t(l)];
     rms_norm(x, n, d, d, lw.attn_norm, eps, h, d);
@@ -87,17 +106,21 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
     }
     rope_.apply(q, n, qd, c.num_heads, pos.data());
     rope_.apply(k, n, kvd, c.num_kv_heads, pos.data());
-    ap.window = c.layer_window[size_t(l)];
+    seqs.clear();
     for (size_t si = 0; si < steps.size(); ++si) {
       KvCache& cache = *steps[si].cache;
       const int64_t r0 = row_begin[si], nr = row_begin[si + 1] - r0, past = cache.length();
+      if (nr == 0) continue;
       for (int64_t t = 0; t < nr; ++t)
         for (int64_t g = 0; g < c.num_kv_heads; ++g) {
-          std::memcpy(cache.k(l) + cache.offset(g, past + t), k + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
-          std::memcpy(cache.v(l) + cache.offset(g, past + t), v + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
+          std::memcpy(cache.key_slot(l, g, past + t), k + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
+          std::memcpy(cache.value_slot(l, g, past + t), v + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
         }
-      causal_attention_cpu(ap, q + r0 * qd, nr, past, cache.k(l), cache.v(l), cache.capacity(), attn + r0 * qd);
+      KvView view = cache.view(l);
+      view.length = past + nr;  // the new positions are written; the cache's length moves after all layers
+      seqs.push_back({q + r0 * qd, nr, view, attn + r0 * qd, int64_t(si)});
     }
+    attention_->forward(attention_params(l), seqs);
     linear(lw.wo, attn, n, h, lw.bo);
     add_scaled(x, h, n * d, res);
 

@@ -5,6 +5,7 @@
 // the batch go through the linear layers together as one [N, hidden] matrix (no padding); attention
 // runs per sequence against that sequence's cache. Logits are returned only for the rows asked for.
 //
+// Attention is a plugin (core/attention/attention_backend.h); the caches follow its layout.
 // Not thread-safe: one Transformer runs one batch at a time (it reuses scratch buffers); the Model
 // it reads may be shared by several Transformers.
 #pragma once
@@ -13,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "core/attention/attention_backend.h"
 #include "core/model/kv_cache.h"
 #include "core/model/model_loader.h"
 #include "core/model/rope.h"
@@ -27,21 +29,28 @@ struct SequenceStep {
 
 class Transformer {
  public:
-  explicit Transformer(const Model& model);
+  // Throws ctx::Unsupported (with the backend's reason) when `attention` cannot run some layer.
+  Transformer(const Model& model, std::shared_ptr<const AttentionBackend> attention);
 
   // Runs `steps`, appends their keys/values to the caches and returns logits, one row of
   // vocab_size floats per requested token, rows in step order. Throws ctx::Error for token ids
   // outside the vocabulary (leaving the caches unchanged).
   std::vector<float> forward(std::span<const SequenceStep> steps);
 
-  // A cache sized for this model.
-  KvCache new_cache(int64_t capacity = 0) const { return KvCache(model_.config, capacity); }
+  // A cache for this model in the attention backend's layout (paged caches share this
+  // Transformer's block pool, which must outlive them).
+  KvCache new_cache(int64_t capacity = 0) const;
+  const BlockPool* block_pool() const { return pool_.get(); }
 
   const Model& model() const { return model_; }
   const ModelConfig& config() const { return model_.config; }
 
  private:
+  AttentionParams attention_params(int64_t layer) const;
+
   const Model& model_;
+  std::shared_ptr<const AttentionBackend> attention_;
+  std::shared_ptr<BlockPool> pool_;  // paged layout only
   Rope rope_;
   // Scratch, grown on demand: activations for N rows.
   std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_;

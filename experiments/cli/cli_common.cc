@@ -6,6 +6,7 @@
 
 #include "core/base/error.h"
 #include "core/base/threads.h"
+#include "plugins/register_all.h"
 
 namespace ctx::cli {
 
@@ -60,6 +61,15 @@ std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::s
   if (tok->vocab_size() != model.config.vocab_size)
     fail(path, ": tokenizer has ", tok->vocab_size(), " tokens but the model's vocabulary has ", model.config.vocab_size);
   return tok;
+}
+
+void add_attention_option(po::options_description& desc) {
+  desc.add_options()("attention", po::value<std::string>()->default_value("sdpa"),
+                     "attention backend spec, e.g. flash or paged:block_size=32 (see `ctxlab plugins attention`)");
+}
+
+std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& vm) {
+  return builtin_catalog().attention.create(vm["attention"].as<std::string>());
 }
 
 std::string human_bytes(double b) {

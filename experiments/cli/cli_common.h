@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/attention/attention_backend.h"
 #include "core/model/model_loader.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -29,6 +30,10 @@ std::vector<int64_t> parse_size_list(const std::string& text, const std::string&
 // The tokenizer for `model`: `explicit_path` if given, else the one found beside the checkpoint.
 // Throws ctx::Error explaining how to pass one when there is none.
 std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::string& explicit_path);
+
+// --attention SPEC (an attention plugin spec, default sdpa; see `ctxlab plugins attention`).
+void add_attention_option(po::options_description& desc);
+std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& vm);
 
 std::string human_bytes(double bytes);
 

@@ -47,6 +47,7 @@ int bench_decode(const Args& args) {
       ("tokens", po::value<int64_t>()->default_value(16), "timed decode steps per round")
       ("rounds", po::value<int>()->default_value(7), "rounds of (bandwidth measurement, timed decode steps)")
       ("bandwidth-mib", po::value<int64_t>()->default_value(512), "buffer size of the bandwidth measurement");
+  add_attention_option(desc);
   po::variables_map vm;
   if (!parse_options("bench decode", "--model SPEC [options]", desc, args, vm)) return 0;
   const int64_t P = vm["prompt-tokens"].as<int64_t>(), N = vm["tokens"].as<int64_t>();
@@ -56,7 +57,7 @@ int bench_decode(const Args& args) {
   auto model = load_model(vm["model"].as<std::string>());
   print_model_line(*model);
   const ModelConfig& c = model->config;
-  Transformer tf(*model);
+  Transformer tf(*model, make_attention(vm));
   KvCache cache = tf.new_cache(P + 4 + N * rounds);
   const auto prompt = synthetic_tokens(P, c.vocab_size);
   SequenceStep prefill{&cache, prompt, -1};
@@ -106,6 +107,7 @@ int bench_prefill(const Args& args) {
       ("model", po::value<std::string>()->required(), "checkpoint folder, llama2.c .bin, or random:CONFIG.json[:SEED]")
       ("prompt-tokens", po::value<std::string>()->default_value("128,512"), "prompt lengths, comma-separated")
       ("repeat", po::value<int>()->default_value(5), "timed repetitions per length (medians reported)");
+  add_attention_option(desc);
   po::variables_map vm;
   if (!parse_options("bench prefill", "--model SPEC [options]", desc, args, vm)) return 0;
   const auto lengths = parse_size_list(vm["prompt-tokens"].as<std::string>(), "--prompt-tokens");
@@ -113,7 +115,7 @@ int bench_prefill(const Args& args) {
   auto model = load_model(vm["model"].as<std::string>());
   print_model_line(*model);
   const ModelConfig& c = model->config;
-  Transformer tf(*model);
+  Transformer tf(*model, make_attention(vm));
 
   // Reference: Eigen SGEMM of the MLP up-projection shape [P, d] x [d, ff] with the same threads,
   // timed right before each prefill repetition (shared machines drift); ratios are per repetition.

@@ -21,6 +21,7 @@ int cmd_generate(const Args& args) {
       ("no-bos", "do not prepend BOS to --prompt text")
       ("ignore-eos", "do not stop on the model's end-of-sequence ids")
       ("print-ids", "print the generated ids on one line instead of text");
+  add_attention_option(desc);
   po::variables_map vm;
   if (!parse_options("generate", "--model SPEC (--prompt TEXT | --prompt-ids IDS) [options]", desc, args, vm)) return 0;
   if (vm.count("prompt") == vm.count("prompt-ids")) fail("give exactly one of --prompt TEXT or --prompt-ids IDS");
@@ -42,7 +43,7 @@ int cmd_generate(const Args& args) {
   }
   const bool print_ids = vm.count("print-ids") || !tok;
 
-  Transformer tf(*model);
+  Transformer tf(*model, make_attention(vm));
   GenerateOptions opt;
   opt.max_new_tokens = max_new;
   if (!vm.count("ignore-eos")) opt.stop_ids = model->stop_ids;

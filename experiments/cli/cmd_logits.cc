@@ -17,12 +17,13 @@ int cmd_logits(const Args& args) {
       ("model", po::value<std::string>()->required(), "checkpoint folder, llama2.c .bin, or random:CONFIG.json[:SEED]")
       ("prompt-ids", po::value<std::string>()->required(), "token ids, e.g. 1,5,9")
       ("out", po::value<std::string>()->required(), "output .safetensors file");
+  add_attention_option(desc);
   po::variables_map vm;
   if (!parse_options("logits", "--model SPEC --prompt-ids IDS --out FILE.safetensors", desc, args, vm)) return 0;
   const auto ids = parse_id_list(vm["prompt-ids"].as<std::string>(), "--prompt-ids");
   if (ids.empty()) fail("--prompt-ids is empty");
   auto model = load_model(vm["model"].as<std::string>());
-  Transformer tf(*model);
+  Transformer tf(*model, make_attention(vm));
   KvCache cache = tf.new_cache(int64_t(ids.size()));
   SequenceStep step{&cache, ids, 0};
   const std::vector<float> logits = tf.forward({&step, 1});

@@ -16,6 +16,7 @@
 #include "core/model/generate.h"
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
+#include "tests/support/attention.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
@@ -98,7 +99,7 @@ std::string join_image(const json& header, const std::string& buffer) {
 
 // Teacher-forced logits for both reference prompts of `dir`'s fixture, in one batch.
 std::vector<float> prompt_logits(const Model& model, const std::vector<int32_t>& ids, int64_t prompt_len) {
-  Transformer tf(model);
+  Transformer tf(model, test::attention());
   KvCache c0 = tf.new_cache(), c1 = tf.new_cache();
   std::vector<SequenceStep> steps = {{&c0, std::span<const int32_t>(ids.data(), size_t(prompt_len)), 0},
                                      {&c1, std::span<const int32_t>(ids.data() + prompt_len, size_t(prompt_len)), 0}};
@@ -397,7 +398,7 @@ TEST(RandomModel, SeedDeterminesWeights) {
   auto first_logits = [&](const std::string& spec) {
     auto m = load_model(spec);
     EXPECT_EQ(m->format, "random");
-    Transformer tf(*m);
+    Transformer tf(*m, test::attention());
     KvCache c = tf.new_cache();
     SequenceStep s{&c, prompt, -1};
     return tf.forward({&s, 1});
@@ -419,7 +420,7 @@ TEST(RandomModel, SeedDeterminesWeights) {
 
 TEST(TransformerInput, TokenOutsideVocabularyIsAnError) {
   auto m = load_model(llama_dir());
-  Transformer tf(*m);
+  Transformer tf(*m, test::attention());
   for (int32_t bad : {512, 100000, -1}) {
     KvCache good_cache = tf.new_cache(), bad_cache = tf.new_cache();
     const std::vector<int32_t> ok = {1, 2, 3};
@@ -442,7 +443,7 @@ TEST(TransformerInput, TokenOutsideVocabularyIsAnError) {
 // log p(continuation | context) from one forward pass over all requests in one batch (the same batch
 // loglikelihood() forms when its token budget is large), log-softmax in double.
 std::vector<std::pair<double, bool>> forward_loglik(const Model& model, const std::vector<LoglikRequest>& reqs) {
-  Transformer tf(model);
+  Transformer tf(model, test::attention());
   const int64_t vocab = model.config.vocab_size;
   std::vector<std::vector<int32_t>> seqs;
   std::vector<KvCache> caches;
@@ -492,7 +493,7 @@ TEST(Loglikelihood, GreedyContinuationMatchesForwardLogSoftmax) {
   const Reference ref = llama_reference();
   ASSERT_EQ(ref.gen_len, ref.prompt_len + 16);
   const auto reqs = greedy_requests(ref);
-  Transformer tf(*m);
+  Transformer tf(*m, test::attention());
   const auto got = loglikelihood(tf, reqs);
   const auto want = forward_loglik(*m, reqs);
   ASSERT_EQ(got.size(), 2u);
@@ -510,7 +511,7 @@ TEST(Loglikelihood, ChangedTokenIsNotGreedy) {
   LoglikRequest changed = reqs[0];
   changed.continuation[5] = (changed.continuation[5] + 1) % 512;
   reqs.push_back(changed);
-  Transformer tf(*m);
+  Transformer tf(*m, test::attention());
   const auto got = loglikelihood(tf, reqs);
   const auto want = forward_loglik(*m, reqs);
   ASSERT_EQ(got.size(), 3u);
@@ -540,7 +541,7 @@ TEST(Loglikelihood, SmallBatchesGiveTheSameResults) {
       reqs.push_back({std::vector<int32_t>(p, p + k + 1), std::vector<int32_t>(p + k + 1, p + k + 4)});
     }
   reqs.push_back({{1}, {5}});  // one-token context and continuation
-  Transformer tf(*m);
+  Transformer tf(*m, test::attention());
   const auto one_batch = loglikelihood(tf, reqs);
   const auto small = loglikelihood(tf, reqs, 10);
   const auto want = forward_loglik(*m, reqs);
@@ -557,7 +558,7 @@ TEST(Loglikelihood, SmallBatchesGiveTheSameResults) {
 
 TEST(Loglikelihood, InvalidRequestsAreErrors) {
   auto m = load_model(llama_dir());
-  Transformer tf(*m);
+  Transformer tf(*m, test::attention());
   EXPECT_THROW(loglikelihood(tf, {{{}, {1}}}), Error);
   EXPECT_THROW(loglikelihood(tf, {{{1}, {}}}), Error);
   try {

@@ -1,6 +1,6 @@
-// Every HF fixture (except the hybrid one, a later issue) against transformers' reference logits and
-// greedy tokens: teacher-forced in one prefill, token by token through the KV cache, batched with
-// prompts of different lengths, and greedy generation.
+// Every HF fixture (except the hybrid one, a later issue) with every attention backend against
+// transformers' reference logits and greedy tokens: teacher-forced in one prefill, token by token
+// through the KV cache, batched with prompts of different lengths, and greedy generation.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include "core/model/generate.h"
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
+#include "tests/support/attention.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
@@ -38,10 +39,11 @@ Reference load_reference(const std::string& dir) {
   return r;
 }
 
-class HfFixture : public ::testing::TestWithParam<std::string> {
+class HfFixture : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
  protected:
   void SetUp() override {
-    dir_ = test::shared_path("fixtures/hf/" + GetParam());
+    dir_ = test::shared_path("fixtures/hf/" + std::get<0>(GetParam()));
+    attention_ = test::attention(std::get<1>(GetParam()));
     model_ = load_model(dir_);
     ref_ = load_reference(dir_);
     ASSERT_EQ(ref_.vocab, model_->config.vocab_size);
@@ -57,11 +59,12 @@ class HfFixture : public ::testing::TestWithParam<std::string> {
 
   std::string dir_;
   std::unique_ptr<Model> model_;
+  std::shared_ptr<const AttentionBackend> attention_;
   Reference ref_;
 };
 
 TEST_P(HfFixture, TeacherForcedLogitsMatchInOnePrefill) {
-  Transformer tf(*model_);
+  Transformer tf(*model_, attention_);
   std::vector<KvCache> caches;
   for (int64_t b = 0; b < ref_.batch; ++b) caches.push_back(tf.new_cache());
   std::vector<std::vector<int32_t>> prompts;
@@ -75,7 +78,7 @@ TEST_P(HfFixture, TeacherForcedLogitsMatchInOnePrefill) {
 }
 
 TEST_P(HfFixture, TokenByTokenThroughKvCacheMatches) {
-  Transformer tf(*model_);
+  Transformer tf(*model_, attention_);
   for (int64_t b = 0; b < ref_.batch; ++b) {
     KvCache cache = tf.new_cache();
     const auto p = prompt(b);
@@ -92,7 +95,7 @@ TEST_P(HfFixture, TokenByTokenThroughKvCacheMatches) {
 TEST_P(HfFixture, RaggedBatchEqualsSeparateRuns) {
   // Prompt 0 whole, prompt 1 cut short, and prompt 1's remainder fed after a partial prefill:
   // every row must match the reference for its own position.
-  Transformer tf(*model_);
+  Transformer tf(*model_, attention_);
   const int64_t cut = ref_.prompt_len - 5;
   const auto p0 = prompt(0), p1 = prompt(1);
   KvCache c0 = tf.new_cache(), c1 = tf.new_cache();
@@ -109,7 +112,7 @@ TEST_P(HfFixture, RaggedBatchEqualsSeparateRuns) {
 
 TEST_P(HfFixture, GreedyTokensMatchTeacherForced) {
   // One prefill over prompt + reference continuation: each argmax must be the next reference token.
-  Transformer tf(*model_);
+  Transformer tf(*model_, attention_);
   for (int64_t b = 0; b < ref_.batch; ++b) {
     std::vector<int32_t> seq = prompt(b);
     const auto gen = ref_generated(b);
@@ -123,7 +126,7 @@ TEST_P(HfFixture, GreedyTokensMatchTeacherForced) {
 }
 
 TEST_P(HfFixture, GreedyGenerationThroughKvCacheMatches) {
-  Transformer tf(*model_);
+  Transformer tf(*model_, attention_);
   std::vector<std::vector<int32_t>> prompts;
   for (int64_t b = 0; b < ref_.batch; ++b) prompts.push_back(prompt(b));
   GenerateOptions opt;
@@ -136,8 +139,9 @@ std::vector<std::string> fixture_names() {
   return {"llama", "llama_bf16", "llama_tied", "llama_mha", "mistral_swa", "qwen2", "qwen3", "granite"};
 }
 
-INSTANTIATE_TEST_SUITE_P(AllFixtures, HfFixture, ::testing::ValuesIn(fixture_names()),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(AllFixtures, HfFixture,
+                         ::testing::Combine(::testing::ValuesIn(fixture_names()), ::testing::ValuesIn(test::attention_names())),
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 
 TEST(HfFixtures, EveryFolderIsCovered) {
   // Guards against a new fixture folder that this suite silently skips.

@@ -11,6 +11,7 @@
 #include "core/model/generate.h"
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
+#include "tests/support/attention.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
@@ -40,9 +41,12 @@ TEST(Stories260k, LoadsLegacyHeaderWithSharedClassifier) {
   EXPECT_EQ(m->stop_ids, std::vector<int32_t>{1});
 }
 
-TEST(Stories260k, TeacherForcedLogitsMatchRunC) {
+// Run with every attention backend.
+class Stories260kBackend : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Stories260kBackend, TeacherForcedLogitsMatchRunC) {
   auto m = load_model(dir() + "/stories260K.bin");
-  Transformer tf(*m);
+  Transformer tf(*m, test::attention(GetParam()));
   const json manifest = read_json(dir() + "/logits.json");
   for (const auto& seq : manifest["sequences"]) {
     const auto ids = seq["input_ids"].get<std::vector<int32_t>>();
@@ -68,9 +72,9 @@ TEST(Stories260k, TeacherForcedLogitsMatchRunC) {
   }
 }
 
-TEST(Stories260k, GreedyGenerationsMatchRunC) {
+TEST_P(Stories260kBackend, GreedyGenerationsMatchRunC) {
   auto m = load_model(dir() + "/stories260K.bin");
-  Transformer tf(*m);
+  Transformer tf(*m, test::attention(GetParam()));
   const json gens = read_json(dir() + "/generations.json");
   int runs = 0;
   for (const auto& g : gens["generations"]) {
@@ -90,10 +94,10 @@ TEST(Stories260k, GreedyGenerationsMatchRunC) {
   EXPECT_EQ(runs, 30);
 }
 
-TEST(Stories260k, BatchedGenerationEqualsSingle) {
+TEST_P(Stories260kBackend, BatchedGenerationEqualsSingle) {
   // All 15 prompts (lengths 1..14) in one ragged batch give the same 64-step outputs.
   auto m = load_model(dir() + "/stories260K.bin");
-  Transformer tf(*m);
+  Transformer tf(*m, test::attention(GetParam()));
   const json gens = read_json(dir() + "/generations.json");
   std::vector<std::vector<int32_t>> prompts;
   std::vector<std::vector<int32_t>> expected;
@@ -112,6 +116,9 @@ TEST(Stories260k, BatchedGenerationEqualsSingle) {
   }
 }
 
+INSTANTIATE_TEST_SUITE_P(AllBackends, Stories260kBackend, ::testing::ValuesIn(test::attention_names()),
+                         [](const auto& info) { return info.param; });
+
 TEST(Stories260k, HfConversionGivesTheSameTokensAndItsReferenceLogits) {
   const std::string hf_dir = test::shared_path("fixtures/hf/stories260k_hf");
   auto hf = load_model(hf_dir);
@@ -126,11 +133,11 @@ TEST(Stories260k, HfConversionGivesTheSameTokensAndItsReferenceLogits) {
   GenerateOptions opt;
   opt.max_new_tokens = int64_t(expected.size());
   for (Model* m : {hf.get(), bin.get()}) {
-    Transformer tf(*m);
+    Transformer tf(*m, test::attention());
     EXPECT_EQ(generate_greedy(tf, {{1}}, opt)[0].tokens, expected) << m->format;
   }
   // Same logits from both layouts on a teacher-forced sequence.
-  Transformer a(*hf), b(*bin);
+  Transformer a(*hf, test::attention()), b(*bin, test::attention());
   KvCache ca = a.new_cache(), cb = b.new_cache();
   SequenceStep sa{&ca, generated, 0}, sb{&cb, generated, 0};
   const auto la = a.forward({&sa, 1}), lb = b.forward({&sb, 1});

@@ -1,0 +1,29 @@
+// The Catalog: one typed registry per plugin kind. An instance, filled by register_all()
+// (plugins/register_all.h), so that tests and tools can build their own catalogs.
+#pragma once
+
+#include "core/attention/attention_backend.h"
+#include "core/plugin/registry.h"
+
+namespace ctx {
+
+// Interfaces of the kinds that later milestones implement (KV compression, quantization, datasets,
+// metrics); their registries exist now so that names, specs and listings work uniformly.
+class KvCompressor;
+class Quantizer;
+class DatasetPlugin;
+class MetricPlugin;
+
+struct Catalog {
+  Registry<AttentionBackend> attention{"attention"};
+  Registry<KvCompressor> kv{"kv"};
+  Registry<Quantizer> quant{"quant"};
+  Registry<DatasetPlugin> dataset{"dataset"};
+  Registry<MetricPlugin> metric{"metric"};
+
+  // The registry of `kind`, or nullptr.
+  const RegistryBase* find_kind(std::string_view kind) const;
+  std::vector<const RegistryBase*> kinds() const;  // attention, kv, quant, dataset, metric
+};
+
+}  // namespace ctx

@@ -1,0 +1,25 @@
+#include "plugins/register_all.h"
+
+namespace ctx {
+
+// Each plugin folder defines its register function; this list is the only place that names them all.
+void register_eager(Catalog& catalog);
+void register_sdpa(Catalog& catalog);
+void register_paged(Catalog& catalog);
+
+void register_all(Catalog& catalog) {
+  register_eager(catalog);
+  register_sdpa(catalog);
+  register_paged(catalog);
+}
+
+const Catalog& builtin_catalog() {
+  static const Catalog* catalog = [] {
+    auto* c = new Catalog;
+    register_all(*c);
+    return c;
+  }();
+  return *catalog;
+}
+
+}  // namespace ctx
