@@ -49,6 +49,18 @@ std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vecto
     results[i].stopped = is_stop(last[i]);
     if (!results[i].stopped && opt.max_new_tokens > 1) active.push_back(i);
   }
+  auto account = [&] {
+    if (!timings) return;
+    int64_t reserved = 0, used = 0;
+    for (const auto& c : caches) reserved += c.bytes_reserved(), used += c.bytes_used();
+    if (reserved > timings->kv_bytes_reserved) timings->kv_bytes_reserved = reserved, timings->kv_bytes_used = used;
+  };
+  auto finish = [&](size_t i) {
+    account();
+    caches[i].clear();
+  };
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (results[i].stopped || opt.max_new_tokens <= 1) finish(i);
   if (timings) timings->prefill_seconds = seconds_since(t0);
 
   t0 = std::chrono::steady_clock::now();
@@ -64,7 +76,11 @@ std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vecto
       results[i].tokens.push_back(last[i]);
       if (opt.on_token) opt.on_token(i, last[i]);
       results[i].stopped = is_stop(last[i]);
-      if (!results[i].stopped && int64_t(results[i].tokens.size()) < opt.max_new_tokens) still.push_back(i);
+      if (!results[i].stopped && int64_t(results[i].tokens.size()) < opt.max_new_tokens) {
+        still.push_back(i);
+      } else {
+        finish(i);
+      }
     }
     active.swap(still);
   }

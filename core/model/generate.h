@@ -27,6 +27,11 @@ struct GenerateTimings {
   double prefill_seconds = 0;  // prompt forward pass + first token (= time to first token)
   double decode_seconds = 0;   // all later steps
   int64_t decode_steps = 0;    // batched steps after the first token
+  // KV memory at its peak during the call, summed over sequences: bytes allocated for them
+  // (capacity or blocks) and bytes holding valid entries. A finished sequence's cache is released
+  // at once (paged: its blocks return to the pool for the others).
+  int64_t kv_bytes_reserved = 0;
+  int64_t kv_bytes_used = 0;
 };
 
 // Greedy (argmax, lowest id on ties as torch.argmax and run.c do) continuation of each prompt.

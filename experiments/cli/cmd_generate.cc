@@ -68,7 +68,8 @@ int cmd_generate(const Args& args) {
   if (tm.decode_steps > 0)
     std::fprintf(stderr, " | decode %.3f ms/token (%.1f tok/s)", tm.decode_seconds * 1e3 / double(tm.decode_steps),
                  double(tm.decode_steps) / tm.decode_seconds);
-  std::fprintf(stderr, "%s\n", result[0].stopped ? " | stopped on end-of-sequence" : "");
+  std::fprintf(stderr, " | KV %s reserved, %s used%s\n", human_bytes(double(tm.kv_bytes_reserved)).c_str(),
+               human_bytes(double(tm.kv_bytes_used)).c_str(), result[0].stopped ? " | stopped on end-of-sequence" : "");
   return 0;
 }
 

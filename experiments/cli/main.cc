@@ -21,6 +21,7 @@ const Command kCommands[] = {
     {"logits", "teacher-forced logits of a token sequence, written as float32 safetensors", ctx::cli::cmd_logits},
     {"doctor", "build flags, threads, CPU features and GPUs", ctx::cli::cmd_doctor},
     {"bench", "benchmarks: decode (memory-bandwidth roofline) and prefill (GFLOP/s)", ctx::cli::cmd_bench},
+    {"plugins", "registered plugins (attention, kv, ...) with versions, parameters and defaults", ctx::cli::cmd_plugins},
 };
 
 void print_usage() {
@@ -40,6 +41,9 @@ int main(int argc, char** argv) {
     if (name != c.name) continue;
     try {
       return c.run(ctx::cli::Args(argv + 2, argv + argc));
+    } catch (const ctx::Unsupported& e) {
+      std::cerr << "ctxlab " << name << ": unsupported: " << e.what() << "\n";
+      return 3;
     } catch (const ctx::Error& e) {
       std::cerr << "ctxlab " << name << ": error: " << e.what() << "\n";
       return 1;
