@@ -5,11 +5,15 @@ namespace ctx {
 // Each plugin folder defines its register function; this list is the only place that names them all.
 void register_eager(Catalog& catalog);
 void register_sdpa(Catalog& catalog);
+void register_flash(Catalog& catalog);
+void register_flex(Catalog& catalog);
 void register_paged(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
   register_sdpa(catalog);
+  register_flash(catalog);
+  register_flex(catalog);
   register_paged(catalog);
 }
 

@@ -156,7 +156,7 @@ std::string ParamSpec::allowed() const {
       }
       return s;
     }
-    case ParamType::kIntList: return "list of int" + range_text(*this) + ", e.g. [0,1]";
+    case ParamType::kIntList: return "list of int" + range_text(*this) + " as [a,b,...]";
   }
   return "?";
 }
@@ -265,7 +265,9 @@ Params resolve_params(const ParamSchema& schema, const std::vector<std::pair<std
   Params p;
   for (const auto& s : schema) p.values_[s.name] = s.default_value;
   std::set<std::string> seen;
-  for (const auto& [name, text] : given) {
+  for (const auto& arg : given) {
+    const std::string& name = arg.first;  // not a structured binding: lambdas capture it (C++20, clang 14)
+    const std::string& text = arg.second;
     auto it = std::find_if(schema.begin(), schema.end(), [&](const ParamSpec& s) { return s.name == name; });
     if (it == schema.end()) {
       std::vector<std::string> names;

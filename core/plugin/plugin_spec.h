@@ -7,6 +7,15 @@
 //   flex:mask=sliding_window,window=256    command line (`--set attention=flex:...`)
 //   flex@1{mask=sliding_window,window=256} canonical
 // List values are bracketed so their commas do not split parameters: skip_layers=[0,1].
+//
+// Grammar (whitespace around every token is ignored):
+//   spec    := name [ '@' version ] [ ':' args | '{' [ args ] '}' ]
+//   name    := [A-Za-z0-9_-]+          version := [0-9]+ (an int)
+//   args    := arg { ',' arg }         arg     := key '=' value          key := [A-Za-z0-9_-]+
+//   value   := text up to the next ',' outside [...] (or the closing '}'), possibly empty; its '['
+//              and ']' balance and it holds no '{' or '}'. Its type is checked later against the
+//              plugin's schema (params.h), so "flex:" and "flex{a=1}junk" are malformed here, while
+//              "flex:window=abc" is a parameter error of the registry.
 #pragma once
 
 #include <optional>

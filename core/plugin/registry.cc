@@ -119,6 +119,7 @@ PluginSpec RegistryBase::resolve(const ptree& config, const std::string& key, co
 std::string RegistryBase::describe() const {
   std::ostringstream os;
   os << kind_ << " plugins (" << infos_.size() << "):\n";
+  if (infos_.empty()) os << "    (none registered yet)\n";
   for (const auto& info : infos_) {
     os << "\n" << info.name << "@" << info.version << "  " << info.help << "\n";
     if (info.schema.empty()) {

@@ -13,5 +13,6 @@ int cmd_generate(const Args& args);
 int cmd_logits(const Args& args);
 int cmd_doctor(const Args& args);
 int cmd_bench(const Args& args);
+int cmd_plugins(const Args& args);
 
 }  // namespace ctx::cli

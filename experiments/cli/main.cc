@@ -20,7 +20,7 @@ const Command kCommands[] = {
     {"generate", "greedy generation from a prompt (text or token ids), with timings", ctx::cli::cmd_generate},
     {"logits", "teacher-forced logits of a token sequence, written as float32 safetensors", ctx::cli::cmd_logits},
     {"doctor", "build flags, threads, CPU features and GPUs", ctx::cli::cmd_doctor},
-    {"bench", "benchmarks: decode (memory-bandwidth roofline) and prefill (GFLOP/s)", ctx::cli::cmd_bench},
+    {"bench", "benchmarks: decode (memory-bandwidth roofline), prefill (GFLOP/s), attention (backends)", ctx::cli::cmd_bench},
     {"plugins", "registered plugins (attention, kv, ...) with versions, parameters and defaults", ctx::cli::cmd_plugins},
 };
 

@@ -1,6 +1,8 @@
 // The plugin registry: typed parameters, spec texts (command line and canonical), config resolution
 // from INI and JSON, listings, and the errors a user gets for each kind of mistake. Test-only fake
 // plugins cover every ParamType; the built-in attention backends are tested in tests/plugins.
+// Boost.PropertyTree's JSON reader includes the deprecated global bind placeholders.
+#define BOOST_BIND_GLOBAL_PLACEHOLDERS
 #include <gtest/gtest.h>
 
 #include <boost/property_tree/ini_parser.hpp>
@@ -377,7 +379,7 @@ TEST(PluginRegistry, AllowedTexts) {
   EXPECT_EQ(ParamSpec::Float("a", 0, std::nullopt, std::nullopt, "").allowed(), "any finite float");
   EXPECT_EQ(ParamSpec::Bool("a", false, "").allowed(), "true|false");
   EXPECT_EQ(ParamSpec::Choice("a", "x", {"x", "y"}, "").allowed(), "one of x|y");
-  EXPECT_EQ(ParamSpec::IntList("a", {}, 0, std::nullopt, "").allowed(), "list of int >= 0, e.g. [0,1]");
+  EXPECT_EQ(ParamSpec::IntList("a", {}, 0, std::nullopt, "").allowed(), "list of int >= 0 as [a,b,...]");
   EXPECT_EQ(param_type_name(ParamType::kIntList), "int list");
 }
 

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/io/safetensors.h"
+#include "plugins/register_all.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
@@ -35,7 +36,10 @@ std::string fixture(const std::string& rel) { return test::shared_path("fixtures
 
 std::string join(const std::vector<int32_t>& ids, size_t from, size_t to) {
   std::string s;
-  for (size_t i = from; i < to; ++i) s += (i > from ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = from; i < to; ++i) {
+    if (i > from) s += ',';
+    s += std::to_string(ids[i]);
+  }
   return s;
 }
 
@@ -83,8 +87,34 @@ TEST(Cli, DoctorReportsBuildAndCpu) {
     EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
 }
 
+TEST(Cli, PluginsListsEachAttentionBackendWithItsParameters) {
+  const CliRun r = ctxlab("plugins attention");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const RegistryBase& reg = builtin_catalog().attention;
+  const auto names = reg.names();
+  for (const char* required : {"eager", "sdpa"})
+    EXPECT_NE(std::find(names.begin(), names.end(), required), names.end()) << required;
+  for (const auto& name : names) {
+    const PluginInfo& info = reg.get(name);
+    const size_t at = r.out.find("\n" + name + "@" + std::to_string(info.version) + "  " + info.help + "\n");
+    ASSERT_NE(at, std::string::npos) << name << "\n" << r.out;
+    for (const auto& p : info.schema) {
+      const size_t line = r.out.find("    " + p.name + " ", at);
+      ASSERT_NE(line, std::string::npos) << name << "." << p.name << "\n" << r.out;
+      const std::string text = r.out.substr(line, r.out.find('\n', line) - line);
+      for (const std::string& part : {format_param_value(p.default_value), p.allowed(), p.help})
+        EXPECT_NE(text.find(part), std::string::npos) << part << " not in: " << text;
+    }
+  }
+  // No kind given: every kind is listed.
+  const CliRun all = ctxlab("plugins");
+  ASSERT_EQ(all.exit_code, 0) << all.out;
+  for (const char* kind : {"attention plugins", "kv plugins", "quant plugins", "dataset plugins", "metric plugins"})
+    EXPECT_NE(all.out.find(kind), std::string::npos) << kind << "\n" << all.out;
+}
+
 TEST(Cli, EveryCommandHasHelp) {
-  for (const char* cmd : {"generate", "logits", "doctor", "bench decode", "bench prefill"}) {
+  for (const char* cmd : {"generate", "logits", "doctor", "bench decode", "bench prefill", "plugins"}) {
     const CliRun r = ctxlab(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.out;
     EXPECT_NE(r.out.find("usage: ctxlab"), std::string::npos) << cmd << ": " << r.out;
@@ -109,6 +139,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"logits --model " + fixture("hf/llama") + " --prompt-ids 1 --out /nonexistent/dir/x.safetensors", 1,
        "cannot open for writing"},
       {"bench frobnicate", 1, "unknown benchmark 'frobnicate'"},
+      {"plugins nosuchkind", 1, "unknown plugin kind 'nosuchkind' (kinds: attention, kv, quant, dataset, metric)"},
       {"generate --model " + fixture("hf/llama") + " --prompt-ids 1 --max-new-tokens -3", 1, "--max-new-tokens must be >= 0"},
   };
   for (const auto& c : cases) {

@@ -53,22 +53,32 @@ void transpose_keys(const float* k, int64_t n, int64_t hd, float* kt, int64_t ld
   }
 }
 
+// The micro-kernels keep MR x NV accumulators in registers; the unroll pragmas make GCC unroll the
+// small loops before scalar replacement, which otherwise keeps the accumulator arrays on the stack.
+
 // s[r, 0 .. 8*NV) = scale * q[r, :] . kt[:, 0 .. 8*NV) for MR rows.
 template <int MR, int NV>
 inline void qk_micro(const float* q, int64_t hd, const float* kt, int64_t ldk, float scale, float* s, int64_t lds) {
   __m256 acc[MR][NV];
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
   for (int64_t d = 0; d < hd; ++d) {
     __m256 b[NV];
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(kt + d * ldk + 8 * v);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 a = _mm256_broadcast_ss(q + r * hd + d);
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
     }
   }
   const __m256 vs = _mm256_set1_ps(scale);
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) _mm256_storeu_ps(s + r * lds + 8 * v, _mm256_mul_ps(acc[r][v], vs));
 }
 
@@ -84,25 +94,52 @@ void qk_rows(const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t n
 template <int MR, int NV>
 inline void pv_micro(const float* p, int64_t lds, const float* v, int64_t hd, int64_t n, const float* corr, float* o) {
   __m256 acc[MR][NV];
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
     const __m256 c = _mm256_set1_ps(corr[r]);
+#pragma GCC unroll 8
     for (int x = 0; x < NV; ++x) acc[r][x] = _mm256_mul_ps(_mm256_loadu_ps(o + r * hd + 8 * x), c);
   }
   for (int64_t j = 0; j < n; ++j) {
     __m256 b[NV];
+#pragma GCC unroll 8
     for (int x = 0; x < NV; ++x) b[x] = _mm256_loadu_ps(v + j * hd + 8 * x);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 a = _mm256_broadcast_ss(p + r * lds + j);
+#pragma GCC unroll 8
       for (int x = 0; x < NV; ++x) acc[r][x] = _mm256_fmadd_ps(a, b[x], acc[r][x]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
     for (int x = 0; x < NV; ++x) _mm256_storeu_ps(o + r * hd + 8 * x, acc[r][x]);
+}
+
+// Calls body.template operator()<MR>(r) for row blocks [r, r + MR) covering [0, rows): blocks of
+// kRowBlock rows, then one smaller block for the rest.
+constexpr int kRowBlock = 6;  // 6 x 16 accumulators + 2 loads + 1 broadcast fill the 16 ymm registers
+
+template <int MR, class Body>
+void row_tail(int64_t left, int64_t r, const Body& body) {
+  if constexpr (MR > 0) {
+    if (left == MR) return body.template operator()<MR>(r);
+    row_tail<MR - 1>(left, r, body);
+  }
+}
+
+template <class Body>
+void row_blocks(int64_t rows, const Body& body) {
+  int64_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock) body.template operator()<kRowBlock>(r);
+  row_tail<kRowBlock - 1>(rows - r, r, body);
 }
 
 template <int MR>
 void pv_rows(const float* p, int64_t lds, const float* v, int64_t hd, int64_t n, const float* corr, float* o) {
-  constexpr int kWide = MR <= 2 ? 4 : 2;  // accumulators + loads within the 16 ymm registers
+  // Accumulators + loads within the 16 ymm registers (one row: the loads fold into the FMAs).
+  constexpr int kWide = MR == 1 ? 8 : MR == 2 ? 4 : 2;
   int64_t d = 0;
   for (; d + 8 * kWide <= hd; d += 8 * kWide) pv_micro<MR, kWide>(p, lds, v + d, hd, n, corr, o + d);
   for (; d + 8 <= hd; d += 8) pv_micro<MR, 1>(p, lds, v + d, hd, n, corr, o + d);
@@ -125,14 +162,7 @@ void scores(const float* q, int64_t rows, const float* k, int64_t n, int64_t hd,
   }
   const int64_t ldk = padded(n);
   transpose_keys(k, n, hd, kt, ldk);
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) qk_rows<4>(q + r * hd, hd, kt, ldk, ldk, scale, s + r * lds, lds);
-  switch (rows - r) {
-    case 3: qk_rows<3>(q + r * hd, hd, kt, ldk, ldk, scale, s + r * lds, lds); break;
-    case 2: qk_rows<2>(q + r * hd, hd, kt, ldk, ldk, scale, s + r * lds, lds); break;
-    case 1: qk_rows<1>(q + r * hd, hd, kt, ldk, ldk, scale, s + r * lds, lds); break;
-    default: break;
-  }
+  row_blocks(rows, [&]<int MR>(int64_t r) { qk_rows<MR>(q + r * hd, hd, kt, ldk, ldk, scale, s + r * lds, lds); });
 }
 
 void softmax_step(float* s, int64_t rows, int64_t n, int64_t lds, float* m, float* l, float* corr) {
@@ -174,14 +204,7 @@ void softmax_step(float* s, int64_t rows, int64_t n, int64_t lds, float* m, floa
 
 void accumulate(const float* p, int64_t rows, int64_t n, int64_t lds, const float* v, int64_t hd, const float* corr,
                 float* o) {
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) pv_rows<4>(p + r * lds, lds, v, hd, n, corr + r, o + r * hd);
-  switch (rows - r) {
-    case 3: pv_rows<3>(p + r * lds, lds, v, hd, n, corr + r, o + r * hd); break;
-    case 2: pv_rows<2>(p + r * lds, lds, v, hd, n, corr + r, o + r * hd); break;
-    case 1: pv_rows<1>(p + r * lds, lds, v, hd, n, corr + r, o + r * hd); break;
-    default: break;
-  }
+  row_blocks(rows, [&]<int MR>(int64_t r) { pv_rows<MR>(p + r * lds, lds, v, hd, n, corr + r, o + r * hd); });
 }
 
 void normalize(const float* o, float l, int64_t hd, float* out) {

@@ -15,7 +15,7 @@ constexpr int64_t padded(int64_t n) { return (n + 7) / 8 * 8; }
 
 // s[r * lds + j] = scale * <q_r, k_j> for r < rows, j < n (lds >= padded(n); columns up to
 // padded(n) may be written). With 4 or more rows the keys are first transposed into `kt`
-// (head_dim * padded(n) floats of scratch) so that a 4x16 broadcast micro-kernel runs without
+// (head_dim * padded(n) floats of scratch) so that a 6x16 broadcast micro-kernel runs without
 // horizontal sums; fewer rows (decode) use direct dot products and leave `kt` untouched.
 void scores(const float* q, int64_t rows, const float* k, int64_t n, int64_t head_dim, float scale, float* kt,
             float* s, int64_t lds);
