@@ -268,6 +268,7 @@ int bench_attention(const Args& args) {
       ("head-dim", po::value<int64_t>()->default_value(128), "head dimension")
       ("window", po::value<int64_t>()->default_value(0), "sliding window (0: full causal)")
       ("prefill-max", po::value<int64_t>()->default_value(0), "run prefill only for T up to this (0: every length); decode runs for every length")
+      ("decode-only", po::bool_switch(), "no prefill at all (decode and the paged vs contiguous table only)")
       ("eager-limit-gib", po::value<double>()->default_value(2.0),
        "skip prefill of `eager` when its score matrix (heads * T^2 float32) would exceed this many GiB")
       ("repeat", po::value<int>()->default_value(3), "prefill repetitions per backend and length (median time, max memory)")
@@ -284,6 +285,7 @@ int bench_attention(const Args& args) {
   const int repeat = std::max(1, vm["repeat"].as<int>()), rounds = std::max(1, vm["decode-rounds"].as<int>());
   const int calls = std::max(1, vm["decode-calls"].as<int>());
   const int64_t prefill_max = vm["prefill-max"].as<int64_t>();
+  const bool decode_only = vm["decode-only"].as<bool>();
   const double eager_limit = vm["eager-limit-gib"].as<double>() * double(1ll << 30);
 
   AttentionParams p;
@@ -367,6 +369,7 @@ int bench_attention(const Args& args) {
     std::vector<std::string> skip(nb);
     for (size_t i = 0; i < nb; ++i) {
       if (!backends[i].support.ok) skip[i] = "unsupported: " + backends[i].support.reason;
+      else if (decode_only) skip[i] = "not run (--decode-only)";
       else if (prefill_max > 0 && T > prefill_max) skip[i] = "not run (--prefill-max)";
       else if (backends[i].name == "eager" && double(p.num_heads) * double(T) * double(T) * 4.0 > eager_limit)
         skip[i] = "skipped: O(T^2) memory";
