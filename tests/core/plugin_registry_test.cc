@@ -17,6 +17,7 @@
 
 #include "core/base/error.h"
 #include "core/plugin/catalog.h"
+#include "tests/support/error_of.h"
 
 namespace ctx {
 namespace {
@@ -72,17 +73,7 @@ const TestCatalog& cat() {
 const RegistryBase& attention() { return cat().catalog.attention; }
 const RegistryBase& kv() { return cat().kv; }
 
-// The message of the ctx::Error thrown by f (fails the test if none is thrown).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no ctx::Error thrown";
-  return "";
-}
+using test::error_of;
 
 void expect_contains(const std::string& msg, std::initializer_list<std::string> parts, const std::string& ctx = "") {
   for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg << " " << ctx;

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/base/error.h"
+#include "tests/support/error_of.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx {
@@ -20,12 +21,8 @@ std::string make_image(const std::string& header_json, const std::string& payloa
 }
 
 std::string error_of(const std::string& image) {
-  try {
-    parse_safetensors(reinterpret_cast<const uint8_t*>(image.data()), image.size(), "t.safetensors");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return test::error_of(
+      [&] { parse_safetensors(reinterpret_cast<const uint8_t*>(image.data()), image.size(), "t.safetensors"); });
 }
 
 TEST(Safetensors, ReadsReferenceFixture) {

@@ -17,6 +17,7 @@
 #include "core/base/error.h"
 #include "core/base/mapped_file.h"
 #include "core/tokenizer/llama2c_tokenizer.h"
+#include "tests/support/error_of.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx {
@@ -50,15 +51,7 @@ std::string stream(const Tokenizer& t, int32_t first_prev, std::span<const int32
   return out;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no ctx::Error)";
-}
+using test::error_of;
 
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
