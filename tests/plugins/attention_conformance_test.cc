@@ -243,7 +243,9 @@ TEST_P(AttentionConformance, MatchesEagerDouble) {
   const std::vector<KvCache> caches = build_caches(c, data, pool);
   for (size_t s = 0; s < c.seqs.size(); ++s) {
     ASSERT_EQ(caches[s].layout(), backend->layout());
-    if (pool) ASSERT_EQ(int64_t(caches[s].block_table().size()), (c.seqs[s].length + pool->block_size() - 1) / pool->block_size());
+    if (pool) {
+      ASSERT_EQ(int64_t(caches[s].block_table().size()), (c.seqs[s].length + pool->block_size() - 1) / pool->block_size());
+    }
   }
 
   const int64_t layer = int64_t(std::get<1>(GetParam()) % kLayers);
