@@ -1,5 +1,7 @@
 #include "plugins/attention/common/online_softmax.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -9,6 +11,11 @@ namespace ctx {
 namespace {
 
 constexpr int64_t kChunk = 64;
+constexpr int64_t kPrefetch = 32;  // keys ahead
+
+inline void prefetch_row(const float* row, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) _mm_prefetch(reinterpret_cast<const char*>(row + i), _MM_HINT_T0);
+}
 
 using vec::dot;
 using vec::scale_axpy;
@@ -19,28 +26,50 @@ void attend_row_online(const float* q, const KvView& kv, int64_t g, int64_t firs
                        float* out) {
   const int64_t hd = kv.head_dim;
   float scores[kChunk];
+  // Row pointers of the current and the next chunk (double-buffered), resolved once per run of
+  // consecutive rows: a paged cache costs one block-table lookup per block, not per key, and a chunk
+  // spans several blocks so the softmax bookkeeping stays per chunk. Rows kPrefetch keys ahead are
+  // prefetched, which also covers the jump to the next block.
+  const float* rows[2][2][kChunk];  // [buffer][k or v][key]
+  auto resolve = [&](int64_t j0, int64_t n, const float* (*dst)[kChunk]) {
+    for (int64_t j = j0; j < j0 + n;) {
+      const int64_t r = kv.run_length(j, j0 + n);
+      const float* k = kv.key(g, j);
+      const float* v = kv.value(g, j);
+      for (int64_t i = 0; i < r; ++i) dst[0][j - j0 + i] = k + i * hd, dst[1][j - j0 + i] = v + i * hd;
+      j += r;
+    }
+  };
   float running_max = -INFINITY, running_sum = 0.0f;
   std::fill(out, out + hd, 0.0f);
-  for (int64_t j0 = first; j0 <= last;) {
-    // A chunk of keys stored as consecutive rows.
-    const int64_t n = std::min(kChunk, kv.run_length(j0, last + 1));
-    const float* k = kv.key(g, j0);
-    const float* v = kv.value(g, j0);
+  int cur = 0;
+  resolve(first, std::min(kChunk, last - first + 1), rows[cur]);
+  for (int64_t j0 = first; j0 <= last; j0 += kChunk, cur ^= 1) {
+    const int64_t n = std::min(kChunk, last - j0 + 1);
+    const int64_t next_n = std::max<int64_t>(0, std::min(kChunk, last - (j0 + kChunk) + 1));
+    if (next_n > 0) resolve(j0 + kChunk, next_n, rows[cur ^ 1]);
+    // The row kPrefetch keys after key j of this chunk (which may be in the next chunk), or null.
+    auto ahead = [&](int64_t j, int kv_index) -> const float* {
+      const int64_t a = j + kPrefetch;
+      if (a < n) return rows[cur][kv_index][a];
+      return a - kChunk < next_n && a >= kChunk ? rows[cur ^ 1][kv_index][a - kChunk] : nullptr;
+    };
     float chunk_max = -INFINITY;
     for (int64_t j = 0; j < n; ++j) {
-      scores[j] = dot(q, k + j * hd, hd) * scale;
+      if (const float* p = ahead(j, 0)) prefetch_row(p, hd);
+      scores[j] = dot(q, rows[cur][0][j], hd) * scale;
       chunk_max = std::max(chunk_max, scores[j]);
     }
     const float new_max = std::max(running_max, chunk_max);
     const float correction = std::exp(running_max - new_max);  // 0 on the first chunk
     running_sum *= correction;
     for (int64_t j = 0; j < n; ++j) {
+      if (const float* p = ahead(j, 1)) prefetch_row(p, hd);
       const float w = std::exp(scores[j] - new_max);
       running_sum += w;
-      scale_axpy(out, j == 0 ? correction : 1.0f, w, v + j * hd, hd);
+      scale_axpy(out, j == 0 ? correction : 1.0f, w, rows[cur][1][j], hd);
     }
     running_max = new_max;
-    j0 += n;
   }
   const float inv = 1.0f / running_sum;
   for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
