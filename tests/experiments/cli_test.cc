@@ -114,7 +114,7 @@ TEST(Cli, PluginsListsEachAttentionBackendWithItsParameters) {
 }
 
 TEST(Cli, EveryCommandHasHelp) {
-  for (const char* cmd : {"generate", "logits", "doctor", "bench decode", "bench prefill", "plugins"}) {
+  for (const char* cmd : {"generate", "logits", "doctor", "bench decode", "bench prefill", "bench attention", "plugins"}) {
     const CliRun r = ctxlab(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.out;
     EXPECT_NE(r.out.find("usage: ctxlab"), std::string::npos) << cmd << ": " << r.out;
