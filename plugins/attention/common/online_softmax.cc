@@ -10,7 +10,7 @@
 namespace ctx {
 namespace {
 
-constexpr int64_t kChunk = 64;
+constexpr int64_t kChunk = kOnlineChunk;
 constexpr int64_t kPrefetch = 32;  // keys ahead
 
 inline void prefetch_row(const float* row, int64_t n) {
@@ -22,15 +22,37 @@ using vec::scale_axpy;
 
 }  // namespace
 
+void online_softmax_chunk(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n,
+                          int64_t head_dim, float scale, const float* const* k_ahead, const float* const* v_ahead,
+                          OnlineSoftmaxState& st) {
+  float scores[kOnlineChunk];
+  float chunk_max = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {
+    if (k_ahead && k_ahead[j]) prefetch_row(k_ahead[j], head_dim);
+    scores[j] = dot(q, k_rows[j], head_dim) * scale;
+    chunk_max = std::max(chunk_max, scores[j]);
+  }
+  const float new_max = std::max(st.max, chunk_max);
+  const float correction = std::exp(st.max - new_max);  // 0 on the first chunk
+  st.sum *= correction;
+  for (int64_t j = 0; j < n; ++j) {
+    if (v_ahead && v_ahead[j]) prefetch_row(v_ahead[j], head_dim);
+    const float w = std::exp(scores[j] - new_max);
+    st.sum += w;
+    scale_axpy(st.out, j == 0 ? correction : 1.0f, w, v_rows[j], head_dim);
+  }
+  st.max = new_max;
+}
+
 void attend_row_online(const float* q, const KvView& kv, int64_t g, int64_t first, int64_t last, float scale,
                        float* out) {
   const int64_t hd = kv.head_dim;
-  float scores[kChunk];
   // Row pointers of the current and the next chunk (double-buffered), resolved once per run of
   // consecutive rows: a paged cache costs one block-table lookup per block, not per key, and a chunk
   // spans several blocks so the softmax bookkeeping stays per chunk. Rows kPrefetch keys ahead are
   // prefetched, which also covers the jump to the next block.
-  const float* rows[2][2][kChunk];  // [buffer][k or v][key]
+  const float* rows[2][2][kChunk];     // [buffer][k or v][key]
+  const float* ahead[2][kChunk];       // [k or v][key]: the row kPrefetch keys later, or null
   auto resolve = [&](int64_t j0, int64_t n, const float* (*dst)[kChunk]) {
     for (int64_t j = j0; j < j0 + n;) {
       const int64_t r = kv.run_length(j, j0 + n);
@@ -40,7 +62,7 @@ void attend_row_online(const float* q, const KvView& kv, int64_t g, int64_t firs
       j += r;
     }
   };
-  float running_max = -INFINITY, running_sum = 0.0f;
+  OnlineSoftmaxState st{-INFINITY, 0.0f, out};
   std::fill(out, out + hd, 0.0f);
   int cur = 0;
   resolve(first, std::min(kChunk, last - first + 1), rows[cur]);
@@ -48,30 +70,14 @@ void attend_row_online(const float* q, const KvView& kv, int64_t g, int64_t firs
     const int64_t n = std::min(kChunk, last - j0 + 1);
     const int64_t next_n = std::max<int64_t>(0, std::min(kChunk, last - (j0 + kChunk) + 1));
     if (next_n > 0) resolve(j0 + kChunk, next_n, rows[cur ^ 1]);
-    // The row kPrefetch keys after key j of this chunk (which may be in the next chunk), or null.
-    auto ahead = [&](int64_t j, int kv_index) -> const float* {
+    for (int64_t j = 0; j < n; ++j) {
       const int64_t a = j + kPrefetch;
-      if (a < n) return rows[cur][kv_index][a];
-      return a - kChunk < next_n && a >= kChunk ? rows[cur ^ 1][kv_index][a - kChunk] : nullptr;
-    };
-    float chunk_max = -INFINITY;
-    for (int64_t j = 0; j < n; ++j) {
-      if (const float* p = ahead(j, 0)) prefetch_row(p, hd);
-      scores[j] = dot(q, rows[cur][0][j], hd) * scale;
-      chunk_max = std::max(chunk_max, scores[j]);
+      for (int kv_index = 0; kv_index < 2; ++kv_index)
+        ahead[kv_index][j] = a < n ? rows[cur][kv_index][a] : (a - kChunk < next_n ? rows[cur ^ 1][kv_index][a - kChunk] : nullptr);
     }
-    const float new_max = std::max(running_max, chunk_max);
-    const float correction = std::exp(running_max - new_max);  // 0 on the first chunk
-    running_sum *= correction;
-    for (int64_t j = 0; j < n; ++j) {
-      if (const float* p = ahead(j, 1)) prefetch_row(p, hd);
-      const float w = std::exp(scores[j] - new_max);
-      running_sum += w;
-      scale_axpy(out, j == 0 ? correction : 1.0f, w, rows[cur][1][j], hd);
-    }
-    running_max = new_max;
+    online_softmax_chunk(q, rows[cur][0], rows[cur][1], n, hd, scale, ahead[0], ahead[1], st);
   }
-  const float inv = 1.0f / running_sum;
+  const float inv = 1.0f / st.sum;
   for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
 }
 
