@@ -18,6 +18,7 @@
 #include "core/plugin/catalog.h"
 #include "plugins/attention/common/online_softmax.h"
 #include "plugins/attention/common/tile_kernels.h"
+#include "plugins/attention/common/vec_ops.h"
 #include "plugins/attention/common/visible_range.h"
 
 namespace ctx {
@@ -75,8 +76,7 @@ class PagedAttention final : public AttentionBackend {
     {
       std::vector<float> o(static_cast<size_t>(H * hd));
       std::vector<OnlineSoftmaxState> st(static_cast<size_t>(H));
-      const float* k_rows[kOnlineChunk];
-      const float* v_rows[kOnlineChunk];
+      std::vector<float> scores(static_cast<size_t>(H * kOnlineChunk));
 #pragma omp for schedule(dynamic, 1)
       for (int64_t it = 0; it < int64_t(items.size()); ++it) {
         const DecodeItem& item = items[size_t(it)];
@@ -84,26 +84,50 @@ class PagedAttention final : public AttentionBackend {
         const int64_t pos = s.kv.length - 1, first = first_visible_key(p, pos);
         std::fill(o.begin(), o.end(), 0.0f);
         for (int64_t h = 0; h < H; ++h) st[size_t(h)] = {-INFINITY, 0.0f, o.data() + h * hd};
-        // Small blocks are taken a few at a time so that each online-softmax chunk holds up to
-        // kOnlineChunk keys (its bookkeeping is per chunk); the group's blocks stay in cache while
-        // every KV head reads its rows from them.
+        // Small blocks are taken a few at a time so that each softmax update covers up to
+        // kOnlineChunk keys. Keys and values are read in memory order (block by block, and within a
+        // block head by head: [kv_head][pos][d] is one contiguous run), in two passes per group:
+        // scores of every query head from K, then the softmax update, then V accumulation.
         const int64_t per_group = std::max<int64_t>(1, kOnlineChunk / bs);
         for (int64_t b0 = item.block_lo; b0 < item.block_hi; b0 += per_group) {
           const int64_t b1 = std::min(item.block_hi, b0 + per_group);
           const int64_t lo = std::max(first, b0 * bs), hi = std::min(pos, b1 * bs - 1);
-          for (int64_t g = 0; g < p.num_kv_heads; ++g)
-            for (int64_t c0 = lo; c0 <= hi; c0 += kOnlineChunk) {
-              const int64_t n = std::min(kOnlineChunk, hi - c0 + 1);
-              for (int64_t j = 0; j < n;) {  // one table lookup per block run
-                const int64_t r = s.kv.run_length(c0 + j, c0 + n);
+          for (int64_t c0 = lo; c0 <= hi; c0 += kOnlineChunk) {
+            const int64_t n = std::min(kOnlineChunk, hi - c0 + 1);
+            // Pass 1: scores[h][j] for key c0 + j, reading K in memory order.
+            for (int64_t j = 0; j < n;) {
+              const int64_t r = s.kv.run_length(c0 + j, c0 + n);
+              for (int64_t g = 0; g < p.num_kv_heads; ++g) {
                 const float* k = s.kv.key(g, c0 + j);
-                const float* v = s.kv.value(g, c0 + j);
-                for (int64_t i = 0; i < r; ++i) k_rows[j + i] = k + i * hd, v_rows[j + i] = v + i * hd;
-                j += r;
+                for (int64_t i = 0; i < r; ++i)
+                  for (int64_t h = g * G; h < (g + 1) * G; ++h)
+                    scores[size_t(h * kOnlineChunk + j + i)] = vec::dot(s.q + h * hd, k + i * hd, hd) * p.scale;
               }
-              for (int64_t h = g * G; h < (g + 1) * G; ++h)
-                online_softmax_chunk(s.q + h * hd, k_rows, v_rows, n, hd, p.scale, nullptr, nullptr, st[size_t(h)]);
+              j += r;
             }
+            // Softmax update per query head: rescale its output, turn scores into weights.
+            for (int64_t h = 0; h < H; ++h) {
+              float* sc = scores.data() + h * kOnlineChunk;
+              OnlineSoftmaxState& state = st[size_t(h)];
+              const float new_max = std::max(state.max, *std::max_element(sc, sc + n));
+              const float correction = std::exp(state.max - new_max);
+              state.sum *= correction;
+              for (int64_t d = 0; d < hd; ++d) state.out[d] *= correction;
+              for (int64_t j = 0; j < n; ++j) state.sum += (sc[j] = std::exp(sc[j] - new_max));
+              state.max = new_max;
+            }
+            // Pass 2: accumulate V in memory order.
+            for (int64_t j = 0; j < n;) {
+              const int64_t r = s.kv.run_length(c0 + j, c0 + n);
+              for (int64_t g = 0; g < p.num_kv_heads; ++g) {
+                const float* v = s.kv.value(g, c0 + j);
+                for (int64_t i = 0; i < r; ++i)
+                  for (int64_t h = g * G; h < (g + 1) * G; ++h)
+                    vec::scale_axpy(st[size_t(h)].out, 1.0f, scores[size_t(h * kOnlineChunk + j + i)], v + i * hd, hd);
+              }
+              j += r;
+            }
+          }
         }
         // Partial layout of a sequence: o [splits][H][hd], then m [splits][H], then l [splits][H].
         float* base = partials.data() + item.partial;
