@@ -34,6 +34,15 @@ struct KvView {
   int64_t run_length(int64_t pos, int64_t end) const {
     return layout == KvLayout::kContiguous ? end - pos : std::min(end, (pos / block_size + 1) * block_size) - pos;
   }
+  // Calls f(pos, n) for each run of consecutive rows covering [begin, end), in order.
+  template <class F>
+  void for_each_run(int64_t begin, int64_t end, F&& f) const {
+    for (int64_t pos = begin; pos < end;) {
+      const int64_t n = run_length(pos, end);
+      f(pos, n);
+      pos += n;
+    }
+  }
 };
 
 }  // namespace ctx

@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "plugins/attention/common/vec_ops.h"
+#include "plugins/attention/common/visible_range.h"
 
 namespace ctx {
 namespace {
@@ -22,27 +25,36 @@ using vec::scale_axpy;
 
 }  // namespace
 
+void online_softmax_update(float* scores, int64_t n, int64_t head_dim, OnlineSoftmaxState& st) {
+  const float new_max = std::max(st.max, *std::max_element(scores, scores + n));
+  const float correction = std::exp(st.max - new_max);  // 0 on the first update
+  st.sum *= correction;
+  for (int64_t d = 0; d < head_dim; ++d) st.out[d] *= correction;
+  for (int64_t j = 0; j < n; ++j) st.sum += (scores[j] = std::exp(scores[j] - new_max));
+  st.max = new_max;
+}
+
+namespace {
+
+// Folds n <= kChunk keys (row pointers k_rows[j], v_rows[j]) into `st`, prefetching the rows named
+// in k_ahead/v_ahead (null entries skipped) meanwhile.
 void online_softmax_chunk(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n,
                           int64_t head_dim, float scale, const float* const* k_ahead, const float* const* v_ahead,
                           OnlineSoftmaxState& st) {
-  float scores[kOnlineChunk];
-  float chunk_max = -INFINITY;
+  float scores[kChunk];
   for (int64_t j = 0; j < n; ++j) {
-    if (k_ahead && k_ahead[j]) prefetch_row(k_ahead[j], head_dim);
+    if (k_ahead[j]) prefetch_row(k_ahead[j], head_dim);
     scores[j] = dot(q, k_rows[j], head_dim) * scale;
-    chunk_max = std::max(chunk_max, scores[j]);
   }
-  const float new_max = std::max(st.max, chunk_max);
-  const float correction = std::exp(st.max - new_max);  // 0 on the first chunk
-  st.sum *= correction;
+  online_softmax_update(scores, n, head_dim, st);
   for (int64_t j = 0; j < n; ++j) {
-    if (v_ahead && v_ahead[j]) prefetch_row(v_ahead[j], head_dim);
-    const float w = std::exp(scores[j] - new_max);
-    st.sum += w;
-    scale_axpy(st.out, j == 0 ? correction : 1.0f, w, v_rows[j], head_dim);
+    if (v_ahead[j]) prefetch_row(v_ahead[j], head_dim);
+    scale_axpy(st.out, 1.0f, scores[j], v_rows[j], head_dim);
   }
-  st.max = new_max;
 }
+
+}  // namespace
+
 
 void attend_row_online(const float* q, const KvView& kv, int64_t g, int64_t first, int64_t last, float scale,
                        float* out) {
@@ -54,13 +66,11 @@ void attend_row_online(const float* q, const KvView& kv, int64_t g, int64_t firs
   const float* rows[2][2][kChunk];     // [buffer][k or v][key]
   const float* ahead[2][kChunk];       // [k or v][key]: the row kPrefetch keys later, or null
   auto resolve = [&](int64_t j0, int64_t n, const float* (*dst)[kChunk]) {
-    for (int64_t j = j0; j < j0 + n;) {
-      const int64_t r = kv.run_length(j, j0 + n);
-      const float* k = kv.key(g, j);
-      const float* v = kv.value(g, j);
-      for (int64_t i = 0; i < r; ++i) dst[0][j - j0 + i] = k + i * hd, dst[1][j - j0 + i] = v + i * hd;
-      j += r;
-    }
+    kv.for_each_run(j0, j0 + n, [&](int64_t pos, int64_t r) {
+      const float* k = kv.key(g, pos);
+      const float* v = kv.value(g, pos);
+      for (int64_t i = 0; i < r; ++i) dst[0][pos - j0 + i] = k + i * hd, dst[1][pos - j0 + i] = v + i * hd;
+    });
   };
   OnlineSoftmaxState st{-INFINITY, 0.0f, out};
   std::fill(out, out + hd, 0.0f);
@@ -80,15 +90,6 @@ void attend_row_online(const float* q, const KvView& kv, int64_t g, int64_t firs
   const float inv = 1.0f / st.sum;
   for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
 }
-
-}  // namespace ctx
-
-#include <utility>
-#include <vector>
-
-#include "plugins/attention/common/visible_range.h"
-
-namespace ctx {
 
 void attend_batch_online(const AttentionParams& p, std::span<const AttentionSequence> batch) {
   std::vector<std::pair<int32_t, int64_t>> rows;  // (sequence, query row)

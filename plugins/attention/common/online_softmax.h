@@ -1,10 +1,12 @@
-// The fused row kernel shared by `sdpa` and `paged`: one query row against a range of keys of one
-// KV head, in a single pass with an online (running-max) softmax, reading keys in chunks through a
-// KvView of either layout. No score matrix is stored; memory is O(chunk). AVX2 dot/axpy over head_dim.
+// Online (running-max) softmax shared by `sdpa` and `paged`: the state update, and the fused row
+// kernel (one query row against a range of keys of one KV head, in chunks, through a KvView of either
+// layout). No score matrix is stored; memory is O(chunk). AVX2 dot/axpy over head_dim.
 #pragma once
 
 #include <cstdint>
+#include <span>
 
+#include "core/attention/attention_backend.h"
 #include "core/attention/kv_view.h"
 
 namespace ctx {
@@ -17,25 +19,16 @@ struct OnlineSoftmaxState {
   float* out;
 };
 
-constexpr int64_t kOnlineChunk = 64;  // keys per online_softmax_chunk call at most
+constexpr int64_t kOnlineChunk = 64;  // keys per softmax update in the kernels built on this
 
-// Folds n <= kOnlineChunk keys (row pointers k_rows[j], v_rows[j]) into `st`. k_ahead/v_ahead, when
-// given, name rows to prefetch (null entries skipped) while this chunk is processed.
-void online_softmax_chunk(const float* q, const float* const* k_rows, const float* const* v_rows, int64_t n,
-                          int64_t head_dim, float scale, const float* const* k_ahead, const float* const* v_ahead,
-                          OnlineSoftmaxState& st);
+// Folds the scaled scores of n more keys into `st`: raises the running max, rescales sum and out by
+// the correction, and turns scores[j] into the weights exp(score - max) (added to sum). The caller
+// then adds weights[j] * v_j to st.out.
+void online_softmax_update(float* scores, int64_t n, int64_t head_dim, OnlineSoftmaxState& st);
 
 // out[0..head_dim) = softmax_j(scale * q.k_j) weighted sum of v_j over keys j in [first, last].
 void attend_row_online(const float* q, const KvView& kv, int64_t kv_head, int64_t first, int64_t last, float scale,
                        float* out);
-
-}  // namespace ctx
-
-#include <span>
-
-#include "core/attention/attention_backend.h"
-
-namespace ctx {
 
 // Every query row of every sequence through attend_row_online, with the engine's base mask
 // (causal + window). Parallel over (row, head).

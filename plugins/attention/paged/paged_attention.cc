@@ -95,38 +95,24 @@ class PagedAttention final : public AttentionBackend {
           for (int64_t c0 = lo; c0 <= hi; c0 += kOnlineChunk) {
             const int64_t n = std::min(kOnlineChunk, hi - c0 + 1);
             // Pass 1: scores[h][j] for key c0 + j, reading K in memory order.
-            for (int64_t j = 0; j < n;) {
-              const int64_t r = s.kv.run_length(c0 + j, c0 + n);
+            s.kv.for_each_run(c0, c0 + n, [&](int64_t pos, int64_t r) {
               for (int64_t g = 0; g < p.num_kv_heads; ++g) {
-                const float* k = s.kv.key(g, c0 + j);
+                const float* k = s.kv.key(g, pos);
                 for (int64_t i = 0; i < r; ++i)
                   for (int64_t h = g * G; h < (g + 1) * G; ++h)
-                    scores[size_t(h * kOnlineChunk + j + i)] = vec::dot(s.q + h * hd, k + i * hd, hd) * p.scale;
+                    scores[size_t(h * kOnlineChunk + pos - c0 + i)] = vec::dot(s.q + h * hd, k + i * hd, hd) * p.scale;
               }
-              j += r;
-            }
-            // Softmax update per query head: rescale its output, turn scores into weights.
-            for (int64_t h = 0; h < H; ++h) {
-              float* sc = scores.data() + h * kOnlineChunk;
-              OnlineSoftmaxState& state = st[size_t(h)];
-              const float new_max = std::max(state.max, *std::max_element(sc, sc + n));
-              const float correction = std::exp(state.max - new_max);
-              state.sum *= correction;
-              for (int64_t d = 0; d < hd; ++d) state.out[d] *= correction;
-              for (int64_t j = 0; j < n; ++j) state.sum += (sc[j] = std::exp(sc[j] - new_max));
-              state.max = new_max;
-            }
+            });
+            for (int64_t h = 0; h < H; ++h) online_softmax_update(scores.data() + h * kOnlineChunk, n, hd, st[size_t(h)]);
             // Pass 2: accumulate V in memory order.
-            for (int64_t j = 0; j < n;) {
-              const int64_t r = s.kv.run_length(c0 + j, c0 + n);
+            s.kv.for_each_run(c0, c0 + n, [&](int64_t pos, int64_t r) {
               for (int64_t g = 0; g < p.num_kv_heads; ++g) {
-                const float* v = s.kv.value(g, c0 + j);
+                const float* v = s.kv.value(g, pos);
                 for (int64_t i = 0; i < r; ++i)
                   for (int64_t h = g * G; h < (g + 1) * G; ++h)
-                    vec::scale_axpy(st[size_t(h)].out, 1.0f, scores[size_t(h * kOnlineChunk + j + i)], v + i * hd, hd);
+                    vec::scale_axpy(st[size_t(h)].out, 1.0f, scores[size_t(h * kOnlineChunk + pos - c0 + i)], v + i * hd, hd);
               }
-              j += r;
-            }
+            });
           }
         }
         // Partial layout of a sequence: o [splits][H][hd], then m [splits][H], then l [splits][H].
