@@ -83,18 +83,14 @@ void KvCache::clear() {
   length_ = 0;
 }
 
-int64_t KvCache::offset(int64_t head, int64_t pos) const {
-  if (!pool_) return (head * capacity_ + pos) * head_dim_;
-  const int64_t bs = pool_->block_size();
-  return ((int64_t(blocks_[size_t(pos / bs)]) * kv_heads_ + head) * bs + pos % bs) * head_dim_;
-}
-
+// Slots are addressed through the read view, so the layout arithmetic lives in KvView alone; the
+// storage it points to is this cache's own (or its pool's), hence writable.
 float* KvCache::key_slot(int64_t layer, int64_t head, int64_t pos) {
-  return (pool_ ? pool_->k(layer) : k_[size_t(layer)].data()) + offset(head, pos);
+  return const_cast<float*>(view(layer).key(head, pos));
 }
 
 float* KvCache::value_slot(int64_t layer, int64_t head, int64_t pos) {
-  return (pool_ ? pool_->v(layer) : v_[size_t(layer)].data()) + offset(head, pos);
+  return const_cast<float*>(view(layer).value(head, pos));
 }
 
 KvView KvCache::view(int64_t layer) const {

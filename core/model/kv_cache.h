@@ -62,7 +62,6 @@ class KvCache {
  private:
   KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, std::shared_ptr<BlockPool> pool);
   void release_blocks();
-  int64_t offset(int64_t head, int64_t pos) const;
   int64_t position_bytes() const { return 2 * layers_ * kv_heads_ * head_dim_ * 4; }
 
   int64_t layers_, kv_heads_, head_dim_;
