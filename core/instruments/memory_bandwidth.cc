@@ -4,17 +4,12 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <vector>
 
+#include "core/instruments/clock.h"
+
 namespace ctx {
-namespace {
-
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-
-}  // namespace
-
 MemoryBandwidth measure_memory_bandwidth(size_t buffer_bytes, int repeats) {
   const size_t n = buffer_bytes / sizeof(float);
   std::vector<float> a(n), b(n);
@@ -25,17 +20,17 @@ MemoryBandwidth measure_memory_bandwidth(size_t buffer_bytes, int repeats) {
   r.buffer_bytes = buffer_bytes;
   volatile float sink = 0;
   for (int rep = 0; rep < repeats; ++rep) {
-    double t0 = now();
+    double t0 = monotonic_seconds();
 #pragma omp parallel
     {
       const int nt = omp_get_num_threads(), t = omp_get_thread_num();
       const size_t lo = n * size_t(t) / size_t(nt), hi = n * size_t(t + 1) / size_t(nt);
       std::memcpy(b.data() + lo, a.data() + lo, (hi - lo) * sizeof(float));
     }
-    double dt = now() - t0;
+    double dt = monotonic_seconds() - t0;
     r.copy_gbps = std::max(r.copy_gbps, 2.0 * double(buffer_bytes) / dt / 1e9);
 
-    t0 = now();
+    t0 = monotonic_seconds();
     float total = 0;
 #pragma omp parallel reduction(+ : total)
     {
@@ -57,7 +52,7 @@ MemoryBandwidth measure_memory_bandwidth(size_t buffer_bytes, int repeats) {
       for (float v : tmp) total += v;
       for (size_t i = lo + 4 * quarter; i < hi; ++i) total += a[i];
     }
-    dt = now() - t0;
+    dt = monotonic_seconds() - t0;
     sink = sink + total;
     r.read_gbps = std::max(r.read_gbps, double(buffer_bytes) / dt / 1e9);
   }

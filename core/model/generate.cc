@@ -1,20 +1,12 @@
 #include "core/model/generate.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "core/base/error.h"
+#include "core/instruments/clock.h"
 
 namespace ctx {
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
-
 int32_t argmax(const float* v, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)
@@ -36,7 +28,7 @@ std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vecto
   if (opt.max_new_tokens <= 0 || prompts.empty()) return results;
   auto is_stop = [&](int32_t t) { return std::find(opt.stop_ids.begin(), opt.stop_ids.end(), t) != opt.stop_ids.end(); };
 
-  auto t0 = std::chrono::steady_clock::now();
+  double t0 = monotonic_seconds();
   std::vector<SequenceStep> steps;
   for (size_t i = 0; i < prompts.size(); ++i) steps.push_back({&caches[i], prompts[i], -1});
   std::vector<float> logits = model.forward(steps);
@@ -61,9 +53,9 @@ std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vecto
   };
   for (size_t i = 0; i < prompts.size(); ++i)
     if (results[i].stopped || opt.max_new_tokens <= 1) finish(i);
-  if (timings) timings->prefill_seconds = seconds_since(t0);
+  if (timings) timings->prefill_seconds = monotonic_seconds() - t0;
 
-  t0 = std::chrono::steady_clock::now();
+  t0 = monotonic_seconds();
   while (!active.empty()) {
     steps.clear();
     for (size_t i : active) steps.push_back({&caches[i], std::span<const int32_t>(&last[i], 1), -1});
@@ -84,7 +76,7 @@ std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vecto
     }
     active.swap(still);
   }
-  if (timings) timings->decode_seconds = seconds_since(t0);
+  if (timings) timings->decode_seconds = monotonic_seconds() - t0;
   return results;
 }
 

@@ -7,7 +7,6 @@
 // Results print as Markdown table rows (the format of bench/RESULTS.md).
 #include <Eigen/Core>
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -22,6 +21,7 @@
 #include "core/base/error.h"
 #include "core/base/system_info.h"
 #include "core/base/threads.h"
+#include "core/instruments/clock.h"
 #include "core/instruments/memory_bandwidth.h"
 #include "core/model/transformer.h"
 #include "experiments/cli/cli_common.h"
@@ -31,7 +31,6 @@
 namespace ctx::cli {
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -88,9 +87,9 @@ int bench_decode(const Args& args) {
     const MemoryBandwidth bw = measure_memory_bandwidth(size_t(vm["bandwidth-mib"].as<int64_t>()) << 20, 2);
     std::vector<double> times;
     for (int64_t i = 0; i < N; ++i) {
-      const double t0 = now();
+      const double t0 = monotonic_seconds();
       step();
-      times.push_back(now() - t0);
+      times.push_back(monotonic_seconds() - t0);
     }
     const double ctx_len = double(cache.length()) - double(N) / 2;
     bytes = double(model->weights.bytes_read_per_token()) + 2.0 * double(c.num_layers * c.kv_dim()) * 4.0 * ctx_len;
@@ -146,14 +145,14 @@ int bench_prefill(const Args& args) {
                          double(c.num_layers * c.num_heads) * 2.0 * double(P) * double(P) * double(c.head_dim);
     std::vector<double> secs, ref, ratio;
     for (int r = 0; r < repeat + 1; ++r) {
-      double t0 = now();
+      double t0 = monotonic_seconds();
       y.noalias() = a * b.transpose();
-      const double g = gemm_flops / (now() - t0) / 1e9;
+      const double g = gemm_flops / (monotonic_seconds() - t0) / 1e9;
       KvCache cache = tf.new_cache(P);
       SequenceStep s{&cache, prompt, -1};
-      t0 = now();
+      t0 = monotonic_seconds();
       tf.forward({&s, 1});
-      const double sec = now() - t0;
+      const double sec = monotonic_seconds() - t0;
       if (r == 0) continue;  // warm-up
       secs.push_back(sec);
       ref.push_back(g);
@@ -244,9 +243,9 @@ std::vector<std::string> split_specs(const std::string& text) {
 double time_decode(const AttentionBackend& backend, const AttentionParams& p, const AttentionSequence& seq, int calls) {
   std::vector<double> t;
   for (int i = 0; i < calls + 2; ++i) {
-    const double t0 = now();
+    const double t0 = monotonic_seconds();
     backend.forward(p, {&seq, 1});
-    if (i >= 2) t.push_back(now() - t0);
+    if (i >= 2) t.push_back(monotonic_seconds() - t0);
   }
   return median(t);
 }
@@ -390,9 +389,9 @@ int bench_attention(const Args& args) {
         const AttentionSequence s{q.data(), T, cache_for(*backends[i].impl).view(0), out.data(), 0};
         double sec = 0;
         const double mem = peak_rss_growth([&] {
-          const double t0 = now();
+          const double t0 = monotonic_seconds();
           backends[i].impl->forward(p, {&s, 1});
-          sec = now() - t0;
+          sec = monotonic_seconds() - t0;
         });
         pre_s[i].push_back(sec);
         pre_mem[i] = std::max(pre_mem[i], mem);
