@@ -1,7 +1,7 @@
 // A read-only view of one layer's keys and values for one sequence, in either cache layout:
 //   contiguous: element (head, pos, d) at k[(head * capacity + pos) * head_dim + d]
-//   paged:      block b = block_table[pos / block_size],
-//               element at k[((b * num_kv_heads + head) * block_size + pos % block_size) * head_dim + d]
+//   paged:      block b = block_table[pos / block_size] of a pool of pool_blocks blocks per head,
+//               element at k[((head * pool_blocks + b) * block_size + pos % block_size) * head_dim + d]
 // Within a head, positions are contiguous rows for run_length(pos) positions from pos on.
 // Valid until the cache it came from is next written or grown.
 #pragma once
@@ -22,11 +22,12 @@ struct KvView {
   int64_t capacity = 0;                  // contiguous: positions per head
   const int32_t* block_table = nullptr;  // paged
   int64_t block_size = 0;                // paged
+  int64_t pool_blocks = 0;               // paged: blocks per KV head in the pool
 
   int64_t offset(int64_t head, int64_t pos) const {
     if (layout == KvLayout::kContiguous) return (head * capacity + pos) * head_dim;
     const int64_t b = block_table[pos / block_size];
-    return ((b * num_kv_heads + head) * block_size + pos % block_size) * head_dim;
+    return ((head * pool_blocks + b) * block_size + pos % block_size) * head_dim;
   }
   const float* key(int64_t head, int64_t pos) const { return k + offset(head, pos); }
   const float* value(int64_t head, int64_t pos) const { return v + offset(head, pos); }

@@ -17,8 +17,15 @@ BlockPool::BlockPool(const ModelConfig& c, int64_t block_size)
 void BlockPool::grow() {
   const size_t old_blocks = refs_.size();
   const size_t new_blocks = std::max<size_t>(16, old_blocks * 2);
+  const size_t head_block = size_t(block_size_ * head_dim_);  // floats of one head in one block
   for (auto* bufs : {&k_, &v_})
-    for (auto& buf : *bufs) buf.resize(new_blocks * size_t(block_floats()));
+    for (auto& buf : *bufs) {
+      Storage grown(new_blocks * size_t(block_floats()));
+      for (size_t h = 0; h < size_t(kv_heads_) && old_blocks > 0; ++h)
+        std::memcpy(grown.data() + h * new_blocks * head_block, buf.data() + h * old_blocks * head_block,
+                    old_blocks * head_block * sizeof(float));
+      buf = std::move(grown);
+    }
   refs_.resize(new_blocks, 0);
   for (size_t b = new_blocks; b-- > old_blocks;) free_.push_back(int32_t(b));  // lowest id allocated first
 }
@@ -43,9 +50,12 @@ void BlockPool::release(int32_t b) {
 
 int32_t BlockPool::copy(int32_t src) {
   const int32_t dst = allocate();  // may grow: index storage only after
-  const size_t n = size_t(block_floats());
+  const size_t n = size_t(block_size_ * head_dim_), blocks = refs_.size();
   for (auto* bufs : {&k_, &v_})
-    for (auto& buf : *bufs) std::memcpy(buf.data() + size_t(dst) * n, buf.data() + size_t(src) * n, n * sizeof(float));
+    for (auto& buf : *bufs)
+      for (size_t h = 0; h < size_t(kv_heads_); ++h)
+        std::memcpy(buf.data() + (h * blocks + size_t(dst)) * n, buf.data() + (h * blocks + size_t(src)) * n,
+                    n * sizeof(float));
   return dst;
 }
 

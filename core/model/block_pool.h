@@ -1,5 +1,8 @@
 // A pool of fixed-size KV blocks shared by the paged caches of one model instance (PagedAttention):
-// for each layer, K and V storage of [num_blocks][num_kv_heads][block_size][head_dim] floats.
+// for each layer, K and V storage of [num_kv_heads][num_blocks][block_size][head_dim] floats. A block
+// id names the same slot in every KV head's region (one block table serves all heads), and a head's
+// blocks are adjacent, so a sequence whose blocks were allocated in order reads each head's keys as
+// one stream (block-major storage would interleave the heads: runs of block_size rows, strided).
 // Blocks are reference-counted so sequences can share a common prefix (copy-on-write, see
 // KvCache::fork); a released block goes to a free list and is reused before the pool grows.
 // Growing moves storage: views taken earlier become invalid. Not thread-safe.
@@ -8,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/base/huge_page_allocator.h"
 #include "core/model/model_config.h"
 
 namespace ctx {
@@ -17,7 +21,7 @@ class BlockPool {
   BlockPool(const ModelConfig& config, int64_t block_size);
 
   int64_t block_size() const { return block_size_; }
-  int64_t block_floats() const { return kv_heads_ * block_size_ * head_dim_; }
+  int64_t block_floats() const { return kv_heads_ * block_size_ * head_dim_; }  // all heads of one block
 
   int32_t allocate();             // refcount 1; reuses a freed block first
   void retain(int32_t block);     // refcount + 1
@@ -41,7 +45,8 @@ class BlockPool {
   void grow();
 
   int64_t layers_, kv_heads_, head_dim_, block_size_;
-  std::vector<std::vector<float>> k_, v_;
+  using Storage = std::vector<float, HugePageAllocator<float>>;
+  std::vector<Storage> k_, v_;
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;
 };

@@ -69,7 +69,7 @@ void KvCache::reserve(int64_t n) {
   const int64_t new_cap = std::max<int64_t>(n, std::max<int64_t>(16, capacity_ * 2));
   for (auto* bufs : {&k_, &v_})
     for (auto& buf : *bufs) {
-      std::vector<float> grown(size_t(kv_heads_ * new_cap * head_dim_));
+      Storage grown(size_t(kv_heads_ * new_cap * head_dim_));
       for (int64_t h = 0; h < kv_heads_ && length_ > 0; ++h)
         std::memcpy(grown.data() + h * new_cap * head_dim_, buf.data() + h * capacity_ * head_dim_,
                     size_t(length_ * head_dim_) * sizeof(float));
@@ -104,6 +104,7 @@ KvView KvCache::view(int64_t layer) const {
     v.v = pool_->v(layer);
     v.block_table = blocks_.data();
     v.block_size = pool_->block_size();
+    v.pool_blocks = pool_->blocks_total();
   } else {
     v.k = k_[size_t(layer)].data();
     v.v = v_[size_t(layer)].data();

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/attention/kv_view.h"
+#include "core/base/huge_page_allocator.h"
 #include "core/model/block_pool.h"
 #include "core/model/model_config.h"
 
@@ -68,7 +69,8 @@ class KvCache {
   int64_t length_ = 0;
   // contiguous
   int64_t capacity_ = 0;
-  std::vector<std::vector<float>> k_, v_;
+  using Storage = std::vector<float, HugePageAllocator<float>>;  // contiguous layout
+  std::vector<Storage> k_, v_;
   // paged
   std::shared_ptr<BlockPool> pool_;
   std::vector<int32_t> blocks_;

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <random>
 #include <string>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -203,14 +204,22 @@ float synthetic_value(uint64_t i) {
   return float(int64_t(i >> 40) - (int64_t(1) << 23)) / float(1 << 23);
 }
 
-// One layer's K/V of length T: contiguous (block_size 0) or paged over a fresh pool (blocks in
-// allocation order, as one sequence that grew alone gets them).
-KvCache synthetic_cache(const AttentionParams& p, int64_t block_size, int64_t T) {
+// One layer's K/V of length T: contiguous (block_size 0) or paged over a fresh pool, with blocks in
+// allocation order (as one sequence that grew alone gets them) or, when `shuffled`, in a fixed random
+// order (a pool fragmented by many sequences coming and going).
+KvCache synthetic_cache(const AttentionParams& p, int64_t block_size, int64_t T, bool shuffled) {
   ModelConfig shape;
   shape.num_layers = 1;
   shape.num_kv_heads = p.num_kv_heads;
   shape.head_dim = p.head_dim;
-  KvCache cache = block_size > 0 ? KvCache(shape, std::make_shared<BlockPool>(shape, block_size)) : KvCache(shape, T);
+  auto pool = block_size > 0 ? std::make_shared<BlockPool>(shape, block_size) : nullptr;
+  if (pool && shuffled) {  // freed in random order, so the free list hands them out shuffled
+    std::vector<int32_t> ids(static_cast<size_t>((T + block_size - 1) / block_size));
+    for (int32_t& b : ids) b = pool->allocate();
+    std::shuffle(ids.begin(), ids.end(), std::mt19937(12345));
+    for (int32_t b : ids) pool->release(b);
+  }
+  KvCache cache = pool ? KvCache(shape, std::move(pool)) : KvCache(shape, T);
   cache.reserve(T);
   for (int64_t g = 0; g < p.num_kv_heads; ++g)
     for (int64_t t = 0; t < T; ++t) {
@@ -274,7 +283,9 @@ int bench_attention(const Args& args) {
       ("decode-rounds", po::value<int>()->default_value(5), "decode rounds (median over rounds; backends interleaved per round)")
       ("decode-calls", po::value<int>()->default_value(20), "timed decode steps per round (median per round)")
       ("block-sizes", po::value<std::string>()->default_value("8,16,128"), "paged block sizes of the paged vs contiguous table (empty: no table)")
-      ("contiguous", po::value<std::string>()->default_value("sdpa"), "the contiguous backend paged decode is compared with")
+      ("contiguous", po::value<std::string>()->default_value("flash"), "the contiguous backend paged decode is compared with")
+      ("paged-blocks", po::value<std::string>()->default_value("in-order"),
+       "order of a paged cache's blocks in the pool: in-order (one sequence in a fresh pool) or shuffled (a fragmented pool)")
       ("baseline", po::value<std::string>()->default_value("flash"), "spec the relative-time table divides by (if in --backends)");
   po::variables_map vm;
   if (!parse_options("bench attention", "[options]", desc, args, vm)) return 0;
@@ -286,6 +297,10 @@ int bench_attention(const Args& args) {
   const int64_t prefill_max = vm["prefill-max"].as<int64_t>();
   const bool decode_only = vm["decode-only"].as<bool>();
   const double eager_limit = vm["eager-limit-gib"].as<double>() * double(1ll << 30);
+  const std::string paged_blocks = vm["paged-blocks"].as<std::string>();
+  if (paged_blocks != "in-order" && paged_blocks != "shuffled")
+    fail("--paged-blocks: '", paged_blocks, "' is not one of in-order|shuffled");
+  const bool shuffled = paged_blocks == "shuffled";
 
   AttentionParams p;
   p.num_heads = vm["heads"].as<int64_t>();
@@ -326,12 +341,12 @@ int bench_attention(const Args& args) {
   std::printf("prefill: T new rows over T keys, causal FLOPs 2*T^2*head_dim*heads, median of %d; peak RSS growth during the "
               "call (max over repetitions; inputs and cache allocated before)\n", repeat);
   std::printf("decode: 1 row at position T-1 over T keys, median over %d rounds of the median of %d steps; GB/s counts K+V read "
-              "once (2*kv_heads*T*head_dim*4 bytes)\n", rounds, calls);
+              "once (2*kv_heads*T*head_dim*4 bytes)\npaged caches: blocks %s in the pool\n", rounds, calls, paged_blocks.c_str());
 
   // Warm-up: thread pools and first-touch costs outside the measurements.
   for (const Backend& b : backends)
     if (b.support.ok) {
-      KvCache c = synthetic_cache(p, b.impl->block_size(), 64);
+      KvCache c = synthetic_cache(p, b.impl->block_size(), 64, shuffled);
       std::vector<float> q(size_t(64 * p.num_heads * p.head_dim), 0.5f), o(q.size());
       AttentionSequence s{q.data(), 64, c.view(0), o.data(), 0};
       b.impl->forward(p, {&s, 1});
@@ -361,7 +376,7 @@ int bench_attention(const Args& args) {
     auto cache_for = [&](const AttentionBackend& b) -> const KvCache& {
       const int64_t bs = b.layout() == KvLayout::kPaged ? b.block_size() : 0;
       auto it = caches.find(bs);
-      if (it == caches.end()) it = caches.emplace(bs, synthetic_cache(p, bs, T)).first;
+      if (it == caches.end()) it = caches.emplace(bs, synthetic_cache(p, bs, T, shuffled)).first;
       return it->second;
     };
     const size_t nb = backends.size();

@@ -13,7 +13,7 @@
 namespace ctx {
 namespace {
 
-constexpr int64_t kChunk = kOnlineChunk;
+constexpr int64_t kChunk = 64;  // keys per softmax update
 constexpr int64_t kPrefetch = 32;  // keys ahead
 
 inline void prefetch_row(const float* row, int64_t n) {
@@ -23,8 +23,17 @@ inline void prefetch_row(const float* row, int64_t n) {
 using vec::dot;
 using vec::scale_axpy;
 
-}  // namespace
+// Running state of one query row's online softmax: max and sum of exp(score - max), and the
+// unnormalised output out[head_dim] (divide by sum at the end).
+struct OnlineSoftmaxState {
+  float max;
+  float sum;
+  float* out;
+};
 
+// Folds the scaled scores of n more keys into `st`: raises the running max, rescales sum and out by
+// the correction, and turns scores[j] into the weights exp(score - max) (added to sum). The caller
+// then adds weights[j] * v_j to st.out.
 void online_softmax_update(float* scores, int64_t n, int64_t head_dim, OnlineSoftmaxState& st) {
   const float new_max = std::max(st.max, *std::max_element(scores, scores + n));
   const float correction = std::exp(st.max - new_max);  // 0 on the first update
@@ -33,8 +42,6 @@ void online_softmax_update(float* scores, int64_t n, int64_t head_dim, OnlineSof
   for (int64_t j = 0; j < n; ++j) st.sum += (scores[j] = std::exp(scores[j] - new_max));
   st.max = new_max;
 }
-
-namespace {
 
 // Folds n <= kChunk keys (row pointers k_rows[j], v_rows[j]) into `st`, prefetching the rows named
 // in k_ahead/v_ahead (null entries skipped) meanwhile.
@@ -100,7 +107,7 @@ void attend_batch_online(const AttentionParams& p, std::span<const AttentionSequ
   }
   const int64_t row = p.num_heads * p.head_dim, group = p.num_heads / p.num_kv_heads;
   const int64_t items = int64_t(rows.size()) * p.num_heads;
-#pragma omp parallel for schedule(dynamic, 4) if (work * p.num_heads * p.head_dim >= (1 << 16))
+#pragma omp parallel for schedule(dynamic, 1) if (work * p.num_heads * p.head_dim >= (1 << 16))
   for (int64_t item = 0; item < items; ++item) {
     const auto [s, i] = rows[size_t(item / p.num_heads)];
     const int64_t h = item % p.num_heads;

@@ -10,12 +10,12 @@
 namespace ctx::tile {
 namespace {
 
-// dst[c * ldd + r] = src[r * lds + c] for an 8x8 block.
-inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
-  const __m256 r0 = _mm256_loadu_ps(src + 0 * lds), r1 = _mm256_loadu_ps(src + 1 * lds);
-  const __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
-  const __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
-  const __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+// dst[c * ldd + r] = rows[r][d + c] for an 8x8 block.
+inline void transpose8x8(const float* const* rows, int64_t d, float* dst, int64_t ldd) {
+  const __m256 r0 = _mm256_loadu_ps(rows[0] + d), r1 = _mm256_loadu_ps(rows[1] + d);
+  const __m256 r2 = _mm256_loadu_ps(rows[2] + d), r3 = _mm256_loadu_ps(rows[3] + d);
+  const __m256 r4 = _mm256_loadu_ps(rows[4] + d), r5 = _mm256_loadu_ps(rows[5] + d);
+  const __m256 r6 = _mm256_loadu_ps(rows[6] + d), r7 = _mm256_loadu_ps(rows[7] + d);
   const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -38,17 +38,17 @@ inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd)
   _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
-// kt[d * ldk + j] = k[j * hd + d] for j < n, and 0 for n <= j < padded(n).
-void transpose_keys(const float* k, int64_t n, int64_t hd, float* kt, int64_t ldk) {
+// kt[d * ldk + j] = k[j][d] for j < n, and 0 for n <= j < padded(n).
+void transpose_keys(const float* const* k, int64_t n, int64_t hd, float* kt, int64_t ldk) {
   const int64_t n8 = n / 8 * 8, hd8 = hd / 8 * 8;
   for (int64_t j = 0; j < n8; j += 8) {
-    for (int64_t d = 0; d < hd8; d += 8) transpose8x8(k + j * hd + d, hd, kt + d * ldk + j, ldk);
+    for (int64_t d = 0; d < hd8; d += 8) transpose8x8(k + j, d, kt + d * ldk + j, ldk);
     for (int64_t d = hd8; d < hd; ++d)
-      for (int64_t jj = j; jj < j + 8; ++jj) kt[d * ldk + jj] = k[jj * hd + d];
+      for (int64_t jj = j; jj < j + 8; ++jj) kt[d * ldk + jj] = k[jj][d];
   }
   for (int64_t d = 0; d < hd; ++d) {
     float* row = kt + d * ldk;
-    for (int64_t j = n8; j < n; ++j) row[j] = k[j * hd + d];
+    for (int64_t j = n8; j < n; ++j) row[j] = k[j][d];
     for (int64_t j = n; j < padded(n); ++j) row[j] = 0.0f;
   }
 }
@@ -90,9 +90,10 @@ void qk_rows(const float* q, int64_t hd, const float* kt, int64_t ldk, int64_t n
   if (j < ncols) qk_micro<MR, 1>(q, hd, kt + j, ldk, scale, s + j, lds);
 }
 
-// o[r, d0 .. d0 + 8*NV) = o * corr_r + sum_j p[r, j] v[j, d0 ..) for MR rows.
+// o[r, d0 .. d0 + 8*NV) = o * corr_r + sum_j p[r, j] v[j][d0 ..) for MR rows (o points at column d0).
 template <int MR, int NV>
-inline void pv_micro(const float* p, int64_t lds, const float* v, int64_t hd, int64_t n, const float* corr, float* o) {
+inline void pv_micro(const float* p, int64_t lds, const float* const* v, int64_t d0, int64_t hd, int64_t n,
+                     const float* corr, float* o) {
   __m256 acc[MR][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
@@ -103,7 +104,7 @@ inline void pv_micro(const float* p, int64_t lds, const float* v, int64_t hd, in
   for (int64_t j = 0; j < n; ++j) {
     __m256 b[NV];
 #pragma GCC unroll 8
-    for (int x = 0; x < NV; ++x) b[x] = _mm256_loadu_ps(v + j * hd + 8 * x);
+    for (int x = 0; x < NV; ++x) b[x] = _mm256_loadu_ps(v[j] + d0 + 8 * x);
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const __m256 a = _mm256_broadcast_ss(p + r * lds + j);
@@ -137,27 +138,27 @@ void row_blocks(int64_t rows, const Body& body) {
 }
 
 template <int MR>
-void pv_rows(const float* p, int64_t lds, const float* v, int64_t hd, int64_t n, const float* corr, float* o) {
+void pv_rows(const float* p, int64_t lds, const float* const* v, int64_t hd, int64_t n, const float* corr, float* o) {
   // Accumulators + loads within the 16 ymm registers (one row: the loads fold into the FMAs).
   constexpr int kWide = MR == 1 ? 8 : MR == 2 ? 4 : 2;
   int64_t d = 0;
-  for (; d + 8 * kWide <= hd; d += 8 * kWide) pv_micro<MR, kWide>(p, lds, v + d, hd, n, corr, o + d);
-  for (; d + 8 <= hd; d += 8) pv_micro<MR, 1>(p, lds, v + d, hd, n, corr, o + d);
+  for (; d + 8 * kWide <= hd; d += 8 * kWide) pv_micro<MR, kWide>(p, lds, v, d, hd, n, corr, o + d);
+  for (; d + 8 <= hd; d += 8) pv_micro<MR, 1>(p, lds, v, d, hd, n, corr, o + d);
   for (; d < hd; ++d)
     for (int r = 0; r < MR; ++r) {
       float x = o[r * hd + d] * corr[r];
-      for (int64_t j = 0; j < n; ++j) x += p[r * lds + j] * v[j * hd + d];
+      for (int64_t j = 0; j < n; ++j) x += p[r * lds + j] * v[j][d];
       o[r * hd + d] = x;
     }
 }
 
 }  // namespace
 
-void scores(const float* q, int64_t rows, const float* k, int64_t n, int64_t hd, float scale, float* kt, float* s,
-            int64_t lds) {
+void scores(const float* q, int64_t rows, const float* const* k, int64_t n, int64_t hd, float scale, float* kt,
+            float* s, int64_t lds) {
   if (rows < 4) {
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < n; ++j) s[r * lds + j] = scale * vec::dot(q + r * hd, k + j * hd, hd);
+      for (int64_t j = 0; j < n; ++j) s[r * lds + j] = scale * vec::dot(q + r * hd, k[j], hd);
     return;
   }
   const int64_t ldk = padded(n);
@@ -202,8 +203,8 @@ void softmax_step(float* s, int64_t rows, int64_t n, int64_t lds, float* m, floa
   }
 }
 
-void accumulate(const float* p, int64_t rows, int64_t n, int64_t lds, const float* v, int64_t hd, const float* corr,
-                float* o) {
+void accumulate(const float* p, int64_t rows, int64_t n, int64_t lds, const float* const* v, int64_t hd,
+                const float* corr, float* o) {
   row_blocks(rows, [&]<int MR>(int64_t r) { pv_rows<MR>(p + r * lds, lds, v, hd, n, corr + r, o + r * hd); });
 }
 

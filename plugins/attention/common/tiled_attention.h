@@ -1,6 +1,8 @@
-// FlashAttention-2 style tiled attention over a contiguous KV cache, shared by `flash` (the engine's
-// causal/window mask) and `flex` (any mask_mod/score_mod). One template serves both, so `flex` with
-// a causal mask runs the same code as `flash`.
+// FlashAttention-2 style tiled attention over a KV cache of either layout, shared by `flash` (the
+// engine's causal/window mask, contiguous cache), `flex` (any mask_mod/score_mod) and `paged` (block
+// tables). One template serves all, so `flex` with a causal mask runs the same code as `flash`, and
+// `paged` differs only in where a tile's rows come from: a KV tile's rows are resolved to row pointers
+// once per run of consecutive rows (one block-table lookup per block), so a tile may span blocks.
 //
 // Tiling. Query positions and key positions are cut into blocks aligned at absolute position 0
 // (query block qb holds positions [qb*block_q, (qb+1)*block_q), likewise keys), so that a block
@@ -124,9 +126,10 @@ struct TileItem {
 
 struct TileWorkspace {
   std::vector<float> q, o, s, kt, m, l, corr;
+  std::vector<const float*> k_rows, v_rows;
   TileWorkspace(int64_t rows, int64_t hd, int64_t lds)
       : q(size_t(rows * hd)), o(size_t(rows * hd)), s(size_t(rows * lds)), kt(size_t(hd * lds)), m(size_t(rows)),
-        l(size_t(rows)), corr(size_t(rows)) {}
+        l(size_t(rows)), corr(size_t(rows)), k_rows(size_t(lds)), v_rows(size_t(lds)) {}
 };
 
 template <class T>
@@ -163,7 +166,11 @@ void run_tile(const AttentionParams& p, const AttentionSequence& seq, const Tile
     if (cls == BlockClass::kEmpty) continue;
     const int64_t k0 = kb * bkv, n = std::min(k0 + bkv, L) - k0;
     if (n <= 0) continue;
-    tile::scores(q, R, kv.key(it.group, k0), n, hd, p.scale, ws.kt.data(), s, lds);
+    kv.for_each_run(k0, k0 + n, [&](int64_t pos, int64_t run) {
+      const float *k = kv.key(it.group, pos), *v = kv.value(it.group, pos);
+      for (int64_t j = 0; j < run; ++j) ws.k_rows[size_t(pos - k0 + j)] = k + j * hd, ws.v_rows[size_t(pos - k0 + j)] = v + j * hd;
+    });
+    tile::scores(q, R, ws.k_rows.data(), n, hd, p.scale, ws.kt.data(), s, lds);
     if constexpr (!IdentityScore<Score>) {
       for (int64_t t = 0; t < G; ++t)
         for (int64_t i = 0; i < nq; ++i) {
@@ -180,7 +187,7 @@ void run_tile(const AttentionParams& p, const AttentionSequence& seq, const Tile
         }
     }
     tile::softmax_step(s, R, n, lds, m, l, ws.corr.data());
-    tile::accumulate(s, R, n, lds, kv.value(it.group, k0), hd, ws.corr.data(), o);
+    tile::accumulate(s, R, n, lds, ws.v_rows.data(), hd, ws.corr.data(), o);
   }
 
   if (it.splits == 1) {
@@ -198,7 +205,7 @@ void run_tile(const AttentionParams& p, const AttentionSequence& seq, const Tile
 
 }  // namespace detail
 
-// Attention of every new row of `batch` (contiguous KV layout) under mask(b, h, q_idx, kv_idx) and
+// Attention of every new row of `batch` (either KV layout) under mask(b, h, q_idx, kv_idx) and
 // score(score, b, h, q_idx, kv_idx), with tiles classified by `blocks` (see ClassifiedBlocks).
 // q_idx and kv_idx are absolute positions; h is the query head; b is the sequence's batch_index.
 template <class Mask, class Score, class Blocks>
@@ -211,7 +218,7 @@ void tiled_attention(const AttentionParams& p, std::span<const AttentionSequence
   // Units (sequence, query block, group); decode units may be split along the KV blocks.
   int64_t units = 0, work = 0, max_rows = 0;
   for (const AttentionSequence& s : batch) {
-    CTX_CHECK(s.kv.layout == KvLayout::kContiguous && s.n_new <= s.kv.length && s.kv.head_dim == hd);
+    CTX_CHECK(s.n_new <= s.kv.length && s.kv.head_dim == hd);
     if (s.n_new == 0) continue;
     const int64_t first = s.kv.length - s.n_new;
     units += ((s.kv.length - 1) / bq - first / bq + 1) * p.num_kv_heads;
