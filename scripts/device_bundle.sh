@@ -29,6 +29,7 @@ cat > .device/run <<'RUN'
 here="$(cd "$(dirname "$0")" && pwd)"
 export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export CTXLAB_SHARED_DIR="$here/shared"
+export CTXLAB_BIN="$here/bin/ctxlab"  # for cli_test
 if [ "$1" = ctest-all ]; then
   shift; rc=0
   for t in "$here"/bin/*_test; do "$t" --gtest_brief=1 "$@" || rc=1; done

@@ -69,7 +69,11 @@ void add_attention_option(po::options_description& desc) {
 }
 
 std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& vm) {
-  return builtin_catalog().attention.create(vm["attention"].as<std::string>());
+  return make_attention_spec(vm["attention"].as<std::string>());
+}
+
+std::shared_ptr<const AttentionBackend> make_attention_spec(const std::string& spec) {
+  return builtin_catalog().attention.create(spec);
 }
 
 std::string human_bytes(double b) {

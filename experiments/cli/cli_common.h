@@ -34,6 +34,7 @@ std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::s
 // --attention SPEC (an attention plugin spec, default sdpa; see `ctxlab plugins attention`).
 void add_attention_option(po::options_description& desc);
 std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& vm);
+std::shared_ptr<const AttentionBackend> make_attention_spec(const std::string& spec);
 
 std::string human_bytes(double bytes);
 

@@ -14,5 +14,6 @@ int cmd_logits(const Args& args);
 int cmd_doctor(const Args& args);
 int cmd_bench(const Args& args);
 int cmd_plugins(const Args& args);
+int cmd_fidelity(const Args& args);
 
 }  // namespace ctx::cli

@@ -21,6 +21,8 @@ const Command kCommands[] = {
     {"logits", "teacher-forced logits of a token sequence, written as float32 safetensors", ctx::cli::cmd_logits},
     {"doctor", "build flags, threads, CPU features and GPUs", ctx::cli::cmd_doctor},
     {"bench", "benchmarks: decode (memory-bandwidth roofline), prefill (GFLOP/s), attention (backends)", ctx::cli::cmd_bench},
+    {"fidelity", "how far KV compression / quantization / another backend moves a model: KL, top-1, PPL ratio",
+     ctx::cli::cmd_fidelity},
     {"plugins", "registered plugins (attention, kv, ...) with versions, parameters and defaults", ctx::cli::cmd_plugins},
 };
 

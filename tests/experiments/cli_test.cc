@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
 #include "core/io/safetensors.h"
 #include "plugins/register_all.h"
@@ -19,8 +21,14 @@ struct CliRun {
   std::string out;  // stdout and stderr together
 };
 
+// The binary built beside this test, or $CTXLAB_BIN (a relocated bundle, e.g. scripts/device_bundle.sh).
+std::string ctxlab_binary() {
+  const char* env = std::getenv("CTXLAB_BIN");
+  return env && *env ? env : CTXLAB_BIN;
+}
+
 CliRun ctxlab(const std::string& args) {
-  const std::string cmd = std::string(CTXLAB_BIN) + " " + args + " 2>&1";
+  const std::string cmd = ctxlab_binary() + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   CliRun r;
   if (!p) return r;
@@ -78,6 +86,26 @@ TEST(Cli, LogitsFileMatchesTheReference) {
   ASSERT_EQ(shape, (std::vector<int64_t>{1, int64_t(T), 512}));
   EXPECT_LE(test::compare(got.data(), logits.data(), int64_t(got.size())).relative(), 1e-4);
   EXPECT_EQ(test::ids_tensor(ours.index(), "input_ids", nullptr), std::vector<int32_t>(ids.begin(), ids.begin() + long(T)));
+}
+
+TEST(Cli, FidelityOfAnotherBackendIsExactUpToRounding) {
+  // The story's first sentence scored by stories260K: paged attention against eager.
+  const std::string text = test::temp_dir() + "/fidelity.txt";
+  std::ofstream(text) << "Once upon a time, there was a little girl named Lily. She loved to play outside.";
+  const CliRun r = ctxlab("fidelity --threads 1 --model " + fixture("stories260k/stories260K.bin") + " --text " + text +
+                          " --attention paged --reference-attention eager --greedy 8");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* part : {"top-1 agreement: 1.0000", "ratio 1.000000", "greedy: 8 of 8 tokens identical", "KL divergence (nats): mean "})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  const size_t ppl = r.out.find("perplexity: reference ");
+  ASSERT_NE(ppl, std::string::npos) << r.out;
+  const double ref_ppl = std::stod(r.out.substr(ppl + 22));
+  EXPECT_GT(ref_ppl, 1.0);
+  EXPECT_LT(ref_ppl, 20.0) << "the model knows its own training story";  // a real model, not random ids
+
+  const CliRun both = ctxlab("fidelity --model " + fixture("stories260k/stories260K.bin") + " --text " + text + " --ids 1,2");
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_NE(both.out.find("give exactly one of --text FILE or --ids IDS"), std::string::npos) << both.out;
 }
 
 TEST(Cli, DoctorReportsBuildAndCpu) {
