@@ -6,6 +6,7 @@
 
 #include "core/base/error.h"
 #include "core/base/threads.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/register_all.h"
 
 namespace ctx::cli {
@@ -71,6 +72,27 @@ void add_attention_option(po::options_description& desc) {
 std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& vm) {
   return builtin_catalog().attention.create(vm["attention"].as<std::string>());
 }
+
+void add_quant_option(po::options_description& desc) {
+  desc.add_options()("quant", po::value<std::string>()->default_value("none"),
+                     "weight quantizer spec, e.g. q4_0 or nf4:double_quant=true (see `ctxlab plugins quant`)");
+}
+
+std::string apply_quant(const std::string& spec, Model& model) {
+  const auto& registry = builtin_catalog().quant;
+  const PluginSpec resolved = registry.resolve(spec);
+  const auto quantizer = registry.create(resolved);
+  try {
+    quantize_model_weights(model.weights, *quantizer);
+  } catch (const Unsupported& e) {
+    throw Unsupported(str_cat("--quant ", spec, ": ", e.what()));
+  } catch (const Error& e) {
+    fail("--quant ", spec, ": ", e.what());
+  }
+  return resolved.canonical();
+}
+
+std::string apply_quant(const po::variables_map& vm, Model& model) { return apply_quant(vm["quant"].as<std::string>(), model); }
 
 std::string human_bytes(double b) {
   const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};

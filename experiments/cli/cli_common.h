@@ -35,6 +35,13 @@ std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::s
 void add_attention_option(po::options_description& desc);
 std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& vm);
 
+// --quant SPEC (a weight quantizer spec, default none; see `ctxlab plugins quant`).
+void add_quant_option(po::options_description& desc);
+// Quantizes the model's decoder linear layers with the spec of --quant (core/quant/quantize_model.h);
+// returns the canonical spec. Throws ctx::Error / ctx::Unsupported naming the spec and the matrix.
+std::string apply_quant(const po::variables_map& vm, Model& model);
+std::string apply_quant(const std::string& spec, Model& model);
+
 std::string human_bytes(double bytes);
 
 }  // namespace ctx::cli

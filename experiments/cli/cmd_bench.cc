@@ -45,9 +45,9 @@ std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab) {
   return t;
 }
 
-void print_model_line(const Model& m) {
-  std::printf("model: %s | %s | weights %s (float32) | threads %d\n", m.spec.c_str(), m.config.summary().c_str(),
-              human_bytes(double(m.weights.bytes_held())).c_str(), num_threads());
+void print_model_line(const Model& m, const std::string& quant = "none") {
+  std::printf("model: %s | %s | weights %s (quant %s) | threads %d\n", m.spec.c_str(), m.config.summary().c_str(),
+              human_bytes(double(m.weights.bytes_held())).c_str(), quant.c_str(), num_threads());
 }
 
 int bench_decode(const Args& args) {
@@ -59,6 +59,7 @@ int bench_decode(const Args& args) {
       ("rounds", po::value<int>()->default_value(7), "rounds of (bandwidth measurement, timed decode steps)")
       ("bandwidth-mib", po::value<int64_t>()->default_value(512), "buffer size of the bandwidth measurement");
   add_attention_option(desc);
+  add_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("bench decode", "--model SPEC [options]", desc, args, vm)) return 0;
   const int64_t P = vm["prompt-tokens"].as<int64_t>(), N = vm["tokens"].as<int64_t>();
@@ -66,7 +67,8 @@ int bench_decode(const Args& args) {
   if (P < 1 || N < 1 || rounds < 1) fail("--prompt-tokens, --tokens and --rounds must be >= 1");
 
   auto model = load_model(vm["model"].as<std::string>());
-  print_model_line(*model);
+  const std::string quant = apply_quant(vm, *model);
+  print_model_line(*model, quant);
   const ModelConfig& c = model->config;
   Transformer tf(*model, make_attention(vm));
   KvCache cache = tf.new_cache(P + 4 + N * rounds);
