@@ -44,4 +44,9 @@ std::string apply_quant(const std::string& spec, Model& model);
 
 std::string human_bytes(double bytes);
 
+// Benchmark helpers: the median (of a copy), and deterministic token ids in [3, vocab) (skipping the
+// usual special ids).
+double median(std::vector<double> v);
+std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab);
+
 }  // namespace ctx::cli
