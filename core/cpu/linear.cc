@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "core/base/error.h"
+#include "core/quant/quantized_matrix.h"
 
 namespace ctx {
 namespace {
@@ -67,7 +68,10 @@ constexpr GemvFn kGemv[8] = {gemv_rows<1>, gemv_rows<2>, gemv_rows<3>, gemv_rows
 void linear(const WeightMatrix& w, const float* x, int64_t n, float* y, const WeightVector& bias) {
   const int64_t out = w.rows, in = w.cols;
   if (n <= 0) return;
-  if (n <= 8) {
+  if (w.quant) {
+    CTX_CHECK(w.quant->rows() == out && w.quant->cols() == in);
+    w.quant->matmul(x, n, y);
+  } else if (n <= 8) {
     const GemvFn fn = kGemv[n - 1];
     // Split rows in chunks of 16 so each thread streams a contiguous block of W.
     const int64_t chunks = (out + 15) / 16;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/base/error.h"
+#include "core/quant/quantized_matrix.h"
 
 namespace ctx {
 namespace {
@@ -41,7 +42,7 @@ class Assembler {
   }
 
   WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
-    return {take(name, {rows, cols}), rows, cols};
+    return {take(name, {rows, cols}), rows, cols, nullptr};
   }
   WeightVector vector(const std::string& name, int64_t n) { return {take(name, {n}), n}; }
 
@@ -52,7 +53,7 @@ class Assembler {
 };
 
 int64_t vec_bytes(const WeightVector& v) { return v.empty() ? 0 : v.size * 4; }
-int64_t mat_bytes(const WeightMatrix& m) { return m.empty() ? 0 : m.rows * m.cols * 4; }
+int64_t mat_bytes(const WeightMatrix& m) { return m.bytes(); }
 
 int64_t layer_bytes(const LayerWeights& l) {
   int64_t b = 0;
@@ -64,6 +65,11 @@ int64_t layer_bytes(const LayerWeights& l) {
 }
 
 }  // namespace
+
+int64_t WeightMatrix::bytes() const {
+  if (quant) return quant->bytes();
+  return data ? rows * cols * 4 : 0;
+}
 
 int64_t ModelWeights::bytes_read_per_token() const {
   int64_t b = embed.cols * 4 + vec_bytes(final_norm) + mat_bytes(lm_head);

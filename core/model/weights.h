@@ -16,11 +16,18 @@
 
 namespace ctx {
 
-// Row-major [rows, cols] = PyTorch nn.Linear layout [out_features, in_features].
+class QuantizedMatrix;
+
+// Row-major [rows, cols] = PyTorch nn.Linear layout [out_features, in_features]. When `quant` is set
+// the matrix is computed from its quantized form (core/quant/quantized_matrix.h) and `data` may be
+// null (the float32 buffer was released by quantize_model_weights).
 struct WeightMatrix {
   const float* data = nullptr;
   int64_t rows = 0, cols = 0;
-  bool empty() const { return data == nullptr; }
+  std::shared_ptr<const QuantizedMatrix> quant;
+  bool empty() const { return data == nullptr && !quant; }
+  // Bytes held for compute: the quantized bytes, or rows * cols * 4.
+  int64_t bytes() const;
 };
 
 struct WeightVector {
@@ -46,10 +53,11 @@ struct ModelWeights {
   // Keeps mapped files and owned buffers alive for as long as the views are used.
   std::vector<std::shared_ptr<const void>> storage;
 
-  // Bytes of float32 weights that one decode step reads (every matrix and vector once; the
-  // embedding contributes one row; a tied lm_head is counted once as the classifier).
+  // Bytes of weights that one decode step reads (every matrix and vector once; the embedding
+  // contributes one row; a tied lm_head is counted once as the classifier). Quantized matrices count
+  // their packed bytes (QuantizedMatrix::bytes()).
   int64_t bytes_read_per_token() const;
-  // Bytes of all float32 weights held for compute.
+  // Bytes of all weights held for compute (float32, or packed where quantized).
   int64_t bytes_held() const;
 };
 

@@ -4,13 +4,13 @@
 
 #include "core/attention/attention_backend.h"
 #include "core/plugin/registry.h"
+#include "core/quant/quantizer.h"
 
 namespace ctx {
 
-// Interfaces of the kinds that later milestones implement (KV compression, quantization, datasets,
+// Interfaces of the kinds that later milestones implement (KV compression, datasets,
 // metrics); their registries exist now so that names, specs and listings work uniformly.
 class KvCompressor;
-class Quantizer;
 class DatasetPlugin;
 class MetricPlugin;
 

@@ -1,11 +1,13 @@
 #include "experiments/cli/cli_common.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
 
 #include "core/base/error.h"
 #include "core/base/threads.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/register_all.h"
 
 namespace ctx::cli {
@@ -76,6 +78,27 @@ std::shared_ptr<const AttentionBackend> make_attention_spec(const std::string& s
   return builtin_catalog().attention.create(spec);
 }
 
+void add_quant_option(po::options_description& desc) {
+  desc.add_options()("quant", po::value<std::string>()->default_value("none"),
+                     "weight quantizer spec, e.g. q4_0 or nf4:double_quant=true (see `ctxlab plugins quant`)");
+}
+
+std::string apply_quant(const std::string& spec, Model& model) {
+  const auto& registry = builtin_catalog().quant;
+  const PluginSpec resolved = registry.resolve(spec);
+  const auto quantizer = registry.create(resolved);
+  try {
+    quantize_model_weights(model.weights, *quantizer);
+  } catch (const Unsupported& e) {
+    throw Unsupported(str_cat("--quant ", spec, ": ", e.what()));
+  } catch (const Error& e) {
+    fail("--quant ", spec, ": ", e.what());
+  }
+  return resolved.canonical();
+}
+
+std::string apply_quant(const po::variables_map& vm, Model& model) { return apply_quant(vm["quant"].as<std::string>(), model); }
+
 std::string human_bytes(double b) {
   const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
@@ -83,6 +106,17 @@ std::string human_bytes(double b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, unit[u]);
   return buf;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) t[size_t(i)] = int32_t(3 + (i * 7919 + 13) % std::max<int64_t>(1, vocab - 3));
+  return t;
 }
 
 }  // namespace ctx::cli

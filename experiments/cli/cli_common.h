@@ -36,6 +36,18 @@ void add_attention_option(po::options_description& desc);
 std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& vm);
 std::shared_ptr<const AttentionBackend> make_attention_spec(const std::string& spec);
 
+// --quant SPEC (a weight quantizer spec, default none; see `ctxlab plugins quant`).
+void add_quant_option(po::options_description& desc);
+// Quantizes the model's decoder linear layers with the spec of --quant (core/quant/quantize_model.h);
+// returns the canonical spec. Throws ctx::Error / ctx::Unsupported naming the spec and the matrix.
+std::string apply_quant(const po::variables_map& vm, Model& model);
+std::string apply_quant(const std::string& spec, Model& model);
+
 std::string human_bytes(double bytes);
+
+// Benchmark helpers: the median (of a copy), and deterministic token ids in [3, vocab) (skipping the
+// usual special ids).
+double median(std::vector<double> v);
+std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab);
 
 }  // namespace ctx::cli

@@ -33,21 +33,9 @@ namespace ctx::cli {
 namespace {
 
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-// Deterministic token ids in [3, vocab) (skips the usual special ids).
-std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) t[size_t(i)] = int32_t(3 + (i * 7919 + 13) % std::max<int64_t>(1, vocab - 3));
-  return t;
-}
-
-void print_model_line(const Model& m) {
-  std::printf("model: %s | %s | weights %s (float32) | threads %d\n", m.spec.c_str(), m.config.summary().c_str(),
-              human_bytes(double(m.weights.bytes_held())).c_str(), num_threads());
+void print_model_line(const Model& m, const std::string& quant = "none") {
+  std::printf("model: %s | %s | weights %s (quant %s) | threads %d\n", m.spec.c_str(), m.config.summary().c_str(),
+              human_bytes(double(m.weights.bytes_held())).c_str(), quant.c_str(), num_threads());
 }
 
 int bench_decode(const Args& args) {
@@ -59,6 +47,7 @@ int bench_decode(const Args& args) {
       ("rounds", po::value<int>()->default_value(7), "rounds of (bandwidth measurement, timed decode steps)")
       ("bandwidth-mib", po::value<int64_t>()->default_value(512), "buffer size of the bandwidth measurement");
   add_attention_option(desc);
+  add_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("bench decode", "--model SPEC [options]", desc, args, vm)) return 0;
   const int64_t P = vm["prompt-tokens"].as<int64_t>(), N = vm["tokens"].as<int64_t>();
@@ -66,7 +55,8 @@ int bench_decode(const Args& args) {
   if (P < 1 || N < 1 || rounds < 1) fail("--prompt-tokens, --tokens and --rounds must be >= 1");
 
   auto model = load_model(vm["model"].as<std::string>());
-  print_model_line(*model);
+  const std::string quant = apply_quant(vm, *model);
+  print_model_line(*model, quant);
   const ModelConfig& c = model->config;
   Transformer tf(*model, make_attention(vm));
   KvCache cache = tf.new_cache(P + 4 + N * rounds);
@@ -501,7 +491,7 @@ int bench_attention(const Args& args) {
 
 int cmd_bench(const Args& args) {
   const std::string usage =
-      "usage: ctxlab bench decode|prefill --model SPEC [options]  (ctxlab bench decode --help)\n"
+      "usage: ctxlab bench decode|prefill|quant --model SPEC [options]  (ctxlab bench decode --help)\n"
       "       ctxlab bench attention [options]                      (ctxlab bench attention --help)";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::printf("%s\n", usage.c_str());
@@ -511,7 +501,8 @@ int cmd_bench(const Args& args) {
   if (args[0] == "decode") return bench_decode(rest);
   if (args[0] == "prefill") return bench_prefill(rest);
   if (args[0] == "attention") return bench_attention(rest);
-  fail("unknown benchmark '", args[0], "' (known: decode, prefill, attention)");
+  if (args[0] == "quant") return bench_quant(rest);
+  fail("unknown benchmark '", args[0], "' (known: decode, prefill, attention, quant)");
 }
 
 }  // namespace ctx::cli

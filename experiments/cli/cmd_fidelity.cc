@@ -25,6 +25,7 @@ int cmd_fidelity(const Args& args) {
       ("greedy", po::value<int64_t>()->default_value(32), "greedy tokens generated from the context by both sides (0: none)")
       ("reference-attention", po::value<std::string>()->default_value(""), "attention spec of the reference (default: --attention)");
   add_attention_option(desc);
+  add_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("fidelity", "--model SPEC (--text FILE | --ids IDS) [options]", desc, args, vm)) return 0;
   if (vm.count("text") == vm.count("ids")) fail("give exactly one of --text FILE or --ids IDS");
@@ -33,6 +34,10 @@ int cmd_fidelity(const Args& args) {
   if (greedy < 0) fail("--greedy must be >= 0, got ", greedy);
 
   auto model = load_model(vm["model"].as<std::string>());
+  // The test side has its own copy of the weights when they are quantized (the reference stays float).
+  const bool quantized = vm["quant"].as<std::string>() != "none";
+  std::unique_ptr<Model> test_model = quantized ? load_model(vm["model"].as<std::string>()) : nullptr;
+  const std::string quant = test_model ? apply_quant(vm, *test_model) : "none";
   std::vector<int32_t> tokens;
   if (vm.count("text")) {
     auto tok = load_model_tokenizer(*model, vm["tokenizer"].as<std::string>());
@@ -49,7 +54,7 @@ int cmd_fidelity(const Args& args) {
 
   const std::string ref_attention = vm["reference-attention"].as<std::string>();
   Transformer reference(*model, ref_attention.empty() ? make_attention(vm) : make_attention_spec(ref_attention));
-  Transformer test(*model, make_attention(vm));
+  Transformer test(test_model ? *test_model : *model, make_attention(vm));
   const ModelFidelityReport r = compare_models(reference, test, tokens, options);
 
   const FidelityStats& s = r.stats;
@@ -62,8 +67,10 @@ int cmd_fidelity(const Args& args) {
   if (greedy > 0)
     std::printf("greedy: %lld of %zu tokens identical before the first divergence\n", (long long)r.greedy_agreement,
                 r.greedy_ref.size());
-  std::printf("weights: %s | KV at the end: reference %s held (%s valid), test %s held (%s valid)\n",
-              human_bytes(double(model->weights.bytes_held())).c_str(), human_bytes(double(r.ref_kv_reserved)).c_str(),
+  std::printf("weights: reference %s, test %s (%s) | KV at the end: reference %s held (%s valid), test %s held (%s valid)\n",
+              human_bytes(double(model->weights.bytes_held())).c_str(),
+              human_bytes(double((test_model ? *test_model : *model).weights.bytes_held())).c_str(), quant.c_str(),
+              human_bytes(double(r.ref_kv_reserved)).c_str(),
               human_bytes(double(r.ref_kv_used)).c_str(), human_bytes(double(r.test_kv_reserved)).c_str(),
               human_bytes(double(r.test_kv_used)).c_str());
   return 0;

@@ -22,6 +22,7 @@ int cmd_generate(const Args& args) {
       ("ignore-eos", "do not stop on the model's end-of-sequence ids")
       ("print-ids", "print the generated ids on one line instead of text");
   add_attention_option(desc);
+  add_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("generate", "--model SPEC (--prompt TEXT | --prompt-ids IDS) [options]", desc, args, vm)) return 0;
   if (vm.count("prompt") == vm.count("prompt-ids")) fail("give exactly one of --prompt TEXT or --prompt-ids IDS");
@@ -29,6 +30,7 @@ int cmd_generate(const Args& args) {
   if (max_new < 0) fail("--max-new-tokens must be >= 0, got ", max_new);
 
   auto model = load_model(vm["model"].as<std::string>());
+  apply_quant(vm, *model);
   std::unique_ptr<Tokenizer> tok;
   std::vector<int32_t> prompt;
   if (vm.count("prompt")) {

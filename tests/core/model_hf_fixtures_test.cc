@@ -19,23 +19,11 @@ namespace {
 constexpr double kTolerance = 1e-4;  // max |diff| <= 1e-4 * max |logit|, float32
 constexpr int kNewTokens = 16;
 
-struct Reference {
-  int64_t batch = 0, prompt_len = 0, vocab = 0;
-  std::vector<int32_t> input_ids, generated;
-  std::vector<float> logits;
-};
+using Reference = test::HfReference;
 
 Reference load_reference(const std::string& dir) {
-  auto f = SafetensorsFile::open(dir + "/reference.safetensors");
-  Reference r;
-  std::vector<int64_t> s_ids, s_logits, s_gen;
-  r.input_ids = test::ids_tensor(f.index(), "input_ids", &s_ids);
-  r.logits = test::f32_tensor(f.index(), "logits", &s_logits);
-  r.generated = test::ids_tensor(f.index(), "generated", &s_gen);
-  r.batch = s_ids.at(0);
-  r.prompt_len = s_ids.at(1);
-  r.vocab = s_logits.at(2);
-  EXPECT_EQ(s_gen.at(1), r.prompt_len + kNewTokens);
+  Reference r = test::load_hf_reference(dir);
+  EXPECT_EQ(r.generated_len, r.prompt_len + kNewTokens);
   return r;
 }
 

@@ -39,6 +39,20 @@ std::vector<float> f32_tensor(const SafetensorsIndex& index, const std::string& 
   return out;
 }
 
+HfReference load_hf_reference(const std::string& dir) {
+  auto f = SafetensorsFile::open(dir + "/reference.safetensors");
+  HfReference r;
+  std::vector<int64_t> s_ids, s_logits, s_gen;
+  r.input_ids = ids_tensor(f.index(), "input_ids", &s_ids);
+  r.logits = f32_tensor(f.index(), "logits", &s_logits);
+  r.generated = ids_tensor(f.index(), "generated", &s_gen);
+  r.batch = s_ids.at(0);
+  r.prompt_len = s_ids.at(1);
+  r.vocab = s_logits.at(2);
+  r.generated_len = s_gen.at(1);
+  return r;
+}
+
 LogitDiff compare(const float* ours, const float* ref, int64_t n) {
   LogitDiff d;
   for (int64_t i = 0; i < n; ++i) {

@@ -14,6 +14,15 @@ std::vector<int32_t> ids_tensor(const SafetensorsIndex& index, const std::string
 // A float32 tensor's values. Fails the test if absent.
 std::vector<float> f32_tensor(const SafetensorsIndex& index, const std::string& name, std::vector<int64_t>* shape);
 
+// reference.safetensors of an HF fixture folder (transformers' outputs): input_ids [batch, T],
+// logits [batch, T, vocab], generated [batch, T + new tokens]. Fails the test if a tensor is absent.
+struct HfReference {
+  int64_t batch = 0, prompt_len = 0, vocab = 0, generated_len = 0;
+  std::vector<int32_t> input_ids, generated;
+  std::vector<float> logits;
+};
+HfReference load_hf_reference(const std::string& dir);
+
 struct LogitDiff {
   double max_abs_diff = 0;
   double max_abs_ref = 0;

@@ -1,0 +1,59 @@
+#include "core/quant/quantize_model.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/base/error.h"
+
+namespace ctx {
+
+QuantizeReport quantize_model_weights(ModelWeights& w, const Quantizer& quantizer) {
+  struct Slot {
+    WeightMatrix* m;
+    std::string name;
+  };
+  std::vector<Slot> slots;
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    LayerWeights& l = w.layers[i];
+    const std::string p = "layer " + std::to_string(i) + " ";
+    for (auto [m, name] : {std::pair{&l.wq, "self_attn.q_proj"}, {&l.wk, "self_attn.k_proj"}, {&l.wv, "self_attn.v_proj"},
+                           {&l.wo, "self_attn.o_proj"}, {&l.w_gate, "mlp.gate_proj"}, {&l.w_up, "mlp.up_proj"},
+                           {&l.w_down, "mlp.down_proj"}})
+      if (!m->quant && m->data) slots.push_back({m, p + name});
+  }
+  // Quantize everything first, so that an error leaves the weights unchanged.
+  std::vector<std::shared_ptr<const QuantizedMatrix>> q(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const WeightMatrix& m = *slots[i].m;
+    try {
+      q[i] = quantizer.quantize(m);
+    } catch (const Unsupported& e) {
+      throw Unsupported(str_cat(slots[i].name, ": ", e.what()));  // the quantizer names the shape
+    } catch (const Error& e) {
+      fail(slots[i].name, " [", m.rows, ", ", m.cols, "]: ", e.what());
+    }
+  }
+  QuantizeReport report;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    WeightMatrix& m = *slots[i].m;
+    if (!q[i]) {
+      ++report.matrices_kept;
+      continue;
+    }
+    CTX_CHECK(q[i]->rows() == m.rows && q[i]->cols() == m.cols);
+    ++report.matrices_quantized;
+    // An owned buffer is stored as the shared_ptr of exactly this matrix's data; a mapped file's
+    // owner points elsewhere and stays.
+    const void* data = m.data;
+    const auto before = w.storage.size();
+    std::erase_if(w.storage, [&](const std::shared_ptr<const void>& s) { return s.get() == data; });
+    if (w.storage.size() != before) report.float_bytes_released += m.rows * m.cols * 4;
+    m.quant = std::move(q[i]);
+    m.data = nullptr;
+  }
+  return report;
+}
+
+}  // namespace ctx

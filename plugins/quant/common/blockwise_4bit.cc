@@ -1,0 +1,172 @@
+#include "plugins/quant/common/blockwise_4bit.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/base/error.h"
+#include "core/plugin/catalog.h"
+#include "plugins/quant/common/fused_kernels.h"
+
+namespace ctx::quant {
+namespace {
+
+constexpr int64_t kNestedBlock = 256;  // bitsandbytes quantizes the absmax with blocksize 256
+
+uint8_t nearest_dynamic(float v) {
+  const auto& m = dynamic_map_8bit();
+  const auto it = std::lower_bound(m.begin(), m.end(), v);
+  if (it == m.begin()) return 0;
+  if (it == m.end()) return 255;
+  const auto lo = it - 1;
+  return uint8_t((v - *lo <= *it - v ? lo : it) - m.begin());
+}
+
+}  // namespace
+
+const std::array<float, 256>& dynamic_map_8bit() {
+  // Seven decades 10^-6 .. 10^0; decade i holds the midpoints of 2^i equal intervals of [0.1, 1],
+  // with both signs; plus 0 and 1 (2 * 127 + 2 = 256 values), sorted.
+  static const std::array<float, 256> map = [] {
+    std::vector<float> v;
+    for (int i = 0; i < 7; ++i) {
+      const int k = 1 << i;
+      for (int m = 0; m < k; ++m) {
+        const float lo = 0.1f + 0.9f * float(m) / float(k), hi = 0.1f + 0.9f * float(m + 1) / float(k);
+        const float value = float(std::pow(10.0, -6 + i)) * ((lo + hi) / 2.0f);
+        v.push_back(value);
+        v.push_back(-value);
+      }
+    }
+    v.push_back(0.0f);
+    v.push_back(1.0f);
+    std::sort(v.begin(), v.end());
+    std::array<float, 256> a{};
+    CTX_CHECK(v.size() == a.size());
+    std::copy(v.begin(), v.end(), a.begin());
+    return a;
+  }();
+  return map;
+}
+
+Blockwise4BitMatrix::Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant)
+    : QuantizedMatrix(w.rows, w.cols), code_(code), blocksize_(blocksize), double_quant_(double_quant) {
+  table_lo_ = _mm256_loadu_ps(code.values.data());
+  table_hi_ = _mm256_loadu_ps(code.values.data() + 8);
+  const int64_t n = w.rows * w.cols, blocks = (n + blocksize - 1) / blocksize;
+  codes_.assign(size_t((n + 1) / 2), 0);
+  std::vector<float> absmax(static_cast<size_t>(blocks));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t i0 = b * blocksize, i1 = std::min(n, i0 + blocksize);
+    float amax = 0;
+    for (int64_t i = i0; i < i1; ++i) amax = std::max(amax, std::fabs(w.data[i]));
+    absmax[size_t(b)] = amax;
+    const float inv = amax > 0 ? 1.0f / amax : 0.0f;  // bitsandbytes multiplies by the reciprocal
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint8_t q = code.encode(w.data[i] * inv) & 0xF;
+      codes_[size_t(i / 2)] |= (i % 2 == 0) ? uint8_t(q << 4) : q;
+    }
+  }
+  if (!double_quant) {
+    absmax_ = std::move(absmax);
+    return;
+  }
+  double sum = 0;
+  for (float a : absmax) sum += a;
+  offset_ = float(sum / double(blocks));
+  absmax_q_.resize(size_t(blocks));
+  absmax2_.resize(size_t((blocks + kNestedBlock - 1) / kNestedBlock));
+  for (size_t g = 0; g < absmax2_.size(); ++g) {
+    const size_t b0 = g * kNestedBlock, b1 = std::min(size_t(blocks), b0 + kNestedBlock);
+    float amax = 0;
+    for (size_t b = b0; b < b1; ++b) amax = std::max(amax, std::fabs(absmax[b] - offset_));
+    absmax2_[g] = amax;
+    const float inv = amax > 0 ? 1.0f / amax : 0.0f;
+    for (size_t b = b0; b < b1; ++b) absmax_q_[b] = nearest_dynamic((absmax[b] - offset_) * inv);
+  }
+}
+
+std::string Blockwise4BitMatrix::format() const {
+  return str_cat(code_.name, "(blocksize=", blocksize_, double_quant_ ? ",double_quant)" : ")");
+}
+
+std::vector<PackedBuffer> Blockwise4BitMatrix::buffers() const {
+  std::vector<PackedBuffer> b = {{"codes", codes_.data(), int64_t(codes_.size())}};
+  if (!double_quant_) {
+    b.push_back({"absmax", absmax_.data(), int64_t(absmax_.size() * 4)});
+  } else {
+    b.push_back({"absmax_q", absmax_q_.data(), int64_t(absmax_q_.size())});
+    b.push_back({"absmax2", absmax2_.data(), int64_t(absmax2_.size() * 4)});
+    b.push_back({"absmax_offset", &offset_, 4});
+  }
+  return b;
+}
+
+float Blockwise4BitMatrix::block_absmax(int64_t b) const {
+  if (!double_quant_) return absmax_[size_t(b)];
+  return dynamic_map_8bit()[absmax_q_[size_t(b)]] * absmax2_[size_t(b / kNestedBlock)] + offset_;
+}
+
+float Blockwise4BitMatrix::value(int64_t r, int64_t c) const {
+  const int64_t i = r * cols() + c;
+  const uint8_t byte = codes_[size_t(i / 2)];
+  return code_.values[(i % 2 == 0) ? byte >> 4 : byte & 0xF] * block_absmax(i / blocksize_);
+}
+
+void Blockwise4BitMatrix::load_group(int64_t r, int64_t g, __m256 w[4]) const {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes_.data() + (r * cols() + g * 32) / 2));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), m), lo = _mm_and_si128(v, m);
+  const __m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);  // elements 0..15, 16..31
+  const __m128i parts[4] = {a, _mm_srli_si128(a, 8), b, _mm_srli_si128(b, 8)};
+  for (int k = 0; k < 4; ++k) {
+    const __m256i idx = _mm256_cvtepu8_epi32(parts[k]);
+    w[k] = _mm256_blendv_ps(_mm256_permutevar8x32_ps(table_lo_, idx), _mm256_permutevar8x32_ps(table_hi_, idx),
+                            _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+  }
+}
+
+void Blockwise4BitMatrix::dequantize_rows(int64_t r0, int64_t r1, float* out) const {
+  if (has_fused_kernel()) return dequantize_groups(*this, r0, r1, out);
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = 0; c < cols(); ++c) out[(r - r0) * cols() + c] = value(r, c);
+}
+
+void Blockwise4BitMatrix::fused_rows(const float* x, int64_t n, float* y, int64_t r0, int64_t r1) const {
+  quant::fused_rows(*this, x, n, y, r0, r1);
+}
+
+}  // namespace ctx::quant
+
+namespace ctx::quant {
+namespace {
+
+class Blockwise4BitQuantizer final : public Quantizer {
+ public:
+  Blockwise4BitQuantizer(const Code4& code, int64_t blocksize, bool double_quant)
+      : code_(code), blocksize_(blocksize), double_quant_(double_quant) {}
+  std::shared_ptr<const QuantizedMatrix> quantize(const WeightMatrix& w) const override {
+    return std::make_shared<Blockwise4BitMatrix>(w, code_, blocksize_, double_quant_);
+  }
+
+ private:
+  const Code4& code_;
+  int64_t blocksize_;
+  bool double_quant_;
+};
+
+}  // namespace
+
+void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::string& help) {
+  catalog.quant.add(
+      {code.name, 1, help,
+       {ParamSpec::Int("blocksize", 64, 32, 4096, "weights per absmax block (a power of two; bitsandbytes' default 64)"),
+        ParamSpec::Bool("double_quant", false,
+                        "quantize the absmax to 8 bits in blocks of 256 after subtracting their mean (QLoRA double quantization)")}},
+      [&code](const Params& p) -> std::unique_ptr<Quantizer> {
+        const int64_t bs = p.get_int("blocksize");
+        if (bs & (bs - 1)) fail("quant plugin '", code.name, "': blocksize ", bs, " is not a power of two (allowed: 32, 64, ..., 4096)");
+        return std::make_unique<Blockwise4BitQuantizer>(code, bs, p.get_bool("double_quant"));
+      });
+}
+
+}  // namespace ctx::quant

@@ -1,0 +1,83 @@
+// bitsandbytes' blockwise 4-bit format (functional.py quantize_4bit / dequantize_4bit), shared by the
+// `nf4` and `fp4` plugins, which differ only in their 16-value code table:
+// * The matrix is flattened row-major and cut into blocks of `blocksize` consecutive weights (the
+//   last one may be short; blocks cross row boundaries when cols % blocksize != 0, as in bitsandbytes).
+//   absmax[b] = max |w| over block b; code[i] = encode(w[i] / absmax[b]) (the nearest table value).
+// * Packing: two codes per byte, element 2k in the high nibble of byte k, element 2k+1 in the low one;
+//   ceil(rows * cols / 2) bytes ("codes").
+// * absmax: float32 per block ("absmax"), or with double quantization (bitsandbytes'
+//   compress_statistics / "nested"): offset = mean(absmax); absmax - offset is quantized blockwise to
+//   8 bits with blocksize 256 and the signed dynamic map (create_dynamic_map): "absmax_q" (uint8 per
+//   block), "absmax2" (float32 per 256 blocks), "absmax_offset" (one float32). The 4-bit codes are
+//   computed with the exact absmax, as in bitsandbytes; dequantization uses the 8-bit one.
+// * Dequantized value: table[code] * absmax[b].
+// Bits per weight (cols % blocksize == 0): 4 + 32 / blocksize; with double quantization
+// 4 + 8 / blocksize + 32 / (256 * blocksize) + 32 / (rows * cols). Code tables are shared constants.
+// Kernels: when cols % blocksize == 0 every row is whole blocks and the fused decode kernel runs
+// (nibbles unpacked with vpunpck[lh]bw, table lookup with two vpermps and a blend on bit 3); other
+// shapes are supported through the tiled path (scalar dequantization of a tile).
+// Immutable; thread-safe.
+#pragma once
+
+#include <immintrin.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/model/weights.h"
+#include "core/quant/quantized_matrix.h"
+
+namespace ctx::quant {
+
+struct Code4 {
+  std::string name;                  // "nf4", "fp4"
+  std::array<float, 16> values;      // dequantized value of each code (normalized to max |v| = 1)
+  uint8_t (*encode)(float normalized);  // the code of a value in [-1, 1]
+};
+
+// bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): 256 sorted values.
+const std::array<float, 256>& dynamic_map_8bit();
+
+class Blockwise4BitMatrix final : public QuantizedMatrix {
+ public:
+  Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant);
+
+  std::string format() const override;
+  std::vector<PackedBuffer> buffers() const override;
+  void dequantize_rows(int64_t r0, int64_t r1, float* out) const override;
+
+  float block_absmax(int64_t b) const;
+
+  // Group decoder (fused_kernels.h); valid when cols % blocksize == 0.
+  float group_scale(int64_t r, int64_t g) const { return block_absmax((r * cols() + g * 32) / blocksize_); }
+  void load_group(int64_t r, int64_t g, __m256 w[4]) const;
+  float value(int64_t r, int64_t c) const;
+
+ protected:
+  bool has_fused_kernel() const override { return cols() % blocksize_ == 0; }
+  void fused_rows(const float* x, int64_t n, float* y, int64_t r0, int64_t r1) const override;
+
+ private:
+  const Code4& code_;
+  int64_t blocksize_;
+  bool double_quant_;
+  __m256 table_lo_, table_hi_;
+  std::vector<uint8_t> codes_;
+  std::vector<float> absmax_;      // without double quantization
+  std::vector<uint8_t> absmax_q_;  // with it
+  std::vector<float> absmax2_;
+  float offset_ = 0;
+};
+
+}  // namespace ctx::quant
+
+namespace ctx {
+struct Catalog;
+namespace quant {
+// Registers `code.name` in catalog.quant with parameters blocksize (power of two in [32, 4096],
+// default 64) and double_quant (default false). `code` must outlive the catalog.
+void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::string& help);
+}  // namespace quant
+}  // namespace ctx

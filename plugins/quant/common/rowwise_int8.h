@@ -1,0 +1,45 @@
+// Int8 weights with one absmax per output row (bitsandbytes' vector-wise "CB"/"SCB" layout):
+// q[r, c] = round(w[r, c] * 127 / absmax[r]) (round half to even, as torch.round), stored row-major
+// as int8 in [-127, 127]; w ~= q * absmax[r] / 127. A zero row has absmax 0 and q 0.
+// Buffers: "int8" (rows * cols bytes), "absmax" (rows float32) -> 8 + 32 / cols bits per weight.
+// Any shape. Shared by the `int8` (weight-only) and `llm_int8` (LLM.int8()) plugins.
+// Immutable; thread-safe.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/model/weights.h"
+#include "core/quant/quantized_matrix.h"
+
+namespace ctx::quant {
+
+class RowwiseInt8Matrix : public QuantizedMatrix {
+ public:
+  explicit RowwiseInt8Matrix(const WeightMatrix& w);
+
+  std::string format() const override { return "int8"; }
+  std::vector<PackedBuffer> buffers() const override;
+  void dequantize_rows(int64_t r0, int64_t r1, float* out) const override;
+
+  const int8_t* row(int64_t r) const { return q_.data() + r * cols(); }
+  float scale(int64_t r) const { return absmax_[size_t(r)] / 127.0f; }
+
+  // Group decoder (fused_kernels.h).
+  float group_scale(int64_t r, int64_t) const { return scale(r); }
+  void load_group(int64_t r, int64_t g, __m256 w[4]) const;
+  float value(int64_t r, int64_t c) const { return float(row(r)[c]) * scale(r); }
+
+ protected:
+  bool has_fused_kernel() const override { return true; }
+  void fused_rows(const float* x, int64_t n, float* y, int64_t r0, int64_t r1) const override;
+
+ private:
+  std::vector<int8_t> q_;
+  std::vector<float> absmax_;
+};
+
+}  // namespace ctx::quant

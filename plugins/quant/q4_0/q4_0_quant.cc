@@ -1,0 +1,46 @@
+// `q4_0`: llama.cpp's Q4_0 (ggml-quants.c block_q4_0): per block of 32, m = the element of largest
+// magnitude (with its sign), d = m / -8 stored as fp16, q = min(15, trunc(x / d + 8.5)) in 4 bits;
+// value = (q - 8) * d. Byte j holds element j in its low nibble and element j + 16 in its high one.
+// 18 bytes per 32 weights = 4.5 bits/weight. Activations stay float32: the kernel splits nibbles,
+// subtracts 8 in int8 and widens to float (plugins/quant/common/fused_kernels.h).
+#include <cmath>
+
+#include "core/plugin/catalog.h"
+#include "plugins/quant/common/ggml_blocks.h"
+
+namespace ctx {
+namespace {
+
+struct Q4_0 {
+  static constexpr int kPayload = 16;
+  static constexpr const char* kName = "q4_0";
+  static void quantize_block(const float* x, quant::GgmlBlock<16>& b) {
+    float amax = 0, m = 0;
+    for (int j = 0; j < 32; ++j)
+      if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), m = x[j];
+    const float d = m / -8.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    b.d = f32_to_f16(d);
+    for (int j = 0; j < 16; ++j) {
+      const int lo = std::min(15, int(int8_t(x[j] * id + 8.5f)));
+      const int hi = std::min(15, int(int8_t(x[j + 16] * id + 8.5f)));
+      b.qs[j] = uint8_t(lo | (hi << 4));
+    }
+  }
+  static void decode(const quant::GgmlBlock<16>& b, __m256 w[4]) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+    const __m128i m = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, m), eight);                     // elements 0..15
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), eight);  // elements 16..31
+    const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; ++k) w[k] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(parts[k]));
+  }
+};
+
+}  // namespace
+
+void register_q4_0(Catalog& catalog) {
+  catalog.quant.add({"q4_0", 1, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale (4.5 bits/weight)", {}},
+                    [](const Params&) { return std::make_unique<quant::BlockQuantizer<Q4_0>>(); });
+}
+
+}  // namespace ctx
