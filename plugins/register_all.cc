@@ -8,6 +8,13 @@ void register_sdpa(Catalog& catalog);
 void register_flash(Catalog& catalog);
 void register_flex(Catalog& catalog);
 void register_paged(Catalog& catalog);
+void register_kv_none(Catalog& catalog);
+void register_kv_l2norm(Catalog& catalog);
+void register_kv_streaming(Catalog& catalog);
+void register_kv_snapkv(Catalog& catalog);
+void register_kv_h2o(Catalog& catalog);
+void register_kv_tova(Catalog& catalog);
+void register_kv_random(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -15,6 +22,13 @@ void register_all(Catalog& catalog) {
   register_flash(catalog);
   register_flex(catalog);
   register_paged(catalog);
+  register_kv_none(catalog);
+  register_kv_l2norm(catalog);
+  register_kv_streaming(catalog);
+  register_kv_snapkv(catalog);
+  register_kv_h2o(catalog);
+  register_kv_tova(catalog);
+  register_kv_random(catalog);
 }
 
 const Catalog& builtin_catalog() {

@@ -3,13 +3,13 @@
 #pragma once
 
 #include "core/attention/attention_backend.h"
+#include "core/kv/kv_compressor.h"
 #include "core/plugin/registry.h"
 
 namespace ctx {
 
-// Interfaces of the kinds that later milestones implement (KV compression, quantization, datasets,
-// metrics); their registries exist now so that names, specs and listings work uniformly.
-class KvCompressor;
+// Interfaces of the kinds that later milestones implement (quantization, datasets, metrics); their
+// registries exist now so that names, specs and listings work uniformly.
 class Quantizer;
 class DatasetPlugin;
 class MetricPlugin;

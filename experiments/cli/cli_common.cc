@@ -72,6 +72,15 @@ std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& 
   return builtin_catalog().attention.create(vm["attention"].as<std::string>());
 }
 
+void add_kv_option(po::options_description& desc) {
+  desc.add_options()("kv", po::value<std::string>()->default_value("none"),
+                     "KV-cache compressor spec, e.g. l2norm:keep_ratio=0.5 (see `ctxlab plugins kv`)");
+}
+
+std::shared_ptr<const KvCompressor> make_kv_compressor(const po::variables_map& vm) {
+  return builtin_catalog().kv.create(vm["kv"].as<std::string>());
+}
+
 std::string human_bytes(double b) {
   const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;

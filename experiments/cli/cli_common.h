@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/attention/attention_backend.h"
+#include "core/kv/kv_compressor.h"
 #include "core/model/model_loader.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -34,6 +35,10 @@ std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::s
 // --attention SPEC (an attention plugin spec, default sdpa; see `ctxlab plugins attention`).
 void add_attention_option(po::options_description& desc);
 std::shared_ptr<const AttentionBackend> make_attention(const po::variables_map& vm);
+
+// --kv SPEC (a KV compressor spec, default none; see `ctxlab plugins kv`).
+void add_kv_option(po::options_description& desc);
+std::shared_ptr<const KvCompressor> make_kv_compressor(const po::variables_map& vm);
 
 std::string human_bytes(double bytes);
 

@@ -59,6 +59,7 @@ int bench_decode(const Args& args) {
       ("rounds", po::value<int>()->default_value(7), "rounds of (bandwidth measurement, timed decode steps)")
       ("bandwidth-mib", po::value<int64_t>()->default_value(512), "buffer size of the bandwidth measurement");
   add_attention_option(desc);
+  add_kv_option(desc);
   po::variables_map vm;
   if (!parse_options("bench decode", "--model SPEC [options]", desc, args, vm)) return 0;
   const int64_t P = vm["prompt-tokens"].as<int64_t>(), N = vm["tokens"].as<int64_t>();
@@ -69,6 +70,7 @@ int bench_decode(const Args& args) {
   print_model_line(*model);
   const ModelConfig& c = model->config;
   Transformer tf(*model, make_attention(vm));
+  tf.set_kv_compressor(make_kv_compressor(vm));
   KvCache cache = tf.new_cache(P + 4 + N * rounds);
   const auto prompt = synthetic_tokens(P, c.vocab_size);
   SequenceStep prefill{&cache, prompt, -1};
@@ -92,7 +94,7 @@ int bench_decode(const Args& args) {
       step();
       times.push_back(monotonic_seconds() - t0);
     }
-    const double ctx_len = double(cache.length()) - double(N) / 2;
+    const double ctx_len = double(cache.position()) - double(N) / 2;
     bytes = double(model->weights.bytes_read_per_token()) + 2.0 * double(c.num_layers * c.kv_dim()) * 4.0 * ctx_len;
     const double t = 1.0 / median(times);
     tps.push_back(t);
