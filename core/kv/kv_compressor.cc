@@ -14,14 +14,14 @@ Support KvCompressor::supports(const ModelConfig& c) const {
 }
 
 bool compress_layer(const KvCompressor& compressor, const ModelConfig& c, int64_t layer, const float* q,
-                    int64_t n_new, KvCache& cache) {
+                    int64_t n_new, KvCache& cache, int64_t position) {
   KvStep s;
   s.layer = layer;
   s.num_heads = c.num_heads, s.num_kv_heads = c.num_kv_heads, s.head_dim = c.head_dim;
   s.scale = float(c.softmax_scale());
   s.q = q;
   s.n_new = n_new;
-  s.position = cache.position() + n_new;  // the cache's position moves after all layers
+  s.position = position >= 0 ? position : cache.position() + n_new;  // the cache's moves after all layers
   s.kv = cache.view(layer);
   s.state = &cache.state(layer);
   const KvKeep keep = compressor.after_step(s);

@@ -58,8 +58,9 @@ class KvCompressor {
 
 // Runs `compressor` on `layer` of `cache` after a step of n_new rows with queries q and compacts
 // the cache when it asks to. Returns whether entries were dropped (then call cache.trim() once the
-// step is done, so a paged cache returns its free blocks).
+// step is done, so a paged cache returns its free blocks). `position` is the tokens seen including
+// the step; -1 means mid-step (the Transformer's case): cache.position() + n_new.
 bool compress_layer(const KvCompressor& compressor, const ModelConfig& config, int64_t layer, const float* q,
-                    int64_t n_new, KvCache& cache);
+                    int64_t n_new, KvCache& cache, int64_t position = -1);
 
 }  // namespace ctx

@@ -25,6 +25,7 @@
 #include "core/instruments/clock.h"
 #include "core/instruments/memory_bandwidth.h"
 #include "core/model/transformer.h"
+#include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
 #include "experiments/cli/commands.h"
 #include "plugins/register_all.h"
@@ -32,23 +33,6 @@
 namespace ctx::cli {
 namespace {
 
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-// Deterministic token ids in [3, vocab) (skips the usual special ids).
-std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) t[size_t(i)] = int32_t(3 + (i * 7919 + 13) % std::max<int64_t>(1, vocab - 3));
-  return t;
-}
-
-void print_model_line(const Model& m) {
-  std::printf("model: %s | %s | weights %s (float32) | threads %d\n", m.spec.c_str(), m.config.summary().c_str(),
-              human_bytes(double(m.weights.bytes_held())).c_str(), num_threads());
-}
 
 int bench_decode(const Args& args) {
   po::options_description desc("bench decode options");
@@ -504,7 +488,8 @@ int bench_attention(const Args& args) {
 int cmd_bench(const Args& args) {
   const std::string usage =
       "usage: ctxlab bench decode|prefill --model SPEC [options]  (ctxlab bench decode --help)\n"
-      "       ctxlab bench attention [options]                      (ctxlab bench attention --help)";
+      "       ctxlab bench attention [options]                      (ctxlab bench attention --help)\n"
+      "       ctxlab bench kv --model SPEC [options]                (ctxlab bench kv --help)";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::printf("%s\n", usage.c_str());
     return args.empty() ? 2 : 0;
@@ -513,7 +498,8 @@ int cmd_bench(const Args& args) {
   if (args[0] == "decode") return bench_decode(rest);
   if (args[0] == "prefill") return bench_prefill(rest);
   if (args[0] == "attention") return bench_attention(rest);
-  fail("unknown benchmark '", args[0], "' (known: decode, prefill, attention)");
+  if (args[0] == "kv") return bench_kv(rest);
+  fail("unknown benchmark '", args[0], "' (known: decode, prefill, attention, kv)");
 }
 
 }  // namespace ctx::cli
