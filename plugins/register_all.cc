@@ -8,13 +8,20 @@ void register_sdpa(Catalog& catalog);
 void register_flash(Catalog& catalog);
 void register_flex(Catalog& catalog);
 void register_paged(Catalog& catalog);
-void register_none(Catalog& catalog);
+void register_quant_none(Catalog& catalog);
 void register_int8(Catalog& catalog);
 void register_llm_int8(Catalog& catalog);
 void register_nf4(Catalog& catalog);
 void register_fp4(Catalog& catalog);
 void register_q8_0(Catalog& catalog);
 void register_q4_0(Catalog& catalog);
+void register_kv_none(Catalog& catalog);
+void register_kv_l2norm(Catalog& catalog);
+void register_kv_streaming(Catalog& catalog);
+void register_kv_snapkv(Catalog& catalog);
+void register_kv_h2o(Catalog& catalog);
+void register_kv_tova(Catalog& catalog);
+void register_kv_random(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -22,13 +29,20 @@ void register_all(Catalog& catalog) {
   register_flash(catalog);
   register_flex(catalog);
   register_paged(catalog);
-  register_none(catalog);
+  register_quant_none(catalog);
   register_int8(catalog);
   register_llm_int8(catalog);
   register_nf4(catalog);
   register_fp4(catalog);
   register_q8_0(catalog);
   register_q4_0(catalog);
+  register_kv_none(catalog);
+  register_kv_l2norm(catalog);
+  register_kv_streaming(catalog);
+  register_kv_snapkv(catalog);
+  register_kv_h2o(catalog);
+  register_kv_tova(catalog);
+  register_kv_random(catalog);
 }
 
 const Catalog& builtin_catalog() {

@@ -10,9 +10,12 @@ namespace ctx {
 
 KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, std::shared_ptr<BlockPool> pool)
     : layers_(layers), kv_heads_(kv_heads), head_dim_(head_dim), pool_(std::move(pool)) {
+  lengths_.assign(size_t(layers_), 0);
+  states_.resize(size_t(layers_));
   if (!pool_) {
     k_.resize(size_t(layers_));
     v_.resize(size_t(layers_));
+    capacities_.assign(size_t(layers_), 0);
   }
 }
 
@@ -30,8 +33,8 @@ KvCache& KvCache::operator=(KvCache&& o) noexcept {
   if (this != &o) {
     release_blocks();
     layers_ = o.layers_, kv_heads_ = o.kv_heads_, head_dim_ = o.head_dim_;
-    length_ = std::exchange(o.length_, 0);
-    capacity_ = std::exchange(o.capacity_, 0);
+    position_ = std::exchange(o.position_, 0);
+    lengths_ = std::move(o.lengths_), states_ = std::move(o.states_), capacities_ = std::move(o.capacities_);
     k_ = std::move(o.k_), v_ = std::move(o.v_);
     pool_ = std::move(o.pool_);
     blocks_ = std::move(o.blocks_);
@@ -48,39 +51,116 @@ void KvCache::release_blocks() {
   blocks_.clear();
 }
 
-int64_t KvCache::capacity() const { return pool_ ? int64_t(blocks_.size()) * pool_->block_size() : capacity_; }
+int64_t KvCache::capacity(int64_t layer) const {
+  return pool_ ? int64_t(blocks_.size()) * pool_->block_size() : capacities_[size_t(layer)];
+}
+
+int64_t KvCache::max_length() const { return *std::max_element(lengths_.begin(), lengths_.end()); }
+
+void KvCache::make_private(int64_t first_block, int64_t end_block) {
+  for (int64_t i = first_block; i < end_block && i < int64_t(blocks_.size()); ++i) {
+    int32_t& b = blocks_[size_t(i)];
+    if (pool_->ref_count(b) > 1) {
+      const int32_t mine = pool_->copy(b);
+      pool_->release(b);
+      b = mine;
+    }
+  }
+}
 
 void KvCache::reserve(int64_t n) {
+  const int64_t extra = n - position_;
+  if (extra <= 0) return;
   if (pool_) {
     const int64_t bs = pool_->block_size();
-    // Copy-on-write: the block that the next position lands in must be ours alone.
-    if (length_ % bs != 0 && n > length_) {
-      int32_t& last = blocks_[size_t(length_ / bs)];
-      if (pool_->ref_count(last) > 1) {
-        const int32_t mine = pool_->copy(last);
-        pool_->release(last);
-        last = mine;
-      }
-    }
-    while (int64_t(blocks_.size()) * bs < n) blocks_.push_back(pool_->allocate());
+    // Copy-on-write: blocks with valid entries that the next writes land in must be ours alone.
+    const int64_t first = *std::min_element(lengths_.begin(), lengths_.end());
+    make_private(first / bs, (max_length() + bs - 1) / bs);
+    while (int64_t(blocks_.size()) * bs < max_length() + extra) blocks_.push_back(pool_->allocate());
     return;
   }
-  if (n <= capacity_) return;
-  const int64_t new_cap = std::max<int64_t>(n, std::max<int64_t>(16, capacity_ * 2));
-  for (auto* bufs : {&k_, &v_})
-    for (auto& buf : *bufs) {
+  for (int64_t l = 0; l < layers_; ++l) {
+    const int64_t need = lengths_[size_t(l)] + extra, cap = capacities_[size_t(l)];
+    if (need <= cap) continue;
+    const int64_t new_cap = std::max<int64_t>(need, std::max<int64_t>(16, cap * 2));
+    for (auto* buf : {&k_[size_t(l)], &v_[size_t(l)]}) {
       Storage grown(size_t(kv_heads_ * new_cap * head_dim_));
-      for (int64_t h = 0; h < kv_heads_ && length_ > 0; ++h)
-        std::memcpy(grown.data() + h * new_cap * head_dim_, buf.data() + h * capacity_ * head_dim_,
-                    size_t(length_ * head_dim_) * sizeof(float));
-      buf.swap(grown);
+      for (int64_t h = 0; h < kv_heads_ && lengths_[size_t(l)] > 0; ++h)
+        std::memcpy(grown.data() + h * new_cap * head_dim_, buf->data() + h * cap * head_dim_,
+                    size_t(lengths_[size_t(l)] * head_dim_) * sizeof(float));
+      buf->swap(grown);
     }
-  capacity_ = new_cap;
+    capacities_[size_t(l)] = new_cap;
+  }
+}
+
+void KvCache::set_length(int64_t n) {
+  position_ = n;
+  std::fill(lengths_.begin(), lengths_.end(), n);
+}
+
+void KvCache::append(int64_t layer, int64_t n) {
+  CTX_CHECK(lengths_[size_t(layer)] + n <= capacity(layer), "append beyond the reserved capacity");
+  lengths_[size_t(layer)] += n;
+}
+
+void KvCache::compact(int64_t layer, int64_t count, const std::vector<int64_t>& keep, int64_t headroom) {
+  const size_t li = size_t(layer);
+  const int64_t len = lengths_[li];
+  CTX_CHECK(count >= 0 && count <= len && int64_t(keep.size()) == count * kv_heads_, "bad compaction of layer ", layer);
+  for (int64_t h = 0; h < kv_heads_; ++h)
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t j = keep[size_t(h * count + i)];
+      CTX_CHECK(j >= 0 && j < len && (i == 0 || j > keep[size_t(h * count + i - 1)]),
+                "compaction indices must increase within [0, length) per head");
+    }
+  const size_t row = size_t(head_dim_) * sizeof(float);
+  if (pool_) {
+    // In place: keep[i] >= i, so moving rows front to back never overwrites a row still to move.
+    make_private(0, (count + pool_->block_size() - 1) / pool_->block_size());
+    for (int64_t h = 0; h < kv_heads_; ++h)
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t j = keep[size_t(h * count + i)];
+        if (j == i) continue;
+        std::memcpy(key_slot(layer, h, i), view(layer).key(h, j), row);
+        std::memcpy(value_slot(layer, h, i), view(layer).value(h, j), row);
+      }
+  } else {
+    const int64_t cap = capacities_[li], new_cap = count + std::max<int64_t>(0, headroom);
+    for (auto* buf : {&k_[li], &v_[li]}) {
+      Storage kept(size_t(kv_heads_ * new_cap * head_dim_));
+      for (int64_t h = 0; h < kv_heads_; ++h)
+        for (int64_t i = 0; i < count; ++i)
+          std::memcpy(kept.data() + (h * new_cap + i) * head_dim_,
+                      buf->data() + (h * cap + keep[size_t(h * count + i)]) * head_dim_, row);
+      buf->swap(kept);
+    }
+    capacities_[li] = new_cap;
+  }
+  auto& scores = states_[li].scores;
+  for (int64_t h = 0; h < int64_t(scores.size()); ++h) {
+    auto& s = scores[size_t(h)];
+    CTX_CHECK(int64_t(s.size()) == len, "compressor state of layer ", layer, " does not match its length");
+    for (int64_t i = 0; i < count; ++i) s[size_t(i)] = s[size_t(keep[size_t(h * count + i)])];
+    s.resize(size_t(count));
+  }
+  lengths_[li] = count;
+}
+
+void KvCache::trim() {
+  if (!pool_) return;
+  const int64_t bs = pool_->block_size(), need = (max_length() + bs - 1) / bs;
+  while (int64_t(blocks_.size()) > need) {
+    pool_->release(blocks_.back());
+    blocks_.pop_back();
+  }
 }
 
 void KvCache::clear() {
   release_blocks();
-  length_ = 0;
+  position_ = 0;
+  std::fill(lengths_.begin(), lengths_.end(), 0);
+  for (auto& s : states_) s = KvLayerState{};
 }
 
 // Slots are addressed through the read view, so the layout arithmetic lives in KvView alone; the
@@ -95,7 +175,7 @@ float* KvCache::value_slot(int64_t layer, int64_t head, int64_t pos) {
 
 KvView KvCache::view(int64_t layer) const {
   KvView v;
-  v.length = length_;
+  v.length = lengths_[size_t(layer)];
   v.num_kv_heads = kv_heads_;
   v.head_dim = head_dim_;
   if (pool_) {
@@ -108,26 +188,38 @@ KvView KvCache::view(int64_t layer) const {
   } else {
     v.k = k_[size_t(layer)].data();
     v.v = v_[size_t(layer)].data();
-    v.capacity = capacity_;
+    v.capacity = capacities_[size_t(layer)];
   }
   return v;
 }
 
 KvCache KvCache::fork() const {
   KvCache c(layers_, kv_heads_, head_dim_, pool_);
-  c.length_ = length_;
+  c.position_ = position_;
+  c.lengths_ = lengths_;
+  c.states_ = states_;
   if (pool_) {
     c.blocks_ = blocks_;
     for (int32_t b : blocks_) pool_->retain(b);
   } else {
-    c.capacity_ = capacity_;
+    c.capacities_ = capacities_;
     c.k_ = k_;
     c.v_ = v_;
   }
   return c;
 }
 
-int64_t KvCache::bytes_reserved() const { return capacity() * position_bytes(); }
-int64_t KvCache::bytes_used() const { return length_ * position_bytes(); }
+int64_t KvCache::bytes_reserved() const {
+  if (pool_) return capacity() * position_bytes();
+  int64_t entries = 0;
+  for (int64_t cap : capacities_) entries += cap;
+  return entries * entry_bytes();
+}
+
+int64_t KvCache::bytes_used() const {
+  int64_t entries = 0;
+  for (int64_t len : lengths_) entries += len;
+  return entries * entry_bytes();
+}
 
 }  // namespace ctx

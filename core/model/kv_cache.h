@@ -3,6 +3,17 @@
 //   paged:      a block table into a shared BlockPool; blocks allocated on demand, released when
 //               the cache is cleared or destroyed; fork() shares blocks copy-on-write
 // Writers reserve() room first, then fill slots through key_slot()/value_slot(), then set_length().
+//
+// Compression (core/kv/kv_compressor.h) makes a cache hold fewer entries than the tokens it has
+// seen, so two counts are kept apart:
+//   position()      tokens seen so far; the RoPE position of the next token
+//   length(layer)   entries stored for a layer (layers may differ, e.g. skipped layers keep all)
+// Within a layer every KV head holds the same number of entries, in their original order (so the
+// causal mask over stored indices stays right: every older entry precedes the new rows). compact()
+// gathers the kept rows of each head to the front and really frees the rest: a contiguous layer is
+// reallocated to the kept count (+ headroom), a paged cache returns tail blocks that no layer uses
+// any more to the pool (trim(); one block table serves all layers, so a paged cache frees a block
+// only when every layer is short enough).
 // Not thread-safe: one sequence is advanced by one caller at a time (a pool is shared, so caches of
 // one pool must be advanced by one thread).
 #pragma once
@@ -18,6 +29,14 @@
 
 namespace ctx {
 
+// What a KV compressor keeps with one layer of one sequence: a score per (KV head, entry) that is
+// compacted together with K/V (e.g. H2O's accumulated attention; empty when unused), and the decode
+// steps since the layer was last compressed.
+struct KvLayerState {
+  std::vector<std::vector<float>> scores;  // [kv_head][entry] or empty
+  int64_t steps_since_compress = 0;
+};
+
 class KvCache {
  public:
   // Contiguous layout.
@@ -32,15 +51,32 @@ class KvCache {
   ~KvCache();
 
   KvLayout layout() const { return pool_ ? KvLayout::kPaged : KvLayout::kContiguous; }
-  int64_t length() const { return length_; }
-  // Positions that fit without allocating.
-  int64_t capacity() const;
+  int64_t position() const { return position_; }
+  int64_t length(int64_t layer) const { return lengths_[size_t(layer)]; }
+  int64_t num_layers() const { return layers_; }
+  // Entries of `layer` that fit without allocating.
+  int64_t capacity(int64_t layer = 0) const;
 
-  // Ensures room for n positions in total. Paged: allocates blocks, and gives this cache a private
-  // copy of a shared block that positions >= length() would write into (copy-on-write).
+  // Ensures room for n positions in total: every layer gets room for length(layer) + n - position()
+  // entries. Paged: allocates blocks, and gives this cache a private copy of a shared block holding
+  // valid entries that the next writes may land in (copy-on-write).
   void reserve(int64_t n);
-  // Marks positions [0, n) valid (their slots must have been written).
-  void set_length(int64_t n) { length_ = n; }
+  // Uncompressed writers: position() and every layer's length become n (slots [0, n) written).
+  void set_length(int64_t n);
+  // The transformer's per-step bookkeeping: `layer` gained n entries (written after length(layer)),
+  // then, after all layers, the sequence advanced by n tokens.
+  void append(int64_t layer, int64_t n);
+  void advance(int64_t n) { position_ += n; }
+  // Keeps `count` entries of each KV head of `layer`: head h keeps the entries
+  // keep[h * count .. h * count + count), strictly increasing indices < length(layer). Kept rows
+  // move to the front in order, bit-identical; the layer's state scores are compacted alike.
+  // Contiguous: the layer is reallocated to count + headroom entries. Paged: shared blocks are
+  // copied first (copy-on-write); call trim() afterwards to return unused blocks.
+  void compact(int64_t layer, int64_t count, const std::vector<int64_t>& keep, int64_t headroom = 0);
+  // Paged: releases tail blocks beyond the longest layer. Contiguous: nothing to do.
+  void trim();
+  KvLayerState& state(int64_t layer) { return states_[size_t(layer)]; }
+  const KvLayerState& state(int64_t layer) const { return states_[size_t(layer)]; }
   // Drops all positions (paged: releases the blocks).
   void clear();
 
@@ -54,8 +90,8 @@ class KvCache {
   // contiguous: a deep copy.
   KvCache fork() const;
 
-  // Bytes held for this sequence (allocated capacity, or blocks in its table) and bytes of valid
-  // entries; their difference is the waste.
+  // Bytes held for this sequence (allocated capacity of every layer, or blocks in its table) and
+  // bytes of valid entries (sum over layers); their difference is the waste.
   int64_t bytes_reserved() const;
   int64_t bytes_used() const;
   const std::vector<int32_t>& block_table() const { return blocks_; }
@@ -63,12 +99,17 @@ class KvCache {
  private:
   KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, std::shared_ptr<BlockPool> pool);
   void release_blocks();
-  int64_t position_bytes() const { return 2 * layers_ * kv_heads_ * head_dim_ * 4; }
+  int64_t position_bytes() const { return layers_ * entry_bytes(); }
+  int64_t entry_bytes() const { return 2 * kv_heads_ * head_dim_ * 4; }  // K and V of one layer
+  int64_t max_length() const;
+  void make_private(int64_t first_block, int64_t end_block);  // paged copy-on-write
 
   int64_t layers_, kv_heads_, head_dim_;
-  int64_t length_ = 0;
+  int64_t position_ = 0;
+  std::vector<int64_t> lengths_;
+  std::vector<KvLayerState> states_;
   // contiguous
-  int64_t capacity_ = 0;
+  std::vector<int64_t> capacities_;
   using Storage = std::vector<float, HugePageAllocator<float>>;  // contiguous layout
   std::vector<Storage> k_, v_;
   // paged

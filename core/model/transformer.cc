@@ -51,6 +51,14 @@ AttentionParams Transformer::attention_params(int64_t layer) const {
   return {c.num_heads, c.num_kv_heads, c.head_dim, float(c.softmax_scale()), c.layer_window[size_t(layer)]};
 }
 
+void Transformer::set_kv_compressor(std::shared_ptr<const KvCompressor> compressor) {
+  if (compressor) {
+    const Support s = compressor->supports(model_.config);
+    if (!s.ok) throw Unsupported(str_cat("KV compressor cannot serve ", model_.spec, ": ", s.reason));
+  }
+  compressor_ = std::move(compressor);
+}
+
 KvCache Transformer::new_cache(int64_t capacity) const {
   if (pool_) return KvCache(model_.config, pool_);
   return KvCache(model_.config, capacity);
@@ -74,8 +82,8 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
   std::vector<int64_t> pos(static_cast<size_t>(n)), row_begin(steps.size() + 1);
   for (size_t si = 0, r = 0; si < steps.size(); ++si) {
     row_begin[si] = int64_t(r);
-    for (size_t t = 0; t < steps[si].tokens.size(); ++t, ++r) pos[r] = steps[si].cache->length() + int64_t(t);
-    steps[si].cache->reserve(steps[si].cache->length() + int64_t(steps[si].tokens.size()));
+    for (size_t t = 0; t < steps[si].tokens.size(); ++t, ++r) pos[r] = steps[si].cache->position() + int64_t(t);
+    steps[si].cache->reserve(steps[si].cache->position() + int64_t(steps[si].tokens.size()));
   }
   row_begin[steps.size()] = n;
 
@@ -94,6 +102,7 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
     }
 
   std::vector<AttentionSequence> seqs;
+  std::vector<char> compressed(steps.size(), 0);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = w.layers[size_t(l)];
     rms_norm(x, n, d, d, lw.attn_norm, eps, h, d);
@@ -109,18 +118,21 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
     seqs.clear();
     for (size_t si = 0; si < steps.size(); ++si) {
       KvCache& cache = *steps[si].cache;
-      const int64_t r0 = row_begin[si], nr = row_begin[si + 1] - r0, past = cache.length();
+      const int64_t r0 = row_begin[si], nr = row_begin[si + 1] - r0, past = cache.length(l);
       if (nr == 0) continue;
       for (int64_t t = 0; t < nr; ++t)
         for (int64_t g = 0; g < c.num_kv_heads; ++g) {
           std::memcpy(cache.key_slot(l, g, past + t), k + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
           std::memcpy(cache.value_slot(l, g, past + t), v + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
         }
-      KvView view = cache.view(l);
-      view.length = past + nr;  // the new positions are written; the cache's length moves after all layers
-      seqs.push_back({q + r0 * qd, nr, view, attn + r0 * qd, int64_t(si)});
+      cache.append(l, nr);  // the cache's position moves after all layers
+      seqs.push_back({q + r0 * qd, nr, cache.view(l), attn + r0 * qd, int64_t(si)});
     }
     attention_->forward(attention_params(l), seqs);
+    if (compressor_)
+      for (size_t si = 0; si < steps.size(); ++si)
+        if (const int64_t nr = row_begin[si + 1] - row_begin[si]; nr > 0)
+          compressed[si] |= compress_layer(*compressor_, c, l, q + row_begin[si] * qd, nr, *steps[si].cache);
     linear(lw.wo, attn, n, h, lw.bo);
     add_scaled(x, h, n * d, res);
 
@@ -149,7 +161,10 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
     const float scaling = float(c.logits_scaling);
     for (float& z : logits) z /= scaling;
   }
-  for (const auto& s : steps) s.cache->set_length(s.cache->length() + int64_t(s.tokens.size()));
+  for (size_t si = 0; si < steps.size(); ++si) {
+    steps[si].cache->advance(int64_t(steps[si].tokens.size()));
+    if (compressed[si]) steps[si].cache->trim();
+  }
   return logits;
 }
 

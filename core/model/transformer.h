@@ -6,6 +6,7 @@
 // runs per sequence against that sequence's cache. Logits are returned only for the rows asked for.
 //
 // Attention is a plugin (core/attention/attention_backend.h); the caches follow its layout.
+// An optional KV compressor (core/kv/kv_compressor.h) runs on each layer after its attention.
 // Not thread-safe: one Transformer runs one batch at a time (it reuses scratch buffers); the Model
 // it reads may be shared by several Transformers.
 #pragma once
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "core/attention/attention_backend.h"
+#include "core/kv/kv_compressor.h"
 #include "core/model/kv_cache.h"
 #include "core/model/model_loader.h"
 #include "core/model/rope.h"
@@ -23,7 +25,7 @@ namespace ctx {
 
 struct SequenceStep {
   KvCache* cache = nullptr;            // advanced by tokens.size()
-  std::span<const int32_t> tokens;     // new tokens, appended after cache->length()
+  std::span<const int32_t> tokens;     // new tokens, at RoPE positions from cache->position() on
   int64_t logits_from = -1;            // logits for tokens[logits_from..]; -1 = last token only
 };
 
@@ -36,6 +38,11 @@ class Transformer {
   // vocab_size floats per requested token, rows in step order. Throws ctx::Error for token ids
   // outside the vocabulary (leaving the caches unchanged).
   std::vector<float> forward(std::span<const SequenceStep> steps);
+
+  // Compresses every sequence's KV cache with `compressor` from the next forward() on (nullptr:
+  // none). Throws ctx::Unsupported with the compressor's reason when it cannot serve this model.
+  void set_kv_compressor(std::shared_ptr<const KvCompressor> compressor);
+  const KvCompressor* kv_compressor() const { return compressor_.get(); }
 
   // A cache for this model in the attention backend's layout (paged caches share this
   // Transformer's block pool, which must outlive them).
@@ -50,6 +57,7 @@ class Transformer {
 
   const Model& model_;
   std::shared_ptr<const AttentionBackend> attention_;
+  std::shared_ptr<const KvCompressor> compressor_;
   std::shared_ptr<BlockPool> pool_;  // paged layout only
   Rope rope_;
   // Scratch, grown on demand: activations for N rows.

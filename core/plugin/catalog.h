@@ -3,14 +3,14 @@
 #pragma once
 
 #include "core/attention/attention_backend.h"
+#include "core/kv/kv_compressor.h"
 #include "core/plugin/registry.h"
 #include "core/quant/quantizer.h"
 
 namespace ctx {
 
-// Interfaces of the kinds that later milestones implement (KV compression, datasets,
-// metrics); their registries exist now so that names, specs and listings work uniformly.
-class KvCompressor;
+// Interfaces of the kinds that later milestones implement (datasets, metrics); their registries exist
+// now so that names, specs and listings work uniformly.
 class DatasetPlugin;
 class MetricPlugin;
 

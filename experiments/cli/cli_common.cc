@@ -99,6 +99,15 @@ std::string apply_quant(const std::string& spec, Model& model) {
 
 std::string apply_quant(const po::variables_map& vm, Model& model) { return apply_quant(vm["quant"].as<std::string>(), model); }
 
+void add_kv_option(po::options_description& desc) {
+  desc.add_options()("kv", po::value<std::string>()->default_value("none"),
+                     "KV-cache compressor spec, e.g. l2norm:keep_ratio=0.5 (see `ctxlab plugins kv`)");
+}
+
+std::shared_ptr<const KvCompressor> make_kv_compressor(const po::variables_map& vm) {
+  return builtin_catalog().kv.create(vm["kv"].as<std::string>());
+}
+
 std::string human_bytes(double b) {
   const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;
@@ -106,17 +115,6 @@ std::string human_bytes(double b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, unit[u]);
   return buf;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
-
-std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) t[size_t(i)] = int32_t(3 + (i * 7919 + 13) % std::max<int64_t>(1, vocab - 3));
-  return t;
 }
 
 }  // namespace ctx::cli

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/attention/attention_backend.h"
+#include "core/kv/kv_compressor.h"
 #include "core/model/model_loader.h"
 #include "core/tokenizer/tokenizer.h"
 
@@ -43,11 +44,10 @@ void add_quant_option(po::options_description& desc);
 std::string apply_quant(const po::variables_map& vm, Model& model);
 std::string apply_quant(const std::string& spec, Model& model);
 
-std::string human_bytes(double bytes);
+// --kv SPEC (a KV compressor spec, default none; see `ctxlab plugins kv`).
+void add_kv_option(po::options_description& desc);
+std::shared_ptr<const KvCompressor> make_kv_compressor(const po::variables_map& vm);
 
-// Benchmark helpers: the median (of a copy), and deterministic token ids in [3, vocab) (skipping the
-// usual special ids).
-double median(std::vector<double> v);
-std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab);
+std::string human_bytes(double bytes);
 
 }  // namespace ctx::cli

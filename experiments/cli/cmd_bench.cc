@@ -25,6 +25,7 @@
 #include "core/instruments/clock.h"
 #include "core/instruments/memory_bandwidth.h"
 #include "core/model/transformer.h"
+#include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
 #include "experiments/cli/commands.h"
 #include "plugins/register_all.h"
@@ -32,11 +33,6 @@
 namespace ctx::cli {
 namespace {
 
-
-void print_model_line(const Model& m, const std::string& quant = "none") {
-  std::printf("model: %s | %s | weights %s (quant %s) | threads %d\n", m.spec.c_str(), m.config.summary().c_str(),
-              human_bytes(double(m.weights.bytes_held())).c_str(), quant.c_str(), num_threads());
-}
 
 int bench_decode(const Args& args) {
   po::options_description desc("bench decode options");
@@ -48,6 +44,7 @@ int bench_decode(const Args& args) {
       ("bandwidth-mib", po::value<int64_t>()->default_value(512), "buffer size of the bandwidth measurement");
   add_attention_option(desc);
   add_quant_option(desc);
+  add_kv_option(desc);
   po::variables_map vm;
   if (!parse_options("bench decode", "--model SPEC [options]", desc, args, vm)) return 0;
   const int64_t P = vm["prompt-tokens"].as<int64_t>(), N = vm["tokens"].as<int64_t>();
@@ -59,6 +56,7 @@ int bench_decode(const Args& args) {
   print_model_line(*model, quant);
   const ModelConfig& c = model->config;
   Transformer tf(*model, make_attention(vm));
+  tf.set_kv_compressor(make_kv_compressor(vm));
   KvCache cache = tf.new_cache(P + 4 + N * rounds);
   const auto prompt = synthetic_tokens(P, c.vocab_size);
   SequenceStep prefill{&cache, prompt, -1};
@@ -82,7 +80,7 @@ int bench_decode(const Args& args) {
       step();
       times.push_back(monotonic_seconds() - t0);
     }
-    const double ctx_len = double(cache.length()) - double(N) / 2;
+    const double ctx_len = double(cache.position()) - double(N) / 2;
     bytes = double(model->weights.bytes_read_per_token()) + 2.0 * double(c.num_layers * c.kv_dim()) * 4.0 * ctx_len;
     const double t = 1.0 / median(times);
     tps.push_back(t);
@@ -491,8 +489,8 @@ int bench_attention(const Args& args) {
 
 int cmd_bench(const Args& args) {
   const std::string usage =
-      "usage: ctxlab bench decode|prefill|quant --model SPEC [options]  (ctxlab bench decode --help)\n"
-      "       ctxlab bench attention [options]                      (ctxlab bench attention --help)";
+      "usage: ctxlab bench decode|prefill|quant|kv --model SPEC [options]  (ctxlab bench decode --help)\n"
+      "       ctxlab bench attention [options]                         (ctxlab bench attention --help)";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::printf("%s\n", usage.c_str());
     return args.empty() ? 2 : 0;
@@ -502,7 +500,8 @@ int cmd_bench(const Args& args) {
   if (args[0] == "prefill") return bench_prefill(rest);
   if (args[0] == "attention") return bench_attention(rest);
   if (args[0] == "quant") return bench_quant(rest);
-  fail("unknown benchmark '", args[0], "' (known: decode, prefill, attention, quant)");
+  if (args[0] == "kv") return bench_kv(rest);
+  fail("unknown benchmark '", args[0], "' (known: decode, prefill, attention, quant, kv)");
 }
 
 }  // namespace ctx::cli

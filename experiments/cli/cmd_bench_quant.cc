@@ -14,6 +14,7 @@
 #include "core/cpu/linear.h"
 #include "core/instruments/clock.h"
 #include "core/model/transformer.h"
+#include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
 #include "experiments/cli/commands.h"
 #include "plugins/register_all.h"

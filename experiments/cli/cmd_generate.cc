@@ -23,6 +23,7 @@ int cmd_generate(const Args& args) {
       ("print-ids", "print the generated ids on one line instead of text");
   add_attention_option(desc);
   add_quant_option(desc);
+  add_kv_option(desc);
   po::variables_map vm;
   if (!parse_options("generate", "--model SPEC (--prompt TEXT | --prompt-ids IDS) [options]", desc, args, vm)) return 0;
   if (vm.count("prompt") == vm.count("prompt-ids")) fail("give exactly one of --prompt TEXT or --prompt-ids IDS");
@@ -46,6 +47,7 @@ int cmd_generate(const Args& args) {
   const bool print_ids = vm.count("print-ids") || !tok;
 
   Transformer tf(*model, make_attention(vm));
+  tf.set_kv_compressor(make_kv_compressor(vm));
   GenerateOptions opt;
   opt.max_new_tokens = max_new;
   if (!vm.count("ignore-eos")) opt.stop_ids = model->stop_ids;

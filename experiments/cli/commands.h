@@ -13,7 +13,6 @@ int cmd_generate(const Args& args);
 int cmd_logits(const Args& args);
 int cmd_doctor(const Args& args);
 int cmd_bench(const Args& args);
-int bench_quant(const Args& args);  // `ctxlab bench quant` (cmd_bench_quant.cc)
 int cmd_plugins(const Args& args);
 int cmd_fidelity(const Args& args);
 

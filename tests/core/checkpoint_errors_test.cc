@@ -433,8 +433,8 @@ TEST(TransformerInput, TokenOutsideVocabularyIsAnError) {
       EXPECT_HAS(std::string(e.what()), std::to_string(bad));
       EXPECT_HAS(std::string(e.what()), "vocabulary");
     }
-    EXPECT_EQ(good_cache.length(), 0);
-    EXPECT_EQ(bad_cache.length(), 0);
+    EXPECT_EQ(good_cache.position(), 0);
+    EXPECT_EQ(bad_cache.position(), 0);
   }
 }
 

@@ -73,7 +73,7 @@ TEST(KvCacheContiguous, GrowthKeepsContents) {
   EXPECT_EQ(cache.bytes_used(), 333 * position_bytes(c));
   EXPECT_EQ(cache.bytes_reserved(), cache.capacity() * position_bytes(c));
   cache.clear();
-  EXPECT_EQ(cache.length(), 0);
+  EXPECT_EQ(cache.position(), 0);
 }
 
 TEST(KvCacheContiguous, ForkIsADeepCopy) {
@@ -81,7 +81,7 @@ TEST(KvCacheContiguous, ForkIsADeepCopy) {
   KvCache parent(c);
   write_positions(parent, c, 0, 20);
   KvCache child = parent.fork();
-  EXPECT_EQ(child.length(), 20);
+  EXPECT_EQ(child.position(), 20);
   write_positions(child, c, 10, 30, 0.5f);  // overwrite part of the common prefix in the child
   expect_positions(parent, c, 0, 20);
   expect_positions(child, c, 0, 10);
@@ -122,7 +122,7 @@ TEST(KvCachePaged, ReleasesBlocksOnClearAndDestruction) {
     EXPECT_EQ(pool->blocks_in_use(), 5);
     cache.clear();
     EXPECT_EQ(pool->blocks_in_use(), 0);
-    EXPECT_EQ(cache.length(), 0);
+    EXPECT_EQ(cache.position(), 0);
     EXPECT_EQ(cache.bytes_reserved(), 0);
     write_positions(cache, c, 0, 9);  // usable again after clear()
     expect_positions(cache, c, 0, 9);
@@ -178,7 +178,7 @@ TEST(KvCachePaged, ForkSharesBlocksAndCopiesOnFirstWriteIntoASharedPartialBlock)
   ASSERT_EQ(parent_blocks.size(), 3u);
 
   KvCache child = parent.fork();
-  EXPECT_EQ(child.length(), 10);
+  EXPECT_EQ(child.position(), 10);
   EXPECT_EQ(child.block_table(), parent_blocks);  // shared, nothing copied
   for (int32_t b : parent_blocks) EXPECT_EQ(pool->ref_count(b), 2);
   EXPECT_EQ(pool->blocks_in_use(), 3);

@@ -76,7 +76,7 @@ TEST_P(HfFixture, TokenByTokenThroughKvCacheMatches) {
       const auto d = test::compare(logits.data(), ref_logits(b, t), ref_.vocab);
       ASSERT_LE(d.relative(), kTolerance) << "prompt " << b << " position " << t;
     }
-    EXPECT_EQ(cache.length(), ref_.prompt_len);
+    EXPECT_EQ(cache.position(), ref_.prompt_len);
   }
 }
 

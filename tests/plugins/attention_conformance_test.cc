@@ -166,7 +166,7 @@ std::vector<KvCache> build_caches(const Case& c, const KvData& data, std::shared
     more = false;
     for (size_t s = 0; s < c.seqs.size(); ++s) {
       KvCache& cache = caches[s];
-      const int64_t len = c.seqs[s].length, from = cache.length();
+      const int64_t len = c.seqs[s].length, from = cache.position();
       if (from >= len) continue;
       const int64_t to = std::min(len, from + step);
       cache.reserve(to);

@@ -11,7 +11,7 @@ class NoQuantizer final : public Quantizer {
 
 }  // namespace
 
-void register_none(Catalog& catalog) {
+void register_quant_none(Catalog& catalog) {
   catalog.quant.add({"none", 1, "no quantization: float32 weights (the baseline)", {}},
                     [](const Params&) { return std::make_unique<NoQuantizer>(); });
 }

@@ -1,0 +1,22 @@
+// Pieces shared by the `ctxlab bench` subcommands (cmd_bench.cc, cmd_bench_kv.cc, cmd_bench_quant.cc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/model/model_loader.h"
+#include "experiments/cli/commands.h"
+
+namespace ctx::cli {
+
+double median(std::vector<double> v);
+// Deterministic token ids in [3, vocab) (skips the usual special ids).
+std::vector<int32_t> synthetic_tokens(int64_t n, int64_t vocab);
+// "model: SPEC | shape | weights N (quant Q) | threads T".
+void print_model_line(const Model& m, const std::string& quant = "none");
+
+int bench_kv(const Args& args);     // `ctxlab bench kv` (cmd_bench_kv.cc)
+int bench_quant(const Args& args);  // `ctxlab bench quant` (cmd_bench_quant.cc)
+
+}  // namespace ctx::cli
