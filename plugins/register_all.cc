@@ -8,6 +8,9 @@ void register_sdpa(Catalog& catalog);
 void register_flash(Catalog& catalog);
 void register_flex(Catalog& catalog);
 void register_paged(Catalog& catalog);
+// Metrics (eval/metrics/<name>.cc).
+void register_squad_em_f1(Catalog& catalog);
+void register_hotpot_em_f1(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -15,6 +18,8 @@ void register_all(Catalog& catalog) {
   register_flash(catalog);
   register_flex(catalog);
   register_paged(catalog);
+  register_squad_em_f1(catalog);
+  register_hotpot_em_f1(catalog);
 }
 
 const Catalog& builtin_catalog() {
