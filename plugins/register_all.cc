@@ -11,6 +11,7 @@ void register_paged(Catalog& catalog);
 // Metrics (eval/metrics/<name>.cc).
 void register_squad_em_f1(Catalog& catalog);
 void register_hotpot_em_f1(Catalog& catalog);
+void register_rouge(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -20,6 +21,7 @@ void register_all(Catalog& catalog) {
   register_paged(catalog);
   register_squad_em_f1(catalog);
   register_hotpot_em_f1(catalog);
+  register_rouge(catalog);
 }
 
 const Catalog& builtin_catalog() {

@@ -210,4 +210,11 @@ std::u32string porter_stem(std::u32string_view word) {
 
 std::string porter_stem_utf8(std::string_view word) { return u32_to_utf8(porter_stem(utf8_to_u32(word))); }
 
+const std::string& porter_stem_memo(const std::string& utf8_word) {
+  thread_local std::unordered_map<std::string, std::string> memo;
+  if (auto it = memo.find(utf8_word); it != memo.end()) return it->second;
+  if (memo.size() >= (1u << 20)) memo.clear();
+  return memo.emplace(utf8_word, porter_stem_utf8(utf8_word)).first->second;
+}
+
 }  // namespace ctx::text

@@ -17,5 +17,8 @@ namespace ctx::text {
 std::u32string porter_stem(std::u32string_view word);
 // The same for UTF-8 text.
 std::string porter_stem_utf8(std::string_view word);
+// porter_stem_utf8 through a per-thread memo (cleared when it reaches 1M words): metrics stem the
+// same vocabulary over and over.
+const std::string& porter_stem_memo(const std::string& utf8_word);
 
 }  // namespace ctx::text
