@@ -12,6 +12,7 @@ void register_paged(Catalog& catalog);
 void register_squad_em_f1(Catalog& catalog);
 void register_hotpot_em_f1(Catalog& catalog);
 void register_rouge(Catalog& catalog);
+void register_longbench(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -22,6 +23,7 @@ void register_all(Catalog& catalog) {
   register_squad_em_f1(catalog);
   register_hotpot_em_f1(catalog);
   register_rouge(catalog);
+  register_longbench(catalog);
 }
 
 const Catalog& builtin_catalog() {
