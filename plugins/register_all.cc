@@ -13,6 +13,7 @@ void register_squad_em_f1(Catalog& catalog);
 void register_hotpot_em_f1(Catalog& catalog);
 void register_rouge(Catalog& catalog);
 void register_longbench(Catalog& catalog);
+void register_meteor(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -24,6 +25,7 @@ void register_all(Catalog& catalog) {
   register_hotpot_em_f1(catalog);
   register_rouge(catalog);
   register_longbench(catalog);
+  register_meteor(catalog);
 }
 
 const Catalog& builtin_catalog() {
