@@ -1,17 +1,42 @@
 #include "eval/metrics/lcs.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace ctx {
 
+// Bit-parallel LCS length (Allison-Dix / Hyyro): one bit per position of b, O(|a| * |b|/64).
 size_t lcs_length(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  std::vector<uint32_t> prev(b.size() + 1, 0), cur(b.size() + 1, 0);
-  for (size_t i = 0; i < a.size(); ++i) {
-    for (size_t j = 0; j < b.size(); ++j)
-      cur[j + 1] = a[i] == b[j] ? prev[j] + 1 : std::max(prev[j + 1], cur[j]);
-    std::swap(prev, cur);
+  if (a.empty() || b.empty()) return 0;
+  const size_t words = (b.size() + 63) / 64;
+  std::unordered_map<int32_t, std::vector<uint64_t>> match;  // token -> positions in b
+  for (size_t j = 0; j < b.size(); ++j) {
+    auto& m = match[b[j]];
+    if (m.empty()) m.assign(words, 0);
+    m[j / 64] |= uint64_t(1) << (j % 64);
   }
-  return prev[b.size()];
+  std::vector<uint64_t> v(words, ~uint64_t(0));
+  for (int32_t x : a) {
+    auto it = match.find(x);
+    if (it == match.end()) continue;
+    const auto& m = it->second;
+    uint64_t carry = 0;
+    for (size_t w = 0; w < words; ++w) {
+      const uint64_t u = v[w] & m[w];
+      const uint64_t sum = v[w] + u;
+      const uint64_t sum2 = sum + carry;
+      const uint64_t next_carry = (sum < v[w]) | (sum2 < sum);
+      v[w] = sum2 | (v[w] - u);
+      carry = next_carry;
+    }
+  }
+  size_t zeros = 0;
+  for (size_t w = 0; w < words; ++w) {
+    uint64_t x = ~v[w];
+    if (w == words - 1 && b.size() % 64) x &= (uint64_t(1) << (b.size() % 64)) - 1;
+    zeros += size_t(__builtin_popcountll(x));
+  }
+  return zeros;
 }
 
 std::vector<size_t> lcs_indices(const std::vector<int32_t>& ref, const std::vector<int32_t>& can) {

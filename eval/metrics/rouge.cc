@@ -32,16 +32,39 @@ class Interner {
 
 double fmeasure(double p, double r) { return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
 
-RougeScore score_ngrams(const Ids& target, const Ids& pred, size_t n) {
-  auto count = [n](const Ids& t) {
-    std::unordered_map<std::u32string, int64_t> c;
-    for (size_t i = 0; i + n <= t.size(); ++i) ++c[std::u32string(t.begin() + long(i), t.begin() + long(i + n))];
-    return c;
-  };
-  const auto ct = count(target), cp = count(pred);
+// Multiset overlap of the n-grams of t and p. Unigrams and bigrams use exact integer keys; longer
+// n-grams use the id sequence itself.
+int64_t ngram_hits(const Ids& t, const Ids& p, size_t n, size_t vocab) {
+  if (t.size() < n || p.size() < n) return 0;
   int64_t hits = 0;
-  for (const auto& [g, k] : ct)
-    if (auto it = cp.find(g); it != cp.end()) hits += std::min(k, it->second);
+  if (n == 1) {
+    std::vector<int32_t> budget(vocab, 0);
+    for (int32_t x : t) ++budget[size_t(x)];
+    for (int32_t x : p)
+      if (budget[size_t(x)] > 0) --budget[size_t(x)], ++hits;
+    return hits;
+  }
+  if (n == 2) {
+    std::unordered_map<uint64_t, int32_t> budget;
+    budget.reserve(t.size());
+    for (size_t i = 0; i + 2 <= t.size(); ++i) ++budget[uint64_t(uint32_t(t[i])) << 32 | uint32_t(t[i + 1])];
+    for (size_t i = 0; i + 2 <= p.size(); ++i) {
+      auto it = budget.find(uint64_t(uint32_t(p[i])) << 32 | uint32_t(p[i + 1]));
+      if (it != budget.end() && it->second > 0) --it->second, ++hits;
+    }
+    return hits;
+  }
+  std::unordered_map<std::u32string, int32_t> budget;
+  for (size_t i = 0; i + n <= t.size(); ++i) ++budget[std::u32string(t.begin() + long(i), t.begin() + long(i + n))];
+  for (size_t i = 0; i + n <= p.size(); ++i) {
+    auto it = budget.find(std::u32string(p.begin() + long(i), p.begin() + long(i + n)));
+    if (it != budget.end() && it->second > 0) --it->second, ++hits;
+  }
+  return hits;
+}
+
+RougeScore score_ngrams(const Ids& target, const Ids& pred, size_t n, size_t vocab) {
+  const int64_t hits = ngram_hits(target, pred, n, vocab);
   const int64_t nt = target.size() >= n ? int64_t(target.size() - n + 1) : 0;
   const int64_t np = pred.size() >= n ? int64_t(pred.size() - n + 1) : 0;
   RougeScore s;
@@ -138,7 +161,7 @@ std::vector<RougeScore> rouge_scores(std::string_view target, std::string_view p
       for (auto s : newline_sentences(prediction)) cs.push_back(interner.ids(text::rouge_tokenize(s, use_stemmer)));
       out.push_back(score_lsum(rs, cs, interner.size()));
     } else {
-      out.push_back(score_ngrams(t, p, n));
+      out.push_back(score_ngrams(t, p, n, interner.size()));
     }
   }
   return out;
