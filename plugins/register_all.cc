@@ -22,6 +22,12 @@ void register_kv_snapkv(Catalog& catalog);
 void register_kv_h2o(Catalog& catalog);
 void register_kv_tova(Catalog& catalog);
 void register_kv_random(Catalog& catalog);
+// Metrics (eval/metrics/<name>.cc).
+void register_squad_em_f1(Catalog& catalog);
+void register_hotpot_em_f1(Catalog& catalog);
+void register_rouge(Catalog& catalog);
+void register_longbench(Catalog& catalog);
+void register_meteor(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -43,6 +49,11 @@ void register_all(Catalog& catalog) {
   register_kv_h2o(catalog);
   register_kv_tova(catalog);
   register_kv_random(catalog);
+  register_squad_em_f1(catalog);
+  register_hotpot_em_f1(catalog);
+  register_rouge(catalog);
+  register_longbench(catalog);
+  register_meteor(catalog);
 }
 
 const Catalog& builtin_catalog() {

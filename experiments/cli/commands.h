@@ -15,5 +15,6 @@ int cmd_doctor(const Args& args);
 int cmd_bench(const Args& args);
 int cmd_plugins(const Args& args);
 int cmd_fidelity(const Args& args);
+int cmd_score(const Args& args);
 
 }  // namespace ctx::cli

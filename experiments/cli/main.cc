@@ -23,6 +23,8 @@ const Command kCommands[] = {
     {"bench", "benchmarks: decode (memory-bandwidth roofline), prefill (GFLOP/s), attention (backends)", ctx::cli::cmd_bench},
     {"fidelity", "how far KV compression / quantization / another backend moves a model: KL, top-1, PPL ratio",
      ctx::cli::cmd_fidelity},
+    {"score", "text metrics (ROUGE, METEOR, EM/F1, LongBench) of a JSON Lines case file; --bench times them",
+     ctx::cli::cmd_score},
     {"plugins", "registered plugins (attention, kv, ...) with versions, parameters and defaults", ctx::cli::cmd_plugins},
 };
 

@@ -167,15 +167,53 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"logits --model " + fixture("hf/llama") + " --prompt-ids 1 --out /nonexistent/dir/x.safetensors", 1,
        "cannot open for writing"},
       {"bench frobnicate", 1, "unknown benchmark 'frobnicate'"},
+      {"score --metric rouge", 1, "give --metric NAME and --input CASES.jsonl"},
       {"plugins nosuchkind", 1, "unknown plugin kind 'nosuchkind' (kinds: attention, kv, quant, dataset, metric)"},
       {"generate --model " + fixture("hf/llama") + " --prompt-ids 1 --max-new-tokens -3", 1, "--max-new-tokens must be >= 0"},
   };
+  // An unknown command prints its one-line error and then the usage (one line per command).
+  const std::string usage = ctxlab("--help").out;
+  const long usage_lines = std::count(usage.begin(), usage.end(), '\n');
   for (const auto& c : cases) {
     const CliRun r = ctxlab(c.args);
     EXPECT_EQ(r.exit_code, c.exit_code) << c.args << "\n" << r.out;
     EXPECT_NE(r.out.find(c.expect), std::string::npos) << c.args << "\n" << r.out;
-    EXPECT_LE(std::count(r.out.begin(), r.out.end(), '\n'), c.args == "frobnicate" ? 10 : 1) << c.args << "\n" << r.out;
+    EXPECT_LE(std::count(r.out.begin(), r.out.end(), '\n'), c.args == "frobnicate" ? usage_lines + 1 : 1)
+        << c.args << "\n" << r.out;
   }
+}
+
+TEST(Cli, ScoreWritesOneLinePerCaseWithTheGoldenKeys) {
+  const std::string dir = test::temp_dir();
+  {
+    std::ofstream f(dir + "/cases.jsonl");
+    f << R"({"id": "q1", "prediction": "The Eiffel Tower", "references": ["Eiffel tower", "tower"]})" << "\n\n"
+      << R"({"id": "q2", "prediction": "no", "references": ["yes"], "options": {"x": 1}})" << "\n";
+  }
+  const CliRun r = ctxlab("score --metric squad_em_f1 --input " + dir + "/cases.jsonl --output " + dir + "/out.jsonl");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::ifstream in(dir + "/out.jsonl");
+  std::string l1, l2, l3;
+  std::getline(in, l1);
+  std::getline(in, l2);
+  EXPECT_FALSE(std::getline(in, l3));
+  EXPECT_EQ(l1, R"({"id":"q1","scores":{"exact_match":1.0,"f1":1.0,"exact_match@ref0":1.0,"f1@ref0":1.0,)"
+                R"("exact_match@ref1":0.0,"f1@ref1":0.6666666666666666}})");
+  EXPECT_EQ(l2, R"({"id":"q2","scores":{"exact_match":0.0,"f1":0.0}})");
+}
+
+TEST(Cli, ScoreReportsTheBadLineAndUnknownMetric) {
+  const std::string dir = test::temp_dir();
+  {
+    std::ofstream f(dir + "/bad.jsonl");
+    f << R"({"id": "q1", "prediction": "a", "references": ["a"]})" << "\n" << R"({"id": "q2", "prediction": "a"})" << "\n";
+  }
+  const CliRun bad = ctxlab("score --metric rouge --input " + dir + "/bad.jsonl");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find("bad.jsonl:2: missing \"references\""), std::string::npos) << bad.out;
+  const CliRun unknown = ctxlab("score --metric bleurt --input " + dir + "/bad.jsonl");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.out.find("unknown metric plugin 'bleurt'"), std::string::npos) << unknown.out;
 }
 
 }  // namespace

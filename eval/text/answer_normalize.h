@@ -1,0 +1,21 @@
+// The answer normalisation of the official SQuAD v1.1 and HotpotQA evaluation scripts (also used by
+// LongBench's qa_f1_score), reproduced on code points with Python 3 semantics:
+//   1. str.lower() (full Unicode case mapping, see unicode.h);
+//   2. delete the 32 ASCII `string.punctuation` characters only (curly quotes, dashes, « » survive);
+//   3. replace the words "a", "an", "the" with a space, where a word is a maximal run of Python `\w`
+//      characters (so Unicode letters and digits extend a word, combining marks end it);
+//   4. split on Unicode whitespace (str.split()) and rejoin with single spaces.
+// Pure and thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ctx::text {
+
+// The normalised answer as its whitespace-separated tokens (joining them with ' ' gives the string
+// the Python script compares).
+std::vector<std::u32string> normalize_answer_tokens(std::string_view utf8);
+
+}  // namespace ctx::text

@@ -1,0 +1,34 @@
+// Unicode helpers that reproduce CPython 3.11 `str` semantics on code points, for metrics that must
+// match Python reference scorers bit for bit: UTF-8 <-> code points, str.lower() (full case mapping
+// with special casing and the final-sigma rule, through ICU's root locale), str.isspace(), and the
+// `\w` / `\d` classes of Python's `re` on str patterns. Code points are kept exactly: nothing is
+// normalised (NFC and NFD texts stay different, as in Python).
+// All functions are pure and thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ctx::text {
+
+// Decodes UTF-8. Invalid bytes decode to U+FFFD each (JSON input is already validated by the parser).
+std::u32string utf8_to_u32(std::string_view s);
+std::string u32_to_utf8(std::u32string_view s);
+
+// Python str.lower(): may change the length ("İ" -> "i̇"). ASCII-only input takes a fast path.
+std::u32string py_lower(std::u32string_view s);
+
+// Python str.isspace() for one code point: bidirectional class WS, B or S, or category Zs. True for
+// U+001C..U+001F, U+0085, U+2028, U+3000; false for U+200B.
+bool py_isspace(char32_t c);
+// Python re `\w` on str: alphanumeric (letters L*, any character with a numeric type) or '_'.
+// Combining marks (Mn) are not word characters.
+bool py_is_word(char32_t c);
+// Python re `\d` on str: a Unicode decimal digit (Nd), e.g. full-width '１' and Arabic-Indic '١'.
+bool py_is_decimal(char32_t c);
+
+// Python str.split() with no argument: runs of py_isspace characters separate fields; no empty fields.
+std::vector<std::u32string> py_split(std::u32string_view s);
+
+}  // namespace ctx::text
