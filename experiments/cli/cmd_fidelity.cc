@@ -1,5 +1,6 @@
 // ctxlab fidelity: how far a modification moves a model. The reference is the model as loaded
-// (float weights, no KV compression); the test side is the same model with the given modification.
+// (float weights, no KV compression); the test side is the same model with the given modifications
+// (--quant weights, --kv compressor, --attention backend).
 // Both run the schedule of eval/model_fidelity.h over the text's tokens and the llama.cpp
 // --kl-divergence statistics are printed, with weight and KV bytes of both sides.
 #include <cstdio>
@@ -26,6 +27,7 @@ int cmd_fidelity(const Args& args) {
       ("reference-attention", po::value<std::string>()->default_value(""), "attention spec of the reference (default: --attention)");
   add_attention_option(desc);
   add_quant_option(desc);
+  add_kv_option(desc);
   po::variables_map vm;
   if (!parse_options("fidelity", "--model SPEC (--text FILE | --ids IDS) [options]", desc, args, vm)) return 0;
   if (vm.count("text") == vm.count("ids")) fail("give exactly one of --text FILE or --ids IDS");
@@ -55,6 +57,7 @@ int cmd_fidelity(const Args& args) {
   const std::string ref_attention = vm["reference-attention"].as<std::string>();
   Transformer reference(*model, ref_attention.empty() ? make_attention(vm) : make_attention_spec(ref_attention));
   Transformer test(test_model ? *test_model : *model, make_attention(vm));
+  test.set_kv_compressor(make_kv_compressor(vm));
   const ModelFidelityReport r = compare_models(reference, test, tokens, options);
 
   const FidelityStats& s = r.stats;
