@@ -22,10 +22,6 @@ void put(uint8_t* codes, int64_t i, unsigned q, int bits) {
   codes[i * bits / 8] |= uint8_t(q << ((i * bits) % 8));
 }
 
-unsigned get(const uint8_t* codes, int64_t i, int bits) {
-  return (unsigned(codes[i * bits / 8]) >> ((i * bits) % 8)) & unsigned(levels(bits));
-}
-
 // Appends n default elements, growing the capacity geometrically but exactly to the need from empty,
 // so that a cache quantized once (after a prefill) holds no slack.
 template <class T>
@@ -62,11 +58,32 @@ void quantize_key_block(const float* rows, int64_t stride, int64_t tokens, int64
   }
 }
 
+namespace {
+// The codes of one row as floats; bits a compile-time constant so that the unpacking vectorises
+// (dequantization runs over the whole quantized prefix before every attention).
+template <int kBits>
+void unpack_row(const uint8_t* codes, int64_t dim, float* out) {
+  constexpr int kPerByte = 8 / kBits;
+  constexpr unsigned kMask = (1u << kBits) - 1;
+  for (int64_t i = 0; i < dim; ++i) out[i] = float((unsigned(codes[i / kPerByte]) >> ((i % kPerByte) * kBits)) & kMask);
+}
+
+void unpack_row(const uint8_t* codes, int64_t dim, int bits, float* out) {
+  if (bits == 8) return unpack_row<8>(codes, dim, out);
+  if (bits == 4) return unpack_row<4>(codes, dim, out);
+  CTX_CHECK(bits == 2);
+  unpack_row<2>(codes, dim, out);
+}
+}  // namespace
+
 void dequantize_key_block(const uint8_t* codes, const KvQuantParam* params, int64_t tokens, int64_t dim, int bits,
                           float* rows, int64_t stride) {
   const int64_t rb = kv_quant_row_bytes(dim, bits);
-  for (int64_t t = 0; t < tokens; ++t)
-    for (int64_t d = 0; d < dim; ++d) rows[t * stride + d] = params[d].min + float(get(codes + t * rb, d, bits)) * params[d].scale;
+  for (int64_t t = 0; t < tokens; ++t) {
+    float* r = rows + t * stride;
+    unpack_row(codes + t * rb, dim, bits, r);
+    for (int64_t d = 0; d < dim; ++d) r[d] = params[d].min + r[d] * params[d].scale;
+  }
 }
 
 void quantize_value_row(const float* row, int64_t dim, int64_t group, int bits, uint8_t* codes, KvQuantParam* params) {
@@ -81,9 +98,10 @@ void quantize_value_row(const float* row, int64_t dim, int64_t group, int bits, 
 
 void dequantize_value_row(const uint8_t* codes, const KvQuantParam* params, int64_t dim, int64_t group, int bits,
                           float* row) {
-  for (int64_t c = 0; c < dim; ++c) {
-    const KvQuantParam p = params[c / group];
-    row[c] = p.min + float(get(codes, c, bits)) * p.scale;
+  unpack_row(codes, dim, bits, row);
+  for (int64_t b = 0, c0 = 0; c0 < dim; ++b, c0 += group) {
+    const KvQuantParam p = params[b];
+    for (int64_t c = c0; c < std::min(dim, c0 + group); ++c) row[c] = p.min + row[c] * p.scale;
   }
 }
 

@@ -9,8 +9,8 @@
 // An optional KV compressor (core/kv/kv_compressor.h) runs on each layer after its attention.
 // Optional KV quantization (core/kv/kv_quant.h): after each layer's attention the cache flushes the
 // layer's old entries into its quantized store; before attention a layer holding quantized entries
-// is dequantized into a per-sequence scratch (transient, one layer at a time, not counted as KV
-// memory) and the backend sees a normal contiguous view. So a step's attention sees its own new
+// is dequantized into a per-sequence scratch (one layer at a time, reused by the next layer and
+// step like the other scratch buffers; not counted as KV memory: 2 * kv_heads * length * head_dim floats) and the backend sees a normal contiguous view. So a step's attention sees its own new
 // rows, and the residual window, in float (a prefill's attention is exact).
 // Not thread-safe: one Transformer runs one batch at a time (it reuses scratch buffers); the Model
 // it reads may be shared by several Transformers.
