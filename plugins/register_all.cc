@@ -22,6 +22,8 @@ void register_kv_snapkv(Catalog& catalog);
 void register_kv_h2o(Catalog& catalog);
 void register_kv_tova(Catalog& catalog);
 void register_kv_random(Catalog& catalog);
+void register_kv_quant_none(Catalog& catalog);
+void register_kv_quant_kivi(Catalog& catalog);
 // Metrics (eval/metrics/<name>.cc).
 void register_squad_em_f1(Catalog& catalog);
 void register_hotpot_em_f1(Catalog& catalog);
@@ -49,6 +51,8 @@ void register_all(Catalog& catalog) {
   register_kv_h2o(catalog);
   register_kv_tova(catalog);
   register_kv_random(catalog);
+  register_kv_quant_none(catalog);
+  register_kv_quant_kivi(catalog);
   register_squad_em_f1(catalog);
   register_hotpot_em_f1(catalog);
   register_rouge(catalog);

@@ -54,6 +54,8 @@ class KvCompressor {
   virtual KvKeep after_step(const KvStep& step) const = 0;
   // Entries a compacted contiguous layer keeps free for the next decode steps.
   virtual int64_t headroom() const { return 16; }
+  // True for a compressor that never drops an entry (`none`): it composes with KV quantization.
+  virtual bool keeps_all() const { return false; }
 };
 
 // Runs `compressor` on `layer` of `cache` after a step of n_new rows with queries q and compacts

@@ -36,6 +36,7 @@ KvCache& KvCache::operator=(KvCache&& o) noexcept {
     position_ = std::exchange(o.position_, 0);
     lengths_ = std::move(o.lengths_), states_ = std::move(o.states_), capacities_ = std::move(o.capacities_);
     k_ = std::move(o.k_), v_ = std::move(o.v_);
+    quant_ = std::move(o.quant_), quantized_ = std::move(o.quantized_);
     pool_ = std::move(o.pool_);
     blocks_ = std::move(o.blocks_);
     o.blocks_.clear();
@@ -52,7 +53,7 @@ void KvCache::release_blocks() {
 }
 
 int64_t KvCache::capacity(int64_t layer) const {
-  return pool_ ? int64_t(blocks_.size()) * pool_->block_size() : capacities_[size_t(layer)];
+  return pool_ ? int64_t(blocks_.size()) * pool_->block_size() : capacities_[size_t(layer)] + quantized_length(layer);
 }
 
 int64_t KvCache::max_length() const { return *std::max_element(lengths_.begin(), lengths_.end()); }
@@ -79,19 +80,52 @@ void KvCache::reserve(int64_t n) {
     while (int64_t(blocks_.size()) * bs < max_length() + extra) blocks_.push_back(pool_->allocate());
     return;
   }
-  for (int64_t l = 0; l < layers_; ++l) {
-    const int64_t need = lengths_[size_t(l)] + extra, cap = capacities_[size_t(l)];
-    if (need <= cap) continue;
-    const int64_t new_cap = std::max<int64_t>(need, std::max<int64_t>(16, cap * 2));
-    for (auto* buf : {&k_[size_t(l)], &v_[size_t(l)]}) {
-      Storage grown(size_t(kv_heads_ * new_cap * head_dim_));
-      for (int64_t h = 0; h < kv_heads_ && lengths_[size_t(l)] > 0; ++h)
-        std::memcpy(grown.data() + h * new_cap * head_dim_, buf->data() + h * cap * head_dim_,
-                    size_t(lengths_[size_t(l)] * head_dim_) * sizeof(float));
-      buf->swap(grown);
-    }
-    capacities_[size_t(l)] = new_cap;
+  for (size_t l = 0; l < size_t(layers_); ++l) {
+    const int64_t stored = float_length(l), need = stored + extra, cap = capacities_[l];
+    if (need > cap) relocate(l, std::max<int64_t>(need, std::max<int64_t>(16, cap * 2)), 0, stored);
   }
+}
+
+void KvCache::relocate(size_t l, int64_t new_cap, int64_t from, int64_t count) {
+  const int64_t cap = capacities_[l];
+  for (auto* buf : {&k_[l], &v_[l]}) {
+    Storage moved(size_t(kv_heads_ * new_cap * head_dim_));
+    for (int64_t h = 0; h < kv_heads_ && count > 0; ++h)
+      std::memcpy(moved.data() + h * new_cap * head_dim_, buf->data() + (h * cap + from) * head_dim_,
+                  size_t(count * head_dim_) * sizeof(float));
+    buf->swap(moved);
+  }
+  capacities_[l] = new_cap;
+}
+
+void KvCache::set_quantization(const KvQuantConfig& config) {
+  CTX_CHECK(!pool_, "KV quantization needs the contiguous cache layout");
+  for (int64_t l = 0; l < layers_; ++l) CTX_CHECK(quantized_length(l) == 0, "KV quantization set after entries were quantized");
+  quant_ = config;
+  quantized_.clear();
+  if (config.enabled())
+    for (int64_t l = 0; l < layers_; ++l) quantized_.emplace_back(config, kv_heads_, head_dim_);
+}
+
+int64_t KvCache::quantized_length(int64_t layer) const {
+  return quantized_.empty() ? 0 : quantized_[size_t(layer)].length();
+}
+
+void KvCache::flush(int64_t layer) {
+  if (!quant_.enabled()) return;
+  const size_t l = size_t(layer);
+  const int64_t n = quant_.quantized_length(lengths_[l]) - quantized_length(layer);
+  if (n <= 0) return;
+  const int64_t cap = capacities_[l], rest = float_length(l) - n, window = quant_.residual + quant_.group;
+  quantized_[l].append(k_[l].data(), v_[l].data(), cap * head_dim_, n);
+  if (cap > window) {
+    relocate(l, std::max(window, rest), n, rest);
+    return;
+  }
+  for (auto* buf : {&k_[l], &v_[l]})
+    for (int64_t h = 0; h < kv_heads_; ++h)
+      std::memmove(buf->data() + h * cap * head_dim_, buf->data() + (h * cap + n) * head_dim_,
+                   size_t(rest * head_dim_) * sizeof(float));
 }
 
 void KvCache::set_length(int64_t n) {
@@ -108,6 +142,7 @@ void KvCache::compact(int64_t layer, int64_t count, const std::vector<int64_t>& 
   const size_t li = size_t(layer);
   const int64_t len = lengths_[li];
   CTX_CHECK(count >= 0 && count <= len && int64_t(keep.size()) == count * kv_heads_, "bad compaction of layer ", layer);
+  CTX_CHECK(quantized_length(layer) == 0, "compaction of layer ", layer, ", which holds quantized entries");
   for (int64_t h = 0; h < kv_heads_; ++h)
     for (int64_t i = 0; i < count; ++i) {
       const int64_t j = keep[size_t(h * count + i)];
@@ -161,21 +196,47 @@ void KvCache::clear() {
   position_ = 0;
   std::fill(lengths_.begin(), lengths_.end(), 0);
   for (auto& s : states_) s = KvLayerState{};
+  for (auto& q : quantized_) q.clear();
 }
 
-// Slots are addressed through the read view, so the layout arithmetic lives in KvView alone; the
+// Slots are addressed through the float view, so the layout arithmetic lives in KvView alone; the
 // storage it points to is this cache's own (or its pool's), hence writable.
 float* KvCache::key_slot(int64_t layer, int64_t head, int64_t pos) {
-  return const_cast<float*>(view(layer).key(head, pos));
+  return const_cast<float*>(float_view(layer).key(head, pos - quantized_length(layer)));
 }
 
 float* KvCache::value_slot(int64_t layer, int64_t head, int64_t pos) {
-  return const_cast<float*>(view(layer).value(head, pos));
+  return const_cast<float*>(float_view(layer).value(head, pos - quantized_length(layer)));
 }
 
 KvView KvCache::view(int64_t layer) const {
+  CTX_CHECK(quantized_length(layer) == 0, "layer ", layer, " holds quantized entries: use view(layer, scratch)");
+  return float_view(layer);
+}
+
+KvView KvCache::view(int64_t layer, std::vector<float>& scratch) const {
+  const int64_t q = quantized_length(layer);
+  if (q == 0) return view(layer);
+  const size_t l = size_t(layer);
+  const int64_t len = lengths_[l], cap = capacities_[l], head_floats = len * head_dim_;
+  scratch.resize(size_t(2 * kv_heads_ * head_floats));
+  float *k = scratch.data(), *v = k + kv_heads_ * head_floats;
+#pragma omp parallel for schedule(static) if (kv_heads_ * head_floats > 65536)
+  for (int64_t h = 0; h < kv_heads_; ++h) {
+    quantized_[l].dequantize(h, k + h * head_floats, v + h * head_floats);
+    const size_t rest = size_t((len - q) * head_dim_) * sizeof(float);
+    std::memcpy(k + h * head_floats + q * head_dim_, k_[l].data() + h * cap * head_dim_, rest);
+    std::memcpy(v + h * head_floats + q * head_dim_, v_[l].data() + h * cap * head_dim_, rest);
+  }
+  KvView out;
+  out.k = k, out.v = v, out.length = len, out.capacity = len;
+  out.num_kv_heads = kv_heads_, out.head_dim = head_dim_;
+  return out;
+}
+
+KvView KvCache::float_view(int64_t layer) const {
   KvView v;
-  v.length = lengths_[size_t(layer)];
+  v.length = lengths_[size_t(layer)] - quantized_length(layer);
   v.num_kv_heads = kv_heads_;
   v.head_dim = head_dim_;
   if (pool_) {
@@ -205,21 +266,25 @@ KvCache KvCache::fork() const {
     c.capacities_ = capacities_;
     c.k_ = k_;
     c.v_ = v_;
+    c.quant_ = quant_;
+    c.quantized_ = quantized_;
   }
   return c;
 }
 
 int64_t KvCache::bytes_reserved() const {
   if (pool_) return capacity() * position_bytes();
-  int64_t entries = 0;
+  int64_t entries = 0, quantized = 0;
   for (int64_t cap : capacities_) entries += cap;
-  return entries * entry_bytes();
+  for (const auto& q : quantized_) quantized += q.bytes_reserved();
+  return entries * entry_bytes() + quantized;
 }
 
 int64_t KvCache::bytes_used() const {
-  int64_t entries = 0;
-  for (int64_t len : lengths_) entries += len;
-  return entries * entry_bytes();
+  int64_t entries = 0, quantized = 0;
+  for (int64_t l = 0; l < layers_; ++l) entries += float_length(size_t(l));
+  for (const auto& q : quantized_) quantized += q.bytes_used();
+  return entries * entry_bytes() + quantized;
 }
 
 }  // namespace ctx

@@ -14,6 +14,14 @@
 // reallocated to the kept count (+ headroom), a paged cache returns tail blocks that no layer uses
 // any more to the pool (trim(); one block table serves all layers, so a paged cache frees a block
 // only when every layer is short enough).
+//
+// Quantization (core/kv/kv_quant.h; contiguous layout only): with set_quantization(), flush(layer)
+// moves the oldest entries of a layer beyond the residual window, in whole groups, into a
+// KvQuantStore; the float storage then holds only the newest entries of the layer, and
+// length(layer) still counts all of them. Quantized entries are immutable: compact() refuses a
+// layer that holds any. view(layer) needs a layer without quantized entries; view(layer, scratch)
+// serves every layer, dequantizing the quantized prefix into `scratch` (a transient buffer of the
+// caller, not counted by bytes_reserved()/bytes_used()).
 // Not thread-safe: one sequence is advanced by one caller at a time (a pool is shared, so caches of
 // one pool must be advanced by one thread).
 #pragma once
@@ -24,6 +32,7 @@
 
 #include "core/attention/kv_view.h"
 #include "core/base/huge_page_allocator.h"
+#include "core/kv/kv_quant.h"
 #include "core/model/block_pool.h"
 #include "core/model/model_config.h"
 
@@ -54,7 +63,7 @@ class KvCache {
   int64_t position() const { return position_; }
   int64_t length(int64_t layer) const { return lengths_[size_t(layer)]; }
   int64_t num_layers() const { return layers_; }
-  // Entries of `layer` that fit without allocating.
+  // Entries of `layer` that fit without allocating (quantized ones included).
   int64_t capacity(int64_t layer = 0) const;
 
   // Ensures room for n positions in total: every layer gets room for length(layer) + n - position()
@@ -73,6 +82,16 @@ class KvCache {
   // Contiguous: the layer is reallocated to count + headroom entries. Paged: shared blocks are
   // copied first (copy-on-write); call trim() afterwards to return unused blocks.
   void compact(int64_t layer, int64_t count, const std::vector<int64_t>& keep, int64_t headroom = 0);
+
+  // Quantizes entries from the next flush() on (contiguous layout only; nothing quantized yet).
+  void set_quantization(const KvQuantConfig& config);
+  const KvQuantConfig& quantization() const { return quant_; }
+  // Entries of `layer` held quantized: always a prefix of the layer, in whole groups.
+  int64_t quantized_length(int64_t layer) const;
+  // Quantizes the oldest float entries of `layer` until quantized_length(layer) ==
+  // quantization().quantized_length(length(layer)); the float storage is shrunk to
+  // residual + group entries when it held more. Nothing to do when quantization is off.
+  void flush(int64_t layer);
   // Paged: releases tail blocks beyond the longest layer. Contiguous: nothing to do.
   void trim();
   KvLayerState& state(int64_t layer) { return states_[size_t(layer)]; }
@@ -80,18 +99,22 @@ class KvCache {
   // Drops all positions (paged: releases the blocks).
   void clear();
 
-  // Writable slot of (layer, kv head, position); position < capacity().
+  // Writable slot of (layer, kv head, entry index); quantized_length(layer) <= pos < capacity().
   float* key_slot(int64_t layer, int64_t head, int64_t pos);
   float* value_slot(int64_t layer, int64_t head, int64_t pos);
 
-  KvView view(int64_t layer) const;
+  KvView view(int64_t layer) const;  // CTX_CHECKs quantized_length(layer) == 0
+  // All entries of `layer` as float: view(layer) when none are quantized (scratch untouched), else
+  // a contiguous view into `scratch` (resized to 2 * kv_heads * length(layer) * head_dim floats).
+  KvView view(int64_t layer, std::vector<float>& scratch) const;
 
   // A cache with the same contents. Paged: shares every block (no copy until one is written);
   // contiguous: a deep copy.
   KvCache fork() const;
 
-  // Bytes held for this sequence (allocated capacity of every layer, or blocks in its table) and
-  // bytes of valid entries (sum over layers); their difference is the waste.
+  // Bytes held for this sequence (allocated capacity of every layer, or blocks in its table, plus the
+  // quantized stores' codes and params at their capacity) and bytes of valid entries (float entries,
+  // codes and params); their difference is the waste.
   int64_t bytes_reserved() const;
   int64_t bytes_used() const;
   const std::vector<int32_t>& block_table() const { return blocks_; }
@@ -103,6 +126,11 @@ class KvCache {
   int64_t entry_bytes() const { return 2 * kv_heads_ * head_dim_ * 4; }  // K and V of one layer
   int64_t max_length() const;
   void make_private(int64_t first_block, int64_t end_block);  // paged copy-on-write
+  // Contiguous: reallocates layer l's float storage to new_cap entries holding its float entries
+  // [from, from + count) at the front.
+  void relocate(size_t l, int64_t new_cap, int64_t from, int64_t count);
+  int64_t float_length(size_t l) const { return lengths_[l] - quantized_length(int64_t(l)); }
+  KvView float_view(int64_t layer) const;  // the layer's float entries only
 
   int64_t layers_, kv_heads_, head_dim_;
   int64_t position_ = 0;
@@ -112,6 +140,8 @@ class KvCache {
   std::vector<int64_t> capacities_;
   using Storage = std::vector<float, HugePageAllocator<float>>;  // contiguous layout
   std::vector<Storage> k_, v_;
+  KvQuantConfig quant_;
+  std::vector<KvQuantStore> quantized_;  // per layer when quantization is on
   // paged
   std::shared_ptr<BlockPool> pool_;
   std::vector<int32_t> blocks_;

@@ -55,13 +55,30 @@ void Transformer::set_kv_compressor(std::shared_ptr<const KvCompressor> compress
   if (compressor) {
     const Support s = compressor->supports(model_.config);
     if (!s.ok) throw Unsupported(str_cat("KV compressor cannot serve ", model_.spec, ": ", s.reason));
+    if (quant_.enabled() && !compressor->keeps_all())
+      throw Unsupported(str_cat("KV compression cannot be combined with KV quantization (", quant_.spec,
+                                "): compressors drop entries of any age, but quantized groups are immutable"));
   }
   compressor_ = std::move(compressor);
 }
 
+void Transformer::set_kv_quantization(const KvQuantConfig& config) {
+  if (config.enabled()) {
+    if (pool_)
+      throw Unsupported(str_cat("KV quantization (", config.spec, ") needs the contiguous cache layout; the paged "
+                                "attention backend keeps KV in pool blocks"));
+    if (compressor_ && !compressor_->keeps_all())
+      throw Unsupported(str_cat("KV quantization (", config.spec, ") cannot be combined with KV compression: "
+                                "compressors drop entries of any age, but quantized groups are immutable"));
+  }
+  quant_ = config;
+}
+
 KvCache Transformer::new_cache(int64_t capacity) const {
   if (pool_) return KvCache(model_.config, pool_);
-  return KvCache(model_.config, capacity);
+  KvCache cache(model_.config, capacity);
+  if (quant_.enabled()) cache.set_quantization(quant_);
+  return cache;
 }
 
 std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
@@ -75,6 +92,7 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
   for (const auto& s : steps) {
     CTX_CHECK(s.cache != nullptr);
     CTX_CHECK(s.cache->layout() == attention_->layout(), "cache layout does not match the attention backend; use new_cache()");
+    CTX_CHECK(s.cache->quantization() == quant_, "cache quantization does not match the Transformer's; use new_cache()");
     for (int32_t t : s.tokens)
       if (t < 0 || t >= c.vocab_size) fail("token id ", t, " is outside the vocabulary [0, ", c.vocab_size, ")");
     n += int64_t(s.tokens.size());
@@ -101,6 +119,7 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
       for (int64_t i = 0; i < d; ++i) xr[i] = e[i] * emb_mul;
     }
 
+  if (kv_scratch_.size() < steps.size()) kv_scratch_.resize(steps.size());
   std::vector<AttentionSequence> seqs;
   std::vector<char> compressed(steps.size(), 0);
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -126,9 +145,10 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
           std::memcpy(cache.value_slot(l, g, past + t), v + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
         }
       cache.append(l, nr);  // the cache's position moves after all layers
-      seqs.push_back({q + r0 * qd, nr, cache.view(l), attn + r0 * qd, int64_t(si)});
+      seqs.push_back({q + r0 * qd, nr, cache.view(l, kv_scratch_[si]), attn + r0 * qd, int64_t(si)});
     }
     attention_->forward(attention_params(l), seqs);
+    for (size_t si = 0; si < steps.size() && quant_.enabled(); ++si) steps[si].cache->flush(l);
     if (compressor_)
       for (size_t si = 0; si < steps.size(); ++si)
         if (const int64_t nr = row_begin[si + 1] - row_begin[si]; nr > 0)

@@ -7,6 +7,11 @@
 //
 // Attention is a plugin (core/attention/attention_backend.h); the caches follow its layout.
 // An optional KV compressor (core/kv/kv_compressor.h) runs on each layer after its attention.
+// Optional KV quantization (core/kv/kv_quant.h): after each layer's attention the cache flushes the
+// layer's old entries into its quantized store; before attention a layer holding quantized entries
+// is dequantized into a per-sequence scratch (one layer at a time, reused by the next layer and
+// step like the other scratch buffers; not counted as KV memory: 2 * kv_heads * length * head_dim floats) and the backend sees a normal contiguous view. So a step's attention sees its own new
+// rows, and the residual window, in float (a prefill's attention is exact).
 // Not thread-safe: one Transformer runs one batch at a time (it reuses scratch buffers); the Model
 // it reads may be shared by several Transformers.
 #pragma once
@@ -44,6 +49,13 @@ class Transformer {
   void set_kv_compressor(std::shared_ptr<const KvCompressor> compressor);
   const KvCompressor* kv_compressor() const { return compressor_.get(); }
 
+  // Quantizes the caches made by new_cache() from then on (config.enabled() false: off). Throws
+  // ctx::Unsupported for a paged attention backend (the quantized store is per sequence, not in
+  // blocks) and when a compressor that drops entries is set: compressors choose among entries of any
+  // age, but quantized groups are immutable (set_kv_compressor refuses the other order alike).
+  void set_kv_quantization(const KvQuantConfig& config);
+  const KvQuantConfig& kv_quantization() const { return quant_; }
+
   // A cache for this model in the attention backend's layout (paged caches share this
   // Transformer's block pool, which must outlive them).
   KvCache new_cache(int64_t capacity = 0) const;
@@ -58,10 +70,12 @@ class Transformer {
   const Model& model_;
   std::shared_ptr<const AttentionBackend> attention_;
   std::shared_ptr<const KvCompressor> compressor_;
+  KvQuantConfig quant_;
   std::shared_ptr<BlockPool> pool_;  // paged layout only
   Rope rope_;
   // Scratch, grown on demand: activations for N rows.
   std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_;
+  std::vector<std::vector<float>> kv_scratch_;  // per sequence of a batch: dequantized K/V of one layer
 };
 
 }  // namespace ctx

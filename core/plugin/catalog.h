@@ -4,6 +4,7 @@
 
 #include "core/attention/attention_backend.h"
 #include "core/kv/kv_compressor.h"
+#include "core/kv/kv_quant.h"
 #include "core/plugin/registry.h"
 #include "core/quant/quantizer.h"
 
@@ -17,13 +18,18 @@ class MetricPlugin;
 struct Catalog {
   Registry<AttentionBackend> attention{"attention"};
   Registry<KvCompressor> kv{"kv"};
+  Registry<KvQuantConfig> kv_quant{"kv_quant"};  // KV-cache quantization: a configuration, no behaviour
   Registry<Quantizer> quant{"quant"};
   Registry<DatasetPlugin> dataset{"dataset"};
   Registry<MetricPlugin> metric{"metric"};
 
   // The registry of `kind`, or nullptr.
   const RegistryBase* find_kind(std::string_view kind) const;
-  std::vector<const RegistryBase*> kinds() const;  // attention, kv, quant, dataset, metric
+  std::vector<const RegistryBase*> kinds() const;  // attention, kv, kv_quant, quant, dataset, metric
 };
+
+// The KV quantization of a kv_quant spec text ("none", "kivi:bits=4"), its canonical spec in .spec.
+// Throws ctx::Error for an unknown name or a bad parameter.
+KvQuantConfig resolve_kv_quant(const Catalog& catalog, std::string_view spec);
 
 }  // namespace ctx

@@ -29,7 +29,7 @@
 namespace ctx {
 
 struct PluginSpec {
-  std::string kind;  // attention | kv | quant | dataset | metric
+  std::string kind;  // attention | kv | kv_quant | quant | dataset | metric
   std::string name;
   int version = 1;
   Params params;

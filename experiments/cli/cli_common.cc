@@ -108,6 +108,15 @@ std::shared_ptr<const KvCompressor> make_kv_compressor(const po::variables_map& 
   return builtin_catalog().kv.create(vm["kv"].as<std::string>());
 }
 
+void add_kv_quant_option(po::options_description& desc) {
+  desc.add_options()("kv-quant", po::value<std::string>()->default_value("none"),
+                     "KV-cache quantization spec, e.g. kivi:bits=4,group=32,residual=128 (see `ctxlab plugins kv_quant`)");
+}
+
+KvQuantConfig make_kv_quant(const po::variables_map& vm) {
+  return resolve_kv_quant(builtin_catalog(), vm["kv-quant"].as<std::string>());
+}
+
 std::string human_bytes(double b) {
   const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   int u = 0;

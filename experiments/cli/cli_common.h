@@ -48,6 +48,11 @@ std::string apply_quant(const std::string& spec, Model& model);
 void add_kv_option(po::options_description& desc);
 std::shared_ptr<const KvCompressor> make_kv_compressor(const po::variables_map& vm);
 
+// --kv-quant SPEC (a KV quantization spec, default none, e.g. kivi:bits=4,group=32,residual=128; see
+// `ctxlab plugins kv_quant`). Orthogonal to --kv; a compressor that drops entries is refused with it.
+void add_kv_quant_option(po::options_description& desc);
+KvQuantConfig make_kv_quant(const po::variables_map& vm);
+
 std::string human_bytes(double bytes);
 
 }  // namespace ctx::cli

@@ -2,7 +2,11 @@
 // prompt is prefilled once (queries of every layer recorded); each compressor x keep ratio then
 // works on a fork of that cache, replaying the compressor on the recorded queries exactly as the
 // Transformer calls it after a prefill, and decodes a few tokens with the compressor attached
-// (decode-time policies re-compress on those steps). Results print as Markdown table rows.
+// (decode-time policies re-compress on those steps). Each KV quantization spec (--kv-quant) gets a
+// row too: a fork of the prefilled cache is flushed into its quantized store exactly as the
+// Transformer does after a prefill, then decodes with the quantization on (its "compress ms" is the
+// quantization time; its "keep" column is 1: every entry is kept, in fewer bits). Results print as
+// Markdown table rows.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -60,7 +64,10 @@ int bench_kv(const Args& args) {
       ("plugins", po::value<std::string>()->default_value(""), "kv plugins, comma-separated (default: all)")
       ("extra", po::value<std::string>()->default_value("skip_layers=[]"),
        "parameters added to every compressor spec (default: compress every layer)")
-      ("decode-tokens", po::value<int64_t>()->default_value(17), "decode steps after compression (median timed)");
+      ("decode-tokens", po::value<int64_t>()->default_value(17), "decode steps after compression (median timed)")
+      ("kv-quant", po::value<std::vector<std::string>>()->multitoken()->default_value({"kivi:bits=8", "kivi:bits=4"},
+                                                                                 "kivi:bits=8 kivi:bits=4"),
+       "KV quantization specs, one row each (repeat the option or list them; none: no rows)");
   add_attention_option(desc);
   po::variables_map vm;
   if (!parse_options("bench kv", "--model SPEC [options]", desc, args, vm)) return 0;
@@ -82,6 +89,9 @@ int bench_kv(const Args& args) {
   const int64_t D = vm["decode-tokens"].as<int64_t>();
   if (D < 1) fail("--decode-tokens must be >= 1");
   const std::string extra = vm["extra"].as<std::string>();
+  std::vector<KvQuantConfig> quants;
+  for (const std::string& spec : vm["kv-quant"].as<std::vector<std::string>>())
+    if (KvQuantConfig q = resolve_kv_quant(builtin_catalog(), spec); q.enabled()) quants.push_back(q);
 
   auto model = load_model(vm["model"].as<std::string>());
   print_model_line(*model);
@@ -104,6 +114,25 @@ int bench_kv(const Args& args) {
     std::fprintf(stderr, "context %lld: prefilled once in %.1f s; every row forks that cache\n", (long long)P,
                  monotonic_seconds() - t0);
     double none_bytes = 0;
+    // Decodes D tokens over `cache` with tf and prints the row.
+    auto row = [&](Transformer& tf, KvCache& cache, const std::string& kv, const std::string& keep, double prep_ms) {
+      const double held = double(cache.bytes_reserved());
+      if (kv == "none") none_bytes = held;
+      int64_t entries = 0;
+      for (int64_t l = 0; l < c.num_layers; ++l) entries += cache.length(l);
+      std::vector<double> times;
+      for (int64_t i = 0; i < D; ++i) {
+        SequenceStep s{&cache, std::span<const int32_t>(&prompt[size_t(P + i)], 1), -1};
+        const double s0 = monotonic_seconds();
+        tf.forward({&s, 1});
+        if (i > 0) times.push_back(monotonic_seconds() - s0);
+      }
+      std::printf("| %lld | %s | %s | %lld | %s | %s | %.1f | %.3f | %.3f |\n", (long long)P, kv.c_str(), keep.c_str(),
+                  (long long)(entries / c.num_layers), human_bytes(held).c_str(),
+                  none_bytes > 0 ? (format_ratio(double(int64_t(held / none_bytes * 1000 + 0.5)) / 1000) + "x").c_str() : "-",
+                  prep_ms, median(times) * 1e3, *std::min_element(times.begin(), times.end()) * 1e3);
+      std::fflush(stdout);
+    };
     for (const std::string& name : plugins) {
       const std::vector<double> row_keeps = name == "none" ? std::vector<double>{1.0} : keeps;
       for (double keep : row_keeps) {
@@ -117,25 +146,19 @@ int bench_kv(const Args& args) {
           any |= compress_layer(*comp, c, l, recorder->queries(l), P, cache, P);
         if (any) cache.trim();
         const double compress_ms = (monotonic_seconds() - c0) * 1e3;
-        const double held = double(cache.bytes_reserved());
-        if (name == "none") none_bytes = held;
-        int64_t entries = 0;
-        for (int64_t l = 0; l < c.num_layers; ++l) entries += cache.length(l);
         Transformer tf(*model, attention);
         tf.set_kv_compressor(comp);
-        std::vector<double> times;
-        for (int64_t i = 0; i < D; ++i) {
-          SequenceStep s{&cache, std::span<const int32_t>(&prompt[size_t(P + i)], 1), -1};
-          const double s0 = monotonic_seconds();
-          tf.forward({&s, 1});
-          if (i > 0) times.push_back(monotonic_seconds() - s0);
-        }
-        std::printf("| %lld | %s | %s | %lld | %s | %s | %.1f | %.3f | %.3f |\n", (long long)P, name.c_str(),
-                    name == "none" ? "1" : format_ratio(keep).c_str(), (long long)(entries / c.num_layers),
-                    human_bytes(held).c_str(), none_bytes > 0 ? (format_ratio(double(int64_t(held / none_bytes * 1000 + 0.5)) / 1000) + "x").c_str() : "-",
-                    compress_ms, median(times) * 1e3, *std::min_element(times.begin(), times.end()) * 1e3);
-        std::fflush(stdout);
+        row(tf, cache, name, name == "none" ? "1" : format_ratio(keep), compress_ms);
       }
+    }
+    for (const KvQuantConfig& q : quants) {
+      Transformer tf(*model, attention);
+      tf.set_kv_quantization(q);  // before any work: refuses a paged --attention
+      KvCache cache = prefilled.fork();
+      cache.set_quantization(q);
+      const double q0 = monotonic_seconds();
+      for (int64_t l = 0; l < c.num_layers; ++l) cache.flush(l);
+      row(tf, cache, q.spec, "1", (monotonic_seconds() - q0) * 1e3);
     }
   }
   return 0;

@@ -28,6 +28,7 @@ int cmd_fidelity(const Args& args) {
   add_attention_option(desc);
   add_quant_option(desc);
   add_kv_option(desc);
+  add_kv_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("fidelity", "--model SPEC (--text FILE | --ids IDS) [options]", desc, args, vm)) return 0;
   if (vm.count("text") == vm.count("ids")) fail("give exactly one of --text FILE or --ids IDS");
@@ -58,6 +59,7 @@ int cmd_fidelity(const Args& args) {
   Transformer reference(*model, ref_attention.empty() ? make_attention(vm) : make_attention_spec(ref_attention));
   Transformer test(test_model ? *test_model : *model, make_attention(vm));
   test.set_kv_compressor(make_kv_compressor(vm));
+  test.set_kv_quantization(make_kv_quant(vm));
   const ModelFidelityReport r = compare_models(reference, test, tokens, options);
 
   const FidelityStats& s = r.stats;
@@ -70,9 +72,10 @@ int cmd_fidelity(const Args& args) {
   if (greedy > 0)
     std::printf("greedy: %lld of %zu tokens identical before the first divergence\n", (long long)r.greedy_agreement,
                 r.greedy_ref.size());
-  std::printf("weights: reference %s, test %s (%s) | KV at the end: reference %s held (%s valid), test %s held (%s valid)\n",
+  std::printf("weights: reference %s, test %s (%s) | KV at the end (test kv-quant %s): reference %s held (%s valid), test %s held (%s valid)\n",
               human_bytes(double(model->weights.bytes_held())).c_str(),
               human_bytes(double((test_model ? *test_model : *model).weights.bytes_held())).c_str(), quant.c_str(),
+              test.kv_quantization().spec.c_str(),
               human_bytes(double(r.ref_kv_reserved)).c_str(),
               human_bytes(double(r.ref_kv_used)).c_str(), human_bytes(double(r.test_kv_reserved)).c_str(),
               human_bytes(double(r.test_kv_used)).c_str());

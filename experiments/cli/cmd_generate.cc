@@ -24,6 +24,7 @@ int cmd_generate(const Args& args) {
   add_attention_option(desc);
   add_quant_option(desc);
   add_kv_option(desc);
+  add_kv_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("generate", "--model SPEC (--prompt TEXT | --prompt-ids IDS) [options]", desc, args, vm)) return 0;
   if (vm.count("prompt") == vm.count("prompt-ids")) fail("give exactly one of --prompt TEXT or --prompt-ids IDS");
@@ -48,6 +49,7 @@ int cmd_generate(const Args& args) {
 
   Transformer tf(*model, make_attention(vm));
   tf.set_kv_compressor(make_kv_compressor(vm));
+  tf.set_kv_quantization(make_kv_quant(vm));
   GenerateOptions opt;
   opt.max_new_tokens = max_new;
   if (!vm.count("ignore-eos")) opt.stop_ids = model->stop_ids;

@@ -13,7 +13,7 @@ namespace ctx::cli {
 
 int cmd_plugins(const Args& args) {
   po::options_description desc("plugins options");
-  desc.add_options()("kind", po::value<std::string>(), "attention | kv | quant | dataset | metric (default: all)");
+  desc.add_options()("kind", po::value<std::string>(), "attention | kv | kv_quant | quant | dataset | metric (default: all)");
   po::positional_options_description pos;
   pos.add("kind", 1);
   po::variables_map vm;

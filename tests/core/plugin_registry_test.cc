@@ -485,7 +485,7 @@ TEST(PluginRegistry, CatalogKinds) {
   const Catalog& c = cat().catalog;
   std::vector<std::string> kinds;
   for (const RegistryBase* r : c.kinds()) kinds.push_back(r->kind());
-  EXPECT_EQ(kinds, (std::vector<std::string>{"attention", "kv", "quant", "dataset", "metric"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"attention", "kv", "kv_quant", "quant", "dataset", "metric"}));
   EXPECT_EQ(c.find_kind("attention"), &c.attention);
   EXPECT_EQ(c.find_kind("metric"), &c.metric);
   EXPECT_EQ(c.find_kind("attn"), nullptr);

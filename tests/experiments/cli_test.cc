@@ -137,7 +137,7 @@ TEST(Cli, PluginsListsEachAttentionBackendWithItsParameters) {
   // No kind given: every kind is listed.
   const CliRun all = ctxlab("plugins");
   ASSERT_EQ(all.exit_code, 0) << all.out;
-  for (const char* kind : {"attention plugins", "kv plugins", "quant plugins", "dataset plugins", "metric plugins"})
+  for (const char* kind : {"attention plugins", "kv plugins", "kv_quant plugins", "quant plugins", "dataset plugins", "metric plugins"})
     EXPECT_NE(all.out.find(kind), std::string::npos) << kind << "\n" << all.out;
 }
 
@@ -168,7 +168,7 @@ TEST(Cli, BadInputGivesOneLineErrors) {
        "cannot open for writing"},
       {"bench frobnicate", 1, "unknown benchmark 'frobnicate'"},
       {"score --metric rouge", 1, "give --metric NAME and --input CASES.jsonl"},
-      {"plugins nosuchkind", 1, "unknown plugin kind 'nosuchkind' (kinds: attention, kv, quant, dataset, metric)"},
+      {"plugins nosuchkind", 1, "unknown plugin kind 'nosuchkind' (kinds: attention, kv, kv_quant, quant, dataset, metric)"},
       {"generate --model " + fixture("hf/llama") + " --prompt-ids 1 --max-new-tokens -3", 1, "--max-new-tokens must be >= 0"},
   };
   // An unknown command prints its one-line error and then the usage (one line per command).

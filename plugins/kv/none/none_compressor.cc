@@ -11,6 +11,7 @@ class NoneCompressor final : public KvCompressor {
  public:
   Support supports(const ModelConfig&) const override { return Support::yes(); }
   KvKeep after_step(const KvStep&) const override { return {}; }
+  bool keeps_all() const override { return true; }
 };
 
 }  // namespace

@@ -1,0 +1,309 @@
+// KV-cache quantization (KIVI, core/kv/kv_quant.h):
+//   - round trip: per key channel group and per value channel block, |x - x'| <= scale / 2 against a
+//     float64 reference of the block's min/max, for 2, 4 and 8 bits; constant blocks exact
+//   - cache: exact bytes held for a known shape counted by hand; the residual window bit-identical;
+//     flushes at the right token counts; incremental (decode) and one-shot (prefill) quantization
+//     give the same entries; fork keeps them; compaction of quantized layers is refused
+//   - model (HF fixture llama): residual >= sequence length is bit-identical to no quantization;
+//     8 bits stays within a stated logit tolerance of float; 4 bits is worse than 8, 2 worse than 4
+//   - refusals (paged layout, compressors that drop entries) and bad specs give one clear error
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "core/base/error.h"
+#include "core/kv/kv_quant.h"
+#include "core/model/kv_cache.h"
+#include "core/model/model_loader.h"
+#include "core/model/transformer.h"
+#include "plugins/register_all.h"
+#include "tests/support/attention.h"
+#include "tests/support/error_of.h"
+#include "tests/support/test_paths.h"
+
+namespace ctx {
+namespace {
+
+KvQuantConfig kivi(const std::string& args) { return resolve_kv_quant(builtin_catalog(), "kivi:" + args); }
+
+std::vector<float> normal(int64_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, sigma);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = nd(rng);
+  return x;
+}
+
+// The bound for a block whose float64 extremes are lo, hi: half a step, plus float32 rounding of
+// (x - min) / scale and min + code * scale (a few ulps of the block's magnitude).
+double bound(double lo, double hi, int bits) {
+  return (hi - lo) / ((1 << bits) - 1) / 2 + 4e-7 * std::max(std::abs(lo), std::abs(hi));
+}
+
+TEST(KvQuant, RowBytesPackCodes) {
+  EXPECT_EQ(kv_quant_row_bytes(16, 4), 8);
+  EXPECT_EQ(kv_quant_row_bytes(16, 8), 16);
+  EXPECT_EQ(kv_quant_row_bytes(20, 2), 5);
+  EXPECT_EQ(kv_quant_row_bytes(3, 4), 2);
+}
+
+TEST(KvQuant, KeysPerChannelWithinHalfScale) {
+  const int64_t T = 32, D = 24;
+  std::vector<float> k = normal(T * D, 7);
+  for (int64_t t = 0; t < T; ++t) k[size_t(t * D + 5)] *= 40;  // an outlier channel, as KIVI observes in keys
+  for (int64_t t = 0; t < T; ++t) k[size_t(t * D + 9)] = -2.5f;  // a constant channel
+  for (int bits : {2, 4, 8}) {
+    std::vector<uint8_t> codes(size_t(T * kv_quant_row_bytes(D, bits)));
+    std::vector<KvQuantParam> params(static_cast<size_t>(D));
+    quantize_key_block(k.data(), D, T, D, bits, codes.data(), params.data());
+    std::vector<float> back(size_t(T * D));
+    dequantize_key_block(codes.data(), params.data(), T, D, bits, back.data(), D);
+    for (int64_t d = 0; d < D; ++d) {
+      double lo = k[size_t(d)], hi = lo;
+      for (int64_t t = 0; t < T; ++t) lo = std::min(lo, double(k[size_t(t * D + d)])), hi = std::max(hi, double(k[size_t(t * D + d)]));
+      EXPECT_EQ(params[size_t(d)].min, float(lo)) << "bits " << bits << " channel " << d;
+      for (int64_t t = 0; t < T; ++t)
+        ASSERT_LE(std::abs(double(back[size_t(t * D + d)]) - double(k[size_t(t * D + d)])), bound(lo, hi, bits))
+            << "bits " << bits << " token " << t << " channel " << d;
+    }
+    for (int64_t t = 0; t < T; ++t) EXPECT_EQ(back[size_t(t * D + 9)], -2.5f) << "a constant channel is exact";
+  }
+}
+
+TEST(KvQuant, ValuesPerTokenWithinHalfScaleIncludingAShortLastBlock) {
+  const int64_t D = 20, G = 8;  // blocks of channels [0,8) [8,16) [16,20)
+  const std::vector<float> v = normal(D, 11, 3.0f);
+  for (int bits : {2, 4, 8}) {
+    std::vector<uint8_t> codes(size_t(kv_quant_row_bytes(D, bits)));
+    std::vector<KvQuantParam> params(3);
+    quantize_value_row(v.data(), D, G, bits, codes.data(), params.data());
+    std::vector<float> back(static_cast<size_t>(D));
+    dequantize_value_row(codes.data(), params.data(), D, G, bits, back.data());
+    for (int64_t b = 0; b < 3; ++b) {
+      const auto [lo, hi] = std::minmax_element(v.begin() + b * G, v.begin() + std::min(D, (b + 1) * G));
+      for (int64_t c = b * G; c < std::min(D, (b + 1) * G); ++c)
+        EXPECT_LE(std::abs(double(back[size_t(c)]) - double(v[size_t(c)])), bound(*lo, *hi, bits))
+            << "bits " << bits << " channel " << c;
+    }
+  }
+}
+
+ModelConfig tiny_config() {
+  ModelConfig c;
+  c.num_layers = 2, c.num_heads = 4, c.num_kv_heads = 2, c.head_dim = 16;
+  c.layer_window.assign(2, 0);
+  return c;
+}
+
+// Writes rows [from, to) of `src` ([layer][head][T][D]) into the cache, as the Transformer does.
+void write_rows(KvCache& cache, const ModelConfig& c, const std::vector<float>& src, int64_t T, int64_t from, int64_t to) {
+  cache.reserve(to);
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    for (int64_t h = 0; h < c.num_kv_heads; ++h)
+      for (int64_t t = from; t < to; ++t) {
+        const float* row = src.data() + ((l * c.num_kv_heads + h) * T + t) * c.head_dim;
+        std::copy(row, row + c.head_dim, cache.key_slot(l, h, t));
+        std::transform(row, row + c.head_dim, cache.value_slot(l, h, t), [](float x) { return -x; });
+      }
+    cache.append(l, to - from);
+    cache.flush(l);
+  }
+  cache.advance(to - from);
+}
+
+TEST(KvQuant, BytesHeldForAKnownShapeAndTheResidualWindowIsExact) {
+  const ModelConfig c = tiny_config();
+  const int64_t T = 1000;
+  const std::vector<float> src = normal(c.num_layers * c.num_kv_heads * T * c.head_dim, 3);
+  KvCache cache(c, T);
+  cache.set_quantization(kivi("bits=4,group=32,residual=128"));
+  write_rows(cache, c, src, T, 0, T);  // one prefill of 1000 tokens, then the flush
+  // Quantized: 32 * floor((1000 - 128) / 32) = 32 * 27 = 864 entries; float: the last 136.
+  for (int64_t l = 0; l < c.num_layers; ++l) EXPECT_EQ(cache.quantized_length(l), 864);
+  // Per layer and KV head, by hand (head_dim 16, 4 bits: 8 bytes a row; params are 2 floats):
+  //   key codes 864 * 8 = 6912, value codes 6912, key params 27 groups * 16 channels * 8 = 3456,
+  //   value params 864 tokens * 1 block * 8 = 6912, float K+V 136 * 16 * 4 * 2 = 17408  -> 41600
+  EXPECT_EQ(cache.bytes_used(), 41600 * 2 * 2);
+  // Held: the float storage shrinks to residual + group = 160 entries (20480 bytes a head); the
+  // codes and params were allocated once, exactly.
+  EXPECT_EQ(cache.bytes_reserved(), (41600 - 17408 + 20480) * 2 * 2);
+  EXPECT_LT(cache.bytes_reserved() * 2, T * 16 * 4 * 2 * 2 * 2) << "less than half of the float cache";
+
+  std::vector<float> scratch;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const KvView v = cache.view(l, scratch);
+    ASSERT_EQ(v.length, T);
+    for (int64_t h = 0; h < c.num_kv_heads; ++h)
+      for (int64_t t = 0; t < T; ++t) {
+        const float* row = src.data() + ((l * c.num_kv_heads + h) * T + t) * c.head_dim;
+        for (int64_t d = 0; d < c.head_dim; ++d) {
+          if (t >= 864) {  // the residual window: bit-identical
+            ASSERT_EQ(v.key(h, t)[d], row[d]) << l << " " << h << " " << t;
+            ASSERT_EQ(v.value(h, t)[d], -row[d]);
+          } else {  // a loose bound (4 bits over a normal sample: (max - min) / 15 / 2 < 1)
+            ASSERT_LE(std::abs(v.key(h, t)[d] - row[d]), 1.0f);
+            ASSERT_LE(std::abs(v.value(h, t)[d] + row[d]), 1.0f);
+          }
+        }
+      }
+  }
+  EXPECT_DEATH(cache.view(0), "holds quantized entries");
+}
+
+TEST(KvQuant, FlushesAtTheRightTokenCountsAndMatchesOneShot) {
+  const ModelConfig c = tiny_config();
+  const int64_t T = 40;
+  const std::vector<float> src = normal(c.num_layers * c.num_kv_heads * T * c.head_dim, 5);
+  const KvQuantConfig q = kivi("bits=8,group=4,residual=6");
+  KvCache step(c), once(c, T);
+  step.set_quantization(q);
+  once.set_quantization(q);
+  // Quantized entries after T tokens: 4 * floor(max(0, T - 6) / 4); the float part stays within
+  // [6, 10) tokens and its storage within residual + group = 10 entries.
+  const std::vector<std::pair<int64_t, int64_t>> expected = {{1, 0}, {6, 0}, {9, 0}, {10, 4}, {13, 4},
+                                                             {14, 8}, {17, 8}, {18, 12}, {40, 32}};
+  size_t next = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    write_rows(step, c, src, T, t, t + 1);
+    if (next < expected.size() && expected[next].first == t + 1) {
+      EXPECT_EQ(step.quantized_length(0), expected[next].second) << "after " << t + 1 << " tokens";
+      EXPECT_EQ(step.quantized_length(1), expected[next].second) << "after " << t + 1 << " tokens";
+      ++next;
+    }
+    if (t + 1 >= 10) {
+      EXPECT_EQ(step.capacity(0) - step.quantized_length(0), 10) << "float entries held";
+    }
+  }
+  EXPECT_EQ(next, expected.size());
+  write_rows(once, c, src, T, 0, T);
+  EXPECT_EQ(once.quantized_length(0), 32);
+  EXPECT_EQ(step.bytes_used(), once.bytes_used());
+  std::vector<float> a, b;
+  const KvCache forked = step.fork();
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const KvView vs = step.view(l, a), vo = once.view(l, b);
+    std::vector<float> f;
+    const KvView vf = forked.view(l, f);
+    for (int64_t h = 0; h < c.num_kv_heads; ++h)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t d = 0; d < c.head_dim; ++d) {
+          ASSERT_EQ(vs.key(h, t)[d], vo.key(h, t)[d]) << "groups sit at the same positions either way";
+          ASSERT_EQ(vs.value(h, t)[d], vo.value(h, t)[d]);
+          ASSERT_EQ(vf.key(h, t)[d], vs.key(h, t)[d]);
+        }
+  }
+  EXPECT_DEATH(step.compact(0, 1, {0, 0}), "holds quantized entries");
+}
+
+// Teacher-forced logits of the HF llama fixture over `tokens`: `context` prefilled, then one token
+// a step; rows of every position.
+std::vector<float> run(const Model& m, const std::string& kv_quant, const std::vector<int32_t>& tokens, int64_t context) {
+  Transformer tf(m, test::attention("sdpa"));
+  tf.set_kv_quantization(resolve_kv_quant(builtin_catalog(), kv_quant));
+  KvCache cache = tf.new_cache();
+  SequenceStep pre{&cache, std::span<const int32_t>(tokens.data(), size_t(context)), 0};
+  std::vector<float> out = tf.forward({&pre, 1});
+  for (size_t t = size_t(context); t < tokens.size(); ++t) {
+    SequenceStep s{&cache, std::span<const int32_t>(&tokens[t], 1), -1};
+    const auto l = tf.forward({&s, 1});
+    out.insert(out.end(), l.begin(), l.end());
+  }
+  return out;
+}
+
+struct Drift {
+  double max_rel = 0;  // max |diff| / max |logit|
+  double kl = 0;       // mean KL(float || quantized), nats
+};
+
+Drift drift(const std::vector<float>& ref, const std::vector<float>& test, int64_t vocab) {
+  Drift d;
+  double max_ref = 0, max_diff = 0;
+  const int64_t rows = int64_t(ref.size()) / vocab;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *p = ref.data() + r * vocab, *q = test.data() + r * vocab;
+    const double mp = *std::max_element(p, p + vocab), mq = *std::max_element(q, q + vocab);
+    double zp = 0, zq = 0;
+    for (int64_t i = 0; i < vocab; ++i) zp += std::exp(p[i] - mp), zq += std::exp(q[i] - mq);
+    for (int64_t i = 0; i < vocab; ++i) {
+      const double lp = p[i] - mp - std::log(zp), lq = q[i] - mq - std::log(zq);
+      d.kl += std::exp(lp) * (lp - lq);
+      max_ref = std::max(max_ref, std::abs(double(p[i])));
+      max_diff = std::max(max_diff, std::abs(double(p[i]) - double(q[i])));
+    }
+  }
+  d.kl /= double(rows);
+  d.max_rel = max_diff / max_ref;
+  return d;
+}
+
+class KvQuantModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = load_model(test::shared_path("fixtures/hf/llama"));
+    std::mt19937 rng(9);
+    for (int i = 0; i < 96; ++i) tokens_.push_back(int32_t(3 + rng() % 509));
+    ref_ = run(*model_, "none", tokens_, 40);
+  }
+  std::unique_ptr<Model> model_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> ref_;
+};
+
+TEST_F(KvQuantModel, ResidualCoveringTheSequenceIsBitIdentical) {
+  EXPECT_EQ(run(*model_, "kivi:bits=2,group=8,residual=96", tokens_, 40), ref_);
+}
+
+TEST_F(KvQuantModel, EightBitsStayCloseAndFewerBitsDriftFurther) {
+  const int64_t V = model_->config.vocab_size;
+  // Groups of 8 and a window of 8, so that most of the 96 entries are quantized during decode.
+  const Drift d8 = drift(ref_, run(*model_, "kivi:bits=8,group=8,residual=8", tokens_, 40), V);
+  const Drift d4 = drift(ref_, run(*model_, "kivi:bits=4,group=8,residual=8", tokens_, 40), V);
+  const Drift d2 = drift(ref_, run(*model_, "kivi:bits=2,group=8,residual=8", tokens_, 40), V);
+  // Stated tolerance for 8 bits: max |diff| <= 1% of max |logit|.
+  EXPECT_LE(d8.max_rel, 1e-2) << "8 bits";
+  EXPECT_GT(d8.max_rel, 0.0) << "entries were quantized";
+  EXPECT_GT(d4.kl, d8.kl);
+  EXPECT_GT(d4.max_rel, d8.max_rel);
+  EXPECT_GT(d2.kl, d4.kl);
+  std::printf("kl: 8 bits %.3g, 4 bits %.3g, 2 bits %.3g | max rel: %.3g %.3g %.3g\n", d8.kl, d4.kl, d2.kl, d8.max_rel,
+              d4.max_rel, d2.max_rel);
+}
+
+TEST(KvQuantRefusals, PagedLayoutAndDroppingCompressorsAreUnsupported) {
+  const auto model = load_model(test::shared_path("fixtures/hf/llama"));
+  const KvQuantConfig q = kivi("bits=4");
+  Transformer paged(*model, test::attention("paged"));
+  try {
+    paged.set_kv_quantization(q);
+    ADD_FAILURE() << "paged + kivi accepted";
+  } catch (const Unsupported& e) {
+    EXPECT_NE(std::string(e.what()).find("contiguous cache layout"), std::string::npos) << e.what();
+  }
+  Transformer tf(*model, test::attention("sdpa"));
+  tf.set_kv_compressor(builtin_catalog().kv.create("none"));
+  tf.set_kv_quantization(q);  // `none` keeps every entry: fine
+  EXPECT_THROW(tf.set_kv_compressor(builtin_catalog().kv.create("l2norm")), Unsupported);
+  tf.set_kv_quantization(KvQuantConfig{});
+  tf.set_kv_compressor(builtin_catalog().kv.create("streaming"));
+  const std::string why = test::error_of([&] { tf.set_kv_quantization(q); });
+  EXPECT_NE(why.find("cannot be combined with KV compression"), std::string::npos) << why;
+}
+
+TEST(KvQuantSpecs, CanonicalFormAndOneClearErrorEach) {
+  EXPECT_EQ(kivi("bits=8").spec, "kivi@1{bits=8,group=32,residual=128}");
+  EXPECT_FALSE(resolve_kv_quant(builtin_catalog(), "none").enabled());
+  const auto err = [](const std::string& spec) { return test::error_of([&] { resolve_kv_quant(builtin_catalog(), spec); }); };
+  EXPECT_NE(err("kivi:bits=3").find("bits=3 is not supported (allowed: 2, 4, 8)"), std::string::npos);
+  EXPECT_NE(err("kivi:bits=16").find("bits"), std::string::npos);
+  EXPECT_NE(err("kivi:group=0").find("group"), std::string::npos);
+  EXPECT_NE(err("kivi:window=4").find("window"), std::string::npos);
+  EXPECT_NE(err("kiwi").find("unknown kv_quant plugin 'kiwi' (known: none, kivi)"), std::string::npos) << err("kiwi");
+  for (const char* s : {"kivi:bits=3", "kivi:bits=16", "kivi:group=0", "kivi:window=4", "kiwi"})
+    EXPECT_EQ(err(s).find('\n'), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace ctx
