@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ class QuantizedMatrix {
   // The two drivers of matmul(), for formats that override it.
   void matmul_fused(const float* x, int64_t n, float* y) const;
   void matmul_tiled(const float* x, int64_t n, float* y) const;
+  // The row split of matmul_fused: calls f(r0, r1) once per OpenMP thread with a contiguous run of
+  // rows (r0 a multiple of 16), in parallel when rows * cols * n reaches the work threshold.
+  void for_row_chunks(int64_t n, const std::function<void(int64_t r0, int64_t r1)>& f) const;
 
  private:
   int64_t rows_, cols_;

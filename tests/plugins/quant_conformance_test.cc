@@ -157,6 +157,22 @@ LlmInt8Activations llm_int8_activations(const std::vector<float>& x, int64_t n, 
   return a;
 }
 
+// llama.cpp's q8_0 activation blocks (plugins/quant/common/ggml_blocks.h): per block of 32 entries of
+// a row of x, the step is max |x| / 127 over the block; an output is off by at most step / 2 times
+// sum |w| over the block's columns.
+bool quantizes_activations_q8_0(const std::string& format) { return format == "q8_0" || format == "q4_0"; }
+
+std::vector<double> q8_0_activation_steps(const std::vector<float>& x, int64_t n, int64_t cols) {
+  std::vector<double> step(size_t(n * cols), 0);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t b = 0; b + 32 <= cols; b += 32) {
+      double amax = 0;
+      for (int64_t c = b; c < b + 32; ++c) amax = std::max(amax, std::fabs(double(x[size_t(j * cols + c)])));
+      for (int64_t c = b; c < b + 32; ++c) step[size_t(j * cols + c)] = amax / 127;
+    }
+  return step;
+}
+
 TEST_P(QuantFormat, MatmulMatchesDequantizedReference) {
   if (is_none()) GTEST_SKIP() << "none keeps float32";
   struct Shape {
@@ -182,16 +198,19 @@ TEST_P(QuantFormat, MatmulMatchesDequantizedReference) {
       x[size_t(s.cols / 3)] = 9.5f;  // an activation outlier (LLM.int8 threshold 6)
       q->matmul(x.data(), n, y.data());
       const auto act = llm_int8_activations(x, n, s.cols);
+      const auto q8_step = q8_0_activation_steps(x, n, s.cols);
       for (int64_t j = 0; j < n; ++j)
         for (int64_t r = 0; r < s.rows; ++r) {
-          double ref = 0, mag = 0, act_err = 0;
+          double ref = 0, mag = 0, act_err = 0, q8_err = 0;
           for (int64_t c = 0; c < s.cols; ++c) {
             const double wv = d[size_t(r * s.cols + c)], xv = x[size_t(j * s.cols + c)];
             ref += wv * xv;
             mag += std::fabs(wv * xv);
             if (!act.outlier[size_t(c)]) act_err += std::fabs(wv) * act.step[size_t(j)] / 2;
+            q8_err += std::fabs(wv) * q8_step[size_t(j * s.cols + c)] / 2;
           }
-          const double tol = 1e-5 * mag + 1e-6 + (GetParam() == "llm_int8" ? act_err * (1 + 1e-4) : 0.0);
+          const double tol = 1e-5 * mag + 1e-6 + (GetParam() == "llm_int8" ? act_err * (1 + 1e-4) : 0.0) +
+                             (quantizes_activations_q8_0(GetParam()) ? q8_err * (1 + 1e-4) : 0.0);
           ASSERT_NEAR(y[size_t(j * s.rows + r)], ref, tol)
               << GetParam() << " shape [" << s.rows << ", " << s.cols << "] n " << n << " row " << j << " out " << r;
         }

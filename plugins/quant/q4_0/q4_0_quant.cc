@@ -1,8 +1,9 @@
 // `q4_0`: llama.cpp's Q4_0 (ggml-quants.c block_q4_0): per block of 32, m = the element of largest
 // magnitude (with its sign), d = m / -8 stored as fp16, q = min(15, trunc(x / d + 8.5)) in 4 bits;
 // value = (q - 8) * d. Byte j holds element j in its low nibble and element j + 16 in its high one.
-// 18 bytes per 32 weights = 4.5 bits/weight. Activations stay float32: the kernel splits nibbles,
-// subtracts 8 in int8 and widens to float (plugins/quant/common/fused_kernels.h).
+// 18 bytes per 32 weights = 4.5 bits/weight. matmul() quantizes the activations to q8_0 blocks and
+// takes integer dot products, as llama.cpp does (plugins/quant/common/ggml_blocks.h states the
+// resulting error bound); the nibbles are split with a shift and a mask and shifted to [-8, 7] in int8.
 #include <cmath>
 
 #include "core/plugin/catalog.h"
@@ -25,6 +26,11 @@ struct Q4_0 {
       const int hi = std::min(15, int(int8_t(x[j + 16] * id + 8.5f)));
       b.qs[j] = uint8_t(lo | (hi << 4));
     }
+  }
+  static __m256i load_i8(const quant::GgmlBlock<16>& b) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);  // elements 0..15 low, 16..31 high nibbles
+    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
   }
   static void decode(const quant::GgmlBlock<16>& b, __m256 w[4]) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
