@@ -443,6 +443,55 @@ TEST_P(QuantFormat, FixtureModelStaysCloseToFloat) {
   }
 }
 
+// lm_head=true (every format but none): the classifier is quantized exactly as the format quantizes
+// that matrix on its own; with tied embeddings the lookup keeps the float32 embedding and a separate
+// quantized classifier is held; untied, the float32 classifier is released. The logits are bit-identical
+// to those of the default quantization with that separately quantized classifier put in by hand.
+TEST_P(QuantFormat, LmHeadParameterQuantizesTheClassifier) {
+  if (is_none()) {
+    EXPECT_NE(test::error_of([] { quant().create("none:lm_head=true"); }).find("lm_head"), std::string::npos);
+    return;
+  }
+  for (const std::string fixture : {"fixtures/hf/llama_tied", "fixtures/hf/llama"}) {
+    auto base = load_model(test::shared_path(fixture));
+    auto model = load_model(test::shared_path(fixture));
+    const bool tied = model->weights.lm_head.data == model->weights.embed.data;
+    EXPECT_EQ(tied, fixture.ends_with("_tied"));
+    const WeightMatrix classifier = model->weights.lm_head;
+    const auto alone = quant().create(GetParam())->quantize(classifier);
+    const float* embed = model->weights.embed.data;
+    const auto base_report = quantize_model_weights(base->weights, *quant().create(GetParam()));
+    const auto report = quantize_model_weights(model->weights, *quant().create(GetParam() + ":lm_head=true"));
+    EXPECT_EQ(report.matrices_quantized, 7 * model->config.num_layers + 1) << fixture;
+    const WeightMatrix& lm = model->weights.lm_head;
+    ASSERT_TRUE(lm.quant) << fixture;
+    EXPECT_FALSE(base->weights.lm_head.quant);
+    EXPECT_FALSE(model->weights.embed.quant);
+    EXPECT_EQ(model->weights.embed.data, embed) << "the embedding lookup stays float32";
+    std::vector<PackedBuffer> got = lm.quant->buffers(), want = alone->buffers();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(bytes_of(got[i]), bytes_of(want[i])) << got[i].name;
+    const int64_t float_classifier = classifier.rows * classifier.cols * 4;
+    EXPECT_EQ(model->weights.bytes_held(),
+              base->weights.bytes_held() + lm.quant->bytes() - (tied ? 0 : float_classifier)) << fixture;
+    EXPECT_EQ(model->weights.bytes_read_per_token(),
+              base->weights.bytes_read_per_token() + lm.quant->bytes() - float_classifier) << fixture;
+    if (tied) EXPECT_EQ(report.float_bytes_released, base_report.float_bytes_released) << "the embedding is kept";
+    base->weights.lm_head.quant = alone;
+    base->weights.lm_head.data = nullptr;
+    auto run = [](const Model& m) {
+      Transformer tf(m, test::attention("sdpa"));
+      KvCache cache = tf.new_cache();
+      const std::vector<int32_t> prompt = {1, 5, 9, 2};
+      SequenceStep step{&cache, prompt, 0};
+      return tf.forward({&step, 1});
+    };
+    const auto logits = run(*model);
+    for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+    EXPECT_EQ(logits, run(*base)) << fixture;
+  }
+}
+
 TEST(QuantModel, UnsupportedShapeNamesTheMatrixAndLeavesWeightsUnchanged) {
   auto model = load_model(test::shared_path("fixtures/hf/stories260k_hf"));  // intermediate_size 172
   const int64_t held = model->weights.bytes_held();

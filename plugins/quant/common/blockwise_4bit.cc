@@ -6,6 +6,7 @@
 
 #include "core/base/error.h"
 #include "core/plugin/catalog.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/quant/common/fused_kernels.h"
 #include "plugins/attention/common/vec_ops.h"
 
@@ -216,7 +217,7 @@ class Blockwise4BitQuantizer final : public Quantizer {
 }  // namespace
 
 void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::string& help) {
-  catalog.quant.add(
+  register_quantizer(catalog.quant,
       {code.name, 1, help,
        {ParamSpec::Int("blocksize", 64, 32, 4096, "weights per absmax block (a power of two; bitsandbytes' default 64)"),
         ParamSpec::Bool("double_quant", false,

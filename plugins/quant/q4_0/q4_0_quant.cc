@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/plugin/catalog.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/quant/common/ggml_blocks.h"
 
 namespace ctx {
@@ -45,7 +46,7 @@ struct Q4_0 {
 }  // namespace
 
 void register_q4_0(Catalog& catalog) {
-  catalog.quant.add({"q4_0", 1, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale (4.5 bits/weight)", {}},
+  register_quantizer(catalog.quant, {"q4_0", 1, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale (4.5 bits/weight)", {}},
                     [](const Params&) { return std::make_unique<quant::BlockQuantizer<Q4_0>>(); });
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/plugin/catalog.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/quant/common/ggml_blocks.h"
 
 namespace ctx {
@@ -30,7 +31,7 @@ struct Q8_0 {
 }  // namespace
 
 void register_q8_0(Catalog& catalog) {
-  catalog.quant.add({"q8_0", 1, "llama.cpp Q8_0: blocks of 32 int8 with an fp16 scale (8.5 bits/weight)", {}},
+  register_quantizer(catalog.quant, {"q8_0", 1, "llama.cpp Q8_0: blocks of 32 int8 with an fp16 scale (8.5 bits/weight)", {}},
                     [](const Params&) { return std::make_unique<quant::BlockQuantizer<Q8_0>>(); });
 }
 
