@@ -139,28 +139,31 @@ void Blockwise4BitMatrix::load_group(int64_t r, int64_t g, __m256 w[4]) const {
 
 template <int R, int N>
 void Blockwise4BitMatrix::rows_kernel(const float* x, float* y, int64_t r) const {
-  const int64_t cols = this->cols(), blocks = cols / blocksize_, row_bytes = cols / 2;
-  const uint8_t* code[R];
-  for (int i = 0; i < R; ++i) code[i] = codes_.data() + (r + i) * row_bytes;
+  const int64_t cols = this->cols(), blocks = cols / blocksize_, row_bytes = cols / 2, block_bytes = blocksize_ / 2;
+  const uint8_t* code = codes_.data() + r * row_bytes;
+  const __m256 lo = table_lo_, hi = table_hi_;
   __m256 acc[R][N];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < N; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < blocks; ++b) {
-    // The table scaled by the block's absmax: lookups give exactly the dequantized values.
-    __m256 lo[R], hi[R];
+  for (int64_t b = 0; b < blocks; ++b, code += block_bytes) {
+    for (int i = 0; i < R; ++i)  // the next rows, one line of each per block
+      _mm_prefetch(reinterpret_cast<const char*>(code + (R + i) * row_bytes), _MM_HINT_T0);
+    // sum(table[code] * x) over the block, then one multiply by its absmax.
+    __m256 sum[R][N];
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < N; ++j) sum[i][j] = _mm256_setzero_ps();
+    const float* xb = x + b * blocksize_;
+    for (int64_t k = 0; k < block_bytes; k += 4) {
+      __m256 w[R];
+      for (int i = 0; i < R; ++i) w[i] = decode8(code + i * row_bytes + k, lo, hi);
+      for (int j = 0; j < N; ++j) {
+        const __m256 xv = _mm256_loadu_ps(xb + j * cols + 2 * k);  // shared by the R rows
+        for (int i = 0; i < R; ++i) sum[i][j] = _mm256_fmadd_ps(w[i], xv, sum[i][j]);
+      }
+    }
     for (int i = 0; i < R; ++i) {
       const __m256 s = _mm256_set1_ps(block_absmax((r + i) * blocks + b));
-      lo[i] = _mm256_mul_ps(table_lo_, s);
-      hi[i] = _mm256_mul_ps(table_hi_, s);
-      _mm_prefetch(reinterpret_cast<const char*>(code[i] + R * row_bytes + b * blocksize_ / 2), _MM_HINT_T0);  // next rows
-    }
-    for (int64_t c = b * blocksize_; c < (b + 1) * blocksize_; c += 8) {
-      __m256 w[R];
-      for (int i = 0; i < R; ++i) w[i] = decode8(code[i] + c / 2, lo[i], hi[i]);
-      for (int j = 0; j < N; ++j) {
-        const __m256 xv = _mm256_loadu_ps(x + j * cols + c);  // shared by the R rows
-        for (int i = 0; i < R; ++i) acc[i][j] = _mm256_fmadd_ps(w[i], xv, acc[i][j]);
-      }
+      for (int j = 0; j < N; ++j) acc[i][j] = _mm256_fmadd_ps(sum[i][j], s, acc[i][j]);
     }
   }
   for (int i = 0; i < R; ++i)

@@ -17,10 +17,10 @@
 // dequantized matrix up to float summation order). When cols % blocksize == 0 every row is whole blocks
 // and the fused decode kernel runs for n <= 8: per 8 codes, one 32-bit broadcast, two per-lane shifts
 // (vpsrlvd / vpsllvd put each element's nibble in bits 0..3 and its bit 3 in the sign bit), two vpermps
-// into the 16-entry table held as two 8-float halves, and a blend on bit 3; the table is multiplied by
-// the block's absmax once per block, so the lookups give the dequantized values exactly. Four rows
-// (n = 1; two for n = 2) are processed together so that each loaded x vector serves all of them, and the
-// next rows' codes are prefetched. Larger n use the tiled path through the same decoder; other shapes
+// into the 16-entry table held as two 8-float halves, and a blend on bit 3; sum(table[code] * x) is
+// accumulated per block and multiplied by the block's absmax once. Four rows (n = 1; two for n = 2)
+// are processed together so that each loaded x vector serves all of them, and the next rows' codes are
+// prefetched. Larger n use the tiled path through the same decoder; other shapes
 // use it with scalar dequantization of a tile.
 // Immutable; thread-safe.
 #pragma once
