@@ -4,14 +4,17 @@
 // BlockMatrix<Format> holds the blocks and provides the group decoder of fused_kernels.h (used by
 // dequantize_rows(), which stays exact); Format supplies kPayload (bytes), name,
 // quantize_block(const float*, Block&), decode(const Block&, __m256 w[4]) (unscaled float values) and
-// load_i8(const Block&) (the 32 unscaled values as int8 in element order, each in [-127, 127] for
-// q8_0 and [-8, 7] for q4_0).
+// kOffset and the integer codes: with kOffset == 0, load_i8(const Block&) gives the 32 unscaled values
+// as int8 in element order (q8_0: [-127, 127]); with kOffset > 0, load_u8(const Block&) gives the
+// unsigned codes value + kOffset (q4_0: the nibbles, 0..15, kOffset 8).
 //
 // matmul() quantizes the activations, as llama.cpp does for these formats (its vec_dot_type q8_0):
 // every row of x is cut into blocks of 32, each with dx = max|x| / 127 and qx = round(x / dx) (round
 // half to even) as int8 (Q8Activations; dx is kept in float32 where ggml rounds it to fp16). Then for
-// every weight block, dot = sum qw * qx is exact in int32 (vpmaddubsw on |qw| and qx signed like qw,
-// pairs < 2 * 127 * 127 < 32767, then vpmaddwd), and y += float(dot) * (dw * dx) with FMA.
+// every weight block, dot = sum qw * qx is exact in int32 (vpmaddubsw then vpmaddwd: q8_0 on |qw| and
+// qx signed like qw, pairs < 2 * 127 * 127 < 32767; q4_0 on the unsigned nibbles u = qw + 8 and qx,
+// pairs < 2 * 15 * 127, with the offset folded in as -8 * sum(qx) per activation block), and
+// y += float(dot) * (dw * dx) with FMA.
 // Consequence: matmul() is NOT the float product of dequantize(): each activation is off by at most
 // dx / 2 of its block, so |y - dequantize(W) x| <= sum over blocks of dx_b / 2 * sum_{c in b} |w_c|
 // (plus float rounding of the per-block accumulation). dequantize() and dequantize_rows() are exact.
@@ -39,11 +42,16 @@ namespace ctx::quant {
 
 // Activation rows quantized to ggml's q8_0 layout, split in arrays: q [n, cols] int8 and one float
 // scale d per block of 32 ([n, cols / 32]); value ~= q * d. cols must be a multiple of 32.
+// sum[b] = sum of the block's 32 q (for formats whose codes carry an offset, see kOffset below).
 struct Q8Activations {
   int64_t n = 0, cols = 0;
   std::vector<int8_t> q;
   std::vector<float> d;
+  std::vector<int32_t> sum;
   void quantize(const float* x, int64_t n_rows, int64_t n_cols);
+  // -offset * sum(q) * d of block b: the correction of a dot product taken with codes q + offset.
+  template <int Offset>
+  float offset_term(int64_t b) const { return float(-Offset * sum[size_t(b)]) * d[size_t(b)]; }
 };
 
 template <int Payload>
@@ -111,17 +119,32 @@ class BlockMatrix final : public QuantizedMatrix {
       if (r + 1 < r1) _mm_prefetch(reinterpret_cast<const char*>(wb + nb), _MM_HINT_T0);
       __m256 acc[NJ];
       for (int j = 0; j < NJ; ++j) acc[j] = _mm256_setzero_ps();
+      float offset_sum[NJ] = {};  // sum over blocks of dw * (-kOffset * sum(qx) * dx)
       for (int64_t b = 0; b < nb; ++b) {
-        const __m256i w = Format::load_i8(wb[b]);
-        const __m256i aw = _mm256_sign_epi8(w, w);
         const float dw = _cvtsh_ss(wb[b].d);
-        for (int j = 0; j < NJ; ++j) {
-          const int64_t row = j0 + j;
-          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q.data() + row * a.cols + b * 32));
-          const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, w)), ones);
-          acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a.d[size_t(row * nb + b)]), acc[j]);
+        if constexpr (Format::kOffset != 0) {
+          // Unsigned codes u = q + kOffset: vpmaddubsw(u, qx) directly; the offset is a per-block scalar.
+          const __m256i u = Format::load_u8(wb[b]);
+          for (int j = 0; j < NJ; ++j) {
+            const int64_t row = j0 + j, xb = row * nb + b;
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q.data() + xb * 32));
+            const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a.d[size_t(xb)]), acc[j]);
+            offset_sum[j] = std::fma(dw, a.offset_term<Format::kOffset>(xb), offset_sum[j]);
+          }
+        } else {
+          // Signed codes: |q| as unsigned times qx carrying q's sign.
+          const __m256i w = Format::load_i8(wb[b]);
+          const __m256i aw = _mm256_sign_epi8(w, w);
+          for (int j = 0; j < NJ; ++j) {
+            const int64_t row = j0 + j, xb = row * nb + b;
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q.data() + xb * 32));
+            const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, w)), ones);
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a.d[size_t(xb)]), acc[j]);
+          }
         }
       }
+      for (int j = 0; j < NJ; ++j) acc[j] = _mm256_add_ps(acc[j], _mm256_setr_ps(offset_sum[j], 0, 0, 0, 0, 0, 0, 0));
       for (int j = 0; j < NJ; ++j) y[(j0 + j) * rows() + r] = vec::hsum(acc[j]);
     }
   }
