@@ -11,9 +11,10 @@
 //   matrix: for n <= 8 (decode) a fused kernel streams the packed weights once, split by output rows
 //   across OpenMP threads (serial below a work threshold, so tiny matrices pay no fork/join); for larger
 //   n (prefill) each thread dequantizes a tile of kTileRows rows into a thread-local buffer and
-//   multiplies it with Eigen. A format may override matmul() entirely (llm_int8 quantizes the
-//   activations). Formats whose packed layout does not split at row boundaries use the tiled path for
-//   every n.
+//   multiplies it with Eigen. A format may override matmul() entirely (llm_int8, q8_0 and q4_0
+//   quantize the activations, so their results differ from the float product within bounds that
+//   their headers state). Formats whose packed layout does not split at row boundaries use the
+//   tiled path for every n.
 // Immutable after construction; matmul() and dequantize() are reentrant and thread-safe.
 #pragma once
 
