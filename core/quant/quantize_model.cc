@@ -23,6 +23,7 @@ QuantizeReport quantize_model_weights(ModelWeights& w, const Quantizer& quantize
                            {&l.w_down, "mlp.down_proj"}})
       if (!m->quant && m->data) slots.push_back({m, p + name});
   }
+  if (quantizer.quantizes_lm_head() && !w.lm_head.quant && w.lm_head.data) slots.push_back({&w.lm_head, "lm_head"});
   // Quantize everything first, so that an error leaves the weights unchanged.
   std::vector<std::shared_ptr<const QuantizedMatrix>> q(slots.size());
   for (size_t i = 0; i < slots.size(); ++i) {
@@ -46,14 +47,29 @@ QuantizeReport quantize_model_weights(ModelWeights& w, const Quantizer& quantize
     ++report.matrices_quantized;
     // An owned buffer is stored as the shared_ptr of exactly this matrix's data; a mapped file's
     // owner points elsewhere and stays.
+    // A tied classifier keeps the embedding's buffer (the lookup still reads it).
     const void* data = m.data;
     const auto before = w.storage.size();
-    std::erase_if(w.storage, [&](const std::shared_ptr<const void>& s) { return s.get() == data; });
+    if (data != w.embed.data) std::erase_if(w.storage, [&](const std::shared_ptr<const void>& s) { return s.get() == data; });
     if (w.storage.size() != before) report.float_bytes_released += m.rows * m.cols * 4;
     m.quant = std::move(q[i]);
     m.data = nullptr;
   }
   return report;
+}
+
+}  // namespace ctx
+
+namespace ctx {
+
+void register_quantizer(Registry<Quantizer>& registry, PluginInfo info, Registry<Quantizer>::Factory factory) {
+  info.schema.push_back(ParamSpec::Bool(
+      "lm_head", false, "also quantize the classifier (llama.cpp quantizes output.weight; bitsandbytes keeps it float)"));
+  registry.add(std::move(info), [factory = std::move(factory)](const Params& p) {
+    std::unique_ptr<Quantizer> q = factory(p);
+    q->set_quantizes_lm_head(p.get_bool("lm_head"));
+    return q;
+  });
 }
 
 }  // namespace ctx

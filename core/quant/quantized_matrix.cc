@@ -41,13 +41,17 @@ void QuantizedMatrix::matmul(const float* x, int64_t n, float* y) const {
 
 void QuantizedMatrix::matmul_fused(const float* x, int64_t n, float* y) const {
   CTX_CHECK(n >= 1 && n <= 8);
+  for_row_chunks(n, [&](int64_t r0, int64_t r1) { fused_rows(x, n, y, r0, r1); });
+}
+
+void QuantizedMatrix::for_row_chunks(int64_t n, const std::function<void(int64_t, int64_t)>& f) const {
   // Chunks of 16 rows: each thread streams one contiguous run of packed rows.
   const int64_t chunks = (rows_ + 15) / 16;
 #pragma omp parallel if (rows_ * cols_ * n >= kMinParallelWork)
   {
     const int nt = omp_get_num_threads(), t = omp_get_thread_num();
     const int64_t c0 = chunks * t / nt, c1 = chunks * (t + 1) / nt;
-    if (c0 < c1) fused_rows(x, n, y, c0 * 16, std::min(rows_, c1 * 16));
+    if (c0 < c1) f(c0 * 16, std::min(rows_, c1 * 16));
   }
 }
 

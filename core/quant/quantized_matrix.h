@@ -11,13 +11,15 @@
 //   matrix: for n <= 8 (decode) a fused kernel streams the packed weights once, split by output rows
 //   across OpenMP threads (serial below a work threshold, so tiny matrices pay no fork/join); for larger
 //   n (prefill) each thread dequantizes a tile of kTileRows rows into a thread-local buffer and
-//   multiplies it with Eigen. A format may override matmul() entirely (llm_int8 quantizes the
-//   activations). Formats whose packed layout does not split at row boundaries use the tiled path for
-//   every n.
+//   multiplies it with Eigen. A format may override matmul() entirely (llm_int8, q8_0 and q4_0
+//   quantize the activations, so their results differ from the float product within bounds that
+//   their headers state). Formats whose packed layout does not split at row boundaries use the
+//   tiled path for every n.
 // Immutable after construction; matmul() and dequantize() are reentrant and thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,6 +63,9 @@ class QuantizedMatrix {
   // The two drivers of matmul(), for formats that override it.
   void matmul_fused(const float* x, int64_t n, float* y) const;
   void matmul_tiled(const float* x, int64_t n, float* y) const;
+  // The row split of matmul_fused: calls f(r0, r1) once per OpenMP thread with a contiguous run of
+  // rows (r0 a multiple of 16), in parallel when rows * cols * n reaches the work threshold.
+  void for_row_chunks(int64_t n, const std::function<void(int64_t r0, int64_t r1)>& f) const;
 
  private:
   int64_t rows_, cols_;

@@ -1,7 +1,8 @@
 // ctxlab bench quant: the weight quantizers against float32, measured in the same run.
 //   matvec: one input row (decode) times a quantized matrix, GB/s of the packed bytes (bytes() / time),
 //           for a large square matrix and the model's own linear shapes; float32 (linear()) alongside
-//   model:  whole-model decode tok/s for each format, formats interleaved within each round (shared
+//   model:  whole-model decode tok/s for each format (default list: every format, plus q4_0 and nf4 with
+//           lm_head=true), formats interleaved within each round (shared
 //           machines drift), ratio vs float32 taken per round; medians reported
 // Results print as Markdown table rows (the format of bench/RESULTS.md).
 #include <cstdio>
@@ -142,7 +143,8 @@ void bench_model(const std::string& model_spec, const std::vector<std::string>& 
   const ModelConfig& c = runs[0].model->config;
   std::printf("\nwhole-model decode: %s | %s | threads %d | %lld prompt tokens, %d rounds of %lld steps, formats interleaved "
               "per round; tok/s = 1 / median step time; ratio = median of per-round tok/s / float32 tok/s\n"
-              "embedding and lm_head stay float32 (as bitsandbytes); bits/weight over the quantized linear layers\n\n",
+              "embedding float32; lm_head float32 (as bitsandbytes) unless lm_head=true (as llama.cpp); bits/weight over the "
+              "decoder linear layers\n\n",
               model_spec.c_str(), c.summary().c_str(), num_threads(), (long long)prompt_tokens, rounds, (long long)tokens);
   std::printf("| format | weights held | bytes/token | linear bits/weight | tok/s | ms/token | speed-up vs float32 |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
@@ -168,7 +170,8 @@ int bench_quant(const Args& args) {
       ("model", po::value<std::string>()->default_value("random:bench/configs/llama_110m.json"),
        "checkpoint folder, llama2.c .bin, or random:CONFIG.json[:SEED]")
       ("formats", po::value<std::string>()->default_value(""),
-       "quantizer specs separated by ';' (e.g. \"int8;nf4:double_quant=true\"); default: every registered one but none")
+       "quantizer specs separated by ';' (e.g. \"int8;nf4:double_quant=true\"); default: every registered one but none, "
+       "plus q4_0:lm_head=true and nf4:lm_head=true")
       ("matrix", po::value<std::string>()->default_value("4096x4096"), "extra matvec shapes ROWSxCOLS, comma-separated (empty: none)")
       ("prompt-tokens", po::value<int64_t>()->default_value(16), "context before the timed decode steps")
       ("tokens", po::value<int64_t>()->default_value(16), "timed decode steps per round and format")
@@ -185,7 +188,10 @@ int bench_quant(const Args& args) {
   const auto& registry = builtin_catalog().quant;
   std::vector<std::string> specs;
   const std::string list = vm["formats"].as<std::string>();
-  for (const std::string& s : list.empty() ? registry.names() : split_list(list, ';'))
+  std::vector<std::string> names = registry.names();
+  for (const char* s : {"q4_0:lm_head=true", "nf4:lm_head=true"})  // the llama.cpp-style variants of the 4-bit targets
+    if (registry.find(std::string_view(s).substr(0, std::string_view(s).find(':')))) names.push_back(s);
+  for (const std::string& s : list.empty() ? names : split_list(list, ';'))
     if (s != "none") specs.push_back(registry.resolve(s).canonical());
   const std::string model_spec = vm["model"].as<std::string>();
 

@@ -157,6 +157,22 @@ LlmInt8Activations llm_int8_activations(const std::vector<float>& x, int64_t n, 
   return a;
 }
 
+// llama.cpp's q8_0 activation blocks (plugins/quant/common/ggml_blocks.h): per block of 32 entries of
+// a row of x, the step is max |x| / 127 over the block; an output is off by at most step / 2 times
+// sum |w| over the block's columns.
+bool quantizes_activations_q8_0(const std::string& format) { return format == "q8_0" || format == "q4_0"; }
+
+std::vector<double> q8_0_activation_steps(const std::vector<float>& x, int64_t n, int64_t cols) {
+  std::vector<double> step(size_t(n * cols), 0);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t b = 0; b + 32 <= cols; b += 32) {
+      double amax = 0;
+      for (int64_t c = b; c < b + 32; ++c) amax = std::max(amax, std::fabs(double(x[size_t(j * cols + c)])));
+      for (int64_t c = b; c < b + 32; ++c) step[size_t(j * cols + c)] = amax / 127;
+    }
+  return step;
+}
+
 TEST_P(QuantFormat, MatmulMatchesDequantizedReference) {
   if (is_none()) GTEST_SKIP() << "none keeps float32";
   struct Shape {
@@ -182,16 +198,19 @@ TEST_P(QuantFormat, MatmulMatchesDequantizedReference) {
       x[size_t(s.cols / 3)] = 9.5f;  // an activation outlier (LLM.int8 threshold 6)
       q->matmul(x.data(), n, y.data());
       const auto act = llm_int8_activations(x, n, s.cols);
+      const auto q8_step = q8_0_activation_steps(x, n, s.cols);
       for (int64_t j = 0; j < n; ++j)
         for (int64_t r = 0; r < s.rows; ++r) {
-          double ref = 0, mag = 0, act_err = 0;
+          double ref = 0, mag = 0, act_err = 0, q8_err = 0;
           for (int64_t c = 0; c < s.cols; ++c) {
             const double wv = d[size_t(r * s.cols + c)], xv = x[size_t(j * s.cols + c)];
             ref += wv * xv;
             mag += std::fabs(wv * xv);
             if (!act.outlier[size_t(c)]) act_err += std::fabs(wv) * act.step[size_t(j)] / 2;
+            q8_err += std::fabs(wv) * q8_step[size_t(j * s.cols + c)] / 2;
           }
-          const double tol = 1e-5 * mag + 1e-6 + (GetParam() == "llm_int8" ? act_err * (1 + 1e-4) : 0.0);
+          const double tol = 1e-5 * mag + 1e-6 + (GetParam() == "llm_int8" ? act_err * (1 + 1e-4) : 0.0) +
+                             (quantizes_activations_q8_0(GetParam()) ? q8_err * (1 + 1e-4) : 0.0);
           ASSERT_NEAR(y[size_t(j * s.rows + r)], ref, tol)
               << GetParam() << " shape [" << s.rows << ", " << s.cols << "] n " << n << " row " << j << " out " << r;
         }
@@ -421,6 +440,55 @@ TEST_P(QuantFormat, FixtureModelStaysCloseToFloat) {
     const std::vector<int32_t> got(results[0].tokens.begin(), results[0].tokens.begin() + k);
     const std::vector<int32_t> want(ref.generated.begin() + ref.prompt_len, ref.generated.begin() + ref.prompt_len + k);
     EXPECT_EQ(got, want);
+  }
+}
+
+// lm_head=true (every format but none): the classifier is quantized exactly as the format quantizes
+// that matrix on its own; with tied embeddings the lookup keeps the float32 embedding and a separate
+// quantized classifier is held; untied, the float32 classifier is released. The logits are bit-identical
+// to those of the default quantization with that separately quantized classifier put in by hand.
+TEST_P(QuantFormat, LmHeadParameterQuantizesTheClassifier) {
+  if (is_none()) {
+    EXPECT_NE(test::error_of([] { quant().create("none:lm_head=true"); }).find("lm_head"), std::string::npos);
+    return;
+  }
+  for (const std::string fixture : {"fixtures/hf/llama_tied", "fixtures/hf/llama"}) {
+    auto base = load_model(test::shared_path(fixture));
+    auto model = load_model(test::shared_path(fixture));
+    const bool tied = model->weights.lm_head.data == model->weights.embed.data;
+    EXPECT_EQ(tied, fixture.ends_with("_tied"));
+    const WeightMatrix classifier = model->weights.lm_head;
+    const auto alone = quant().create(GetParam())->quantize(classifier);
+    const float* embed = model->weights.embed.data;
+    const auto base_report = quantize_model_weights(base->weights, *quant().create(GetParam()));
+    const auto report = quantize_model_weights(model->weights, *quant().create(GetParam() + ":lm_head=true"));
+    EXPECT_EQ(report.matrices_quantized, 7 * model->config.num_layers + 1) << fixture;
+    const WeightMatrix& lm = model->weights.lm_head;
+    ASSERT_TRUE(lm.quant) << fixture;
+    EXPECT_FALSE(base->weights.lm_head.quant);
+    EXPECT_FALSE(model->weights.embed.quant);
+    EXPECT_EQ(model->weights.embed.data, embed) << "the embedding lookup stays float32";
+    std::vector<PackedBuffer> got = lm.quant->buffers(), want = alone->buffers();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(bytes_of(got[i]), bytes_of(want[i])) << got[i].name;
+    const int64_t float_classifier = classifier.rows * classifier.cols * 4;
+    EXPECT_EQ(model->weights.bytes_held(),
+              base->weights.bytes_held() + lm.quant->bytes() - (tied ? 0 : float_classifier)) << fixture;
+    EXPECT_EQ(model->weights.bytes_read_per_token(),
+              base->weights.bytes_read_per_token() + lm.quant->bytes() - float_classifier) << fixture;
+    if (tied) EXPECT_EQ(report.float_bytes_released, base_report.float_bytes_released) << "the embedding is kept";
+    base->weights.lm_head.quant = alone;
+    base->weights.lm_head.data = nullptr;
+    auto run = [](const Model& m) {
+      Transformer tf(m, test::attention("sdpa"));
+      KvCache cache = tf.new_cache();
+      const std::vector<int32_t> prompt = {1, 5, 9, 2};
+      SequenceStep step{&cache, prompt, 0};
+      return tf.forward({&step, 1});
+    };
+    const auto logits = run(*model);
+    for (float v : logits) ASSERT_TRUE(std::isfinite(v));
+    EXPECT_EQ(logits, run(*base)) << fixture;
   }
 }
 

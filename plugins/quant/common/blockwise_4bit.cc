@@ -2,10 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/base/error.h"
 #include "core/plugin/catalog.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/quant/common/fused_kernels.h"
+#include "plugins/attention/common/vec_ops.h"
 
 namespace ctx::quant {
 namespace {
@@ -112,17 +115,67 @@ float Blockwise4BitMatrix::value(int64_t r, int64_t c) const {
   return code_.values[(i % 2 == 0) ? byte >> 4 : byte & 0xF] * block_absmax(i / blocksize_);
 }
 
+namespace {
+
+// Lane i = table[code of element i] for the 8 codes in the 4 bytes at p (bitsandbytes order: element
+// 2k in the high nibble of byte k). The word is broadcast to every lane and shifted per lane so that
+// the element's nibble lands in bits 0..3 (vpermps reads bits 0..2) and its bit 3 in bit 31 (the
+// blend selector): no shuffle besides the two lookups.
+inline __m256 decode8(const uint8_t* p, __m256 lo, __m256 hi) {
+  uint32_t word;
+  std::memcpy(&word, p, 4);
+  const __m256i v = _mm256_set1_epi32(int(word));
+  const __m256i idx = _mm256_srlv_epi32(v, _mm256_setr_epi32(4, 0, 12, 8, 20, 16, 28, 24));
+  const __m256i sel = _mm256_sllv_epi32(v, _mm256_setr_epi32(24, 28, 16, 20, 8, 12, 0, 4));
+  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), _mm256_castsi256_ps(sel));
+}
+
+}  // namespace
+
 void Blockwise4BitMatrix::load_group(int64_t r, int64_t g, __m256 w[4]) const {
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes_.data() + (r * cols() + g * 32) / 2));
-  const __m128i m = _mm_set1_epi8(0x0F);
-  const __m128i hi = _mm_and_si128(_mm_srli_epi16(v, 4), m), lo = _mm_and_si128(v, m);
-  const __m128i a = _mm_unpacklo_epi8(hi, lo), b = _mm_unpackhi_epi8(hi, lo);  // elements 0..15, 16..31
-  const __m128i parts[4] = {a, _mm_srli_si128(a, 8), b, _mm_srli_si128(b, 8)};
-  for (int k = 0; k < 4; ++k) {
-    const __m256i idx = _mm256_cvtepu8_epi32(parts[k]);
-    w[k] = _mm256_blendv_ps(_mm256_permutevar8x32_ps(table_lo_, idx), _mm256_permutevar8x32_ps(table_hi_, idx),
-                            _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+  const uint8_t* p = codes_.data() + (r * cols() + g * 32) / 2;
+  for (int k = 0; k < 4; ++k) w[k] = decode8(p + 4 * k, table_lo_, table_hi_);
+}
+
+template <int R, int N>
+void Blockwise4BitMatrix::rows_kernel(const float* x, float* y, int64_t r) const {
+  const int64_t cols = this->cols(), blocks = cols / blocksize_, row_bytes = cols / 2, block_bytes = blocksize_ / 2;
+  const uint8_t* code = codes_.data() + r * row_bytes;
+  const __m256 lo = table_lo_, hi = table_hi_;
+  __m256 acc[R][N];
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < N; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b, code += block_bytes) {
+    for (int i = 0; i < R; ++i)  // the next rows, one line of each per block
+      _mm_prefetch(reinterpret_cast<const char*>(code + (R + i) * row_bytes), _MM_HINT_T0);
+    // sum(table[code] * x) over the block, then one multiply by its absmax.
+    __m256 sum[R][N];
+    for (int i = 0; i < R; ++i)
+      for (int j = 0; j < N; ++j) sum[i][j] = _mm256_setzero_ps();
+    const float* xb = x + b * blocksize_;
+    for (int64_t k = 0; k < block_bytes; k += 4) {
+      __m256 w[R];
+      for (int i = 0; i < R; ++i) w[i] = decode8(code + i * row_bytes + k, lo, hi);
+      for (int j = 0; j < N; ++j) {
+        const __m256 xv = _mm256_loadu_ps(xb + j * cols + 2 * k);  // shared by the R rows
+        for (int i = 0; i < R; ++i) sum[i][j] = _mm256_fmadd_ps(w[i], xv, sum[i][j]);
+      }
+    }
+    for (int i = 0; i < R; ++i) {
+      const __m256 s = _mm256_set1_ps(block_absmax((r + i) * blocks + b));
+      for (int j = 0; j < N; ++j) acc[i][j] = _mm256_fmadd_ps(sum[i][j], s, acc[i][j]);
+    }
   }
+  for (int i = 0; i < R; ++i)
+    for (int j = 0; j < N; ++j) y[j * rows() + r + i] = vec::hsum(acc[i][j]);
+}
+
+template <int N>
+void Blockwise4BitMatrix::rows_n(const float* x, float* y, int64_t r0, int64_t r1) const {
+  constexpr int R = N == 1 ? 4 : N == 2 ? 2 : 1;  // R * N accumulators stay in registers
+  int64_t r = r0;
+  for (; r + R <= r1; r += R) rows_kernel<R, N>(x, y, r);
+  for (; r < r1; ++r) rows_kernel<1, N>(x, y, r);
 }
 
 void Blockwise4BitMatrix::dequantize_rows(int64_t r0, int64_t r1, float* out) const {
@@ -132,7 +185,17 @@ void Blockwise4BitMatrix::dequantize_rows(int64_t r0, int64_t r1, float* out) co
 }
 
 void Blockwise4BitMatrix::fused_rows(const float* x, int64_t n, float* y, int64_t r0, int64_t r1) const {
-  quant::fused_rows(*this, x, n, y, r0, r1);
+  switch (n) {
+    case 1: return rows_n<1>(x, y, r0, r1);
+    case 2: return rows_n<2>(x, y, r0, r1);
+    case 3: return rows_n<3>(x, y, r0, r1);
+    case 4: return rows_n<4>(x, y, r0, r1);
+    case 5: return rows_n<5>(x, y, r0, r1);
+    case 6: return rows_n<6>(x, y, r0, r1);
+    case 7: return rows_n<7>(x, y, r0, r1);
+    case 8: return rows_n<8>(x, y, r0, r1);
+  }
+  CTX_CHECK(false, "fused kernel for n = ", n);
 }
 
 }  // namespace ctx::quant
@@ -157,7 +220,7 @@ class Blockwise4BitQuantizer final : public Quantizer {
 }  // namespace
 
 void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::string& help) {
-  catalog.quant.add(
+  register_quantizer(catalog.quant,
       {code.name, 1, help,
        {ParamSpec::Int("blocksize", 64, 32, 4096, "weights per absmax block (a power of two; bitsandbytes' default 64)"),
         ParamSpec::Bool("double_quant", false,

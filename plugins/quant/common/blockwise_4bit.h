@@ -13,9 +13,15 @@
 // * Dequantized value: table[code] * absmax[b].
 // Bits per weight (cols % blocksize == 0): 4 + 32 / blocksize; with double quantization
 // 4 + 8 / blocksize + 32 / (256 * blocksize) + 32 / (rows * cols). Code tables are shared constants.
-// Kernels: when cols % blocksize == 0 every row is whole blocks and the fused decode kernel runs
-// (nibbles unpacked with vpunpck[lh]bw, table lookup with two vpermps and a blend on bit 3); other
-// shapes are supported through the tiled path (scalar dequantization of a tile).
+// Kernels: activations stay float32 (bitsandbytes semantics: the result is the float product with the
+// dequantized matrix up to float summation order). When cols % blocksize == 0 every row is whole blocks
+// and the fused decode kernel runs for n <= 8: per 8 codes, one 32-bit broadcast, two per-lane shifts
+// (vpsrlvd / vpsllvd put each element's nibble in bits 0..3 and its bit 3 in the sign bit), two vpermps
+// into the 16-entry table held as two 8-float halves, and a blend on bit 3; sum(table[code] * x) is
+// accumulated per block and multiplied by the block's absmax once. Four rows (n = 1; two for n = 2)
+// are processed together so that each loaded x vector serves all of them, and the next rows' codes are
+// prefetched. Larger n use the tiled path through the same decoder; other shapes
+// use it with scalar dequantization of a tile.
 // Immutable; thread-safe.
 #pragma once
 
@@ -60,6 +66,11 @@ class Blockwise4BitMatrix final : public QuantizedMatrix {
   void fused_rows(const float* x, int64_t n, float* y, int64_t r0, int64_t r1) const override;
 
  private:
+  template <int N>
+  void rows_n(const float* x, float* y, int64_t r0, int64_t r1) const;
+  template <int R, int N>
+  void rows_kernel(const float* x, float* y, int64_t r) const;  // rows [r, r + R), N rows of x
+
   const Code4& code_;
   int64_t blocksize_;
   bool double_quant_;

@@ -1,5 +1,6 @@
-// The fused decode kernel and the SIMD dequantizer shared by the weight-only formats, written once
-// over a "group decoder" D that exposes a matrix as groups of 32 consecutive weights of a row:
+// The generic fused decode kernel (used by `int8`; nf4/fp4 and q8_0/q4_0 have their own kernels in
+// blockwise_4bit.cc and ggml_blocks.h) and the SIMD dequantizer shared by every format's
+// dequantize_rows(), written once over a "group decoder" D that exposes a matrix as groups of 32 consecutive weights of a row:
 //   int64_t rows() const, cols() const;
 //   float group_scale(int64_t r, int64_t g) const;            // multiplies the group's values
 //   void load_group(int64_t r, int64_t g, __m256 w[4]) const; // unscaled values of cols [32g, 32g+32)

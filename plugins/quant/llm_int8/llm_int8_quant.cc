@@ -21,6 +21,7 @@
 
 #include "core/base/error.h"
 #include "core/plugin/catalog.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/quant/common/rowwise_int8.h"
 
 namespace ctx {
@@ -114,7 +115,7 @@ class LlmInt8Quantizer final : public Quantizer {
 }  // namespace
 
 void register_llm_int8(Catalog& catalog) {
-  catalog.quant.add(
+  register_quantizer(catalog.quant,
       {"llm_int8", 1, "LLM.int8(): int8 weights and activations, outlier input features (|x| > threshold) in float",
        {ParamSpec::Float("threshold", 6.0, 0.0, 1e6,
                          "activation outlier threshold (bitsandbytes' default 6.0); 0 = no outlier decomposition")}},

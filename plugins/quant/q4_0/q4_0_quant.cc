@@ -1,11 +1,14 @@
 // `q4_0`: llama.cpp's Q4_0 (ggml-quants.c block_q4_0): per block of 32, m = the element of largest
 // magnitude (with its sign), d = m / -8 stored as fp16, q = min(15, trunc(x / d + 8.5)) in 4 bits;
 // value = (q - 8) * d. Byte j holds element j in its low nibble and element j + 16 in its high one.
-// 18 bytes per 32 weights = 4.5 bits/weight. Activations stay float32: the kernel splits nibbles,
-// subtracts 8 in int8 and widens to float (plugins/quant/common/fused_kernels.h).
+// 18 bytes per 32 weights = 4.5 bits/weight. matmul() quantizes the activations to q8_0 blocks and
+// takes integer dot products, as llama.cpp does (plugins/quant/common/ggml_blocks.h states the
+// resulting error bound); the nibbles are split with a per-lane shift and a mask and multiplied as
+// unsigned codes, the offset 8 being applied once per block.
 #include <cmath>
 
 #include "core/plugin/catalog.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/quant/common/ggml_blocks.h"
 
 namespace ctx {
@@ -26,6 +29,12 @@ struct Q4_0 {
       b.qs[j] = uint8_t(lo | (hi << 4));
     }
   }
+  static constexpr int kOffset = 8;
+  static __m256i load_u8(const quant::GgmlBlock<16>& b) {
+    // The 16 bytes in both halves; the high half shifted by 4: elements 0..15 then 16..31.
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
+    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
+  }
   static void decode(const quant::GgmlBlock<16>& b, __m256 w[4]) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
     const __m128i m = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
@@ -39,7 +48,7 @@ struct Q4_0 {
 }  // namespace
 
 void register_q4_0(Catalog& catalog) {
-  catalog.quant.add({"q4_0", 1, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale (4.5 bits/weight)", {}},
+  register_quantizer(catalog.quant, {"q4_0", 1, "llama.cpp Q4_0: blocks of 32 4-bit values with an fp16 scale (4.5 bits/weight)", {}},
                     [](const Params&) { return std::make_unique<quant::BlockQuantizer<Q4_0>>(); });
 }
 
