@@ -32,12 +32,11 @@ std::optional<char> extract_longbench_v2_answer(std::string_view response) {
 
 std::optional<char> extract_mmlu_letter(std::string_view response) {
   if (auto c = extract_longbench_v2_answer(response)) return c;
-  static const std::regex phrase(R"((?:answer is|answer:)\s*\(?([A-D])\b)", std::regex::icase);
-  static const std::regex lead(R"(^\s*\(?([A-D])(?:[.):]|\s|$))");
+  static const std::regex phrase(R"([Aa]nswer(?: is|:)\s*\(?([A-D])\b)");
+  // A letter alone: "B", "B.", "(B)", "B) ...", "B\n..." but not the article in "A lesion ...".
+  static const std::regex lead(R"(^\s*\(?([A-D])(?:[.):]|\s*$|\s*\n))");
   const std::string text = without_asterisks(response);
-  // icase would also accept a-d as the letter; check the captured letter's case.
-  std::smatch m;
-  if (std::regex_search(text, m, phrase) && m.str(1)[0] >= 'A' && m.str(1)[0] <= 'D') return m.str(1)[0];
+  if (auto c = search(text, phrase)) return c;
   return search(text, lead);
 }
 

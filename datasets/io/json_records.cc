@@ -73,7 +73,7 @@ void JsonArrayReader::skip_space() {
   }
 }
 
-std::string JsonArrayReader::where() const { return str_cat(name_, ":", elem_line_); }
+std::string JsonArrayReader::where() const { return str_cat(name_, ":", elem_line_, " (record ", index_, ")"); }
 
 bool JsonArrayReader::next(nlohmann::json& record) {
   if (done_) return false;

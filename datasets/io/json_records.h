@@ -38,7 +38,7 @@ nlohmann::json read_json_document(const std::string& path);
 nlohmann::json parse_json_document(const std::string& text, const std::string& name);
 
 // The elements of a top-level JSON array of objects (HotpotQA's files), each parsed on its own so that
-// errors name the line where the element starts ("FILE:LINE: ..."). A syntax error inside an element
+// errors name the line where the element starts and its index ("FILE:LINE (record N): ..."). A syntax error inside an element
 // throws for that element and the reader goes on with the next one; a broken array structure
 // (no '[', an unterminated string or element, junk between elements) throws and ends the reading.
 class JsonArrayReader {
@@ -46,7 +46,8 @@ class JsonArrayReader {
   explicit JsonArrayReader(const std::string& path);
   JsonArrayReader(std::string name, std::string text);
   bool next(nlohmann::json& record);
-  std::string where() const;  // "FILE:LINE" of the element last returned (or failed)
+  // "FILE:LINE (record N)" of the element last returned (or failed): a file may hold all on one line.
+  std::string where() const;
   size_t index() const { return index_; }  // 0-based index of that element
 
  private:
