@@ -1,4 +1,5 @@
-// Helpers for the dataset tests: load a dataset spec through the builtin catalog, write files.
+// Helpers for the dataset tests: load a dataset spec through the builtin catalog, write files
+// (error_of comes from tests/support/error_of.h).
 #pragma once
 
 #include <fstream>
@@ -7,6 +8,7 @@
 #include "core/base/error.h"
 #include "datasets/dataset.h"
 #include "plugins/register_all.h"
+#include "tests/support/error_of.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::test {
@@ -23,17 +25,6 @@ inline LoadedDataset load_dataset(std::string spec, const Tokenizer* tokenizer =
 inline void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
-}
-
-// The message of the ctx::Error that `f` throws, or "" if it throws none.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace ctx::test
