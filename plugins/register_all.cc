@@ -30,6 +30,13 @@ void register_hotpot_em_f1(Catalog& catalog);
 void register_rouge(Catalog& catalog);
 void register_longbench(Catalog& catalog);
 void register_meteor(Catalog& catalog);
+// Datasets (datasets/<name>/).
+void register_mmlu(Catalog& catalog);
+void register_hotpotqa(Catalog& catalog);
+void register_narrativeqa(Catalog& catalog);
+void register_longbench_dataset(Catalog& catalog);
+void register_longbench_v2(Catalog& catalog);
+void register_needle(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -58,6 +65,12 @@ void register_all(Catalog& catalog) {
   register_rouge(catalog);
   register_longbench(catalog);
   register_meteor(catalog);
+  register_mmlu(catalog);
+  register_hotpotqa(catalog);
+  register_narrativeqa(catalog);
+  register_longbench_dataset(catalog);
+  register_longbench_v2(catalog);
+  register_needle(catalog);
 }
 
 const Catalog& builtin_catalog() {

@@ -10,8 +10,8 @@
 
 namespace ctx {
 
-// Interfaces of the kinds that later milestones implement (datasets, metrics); their registries exist
-// now so that names, specs and listings work uniformly.
+// Interfaces of the kinds implemented outside core (datasets/dataset.h, eval/metric.h), which core
+// does not depend on; their registries live here so that names, specs and listings work uniformly.
 class DatasetPlugin;
 class MetricPlugin;
 

@@ -82,6 +82,25 @@ void check_string(const ParamSpec& spec, std::string_view text, std::string_view
   }
 }
 
+// The trimmed elements of a list text: "[a,b]", "[]", "" (JSON [] through Boost.PropertyTree) or a
+// bare single element "a".
+std::vector<std::string_view> list_items(const ParamSpec& spec, std::string_view text, std::string_view where) {
+  std::string_view t = trim(text);
+  std::vector<std::string_view> out;
+  if (t.empty()) return out;
+  if (t.front() != '[') return {t};
+  if (t.back() != ']') bad_value(spec, text, where, "missing ']'");
+  t = trim(t.substr(1, t.size() - 2));
+  if (t.empty()) return out;
+  while (true) {
+    const size_t comma = t.find(',');
+    out.push_back(trim(t.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    t.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string quote_param_text(std::string_view text) {
@@ -110,6 +129,7 @@ std::string_view param_type_name(ParamType t) {
     case ParamType::kString: return "string";
     case ParamType::kChoice: return "choice";
     case ParamType::kIntList: return "int list";
+    case ParamType::kStringList: return "string list";
   }
   return "?";
 }
@@ -135,6 +155,9 @@ ParamSpec ParamSpec::IntList(std::string name, std::vector<int64_t> dflt, std::o
                              std::optional<double> max, std::string help) {
   return {std::move(name), ParamType::kIntList, std::move(dflt), min, max, {}, std::move(help)};
 }
+ParamSpec ParamSpec::StringList(std::string name, std::vector<std::string> dflt, std::string help) {
+  return {std::move(name), ParamType::kStringList, std::move(dflt), {}, {}, {}, std::move(help)};
+}
 
 std::string ParamSpec::allowed() const {
   switch (type) {
@@ -157,6 +180,7 @@ std::string ParamSpec::allowed() const {
       return s;
     }
     case ParamType::kIntList: return "list of int" + range_text(*this) + " as [a,b,...]";
+    case ParamType::kStringList: return "list of text without , [ ] { } as [a,b,...]";
   }
   return "?";
 }
@@ -173,6 +197,11 @@ std::string format_param_value(const ParamValue& v) {
         if (i) s += ',';
         s += std::to_string(x[i]);
       }
+      return s + "]";
+    }
+    std::string operator()(const std::vector<std::string>& x) const {
+      std::string s = "[";
+      for (size_t i = 0; i < x.size(); ++i) s += (i ? "," : "") + x[i];
       return s + "]";
     }
   };
@@ -210,21 +239,16 @@ ParamValue parse_param_value(const ParamSpec& spec, std::string_view text, std::
         bad_value(spec, text, where, "not a choice");
       return std::string(text);
     case ParamType::kIntList: {
-      std::string_view t = trim(text);
       std::vector<int64_t> out;
-      if (t.empty()) return out;  // JSON [] reaches us as "" through Boost.PropertyTree
-      if (t.front() != '[') {  // a bare single element
-        out.push_back(parse_checked_int(spec, t, text, where));
-        return out;
-      }
-      if (t.back() != ']') bad_value(spec, text, where, "missing ']'");
-      t = trim(t.substr(1, t.size() - 2));
-      if (t.empty()) return out;
-      while (true) {
-        const size_t comma = t.find(',');
-        out.push_back(parse_checked_int(spec, trim(t.substr(0, comma)), text, where));
-        if (comma == std::string_view::npos) break;
-        t.remove_prefix(comma + 1);
+      for (std::string_view item : list_items(spec, text, where)) out.push_back(parse_checked_int(spec, item, text, where));
+      return out;
+    }
+    case ParamType::kStringList: {
+      std::vector<std::string> out;
+      for (std::string_view item : list_items(spec, text, where)) {
+        if (item.empty()) bad_value(spec, text, where, "empty element");
+        check_string(spec, item, where);
+        out.emplace_back(item);
       }
       return out;
     }
@@ -258,6 +282,9 @@ const std::string& Params::get_string(const std::string& name) const {
 }
 const std::vector<int64_t>& Params::get_int_list(const std::string& name) const {
   return typed<std::vector<int64_t>>(values_, name, "int list");
+}
+const std::vector<std::string>& Params::get_string_list(const std::string& name) const {
+  return typed<std::vector<std::string>>(values_, name, "string list");
 }
 
 Params resolve_params(const ParamSchema& schema, const std::vector<std::pair<std::string, std::string>>& given,

@@ -14,11 +14,11 @@
 
 namespace ctx {
 
-enum class ParamType { kInt, kFloat, kBool, kString, kChoice, kIntList };
+enum class ParamType { kInt, kFloat, kBool, kString, kChoice, kIntList, kStringList };
 
 // kInt -> int64_t, kFloat -> double, kBool -> bool, kString/kChoice -> std::string,
-// kIntList -> std::vector<int64_t>.
-using ParamValue = std::variant<int64_t, double, bool, std::string, std::vector<int64_t>>;
+// kIntList -> std::vector<int64_t>, kStringList -> std::vector<std::string>.
+using ParamValue = std::variant<int64_t, double, bool, std::string, std::vector<int64_t>, std::vector<std::string>>;
 
 struct ParamSpec {
   std::string name;
@@ -37,6 +37,7 @@ struct ParamSpec {
   static ParamSpec Choice(std::string name, std::string dflt, std::vector<std::string> choices, std::string help);
   static ParamSpec IntList(std::string name, std::vector<int64_t> dflt, std::optional<double> min,
                            std::optional<double> max, std::string help);
+  static ParamSpec StringList(std::string name, std::vector<std::string> dflt, std::string help);
 
   // "int in [1, 128]", "one of causal|sliding_window", "list of int >= 0", ... for messages and listings.
   std::string allowed() const;
@@ -47,7 +48,7 @@ using ParamSchema = std::vector<ParamSpec>;
 std::string_view param_type_name(ParamType t);
 
 // Canonical text: ints in decimal, floats in the shortest form that round-trips ("0.5", "1e-06"),
-// bools true/false, strings as is, int lists "[0,1]".
+// bools true/false, strings as is, int lists "[0,1]", string lists "[a,b]".
 std::string format_param_value(const ParamValue& v);
 
 // Parses `text` as a value of `spec` and checks its range/choices. Accepted text (surrounding spaces
@@ -55,7 +56,8 @@ std::string format_param_value(const ParamValue& v);
 // form, finite only; kBool true/false/1/0/yes/no/on/off (any case); kChoice one of `choices` exactly;
 // kString any text without , [ ] { } control characters or surrounding spaces (so that it survives
 // the canonical spec text); kIntList "[1,2]", "[]" (or "", as JSON [] reads through
-// Boost.PropertyTree) or a single int "3".
+// Boost.PropertyTree) or a single int "3"; kStringList the same shapes ("[a,b]", "[]", "", "a"), each
+// element trimmed, non-empty and a valid kString.
 // Throws ctx::Error naming `where` (e.g. "attention plugin 'flex'"), the parameter, the text and
 // what is allowed.
 ParamValue parse_param_value(const ParamSpec& spec, std::string_view text, std::string_view where);
@@ -73,6 +75,7 @@ class Params {
   bool get_bool(const std::string& name) const;
   const std::string& get_string(const std::string& name) const;  // kString and kChoice
   const std::vector<int64_t>& get_int_list(const std::string& name) const;
+  const std::vector<std::string>& get_string_list(const std::string& name) const;
   const std::map<std::string, ParamValue>& values() const { return values_; }
   bool operator==(const Params& o) const { return values_ == o.values_; }
 

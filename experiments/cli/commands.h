@@ -16,5 +16,6 @@ int cmd_bench(const Args& args);
 int cmd_plugins(const Args& args);
 int cmd_fidelity(const Args& args);
 int cmd_score(const Args& args);
+int cmd_data(const Args& args);
 
 }  // namespace ctx::cli

@@ -25,6 +25,7 @@ const Command kCommands[] = {
      ctx::cli::cmd_fidelity},
     {"score", "text metrics (ROUGE, METEOR, EM/F1, LongBench) of a JSON Lines case file; --bench times them",
      ctx::cli::cmd_score},
+    {"data", "dataset plugins: list them, show exact prompts of a spec, count samples", ctx::cli::cmd_data},
     {"plugins", "registered plugins (attention, kv, ...) with versions, parameters and defaults", ctx::cli::cmd_plugins},
 };
 

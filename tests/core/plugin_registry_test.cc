@@ -575,3 +575,30 @@ TEST(PluginRegistry, MutatedSpecTextsNeverCrash) {
 
 }  // namespace
 }  // namespace ctx
+
+namespace ctx {
+namespace {
+
+TEST(Params, StringListParsesFormatsAndRejects) {
+  const ParamSpec s = ParamSpec::StringList("subjects", {}, "");
+  auto parse = [&](const char* t) { return std::get<std::vector<std::string>>(parse_param_value(s, t, "dataset 'mmlu'")); };
+  EXPECT_EQ(parse("[anatomy, virology]"), (std::vector<std::string>{"anatomy", "virology"}));
+  EXPECT_EQ(parse("anatomy"), std::vector<std::string>{"anatomy"});
+  EXPECT_TRUE(parse("[]").empty());
+  EXPECT_TRUE(parse("").empty());
+  EXPECT_EQ(format_param_value(std::vector<std::string>{"a", "b"}), "[a,b]");
+  EXPECT_EQ(parse(format_param_value(std::vector<std::string>{"x_y", "z"}).c_str()), (std::vector<std::string>{"x_y", "z"}));
+  for (const char* bad : {"[a,]", "[a", "[a{b}]"}) {
+    try {
+      parse_param_value(s, bad, "dataset 'mmlu'");
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("parameter 'subjects'"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(s.allowed(), "list of text without , [ ] { } as [a,b,...]");
+  EXPECT_EQ(param_type_name(ParamType::kStringList), "string list");
+}
+
+}  // namespace
+}  // namespace ctx

@@ -141,8 +141,34 @@ TEST(Cli, PluginsListsEachAttentionBackendWithItsParameters) {
     EXPECT_NE(all.out.find(kind), std::string::npos) << kind << "\n" << all.out;
 }
 
+TEST(Cli, DataShowPrintsExactPromptsAndCounts) {
+  const std::string root = test::shared_path("datasets");
+  const CliRun r = ctxlab("data show --dataset 'mmlu:subjects=[anatomy],shots=1,root=" + root + "' --limit 1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("--- prompt ---\nThe following are multiple choice questions (with answers) about anatomy.\n\n"
+                       "What is the embryological origin of the hyoid bone?\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("continuations: ' A' ' B' ' C' ' D'   gold: 0"), std::string::npos) << r.out;
+  const CliRun json = ctxlab("data show --json --limit 2 --dataset 'hotpotqa:setting=closed_book,root=" + root + "'");
+  ASSERT_EQ(json.exit_code, 0) << json.out;
+  EXPECT_EQ(std::count(json.out.begin(), json.out.end(), '\n'), 2) << json.out;
+  EXPECT_NE(json.out.find("\"references\":[\"yes\"]"), std::string::npos) << json.out;
+  const CliRun count = ctxlab("data count --dataset 'longbench:task=multi_news,root=" + root + "'");
+  ASSERT_EQ(count.exit_code, 0) << count.out;
+  EXPECT_NE(count.out.find("samples: 200\nskipped: 0"), std::string::npos) << count.out;
+  const CliRun trunc = ctxlab("data show --limit 1 --max-tokens 300 --tokenizer " +
+                              test::shared_path("fixtures/tokenizers/llama2/tokenizer.model") +
+                              " --dataset 'longbench:task=multi_news,root=" + root + "'");
+  ASSERT_EQ(trunc.exit_code, 0) << trunc.out;
+  EXPECT_NE(trunc.out.find("-> 300 (cut "), std::string::npos) << trunc.out;
+  const CliRun list = ctxlab("data list");
+  for (const char* name : {"mmlu@1", "hotpotqa@1", "narrativeqa@1", "longbench@1", "longbench_v2@1", "needle@1"})
+    EXPECT_NE(list.out.find(name), std::string::npos) << name;
+}
+
 TEST(Cli, EveryCommandHasHelp) {
-  for (const char* cmd : {"generate", "logits", "doctor", "bench decode", "bench prefill", "bench attention", "plugins"}) {
+  for (const char* cmd : {"generate", "logits", "doctor", "bench decode", "bench prefill", "bench attention", "plugins", "data"}) {
     const CliRun r = ctxlab(std::string(cmd) + " --help");
     EXPECT_EQ(r.exit_code, 0) << cmd << ": " << r.out;
     EXPECT_NE(r.out.find("usage: ctxlab"), std::string::npos) << cmd << ": " << r.out;
@@ -168,6 +194,8 @@ TEST(Cli, BadInputGivesOneLineErrors) {
        "cannot open for writing"},
       {"bench frobnicate", 1, "unknown benchmark 'frobnicate'"},
       {"score --metric rouge", 1, "give --metric NAME and --input CASES.jsonl"},
+      {"data show", 1, "ctxlab data show needs --dataset SPEC"},
+      {"data show --dataset 'mmlu:shots=9'", 1, "invalid value '9' for parameter 'shots'"},
       {"plugins nosuchkind", 1, "unknown plugin kind 'nosuchkind' (kinds: attention, kv, kv_quant, quant, dataset, metric)"},
       {"generate --model " + fixture("hf/llama") + " --prompt-ids 1 --max-new-tokens -3", 1, "--max-new-tokens must be >= 0"},
   };

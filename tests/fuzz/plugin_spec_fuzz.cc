@@ -42,6 +42,7 @@ struct Registries {
     kv.add({"l2norm", 2, "norms",
             {ParamSpec::Float("keep_ratio", 0.7, 0.0, 1.0, ""), ParamSpec::Int("prune_after", 512, 0, std::nullopt, ""),
              ParamSpec::IntList("skip_layers", {0, 1}, 0, 255, ""), ParamSpec::Bool("per_head", true, ""),
+             ParamSpec::StringList("names", {"a", "b"}, ""),
              ParamSpec::String("tag", "base", ""), ParamSpec::Choice("order", "lowest", {"lowest", "highest"}, "")}},
            make);
   }
