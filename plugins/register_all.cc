@@ -28,6 +28,8 @@ void register_hotpot_em_f1(Catalog& catalog);
 void register_rouge(Catalog& catalog);
 void register_longbench(Catalog& catalog);
 void register_meteor(Catalog& catalog);
+void register_bleu(Catalog& catalog);
+void register_choice_accuracy(Catalog& catalog);
 
 void register_all(Catalog& catalog) {
   register_eager(catalog);
@@ -54,6 +56,8 @@ void register_all(Catalog& catalog) {
   register_rouge(catalog);
   register_longbench(catalog);
   register_meteor(catalog);
+  register_bleu(catalog);
+  register_choice_accuracy(catalog);
 }
 
 const Catalog& builtin_catalog() {
