@@ -18,11 +18,7 @@ namespace ctx {
 namespace {
 
 // text.lower().split() as UTF-8 tokens.
-std::vector<std::string> bleu_tokens(std::string_view utf8) {
-  std::vector<std::string> out;
-  for (const auto& t : text::py_split(text::py_lower(text::utf8_to_u32(utf8)))) out.push_back(text::u32_to_utf8(t));
-  return out;
-}
+std::vector<std::string> bleu_tokens(std::string_view utf8) { return text::py_lower_split_utf8(utf8); }
 
 // A token sequence as the bytes of its 4-byte ids, so that a k-gram is a 4k-byte string_view.
 std::string id_bytes(const std::vector<std::string>& tokens, text::Interner& ids) {
@@ -42,7 +38,8 @@ struct Precision {
 Precision modified_precision(const std::string& hyp, const std::vector<std::string>& refs, size_t k) {
   const size_t width = 4 * k;
   const size_t hyp_ngrams = hyp.size() >= width ? hyp.size() / 4 - k + 1 : 0;
-  text::Interner grams;
+  thread_local text::Interner grams;
+  grams.clear();
   std::vector<int64_t> count;
   for (size_t i = 0; i < hyp_ngrams; ++i) {
     const uint32_t g = grams.id(std::string_view(hyp).substr(4 * i, width));
@@ -59,6 +56,7 @@ Precision modified_precision(const std::string& hyp, const std::vector<std::stri
     for (size_t g = 0; g < count.size(); ++g) max_count[g] = std::max(max_count[g], ref_count[g]);
   }
   Precision p;
+  grams.clear();
   for (size_t g = 0; g < count.size(); ++g) p.numerator += std::min(count[g], max_count[g]);
   p.denominator = std::max<int64_t>(1, int64_t(hyp_ngrams));
   return p;
@@ -100,13 +98,15 @@ double py_fsum(const std::vector<double>& values) {
 BleuResult sentence_bleu(const std::vector<std::string>& references, std::string_view hypothesis, int n) {
   if (references.empty()) fail("metric 'bleu': a case needs at least one reference");
   if (n < 1 || n > 4) fail("metric 'bleu': n must be 1..4, got ", n);
-  text::Interner ids;
+  thread_local text::Interner ids;
+  ids.clear();
   const auto hyp_tokens = bleu_tokens(hypothesis);
   std::vector<std::vector<std::string>> ref_tokens;
   for (const auto& r : references) ref_tokens.push_back(bleu_tokens(r));
   const std::string hyp = id_bytes(hyp_tokens, ids);
   std::vector<std::string> refs;
   for (const auto& r : ref_tokens) refs.push_back(id_bytes(r, ids));
+  ids.clear();
 
   BleuResult out;
   out.hyp_len = hyp_tokens.size();

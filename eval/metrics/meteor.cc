@@ -17,25 +17,11 @@ namespace {
 
 using Match = std::pair<size_t, size_t>;  // (hypothesis index, reference index)
 
-// text.lower().split(), then preprocess=str.lower on every token. Lowering is local to the pieces
-// between ASCII whitespace (text/unicode.h): ASCII pieces are one token, lowercased byte by byte.
+// text.lower().split(), then preprocess=str.lower on every token (a no-op on ASCII tokens).
 std::vector<std::string> meteor_tokens(std::string_view utf8) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < utf8.size();) {
-    while (i < utf8.size() && text::is_ascii_space(utf8[i])) ++i;
-    size_t j = i;
-    while (j < utf8.size() && !text::is_ascii_space(utf8[j])) ++j;
-    const std::string_view piece = utf8.substr(i, j - i);
-    if (j > i && text::is_ascii(piece)) {
-      out.emplace_back(piece);
-      for (char& c : out.back())
-        if (c >= 'A' && c <= 'Z') c = char(c + 32);
-    } else if (j > i) {
-      for (const auto& t : text::py_split(text::py_lower(text::utf8_to_u32(piece))))
-        out.push_back(text::u32_to_utf8(text::py_lower(t)));
-    }
-    i = j;
-  }
+  std::vector<std::string> out = text::py_lower_split_utf8(utf8);
+  for (auto& t : out)
+    if (!text::is_ascii(t)) t = text::u32_to_utf8(text::py_lower(text::utf8_to_u32(t)));
   return out;
 }
 

@@ -157,4 +157,23 @@ void py_split_utf8(std::string_view s, std::vector<std::string_view>& out) {
   }
 }
 
+std::vector<std::string> py_lower_split_utf8(std::string_view s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.size();) {
+    while (i < s.size() && is_ascii_space(s[i])) ++i;
+    size_t j = i;
+    bool ascii = true;
+    for (; j < s.size() && !is_ascii_space(s[j]); ++j) ascii = ascii && static_cast<unsigned char>(s[j]) < 0x80;
+    if (j > i && ascii) {
+      out.emplace_back(s.substr(i, j - i));
+      for (char& c : out.back())
+        if (c >= 'A' && c <= 'Z') c = char(c + 32);
+    } else if (j > i) {
+      for (const auto& t : py_split(py_lower(utf8_to_u32(s.substr(i, j - i))))) out.push_back(u32_to_utf8(t));
+    }
+    i = j;
+  }
+  return out;
+}
+
 }  // namespace ctx::text

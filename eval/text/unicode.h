@@ -36,7 +36,11 @@ bool py_is_decimal(char32_t c);
 
 // Python str.split() with no argument: runs of py_isspace characters separate fields; no empty fields.
 std::vector<std::u32string> py_split(std::u32string_view s);
-// The same on UTF-8 text, appending views into `s` to `out`; ASCII bytes are classified directly,
+// Python text.lower().split() on UTF-8, as UTF-8 tokens. Lowering is local to the pieces between
+// ASCII whitespace, so an ASCII piece is one token lowercased byte by byte; other pieces are
+// decoded (invalid bytes as U+FFFD), lowered and split on code points.
+std::vector<std::string> py_lower_split_utf8(std::string_view s);
+// py_split on UTF-8 text, appending views into `s` to `out`; ASCII bytes are classified directly,
 // other code points decoded one at a time (as utf8_to_u32 would).
 void py_split_utf8(std::string_view s, std::vector<std::string_view>& out);
 
