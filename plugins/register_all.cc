@@ -30,6 +30,8 @@ void register_hotpot_em_f1(Catalog& catalog);
 void register_rouge(Catalog& catalog);
 void register_longbench(Catalog& catalog);
 void register_meteor(Catalog& catalog);
+void register_bleu(Catalog& catalog);
+void register_choice_accuracy(Catalog& catalog);
 // Datasets (datasets/<name>/).
 void register_mmlu(Catalog& catalog);
 void register_hotpotqa(Catalog& catalog);
@@ -65,6 +67,8 @@ void register_all(Catalog& catalog) {
   register_rouge(catalog);
   register_longbench(catalog);
   register_meteor(catalog);
+  register_bleu(catalog);
+  register_choice_accuracy(catalog);
   register_mmlu(catalog);
   register_hotpotqa(catalog);
   register_narrativeqa(catalog);

@@ -12,8 +12,8 @@
 namespace ctx {
 namespace {
 
-bool is_special(const std::vector<std::u32string>& tokens) {
-  return tokens.size() == 1 && (tokens[0] == U"yes" || tokens[0] == U"no" || tokens[0] == U"noanswer");
+bool is_special(const std::vector<std::string>& tokens) {
+  return tokens.size() == 1 && (tokens[0] == "yes" || tokens[0] == "no" || tokens[0] == "noanswer");
 }
 
 class HotpotEmF1 : public MetricPlugin {

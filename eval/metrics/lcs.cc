@@ -1,58 +1,82 @@
 #include "eval/metrics/lcs.h"
 
 #include <algorithm>
-#include <unordered_map>
 
 namespace ctx {
 
-// Bit-parallel LCS length (Allison-Dix / Hyyro): one bit per position of b, O(|a| * |b|/64).
-size_t lcs_length(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  if (a.empty() || b.empty()) return 0;
-  const size_t words = (b.size() + 63) / 64;
-  std::unordered_map<int32_t, std::vector<uint64_t>> match;  // token -> positions in b
-  for (size_t j = 0; j < b.size(); ++j) {
-    auto& m = match[b[j]];
-    if (m.empty()) m.assign(words, 0);
-    m[j / 64] |= uint64_t(1) << (j % 64);
-  }
-  std::vector<uint64_t> v(words, ~uint64_t(0));
-  for (int32_t x : a) {
-    auto it = match.find(x);
-    if (it == match.end()) continue;
-    const auto& m = it->second;
-    uint64_t carry = 0;
-    for (size_t w = 0; w < words; ++w) {
-      const uint64_t u = v[w] & m[w];
-      const uint64_t sum = v[w] + u;
-      const uint64_t sum2 = sum + carry;
-      const uint64_t next_carry = (sum < v[w]) | (sum2 < sum);
-      v[w] = sum2 | (v[w] - u);
-      carry = next_carry;
+void LcsTable::build(std::span<const uint32_t> rows, std::span<const uint32_t> cols, bool keep_rows) {
+  words_ = (cols.size() + 63) / 64;
+  if (masks_.size() < alphabet_ * words_) masks_.assign(alphabet_ * words_, 0);
+  for (size_t j = 0; j < cols.size(); ++j) masks_[size_t(cols[j]) * words_ + j / 64] |= uint64_t(1) << (j % 64);
+  if (words_ == 1) {  // one machine word: no carries between words
+    rows_.resize(rows.size() + 1);
+    uint64_t v = ~uint64_t(0);
+    rows_[0] = v;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const uint64_t u = v & masks_[rows[i]];
+      v = (v + u) | (v - u);
+      rows_[i + 1] = v;
     }
+    for (uint32_t c : cols) masks_[c] = 0;
+    const uint64_t valid = cols.size() == 64 ? ~uint64_t(0) : (uint64_t(1) << cols.size()) - 1;
+    length_ = size_t(__builtin_popcountll(~v & valid));
+    return;
   }
-  size_t zeros = 0;
-  for (size_t w = 0; w < words; ++w) {
-    uint64_t x = ~v[w];
-    if (w == words - 1 && b.size() % 64) x &= (uint64_t(1) << (b.size() % 64)) - 1;
-    zeros += size_t(__builtin_popcountll(x));
+  v_.assign(words_, ~uint64_t(0));
+  if (keep_rows) {
+    rows_.resize((rows.size() + 1) * words_);
+    std::fill(rows_.begin(), rows_.begin() + long(words_), ~uint64_t(0));
   }
-  return zeros;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const uint64_t* m = &masks_[size_t(rows[i]) * words_];
+    uint64_t carry = 0;
+    for (size_t w = 0; w < words_; ++w) {
+      const uint64_t v = v_[w], u = v & m[w];
+      const uint64_t sum = v + u;
+      const uint64_t sum2 = sum + carry;
+      carry = (sum < v) | (sum2 < sum);
+      v_[w] = sum2 | (v - u);
+    }
+    if (keep_rows) std::copy(v_.begin(), v_.end(), rows_.begin() + long((i + 1) * words_));
+  }
+  for (size_t j = 0; j < cols.size(); ++j) masks_[size_t(cols[j]) * words_ + j / 64] = 0;
+  length_ = 0;
+  for (size_t w = 0; w < words_; ++w) {
+    uint64_t x = ~v_[w];
+    if (w == words_ - 1 && cols.size() % 64) x &= (uint64_t(1) << (cols.size() % 64)) - 1;
+    length_ += size_t(__builtin_popcountll(x));
+  }
 }
 
-std::vector<size_t> lcs_indices(const std::vector<int32_t>& ref, const std::vector<int32_t>& can) {
-  const size_t rows = ref.size(), cols = can.size(), w = cols + 1;
-  std::vector<uint32_t> t((rows + 1) * w, 0);
-  for (size_t i = 1; i <= rows; ++i)
-    for (size_t j = 1; j <= cols; ++j)
-      t[i * w + j] = ref[i - 1] == can[j - 1] ? t[(i - 1) * w + j - 1] + 1 : std::max(t[(i - 1) * w + j], t[i * w + j - 1]);
+uint32_t LcsTable::at(size_t i, size_t j) const {
+  const uint64_t* row = &rows_[i * words_];
+  uint32_t n = 0;
+  size_t w = 0;
+  for (; w < j / 64; ++w) n += uint32_t(__builtin_popcountll(~row[w]));
+  if (j % 64) n += uint32_t(__builtin_popcountll(~row[w] & ((uint64_t(1) << (j % 64)) - 1)));
+  return n;
+}
+
+size_t lcs_length(std::span<const uint32_t> a, std::span<const uint32_t> b, size_t alphabet) {
+  if (a.empty() || b.empty()) return 0;
+  LcsTable t(alphabet);
+  t.build(a, b, false);
+  return t.length();
+}
+
+namespace {
+
+// rouge-score's _backtrack_norec over any reader of t[i][j].
+template <class At>
+std::vector<size_t> backtrack(std::span<const uint32_t> ref, std::span<const uint32_t> can, const At& at) {
   std::vector<size_t> out;
-  size_t i = rows, j = cols;
+  size_t i = ref.size(), j = can.size();
   while (i > 0 && j > 0) {
     if (ref[i - 1] == can[j - 1]) {
       out.push_back(i - 1);
       --i;
       --j;
-    } else if (t[i * w + j - 1] > t[(i - 1) * w + j]) {
+    } else if (at(i, j - 1) > at(i - 1, j)) {
       --j;
     } else {
       --i;
@@ -60,6 +84,22 @@ std::vector<size_t> lcs_indices(const std::vector<int32_t>& ref, const std::vect
   }
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+}  // namespace
+
+std::vector<size_t> rouge_backtrack(const LcsTable& table, std::span<const uint32_t> ref,
+                                    std::span<const uint32_t> can) {
+  return backtrack(ref, can, [&](size_t i, size_t j) { return table.at(i, j); });
+}
+
+std::vector<size_t> lcs_indices_table(std::span<const uint32_t> ref, std::span<const uint32_t> can) {
+  const size_t rows = ref.size(), cols = can.size(), w = cols + 1;
+  std::vector<uint32_t> t((rows + 1) * w, 0);
+  for (size_t i = 1; i <= rows; ++i)
+    for (size_t j = 1; j <= cols; ++j)
+      t[i * w + j] = ref[i - 1] == can[j - 1] ? t[(i - 1) * w + j - 1] + 1 : std::max(t[(i - 1) * w + j], t[i * w + j - 1]);
+  return backtrack(ref, can, [&](size_t i, size_t j) { return t[i * w + j]; });
 }
 
 }  // namespace ctx

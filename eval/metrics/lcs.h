@@ -1,18 +1,43 @@
-// Longest common subsequence over integer token ids, shared by the ROUGE variants.
-// Pure and thread-safe.
+// Longest common subsequence over dense integer token ids, shared by the ROUGE variants: a
+// bit-parallel DP (Allison-Dix / Hyyro: one bit per column, O(rows * cols/64) word operations)
+// that keeps its rows, so that any cell t[i][j] of the classic LCS table can be read back
+// (popcount of the row's prefix) and the reference scorers' backtracks reproduced exactly.
+// Not thread-safe per instance.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace ctx {
 
-// Length of an LCS of a and b.
-size_t lcs_length(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
+class LcsTable {
+ public:
+  // Token ids of both sequences must be < alphabet.
+  explicit LcsTable(size_t alphabet) : alphabet_(alphabet) {}
+
+  // Fills the table of `rows` (i) against `cols` (j); with keep_rows false only length() is valid.
+  void build(std::span<const uint32_t> rows, std::span<const uint32_t> cols, bool keep_rows = true);
+  // t[i][j]: LCS length of rows[0..i) and cols[0..j).
+  uint32_t at(size_t i, size_t j) const;
+  size_t length() const { return length_; }
+
+ private:
+  size_t alphabet_, words_ = 0, length_ = 0;
+  std::vector<uint64_t> masks_;  // alphabet x words: bit j set where cols[j] == token
+  std::vector<uint64_t> rows_;   // (|rows| + 1) x words, bit j clear where t[i][j+1] > t[i][j]
+  std::vector<uint64_t> v_;
+};
+
+// Length of an LCS of a and b (ids < alphabet).
+size_t lcs_length(std::span<const uint32_t> a, std::span<const uint32_t> b, size_t alphabet);
 // Indices into `ref` of the LCS that rouge-score's _backtrack_norec reads out of the DP table
 // (from the end: on a match take it, else move along `can` if t[i][j-1] > t[i-1][j], else along
-// `ref`), in increasing order.
-std::vector<size_t> lcs_indices(const std::vector<int32_t>& ref, const std::vector<int32_t>& can);
+// `ref`), in increasing order. `table` must have been built with (ref, can).
+std::vector<size_t> rouge_backtrack(const LcsTable& table, std::span<const uint32_t> ref,
+                                    std::span<const uint32_t> can);
+// The classic O(|ref| * |can|) table and the same backtrack (the reference for tests).
+std::vector<size_t> lcs_indices_table(std::span<const uint32_t> ref, std::span<const uint32_t> can);
 
 }  // namespace ctx

@@ -137,14 +137,17 @@ namespace {
 const std::vector<std::string> kMetrics = {"qa_f1_score",     "rouge_score", "classification_score",
                                            "retrieval_score", "count_score", "code_sim_score"};
 
+// `longbench` (the scorer from the option / parameter "metric") or a single-scorer plugin named after
+// its scorer (fixed_ set: the option "metric" is ignored).
 class LongBenchMetric : public MetricPlugin {
  public:
-  explicit LongBenchMetric(const Params& params) : default_metric_(params.get_string("metric")) {}
-  std::string_view name() const override { return "longbench"; }
+  explicit LongBenchMetric(const Params& params) : name_("longbench"), default_metric_(params.get_string("metric")) {}
+  explicit LongBenchMetric(std::string scorer) : name_(scorer), default_metric_(std::move(scorer)), fixed_(true) {}
+  std::string_view name() const override { return name_; }
   std::vector<std::string> score_keys() const override { return {"score"}; }
   Scores scores(std::string_view raw_prediction, const std::vector<std::string>& references,
                 const nlohmann::json& options) const override {
-    const std::string metric = option_string(options, "metric", default_metric_, "longbench");
+    const std::string metric = fixed_ ? default_metric_ : option_string(options, "metric", default_metric_, "longbench");
     if (std::find(kMetrics.begin(), kMetrics.end(), metric) == kMetrics.end())
       fail("metric 'longbench': option 'metric' must be one of qa_f1_score, rouge_score, classification_score, "
            "retrieval_score, count_score, code_sim_score; got '", metric, "'");
@@ -187,7 +190,8 @@ class LongBenchMetric : public MetricPlugin {
   }
 
  private:
-  std::string default_metric_;
+  std::string name_, default_metric_;
+  bool fixed_ = false;
 };
 
 }  // namespace
@@ -196,6 +200,11 @@ void register_longbench(Catalog& catalog) {
   add_metric<LongBenchMetric>(
       catalog, "longbench", "LongBench v1 English scorers (qa_f1, rouge, classification, retrieval, count, code_sim)",
       {ParamSpec::Choice("metric", "qa_f1_score", kMetrics, "scorer used when a case's options name none")});
+  for (const auto& scorer : kMetrics)
+    catalog.metric.add(PluginInfo{scorer, 1, "LongBench v1 " + scorer + " alone, as in plugin longbench", {}},
+                       [scorer](const Params&) -> std::unique_ptr<MetricPlugin> {
+                         return std::make_unique<LongBenchMetric>(scorer);
+                       });
 }
 
 }  // namespace ctx

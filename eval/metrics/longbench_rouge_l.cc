@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
+#include "eval/metrics/lcs.h"
+#include "eval/text/interner.h"
 #include "eval/text/unicode.h"
 
 namespace ctx {
@@ -16,20 +16,23 @@ namespace {
 // result for any limit in 700..1300 except the three that exceed it.
 constexpr size_t kRecursionSteps = 985;
 
-using Sentence = std::vector<int32_t>;
+using Sentence = std::vector<uint32_t>;
 
-std::vector<Sentence> sentences(std::string_view utf8, std::unordered_map<std::u32string, int32_t>& ids) {
-  const std::u32string text = text::utf8_to_u32(utf8);
+// text.split('.'), non-empty segments, each as the ids of its whitespace-separated words ("" for a
+// segment of whitespace only). '.' is ASCII, so splitting bytes of valid UTF-8 is splitting code points.
+std::vector<Sentence> sentences(std::string_view text, text::Interner& ids) {
   std::vector<Sentence> out;
+  std::vector<std::string_view> words;
   size_t start = 0;
   while (start <= text.size()) {
-    size_t end = text.find(U'.', start);
-    if (end == std::u32string::npos) end = text.size();
+    size_t end = text.find('.', start);
+    if (end == std::string_view::npos) end = text.size();
     if (end > start) {
-      const auto words = text::py_split(std::u32string_view(text).substr(start, end - start));
+      words.clear();
+      text::py_split_utf8(text.substr(start, end - start), words);
       Sentence s;
-      if (words.empty()) s.push_back(ids.emplace(U"", int32_t(ids.size())).first->second);
-      for (const auto& w : words) s.push_back(ids.emplace(w, int32_t(ids.size())).first->second);
+      if (words.empty()) s.push_back(ids.id(""));
+      for (auto w : words) s.push_back(ids.id(w));
       out.push_back(std::move(s));
     }
     start = end + 1;
@@ -37,22 +40,18 @@ std::vector<Sentence> sentences(std::string_view utf8, std::unordered_map<std::u
   return out;
 }
 
-// Adds the LCS words of x (reference) and y (prediction) to `lcs`; returns the number of frames the
-// recursive reconstruction would nest.
-size_t add_lcs_words(const Sentence& x, const Sentence& y, std::unordered_set<int32_t>& lcs) {
-  const size_t n = x.size(), m = y.size(), w = m + 1;
-  std::vector<uint32_t> t((n + 1) * w, 0);
-  for (size_t i = 1; i <= n; ++i)
-    for (size_t j = 1; j <= m; ++j)
-      t[i * w + j] = x[i - 1] == y[j - 1] ? t[(i - 1) * w + j - 1] + 1 : std::max(t[(i - 1) * w + j], t[i * w + j - 1]);
-  size_t i = n, j = m, frames = 1;
+// Adds the LCS words of x (reference) and y (prediction) to `in_lcs`; returns the number of frames
+// the recursive reconstruction would nest.
+size_t add_lcs_words(const Sentence& x, const Sentence& y, LcsTable& t, std::vector<char>& in_lcs) {
+  t.build(x, y);
+  size_t i = x.size(), j = y.size(), frames = 1;
   while (i > 0 && j > 0) {
     ++frames;
     if (x[i - 1] == y[j - 1]) {
-      lcs.insert(x[i - 1]);
+      in_lcs[x[i - 1]] = 1;
       --i;
       --j;
-    } else if (t[(i - 1) * w + j] > t[i * w + j - 1]) {
+    } else if (t.at(i - 1, j) > t.at(i, j - 1)) {
       --i;
     } else {
       --j;
@@ -61,25 +60,35 @@ size_t add_lcs_words(const Sentence& x, const Sentence& y, std::unordered_set<in
   return frames;
 }
 
-size_t distinct(const std::vector<Sentence>& sents) {
-  std::unordered_set<int32_t> s;
-  for (const auto& x : sents) s.insert(x.begin(), x.end());
-  return s.size();
+size_t distinct(const std::vector<Sentence>& sents, size_t vocab) {
+  std::vector<char> seen(vocab, 0);
+  size_t n = 0;
+  for (const auto& x : sents)
+    for (uint32_t w : x) n += seen[w] ? 0 : (seen[w] = 1);
+  return n;
 }
 
 }  // namespace
 
-LongBenchRougeL longbench_rouge_l(std::string_view prediction, std::string_view ground_truth) {
-  std::unordered_map<std::u32string, int32_t> ids;
+LongBenchRougeL longbench_rouge_l(std::string_view raw_prediction, std::string_view raw_ground_truth) {
+  std::string pred_storage, gold_storage;
+  const std::string_view prediction = text::as_valid_utf8(raw_prediction, pred_storage);
+  const std::string_view ground_truth = text::as_valid_utf8(raw_ground_truth, gold_storage);
+  thread_local text::Interner ids;
+  ids.clear();
   const auto hyp = sentences(prediction, ids);
   const auto ref = sentences(ground_truth, ids);
+  const size_t vocab = ids.size();
+  ids.clear();
   if (hyp.empty() || ref.empty()) return {};
-  const double m = double(distinct(ref)), n = double(distinct(hyp));
-  std::unordered_set<int32_t> lcs_union;
+  const double m = double(distinct(ref, vocab)), n = double(distinct(hyp, vocab));
+  std::vector<char> in_lcs(vocab, 0);
+  LcsTable table(vocab);
   size_t deepest = 0;
   for (const auto& r : ref)
-    for (const auto& h : hyp) deepest = std::max(deepest, add_lcs_words(r, h, lcs_union));
-  const double llcs = double(lcs_union.size());
+    for (const auto& h : hyp) deepest = std::max(deepest, add_lcs_words(r, h, table, in_lcs));
+  double llcs = 0;
+  for (char c : in_lcs) llcs += c;
   const double r_lcs = llcs / m, p_lcs = llcs / n;
   LongBenchRougeL out;
   out.unbounded_recursion = 2.0 * ((p_lcs * r_lcs) / (p_lcs + r_lcs + 1e-8));

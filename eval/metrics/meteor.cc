@@ -7,6 +7,7 @@
 #include "core/base/error.h"
 #include "eval/metric_options.h"
 #include "eval/metrics/register_metric.h"
+#include "eval/text/interner.h"
 #include "eval/text/porter_stemmer.h"
 #include "eval/text/unicode.h"
 #include "eval/wordnet/wordnet.h"
@@ -14,34 +15,36 @@
 namespace ctx {
 namespace {
 
-struct Word {
-  size_t index;
-  std::string text;
-};
 using Match = std::pair<size_t, size_t>;  // (hypothesis index, reference index)
 
-// text.lower().split(), then preprocess=str.lower on every token.
-std::vector<Word> meteor_tokens(std::string_view utf8) {
-  std::vector<Word> out;
-  for (const auto& t : text::py_split(text::py_lower(text::utf8_to_u32(utf8))))
-    out.push_back({out.size(), text::u32_to_utf8(text::py_lower(t))});
+// text.lower().split(), then preprocess=str.lower on every token (a no-op on ASCII tokens).
+std::vector<std::string> meteor_tokens(std::string_view utf8) {
+  std::vector<std::string> out = text::py_lower_split_utf8(utf8);
+  for (auto& t : out)
+    if (!text::is_ascii(t)) t = text::u32_to_utf8(text::py_lower(text::utf8_to_u32(t)));
   return out;
 }
 
-// nltk _match_enums (and the synonym stage when `synonyms` is set): removes matched words from both.
-template <class Equal>
-size_t greedy_match(std::vector<Word>& hyp, std::vector<Word>& ref, std::vector<Match>& matches, Equal&& equal) {
+// One greedy stage of nltk's _match_enums on equal ids: the hypothesis from last to first, each
+// taking the last remaining reference word with the same id. `hyp` and `ref` hold the indices of
+// the words still unmatched (increasing) and lose the matched ones.
+size_t match_equal_ids(std::vector<size_t>& hyp, std::vector<size_t>& ref, const std::vector<uint32_t>& hyp_ids,
+                       const std::vector<uint32_t>& ref_ids, size_t vocab, std::vector<Match>& matches) {
+  std::vector<std::vector<size_t>> stacks(vocab);
+  for (size_t j : ref) stacks[ref_ids[j]].push_back(j);
+  std::vector<char> hyp_done(hyp_ids.size(), 0), ref_done(ref_ids.size(), 0);
   size_t found = 0;
-  for (size_t i = hyp.size(); i-- > 0;) {
-    for (size_t j = ref.size(); j-- > 0;) {
-      if (!equal(hyp[i].text, ref[j].text)) continue;
-      matches.emplace_back(hyp[i].index, ref[j].index);
-      hyp.erase(hyp.begin() + long(i));
-      ref.erase(ref.begin() + long(j));
-      ++found;
-      break;
-    }
+  for (size_t k = hyp.size(); k-- > 0;) {
+    auto& st = stacks[hyp_ids[hyp[k]]];
+    if (st.empty()) continue;
+    matches.emplace_back(hyp[k], st.back());
+    hyp_done[hyp[k]] = 1;
+    ref_done[st.back()] = 1;
+    st.pop_back();
+    ++found;
   }
+  std::erase_if(hyp, [&](size_t i) { return hyp_done[i] != 0; });
+  std::erase_if(ref, [&](size_t j) { return ref_done[j] != 0; });
   return found;
 }
 
@@ -49,21 +52,41 @@ size_t greedy_match(std::vector<Word>& hyp, std::vector<Word>& ref, std::vector<
 
 MeteorResult single_meteor(std::string_view reference, std::string_view hypothesis, const WordNet& wordnet,
                            const MeteorParams& params) {
-  std::vector<Word> hyp = meteor_tokens(hypothesis), ref = meteor_tokens(reference);
+  text::porter_stem_memo_trim();
+  thread_local text::Interner interner;
+  const std::vector<std::string> hw = meteor_tokens(hypothesis), rw = meteor_tokens(reference);
   MeteorResult r;
-  r.hyp_len = hyp.size();
-  r.ref_len = ref.size();
+  r.hyp_len = hw.size();
+  r.ref_len = rw.size();
+  interner.clear();
+  std::vector<uint32_t> hid, rid;
+  for (const auto& w : hw) hid.push_back(interner.id(w));
+  for (const auto& w : rw) rid.push_back(interner.id(w));
+  std::vector<size_t> hyp(hw.size()), ref(rw.size());
+  for (size_t i = 0; i < hyp.size(); ++i) hyp[i] = i;
+  for (size_t j = 0; j < ref.size(); ++j) ref[j] = j;
   std::vector<Match> matches;
-  auto same = [](const std::string& a, const std::string& b) { return a == b; };
-  r.exact = greedy_match(hyp, ref, matches, same);
-  for (auto* side : {&hyp, &ref})
-    for (auto& w : *side) w.text = text::porter_stem_memo(w.text);
-  r.stem = greedy_match(hyp, ref, matches, same);
-  r.synonym = greedy_match(hyp, ref, matches, [&](const std::string& h, const std::string& rw) {
-    if (h == rw) return true;
+  r.exact = match_equal_ids(hyp, ref, hid, rid, interner.size(), matches);
+  // The remaining words become their Porter stems.
+  std::vector<std::string_view> hstem(hw.size()), rstem(rw.size());
+  for (size_t i : hyp) hid[i] = interner.id(hstem[i] = text::porter_stem_memo(hw[i]));
+  for (size_t j : ref) rid[j] = interner.id(rstem[j] = text::porter_stem_memo(rw[j]));
+  r.stem = match_equal_ids(hyp, ref, hid, rid, interner.size(), matches);
+  interner.clear();
+  // nltk _enum_wordnetsyn_match: a reference stem matches when it is the hypothesis stem or one of
+  // its WordNet lemma names; the first (from the end) remaining one is taken.
+  for (size_t k = hyp.size(); k-- > 0 && !ref.empty();) {
+    const std::string h(hstem[hyp[k]]);
     const auto& syn = wordnet.synonyms(h);
-    return std::binary_search(syn.begin(), syn.end(), rw);
-  });
+    for (size_t l = ref.size(); l-- > 0;) {
+      const std::string_view w = rstem[ref[l]];
+      if (w != h && !std::binary_search(syn.begin(), syn.end(), w, std::less<>())) continue;
+      matches.emplace_back(hyp[k], ref[l]);
+      ref.erase(ref.begin() + long(l));
+      ++r.synonym;
+      break;
+    }
+  }
   const size_t m = matches.size();
   if (m == 0 || r.hyp_len == 0 || r.ref_len == 0) return r;
   std::sort(matches.begin(), matches.end(), [](const Match& a, const Match& b) { return a.first < b.first; });

@@ -2,65 +2,72 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
+#include <span>
 
 #include "core/base/error.h"
 #include "eval/metric_options.h"
 #include "eval/metrics/lcs.h"
 #include "eval/metrics/register_metric.h"
+#include "eval/text/interner.h"
+#include "eval/text/porter_stemmer.h"
 #include "eval/text/rouge_tokenizer.h"
 
 namespace ctx {
 namespace {
 
-using Ids = std::vector<int32_t>;
-
-// Token strings -> dense ids, shared by both sides of one comparison.
-class Interner {
- public:
-  Ids ids(const std::vector<std::string>& tokens) {
-    Ids out;
-    out.reserve(tokens.size());
-    for (const auto& t : tokens) out.push_back(map_.emplace(t, int32_t(map_.size())).first->second);
-    return out;
-  }
-  size_t size() const { return map_.size(); }
-
- private:
-  std::unordered_map<std::string, int32_t> map_;
-};
+using Ids = std::vector<uint32_t>;
+using IdSpan = std::span<const uint32_t>;
 
 double fmeasure(double p, double r) { return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
 
-// Multiset overlap of the n-grams of t and p. Unigrams and bigrams use exact integer keys; longer
-// n-grams use the id sequence itself.
-int64_t ngram_hits(const Ids& t, const Ids& p, size_t n, size_t vocab) {
-  if (t.size() < n || p.size() < n) return 0;
+// |A & B| of two multisets given as unsorted vectors.
+int64_t multiset_overlap(std::vector<uint64_t>& a, std::vector<uint64_t>& b) {
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
   int64_t hits = 0;
-  if (n == 1) {
-    std::vector<int32_t> budget(vocab, 0);
-    for (int32_t x : t) ++budget[size_t(x)];
-    for (int32_t x : p)
-      if (budget[size_t(x)] > 0) --budget[size_t(x)], ++hits;
-    return hits;
-  }
-  if (n == 2) {
-    std::unordered_map<uint64_t, int32_t> budget;
-    budget.reserve(t.size());
-    for (size_t i = 0; i + 2 <= t.size(); ++i) ++budget[uint64_t(uint32_t(t[i])) << 32 | uint32_t(t[i + 1])];
-    for (size_t i = 0; i + 2 <= p.size(); ++i) {
-      auto it = budget.find(uint64_t(uint32_t(p[i])) << 32 | uint32_t(p[i + 1]));
-      if (it != budget.end() && it->second > 0) --it->second, ++hits;
+  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
+    if (a[i] < b[j]) {
+      ++i;
+    } else if (b[j] < a[i]) {
+      ++j;
+    } else {
+      ++hits, ++i, ++j;
     }
-    return hits;
-  }
-  std::unordered_map<std::u32string, int32_t> budget;
-  for (size_t i = 0; i + n <= t.size(); ++i) ++budget[std::u32string(t.begin() + long(i), t.begin() + long(i + n))];
-  for (size_t i = 0; i + n <= p.size(); ++i) {
-    auto it = budget.find(std::u32string(p.begin() + long(i), p.begin() + long(i + n)));
-    if (it != budget.end() && it->second > 0) --it->second, ++hits;
   }
   return hits;
+}
+
+// Multiset overlap of the n-grams of t and p (token ids < vocab). Unigrams count into an array;
+// an n-gram of order k > 1 is the pair (id of its first k-1 tokens, last token), renumbered densely
+// before the next order, so every order compares exact integer keys.
+int64_t ngram_hits(const Ids& t, const Ids& p, size_t n, size_t vocab) {
+  if (t.size() < n || p.size() < n) return 0;
+  if (n == 1) {
+    std::vector<int32_t> budget(vocab, 0);
+    for (uint32_t x : t) ++budget[x];
+    int64_t hits = 0;
+    for (uint32_t x : p)
+      if (budget[x] > 0) --budget[x], ++hits;
+    return hits;
+  }
+  Ids gt = t, gp = p;  // ids of the (k-1)-grams starting at each position
+  std::vector<uint64_t> kt, kp;
+  for (size_t k = 2;; ++k) {
+    kt.resize(t.size() - k + 1);
+    kp.resize(p.size() - k + 1);
+    for (size_t i = 0; i < kt.size(); ++i) kt[i] = uint64_t(gt[i]) << 32 | t[i + k - 1];
+    for (size_t i = 0; i < kp.size(); ++i) kp[i] = uint64_t(gp[i]) << 32 | p[i + k - 1];
+    if (k == n) return multiset_overlap(kt, kp);
+    std::vector<uint64_t> keys(kt);
+    keys.insert(keys.end(), kp.begin(), kp.end());
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    auto dense = [&](uint64_t key) { return uint32_t(std::lower_bound(keys.begin(), keys.end(), key) - keys.begin()); };
+    gt.resize(kt.size());
+    gp.resize(kp.size());
+    for (size_t i = 0; i < kt.size(); ++i) gt[i] = dense(kt[i]);
+    for (size_t i = 0; i < kp.size(); ++i) gp[i] = dense(kp[i]);
+  }
 }
 
 RougeScore score_ngrams(const Ids& target, const Ids& pred, size_t n, size_t vocab) {
@@ -74,9 +81,9 @@ RougeScore score_ngrams(const Ids& target, const Ids& pred, size_t n, size_t voc
   return s;
 }
 
-RougeScore score_lcs(const Ids& target, const Ids& pred) {
+RougeScore score_lcs(const Ids& target, const Ids& pred, size_t vocab) {
   if (target.empty() || pred.empty()) return {};
-  const double lcs = double(lcs_length(target, pred));
+  const double lcs = double(lcs_length(target, pred, vocab));
   RougeScore s;
   s.precision = lcs / double(pred.size());
   s.recall = lcs / double(target.size());
@@ -84,40 +91,43 @@ RougeScore score_lcs(const Ids& target, const Ids& pred) {
   return s;
 }
 
-std::vector<std::string_view> newline_sentences(std::string_view text) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    if (end > start) out.push_back(text.substr(start, end - start));
-    start = end + 1;
+std::vector<IdSpan> sentences(const Ids& ids, const std::vector<uint32_t>& ends) {
+  std::vector<IdSpan> out;
+  uint32_t begin = 0;
+  for (uint32_t end : ends) {
+    out.push_back(IdSpan(ids).subspan(begin, end - begin));
+    begin = end;
   }
   return out;
 }
 
-RougeScore score_lsum(const std::vector<Ids>& ref_sents, const std::vector<Ids>& can_sents, size_t vocab) {
+RougeScore score_lsum(const std::vector<IdSpan>& ref_sents, const std::vector<IdSpan>& can_sents, size_t vocab) {
   if (ref_sents.empty() || can_sents.empty()) return {};
   size_t m = 0, n = 0;
   std::vector<int64_t> cnt_r(vocab, 0), cnt_c(vocab, 0);
   for (const auto& s : ref_sents) {
     m += s.size();
-    for (int32_t t : s) ++cnt_r[size_t(t)];
+    for (uint32_t t : s) ++cnt_r[t];
   }
   for (const auto& s : can_sents) {
     n += s.size();
-    for (int32_t t : s) ++cnt_c[size_t(t)];
+    for (uint32_t t : s) ++cnt_c[t];
   }
   if (m == 0 || n == 0) return {};
   int64_t hits = 0;
   std::vector<char> in_union;
+  LcsTable table(vocab);
   for (const auto& r : ref_sents) {
     in_union.assign(r.size(), 0);
-    for (const auto& c : can_sents)
-      for (size_t i : lcs_indices(r, c)) in_union[i] = 1;
+    for (const auto& c : can_sents) {
+      if (r.empty() || c.empty()) continue;
+      table.build(r, c);
+      if (table.length() == 0) continue;
+      for (size_t i : rouge_backtrack(table, r, c)) in_union[i] = 1;
+    }
     for (size_t i = 0; i < r.size(); ++i) {
       if (!in_union[i]) continue;
-      const size_t t = size_t(r[i]);
+      const size_t t = r[i];
       if (cnt_c[t] > 0 && cnt_r[t] > 0) {
         ++hits;
         --cnt_c[t];
@@ -141,29 +151,31 @@ size_t ngram_order(const std::string& type) {
 
 std::vector<RougeScore> rouge_scores(std::string_view target, std::string_view prediction,
                                      const std::vector<std::string>& rouge_types, bool use_stemmer) {
-  Interner interner;
+  for (const auto& type : rouge_types)
+    if (ngram_order(type) == 0 && type != "rougeL" && type != "rougeLsum")
+      fail("metric 'rouge': unknown rouge type '", type, "' (rouge1..rouge9, rougeL, rougeLsum)");
+  text::porter_stem_memo_trim();
+  thread_local text::Interner interner;
+  text::RougeTokens tt, pt;
+  text::rouge_tokenize(target, use_stemmer, tt);
+  text::rouge_tokenize(prediction, use_stemmer, pt);
+  interner.clear();
   Ids t, p;
-  bool tokens_ready = false;
+  t.reserve(tt.tokens.size());
+  p.reserve(pt.tokens.size());
+  for (auto tok : tt.tokens) t.push_back(interner.id(tok));
+  for (auto tok : pt.tokens) p.push_back(interner.id(tok));
+  const size_t vocab = interner.size();
   std::vector<RougeScore> out;
   for (const auto& type : rouge_types) {
-    const size_t n = ngram_order(type);
-    if (type != "rougeLsum" && !tokens_ready) {
-      if (n == 0 && type != "rougeL") fail("metric 'rouge': unknown rouge type '", type, "' (rouge1..rouge9, rougeL, rougeLsum)");
-      t = interner.ids(text::rouge_tokenize(target, use_stemmer));
-      p = interner.ids(text::rouge_tokenize(prediction, use_stemmer));
-      tokens_ready = true;
-    }
-    if (type == "rougeL") {
-      out.push_back(score_lcs(t, p));
-    } else if (type == "rougeLsum") {
-      std::vector<Ids> rs, cs;
-      for (auto s : newline_sentences(target)) rs.push_back(interner.ids(text::rouge_tokenize(s, use_stemmer)));
-      for (auto s : newline_sentences(prediction)) cs.push_back(interner.ids(text::rouge_tokenize(s, use_stemmer)));
-      out.push_back(score_lsum(rs, cs, interner.size()));
-    } else {
-      out.push_back(score_ngrams(t, p, n, interner.size()));
-    }
+    if (type == "rougeL")
+      out.push_back(score_lcs(t, p, vocab));
+    else if (type == "rougeLsum")
+      out.push_back(score_lsum(sentences(t, tt.sentence_ends), sentences(p, pt.sentence_ends), vocab));
+    else
+      out.push_back(score_ngrams(t, p, ngram_order(type), vocab));
   }
+  interner.clear();
   return out;
 }
 
@@ -171,16 +183,20 @@ namespace {
 
 const std::vector<std::string> kDefaultTypes = {"rouge1", "rouge2", "rougeL", "rougeLsum"};
 
+// `rouge` (types from the option "rouge_types", default all four) or a single-type plugin named
+// after its type (the option is ignored).
 class RougeMetric : public MetricPlugin {
  public:
-  explicit RougeMetric(const Params& params) : use_stemmer_(params.get_bool("use_stemmer")) {}
-  std::string_view name() const override { return "rouge"; }
-  std::vector<std::string> score_keys() const override { return keys(kDefaultTypes); }
+  RougeMetric(const Params& params, std::string name, std::vector<std::string> types)
+      : name_(std::move(name)), types_(std::move(types)), use_stemmer_(params.get_bool("use_stemmer")) {}
+  std::string_view name() const override { return name_; }
+  std::vector<std::string> score_keys() const override { return keys(types_); }
   Scores scores(std::string_view prediction, const std::vector<std::string>& references,
                 const nlohmann::json& options) const override {
-    if (references.empty()) fail("metric 'rouge': a case needs at least one reference");
-    const auto types = option_string_list(options, "rouge_types", "rouge").value_or(kDefaultTypes);
-    const bool stem = option_bool(options, "use_stemmer", use_stemmer_, "rouge");
+    if (references.empty()) fail("metric '", name_, "': a case needs at least one reference");
+    const auto types =
+        name_ == "rouge" ? option_string_list(options, "rouge_types", "rouge").value_or(types_) : types_;
+    const bool stem = option_bool(options, "use_stemmer", use_stemmer_, name_);
     std::vector<std::vector<RougeScore>> per_ref;
     for (const auto& r : references) per_ref.push_back(rouge_scores(r, prediction, types, stem));
     std::vector<RougeScore> best(types.size());
@@ -212,14 +228,23 @@ class RougeMetric : public MetricPlugin {
     }
     return out;
   }
+  std::string name_;
+  std::vector<std::string> types_;
   bool use_stemmer_;
 };
 
 }  // namespace
 
 void register_rouge(Catalog& catalog) {
-  add_metric<RougeMetric>(catalog, "rouge", "ROUGE-1/2/L/Lsum as Google rouge-score 0.1.2 (P/R/F)",
-                          {ParamSpec::Bool("use_stemmer", false, "nltk Porter stemming of tokens longer than 3")});
+  auto add = [&](const std::string& name, std::vector<std::string> types, std::string help) {
+    catalog.metric.add(
+        PluginInfo{name, 1, std::move(help), {ParamSpec::Bool("use_stemmer", false, "nltk Porter stemming of tokens longer than 3")}},
+        [name, types](const Params& params) -> std::unique_ptr<MetricPlugin> {
+          return std::make_unique<RougeMetric>(params, name, types);
+        });
+  };
+  add("rouge", kDefaultTypes, "ROUGE-1/2/L/Lsum as Google rouge-score 0.1.2 (P/R/F)");
+  for (const auto& type : kDefaultTypes) add(type, {type}, type + " alone, as in plugin rouge (P/R/F)");
 }
 
 }  // namespace ctx

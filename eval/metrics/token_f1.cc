@@ -1,21 +1,29 @@
 #include "eval/metrics/token_f1.h"
 
-#include <algorithm>
-#include <unordered_map>
+#include <cstdint>
+
+#include "eval/text/interner.h"
 
 namespace ctx {
 
-TokenF1 token_f1(const std::vector<std::u32string>& prediction, const std::vector<std::u32string>& gold) {
-  std::unordered_map<std::u32string_view, int64_t> gold_counts;
-  for (const auto& t : gold) ++gold_counts[t];
+TokenF1 token_f1(const std::vector<std::string>& prediction, const std::vector<std::string>& gold) {
+  thread_local text::Interner ids;
+  thread_local std::vector<int64_t> budget;
+  ids.clear();
+  std::vector<uint32_t> gold_ids;
+  gold_ids.reserve(gold.size());
+  for (const auto& t : gold) gold_ids.push_back(ids.id(t));
+  budget.assign(ids.size(), 0);
+  for (uint32_t g : gold_ids) ++budget[g];
   int64_t common = 0;
   for (const auto& t : prediction) {
-    auto it = gold_counts.find(t);
-    if (it != gold_counts.end() && it->second > 0) {
-      --it->second;
+    const uint32_t p = ids.id(t);
+    if (p < budget.size() && budget[p] > 0) {
+      --budget[p];
       ++common;
     }
   }
+  ids.clear();
   if (common == 0) return {};
   TokenF1 r;
   r.precision = 1.0 * double(common) / double(prediction.size());

@@ -13,6 +13,6 @@ struct TokenF1 {
   double f1 = 0, precision = 0, recall = 0;
 };
 
-TokenF1 token_f1(const std::vector<std::u32string>& prediction, const std::vector<std::u32string>& gold);
+TokenF1 token_f1(const std::vector<std::string>& prediction, const std::vector<std::string>& gold);
 
 }  // namespace ctx

@@ -14,8 +14,10 @@
 
 namespace ctx::text {
 
-// The normalised answer as its whitespace-separated tokens (joining them with ' ' gives the string
-// the Python script compares).
-std::vector<std::u32string> normalize_answer_tokens(std::string_view utf8);
+// The normalised answer as its whitespace-separated tokens in UTF-8 (joining them with ' ' gives the
+// string the Python script compares). Pieces between ASCII whitespace that are ASCII take a
+// byte-level path with the same result; the others are processed on code points (invalid bytes
+// read as U+FFFD) and encoded back.
+std::vector<std::string> normalize_answer_tokens(std::string_view utf8);
 
 }  // namespace ctx::text

@@ -1,8 +1,10 @@
 #include "eval/text/porter_stemmer.h"
 
 #include <algorithm>
+#include <deque>
 #include <unordered_map>
 
+#include "eval/text/interner.h"
 #include "eval/text/unicode.h"
 
 namespace ctx::text {
@@ -210,11 +212,35 @@ std::u32string porter_stem(std::u32string_view word) {
 
 std::string porter_stem_utf8(std::string_view word) { return u32_to_utf8(porter_stem(utf8_to_u32(word))); }
 
-const std::string& porter_stem_memo(const std::string& utf8_word) {
-  thread_local std::unordered_map<std::string, std::string> memo;
-  if (auto it = memo.find(utf8_word); it != memo.end()) return it->second;
-  if (memo.size() >= (1u << 20)) memo.clear();
-  return memo.emplace(utf8_word, porter_stem_utf8(utf8_word)).first->second;
+namespace {
+
+struct StemMemo {
+  Interner words;                   // views into `storage`
+  std::deque<std::string> storage;  // stable addresses
+  std::deque<std::string> stems;    // by word id, stable addresses
+};
+
+StemMemo& stem_memo() {
+  thread_local StemMemo memo;
+  return memo;
+}
+
+}  // namespace
+
+std::string_view porter_stem_memo(std::string_view utf8_word) {
+  StemMemo& memo = stem_memo();
+  if (const uint32_t id = memo.words.find(utf8_word); id != Interner::kNone) return memo.stems[id];
+  memo.storage.emplace_back(utf8_word);
+  memo.words.id(memo.storage.back());
+  return memo.stems.emplace_back(porter_stem_utf8(utf8_word));
+}
+
+void porter_stem_memo_trim() {
+  StemMemo& memo = stem_memo();
+  if (memo.stems.size() < (1u << 20)) return;
+  memo.words.clear();
+  memo.storage.clear();
+  memo.stems.clear();
 }
 
 }  // namespace ctx::text

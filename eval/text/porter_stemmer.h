@@ -17,8 +17,10 @@ namespace ctx::text {
 std::u32string porter_stem(std::u32string_view word);
 // The same for UTF-8 text.
 std::string porter_stem_utf8(std::string_view word);
-// porter_stem_utf8 through a per-thread memo (cleared when it reaches 1M words): metrics stem the
-// same vocabulary over and over.
-const std::string& porter_stem_memo(const std::string& utf8_word);
+// porter_stem_utf8 through a per-thread memo: metrics stem the same vocabulary over and over. The
+// view stays valid until porter_stem_memo_trim() on the same thread.
+std::string_view porter_stem_memo(std::string_view utf8_word);
+// Empties this thread's memo once it holds 1M words; metrics call it before each comparison.
+void porter_stem_memo_trim();
 
 }  // namespace ctx::text

@@ -7,28 +7,25 @@
 
 namespace ctx::text {
 
+char32_t decode_utf8_at(std::string_view s, size_t i, size_t& len_out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  const unsigned char c = p[i];
+  const int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+  bool ok = len > 0 && i + size_t(len) <= n;
+  for (int k = 1; ok && k < len; ++k) {
+    if ((p[i + size_t(k)] & 0xC0) != 0x80) ok = false;
+    cp = (cp << 6) | (p[i + size_t(k)] & 0x3F);
+  }
+  len_out = ok ? size_t(len) : 1;
+  return ok ? cp : char32_t(0xFFFD);
+}
+
 std::u32string utf8_to_u32(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = p[i];
-    int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    char32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    bool ok = len > 0 && i + size_t(len) <= n;
-    for (int k = 1; ok && k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) ok = false;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if (!ok) {
-      out.push_back(0xFFFD);
-      ++i;
-      continue;
-    }
-    out.push_back(cp);
-    i += size_t(len);
-  }
+  for (size_t i = 0, len = 0; i < s.size(); i += len) out.push_back(decode_utf8_at(s, i, len));
   return out;
 }
 
@@ -123,6 +120,57 @@ std::vector<std::u32string> py_split(std::u32string_view s) {
     size_t j = i;
     while (j < s.size() && !py_isspace(s[j])) ++j;
     if (j > i) out.emplace_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+namespace {
+
+// Byte length of the whitespace character starting at s[i], or 0 when it is not whitespace.
+size_t space_len(std::string_view s, size_t i) {
+  size_t len = 1;
+  if (static_cast<unsigned char>(s[i]) < 0x80) return is_ascii_space(s[i]) ? 1 : 0;
+  return py_isspace(decode_utf8_at(s, i, len)) ? len : 0;
+}
+
+size_t char_len(std::string_view s, size_t i) {
+  size_t len = 1;
+  if (static_cast<unsigned char>(s[i]) >= 0x80) decode_utf8_at(s, i, len);
+  return len;
+}
+
+}  // namespace
+
+void py_split_utf8(std::string_view s, std::vector<std::string_view>& out) {
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size()) {
+      const size_t k = space_len(s, i);
+      if (k == 0) break;
+      i += k;
+    }
+    size_t j = i;
+    while (j < s.size() && space_len(s, j) == 0) j += char_len(s, j);
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+}
+
+std::vector<std::string> py_lower_split_utf8(std::string_view s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.size();) {
+    while (i < s.size() && is_ascii_space(s[i])) ++i;
+    size_t j = i;
+    bool ascii = true;
+    for (; j < s.size() && !is_ascii_space(s[j]); ++j) ascii = ascii && static_cast<unsigned char>(s[j]) < 0x80;
+    if (j > i && ascii) {
+      out.emplace_back(s.substr(i, j - i));
+      for (char& c : out.back())
+        if (c >= 'A' && c <= 'Z') c = char(c + 32);
+    } else if (j > i) {
+      for (const auto& t : py_split(py_lower(utf8_to_u32(s.substr(i, j - i))))) out.push_back(u32_to_utf8(t));
+    }
     i = j;
   }
   return out;

@@ -14,6 +14,12 @@ namespace ctx::text {
 
 // Decodes UTF-8. Invalid bytes decode to U+FFFD each (JSON input is already validated by the parser).
 std::u32string utf8_to_u32(std::string_view s);
+// The code point at s[i] as utf8_to_u32 decodes it; `len` gets the bytes it takes (1 for an invalid byte).
+char32_t decode_utf8_at(std::string_view s, size_t i, size_t& len);
+// True for the ASCII characters py_isspace accepts (space, \t..\r, \x1c..\x1f). No character's
+// str.lower() context (the final-sigma rule) reaches across one of them, so texts may be lowercased
+// piecewise between them.
+inline bool is_ascii_space(char c) { return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F); }
 std::string u32_to_utf8(std::u32string_view s);
 
 // Python str.lower(): may change the length ("İ" -> "i̇"). ASCII-only input takes a fast path.
@@ -30,5 +36,12 @@ bool py_is_decimal(char32_t c);
 
 // Python str.split() with no argument: runs of py_isspace characters separate fields; no empty fields.
 std::vector<std::u32string> py_split(std::u32string_view s);
+// Python text.lower().split() on UTF-8, as UTF-8 tokens. Lowering is local to the pieces between
+// ASCII whitespace, so an ASCII piece is one token lowercased byte by byte; other pieces are
+// decoded (invalid bytes as U+FFFD), lowered and split on code points.
+std::vector<std::string> py_lower_split_utf8(std::string_view s);
+// py_split on UTF-8 text, appending views into `s` to `out`; ASCII bytes are classified directly,
+// other code points decoded one at a time (as utf8_to_u32 would).
+void py_split_utf8(std::string_view s, std::vector<std::string_view>& out);
 
 }  // namespace ctx::text
