@@ -132,7 +132,7 @@ TEST_P(KvConformance, KeepCountsOrderAndBitIdenticalRows) {
         ASSERT_EQ(int64_t(o.size()), want);
         for (size_t i = 0; i < o.size(); ++i) {
           ASSERT_GE(o[i], 0) << "row " << i << " of layer " << l << " head " << h << " is not an original row";
-          if (i > 0) ASSERT_GT(o[i], o[i - 1]) << "order lost in layer " << l << " head " << h;
+          if (i > 0) { ASSERT_GT(o[i], o[i - 1]) << "order lost in layer " << l << " head " << h; }
         }
       }
     }

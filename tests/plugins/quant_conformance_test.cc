@@ -476,7 +476,7 @@ TEST_P(QuantFormat, LmHeadParameterQuantizesTheClassifier) {
               base->weights.bytes_held() + lm.quant->bytes() - (tied ? 0 : float_classifier)) << fixture;
     EXPECT_EQ(model->weights.bytes_read_per_token(),
               base->weights.bytes_read_per_token() + lm.quant->bytes() - float_classifier) << fixture;
-    if (tied) EXPECT_EQ(report.float_bytes_released, base_report.float_bytes_released) << "the embedding is kept";
+    if (tied) { EXPECT_EQ(report.float_bytes_released, base_report.float_bytes_released) << "the embedding is kept"; }
     base->weights.lm_head.quant = alone;
     base->weights.lm_head.data = nullptr;
     auto run = [](const Model& m) {
