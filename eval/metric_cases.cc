@@ -3,17 +3,12 @@
 #include <fstream>
 
 #include "core/base/error.h"
+#include "core/io/json_object.h"
 
 namespace ctx {
 
 MetricCase parse_metric_case(const std::string& line, const std::string& where) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    fail(where, ": not valid JSON (", e.what(), ")");
-  }
-  if (!j.is_object()) fail(where, ": expected a JSON object, got ", j.type_name());
+  const nlohmann::json j = parse_json_object(line, where);
   MetricCase c;
   auto need_string = [&](const char* key) -> std::string {
     auto it = j.find(key);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/base/error.h"
+#include "core/io/json_object.h"
 
 namespace ctx::data {
 
@@ -19,14 +20,7 @@ const nlohmann::json& field(const nlohmann::json& rec, const char* key, const st
 }  // namespace
 
 nlohmann::json parse_json_record(std::string_view line, const std::string& where) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    fail(where, ": not valid JSON (", e.what(), ")");
-  }
-  if (!j.is_object()) fail(where, ": expected a JSON object, got ", j.type_name());
-  return j;
+  return parse_json_object(line, where);
 }
 
 JsonLinesReader::JsonLinesReader(const std::string& path) : src_(std::make_unique<TextSource>(path)) {}
