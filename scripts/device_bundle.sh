@@ -15,7 +15,10 @@ cmake -S . -B "$BUILD" -G Ninja -DCTXLAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/de
 cmake --build "$BUILD" -j2
 rm -rf .device && mkdir -p .device/bin .device/lib .device/shared/fixtures
 cp "$BUILD/experiments/ctxlab" .device/bin/
-find "$BUILD/tests" -maxdepth 1 -type f -executable -name '*_test' -exec cp {} .device/bin/ \;
+# BUNDLE_TESTS=0 leaves the test executables out (a smaller bundle for benchmarks: carry is limited).
+if [[ "${BUNDLE_TESTS:-1}" != 0 ]]; then
+  find "$BUILD/tests" -maxdepth 1 -type f -executable -name '*_test' -exec cp {} .device/bin/ \;
+fi
 for bin in .device/bin/*; do
   ldd "$bin" | awk '/=> \//{print $3}'
 done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libcuda)\.so' | while read -r lib; do
