@@ -299,4 +299,13 @@ void tiled_attention(const AttentionParams& p, std::span<const AttentionSequence
   }
 }
 
+// The engine's base mask (causal, and the sliding window of p.window) with tiles classified by
+// interval arithmetic: what `flash` and `paged` run.
+inline void causal_tiled_attention(const AttentionParams& p, std::span<const AttentionSequence> batch,
+                                   const TileOptions& options) {
+  const CausalWindowMask mask{p.window};
+  tiled_attention(p, batch, mask, NoScore{}, ClassifiedBlocks<CausalWindowMask>{mask, options.block_q, options.block_kv},
+                  options.num_splits);
+}
+
 }  // namespace ctx

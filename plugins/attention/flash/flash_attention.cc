@@ -19,9 +19,7 @@ class FlashAttention final : public AttentionBackend {
     return check_shape(p);
   }
   void forward(const AttentionParams& p, std::span<const AttentionSequence> batch) const override {
-    const CausalWindowMask mask{p.window};
-    tiled_attention(p, batch, mask, NoScore{}, ClassifiedBlocks<CausalWindowMask>{mask, options_.block_q, options_.block_kv},
-                    options_.num_splits);
+    causal_tiled_attention(p, batch, options_);
   }
 
  private:

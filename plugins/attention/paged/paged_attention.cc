@@ -23,9 +23,7 @@ class PagedAttention final : public AttentionBackend {
   }
   void forward(const AttentionParams& p, std::span<const AttentionSequence> batch) const override {
     for (const AttentionSequence& s : batch) CTX_CHECK(s.kv.layout == KvLayout::kPaged && s.kv.block_size == block_size_);
-    const CausalWindowMask mask{p.window};
-    tiled_attention(p, batch, mask, NoScore{}, ClassifiedBlocks<CausalWindowMask>{mask, options_.block_q, options_.block_kv},
-                    options_.num_splits);
+    causal_tiled_attention(p, batch, options_);
   }
 
  private:
