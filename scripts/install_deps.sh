@@ -7,7 +7,7 @@ PKGS=(
   libboost-dev libboost-program-options-dev
   libeigen3-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
   libsentencepiece-dev nlohmann-json3-dev zlib1g-dev
-  libicu-dev wordnet-base
+  libicu-dev wordnet-base gnuplot-nox
 )
 missing=()
 for p in "${PKGS[@]}"; do
