@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds, and runs the main job on the real stories260K model:
-# the machine report, greedy generation from text, and the CPU decode benchmark of that model.
+# Installs dependencies, builds, and runs the main job: the quickstart experiment
+# (experiments/configs/quickstart.ini) on the real stories260K model over small slices of MMLU,
+# HotpotQA, LongBench multi_news and the needle task, sweeping KV compression x weight quantization
+# into a SQLite run store, then lists the runs and renders the Pareto fronts from the store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHARED=${CTXLAB_SHARED_DIR:-../shared}
 bash scripts/install_deps.sh
 bash scripts/build.sh
 CTX=build/experiments/ctxlab
-$CTX doctor
+DB=${CTXLAB_QUICKSTART_DB:-quickstart.db}
+OUT=${CTXLAB_QUICKSTART_PLOTS:-quickstart_plots}
+rm -f "$DB" "$DB-wal" "$DB-shm"
+echo "== ctxlab run experiments/configs/quickstart.ini --db $DB"
+$CTX run experiments/configs/quickstart.ini --db "$DB"
 echo
-echo "== ctxlab generate --model $SHARED/fixtures/stories260k/stories260K.bin --prompt 'Once upon a time' --max-new-tokens 120"
-$CTX generate --model "$SHARED/fixtures/stories260k/stories260K.bin" --prompt "Once upon a time" --max-new-tokens 120
+echo "== ctxlab ls --db $DB"
+$CTX ls --db "$DB"
 echo
-echo "== ctxlab bench decode --model $SHARED/fixtures/stories260k/stories260K.bin --threads 1"
-echo "   (a 1 MiB model lives in the CPU caches, so its roofline ratio is low by design; bench/RESULTS.md has the 418 MiB model)"
-$CTX bench decode --model "$SHARED/fixtures/stories260k/stories260K.bin" --threads 1 --bandwidth-mib 256
+echo "== ctxlab plot: quality against KV memory and against latency (PNG + SVG + data + script in $OUT/)"
+$CTX plot --db "$DB" --experiment quickstart --kind pareto --x kv_mb_p50 --stem quickstart_pareto_kv -o "$OUT"
+$CTX plot --db "$DB" --experiment quickstart --kind pareto --x latency_ms_p50 --stem quickstart_pareto_latency -o "$OUT"
+$CTX plot --db "$DB" --experiment quickstart --kind compare --y quality -o "$OUT"
+echo
+echo "Next: $CTX show RUN --db $DB | $CTX compare RUN RUN --db $DB | $CTX rerun RUN --db $DB | $CTX export --experiment quickstart --db $DB"

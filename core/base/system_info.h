@@ -24,7 +24,11 @@ struct HostInfo {
 };
 HostInfo host_info();
 
-// Peak resident set size of this process so far, in bytes (0 if unknown).
+// Peak resident set size of this process since start or the last reset_peak_rss(), in bytes
+// (Linux VmHWM; getrusage's lifetime peak where /proc is missing; 0 if unknown).
 int64_t peak_rss_bytes();
+// Restarts the peak at the current resident size (Linux: "5" to /proc/self/clear_refs), so that
+// a runner can measure each example's peak. Returns false where the kernel does not support it.
+bool reset_peak_rss();
 
 }  // namespace ctx

@@ -31,4 +31,15 @@ std::unique_ptr<Model> load_model(const std::string& spec) {
   fail(spec, ": no such checkpoint folder or file");
 }
 
+std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::string& explicit_path) {
+  const std::string path = explicit_path.empty() ? model.tokenizer_path : explicit_path;
+  if (path.empty())
+    fail(model.spec, ": no tokenizer found beside the checkpoint (tokenizer.model or tokenizer.bin); pass a tokenizer "
+         "(--tokenizer PATH, or `tokenizer` in an experiment config) or give token ids");
+  auto tok = load_tokenizer(path, int32_t(model.config.vocab_size));
+  if (tok->vocab_size() != model.config.vocab_size)
+    fail(path, ": tokenizer has ", tok->vocab_size(), " tokens but the model's vocabulary has ", model.config.vocab_size);
+  return tok;
+}
+
 }  // namespace ctx

@@ -14,6 +14,7 @@
 
 #include "core/model/model_config.h"
 #include "core/model/weights.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace ctx {
 
@@ -27,6 +28,11 @@ struct Model {
 };
 
 std::unique_ptr<Model> load_model(const std::string& spec);
+
+// The tokenizer for `model`: `explicit_path` if given, else the one found beside the checkpoint.
+// Throws ctx::Error explaining how to pass one when there is none, or when its vocabulary size
+// differs from the model's.
+std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::string& explicit_path);
 
 // Parts of load_model, exposed for tests and tools.
 std::unique_ptr<Model> load_hf_checkpoint(const std::string& dir);

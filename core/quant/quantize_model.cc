@@ -72,4 +72,17 @@ void register_quantizer(Registry<Quantizer>& registry, PluginInfo info, Registry
   });
 }
 
+std::string quantize_model_weights(ModelWeights& w, const Registry<Quantizer>& registry, const std::string& spec) {
+  const PluginSpec resolved = registry.resolve(spec);
+  const auto quantizer = registry.create(resolved);
+  try {
+    quantize_model_weights(w, *quantizer);
+  } catch (const Unsupported& e) {
+    throw Unsupported(str_cat("quant ", spec, ": ", e.what()));
+  } catch (const Error& e) {
+    fail("quant ", spec, ": ", e.what());
+  }
+  return resolved.canonical();
+}
+
 }  // namespace ctx

@@ -27,6 +27,10 @@ struct QuantizeReport {
 // "layer 0 mlp.down_proj: q4_0 needs cols divisible by 32 ...; matrix is [64, 172]", leaving `w` unchanged.
 QuantizeReport quantize_model_weights(ModelWeights& w, const Quantizer& quantizer);
 
+// Quantizes `w` with the quant plugin of `spec` from `registry`; returns the canonical spec. Errors
+// name the spec: ctx::Unsupported for a format that cannot take some matrix, ctx::Error otherwise.
+std::string quantize_model_weights(ModelWeights& w, const Registry<Quantizer>& registry, const std::string& spec);
+
 // Adds a quantizer plugin (every format but `none`) with the shared parameter
 // `lm_head` (bool, default false) appended to info.schema; the factory's quantizer gets
 // set_quantizes_lm_head() from it.

@@ -54,16 +54,6 @@ std::vector<T> parse_list(const std::string& text, const std::string& what) {
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what) { return parse_list<int32_t>(text, what); }
 std::vector<int64_t> parse_size_list(const std::string& text, const std::string& what) { return parse_list<int64_t>(text, what); }
 
-std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::string& explicit_path) {
-  const std::string path = explicit_path.empty() ? model.tokenizer_path : explicit_path;
-  if (path.empty())
-    fail(model.spec, ": no tokenizer found beside the checkpoint (tokenizer.model or tokenizer.bin); pass --tokenizer PATH "
-         "or give token ids with --prompt-ids");
-  auto tok = load_tokenizer(path, int32_t(model.config.vocab_size));
-  if (tok->vocab_size() != model.config.vocab_size)
-    fail(path, ": tokenizer has ", tok->vocab_size(), " tokens but the model's vocabulary has ", model.config.vocab_size);
-  return tok;
-}
 
 void add_attention_option(po::options_description& desc) {
   desc.add_options()("attention", po::value<std::string>()->default_value("sdpa"),
@@ -84,17 +74,7 @@ void add_quant_option(po::options_description& desc) {
 }
 
 std::string apply_quant(const std::string& spec, Model& model) {
-  const auto& registry = builtin_catalog().quant;
-  const PluginSpec resolved = registry.resolve(spec);
-  const auto quantizer = registry.create(resolved);
-  try {
-    quantize_model_weights(model.weights, *quantizer);
-  } catch (const Unsupported& e) {
-    throw Unsupported(str_cat("--quant ", spec, ": ", e.what()));
-  } catch (const Error& e) {
-    fail("--quant ", spec, ": ", e.what());
-  }
-  return resolved.canonical();
+  return quantize_model_weights(model.weights, builtin_catalog().quant, spec);
 }
 
 std::string apply_quant(const po::variables_map& vm, Model& model) { return apply_quant(vm["quant"].as<std::string>(), model); }

@@ -28,9 +28,6 @@ std::vector<int32_t> parse_id_list(const std::string& text, const std::string& w
 // Same for 64-bit sizes, e.g. "128,512,2048".
 std::vector<int64_t> parse_size_list(const std::string& text, const std::string& what);
 
-// The tokenizer for `model`: `explicit_path` if given, else the one found beside the checkpoint.
-// Throws ctx::Error explaining how to pass one when there is none.
-std::unique_ptr<Tokenizer> load_model_tokenizer(const Model& model, const std::string& explicit_path);
 
 // --attention SPEC (an attention plugin spec, default sdpa; see `ctxlab plugins attention`).
 void add_attention_option(po::options_description& desc);

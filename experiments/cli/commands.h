@@ -17,5 +17,14 @@ int cmd_plugins(const Args& args);
 int cmd_fidelity(const Args& args);
 int cmd_score(const Args& args);
 int cmd_data(const Args& args);
+int cmd_run(const Args& args);
+int cmd_rerun(const Args& args);
+int cmd_ls(const Args& args);
+int cmd_show(const Args& args);
+int cmd_compare(const Args& args);
+int cmd_export(const Args& args);
+int cmd_merge(const Args& args);
+int cmd_slurm(const Args& args);
+int cmd_plot(const Args& args);
 
 }  // namespace ctx::cli

@@ -17,6 +17,15 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"run", "run an experiment config (grid of attention x kv x quant trials) into the SQLite run store", ctx::cli::cmd_run},
+    {"ls", "experiments and runs in a run store (filter by experiment, status, params)", ctx::cli::cmd_ls},
+    {"show", "one run: config, environment, metrics (and examples)", ctx::cli::cmd_show},
+    {"compare", "runs side by side: every metric with deltas against the first", ctx::cli::cmd_compare},
+    {"rerun", "re-execute a stored run and report whether every answer and score is identical", ctx::cli::cmd_rerun},
+    {"export", "runs as JSON Lines or CSV rows (the seeds' fields: context_tokens, latency_ms_p50, ...)", ctx::cli::cmd_export},
+    {"plot", "Pareto, context-length, batch and comparison figures (PNG + SVG) from the run store", ctx::cli::cmd_plot},
+    {"merge", "merge shard run stores into one", ctx::cli::cmd_merge},
+    {"slurm", "write an sbatch job-array script that runs a config in shards and merges them", ctx::cli::cmd_slurm},
     {"generate", "greedy generation from a prompt (text or token ids), with timings", ctx::cli::cmd_generate},
     {"logits", "teacher-forced logits of a token sequence, written as float32 safetensors", ctx::cli::cmd_logits},
     {"doctor", "build flags, threads, CPU features and GPUs", ctx::cli::cmd_doctor},

@@ -1,25 +1,21 @@
 // The ctxlab binary end to end: outputs that can be checked against references, and the one-line
 // errors and exit codes for bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
 #include "core/io/safetensors.h"
 #include "plugins/register_all.h"
+#include "tests/support/cli_run.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx {
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;  // stdout and stderr together
-};
+using test::CliRun;
 
 // The binary built beside this test, or $CTXLAB_BIN (a relocated bundle, e.g. scripts/device_bundle.sh).
 std::string ctxlab_binary() {
@@ -27,18 +23,7 @@ std::string ctxlab_binary() {
   return env && *env ? env : CTXLAB_BIN;
 }
 
-CliRun ctxlab(const std::string& args) {
-  const std::string cmd = ctxlab_binary() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  CliRun r;
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+CliRun ctxlab(const std::string& args) { return test::run_command(ctxlab_binary() + " " + args); }
 
 std::string fixture(const std::string& rel) { return test::shared_path("fixtures/" + rel); }
 
