@@ -1,24 +1,28 @@
 // The run store (DESIGN.md "Runs"): every experiment, run, parameter, metric, finished example and
 // artifact in one SQLite database file.
 //
-// Schema (version in PRAGMA user_version, kRunStoreSchemaVersion; older files are migrated on open,
-// newer ones refused):
+// Schema (version in PRAGMA user_version, kRunStoreSchemaVersion; older files are migrated on open
+// by the steps in run_store.cc, newer ones refused; a new file is created at version 1 and migrated,
+// so every store goes through the same migration path):
 //   experiments(id, name UNIQUE, config, created_at)
 //   runs(id, experiment_id, trial_index, config, config_hash, status, message, started_at, finished_at,
-//        git_commit, compiler, cpu, gpu, driver, host, seed, rerun_of)
+//        git_commit, compiler, cpu, gpu, driver, host, seed, rerun_of)        rerun_of: since version 2
 //   params(run_id, key, value)                       e.g. attention, kv, quant, context_length, batch_size
 //   metrics(run_id, scope, name, value)              scope "" = the whole run, else a dataset label
 //   examples(run_id, dataset, example_id, prompt_hash, prompt_tokens, new_tokens, prediction,
 //            references (JSON array), scores (JSON object), ttft_ms, latency_ms, prefill_tok_s,
 //            decode_ms_per_token, peak_host_bytes, kv_bytes)
-//   artifacts(id, experiment_id, run_id, kind, path, created_at)
-// with indexes for the CLI's queries (runs by experiment and by config hash, metrics and examples by run).
+//   artifacts(id, experiment_id, run_id, kind, path, created_at)            since version 2
+// with indexes for the CLI's queries (runs by experiment and by config hash, metrics and examples by
+// run, params by key and value, artifacts by experiment). NaN doubles are stored as NULL (SQLite's
+// own mapping) and read back as NaN.
 //
 // Durability: WAL journal; each call that writes is one transaction, so a killed process loses at most
 // the example in flight. Concurrency: several processes may write one file at once; every statement
 // waits on a locked database (busy timeout) and a transaction that still finds it busy is retried, so
-// both writers succeed.
-// Errors (cannot open, not a ctxlab store, newer schema, SQL failure) throw ctx::Error naming the file.
+// both writers succeed (RunStoreOptions bounds the waiting).
+// Errors (cannot open, not a ctxlab store, newer schema, SQL failure, still locked after the retries)
+// throw ctx::Error, one line naming the file.
 // A RunStore object is not thread-safe; use one per thread or process.
 #pragma once
 
@@ -29,11 +33,15 @@
 #include <string>
 #include <vector>
 
-struct sqlite3;
-
 namespace ctx::store {
 
-inline constexpr int kRunStoreSchemaVersion = 1;
+namespace sqlite {
+class Db;
+}
+
+// Version 1: experiments, runs (without rerun_of), params, metrics, examples.
+// Version 2: runs.rerun_of, artifacts, the query indexes.
+inline constexpr int kRunStoreSchemaVersion = 2;
 
 struct Environment {
   std::string git_commit, compiler, cpu, gpu, driver, host;
@@ -98,10 +106,19 @@ struct ArtifactRecord {
   std::string created_at;
 };
 
+struct RunStoreOptions {
+  // How long one statement waits for another connection's lock before SQLite reports it busy.
+  int busy_timeout_ms = 10000;
+  // How many times a transaction that still found the file busy is run (with a short backoff)
+  // before the call throws.
+  int transaction_attempts = 8;
+};
+
 class RunStore {
  public:
-  // Opens (creating if absent) and migrates the store at `path`.
-  explicit RunStore(const std::string& path);
+  // Opens (creating if absent) and migrates the store at `path`. A file that is not SQLite, a SQLite
+  // file that is not a run store, or a store of a newer schema is refused (ctx::Error) and left as is.
+  explicit RunStore(const std::string& path, const RunStoreOptions& options = {});
   ~RunStore();
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
@@ -116,16 +133,18 @@ class RunStore {
   std::vector<std::pair<int64_t, std::string>> experiments() const;  // (id, name) by id
 
   // Inserts a run with status "running", started_at now; returns its id. `run.params` are stored too.
+  // An empty config_hash is stored as hash_hex(config). run.id, status, message and the times are ignored.
   int64_t begin_run(const RunRecord& run);
   // The latest run of `experiment_id` with this config hash, if any (for --resume).
   std::optional<RunRecord> find_run(int64_t experiment_id, const std::string& config_hash) const;
   // Commits one finished example (one transaction). Replaces an earlier row with the same
-  // (dataset, example_id) of that run.
+  // (dataset, example_id) of that run (the new row then comes last in insertion order).
   void add_example(int64_t run_id, const ExampleRecord& example);
   // (dataset, example_id) of every stored example of the run.
   std::vector<std::pair<std::string, std::string>> example_keys(int64_t run_id) const;
   std::vector<ExampleRecord> examples(int64_t run_id) const;  // ordered by rowid (insertion order)
-  // Sets status, message, finished_at and replaces the run's metrics, in one transaction.
+  // Sets status, message, finished_at and replaces the run's metrics, in one transaction. Throws
+  // ctx::Error "no run N in FILE" for an unknown run; a repeated (scope, name) keeps the last value.
   void finish_run(int64_t run_id, const std::string& status, const std::string& message,
                   const std::vector<MetricRecord>& metrics);
 
@@ -138,12 +157,18 @@ class RunStore {
 
   // Copies every experiment, run (with params, metrics, examples) and artifact of the store at
   // `other_path` into this one: experiments are matched by name, runs get new ids (rerun_of remapped);
-  // a run already present (same experiment, config_hash, started_at) is skipped. Returns runs copied.
+  // a run already present (same experiment, config_hash, started_at) is skipped, and so is an
+  // artifact already present (same experiment, run, kind, path, created_at). Runs that share such a
+  // key (started in the same second) are matched in id order, so all of them are copied, once.
+  // Returns runs copied.
+  // One transaction. `other_path` must exist and is migrated to the current schema first; merging a
+  // store into itself is refused.
   int64_t merge_from(const std::string& other_path);
 
  private:
   std::string path_;
-  sqlite3* db_ = nullptr;
+  RunStoreOptions options_;
+  std::unique_ptr<sqlite::Db> db_;
 };
 
 // Hex FNV-1a 64 digest: config hashes and prompt hashes.

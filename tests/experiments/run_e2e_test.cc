@@ -147,6 +147,41 @@ TEST_F(RunE2E, RunKillResumeRerunExportPlot) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(r.out.rfind("run_id,experiment,status,dataset,attention,kv,kv_quant,quant,context_length,batch_size,context_tokens", 0), 0u)
       << r.out;
+
+  // A Pareto plot of quality against KV memory: its data file lists exactly the front computed here
+  // from the store (a run is on it when no other run has KV <= and quality >=, one strictly).
+  const std::string plots = (dir_ / "plots").string();
+  r = ctxlab("plot --experiment tiny --kind pareto --x kv_mb_p50 -o " + plots + " --db " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::set<int64_t> expected;
+  {
+    store::RunStore s(db_);
+    const auto runs = s.run_summaries();
+    for (const auto& a : runs) {
+      bool dominated = false;
+      for (const auto& b : runs) {
+        const double ax = *a.metric("kv_mb_p50"), ay = *a.metric("quality");
+        const double bx = *b.metric("kv_mb_p50"), by = *b.metric("quality");
+        dominated |= bx <= ax && by >= ay && (bx < ax || by > ay);
+      }
+      if (!dominated) expected.insert(a.run.id);
+    }
+    EXPECT_EQ(s.artifacts(*s.find_experiment("tiny")).size(), 4u);  // png, svg, data, script
+  }
+  ASSERT_FALSE(expected.empty());
+  std::ifstream dat(plots + "/tiny_pareto.dat");
+  ASSERT_TRUE(dat) << "no data file";
+  std::stringstream text;
+  text << dat.rdbuf();
+  const std::string data = text.str();
+  const size_t block1 = data.find("\n\n\n");
+  ASSERT_NE(block1, std::string::npos) << data;
+  std::set<int64_t> front;
+  std::istringstream rows(data.substr(block1));
+  while (std::getline(rows, line))
+    if (!line.empty() && line[0] != '#') front.insert(std::stoll(line));
+  EXPECT_EQ(front, expected) << data;
+  for (const char* ext : {".png", ".svg", ".gp"}) EXPECT_TRUE(fs::exists(plots + "/tiny_pareto" + ext)) << ext;
 }
 
 TEST_F(RunE2E, BadInputsGiveOneClearError) {
