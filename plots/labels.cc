@@ -30,11 +30,13 @@ Part parse_part(const std::string& value) {
 }
 
 // The parts of a run's combination in kCombinationKeys order, with the slot's key; "none" and
-// absent slots are left out.
+// absent slots are left out. The runner records the plugin name as KEY and the canonical spec as
+// KEY_spec; the spec is preferred, so that runs differing only in parameters get distinct labels.
 std::vector<std::pair<std::string, Part>> combination_parts(const store::RunSummary& run) {
   std::vector<std::pair<std::string, Part>> parts;
   for (const char* key : kCombinationKeys) {
-    auto it = run.run.params.find(key);
+    auto it = run.run.params.find(std::string(key) + "_spec");
+    if (it == run.run.params.end()) it = run.run.params.find(key);
     if (it == run.run.params.end() || it->second.empty()) continue;
     Part part = parse_part(it->second);
     if (part.name != "none") parts.emplace_back(key, std::move(part));
