@@ -161,6 +161,9 @@ Figure sweep(const PlotData& d, const std::string& stem) {
   f.script += "set key outside right top vertical Left reverse samplen 3 spacing 1.3\n"
               "set offsets graph 0.03, graph 0.03, graph 0.06, graph 0.06\n";
   if (log2_x) f.script += "set logscale x 2\n";
+  // Times, rates and bytes are never negative: start the axis at 0 rather than below it.
+  if (std::all_of(d.points.begin(), d.points.end(), [](const PlotPoint& p) { return p.y >= 0; }))
+    f.script += "set yrange [0:*]\n";
   if (xs.size() <= 16) {  // tics at the swept values themselves
     std::string tics;
     for (double x : xs) tics += (tics.empty() ? "" : ", ") + data_number(x);

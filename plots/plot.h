@@ -3,11 +3,11 @@
 // are saved beside each image, so every figure can be re-rendered and audited.
 //
 // Kinds:
-//   pareto   x = a cost metric (default peak_host_mem_gb_p95; lower is better), y = a quality metric
+//   pareto   x = a cost metric (default peak_mem_gb_p95; lower is better), y = a quality metric
 //            (default quality; higher is better). Points on the Pareto front drawn solid and joined,
 //            dominated points faded, every point labelled with its plugin combination.
 //   context  y (default latency_ms_p50) against params.context_length, one line per plugin combination.
-//   batch    y (default tok_per_s_p50) against params.batch_size, one line per plugin combination.
+//   batch    y (default throughput_tok_s_p50) against params.batch_size, one line per plugin combination.
 //   compare  bars of y (default quality) per run, grouped by plugin combination.
 // Only runs with status ok are plotted (the others are listed in the data file as comments).
 // Errors (no runs, unknown metric, gnuplot missing or failing) throw ctx::Error naming what is wrong.

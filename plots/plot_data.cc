@@ -12,9 +12,9 @@ namespace ctx::plots {
 namespace {
 
 constexpr PlotKind kKinds[] = {
-    {"pareto", XSource::metric, "peak_host_mem_gb_p95", "quality"},
+    {"pareto", XSource::metric, "peak_mem_gb_p95", "quality"},
     {"context", XSource::param, "context_length", "latency_ms_p50"},
-    {"batch", XSource::param, "batch_size", "tok_per_s_p50"},
+    {"batch", XSource::param, "batch_size", "throughput_tok_s_p50"},
     {"compare", XSource::none, "", "quality"},
 };
 

@@ -3,6 +3,7 @@
 #include "git_commit.h"  // generated at build time
 
 #include <cpuid.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -76,6 +77,8 @@ int64_t peak_rss_bytes() {
   if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
   return int64_t(ru.ru_maxrss) * 1024;
 }
+
+void release_free_memory() { ::malloc_trim(0); }
 
 bool reset_peak_rss() {
   std::FILE* f = std::fopen("/proc/self/clear_refs", "w");

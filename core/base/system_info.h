@@ -30,5 +30,8 @@ int64_t peak_rss_bytes();
 // Restarts the peak at the current resident size (Linux: "5" to /proc/self/clear_refs), so that
 // a runner can measure each example's peak. Returns false where the kernel does not support it.
 bool reset_peak_rss();
+// Returns freed heap memory to the operating system (glibc malloc_trim), so that the resident size
+// after releasing large buffers (a model's weights) is what is still in use.
+void release_free_memory();
 
 }  // namespace ctx

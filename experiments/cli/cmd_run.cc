@@ -32,6 +32,20 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
   return {i, n};
 }
 
+// Reads every dataset of `trials` (cached in `runner`), so that a bad path or row fails before
+// anything runs, with the config file and dataset label in the message.
+void load_datasets(const runner::ExperimentConfig& config, runner::TrialRunner& runner,
+                   const std::vector<const runner::TrialConfig*>& trials) {
+  for (const auto* t : trials)
+    for (const auto& [label, spec] : t->datasets) {
+      try {
+        runner.samples(*t, spec);
+      } catch (const Error& e) {
+        fail(config.source, ": [datasets] ", label, ": ", e.what());
+      }
+    }
+}
+
 void print_dry_run(const runner::ExperimentConfig& config, runner::TrialRunner& runner,
                    const std::vector<const runner::TrialConfig*>& trials) {
   std::printf("experiment %s (%s): %zu trials\n", config.name.c_str(), config.source.c_str(), trials.size());
@@ -87,18 +101,11 @@ int cmd_run(const Args& args) {
     if (t.index % shards == shard) trials.push_back(&t);
 
   runner::TrialRunner runner(builtin_catalog());
+  load_datasets(config, runner, trials);
   if (vm.count("dry-run")) {
     print_dry_run(config, runner, trials);
     return 0;
   }
-  for (const auto* t : trials)  // every dataset file is read before anything runs: a bad path fails now
-    for (const auto& [label, spec] : t->datasets) {
-      try {
-        runner.samples(*t, spec);
-      } catch (const Error& e) {
-        fail(config.source, ": [datasets] ", label, ": ", e.what());
-      }
-    }
   store::RunStore store(vm["db"].as<std::string>());
   const int64_t experiment_id = store.ensure_experiment(config.name, config.to_json().dump());
   runner::Progress progress(stderr, ::isatty(::fileno(stderr)));

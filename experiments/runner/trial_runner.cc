@@ -69,9 +69,16 @@ const Tokenizer& TrialRunner::tokenizer(const TrialConfig& trial) {
   const std::string key = model_key(trial);
   auto it = tokenizers_.find(key);
   if (it == tokenizers_.end()) {
-    std::unique_ptr<Model> m = model_ && model_->key.rfind(key + "\n", 0) == 0 ? nullptr : load_model(trial.model);
-    const Model& ref = m ? *m : *model_->model;
-    it = tokenizers_.emplace(key, load_model_tokenizer(ref, trial.tokenizer)).first;
+    const Model* ref = model_ && model_->key.rfind(key + "\n", 0) == 0 ? model_->model.get() : nullptr;
+    if (!ref) {  // load the model now and keep it for model(): loading twice would double the peak
+      model_.reset();
+      spare_.reset();
+      release_free_memory();
+      spare_ = load_model(trial.model);
+      spare_key_ = key;
+      ref = spare_.get();
+    }
+    it = tokenizers_.emplace(key, load_model_tokenizer(*ref, trial.tokenizer)).first;
   }
   return *it->second;
 }
@@ -79,11 +86,18 @@ const Tokenizer& TrialRunner::tokenizer(const TrialConfig& trial) {
 TrialRunner::LoadedModel& TrialRunner::model(const TrialConfig& trial) {
   const std::string key = model_key(trial) + "\n" + trial.quant;
   if (!model_ || model_->key != key) {
-    model_.reset();  // free the previous weights first
+    model_.reset();  // free the previous weights first, and give the memory back (peak RSS is measured)
     auto loaded = std::make_unique<LoadedModel>();
     loaded->key = key;
-    loaded->model = load_model(trial.model);
+    if (spare_ && spare_key_ == model_key(trial)) {
+      loaded->model = std::move(spare_);
+    } else {
+      spare_.reset();
+      release_free_memory();
+      loaded->model = load_model(trial.model);
+    }
     quantize_model_weights(loaded->model->weights, catalog_.quant, trial.quant);
+    release_free_memory();
     model_ = std::move(loaded);
   }
   model_->tokenizer = &tokenizer(trial);

@@ -77,6 +77,8 @@ class TrialRunner {
 
   const Catalog& catalog_;
   std::unique_ptr<LoadedModel> model_;  // the last (model, tokenizer, quant): trials are ordered quant-outermost
+  std::unique_ptr<Model> spare_;        // loaded for its tokenizer, not yet quantized (taken by model())
+  std::string spare_key_;
   std::map<std::string, std::unique_ptr<Tokenizer>> tokenizers_;  // by model + tokenizer path
   std::map<std::string, std::vector<Sample>> samples_;            // by tokenizer key + dataset spec
   std::map<std::string, std::unique_ptr<MetricPlugin>> metrics_;  // by metric spec

@@ -184,6 +184,27 @@ TEST_F(RunE2E, RunKillResumeRerunExportPlot) {
   for (const char* ext : {".png", ".svg", ".gp"}) EXPECT_TRUE(fs::exists(plots + "/tiny_pareto" + ext)) << ext;
 }
 
+// The seeds' "baseline hits OOM, optimized run succeeds": under a 300 MiB host memory cap the float32
+// 110M model (440 MB of weights) ends with status oom, the sweep goes on, and int8 weights fit.
+TEST_F(RunE2E, OomEndsTheTrialNotTheSweep) {
+  const std::string config = std::string(CTXLAB_SOURCE_DIR) + "/experiments/configs/memory_limit.ini";
+  auto r = ctxlab("run " + config + " --db " + db_ + " --set 'grid.quant=none;int8' --set threads=1 --set max_new_tokens=1" +
+                  " --set tokenizer=" + test::shared_path("fixtures/tokenizers/llama2/tokenizer.model") +
+                  " --set model=random:" + CTXLAB_SOURCE_DIR + "/bench/configs/llama_110m.json" +
+                  " --set 'datasets.needle=needle:context_tokens=[64],depths=[50]'");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  store::RunStore s(db_);
+  const auto runs = s.run_summaries();
+  ASSERT_EQ(runs.size(), 2u) << r.out;
+  EXPECT_EQ(runs[0].run.params.at("quant"), "none");
+  EXPECT_EQ(runs[0].run.status, "oom");
+  EXPECT_NE(runs[0].run.message.find("exceeded memory_limit_mb=300"), std::string::npos) << runs[0].run.message;
+  EXPECT_GT(*runs[0].metric("peak_mem_gb_max"), 300.0 / 1024);
+  EXPECT_EQ(runs[1].run.params.at("quant"), "int8");
+  EXPECT_EQ(runs[1].run.status, "ok") << runs[1].run.message;
+  EXPECT_LT(*runs[1].metric("peak_mem_gb_max"), 300.0 / 1024);
+}
+
 TEST_F(RunE2E, BadInputsGiveOneClearError) {
   auto r = ctxlab("run /nonexistent.ini --db " + db_);
   EXPECT_EQ(r.exit_code, 1);

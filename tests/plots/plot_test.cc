@@ -169,7 +169,7 @@ TEST(CombinationLabel, CompactFormDropsParamsEqualAcrossRuns) {
 std::vector<RunSummary> pareto_runs() {
   auto run = [](int64_t id, const std::string& kv, double mem, double quality, const std::string& status = "ok") {
     return make_run(id, {{"attention", "flash"}, {"kv", kv}},
-                    {{"", "peak_host_mem_gb_p95", mem}, {"", "quality", quality}, {"narrativeqa", "quality", quality - 1}},
+                    {{"", "peak_mem_gb_p95", mem}, {"", "quality", quality}, {"narrativeqa", "quality", quality - 1}},
                     status);
   };
   return {run(1, "none", 2.0, 30),  run(2, "l2norm:keep_ratio=0.5", 1.5, 28),
@@ -247,7 +247,7 @@ std::vector<RunSummary> sweep_runs(const std::string& param, std::vector<int> va
     for (int v : values)
       runs.push_back(make_run(id++, {{"attention", attention}, {param, std::to_string(v)}},
                               {{"", "latency_ms_p50", v * (attention[0] == 's' ? 2.0 : 1.0)},
-                               {"", "tok_per_s_p50", 100.0 * v}}));
+                               {"", "throughput_tok_s_p50", 100.0 * v}}));
   std::swap(runs[0], runs[2]);  // out of x order: the figure sorts
   return runs;
 }
@@ -313,13 +313,13 @@ TEST(RenderPlotErrors, UnknownKindListsKinds) {
 TEST(RenderPlotErrors, UnknownMetricListsAvailable) {
   EXPECT_EQ(test::error_of([] { render_plot(pareto_runs(), "e", with_y(req("pareto", "err"), "rouge")); }),
             "no ok run of experiment \"e\" has metric \"rouge\" in scope \"\"; metrics available there: "
-            "peak_host_mem_gb_p95, quality");
+            "peak_mem_gb_p95, quality");
   EXPECT_EQ(test::error_of([] { render_plot(pareto_runs(), "e", with_y(req("compare", "err"), "", "hotpotqa")); }),
             "no ok run of experiment \"e\" has metric \"quality\" in scope \"hotpotqa\"; metrics available there: none "
             "(scopes recorded: \"\", \"narrativeqa\")");
   EXPECT_EQ(test::error_of([] { render_plot(pareto_runs(), "e", req("context", "err")); }),
             "no ok run of experiment \"e\" has metric \"latency_ms_p50\" in scope \"\"; metrics available there: "
-            "peak_host_mem_gb_p95, quality");
+            "peak_mem_gb_p95, quality");
   EXPECT_EQ(test::error_of([] {
               render_plot(sweep_runs("batch_size", {1, 2}), "e", req("context", "err"));
             }),
@@ -399,9 +399,9 @@ RunSummary gallery_run(int64_t id, const Combination& c, int context, int batch)
                   {{"attention", c.attention}, {"kv", c.kv}, {"kv_quant", "none@1{}"}, {"quant", c.quant},
                    {"context_length", std::to_string(context)}, {"batch_size", std::to_string(batch)}},
                   {{"", "quality", c.quality - (8192.0 - context) / 8192.0},
-                   {"", "peak_host_mem_gb_p95", 0.12 + c.weights_gb + kv_gb},
+                   {"", "peak_mem_gb_p95", 0.12 + c.weights_gb + kv_gb},
                    {"", "latency_ms_p50", (40 + context * 0.09) / c.speed * (1 + 0.1 * batch)},
-                   {"", "tok_per_s_p50", 55 * c.speed * batch / (1 + 0.08 * batch)}});
+                   {"", "throughput_tok_s_p50", 55 * c.speed * batch / (1 + 0.08 * batch)}});
 }
 
 TEST(RealisticSweep, RendersEveryKind) {
