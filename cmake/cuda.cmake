@@ -25,6 +25,11 @@ if(NOT CTXLAB_CUDA STREQUAL "OFF")
         -gencode=arch=compute_90a,code=sm_90a
         -gencode=arch=compute_80,code=sm_80
         -gencode=arch=compute_80,code=compute_80)
+    # e.g. -DCTXLAB_CUDA_GENCODE_ONLY=-gencode=arch=compute_90a,code=sm_90a for a quicker H100-only build
+    set(CTXLAB_CUDA_GENCODE_ONLY "" CACHE STRING "Replace the default -gencode list (semicolon-separated)")
+    if(CTXLAB_CUDA_GENCODE_ONLY)
+      set(CTXLAB_CUDA_GENCODE ${CTXLAB_CUDA_GENCODE_ONLY})
+    endif()
     set(CTXLAB_HAVE_CUDA ON)
     message(STATUS "ctxlab: CUDA enabled (${CMAKE_CUDA_COMPILER}, ${CMAKE_CUDA_COMPILER_VERSION})")
   elseif(CTXLAB_CUDA STREQUAL "ON")

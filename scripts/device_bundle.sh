@@ -12,25 +12,36 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-cuda}
 SHARED=${SHARED:-../shared}
 cmake -S . -B "$BUILD" -G Ninja -DCTXLAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD" -j2
+case "${BUNDLE_TESTS:-all}" in
+  0) cmake --build "$BUILD" -j2 --target ctxlab ;;
+  all) cmake --build "$BUILD" -j2 ;;
+  *) cmake --build "$BUILD" -j2 --target ctxlab $BUNDLE_TESTS ;;
+esac
 rm -rf .device && mkdir -p .device/bin .device/lib .device/shared/fixtures
 cp "$BUILD/experiments/ctxlab" .device/bin/
-# BUNDLE_TESTS=0 leaves the test executables out (a smaller bundle for benchmarks: carry is limited).
-if [[ "${BUNDLE_TESTS:-1}" != 0 ]]; then
-  find "$BUILD/tests" -maxdepth 1 -type f -executable -name '*_test' -exec cp {} .device/bin/ \;
-fi
+# BUNDLE_TESTS=0 leaves the test executables out, BUNDLE_TESTS="a_test b_test" takes only those (carry
+# is limited to 64 MiB); the default takes every test.
+case "${BUNDLE_TESTS:-all}" in
+  0) ;;
+  all) find "$BUILD/tests" -maxdepth 1 -type f -executable -name '*_test' -exec cp {} .device/bin/ \; ;;
+  *) for t in $BUNDLE_TESTS; do cp "$BUILD/tests/$t" .device/bin/; done ;;
+esac
 for bin in .device/bin/*; do
   ldd "$bin" | awk '/=> \//{print $3}'
-done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libcuda)\.so' | while read -r lib; do
+done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libcuda|libcublas|libcublasLt)\.so' | while read -r lib; do
   cp -L "$lib" .device/lib/
 done
 cp -r "$SHARED/fixtures/hf" "$SHARED/fixtures/stories260k" "$SHARED/fixtures/tokenizers" .device/shared/fixtures/
+# The CPU tests' stories260K logit goldens (6 MB) only when every test is bundled.
+[[ "${BUNDLE_TESTS:-all}" == all ]] || rm -f .device/shared/fixtures/stories260k/*.f32
 cp -r bench/configs .device/bench_configs
 cat > .device/run <<'RUN'
 #!/usr/bin/env bash
 # Runs a bundled program with the bundled libraries. `ctest-all` runs every bundled test.
 here="$(cd "$(dirname "$0")" && pwd)"
-export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# cuBLAS (0.5 GB with cuBLASLt) is not bundled: the GPU machine's CUDA 13 has it.
+cuda_libs=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu*/lib 2>/dev/null | tr '\n' ':')
+export LD_LIBRARY_PATH="$here/lib:${cuda_libs}${LD_LIBRARY_PATH:-}"
 export CTXLAB_SHARED_DIR="$here/shared"
 export CTXLAB_BIN="$here/bin/ctxlab"  # for cli_test
 if [ "$1" = ctest-all ]; then

@@ -64,4 +64,9 @@ void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
   }
 }
 
+void convert_f32_to_bf16(const float* src, uint16_t* dst, size_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < int64_t(n); ++i) dst[i] = f32_to_bf16(src[i]);
+}
+
 }  // namespace ctx

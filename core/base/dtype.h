@@ -40,5 +40,7 @@ uint16_t f32_to_f16(float f);
 
 // Converts n elements of type `src_type` at `src` into floats. Supports F32, F16, BF16, F64.
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n);
+// dst[i] = f32_to_bf16(src[i]), on every thread (uploads of float32 weights to bf16 devices).
+void convert_f32_to_bf16(const float* src, uint16_t* dst, size_t n);
 
 }  // namespace ctx

@@ -61,7 +61,7 @@ int cmd_slurm(const Args& args) {
   s += "# The first task to finish submits the merge, which waits for the whole array (afterok).\n";
   s += "if [[ \"${SLURM_ARRAY_TASK_ID}\" == 0 ]]; then\n";
   s += "  sbatch --dependency=afterok:${SLURM_ARRAY_JOB_ID} --job-name=ctxlab-" + config.name + "-merge --wrap \"" + exe + " merge";
-  for (int64_t i = 0; i < shards; ++i) s += " " + quote(db + ".shard" + std::to_string(i));
+  for (int64_t i = 0; i < shards; ++i) s.append(" ").append(quote(db + ".shard" + std::to_string(i)));
   s += " -o " + quote(db) + "\"\n";
   s += "fi\n";
   const std::string out = vm["out"].as<std::string>();

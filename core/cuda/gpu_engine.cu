@@ -1,0 +1,390 @@
+#include "core/cuda/gpu_engine.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/base/dtype.h"
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/device_allocator.h"
+#include "core/cuda/kernels/kernels.h"
+#include "core/model/rope.h"
+
+namespace ctx::cuda {
+
+namespace {
+
+using Bf16Buffer = DeviceBuffer<bf16>;
+
+struct LayerBuffers {
+  Bf16Buffer attn_norm, ffn_norm, wq, wk, wv, wo, w_gate, w_up, w_down;
+  Bf16Buffer bq, bk, bv, bo, b_gate, b_up, b_down, q_norm, k_norm;
+  int64_t window = 0;
+};
+
+const bf16* ptr_or_null(const Bf16Buffer& b) { return b.size() ? b.get() : nullptr; }
+
+class GpuEngineImpl final : public GpuEngine {
+ public:
+  GpuEngineImpl(const Model& model, const GpuEngineOptions& options);
+  ~GpuEngineImpl() override;
+
+  void reset() override { length_ = 0; }
+  int64_t length() const override { return length_; }
+  int64_t capacity() const override { return options_.capacity; }
+  std::vector<float> forward(std::span<const int32_t> tokens, bool all_logits) override;
+  std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int64_t max_new_tokens,
+                                       const std::vector<int32_t>& stop_ids, GpuTimings* timings) override;
+  DeviceMemoryStats memory() const override { return alloc_.stats(); }
+  int64_t weight_bytes() const override { return weight_bytes_; }
+  int64_t bytes_read_per_token(int64_t length) const override;
+  std::string device_name() const override { return device_name_; }
+
+ private:
+  Bf16Buffer upload(const float* data, int64_t count);
+  Bf16Buffer upload(const WeightVector& v) { return v.empty() ? Bf16Buffer() : upload(v.data, v.size); }
+  Bf16Buffer upload(const WeightMatrix& m, const char* what);
+  // out[n, rows] (+)= alpha * (x[n, cols] W^T + bias): the GEMV kernel for one row, cuBLAS otherwise.
+  void linear(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols, const Bf16Buffer& bias,
+              float alpha, bool accumulate, float* out);
+  // Embedding through the final norm for n tokens at positions *d_pos_ ..; x_ holds the normed rows.
+  void run_layers(const int32_t* d_tokens, int64_t n);
+  // Classifier rows [n, vocab] of the normed rows in x_ starting at row `from`, into `out`.
+  void classify(int64_t from, int64_t n, float* out);
+  void check_tokens(std::span<const int32_t> tokens) const;
+  void set_position(int64_t pos);
+  // One greedy token: the token in tokens_[0] at *pos_ -> next token in tokens_[0] and out_[*step_];
+  // then *pos_ += 1, *step_ += 1. Launches only, no host sync: the CUDA graph captures this.
+  void decode_step();
+  void capture_decode_graph();
+
+  ModelConfig config_;
+  GpuEngineOptions options_;
+  std::string device_name_;
+  DeviceAllocator alloc_;  // declared before every buffer: destroyed after them
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  cudaGraphExec_t graph_ = nullptr;
+  int64_t weight_bytes_ = 0, length_ = 0, decode_splits_ = 1, logits_rows_ = 0;
+
+  Bf16Buffer embed_, final_norm_, lm_head_;  // lm_head_ empty when tied
+  std::vector<LayerBuffers> layers_;
+  DeviceBuffer<float> inv_freq_;
+  Bf16Buffer k_cache_, v_cache_;  // [layer][kv_head][capacity][hd]
+  // Scratch for prefill_chunk tokens.
+  DeviceBuffer<float> hidden_, q_, k_, v_, gate_, up_, tmp_, partial_;
+  DeviceBuffer<float> logits_;       // forward(): grows to the rows asked for
+  DeviceBuffer<float> step_logits_;  // generate_greedy(): fixed, so the captured graph's pointer stays valid
+  Bf16Buffer x_, qb_, attn_, act_;
+  DeviceBuffer<int32_t> tokens_, pos_, step_, out_;  // token ids, position, step counter, generated ids
+};
+
+GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options)
+    : config_(model.config), options_(options) {
+  const ModelConfig& c = config_;
+  if (options_.capacity < 1 || options_.prefill_chunk < 1) fail("GPU engine: capacity and prefill_chunk must be >= 1");
+  if (c.head_dim > 256) throw Unsupported(str_cat("GPU engine: head_dim ", c.head_dim, " > 256"));
+  int dev = 0;
+  CTX_CUDA_CHECK(cudaGetDevice(&dev));
+  cudaDeviceProp prop{};
+  CTX_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+  device_name_ = prop.name;
+  CTX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  CTX_CUBLAS_CHECK(cublasCreate(&blas_));
+  CTX_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+
+  const ModelWeights& w = model.weights;
+  embed_ = upload(w.embed, "embedding");
+  final_norm_ = upload(w.final_norm);
+  if (w.lm_head.data != w.embed.data || w.lm_head.quant) lm_head_ = upload(w.lm_head, "lm_head");
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& s = w.layers[size_t(l)];
+    LayerBuffers b;
+    b.attn_norm = upload(s.attn_norm), b.ffn_norm = upload(s.ffn_norm);
+    b.wq = upload(s.wq, "q_proj"), b.wk = upload(s.wk, "k_proj"), b.wv = upload(s.wv, "v_proj"), b.wo = upload(s.wo, "o_proj");
+    b.w_gate = upload(s.w_gate, "gate_proj"), b.w_up = upload(s.w_up, "up_proj"), b.w_down = upload(s.w_down, "down_proj");
+    b.bq = upload(s.bq), b.bk = upload(s.bk), b.bv = upload(s.bv), b.bo = upload(s.bo);
+    b.b_gate = upload(s.b_gate), b.b_up = upload(s.b_up), b.b_down = upload(s.b_down);
+    b.q_norm = upload(s.q_norm), b.k_norm = upload(s.k_norm);
+    b.window = c.layer_window.empty() ? 0 : c.layer_window[size_t(l)];
+    layers_.push_back(std::move(b));
+  }
+  const Rope rope(c.rope, c.head_dim);
+  inv_freq_ = DeviceBuffer<float>(alloc_, int64_t(rope.inv_freq().size()));
+  CTX_CUDA_CHECK(cudaMemcpy(inv_freq_.get(), rope.inv_freq().data(), inv_freq_.bytes(), cudaMemcpyHostToDevice));
+
+  const int64_t cap = options_.capacity, chunk = std::min(options_.prefill_chunk, cap);
+  const int64_t kv = c.num_layers * c.num_kv_heads * cap * c.head_dim;
+  k_cache_ = Bf16Buffer(alloc_, kv), v_cache_ = Bf16Buffer(alloc_, kv);
+  // Split-KV for decode: enough chunks of >= 64 keys to fill the GPU at long contexts.
+  decode_splits_ = std::clamp<int64_t>((cap + 127) / 128, 1, 128);
+  const int64_t widest = std::max({c.hidden_size, c.q_dim(), c.intermediate_size, c.vocab_size});
+  hidden_ = DeviceBuffer<float>(alloc_, chunk * c.hidden_size);
+  q_ = DeviceBuffer<float>(alloc_, chunk * c.q_dim());
+  k_ = DeviceBuffer<float>(alloc_, chunk * c.kv_dim()), v_ = DeviceBuffer<float>(alloc_, chunk * c.kv_dim());
+  gate_ = DeviceBuffer<float>(alloc_, chunk * c.intermediate_size), up_ = DeviceBuffer<float>(alloc_, chunk * c.intermediate_size);
+  tmp_ = DeviceBuffer<float>(alloc_, chunk * widest);
+  partial_ = DeviceBuffer<float>(alloc_, std::max(chunk, decode_splits_) * c.num_heads * (c.head_dim + 2));
+  x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
+  qb_ = Bf16Buffer(alloc_, chunk * c.q_dim()), attn_ = Bf16Buffer(alloc_, chunk * c.q_dim());
+  act_ = Bf16Buffer(alloc_, chunk * c.intermediate_size);
+  logits_ = DeviceBuffer<float>(alloc_, c.vocab_size), logits_rows_ = 1;
+  step_logits_ = DeviceBuffer<float>(alloc_, c.vocab_size);
+  tokens_ = DeviceBuffer<int32_t>(alloc_, chunk);
+  pos_ = DeviceBuffer<int32_t>(alloc_, 1), step_ = DeviceBuffer<int32_t>(alloc_, 1);
+  out_ = DeviceBuffer<int32_t>(alloc_, cap + 1);
+  CTX_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+GpuEngineImpl::~GpuEngineImpl() {
+  if (graph_) cudaGraphExecDestroy(graph_);
+  if (blas_) cublasDestroy(blas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+Bf16Buffer GpuEngineImpl::upload(const float* data, int64_t count) {
+  std::vector<uint16_t> host(static_cast<size_t>(count));
+  convert_f32_to_bf16(data, host.data(), size_t(count));
+  Bf16Buffer b(alloc_, count);
+  CTX_CUDA_CHECK(cudaMemcpy(b.get(), host.data(), size_t(count) * 2, cudaMemcpyHostToDevice));
+  weight_bytes_ += count * 2;
+  return b;
+}
+
+Bf16Buffer GpuEngineImpl::upload(const WeightMatrix& m, const char* what) {
+  if (m.empty()) throw Unsupported(str_cat("GPU engine: the model has no ", what, " matrix (hybrid layers?)"));
+  if (m.quant || !m.data)
+    throw Unsupported(str_cat("GPU engine: ", what, " is quantized; quantized weights run on the CPU engine for now"));
+  return upload(m.data, m.rows * m.cols);
+}
+
+int64_t GpuEngineImpl::bytes_read_per_token(int64_t length) const {
+  const ModelConfig& c = config_;
+  const int64_t table = c.vocab_size * c.hidden_size * 2;
+  int64_t bytes = weight_bytes_ - table + c.hidden_size * 2;  // the embedding: one row
+  if (!lm_head_.size()) bytes += table;                        // tied: the classifier reads the table
+  return bytes + 2 * c.num_layers * c.kv_dim() * length * 2;   // K and V of every cached position
+}
+
+void GpuEngineImpl::linear(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols,
+                           const Bf16Buffer& bias, float alpha, bool accumulate, float* out) {
+  if (n == 1) {
+    launch_gemv(w.get(), x, 1, rows, cols, ptr_or_null(bias), alpha, accumulate, out, stream_);
+    return;
+  }
+  // Row-major out[n, rows] = x[n, cols] W^T is column-major out^T[rows, n] = W[rows, cols] x^T.
+  const float one = 1.f, zero = 0.f;
+  CTX_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one, w.get(),
+                                CUDA_R_16BF, int(cols), x, CUDA_R_16BF, int(cols), &zero, tmp_.get(), CUDA_R_32F,
+                                int(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, rows, alpha, accumulate, out, stream_);
+}
+
+void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
+  const ModelConfig& c = config_;
+  const int64_t d = c.hidden_size, hd = c.head_dim, ff = c.intermediate_size;
+  const float eps = float(c.rms_norm_eps), residual = float(c.residual_multiplier);
+  launch_embedding(embed_.get(), d_tokens, n, d, float(c.embedding_multiplier), hidden_.get(), stream_);
+  const int64_t layer_kv = c.num_kv_heads * options_.capacity * hd;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const LayerBuffers& b = layers_[l];
+    launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
+    linear(x_.get(), n, b.wq, c.q_dim(), d, b.bq, 1.f, false, q_.get());
+    linear(x_.get(), n, b.wk, c.kv_dim(), d, b.bk, 1.f, false, k_.get());
+    linear(x_.get(), n, b.wv, c.kv_dim(), d, b.bv, 1.f, false, v_.get());
+    QkvRopeParams r;
+    r.q = q_.get(), r.k = k_.get(), r.v = v_.get();
+    r.q_norm = ptr_or_null(b.q_norm), r.k_norm = ptr_or_null(b.k_norm), r.norm_eps = eps;
+    r.inv_freq = inv_freq_.get();
+    r.interleaved = c.rope.layout == RopeLayout::kInterleaved;
+    r.pos0 = pos_.get();
+    r.n = n, r.heads = c.num_heads, r.kv_heads = c.num_kv_heads, r.hd = hd, r.capacity = options_.capacity;
+    r.q_out = qb_.get();
+    r.k_cache = k_cache_.get() + int64_t(l) * layer_kv, r.v_cache = v_cache_.get() + int64_t(l) * layer_kv;
+    launch_qkv_rope(r, stream_);
+    AttentionParams a;
+    a.q = qb_.get(), a.k_cache = r.k_cache, a.v_cache = r.v_cache, a.pos0 = pos_.get();
+    a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd, a.capacity = options_.capacity;
+    a.window = b.window, a.scale = float(c.softmax_scale());
+    a.splits = n == 1 ? int(decode_splits_) : 1;
+    a.partial = partial_.get(), a.out = attn_.get();
+    launch_attention(a, stream_);
+    linear(attn_.get(), n, b.wo, d, c.q_dim(), b.bo, residual, true, hidden_.get());
+    launch_rmsnorm(hidden_.get(), b.ffn_norm.get(), n, d, eps, x_.get(), stream_);
+    linear(x_.get(), n, b.w_gate, ff, d, b.b_gate, 1.f, false, gate_.get());
+    linear(x_.get(), n, b.w_up, ff, d, b.b_up, 1.f, false, up_.get());
+    launch_swiglu(gate_.get(), up_.get(), n * ff, act_.get(), stream_);
+    linear(act_.get(), n, b.w_down, d, ff, b.b_down, residual, true, hidden_.get());
+  }
+  launch_rmsnorm(hidden_.get(), final_norm_.get(), n, d, eps, x_.get(), stream_);
+}
+
+void GpuEngineImpl::classify(int64_t from, int64_t n, float* out) {
+  const ModelConfig& c = config_;
+  const Bf16Buffer& head = lm_head_.size() ? lm_head_ : embed_;
+  linear(x_.get() + from * c.hidden_size, n, head, c.vocab_size, c.hidden_size, Bf16Buffer(),
+         float(1.0 / c.logits_scaling), false, out);
+}
+
+void GpuEngineImpl::check_tokens(std::span<const int32_t> tokens) const {
+  for (size_t i = 0; i < tokens.size(); ++i)
+    if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
+      fail("GPU engine: token ", tokens[i], " at index ", i, " is outside the vocabulary [0, ", config_.vocab_size, ")");
+  if (length_ + int64_t(tokens.size()) > options_.capacity)
+    fail("GPU engine: ", length_, " cached + ", tokens.size(), " new tokens exceed the KV capacity ", options_.capacity);
+}
+
+void GpuEngineImpl::set_position(int64_t pos) {
+  const int32_t p = int32_t(pos);
+  CTX_CUDA_CHECK(cudaMemcpyAsync(pos_.get(), &p, sizeof p, cudaMemcpyHostToDevice, stream_));
+  CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `p` lives on this stack frame
+}
+
+std::vector<float> GpuEngineImpl::forward(std::span<const int32_t> tokens, bool all_logits) {
+  check_tokens(tokens);
+  const int64_t vocab = config_.vocab_size;
+  std::vector<float> logits(size_t(all_logits ? int64_t(tokens.size()) * vocab : vocab));
+  const int64_t chunk = std::min(options_.prefill_chunk, options_.capacity);
+  for (size_t start = 0; start < tokens.size(); start += size_t(chunk)) {
+    const int64_t n = std::min<int64_t>(chunk, int64_t(tokens.size() - start));
+    CTX_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), tokens.data() + start, size_t(n) * 4, cudaMemcpyHostToDevice, stream_));
+    set_position(length_);
+    run_layers(tokens_.get(), n);
+    const bool last_chunk = start + size_t(n) == tokens.size();
+    if (all_logits || last_chunk) {
+      const int64_t rows = all_logits ? n : 1;
+      if (rows > logits_rows_) logits_ = DeviceBuffer<float>(alloc_, rows * vocab), logits_rows_ = rows;
+      classify(n - rows, rows, logits_.get());
+      float* dst = logits.data() + (all_logits ? int64_t(start) * vocab : 0);
+      CTX_CUDA_CHECK(cudaMemcpyAsync(dst, logits_.get(), size_t(rows * vocab) * 4, cudaMemcpyDeviceToHost, stream_));
+    }
+    CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    length_ += n;
+  }
+  return logits;
+}
+
+void GpuEngineImpl::decode_step() {
+  run_layers(tokens_.get(), 1);
+  classify(0, 1, step_logits_.get());
+  launch_argmax(step_logits_.get(), config_.vocab_size, tokens_.get(), out_.get(), step_.get(), stream_);
+  launch_advance(pos_.get(), 1, step_.get(), stream_);
+}
+
+void GpuEngineImpl::capture_decode_graph() {
+  cudaGraph_t graph = nullptr;
+  CTX_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  decode_step();
+  CTX_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+  CTX_CUDA_CHECK(cudaGraphInstantiate(&graph_, graph, 0));
+  CTX_CUDA_CHECK(cudaGraphDestroy(graph));
+}
+
+std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> prompt, int64_t max_new_tokens,
+                                                    const std::vector<int32_t>& stop_ids, GpuTimings* timings) {
+  reset();
+  if (prompt.empty()) fail("GPU engine: the prompt is empty");
+  if (max_new_tokens <= 0) return {};
+  check_tokens(prompt);
+  if (int64_t(prompt.size()) + max_new_tokens - 1 > options_.capacity)
+    fail("GPU engine: prompt ", prompt.size(), " + ", max_new_tokens, " new tokens exceed the KV capacity ", options_.capacity);
+  cudaEvent_t ev[3];
+  for (auto& e : ev) CTX_CUDA_CHECK(cudaEventCreate(&e));
+  CTX_CUDA_CHECK(cudaEventRecord(ev[0], stream_));
+  // Prefill: every chunk but the last through forward(); the last one also picks the first token.
+  const int64_t chunk = std::min(options_.prefill_chunk, options_.capacity);
+  const size_t head = prompt.size() > size_t(chunk) ? (prompt.size() - 1) / size_t(chunk) * size_t(chunk) : 0;
+  if (head > 0) forward(prompt.first(head), false);
+  const auto tail = prompt.subspan(head);
+  const int64_t n = int64_t(tail.size());
+  const int32_t zero = 0;
+  CTX_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), tail.data(), size_t(n) * 4, cudaMemcpyHostToDevice, stream_));
+  CTX_CUDA_CHECK(cudaMemcpyAsync(step_.get(), &zero, 4, cudaMemcpyHostToDevice, stream_));
+  set_position(length_);
+  run_layers(tokens_.get(), n);
+  classify(n - 1, 1, step_logits_.get());
+  launch_argmax(step_logits_.get(), config_.vocab_size, tokens_.get(), out_.get(), step_.get(), stream_);
+  launch_advance(pos_.get(), int32_t(n), step_.get(), stream_);  // pos = prompt length, step = 1
+  CTX_CUDA_CHECK(cudaEventRecord(ev[1], stream_));
+  length_ += n;
+
+  // Decode: one graph replay per token; stop ids are checked every few steps (a replay past a stop
+  // token only computes tokens that are then dropped).
+  auto is_stop = [&](int32_t t) { return std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end(); };
+  std::vector<int32_t> out(size_t(max_new_tokens), -1);
+  int64_t steps = 1;  // tokens produced
+  auto fetch = [&] {
+    CTX_CUDA_CHECK(cudaMemcpyAsync(out.data(), out_.get(), size_t(steps) * 4, cudaMemcpyDeviceToHost, stream_));
+    CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (int64_t i = 0; i < steps; ++i)
+      if (is_stop(out[size_t(i)])) return i + 1;
+    return int64_t(0);
+  };
+  int64_t stop_at = stop_ids.empty() ? 0 : fetch();
+  if (options_.use_graphs && !graph_ && stop_at == 0 && steps < max_new_tokens) capture_decode_graph();
+  while (stop_at == 0 && steps < max_new_tokens) {
+    if (options_.use_graphs) {
+      CTX_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
+    } else {
+      decode_step();
+    }
+    ++steps, ++length_;
+    if (!stop_ids.empty() && (steps % 8 == 0 || steps == max_new_tokens)) stop_at = fetch();
+  }
+  CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
+  CTX_CUDA_CHECK(cudaMemcpyAsync(out.data(), out_.get(), size_t(steps) * 4, cudaMemcpyDeviceToHost, stream_));
+  CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  if (timings) {
+    float ms = 0;
+    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[1]));
+    timings->prefill_ms = ms;
+    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[1], ev[2]));
+    timings->decode_ms = ms;
+    timings->decode_steps = steps - 1;
+  }
+  for (auto& e : ev) cudaEventDestroy(e);
+  out.resize(size_t(steps));
+  for (size_t i = 0; i < out.size(); ++i)
+    if (is_stop(out[i])) {
+      out.resize(i + 1);
+      break;
+    }
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngineOptions& options) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    throw Unsupported("GPU engine: no CUDA device is available");
+  }
+  if (model.config.model_type == "granite_hybrid" || model.config.model_type == "granitemoehybrid")
+    throw Unsupported("GPU engine: hybrid Mamba layers are not implemented on the GPU");
+  return std::make_unique<GpuEngineImpl>(model, options);
+}
+
+double measure_copy_bandwidth(int64_t bytes, int reps) {
+  DeviceAllocator alloc;
+  DeviceBuffer<char> a(alloc, bytes), b(alloc, bytes);
+  CTX_CUDA_CHECK(cudaMemset(a.get(), 1, size_t(bytes)));
+  cudaEvent_t start, stop;
+  CTX_CUDA_CHECK(cudaEventCreate(&start));
+  CTX_CUDA_CHECK(cudaEventCreate(&stop));
+  std::vector<float> ms;
+  for (int r = 0; r < reps + 2; ++r) {
+    CTX_CUDA_CHECK(cudaEventRecord(start));
+    CTX_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), size_t(bytes), cudaMemcpyDeviceToDevice));
+    CTX_CUDA_CHECK(cudaEventRecord(stop));
+    CTX_CUDA_CHECK(cudaEventSynchronize(stop));
+    float t = 0;
+    CTX_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+    if (r >= 2) ms.push_back(t);  // two warm-up copies
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return 2.0 * double(bytes) / (double(ms[ms.size() / 2]) * 1e-3);
+}
+
+}  // namespace ctx::cuda

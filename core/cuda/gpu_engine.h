@@ -1,0 +1,91 @@
+// The CUDA forward pass (issue 7, first increment): one sequence of a Llama-family model on one GPU in
+// bf16 weights and activations with float32 accumulation and a float32 residual stream.
+//
+//   weights      uploaded once from a loaded Model (float32 on the host) as bf16, row-major like the
+//                CPU engine ([out_features, in_features]); embedding, norms and biases too
+//   prefill      n tokens at once: cuBLAS bf16 GEMMs (float32 output), RMSNorm, RoPE (+ q/k norm) and
+//                the KV write fused in one kernel, causal attention over the cache (sliding windows
+//                included), SwiGLU; chunked when the prompt exceeds the prefill chunk
+//   decode       one token: a bf16 GEMV kernel that streams the weights with 16-byte loads and fuses
+//                bias and residual, split-KV attention (partial softmax per chunk of keys, then a
+//                combine kernel), greedy argmax on the device; every step of generate_greedy is one
+//                CUDA graph replay (token and position live in device memory)
+//   KV cache     bf16, [layer][kv_head][capacity][head_dim], capacity fixed at creation
+// Model features: GQA, RoPE default/linear/llama3 in both layouts, qkv/o/mlp biases, q/k norm,
+// sliding windows, Granite multipliers, tied embeddings. Hybrid (Mamba) layers are unsupported.
+// Memory: every device byte comes from one caching allocator whose current/peak/reserved figures
+// memory() reports; a failed allocation throws CudaOutOfMemory naming the bytes asked for and free.
+// Without CUDA (a CPU-only build, or no GPU) create() throws ctx::Unsupported.
+// Not thread-safe: one engine drives one stream.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/base/error.h"
+#include "core/model/model_loader.h"
+
+namespace ctx::cuda {
+
+// A device allocation failed: status `oom` for the runner.
+class CudaOutOfMemory : public Error {
+ public:
+  CudaOutOfMemory(const std::string& what, int64_t requested, int64_t free_bytes)
+      : Error(what), requested_bytes(requested), free_bytes(free_bytes) {}
+  int64_t requested_bytes, free_bytes;
+};
+
+struct DeviceMemoryStats {
+  int64_t current_bytes = 0;   // in use by live buffers
+  int64_t peak_bytes = 0;      // largest current_bytes so far
+  int64_t reserved_bytes = 0;  // held from the driver (in use + cached for reuse)
+  int64_t device_free_bytes = 0, device_total_bytes = 0;  // cudaMemGetInfo, the cross-check
+};
+
+struct GpuTimings {
+  double prefill_ms = 0;  // prompt forward + first token (time to first token), CUDA events
+  double decode_ms = 0;   // all later steps
+  int64_t decode_steps = 0;
+};
+
+struct GpuEngineOptions {
+  int64_t capacity = 4096;       // KV cache positions
+  int64_t prefill_chunk = 2048;  // tokens per prefill forward (scratch is sized for this)
+  bool use_graphs = true;        // decode steps as CUDA graph replays
+};
+
+class GpuEngine {
+ public:
+  // Uploads `model`. Throws ctx::Unsupported (no CUDA, no GPU, a feature this engine lacks) or
+  // CudaOutOfMemory.
+  static std::unique_ptr<GpuEngine> create(const Model& model, const GpuEngineOptions& options);
+  virtual ~GpuEngine() = default;
+
+  virtual void reset() = 0;              // empties the KV cache
+  virtual int64_t length() const = 0;    // tokens in the cache
+  virtual int64_t capacity() const = 0;
+
+  // Runs `tokens` at positions length().. (teacher forcing) and returns float32 logits: every
+  // token's ([n, vocab]) when all_logits, else the last token's ([vocab]).
+  virtual std::vector<float> forward(std::span<const int32_t> tokens, bool all_logits) = 0;
+
+  // Greedy continuation after `prompt` (the cache is reset first): argmax on the device, lowest id on
+  // ties; a token in `stop_ids` ends it (and is included).
+  virtual std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int64_t max_new_tokens,
+                                               const std::vector<int32_t>& stop_ids, GpuTimings* timings) = 0;
+
+  virtual DeviceMemoryStats memory() const = 0;
+  virtual int64_t weight_bytes() const = 0;  // bf16 bytes of all weights on the device
+  // Bytes one decode step at context `length` must read: every weight once (the embedding one row;
+  // a tied classifier once) plus the K and V of `length` positions in every layer.
+  virtual int64_t bytes_read_per_token(int64_t length) const = 0;
+  virtual std::string device_name() const = 0;
+};
+
+// Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median
+// time of `reps` copies of `bytes`), the roofline's bandwidth. Throws ctx::Unsupported without CUDA.
+double measure_copy_bandwidth(int64_t bytes, int reps);
+
+}  // namespace ctx::cuda

@@ -1,0 +1,14 @@
+// gpu_engine.h in a build without CUDA: every entry point says so.
+#include "core/cuda/gpu_engine.h"
+
+namespace ctx::cuda {
+
+std::unique_ptr<GpuEngine> GpuEngine::create(const Model&, const GpuEngineOptions&) {
+  throw Unsupported("GPU engine: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
+}
+
+double measure_copy_bandwidth(int64_t, int) {
+  throw Unsupported("GPU engine: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
+}
+
+}  // namespace ctx::cuda

@@ -1,0 +1,73 @@
+// Device kernels of the CUDA forward pass (gpu_engine.cu) and their launchers (internal to core/cuda).
+// Layouts are row-major; bf16 is __nv_bfloat16; every launcher enqueues on `stream` and checks the
+// launch. Positions are read from device memory (`pos0`), so that the same launches can be captured
+// in a CUDA graph and replayed at the next position.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace ctx::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// y[t, r] = (accumulate ? y[t, r] : 0) + alpha * (sum_c W[r, c] * x[t, c] + bias[r])  for t < n.
+// Streams W once per t with 16-byte loads (8 bf16) when cols % 8 == 0, float32 accumulation; one
+// warp per output row. For decode (n = 1); bias may be null.
+void launch_gemv(const bf16* W, const bf16* x, int64_t n, int64_t rows, int64_t cols, const bf16* bias, float alpha,
+                 bool accumulate, float* y, cudaStream_t stream);
+
+// The same epilogue after a GEMM wrote `tmp` [n, rows]: y = (accumulate ? y : 0) + alpha * (tmp + bias).
+void launch_bias_residual(const float* tmp, const bf16* bias, int64_t n, int64_t rows, float alpha, bool accumulate,
+                          float* y, cudaStream_t stream);
+
+// out[t, :] = table[tokens[t], :] * multiplier (float32).
+void launch_embedding(const bf16* table, const int32_t* tokens, int64_t n, int64_t dim, float multiplier, float* out,
+                      cudaStream_t stream);
+
+// out[t, :] = bf16(weight * bf16(x[t, :] / rms(x[t, :]))) as HF LlamaRMSNorm computes it in bf16.
+void launch_rmsnorm(const float* x, const bf16* weight, int64_t n, int64_t dim, float eps, bf16* out,
+                    cudaStream_t stream);
+
+struct QkvRopeParams {
+  const float *q, *k, *v;           // projections [n, heads * hd], [n, kv_heads * hd] x2 (bias included)
+  const bf16 *q_norm, *k_norm;      // per-head RMSNorm weights [hd] (Qwen3) or null
+  float norm_eps = 1e-6f;
+  const float* inv_freq;            // [hd / 2]
+  bool interleaved = false;         // RoPE pairs (2i, 2i+1) instead of (i, i + hd/2)
+  const int32_t* pos0;              // device: position of token 0
+  int64_t n = 0, heads = 0, kv_heads = 0, hd = 0, capacity = 0;
+  bf16* q_out;                      // [n, heads * hd], rotated
+  bf16 *k_cache, *v_cache;          // this layer's [kv_heads][capacity][hd]; written at pos0 + t
+};
+// Rounds the projections to bf16, applies q/k norm and RoPE, writes q and the new K/V entries.
+void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream);
+
+// out = bf16(bf16(silu(bf16(gate))) * bf16(up)) elementwise (HF SiLU-and-multiply in bf16).
+void launch_swiglu(const float* gate, const float* up, int64_t count, bf16* out, cudaStream_t stream);
+
+struct AttentionParams {
+  const bf16* q;                    // [n, heads * hd]
+  const bf16 *k_cache, *v_cache;    // this layer's [kv_heads][capacity][hd]
+  const int32_t* pos0;              // device: query t sits at position pos0 + t, sees keys <= it
+  int64_t n = 0, heads = 0, kv_heads = 0, hd = 0, capacity = 0;
+  int64_t window = 0;               // > 0: keys p - window + 1 .. p only
+  float scale = 1.0f;
+  int splits = 1;                   // chunks of keys per query, combined afterwards (split-KV)
+  float* partial;                   // [n, heads, splits, hd + 2] workspace
+  bf16* out;                        // [n, heads * hd]
+};
+// Causal attention of n queries over the cache in two launches: partial softmax per (query, head,
+// split) with online max/sum, then the combine. head_dim <= 256.
+void launch_attention(const AttentionParams& p, cudaStream_t stream);
+
+// token[0] = argmax(logits) (lowest index on ties); also log[*step] = token when log is not null.
+void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,
+                   cudaStream_t stream);
+
+// *pos += pos_delta; *step += 1 (one thread; ends a graph-captured decode step).
+void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream);
+
+}  // namespace ctx::cuda

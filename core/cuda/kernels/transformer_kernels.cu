@@ -1,0 +1,165 @@
+// Embedding, RMSNorm, q/k norm + RoPE + KV write, SwiGLU, argmax and the decode-step counter
+// (kernels.h).
+#include <cfloat>
+
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/kernels.h"
+
+namespace ctx::cuda {
+
+namespace {
+
+__device__ inline float round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
+
+// Sum over the block (blockDim.x <= 1024); every thread gets the result.
+__device__ float block_sum(float v) {
+  __shared__ float partial[32];
+  __shared__ float total;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float s = 0.f;
+    for (int w = 0; w < int((blockDim.x + 31) / 32); ++w) s += partial[w];
+    total = s;
+  }
+  __syncthreads();
+  return total;
+}
+
+__global__ void embedding_kernel(const bf16* __restrict__ table, const int32_t* __restrict__ tokens, int64_t dim,
+                                 float multiplier, float* __restrict__ out) {
+  const int64_t t = blockIdx.x;
+  const bf16* row = table + int64_t(tokens[t]) * dim;
+  for (int64_t e = threadIdx.x; e < dim; e += blockDim.x) out[t * dim + e] = __bfloat162float(row[e]) * multiplier;
+}
+
+__global__ void rmsnorm_kernel(const float* __restrict__ x, const bf16* __restrict__ weight, int64_t dim, float eps,
+                               bf16* __restrict__ out) {
+  const int64_t t = blockIdx.x;
+  const float* row = x + t * dim;
+  float ss = 0.f;
+  for (int64_t e = threadIdx.x; e < dim; e += blockDim.x) ss += row[e] * row[e];
+  const float inv = rsqrtf(block_sum(ss) / float(dim) + eps);
+  for (int64_t e = threadIdx.x; e < dim; e += blockDim.x)
+    out[t * dim + e] = __float2bfloat16(__bfloat162float(weight[e]) * round_bf16(row[e] * inv));
+}
+
+// grid (n, heads + kv_heads), block hd rounded up to whole warps: thread e < hd owns element e of one
+// head of one token (the others only take part in the q/k-norm reduction).
+__global__ void qkv_rope_kernel(QkvRopeParams p) {
+  extern __shared__ float head[];
+  const int64_t t = blockIdx.x, h = blockIdx.y, e = threadIdx.x, hd = p.hd;
+  const bool is_q = h < p.heads;
+  const int64_t kvh = h - p.heads;
+  const float* src = is_q ? p.q + (t * p.heads + h) * hd : p.k + (t * p.kv_heads + kvh) * hd;
+  const bf16* norm = is_q ? p.q_norm : p.k_norm;
+  const int64_t pos = int64_t(*p.pos0) + t;
+  float v = e < hd ? round_bf16(src[e]) : 0.f;  // the projection's bf16 output
+  if (norm) {
+    const float inv = rsqrtf(block_sum(v * v) / float(hd) + p.norm_eps);
+    if (e < hd) v = round_bf16(__bfloat162float(norm[e]) * round_bf16(v * inv));
+  }
+  head[e] = v;
+  __syncthreads();
+  if (e >= hd) return;
+  const int64_t half = hd / 2;
+  int64_t i, partner;
+  float sign;
+  if (p.interleaved) {
+    i = e / 2, partner = e ^ 1, sign = (e % 2 == 0) ? -1.f : 1.f;
+  } else {
+    i = e < half ? e : e - half, partner = e < half ? e + half : e - half, sign = e < half ? -1.f : 1.f;
+  }
+  const float angle = float(pos) * p.inv_freq[i];  // float32 product, as HF computes positions * inv_freq
+  const float rotated = head[e] * cosf(angle) + sign * head[partner] * sinf(angle);
+  if (is_q) {
+    p.q_out[(t * p.heads + h) * hd + e] = __float2bfloat16(rotated);
+  } else {
+    const int64_t slot = (kvh * p.capacity + pos) * hd + e;
+    p.k_cache[slot] = __float2bfloat16(rotated);
+    p.v_cache[slot] = __float2bfloat16(p.v[(t * p.kv_heads + kvh) * hd + e]);
+  }
+}
+
+__global__ void swiglu_kernel(const float* __restrict__ gate, const float* __restrict__ up, int64_t count,
+                              bf16* __restrict__ out) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= count) return;
+  const float g = round_bf16(gate[i]);
+  const float act = round_bf16(g / (1.f + expf(-g)));
+  out[i] = __float2bfloat16(act * round_bf16(up[i]));
+}
+
+__global__ void argmax_kernel(const float* __restrict__ logits, int64_t vocab, int32_t* token, int32_t* log,
+                              const int32_t* step) {
+  __shared__ float best_v[1024];
+  __shared__ int32_t best_i[1024];
+  float bv = -FLT_MAX;
+  int32_t bi = INT32_MAX;
+  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
+    const float v = logits[i];
+    if (v > bv || (v == bv && int32_t(i) < bi)) bv = v, bi = int32_t(i);
+  }
+  best_v[threadIdx.x] = bv, best_i[threadIdx.x] = bi;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      const float ov = best_v[threadIdx.x + s];
+      const int32_t oi = best_i[threadIdx.x + s];
+      if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x]))
+        best_v[threadIdx.x] = ov, best_i[threadIdx.x] = oi;
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    token[0] = best_i[0];
+    if (log) log[*step] = best_i[0];
+  }
+}
+
+__global__ void advance_kernel(int32_t* pos, int32_t pos_delta, int32_t* step) {
+  *pos += pos_delta;
+  *step += 1;
+}
+
+}  // namespace
+
+void launch_embedding(const bf16* table, const int32_t* tokens, int64_t n, int64_t dim, float multiplier, float* out,
+                      cudaStream_t stream) {
+  embedding_kernel<<<unsigned(n), 256, 0, stream>>>(table, tokens, dim, multiplier, out);
+  CTX_CUDA_CHECK_LAUNCH();
+}
+
+void launch_rmsnorm(const float* x, const bf16* weight, int64_t n, int64_t dim, float eps, bf16* out,
+                    cudaStream_t stream) {
+  rmsnorm_kernel<<<unsigned(n), dim >= 2048 ? 1024 : 256, 0, stream>>>(x, weight, dim, eps, out);
+  CTX_CUDA_CHECK_LAUNCH();
+}
+
+void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream) {
+  CTX_CHECK(p.hd % 2 == 0 && p.hd <= 1024, "head_dim ", p.hd);
+  const dim3 grid(unsigned(p.n), unsigned(p.heads + p.kv_heads));
+  const unsigned threads = unsigned((p.hd + 31) / 32 * 32);
+  qkv_rope_kernel<<<grid, threads, threads * sizeof(float), stream>>>(p);
+  CTX_CUDA_CHECK_LAUNCH();
+}
+
+void launch_swiglu(const float* gate, const float* up, int64_t count, bf16* out, cudaStream_t stream) {
+  swiglu_kernel<<<unsigned((count + 255) / 256), 256, 0, stream>>>(gate, up, count, out);
+  CTX_CUDA_CHECK_LAUNCH();
+}
+
+void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,
+                   cudaStream_t stream) {
+  argmax_kernel<<<1, 1024, 0, stream>>>(logits, vocab, token, log, step);
+  CTX_CUDA_CHECK_LAUNCH();
+}
+
+void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream) {
+  advance_kernel<<<1, 1, 0, stream>>>(pos, pos_delta, step);
+  CTX_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace ctx::cuda

@@ -1,0 +1,70 @@
+// ctxlab bench gpu-decode: batch-1 greedy decode on the GPU (core/cuda/gpu_engine.h) against the
+// memory-bandwidth roofline measured in the same run (device-to-device copy bandwidth / bytes one
+// decode step must read: every weight once plus the K/V cache).
+#include <algorithm>
+#include <cstdio>
+
+#include "core/base/error.h"
+#include "core/base/system_info.h"
+#include "core/cuda/gpu_engine.h"
+#include "experiments/cli/bench_common.h"
+#include "experiments/cli/cli_common.h"
+#include "experiments/cli/commands.h"
+
+namespace ctx::cli {
+
+int bench_gpu_decode(const Args& args) {
+  po::options_description desc("bench gpu-decode options");
+  desc.add_options()
+      ("model", po::value<std::string>()->required(), "checkpoint folder, llama2.c .bin, or random:CONFIG.json[:SEED]")
+      ("context", po::value<std::string>()->default_value("1024"), "prompt lengths before the timed steps, e.g. 1024,8192")
+      ("tokens", po::value<int64_t>()->default_value(128), "timed decode steps per round")
+      ("rounds", po::value<int>()->default_value(5), "rounds per context length (median reported)")
+      ("no-graphs", "launch each decode step's kernels instead of replaying a CUDA graph")
+      ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
+  po::variables_map vm;
+  if (!parse_options("bench gpu-decode", "--model SPEC [options]", desc, args, vm)) return 0;
+  const auto contexts = parse_size_list(vm["context"].as<std::string>(), "--context");
+  const int64_t tokens = vm["tokens"].as<int64_t>();
+  const int rounds = vm["rounds"].as<int>();
+  if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
+  const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
+
+  auto model = load_model(vm["model"].as<std::string>());
+  print_model_line(*model);
+  const ModelConfig c = model->config;
+  cuda::GpuEngineOptions opt;
+  opt.capacity = *std::max_element(contexts.begin(), contexts.end()) + tokens + 1;
+  opt.use_graphs = !vm.count("no-graphs");
+  auto engine = cuda::GpuEngine::create(*model, opt);
+  model.reset();  // the host copy of the weights is no longer needed
+  release_free_memory();
+  std::printf("device: %s, weights %.2f GB (bf16), copy bandwidth %.3f TB/s (read + write, median of 20)\n",
+              engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9, copy_bw / 1e12);
+  std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int64_t ctx_len : contexts) {
+    const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
+    std::vector<double> ms, ttft;
+    for (int r = 0; r < rounds + 1; ++r) {
+      cuda::GpuTimings tm;
+      engine->generate_greedy(prompt, tokens + 1, {}, &tm);
+      if (r == 0) continue;  // warm-up (graph capture, cuBLAS heuristics)
+      ms.push_back(tm.decode_ms / double(tm.decode_steps));
+      ttft.push_back(tm.prefill_ms);
+    }
+    const double ms_tok = median(ms), ttft_ms = median(ttft);
+    const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
+    const double roofline = copy_bw / bytes;
+    std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", c.summary().c_str(),
+                (long long)ctx_len, opt.use_graphs ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
+                ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline);
+  }
+  const auto mem = engine->memory();
+  std::printf("\ndevice memory (ctxlab allocator): current %.2f GB, peak %.2f GB, reserved %.2f GB; cudaMemGetInfo: %.2f of %.2f GB free\n",
+              mem.current_bytes / 1e9, mem.peak_bytes / 1e9, mem.reserved_bytes / 1e9, mem.device_free_bytes / 1e9,
+              mem.device_total_bytes / 1e9);
+  return 0;
+}
+
+}  // namespace ctx::cli
