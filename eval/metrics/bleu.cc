@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/base/error.h"
@@ -17,49 +16,49 @@
 namespace ctx {
 namespace {
 
-// text.lower().split() as UTF-8 tokens.
-std::vector<std::string> bleu_tokens(std::string_view utf8) { return text::py_lower_split_utf8(utf8); }
-
-// A token sequence as the bytes of its 4-byte ids, so that a k-gram is a 4k-byte string_view.
-std::string id_bytes(const std::vector<std::string>& tokens, text::Interner& ids) {
-  std::string out(tokens.size() * 4, '\0');
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const uint32_t id = ids.id(tokens[i]);
-    std::memcpy(&out[i * 4], &id, 4);
-  }
-  return out;
-}
+using Ids = std::vector<uint32_t>;
 
 struct Precision {
   int64_t numerator = 0, denominator = 1;
 };
 
-// nltk modified_precision for order k.
-Precision modified_precision(const std::string& hyp, const std::vector<std::string>& refs, size_t k) {
-  const size_t width = 4 * k;
-  const size_t hyp_ngrams = hyp.size() >= width ? hyp.size() / 4 - k + 1 : 0;
-  thread_local text::Interner grams;
-  grams.clear();
-  std::vector<int64_t> count;
-  for (size_t i = 0; i < hyp_ngrams; ++i) {
-    const uint32_t g = grams.id(std::string_view(hyp).substr(4 * i, width));
-    if (g == count.size()) count.push_back(0);
-    ++count[g];
+// nltk modified_precision for the orders 1..4, on dense ids: a k-gram's id is the PairInterner id of
+// (id of its first k-1 tokens, its last token), so `grams[i]` holds the id of the gram starting at
+// token i, order by order. The hypothesis is interned first: its grams have the ids below its count.
+std::array<Precision, 4> modified_precisions(const Ids& hyp, const std::vector<Ids>& refs, size_t vocab) {
+  thread_local text::PairInterner interner;
+  thread_local std::vector<Ids> grams;  // [0] the hypothesis, then the references
+  thread_local std::vector<int64_t> count, max_count, ref_count;
+  grams.resize(refs.size() + 1);
+  grams[0] = hyp;
+  for (size_t r = 0; r < refs.size(); ++r) grams[r + 1] = refs[r];
+  std::array<Precision, 4> out;
+  for (size_t k = 1; k <= 4; ++k) {
+    size_t distinct = vocab;  // order 1: the token ids themselves
+    if (k > 1) {
+      interner.clear();
+      auto extend = [&](Ids& g, const Ids& tokens) {  // (k-1)-gram ids -> k-gram ids
+        g.resize(tokens.size() >= k ? tokens.size() - k + 1 : 0);
+        for (size_t i = 0; i < g.size(); ++i) g[i] = interner.id(g[i], tokens[i + k - 1]);
+      };
+      extend(grams[0], hyp);
+      distinct = interner.size();
+      for (size_t r = 0; r < refs.size(); ++r) extend(grams[r + 1], refs[r]);
+    }
+    count.assign(distinct, 0);
+    max_count.assign(distinct, 0);
+    for (uint32_t g : grams[0]) ++count[g];
+    for (size_t r = 1; r < grams.size(); ++r) {
+      ref_count.assign(distinct, 0);
+      for (uint32_t g : grams[r])
+        if (g < distinct) ++ref_count[g];
+      for (size_t g = 0; g < distinct; ++g) max_count[g] = std::max(max_count[g], ref_count[g]);
+    }
+    Precision& p = out[k - 1];
+    for (size_t g = 0; g < distinct; ++g) p.numerator += std::min(count[g], max_count[g]);
+    p.denominator = std::max<int64_t>(1, int64_t(grams[0].size()));
   }
-  std::vector<int64_t> max_count(count.size(), 0), ref_count(count.size(), 0);
-  for (const auto& ref : refs) {
-    std::fill(ref_count.begin(), ref_count.end(), 0);
-    const size_t ref_ngrams = ref.size() >= width ? ref.size() / 4 - k + 1 : 0;
-    for (size_t i = 0; i < ref_ngrams; ++i)
-      if (const uint32_t g = grams.find(std::string_view(ref).substr(4 * i, width)); g != text::Interner::kNone)
-        ++ref_count[g];
-    for (size_t g = 0; g < count.size(); ++g) max_count[g] = std::max(max_count[g], ref_count[g]);
-  }
-  Precision p;
-  grams.clear();
-  for (size_t g = 0; g < count.size(); ++g) p.numerator += std::min(count[g], max_count[g]);
-  p.denominator = std::max<int64_t>(1, int64_t(hyp_ngrams));
-  return p;
+  return out;
 }
 
 }  // namespace
@@ -98,21 +97,31 @@ double py_fsum(const std::vector<double>& values) {
 BleuResult sentence_bleu(const std::vector<std::string>& references, std::string_view hypothesis, int n) {
   if (references.empty()) fail("metric 'bleu': a case needs at least one reference");
   if (n < 1 || n > 4) fail("metric 'bleu': n must be 1..4, got ", n);
-  thread_local text::Interner ids;
-  ids.clear();
-  const auto hyp_tokens = bleu_tokens(hypothesis);
-  std::vector<std::vector<std::string>> ref_tokens;
-  for (const auto& r : references) ref_tokens.push_back(bleu_tokens(r));
-  const std::string hyp = id_bytes(hyp_tokens, ids);
-  std::vector<std::string> refs;
-  for (const auto& r : ref_tokens) refs.push_back(id_bytes(r, ids));
-  ids.clear();
+  // text.lower().split() of every text as dense token ids.
+  thread_local text::TokenList hyp_tokens;
+  thread_local std::vector<text::TokenList> ref_tokens;
+  thread_local text::Interner interner;
+  thread_local Ids hyp;
+  thread_local std::vector<Ids> refs;
+  text::py_lower_split_utf8(hypothesis, hyp_tokens);
+  if (ref_tokens.size() < references.size()) ref_tokens.resize(references.size());
+  refs.resize(references.size());
+  interner.clear();
+  hyp.clear();
+  for (size_t i = 0; i < hyp_tokens.size(); ++i) hyp.push_back(interner.id(hyp_tokens[i]));
+  for (size_t r = 0; r < references.size(); ++r) {
+    text::py_lower_split_utf8(references[r], ref_tokens[r]);
+    refs[r].clear();
+    for (size_t i = 0; i < ref_tokens[r].size(); ++i) refs[r].push_back(interner.id(ref_tokens[r][i]));
+  }
+  const size_t vocab = interner.size();
+  interner.clear();
 
   BleuResult out;
-  out.hyp_len = hyp_tokens.size();
+  out.hyp_len = hyp.size();
   // closest_ref_length: min by (|r - h|, r).
-  out.ref_len = ref_tokens[0].size();
-  for (const auto& r : ref_tokens) {
+  out.ref_len = refs[0].size();
+  for (const auto& r : refs) {
     const auto d = [&](size_t len) { return len > out.hyp_len ? len - out.hyp_len : out.hyp_len - len; };
     if (d(r.size()) < d(out.ref_len) || (d(r.size()) == d(out.ref_len) && r.size() < out.ref_len)) out.ref_len = r.size();
   }
@@ -121,11 +130,8 @@ BleuResult sentence_bleu(const std::vector<std::string>& references, std::string
   else if (out.hyp_len > 0)
     out.brevity_penalty = std::exp(1.0 - double(out.ref_len) / double(out.hyp_len));
 
-  std::array<Precision, 4> p;
-  for (size_t k = 1; k <= 4; ++k) {
-    p[k - 1] = modified_precision(hyp, refs, k);
-    out.precision[k - 1] = double(p[k - 1].numerator) / double(p[k - 1].denominator);
-  }
+  const std::array<Precision, 4> p = modified_precisions(hyp, refs, vocab);
+  for (size_t k = 0; k < 4; ++k) out.precision[k] = double(p[k].numerator) / double(p[k].denominator);
   if (p[0].numerator == 0) return out;  // bleu 0
   std::vector<double> terms;
   for (size_t k = 0; k < 4; ++k) {

@@ -12,7 +12,7 @@
 namespace ctx {
 namespace {
 
-bool is_special(const std::vector<std::string>& tokens) {
+bool is_special(const text::TokenList& tokens) {
   return tokens.size() == 1 && (tokens[0] == "yes" || tokens[0] == "no" || tokens[0] == "noanswer");
 }
 
@@ -25,8 +25,9 @@ class HotpotEmF1 : public MetricPlugin {
                 const nlohmann::json&) const override {
     if (references.size() != 1)
       fail("metric 'hotpot_em_f1': a case needs exactly one gold answer, got ", references.size());
-    const auto pred = text::normalize_answer_tokens(prediction);
-    const auto gold = text::normalize_answer_tokens(references[0]);
+    thread_local text::TokenList pred, gold;  // buffers reused between calls
+    text::normalize_answer_tokens(prediction, pred);
+    text::normalize_answer_tokens(references[0], gold);
     const bool equal = pred == gold;
     TokenF1 f;
     if (equal || (!is_special(pred) && !is_special(gold))) f = token_f1(pred, gold);

@@ -48,49 +48,29 @@ void LcsTable::build(std::span<const uint32_t> rows, std::span<const uint32_t> c
   }
 }
 
-uint32_t LcsTable::at(size_t i, size_t j) const {
-  const uint64_t* row = &rows_[i * words_];
-  uint32_t n = 0;
-  size_t w = 0;
-  for (; w < j / 64; ++w) n += uint32_t(__builtin_popcountll(~row[w]));
-  if (j % 64) n += uint32_t(__builtin_popcountll(~row[w] & ((uint64_t(1) << (j % 64)) - 1)));
-  return n;
-}
-
 size_t lcs_length(std::span<const uint32_t> a, std::span<const uint32_t> b, size_t alphabet) {
   if (a.empty() || b.empty()) return 0;
-  LcsTable t(alphabet);
+  thread_local LcsTable t;  // buffers reused between calls
+  t.set_alphabet(alphabet);
   t.build(a, b, false);
   return t.length();
 }
 
 namespace {
 
-// rouge-score's _backtrack_norec over any reader of t[i][j].
-template <class At>
-std::vector<size_t> backtrack(std::span<const uint32_t> ref, std::span<const uint32_t> can, const At& at) {
-  std::vector<size_t> out;
-  size_t i = ref.size(), j = can.size();
-  while (i > 0 && j > 0) {
-    if (ref[i - 1] == can[j - 1]) {
-      out.push_back(i - 1);
-      --i;
-      --j;
-    } else if (at(i, j - 1) > at(i - 1, j)) {
-      --j;
-    } else {
-      --i;
-    }
-  }
-  std::reverse(out.begin(), out.end());
-  return out;
+std::vector<size_t> increasing(std::vector<size_t> v) {
+  std::reverse(v.begin(), v.end());
+  return v;
 }
 
 }  // namespace
 
 std::vector<size_t> rouge_backtrack(const LcsTable& table, std::span<const uint32_t> ref,
                                     std::span<const uint32_t> can) {
-  return backtrack(ref, can, [&](size_t i, size_t j) { return table.at(i, j); });
+  std::vector<size_t> out;
+  rouge_backtrack_each(
+      ref, can, [&](size_t i, size_t j) { return table.at(i, j); }, [&](size_t i) { out.push_back(i); });
+  return increasing(std::move(out));
 }
 
 std::vector<size_t> lcs_indices_table(std::span<const uint32_t> ref, std::span<const uint32_t> can) {
@@ -99,7 +79,10 @@ std::vector<size_t> lcs_indices_table(std::span<const uint32_t> ref, std::span<c
   for (size_t i = 1; i <= rows; ++i)
     for (size_t j = 1; j <= cols; ++j)
       t[i * w + j] = ref[i - 1] == can[j - 1] ? t[(i - 1) * w + j - 1] + 1 : std::max(t[(i - 1) * w + j], t[i * w + j - 1]);
-  return backtrack(ref, can, [&](size_t i, size_t j) { return t[i * w + j]; });
+  std::vector<size_t> out;
+  rouge_backtrack_each(
+      ref, can, [&](size_t i, size_t j) { return t[i * w + j]; }, [&](size_t i) { out.push_back(i); });
+  return increasing(std::move(out));
 }
 
 }  // namespace ctx

@@ -59,7 +59,10 @@ std::vector<std::string_view> lines_after_leading_newlines(std::string_view s) {
 }  // namespace
 
 double longbench_qa_f1(std::string_view prediction, std::string_view gold) {
-  return token_f1(text::normalize_answer_tokens(prediction), text::normalize_answer_tokens(gold)).f1;
+  thread_local text::TokenList p, g;  // buffers reused between calls
+  text::normalize_answer_tokens(prediction, p);
+  text::normalize_answer_tokens(gold, g);
+  return token_f1(p, g).f1;
 }
 
 double longbench_classification(std::string_view prediction, std::string_view gold,

@@ -1,6 +1,7 @@
 #include "eval/metrics/longbench_rouge_l.h"
 
 #include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,13 +17,22 @@ namespace {
 // result for any limit in 700..1300 except the three that exceed it.
 constexpr size_t kRecursionSteps = 985;
 
-using Sentence = std::vector<uint32_t>;
+// Word ids of sentences back to back: sentence k is ids[ends[k-1], ends[k]).
+struct Sentences {
+  std::vector<uint32_t> ids, ends;
+  size_t size() const { return ends.size(); }
+  std::span<const uint32_t> operator[](size_t k) const {
+    const uint32_t begin = k == 0 ? 0 : ends[k - 1];
+    return std::span<const uint32_t>(ids).subspan(begin, ends[k] - begin);
+  }
+};
 
 // text.split('.'), non-empty segments, each as the ids of its whitespace-separated words ("" for a
 // segment of whitespace only). '.' is ASCII, so splitting bytes of valid UTF-8 is splitting code points.
-std::vector<Sentence> sentences(std::string_view text, text::Interner& ids) {
-  std::vector<Sentence> out;
-  std::vector<std::string_view> words;
+void split_sentences(std::string_view text, text::Interner& ids, Sentences& out) {
+  thread_local std::vector<std::string_view> words;
+  out.ids.clear();
+  out.ends.clear();
   size_t start = 0;
   while (start <= text.size()) {
     size_t end = text.find('.', start);
@@ -30,19 +40,17 @@ std::vector<Sentence> sentences(std::string_view text, text::Interner& ids) {
     if (end > start) {
       words.clear();
       text::py_split_utf8(text.substr(start, end - start), words);
-      Sentence s;
-      if (words.empty()) s.push_back(ids.id(""));
-      for (auto w : words) s.push_back(ids.id(w));
-      out.push_back(std::move(s));
+      if (words.empty()) out.ids.push_back(ids.id(""));
+      for (auto w : words) out.ids.push_back(ids.id(w));
+      out.ends.push_back(uint32_t(out.ids.size()));
     }
     start = end + 1;
   }
-  return out;
 }
 
 // Adds the LCS words of x (reference) and y (prediction) to `in_lcs`; returns the number of frames
 // the recursive reconstruction would nest.
-size_t add_lcs_words(const Sentence& x, const Sentence& y, LcsTable& t, std::vector<char>& in_lcs) {
+size_t add_lcs_words(std::span<const uint32_t> x, std::span<const uint32_t> y, LcsTable& t, std::vector<char>& in_lcs) {
   t.build(x, y);
   size_t i = x.size(), j = y.size(), frames = 1;
   while (i > 0 && j > 0) {
@@ -60,11 +68,11 @@ size_t add_lcs_words(const Sentence& x, const Sentence& y, LcsTable& t, std::vec
   return frames;
 }
 
-size_t distinct(const std::vector<Sentence>& sents, size_t vocab) {
-  std::vector<char> seen(vocab, 0);
+size_t distinct(const Sentences& sents, size_t vocab) {
+  thread_local std::vector<char> seen;
+  seen.assign(vocab, 0);
   size_t n = 0;
-  for (const auto& x : sents)
-    for (uint32_t w : x) n += seen[w] ? 0 : (seen[w] = 1);
+  for (uint32_t w : sents.ids) n += seen[w] ? 0 : (seen[w] = 1);
   return n;
 }
 
@@ -74,25 +82,42 @@ LongBenchRougeL longbench_rouge_l(std::string_view raw_prediction, std::string_v
   std::string pred_storage, gold_storage;
   const std::string_view prediction = text::as_valid_utf8(raw_prediction, pred_storage);
   const std::string_view ground_truth = text::as_valid_utf8(raw_ground_truth, gold_storage);
+  // Buffers reused between calls.
   thread_local text::Interner ids;
+  thread_local Sentences hyp, ref;
+  thread_local std::vector<char> in_lcs;
+  thread_local std::vector<uint32_t> in_sentence;
+  thread_local LcsTable table;
   ids.clear();
-  const auto hyp = sentences(prediction, ids);
-  const auto ref = sentences(ground_truth, ids);
+  split_sentences(prediction, ids, hyp);
+  split_sentences(ground_truth, ids, ref);
   const size_t vocab = ids.size();
   ids.clear();
-  if (hyp.empty() || ref.empty()) return {};
+  if (hyp.size() == 0 || ref.size() == 0) return {};
   const double m = double(distinct(ref, vocab)), n = double(distinct(hyp, vocab));
-  std::vector<char> in_lcs(vocab, 0);
-  LcsTable table(vocab);
-  size_t deepest = 0;
-  for (const auto& r : ref)
-    for (const auto& h : hyp) deepest = std::max(deepest, add_lcs_words(r, h, table, in_lcs));
+  in_lcs.assign(vocab, 0);
+  in_sentence.assign(vocab, UINT32_MAX);  // the last prediction sentence holding each word
+  table.set_alphabet(vocab);
+  bool too_deep = false;
+  // The union is a set of words and the recursion check a maximum: the pairs may go in any order.
+  for (size_t k = 0; k < hyp.size(); ++k) {
+    const auto h = hyp[k];
+    for (uint32_t w : h) in_sentence[w] = uint32_t(k);
+    for (size_t l = 0; l < ref.size(); ++l) {
+      const auto r = ref[l];
+      // A pair whose shared words are all in the union already adds nothing, and cannot nest
+      // deeper than |r| + |h| + 1 frames: skip it when that is within the limit.
+      const bool adds = std::any_of(r.begin(), r.end(), [&](uint32_t w) { return in_sentence[w] == k && !in_lcs[w]; });
+      if (!adds && r.size() + h.size() + 1 <= kRecursionSteps) continue;
+      too_deep = add_lcs_words(r, h, table, in_lcs) > kRecursionSteps || too_deep;
+    }
+  }
   double llcs = 0;
   for (char c : in_lcs) llcs += c;
   const double r_lcs = llcs / m, p_lcs = llcs / n;
   LongBenchRougeL out;
   out.unbounded_recursion = 2.0 * ((p_lcs * r_lcs) / (p_lcs + r_lcs + 1e-8));
-  out.score = deepest > kRecursionSteps ? 0.0 : out.unbounded_recursion;
+  out.score = too_deep ? 0.0 : out.unbounded_recursion;
   return out;
 }
 

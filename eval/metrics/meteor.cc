@@ -17,12 +17,20 @@ namespace {
 
 using Match = std::pair<size_t, size_t>;  // (hypothesis index, reference index)
 
-// text.lower().split(), then preprocess=str.lower on every token (a no-op on ASCII tokens).
-std::vector<std::string> meteor_tokens(std::string_view utf8) {
-  std::vector<std::string> out = text::py_lower_split_utf8(utf8);
-  for (auto& t : out)
-    if (!text::is_ascii(t)) t = text::u32_to_utf8(text::py_lower(text::utf8_to_u32(t)));
-  return out;
+// text.lower().split(), then preprocess=str.lower on every token: it changes only tokens with
+// characters other than ASCII and caseless punctuation (lowering is not idempotent everywhere).
+void meteor_tokens(std::string_view utf8, text::TokenList& out) {
+  text::py_lower_split_utf8(utf8, out);
+  if (text::is_ascii_or_caseless_punctuation(out.text())) return;
+  thread_local text::TokenList lowered;
+  lowered.clear();
+  for (size_t k = 0; k < out.size(); ++k) {
+    if (text::is_ascii_or_caseless_punctuation(out[k]))
+      lowered.push_back(out[k]);
+    else
+      lowered.push_back(text::u32_to_utf8(text::py_lower(text::utf8_to_u32(out[k]))));
+  }
+  std::swap(out, lowered);
 }
 
 // One greedy stage of nltk's _match_enums on equal ids: the hypothesis from last to first, each
@@ -30,17 +38,26 @@ std::vector<std::string> meteor_tokens(std::string_view utf8) {
 // the words still unmatched (increasing) and lose the matched ones.
 size_t match_equal_ids(std::vector<size_t>& hyp, std::vector<size_t>& ref, const std::vector<uint32_t>& hyp_ids,
                        const std::vector<uint32_t>& ref_ids, size_t vocab, std::vector<Match>& matches) {
-  std::vector<std::vector<size_t>> stacks(vocab);
-  for (size_t j : ref) stacks[ref_ids[j]].push_back(j);
-  std::vector<char> hyp_done(hyp_ids.size(), 0), ref_done(ref_ids.size(), 0);
+  // Per id a stack of the remaining reference indices, linked through `below` (index + 1, 0 = none).
+  thread_local std::vector<uint32_t> top, below;
+  thread_local std::vector<char> hyp_done, ref_done;
+  top.assign(vocab, 0);
+  below.resize(ref_ids.size());
+  for (size_t j : ref) {
+    below[j] = top[ref_ids[j]];
+    top[ref_ids[j]] = uint32_t(j + 1);
+  }
+  hyp_done.assign(hyp_ids.size(), 0);
+  ref_done.assign(ref_ids.size(), 0);
   size_t found = 0;
   for (size_t k = hyp.size(); k-- > 0;) {
-    auto& st = stacks[hyp_ids[hyp[k]]];
-    if (st.empty()) continue;
-    matches.emplace_back(hyp[k], st.back());
+    uint32_t& t = top[hyp_ids[hyp[k]]];
+    if (t == 0) continue;
+    const size_t j = t - 1;
+    matches.emplace_back(hyp[k], j);
     hyp_done[hyp[k]] = 1;
-    ref_done[st.back()] = 1;
-    st.pop_back();
+    ref_done[j] = 1;
+    t = below[j];
     ++found;
   }
   std::erase_if(hyp, [&](size_t i) { return hyp_done[i] != 0; });
@@ -53,40 +70,54 @@ size_t match_equal_ids(std::vector<size_t>& hyp, std::vector<size_t>& ref, const
 MeteorResult single_meteor(std::string_view reference, std::string_view hypothesis, const WordNet& wordnet,
                            const MeteorParams& params) {
   text::porter_stem_memo_trim();
+  // Buffers reused between calls.
   thread_local text::Interner interner;
-  const std::vector<std::string> hw = meteor_tokens(hypothesis), rw = meteor_tokens(reference);
+  thread_local text::TokenList hw, rw;
+  thread_local std::vector<uint32_t> hid, rid;
+  thread_local std::vector<size_t> hyp, ref;
+  thread_local std::vector<std::string_view> hstem, rstem;
+  thread_local std::vector<Match> matches;
+  meteor_tokens(hypothesis, hw);
+  meteor_tokens(reference, rw);
   MeteorResult r;
   r.hyp_len = hw.size();
   r.ref_len = rw.size();
   interner.clear();
-  std::vector<uint32_t> hid, rid;
-  for (const auto& w : hw) hid.push_back(interner.id(w));
-  for (const auto& w : rw) rid.push_back(interner.id(w));
-  std::vector<size_t> hyp(hw.size()), ref(rw.size());
-  for (size_t i = 0; i < hyp.size(); ++i) hyp[i] = i;
-  for (size_t j = 0; j < ref.size(); ++j) ref[j] = j;
-  std::vector<Match> matches;
+  hid.resize(hw.size());
+  rid.resize(rw.size());
+  hyp.resize(hw.size());
+  ref.resize(rw.size());
+  for (size_t i = 0; i < hw.size(); ++i) hid[i] = interner.id(hw[i]), hyp[i] = i;
+  for (size_t j = 0; j < rw.size(); ++j) rid[j] = interner.id(rw[j]), ref[j] = j;
+  matches.clear();
   r.exact = match_equal_ids(hyp, ref, hid, rid, interner.size(), matches);
   // The remaining words become their Porter stems.
-  std::vector<std::string_view> hstem(hw.size()), rstem(rw.size());
+  hstem.resize(hw.size());
+  rstem.resize(rw.size());
   for (size_t i : hyp) hid[i] = interner.id(hstem[i] = text::porter_stem_memo(hw[i]));
   for (size_t j : ref) rid[j] = interner.id(rstem[j] = text::porter_stem_memo(rw[j]));
   r.stem = match_equal_ids(hyp, ref, hid, rid, interner.size(), matches);
-  interner.clear();
   // nltk _enum_wordnetsyn_match: a reference stem matches when it is the hypothesis stem or one of
-  // its WordNet lemma names; the first (from the end) remaining one is taken.
+  // its WordNet lemma names; the first (from the end) remaining one is taken. On ids: the hypothesis
+  // stem and those of its lemma names that occur here flag their ids while its turn lasts.
+  thread_local std::vector<char> is_synonym;
+  thread_local std::vector<uint32_t> flagged;
+  is_synonym.assign(interner.size(), 0);
   for (size_t k = hyp.size(); k-- > 0 && !ref.empty();) {
-    const std::string h(hstem[hyp[k]]);
-    const auto& syn = wordnet.synonyms(h);
+    flagged.assign(1, hid[hyp[k]]);
+    for (const auto& name : wordnet.synonyms(hstem[hyp[k]]))
+      if (const uint32_t id = interner.find(name); id != text::Interner::kNone) flagged.push_back(id);
+    for (uint32_t id : flagged) is_synonym[id] = 1;
     for (size_t l = ref.size(); l-- > 0;) {
-      const std::string_view w = rstem[ref[l]];
-      if (w != h && !std::binary_search(syn.begin(), syn.end(), w, std::less<>())) continue;
+      if (!is_synonym[rid[ref[l]]]) continue;
       matches.emplace_back(hyp[k], ref[l]);
       ref.erase(ref.begin() + long(l));
       ++r.synonym;
       break;
     }
+    for (uint32_t id : flagged) is_synonym[id] = 0;
   }
+  interner.clear();
   const size_t m = matches.size();
   if (m == 0 || r.hyp_len == 0 || r.ref_len == 0) return r;
   std::sort(matches.begin(), matches.end(), [](const Match& a, const Match& b) { return a.first < b.first; });

@@ -20,54 +20,29 @@ using IdSpan = std::span<const uint32_t>;
 
 double fmeasure(double p, double r) { return p + r > 0 ? 2 * p * r / (p + r) : 0.0; }
 
-// |A & B| of two multisets given as unsorted vectors.
-int64_t multiset_overlap(std::vector<uint64_t>& a, std::vector<uint64_t>& b) {
-  std::sort(a.begin(), a.end());
-  std::sort(b.begin(), b.end());
-  int64_t hits = 0;
-  for (size_t i = 0, j = 0; i < a.size() && j < b.size();) {
-    if (a[i] < b[j]) {
-      ++i;
-    } else if (b[j] < a[i]) {
-      ++j;
-    } else {
-      ++hits, ++i, ++j;
-    }
-  }
-  return hits;
-}
-
-// Multiset overlap of the n-grams of t and p (token ids < vocab). Unigrams count into an array;
-// an n-gram of order k > 1 is the pair (id of its first k-1 tokens, last token), renumbered densely
-// before the next order, so every order compares exact integer keys.
+// Multiset overlap of the n-grams of t and p (token ids < vocab). Order 1 counts token ids; an
+// n-gram of order k > 1 gets the PairInterner id of (id of its first k-1 tokens, last token), so
+// every order counts dense integer ids.
 int64_t ngram_hits(const Ids& t, const Ids& p, size_t n, size_t vocab) {
   if (t.size() < n || p.size() < n) return 0;
-  if (n == 1) {
-    std::vector<int32_t> budget(vocab, 0);
-    for (uint32_t x : t) ++budget[x];
-    int64_t hits = 0;
-    for (uint32_t x : p)
-      if (budget[x] > 0) --budget[x], ++hits;
-    return hits;
+  thread_local text::PairInterner interner;
+  thread_local Ids gt, gp;  // ids of the grams starting at each position
+  thread_local std::vector<int32_t> budget;
+  gt = t;
+  gp = p;
+  for (size_t k = 2; k <= n; ++k) {
+    interner.clear();
+    gt.resize(t.size() - k + 1);
+    gp.resize(p.size() - k + 1);
+    for (size_t i = 0; i < gt.size(); ++i) gt[i] = interner.id(gt[i], t[i + k - 1]);
+    for (size_t i = 0; i < gp.size(); ++i) gp[i] = interner.id(gp[i], p[i + k - 1]);
   }
-  Ids gt = t, gp = p;  // ids of the (k-1)-grams starting at each position
-  std::vector<uint64_t> kt, kp;
-  for (size_t k = 2;; ++k) {
-    kt.resize(t.size() - k + 1);
-    kp.resize(p.size() - k + 1);
-    for (size_t i = 0; i < kt.size(); ++i) kt[i] = uint64_t(gt[i]) << 32 | t[i + k - 1];
-    for (size_t i = 0; i < kp.size(); ++i) kp[i] = uint64_t(gp[i]) << 32 | p[i + k - 1];
-    if (k == n) return multiset_overlap(kt, kp);
-    std::vector<uint64_t> keys(kt);
-    keys.insert(keys.end(), kp.begin(), kp.end());
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    auto dense = [&](uint64_t key) { return uint32_t(std::lower_bound(keys.begin(), keys.end(), key) - keys.begin()); };
-    gt.resize(kt.size());
-    gp.resize(kp.size());
-    for (size_t i = 0; i < kt.size(); ++i) gt[i] = dense(kt[i]);
-    for (size_t i = 0; i < kp.size(); ++i) gp[i] = dense(kp[i]);
-  }
+  budget.assign(n == 1 ? vocab : interner.size(), 0);
+  for (uint32_t x : gt) ++budget[x];
+  int64_t hits = 0;
+  for (uint32_t x : gp)
+    if (budget[x] > 0) --budget[x], ++hits;
+  return hits;
 }
 
 RougeScore score_ngrams(const Ids& target, const Ids& pred, size_t n, size_t vocab) {
@@ -91,20 +66,23 @@ RougeScore score_lcs(const Ids& target, const Ids& pred, size_t vocab) {
   return s;
 }
 
-std::vector<IdSpan> sentences(const Ids& ids, const std::vector<uint32_t>& ends) {
-  std::vector<IdSpan> out;
+void sentences(const Ids& ids, const std::vector<uint32_t>& ends, std::vector<IdSpan>& out) {
+  out.clear();
   uint32_t begin = 0;
   for (uint32_t end : ends) {
     out.push_back(IdSpan(ids).subspan(begin, end - begin));
     begin = end;
   }
-  return out;
 }
 
 RougeScore score_lsum(const std::vector<IdSpan>& ref_sents, const std::vector<IdSpan>& can_sents, size_t vocab) {
   if (ref_sents.empty() || can_sents.empty()) return {};
   size_t m = 0, n = 0;
-  std::vector<int64_t> cnt_r(vocab, 0), cnt_c(vocab, 0);
+  thread_local std::vector<int64_t> cnt_r, cnt_c;
+  thread_local std::vector<char> in_union;
+  thread_local LcsTable table;
+  cnt_r.assign(vocab, 0);
+  cnt_c.assign(vocab, 0);
   for (const auto& s : ref_sents) {
     m += s.size();
     for (uint32_t t : s) ++cnt_r[t];
@@ -114,27 +92,40 @@ RougeScore score_lsum(const std::vector<IdSpan>& ref_sents, const std::vector<Id
     for (uint32_t t : s) ++cnt_c[t];
   }
   if (m == 0 || n == 0) return {};
-  int64_t hits = 0;
-  std::vector<char> in_union;
-  LcsTable table(vocab);
-  for (const auto& r : ref_sents) {
-    in_union.assign(r.size(), 0);
-    for (const auto& c : can_sents) {
-      if (r.empty() || c.empty()) continue;
+  // Union LCS: in_union marks the reference positions (all sentences back to back) that some
+  // candidate sentence's LCS takes. Marks are order-independent, so the candidate sentences go
+  // outermost: a reference sentence none of whose unmarked tokens occur in the candidate sentence
+  // cannot gain a mark from it, and is skipped without building its table.
+  thread_local std::vector<uint32_t> in_sentence;  // the last candidate sentence holding each token
+  in_sentence.assign(vocab, UINT32_MAX);
+  in_union.assign(m, 0);
+  table.set_alphabet(vocab);
+  for (size_t k = 0; k < can_sents.size(); ++k) {
+    const IdSpan c = can_sents[k];
+    for (uint32_t t : c) in_sentence[t] = uint32_t(k);
+    size_t offset = 0;
+    for (const IdSpan r : ref_sents) {
+      char* marks = in_union.data() + offset;
+      offset += r.size();
+      bool adds = false;
+      for (size_t i = 0; i < r.size() && !adds; ++i) adds = in_sentence[r[i]] == k && !marks[i];
+      if (!adds) continue;
       table.build(r, c);
-      if (table.length() == 0) continue;
-      for (size_t i : rouge_backtrack(table, r, c)) in_union[i] = 1;
+      rouge_backtrack_each(
+          r, c, [&](size_t i, size_t j) { return table.at(i, j); }, [&](size_t i) { marks[i] = 1; });
     }
-    for (size_t i = 0; i < r.size(); ++i) {
-      if (!in_union[i]) continue;
-      const size_t t = r[i];
-      if (cnt_c[t] > 0 && cnt_r[t] > 0) {
+  }
+  // Union tokens counted in reference order while both token budgets last.
+  int64_t hits = 0;
+  size_t offset = 0;
+  for (const IdSpan r : ref_sents)
+    for (uint32_t t : r) {
+      if (in_union[offset++] && cnt_c[t] > 0 && cnt_r[t] > 0) {
         ++hits;
         --cnt_c[t];
         --cnt_r[t];
       }
     }
-  }
   RougeScore s;
   s.recall = double(hits) / double(m);
   s.precision = double(hits) / double(n);
@@ -155,25 +146,30 @@ std::vector<RougeScore> rouge_scores(std::string_view target, std::string_view p
     if (ngram_order(type) == 0 && type != "rougeL" && type != "rougeLsum")
       fail("metric 'rouge': unknown rouge type '", type, "' (rouge1..rouge9, rougeL, rougeLsum)");
   text::porter_stem_memo_trim();
+  // Buffers reused between calls.
   thread_local text::Interner interner;
-  text::RougeTokens tt, pt;
+  thread_local text::RougeTokens tt, pt;
+  thread_local Ids t, p;
+  thread_local std::vector<IdSpan> ts, ps;
   text::rouge_tokenize(target, use_stemmer, tt);
   text::rouge_tokenize(prediction, use_stemmer, pt);
   interner.clear();
-  Ids t, p;
-  t.reserve(tt.tokens.size());
-  p.reserve(pt.tokens.size());
+  t.clear();
+  p.clear();
   for (auto tok : tt.tokens) t.push_back(interner.id(tok));
   for (auto tok : pt.tokens) p.push_back(interner.id(tok));
   const size_t vocab = interner.size();
   std::vector<RougeScore> out;
   for (const auto& type : rouge_types) {
-    if (type == "rougeL")
+    if (type == "rougeL") {
       out.push_back(score_lcs(t, p, vocab));
-    else if (type == "rougeLsum")
-      out.push_back(score_lsum(sentences(t, tt.sentence_ends), sentences(p, pt.sentence_ends), vocab));
-    else
+    } else if (type == "rougeLsum") {
+      sentences(t, tt.sentence_ends, ts);
+      sentences(p, pt.sentence_ends, ps);
+      out.push_back(score_lsum(ts, ps, vocab));
+    } else {
       out.push_back(score_ngrams(t, p, ngram_order(type), vocab));
+    }
   }
   interner.clear();
   return out;

@@ -10,11 +10,17 @@
 namespace ctx {
 
 bool squad_exact_match(std::string_view prediction, std::string_view gold) {
-  return text::normalize_answer_tokens(prediction) == text::normalize_answer_tokens(gold);
+  text::TokenList p, g;
+  text::normalize_answer_tokens(prediction, p);
+  text::normalize_answer_tokens(gold, g);
+  return p == g;
 }
 
 double squad_f1(std::string_view prediction, std::string_view gold) {
-  return token_f1(text::normalize_answer_tokens(prediction), text::normalize_answer_tokens(gold)).f1;
+  text::TokenList p, g;
+  text::normalize_answer_tokens(prediction, p);
+  text::normalize_answer_tokens(gold, g);
+  return token_f1(p, g).f1;
 }
 
 namespace {
@@ -27,11 +33,12 @@ class SquadEmF1 : public MetricPlugin {
   Scores scores(std::string_view prediction, const std::vector<std::string>& references,
                 const nlohmann::json&) const override {
     if (references.empty()) fail("metric 'squad_em_f1': a case needs at least one reference");
-    const auto pred = text::normalize_answer_tokens(prediction);
+    thread_local text::TokenList pred, gold;  // buffers reused between calls
+    text::normalize_answer_tokens(prediction, pred);
     double em = 0, f1 = 0;
     Scores per_ref;
     for (size_t i = 0; i < references.size(); ++i) {
-      const auto gold = text::normalize_answer_tokens(references[i]);
+      text::normalize_answer_tokens(references[i], gold);
       const double e = pred == gold ? 1.0 : 0.0, f = token_f1(pred, gold).f1;
       em = std::max(em, e);
       f1 = std::max(f1, f);

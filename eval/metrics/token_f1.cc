@@ -6,18 +6,19 @@
 
 namespace ctx {
 
-TokenF1 token_f1(const std::vector<std::string>& prediction, const std::vector<std::string>& gold) {
+TokenF1 token_f1(const text::TokenList& prediction, const text::TokenList& gold) {
   thread_local text::Interner ids;
   thread_local std::vector<int64_t> budget;
   ids.clear();
-  std::vector<uint32_t> gold_ids;
+  thread_local std::vector<uint32_t> gold_ids;
+  gold_ids.clear();
   gold_ids.reserve(gold.size());
-  for (const auto& t : gold) gold_ids.push_back(ids.id(t));
+  for (size_t k = 0; k < gold.size(); ++k) gold_ids.push_back(ids.id(gold[k]));
   budget.assign(ids.size(), 0);
   for (uint32_t g : gold_ids) ++budget[g];
   int64_t common = 0;
-  for (const auto& t : prediction) {
-    const uint32_t p = ids.id(t);
+  for (size_t k = 0; k < prediction.size(); ++k) {
+    const uint32_t p = ids.id(prediction[k]);
     if (p < budget.size() && budget[p] > 0) {
       --budget[p];
       ++common;

@@ -4,8 +4,7 @@
 // Pure and thread-safe.
 #pragma once
 
-#include <string>
-#include <vector>
+#include "eval/text/token_list.h"
 
 namespace ctx {
 
@@ -13,6 +12,6 @@ struct TokenF1 {
   double f1 = 0, precision = 0, recall = 0;
 };
 
-TokenF1 token_f1(const std::vector<std::string>& prediction, const std::vector<std::string>& gold);
+TokenF1 token_f1(const text::TokenList& prediction, const text::TokenList& gold);
 
 }  // namespace ctx

@@ -34,25 +34,40 @@ std::basic_string<Char> drop_articles(const std::basic_string<Char>& text, IsWor
   return out;
 }
 
-// One piece of text without ASCII whitespace, all ASCII: bytes, \w = [a-z0-9_] after lowering.
-void normalize_ascii(std::string_view s, std::vector<std::string>& tokens) {
-  std::string text;
-  text.reserve(s.size());
+bool is_ascii_word(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; }
+
+bool is_article(std::string_view w) { return w == "a" || w == "an" || w == "the"; }
+
+// One piece of text without ASCII whitespace, ASCII but for caseless punctuation (unicode.h): bytes,
+// \w = [a-z0-9_] after lowering. The article words end the token they interrupt (they become spaces
+// in the Python script).
+void normalize_bytes(std::string_view s, TokenList& tokens) {
+  thread_local std::string text;  // lowercased, punctuation dropped
+  text.clear();
   for (char c : s)
-    if (!is_ascii_punctuation(char32_t(c))) text.push_back(c >= 'A' && c <= 'Z' ? char(c + 32) : c);
-  const std::string out =
-      drop_articles(text, [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
-  for (size_t i = 0; i < out.size();) {
-    while (i < out.size() && out[i] == ' ') ++i;
-    size_t j = i;
-    while (j < out.size() && out[j] != ' ') ++j;
-    if (j > i) tokens.emplace_back(out, i, j - i);
+    if (!is_ascii_punctuation(static_cast<unsigned char>(c))) text.push_back(c >= 'A' && c <= 'Z' ? char(c + 32) : c);
+  std::string& out = tokens.bytes();
+  size_t token_start = out.size();
+  auto end_token = [&] {
+    if (out.size() > token_start) tokens.end_token();
+    token_start = out.size();
+  };
+  for (size_t i = 0; i < text.size();) {
+    size_t j = i + 1;
+    if (is_ascii_word(text[i]))
+      while (j < text.size() && is_ascii_word(text[j])) ++j;
+    const std::string_view run(text.data() + i, j - i);  // a word, or one other character
+    if (is_article(run))
+      end_token();
+    else
+      out.append(run);
     i = j;
   }
+  end_token();
 }
 
 // Any other piece: on code points.
-void normalize_code_points(std::string_view utf8, std::vector<std::string>& tokens) {
+void normalize_code_points(std::string_view utf8, TokenList& tokens) {
   const std::u32string lowered = py_lower(utf8_to_u32(utf8));
   std::u32string text;
   text.reserve(lowered.size());
@@ -63,24 +78,29 @@ void normalize_code_points(std::string_view utf8, std::vector<std::string>& toke
 
 }  // namespace
 
-std::vector<std::string> normalize_answer_tokens(std::string_view utf8) {
+void normalize_answer_tokens(std::string_view utf8, TokenList& tokens) {
   // Every step is local to the pieces between ASCII whitespace (lowering included, unicode.h), so
-  // ASCII pieces take the byte path and only the others are decoded.
-  std::vector<std::string> tokens;
+  // ASCII pieces (and those with caseless punctuation) take the byte path; only the others are decoded.
+  tokens.clear();
   for (size_t i = 0; i < utf8.size();) {
     while (i < utf8.size() && is_ascii_space(utf8[i])) ++i;
     size_t j = i;
     while (j < utf8.size() && !is_ascii_space(utf8[j])) ++j;
     if (j > i) {
       const std::string_view piece = utf8.substr(i, j - i);
-      if (is_ascii(piece))
-        normalize_ascii(piece, tokens);
+      if (is_ascii_or_caseless_punctuation(piece))
+        normalize_bytes(piece, tokens);
       else
         normalize_code_points(piece, tokens);
     }
     i = j;
   }
-  return tokens;
+}
+
+std::vector<std::string> normalize_answer_tokens(std::string_view utf8) {
+  TokenList tokens;
+  normalize_answer_tokens(utf8, tokens);
+  return tokens.to_strings();
 }
 
 }  // namespace ctx::text

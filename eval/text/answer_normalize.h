@@ -12,12 +12,16 @@
 #include <string_view>
 #include <vector>
 
+#include "eval/text/token_list.h"
+
 namespace ctx::text {
 
 // The normalised answer as its whitespace-separated tokens in UTF-8 (joining them with ' ' gives the
-// string the Python script compares). Pieces between ASCII whitespace that are ASCII take a
-// byte-level path with the same result; the others are processed on code points (invalid bytes
-// read as U+FFFD) and encoded back.
+// string the Python script compares). Pieces between ASCII whitespace that are ASCII (or whose
+// other characters are caseless punctuation, unicode.h) take a byte-level path with the same
+// result; the others are processed on code points (invalid bytes read as U+FFFD) and encoded back.
+// `out` is cleared first.
+void normalize_answer_tokens(std::string_view utf8, TokenList& out);
 std::vector<std::string> normalize_answer_tokens(std::string_view utf8);
 
 }  // namespace ctx::text

@@ -32,6 +32,22 @@ class Interner {
   size_t mask_ = 0;
 };
 
+// Dense ids for pairs of 32-bit ids, e.g. an n-gram of order k as (id of its first k-1 tokens, id
+// of its last token), so that n-grams of any order are counted on integers. Reused like Interner.
+class PairInterner {
+ public:
+  void clear();
+  // The id of (a, b): 0, 1, 2, ... in order of first appearance.
+  uint32_t id(uint32_t a, uint32_t b);
+  size_t size() const { return keys_.size(); }
+
+ private:
+  void grow();
+  std::vector<uint32_t> slots_;  // id + 1, 0 = empty
+  std::vector<uint64_t> keys_;   // per id: a << 32 | b
+  size_t mask_ = 0;
+};
+
 bool is_ascii(std::string_view s);
 // True when `s` decodes without error in utf8_to_u32 and has no overlong forms, so that equal
 // byte strings and equal code-point strings are the same thing.

@@ -1,5 +1,8 @@
 #include "eval/text/rouge_tokenizer.h"
 
+#include <array>
+
+#include "eval/text/interner.h"
 #include "eval/text/porter_stemmer.h"
 #include "eval/text/unicode.h"
 
@@ -11,23 +14,39 @@ char token_byte(char32_t c) {
   return c == '\n' ? '\n' : ' ';
 }
 
+// token_byte of every lowered ASCII byte.
+const std::array<char, 128> kAsciiTokenByte = [] {
+  std::array<char, 128> t{};
+  for (char32_t c = 0; c < 128; ++c) t[c] = token_byte(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  return t;
+}();
+
 }  // namespace
 
 void rouge_tokenize(std::string_view utf8, bool use_stemmer, RougeTokens& out) {
   out.buf.clear();
   out.tokens.clear();
   out.sentence_ends.clear();
-  out.buf.reserve(utf8.size());
-  for (size_t i = 0, len = 1; i < utf8.size(); i += len) {
-    const char c = utf8[i];
-    if (static_cast<unsigned char>(c) < 0x80) {
-      len = 1;
-      out.buf.push_back(token_byte(c >= 'A' && c <= 'Z' ? char32_t(c + 32) : char32_t(c)));
-      continue;
+  if (is_ascii(utf8)) {  // one byte per byte: written in place
+    out.buf.resize(utf8.size());
+    for (size_t i = 0; i < utf8.size(); ++i) out.buf[i] = kAsciiTokenByte[size_t(utf8[i])];
+  } else {
+    out.buf.reserve(utf8.size());
+    for (size_t i = 0, len = 1; i < utf8.size(); i += len) {
+      const char c = utf8[i];
+      if (static_cast<unsigned char>(c) < 0x80) {
+        len = 1;
+        out.buf.push_back(kAsciiTokenByte[size_t(c)]);
+        continue;
+      }
+      if ((len = caseless_punctuation_len(utf8, i)) != 0) {  // one code point, kept by lowering
+        out.buf.push_back(' ');
+        continue;
+      }
+      // Lowercased alone: only the final sigma depends on context, and no sigma is a token byte.
+      const char32_t cp = decode_utf8_at(utf8, i, len);
+      for (char32_t l : py_lower(std::u32string_view(&cp, 1))) out.buf.push_back(token_byte(l));
     }
-    // Lowercased alone: only the final sigma depends on context, and no sigma is a token byte.
-    const char32_t cp = decode_utf8_at(utf8, i, len);
-    for (char32_t l : py_lower(std::u32string_view(&cp, 1))) out.buf.push_back(token_byte(l));
   }
   const std::string_view b = out.buf;
   size_t line_start = 0;

@@ -52,6 +52,19 @@ std::string u32_to_utf8(std::u32string_view s) {
   return out;
 }
 
+bool is_ascii_or_caseless_punctuation(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+    } else {
+      const size_t len = caseless_punctuation_len(s, i);
+      if (len == 0) return false;
+      i += len;
+    }
+  }
+  return true;
+}
+
 std::u32string py_lower(std::u32string_view s) {
   bool ascii = true;
   for (char32_t c : s) ascii = ascii && c < 0x80;
@@ -157,23 +170,25 @@ void py_split_utf8(std::string_view s, std::vector<std::string_view>& out) {
   }
 }
 
-std::vector<std::string> py_lower_split_utf8(std::string_view s) {
-  std::vector<std::string> out;
+void py_lower_split_utf8(std::string_view s, TokenList& out) {
+  out.clear();
   for (size_t i = 0; i < s.size();) {
     while (i < s.size() && is_ascii_space(s[i])) ++i;
     size_t j = i;
-    bool ascii = true;
-    for (; j < s.size() && !is_ascii_space(s[j]); ++j) ascii = ascii && static_cast<unsigned char>(s[j]) < 0x80;
-    if (j > i && ascii) {
-      out.emplace_back(s.substr(i, j - i));
-      for (char& c : out.back())
-        if (c >= 'A' && c <= 'Z') c = char(c + 32);
+    unsigned char high = 0;  // the OR of the piece's bytes: ASCII below 0x80
+    for (; j < s.size() && !is_ascii_space(s[j]); ++j) high |= static_cast<unsigned char>(s[j]);
+    if (j > i && (high < 0x80 || is_ascii_or_caseless_punctuation(s.substr(i, j - i)))) {
+      std::string& b = out.bytes();
+      const size_t start = b.size();
+      b.append(s.substr(i, j - i));
+      for (size_t k = start; k < b.size(); ++k)
+        if (b[k] >= 'A' && b[k] <= 'Z') b[k] = char(b[k] + 32);
+      out.end_token();
     } else if (j > i) {
       for (const auto& t : py_split(py_lower(utf8_to_u32(s.substr(i, j - i))))) out.push_back(u32_to_utf8(t));
     }
     i = j;
   }
-  return out;
 }
 
 }  // namespace ctx::text

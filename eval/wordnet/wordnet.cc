@@ -161,9 +161,9 @@ std::vector<std::string> WordNet::synset_lemmas(Pos pos, uint32_t offset) const 
   return out;
 }
 
-const std::vector<std::string>& WordNet::synonyms(const std::string& word) const {
+const std::vector<std::string>& WordNet::synonyms(std::string_view word) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = synonym_memo_.find(word); it != synonym_memo_.end()) return *it->second;
+  if (const uint32_t id = memo_words_.find(word); id != text::Interner::kNone) return memo_synonyms_[id];
   const std::string lemma = text::u32_to_utf8(text::py_lower(text::utf8_to_u32(word)));
   std::vector<std::string> names;
   for (int p = 0; p < 4; ++p)
@@ -172,9 +172,8 @@ const std::vector<std::string>& WordNet::synonyms(const std::string& word) const
         for (auto& n : synset_lemmas(Pos(p), offset)) names.push_back(std::move(n));
   std::sort(names.begin(), names.end());
   names.erase(std::unique(names.begin(), names.end()), names.end());
-  auto& slot = synonym_memo_[word];
-  slot = std::make_unique<std::vector<std::string>>(std::move(names));
-  return *slot;
+  memo_words_.id(memo_storage_.emplace_back(word));
+  return memo_synonyms_.emplace_back(std::move(names));
 }
 
 }  // namespace ctx

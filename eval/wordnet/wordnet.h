@@ -12,12 +12,15 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "eval/text/interner.h"
 
 namespace ctx {
 
@@ -31,7 +34,7 @@ class WordNet {
 
   std::vector<std::string> morphy(const std::string& form, Pos pos) const;
   // Sorted, distinct lemma names.
-  const std::vector<std::string>& synonyms(const std::string& word) const;
+  const std::vector<std::string>& synonyms(std::string_view word) const;
 
  private:
   std::vector<std::string> synset_lemmas(Pos pos, uint32_t offset) const;
@@ -41,7 +44,11 @@ class WordNet {
   std::array<std::unordered_map<std::string, std::vector<std::string>>, 4> exceptions_;
   std::array<std::string, 4> data_;
   mutable std::mutex mu_;
-  mutable std::unordered_map<std::string, std::unique_ptr<std::vector<std::string>>> synonym_memo_;
+  // synonyms() memo (METEOR asks ~20 times per comparison): an open-addressing interner over
+  // stable storage, looked up by string_view (no std::string built per lookup, no node chains).
+  mutable text::Interner memo_words_;                            // views into memo_storage_
+  mutable std::deque<std::string> memo_storage_;                 // stable addresses
+  mutable std::deque<std::vector<std::string>> memo_synonyms_;  // by word id, stable addresses
 };
 
 }  // namespace ctx
