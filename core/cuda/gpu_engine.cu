@@ -15,9 +15,11 @@ namespace {
 
 using Bf16Buffer = DeviceBuffer<bf16>;
 
+// Projections that read the same input are stacked row-wise, so that decode reads the input once and
+// launches one kernel: wqkv = [wq; wk; wv], w_gate_up = [w_gate; w_up] (biases likewise).
 struct LayerBuffers {
-  Bf16Buffer attn_norm, ffn_norm, wq, wk, wv, wo, w_gate, w_up, w_down;
-  Bf16Buffer bq, bk, bv, bo, b_gate, b_up, b_down, q_norm, k_norm;
+  Bf16Buffer attn_norm, ffn_norm, wqkv, wo, w_gate_up, w_down;
+  Bf16Buffer bqkv, bo, b_gate_up, b_down, q_norm, k_norm;
   int64_t window = 0;
 };
 
@@ -43,6 +45,11 @@ class GpuEngineImpl final : public GpuEngine {
   Bf16Buffer upload(const float* data, int64_t count);
   Bf16Buffer upload(const WeightVector& v) { return v.empty() ? Bf16Buffer() : upload(v.data, v.size); }
   Bf16Buffer upload(const WeightMatrix& m, const char* what);
+  // Row-wise concatenation of matrices with equal cols (or of vectors: all empty gives an empty buffer).
+  Bf16Buffer upload_stacked(std::initializer_list<const WeightMatrix*> ms, const char* what);
+  Bf16Buffer upload_stacked(std::initializer_list<const WeightVector*> vs);
+  // out[n, rows] = x[n, cols] W^T in float32 through cuBLAS (tensor cores).
+  void gemm(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols, float* out);
   // out[n, rows] (+)= alpha * (x[n, cols] W^T + bias): the GEMV kernel for one row, cuBLAS otherwise.
   void linear(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols, const Bf16Buffer& bias,
               float alpha, bool accumulate, float* out);
@@ -71,7 +78,7 @@ class GpuEngineImpl final : public GpuEngine {
   DeviceBuffer<float> inv_freq_;
   Bf16Buffer k_cache_, v_cache_;  // [layer][kv_head][capacity][hd]
   // Scratch for prefill_chunk tokens.
-  DeviceBuffer<float> hidden_, q_, k_, v_, gate_, up_, tmp_, partial_;
+  DeviceBuffer<float> hidden_, qkv_, tmp_, partial_;
   DeviceBuffer<float> logits_;       // forward(): grows to the rows asked for
   DeviceBuffer<float> step_logits_;  // generate_greedy(): fixed, so the captured graph's pointer stays valid
   Bf16Buffer x_, qb_, attn_, act_;
@@ -100,10 +107,10 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
     const LayerWeights& s = w.layers[size_t(l)];
     LayerBuffers b;
     b.attn_norm = upload(s.attn_norm), b.ffn_norm = upload(s.ffn_norm);
-    b.wq = upload(s.wq, "q_proj"), b.wk = upload(s.wk, "k_proj"), b.wv = upload(s.wv, "v_proj"), b.wo = upload(s.wo, "o_proj");
-    b.w_gate = upload(s.w_gate, "gate_proj"), b.w_up = upload(s.w_up, "up_proj"), b.w_down = upload(s.w_down, "down_proj");
-    b.bq = upload(s.bq), b.bk = upload(s.bk), b.bv = upload(s.bv), b.bo = upload(s.bo);
-    b.b_gate = upload(s.b_gate), b.b_up = upload(s.b_up), b.b_down = upload(s.b_down);
+    b.wqkv = upload_stacked({&s.wq, &s.wk, &s.wv}, "q/k/v_proj"), b.wo = upload(s.wo, "o_proj");
+    b.w_gate_up = upload_stacked({&s.w_gate, &s.w_up}, "gate/up_proj"), b.w_down = upload(s.w_down, "down_proj");
+    b.bqkv = upload_stacked({&s.bq, &s.bk, &s.bv}), b.bo = upload(s.bo);
+    b.b_gate_up = upload_stacked({&s.b_gate, &s.b_up}), b.b_down = upload(s.b_down);
     b.q_norm = upload(s.q_norm), b.k_norm = upload(s.k_norm);
     b.window = c.layer_window.empty() ? 0 : c.layer_window[size_t(l)];
     layers_.push_back(std::move(b));
@@ -117,11 +124,9 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   k_cache_ = Bf16Buffer(alloc_, kv), v_cache_ = Bf16Buffer(alloc_, kv);
   // Split-KV for decode: enough chunks of >= 64 keys to fill the GPU at long contexts.
   decode_splits_ = std::clamp<int64_t>((cap + 127) / 128, 1, 128);
-  const int64_t widest = std::max({c.hidden_size, c.q_dim(), c.intermediate_size, c.vocab_size});
+  const int64_t widest = std::max({c.hidden_size, c.q_dim() + 2 * c.kv_dim(), 2 * c.intermediate_size, c.vocab_size});
   hidden_ = DeviceBuffer<float>(alloc_, chunk * c.hidden_size);
-  q_ = DeviceBuffer<float>(alloc_, chunk * c.q_dim());
-  k_ = DeviceBuffer<float>(alloc_, chunk * c.kv_dim()), v_ = DeviceBuffer<float>(alloc_, chunk * c.kv_dim());
-  gate_ = DeviceBuffer<float>(alloc_, chunk * c.intermediate_size), up_ = DeviceBuffer<float>(alloc_, chunk * c.intermediate_size);
+  qkv_ = DeviceBuffer<float>(alloc_, chunk * (c.q_dim() + 2 * c.kv_dim()));
   tmp_ = DeviceBuffer<float>(alloc_, chunk * widest);
   partial_ = DeviceBuffer<float>(alloc_, std::max(chunk, decode_splits_) * c.num_heads * (c.head_dim + 2));
   x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
@@ -150,6 +155,27 @@ Bf16Buffer GpuEngineImpl::upload(const float* data, int64_t count) {
   return b;
 }
 
+Bf16Buffer GpuEngineImpl::upload_stacked(std::initializer_list<const WeightMatrix*> ms, const char* what) {
+  std::vector<float> rows;
+  for (const WeightMatrix* m : ms) {
+    if (m->empty()) throw Unsupported(str_cat("GPU engine: the model has no ", what, " matrix (hybrid layers?)"));
+    if (m->quant || !m->data)
+      throw Unsupported(str_cat("GPU engine: ", what, " is quantized; quantized weights run on the CPU engine for now"));
+    CTX_CHECK(m->cols == (*ms.begin())->cols);
+    rows.insert(rows.end(), m->data, m->data + m->rows * m->cols);
+  }
+  return upload(rows.data(), int64_t(rows.size()));
+}
+
+Bf16Buffer GpuEngineImpl::upload_stacked(std::initializer_list<const WeightVector*> vs) {
+  std::vector<float> all;
+  for (const WeightVector* v : vs)
+    if (!v->empty()) all.insert(all.end(), v->data, v->data + v->size);
+  if (all.empty()) return {};
+  for (const WeightVector* v : vs) CTX_CHECK(!v->empty(), "biases are given for some stacked projections only");
+  return upload(all.data(), int64_t(all.size()));
+}
+
 Bf16Buffer GpuEngineImpl::upload(const WeightMatrix& m, const char* what) {
   if (m.empty()) throw Unsupported(str_cat("GPU engine: the model has no ", what, " matrix (hybrid layers?)"));
   if (m.quant || !m.data)
@@ -171,12 +197,16 @@ void GpuEngineImpl::linear(const bf16* x, int64_t n, const Bf16Buffer& w, int64_
     launch_gemv(w.get(), x, 1, rows, cols, ptr_or_null(bias), alpha, accumulate, out, stream_);
     return;
   }
+  gemm(x, n, w, rows, cols, tmp_.get());
+  launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, rows, alpha, accumulate, out, stream_);
+}
+
+void GpuEngineImpl::gemm(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols, float* out) {
   // Row-major out[n, rows] = x[n, cols] W^T is column-major out^T[rows, n] = W[rows, cols] x^T.
   const float one = 1.f, zero = 0.f;
   CTX_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one, w.get(),
-                                CUDA_R_16BF, int(cols), x, CUDA_R_16BF, int(cols), &zero, tmp_.get(), CUDA_R_32F,
-                                int(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, rows, alpha, accumulate, out, stream_);
+                                CUDA_R_16BF, int(cols), x, CUDA_R_16BF, int(cols), &zero, out, CUDA_R_32F, int(rows),
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
@@ -188,11 +218,10 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerBuffers& b = layers_[l];
     launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
-    linear(x_.get(), n, b.wq, c.q_dim(), d, b.bq, 1.f, false, q_.get());
-    linear(x_.get(), n, b.wk, c.kv_dim(), d, b.bk, 1.f, false, k_.get());
-    linear(x_.get(), n, b.wv, c.kv_dim(), d, b.bv, 1.f, false, v_.get());
+    const int64_t qkv_dim = c.q_dim() + 2 * c.kv_dim();
+    linear(x_.get(), n, b.wqkv, qkv_dim, d, b.bqkv, 1.f, false, qkv_.get());
     QkvRopeParams r;
-    r.q = q_.get(), r.k = k_.get(), r.v = v_.get();
+    r.q = qkv_.get(), r.k = qkv_.get() + c.q_dim(), r.v = qkv_.get() + c.q_dim() + c.kv_dim(), r.ld = qkv_dim;
     r.q_norm = ptr_or_null(b.q_norm), r.k_norm = ptr_or_null(b.k_norm), r.norm_eps = eps;
     r.inv_freq = inv_freq_.get();
     r.interleaved = c.rope.layout == RopeLayout::kInterleaved;
@@ -210,9 +239,12 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
     launch_attention(a, stream_);
     linear(attn_.get(), n, b.wo, d, c.q_dim(), b.bo, residual, true, hidden_.get());
     launch_rmsnorm(hidden_.get(), b.ffn_norm.get(), n, d, eps, x_.get(), stream_);
-    linear(x_.get(), n, b.w_gate, ff, d, b.b_gate, 1.f, false, gate_.get());
-    linear(x_.get(), n, b.w_up, ff, d, b.b_up, 1.f, false, up_.get());
-    launch_swiglu(gate_.get(), up_.get(), n * ff, act_.get(), stream_);
+    if (n == 1) {
+      launch_gemv_swiglu(b.w_gate_up.get(), x_.get(), ff, d, ptr_or_null(b.b_gate_up), act_.get(), stream_);
+    } else {
+      gemm(x_.get(), n, b.w_gate_up, 2 * ff, d, tmp_.get());
+      launch_swiglu(tmp_.get(), ptr_or_null(b.b_gate_up), n, ff, act_.get(), stream_);
+    }
     linear(act_.get(), n, b.w_down, d, ff, b.b_down, residual, true, hidden_.get());
   }
   launch_rmsnorm(hidden_.get(), final_norm_.get(), n, d, eps, x_.get(), stream_);
@@ -364,27 +396,56 @@ std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngine
   return std::make_unique<GpuEngineImpl>(model, options);
 }
 
-double measure_copy_bandwidth(int64_t bytes, int reps) {
-  DeviceAllocator alloc;
-  DeviceBuffer<char> a(alloc, bytes), b(alloc, bytes);
-  CTX_CUDA_CHECK(cudaMemset(a.get(), 1, size_t(bytes)));
+// Median milliseconds of `reps` event-timed runs of `fn` (after two warm-up runs).
+template <class Fn>
+double median_ms(int reps, Fn fn) {
   cudaEvent_t start, stop;
   CTX_CUDA_CHECK(cudaEventCreate(&start));
   CTX_CUDA_CHECK(cudaEventCreate(&stop));
   std::vector<float> ms;
   for (int r = 0; r < reps + 2; ++r) {
     CTX_CUDA_CHECK(cudaEventRecord(start));
-    CTX_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), size_t(bytes), cudaMemcpyDeviceToDevice));
+    fn();
     CTX_CUDA_CHECK(cudaEventRecord(stop));
     CTX_CUDA_CHECK(cudaEventSynchronize(stop));
     float t = 0;
     CTX_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-    if (r >= 2) ms.push_back(t);  // two warm-up copies
+    if (r >= 2) ms.push_back(t);
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
   std::sort(ms.begin(), ms.end());
-  return 2.0 * double(bytes) / (double(ms[ms.size() / 2]) * 1e-3);
+  return double(ms[ms.size() / 2]);
+}
+
+double measure_gemv_bandwidth(int64_t rows, int64_t cols, int reps) {
+  DeviceAllocator alloc;
+  const int64_t count = std::max<int64_t>(2, (int64_t(512) << 20) / (rows * cols * 2) + 1);  // > 512 MB: not in L2
+  std::vector<DeviceBuffer<bf16>> mats;
+  for (int64_t i = 0; i < count; ++i) {
+    mats.emplace_back(alloc, rows * cols);
+    launch_fill_random(mats.back().get(), rows * cols, uint64_t(i + 1), nullptr);
+  }
+  DeviceBuffer<bf16> x(alloc, cols);
+  launch_fill_random(x.get(), cols, 99, nullptr);
+  DeviceBuffer<float> y(alloc, rows);
+  constexpr int kLaunches = 20;
+  int64_t next = 0;
+  const double ms = median_ms(reps, [&] {
+    for (int i = 0; i < kLaunches; ++i)
+      launch_gemv(mats[size_t(next++ % count)].get(), x.get(), 1, rows, cols, nullptr, 1.f, false, y.get(), nullptr);
+  });
+  return double(kLaunches) * double(rows * cols * 2 + cols * 2) / (ms * 1e-3);
+}
+
+double measure_copy_bandwidth(int64_t bytes, int reps) {
+  DeviceAllocator alloc;
+  DeviceBuffer<char> a(alloc, bytes), b(alloc, bytes);
+  CTX_CUDA_CHECK(cudaMemset(a.get(), 1, size_t(bytes)));
+  const double ms = median_ms(reps, [&] {
+    CTX_CUDA_CHECK(cudaMemcpyAsync(b.get(), a.get(), size_t(bytes), cudaMemcpyDeviceToDevice));
+  });
+  return 2.0 * double(bytes) / (ms * 1e-3);
 }
 
 }  // namespace ctx::cuda

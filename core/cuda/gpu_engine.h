@@ -88,4 +88,9 @@ class GpuEngine {
 // time of `reps` copies of `bytes`), the roofline's bandwidth. Throws ctx::Unsupported without CUDA.
 double measure_copy_bandwidth(int64_t bytes, int reps);
 
+// Read bandwidth of the decode GEMV kernel alone on random bf16 [rows, cols] matrices (bytes of the
+// matrix and the vector per second): median over `reps` timings of 20 back-to-back launches that
+// cycle through enough matrices to defeat the L2 cache. Throws ctx::Unsupported without CUDA.
+double measure_gemv_bandwidth(int64_t rows, int64_t cols, int reps);
+
 }  // namespace ctx::cuda

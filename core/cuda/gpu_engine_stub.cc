@@ -11,4 +11,8 @@ double measure_copy_bandwidth(int64_t, int) {
   throw Unsupported("GPU engine: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
 }
 
+double measure_gemv_bandwidth(int64_t, int64_t, int) {
+  throw Unsupported("GPU engine: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
+}
+
 }  // namespace ctx::cuda

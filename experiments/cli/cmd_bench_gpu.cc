@@ -33,6 +33,15 @@ int bench_gpu_decode(const Args& args) {
   auto model = load_model(vm["model"].as<std::string>());
   print_model_line(*model);
   const ModelConfig c = model->config;
+  // The decode GEMV alone on each matrix shape of the model: how close the kernel gets to the copy rate.
+  std::printf("\n| GEMV [rows, cols] | GB/s | ratio vs copy |\n|---|---|---|\n");
+  const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
+  for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{qkv_rows, c.hidden_size}, {c.hidden_size, c.q_dim()},
+                                                                   {2 * c.intermediate_size, c.hidden_size},
+                                                                   {c.hidden_size, c.intermediate_size}, {c.vocab_size, c.hidden_size}}) {
+    const double bw = cuda::measure_gemv_bandwidth(rows, cols, 10);
+    std::printf("| [%lld, %lld] | %.0f | %.3f |\n", (long long)rows, (long long)cols, bw / 1e9, bw / copy_bw);
+  }
   cuda::GpuEngineOptions opt;
   opt.capacity = *std::max_element(contexts.begin(), contexts.end()) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");

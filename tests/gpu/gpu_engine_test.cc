@@ -1,8 +1,10 @@
 // The CUDA forward pass (core/cuda/gpu_engine.h) against HF transformers' reference logits and greedy
 // tokens of every HF fixture and the real stories260K model; label "gpu" (runs on the device machine).
 // Tolerance: bf16 weights and activations with float32 accumulation give ||gpu - ref|| / ||ref|| of
-// a few 1e-3 on these models; the test asserts <= 2e-2 (METHOD: bf16 operands land between 1e-3 and
-// 1e-2) and prints every measured error. Greedy tokens must agree with the reference for the first 8.
+// 3e-3 to 1e-2 on these models; the test asserts <= 2e-2 (METHOD: bf16 operands land between 1e-3
+// and 1e-2) and prints every measured error. Greedy tokens: bf16 rounding may flip a near tie of
+// these random models, so where the GPU's token first differs from transformers', the float32 CPU
+// engine's logits there must show a near tie: the two tokens' logits within 2% of the largest logit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +12,8 @@
 
 #include "core/cuda/gpu_engine.h"
 #include "core/model/model_loader.h"
+#include "core/model/transformer.h"
+#include "plugins/register_all.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
@@ -56,12 +60,24 @@ TEST_P(GpuFixture, LogitsAndGreedyTokensMatchTransformers) {
     const int64_t new_tokens = ref.generated_len - ref.prompt_len;
     const auto gen = engine->generate_greedy(ids, new_tokens, {}, &tm);
     ASSERT_EQ(int64_t(gen.size()), new_tokens);
+    const int32_t* ref_seq = ref.generated.data() + b * ref.generated_len;
     int64_t agree = 0;
-    while (agree < new_tokens && gen[size_t(agree)] == ref.generated[size_t(b * ref.generated_len + ref.prompt_len + agree)])
-      ++agree;
+    while (agree < new_tokens && gen[size_t(agree)] == ref_seq[ref.prompt_len + agree]) ++agree;
     std::printf("%s[%lld]: greedy tokens agree for %lld of %lld\n", GetParam().c_str(), (long long)b, (long long)agree,
                 (long long)new_tokens);
-    EXPECT_GE(agree, std::min<int64_t>(8, new_tokens));
+    if (agree < new_tokens) {
+      Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
+      KvCache cache = cpu.new_cache();
+      const std::vector<int32_t> context(ref_seq, ref_seq + ref.prompt_len + agree);
+      SequenceStep step{&cache, context, -1};
+      const auto row = cpu.forward(std::span<const SequenceStep>(&step, 1));
+      float top = 0;
+      for (float v : row) top = std::max(top, std::fabs(v));
+      const float gap = row[size_t(ref_seq[ref.prompt_len + agree])] - row[size_t(gen[size_t(agree)])];
+      std::printf("%s[%lld]: at the first difference the float32 logits differ by %.4g (%.2g%% of the largest)\n",
+                  GetParam().c_str(), (long long)b, gap, 100 * gap / top);
+      EXPECT_LE(std::fabs(gap), 0.02f * top) << "the GPU left the reference at a token that was no near tie";
+    }
     // Without graphs: identical tokens.
     GpuEngineOptions plain = opt;
     plain.use_graphs = false;
@@ -78,14 +94,18 @@ INSTANTIATE_TEST_SUITE_P(HfFixtures, GpuFixture,
                          ::testing::Values("llama", "llama_bf16", "llama_tied", "llama_mha", "mistral_swa", "qwen2", "qwen3",
                                            "granite", "stories260k_hf"));
 
-TEST(GpuEngine, Stories260kStopsOnEosLikeTheCpuEngine) {
+TEST(GpuEngine, StopIdsEndGenerationAtTheirFirstOccurrence) {
   const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
   auto engine = GpuEngine::create(*model, {});
   const std::vector<int32_t> bos{1};
-  const auto gen = engine->generate_greedy(bos, 200, model->stop_ids, nullptr);
-  ASSERT_FALSE(gen.empty());
-  EXPECT_LT(gen.size(), 200u);  // a story ends with BOS, which llama2.c's run.c stops on
-  EXPECT_EQ(gen.back(), 1);
+  const auto full = engine->generate_greedy(bos, 40, {}, nullptr);
+  ASSERT_EQ(full.size(), 40u);
+  for (size_t at : {size_t(0), size_t(5), size_t(13), size_t(39)}) {
+    const int32_t stop = full[at];
+    const size_t first = size_t(std::find(full.begin(), full.end(), stop) - full.begin());
+    const auto cut = engine->generate_greedy(bos, 40, {stop}, nullptr);
+    EXPECT_EQ(cut, std::vector<int32_t>(full.begin(), full.begin() + int64_t(first) + 1)) << "stop id " << stop;
+  }
 }
 
 TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {

@@ -19,6 +19,12 @@ using bf16 = __nv_bfloat16;
 void launch_gemv(const bf16* W, const bf16* x, int64_t n, int64_t rows, int64_t cols, const bf16* bias, float alpha,
                  bool accumulate, float* y, cudaStream_t stream);
 
+// SwiGLU fused into the GEMV of the stacked [gate; up] matrix W [2 * rows, cols] (gate rows first):
+// act[r] = bf16(bf16(silu(bf16(g_r))) * bf16(u_r)) with g_r, u_r the dot products of rows r and
+// rows + r (+ bias [2 * rows] if given). One warp computes both rows, so x is read once. n = 1.
+void launch_gemv_swiglu(const bf16* W, const bf16* x, int64_t rows, int64_t cols, const bf16* bias, bf16* act,
+                        cudaStream_t stream);
+
 // The same epilogue after a GEMM wrote `tmp` [n, rows]: y = (accumulate ? y : 0) + alpha * (tmp + bias).
 void launch_bias_residual(const float* tmp, const bf16* bias, int64_t n, int64_t rows, float alpha, bool accumulate,
                           float* y, cudaStream_t stream);
@@ -32,7 +38,8 @@ void launch_rmsnorm(const float* x, const bf16* weight, int64_t n, int64_t dim, 
                     cudaStream_t stream);
 
 struct QkvRopeParams {
-  const float *q, *k, *v;           // projections [n, heads * hd], [n, kv_heads * hd] x2 (bias included)
+  const float *q, *k, *v;           // projections: row t at q + t * ld (heads * hd), k/v likewise (kv_heads * hd)
+  int64_t ld = 0;                   // row stride of q, k and v (the fused [q | k | v] output)
   const bf16 *q_norm, *k_norm;      // per-head RMSNorm weights [hd] (Qwen3) or null
   float norm_eps = 1e-6f;
   const float* inv_freq;            // [hd / 2]
@@ -45,8 +52,9 @@ struct QkvRopeParams {
 // Rounds the projections to bf16, applies q/k norm and RoPE, writes q and the new K/V entries.
 void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream);
 
-// out = bf16(bf16(silu(bf16(gate))) * bf16(up)) elementwise (HF SiLU-and-multiply in bf16).
-void launch_swiglu(const float* gate, const float* up, int64_t count, bf16* out, cudaStream_t stream);
+// After the GEMM of the stacked [gate; up] matrix: gate_up [n, 2 * ff] (gate columns first), bias
+// [2 * ff] or null; out[t, r] = bf16(bf16(silu(bf16(g))) * bf16(u)) (HF SiLU-and-multiply in bf16).
+void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff, bf16* out, cudaStream_t stream);
 
 struct AttentionParams {
   const bf16* q;                    // [n, heads * hd]
@@ -66,6 +74,9 @@ void launch_attention(const AttentionParams& p, cudaStream_t stream);
 // token[0] = argmax(logits) (lowest index on ties); also log[*step] = token when log is not null.
 void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,
                    cudaStream_t stream);
+
+// p[i] = a uniform value in [-1, 1) from a hash of (seed, i): inputs for benchmarks.
+void launch_fill_random(bf16* p, int64_t count, uint64_t seed, cudaStream_t stream);
 
 // *pos += pos_delta; *step += 1 (one thread; ends a graph-captured decode step).
 void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream);

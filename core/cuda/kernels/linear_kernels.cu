@@ -1,5 +1,6 @@
 // GEMV for decode and the GEMM epilogue (kernels.h).
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
 
 namespace ctx::cuda {
@@ -27,17 +28,11 @@ __device__ inline float dot8(uint4 w, uint4 x) {
   return s;
 }
 
-// kVec: rows are whole 16-byte chunks (cols % 8 == 0). Weights are read once, so they bypass L1
-// (__ldcs: evict-first); x is re-read by every row and stays cached.
+// This lane's part of dot(w_row, x_row); the caller sums over the warp. kVec: rows are whole
+// 16-byte chunks (cols % 8 == 0). Weights are read once, so they bypass L1 (__ldcs: evict-first);
+// x is re-read by every row and stays cached.
 template <bool kVec>
-__global__ void gemv_kernel(const bf16* __restrict__ W, const bf16* __restrict__ x, int64_t rows, int64_t cols,
-                            const bf16* __restrict__ bias, float alpha, bool accumulate, float* __restrict__ y) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + warp;
-  const int64_t t = blockIdx.y;
-  if (r >= rows) return;
-  const bf16* w_row = W + r * cols;
-  const bf16* x_row = x + t * cols;
+__device__ inline float lane_dot(const bf16* __restrict__ w_row, const bf16* __restrict__ x_row, int64_t cols, int lane) {
   float acc = 0.f;
   if constexpr (kVec) {
     const uint4* w4 = reinterpret_cast<const uint4*>(w_row);
@@ -53,12 +48,34 @@ __global__ void gemv_kernel(const bf16* __restrict__ W, const bf16* __restrict__
   } else {
     for (int64_t c = lane; c < cols; c += 32) acc = fmaf(__bfloat162float(w_row[c]), __bfloat162float(x_row[c]), acc);
   }
-  acc = warp_sum(acc);
+  return acc;
+}
+
+template <bool kVec>
+__global__ void gemv_kernel(const bf16* __restrict__ W, const bf16* __restrict__ x, int64_t rows, int64_t cols,
+                            const bf16* __restrict__ bias, float alpha, bool accumulate, float* __restrict__ y) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + warp;
+  const int64_t t = blockIdx.y;
+  if (r >= rows) return;
+  const float acc = warp_sum(lane_dot<kVec>(W + r * cols, x + t * cols, cols, lane));
   if (lane == 0) {
     float v = acc + (bias ? __bfloat162float(bias[r]) : 0.f);
     float* out = y + t * rows + r;
     *out = (accumulate ? *out : 0.f) + alpha * v;
   }
+}
+
+template <bool kVec>
+__global__ void gemv_swiglu_kernel(const bf16* __restrict__ W, const bf16* __restrict__ x, int64_t rows, int64_t cols,
+                                   const bf16* __restrict__ bias, bf16* __restrict__ act) {
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + warp;
+  if (r >= rows) return;
+  const float g = warp_sum(lane_dot<kVec>(W + r * cols, x, cols, lane));
+  const float u = warp_sum(lane_dot<kVec>(W + (rows + r) * cols, x, cols, lane));
+  if (lane == 0)
+    act[r] = swiglu(g + (bias ? __bfloat162float(bias[r]) : 0.f), u + (bias ? __bfloat162float(bias[rows + r]) : 0.f));
 }
 
 __global__ void bias_residual_kernel(const float* __restrict__ tmp, const bf16* __restrict__ bias, int64_t n,
@@ -79,6 +96,17 @@ void launch_gemv(const bf16* W, const bf16* x, int64_t n, int64_t rows, int64_t 
     gemv_kernel<true><<<grid, block, 0, stream>>>(W, x, rows, cols, bias, alpha, accumulate, y);
   } else {
     gemv_kernel<false><<<grid, block, 0, stream>>>(W, x, rows, cols, bias, alpha, accumulate, y);
+  }
+  CTX_CUDA_CHECK_LAUNCH();
+}
+
+void launch_gemv_swiglu(const bf16* W, const bf16* x, int64_t rows, int64_t cols, const bf16* bias, bf16* act,
+                        cudaStream_t stream) {
+  const dim3 grid(unsigned((rows + kRowsPerBlock - 1) / kRowsPerBlock));
+  if (cols % 8 == 0) {
+    gemv_swiglu_kernel<true><<<grid, 32 * kRowsPerBlock, 0, stream>>>(W, x, rows, cols, bias, act);
+  } else {
+    gemv_swiglu_kernel<false><<<grid, 32 * kRowsPerBlock, 0, stream>>>(W, x, rows, cols, bias, act);
   }
   CTX_CUDA_CHECK_LAUNCH();
 }

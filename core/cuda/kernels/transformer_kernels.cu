@@ -3,13 +3,12 @@
 #include <cfloat>
 
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
 
 namespace ctx::cuda {
 
 namespace {
-
-__device__ inline float round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
 
 // Sum over the block (blockDim.x <= 1024); every thread gets the result.
 __device__ float block_sum(float v) {
@@ -53,7 +52,7 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
   const int64_t t = blockIdx.x, h = blockIdx.y, e = threadIdx.x, hd = p.hd;
   const bool is_q = h < p.heads;
   const int64_t kvh = h - p.heads;
-  const float* src = is_q ? p.q + (t * p.heads + h) * hd : p.k + (t * p.kv_heads + kvh) * hd;
+  const float* src = is_q ? p.q + t * p.ld + h * hd : p.k + t * p.ld + kvh * hd;
   const bf16* norm = is_q ? p.q_norm : p.k_norm;
   const int64_t pos = int64_t(*p.pos0) + t;
   float v = e < hd ? round_bf16(src[e]) : 0.f;  // the projection's bf16 output
@@ -79,17 +78,17 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
   } else {
     const int64_t slot = (kvh * p.capacity + pos) * hd + e;
     p.k_cache[slot] = __float2bfloat16(rotated);
-    p.v_cache[slot] = __float2bfloat16(p.v[(t * p.kv_heads + kvh) * hd + e]);
+    p.v_cache[slot] = __float2bfloat16(p.v[t * p.ld + kvh * hd + e]);
   }
 }
 
-__global__ void swiglu_kernel(const float* __restrict__ gate, const float* __restrict__ up, int64_t count,
+__global__ void swiglu_kernel(const float* __restrict__ gate_up, const bf16* __restrict__ bias, int64_t n, int64_t ff,
                               bf16* __restrict__ out) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const float g = round_bf16(gate[i]);
-  const float act = round_bf16(g / (1.f + expf(-g)));
-  out[i] = __float2bfloat16(act * round_bf16(up[i]));
+  if (i >= n * ff) return;
+  const int64_t t = i / ff, r = i % ff;
+  const float* row = gate_up + t * 2 * ff;
+  out[i] = swiglu(row[r] + (bias ? __bfloat162float(bias[r]) : 0.f), row[ff + r] + (bias ? __bfloat162float(bias[ff + r]) : 0.f));
 }
 
 __global__ void argmax_kernel(const float* __restrict__ logits, int64_t vocab, int32_t* token, int32_t* log,
@@ -116,6 +115,16 @@ __global__ void argmax_kernel(const float* __restrict__ logits, int64_t vocab, i
   if (threadIdx.x == 0) {
     token[0] = best_i[0];
     if (log) log[*step] = best_i[0];
+  }
+}
+
+__global__ void fill_random_kernel(bf16* p, int64_t count, uint64_t seed) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+    uint64_t z = seed + uint64_t(i) * 0x9e3779b97f4a7c15ull;  // splitmix64
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    p[i] = __float2bfloat16(float(z >> 40) * (2.f / 16777216.f) - 1.f);
   }
 }
 
@@ -146,14 +155,19 @@ void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream) {
   CTX_CUDA_CHECK_LAUNCH();
 }
 
-void launch_swiglu(const float* gate, const float* up, int64_t count, bf16* out, cudaStream_t stream) {
-  swiglu_kernel<<<unsigned((count + 255) / 256), 256, 0, stream>>>(gate, up, count, out);
+void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff, bf16* out, cudaStream_t stream) {
+  swiglu_kernel<<<unsigned((n * ff + 255) / 256), 256, 0, stream>>>(gate_up, bias, n, ff, out);
   CTX_CUDA_CHECK_LAUNCH();
 }
 
 void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,
                    cudaStream_t stream) {
   argmax_kernel<<<1, 1024, 0, stream>>>(logits, vocab, token, log, step);
+  CTX_CUDA_CHECK_LAUNCH();
+}
+
+void launch_fill_random(bf16* p, int64_t count, uint64_t seed, cudaStream_t stream) {
+  fill_random_kernel<<<1024, 256, 0, stream>>>(p, count, seed);
   CTX_CUDA_CHECK_LAUNCH();
 }
 
