@@ -76,6 +76,7 @@ class Blockwise4BitMatrix final : public QuantizedMatrix {
   // 16 bytes in both halves, the first shifted by 4 (high nibbles: elements 0, 2, ..., 30), masked,
   // then the byte table T.
   static constexpr auto kActivationOrder = Q8Activations::kEvenOdd;
+  const void* group_data(int64_t r, int64_t g) const { return codes_.data() + (r * cols() + g * 32) / 2; }
   __m256i load_i8(int64_t r, int64_t g) const {
     const uint8_t* p = codes_.data() + (r * cols() + g * 32) / 2;
     const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));

@@ -73,6 +73,7 @@ class BlockMatrix final : public QuantizedMatrix {
   void load_group(int64_t r, int64_t g, __m256 w[4]) const { Format::decode(block(r, g), w); }
   // Int8 group decoder (q8_kernels.h).
   static constexpr auto kActivationOrder = Q8Activations::kElements;
+  const void* group_data(int64_t r, int64_t g) const { return blocks_.data() + r * (cols() / 32) + g; }  // may point past the end (prefetch only)
   __m256i load_i8(int64_t r, int64_t g) const { return Format::load_i8(block(r, g)); }
   float i8_scale(int64_t r, int64_t g) const { return _cvtsh_ss(block(r, g).d); }
   float value(int64_t, int64_t) const {  // no tail: rows are whole blocks

@@ -12,6 +12,8 @@
 //   __m256i load_i8(int64_t r, int64_t g) const;       // codes of cols [32g, 32g+32), in [-127, 127]
 //   float i8_scale(int64_t r, int64_t g) const;        // weight value = code * i8_scale
 //   static constexpr Q8Activations::Order kActivationOrder;  // the order of load_i8()'s 32 codes
+//   const void* group_data(int64_t r, int64_t g) const;  // address of the group's packed bytes (any r:
+//                                                        // prefetched ahead, never read past rows())
 // q8_dot_rows() then computes, per output, sum over groups of float(sum qw * qx) * (i8_scale * dx).
 // Group dot: vpsignb makes |qw| unsigned and moves qw's sign onto qx, vpmaddubsw multiplies and adds
 // pairs (|pair| <= 2 * 127 * 127 = 32258 < 32767: no saturation), vpmaddwd sums pairs into int32; with

@@ -43,6 +43,7 @@ class RowwiseInt8Matrix : public QuantizedMatrix {
   float value(int64_t r, int64_t c) const { return float(row(r)[c]) * scale(r); }
   // Int8 group decoder (q8_kernels.h).
   static constexpr auto kActivationOrder = Q8Activations::kElements;
+  const void* group_data(int64_t r, int64_t g) const { return row(r) + g * 32; }
   __m256i load_i8(int64_t r, int64_t g) const { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row(r) + g * 32)); }
   float i8_scale(int64_t r, int64_t) const { return scale(r); }
 
