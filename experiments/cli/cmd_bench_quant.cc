@@ -2,7 +2,7 @@
 //   matvec: one input row (decode) times a quantized matrix, GB/s of the packed bytes (bytes() / time),
 //           for a large square matrix and the model's own linear shapes; float32 (linear()) alongside
 //   model:  whole-model decode tok/s for each format (default list: every format, plus q4_0 and nf4 with
-//           lm_head=true), formats interleaved within each round (shared
+//           lm_head=true, int8/nf4/fp4 with activations=q8_0), formats interleaved within each round (shared
 //           machines drift), ratio vs float32 taken per round; medians reported
 // Results print as Markdown table rows (the format of bench/RESULTS.md).
 #include <cstdio>
@@ -171,7 +171,7 @@ int bench_quant(const Args& args) {
        "checkpoint folder, llama2.c .bin, or random:CONFIG.json[:SEED]")
       ("formats", po::value<std::string>()->default_value(""),
        "quantizer specs separated by ';' (e.g. \"int8;nf4:double_quant=true\"); default: every registered one but none, "
-       "plus q4_0:lm_head=true and nf4:lm_head=true")
+       "plus q4_0:lm_head=true, nf4:lm_head=true, int8/nf4/fp4:activations=q8_0 and nf4:activations=q8_0,lm_head=true")
       ("matrix", po::value<std::string>()->default_value("4096x4096"), "extra matvec shapes ROWSxCOLS, comma-separated (empty: none)")
       ("prompt-tokens", po::value<int64_t>()->default_value(16), "context before the timed decode steps")
       ("tokens", po::value<int64_t>()->default_value(16), "timed decode steps per round and format")
@@ -189,7 +189,9 @@ int bench_quant(const Args& args) {
   std::vector<std::string> specs;
   const std::string list = vm["formats"].as<std::string>();
   std::vector<std::string> names = registry.names();
-  for (const char* s : {"q4_0:lm_head=true", "nf4:lm_head=true"})  // the llama.cpp-style variants of the 4-bit targets
+  // The llama.cpp-style variants of the targets: quantized classifier, int8 activations (q8_kernels.h).
+  for (const char* s : {"q4_0:lm_head=true", "nf4:lm_head=true", "int8:activations=q8_0", "nf4:activations=q8_0",
+                        "fp4:activations=q8_0", "nf4:activations=q8_0,lm_head=true"})
     if (registry.find(std::string_view(s).substr(0, std::string_view(s).find(':')))) names.push_back(s);
   for (const std::string& s : list.empty() ? names : split_list(list, ';'))
     if (s != "none") specs.push_back(registry.resolve(s).canonical());

@@ -5,6 +5,7 @@
 // whole fixture models run quantized.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -16,6 +17,7 @@
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "core/quant/quantize_model.h"
+#include "plugins/quant/common/q8_kernels.h"
 #include "plugins/register_all.h"
 #include "tests/support/attention.h"
 #include "tests/support/error_of.h"
@@ -173,8 +175,29 @@ std::vector<double> q8_0_activation_steps(const std::vector<float>& x, int64_t n
   return step;
 }
 
-TEST_P(QuantFormat, MatmulMatchesDequantizedReference) {
-  if (is_none()) GTEST_SKIP() << "none keeps float32";
+// activations=q8_0 (int8, nf4, fp4: an explicit choice, the float path stays their default and
+// reference) runs the integer kernel of plugins/quant/common/q8_kernels.h: the activations are rounded
+// as for q8_0 above, and nf4/fp4 codes enter as T[i] = round(127 * table[i]), so each weight is also
+// off by up to e = max_i |T[i] / 127 - table[i]| times its block's absmax (blockwise_4bit.h).
+bool uses_q8_activations(const std::string& spec) {
+  return quantizes_activations_q8_0(spec) || spec.find("activations=q8_0") != std::string::npos;
+}
+
+double table_i8_error(const double* table, double normalizer) {
+  double e = 0;
+  for (int i = 0; i < 16; ++i) {
+    const double v = table[i] / normalizer;
+    e = std::max(e, std::fabs(std::round(127 * v) / 127 - v));
+  }
+  return e;
+}
+
+// The format's code-table error in the integer kernel and its blocksize (0: codes are exact).
+std::pair<double, int64_t> q8_table_error(const std::string& format, const std::string& spec);
+
+// Every output of matmul() within its stated bound of the float64 product of dequantize(): float
+// rounding (1e-5 relative), plus the activation quantization of the format or spec.
+void check_matmul(const std::string& spec, const std::string& format) {
   struct Shape {
     int64_t rows, cols;
   };
@@ -183,13 +206,23 @@ TEST_P(QuantFormat, MatmulMatchesDequantizedReference) {
     const auto w = random_matrix(s.rows, s.cols, 3);
     std::shared_ptr<const QuantizedMatrix> q;
     try {
-      q = quantize(GetParam(), w, s.rows, s.cols);
+      q = quantize(spec, w, s.rows, s.cols);
     } catch (const Unsupported& e) {
       const std::string shape = "[" + std::to_string(s.rows) + ", " + std::to_string(s.cols) + "]";
       EXPECT_NE(std::string(e.what()).find(shape), std::string::npos) << "refusal must name the shape: " << e.what();
       continue;
     }
     const auto d = dequantized(*q);
+    const auto [table_err, blocksize] = q8_table_error(format, spec);
+    // The absmax of each element's (flat) block as the kernel uses it (8-bit with double_quant): the
+    // largest |dequantized| value of the block, whose code is +-1.
+    std::vector<double> block_absmax(w.size(), 0);
+    if (table_err > 0)
+      for (size_t b0 = 0; b0 < w.size(); b0 += size_t(blocksize)) {
+        double amax = 0;
+        for (size_t i = b0; i < std::min(w.size(), b0 + size_t(blocksize)); ++i) amax = std::max(amax, std::fabs(double(d[i])));
+        for (size_t i = b0; i < std::min(w.size(), b0 + size_t(blocksize)); ++i) block_absmax[i] = amax;
+      }
     for (int64_t n : {1, 3, 8, 9, 64}) {
       std::mt19937 rng(static_cast<uint32_t>(n));
       std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -199,23 +232,33 @@ TEST_P(QuantFormat, MatmulMatchesDequantizedReference) {
       q->matmul(x.data(), n, y.data());
       const auto act = llm_int8_activations(x, n, s.cols);
       const auto q8_step = q8_0_activation_steps(x, n, s.cols);
+      // The q8 path runs only where its blocks fit (cols % 32 and, for 4-bit, cols % blocksize == 0);
+      // elsewhere the float path runs and the 1e-5 tolerance alone would hold.
+      const bool q8 = uses_q8_activations(spec);
       for (int64_t j = 0; j < n; ++j)
         for (int64_t r = 0; r < s.rows; ++r) {
-          double ref = 0, mag = 0, act_err = 0, q8_err = 0;
+          double ref = 0, mag = 0, act_err = 0, q8_err = 0, tab_err = 0;
           for (int64_t c = 0; c < s.cols; ++c) {
-            const double wv = d[size_t(r * s.cols + c)], xv = x[size_t(j * s.cols + c)];
+            const size_t i = size_t(r * s.cols + c);
+            const double wv = d[i], xv = x[size_t(j * s.cols + c)], step = q8_step[size_t(j * s.cols + c)];
             ref += wv * xv;
             mag += std::fabs(wv * xv);
             if (!act.outlier[size_t(c)]) act_err += std::fabs(wv) * act.step[size_t(j)] / 2;
-            q8_err += std::fabs(wv) * q8_step[size_t(j * s.cols + c)] / 2;
+            q8_err += std::fabs(wv) * step / 2;
+            tab_err += table_err * block_absmax[i] * (std::fabs(xv) + step / 2);
           }
-          const double tol = 1e-5 * mag + 1e-6 + (GetParam() == "llm_int8" ? act_err * (1 + 1e-4) : 0.0) +
-                             (quantizes_activations_q8_0(GetParam()) ? q8_err * (1 + 1e-4) : 0.0);
+          const double tol = 1e-5 * mag + 1e-6 + (format == "llm_int8" ? act_err * (1 + 1e-4) : 0.0) +
+                             (q8 ? (q8_err + tab_err) * (1 + 1e-4) : 0.0);
           ASSERT_NEAR(y[size_t(j * s.rows + r)], ref, tol)
-              << GetParam() << " shape [" << s.rows << ", " << s.cols << "] n " << n << " row " << j << " out " << r;
+              << spec << " shape [" << s.rows << ", " << s.cols << "] n " << n << " row " << j << " out " << r;
         }
     }
   }
+}
+
+TEST_P(QuantFormat, MatmulMatchesDequantizedReference) {
+  if (is_none()) GTEST_SKIP() << "none keeps float32";
+  check_matmul(GetParam(), GetParam());
 }
 
 TEST_P(QuantFormat, BytesAreTheBuffersAndBitsPerWeightAreExact) {
@@ -293,6 +336,15 @@ const double kBnbNf4[16] = {-1.0, -0.6961928009986877, -0.5250730514526367, -0.3
                             0.7229568362236023, 1.0};
 // bitsandbytes/functional.py, get_4bit_type("fp4"): data list, then `data /= data.abs().max()` (12).
 const double kBnbFp4Raw[16] = {0, 0.0625, 8.0, 12.0, 4.0, 6.0, 2.0, 3.0, -0.0, -0.0625, -8.0, -12.0, -4.0, -6.0, -2.0, -3.0};
+
+std::pair<double, int64_t> q8_table_error(const std::string& format, const std::string& spec) {
+  if (spec.find("activations=q8_0") == std::string::npos) return {0.0, 0};
+  int64_t blocksize = 64;
+  if (const size_t p = spec.find("blocksize="); p != std::string::npos) blocksize = std::stoll(spec.substr(p + 10));
+  if (format == "nf4") return {table_i8_error(kBnbNf4, 1.0), blocksize};
+  if (format == "fp4") return {table_i8_error(kBnbFp4Raw, 12.0), blocksize};
+  return {0.0, 0};  // int8: the kernel reads the weights' own int8 codes
+}
 
 // A [1, 64] block whose absmax is 1 and whose element 2i / 2i+1 is table value `order[i]`: each
 // element must encode to its own code, so the dequantized values are the table and the codes are
@@ -397,17 +449,15 @@ std::vector<float> tf_float_logits(const std::string& dir, const std::vector<int
   return tf.forward({&step, 1});
 }
 
-TEST_P(QuantFormat, FixtureModelStaysCloseToFloat) {
-  const auto it = end_to_end().find(GetParam());
-  ASSERT_NE(it, end_to_end().end()) << "format '" << GetParam() << "' has no end-to-end tolerance in this test: add one";
+void check_fixture_model(const std::string& spec, const EndToEnd& tol, bool is_none) {
   const std::string dir = test::shared_path("fixtures/hf/llama");
   auto model = load_model(dir);
   const test::HfReference ref = test::load_hf_reference(dir);
   const int64_t held = model->weights.bytes_held();
-  const auto report = quantize_model_weights(model->weights, *quant().create(GetParam()));
+  const auto report = quantize_model_weights(model->weights, *quant().create(spec));
   const int64_t linear = 7 * model->config.num_layers;
   EXPECT_EQ(report.matrices_quantized + report.matrices_kept, linear);
-  if (is_none()) {
+  if (is_none) {
     EXPECT_EQ(model->weights.bytes_held(), held);
   } else {
     EXPECT_EQ(report.matrices_quantized, linear);
@@ -426,13 +476,13 @@ TEST_P(QuantFormat, FixtureModelStaysCloseToFloat) {
   for (int64_t t = 0; t < ref.prompt_len; ++t)
     agree += argmax(logits.data() + t * ref.vocab, ref.vocab) == argmax(ref.logits.data() + t * ref.vocab, ref.vocab);
   const double agreement = double(agree) / double(ref.prompt_len);
-  std::printf("%s: max relative logit diff %.4f, top-1 agreement %.3f\n", GetParam().c_str(), diff.relative(), agreement);
-  EXPECT_LE(diff.relative(), it->second.max_relative_diff);
-  EXPECT_GE(agreement, it->second.min_top1_agreement);
-  if (is_none()) {
+  std::printf("%s: max relative logit diff %.4f, top-1 agreement %.3f\n", spec.c_str(), diff.relative(), agreement);
+  EXPECT_LE(diff.relative(), tol.max_relative_diff);
+  EXPECT_GE(agreement, tol.min_top1_agreement);
+  if (is_none) {
     EXPECT_EQ(logits, tf_float_logits(dir, prompt)) << "none must be bit-identical to the float model";
   }
-  const int k = it->second.greedy_prefix;
+  const int k = tol.greedy_prefix;
   if (k > 0) {
     GenerateOptions opt;
     opt.max_new_tokens = 16;
@@ -441,6 +491,12 @@ TEST_P(QuantFormat, FixtureModelStaysCloseToFloat) {
     const std::vector<int32_t> want(ref.generated.begin() + ref.prompt_len, ref.generated.begin() + ref.prompt_len + k);
     EXPECT_EQ(got, want);
   }
+}
+
+TEST_P(QuantFormat, FixtureModelStaysCloseToFloat) {
+  const auto it = end_to_end().find(GetParam());
+  ASSERT_NE(it, end_to_end().end()) << "format '" << GetParam() << "' has no end-to-end tolerance in this test: add one";
+  check_fixture_model(GetParam(), it->second, is_none());
 }
 
 // lm_head=true (every format but none): the classifier is quantized exactly as the format quantizes
@@ -501,6 +557,81 @@ TEST(QuantModel, UnsupportedShapeNamesTheMatrixAndLeavesWeightsUnchanged) {
   EXPECT_EQ(model->weights.bytes_held(), held);
   EXPECT_FALSE(model->weights.layers[0].wq.quant);
 }
+
+
+// ---- activations=q8_0: the integer kernel for int8, nf4 and fp4 (an explicit, approximate choice) ----
+
+class Q8ActivationSpec : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string format() const { return GetParam().substr(0, GetParam().find(':')); }
+};
+
+TEST_P(Q8ActivationSpec, MatmulWithinActivationAndTableBound) { check_matmul(GetParam(), format()); }
+
+TEST_P(Q8ActivationSpec, IsTheIntegerPathAndDefaultStaysFloat) {
+  const auto w = random_matrix(37, 256, 8);
+  const auto fast = quantize(GetParam(), w, 37, 256);
+  // activations=q8_0 comes last in every spec of this suite.
+  const size_t p = GetParam().find("activations=q8_0");
+  const auto base = quantize(GetParam().substr(0, p) + "activations=float32", w, 37, 256);
+  const auto plain = quantize(GetParam().substr(0, p - 1), w, 37, 256);
+  EXPECT_NE(fast->format().find("activations=q8_0"), std::string::npos) << fast->format();
+  EXPECT_EQ(base->format().find("activations"), std::string::npos) << base->format();
+  for (size_t i = 0; i < fast->buffers().size(); ++i)  // the packed weights do not depend on the kernel
+    EXPECT_EQ(bytes_of(fast->buffers()[i]), bytes_of(base->buffers()[i])) << fast->buffers()[i].name;
+  std::vector<float> x(256), y_fast(37), y_base(37), y_plain(37);
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : x) v = normal(rng);
+  fast->matmul(x.data(), 1, y_fast.data());
+  base->matmul(x.data(), 1, y_base.data());
+  plain->matmul(x.data(), 1, y_plain.data());
+  EXPECT_EQ(y_base, y_plain) << "activations=float32 is the default";
+  EXPECT_NE(y_fast, y_base) << "activations=q8_0 must run the integer kernel";
+}
+
+TEST_P(Q8ActivationSpec, FixtureModelStaysCloseToFloat) {
+  // The float-activation tolerances of the format (q8_0's greedy prefix for int8, whose near-tie at
+  // the third greedy token q8_0 activations swap as well).
+  // Only the default blocksize, for which those tolerances were set.
+  if (GetParam() != format() + ":activations=q8_0") GTEST_SKIP() << "end-to-end tolerances are for the default parameters";
+  const std::map<std::string, EndToEnd> m = {{"int8", {0.05, 0.9, 2}}, {"nf4", {0.35, 0.7, 0}}, {"fp4", {0.45, 0.6, 0}}};
+  check_fixture_model(GetParam(), m.at(format()), false);
+}
+
+// The AVX-VNNI kernel (where the CPU has it) and the AVX2 one give bit-identical results, for every
+// format running the integer kernel; check_matmul above ran whichever the CPU selects.
+TEST_P(Q8ActivationSpec, AvxVnniAndAvx2KernelsAgree) {
+  const bool had = quant::q8_avx_vnni();
+  quant::set_q8_avx_vnni(true);
+  if (!quant::q8_avx_vnni()) GTEST_SKIP() << "no AVX-VNNI on this CPU";
+  for (const std::string& spec : {GetParam(), std::string("q4_0"), std::string("q8_0")}) {
+    const auto w = random_matrix(40, 256, 10);
+    const auto q = quantize(spec, w, 40, 256);
+    for (int64_t n : {1, 2, 3, 5}) {
+      std::vector<float> x(size_t(n * 256)), y_vnni(size_t(n * 40)), y_avx2(size_t(n * 40));
+      std::mt19937 rng(11);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      for (float& v : x) v = normal(rng);
+      quant::set_q8_avx_vnni(true);
+      q->matmul(x.data(), n, y_vnni.data());
+      quant::set_q8_avx_vnni(false);
+      q->matmul(x.data(), n, y_avx2.data());
+      EXPECT_EQ(y_vnni, y_avx2) << spec << " n " << n;
+    }
+  }
+  quant::set_q8_avx_vnni(had);
+}
+
+INSTANTIATE_TEST_SUITE_P(FastPaths, Q8ActivationSpec,
+                         ::testing::Values("int8:activations=q8_0", "nf4:activations=q8_0", "fp4:activations=q8_0",
+                                           "nf4:blocksize=32,double_quant=true,activations=q8_0",
+                                           "fp4:blocksize=128,activations=q8_0"),
+                         [](const auto& info) {
+                           std::string name;
+                           for (char c : info.param) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace ctx

@@ -1,6 +1,7 @@
 #include "plugins/quant/common/blockwise_4bit.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -8,6 +9,7 @@
 #include "core/plugin/catalog.h"
 #include "core/quant/quantize_model.h"
 #include "plugins/quant/common/fused_kernels.h"
+#include "plugins/quant/common/q8_kernels.h"
 #include "plugins/attention/common/vec_ops.h"
 
 namespace ctx::quant {
@@ -51,10 +53,20 @@ const std::array<float, 256>& dynamic_map_8bit() {
   return map;
 }
 
-Blockwise4BitMatrix::Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant)
-    : QuantizedMatrix(w.rows, w.cols), code_(code), blocksize_(blocksize), double_quant_(double_quant) {
+Blockwise4BitMatrix::Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant,
+                                         bool q8_activations)
+    : QuantizedMatrix(w.rows, w.cols),
+      code_(code),
+      blocksize_(blocksize),
+      block_shift_(std::countr_zero(uint64_t(blocksize))),
+      double_quant_(double_quant),
+      q8_activations_(q8_activations && w.cols % blocksize == 0) {
+  CTX_CHECK(blocksize >= 32 && (blocksize & (blocksize - 1)) == 0, "blocksize ", blocksize, " is not a power of two >= 32");
   table_lo_ = _mm256_loadu_ps(code.values.data());
   table_hi_ = _mm256_loadu_ps(code.values.data() + 8);
+  alignas(32) int8_t t[32];
+  for (int i = 0; i < 32; ++i) t[i] = int8_t(std::lround(127.0f * code.values[size_t(i % 16)]));
+  table_i8_ = _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
   const int64_t n = w.rows * w.cols, blocks = (n + blocksize - 1) / blocksize;
   codes_.assign(size_t((n + 1) / 2), 0);
   std::vector<float> absmax(static_cast<size_t>(blocks));
@@ -89,7 +101,14 @@ Blockwise4BitMatrix::Blockwise4BitMatrix(const WeightMatrix& w, const Code4& cod
 }
 
 std::string Blockwise4BitMatrix::format() const {
-  return str_cat(code_.name, "(blocksize=", blocksize_, double_quant_ ? ",double_quant)" : ")");
+  return str_cat(code_.name, "(blocksize=", blocksize_, double_quant_ ? ",double_quant" : "", q8_activations_ ? ",activations=q8_0)" : ")");
+}
+
+void Blockwise4BitMatrix::matmul(const float* x, int64_t n, float* y) const {
+  if (n <= 0) return;
+  if (!q8_activations_) return QuantizedMatrix::matmul(x, n, y);
+  const Q8Activations& a = Q8Activations::of(x, n, cols(), kActivationOrder);
+  for_row_chunks(n, [&](int64_t r0, int64_t r1) { q8_dot_rows(*this, a, y, r0, r1); });
 }
 
 std::vector<PackedBuffer> Blockwise4BitMatrix::buffers() const {
@@ -205,16 +224,16 @@ namespace {
 
 class Blockwise4BitQuantizer final : public Quantizer {
  public:
-  Blockwise4BitQuantizer(const Code4& code, int64_t blocksize, bool double_quant)
-      : code_(code), blocksize_(blocksize), double_quant_(double_quant) {}
+  Blockwise4BitQuantizer(const Code4& code, int64_t blocksize, bool double_quant, bool q8_activations)
+      : code_(code), blocksize_(blocksize), double_quant_(double_quant), q8_activations_(q8_activations) {}
   std::shared_ptr<const QuantizedMatrix> quantize(const WeightMatrix& w) const override {
-    return std::make_shared<Blockwise4BitMatrix>(w, code_, blocksize_, double_quant_);
+    return std::make_shared<Blockwise4BitMatrix>(w, code_, blocksize_, double_quant_, q8_activations_);
   }
 
  private:
   const Code4& code_;
   int64_t blocksize_;
-  bool double_quant_;
+  bool double_quant_, q8_activations_;
 };
 
 }  // namespace
@@ -224,11 +243,12 @@ void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::str
       {code.name, 1, help,
        {ParamSpec::Int("blocksize", 64, 32, 4096, "weights per absmax block (a power of two; bitsandbytes' default 64)"),
         ParamSpec::Bool("double_quant", false,
-                        "quantize the absmax to 8 bits in blocks of 256 after subtracting their mean (QLoRA double quantization)")}},
+                        "quantize the absmax to 8 bits in blocks of 256 after subtracting their mean (QLoRA double quantization)"),
+        activations_param()}},
       [&code](const Params& p) -> std::unique_ptr<Quantizer> {
         const int64_t bs = p.get_int("blocksize");
         if (bs & (bs - 1)) fail("quant plugin '", code.name, "': blocksize ", bs, " is not a power of two (allowed: 32, 64, ..., 4096)");
-        return std::make_unique<Blockwise4BitQuantizer>(code, bs, p.get_bool("double_quant"));
+        return std::make_unique<Blockwise4BitQuantizer>(code, bs, p.get_bool("double_quant"), q8_activations(p));
       });
 }
 

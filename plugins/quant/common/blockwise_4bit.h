@@ -22,6 +22,15 @@
 // are processed together so that each loaded x vector serves all of them, and the next rows' codes are
 // prefetched. Larger n use the tiled path through the same decoder; other shapes
 // use it with scalar dequantization of a tile.
+// activations=q8_0 (an explicit choice; not bitsandbytes): when cols % blocksize == 0, matmul()
+// quantizes x to q8_0 blocks of 32 (dx = max|x| / 127 per block) and runs the shared integer kernel
+// of q8_kernels.h for every n. Weights enter it as int8 codes through a 16-entry byte table,
+// T[i] = round(127 * table[i]) (nearest, half away from zero), applied to the nibbles with one
+// vpshufb, and the scale absmax / 127 of the group's block; the nibbles are taken high ones first
+// (elements 0, 2, ..., 30, then 1, 3, ..., 31) and x is quantized in that order (Q8Activations::kEvenOdd). Both the activations and the code values
+// are approximated, so with e = max_i |T[i] / 127 - table[i]| (nf4: 0.0037, fp4: 0.0039),
+// |y - dequantize(W) x| <= sum_c dx_c / 2 * |w_c| + sum_c e * absmax_c * (|x_c| + dx_c / 2)
+// (dx_c: the step of column c's activation block; absmax_c: that of w_c's block) plus float rounding.
 // Immutable; thread-safe.
 #pragma once
 
@@ -34,6 +43,7 @@
 
 #include "core/model/weights.h"
 #include "core/quant/quantized_matrix.h"
+#include "plugins/quant/common/q8_kernels.h"
 
 namespace ctx::quant {
 
@@ -48,18 +58,32 @@ const std::array<float, 256>& dynamic_map_8bit();
 
 class Blockwise4BitMatrix final : public QuantizedMatrix {
  public:
-  Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant);
+  Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant, bool q8_activations = false);
 
   std::string format() const override;
   std::vector<PackedBuffer> buffers() const override;
   void dequantize_rows(int64_t r0, int64_t r1, float* out) const override;
+  void matmul(const float* x, int64_t n, float* y) const override;
 
   float block_absmax(int64_t b) const;
 
   // Group decoder (fused_kernels.h); valid when cols % blocksize == 0.
-  float group_scale(int64_t r, int64_t g) const { return block_absmax((r * cols() + g * 32) / blocksize_); }
+  float group_scale(int64_t r, int64_t g) const { return block_absmax((r * cols() + g * 32) >> block_shift_); }
   void load_group(int64_t r, int64_t g, __m256 w[4]) const;
   float value(int64_t r, int64_t c) const;
+
+  // Int8 group decoder (q8_kernels.h); valid when cols % blocksize == 0. Codes in even/odd order: the
+  // 16 bytes in both halves, the first shifted by 4 (high nibbles: elements 0, 2, ..., 30), masked,
+  // then the byte table T.
+  static constexpr auto kActivationOrder = Q8Activations::kEvenOdd;
+  const void* group_data(int64_t r, int64_t g) const { return codes_.data() + (r * cols() + g * 32) / 2; }
+  __m256i load_i8(int64_t r, int64_t g) const {
+    const uint8_t* p = codes_.data() + (r * cols() + g * 32) / 2;
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m256i nib = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0F));
+    return _mm256_shuffle_epi8(table_i8_, nib);
+  }
+  float i8_scale(int64_t r, int64_t g) const { return group_scale(r, g) * (1.0f / 127.0f); }
 
  protected:
   bool has_fused_kernel() const override { return cols() % blocksize_ == 0; }
@@ -73,8 +97,10 @@ class Blockwise4BitMatrix final : public QuantizedMatrix {
 
   const Code4& code_;
   int64_t blocksize_;
-  bool double_quant_;
+  int block_shift_;  // log2(blocksize): no integer division per group
+  bool double_quant_, q8_activations_;
   __m256 table_lo_, table_hi_;
+  __m256i table_i8_;  // T[i] = round(127 * table[i]) in both 128-bit lanes
   std::vector<uint8_t> codes_;
   std::vector<float> absmax_;      // without double quantization
   std::vector<uint8_t> absmax_q_;  // with it

@@ -10,9 +10,9 @@
 //   dequantized (bitsandbytes does this part in fp16; we use float32).
 //   y[j, r] = dot_i8(xq_j, q_r) * sx_j/127 * absmax_r/127 + sum_{c outlier} x[j, c] * q[r, c] * absmax_r/127
 // * threshold = 0 disables the decomposition (pure int8 x int8, as bitsandbytes with threshold 0).
-// Kernel: int8 x int8 dot products with AVX2 vpmaddubsw (|x| as unsigned times sign-adjusted w,
-// pairs fit int16 since 2 * 127 * 127 < 32767) and vpmaddwd into int32, split by output rows across
-// threads, for every n (x is quantized once per call).
+// Kernel: int8 x int8 dot products (quant::dot_i8x32 of q8_kernels.h: vpmaddubsw on |x| as unsigned
+// times sign-adjusted w, pairs fit int16 since 2 * 127 * 127 < 32767, then vpmaddwd into int32), split
+// by output rows across threads, for every n (x is quantized once per call).
 #include <immintrin.h>
 #include <omp.h>
 
@@ -22,6 +22,7 @@
 #include "core/base/error.h"
 #include "core/plugin/catalog.h"
 #include "core/quant/quantize_model.h"
+#include "plugins/quant/common/q8_kernels.h"
 #include "plugins/quant/common/rowwise_int8.h"
 
 namespace ctx {
@@ -31,14 +32,10 @@ constexpr int64_t kMinParallelWork = 1 << 16;
 
 int32_t dot_i8(const int8_t* a, const int8_t* b, int64_t n) {
   __m256i acc = _mm256_setzero_si256();
-  const __m256i ones = _mm256_set1_epi16(1);
   int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i));
-    const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i));
-    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(va, va), _mm256_sign_epi8(vb, va));
-    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, ones));
-  }
+  for (; i + 32 <= n; i += 32)
+    acc = _mm256_add_epi32(acc, quant::dot_i8x32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)),
+                                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i))));
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));

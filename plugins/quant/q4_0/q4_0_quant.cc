@@ -3,8 +3,8 @@
 // value = (q - 8) * d. Byte j holds element j in its low nibble and element j + 16 in its high one.
 // 18 bytes per 32 weights = 4.5 bits/weight. matmul() quantizes the activations to q8_0 blocks and
 // takes integer dot products, as llama.cpp does (plugins/quant/common/ggml_blocks.h states the
-// resulting error bound); the nibbles are split with a per-lane shift and a mask and multiplied as
-// unsigned codes, the offset 8 being applied once per block.
+// resulting error bound); the nibbles are split with a per-lane shift and a mask, and 8 is subtracted
+// to give the signed codes of the shared int8 kernel (plugins/quant/common/q8_kernels.h).
 #include <cmath>
 
 #include "core/plugin/catalog.h"
@@ -29,11 +29,11 @@ struct Q4_0 {
       b.qs[j] = uint8_t(lo | (hi << 4));
     }
   }
-  static constexpr int kOffset = 8;
-  static __m256i load_u8(const quant::GgmlBlock<16>& b) {
+  static __m256i load_i8(const quant::GgmlBlock<16>& b) {
     // The 16 bytes in both halves; the high half shifted by 4: elements 0..15 then 16..31.
     const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs)));
-    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
+    const __m256i u = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
+    return _mm256_sub_epi8(u, _mm256_set1_epi8(8));
   }
   static void decode(const quant::GgmlBlock<16>& b, __m256 w[4]) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));

@@ -22,7 +22,6 @@ struct Q8_0 {
     b.d = f32_to_f16(d);
     for (int j = 0; j < 32; ++j) b.qs[j] = uint8_t(int8_t(std::roundf(x[j] * id)));
   }
-  static constexpr int kOffset = 0;
   static __m256i load_i8(const quant::GgmlBlock<32>& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
   static void decode(const quant::GgmlBlock<32>& b, __m256 w[4]) {
     quant::load_i8x32(reinterpret_cast<const int8_t*>(b.qs), w);
