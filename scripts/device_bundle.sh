@@ -37,7 +37,8 @@ cp -r "$SHARED/fixtures/hf" "$SHARED/fixtures/stories260k" "$SHARED/fixtures/tok
 cp -r bench/configs .device/bench_configs
 cat > .device/run <<'RUN'
 #!/usr/bin/env bash
-# Runs a bundled program with the bundled libraries. `ctest-all` runs every bundled test.
+# Runs a bundled program with the bundled libraries. `ctest-all` runs every bundled test;
+# `exec CMD ARGS...` runs any command in that environment (e.g. compute-sanitizer .device/bin/x_test).
 here="$(cd "$(dirname "$0")" && pwd)"
 # cuBLAS (0.5 GB with cuBLASLt) is not bundled: the GPU machine's CUDA 13 has it.
 cuda_libs=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu*/lib 2>/dev/null | tr '\n' ':')
@@ -49,6 +50,7 @@ if [ "$1" = ctest-all ]; then
   for t in "$here"/bin/*_test; do "$t" --gtest_brief=1 "$@" || rc=1; done
   exit $rc
 fi
+if [ "$1" = exec ]; then shift; exec "$@"; fi
 prog="$1"; shift
 exec "$here/bin/$prog" "$@"
 RUN

@@ -40,6 +40,7 @@ class GpuEngineImpl final : public GpuEngine {
   int64_t weight_bytes() const override { return weight_bytes_; }
   int64_t bytes_read_per_token(int64_t length) const override;
   std::string device_name() const override { return device_name_; }
+  std::vector<std::pair<std::string, double>> profile_decode_step() override;
 
  private:
   Bf16Buffer upload(const float* data, int64_t count);
@@ -79,6 +80,16 @@ class GpuEngineImpl final : public GpuEngine {
   Bf16Buffer k_cache_, v_cache_;  // [layer][kv_head][capacity][hd]
   // Scratch for prefill_chunk tokens.
   DeviceBuffer<float> hidden_, qkv_, tmp_, partial_;
+  DeviceBuffer<int> split_counters_;  // attention's split-KV arrival counters (kernels.h)
+  // profile_decode_step(): an event after each stage, or null (no events: the normal case).
+  std::vector<std::pair<const char*, cudaEvent_t>>* stage_events_ = nullptr;
+  void stage_done(const char* name) {
+    if (!stage_events_) return;
+    cudaEvent_t e;
+    CTX_CUDA_CHECK(cudaEventCreate(&e));
+    CTX_CUDA_CHECK(cudaEventRecord(e, stream_));
+    stage_events_->emplace_back(name, e);
+  }
   DeviceBuffer<float> logits_;       // forward(): grows to the rows asked for
   DeviceBuffer<float> step_logits_;  // generate_greedy(): fixed, so the captured graph's pointer stays valid
   Bf16Buffer x_, qb_, attn_, act_;
@@ -122,13 +133,16 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   const int64_t cap = options_.capacity, chunk = std::min(options_.prefill_chunk, cap);
   const int64_t kv = c.num_layers * c.num_kv_heads * cap * c.head_dim;
   k_cache_ = Bf16Buffer(alloc_, kv), v_cache_ = Bf16Buffer(alloc_, kv);
-  // Split-KV for decode: enough chunks of >= 64 keys to fill the GPU at long contexts.
-  decode_splits_ = std::clamp<int64_t>((cap + 127) / 128, 1, 128);
+  // Split-KV for decode: chunks of about 64 keys (16 per warp), so that even one sequence at 1k
+  // context gives heads * splits blocks enough to fill the GPU.
+  decode_splits_ = std::clamp<int64_t>((cap + 63) / 64, 1, 256);
   const int64_t widest = std::max({c.hidden_size, c.q_dim() + 2 * c.kv_dim(), 2 * c.intermediate_size, c.vocab_size});
   hidden_ = DeviceBuffer<float>(alloc_, chunk * c.hidden_size);
   qkv_ = DeviceBuffer<float>(alloc_, chunk * (c.q_dim() + 2 * c.kv_dim()));
   tmp_ = DeviceBuffer<float>(alloc_, chunk * widest);
-  partial_ = DeviceBuffer<float>(alloc_, std::max(chunk, decode_splits_) * c.num_heads * (c.head_dim + 2));
+  partial_ = DeviceBuffer<float>(alloc_, decode_splits_ * c.num_heads * (c.head_dim + 2));
+  split_counters_ = DeviceBuffer<int>(alloc_, c.num_heads);
+  CTX_CUDA_CHECK(cudaMemset(split_counters_.get(), 0, split_counters_.bytes()));
   x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
   qb_ = Bf16Buffer(alloc_, chunk * c.q_dim()), attn_ = Bf16Buffer(alloc_, chunk * c.q_dim());
   act_ = Bf16Buffer(alloc_, chunk * c.intermediate_size);
@@ -194,7 +208,7 @@ int64_t GpuEngineImpl::bytes_read_per_token(int64_t length) const {
 void GpuEngineImpl::linear(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols,
                            const Bf16Buffer& bias, float alpha, bool accumulate, float* out) {
   if (n == 1) {
-    launch_gemv(w.get(), x, 1, rows, cols, ptr_or_null(bias), alpha, accumulate, out, stream_);
+    launch_gemv(w.get(), GemvInput{x}, rows, cols, ptr_or_null(bias), alpha, accumulate, out, stream_);
     return;
   }
   gemm(x, n, w, rows, cols, tmp_.get());
@@ -217,9 +231,17 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
   const int64_t layer_kv = c.num_kv_heads * options_.capacity * hd;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerBuffers& b = layers_[l];
-    launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
+    // Decode (n == 1) fuses each RMSNorm into the GEMV that reads it.
+    const GemvInput attn_in{nullptr, hidden_.get(), b.attn_norm.get(), eps};
+    const GemvInput ffn_in{nullptr, hidden_.get(), b.ffn_norm.get(), eps};
     const int64_t qkv_dim = c.q_dim() + 2 * c.kv_dim();
-    linear(x_.get(), n, b.wqkv, qkv_dim, d, b.bqkv, 1.f, false, qkv_.get());
+    if (n == 1) {
+      launch_gemv(b.wqkv.get(), attn_in, qkv_dim, d, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
+    } else {
+      launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
+      linear(x_.get(), n, b.wqkv, qkv_dim, d, b.bqkv, 1.f, false, qkv_.get());
+    }
+    stage_done("norm + qkv");
     QkvRopeParams r;
     r.q = qkv_.get(), r.k = qkv_.get() + c.q_dim(), r.v = qkv_.get() + c.q_dim() + c.kv_dim(), r.ld = qkv_dim;
     r.q_norm = ptr_or_null(b.q_norm), r.k_norm = ptr_or_null(b.k_norm), r.norm_eps = eps;
@@ -230,24 +252,30 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
     r.q_out = qb_.get();
     r.k_cache = k_cache_.get() + int64_t(l) * layer_kv, r.v_cache = v_cache_.get() + int64_t(l) * layer_kv;
     launch_qkv_rope(r, stream_);
+    stage_done("q/k norm + rope + kv write");
     AttentionParams a;
     a.q = qb_.get(), a.k_cache = r.k_cache, a.v_cache = r.v_cache, a.pos0 = pos_.get();
     a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd, a.capacity = options_.capacity;
     a.window = b.window, a.scale = float(c.softmax_scale());
     a.splits = n == 1 ? int(decode_splits_) : 1;
-    a.partial = partial_.get(), a.out = attn_.get();
+    a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
     launch_attention(a, stream_);
+    stage_done("attention");
     linear(attn_.get(), n, b.wo, d, c.q_dim(), b.bo, residual, true, hidden_.get());
-    launch_rmsnorm(hidden_.get(), b.ffn_norm.get(), n, d, eps, x_.get(), stream_);
+    stage_done("o_proj + residual");
     if (n == 1) {
-      launch_gemv_swiglu(b.w_gate_up.get(), x_.get(), ff, d, ptr_or_null(b.b_gate_up), act_.get(), stream_);
+      launch_gemv_swiglu(b.w_gate_up.get(), ffn_in, ff, d, ptr_or_null(b.b_gate_up), act_.get(), stream_);
     } else {
+      launch_rmsnorm(hidden_.get(), b.ffn_norm.get(), n, d, eps, x_.get(), stream_);
       gemm(x_.get(), n, b.w_gate_up, 2 * ff, d, tmp_.get());
       launch_swiglu(tmp_.get(), ptr_or_null(b.b_gate_up), n, ff, act_.get(), stream_);
     }
+    stage_done("norm + gate_up + swiglu");
     linear(act_.get(), n, b.w_down, d, ff, b.b_down, residual, true, hidden_.get());
+    stage_done("down_proj + residual");
   }
   launch_rmsnorm(hidden_.get(), final_norm_.get(), n, d, eps, x_.get(), stream_);
+  stage_done("final norm");
 }
 
 void GpuEngineImpl::classify(int64_t from, int64_t n, float* out) {
@@ -298,8 +326,36 @@ std::vector<float> GpuEngineImpl::forward(std::span<const int32_t> tokens, bool 
 void GpuEngineImpl::decode_step() {
   run_layers(tokens_.get(), 1);
   classify(0, 1, step_logits_.get());
+  stage_done("classifier");
   launch_argmax(step_logits_.get(), config_.vocab_size, tokens_.get(), out_.get(), step_.get(), stream_);
   launch_advance(pos_.get(), 1, step_.get(), stream_);
+  stage_done("argmax + step");
+}
+
+std::vector<std::pair<std::string, double>> GpuEngineImpl::profile_decode_step() {
+  if (length_ == 0 || length_ + 1 > options_.capacity)
+    fail("GPU engine: profile_decode_step needs a prompt in the cache and room for one more token (", length_, " of ",
+         options_.capacity, ")");
+  const int32_t zero = 0;
+  CTX_CUDA_CHECK(cudaMemcpyAsync(step_.get(), &zero, 4, cudaMemcpyHostToDevice, stream_));
+  set_position(length_);
+  std::vector<std::pair<const char*, cudaEvent_t>> events;
+  stage_events_ = &events;
+  stage_done("start");
+  decode_step();
+  stage_events_ = nullptr;
+  CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  ++length_;
+  std::vector<std::pair<std::string, double>> stages;
+  for (size_t i = 1; i < events.size(); ++i) {
+    float ms = 0;
+    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, events[i - 1].second, events[i].second));
+    auto it = std::find_if(stages.begin(), stages.end(), [&](const auto& s) { return s.first == events[i].first; });
+    if (it == stages.end()) it = stages.insert(stages.end(), {events[i].first, 0.0});
+    it->second += ms;
+  }
+  for (auto& e : events) cudaEventDestroy(e.second);
+  return stages;
 }
 
 void GpuEngineImpl::capture_decode_graph() {
@@ -433,7 +489,8 @@ double measure_gemv_bandwidth(int64_t rows, int64_t cols, int reps) {
   int64_t next = 0;
   const double ms = median_ms(reps, [&] {
     for (int i = 0; i < kLaunches; ++i)
-      launch_gemv(mats[size_t(next++ % count)].get(), x.get(), 1, rows, cols, nullptr, 1.f, false, y.get(), nullptr);
+      launch_gemv(mats[size_t(next++ % count)].get(), GemvInput{x.get()}, rows, cols, nullptr, 1.f, false, y.get(),
+                  nullptr);
   });
   return double(kLaunches) * double(rows * cols * 2 + cols * 2) / (ms * 1e-3);
 }

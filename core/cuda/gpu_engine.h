@@ -22,6 +22,8 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/error.h"
@@ -82,6 +84,12 @@ class GpuEngine {
   // a tied classifier once) plus the K and V of `length` positions in every layer.
   virtual int64_t bytes_read_per_token(int64_t length) const = 0;
   virtual std::string device_name() const = 0;
+
+  // Where one decode step's time goes: the step after the cached tokens (which it appends), its
+  // kernels launched one by one with a CUDA event after each stage (norm + qkv, attention, ...), as
+  // (stage, milliseconds summed over the layers) in order. Without the graph and without overlap
+  // between stages the total exceeds a replayed step; for finding the slow stage, not for timing.
+  virtual std::vector<std::pair<std::string, double>> profile_decode_step() = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

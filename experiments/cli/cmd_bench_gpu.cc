@@ -69,6 +69,22 @@ int bench_gpu_decode(const Args& args) {
                 (long long)ctx_len, opt.use_graphs ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
                 ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline);
   }
+  // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
+  {
+    const auto prompt = synthetic_tokens(*std::max_element(contexts.begin(), contexts.end()), c.vocab_size);
+    engine->reset();
+    engine->forward(prompt, false);
+    engine->profile_decode_step();  // warm-up
+    engine->reset();
+    engine->forward(prompt, false);
+    const auto stages = engine->profile_decode_step();
+    double total = 0;
+    for (const auto& s : stages) total += s.second;
+    std::printf("\none decode step by stage (context %zu; no graph, an event after every stage: total %.3f ms)\n\n",
+                prompt.size(), total);
+    std::printf("| stage | ms per step (all layers) | share |\n|---|---|---|\n");
+    for (const auto& [name, ms] : stages) std::printf("| %s | %.3f | %.3f |\n", name.c_str(), ms, ms / total);
+  }
   const auto mem = engine->memory();
   std::printf("\ndevice memory (ctxlab allocator): current %.2f GB, peak %.2f GB, reserved %.2f GB; cudaMemGetInfo: %.2f of %.2f GB free\n",
               mem.current_bytes / 1e9, mem.peak_bytes / 1e9, mem.reserved_bytes / 1e9, mem.device_free_bytes / 1e9,

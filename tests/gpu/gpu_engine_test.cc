@@ -108,6 +108,26 @@ TEST(GpuEngine, StopIdsEndGenerationAtTheirFirstOccurrence) {
   }
 }
 
+TEST(GpuEngine, DecodeProfileCoversEveryStageAndAppendsOneToken) {
+  const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
+  GpuEngineOptions opt;
+  opt.capacity = 64;
+  auto engine = GpuEngine::create(*model, opt);
+  EXPECT_THROW(engine->profile_decode_step(), Error);  // nothing cached yet
+  const std::vector<int32_t> prompt{1, 403, 407, 261};
+  engine->forward(prompt, false);
+  const auto stages = engine->profile_decode_step();
+  EXPECT_EQ(engine->length(), 5);
+  std::vector<std::string> names;
+  for (const auto& [name, ms] : stages) {
+    names.push_back(name);
+    EXPECT_GE(ms, 0.0) << name;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"norm + qkv", "q/k norm + rope + kv write", "attention", "o_proj + residual",
+                                             "norm + gate_up + swiglu", "down_proj + residual", "final norm",
+                                             "classifier", "argmax + step"}));
+}
+
 TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
   const auto model = load_model(test::shared_path("fixtures/hf/llama"));
   GpuEngineOptions opt;

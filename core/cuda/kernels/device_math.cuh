@@ -14,4 +14,27 @@ __device__ inline __nv_bfloat16 swiglu(float gate, float up) {
   return __float2bfloat16(act * round_bf16(up));
 }
 
+// Sum over the warp; every lane gets the result.
+__device__ inline float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over the block (blockDim.x <= 1024, every thread calls it); every thread gets the result.
+__device__ inline float block_sum(float v) {
+  __shared__ float partial[32];
+  __shared__ float total;
+  v = warp_sum(v);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float s = 0.f;
+    for (int w = 0; w < int((blockDim.x + 31) / 32); ++w) s += partial[w];
+    total = s;
+  }
+  __syncthreads();
+  return total;
+}
+
 }  // namespace ctx::cuda

@@ -1,7 +1,8 @@
 // Device kernels of the CUDA forward pass (gpu_engine.cu) and their launchers (internal to core/cuda).
 // Layouts are row-major; bf16 is __nv_bfloat16; every launcher enqueues on `stream` and checks the
 // launch. Positions are read from device memory (`pos0`), so that the same launches can be captured
-// in a CUDA graph and replayed at the next position.
+// in a CUDA graph and replayed at the next position. The forward pass's kernels are launched with
+// programmatic dependent launch (pdl.cuh), so each overlaps its start with the previous one's end.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -13,16 +14,25 @@ namespace ctx::cuda {
 
 using bf16 = __nv_bfloat16;
 
-// y[t, r] = (accumulate ? y[t, r] : 0) + alpha * (sum_c W[r, c] * x[t, c] + bias[r])  for t < n.
-// Streams W once per t with 16-byte loads (8 bf16) when cols % 8 == 0, float32 accumulation; one
-// warp per output row. For decode (n = 1); bias may be null.
-void launch_gemv(const bf16* W, const bf16* x, int64_t n, int64_t rows, int64_t cols, const bf16* bias, float alpha,
+// The input vector of a decode GEMV: x as given, or the RMSNorm of a float32 hidden state, computed
+// by every block of the GEMV itself (decode then needs no separate RMSNorm launch).
+struct GemvInput {
+  const bf16* x = nullptr;            // [cols], used when hidden is null
+  const float* hidden = nullptr;      // [cols]: x = bf16(norm_weight * bf16(hidden / rms(hidden)))
+  const bf16* norm_weight = nullptr;  // [cols]
+  float eps = 0.f;
+};
+
+// Decode (one token): y[r] = (accumulate ? y[r] : 0) + alpha * (sum_c W[r, c] * x[c] + bias[r]).
+// Streams W once with 16-byte loads (8 bf16) when cols % 8 == 0, float32 accumulation; one warp per
+// output row. bias may be null.
+void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
                  bool accumulate, float* y, cudaStream_t stream);
 
 // SwiGLU fused into the GEMV of the stacked [gate; up] matrix W [2 * rows, cols] (gate rows first):
 // act[r] = bf16(bf16(silu(bf16(g_r))) * bf16(u_r)) with g_r, u_r the dot products of rows r and
-// rows + r (+ bias [2 * rows] if given). One warp computes both rows, so x is read once. n = 1.
-void launch_gemv_swiglu(const bf16* W, const bf16* x, int64_t rows, int64_t cols, const bf16* bias, bf16* act,
+// rows + r (+ bias [2 * rows] if given). One warp computes both rows, so x is read once.
+void launch_gemv_swiglu(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, bf16* act,
                         cudaStream_t stream);
 
 // The same epilogue after a GEMM wrote `tmp` [n, rows]: y = (accumulate ? y : 0) + alpha * (tmp + bias).
@@ -63,12 +73,13 @@ struct AttentionParams {
   int64_t n = 0, heads = 0, kv_heads = 0, hd = 0, capacity = 0;
   int64_t window = 0;               // > 0: keys p - window + 1 .. p only
   float scale = 1.0f;
-  int splits = 1;                   // chunks of keys per query, combined afterwards (split-KV)
-  float* partial;                   // [n, heads, splits, hd + 2] workspace
+  int splits = 1;                   // chunks of keys per query (split-KV), merged by the last to finish
+  float* partial;                   // [n, heads, splits, hd + 2] workspace (splits > 1)
+  int* counters;                    // [n * heads], zero before the launch and after it (splits > 1)
   bf16* out;                        // [n, heads * hd]
 };
-// Causal attention of n queries over the cache in two launches: partial softmax per (query, head,
-// split) with online max/sum, then the combine. head_dim <= 256.
+// Causal attention of n queries over the cache in one launch: partial softmax per (query, head,
+// split) with online max/sum; the last split of each (query, head) to finish combines. head_dim <= 256.
 void launch_attention(const AttentionParams& p, cudaStream_t stream);
 
 // token[0] = argmax(logits) (lowest index on ties); also log[*step] = token when log is not null.

@@ -1,18 +1,28 @@
-// GEMV for decode and the GEMM epilogue (kernels.h).
+// Decode GEMVs and the GEMM epilogue (kernels.h). One warp per output row (two for SwiGLU: the gate
+// row and the up row); each lane loads 16 bytes (8 bf16) at a time with several loads in flight, and
+// its first loads are issued before pdl_wait(), while the previous kernel drains (pdl.cuh).
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/pdl.cuh"
 
 namespace ctx::cuda {
 
 namespace {
 
-constexpr int kRowsPerBlock = 8;  // one warp per row
+constexpr int kRowsPerBlock = 8;  // warps per block
+constexpr int kPreload = 4;       // 16-byte chunks per lane loaded before pdl_wait()
 
-__device__ inline float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
+struct GemvArgs {
+  const bf16* W;
+  GemvInput in;
+  int64_t rows, cols;
+  const bf16* bias;
+  float alpha;
+  bool accumulate;
+  float* y;   // plain epilogue
+  bf16* act;  // SwiGLU epilogue
+};
 
 __device__ inline float dot8(uint4 w, uint4 x) {
   const __nv_bfloat162* a = reinterpret_cast<const __nv_bfloat162*>(&w);
@@ -28,58 +38,120 @@ __device__ inline float dot8(uint4 w, uint4 x) {
   return s;
 }
 
-// This lane's part of dot(w_row, x_row); the caller sums over the warp. kVec: rows are whole
-// 16-byte chunks (cols % 8 == 0). Weights are read once, so they bypass L1 (__ldcs: evict-first);
-// x is re-read by every row and stays cached.
+// The first kPreload chunks this lane will need of a row (weights only: safe before pdl_wait()).
+// Weights are read once, so they bypass L1 (__ldcs: evict-first).
+__device__ inline void preload_row(const bf16* w_row, int64_t chunks, int lane, uint4 (&first)[kPreload]) {
+  const uint4* w4 = reinterpret_cast<const uint4*>(w_row);
+#pragma unroll
+  for (int i = 0; i < kPreload; ++i) {
+    const int64_t c = lane + 32 * i;
+    first[i] = c < chunks ? __ldcs(w4 + c) : make_uint4(0, 0, 0, 0);
+  }
+}
+
+// This lane's part of dot(w_row, x); the caller sums over the warp. kVec: cols % 8 == 0 and `first`
+// holds the preloaded chunks; x may live in shared or global memory.
 template <bool kVec>
-__device__ inline float lane_dot(const bf16* __restrict__ w_row, const bf16* __restrict__ x_row, int64_t cols, int lane) {
+__device__ inline float lane_dot(const bf16* __restrict__ w_row, const bf16* x, int64_t cols, int lane,
+                                 const uint4 (&first)[kPreload]) {
   float acc = 0.f;
   if constexpr (kVec) {
     const uint4* w4 = reinterpret_cast<const uint4*>(w_row);
-    const uint4* x4 = reinterpret_cast<const uint4*>(x_row);
+    const uint4* x4 = reinterpret_cast<const uint4*>(x);
     const int64_t chunks = cols / 8;
-    int64_t c = lane;
-    // Four independent 16-byte loads in flight per lane.
-    for (; c + 96 < chunks; c += 128) {
+#pragma unroll
+    for (int i = 0; i < kPreload; ++i) {
+      const int64_t c = lane + 32 * i;
+      if (c < chunks) acc += dot8(first[i], x4[c]);
+    }
+    int64_t c = lane + 32 * kPreload;
+    for (; c + 96 < chunks; c += 128) {  // four independent 16-byte loads in flight per lane
       const uint4 w0 = __ldcs(w4 + c), w1 = __ldcs(w4 + c + 32), w2 = __ldcs(w4 + c + 64), w3 = __ldcs(w4 + c + 96);
       acc += dot8(w0, x4[c]) + dot8(w1, x4[c + 32]) + dot8(w2, x4[c + 64]) + dot8(w3, x4[c + 96]);
     }
     for (; c < chunks; c += 32) acc += dot8(__ldcs(w4 + c), x4[c]);
   } else {
-    for (int64_t c = lane; c < cols; c += 32) acc = fmaf(__bfloat162float(w_row[c]), __bfloat162float(x_row[c]), acc);
+    for (int64_t c = lane; c < cols; c += 32) acc = fmaf(__bfloat162float(w_row[c]), __bfloat162float(x[c]), acc);
   }
   return acc;
 }
 
-template <bool kVec>
-__global__ void gemv_kernel(const bf16* __restrict__ W, const bf16* __restrict__ x, int64_t rows, int64_t cols,
-                            const bf16* __restrict__ bias, float alpha, bool accumulate, float* __restrict__ y) {
+// xs = bf16(norm_weight * bf16(hidden / rms(hidden))), as launch_rmsnorm computes it. Whole block.
+__device__ inline void stage_rmsnorm(const GemvInput& in, int64_t cols, bf16* xs) {
+  float ss = 0.f;
+  for (int64_t e = threadIdx.x; e < cols; e += blockDim.x) ss += in.hidden[e] * in.hidden[e];
+  const float inv = rsqrtf(block_sum(ss) / float(cols) + in.eps);
+  for (int64_t e = threadIdx.x; e < cols; e += blockDim.x)
+    xs[e] = __float2bfloat16(__bfloat162float(in.norm_weight[e]) * round_bf16(in.hidden[e] * inv));
+  __syncthreads();
+}
+
+// kNorm: the input is RMSNorm(in.hidden), staged in shared memory by each block. kSwiglu: rows r
+// and rows + r of W give the gate and the up projection of act[r].
+template <bool kVec, bool kNorm, bool kSwiglu>
+__global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
+  extern __shared__ uint4 staged_x[];
+  constexpr int kRows = kSwiglu ? 2 : 1;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + warp;
-  const int64_t t = blockIdx.y;
-  if (r >= rows) return;
-  const float acc = warp_sum(lane_dot<kVec>(W + r * cols, x + t * cols, cols, lane));
-  if (lane == 0) {
-    float v = acc + (bias ? __bfloat162float(bias[r]) : 0.f);
-    float* out = y + t * rows + r;
-    *out = (accumulate ? *out : 0.f) + alpha * v;
+  const bool active = r < a.rows;
+  const bf16* w_row[kRows];
+  w_row[0] = a.W + r * a.cols;
+  if constexpr (kSwiglu) w_row[kRows - 1] = a.W + (a.rows + r) * a.cols;
+  uint4 first[kRows][kPreload];
+#pragma unroll
+  for (int j = 0; j < kRows; ++j) {
+    if (kVec && active) {
+      preload_row(w_row[j], a.cols / 8, lane, first[j]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < kPreload; ++i) first[j][i] = make_uint4(0, 0, 0, 0);
+    }
+  }
+  pdl_wait();
+  pdl_trigger();
+  const bf16* x = a.in.x;
+  if constexpr (kNorm) {
+    stage_rmsnorm(a.in, a.cols, reinterpret_cast<bf16*>(staged_x));
+    x = reinterpret_cast<const bf16*>(staged_x);
+  }
+  if (!active) return;
+  float dot[kRows];
+#pragma unroll
+  for (int j = 0; j < kRows; ++j) dot[j] = warp_sum(lane_dot<kVec>(w_row[j], x, a.cols, lane, first[j]));
+  if (lane != 0) return;
+  if constexpr (kSwiglu) {
+    a.act[r] = swiglu(dot[0] + (a.bias ? __bfloat162float(a.bias[r]) : 0.f),
+                      dot[1] + (a.bias ? __bfloat162float(a.bias[a.rows + r]) : 0.f));
+  } else {
+    const float v = dot[0] + (a.bias ? __bfloat162float(a.bias[r]) : 0.f);
+    a.y[r] = (a.accumulate ? a.y[r] : 0.f) + a.alpha * v;
   }
 }
 
-template <bool kVec>
-__global__ void gemv_swiglu_kernel(const bf16* __restrict__ W, const bf16* __restrict__ x, int64_t rows, int64_t cols,
-                                   const bf16* __restrict__ bias, bf16* __restrict__ act) {
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + warp;
-  if (r >= rows) return;
-  const float g = warp_sum(lane_dot<kVec>(W + r * cols, x, cols, lane));
-  const float u = warp_sum(lane_dot<kVec>(W + (rows + r) * cols, x, cols, lane));
-  if (lane == 0)
-    act[r] = swiglu(g + (bias ? __bfloat162float(bias[r]) : 0.f), u + (bias ? __bfloat162float(bias[rows + r]) : 0.f));
+template <bool kSwiglu>
+void launch_gemv_variant(const GemvArgs& a, cudaStream_t stream) {
+  CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
+  const dim3 grid(unsigned((a.rows + kRowsPerBlock - 1) / kRowsPerBlock));
+  const dim3 block(32 * kRowsPerBlock);
+  const bool vec = a.cols % 8 == 0;
+  const size_t smem = a.in.hidden ? size_t((a.cols + 7) / 8) * 16 : 0;
+  auto pick = [&](auto kernel) {
+    if (smem > 48 * 1024)
+      CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    launch_pdl(kernel, grid, block, smem, stream, a);
+  };
+  if (a.in.hidden) {
+    vec ? pick(gemv_kernel<true, true, kSwiglu>) : pick(gemv_kernel<false, true, kSwiglu>);
+  } else {
+    vec ? pick(gemv_kernel<true, false, kSwiglu>) : pick(gemv_kernel<false, false, kSwiglu>);
+  }
 }
 
 __global__ void bias_residual_kernel(const float* __restrict__ tmp, const bf16* __restrict__ bias, int64_t n,
                                      int64_t rows, float alpha, bool accumulate, float* __restrict__ y) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n * rows) return;
   const float v = tmp[i] + (bias ? __bfloat162float(bias[i % rows]) : 0.f);
@@ -88,34 +160,21 @@ __global__ void bias_residual_kernel(const float* __restrict__ tmp, const bf16* 
 
 }  // namespace
 
-void launch_gemv(const bf16* W, const bf16* x, int64_t n, int64_t rows, int64_t cols, const bf16* bias, float alpha,
+void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
                  bool accumulate, float* y, cudaStream_t stream) {
-  const dim3 grid(unsigned((rows + kRowsPerBlock - 1) / kRowsPerBlock), unsigned(n));
-  const dim3 block(32 * kRowsPerBlock);
-  if (cols % 8 == 0) {
-    gemv_kernel<true><<<grid, block, 0, stream>>>(W, x, rows, cols, bias, alpha, accumulate, y);
-  } else {
-    gemv_kernel<false><<<grid, block, 0, stream>>>(W, x, rows, cols, bias, alpha, accumulate, y);
-  }
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_gemv_variant<false>(GemvArgs{W, in, rows, cols, bias, alpha, accumulate, y, nullptr}, stream);
 }
 
-void launch_gemv_swiglu(const bf16* W, const bf16* x, int64_t rows, int64_t cols, const bf16* bias, bf16* act,
+void launch_gemv_swiglu(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, bf16* act,
                         cudaStream_t stream) {
-  const dim3 grid(unsigned((rows + kRowsPerBlock - 1) / kRowsPerBlock));
-  if (cols % 8 == 0) {
-    gemv_swiglu_kernel<true><<<grid, 32 * kRowsPerBlock, 0, stream>>>(W, x, rows, cols, bias, act);
-  } else {
-    gemv_swiglu_kernel<false><<<grid, 32 * kRowsPerBlock, 0, stream>>>(W, x, rows, cols, bias, act);
-  }
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_gemv_variant<true>(GemvArgs{W, in, rows, cols, bias, 1.f, false, nullptr, act}, stream);
 }
 
 void launch_bias_residual(const float* tmp, const bf16* bias, int64_t n, int64_t rows, float alpha, bool accumulate,
                           float* y, cudaStream_t stream) {
   const int64_t count = n * rows;
-  bias_residual_kernel<<<unsigned((count + 255) / 256), 256, 0, stream>>>(tmp, bias, n, rows, alpha, accumulate, y);
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_pdl(bias_residual_kernel, dim3(unsigned((count + 255) / 256)), dim3(256), 0, stream, tmp, bias, n, rows,
+             alpha, accumulate, y);
 }
 
 }  // namespace ctx::cuda

@@ -5,30 +5,16 @@
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/pdl.cuh"
 
 namespace ctx::cuda {
 
 namespace {
 
-// Sum over the block (blockDim.x <= 1024); every thread gets the result.
-__device__ float block_sum(float v) {
-  __shared__ float partial[32];
-  __shared__ float total;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float s = 0.f;
-    for (int w = 0; w < int((blockDim.x + 31) / 32); ++w) s += partial[w];
-    total = s;
-  }
-  __syncthreads();
-  return total;
-}
-
 __global__ void embedding_kernel(const bf16* __restrict__ table, const int32_t* __restrict__ tokens, int64_t dim,
                                  float multiplier, float* __restrict__ out) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t t = blockIdx.x;
   const bf16* row = table + int64_t(tokens[t]) * dim;
   for (int64_t e = threadIdx.x; e < dim; e += blockDim.x) out[t * dim + e] = __bfloat162float(row[e]) * multiplier;
@@ -36,6 +22,8 @@ __global__ void embedding_kernel(const bf16* __restrict__ table, const int32_t* 
 
 __global__ void rmsnorm_kernel(const float* __restrict__ x, const bf16* __restrict__ weight, int64_t dim, float eps,
                                bf16* __restrict__ out) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t t = blockIdx.x;
   const float* row = x + t * dim;
   float ss = 0.f;
@@ -48,6 +36,8 @@ __global__ void rmsnorm_kernel(const float* __restrict__ x, const bf16* __restri
 // grid (n, heads + kv_heads), block hd rounded up to whole warps: thread e < hd owns element e of one
 // head of one token (the others only take part in the q/k-norm reduction).
 __global__ void qkv_rope_kernel(QkvRopeParams p) {
+  pdl_wait();
+  pdl_trigger();
   extern __shared__ float head[];
   const int64_t t = blockIdx.x, h = blockIdx.y, e = threadIdx.x, hd = p.hd;
   const bool is_q = h < p.heads;
@@ -84,6 +74,8 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
 
 __global__ void swiglu_kernel(const float* __restrict__ gate_up, const bf16* __restrict__ bias, int64_t n, int64_t ff,
                               bf16* __restrict__ out) {
+  pdl_wait();
+  pdl_trigger();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n * ff) return;
   const int64_t t = i / ff, r = i % ff;
@@ -93,6 +85,8 @@ __global__ void swiglu_kernel(const float* __restrict__ gate_up, const bf16* __r
 
 __global__ void argmax_kernel(const float* __restrict__ logits, int64_t vocab, int32_t* token, int32_t* log,
                               const int32_t* step) {
+  pdl_wait();
+  pdl_trigger();
   __shared__ float best_v[1024];
   __shared__ int32_t best_i[1024];
   float bv = -FLT_MAX;
@@ -129,6 +123,8 @@ __global__ void fill_random_kernel(bf16* p, int64_t count, uint64_t seed) {
 }
 
 __global__ void advance_kernel(int32_t* pos, int32_t pos_delta, int32_t* step) {
+  pdl_wait();
+  pdl_trigger();
   *pos += pos_delta;
   *step += 1;
 }
@@ -137,33 +133,28 @@ __global__ void advance_kernel(int32_t* pos, int32_t pos_delta, int32_t* step) {
 
 void launch_embedding(const bf16* table, const int32_t* tokens, int64_t n, int64_t dim, float multiplier, float* out,
                       cudaStream_t stream) {
-  embedding_kernel<<<unsigned(n), 256, 0, stream>>>(table, tokens, dim, multiplier, out);
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_pdl(embedding_kernel, dim3(unsigned(n)), dim3(256), 0, stream, table, tokens, dim, multiplier, out);
 }
 
 void launch_rmsnorm(const float* x, const bf16* weight, int64_t n, int64_t dim, float eps, bf16* out,
                     cudaStream_t stream) {
-  rmsnorm_kernel<<<unsigned(n), dim >= 2048 ? 1024 : 256, 0, stream>>>(x, weight, dim, eps, out);
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_pdl(rmsnorm_kernel, dim3(unsigned(n)), dim3(dim >= 2048 ? 1024 : 256), 0, stream, x, weight, dim, eps, out);
 }
 
 void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream) {
   CTX_CHECK(p.hd % 2 == 0 && p.hd <= 1024, "head_dim ", p.hd);
   const dim3 grid(unsigned(p.n), unsigned(p.heads + p.kv_heads));
   const unsigned threads = unsigned((p.hd + 31) / 32 * 32);
-  qkv_rope_kernel<<<grid, threads, threads * sizeof(float), stream>>>(p);
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_pdl(qkv_rope_kernel, grid, dim3(threads), threads * sizeof(float), stream, p);
 }
 
 void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff, bf16* out, cudaStream_t stream) {
-  swiglu_kernel<<<unsigned((n * ff + 255) / 256), 256, 0, stream>>>(gate_up, bias, n, ff, out);
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_pdl(swiglu_kernel, dim3(unsigned((n * ff + 255) / 256)), dim3(256), 0, stream, gate_up, bias, n, ff, out);
 }
 
 void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,
                    cudaStream_t stream) {
-  argmax_kernel<<<1, 1024, 0, stream>>>(logits, vocab, token, log, step);
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_pdl(argmax_kernel, dim3(1), dim3(1024), 0, stream, logits, vocab, token, log, step);
 }
 
 void launch_fill_random(bf16* p, int64_t count, uint64_t seed, cudaStream_t stream) {
@@ -172,8 +163,7 @@ void launch_fill_random(bf16* p, int64_t count, uint64_t seed, cudaStream_t stre
 }
 
 void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream) {
-  advance_kernel<<<1, 1, 0, stream>>>(pos, pos_delta, step);
-  CTX_CUDA_CHECK_LAUNCH();
+  launch_pdl(advance_kernel, dim3(1), dim3(1), 0, stream, pos, pos_delta, step);
 }
 
 }  // namespace ctx::cuda
