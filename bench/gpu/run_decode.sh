@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader
 echo "== gpu_engine_test"
-.device/run gpu_engine_test 2>&1 | grep -E "gpu - transformers|agree for|OK|FAILED|Failure|Expected|Which is|error" | head -80
+.device/run gpu_engine_test 2>&1 | grep -E "gpu - transformers|head_dim|agree for|OK|FAILED|Failure|Expected|Which is|error" | head -80
 CONTEXT=${CONTEXT:-1024}
 NEW=${NEW:-128}
 echo "== ctxlab bench gpu-decode (Llama-2-7B shape, random bf16 weights)"

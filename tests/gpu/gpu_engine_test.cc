@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 
 #include "core/cuda/gpu_engine.h"
 #include "core/model/model_loader.h"
@@ -93,6 +94,49 @@ TEST_P(GpuFixture, LogitsAndGreedyTokensMatchTransformers) {
 INSTANTIATE_TEST_SUITE_P(HfFixtures, GpuFixture,
                          ::testing::Values("llama", "llama_bf16", "llama_tied", "llama_mha", "mistral_swa", "qwen2", "qwen3",
                                            "granite", "stories260k_hf"));
+
+// Head dims 64/128/256 take the vectorised decode attention (16-byte loads, several keys per load);
+// 48 the generic one. Random models whose weights are large enough for peaked attention (so that a
+// wrong softmax shows), prompt long enough for several split-KV chunks, against the float32 CPU
+// engine: whole prompt at once, then the last tokens one by one through the cache.
+class GpuHeadDim : public ::testing::TestWithParam<int> {};
+
+TEST_P(GpuHeadDim, AttentionMatchesTheCpuEngine) {
+  const int hd = GetParam();
+  const std::string path = ::testing::TempDir() + "gpu_head_dim_" + std::to_string(hd) + ".json";
+  {
+    std::ofstream f(path);
+    f << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": )" << 4 * hd
+      << R"(, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "head_dim": )" << hd << R"(, "vocab_size": 300, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "initializer_range": 0.25, "tie_word_embeddings": false})";
+  }
+  const auto model = load_model("random:" + path + ":7");
+  std::vector<int32_t> ids(300);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 37 + 11) % 300);
+  Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
+  KvCache cache = cpu.new_cache(int64_t(ids.size()));
+  SequenceStep step{&cache, ids, 0};
+  const std::vector<float> expected = cpu.forward(std::span<const SequenceStep>(&step, 1));
+  GpuEngineOptions opt;
+  opt.capacity = 320;  // 5 split-KV chunks in decode
+  auto engine = GpuEngine::create(*model, opt);
+  const auto whole = engine->forward(ids, true);
+  const double err = relative_l2(whole.data(), expected.data(), whole.size());
+  std::printf("head_dim %d: prefill ||gpu - cpu|| / ||cpu|| = %.3g\n", hd, err);
+  EXPECT_LE(err, 2e-2);
+  engine->reset();
+  const size_t head = ids.size() - 8;
+  engine->forward(std::span<const int32_t>(ids.data(), head), false);
+  for (size_t i = head; i < ids.size(); ++i) {
+    const auto row = engine->forward(std::span<const int32_t>(&ids[i], 1), false);
+    const double e = relative_l2(row.data(), expected.data() + i * 300, 300);
+    EXPECT_LE(e, 2e-2) << "decode at position " << i;
+    if (i + 1 == ids.size()) std::printf("head_dim %d: decode ||gpu - cpu|| / ||cpu|| = %.3g\n", hd, e);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(HeadDims, GpuHeadDim, ::testing::Values(48, 64, 128, 256));
 
 TEST(GpuEngine, StopIdsEndGenerationAtTheirFirstOccurrence) {
   const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));

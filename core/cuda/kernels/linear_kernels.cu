@@ -1,6 +1,8 @@
 // Decode GEMVs and the GEMM epilogue (kernels.h). One warp per output row (two for SwiGLU: the gate
 // row and the up row); each lane loads 16 bytes (8 bf16) at a time with several loads in flight, and
 // its first loads are issued before pdl_wait(), while the previous kernel drains (pdl.cuh).
+#include <algorithm>
+
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
@@ -77,69 +79,126 @@ __device__ inline float lane_dot(const bf16* __restrict__ w_row, const bf16* x, 
 }
 
 // xs = bf16(norm_weight * bf16(hidden / rms(hidden))), as launch_rmsnorm computes it. Whole block.
+// Every block of the GEMV does this, so it must cost about one memory round trip, not one per
+// element a thread handles: kVec (cols % 8 == 0) reads 4 floats per load and has 4 loads in flight.
+template <bool kVec>
 __device__ inline void stage_rmsnorm(const GemvInput& in, int64_t cols, bf16* xs) {
-  float ss = 0.f;
-  for (int64_t e = threadIdx.x; e < cols; e += blockDim.x) ss += in.hidden[e] * in.hidden[e];
-  const float inv = rsqrtf(block_sum(ss) / float(cols) + in.eps);
-  for (int64_t e = threadIdx.x; e < cols; e += blockDim.x)
-    xs[e] = __float2bfloat16(__bfloat162float(in.norm_weight[e]) * round_bf16(in.hidden[e] * inv));
+  const int64_t step = blockDim.x;
+  if constexpr (kVec) {
+    const float4* h4 = reinterpret_cast<const float4*>(in.hidden);
+    const uint2* w4 = reinterpret_cast<const uint2*>(in.norm_weight);  // 4 bf16
+    uint2* x4 = reinterpret_cast<uint2*>(xs);
+    const int64_t n4 = cols / 4;
+    float ss = 0.f;
+    for (int64_t c0 = threadIdx.x; c0 < n4; c0 += 4 * step) {
+      float4 h[4];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) h[k] = c0 + k * step < n4 ? h4[c0 + k * step] : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int k = 0; k < 4; ++k) ss += h[k].x * h[k].x + h[k].y * h[k].y + h[k].z * h[k].z + h[k].w * h[k].w;
+    }
+    const float inv = rsqrtf(block_sum(ss) / float(cols) + in.eps);
+    for (int64_t c0 = threadIdx.x; c0 < n4; c0 += 4 * step) {
+      float4 h[4];
+      uint2 w[4];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const bool ok = c0 + k * step < n4;
+        h[k] = ok ? h4[c0 + k * step] : make_float4(0.f, 0.f, 0.f, 0.f);
+        w[k] = ok ? w4[c0 + k * step] : make_uint2(0, 0);
+      }
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        if (c0 + k * step >= n4) break;
+        const __nv_bfloat162* wb = reinterpret_cast<const __nv_bfloat162*>(&w[k]);
+        const float2 w01 = __bfloat1622float2(wb[0]), w23 = __bfloat1622float2(wb[1]);
+        __nv_bfloat162 out[2];
+        out[0] = __floats2bfloat162_rn(w01.x * round_bf16(h[k].x * inv), w01.y * round_bf16(h[k].y * inv));
+        out[1] = __floats2bfloat162_rn(w23.x * round_bf16(h[k].z * inv), w23.y * round_bf16(h[k].w * inv));
+        x4[c0 + k * step] = *reinterpret_cast<const uint2*>(out);
+      }
+    }
+  } else {
+    float ss = 0.f;
+    for (int64_t e = threadIdx.x; e < cols; e += step) ss += in.hidden[e] * in.hidden[e];
+    const float inv = rsqrtf(block_sum(ss) / float(cols) + in.eps);
+    for (int64_t e = threadIdx.x; e < cols; e += step)
+      xs[e] = __float2bfloat16(__bfloat162float(in.norm_weight[e]) * round_bf16(in.hidden[e] * inv));
+  }
   __syncthreads();
 }
 
 // kNorm: the input is RMSNorm(in.hidden), staged in shared memory by each block. kSwiglu: rows r
-// and rows + r of W give the gate and the up projection of act[r].
+// and rows + r of W give the gate and the up projection of act[r]. The grid is at most one wave of
+// resident blocks, each taking tiles of kRowsPerBlock rows blockIdx.x, blockIdx.x + gridDim.x, ...:
+// the input is staged once per block, not once per tile (a second wave would wait for it again).
 template <bool kVec, bool kNorm, bool kSwiglu>
 __global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
   extern __shared__ uint4 staged_x[];
   constexpr int kRows = kSwiglu ? 2 : 1;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t r = int64_t(blockIdx.x) * kRowsPerBlock + warp;
-  const bool active = r < a.rows;
-  const bf16* w_row[kRows];
-  w_row[0] = a.W + r * a.cols;
-  if constexpr (kSwiglu) w_row[kRows - 1] = a.W + (a.rows + r) * a.cols;
+  const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
   uint4 first[kRows][kPreload];
+  auto preload = [&](int64_t tile) {
+    const int64_t r = tile * kRowsPerBlock + warp;
 #pragma unroll
-  for (int j = 0; j < kRows; ++j) {
-    if (kVec && active) {
-      preload_row(w_row[j], a.cols / 8, lane, first[j]);
-    } else {
+    for (int j = 0; j < kRows; ++j) {
+      if (kVec && r < a.rows) {
+        preload_row(a.W + (r + j * a.rows) * a.cols, a.cols / 8, lane, first[j]);
+      } else {
 #pragma unroll
-      for (int i = 0; i < kPreload; ++i) first[j][i] = make_uint4(0, 0, 0, 0);
+        for (int i = 0; i < kPreload; ++i) first[j][i] = make_uint4(0, 0, 0, 0);
+      }
     }
-  }
+  };
+  int64_t tile = blockIdx.x;
+  preload(tile);
   pdl_wait();
   pdl_trigger();
   const bf16* x = a.in.x;
   if constexpr (kNorm) {
-    stage_rmsnorm(a.in, a.cols, reinterpret_cast<bf16*>(staged_x));
+    stage_rmsnorm<kVec>(a.in, a.cols, reinterpret_cast<bf16*>(staged_x));
     x = reinterpret_cast<const bf16*>(staged_x);
   }
-  if (!active) return;
-  float dot[kRows];
+  while (true) {
+    const int64_t r = tile * kRowsPerBlock + warp;
+    if (r < a.rows) {
+      float dot[kRows];
 #pragma unroll
-  for (int j = 0; j < kRows; ++j) dot[j] = warp_sum(lane_dot<kVec>(w_row[j], x, a.cols, lane, first[j]));
-  if (lane != 0) return;
-  if constexpr (kSwiglu) {
-    a.act[r] = swiglu(dot[0] + (a.bias ? __bfloat162float(a.bias[r]) : 0.f),
-                      dot[1] + (a.bias ? __bfloat162float(a.bias[a.rows + r]) : 0.f));
-  } else {
-    const float v = dot[0] + (a.bias ? __bfloat162float(a.bias[r]) : 0.f);
-    a.y[r] = (a.accumulate ? a.y[r] : 0.f) + a.alpha * v;
+      for (int j = 0; j < kRows; ++j)
+        dot[j] = warp_sum(lane_dot<kVec>(a.W + (r + j * a.rows) * a.cols, x, a.cols, lane, first[j]));
+      if (lane == 0) {
+        if constexpr (kSwiglu) {
+          a.act[r] = swiglu(dot[0] + (a.bias ? __bfloat162float(a.bias[r]) : 0.f),
+                            dot[kRows - 1] + (a.bias ? __bfloat162float(a.bias[a.rows + r]) : 0.f));
+        } else {
+          const float v = dot[0] + (a.bias ? __bfloat162float(a.bias[r]) : 0.f);
+          a.y[r] = (a.accumulate ? a.y[r] : 0.f) + a.alpha * v;
+        }
+      }
+    }
+    tile += gridDim.x;
+    if (tile >= tiles) break;
+    preload(tile);
   }
 }
 
 template <bool kSwiglu>
 void launch_gemv_variant(const GemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
-  const dim3 grid(unsigned((a.rows + kRowsPerBlock - 1) / kRowsPerBlock));
+  const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
   const dim3 block(32 * kRowsPerBlock);
   const bool vec = a.cols % 8 == 0;
   const size_t smem = a.in.hidden ? size_t((a.cols + 7) / 8) * 16 : 0;
   auto pick = [&](auto kernel) {
     if (smem > 48 * 1024)
       CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    launch_pdl(kernel, grid, block, smem, stream, a);
+    int device = 0, sms = 0, per_sm = 0;
+    CTX_CUDA_CHECK(cudaGetDevice(&device));
+    CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    CTX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, int(block.x), smem));
+    const int64_t wave = std::max<int64_t>(1, int64_t(sms) * per_sm);
+    launch_pdl(kernel, dim3(unsigned(std::min(tiles, wave))), block, smem, stream, a);
   };
   if (a.in.hidden) {
     vec ? pick(gemv_kernel<true, true, kSwiglu>) : pick(gemv_kernel<false, true, kSwiglu>);
