@@ -32,6 +32,18 @@ done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libc
   cp -L "$lib" .device/lib/
 done
 cp -r "$SHARED/fixtures/hf" "$SHARED/fixtures/stories260k" "$SHARED/fixtures/tokenizers" .device/shared/fixtures/
+# BUNDLE_DATASETS=1: the slices experiments/configs/gpu_quickstart.ini reads (README layout), 3 MB.
+if [[ "${BUNDLE_DATASETS:-0}" == 1 ]]; then
+  d=.device/shared/datasets
+  mkdir -p $d/mmlu/dev $d/mmlu/test $d/longbench/v1
+  for s in anatomy astronomy; do
+    cp "$SHARED/datasets/mmlu/dev/${s}_dev.csv" $d/mmlu/dev/
+    cp "$SHARED/datasets/mmlu/test/${s}_test.csv" $d/mmlu/test/
+  done
+  cp -r "$SHARED/datasets/hotpotqa" $d/
+  cp -r "$SHARED/datasets/longbench/config" $d/longbench/
+  cp "$SHARED/datasets/longbench/v1/multi_news.jsonl" $d/longbench/v1/
+fi
 # The CPU tests' stories260K logit goldens (6 MB) only when every test is bundled.
 [[ "${BUNDLE_TESTS:-all}" == all ]] || rm -f .device/shared/fixtures/stories260k/*.f32
 cp -r bench/configs .device/bench_configs

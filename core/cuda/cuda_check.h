@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include "core/base/error.h"
+#include "core/cuda/cublas_api.h"
 
 #define CTX_CUDA_CHECK(expr)                                                                              \
   do {                                                                                                    \
@@ -22,6 +23,6 @@
   do {                                                                                                 \
     const cublasStatus_t ctx_cublas_st_ = (expr);                                                      \
     if (ctx_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                       \
-      ::ctx::fail("cuBLAS error ", cublasGetStatusString(ctx_cublas_st_), " in ", #expr, " at ", __FILE__, \
+      ::ctx::fail("cuBLAS error ", ::ctx::cuda::cublas().status_string(ctx_cublas_st_), " in ", #expr, " at ", __FILE__, \
                   ":", __LINE__);                                                                      \
   } while (0)

@@ -23,12 +23,20 @@ void* DeviceAllocator::allocate(int64_t bytes) {
     p = it->second.back();
     it->second.pop_back();
   } else {
-    cudaError_t err = cudaMalloc(&p, size);
-    if (err == cudaErrorMemoryAllocation) {  // give the cache back and try once more
-      cudaGetLastError();
+    auto drop_cache = [&] {
       for (auto& [s, blocks] : cached_)
         for (void* b : blocks) cudaFree(b), reserved_ -= int64_t(s);
       cached_.clear();
+    };
+    if (limit_ > 0 && reserved_ + int64_t(size) > limit_) drop_cache();
+    if (limit_ > 0 && reserved_ + int64_t(size) > limit_)
+      throw CudaOutOfMemory(str_cat("CUDA out of memory: asked for ", size, " bytes with ", reserved_,
+                                    " held of the memory limit of ", limit_, " bytes"),
+                            int64_t(size), limit_ - reserved_);
+    cudaError_t err = cudaMalloc(&p, size);
+    if (err == cudaErrorMemoryAllocation) {  // give the cache back and try once more
+      cudaGetLastError();
+      drop_cache();
       err = cudaMalloc(&p, size);
     }
     if (err == cudaErrorMemoryAllocation) {
@@ -63,6 +71,16 @@ void DeviceAllocator::empty_cache() {
   for (auto& [s, blocks] : cached_)
     for (void* b : blocks) cudaFree(b), reserved_ -= int64_t(s);
   cached_.clear();
+}
+
+void DeviceAllocator::set_limit(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  limit_ = bytes;
+}
+
+void DeviceAllocator::reset_peak() {
+  std::lock_guard<std::mutex> lock(mu_);
+  peak_ = current_;
 }
 
 DeviceMemoryStats DeviceAllocator::stats() const {

@@ -2,7 +2,8 @@
 // (512 B below 1 MiB, 2 MiB above) and freed blocks are kept per rounded size for reuse, so that
 // "peak GPU memory" is ctxlab's own figure rather than the driver's. When cudaMalloc fails the cache
 // is returned to the driver and the call retried once; a second failure throws CudaOutOfMemory with
-// the requested and free bytes. Thread-safe.
+// the requested and free bytes. With a limit set, holding more than it (in use + cached) fails the
+// same way, as if the card had only that much memory. Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +27,8 @@ class DeviceAllocator {
   void* allocate(int64_t bytes);  // never null; bytes == 0 gives a valid 512-byte block
   void release(void* p);          // returns the block to the cache (p may be null)
   void empty_cache();             // gives cached blocks back to the driver
+  void set_limit(int64_t bytes);  // 0: none (the card's memory)
+  void reset_peak();              // peak = current
   DeviceMemoryStats stats() const;
 
  private:
@@ -33,7 +36,7 @@ class DeviceAllocator {
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> cached_;  // rounded size -> free blocks
   std::unordered_map<void*, size_t> live_;       // block -> rounded size
-  int64_t current_ = 0, peak_ = 0, reserved_ = 0;
+  int64_t current_ = 0, peak_ = 0, reserved_ = 0, limit_ = 0;
 };
 
 // A typed device buffer owned by an allocator (RAII).

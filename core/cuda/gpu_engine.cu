@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/base/dtype.h"
+#include "core/cuda/cublas_api.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/kernels/kernels.h"
@@ -37,6 +38,8 @@ class GpuEngineImpl final : public GpuEngine {
   std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int64_t max_new_tokens,
                                        const std::vector<int32_t>& stop_ids, GpuTimings* timings) override;
   DeviceMemoryStats memory() const override { return alloc_.stats(); }
+  void reset_peak_memory() override { alloc_.reset_peak(); }
+  int64_t kv_cache_bytes() const override { return k_cache_.bytes() + v_cache_.bytes(); }
   int64_t weight_bytes() const override { return weight_bytes_; }
   int64_t bytes_read_per_token(int64_t length) const override;
   std::string device_name() const override { return device_name_; }
@@ -106,9 +109,10 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   cudaDeviceProp prop{};
   CTX_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
   device_name_ = prop.name;
+  alloc_.set_limit(options_.memory_limit_bytes);
   CTX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  CTX_CUBLAS_CHECK(cublasCreate(&blas_));
-  CTX_CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+  CTX_CUBLAS_CHECK(cublas().create(&blas_));
+  CTX_CUBLAS_CHECK(cublas().set_stream(blas_, stream_));
 
   const ModelWeights& w = model.weights;
   embed_ = upload(w.embed, "embedding");
@@ -156,7 +160,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
 
 GpuEngineImpl::~GpuEngineImpl() {
   if (graph_) cudaGraphExecDestroy(graph_);
-  if (blas_) cublasDestroy(blas_);
+  if (blas_) cublas().destroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -218,7 +222,7 @@ void GpuEngineImpl::linear(const bf16* x, int64_t n, const Bf16Buffer& w, int64_
 void GpuEngineImpl::gemm(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols, float* out) {
   // Row-major out[n, rows] = x[n, cols] W^T is column-major out^T[rows, n] = W[rows, cols] x^T.
   const float one = 1.f, zero = 0.f;
-  CTX_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one, w.get(),
+  CTX_CUBLAS_CHECK(cublas().gemm_ex(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one, w.get(),
                                 CUDA_R_16BF, int(cols), x, CUDA_R_16BF, int(cols), &zero, out, CUDA_R_32F, int(rows),
                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }

@@ -56,6 +56,7 @@ struct GpuEngineOptions {
   int64_t capacity = 4096;       // KV cache positions
   int64_t prefill_chunk = 2048;  // tokens per prefill forward (scratch is sized for this)
   bool use_graphs = true;        // decode steps as CUDA graph replays
+  int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)
 };
 
 class GpuEngine {
@@ -79,6 +80,8 @@ class GpuEngine {
                                                const std::vector<int32_t>& stop_ids, GpuTimings* timings) = 0;
 
   virtual DeviceMemoryStats memory() const = 0;
+  virtual void reset_peak_memory() = 0;      // memory().peak_bytes = current_bytes
+  virtual int64_t kv_cache_bytes() const = 0;  // bytes of the K and V cache (capacity positions)
   virtual int64_t weight_bytes() const = 0;  // bf16 bytes of all weights on the device
   // Bytes one decode step at context `length` must read: every weight once (the embedding one row;
   // a tied classifier once) plus the K and V of `length` positions in every layer.

@@ -80,6 +80,21 @@ std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vecto
   return results;
 }
 
+LoglikResult score_continuation(const float* rows, int64_t vocab, std::span<const int32_t> continuation) {
+  LoglikResult res;
+  for (size_t t = 0; t < continuation.size(); ++t) {
+    const int32_t target = continuation[t];
+    if (target < 0 || target >= vocab) fail("loglikelihood: continuation token ", target, " is outside the vocabulary");
+    const float* z = rows + int64_t(t) * vocab;
+    const float mx = *std::max_element(z, z + vocab);
+    double sum = 0;
+    for (int64_t i = 0; i < vocab; ++i) sum += std::exp(double(z[i]) - mx);
+    res.logprob += double(z[target]) - mx - std::log(sum);
+    res.is_greedy = res.is_greedy && argmax(z, vocab) == target;
+  }
+  return res;
+}
+
 std::vector<LoglikResult> loglikelihood(Transformer& model, const std::vector<LoglikRequest>& requests,
                                         int64_t max_batch_tokens) {
   const int64_t vocab = model.config().vocab_size;
@@ -115,17 +130,8 @@ std::vector<LoglikResult> loglikelihood(Transformer& model, const std::vector<Lo
     int64_t row = 0;
     for (size_t b : batch) {
       const auto& cont = requests[b].continuation;
-      LoglikResult& res = results[b];
-      for (int32_t target : cont) {
-        const float* z = logits.data() + row * vocab;
-        const float mx = *std::max_element(z, z + vocab);
-        double sum = 0;
-        for (int64_t i = 0; i < vocab; ++i) sum += std::exp(double(z[i]) - mx);
-        if (target < 0 || target >= vocab) fail("loglikelihood: continuation token ", target, " is outside the vocabulary");
-        res.logprob += double(z[target]) - mx - std::log(sum);
-        res.is_greedy = res.is_greedy && argmax(z, vocab) == target;
-        ++row;
-      }
+      results[b] = score_continuation(logits.data() + row * vocab, vocab, cont);
+      row += int64_t(cont.size());
     }
   }
   return results;

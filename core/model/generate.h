@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "core/model/transformer.h"
@@ -51,6 +52,10 @@ struct LoglikResult {
   double logprob = 0;    // sum over continuation tokens of log p(token | preceding tokens)
   bool is_greedy = true;  // every continuation token was the argmax (lm-evaluation-harness semantics)
 };
+
+// The log-probability of `continuation` and whether it was greedy, from the logits rows [n, vocab]
+// that predict its tokens (row i predicts continuation[i]). Throws on a token outside the vocabulary.
+LoglikResult score_continuation(const float* rows, int64_t vocab, std::span<const int32_t> continuation);
 
 // Scores each request teacher-forced in one pass over context + continuation. Requests are
 // batched up to `max_batch_tokens` tokens per forward pass.

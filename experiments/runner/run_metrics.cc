@@ -18,7 +18,8 @@ double percentile(std::vector<double> v, double p) {
 
 bool is_measurement_metric(const std::string& name) {
   static const char* const kPrefixes[] = {"ttft_ms", "latency_ms", "prefill_tok_s", "decode_ms",
-                                          "tok_per_s", "throughput_tok_s", "peak_mem_gb", "wall_s"};
+                                          "tok_per_s", "throughput_tok_s", "peak_mem_gb", "peak_host_mem_gb",
+                                          "peak_device_mem_gb", "wall_s"};
   for (const char* p : kPrefixes)
     if (name.rfind(p, 0) == 0) return true;
   return false;
@@ -31,14 +32,15 @@ void add_scope(std::vector<store::MetricRecord>& out, const std::string& scope,
   auto put = [&](const std::string& name, double value) {
     if (std::isfinite(value)) out.push_back({scope, name, value});
   };
-  std::vector<double> prompt, ttft, latency, prefill, decode, rate, peak, kv;
+  std::vector<double> prompt, ttft, latency, prefill, decode, rate, host, device, kv;
   for (const auto* e : ex) {
     prompt.push_back(double(e->prompt_tokens));
     ttft.push_back(e->ttft_ms);
     latency.push_back(e->latency_ms);
     prefill.push_back(e->prefill_tok_s);
     if (e->decode_ms_per_token > 0) decode.push_back(e->decode_ms_per_token), rate.push_back(1e3 / e->decode_ms_per_token);
-    peak.push_back(double(e->peak_host_bytes) / double(1 << 30));
+    host.push_back(double(e->peak_host_bytes) / double(1 << 30));
+    if (e->peak_device_bytes > 0) device.push_back(double(e->peak_device_bytes) / double(1 << 30));
     kv.push_back(double(e->kv_bytes) / double(1 << 20));
   }
   put("examples", double(ex.size()));
@@ -54,9 +56,14 @@ void add_scope(std::vector<store::MetricRecord>& out, const std::string& scope,
   put("decode_ms_per_token_p50", percentile(decode, 50));
   put("tok_per_s_p50", percentile(rate, 50));
   put("throughput_tok_s_p50", percentile(rate, 50) * double(batch_size));
+  // peak_mem_gb: the memory of the device that ran the model (the seeds' figure: GPU memory for GPU
+  // runs), so CPU and GPU runs plot on one axis; the host and device figures also apart.
+  const std::vector<double>& peak = device.size() == ex.size() && !device.empty() ? device : host;
   put("peak_mem_gb_p50", percentile(peak, 50));
   put("peak_mem_gb_p95", percentile(peak, 95));
   put("peak_mem_gb_max", percentile(peak, 100));
+  put("peak_host_mem_gb_p95", percentile(host, 95));
+  put("peak_device_mem_gb_p95", percentile(device, 95));
   put("kv_mb_p50", percentile(kv, 50));
   put("kv_mb_max", percentile(kv, 100));
 }

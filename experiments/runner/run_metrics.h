@@ -3,7 +3,9 @@
 //   examples; context_tokens (mean prompt tokens) and context_tokens_max;
 //   ttft_ms_p50/p95, latency_ms_p50/p95, prefill_tok_s_p50, decode_ms_per_token_p50,
 //   tok_per_s_p50 (per-sequence decode rate, 1000 / decode_ms_per_token) and throughput_tok_s_p50
-//   (x batch_size), over examples that decoded; peak_mem_gb_p50/p95/max (host RSS, GiB),
+//   (x batch_size), over examples that decoded; peak_mem_gb_p50/p95/max (GiB: the device
+//   allocator's peak for GPU runs, host RSS otherwise), peak_host_mem_gb_p95 and (GPU runs)
+//   peak_device_mem_gb_p95,
 //   kv_mb_p50/max (KV bytes reserved, MiB);
 //   quality: per dataset the mean of the examples' "quality"; for the run the mean over datasets.
 // Per dataset also the mean of every other score key (meteor, rouge1_fmeasure, em, accuracy, ...).

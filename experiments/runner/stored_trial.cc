@@ -26,14 +26,8 @@ store::Environment current_environment() {
   return env;
 }
 
-namespace {
-
-// "l2norm@1{keep_ratio=0.5,prune_after=0,...}" -> "l2norm"; the label keeps plugin names only, the
-// full specs are in the run's params.
-std::string plugin_name(const std::string& spec) { return spec.substr(0, spec.find('@')); }
-
-}  // namespace
-
+// The label keeps plugin names only (trial_engine.h's plugin_name); the full specs are in the run's
+// params.
 std::string trial_label(const TrialConfig& t) {
   std::string s = plugin_name(t.attention);
   for (const auto* spec : {&t.kv, &t.kv_quant, &t.quant})

@@ -7,6 +7,7 @@
 #include "core/base/error.h"
 #include "core/base/system_info.h"
 #include "core/base/threads.h"
+#include "core/cuda/gpu_engine.h"
 #include "core/instruments/clock.h"
 #include "core/model/generate.h"
 #include "core/model/transformer.h"
@@ -122,17 +123,36 @@ const MetricPlugin& TrialRunner::metric(const std::string& spec) {
   return *it->second;
 }
 
+TrialEngine& TrialRunner::engine(const TrialConfig& trial, LoadedModel& lm, int64_t capacity) {
+  if (trial.device != "cuda") {
+    gpu_.reset();
+    cpu_.reset();
+    cpu_ = make_cpu_trial_engine(*lm.model, trial, catalog_);
+    return *cpu_;
+  }
+  cpu_.reset();
+  // The uploaded weights are kept across trials of one model, quantizer and memory limit while the
+  // KV capacity suffices.
+  const std::string key = str_cat(lm.key, "\n", trial.quant, "\n", trial.memory_limit_mb, "\n", trial.dtype, "\n",
+                                  trial.attention, "\n", trial.kv, "\n", trial.kv_quant);
+  if (!gpu_ || gpu_key_ != key || gpu_->capacity() < capacity) {
+    gpu_.reset();
+    gpu_ = make_gpu_trial_engine(*lm.model, trial, std::max<int64_t>(capacity, 1));
+    gpu_key_ = key;
+  }
+  return *gpu_;
+}
+
 TrialOutcome TrialRunner::run(const TrialConfig& trial, const std::set<std::pair<std::string, std::string>>& done,
                               const std::function<void(const store::ExampleRecord&)>& on_example,
                               const std::function<void(const TrialProgress&)>& on_progress) {
   TrialOutcome outcome;
   try {
-    if (trial.device != "cpu")
-      throw Unsupported(str_cat("device ", trial.device, ": this build runs the forward pass on the CPU only"));
-    if (trial.dtype != "float32")
-      throw Unsupported(str_cat("dtype ", trial.dtype, ": the CPU engine computes in float32"));
     run_examples(trial, done, on_example, on_progress, outcome);
   } catch (const MemoryLimitExceeded& e) {
+    outcome.status = "oom", outcome.message = e.what();
+  } catch (const cuda::CudaOutOfMemory& e) {
+    gpu_.reset();  // give the device memory back before the next trial
     outcome.status = "oom", outcome.message = e.what();
   } catch (const std::bad_alloc&) {
     outcome.status = "oom", outcome.message = "out of memory (an allocation failed)";
@@ -167,12 +187,25 @@ void TrialRunner::run_examples(const TrialConfig& trial, const std::set<std::pai
     }
     pending.push_back(std::move(p));
   }
+  cpu_.reset();  // it refers to the model, which model() may replace
   LoadedModel& lm = model(trial);
   const Tokenizer& tok = *lm.tokenizer;
   outcome.weight_bytes = lm.model->weights.bytes_held();
-  Transformer tf(*lm.model, catalog_.attention.create(trial.attention));
-  tf.set_kv_compressor(catalog_.kv.create(trial.kv));
-  tf.set_kv_quantization(resolve_kv_quant(catalog_, trial.kv_quant));
+  int64_t capacity = 0;  // the GPU engine's KV positions: the longest sequence any example needs
+  if (trial.device == "cuda") {
+    for (const Pending& p : pending)
+      for (const Sample* s : p.samples) {
+        const auto ids = tok.encode(s->prompt, true);
+        int64_t extra = trial.max_new_tokens;
+        if (s->scoring == "loglikelihood") {
+          extra = 0;
+          for (const auto& cont : s->continuations)
+            extra = std::max(extra, int64_t(continuation_tokens(tok, s->prompt, cont, ids).size()));
+        }
+        capacity = std::max(capacity, int64_t(ids.size()) + extra + 1);
+      }
+  }
+  TrialEngine& engine = this->engine(trial, lm, capacity);
 
   const double t_start = monotonic_seconds();
   int64_t new_tokens_total = 0;
@@ -192,17 +225,18 @@ void TrialRunner::run_examples(const TrialConfig& trial, const std::set<std::pai
         records[i].references = batch[i]->references;
       }
       std::vector<double> ttft, latency, decode_ms;
-      int64_t peak = 0, kv_bytes = 0;
+      int64_t peak = 0, kv_bytes = 0, peak_device = 0;
       const bool loglik = batch[0]->scoring == "loglikelihood";
       for (int64_t rep = 0; rep < trial.repetitions; ++rep) {
         reset_peak_rss();
+        engine.reset_peak_device_memory();
         const double t0 = monotonic_seconds();
         if (loglik) {
           std::vector<LoglikRequest> requests;
           for (size_t i = 0; i < n; ++i)
             for (const auto& cont : batch[i]->continuations)
               requests.push_back({prompts[i], continuation_tokens(tok, batch[i]->prompt, cont, prompts[i])});
-          const auto results = loglikelihood(tf, requests);
+          const auto results = engine.loglikelihood(requests);
           const double dt = monotonic_seconds() - t0;
           ttft.push_back(dt * 1e3), latency.push_back(dt * 1e3), decode_ms.push_back(0);
           if (rep == 0) {
@@ -220,7 +254,7 @@ void TrialRunner::run_examples(const TrialConfig& trial, const std::set<std::pai
           if (batch[0]->max_new_tokens > 0) opt.max_new_tokens = std::min(opt.max_new_tokens, batch[0]->max_new_tokens);
           opt.stop_ids = lm.model->stop_ids;
           GenerateTimings tm;
-          const auto results = generate_greedy(tf, prompts, opt, &tm);
+          const auto results = engine.generate(prompts, opt, &tm);
           latency.push_back((monotonic_seconds() - t0) * 1e3);
           ttft.push_back(tm.prefill_seconds * 1e3);
           decode_ms.push_back(tm.decode_steps ? tm.decode_seconds * 1e3 / double(tm.decode_steps) : 0);
@@ -236,6 +270,7 @@ void TrialRunner::run_examples(const TrialConfig& trial, const std::set<std::pai
           }
         }
         peak = std::max(peak, peak_rss_bytes());
+        peak_device = std::max(peak_device, engine.peak_device_bytes());
       }
       int64_t batch_prompt_tokens = 0;
       for (const auto& pr : prompts) batch_prompt_tokens += int64_t(pr.size());
@@ -247,6 +282,7 @@ void TrialRunner::run_examples(const TrialConfig& trial, const std::set<std::pai
         rec.decode_ms_per_token = median(decode_ms);
         rec.prefill_tok_s = rec.ttft_ms > 0 ? double(batch_prompt_tokens) / (rec.ttft_ms * 1e-3) : 0;
         rec.peak_host_bytes = peak;
+        rec.peak_device_bytes = peak_device;
         rec.kv_bytes = kv_bytes;
         // Answer extraction, then scoring.
         std::string answer = rec.prediction;
@@ -276,7 +312,7 @@ void TrialRunner::run_examples(const TrialConfig& trial, const std::set<std::pai
       progress.elapsed_s = monotonic_seconds() - t_start;
       progress.new_tokens_per_s = progress.elapsed_s > 0 ? double(new_tokens_total) / progress.elapsed_s : 0;
       if (on_progress) on_progress(progress);
-      if (limit_bytes > 0 && peak > limit_bytes)
+      if (trial.device == "cpu" && limit_bytes > 0 && peak > limit_bytes)  // cuda: the allocator enforces it
         throw MemoryLimitExceeded(str_cat("peak host memory ", peak >> 20, " MiB exceeded memory_limit_mb=",
                                           trial.memory_limit_mb, " (dataset ", p.label, ", example ",
                                           batch[0]->id, ")"));

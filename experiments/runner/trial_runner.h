@@ -1,4 +1,5 @@
-// Runs one trial of an experiment (experiment_config.h) on the CPU engine: loads the model (cached
+// Runs one trial of an experiment (experiment_config.h) on its device's engine (trial_engine.h):
+// loads the model (cached
 // across trials, quantized per the trial's quant spec), the datasets (cached by spec), runs every
 // example with the trial's attention backend, KV compressor and KV quantization, scores it, and hands
 // each finished example to a callback (the run store commits it at once).
@@ -7,11 +8,13 @@
 // each choice) in batches of `batch_size` samples of one dataset; `repetitions` timed runs, answers
 // from the first, timings the median; ttft_ms = prefill of the batch, latency_ms = the whole batch,
 // decode_ms_per_token = per batched step, peak_host_bytes = the process's peak RSS during the batch
-// (reset before it), kv_bytes = peak KV bytes reserved by the batch.
+// (reset before it), peak_device_bytes = the GPU engine's allocator peak during it (device cuda),
+// kv_bytes = peak KV bytes reserved by the batch.
 // Scores: the sample's metric plugin (eval/), aggregate keys only, plus "quality" = the metric's
 // headline key x 100 (headline_key()); "accuracy" samples are scored here (chosen letter == gold).
 //
-// Outcome: ok; oom (std::bad_alloc, or peak host memory above memory_limit_mb); unsupported
+// Outcome: ok; oom (std::bad_alloc, CUDA out of memory, peak host memory above memory_limit_mb on
+// the CPU, device memory above it on cuda); unsupported
 // (ctx::Unsupported: a plugin cannot run this model, or a device/dtype this build lacks); failed
 // (any other ctx::Error), with the message. Examples finished before the end are kept.
 // Not thread-safe.
@@ -30,6 +33,7 @@
 #include "core/tokenizer/tokenizer.h"
 #include "datasets/dataset.h"
 #include "experiments/runner/experiment_config.h"
+#include "experiments/runner/trial_engine.h"
 #include "experiments/store/run_store.h"
 #include "eval/metric.h"
 
@@ -70,6 +74,9 @@ class TrialRunner {
  private:
   struct LoadedModel;
   LoadedModel& model(const TrialConfig& trial);
+  // The engine for `trial` (trial_engine.h): CPU engines are made per trial, the GPU engine is kept
+  // while model, plugins and memory limit stay the same and `capacity` KV positions fit.
+  TrialEngine& engine(const TrialConfig& trial, LoadedModel& lm, int64_t capacity);
   const MetricPlugin& metric(const std::string& spec);
   void run_examples(const TrialConfig& trial, const std::set<std::pair<std::string, std::string>>& done,
                     const std::function<void(const store::ExampleRecord&)>& on_example,
@@ -82,6 +89,8 @@ class TrialRunner {
   std::map<std::string, std::unique_ptr<Tokenizer>> tokenizers_;  // by model + tokenizer path
   std::map<std::string, std::vector<Sample>> samples_;            // by tokenizer key + dataset spec
   std::map<std::string, std::unique_ptr<MetricPlugin>> metrics_;  // by metric spec
+  std::unique_ptr<TrialEngine> cpu_, gpu_;
+  std::string gpu_key_;
 };
 
 }  // namespace ctx::runner

@@ -25,7 +25,7 @@ using sqlite::Statement;
 
 // kMigrations[v] upgrades a store from user_version v to v + 1. Never edit a step once released:
 // existing files were made by it. Add a step (and bump kRunStoreSchemaVersion) instead.
-constexpr std::array<std::string_view, 2> kMigrations = {
+constexpr std::array<std::string_view, 3> kMigrations = {
     // 0 -> 1: the first schema.
     R"sql(
 CREATE TABLE experiments(
@@ -95,6 +95,10 @@ CREATE INDEX runs_by_config ON runs(experiment_id, config_hash);
 CREATE INDEX params_by_value ON params(key, value);
 CREATE INDEX artifacts_by_experiment ON artifacts(experiment_id);
 )sql",
+    // 2 -> 3: peak device memory of GPU trials (0 for CPU trials and for rows written before).
+    R"sql(
+ALTER TABLE examples ADD COLUMN peak_device_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(kMigrations.size() == kRunStoreSchemaVersion);
 
@@ -105,7 +109,7 @@ constexpr std::string_view kRunCopiedColumns =
 // Every column of examples after run_id, in ExampleRecord order.
 constexpr std::string_view kExampleColumns =
     R"(dataset, example_id, prompt_hash, prompt_tokens, new_tokens, prediction, "references", scores, )"
-    "ttft_ms, latency_ms, prefill_tok_s, decode_ms_per_token, peak_host_bytes, kv_bytes";
+    "ttft_ms, latency_ms, prefill_tok_s, decode_ms_per_token, peak_host_bytes, kv_bytes, peak_device_bytes";
 // A run with its experiment's name, as read_run expects; callers append WHERE/ORDER BY.
 constexpr std::string_view kSelectRun =
     "SELECT r.id, r.experiment_id, e.name, r.trial_index, r.config, r.config_hash, r.status, r.message, "
@@ -323,10 +327,10 @@ void RunStore::add_example(int64_t run_id, const ExampleRecord& e) {
   const std::string scores = nlohmann::json(e.scores).dump();
   db_->write([&] {
     db_->prepare(sql({"INSERT OR REPLACE INTO examples(run_id, ", kExampleColumns,
-                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"}))
+                      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"}))
         .bind(run_id, e.dataset, e.example_id, e.prompt_hash, e.prompt_tokens, e.new_tokens, e.prediction,
               references, scores, e.ttft_ms, e.latency_ms, e.prefill_tok_s, e.decode_ms_per_token,
-              e.peak_host_bytes, e.kv_bytes)
+              e.peak_host_bytes, e.kv_bytes, e.peak_device_bytes)
         .run();
   });
 }
@@ -359,6 +363,7 @@ std::vector<ExampleRecord> RunStore::examples(int64_t run_id) const {
     e.decode_ms_per_token = s.real(11);
     e.peak_host_bytes = s.int64(12);
     e.kv_bytes = s.int64(13);
+    e.peak_device_bytes = s.int64(14);
   }
   return out;
 }

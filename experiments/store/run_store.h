@@ -11,7 +11,7 @@
 //   metrics(run_id, scope, name, value)              scope "" = the whole run, else a dataset label
 //   examples(run_id, dataset, example_id, prompt_hash, prompt_tokens, new_tokens, prediction,
 //            references (JSON array), scores (JSON object), ttft_ms, latency_ms, prefill_tok_s,
-//            decode_ms_per_token, peak_host_bytes, kv_bytes)
+//            decode_ms_per_token, peak_host_bytes, kv_bytes, peak_device_bytes)   the last since version 3
 //   artifacts(id, experiment_id, run_id, kind, path, created_at)            since version 2
 // with indexes for the CLI's queries (runs by experiment and by config hash, metrics and examples by
 // run, params by key and value, artifacts by experiment). NaN doubles are stored as NULL (SQLite's
@@ -41,7 +41,7 @@ class Db;
 
 // Version 1: experiments, runs (without rerun_of), params, metrics, examples.
 // Version 2: runs.rerun_of, artifacts, the query indexes.
-inline constexpr int kRunStoreSchemaVersion = 2;
+inline constexpr int kRunStoreSchemaVersion = 3;
 
 struct Environment {
   std::string git_commit, compiler, cpu, gpu, driver, host;
@@ -74,6 +74,7 @@ struct ExampleRecord {
   std::map<std::string, double> scores;
   double ttft_ms = 0, latency_ms = 0, prefill_tok_s = 0, decode_ms_per_token = 0;
   int64_t peak_host_bytes = 0, kv_bytes = 0;
+  int64_t peak_device_bytes = 0;  // GPU trials: the engine's device allocator peak; 0 on the CPU
 };
 
 struct MetricRecord {

@@ -171,11 +171,11 @@ TEST_F(RunStoreTest, FreshStoreIsCurrentVersionInWalMode) {
   {
     RunStore store(path);
     EXPECT_EQ(store.path(), path);
-    EXPECT_EQ(store.schema_version(), 2);
-    EXPECT_EQ(kRunStoreSchemaVersion, 2);
+    EXPECT_EQ(store.schema_version(), 3);
+    EXPECT_EQ(kRunStoreSchemaVersion, 3);
   }
   RawDb db(path);
-  EXPECT_EQ(db.value("PRAGMA user_version"), "2");
+  EXPECT_EQ(db.value("PRAGMA user_version"), "3");
   EXPECT_EQ(db.value("PRAGMA journal_mode"), "wal");
 }
 
@@ -421,8 +421,8 @@ TEST_F(RunStoreTest, MigratesAVersion1File) {
   const std::string path = file("v1.db");
   RawDb(path).exec(kVersion1Schema);
   RunStore store(path);
-  EXPECT_EQ(store.schema_version(), 2);
-  EXPECT_EQ(RawDb(path).value("PRAGMA user_version"), "2");
+  EXPECT_EQ(store.schema_version(), 3);
+  EXPECT_EQ(RawDb(path).value("PRAGMA user_version"), "3");
 
   const RunRecord old = store.get_run(1);
   EXPECT_EQ(old.experiment, "old");
@@ -437,7 +437,15 @@ TEST_F(RunStoreTest, MigratesAVersion1File) {
   EXPECT_EQ(examples[0].references, std::vector<std::string>{"yes"});
   EXPECT_EQ(examples[0].scores.at("em"), 1.0);
   EXPECT_EQ(examples[0].kv_bytes, 6);
+  EXPECT_EQ(examples[0].peak_device_bytes, 0);  // version 3's column, defaulted for old rows
   EXPECT_EQ(store.find_run(1, "abcd")->id, 1);
+
+  // Version 3's column round-trips on the migrated file.
+  ExampleRecord gpu = examples[0];
+  gpu.example_id = "e2";
+  gpu.peak_device_bytes = int64_t(14) << 30;
+  store.add_example(1, gpu);
+  EXPECT_EQ(store.examples(1).at(1).peak_device_bytes, int64_t(14) << 30);
 
   // The columns and table of version 2 work on the migrated file.
   RunRecord rerun = make_run(1, R"({"kv":"none"})");
@@ -462,10 +470,10 @@ TEST_F(RunStoreTest, MigratesAVersion1File) {
 TEST_F(RunStoreTest, RefusesANewerSchema) {
   const std::string path = file("newer.db");
   { RunStore store(path); }
-  RawDb(path).exec("PRAGMA user_version = 3");
+  RawDb(path).exec("PRAGMA user_version = 4");
   EXPECT_EQ(test::error_of([&] { RunStore store(path); }),
-            "run store " + path + ": schema version 3 is newer than this ctxlab reads (2); use a newer ctxlab");
-  EXPECT_EQ(RawDb(path).value("PRAGMA user_version"), "3");
+            "run store " + path + ": schema version 4 is newer than this ctxlab reads (3); use a newer ctxlab");
+  EXPECT_EQ(RawDb(path).value("PRAGMA user_version"), "4");
 }
 
 TEST_F(RunStoreTest, RefusesAFileThatIsNotSqlite) {

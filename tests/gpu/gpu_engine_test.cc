@@ -186,6 +186,24 @@ TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
   // The engine is usable afterwards.
   auto ok = GpuEngine::create(*model, {});
   EXPECT_EQ(ok->generate_greedy(std::vector<int32_t>{1, 2, 3}, 4, {}, nullptr).size(), 4u);
+  const auto held = ok->memory();
+  EXPECT_GE(held.peak_bytes, ok->weight_bytes() + ok->kv_cache_bytes());
+  // A memory limit below what the engine needs fails the same way; one above it does not.
+  GpuEngineOptions small;
+  small.memory_limit_bytes = held.peak_bytes / 2;
+  try {
+    GpuEngine::create(*model, small);
+    FAIL() << "expected CudaOutOfMemory under a limit of " << small.memory_limit_bytes;
+  } catch (const CudaOutOfMemory& e) {
+    EXPECT_NE(std::string(e.what()).find("memory limit"), std::string::npos) << e.what();
+  }
+  GpuEngineOptions roomy;
+  roomy.memory_limit_bytes = held.reserved_bytes + (int64_t(64) << 20);
+  auto fits = GpuEngine::create(*model, roomy);
+  EXPECT_EQ(fits->generate_greedy(std::vector<int32_t>{1, 2, 3}, 4, {}, nullptr),
+            ok->generate_greedy(std::vector<int32_t>{1, 2, 3}, 4, {}, nullptr));
+  fits->reset_peak_memory();
+  EXPECT_EQ(fits->memory().peak_bytes, fits->memory().current_bytes);
 }
 
 TEST(GpuEngine, BadTokensAreErrors) {

@@ -1,0 +1,110 @@
+#include "experiments/runner/trial_engine.h"
+
+#include <algorithm>
+
+#include "core/base/error.h"
+#include "core/cuda/gpu_engine.h"
+#include "core/model/transformer.h"
+
+namespace ctx::runner {
+
+std::string plugin_name(const std::string& canonical_spec) {
+  return canonical_spec.substr(0, canonical_spec.find_first_of("@:{"));
+}
+
+namespace {
+
+class CpuTrialEngine final : public TrialEngine {
+ public:
+  CpuTrialEngine(const Model& model, const TrialConfig& trial, const Catalog& catalog)
+      : tf_(model, catalog.attention.create(trial.attention)) {
+    tf_.set_kv_compressor(catalog.kv.create(trial.kv));
+    tf_.set_kv_quantization(resolve_kv_quant(catalog, trial.kv_quant));
+  }
+  std::vector<LoglikResult> loglikelihood(const std::vector<LoglikRequest>& requests) override {
+    return ctx::loglikelihood(tf_, requests);
+  }
+  std::vector<GenerateResult> generate(const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& options,
+                                       GenerateTimings* timings) override {
+    return generate_greedy(tf_, prompts, options, timings);
+  }
+
+ private:
+  Transformer tf_;
+};
+
+class GpuTrialEngine final : public TrialEngine {
+ public:
+  GpuTrialEngine(const Model& model, const cuda::GpuEngineOptions& options)
+      : engine_(cuda::GpuEngine::create(model, options)), vocab_(model.config.vocab_size) {}
+
+  std::vector<LoglikResult> loglikelihood(const std::vector<LoglikRequest>& requests) override {
+    std::vector<LoglikResult> results;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const LoglikRequest& r = requests[i];
+      if (r.context.empty() || r.continuation.empty())
+        fail("loglikelihood: request ", i, " has an empty context or continuation");
+      std::vector<int32_t> seq = r.context;
+      seq.insert(seq.end(), r.continuation.begin(), r.continuation.end() - 1);  // the last token is never input
+      engine_->reset();
+      const std::vector<float> logits = engine_->forward(seq, true);
+      results.push_back(score_continuation(logits.data() + int64_t(r.context.size() - 1) * vocab_, vocab_,
+                                           r.continuation));
+    }
+    return results;
+  }
+
+  std::vector<GenerateResult> generate(const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& options,
+                                       GenerateTimings* timings) override {
+    if (prompts.size() != 1)
+      throw Unsupported(str_cat("device cuda: batch_size ", prompts.size(), ": the GPU engine decodes one sequence at a time"));
+    cuda::GpuTimings tm;
+    GenerateResult result;
+    result.tokens = engine_->generate_greedy(prompts[0], options.max_new_tokens, options.stop_ids, &tm);
+    result.prompt_tokens = int64_t(prompts[0].size());
+    result.stopped = !result.tokens.empty() && std::find(options.stop_ids.begin(), options.stop_ids.end(),
+                                                         result.tokens.back()) != options.stop_ids.end();
+    if (timings) {
+      timings->prefill_seconds = tm.prefill_ms * 1e-3;
+      timings->decode_seconds = tm.decode_ms * 1e-3;
+      timings->decode_steps = tm.decode_steps;
+      timings->kv_bytes_reserved = engine_->kv_cache_bytes();
+      timings->kv_bytes_used = engine_->kv_cache_bytes() * (result.prompt_tokens + int64_t(result.tokens.size())) /
+                               engine_->capacity();
+    }
+    return {result};
+  }
+
+  void reset_peak_device_memory() override { engine_->reset_peak_memory(); }
+  int64_t peak_device_bytes() const override { return engine_->memory().peak_bytes; }
+  int64_t capacity() const override { return engine_->capacity(); }
+
+ private:
+  std::unique_ptr<cuda::GpuEngine> engine_;
+  int64_t vocab_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrialEngine> make_cpu_trial_engine(const Model& model, const TrialConfig& trial,
+                                                   const Catalog& catalog) {
+  if (trial.dtype != "float32") throw Unsupported(str_cat("dtype ", trial.dtype, ": the CPU engine computes in float32"));
+  return std::make_unique<CpuTrialEngine>(model, trial, catalog);
+}
+
+std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const TrialConfig& trial, int64_t capacity) {
+  if (trial.dtype != "bfloat16")
+    throw Unsupported(str_cat("dtype ", trial.dtype, " on device cuda: the GPU engine computes in bfloat16 (set dtype = bfloat16)"));
+  if (plugin_name(trial.attention) != "sdpa")
+    throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: only sdpa runs on the GPU so far"));
+  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv", trial.kv}, {"kv_quant", trial.kv_quant},
+                                   {"quant", trial.quant}})
+    if (plugin_name(spec) != "none")
+      throw Unsupported(str_cat(what, " ", spec, " on device cuda: not implemented on the GPU yet (only none)"));
+  cuda::GpuEngineOptions options;
+  options.capacity = capacity;
+  options.memory_limit_bytes = trial.memory_limit_mb * (int64_t(1) << 20);
+  return std::make_unique<GpuTrialEngine>(model, options);
+}
+
+}  // namespace ctx::runner
