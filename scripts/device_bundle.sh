@@ -26,6 +26,7 @@ case "${BUNDLE_TESTS:-all}" in
   all) find "$BUILD/tests" -maxdepth 1 -type f -executable -name '*_test' -exec cp {} .device/bin/ \; ;;
   *) for t in $BUNDLE_TESTS; do cp "$BUILD/tests/$t" .device/bin/; done ;;
 esac
+strip --strip-unneeded .device/bin/* 2>/dev/null || true  # symbols are not needed there; carry is limited
 for bin in .device/bin/*; do
   ldd "$bin" | awk '/=> \//{print $3}'
 done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libcuda|libcublas|libcublasLt)\.so' | while read -r lib; do

@@ -263,6 +263,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
     a.window = b.window, a.scale = float(c.softmax_scale());
     a.splits = n == 1 ? int(decode_splits_) : 1;
     a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
+    a.vectorized = options_.vectorized_attention;
     launch_attention(a, stream_);
     stage_done("attention");
     linear(attn_.get(), n, b.wo, d, c.q_dim(), b.bo, residual, true, hidden_.get());

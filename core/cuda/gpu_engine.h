@@ -57,6 +57,7 @@ struct GpuEngineOptions {
   int64_t prefill_chunk = 2048;  // tokens per prefill forward (scratch is sized for this)
   bool use_graphs = true;        // decode steps as CUDA graph replays
   int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)
+  bool vectorized_attention = true;  // false: the generic attention kernel for every head_dim (tests)
 };
 
 class GpuEngine {

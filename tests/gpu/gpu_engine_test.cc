@@ -95,13 +95,15 @@ INSTANTIATE_TEST_SUITE_P(HfFixtures, GpuFixture,
                          ::testing::Values("llama", "llama_bf16", "llama_tied", "llama_mha", "mistral_swa", "qwen2", "qwen3",
                                            "granite", "stories260k_hf"));
 
-// Head dims 64/128/256 take the vectorised decode attention (16-byte loads, several keys per load);
-// 48 the generic one. Random models whose weights are large enough for peaked attention (so that a
-// wrong softmax shows), prompt long enough for several split-KV chunks, against the float32 CPU
-// engine: whole prompt at once, then the last tokens one by one through the cache.
+// Head dims 64/128/256 take the vectorised attention kernel (16-byte loads, several keys per load),
+// others the generic one. On random models with weights large enough for peaked attention (so that a
+// wrong softmax shows; bf16 error against float32 is then 3-10%, not the fixtures' 1%) and a prompt
+// long enough for several split-KV chunks, the vectorised kernel must agree with the generic one run
+// on the same bf16 inputs, and be as close to the float32 CPU engine: the whole prompt at once, then
+// the last tokens one by one through the cache.
 class GpuHeadDim : public ::testing::TestWithParam<int> {};
 
-TEST_P(GpuHeadDim, AttentionMatchesTheCpuEngine) {
+TEST_P(GpuHeadDim, VectorisedAttentionMatchesTheGenericKernel) {
   const int hd = GetParam();
   const std::string path = ::testing::TempDir() + "gpu_head_dim_" + std::to_string(hd) + ".json";
   {
@@ -118,25 +120,43 @@ TEST_P(GpuHeadDim, AttentionMatchesTheCpuEngine) {
   KvCache cache = cpu.new_cache(int64_t(ids.size()));
   SequenceStep step{&cache, ids, 0};
   const std::vector<float> expected = cpu.forward(std::span<const SequenceStep>(&step, 1));
-  GpuEngineOptions opt;
-  opt.capacity = 320;  // 5 split-KV chunks in decode
-  auto engine = GpuEngine::create(*model, opt);
-  const auto whole = engine->forward(ids, true);
-  const double err = relative_l2(whole.data(), expected.data(), whole.size());
-  std::printf("head_dim %d: prefill ||gpu - cpu|| / ||cpu|| = %.3g\n", hd, err);
-  EXPECT_LE(err, 2e-2);
-  engine->reset();
-  const size_t head = ids.size() - 8;
-  engine->forward(std::span<const int32_t>(ids.data(), head), false);
-  for (size_t i = head; i < ids.size(); ++i) {
-    const auto row = engine->forward(std::span<const int32_t>(&ids[i], 1), false);
-    const double e = relative_l2(row.data(), expected.data() + i * 300, 300);
-    EXPECT_LE(e, 2e-2) << "decode at position " << i;
-    if (i + 1 == ids.size()) std::printf("head_dim %d: decode ||gpu - cpu|| / ||cpu|| = %.3g\n", hd, e);
-  }
+  // Logits of the whole prompt, then of the last 8 tokens decoded one by one.
+  auto run = [&](bool vectorized) {
+    GpuEngineOptions opt;
+    opt.capacity = 320;  // 5 split-KV chunks in decode
+    opt.vectorized_attention = vectorized;
+    auto engine = GpuEngine::create(*model, opt);
+    auto whole = engine->forward(ids, true);
+    engine->reset();
+    const size_t head = ids.size() - 8;
+    engine->forward(std::span<const int32_t>(ids.data(), head), false);
+    std::vector<float> steps;
+    for (size_t i = head; i < ids.size(); ++i) {
+      const auto row = engine->forward(std::span<const int32_t>(&ids[i], 1), false);
+      steps.insert(steps.end(), row.begin(), row.end());
+    }
+    return std::make_pair(whole, steps);
+  };
+  const auto [wide, wide_steps] = run(true);
+  const auto [generic, generic_steps] = run(false);
+  const float* expected_steps = expected.data() + (ids.size() - 8) * 300;
+  const double wide_err = relative_l2(wide.data(), expected.data(), wide.size());
+  const double generic_err = relative_l2(generic.data(), expected.data(), generic.size());
+  const double wide_step_err = relative_l2(wide_steps.data(), expected_steps, wide_steps.size());
+  const double generic_step_err = relative_l2(generic_steps.data(), expected_steps, generic_steps.size());
+  const double between = relative_l2(wide.data(), generic.data(), wide.size());
+  const double between_steps = relative_l2(wide_steps.data(), generic_steps.data(), wide_steps.size());
+  std::printf("head_dim %d vs cpu: prefill vectorised %.3g generic %.3g, decode vectorised %.3g generic %.3g; "
+              "vectorised vs generic: prefill %.3g decode %.3g\n",
+              hd, wide_err, generic_err, wide_step_err, generic_step_err, between, between_steps);
+  EXPECT_LE(wide_err, 1.25 * generic_err + 1e-3);
+  EXPECT_LE(wide_step_err, 1.25 * generic_step_err + 1e-3);
+  EXPECT_LE(between, std::max(0.75 * generic_err, 0.02));
+  EXPECT_LE(between_steps, std::max(0.75 * generic_step_err, 0.02));
+  EXPECT_LE(generic_err, 0.15);  // bf16 on this model: about 0.05-0.1
 }
 
-INSTANTIATE_TEST_SUITE_P(HeadDims, GpuHeadDim, ::testing::Values(48, 64, 128, 256));
+INSTANTIATE_TEST_SUITE_P(HeadDims, GpuHeadDim, ::testing::Values(64, 128, 256));
 
 TEST(GpuEngine, StopIdsEndGenerationAtTheirFirstOccurrence) {
   const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));

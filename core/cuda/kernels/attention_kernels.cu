@@ -269,7 +269,7 @@ void launch_attention(const AttentionParams& p, cudaStream_t stream) {
   switch (epl) {
 #define CTX_ATTN_CASE(E)                                                                   \
   case E:                                                                                  \
-    if (p.hd == 32 * E && (E == 2 || E == 4 || E == 8)) {                                  \
+    if (p.vectorized && p.hd == 32 * E && (E == 2 || E == 4 || E == 8)) {                  \
       launch_pdl(attention_partial_kernel<E, (E == 2 || E == 4 || E == 8)>, grid, dim3(32 * kWarps), 0, stream, p); \
     } else {                                                                               \
       launch_pdl(attention_partial_kernel<E, false>, grid, dim3(32 * kWarps), 0, stream, p); \

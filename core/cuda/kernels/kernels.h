@@ -76,6 +76,7 @@ struct AttentionParams {
   int splits = 1;                   // chunks of keys per query (split-KV), merged by the last to finish
   float* partial;                   // [n, heads, splits, hd + 2] workspace (splits > 1)
   int* counters;                    // [n * heads], zero before the launch and after it (splits > 1)
+  bool vectorized = true;           // head_dim 64/128/256 read K/V with 16-byte loads (false: generic)
   bf16* out;                        // [n, heads * hd]
 };
 // Causal attention of n queries over the cache in one launch: partial softmax per (query, head,
