@@ -11,7 +11,8 @@ python3 bench/gpu/hf_logits.py .device/bench_configs/llama2_7b.json "${TOKENS:-1
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
 for tool in memcheck racecheck; do
   echo "== compute-sanitizer --tool $tool gpu_engine_test"
-  # llama, qwen3 (q/k norm), mistral_swa (sliding window) and the profile test cover every kernel.
+  # llama, qwen3 (q/k norm), mistral_swa (sliding window), the profile test and the head-dim tests
+  # (the vectorised attention kernel at 64/128/256) cover every kernel.
   .device/run exec "$sanitizer" --tool "$tool" .device/bin/gpu_engine_test --gtest_brief=1 \
-    --gtest_filter='HfFixtures/GpuFixture.*/0:HfFixtures/GpuFixture.*/4:HfFixtures/GpuFixture.*/6:GpuEngine.Decode*' 2>&1 | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|OK|FAILED|Invalid|Race|hazard" | head -40
+    --gtest_filter='HfFixtures/GpuFixture.*/0:HfFixtures/GpuFixture.*/4:HfFixtures/GpuFixture.*/6:GpuEngine.Decode*:HeadDims/*' 2>&1 | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|OK|FAILED|Invalid|Race|hazard" | head -40
 done
