@@ -29,7 +29,7 @@
 namespace ctx {
 
 struct KvStep {
-  int64_t layer = 0;
+  int64_t layer = 0;  // KV-layer index: attention layers numbered in order (ModelConfig::kv_layer())
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   float scale = 1.0f;             // the model's softmax scale
   const float* q = nullptr;       // [n_new, num_heads * head_dim], post-RoPE queries of the new rows
@@ -58,7 +58,7 @@ class KvCompressor {
   virtual bool keeps_all() const { return false; }
 };
 
-// Runs `compressor` on `layer` of `cache` after a step of n_new rows with queries q and compacts
+// Runs `compressor` on KV layer `layer` of `cache` after a step of n_new rows with queries q and compacts
 // the cache when it asks to. Returns whether entries were dropped (then call cache.trim() once the
 // step is done, so a paged cache returns its free blocks). `position` is the tokens seen including
 // the step; -1 means mid-step (the Transformer's case): cache.position() + n_new.

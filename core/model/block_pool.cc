@@ -8,7 +8,7 @@
 namespace ctx {
 
 BlockPool::BlockPool(const ModelConfig& c, int64_t block_size)
-    : layers_(c.num_layers), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), block_size_(block_size) {
+    : layers_(c.num_kv_layers()), kv_heads_(c.num_kv_heads), head_dim_(c.head_dim), block_size_(block_size) {
   CTX_CHECK(block_size > 0);
   k_.resize(size_t(layers_));
   v_.resize(size_t(layers_));

@@ -1,5 +1,5 @@
 // A pool of fixed-size KV blocks shared by the paged caches of one model instance (PagedAttention):
-// for each layer, K and V storage of [num_kv_heads][num_blocks][block_size][head_dim] floats. A block
+// for each attention (KV) layer, K and V storage of [num_kv_heads][num_blocks][block_size][head_dim] floats. A block
 // id names the same slot in every KV head's region (one block table serves all heads), and a head's
 // blocks are adjacent, so a sequence whose blocks were allocated in order reads each head's keys as
 // one stream (block-major storage would interleave the heads: runs of block_size rows, strided).

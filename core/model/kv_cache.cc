@@ -20,12 +20,14 @@ KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, std::shared
 }
 
 KvCache::KvCache(const ModelConfig& c, int64_t initial_capacity)
-    : KvCache(c.num_layers, c.num_kv_heads, c.head_dim, nullptr) {
+    : KvCache(c.num_kv_layers(), c.num_kv_heads, c.head_dim, nullptr) {
+  recurrent_ = RecurrentState(c);
   if (initial_capacity > 0) reserve(initial_capacity);
 }
 
 KvCache::KvCache(const ModelConfig& c, std::shared_ptr<BlockPool> pool)
-    : KvCache(c.num_layers, c.num_kv_heads, c.head_dim, std::move(pool)) {
+    : KvCache(c.num_kv_layers(), c.num_kv_heads, c.head_dim, std::move(pool)) {
+  recurrent_ = RecurrentState(c);
   CTX_CHECK(pool_ != nullptr);
 }
 
@@ -40,6 +42,7 @@ KvCache& KvCache::operator=(KvCache&& o) noexcept {
     pool_ = std::move(o.pool_);
     blocks_ = std::move(o.blocks_);
     o.blocks_.clear();
+    recurrent_ = std::move(o.recurrent_);
   }
   return *this;
 }
@@ -197,6 +200,7 @@ void KvCache::clear() {
   std::fill(lengths_.begin(), lengths_.end(), 0);
   for (auto& s : states_) s = KvLayerState{};
   for (auto& q : quantized_) q.clear();
+  recurrent_.clear();
 }
 
 // Slots are addressed through the float view, so the layout arithmetic lives in KvView alone; the
@@ -259,6 +263,7 @@ KvCache KvCache::fork() const {
   c.position_ = position_;
   c.lengths_ = lengths_;
   c.states_ = states_;
+  c.recurrent_ = recurrent_;
   if (pool_) {
     c.blocks_ = blocks_;
     for (int32_t b : blocks_) pool_->retain(b);
@@ -273,18 +278,18 @@ KvCache KvCache::fork() const {
 }
 
 int64_t KvCache::bytes_reserved() const {
-  if (pool_) return capacity() * position_bytes();
+  if (pool_) return capacity() * position_bytes() + recurrent_bytes();
   int64_t entries = 0, quantized = 0;
   for (int64_t cap : capacities_) entries += cap;
   for (const auto& q : quantized_) quantized += q.bytes_reserved();
-  return entries * entry_bytes() + quantized;
+  return entries * entry_bytes() + quantized + recurrent_bytes();
 }
 
 int64_t KvCache::bytes_used() const {
   int64_t entries = 0, quantized = 0;
   for (int64_t l = 0; l < layers_; ++l) entries += float_length(size_t(l));
   for (const auto& q : quantized_) quantized += q.bytes_used();
-  return entries * entry_bytes() + quantized;
+  return entries * entry_bytes() + quantized + recurrent_bytes();
 }
 
 }  // namespace ctx

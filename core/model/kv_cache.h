@@ -1,4 +1,13 @@
-// The KV cache of one sequence, in one of two layouts (see core/attention/kv_view.h):
+// The cache of one sequence: K/V of the attention layers and, for hybrid models, the fixed-size
+// recurrent state of the Mamba-2 layers (recurrent(), core/model/recurrent_state.h).
+//
+// Only attention layers hold K/V: every `layer` argument below is a KV-layer index, 0 ..
+// num_layers() - 1 = ModelConfig::num_kv_layers() - 1, numbering the attention layers in order
+// (ModelConfig::kv_layer() maps a model layer to it; for attention-only models they coincide).
+// Compression, quantization and paging act on these layers only; the recurrent state is neither
+// compressed nor paged, and is counted in bytes_reserved()/bytes_used() (recurrent_bytes()).
+//
+// K/V come in one of two layouts (see core/attention/kv_view.h):
 //   contiguous: per layer, K and V as [kv_heads][capacity][head_dim]; grows by doubling
 //   paged:      a block table into a shared BlockPool; blocks allocated on demand, released when
 //               the cache is cleared or destroyed; fork() shares blocks copy-on-write
@@ -35,6 +44,7 @@
 #include "core/kv/kv_quant.h"
 #include "core/model/block_pool.h"
 #include "core/model/model_config.h"
+#include "core/model/recurrent_state.h"
 
 namespace ctx {
 
@@ -62,7 +72,11 @@ class KvCache {
   KvLayout layout() const { return pool_ ? KvLayout::kPaged : KvLayout::kContiguous; }
   int64_t position() const { return position_; }
   int64_t length(int64_t layer) const { return lengths_[size_t(layer)]; }
-  int64_t num_layers() const { return layers_; }
+  int64_t num_layers() const { return layers_; }  // attention (KV) layers
+  // The Mamba-2 layers' state (empty for attention-only models); advanced by the Transformer.
+  RecurrentState& recurrent() { return recurrent_; }
+  const RecurrentState& recurrent() const { return recurrent_; }
+  int64_t recurrent_bytes() const { return recurrent_.bytes(); }
   // Entries of `layer` that fit without allocating (quantized ones included).
   int64_t capacity(int64_t layer = 0) const;
 
@@ -96,7 +110,7 @@ class KvCache {
   void trim();
   KvLayerState& state(int64_t layer) { return states_[size_t(layer)]; }
   const KvLayerState& state(int64_t layer) const { return states_[size_t(layer)]; }
-  // Drops all positions (paged: releases the blocks).
+  // Drops all positions (paged: releases the blocks) and zeroes the recurrent state.
   void clear();
 
   // Writable slot of (layer, kv head, entry index); quantized_length(layer) <= pos < capacity().
@@ -114,7 +128,8 @@ class KvCache {
 
   // Bytes held for this sequence (allocated capacity of every layer, or blocks in its table, plus the
   // quantized stores' codes and params at their capacity) and bytes of valid entries (float entries,
-  // codes and params); their difference is the waste.
+  // codes and params); their difference is the waste. Both include recurrent_bytes(), which is
+  // fixed per sequence.
   int64_t bytes_reserved() const;
   int64_t bytes_used() const;
   const std::vector<int32_t>& block_table() const { return blocks_; }
@@ -145,6 +160,7 @@ class KvCache {
   // paged
   std::shared_ptr<BlockPool> pool_;
   std::vector<int32_t> blocks_;
+  RecurrentState recurrent_;
 };
 
 }  // namespace ctx

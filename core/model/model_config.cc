@@ -1,5 +1,6 @@
 #include "core/model/model_config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -11,7 +12,7 @@ namespace {
 
 using json = nlohmann::json;
 
-const std::set<std::string> kSupported = {"llama", "mistral", "qwen2", "qwen3", "granite"};
+const std::set<std::string> kSupported = {"llama", "mistral", "qwen2", "qwen3", "granite", "granitemoehybrid"};
 
 // Typed access to config keys with errors that name the file and key.
 class ConfigReader {
@@ -109,25 +110,102 @@ std::vector<int32_t> parse_token_ids(const ConfigReader& r, const char* key) {
   return ids;
 }
 
+// granitemoehybrid: the mixer of each layer, the Mamba-2 shape and the position embedding.
+void parse_hybrid_layers(const ConfigReader& r, ModelConfig& c) {
+  const std::string& source = r.source();
+  if (!r.has("layer_types")) fail(source, ": missing required key 'layer_types' (granitemoehybrid)");
+  const json& lt = r.raw().at("layer_types");
+  if (!lt.is_array() || int64_t(lt.size()) != c.num_layers)
+    fail(source, ": 'layer_types' must be a list of ", c.num_layers, " strings");
+  for (size_t l = 0; l < lt.size(); ++l) {
+    const std::string t = lt[l].is_string() ? lt[l].get<std::string>() : "";
+    if (t == "linear_attention" || t == "mamba") {
+      c.layer_kinds.push_back(LayerKind::kMamba2);
+    } else if (t == "full_attention" || t == "attention") {
+      c.layer_kinds.push_back(LayerKind::kAttention);
+    } else {
+      fail(source, ": layer_types[", l, "] = ", lt[l].dump(),
+           " is not a known layer type (supported: linear_attention or mamba for Mamba-2, full_attention or attention)");
+    }
+  }
+  Mamba2Config& m = c.mamba;
+  m.num_heads = r.get_int("mamba_n_heads", 128);
+  m.num_groups = r.get_int("mamba_n_groups", 1);
+  m.state_size = r.get_int("mamba_d_state", 256);
+  m.conv_kernel = r.get_int("mamba_d_conv", 4);
+  m.chunk_size = r.get_int("mamba_chunk_size", 256);
+  m.conv_bias = r.get_bool("mamba_conv_bias", true);
+  m.proj_bias = r.get_bool("mamba_proj_bias", false);
+  const int64_t expand = r.get_int("mamba_expand", 2);
+  for (auto [k, v] : {std::pair{"mamba_n_heads", m.num_heads}, {"mamba_n_groups", m.num_groups},
+                      {"mamba_d_state", m.state_size}, {"mamba_d_conv", m.conv_kernel},
+                      {"mamba_chunk_size", m.chunk_size}, {"mamba_expand", expand}})
+    require_positive(r, k, v);
+  const int64_t inner = expand * c.hidden_size;
+  // "auto" (the HF default) derives the head size from the expanded width.
+  const bool auto_head = !r.has("mamba_d_head") || (r.raw().at("mamba_d_head").is_string() &&
+                                                    r.raw().at("mamba_d_head").get<std::string>() == "auto");
+  m.head_dim = auto_head ? inner / m.num_heads : r.require_int("mamba_d_head");
+  require_positive(r, "mamba_d_head", m.head_dim);
+  if (m.intermediate() != inner)
+    fail(source, ": mamba_n_heads * mamba_d_head (", m.num_heads, " * ", m.head_dim, ") must equal mamba_expand * hidden_size (",
+         expand, " * ", c.hidden_size, ")");
+  if (m.num_heads % m.num_groups != 0)
+    fail(source, ": mamba_n_heads (", m.num_heads, ") must be a multiple of mamba_n_groups (", m.num_groups, ")");
+  if (r.has("time_step_limit")) {
+    const json& tl = r.raw().at("time_step_limit");
+    if (!tl.is_array() || tl.size() != 2) fail(source, ": 'time_step_limit' must be a list [min, max]");
+    m.dt_min = r.as_double(tl[0], "time_step_limit");
+    m.dt_max = r.as_double(tl[1], "time_step_limit");
+    if (!(m.dt_min <= m.dt_max)) fail(source, ": time_step_limit must have min <= max, got [", m.dt_min, ", ", m.dt_max, "]");
+  }
+  const std::string pos = r.get_string("position_embedding_type", "rope");
+  if (pos != "rope" && pos != "nope")
+    fail(source, ": unsupported position_embedding_type '", pos, "' (supported: rope, nope)");
+  c.use_rope = pos == "rope";
+}
+
 }  // namespace
+
+bool ModelConfig::is_hybrid() const { return num_kv_layers() != num_layers; }
+
+int64_t ModelConfig::num_kv_layers() const {
+  if (layer_kinds.empty()) return num_layers;
+  return int64_t(std::count(layer_kinds.begin(), layer_kinds.end(), LayerKind::kAttention));
+}
+
+int64_t ModelConfig::kv_layer(int64_t layer) const {
+  if (layer_kinds.empty()) return layer;
+  if (layer_kinds[size_t(layer)] != LayerKind::kAttention) return -1;
+  return int64_t(std::count(layer_kinds.begin(), layer_kinds.begin() + layer, LayerKind::kAttention));
+}
 
 double ModelConfig::softmax_scale() const {
   return attention_scale > 0 ? attention_scale : 1.0 / std::sqrt(double(head_dim));
 }
 
 int64_t ModelConfig::parameter_count() const {
-  int64_t per_layer = hidden_size * (q_dim() + 2 * kv_dim()) + q_dim() * hidden_size + 3 * hidden_size * intermediate_size +
-                      2 * hidden_size;
+  int64_t per_layer = hidden_size * (q_dim() + 2 * kv_dim()) + q_dim() * hidden_size;
   if (qkv_bias) per_layer += q_dim() + 2 * kv_dim();
+  if (o_bias) per_layer += hidden_size;
   if (qk_norm) per_layer += 2 * head_dim;
-  int64_t n = num_layers * per_layer + vocab_size * hidden_size + hidden_size;
+  const Mamba2Config& m = mamba;
+  int64_t per_mamba = hidden_size * m.in_proj_dim() + m.intermediate() * hidden_size + m.conv_dim() * m.conv_kernel +
+                      3 * m.num_heads + m.intermediate();
+  if (m.conv_bias) per_mamba += m.conv_dim();
+  if (m.proj_bias) per_mamba += m.in_proj_dim() + hidden_size;
+  const int64_t per_mlp = 3 * hidden_size * intermediate_size + 2 * hidden_size + (mlp_bias ? 2 * intermediate_size + hidden_size : 0);
+  int64_t n = num_kv_layers() * per_layer + num_mamba_layers() * per_mamba + num_layers * per_mlp +
+              vocab_size * hidden_size + hidden_size;
   if (!tie_word_embeddings) n += vocab_size * hidden_size;
   return n;
 }
 
 std::string ModelConfig::summary() const {
   return str_cat(model_type, " L=", num_layers, " d=", hidden_size, " heads=", num_heads, "/", num_kv_heads,
-                 " hd=", head_dim, " ff=", intermediate_size, " vocab=", vocab_size, " params=", parameter_count());
+                 " hd=", head_dim, " ff=", intermediate_size, " vocab=", vocab_size,
+                 is_hybrid() ? str_cat(" mamba2=", num_mamba_layers(), "/", num_layers) : std::string(),
+                 " params=", parameter_count());
 }
 
 std::string supported_model_types() {
@@ -148,20 +226,21 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
   ModelConfig c;
   if (!r.has("model_type")) fail(source, ": missing required key 'model_type'");
   c.model_type = r.get_string("model_type", "");
-  if (c.model_type == "granitemoehybrid")
-    fail(source, ": model_type 'granitemoehybrid' (hybrid Mamba-2) is not supported yet (supported: ",
-         supported_model_types(), ")");
   if (!kSupported.count(c.model_type))
     fail(source, ": unknown model_type '", c.model_type, "' (supported: ", supported_model_types(), ")");
 
   c.vocab_size = r.require_int("vocab_size");
   c.hidden_size = r.require_int("hidden_size");
-  c.intermediate_size = r.require_int("intermediate_size");
+  const bool hybrid = c.model_type == "granitemoehybrid";
+  if (hybrid && r.get_int("num_local_experts", 0) > 0)
+    fail(source, ": mixture-of-experts granitemoehybrid is not supported yet (num_local_experts = ",
+         r.get_int("num_local_experts", 0), "; only dense models with num_local_experts = 0 run)");
+  c.intermediate_size = r.require_int(hybrid ? "shared_intermediate_size" : "intermediate_size");
   c.num_layers = r.require_int("num_hidden_layers");
   c.num_heads = r.require_int("num_attention_heads");
   c.num_kv_heads = r.get_int("num_key_value_heads", c.num_heads);
   for (auto [k, v] : {std::pair{"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size},
-                      {"intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_layers},
+                      {hybrid ? "shared_intermediate_size" : "intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_layers},
                       {"num_attention_heads", c.num_heads}, {"num_key_value_heads", c.num_kv_heads}})
     require_positive(r, k, v);
   if (c.num_heads % c.num_kv_heads != 0)
@@ -202,7 +281,9 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
       for (int64_t l = first; l < c.num_layers; ++l) c.layer_window[size_t(l)] = window;
     }
   }
-  if (r.has("layer_types")) {
+  if (hybrid) {
+    parse_hybrid_layers(r, c);
+  } else if (r.has("layer_types")) {
     const json& lt = j.at("layer_types");
     if (!lt.is_array() || int64_t(lt.size()) != c.num_layers)
       fail(source, ": 'layer_types' must be a list of ", c.num_layers, " strings");
@@ -217,7 +298,7 @@ ModelConfig parse_hf_config(const std::string& json_text, const std::string& sou
     }
   }
 
-  if (c.model_type == "granite") {
+  if (c.model_type == "granite" || hybrid) {
     c.embedding_multiplier = r.get_double("embedding_multiplier", 1.0);
     c.attention_scale = r.get_double("attention_multiplier", 0.0);
     c.residual_multiplier = r.get_double("residual_multiplier", 1.0);

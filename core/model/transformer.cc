@@ -39,11 +39,14 @@ Transformer::Transformer(const Model& model, std::shared_ptr<const AttentionBack
     : model_(model), attention_(std::move(attention)), rope_(model.config.rope, model.config.head_dim) {
   CTX_CHECK(attention_ != nullptr);
   for (int64_t l = 0; l < model.config.num_layers; ++l) {
+    if (model.config.layer_kind(l) != LayerKind::kAttention) continue;
     const Support s = attention_->supports(attention_params(l), attention_->layout());
     if (!s.ok) throw Unsupported(str_cat("attention backend cannot run layer ", l, " of ", model.spec, ": ", s.reason));
   }
   if (attention_->layout() == KvLayout::kPaged)
     pool_ = std::make_shared<BlockPool>(model.config, attention_->block_size());
+  if (model.config.num_mamba_layers() > 0)
+    mamba_ = std::make_unique<Mamba2Mixer>(model.config.mamba, float(model.config.rms_norm_eps));
 }
 
 AttentionParams Transformer::attention_params(int64_t layer) const {
@@ -81,10 +84,63 @@ KvCache Transformer::new_cache(int64_t capacity) const {
   return cache;
 }
 
+// Attention over h_ (the normalised input) into mix_: K/V appended to KV layer kv_layer(layer) of
+// each sequence's cache, then compression and quantization of that layer.
+void Transformer::attention_layer(int64_t layer, std::span<const SequenceStep> steps,
+                                  const std::vector<int64_t>& row_begin, const std::vector<int64_t>& pos,
+                                  std::vector<char>& compressed) {
+  const ModelConfig& c = model_.config;
+  const LayerWeights& lw = model_.weights.layers[size_t(layer)];
+  const int64_t n = row_begin.back(), qd = c.q_dim(), kvd = c.kv_dim(), hd = c.head_dim, kl = c.kv_layer(layer);
+  const float eps = float(c.rms_norm_eps);
+  float *h = h_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data(), *attn = attn_.data();
+  linear(lw.wq, h, n, q, lw.bq);
+  linear(lw.wk, h, n, k, lw.bk);
+  linear(lw.wv, h, n, v, lw.bv);
+  if (c.qk_norm) {  // Qwen3: RMSNorm over each head's vector, before RoPE
+    rms_norm(q, n * c.num_heads, hd, hd, lw.q_norm, eps, q, hd);
+    rms_norm(k, n * c.num_kv_heads, hd, hd, lw.k_norm, eps, k, hd);
+  }
+  if (c.use_rope) {
+    rope_.apply(q, n, qd, c.num_heads, pos.data());
+    rope_.apply(k, n, kvd, c.num_kv_heads, pos.data());
+  }
+  seqs_.clear();
+  for (size_t si = 0; si < steps.size(); ++si) {
+    KvCache& cache = *steps[si].cache;
+    const int64_t r0 = row_begin[si], nr = row_begin[si + 1] - r0, past = cache.length(kl);
+    if (nr == 0) continue;
+    for (int64_t t = 0; t < nr; ++t)
+      for (int64_t g = 0; g < c.num_kv_heads; ++g) {
+        std::memcpy(cache.key_slot(kl, g, past + t), k + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
+        std::memcpy(cache.value_slot(kl, g, past + t), v + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
+      }
+    cache.append(kl, nr);  // the cache's position moves after all layers
+    seqs_.push_back({q + r0 * qd, nr, cache.view(kl, kv_scratch_[si]), attn + r0 * qd, int64_t(si)});
+  }
+  attention_->forward(attention_params(layer), seqs_);
+  for (size_t si = 0; si < steps.size() && quant_.enabled(); ++si) steps[si].cache->flush(kl);
+  if (compressor_)
+    for (size_t si = 0; si < steps.size(); ++si)
+      if (const int64_t nr = row_begin[si + 1] - row_begin[si]; nr > 0)
+        compressed[si] |= compress_layer(*compressor_, c, kl, q + row_begin[si] * qd, nr, *steps[si].cache);
+  linear(lw.wo, attn, n, mix_.data(), lw.bo);
+}
+
+// Mamba-2 over h_ into mix_, each sequence continuing from (and advancing) its recurrent state.
+void Transformer::mamba_layer(int64_t layer, std::span<const SequenceStep> steps, const std::vector<int64_t>& row_begin) {
+  mamba_seqs_.clear();
+  for (size_t si = 0; si < steps.size(); ++si) {
+    RecurrentState& state = steps[si].cache->recurrent();
+    mamba_seqs_.push_back({row_begin[si], row_begin[si + 1] - row_begin[si], state.conv(layer), state.ssm(layer)});
+  }
+  mamba_->forward(model_.weights.layers[size_t(layer)].mamba, h_.data(), row_begin.back(), mamba_seqs_, mix_.data());
+}
+
 std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
   const ModelConfig& c = model_.config;
   const ModelWeights& w = model_.weights;
-  const int64_t d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size, hd = c.head_dim;
+  const int64_t d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size;
   const float eps = float(c.rms_norm_eps), res = float(c.residual_multiplier);
 
   // Row bookkeeping: row i belongs to steps[seq_of[i]] at absolute position pos[i].
@@ -106,9 +162,8 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
   row_begin[steps.size()] = n;
 
   grow(x_, n * d), grow(h_, n * d), grow(q_, n * qd), grow(k_, n * kvd), grow(v_, n * kvd), grow(attn_, n * qd);
-  grow(gate_, n * ff), grow(up_, n * ff);
-  float *x = x_.data(), *h = h_.data(), *q = q_.data(), *k = k_.data(), *v = v_.data(), *attn = attn_.data();
-  float *gate = gate_.data(), *up = up_.data();
+  grow(gate_, n * ff), grow(up_, n * ff), grow(mix_, n * d);
+  float *x = x_.data(), *h = h_.data(), *gate = gate_.data(), *up = up_.data(), *mix = mix_.data();
 
   // Embedding (Granite scales it).
   const float emb_mul = float(c.embedding_multiplier);
@@ -120,41 +175,16 @@ std::vector<float> Transformer::forward(std::span<const SequenceStep> steps) {
     }
 
   if (kv_scratch_.size() < steps.size()) kv_scratch_.resize(steps.size());
-  std::vector<AttentionSequence> seqs;
   std::vector<char> compressed(steps.size(), 0);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = w.layers[size_t(l)];
+    // Mixer: attention or Mamba-2, from rms_norm(x) in h to its output in mix.
     rms_norm(x, n, d, d, lw.attn_norm, eps, h, d);
-    linear(lw.wq, h, n, q, lw.bq);
-    linear(lw.wk, h, n, k, lw.bk);
-    linear(lw.wv, h, n, v, lw.bv);
-    if (c.qk_norm) {  // Qwen3: RMSNorm over each head's vector, before RoPE
-      rms_norm(q, n * c.num_heads, hd, hd, lw.q_norm, eps, q, hd);
-      rms_norm(k, n * c.num_kv_heads, hd, hd, lw.k_norm, eps, k, hd);
-    }
-    rope_.apply(q, n, qd, c.num_heads, pos.data());
-    rope_.apply(k, n, kvd, c.num_kv_heads, pos.data());
-    seqs.clear();
-    for (size_t si = 0; si < steps.size(); ++si) {
-      KvCache& cache = *steps[si].cache;
-      const int64_t r0 = row_begin[si], nr = row_begin[si + 1] - r0, past = cache.length(l);
-      if (nr == 0) continue;
-      for (int64_t t = 0; t < nr; ++t)
-        for (int64_t g = 0; g < c.num_kv_heads; ++g) {
-          std::memcpy(cache.key_slot(l, g, past + t), k + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
-          std::memcpy(cache.value_slot(l, g, past + t), v + (r0 + t) * kvd + g * hd, size_t(hd) * 4);
-        }
-      cache.append(l, nr);  // the cache's position moves after all layers
-      seqs.push_back({q + r0 * qd, nr, cache.view(l, kv_scratch_[si]), attn + r0 * qd, int64_t(si)});
-    }
-    attention_->forward(attention_params(l), seqs);
-    for (size_t si = 0; si < steps.size() && quant_.enabled(); ++si) steps[si].cache->flush(l);
-    if (compressor_)
-      for (size_t si = 0; si < steps.size(); ++si)
-        if (const int64_t nr = row_begin[si + 1] - row_begin[si]; nr > 0)
-          compressed[si] |= compress_layer(*compressor_, c, l, q + row_begin[si] * qd, nr, *steps[si].cache);
-    linear(lw.wo, attn, n, h, lw.bo);
-    add_scaled(x, h, n * d, res);
+    if (c.layer_kind(l) == LayerKind::kMamba2)
+      mamba_layer(l, steps, row_begin);
+    else
+      attention_layer(l, steps, row_begin, pos, compressed);
+    add_scaled(x, mix, n * d, res);
 
     rms_norm(x, n, d, d, lw.ffn_norm, eps, h, d);
     linear(lw.w_gate, h, n, gate, lw.b_gate);

@@ -5,6 +5,9 @@
 // the batch go through the linear layers together as one [N, hidden] matrix (no padding); attention
 // runs per sequence against that sequence's cache. Logits are returned only for the rows asked for.
 //
+// Layers are attention layers or, in hybrid models (Granite-4.0-H), Mamba-2 layers
+// (core/model/mamba2_layer.h) whose per-sequence recurrent state lives in the sequence's KvCache;
+// the KV cache, KV compression, KV quantization and paging concern the attention layers only.
 // Attention is a plugin (core/attention/attention_backend.h); the caches follow its layout.
 // An optional KV compressor (core/kv/kv_compressor.h) runs on each layer after its attention.
 // Optional KV quantization (core/kv/kv_quant.h): after each layer's attention the cache flushes the
@@ -17,12 +20,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "core/attention/attention_backend.h"
 #include "core/kv/kv_compressor.h"
 #include "core/model/kv_cache.h"
+#include "core/model/mamba2_layer.h"
 #include "core/model/model_loader.h"
 #include "core/model/rope.h"
 
@@ -66,6 +71,9 @@ class Transformer {
 
  private:
   AttentionParams attention_params(int64_t layer) const;
+  void attention_layer(int64_t layer, std::span<const SequenceStep> steps, const std::vector<int64_t>& row_begin,
+                       const std::vector<int64_t>& pos, std::vector<char>& compressed);
+  void mamba_layer(int64_t layer, std::span<const SequenceStep> steps, const std::vector<int64_t>& row_begin);
 
   const Model& model_;
   std::shared_ptr<const AttentionBackend> attention_;
@@ -73,8 +81,11 @@ class Transformer {
   KvQuantConfig quant_;
   std::shared_ptr<BlockPool> pool_;  // paged layout only
   Rope rope_;
+  std::unique_ptr<Mamba2Mixer> mamba_;  // hybrid models only
   // Scratch, grown on demand: activations for N rows.
-  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_;
+  std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, mix_;
+  std::vector<AttentionSequence> seqs_;
+  std::vector<Mamba2Sequence> mamba_seqs_;
   std::vector<std::vector<float>> kv_scratch_;  // per sequence of a batch: dequantized K/V of one layer
 };
 

@@ -44,6 +44,23 @@ class Assembler {
   WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
     return {take(name, {rows, cols}), rows, cols, nullptr};
   }
+  // Rows [first, first + rows) of the [total_rows, cols] tensor `name`, as a matrix of its own: a
+  // view of a float32 tensor, else a converted buffer holding only these rows (so quantizing one
+  // part releases only its own buffer).
+  WeightMatrix row_block(const std::string& name, int64_t total_rows, int64_t cols, int64_t first, int64_t rows) {
+    const std::vector<int64_t> shape = {total_rows, cols};
+    auto t = lookup_(name, shape);
+    if (!t) fail(source_, ": missing tensor '", name, "' (expected shape ", shape_str(shape), ")");
+    if (t->shape != shape)
+      fail(source_, ": tensor '", name, "' has shape ", shape_str(t->shape), ", expected ", shape_str(shape));
+    if (t->dtype == DType::F16 || t->dtype == DType::BF16) {
+      RawTensor part = *t;
+      part.shape = {rows, cols};
+      part.data = static_cast<const char*>(t->data) + first * cols * int64_t(dtype_size(t->dtype));
+      return {as_f32(name, part, {rows, cols}), rows, cols, nullptr};
+    }
+    return {as_f32(name, *t, shape) + first * cols, rows, cols, nullptr};
+  }
   WeightVector vector(const std::string& name, int64_t n) { return {take(name, {n}), n}; }
 
  private:
@@ -57,11 +74,32 @@ int64_t mat_bytes(const WeightMatrix& m) { return m.bytes(); }
 
 int64_t layer_bytes(const LayerWeights& l) {
   int64_t b = 0;
-  for (const auto* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) b += mat_bytes(*m);
+  const Mamba2Weights& m = l.mamba;
+  for (const auto* x : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &m.in_proj, &m.out_proj})
+    b += mat_bytes(*x);
   for (const auto* v : {&l.attn_norm, &l.ffn_norm, &l.bq, &l.bk, &l.bv, &l.bo, &l.q_norm, &l.k_norm, &l.b_gate,
-                        &l.b_up, &l.b_down})
+                        &l.b_up, &l.b_down, &m.in_bias, &m.out_bias, &m.conv_weight, &m.conv_bias, &m.dt_bias,
+                        &m.a_log, &m.d, &m.norm})
     b += vec_bytes(*v);
   return b;
+}
+
+Mamba2Weights assemble_mamba2(const Mamba2Config& m, int64_t d, const std::string& p, Assembler& a) {
+  Mamba2Weights w;
+  const int64_t inner = m.intermediate(), conv = m.conv_dim(), h = m.num_heads;
+  w.in_proj = a.matrix(p + "in_proj.weight", m.in_proj_dim(), d);
+  w.out_proj = a.matrix(p + "out_proj.weight", d, inner);
+  if (m.proj_bias) {
+    w.in_bias = a.vector(p + "in_proj.bias", m.in_proj_dim());
+    w.out_bias = a.vector(p + "out_proj.bias", d);
+  }
+  w.conv_weight = {a.take(p + "conv1d.weight", {conv, 1, m.conv_kernel}), conv * m.conv_kernel};
+  if (m.conv_bias) w.conv_bias = a.vector(p + "conv1d.bias", conv);
+  w.dt_bias = a.vector(p + "dt_bias", h);
+  w.a_log = a.vector(p + "A_log", h);
+  w.d = a.vector(p + "D", h);
+  w.norm = a.vector(p + "norm.weight", inner);
+  return w;
 }
 
 }  // namespace
@@ -93,6 +131,18 @@ ModelWeights assemble_hf_weights(const ModelConfig& c, const TensorLookup& looku
     LayerWeights l;
     l.attn_norm = a.vector(p + "input_layernorm.weight", d);
     l.ffn_norm = a.vector(p + "post_attention_layernorm.weight", d);
+    if (c.model_type == "granitemoehybrid") {
+      // Dense shared MLP: input_linear stacks gate (first half of the rows) and up.
+      const std::string in = p + "shared_mlp.input_linear.weight";
+      l.w_gate = a.row_block(in, 2 * ff, d, 0, ff);
+      l.w_up = a.row_block(in, 2 * ff, d, ff, ff);
+      l.w_down = a.matrix(p + "shared_mlp.output_linear.weight", d, ff);
+    }
+    if (c.layer_kind(i) == LayerKind::kMamba2) {
+      l.mamba = assemble_mamba2(c.mamba, d, p + "mamba.", a);
+      w.layers.push_back(l);
+      continue;
+    }
     l.wq = a.matrix(p + "self_attn.q_proj.weight", qd, d);
     l.wk = a.matrix(p + "self_attn.k_proj.weight", kvd, d);
     l.wv = a.matrix(p + "self_attn.v_proj.weight", kvd, d);
@@ -106,6 +156,10 @@ ModelWeights assemble_hf_weights(const ModelConfig& c, const TensorLookup& looku
     if (c.qk_norm) {
       l.q_norm = a.vector(p + "self_attn.q_norm.weight", c.head_dim);
       l.k_norm = a.vector(p + "self_attn.k_norm.weight", c.head_dim);
+    }
+    if (c.model_type == "granitemoehybrid") {
+      w.layers.push_back(l);
+      continue;
     }
     l.w_gate = a.matrix(p + "mlp.gate_proj.weight", ff, d);
     l.w_up = a.matrix(p + "mlp.up_proj.weight", ff, d);

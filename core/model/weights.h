@@ -36,6 +36,20 @@ struct WeightVector {
   bool empty() const { return data == nullptr; }
 };
 
+// A Mamba-2 mixer (HF `model.layers.N.mamba.*`); see core/model/mamba2_layer.h.
+struct Mamba2Weights {
+  WeightMatrix in_proj;      // [in_proj_dim, hidden]: rows z | x B C | dt
+  WeightMatrix out_proj;     // [hidden, intermediate]
+  WeightVector in_bias, out_bias;  // empty unless mamba.proj_bias
+  WeightVector conv_weight;  // [conv_dim * conv_kernel], row c = the depthwise kernel of channel c
+  WeightVector conv_bias;    // [conv_dim], empty unless mamba.conv_bias
+  WeightVector dt_bias, a_log, d;  // [num_heads]
+  WeightVector norm;         // [intermediate], the gated RMSNorm's weight
+};
+
+// One decoder layer: a mixer (attention: attn_norm, wq..bo, q/k norms; Mamba-2: attn_norm and
+// `mamba`; the other's fields stay empty), then the MLP (ffn_norm, gate/up/down). For
+// granitemoehybrid the MLP is the shared MLP, its stacked input_linear split into gate and up.
 struct LayerWeights {
   WeightVector attn_norm, ffn_norm;
   WeightMatrix wq, wk, wv, wo;
@@ -43,6 +57,7 @@ struct LayerWeights {
   WeightVector q_norm, k_norm;  // empty unless config.qk_norm
   WeightMatrix w_gate, w_up, w_down;
   WeightVector b_gate, b_up, b_down;
+  Mamba2Weights mamba;
 };
 
 struct ModelWeights {
@@ -75,7 +90,7 @@ using TensorLookup =
     std::function<std::optional<RawTensor>(const std::string& name, const std::vector<int64_t>& expected_shape)>;
 
 // Assembles ModelWeights for `config` from HF-named tensors ("model.layers.0.self_attn.q_proj.weight",
-// ...). Float32 tensors are used in place, f16/bf16 converted once. Throws ctx::Error naming `source`
+// "model.layers.0.mamba.in_proj.weight", "model.layers.0.shared_mlp.input_linear.weight", ...). Float32 tensors are used in place, f16/bf16 converted once. Throws ctx::Error naming `source`
 // and the tensor for a missing tensor, a wrong shape or an unsupported dtype.
 ModelWeights assemble_hf_weights(const ModelConfig& config, const TensorLookup& lookup, const std::string& source);
 

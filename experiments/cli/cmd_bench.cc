@@ -83,7 +83,7 @@ int bench_decode(const Args& args) {
       times.push_back(monotonic_seconds() - t0);
     }
     const double ctx_len = double(cache.position()) - double(N) / 2;
-    bytes = double(model->weights.bytes_read_per_token()) + 2.0 * double(c.num_layers * c.kv_dim()) * 4.0 * ctx_len;
+    bytes = double(model->weights.bytes_read_per_token()) + 2.0 * double(c.num_kv_layers() * c.kv_dim()) * 4.0 * ctx_len;
     const double t = 1.0 / median(times);
     tps.push_back(t);
     copy.push_back(bw.copy_gbps);

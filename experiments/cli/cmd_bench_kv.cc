@@ -105,7 +105,7 @@ int bench_kv(const Args& args) {
     if (P < 2) fail("--lengths entries must be >= 2");
     const auto prompt = synthetic_tokens(P + D, c.vocab_size);
     Transformer base(*model, attention);
-    auto recorder = std::make_shared<QueryRecorder>(c.num_layers);
+    auto recorder = std::make_shared<QueryRecorder>(c.num_kv_layers());
     base.set_kv_compressor(recorder);
     KvCache prefilled = base.new_cache(P);
     SequenceStep pre{&prefilled, std::span<const int32_t>(prompt.data(), size_t(P)), -1};
@@ -119,7 +119,7 @@ int bench_kv(const Args& args) {
       const double held = double(cache.bytes_reserved());
       if (kv == "none") none_bytes = held;
       int64_t entries = 0;
-      for (int64_t l = 0; l < c.num_layers; ++l) entries += cache.length(l);
+      for (int64_t l = 0; l < c.num_kv_layers(); ++l) entries += cache.length(l);
       std::vector<double> times;
       for (int64_t i = 0; i < D; ++i) {
         SequenceStep s{&cache, std::span<const int32_t>(&prompt[size_t(P + i)], 1), -1};
@@ -128,7 +128,7 @@ int bench_kv(const Args& args) {
         if (i > 0) times.push_back(monotonic_seconds() - s0);
       }
       std::printf("| %lld | %s | %s | %lld | %s | %s | %.1f | %.3f | %.3f |\n", (long long)P, kv.c_str(), keep.c_str(),
-                  (long long)(entries / c.num_layers), human_bytes(held).c_str(),
+                  (long long)(entries / c.num_kv_layers()), human_bytes(held).c_str(),
                   none_bytes > 0 ? (format_ratio(double(int64_t(held / none_bytes * 1000 + 0.5)) / 1000) + "x").c_str() : "-",
                   prep_ms, median(times) * 1e3, *std::min_element(times.begin(), times.end()) * 1e3);
       std::fflush(stdout);
@@ -142,7 +142,7 @@ int bench_kv(const Args& args) {
         KvCache cache = prefilled.fork();
         const double c0 = monotonic_seconds();
         bool any = false;
-        for (int64_t l = 0; l < c.num_layers; ++l)
+        for (int64_t l = 0; l < c.num_kv_layers(); ++l)
           any |= compress_layer(*comp, c, l, recorder->queries(l), P, cache, P);
         if (any) cache.trim();
         const double compress_ms = (monotonic_seconds() - c0) * 1e3;
@@ -157,7 +157,7 @@ int bench_kv(const Args& args) {
       KvCache cache = prefilled.fork();
       cache.set_quantization(q);
       const double q0 = monotonic_seconds();
-      for (int64_t l = 0; l < c.num_layers; ++l) cache.flush(l);
+      for (int64_t l = 0; l < c.num_kv_layers(); ++l) cache.flush(l);
       row(tf, cache, q.spec, "1", (monotonic_seconds() - q0) * 1e3);
     }
   }

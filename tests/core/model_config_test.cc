@@ -181,17 +181,87 @@ TEST(HfConfig, Stories260kHf) {
   EXPECT_EQ(c.layer_window, std::vector<int64_t>(5, 0));
 }
 
-TEST(HfConfig, GraniteHybridIsNotSupportedYet) {
+TEST(HfConfig, GraniteHybrid) {
+  const ModelConfig c = parse_fixture("granite_hybrid");
+  EXPECT_EQ(c.model_type, "granitemoehybrid");
+  EXPECT_EQ(c.intermediate_size, 128);  // shared_intermediate_size, not the experts' intermediate_size
+  ASSERT_EQ(c.layer_kinds.size(), 4u);
+  EXPECT_EQ(c.layer_kind(0), LayerKind::kMamba2);
+  EXPECT_EQ(c.layer_kind(1), LayerKind::kAttention);
+  EXPECT_EQ(c.layer_kind(2), LayerKind::kMamba2);
+  EXPECT_EQ(c.layer_kind(3), LayerKind::kAttention);
+  EXPECT_TRUE(c.is_hybrid());
+  EXPECT_EQ(c.num_kv_layers(), 2);
+  EXPECT_EQ(c.num_mamba_layers(), 2);
+  EXPECT_EQ(c.kv_layer(0), -1);
+  EXPECT_EQ(c.kv_layer(1), 0);
+  EXPECT_EQ(c.kv_layer(3), 1);
+  EXPECT_EQ(c.mamba.num_heads, 4);
+  EXPECT_EQ(c.mamba.head_dim, 32);
+  EXPECT_EQ(c.mamba.state_size, 16);
+  EXPECT_EQ(c.mamba.num_groups, 1);
+  EXPECT_EQ(c.mamba.conv_kernel, 4);
+  EXPECT_EQ(c.mamba.chunk_size, 256);
+  EXPECT_TRUE(c.mamba.conv_bias);
+  EXPECT_FALSE(c.mamba.proj_bias);
+  EXPECT_EQ(c.mamba.dt_min, 0.0);
+  EXPECT_EQ(c.mamba.dt_max, INFINITY);
+  EXPECT_EQ(c.mamba.conv_dim(), 160);
+  EXPECT_EQ(c.mamba.in_proj_dim(), 292);
+  EXPECT_TRUE(c.use_rope);
+  EXPECT_DOUBLE_EQ(c.embedding_multiplier, 12.0);
+  EXPECT_DOUBLE_EQ(c.attention_scale, 0.03);
+  EXPECT_DOUBLE_EQ(c.residual_multiplier, 0.22);
+  EXPECT_DOUBLE_EQ(c.logits_scaling, 6.0);
+  // Attention layers: q,k,v,o; Mamba-2: in_proj, out_proj, conv (+bias), dt_bias/A_log/D, norm;
+  // every layer: shared MLP and two norms; embedding, lm_head, final norm.
+  const int64_t attn = 64 * (64 + 32 + 32) + 64 * 64, mamba = 64 * 292 + 128 * 64 + 160 * 4 + 160 + 3 * 4 + 128;
+  const int64_t mlp = 3 * 64 * 128 + 2 * 64;
+  EXPECT_EQ(c.parameter_count(), 2 * attn + 2 * mamba + 4 * mlp + 2 * 512 * 64 + 64);
+  // An attention-only model: every layer is a KV layer.
+  const ModelConfig llama = parse_fixture("llama");
+  EXPECT_FALSE(llama.is_hybrid());
+  EXPECT_EQ(llama.num_kv_layers(), llama.num_layers);
+  EXPECT_EQ(llama.kv_layer(1), 1);
+}
+
+TEST(HfConfig, GraniteHybridErrors) {
   const std::string path = fixture_config_path("granite_hybrid");
-  try {
-    parse_hf_config(read_file(path), path);
-    FAIL() << "granite_hybrid parsed";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("not supported yet"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("granitemoehybrid"), std::string::npos) << msg;
-    EXPECT_NE(msg.find(path), std::string::npos) << msg;
-  }
+  const json base = json::parse(read_file(path));
+  auto error_of = [&](const std::function<void(json&)>& edit) {
+    json j = base;
+    edit(j);
+    try {
+      parse_hf_config(j.dump(), path);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const std::string moe = error_of([](json& j) { j["num_local_experts"] = 8, j["num_experts_per_tok"] = 2; });
+  EXPECT_NE(moe.find("mixture-of-experts granitemoehybrid is not supported yet"), std::string::npos) << moe;
+  EXPECT_NE(moe.find(path), std::string::npos) << moe;
+  const std::string unknown = error_of([](json& j) { j["layer_types"][2] = "sliding_attention"; });
+  EXPECT_NE(unknown.find("layer_types[2]"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find("\"sliding_attention\" is not a known layer type"), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find(path), std::string::npos) << unknown;
+  const std::string missing = error_of([](json& j) { j.erase("layer_types"); });
+  EXPECT_NE(missing.find("missing required key 'layer_types'"), std::string::npos) << missing;
+  const std::string shape = error_of([](json& j) { j["mamba_d_head"] = 16; });
+  EXPECT_NE(shape.find("mamba_n_heads * mamba_d_head (4 * 16) must equal mamba_expand * hidden_size (2 * 64)"),
+            std::string::npos)
+      << shape;
+  const std::string groups = error_of([](json& j) { j["mamba_n_groups"] = 3; });
+  EXPECT_NE(groups.find("mamba_n_heads (4) must be a multiple of mamba_n_groups (3)"), std::string::npos) << groups;
+  const std::string pos = error_of([](json& j) { j["position_embedding_type"] = "alibi"; });
+  EXPECT_NE(pos.find("unsupported position_embedding_type 'alibi'"), std::string::npos) << pos;
+  // "auto" head size and NoPE parse.
+  json j = base;
+  j["mamba_d_head"] = "auto";
+  j["position_embedding_type"] = "nope";
+  const ModelConfig c = parse_hf_config(j.dump(), path);
+  EXPECT_EQ(c.mamba.head_dim, 32);
+  EXPECT_FALSE(c.use_rope);
 }
 
 TEST(HfConfig, EveryFixtureConfigIsCovered) {
@@ -405,8 +475,8 @@ TEST(HfConfigErrors, UnknownModelTypeListsSupportedTypes) {
   EXPECT_NE(msg.find("model_type"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'gpt2'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("cfg.json"), std::string::npos) << msg;
-  for (const char* t : {"llama", "mistral", "qwen2", "qwen3", "granite"}) EXPECT_NE(msg.find(t), std::string::npos) << t << ": " << msg;
-  EXPECT_EQ(supported_model_types(), "granite, llama, mistral, qwen2, qwen3");
+  for (const char* t : {"llama", "mistral", "qwen2", "qwen3", "granite", "granitemoehybrid"}) EXPECT_NE(msg.find(t), std::string::npos) << t << ": " << msg;
+  EXPECT_EQ(supported_model_types(), "granite, granitemoehybrid, llama, mistral, qwen2, qwen3");
 }
 
 TEST(HfConfigErrors, MissingModelType) {

@@ -1,4 +1,4 @@
-// Every HF fixture (except the hybrid one, a later issue) with every attention backend against
+// Every HF fixture (the hybrid Mamba-2 one included) with every attention backend against
 // transformers' reference logits and greedy tokens: teacher-forced in one prefill, token by token
 // through the KV cache, batched with prompts of different lengths, and greedy generation.
 #include <gtest/gtest.h>
@@ -124,7 +124,7 @@ TEST_P(HfFixture, GreedyGenerationThroughKvCacheMatches) {
 }
 
 std::vector<std::string> fixture_names() {
-  return {"llama", "llama_bf16", "llama_tied", "llama_mha", "mistral_swa", "qwen2", "qwen3", "granite"};
+  return {"llama", "llama_bf16", "llama_tied", "llama_mha", "mistral_swa", "qwen2", "qwen3", "granite", "granite_hybrid"};
 }
 
 INSTANTIATE_TEST_SUITE_P(AllFixtures, HfFixture,
@@ -134,7 +134,6 @@ INSTANTIATE_TEST_SUITE_P(AllFixtures, HfFixture,
 TEST(HfFixtures, EveryFolderIsCovered) {
   // Guards against a new fixture folder that this suite silently skips.
   std::vector<std::string> covered = fixture_names();
-  covered.push_back("granite_hybrid");  // hybrid Mamba-2: a later issue
   covered.push_back("stories260k_hf");  // its own test (reference holds generation only)
   for (const auto& e : std::filesystem::directory_iterator(test::shared_path("fixtures/hf")))
     if (e.is_directory())

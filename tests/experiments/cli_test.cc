@@ -174,7 +174,6 @@ TEST(Cli, BadInputGivesOneLineErrors) {
       {"generate --model " + fixture("hf/llama") + " --prompt-ids 1,x,3", 1, "'x' is not a non-negative integer"},
       {"generate --model " + fixture("hf/llama") + " --prompt-ids 1,600", 1, "token id 600 is outside the vocabulary"},
       {"generate --model " + fixture("hf/llama") + " --prompt hello", 1, "no tokenizer found"},
-      {"generate --model " + fixture("hf/granite_hybrid") + " --prompt-ids 1", 1, "granitemoehybrid"},
       {"logits --model " + fixture("hf/llama") + " --prompt-ids 1 --out /nonexistent/dir/x.safetensors", 1,
        "cannot open for writing"},
       {"bench frobnicate", 1, "unknown benchmark 'frobnicate'"},
