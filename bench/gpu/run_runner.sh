@@ -2,7 +2,7 @@
 # One device call: the runner on the GPU engine (experiments/configs/gpu_quickstart.ini) and, for
 # comparison, the CPU quickstart's sdpa/none/none trial on the same host, both into one run store;
 # then ls, compare and the export of both runs.
-# Here:   BUNDLE_TESTS=gpu_engine_test BUNDLE_DATASETS=1 bash scripts/device_bundle.sh
+# Here:   BUNDLE_TESTS=0 BUNDLE_DATASETS=1 bash scripts/device_bundle.sh   (carry is limited to 64 MiB)
 # Device: bash bench/gpu/run_runner.sh   (run tool, carry [".device"], kind nvidia-h100-x1)
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"

@@ -7,6 +7,8 @@
 #include "core/cuda/cublas_api.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/device_allocator.h"
+#include "core/cuda/event_timer.h"
+#include "core/cuda/gpu_attention.h"
 #include "core/cuda/kernels/kernels.h"
 #include "core/model/rope.h"
 
@@ -137,9 +139,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   const int64_t cap = options_.capacity, chunk = std::min(options_.prefill_chunk, cap);
   const int64_t kv = c.num_layers * c.num_kv_heads * cap * c.head_dim;
   k_cache_ = Bf16Buffer(alloc_, kv), v_cache_ = Bf16Buffer(alloc_, kv);
-  // Split-KV for decode: chunks of about 64 keys (16 per warp), so that even one sequence at 1k
-  // context gives heads * splits blocks enough to fill the GPU.
-  decode_splits_ = std::clamp<int64_t>((cap + 63) / 64, 1, 256);
+  decode_splits_ = default_attention_splits(cap, 1);  // split-KV chunks for decode
   const int64_t widest = std::max({c.hidden_size, c.q_dim() + 2 * c.kv_dim(), 2 * c.intermediate_size, c.vocab_size});
   hidden_ = DeviceBuffer<float>(alloc_, chunk * c.hidden_size);
   qkv_ = DeviceBuffer<float>(alloc_, chunk * (c.q_dim() + 2 * c.kv_dim()));
@@ -455,28 +455,6 @@ std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngine
   if (model.config.model_type == "granite_hybrid" || model.config.model_type == "granitemoehybrid")
     throw Unsupported("GPU engine: hybrid Mamba layers are not implemented on the GPU");
   return std::make_unique<GpuEngineImpl>(model, options);
-}
-
-// Median milliseconds of `reps` event-timed runs of `fn` (after two warm-up runs).
-template <class Fn>
-double median_ms(int reps, Fn fn) {
-  cudaEvent_t start, stop;
-  CTX_CUDA_CHECK(cudaEventCreate(&start));
-  CTX_CUDA_CHECK(cudaEventCreate(&stop));
-  std::vector<float> ms;
-  for (int r = 0; r < reps + 2; ++r) {
-    CTX_CUDA_CHECK(cudaEventRecord(start));
-    fn();
-    CTX_CUDA_CHECK(cudaEventRecord(stop));
-    CTX_CUDA_CHECK(cudaEventSynchronize(stop));
-    float t = 0;
-    CTX_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
-    if (r >= 2) ms.push_back(t);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-  std::sort(ms.begin(), ms.end());
-  return double(ms[ms.size() / 2]);
 }
 
 double measure_gemv_bandwidth(int64_t rows, int64_t cols, int reps) {

@@ -18,6 +18,7 @@ void print_model_line(const Model& m, const std::string& quant = "none");
 
 int bench_kv(const Args& args);     // `ctxlab bench kv` (cmd_bench_kv.cc)
 int bench_quant(const Args& args);  // `ctxlab bench quant` (cmd_bench_quant.cc)
-int bench_gpu_decode(const Args& args);  // `ctxlab bench gpu-decode` (cmd_bench_gpu.cc)
+int bench_gpu_decode(const Args& args);     // `ctxlab bench gpu-decode` (cmd_bench_gpu.cc)
+int bench_gpu_attention(const Args& args);  // `ctxlab bench gpu-attention` (cmd_bench_gpu.cc)
 
 }  // namespace ctx::cli

@@ -1,11 +1,14 @@
 // ctxlab bench gpu-decode: batch-1 greedy decode on the GPU (core/cuda/gpu_engine.h) against the
 // memory-bandwidth roofline measured in the same run (device-to-device copy bandwidth / bytes one
 // decode step must read: every weight once plus the K/V cache).
+// ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
+// context lengths, its K/V read rate against the same copy bandwidth.
 #include <algorithm>
 #include <cstdio>
 
 #include "core/base/error.h"
 #include "core/base/system_info.h"
+#include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_engine.h"
 #include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
@@ -89,6 +92,37 @@ int bench_gpu_decode(const Args& args) {
   std::printf("\ndevice memory (ctxlab allocator): current %.2f GB, peak %.2f GB, reserved %.2f GB; cudaMemGetInfo: %.2f of %.2f GB free\n",
               mem.current_bytes / 1e9, mem.peak_bytes / 1e9, mem.reserved_bytes / 1e9, mem.device_free_bytes / 1e9,
               mem.device_total_bytes / 1e9);
+  return 0;
+}
+
+int bench_gpu_attention(const Args& args) {
+  po::options_description desc("bench gpu-attention options");
+  desc.add_options()
+      ("heads", po::value<int64_t>()->default_value(32), "query heads")
+      ("kv-heads", po::value<int64_t>()->default_value(32), "KV heads")
+      ("head-dim", po::value<int64_t>()->default_value(128), "head dimension (<= 256)")
+      ("context", po::value<std::string>()->default_value("1024,4096,16384,65536"), "cached positions, e.g. 1024,8192")
+      ("splits", po::value<std::string>()->default_value("0"), "split-KV chunk counts to try (0 = the engine's choice)")
+      ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
+      ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
+  po::variables_map vm;
+  if (!parse_options("bench gpu-attention", "[options]", desc, args, vm)) return 0;
+  const auto contexts = parse_size_list(vm["context"].as<std::string>(), "--context");
+  const auto splits = parse_size_list(vm["splits"].as<std::string>(), "--splits");
+  const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
+  cuda::GpuAttentionCase c;
+  c.heads = vm["heads"].as<int64_t>(), c.kv_heads = vm["kv-heads"].as<int64_t>(), c.head_dim = vm["head-dim"].as<int64_t>();
+  std::printf("decode attention, one query per head: heads %lld, kv heads %lld, head_dim %lld, bf16 K/V; copy bandwidth "
+              "%.3f TB/s (read + write)\n\n",
+              (long long)c.heads, (long long)c.kv_heads, (long long)c.head_dim, copy_bw / 1e12);
+  std::printf("| context | splits | K+V MB | us | GB/s | ratio vs copy |\n|---|---|---|---|---|---|\n");
+  for (int64_t len : contexts)
+    for (int64_t s : splits) {
+      c.length = len, c.splits = int(s);
+      const auto t = cuda::measure_decode_attention(c, vm["rounds"].as<int>());
+      std::printf("| %lld | %d | %.2f | %.2f | %.0f | %.3f |\n", (long long)len, t.splits,
+                  double(2 * c.kv_heads * len * c.head_dim * 2) / 1e6, t.us, t.bytes_per_s / 1e9, t.bytes_per_s / copy_bw);
+    }
   return 0;
 }
 

@@ -1,0 +1,149 @@
+// The GPU attention kernel (core/cuda/gpu_attention.h, the forward pass's kernel) against a float64
+// reference computed here on the same bf16-rounded inputs, over the shapes the CPU backends'
+// conformance test covers: head dims (the generic kernel and the vectorised 64/128/256 one), GQA
+// ratios, sliding windows, prefill (several queries) and decode (one query) at lengths that give
+// empty, partial and many split-KV chunks, chosen and explicit split counts. Label "gpu".
+// Tolerance: the kernel rounds its output to bf16 (relative error <= 2^-9) after float32
+// accumulation, so |got - ref| <= 2^-8 |ref| + 1e-3 max|ref| per element.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/base/dtype.h"
+#include "core/base/error.h"
+#include "core/cuda/gpu_attention.h"
+
+namespace ctx::cuda {
+namespace {
+
+float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+std::vector<float> random_bf16(size_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = round_bf16(d(rng));
+  return v;
+}
+
+// Causal softmax attention in double, the case's conventions (gpu_attention.h).
+std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float>& q, const std::vector<float>& k,
+                              const std::vector<float>& v) {
+  const int64_t hd = c.head_dim, group = c.heads / c.kv_heads;
+  const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(double(hd));
+  std::vector<double> out(size_t(c.queries * c.heads * hd));
+  for (int64_t t = 0; t < c.queries; ++t) {
+    const int64_t pos = c.length - c.queries + t;
+    const int64_t first = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
+    for (int64_t h = 0; h < c.heads; ++h) {
+      const float* qr = q.data() + (t * c.heads + h) * hd;
+      const int64_t kvh = h / group;
+      std::vector<double> s;
+      double mx = -INFINITY;
+      for (int64_t j = first; j <= pos; ++j) {
+        const float* kr = k.data() + (j * c.kv_heads + kvh) * hd;
+        double d = 0;
+        for (int64_t e = 0; e < hd; ++e) d += double(qr[e]) * kr[e];
+        s.push_back(d * scale);
+        mx = std::max(mx, s.back());
+      }
+      double den = 0;
+      for (double& x : s) den += (x = std::exp(x - mx));
+      double* o = out.data() + (t * c.heads + h) * hd;
+      for (int64_t j = first; j <= pos; ++j) {
+        const float* vr = v.data() + (j * c.kv_heads + kvh) * hd;
+        for (int64_t e = 0; e < hd; ++e) o[e] += s[size_t(j - first)] / den * vr[e];
+      }
+    }
+  }
+  return out;
+}
+
+struct Case {
+  int64_t heads, kv_heads, head_dim, length, queries, window;
+  int splits;
+  std::string name() const {
+    return "h" + std::to_string(heads) + "_kv" + std::to_string(kv_heads) + "_d" + std::to_string(head_dim) + "_len" +
+           std::to_string(length) + "_q" + std::to_string(queries) + "_win" + std::to_string(window) + "_split" +
+           std::to_string(splits);
+  }
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  for (int64_t hd : {32, 48, 64, 80, 128, 256})
+    for (auto [heads, kv] : {std::pair<int64_t, int64_t>{4, 4}, {8, 2}, {4, 1}}) {
+      out.push_back({heads, kv, hd, 300, 300, 0, 0});  // prefill, one chunk
+      out.push_back({heads, kv, hd, 1, 1, 0, 0});      // the first token
+      out.push_back({heads, kv, hd, 1000, 1, 0, 0});   // decode, 16 chunks
+      out.push_back({heads, kv, hd, 1000, 1, 37, 0});  // decode in a window
+    }
+  for (int splits : {1, 3, 7, 64, 256}) {  // explicit chunk counts, including more chunks than keys
+    out.push_back({8, 2, 128, 200, 1, 0, splits});
+    out.push_back({8, 2, 64, 5, 1, 0, splits});
+  }
+  out.push_back({4, 2, 128, 96, 32, 0, 4});     // several queries, split
+  out.push_back({4, 2, 128, 257, 40, 50, 0});   // prefill in a window
+  out.push_back({32, 32, 128, 4096, 1, 0, 0});  // Llama-2-7B's decode shape at 4k
+  return out;
+}
+
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name(); }
+
+class GpuAttention : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GpuAttention, MatchesTheFloat64Reference) {
+  const Case& k = GetParam();
+  GpuAttentionCase c;
+  c.heads = k.heads, c.kv_heads = k.kv_heads, c.head_dim = k.head_dim, c.length = k.length, c.queries = k.queries;
+  c.window = k.window, c.splits = k.splits;
+  const uint32_t seed = uint32_t(std::hash<std::string>()(k.name()));
+  // Queries scaled so that attention is peaked (a wrong softmax shows), not one-hot.
+  const auto q = random_bf16(size_t(c.queries * c.heads * c.head_dim), seed, 2.f);
+  const auto kk = random_bf16(size_t(c.length * c.kv_heads * c.head_dim), seed + 1, 1.f);
+  const auto v = random_bf16(size_t(c.length * c.kv_heads * c.head_dim), seed + 2, 1.f);
+  const auto want = reference(c, q, kk, v);
+  double max_ref = 0;
+  for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
+  for (bool vectorized : {true, false}) {
+    c.vectorized = vectorized;
+    const auto got = gpu_attention(c, q, kk, v);
+    ASSERT_EQ(got.size(), want.size());
+    double worst = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double err = std::fabs(got[i] - want[i]);
+      worst = std::max(worst, err / max_ref);
+      if (!(err <= std::ldexp(std::fabs(want[i]), -8) + 1e-3 * max_ref)) ++bad;
+    }
+    std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", k.name().c_str(), vectorized ? "vectorised" : "generic",
+                worst);
+    EXPECT_EQ(bad, 0u) << k.name() << (vectorized ? " vectorised" : " generic") << ": worst " << worst;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GpuAttention, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name(); });
+
+TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
+  GpuAttentionCase c;
+  c.heads = 6, c.kv_heads = 4, c.head_dim = 64, c.length = 8;
+  const std::vector<float> q(6 * 64), kv(8 * 4 * 64);
+  try {
+    gpu_attention(c, q, kv, kv);
+    FAIL() << "expected an error";
+  } catch (const Unsupported&) {
+    GTEST_SKIP() << "no GPU";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of kv_heads"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ctx::cuda
