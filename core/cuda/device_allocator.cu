@@ -23,12 +23,7 @@ void* DeviceAllocator::allocate(int64_t bytes) {
     p = it->second.back();
     it->second.pop_back();
   } else {
-    auto drop_cache = [&] {
-      for (auto& [s, blocks] : cached_)
-        for (void* b : blocks) cudaFree(b), reserved_ -= int64_t(s);
-      cached_.clear();
-    };
-    if (limit_ > 0 && reserved_ + int64_t(size) > limit_) drop_cache();
+    if (limit_ > 0 && reserved_ + int64_t(size) > limit_) free_cached();
     if (limit_ > 0 && reserved_ + int64_t(size) > limit_)
       throw CudaOutOfMemory(str_cat("CUDA out of memory: asked for ", size, " bytes with ", reserved_,
                                     " held of the memory limit of ", limit_, " bytes"),
@@ -36,7 +31,7 @@ void* DeviceAllocator::allocate(int64_t bytes) {
     cudaError_t err = cudaMalloc(&p, size);
     if (err == cudaErrorMemoryAllocation) {  // give the cache back and try once more
       cudaGetLastError();
-      drop_cache();
+      free_cached();
       err = cudaMalloc(&p, size);
     }
     if (err == cudaErrorMemoryAllocation) {
@@ -66,11 +61,15 @@ void DeviceAllocator::release(void* p) {
   live_.erase(it);
 }
 
-void DeviceAllocator::empty_cache() {
-  std::lock_guard<std::mutex> lock(mu_);
+void DeviceAllocator::free_cached() {
   for (auto& [s, blocks] : cached_)
     for (void* b : blocks) cudaFree(b), reserved_ -= int64_t(s);
   cached_.clear();
+}
+
+void DeviceAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_cached();
 }
 
 void DeviceAllocator::set_limit(int64_t bytes) {

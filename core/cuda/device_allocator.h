@@ -33,6 +33,7 @@ class DeviceAllocator {
 
  private:
   static size_t rounded(int64_t bytes);
+  void free_cached();  // gives the cached blocks back to the driver; mu_ held
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> cached_;  // rounded size -> free blocks
   std::unordered_map<void*, size_t> live_;       // block -> rounded size

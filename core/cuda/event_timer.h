@@ -4,11 +4,18 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "core/cuda/cuda_check.h"
 
 namespace ctx::cuda {
+
+// How many copies of a `bytes` buffer a benchmark cycles through so that each launch reads from
+// HBM, not from the 50 MB L2: enough for more than 512 MB, at least `at_least`.
+inline int64_t copies_beyond_l2(int64_t bytes, int64_t at_least) {
+  return std::max<int64_t>(at_least, (int64_t(512) << 20) / bytes + 1);
+}
 
 // Median milliseconds of `reps` event-timed runs of `fn` (after two warm-up runs); fn enqueues work
 // on the default stream (or on streams that synchronize with it).

@@ -100,7 +100,7 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
   c.queries = 1;
   check_case(c);
   const int64_t cache_bytes = 2 * c.kv_heads * c.length * c.head_dim * 2;  // K and V, bf16
-  const int64_t copies = std::max<int64_t>(1, (int64_t(512) << 20) / cache_bytes + 1);  // > 512 MB: not in L2
+  const int64_t copies = copies_beyond_l2(cache_bytes, 1);
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, copies);
   launch_fill_random(d.q.get(), c.heads * c.head_dim, 1, nullptr);

@@ -173,12 +173,17 @@ Bf16Buffer GpuEngineImpl::upload(const float* data, int64_t count) {
   return b;
 }
 
+// Throws Unsupported unless `m` holds float32 data the engine can upload.
+void check_uploadable(const WeightMatrix& m, const char* what) {
+  if (m.empty()) throw Unsupported(str_cat("GPU engine: the model has no ", what, " matrix (hybrid layers?)"));
+  if (m.quant || !m.data)
+    throw Unsupported(str_cat("GPU engine: ", what, " is quantized; quantized weights run on the CPU engine for now"));
+}
+
 Bf16Buffer GpuEngineImpl::upload_stacked(std::initializer_list<const WeightMatrix*> ms, const char* what) {
   std::vector<float> rows;
   for (const WeightMatrix* m : ms) {
-    if (m->empty()) throw Unsupported(str_cat("GPU engine: the model has no ", what, " matrix (hybrid layers?)"));
-    if (m->quant || !m->data)
-      throw Unsupported(str_cat("GPU engine: ", what, " is quantized; quantized weights run on the CPU engine for now"));
+    check_uploadable(*m, what);
     CTX_CHECK(m->cols == (*ms.begin())->cols);
     rows.insert(rows.end(), m->data, m->data + m->rows * m->cols);
   }
@@ -195,9 +200,7 @@ Bf16Buffer GpuEngineImpl::upload_stacked(std::initializer_list<const WeightVecto
 }
 
 Bf16Buffer GpuEngineImpl::upload(const WeightMatrix& m, const char* what) {
-  if (m.empty()) throw Unsupported(str_cat("GPU engine: the model has no ", what, " matrix (hybrid layers?)"));
-  if (m.quant || !m.data)
-    throw Unsupported(str_cat("GPU engine: ", what, " is quantized; quantized weights run on the CPU engine for now"));
+  check_uploadable(m, what);
   return upload(m.data, m.rows * m.cols);
 }
 
@@ -459,7 +462,7 @@ std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngine
 
 double measure_gemv_bandwidth(int64_t rows, int64_t cols, int reps) {
   DeviceAllocator alloc;
-  const int64_t count = std::max<int64_t>(2, (int64_t(512) << 20) / (rows * cols * 2) + 1);  // > 512 MB: not in L2
+  const int64_t count = copies_beyond_l2(rows * cols * 2, 2);
   std::vector<DeviceBuffer<bf16>> mats;
   for (int64_t i = 0; i < count; ++i) {
     mats.emplace_back(alloc, rows * cols);

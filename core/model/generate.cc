@@ -80,6 +80,14 @@ std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vecto
   return results;
 }
 
+std::vector<int32_t> loglik_input(const LoglikRequest& r, size_t index) {
+  if (r.context.empty() || r.continuation.empty())
+    fail("loglikelihood: request ", index, " has an empty context or continuation");
+  std::vector<int32_t> s = r.context;
+  s.insert(s.end(), r.continuation.begin(), r.continuation.end() - 1);  // the last token is never input
+  return s;
+}
+
 LoglikResult score_continuation(const float* rows, int64_t vocab, std::span<const int32_t> continuation) {
   LoglikResult res;
   for (size_t t = 0; t < continuation.size(); ++t) {
@@ -106,23 +114,16 @@ std::vector<LoglikResult> loglikelihood(Transformer& model, const std::vector<Lo
     std::vector<std::vector<int32_t>> seqs;
     int64_t tokens = 0;
     while (next < requests.size()) {
-      const auto& r = requests[next];
-      if (r.context.empty() || r.continuation.empty())
-        fail("loglikelihood: request ", next, " has an empty context or continuation");
-      const int64_t len = int64_t(r.context.size() + r.continuation.size()) - 1;
+      std::vector<int32_t> s = loglik_input(requests[next], next);
+      const int64_t len = int64_t(s.size());
       if (!batch.empty() && tokens + len > max_batch_tokens) break;
       batch.push_back(next++);
+      seqs.push_back(std::move(s));
       tokens += len;
     }
     std::vector<KvCache> caches;
     caches.reserve(batch.size());
-    for (size_t b : batch) {
-      const auto& r = requests[b];
-      std::vector<int32_t> s = r.context;
-      s.insert(s.end(), r.continuation.begin(), r.continuation.end() - 1);  // the last token is never input
-      seqs.push_back(std::move(s));
-      caches.push_back(model.new_cache(int64_t(seqs.back().size())));
-    }
+    for (const auto& s : seqs) caches.push_back(model.new_cache(int64_t(s.size())));
     std::vector<SequenceStep> steps;
     for (size_t i = 0; i < batch.size(); ++i)
       steps.push_back({&caches[i], seqs[i], int64_t(requests[batch[i]].context.size()) - 1});

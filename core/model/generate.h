@@ -53,6 +53,10 @@ struct LoglikResult {
   bool is_greedy = true;  // every continuation token was the argmax (lm-evaluation-harness semantics)
 };
 
+// The tokens a teacher-forced pass over request `r` (number `index`, for the error) feeds: context +
+// continuation without its last token. Throws on an empty context or continuation.
+std::vector<int32_t> loglik_input(const LoglikRequest& r, size_t index);
+
 // The log-probability of `continuation` and whether it was greedy, from the logits rows [n, vocab]
 // that predict its tokens (row i predicts continuation[i]). Throws on a token outside the vocabulary.
 LoglikResult score_continuation(const float* rows, int64_t vocab, std::span<const int32_t> continuation);

@@ -19,10 +19,16 @@ class Assembler {
   Assembler(const TensorLookup& lookup, std::string source, ModelWeights& w)
       : lookup_(lookup), source_(std::move(source)), w_(w) {}
 
-  const float* take(const std::string& name, const std::vector<int64_t>& shape) {
+  // The tensor `name`, which must exist with `shape`.
+  RawTensor find(const std::string& name, const std::vector<int64_t>& shape) {
     auto t = lookup_(name, shape);
     if (!t) fail(source_, ": missing tensor '", name, "' (expected shape ", shape_str(shape), ")");
-    return as_f32(name, *t, shape);
+    if (t->shape != shape)
+      fail(source_, ": tensor '", name, "' has shape ", shape_str(t->shape), ", expected ", shape_str(shape));
+    return *t;
+  }
+  const float* take(const std::string& name, const std::vector<int64_t>& shape) {
+    return as_f32(name, find(name, shape), shape);
   }
   const float* as_f32(const std::string& name, const RawTensor& t, const std::vector<int64_t>& shape) {
     if (t.shape != shape)
@@ -49,17 +55,14 @@ class Assembler {
   // part releases only its own buffer).
   WeightMatrix row_block(const std::string& name, int64_t total_rows, int64_t cols, int64_t first, int64_t rows) {
     const std::vector<int64_t> shape = {total_rows, cols};
-    auto t = lookup_(name, shape);
-    if (!t) fail(source_, ": missing tensor '", name, "' (expected shape ", shape_str(shape), ")");
-    if (t->shape != shape)
-      fail(source_, ": tensor '", name, "' has shape ", shape_str(t->shape), ", expected ", shape_str(shape));
-    if (t->dtype == DType::F16 || t->dtype == DType::BF16) {
-      RawTensor part = *t;
+    const RawTensor t = find(name, shape);
+    if (t.dtype == DType::F16 || t.dtype == DType::BF16) {
+      RawTensor part = t;
       part.shape = {rows, cols};
-      part.data = static_cast<const char*>(t->data) + first * cols * int64_t(dtype_size(t->dtype));
+      part.data = static_cast<const char*>(t.data) + first * cols * int64_t(dtype_size(t.dtype));
       return {as_f32(name, part, {rows, cols}), rows, cols, nullptr};
     }
-    return {as_f32(name, *t, shape) + first * cols, rows, cols, nullptr};
+    return {as_f32(name, t, shape) + first * cols, rows, cols, nullptr};
   }
   WeightVector vector(const std::string& name, int64_t n) { return {take(name, {n}), n}; }
 

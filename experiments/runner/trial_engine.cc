@@ -42,12 +42,8 @@ class GpuTrialEngine final : public TrialEngine {
     std::vector<LoglikResult> results;
     for (size_t i = 0; i < requests.size(); ++i) {
       const LoglikRequest& r = requests[i];
-      if (r.context.empty() || r.continuation.empty())
-        fail("loglikelihood: request ", i, " has an empty context or continuation");
-      std::vector<int32_t> seq = r.context;
-      seq.insert(seq.end(), r.continuation.begin(), r.continuation.end() - 1);  // the last token is never input
       engine_->reset();
-      const std::vector<float> logits = engine_->forward(seq, true);
+      const std::vector<float> logits = engine_->forward(loglik_input(r, i), true);
       results.push_back(score_continuation(logits.data() + int64_t(r.context.size() - 1) * vocab_, vocab_,
                                            r.continuation));
     }

@@ -2,6 +2,9 @@
 // row and the up row); each lane loads 16 bytes (8 bf16) at a time with several loads in flight, and
 // its first loads are issued before pdl_wait(), while the previous kernel drains (pdl.cuh).
 #include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
@@ -183,6 +186,25 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
   }
 }
 
+// Blocks of `kernel` (block threads, smem dynamic bytes) resident on the whole current device at once:
+// one wave. Asked of the runtime once per (device, kernel, smem) and kept, since decode launches the
+// GEMVs hundreds of times per token (also setting the dynamic shared memory limit above 48 KiB).
+int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, const void*, size_t>, int64_t> known;
+  int device = 0;
+  CTX_CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_tuple(device, kernel, smem);
+  if (auto it = known.find(key); it != known.end()) return it->second;
+  if (smem > 48 * 1024)
+    CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  int sms = 0, per_sm = 0;
+  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  CTX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
+  return known[key] = std::max<int64_t>(1, int64_t(sms) * per_sm);
+}
+
 template <bool kSwiglu>
 void launch_gemv_variant(const GemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
@@ -191,13 +213,7 @@ void launch_gemv_variant(const GemvArgs& a, cudaStream_t stream) {
   const bool vec = a.cols % 8 == 0;
   const size_t smem = a.in.hidden ? size_t((a.cols + 7) / 8) * 16 : 0;
   auto pick = [&](auto kernel) {
-    if (smem > 48 * 1024)
-      CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    int device = 0, sms = 0, per_sm = 0;
-    CTX_CUDA_CHECK(cudaGetDevice(&device));
-    CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    CTX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, int(block.x), smem));
-    const int64_t wave = std::max<int64_t>(1, int64_t(sms) * per_sm);
+    const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
     launch_pdl(kernel, dim3(unsigned(std::min(tiles, wave))), block, smem, stream, a);
   };
   if (a.in.hidden) {
