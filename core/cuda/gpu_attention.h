@@ -55,7 +55,7 @@ inline int default_attention_splits(int64_t length, int64_t queries) {
 // the GPU.
 inline int default_batched_splits(int64_t max_length, int64_t batch, int64_t heads) {
   const int64_t fill = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, batch * heads));
-  return int(std::clamp<int64_t>(std::min<int64_t>((max_length + 63) / 64, fill), 1, 256));
+  return int(std::clamp<int64_t>(std::min<int64_t>(default_attention_splits(max_length, 1), fill), 1, 64));
 }
 
 std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const float> q, std::span<const float> k,

@@ -99,8 +99,6 @@ int bench_gpu_decode(const Args& args) {
   return 0;
 }
 
-// Mixed lengths for a batch at `context`: sequence s gets context * (1/4 .. 1) by a golden-ratio
-// sequence (deterministic, spread evenly), the longest exactly `context`.
 std::vector<int64_t> mixed_lengths(int64_t context, int64_t batch) {
   std::vector<int64_t> out(size_t(batch), context);
   for (int64_t s = 1; s < batch; ++s) {
