@@ -10,9 +10,12 @@
 //                bias and residual, split-KV attention (partial softmax per chunk of keys, then a
 //                combine kernel), greedy argmax on the device; every step of generate_greedy is one
 //                CUDA graph replay (token and position live in device memory)
-//   KV cache     bf16, [layer][kv_head][capacity][head_dim], capacity fixed at creation
-// Model features: GQA, RoPE default/linear/llama3 in both layouts, qkv/o/mlp biases, q/k norm,
-// sliding windows, Granite multipliers, tied embeddings. Hybrid (Mamba) layers are unsupported.
+//   KV cache     bf16, [attention layer][kv_head][capacity][head_dim], capacity fixed at creation
+//   hybrids      Granite-4.0-H Mamba-2 layers (gpu_mamba2.h): in_proj/out_proj through the same GEMM
+//                and GEMV, conv + chunked SSD scan (prefill) or recurrent step (decode) kernels; their
+//                float32 recurrent state lives in device memory, zeroed by reset()
+// Model features: GQA, RoPE default/linear/llama3 in both layouts or none (NoPE), qkv/o/mlp biases,
+// q/k norm, sliding windows, Granite multipliers, tied embeddings, dense Mamba-2 hybrids.
 // Memory: every device byte comes from one caching allocator whose current/peak/reserved figures
 // memory() reports; a failed allocation throws CudaOutOfMemory naming the bytes asked for and free.
 // Without CUDA (a CPU-only build, or no GPU) create() throws ctx::Unsupported.
@@ -67,7 +70,7 @@ class GpuEngine {
   static std::unique_ptr<GpuEngine> create(const Model& model, const GpuEngineOptions& options);
   virtual ~GpuEngine() = default;
 
-  virtual void reset() = 0;              // empties the KV cache
+  virtual void reset() = 0;              // empties the KV cache and zeroes the recurrent state
   virtual int64_t length() const = 0;    // tokens in the cache
   virtual int64_t capacity() const = 0;
 
@@ -82,10 +85,12 @@ class GpuEngine {
 
   virtual DeviceMemoryStats memory() const = 0;
   virtual void reset_peak_memory() = 0;      // memory().peak_bytes = current_bytes
-  virtual int64_t kv_cache_bytes() const = 0;  // bytes of the K and V cache (capacity positions)
+  // Bytes of the K and V cache (capacity positions) plus the Mamba-2 layers' recurrent state.
+  virtual int64_t kv_cache_bytes() const = 0;
   virtual int64_t weight_bytes() const = 0;  // bf16 bytes of all weights on the device
   // Bytes one decode step at context `length` must read: every weight once (the embedding one row;
-  // a tied classifier once) plus the K and V of `length` positions in every layer.
+  // a tied classifier once) plus the K and V of `length` positions in every attention layer and the
+  // recurrent state (read and written).
   virtual int64_t bytes_read_per_token(int64_t length) const = 0;
   virtual std::string device_name() const = 0;
 
