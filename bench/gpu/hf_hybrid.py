@@ -9,25 +9,14 @@ out of device memory is reported as `oom` and the sweep goes on.
 usage: python3 bench/gpu/hf_hybrid.py CONFIG.json [CONTEXTS] [NEW]     (CONTEXTS: comma-separated)
 """
 import json
-import statistics
 import sys
-import time
 
 import torch
 import transformers
 from transformers import GraniteMoeHybridConfig, GraniteMoeHybridForCausalLM
 from transformers.models.granitemoehybrid import modeling_granitemoehybrid as hybrid_module
 
-
-def timed(fn, reps):
-    times = []
-    for _ in range(reps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from hf_common import greedy, random_model, timed
 
 
 def main():
@@ -44,26 +33,22 @@ def main():
           f"(fast path flag was {fast})")
 
     cfg = {k: v for k, v in json.load(open(config_path)).items() if not k.startswith("_")}
+    # The spelling transformers 5.x writes (tests' granite_hybrid fixture): "linear_attention" = Mamba-2.
+    spelling = {"mamba": "linear_attention", "attention": "full_attention"}
+    cfg["layer_types"] = [spelling.get(t, t) for t in cfg["layer_types"]]
     config = GraniteMoeHybridConfig(**cfg)
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.bfloat16)
-    with dev:
-        model = GraniteMoeHybridForCausalLM(config)
-    model.eval()
-    torch.set_default_dtype(torch.float32)
+    model = random_model(GraniteMoeHybridForCausalLM, config, dev)
     params = sum(p.numel() for p in model.parameters())
     weights_gb = torch.cuda.memory_allocated() / 1e9
-    print(f"model: {params / 1e9:.2f} B params, {weights_gb:.2f} GB on the device (bf16)")
+    mamba_layers = sum(1 for layer in model.model.layers if getattr(layer, "mamba", None) is not None)
+    print(f"model: {params / 1e9:.2f} B params, {weights_gb:.2f} GB on the device (bf16), "
+          f"{mamba_layers} of {len(model.model.layers)} layers Mamba-2")
     print("\n| context | TTFT ms | prefill tok/s | ms/token | tok/s | peak GB |\n|---|---|---|---|---|---|")
     for context in contexts:
         ids = torch.randint(3, config.vocab_size, (1, context), device=dev)
 
-        def gen(n):
-            with torch.inference_mode():
-                out = model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, eos_token_id=None,
-                                     pad_token_id=0)
-            assert out.shape[1] == context + n
+        def gen(n, ids=ids):
+            greedy(model, ids, n)
 
         reps = 3 if context <= 4096 else 2
         try:

@@ -114,7 +114,7 @@ TEST(GpuHybrid, PrefillThenDecodeEqualsTeacherForced) {
             "mamba_chunk_size": 32, "mamba_conv_bias": true, "mamba_proj_bias": false, "attention_bias": false,
             "max_position_embeddings": 4096, "position_embedding_type": "nope", "rms_norm_eps": 1e-5,
             "embedding_multiplier": 12.0, "attention_multiplier": 0.03, "residual_multiplier": 0.22,
-            "logits_scaling": 6.0, "hidden_act": "silu", "initializer_range": 0.1})";
+            "logits_scaling": 6.0, "hidden_act": "silu", "initializer_range": 0.05})";
   }
   const auto model = load_model("random:" + path + ":3");
   const int64_t vocab = 300, len = 150, split = 131;

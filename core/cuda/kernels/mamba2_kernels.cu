@@ -203,6 +203,22 @@ __global__ void __launch_bounds__(kScanThreads) mamba2_state_pass_kernel(Mamba2P
   *state = s;
 }
 
+// The chunk-output kernel's thread owns outputs (row t, column q) = (e / hd, e % hd) for
+// e = tid + k * kScanThreads, k < kOutPer; rows t < `rows` are real. For each:
+// acc[k] += sum_{j < cols} a[t * lda + j] * b[q * bq + j * bj] (shared-memory operands).
+__device__ inline void accumulate_outputs(float (&acc)[kOutPer], int rows, int hd, const float* a, int lda, int cols,
+                                          const float* b, int bq, int bj) {
+#pragma unroll
+  for (int k = 0; k < kOutPer; ++k) {
+    const int e = int(threadIdx.x) + k * kScanThreads, t = e / hd, q = e % hd;
+    if (t < rows) {
+      float sum = acc[k];
+      for (int j = 0; j < cols; ++j) sum = fmaf(a[t * lda + j], b[q * bq + j * bj], sum);
+      acc[k] = sum;
+    }
+  }
+}
+
 __global__ void __launch_bounds__(kScanThreads) mamba2_chunk_output_kernel(Mamba2Params p, int64_t n) {
   extern __shared__ float smem[];
   pdl_wait();
@@ -225,7 +241,7 @@ __global__ void __launch_bounds__(kScanThreads) mamba2_chunk_output_kernel(Mamba
     const int t = i / int(ns), col = i % int(ns);
     cs[t * np + col] = t < rows ? c_at[(q0 + t) * conv_dim + col] : 0.f;
   }
-  // This thread's outputs: (row t, column q) = e / hd, e % hd for e = tid + k * kScanThreads.
+  // This thread's outputs: see accumulate_outputs.
   float acc[kOutPer];
 #pragma unroll
   for (int k = 0; k < kOutPer; ++k) acc[k] = 0.f;
@@ -241,15 +257,7 @@ __global__ void __launch_bounds__(kScanThreads) mamba2_chunk_output_kernel(Mamba
       st[q * (kStateTile + 1) + k] = k < cols ? s_in[q * ns + n0 + k] : 0.f;
     }
     __syncthreads();
-#pragma unroll
-    for (int k = 0; k < kOutPer; ++k) {
-      const int e = int(threadIdx.x) + k * kScanThreads, t = e / int(hd), q = e % int(hd);
-      if (t < rows) {
-        float a = acc[k];
-        for (int j = 0; j < cols; ++j) a = fmaf(cs[t * np + n0 + j], st[q * (kStateTile + 1) + j], a);
-        acc[k] = a;
-      }
-    }
+    accumulate_outputs(acc, rows, int(hd), cs + n0, int(np), cols, st, kStateTile + 1, 1);
   }
 #pragma unroll
   for (int k = 0; k < kOutPer; ++k) {
@@ -284,16 +292,7 @@ __global__ void __launch_bounds__(kScanThreads) mamba2_chunk_output_kernel(Mamba
       ms[t * (kKeyTile + 1) + sl] = m;
     }
     __syncthreads();
-#pragma unroll
-    for (int k = 0; k < kOutPer; ++k) {
-      const int e = int(threadIdx.x) + k * kScanThreads, t = e / int(hd), q = e % int(hd);
-      if (t < rows) {
-        float a = acc[k];
-#pragma unroll
-        for (int sl = 0; sl < kKeyTile; ++sl) a = fmaf(ms[t * (kKeyTile + 1) + sl], xs[sl * hd + q], a);
-        acc[k] = a;
-      }
-    }
+    accumulate_outputs(acc, rows, int(hd), ms, kKeyTile + 1, kKeyTile, xs, 1, int(hd));
   }
   const float dh = p.d[h];
 #pragma unroll
