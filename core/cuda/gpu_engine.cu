@@ -276,7 +276,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
     const int64_t qkv_dim = c.q_dim() + 2 * c.kv_dim();
     if (b.mamba) {
       mamba_mixer(b, n);
-    } else {
+    } else {  // attention; its body keeps the old indentation until the open GPU branches are merged
     if (n == 1) {
       launch_gemv(b.wqkv.get(), attn_in, qkv_dim, d, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
     } else {
@@ -306,7 +306,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
     stage_done("attention");
     linear(attn_.get(), n, b.wo, d, c.q_dim(), b.bo, residual, true, hidden_.get());
     stage_done("o_proj + residual");
-    }
+    }  // attention
     if (n == 1) {
       launch_gemv_swiglu(b.w_gate_up.get(), ffn_in, ff, d, ptr_or_null(b.b_gate_up), act_.get(), stream_);
     } else {
