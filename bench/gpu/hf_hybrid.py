@@ -9,7 +9,10 @@ out of device memory is reported as `oom` and the sweep goes on.
 usage: python3 bench/gpu/hf_hybrid.py CONFIG.json [CONTEXTS] [NEW]     (CONTEXTS: comma-separated)
 """
 import json
+import os
 import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the device has no network: no hub kernel downloads
 
 import torch
 import transformers
@@ -25,22 +28,27 @@ def main():
     new = int(sys.argv[3]) if len(sys.argv) > 3 else 32
     dev = torch.device("cuda")
 
-    # The torch fallback path, whatever is installed.
-    fast = getattr(hybrid_module, "is_fast_path_available", None)
-    if fast is not None:
-        hybrid_module.is_fast_path_available = False
-    print(f"transformers {transformers.__version__}, torch {torch.__version__}; Mamba-2 mixer: torch_forward "
-          f"(fast path flag was {fast})")
-
     cfg = {k: v for k, v in json.load(open(config_path)).items() if not k.startswith("_")}
-    # The spelling transformers 5.x writes (tests' granite_hybrid fixture): "linear_attention" = Mamba-2.
+    want_mamba = sum(t in ("mamba", "linear_attention") for t in cfg["layer_types"])
+    # The spelling transformers 5.x writes (tests' granite_hybrid fixture: "linear_attention" = Mamba-2),
+    # else the older "mamba" / "attention".
     spelling = {"mamba": "linear_attention", "attention": "full_attention"}
-    cfg["layer_types"] = [spelling.get(t, t) for t in cfg["layer_types"]]
-    config = GraniteMoeHybridConfig(**cfg)
+    try:
+        config = GraniteMoeHybridConfig(**{**cfg, "layer_types": [spelling.get(t, t) for t in cfg["layer_types"]]})
+    except ValueError:
+        config = GraniteMoeHybridConfig(**cfg)
     model = random_model(GraniteMoeHybridForCausalLM, config, dev)
+    mamba_layers = sum(1 for layer in model.model.layers if getattr(layer, "mamba", None) is not None)
+    if mamba_layers != want_mamba:
+        sys.exit(f"hf_hybrid.py: transformers built {mamba_layers} Mamba-2 layers, the config has {want_mamba}")
+    # The torch fallback path, whatever is installed: the Mamba layers' constructors set this module
+    # global from the kernels they found, and forward() reads it.
+    fast = getattr(hybrid_module, "is_fast_path_available", None)
+    hybrid_module.is_fast_path_available = False
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}; Mamba-2 mixer: torch_forward "
+          f"(kernels found: {fast})")
     params = sum(p.numel() for p in model.parameters())
     weights_gb = torch.cuda.memory_allocated() / 1e9
-    mamba_layers = sum(1 for layer in model.model.layers if getattr(layer, "mamba", None) is not None)
     print(f"model: {params / 1e9:.2f} B params, {weights_gb:.2f} GB on the device (bf16), "
           f"{mamba_layers} of {len(model.model.layers)} layers Mamba-2")
     print("\n| context | TTFT ms | prefill tok/s | ms/token | tok/s | peak GB |\n|---|---|---|---|---|---|")
