@@ -32,6 +32,7 @@ int bench_gpu_decode(const Args& args) {
       ("no-graphs", "launch each decode step's kernels instead of replaying a CUDA graph")
       ("engine-per-context", "a new engine (KV capacity = context + tokens + 1) for each context length, so that "
                              "the KV and peak memory columns are that context's")
+      ("kv-block-size", po::value<int64_t>()->default_value(0), "paged KV with blocks of this many positions (0: contiguous)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   po::variables_map vm;
   if (!parse_options("bench gpu-decode", "--model SPEC [options]", desc, args, vm)) return 0;
@@ -60,15 +61,18 @@ int bench_gpu_decode(const Args& args) {
   cuda::GpuEngineOptions opt;
   opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");
+  opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
   auto engine = cuda::GpuEngine::create(*model, opt);
   if (!per_context) {
     model.reset();  // the host copy of the weights is no longer needed
     release_free_memory();
   }
-  std::printf("device: %s, weights %.2f GB (bf16), copy bandwidth %.3f TB/s (read + write, median of 20)\n",
-              engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9, copy_bw / 1e12);
+  std::printf("device: %s, weights %.2f GB (bf16), KV %s, copy bandwidth %.3f TB/s (read + write, median of 20)\n",
+              engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
+              opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
+              copy_bw / 1e12);
   std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
-              "| KV+state MB | peak GB |\n");
+              "| KV+state MB in use | peak GB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t ctx_len : contexts) {
     if (per_context && engine->capacity() != ctx_len + tokens + 1) {
@@ -91,7 +95,7 @@ int bench_gpu_decode(const Args& args) {
     const double roofline = copy_bw / bytes;
     std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n", c.summary().c_str(),
                 (long long)ctx_len, opt.use_graphs ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
-                ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes()) / 1e6,
+                ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                 double(engine->memory().peak_bytes) / 1e9);
   }
   // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
