@@ -6,7 +6,11 @@
 // Tolerance: the kernel rounds its output to bf16 (relative error <= 2^-9) after float32
 // accumulation, so |got - ref| <= 2^-8 |ref| + 1e-3 max|ref| per element.
 // The same cases run through a paged pool (block sizes 1..256, blocks in shuffled order) and as
-// batched decode of sequences of mixed lengths (contiguous regions and paged).
+// batched decode of sequences of mixed lengths (contiguous regions and paged). Every contiguous
+// case at head_dim 64/128 also runs through the tensor-core prefill kernel (kernel = kFlash, both
+// tile heights): prompts whose length is not a multiple of the tile, chunks after cached tokens,
+// windows cutting tiles, GQA. Its softmax weights are rounded to bf16 before P.V (as in
+// FlashAttention); the same tolerance holds.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -102,6 +106,18 @@ std::vector<Case> cases() {
   out.push_back({4, 2, 128, 96, 32, 0, 4});     // several queries, split
   out.push_back({4, 2, 128, 257, 40, 50, 0});   // prefill in a window
   out.push_back({32, 32, 128, 4096, 1, 0, 0});  // Llama-2-7B's decode shape at 4k
+  // Prefill shapes for the tiled kernel: one row past a tile, several tiles with a ragged end, a
+  // chunk after cached tokens (length > queries, unaligned to the tiles), windows shorter than a
+  // tile and spanning several, GQA 4:1 and 8:1, a long prompt.
+  for (int64_t hd : {64, 128}) {
+    out.push_back({4, 4, hd, 65, 65, 0, 0});
+    out.push_back({4, 2, hd, 1000, 300, 0, 0});
+    out.push_back({8, 1, hd, 777, 333, 100, 0});
+    out.push_back({4, 1, hd, 300, 300, 16, 0});
+    out.push_back({2, 2, hd, 520, 200, 130, 0});
+    out.push_back({4, 4, hd, 64, 2, 0, 0});
+    out.push_back({8, 2, hd, 1500, 1500, 0, 0});
+  }
   // Paged: every block size the issue names (and the extremes), decode, prefill, windows.
   for (int64_t bs : {1, 8, 16, 32, 64, 128, 256}) {
     out.push_back({8, 2, 128, 1000, 1, 0, 0, bs});
@@ -162,8 +178,21 @@ TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   const auto want = k.batch.empty() ? reference(c, q, kk, v) : batched_reference(c, q, kk, v);
   double max_ref = 0;
   for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
-  for (bool vectorized : {true, false}) {
-    c.vectorized = vectorized;
+  // The split-KV kernel vectorised and generic, then the flash kernel where it applies.
+  struct Variant {
+    const char* name;
+    bool vectorized;
+    AttentionKernel kernel;
+    int flash_rows;
+  };
+  std::vector<Variant> variants = {{"vectorised", true, AttentionKernel::kSplitKv, 0},
+                                   {"generic", false, AttentionKernel::kSplitKv, 0}};
+  if ((c.head_dim == 64 || c.head_dim == 128) && c.block_size == 0 && c.batch_lengths.empty()) {
+    variants.push_back({"flash64", true, AttentionKernel::kFlash, 64});
+    variants.push_back({"flash128", true, AttentionKernel::kFlash, 128});
+  }
+  for (const Variant& var : variants) {
+    c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows;
     const auto got = gpu_attention(c, q, kk, v);
     ASSERT_EQ(got.size(), want.size());
     double worst = 0;
@@ -173,9 +202,8 @@ TEST_P(GpuAttention, MatchesTheFloat64Reference) {
       worst = std::max(worst, err / max_ref);
       if (!(err <= std::ldexp(std::fabs(want[i]), -8) + 1e-3 * max_ref)) ++bad;
     }
-    std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", k.name().c_str(), vectorized ? "vectorised" : "generic",
-                worst);
-    EXPECT_EQ(bad, 0u) << k.name() << (vectorized ? " vectorised" : " generic") << ": worst " << worst;
+    std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", k.name().c_str(), var.name, worst);
+    EXPECT_EQ(bad, 0u) << k.name() << " " << var.name << ": worst " << worst;
   }
 }
 
@@ -207,6 +235,13 @@ TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("batch_lengths[1]"), std::string::npos) << e.what();
+  }
+  c.batch_lengths.clear(), c.block_size = 0, c.head_dim = 80, c.kernel = AttentionKernel::kFlash;
+  try {
+    gpu_attention(c, std::vector<float>(4 * 80), std::vector<float>(8 * 4 * 80), std::vector<float>(8 * 4 * 80));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim 64 or 128"), std::string::npos) << e.what();
   }
 }
 

@@ -1,0 +1,43 @@
+// Prefill attention on tensor cores, FlashAttention-2 style (internal to core/cuda; issue 7's `flash`
+// prefill). Same problem and conventions as launch_attention (kernels.h): n queries at positions
+// *pos0 + t (t < n, device memory) over this layer's contiguous bf16 cache [kv_heads][capacity][hd],
+// query t seeing keys 0 .. pos0 + t (with window > 0: the last `window` of them), head h reading KV
+// head h / (heads / kv_heads), out [n, heads * hd] in bf16. Scores in float32 from bf16 products,
+// the softmax weights rounded to bf16 for the P.V product (as FlashAttention does), output divided
+// by the float32 row sum and rounded to bf16.
+//
+// Supported (flash_prefill_supported): head_dim 64 or 128, contiguous cache of one sequence (no
+// block_table, no seq_lens); paged prefill and batched decode stay on launch_attention. p.splits,
+// p.partial, p.counters, p.vectorized and p.max_grouped_heads are ignored.
+//
+// Tiling: a block of 4 warps takes rows_per_block query rows (64: 16 per warp, Q fragments kept in
+// registers; 128: 32 per warp, Q re-read from shared memory, each K/V fragment used twice) of one
+// head, and walks 64-key tiles from the diagonal down (bf16 mma.sync m16n8k16, ldmatrix from
+// XOR-swizzled shared memory, K and V tiles loaded with cp.async while the other is in use), with
+// an online softmax in registers (exp2 with log2(e) folded into the scale). Tiles wholly masked
+// for every row of the block are skipped; only tiles cut by the causal diagonal or the window edge
+// are masked element by element.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/cuda/kernels/kernels.h"
+
+namespace ctx::cuda {
+
+// The engine's prefill takes this kernel from this many tokens on (fewer rows leave most of a
+// 64-row tile idle; the split-KV kernel is then as fast).
+constexpr int64_t kFlashPrefillMinTokens = 64;
+
+// Whether launch_flash_prefill can run p (shape and layout only; n may be anything >= 1).
+bool flash_prefill_supported(const AttentionParams& p);
+
+// Enqueues the prefill attention of p on stream (programmatic dependent launch, as the forward
+// pass's other kernels). rows_per_block: 64 or 128 (0: the default, 128 for head_dim 64 and 64 for
+// 128, the variants that fit in registers).
+// CTX_CHECKs flash_prefill_supported(p).
+void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, int rows_per_block = 0);
+
+}  // namespace ctx::cuda

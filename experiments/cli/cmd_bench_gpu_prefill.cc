@@ -1,0 +1,66 @@
+// ctxlab bench gpu-prefill-attention: prefill attention alone (core/cuda/gpu_attention.h) over
+// prompt lengths, causal (or in a sliding window), the tensor-core flash kernel (both tile heights)
+// and for comparison the split-KV kernel, in microseconds and TFLOP/s (prefill_attention_flops:
+// 4 * heads * head_dim * n^2 / 2 for a causal prompt). bench/gpu/prefill_attention_torch.py
+// measures PyTorch's backends on the same shapes with the same count.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/base/error.h"
+#include "core/cuda/gpu_attention.h"
+#include "experiments/cli/bench_common.h"
+#include "experiments/cli/cli_common.h"
+#include "experiments/cli/commands.h"
+
+namespace ctx::cli {
+
+int bench_gpu_prefill_attention(const Args& args) {
+  po::options_description desc("bench gpu-prefill-attention options");
+  desc.add_options()
+      ("tokens", po::value<std::string>()->default_value("4096,8192,16384,32768"), "prompt lengths, e.g. 4096,16384")
+      ("heads", po::value<int64_t>()->default_value(32), "query heads")
+      ("kv-heads", po::value<int64_t>()->default_value(0), "KV heads (0 = heads)")
+      ("head-dim", po::value<int64_t>()->default_value(128), "head dimension (flash: 64 or 128)")
+      ("window", po::value<std::string>()->default_value("0"), "sliding windows to try (0 = causal), e.g. 0,4096")
+      ("kernel", po::value<std::string>()->default_value("flash"), "flash, split_kv or both")
+      ("rows", po::value<std::string>()->default_value("0"), "flash: query rows per block to try (64, 128; 0 = default)")
+      ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
+      ("launches", po::value<int>()->default_value(3), "launches per timing");
+  po::variables_map vm;
+  if (!parse_options("bench gpu-prefill-attention", "[options]", desc, args, vm)) return 0;
+  const auto tokens = parse_size_list(vm["tokens"].as<std::string>(), "--tokens");
+  const auto windows = parse_size_list(vm["window"].as<std::string>(), "--window");
+  const auto rows = parse_size_list(vm["rows"].as<std::string>(), "--rows");
+  const std::string kernel = vm["kernel"].as<std::string>();
+  if (kernel != "flash" && kernel != "split_kv" && kernel != "both")
+    fail("--kernel: unknown choice '", kernel, "' (known: flash, split_kv, both)");
+  std::vector<cuda::AttentionKernel> kernels;
+  if (kernel != "split_kv") kernels.push_back(cuda::AttentionKernel::kFlash);
+  if (kernel != "flash") kernels.push_back(cuda::AttentionKernel::kSplitKv);
+  const int rounds = vm["rounds"].as<int>(), launches = vm["launches"].as<int>();
+  if (rounds < 1 || launches < 1) fail("--rounds and --launches must be >= 1");
+  cuda::GpuAttentionCase c;
+  c.heads = vm["heads"].as<int64_t>(), c.head_dim = vm["head-dim"].as<int64_t>();
+  c.kv_heads = vm["kv-heads"].as<int64_t>() > 0 ? vm["kv-heads"].as<int64_t>() : c.heads;
+  std::printf("prefill attention, bf16, queries = prompt tokens: heads %lld, kv heads %lld, head_dim %lld; "
+              "median of %d timings of %d launches\n\n",
+              (long long)c.heads, (long long)c.kv_heads, (long long)c.head_dim, rounds, launches);
+  std::printf("| tokens | window | kernel | rows/block | us | TFLOP/s |\n|---|---|---|---|---|---|\n");
+  for (int64_t n : tokens)
+    for (int64_t w : windows)
+      for (cuda::AttentionKernel k : kernels)
+        for (int64_t r : rows) {
+          const bool flash = k == cuda::AttentionKernel::kFlash;
+          if (!flash && r != rows.front()) continue;  // rows only matter to the flash kernel
+          c.length = n, c.queries = n, c.window = w, c.kernel = k, c.flash_rows = flash ? int(r) : 0;
+          const auto t = cuda::measure_prefill_attention(c, rounds, launches);
+          const std::string rows_text = !flash ? "-" : r == 0 ? "default" : std::to_string(r);
+          std::printf("| %lld | %lld | %s | %s | %.1f | %.1f |\n", (long long)n, (long long)w,
+                      flash ? "flash" : "split_kv", rows_text.c_str(), t.us, t.tflops);
+          std::fflush(stdout);
+        }
+  return 0;
+}
+
+}  // namespace ctx::cli
