@@ -62,6 +62,11 @@ __device__ __forceinline__ int swizzled(int r, int c) {
 
 // Starts the copy of rows [0, kTileRows) of a [.., stride] bf16 matrix at g into a swizzled tile;
 // rows >= valid are zero-filled (and not read).
+// Physical chunk of logical chunk 2i + hi (hi in {0, 1}) in a row whose swizzle key is l7, given
+// x = hi ^ l7: the high bits of 2i are a compile-time offset, so only (2i & 7) ^ x (4 values) lives
+// in registers across the unrolled loops.
+__device__ __forceinline__ int pair_chunk(int i, int x) { return ((2 * i) & ~7) | (((2 * i) & 7) ^ x); }
+
 template <int kTileRows, int kHd>
 __device__ __forceinline__ void load_tile(bf16* s, const bf16* g, int64_t stride, int valid, int tid) {
   constexpr int kChunks = kHd / 8;
@@ -121,7 +126,7 @@ __global__ void __launch_bounds__(kThreads, kMTiles == 1 ? 2 : 1) flash_prefill_
   const int v_row = l7 + (((lane >> 3) & 1) << 3), v_x = (lane >> 4) ^ l7;  // B^T: keys 0-15, chunk +0/+1
   const uint32_t sQ_a = mma::smem_addr(sQ), sK_a = mma::smem_addr(sK), sV_a = mma::smem_addr(sV);
   auto q_frag = [&](uint32_t (&a)[4], int mt, int kk) {
-    mma::ldmatrix_x4(a, sQ_a + ((q_row + mt * 16) * kHd + (((2 * kk) ^ q_x) << 3)) * 2);
+    mma::ldmatrix_x4(a, sQ_a + ((q_row + mt * 16) * kHd + (pair_chunk(kk, q_x) << 3)) * 2);
   };
 
   float o[kMTiles][kDTiles][4];
@@ -168,7 +173,7 @@ __global__ void __launch_bounds__(kThreads, kMTiles == 1 ? 2 : 1) flash_prefill_
 #pragma unroll
       for (int np = 0; np < kKeys / 16; ++np) {
         uint32_t b[4];
-        mma::ldmatrix_x4(b, sK_a + ((16 * np + k_row) * kHd + (((2 * kk) ^ k_x) << 3)) * 2);
+        mma::ldmatrix_x4(b, sK_a + ((16 * np + k_row) * kHd + (pair_chunk(kk, k_x) << 3)) * 2);
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt) {
           mma::mma_bf16_16816(s[mt][2 * np], a[mt], b[0], b[1]);
@@ -236,7 +241,7 @@ __global__ void __launch_bounds__(kThreads, kMTiles == 1 ? 2 : 1) flash_prefill_
 #pragma unroll
       for (int dp = 0; dp < kHd / 16; ++dp) {
         uint32_t b[4];
-        mma::ldmatrix_x4_trans(b, sV_a + ((16 * kk + v_row) * kHd + (((2 * dp) ^ v_x) << 3)) * 2);
+        mma::ldmatrix_x4_trans(b, sV_a + ((16 * kk + v_row) * kHd + (pair_chunk(dp, v_x) << 3)) * 2);
 #pragma unroll
         for (int mt = 0; mt < kMTiles; ++mt) {
           mma::mma_bf16_16816(o[mt][2 * dp], a[mt], b[0], b[1]);
