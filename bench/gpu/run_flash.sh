@@ -2,8 +2,8 @@
 # One device call (about 4-5 minutes): the attention conformance test (every contiguous head_dim 64/128
 # case also through the tensor-core flash prefill kernel, against a float64 reference), the engine
 # tests (prefill of >= 64 tokens takes the flash kernel), then prefill attention timings at 32 heads,
-# head_dim 128, causal, 4k..32k tokens: ctxlab's flash kernel (both tile heights; a 4096 window;
-# GQA 32q/8kv; the split-KV kernel at short lengths for scale) and PyTorch's SDPA backends (flash,
+# head_dim 128, causal, 4k..32k tokens: ctxlab's flash kernels, mma.sync and Hopper wgmma (both tile
+# heights; a 4096 window; GQA 32q/8kv; head_dim 64; the split-KV kernel at 4k for scale) and PyTorch's SDPA backends (flash,
 # cuDNN, efficient) and compiled flex_attention on the same card.
 # Here:   BUILD=build BUNDLE_TESTS="gpu_attention_test gpu_engine_test" bash scripts/device_bundle.sh
 # Device: bash bench/gpu/run_flash.sh   (run tool, carry [".device"], kind nvidia-h100-x1)
@@ -12,16 +12,16 @@ cd "$(dirname "$0")/../.."
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv,noheader
 echo "== gpu_attention_test"
 .device/run gpu_attention_test --gtest_brief=1 2>&1 | grep -E "FAILED|Failure|Expected|Which is|PASSED|Skipped|error|worst" | head -40
-.device/run gpu_attention_test --gtest_filter='*_d128_len1500*:*_d64_len65_*' 2>&1 | grep -E "flash|vectorised" | head -12
+.device/run gpu_attention_test --gtest_filter='*_d128_len1500*:*_d64_len65_*' 2>&1 | grep -E "flash|wgmma|vectorised" | head -20
 if [[ -x .device/bin/gpu_engine_test ]]; then
   echo "== gpu_engine_test"
   .device/run gpu_engine_test --gtest_brief=1 2>&1 | grep -E "head_dim|FAILED|Failure|Expected|Which is|PASSED|error" | head -20
 fi
-echo "== ctxlab bench gpu-prefill-attention (flash kernel; rows per block 64 and 128)"
-.device/run ctxlab bench gpu-prefill-attention --tokens 4096,8192,16384,32768 --heads 32 --head-dim 128 --rows 64,128
-.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --head-dim 128 --window 4096 --rows 64,128
-.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --kv-heads 8 --head-dim 128 --rows 64,128
-.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --head-dim 64 --rows 64,128
+echo "== ctxlab bench gpu-prefill-attention (flash = mma.sync, wgmma = Hopper; rows per block 64 and 128)"
+.device/run ctxlab bench gpu-prefill-attention --tokens 4096,8192,16384,32768 --heads 32 --head-dim 128 --kernel flash,wgmma --rows 64,128
+.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --head-dim 128 --window 4096 --kernel flash,wgmma --rows 64,128
+.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --kv-heads 8 --head-dim 128 --kernel flash,wgmma --rows 64,128
+.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --head-dim 64 --kernel flash,wgmma --rows 64,128
 echo "== the split-KV kernel on prompts, for scale"
 .device/run ctxlab bench gpu-prefill-attention --tokens 4096 --kernel split_kv --rounds 3 --launches 1
 echo "== PyTorch, same shapes"

@@ -35,7 +35,7 @@ void check_case(const GpuAttentionCase& c) {
         fail("gpu_attention: batch_lengths[", s, "] = ", c.batch_lengths[s], " outside 1..2^31-1");
   }
   if (c.splits < 0) fail("gpu_attention: splits ", c.splits, " < 0");
-  if (c.kernel == AttentionKernel::kFlash) {
+  if (c.kernel != AttentionKernel::kSplitKv) {
     if (c.head_dim != 64 && c.head_dim != 128) fail("gpu_attention: the flash kernel needs head_dim 64 or 128, not ", c.head_dim);
     if (c.block_size > 0 || !c.batch_lengths.empty())
       fail("gpu_attention: the flash kernel reads one contiguous sequence (no block_size, no batch_lengths)");
@@ -49,6 +49,8 @@ void check_case(const GpuAttentionCase& c) {
     cudaGetLastError();
     throw Unsupported("gpu_attention: no CUDA device is available");
   }
+  if (c.kernel == AttentionKernel::kFlashWgmma && !flash_prefill_wgmma_available())
+    throw Unsupported("gpu_attention: the wgmma flash kernel needs a compute capability 9.0 GPU");
 }
 
 // Where the row of (sequence, KV head, position) lives in the device K (and V) buffer.
@@ -160,10 +162,11 @@ struct DeviceCase {
 };
 
 void launch_case(const GpuAttentionCase& c, const AttentionParams& p) {
-  if (c.kernel == AttentionKernel::kFlash)
-    launch_flash_prefill(p, nullptr, c.flash_rows);
-  else
+  if (c.kernel == AttentionKernel::kSplitKv)
     launch_attention(p, nullptr);
+  else
+    launch_flash_prefill(p, nullptr, c.flash_rows,
+                         c.kernel == AttentionKernel::kFlashWgmma ? FlashImpl::kWgmma : FlashImpl::kMmaSync);
 }
 
 }  // namespace

@@ -19,8 +19,9 @@
 // positions in ceil(length / block_size) blocks named by its row of a block table; the blocks are
 // handed out in a shuffled order, so that the kernel must follow the table.
 //
-// kernel = kFlash runs the tensor-core prefill kernel (kernels/flash_attention.h) instead: head_dim
-// 64 or 128, contiguous, not batched (anything else is a clear error), any queries >= 1.
+// kernel = kFlash / kFlashWgmma runs the tensor-core prefill kernel (kernels/flash_attention.h)
+// instead: head_dim 64 or 128, contiguous, not batched (anything else is a clear error), any
+// queries >= 1; kFlashWgmma on a GPU other than compute capability 9.0 throws ctx::Unsupported.
 #pragma once
 
 #include <algorithm>
@@ -32,7 +33,8 @@ namespace ctx::cuda {
 
 enum class AttentionKernel {
   kSplitKv,  // launch_attention: one block per (query, head[s], chunk of keys); decode and any layout
-  kFlash,    // launch_flash_prefill: FlashAttention-2 tiles on tensor cores; contiguous prefill
+  kFlash,    // launch_flash_prefill: FlashAttention-2 tiles on tensor cores (mma.sync); contiguous prefill
+  kFlashWgmma,  // the same on Hopper's wgmma (compute capability 9.0 only)
 };
 
 struct GpuAttentionCase {
@@ -48,7 +50,7 @@ struct GpuAttentionCase {
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
   std::vector<int64_t> batch_lengths;  // not empty: batched decode of these sequences
   AttentionKernel kernel = AttentionKernel::kSplitKv;
-  int flash_rows = 0;                  // kFlash: query rows per block, 64 or 128 (0: the default)
+  int flash_rows = 0;                  // kFlash*: query rows per block, 64 or 128 (0: the default)
 };
 
 // The engine's split-KV chunk count for `length` keys and `queries` rows (what splits = 0 picks):

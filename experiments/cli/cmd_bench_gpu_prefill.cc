@@ -1,10 +1,12 @@
 // ctxlab bench gpu-prefill-attention: prefill attention alone (core/cuda/gpu_attention.h) over
-// prompt lengths, causal (or in a sliding window), the tensor-core flash kernel (both tile heights)
-// and for comparison the split-KV kernel, in microseconds and TFLOP/s (prefill_attention_flops:
+// prompt lengths, causal (or in a sliding window), the tensor-core flash kernels (mma.sync, and
+// wgmma on Hopper; both tile heights) and for comparison the split-KV kernel, in microseconds and TFLOP/s (prefill_attention_flops:
 // 4 * heads * head_dim * n^2 / 2 for a causal prompt). bench/gpu/prefill_attention_torch.py
 // measures PyTorch's backends on the same shapes with the same count.
 #include <cstdio>
+#include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/error.h"
@@ -23,7 +25,8 @@ int bench_gpu_prefill_attention(const Args& args) {
       ("kv-heads", po::value<int64_t>()->default_value(0), "KV heads (0 = heads)")
       ("head-dim", po::value<int64_t>()->default_value(128), "head dimension (flash: 64 or 128)")
       ("window", po::value<std::string>()->default_value("0"), "sliding windows to try (0 = causal), e.g. 0,4096")
-      ("kernel", po::value<std::string>()->default_value("flash"), "flash, split_kv or both")
+      ("kernel", po::value<std::string>()->default_value("flash,wgmma"),
+       "kernels: flash (mma.sync), wgmma (Hopper), split_kv, e.g. flash,wgmma")
       ("rows", po::value<std::string>()->default_value("0"), "flash: query rows per block to try (64, 128; 0 = default)")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("launches", po::value<int>()->default_value(3), "launches per timing");
@@ -32,12 +35,14 @@ int bench_gpu_prefill_attention(const Args& args) {
   const auto tokens = parse_size_list(vm["tokens"].as<std::string>(), "--tokens");
   const auto windows = parse_size_list(vm["window"].as<std::string>(), "--window");
   const auto rows = parse_size_list(vm["rows"].as<std::string>(), "--rows");
-  const std::string kernel = vm["kernel"].as<std::string>();
-  if (kernel != "flash" && kernel != "split_kv" && kernel != "both")
-    fail("--kernel: unknown choice '", kernel, "' (known: flash, split_kv, both)");
-  std::vector<cuda::AttentionKernel> kernels;
-  if (kernel != "split_kv") kernels.push_back(cuda::AttentionKernel::kFlash);
-  if (kernel != "flash") kernels.push_back(cuda::AttentionKernel::kSplitKv);
+  std::vector<std::pair<std::string, cuda::AttentionKernel>> kernels;
+  std::stringstream names(vm["kernel"].as<std::string>());
+  for (std::string name; std::getline(names, name, ',');) {
+    if (name == "flash") kernels.emplace_back(name, cuda::AttentionKernel::kFlash);
+    else if (name == "wgmma") kernels.emplace_back(name, cuda::AttentionKernel::kFlashWgmma);
+    else if (name == "split_kv") kernels.emplace_back(name, cuda::AttentionKernel::kSplitKv);
+    else fail("--kernel: unknown kernel '", name, "' (known: flash, wgmma, split_kv)");
+  }
   const int rounds = vm["rounds"].as<int>(), launches = vm["launches"].as<int>();
   if (rounds < 1 || launches < 1) fail("--rounds and --launches must be >= 1");
   cuda::GpuAttentionCase c;
@@ -49,15 +54,15 @@ int bench_gpu_prefill_attention(const Args& args) {
   std::printf("| tokens | window | kernel | rows/block | us | TFLOP/s |\n|---|---|---|---|---|---|\n");
   for (int64_t n : tokens)
     for (int64_t w : windows)
-      for (cuda::AttentionKernel k : kernels)
+      for (const auto& [name, k] : kernels)
         for (int64_t r : rows) {
-          const bool flash = k == cuda::AttentionKernel::kFlash;
-          if (!flash && r != rows.front()) continue;  // rows only matter to the flash kernel
+          const bool flash = k != cuda::AttentionKernel::kSplitKv;
+          if (!flash && r != rows.front()) continue;  // rows only matter to the flash kernels
           c.length = n, c.queries = n, c.window = w, c.kernel = k, c.flash_rows = flash ? int(r) : 0;
           const auto t = cuda::measure_prefill_attention(c, rounds, launches);
           const std::string rows_text = !flash ? "-" : r == 0 ? "default" : std::to_string(r);
-          std::printf("| %lld | %lld | %s | %s | %.1f | %.1f |\n", (long long)n, (long long)w,
-                      flash ? "flash" : "split_kv", rows_text.c_str(), t.us, t.tflops);
+          std::printf("| %lld | %lld | %s | %s | %.1f | %.1f |\n", (long long)n, (long long)w, name.c_str(),
+                      rows_text.c_str(), t.us, t.tflops);
           std::fflush(stdout);
         }
   return 0;

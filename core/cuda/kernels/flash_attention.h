@@ -31,6 +31,15 @@ namespace ctx::cuda {
 // 64-row tile idle; the split-KV kernel is then as fast).
 constexpr int64_t kFlashPrefillMinTokens = 64;
 
+// How the tiles are multiplied: mma.sync m16n8k16 (sm_80+; the default), or Hopper's warpgroup
+// wgmma (sm_90 only, flash_prefill_wgmma_available(): S = Q K^T with both operands from shared
+// memory, O += P V with P from registers; rows_per_block 64 = one warpgroup, 128 = two sharing each
+// K/V tile; default 128).
+enum class FlashImpl { kMmaSync, kWgmma };
+
+// Whether the current device runs the wgmma kernels (compute capability 9.0).
+bool flash_prefill_wgmma_available();
+
 // Whether launch_flash_prefill can run p (shape and layout only; n may be anything >= 1).
 bool flash_prefill_supported(const AttentionParams& p);
 
@@ -38,6 +47,7 @@ bool flash_prefill_supported(const AttentionParams& p);
 // pass's other kernels). rows_per_block: 64 or 128 (0: the default, 128 for head_dim 64 and 64 for
 // 128, the variants that fit in registers).
 // CTX_CHECKs flash_prefill_supported(p).
-void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, int rows_per_block = 0);
+void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, int rows_per_block = 0,
+                          FlashImpl impl = FlashImpl::kMmaSync);
 
 }  // namespace ctx::cuda

@@ -7,9 +7,13 @@
 
 #include <cuda_bf16.h>
 
+#include <climits>
 #include <cstdint>
 
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/mma_sm80.cuh"
+#include "core/cuda/kernels/pdl.cuh"
 
 namespace ctx::cuda::flash {
 
@@ -42,6 +46,38 @@ struct FlashParams {
   int64_t capacity;
   float scale_log2;     // softmax scale * log2(e)
 };
+
+inline FlashParams flash_params(const AttentionParams& p) {
+  FlashParams fp;
+  fp.q = p.q, fp.k = p.k_cache, fp.v = p.v_cache, fp.out = p.out, fp.pos0 = p.pos0;
+  fp.n = int(p.n), fp.heads = int(p.heads), fp.group = int(p.heads / p.kv_heads), fp.capacity = p.capacity;
+  fp.scale_log2 = p.scale * 1.4426950408889634f;
+  return fp;
+}
+
+// fn(mask) with the mask policy of p.
+template <class Fn>
+void with_mask(const AttentionParams& p, Fn&& fn) {
+  if (p.window > 0)
+    fn(SlidingWindowMask{int(p.window < INT_MAX ? p.window : INT_MAX)});
+  else
+    fn(CausalMask{});
+}
+
+// Launches kKernel (programmatic dependent launch) with `smem` bytes of dynamic shared memory,
+// raising the kernel's limit past 48 KB once per process (one device).
+template <auto kKernel, class Mask>
+void launch_with_smem(dim3 grid, dim3 block, int smem, cudaStream_t stream, const FlashParams& fp, const Mask& mask) {
+  static const bool attribute_set = [smem] {
+    CTX_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    return true;
+  }();
+  (void)attribute_set;
+  launch_pdl(kKernel, grid, block, size_t(smem), stream, fp, mask);
+}
+
+// The wgmma kernels (flash_attention_sm90.cu): rows_per_block 64 or 128 (one or two warpgroups).
+void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, int rows_per_block);
 
 // The block's place in the problem: query rows [m0, m0 + rows_valid) at positions [p_lo, p_hi],
 // key tiles first_tile .. last_tile, and the head's Q/K/V/out bases.

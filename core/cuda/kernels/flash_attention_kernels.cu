@@ -155,26 +155,11 @@ __global__ void __launch_bounds__(kThreads, kMTiles == 1 ? 2 : 1) flash_prefill_
 }
 
 template <int kHd, int kMTiles, class Mask>
-void launch_config(const flash::FlashParams& fp, const Mask& mask, int n, cudaStream_t stream) {
-  constexpr int kSmem = smem_bytes<kHd, kMTiles>();
-  static const bool attribute_set = [] {  // once per instantiation (per process: one device)
-    CTX_CUDA_CHECK(cudaFuncSetAttribute(flash_prefill_kernel<kHd, kMTiles, Mask>,
-                                        cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-    return true;
-  }();
-  (void)attribute_set;
+void launch_config(const flash::FlashParams& fp, const Mask& mask, cudaStream_t stream) {
   constexpr int kRows = 4 * 16 * kMTiles;
-  const dim3 grid(unsigned(fp.heads), unsigned((n + kRows - 1) / kRows));
-  launch_pdl(flash_prefill_kernel<kHd, kMTiles, Mask>, grid, dim3(kThreads), kSmem, stream, fp, mask);
-}
-
-template <class Mask>
-void launch_mask(const flash::FlashParams& fp, const Mask& mask, int64_t hd, int rows, cudaStream_t stream) {
-  if (hd == 64) {
-    rows == 64 ? launch_config<64, 1>(fp, mask, fp.n, stream) : launch_config<64, 2>(fp, mask, fp.n, stream);
-  } else {
-    rows == 64 ? launch_config<128, 1>(fp, mask, fp.n, stream) : launch_config<128, 2>(fp, mask, fp.n, stream);
-  }
+  const dim3 grid(unsigned(fp.heads), unsigned((fp.n + kRows - 1) / kRows));
+  flash::launch_with_smem<flash_prefill_kernel<kHd, kMTiles, Mask>>(grid, dim3(kThreads), smem_bytes<kHd, kMTiles>(),
+                                                                    stream, fp, mask);
 }
 
 }  // namespace
@@ -184,21 +169,32 @@ bool flash_prefill_supported(const AttentionParams& p) {
          p.n >= 1 && p.n < INT_MAX && p.capacity < INT_MAX;
 }
 
-void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, int rows_per_block) {
+bool flash_prefill_wgmma_available() {
+  int device = 0, major = 0, minor = 0;
+  CTX_CUDA_CHECK(cudaGetDevice(&device));
+  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return major == 9 && minor == 0;
+}
+
+void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, int rows_per_block, FlashImpl impl) {
   CTX_CHECK(flash_prefill_supported(p), "flash prefill: unsupported shape or layout");
-  // Defaults: the variants without register spills (ptxas -v, sm_90a: hd 128 x 128 rows needs 255
-  // registers and spills 80 bytes; the others 154-250 registers, none spilled).
-  const int rows = rows_per_block > 0 ? rows_per_block : p.hd == 64 ? 128 : 64;
-  CTX_CHECK(rows == 64 || rows == 128, "flash prefill: rows_per_block must be 64 or 128");
-  flash::FlashParams fp;
-  fp.q = p.q, fp.k = p.k_cache, fp.v = p.v_cache, fp.out = p.out, fp.pos0 = p.pos0;
-  fp.n = int(p.n), fp.heads = int(p.heads), fp.group = int(p.heads / p.kv_heads), fp.capacity = p.capacity;
-  fp.scale_log2 = p.scale * 1.4426950408889634f;
-  if (p.window > 0) {
-    launch_mask(fp, flash::SlidingWindowMask{int(p.window < INT_MAX ? p.window : INT_MAX)}, p.hd, rows, stream);
-  } else {
-    launch_mask(fp, flash::CausalMask{}, p.hd, rows, stream);
+  CTX_CHECK(rows_per_block == 0 || rows_per_block == 64 || rows_per_block == 128,
+            "flash prefill: rows_per_block must be 64 or 128");
+  if (impl == FlashImpl::kWgmma) {
+    flash::launch_flash_prefill_sm90(p, stream, rows_per_block > 0 ? rows_per_block : 128);
+    return;
   }
+  // Defaults: the variants without register spills (ptxas -v, sm_90a: hd 128 x 128 rows needs 255
+  // registers and spills 80 bytes; the others 152-255 registers, none spilled).
+  const int rows = rows_per_block > 0 ? rows_per_block : p.hd == 64 ? 128 : 64;
+  const flash::FlashParams fp = flash::flash_params(p);
+  flash::with_mask(p, [&](auto mask) {
+    if (p.hd == 64)
+      rows == 64 ? launch_config<64, 1>(fp, mask, stream) : launch_config<64, 2>(fp, mask, stream);
+    else
+      rows == 64 ? launch_config<128, 1>(fp, mask, stream) : launch_config<128, 2>(fp, mask, stream);
+  });
 }
 
 }  // namespace ctx::cuda
