@@ -32,8 +32,8 @@
 namespace ctx::cuda {
 
 enum class AttentionKernel {
-  kSplitKv,  // launch_attention: one block per (query, head[s], chunk of keys); decode and any layout
-  kFlash,    // launch_flash_prefill: FlashAttention-2 tiles on tensor cores (mma.sync); contiguous prefill
+  kSplitKv,     // launch_attention: one block per (query, head[s], chunk of keys); any layout
+  kFlash,       // launch_flash_prefill: FlashAttention-2 tiles on tensor cores (mma.sync)
   kFlashWgmma,  // the same on Hopper's wgmma (compute capability 9.0 only)
 };
 
@@ -86,8 +86,8 @@ struct AttentionTiming {
 AttentionTiming measure_decode_attention(const GpuAttentionCase& c, int reps);
 
 // Floating-point operations of attention counted as FlashAttention's benchmarks do: 4 * heads *
-// head_dim per (query, key) pair seen (a multiply and an add in Q.K^T and in P.V), the pairs n^2 / 2 for a causal prompt of n tokens
-// (queries == length, no window), else counted exactly.
+// head_dim per (query, key) pair seen (a multiply and an add in Q.K^T and in P.V), the pairs
+// n^2 / 2 for a causal prompt of n tokens (queries == length, no window), else counted exactly.
 inline double prefill_attention_flops(const GpuAttentionCase& c) {
   double pairs = 0;
   if (c.window == 0 && c.queries == c.length) {

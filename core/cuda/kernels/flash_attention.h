@@ -10,7 +10,8 @@
 // block_table, no seq_lens); paged prefill and batched decode stay on launch_attention. p.splits,
 // p.partial, p.counters, p.vectorized and p.max_grouped_heads are ignored.
 //
-// Tiling: a block of 4 warps takes rows_per_block query rows (64: 16 per warp, Q fragments kept in
+// Tiling (the mma.sync kernel; the wgmma one keeps the loop, flash_attention_sm90.cu): a block of
+// 4 warps takes rows_per_block query rows (64: 16 per warp, Q fragments kept in
 // registers; 128: 32 per warp, Q re-read from shared memory, each K/V fragment used twice) of one
 // head, and walks 64-key tiles from the diagonal down (bf16 mma.sync m16n8k16, ldmatrix from
 // XOR-swizzled shared memory, K and V tiles loaded with cp.async while the other is in use), with
