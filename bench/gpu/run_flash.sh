@@ -33,3 +33,6 @@ echo "== the split-KV kernel on prompts, for scale"
 echo "== PyTorch, same shapes"
 PYTHONUNBUFFERED=1 timeout 240 python3 bench/gpu/prefill_attention_torch.py --tokens 4096,8192,16384,32768 \
   --heads 32 --head-dim 128 --window 4096
+echo "== PyTorch SDPA, GQA 32q/8kv and head_dim 64 at 16k (the ctxlab rows above)"
+PYTHONUNBUFFERED=1 timeout 60 python3 bench/gpu/prefill_attention_torch.py --tokens 16384 --kv-heads 8 --skip-flex
+PYTHONUNBUFFERED=1 timeout 60 python3 bench/gpu/prefill_attention_torch.py --tokens 16384 --head-dim 64 --skip-flex
