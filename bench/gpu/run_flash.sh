@@ -3,7 +3,7 @@
 # case also through the tensor-core flash prefill kernel, against a float64 reference), the engine
 # tests (prefill of >= 64 tokens takes the flash kernel), then prefill attention timings at 32 heads,
 # head_dim 128, causal, 4k..32k tokens: ctxlab's flash kernels, mma.sync and Hopper wgmma (both tile
-# heights; a 4096 window; GQA 32q/8kv; head_dim 64; the split-KV kernel at 4k for scale) and PyTorch's SDPA backends (flash,
+# shapes; a 4096 window; GQA 32q/8kv; head_dim 64; the split-KV kernel at 4k for scale) and PyTorch's SDPA backends (flash,
 # cuDNN, efficient) and compiled flex_attention on the same card.
 # Here:   BUILD=build BUNDLE_TESTS="gpu_attention_test gpu_engine_test" bash scripts/device_bundle.sh
 # Device: bash bench/gpu/run_flash.sh   (run tool, carry [".device"], kind nvidia-h100-x1)
@@ -23,11 +23,11 @@ if [[ -x .device/bin/gpu_engine_test ]]; then
   echo "== gpu_engine_test"
   timeout 120 .device/run gpu_engine_test --gtest_brief=1 2>&1 | grep -E "head_dim|FAILED|Failure|Expected|Which is|PASSED|error" | head -20
 fi
-echo "== ctxlab bench gpu-prefill-attention (flash = mma.sync, wgmma = Hopper; rows per block 64 and 128)"
-.device/run ctxlab bench gpu-prefill-attention --tokens 4096,8192,16384,32768 --heads 32 --head-dim 128 --kernel flash,wgmma --rows 64,128
-.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --head-dim 128 --window 4096 --kernel flash,wgmma --rows 64,128
-.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --kv-heads 8 --head-dim 128 --kernel flash,wgmma --rows 64,128
-.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --head-dim 64 --kernel flash,wgmma --rows 64,128
+echo "== ctxlab bench gpu-prefill-attention (flash = mma.sync, wgmma = Hopper; block shapes rows x warps)"
+.device/run ctxlab bench gpu-prefill-attention --tokens 4096,8192,16384,32768 --heads 32 --head-dim 128 --kernel flash,wgmma --tiles 64x4,128x4,128x8
+.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --head-dim 128 --window 4096 --kernel flash,wgmma --tiles 64x4,128x4,128x8
+.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --kv-heads 8 --head-dim 128 --kernel flash,wgmma --tiles 64x4,128x4,128x8
+.device/run ctxlab bench gpu-prefill-attention --tokens 16384 --heads 32 --head-dim 64 --kernel flash,wgmma --tiles 64x4,128x4,128x8
 echo "== the split-KV kernel on prompts, for scale"
 .device/run ctxlab bench gpu-prefill-attention --tokens 4096 --kernel split_kv --rounds 3 --launches 1
 echo "== PyTorch, same shapes"

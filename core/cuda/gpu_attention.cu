@@ -17,6 +17,13 @@ namespace ctx::cuda {
 
 namespace {
 
+FlashConfig flash_config(const GpuAttentionCase& c) {
+  FlashConfig f;
+  f.impl = c.kernel == AttentionKernel::kFlashWgmma ? FlashImpl::kWgmma : FlashImpl::kMmaSync;
+  f.rows = c.flash_rows, f.warps = c.flash_warps;
+  return f;
+}
+
 std::vector<int64_t> lengths_of(const GpuAttentionCase& c) {
   return c.batch_lengths.empty() ? std::vector<int64_t>{c.length} : c.batch_lengths;
 }
@@ -39,8 +46,7 @@ void check_case(const GpuAttentionCase& c) {
     if (c.head_dim != 64 && c.head_dim != 128) fail("gpu_attention: the flash kernel needs head_dim 64 or 128, not ", c.head_dim);
     if (c.block_size > 0 || !c.batch_lengths.empty())
       fail("gpu_attention: the flash kernel reads one contiguous sequence (no block_size, no batch_lengths)");
-    if (c.flash_rows != 0 && c.flash_rows != 64 && c.flash_rows != 128)
-      fail("gpu_attention: flash_rows ", c.flash_rows, " must be 0, 64 or 128");
+    resolve_flash_config(flash_config(c), c.head_dim);  // an unknown block shape is an error naming it
   }
   if (c.block_size < 0 || c.block_size > 1024 || (c.block_size & (c.block_size - 1)) != 0)
     fail("gpu_attention: block_size ", c.block_size, " must be 0 (contiguous) or a power of two <= 1024");
@@ -165,8 +171,7 @@ void launch_case(const GpuAttentionCase& c, const AttentionParams& p) {
   if (c.kernel == AttentionKernel::kSplitKv)
     launch_attention(p, nullptr);
   else
-    launch_flash_prefill(p, nullptr, c.flash_rows,
-                         c.kernel == AttentionKernel::kFlashWgmma ? FlashImpl::kWgmma : FlashImpl::kMmaSync);
+    launch_flash_prefill(p, nullptr, flash_config(c));
 }
 
 }  // namespace

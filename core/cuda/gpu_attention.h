@@ -50,7 +50,8 @@ struct GpuAttentionCase {
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
   std::vector<int64_t> batch_lengths;  // not empty: batched decode of these sequences
   AttentionKernel kernel = AttentionKernel::kSplitKv;
-  int flash_rows = 0;                  // kFlash*: query rows per block, 64 or 128 (0: the default)
+  int flash_rows = 0, flash_warps = 0;  // kFlash*: block shape (kernels/flash_attention.h FlashConfig;
+                                        // 0, 0: the default)
 };
 
 // The engine's split-KV chunk count for `length` keys and `queries` rows (what splits = 0 picks):

@@ -1,6 +1,6 @@
 // ctxlab bench gpu-prefill-attention: prefill attention alone (core/cuda/gpu_attention.h) over
 // prompt lengths, causal (or in a sliding window), the tensor-core flash kernels (mma.sync, and
-// wgmma on Hopper; both tile heights) and for comparison the split-KV kernel, in microseconds and TFLOP/s (prefill_attention_flops:
+// wgmma on Hopper; block shapes) and for comparison the split-KV kernel, in microseconds and TFLOP/s (prefill_attention_flops:
 // 4 * heads * head_dim * n^2 / 2 for a causal prompt). bench/gpu/prefill_attention_torch.py
 // measures PyTorch's backends on the same shapes with the same count.
 #include <cstdio>
@@ -27,14 +27,23 @@ int bench_gpu_prefill_attention(const Args& args) {
       ("window", po::value<std::string>()->default_value("0"), "sliding windows to try (0 = causal), e.g. 0,4096")
       ("kernel", po::value<std::string>()->default_value("flash,wgmma"),
        "kernels: flash (mma.sync), wgmma (Hopper), split_kv, e.g. flash,wgmma")
-      ("rows", po::value<std::string>()->default_value("0"), "flash: query rows per block to try (64, 128; 0 = default)")
+      ("tiles", po::value<std::string>()->default_value("default"),
+       "flash block shapes (query rows x warps) to try: default, 64x4, 128x4 (mma.sync), 128x8, e.g. 64x4,128x8")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("launches", po::value<int>()->default_value(3), "launches per timing");
   po::variables_map vm;
   if (!parse_options("bench gpu-prefill-attention", "[options]", desc, args, vm)) return 0;
   const auto tokens = parse_size_list(vm["tokens"].as<std::string>(), "--tokens");
   const auto windows = parse_size_list(vm["window"].as<std::string>(), "--window");
-  const auto rows = parse_size_list(vm["rows"].as<std::string>(), "--rows");
+  std::vector<std::pair<int, int>> tiles;  // (rows, warps); (0, 0) = the default
+  std::stringstream tile_list(vm["tiles"].as<std::string>());
+  for (std::string t; std::getline(tile_list, t, ',');) {
+    int r = 0, w = 0;
+    char x = 0;
+    if (t != "default" && !(std::istringstream(t) >> r >> x >> w && x == 'x'))
+      fail("--tiles: '", t, "' is not ROWSxWARPS (e.g. 128x8) or default");
+    tiles.emplace_back(r, w);
+  }
   std::vector<std::pair<std::string, cuda::AttentionKernel>> kernels;
   std::stringstream names(vm["kernel"].as<std::string>());
   for (std::string name; std::getline(names, name, ',');) {
@@ -51,18 +60,20 @@ int bench_gpu_prefill_attention(const Args& args) {
   std::printf("prefill attention, bf16, queries = prompt tokens: heads %lld, kv heads %lld, head_dim %lld; "
               "median of %d timings of %d launches\n\n",
               (long long)c.heads, (long long)c.kv_heads, (long long)c.head_dim, rounds, launches);
-  std::printf("| tokens | window | kernel | rows/block | us | TFLOP/s |\n|---|---|---|---|---|---|\n");
+  std::printf("| tokens | window | kernel | rows x warps | us | TFLOP/s |\n|---|---|---|---|---|---|\n");
   for (int64_t n : tokens)
     for (int64_t w : windows)
       for (const auto& [name, k] : kernels)
-        for (int64_t r : rows) {
+        for (const auto& [r, wp] : tiles) {
           const bool flash = k != cuda::AttentionKernel::kSplitKv;
-          if (!flash && r != rows.front()) continue;  // rows only matter to the flash kernels
-          c.length = n, c.queries = n, c.window = w, c.kernel = k, c.flash_rows = flash ? int(r) : 0;
+          if (!flash && (r != tiles.front().first || wp != tiles.front().second)) continue;  // shapes are the flash kernels'
+          c.length = n, c.queries = n, c.window = w, c.kernel = k;
+          c.flash_rows = flash ? r : 0, c.flash_warps = flash ? wp : 0;
+          if (k == cuda::AttentionKernel::kFlashWgmma && r == 128 && wp == 4) continue;  // an mma.sync shape only
           const auto t = cuda::measure_prefill_attention(c, rounds, launches);
-          const std::string rows_text = !flash ? "-" : r == 0 ? "default" : std::to_string(r);
-          std::printf("| %lld | %lld | %s | %s | %.1f | %.1f |\n", (long long)n, (long long)w, name.c_str(),
-                      rows_text.c_str(), t.us, t.tflops);
+          const std::string shape = !flash ? "-" : r == 0 ? "default" : std::to_string(r) + "x" + std::to_string(wp);
+          std::printf("| %lld | %lld | %s | %s | %.1f | %.1f |\n", (long long)n, (long long)w, name.c_str(), shape.c_str(),
+                      t.us, t.tflops);
           std::fflush(stdout);
         }
   return 0;

@@ -8,7 +8,7 @@
 // The same cases run through a paged pool (block sizes 1..256, blocks in shuffled order) and as
 // batched decode of sequences of mixed lengths (contiguous regions and paged). Every contiguous
 // case at head_dim 64/128 (decode rows included) also runs through the tensor-core prefill kernels
-// (kernel = kFlash, and kFlashWgmma on a Hopper GPU; both tile heights): prompts whose length is
+// (kernel = kFlash, and kFlashWgmma on a Hopper GPU; every block shape): prompts whose length is
 // not a multiple of the tile, chunks after cached tokens, windows cutting tiles, GQA. They round
 // the softmax weights to bf16 before P.V (as FlashAttention does), which can move an output by up
 // to 2^-9 sum_j w_j |v_j|; their tolerance adds that bound (the float64 reference computes it).
@@ -171,7 +171,7 @@ struct Variant {
   const char* name;
   bool vectorized;
   AttentionKernel kernel;
-  int flash_rows;
+  int flash_rows = 0, flash_warps = 0;
 };
 
 // Runs the case through each variant against the float64 reference; a variant the GPU cannot run
@@ -195,7 +195,7 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   double max_ref = 0;
   for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
   for (const Variant& var : variants) {
-    c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows;
+    c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows, c.flash_warps = var.flash_warps;
     std::vector<float> got;
     try {
       got = gpu_attention(c, q, kk, v);
@@ -223,11 +223,12 @@ bool flash_applies(const Case& k) { return (k.head_dim == 64 || k.head_dim == 12
 // The split-KV kernel vectorised and generic, then the mma.sync flash kernel where it applies.
 TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   const Case& k = GetParam();
-  std::vector<Variant> variants = {{"vectorised", true, AttentionKernel::kSplitKv, 0},
-                                   {"generic", false, AttentionKernel::kSplitKv, 0}};
-  if (flash_applies(k)) {
-    variants.push_back({"flash64", true, AttentionKernel::kFlash, 64});
-    variants.push_back({"flash128", true, AttentionKernel::kFlash, 128});
+  std::vector<Variant> variants = {{"vectorised", true, AttentionKernel::kSplitKv},
+                                   {"generic", false, AttentionKernel::kSplitKv}};
+  if (flash_applies(k)) {  // every block shape
+    variants.push_back({"flash64x4", true, AttentionKernel::kFlash, 64, 4});
+    variants.push_back({"flash128x4", true, AttentionKernel::kFlash, 128, 4});
+    variants.push_back({"flash128x8", true, AttentionKernel::kFlash, 128, 8});
   }
   check_variants(k, variants);
 }
@@ -240,8 +241,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GpuAttention, ::testing::ValuesIn(cases()),
 class GpuAttentionWgmma : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GpuAttentionWgmma, MatchesTheFloat64Reference) {
-  check_variants(GetParam(), {{"wgmma64", true, AttentionKernel::kFlashWgmma, 64},
-                              {"wgmma128", true, AttentionKernel::kFlashWgmma, 128}});
+  check_variants(GetParam(), {{"wgmma64x4", true, AttentionKernel::kFlashWgmma, 64, 4},
+                              {"wgmma128x8", true, AttentionKernel::kFlashWgmma, 128, 8}});
 }
 
 std::vector<Case> flash_cases() {

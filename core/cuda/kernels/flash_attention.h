@@ -11,13 +11,11 @@
 // p.partial, p.counters, p.vectorized and p.max_grouped_heads are ignored.
 //
 // Tiling (the mma.sync kernel; the wgmma one keeps the loop, flash_attention_sm90.cu): a block of
-// 4 warps takes rows_per_block query rows (64: 16 per warp, Q fragments kept in
-// registers; 128: 32 per warp, Q re-read from shared memory, each K/V fragment used twice) of one
-// head, and walks 64-key tiles from the diagonal down (bf16 mma.sync m16n8k16, ldmatrix from
-// XOR-swizzled shared memory, K and V tiles loaded with cp.async while the other is in use), with
-// an online softmax in registers (exp2 with log2(e) folded into the scale). Tiles wholly masked
-// for every row of the block are skipped; only tiles cut by the causal diagonal or the window edge
-// are masked element by element.
+// warps takes 64 or 128 query rows of one head, in 16-row slabs, and walks 64-key tiles from the
+// diagonal down (bf16 mma.sync m16n8k16, ldmatrix from XOR-swizzled shared memory, K and V tiles
+// loaded with cp.async while the other is in use), with an online softmax in registers (exp2 with
+// log2(e) folded into the scale). Tiles wholly masked for every row of the block are skipped; only
+// tiles cut by the causal diagonal or the window edge are masked element by element.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,9 +32,20 @@ constexpr int64_t kFlashPrefillMinTokens = 64;
 
 // How the tiles are multiplied: mma.sync m16n8k16 (sm_80+; the default), or Hopper's warpgroup
 // wgmma (sm_90 only, flash_prefill_wgmma_available(): S = Q K^T with both operands from shared
-// memory, O += P V with P from registers; rows_per_block 64 = one warpgroup, 128 = two sharing each
-// K/V tile; default 128).
+// memory, O += P V with P from registers).
 enum class FlashImpl { kMmaSync, kWgmma };
+
+// Block shape, query rows x warps. mma.sync: 64x4 (16 rows a warp, Q fragments in registers),
+// 128x4 (32 rows a warp, Q re-read from shared memory, each K/V fragment used twice), 128x8 (16
+// rows a warp). wgmma: 64x4 (one warpgroup), 128x8 (two sharing each K/V tile). rows = warps = 0:
+// the default, 128 rows (128x4 at head_dim 64 and 128x8 at 128 for mma.sync; 128x8 for wgmma).
+struct FlashConfig {
+  FlashImpl impl = FlashImpl::kMmaSync;
+  int rows = 0, warps = 0;
+};
+
+// The config with defaults filled in; a shape that does not exist is a ctx::Error naming it.
+FlashConfig resolve_flash_config(FlashConfig config, int64_t head_dim);
 
 // Whether the current device runs the wgmma kernels (compute capability 9.0).
 bool flash_prefill_wgmma_available();
@@ -45,10 +54,8 @@ bool flash_prefill_wgmma_available();
 bool flash_prefill_supported(const AttentionParams& p);
 
 // Enqueues the prefill attention of p on stream (programmatic dependent launch, as the forward
-// pass's other kernels). rows_per_block: 64 or 128 (0: the default, 128 for head_dim 64 and 64 for
-// 128, the variants that fit in registers).
-// CTX_CHECKs flash_prefill_supported(p).
-void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, int rows_per_block = 0,
-                          FlashImpl impl = FlashImpl::kMmaSync);
+// pass's other kernels). CTX_CHECKs flash_prefill_supported(p); the wgmma kernels need
+// flash_prefill_wgmma_available() (checked).
+void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, const FlashConfig& config = {});
 
 }  // namespace ctx::cuda

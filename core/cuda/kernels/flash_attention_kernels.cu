@@ -1,7 +1,7 @@
 // Tensor-core prefill attention, FlashAttention-2 style on mma.sync (flash_attention.h has the
 // contract; flash_attention_common.cuh the shared pieces).
 //
-// One block = 4 warps = kRows query rows of one head; warp w owns rows (w * kMTiles + mt) * 16 ..
+// One block = kWarps warps = kRows query rows of one head; warp w owns rows (w * kMTiles + mt) * 16 ..
 // + 15 for mt < kMTiles, thread lane of it rows lane / 4 and lane / 4 + 8 of each (the mma C
 // layout, mma_sm80.cuh). Per 64-key tile, from the diagonal tile down to the first tile any row
 // sees (FA2's order: the masked tiles come first):
@@ -14,6 +14,7 @@
 #include <climits>
 #include <cmath>
 
+#include "core/base/error.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/flash_attention.h"
 #include "core/cuda/kernels/flash_attention_common.cuh"
@@ -25,18 +26,20 @@ namespace ctx::cuda {
 namespace {
 
 using flash::kKeys;
-constexpr int kThreads = 128;  // 4 warps
 
-template <int kHd, int kMTiles>
+template <int kHd, int kWarps, int kMTiles>
 constexpr int smem_bytes() {
-  return (4 * 16 * kMTiles + 2 * kKeys) * kHd * 2;
+  return (kWarps * 16 * kMTiles + 2 * kKeys) * kHd * 2;
 }
 
-// kMTiles = 1: Q fragments stay in registers; 2: they are re-read from shared memory per tile
-// (registers go to the doubled S and O), and every K/V fragment feeds two mma.
-template <int kHd, int kMTiles, class Mask>
-__global__ void __launch_bounds__(kThreads, kMTiles == 1 ? 2 : 1) flash_prefill_kernel(flash::FlashParams p, Mask mask) {
-  constexpr int kRows = 4 * 16 * kMTiles;
+// kWarps warps of kMTiles 16-row slabs each. kMTiles = 1: Q fragments stay in registers; 2: they
+// are re-read from shared memory per tile (registers go to the doubled S and O), and every K/V
+// fragment feeds two mma.
+template <int kHd, int kWarps, int kMTiles, class Mask>
+__global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 : 1)
+    flash_prefill_kernel(flash::FlashParams p, Mask mask) {
+  constexpr int kThreads = 32 * kWarps;
+  constexpr int kRows = kWarps * 16 * kMTiles;
   constexpr int kKSteps = kHd / 16;   // k16 steps of Q.K^T
   constexpr int kDTiles = kHd / 8;    // n8 tiles of O
   constexpr int kNTiles = kKeys / 8;  // n8 tiles of S
@@ -154,12 +157,22 @@ __global__ void __launch_bounds__(kThreads, kMTiles == 1 ? 2 : 1) flash_prefill_
   for (int mt = 0; mt < kMTiles; ++mt) flash::store_slab(o[mt], row_sum[mt], w, warp_row + mt * 16, lane);
 }
 
-template <int kHd, int kMTiles, class Mask>
+template <int kHd, int kWarps, int kMTiles, class Mask>
 void launch_config(const flash::FlashParams& fp, const Mask& mask, cudaStream_t stream) {
-  constexpr int kRows = 4 * 16 * kMTiles;
+  constexpr int kRows = kWarps * 16 * kMTiles;
   const dim3 grid(unsigned(fp.heads), unsigned((fp.n + kRows - 1) / kRows));
-  flash::launch_with_smem<flash_prefill_kernel<kHd, kMTiles, Mask>>(grid, dim3(kThreads), smem_bytes<kHd, kMTiles>(),
-                                                                    stream, fp, mask);
+  flash::launch_with_smem<flash_prefill_kernel<kHd, kWarps, kMTiles, Mask>>(
+      grid, dim3(32 * kWarps), smem_bytes<kHd, kWarps, kMTiles>(), stream, fp, mask);
+}
+
+template <int kHd, class Mask>
+void launch_shape(const flash::FlashParams& fp, const Mask& mask, const FlashConfig& config, cudaStream_t stream) {
+  if (config.rows == 64)
+    launch_config<kHd, 4, 1>(fp, mask, stream);
+  else if (config.warps == 4)
+    launch_config<kHd, 4, 2>(fp, mask, stream);
+  else
+    launch_config<kHd, 8, 1>(fp, mask, stream);
 }
 
 }  // namespace
@@ -177,23 +190,35 @@ bool flash_prefill_wgmma_available() {
   return major == 9 && minor == 0;
 }
 
-void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, int rows_per_block, FlashImpl impl) {
+FlashConfig resolve_flash_config(FlashConfig c, int64_t hd) {
+  if (c.rows == 0 && c.warps == 0) {
+    // Defaults: 128 rows (each K/V tile read from L2 once for 128 rows, as FA2), in the shapes
+    // that fit in registers (ptxas -v, sm_90a: 128 rows x 4 warps at head_dim 128 needs 255
+    // registers and spills 80 bytes; the others 122-255 registers, none spilled).
+    c.rows = 128;
+    c.warps = c.impl == FlashImpl::kMmaSync && hd == 64 ? 4 : 8;
+  }
+  const bool ok = (c.rows == 64 && c.warps == 4) || (c.rows == 128 && c.warps == 8) ||
+                  (c.rows == 128 && c.warps == 4 && c.impl == FlashImpl::kMmaSync);
+  if (!ok)
+    fail("flash prefill: no ", c.impl == FlashImpl::kWgmma ? "wgmma" : "mma.sync", " kernel for ", c.rows, " rows x ",
+         c.warps, " warps (known: 64x4, 128x8", c.impl == FlashImpl::kMmaSync ? ", 128x4)" : ")");
+  return c;
+}
+
+void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, const FlashConfig& requested) {
   CTX_CHECK(flash_prefill_supported(p), "flash prefill: unsupported shape or layout");
-  CTX_CHECK(rows_per_block == 0 || rows_per_block == 64 || rows_per_block == 128,
-            "flash prefill: rows_per_block must be 64 or 128");
-  if (impl == FlashImpl::kWgmma) {
-    flash::launch_flash_prefill_sm90(p, stream, rows_per_block > 0 ? rows_per_block : 128);
+  const FlashConfig config = resolve_flash_config(requested, p.hd);
+  if (config.impl == FlashImpl::kWgmma) {
+    flash::launch_flash_prefill_sm90(p, stream, config.rows);
     return;
   }
-  // Defaults: the variants without register spills (ptxas -v, sm_90a: hd 128 x 128 rows needs 255
-  // registers and spills 80 bytes; the others 152-255 registers, none spilled).
-  const int rows = rows_per_block > 0 ? rows_per_block : p.hd == 64 ? 128 : 64;
   const flash::FlashParams fp = flash::flash_params(p);
   flash::with_mask(p, [&](auto mask) {
     if (p.hd == 64)
-      rows == 64 ? launch_config<64, 1>(fp, mask, stream) : launch_config<64, 2>(fp, mask, stream);
+      launch_shape<64>(fp, mask, config, stream);
     else
-      rows == 64 ? launch_config<128, 1>(fp, mask, stream) : launch_config<128, 2>(fp, mask, stream);
+      launch_shape<128>(fp, mask, config, stream);
   });
 }
 
