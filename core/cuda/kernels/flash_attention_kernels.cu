@@ -1,9 +1,9 @@
 // Tensor-core prefill attention, FlashAttention-2 style on mma.sync (flash_attention.h has the
 // contract; flash_attention_common.cuh the shared pieces).
 //
-// One block = kWarps warps = kRows query rows of one head; warp w owns rows (w * kMTiles + mt) * 16 ..
-// + 15 for mt < kMTiles, thread lane of it rows lane / 4 and lane / 4 + 8 of each (the mma C
-// layout, mma_sm80.cuh). Per 64-key tile, from the diagonal tile down to the first tile any row
+// One block = kWarps warps = kRows query rows of one head; warp w owns rows (w * kMTiles + mt) *
+// 16 .. + 15 for mt < kMTiles, thread lane of it rows lane / 4 and lane / 4 + 8 of each (the mma
+// C layout, mma_sm80.cuh). Per 64-key tile, from the diagonal tile down to the first tile any row
 // sees (FA2's order: the masked tiles come first):
 //   wait K[t]; barrier; start V[t] (cp.async)  |  S = Q K[t]^T  |  mask if the tile is cut
 //   wait V[t]; barrier; start K[t-1]           |  online softmax of S, rescale O  |  O += P V[t]
