@@ -25,7 +25,7 @@ if [[ -x .device/bin/gpu_engine_test ]]; then
   timeout 120 .device/run gpu_engine_test --gtest_brief=1 2>&1 | grep -E "head_dim|FAILED|Failure|Expected|Which is|PASSED|error" | head -20
 fi
 echo "== ctxlab bench gpu-prefill-attention: mma.sync flash kernel, block shapes rows x warps"
-B=".device/run ctxlab bench gpu-prefill-attention --heads 32"
+B="timeout 90 .device/run ctxlab bench gpu-prefill-attention --heads 32"
 $B --tokens 4096,8192,16384,32768 --head-dim 128 --kernel flash --tiles 64x4,128x4,128x8
 $B --tokens 16384 --head-dim 128 --window 4096 --kernel flash --tiles 64x4,128x8
 $B --tokens 16384 --kv-heads 8 --head-dim 128 --kernel flash --tiles 64x4,128x8
