@@ -25,4 +25,8 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase&, int) {
   throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
 }
 
+PrefillTiming measure_prefill_attention(const GpuAttentionCase&, int, int) {
+  throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
+}
+
 }  // namespace ctx::cuda
