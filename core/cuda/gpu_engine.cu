@@ -104,6 +104,9 @@ class GpuEngineImpl final : public GpuEngine {
   cudaGraphExec_t graph_ = nullptr, batch_graph_ = nullptr;
   int64_t batch_graph_rows_ = 0;  // the rows batch_graph_ was captured for
   int64_t weight_bytes_ = 0, length_ = 0, decode_splits_ = 1, logits_rows_ = 0;
+  // Prefill attention tiles: Hopper's wgmma with 64-row blocks where the card has it (1.3-1.7x the
+  // mma.sync kernel at 4k-16k tokens on the H100, bench/RESULTS.md), else mma.sync.
+  FlashConfig flash_config_ = flash_prefill_wgmma_available() ? FlashConfig{FlashImpl::kWgmma, 64, 4} : FlashConfig{};
 
   Bf16Buffer embed_, final_norm_, lm_head_;  // lm_head_ empty when tied
   std::vector<LayerBuffers> layers_;
@@ -333,7 +336,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       a.vectorized = options_.vectorized_attention;
       // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
       if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a))
-        launch_flash_prefill(a, stream_);
+        launch_flash_prefill(a, stream_, flash_config_);
       else
         launch_attention(a, stream_);
       stage_done("attention");

@@ -145,7 +145,8 @@ int bench_gpu_attention(const Args& args) {
        "KV layouts: 0 = contiguous, else paged with blocks of this many positions, e.g. 0,8,16,128")
       ("splits", po::value<std::string>()->default_value("0"), "split-KV chunk counts to try (0 = the engine's choice)")
       ("group", po::value<int>()->default_value(0), "GQA: query heads per block sharing K/V loads (1, 2, 4; 0 = 4)")
-      ("prefetch", "the wide kernel loads a warp's next keys before using the current ones")
+      ("prefetch", po::value<int>()->default_value(-1),
+       "the wide kernel loads a warp's next keys before using the current ones: 1, 0, -1 = when one head per block")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   po::variables_map vm;
@@ -158,7 +159,7 @@ int bench_gpu_attention(const Args& args) {
   cuda::GpuAttentionCase c;
   c.heads = vm["heads"].as<int64_t>(), c.kv_heads = vm["kv-heads"].as<int64_t>(), c.head_dim = vm["head-dim"].as<int64_t>();
   c.group_heads = vm["group"].as<int>();
-  c.prefetch = vm.count("prefetch") > 0;
+  c.prefetch = vm["prefetch"].as<int>();
   if (c.group_heads < 0 || c.group_heads > 4) fail("--group ", c.group_heads, " outside 0..4");
   std::printf("decode attention, one query per head and sequence: heads %lld, kv heads %lld, head_dim %lld, bf16 K/V; "
               "copy bandwidth %.3f TB/s (read + write)\n\n",

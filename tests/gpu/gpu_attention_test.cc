@@ -172,6 +172,7 @@ struct Variant {
   bool vectorized;
   AttentionKernel kernel;
   int flash_rows = 0, flash_warps = 0;
+  int prefetch = -1;  // split-KV wide kernel: -1 auto, 0 off, 1 on
 };
 
 // Runs the case through each variant against the float64 reference; a variant the GPU cannot run
@@ -196,6 +197,7 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
   for (const Variant& var : variants) {
     c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows, c.flash_warps = var.flash_warps;
+    c.prefetch = var.prefetch;
     std::vector<float> got;
     try {
       got = gpu_attention(c, q, kk, v);
@@ -223,7 +225,9 @@ bool flash_applies(const Case& k) { return (k.head_dim == 64 || k.head_dim == 12
 // The split-KV kernel vectorised and generic, then the mma.sync flash kernel where it applies.
 TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   const Case& k = GetParam();
-  std::vector<Variant> variants = {{"vectorised", true, AttentionKernel::kSplitKv},
+  // The wide kernel with and without prefetching a warp's next keys (auto picks one per head grouping).
+  std::vector<Variant> variants = {{"vectorised", true, AttentionKernel::kSplitKv, 0, 0, 0},
+                                   {"vectorised+prefetch", true, AttentionKernel::kSplitKv, 0, 0, 1},
                                    {"generic", false, AttentionKernel::kSplitKv}};
   if (flash_applies(k)) {  // every block shape
     variants.push_back({"flash64x4", true, AttentionKernel::kFlash, 64, 4});

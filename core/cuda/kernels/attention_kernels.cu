@@ -366,7 +366,7 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream) {
 #define CTX_ATTN_WIDE(E)                                                                                 \
   case E:                                                                                                \
     if (p.vectorized && p.hd == 32 * E) {                                                                \
-      if (p.prefetch) {                                                                                  \
+      if (p.prefetch == 1 || (p.prefetch < 0 && grouped_heads(p) == 1)) {                               \
         launch_wide<E, kPaged, true>(p, grid, block, stream);                                           \
       } else {                                                                                           \
         launch_wide<E, kPaged, false>(p, grid, block, stream);                                          \
