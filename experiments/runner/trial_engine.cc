@@ -107,8 +107,11 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   if (trial.dtype != "bfloat16")
     throw Unsupported(str_cat("dtype ", trial.dtype, " on device cuda: the GPU engine computes in bfloat16 (set dtype = bfloat16)"));
   const std::string attention = plugin_name(trial.attention);
-  if (attention != "sdpa" && attention != "paged")
-    throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: only sdpa and paged run on the GPU so far"));
+  // sdpa and flash: the same GPU kernels (tensor-core flash prefill, split-KV decode), as PyTorch's
+  // SDPA dispatches to its flash kernel; paged: those over a paged KV pool.
+  if (attention != "sdpa" && attention != "flash" && attention != "paged")
+    throw Unsupported(str_cat("attention ", trial.attention,
+                              " on device cuda: only sdpa, flash and paged run on the GPU so far"));
   int64_t block_size = 0;
   if (attention == "paged") {
     block_size = catalog.attention.create(trial.attention)->block_size();
