@@ -123,6 +123,10 @@ std::vector<PackedBuffer> Blockwise4BitMatrix::buffers() const {
   return b;
 }
 
+PackedLayout Blockwise4BitMatrix::packed_layout() const {
+  return {PackedKind::kBlockwise4Bit, blocksize_, double_quant_, code_.values.data(), dynamic_map_8bit().data()};
+}
+
 float Blockwise4BitMatrix::block_absmax(int64_t b) const {
   if (!double_quant_) return absmax_[size_t(b)];
   return dynamic_map_8bit()[absmax_q_[size_t(b)]] * absmax2_[size_t(b / kNestedBlock)] + offset_;

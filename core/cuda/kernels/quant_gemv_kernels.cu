@@ -1,0 +1,258 @@
+// The fused dequantize-GEMV of decode and the bf16 dequantization of prefill (quant_kernels.h), one
+// kernel template over a format policy (quant_formats.cuh). The GEMV keeps the bf16 GEMV's techniques
+// (linear_kernels.cu): one warp per output row (two rows for SwiGLU), a one-wave persistent grid, the
+// first loads of weights issued before pdl_wait(), the input (or its fused RMSNorm) staged once per
+// block in shared memory, bias/residual/SwiGLU in the epilogue. A lane takes whole groups of 32
+// weights, g = lane, lane + 32, ...: one or two 16-byte code loads plus one scale per group, decoded
+// in registers and multiplied with 32 staged inputs in float32.
+//
+// The staged input is laid out so that these reads are free of bank conflicts: each group's 64 bytes
+// are four 16-byte pieces, and group g stores piece k in slot (k + g / 2) % 4. A 16-byte shared load is
+// served 8 lanes at a time; lanes g .. g + 7 then hit 8 distinct 16-byte bank groups (g % 2 picks the
+// half of a 128-byte row, (k + g / 2) % 4 the quarter), where the natural order would put 4 lanes on
+// the same banks. Columns past cols (int8 rows padded to whole groups) are staged as zeros.
+#include <algorithm>
+
+#include "core/base/error.h"
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/device_math.cuh"
+#include "core/cuda/kernels/gemv_common.cuh"
+#include "core/cuda/kernels/pdl.cuh"
+#include "core/cuda/kernels/quant_formats.cuh"
+#include "core/cuda/kernels/quant_kernels.h"
+
+namespace ctx::cuda {
+
+namespace {
+
+using namespace quant_device;
+
+// Groups per lane and row loaded before pdl_wait(), and in flight in the main loop: 64 bytes of codes
+// per lane, as the bf16 GEMV (4 groups of 4-bit codes, 2 of 8-bit ones), split between the two rows
+// of SwiGLU; more would cost occupancy in registers.
+template <class F, int kRows>
+constexpr int kInFlight = 4 / F::kVecs / kRows > 0 ? 4 / F::kVecs / kRows : 1;
+
+struct QuantGemvArgs {
+  QuantMatrixView w;
+  GemvInput in;
+  int64_t rows;  // outputs: w.rows, or w.rows / 2 with SwiGLU
+  GemvEpilogue out;
+};
+
+// Shared-memory slot of input column c (see the top of this file).
+struct XSlot {
+  __device__ int64_t operator()(int64_t c) const {
+    return (c & ~int64_t(31)) | ((((c >> 3) + (c >> 6)) & 3) << 3) | (c & 7);
+  }
+};
+
+// The 16-byte piece k of group g's staged inputs.
+__device__ inline uint4 x_piece(const uint4* xs, int64_t g, int k) { return xs[g * 4 + ((k + (g >> 1)) & 3)]; }
+
+template <class F>
+struct GroupData {
+  uint4 c[F::kVecs];
+  float s;
+};
+
+// Weights only: safe before pdl_wait(). Read once, so they bypass L1 (__ldcs: evict-first).
+template <class F>
+__device__ inline GroupData<F> load_group(const QuantMatrixView& w, const RowRef& row, int64_t g) {
+  GroupData<F> d;
+  const uint4* p = reinterpret_cast<const uint4*>(w.codes + (row.r * w.groups + g) * (16 * F::kVecs));
+#pragma unroll
+  for (int v = 0; v < F::kVecs; ++v) d.c[v] = __ldcs(p + v);
+  d.s = F::scale(w, row, g);
+  return d;
+}
+
+// scale * sum over the group's 32 weights of value * x.
+template <class F>
+__device__ inline float group_dot(const GroupData<F>& d, const uint4* xs, int64_t g, const float* table) {
+  float s = 0.f;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    float v[8];
+    F::dequant(d.c, k, table, v);
+    const uint4 xv = x_piece(xs, g, k);
+    const __nv_bfloat162* xb = reinterpret_cast<const __nv_bfloat162*>(&xv);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __bfloat1622float2(xb[i]);
+      s = fmaf(v[2 * i], f.x, s);
+      s = fmaf(v[2 * i + 1], f.y, s);
+    }
+  }
+  return s * d.s;
+}
+
+template <class F, int kN>
+__device__ inline void preload_groups(const QuantMatrixView& w, const RowRef& row, int lane, GroupData<F> (&first)[kN]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i) {
+    const int64_t g = lane + 32 * i;
+    if (g < w.groups) first[i] = load_group<F>(w, row, g);
+  }
+}
+
+// This lane's part of row `row`'s dot product; the caller sums over the warp.
+template <class F, int kN>
+__device__ inline float lane_dot(const QuantMatrixView& w, const RowRef& row, const uint4* xs, int lane,
+                                 const GroupData<F> (&first)[kN], const float* table) {
+  float acc = 0.f;
+#pragma unroll
+  for (int i = 0; i < kN; ++i) {
+    const int64_t g = lane + 32 * i;
+    if (g < w.groups) acc += group_dot<F>(first[i], xs, g, table);
+  }
+  int64_t g = lane + 32 * kN;
+  for (; g + 32 * (kN - 1) < w.groups; g += 32 * kN) {
+    GroupData<F> d[kN];
+#pragma unroll
+    for (int u = 0; u < kN; ++u) d[u] = load_group<F>(w, row, g + 32 * u);
+#pragma unroll
+    for (int u = 0; u < kN; ++u) acc += group_dot<F>(d[u], xs, g + 32 * u, table);
+  }
+  for (; g < w.groups; g += 32) acc += group_dot<F>(load_group<F>(w, row, g), xs, g, table);
+  return acc;
+}
+
+// xs[slot(c)] = x[c] for c < cols (whole block). kVec: cols % 8 == 0, 16-byte copies.
+template <bool kVec>
+__device__ inline void stage_x(const bf16* x, int64_t cols, bf16* xs) {
+  const XSlot slot;
+  if constexpr (kVec) {
+    const uint4* x4 = reinterpret_cast<const uint4*>(x);
+    for (int64_t i = threadIdx.x; i < cols / 8; i += blockDim.x) *reinterpret_cast<uint4*>(xs + slot(8 * i)) = x4[i];
+  } else {
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) xs[slot(c)] = x[c];
+  }
+}
+
+// kNorm: the input is RMSNorm(in.hidden). kVec: cols % 8 == 0. kSwiglu: rows r and a.rows + r of W
+// give the gate and the up projection of act[r]. Tiles of kRowsPerBlock rows: blockIdx.x,
+// blockIdx.x + gridDim.x, ... (the grid is at most one wave, so the input is staged once per block).
+template <class F, bool kNorm, bool kVec, bool kSwiglu>
+__global__ void __launch_bounds__(32 * kRowsPerBlock, 2) quant_gemv_kernel(QuantGemvArgs a) {
+  extern __shared__ uint4 staged_x[];
+  __shared__ float table[16];
+  constexpr int kRows = kSwiglu ? 2 : 1;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  RowRef row[kRows];
+  constexpr int kN = kInFlight<F, kRows>;
+  GroupData<F> first[kRows][kN];
+  auto preload = [&](int64_t tile) {
+    const int64_t r = tile * kRowsPerBlock + warp;
+    if (r >= a.rows) return;
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) {
+      row[j] = row_ref(a.w, r + j * a.rows);
+      preload_groups<F, kN>(a.w, row[j], lane, first[j]);
+    }
+  };
+  if (threadIdx.x < 16) table[threadIdx.x] = a.w.code_values[threadIdx.x];
+  int64_t tile = blockIdx.x;
+  preload(tile);
+  pdl_wait();
+  pdl_trigger();
+  bf16* xs = reinterpret_cast<bf16*>(staged_x);
+  const XSlot slot;
+  for (int64_t c = a.w.cols + threadIdx.x; c < a.w.groups * 32; c += blockDim.x) xs[slot(c)] = __float2bfloat16(0.f);
+  if constexpr (kNorm) {
+    stage_rmsnorm<kVec>(a.in, a.w.cols, xs, slot);  // ends with __syncthreads()
+  } else {
+    stage_x<kVec>(a.in.x, a.w.cols, xs);
+    __syncthreads();
+  }
+  while (true) {
+    const int64_t r = tile * kRowsPerBlock + warp;
+    if (r < a.rows) {
+      float dot[kRows];
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) dot[j] = warp_sum(lane_dot<F, kN>(a.w, row[j], staged_x, lane, first[j], table));
+      if (lane == 0) gemv_store<kSwiglu>(a.out, a.rows, r, dot);
+    }
+    tile += gridDim.x;
+    if (tile >= tiles) break;
+    preload(tile);
+  }
+}
+
+template <bool kSwiglu>
+void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
+  CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
+  CTX_CHECK(a.w.groups * 32 >= a.w.cols && a.rows * (kSwiglu ? 2 : 1) == a.w.rows, "quantized GEMV shape");
+  const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  const dim3 block(32 * kRowsPerBlock);
+  const bool vec = a.w.cols % 8 == 0;
+  const size_t smem = size_t(a.w.groups) * 64;  // 32 bf16 per group
+  dispatch_format(a.w.format, [&]<class F>() {
+    auto pick = [&](auto kernel) {
+      const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
+      launch_pdl(kernel, dim3(unsigned(std::min(tiles, wave))), block, smem, stream, a);
+    };
+    if (a.in.hidden) {
+      vec ? pick(quant_gemv_kernel<F, true, true, kSwiglu>) : pick(quant_gemv_kernel<F, true, false, kSwiglu>);
+    } else {
+      vec ? pick(quant_gemv_kernel<F, false, true, kSwiglu>) : pick(quant_gemv_kernel<F, false, false, kSwiglu>);
+    }
+  });
+}
+
+// One thread per group of rows [r0, r1): its 32 values scaled and rounded to bf16.
+template <class F>
+__global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf16* __restrict__ out) {
+  __shared__ float table[16];
+  if (threadIdx.x < 16) table[threadIdx.x] = w.code_values[threadIdx.x];
+  __syncthreads();
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const bool active = i < (r1 - r0) * w.groups;
+  const int64_t r = r0 + (active ? i / w.groups : 0), g = active ? i % w.groups : 0;
+  GroupData<F> d;
+  if (active) d = load_group<F>(w, row_ref(w, r), g);
+  pdl_wait();  // `out` may still be read by the previous GEMM
+  pdl_trigger();
+  if (!active) return;
+  bf16* o = out + (r - r0) * w.cols + g * 32;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    float v[8];
+    F::dequant(d.c, k, table, v);
+    const int64_t c = g * 32 + 8 * k;
+    if (w.cols % 8 == 0 && c + 8 <= w.cols) {
+      __nv_bfloat162 packed[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) packed[j] = __floats2bfloat162_rn(v[2 * j] * d.s, v[2 * j + 1] * d.s);
+      *reinterpret_cast<uint4*>(o + 8 * k) = *reinterpret_cast<const uint4*>(packed);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        if (c + j < w.cols) o[8 * k + j] = __float2bfloat16(v[j] * d.s);
+    }
+  }
+}
+
+}  // namespace
+
+void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
+                       float* y, cudaStream_t stream) {
+  launch_quant_variant<false>(QuantGemvArgs{w, in, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}}, stream);
+}
+
+void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
+                              cudaStream_t stream) {
+  CTX_CHECK(w.rows % 2 == 0, "SwiGLU GEMV of a matrix with ", w.rows, " rows");
+  launch_quant_variant<true>(QuantGemvArgs{w, in, w.rows / 2, GemvEpilogue{bias, 1.f, false, nullptr, act}}, stream);
+}
+
+void launch_dequantize(const QuantMatrixView& w, int64_t r0, int64_t r1, bf16* out, cudaStream_t stream) {
+  CTX_CHECK(0 <= r0 && r0 < r1 && r1 <= w.rows, "dequantize rows [", r0, ", ", r1, ") of ", w.rows);
+  const int64_t threads = (r1 - r0) * w.groups;
+  dispatch_format(w.format, [&]<class F>() {
+    launch_pdl(dequantize_kernel<F>, dim3(unsigned((threads + 255) / 256)), dim3(256), 0, stream, w, r0, r1, out);
+  });
+}
+
+}  // namespace ctx::cuda
