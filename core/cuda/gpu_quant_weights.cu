@@ -41,8 +41,11 @@ bool same_layout(const PackedLayout& a, const PackedLayout& b) {
 
 }  // namespace
 
-GpuQuantMatrix::GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const QuantizedMatrix*>& parts,
-                               const std::string& what) {
+PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts, const std::string& what) {
+  PackedQuantHost packed;
+  QuantMatrixView& view = packed.view;
+  std::vector<uint8_t>& codes = packed.codes;
+  std::vector<uint8_t>& scales = packed.scales;
   CTX_CHECK(!parts.empty() && parts.size() <= size_t(kMaxQuantParts), what, ": ", parts.size(), " stacked parts");
   const QuantizedMatrix& first = *parts[0];
   const PackedLayout layout = first.packed_layout();
@@ -58,12 +61,11 @@ GpuQuantMatrix::GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const Q
     CTX_CHECK(p->cols() == cols, what, ": stacked parts with ", p->cols(), " and ", cols, " columns");
     rows += p->rows();
   }
-  view_.rows = rows, view_.cols = cols, view_.groups = (cols + 31) / 32;
-  const int64_t groups = view_.groups;
-  std::vector<uint8_t> codes, scales;
+  view.rows = rows, view.cols = cols, view.groups = (cols + 31) / 32;
+  const int64_t groups = view.groups;
   switch (layout.kind) {
     case PackedKind::kRowwiseInt8: {
-      view_.format = QuantFormat::kInt8;
+      view.format = QuantFormat::kInt8;
       codes.assign(size_t(rows * groups * 32), 0);  // rows padded with zero codes to whole groups
       int64_t r0 = 0;
       for (const QuantizedMatrix* p : parts) {
@@ -77,7 +79,7 @@ GpuQuantMatrix::GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const Q
     }
     case PackedKind::kGgmlQ8_0:
     case PackedKind::kGgmlQ4_0: {
-      view_.format = layout.kind == PackedKind::kGgmlQ8_0 ? QuantFormat::kQ8_0 : QuantFormat::kQ4_0;
+      view.format = layout.kind == PackedKind::kGgmlQ8_0 ? QuantFormat::kQ8_0 : QuantFormat::kQ4_0;
       const int64_t payload = layout.kind == PackedKind::kGgmlQ8_0 ? 32 : 16;
       CTX_CHECK(cols % 32 == 0, first.format(), " with ", cols, " columns");
       for (const QuantizedMatrix* p : parts) {
@@ -97,11 +99,11 @@ GpuQuantMatrix::GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const Q
                        cols));
       CTX_CHECK(layout.blocksize >= 32 && std::has_single_bit(uint64_t(layout.blocksize)) && layout.code_values,
                 first.format());
-      view_.format = QuantFormat::kCode4;
-      view_.block_shift = std::countr_zero(uint64_t(layout.blocksize));
-      view_.double_quant = layout.double_quant;
-      std::memcpy(view_.code_values, layout.code_values, sizeof view_.code_values);
-      std::vector<float> absmax2;
+      view.format = QuantFormat::kCode4;
+      view.block_shift = std::countr_zero(uint64_t(layout.blocksize));
+      view.double_quant = layout.double_quant;
+      std::memcpy(view.code_values, layout.code_values, sizeof view.code_values);
+      std::vector<float>& absmax2 = packed.absmax2;
       int64_t r0 = 0, blocks = 0;
       for (size_t i = 0; i < parts.size(); ++i) {
         const QuantizedMatrix& p = *parts[i];
@@ -118,25 +120,34 @@ GpuQuantMatrix::GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const Q
           absmax2.insert(absmax2.end(), a2, a2 + nested);
           std::memcpy(&part.offset, find_buffer(buffers, "absmax_offset", p, 4).data, 4);
         }
-        view_.parts[i] = part;
+        view.parts[i] = part;
         r0 += p.rows(), blocks += nb;
       }
-      view_.num_parts = int(parts.size());
+      view.num_parts = int(parts.size());
       if (layout.double_quant) {
         CTX_CHECK(layout.dynamic_map, first.format(), ": double quantization without its map");
-        absmax2_ = to_device(alloc, absmax2);
-        map_ = to_device(alloc, std::vector<float>(layout.dynamic_map, layout.dynamic_map + 256));
-        view_.absmax2 = absmax2_.get(), view_.dynamic_map = map_.get();
+        packed.dynamic_map.assign(layout.dynamic_map, layout.dynamic_map + 256);
       }
       break;
     }
     case PackedKind::kNone:
       break;
   }
-  CTX_CHECK(int64_t(codes.size()) == rows * groups * (view_.format == QuantFormat::kInt8 || view_.format == QuantFormat::kQ8_0 ? 32 : 16),
+  CTX_CHECK(int64_t(codes.size()) == rows * groups * (view.format == QuantFormat::kInt8 || view.format == QuantFormat::kQ8_0 ? 32 : 16),
             what, ": packed codes of ", codes.size(), " bytes");
-  codes_ = to_device(alloc, codes), scales_ = to_device(alloc, scales);
+  return packed;
+}
+
+GpuQuantMatrix::GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const QuantizedMatrix*>& parts,
+                               const std::string& what) {
+  const PackedQuantHost packed = pack_quantized(parts, what);
+  view_ = packed.view;
+  codes_ = to_device(alloc, packed.codes), scales_ = to_device(alloc, packed.scales);
   view_.codes = codes_.get(), view_.scales = scales_.get();
+  if (view_.double_quant) {
+    absmax2_ = to_device(alloc, packed.absmax2), map_ = to_device(alloc, packed.dynamic_map);
+    view_.absmax2 = absmax2_.get(), view_.dynamic_map = map_.get();
+  }
 }
 
 }  // namespace ctx::cuda

@@ -20,6 +20,16 @@
 
 namespace ctx::cuda {
 
+// The stack's arrays in the device layout, on the host: what GpuQuantMatrix uploads (the view's
+// pointers are left null). Exposed for tests/gpu/gpu_quant_layout_test.cu, which decodes them on the
+// host. Throws as the constructor below.
+struct PackedQuantHost {
+  QuantMatrixView view;
+  std::vector<uint8_t> codes, scales;
+  std::vector<float> absmax2, dynamic_map;  // double quantization only
+};
+PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts, const std::string& what);
+
 class GpuQuantMatrix {
  public:
   // The row-wise stack of `parts` (1 to kMaxQuantParts matrices of one format and equal cols), e.g.

@@ -1,6 +1,9 @@
 // ctxlab bench gpu-decode: batch-1 greedy decode on the GPU (core/cuda/gpu_engine.h) against the
 // memory-bandwidth roofline measured in the same run (device-to-device copy bandwidth / bytes one
-// decode step must read: every weight once plus the K/V cache).
+// decode step must read: every weight once plus the K/V cache). With --quant the model's linear layers
+// are quantized by that plugin on the host and stay packed on the device, so the roofline counts the
+// quantized bytes; the GEMV table then times the quantized kernel on the model's own layer-0 matrices
+// against the bf16 kernel on the same shapes.
 // ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
 // context lengths, its K/V read rate against the same copy bandwidth.
 #include <algorithm>
@@ -10,11 +13,42 @@
 #include "core/base/system_info.h"
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_engine.h"
+#include "core/cuda/gpu_quant_gemv.h"
+#include "core/quant/quantized_matrix.h"
 #include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
 #include "experiments/cli/commands.h"
+#include "experiments/runner/trial_engine.h"
 
 namespace ctx::cli {
+
+namespace {
+
+using runner::plugin_name;
+
+// The quantized decode GEMV on layer 0's matrices of `model` (and a quantized classifier) against the
+// bf16 GEMV on the same shapes: time, bytes read, read rate against the copy bandwidth.
+void print_quant_gemv_table(const Model& model, const std::string& quant, double copy_bw) {
+  const LayerWeights& l = model.weights.layers.at(0);
+  std::vector<std::pair<const char*, const WeightMatrix*>> mats = {
+      {"q_proj", &l.wq}, {"o_proj", &l.wo}, {"gate_proj", &l.w_gate}, {"down_proj", &l.w_down}};
+  if (model.weights.lm_head.quant) mats.push_back({"lm_head", &model.weights.lm_head});
+  std::printf("\n%s GEMV (packed on the device) vs the bf16 GEMV, same shapes\n\n", quant.c_str());
+  std::printf("| matrix [rows, cols] | bits/weight | bf16 us | bf16 GB/s | bf16 ratio | quant us | quant MB | quant GB/s "
+              "| quant ratio vs copy | speed-up |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& [name, m] : mats) {
+    if (!m->quant) continue;  // kept in float32 by the plugin
+    const double bf16_bw = cuda::measure_gemv_bandwidth(m->rows, m->cols, 10);
+    const double bf16_us = double(m->rows * m->cols * 2 + m->cols * 2) / bf16_bw * 1e6;
+    const cuda::GemvTiming t = cuda::measure_gemv(*m, 10);
+    std::printf("| %s [%lld, %lld] | %.3f | %.2f | %.0f | %.3f | %.2f | %.2f | %.0f | %.3f | %.2fx |\n", name,
+                (long long)m->rows, (long long)m->cols, m->quant->bits_per_weight(), bf16_us, bf16_bw / 1e9,
+                bf16_bw / copy_bw, t.us, double(t.bytes) / 1e6, t.bytes_per_s / 1e9, t.bytes_per_s / copy_bw,
+                bf16_us / t.us);
+  }
+}
+
+}  // namespace
 
 int bench_gpu_decode(const Args& args) {
   po::options_description desc("bench gpu-decode options");
@@ -25,6 +59,7 @@ int bench_gpu_decode(const Args& args) {
       ("rounds", po::value<int>()->default_value(5), "rounds per context length (median reported)")
       ("no-graphs", "launch each decode step's kernels instead of replaying a CUDA graph")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
+  add_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("bench gpu-decode", "--model SPEC [options]", desc, args, vm)) return 0;
   const auto contexts = parse_size_list(vm["context"].as<std::string>(), "--context");
@@ -34,16 +69,21 @@ int bench_gpu_decode(const Args& args) {
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
 
   auto model = load_model(vm["model"].as<std::string>());
-  print_model_line(*model);
+  const std::string quant = apply_quant(vm, *model);
+  print_model_line(*model, quant);
   const ModelConfig c = model->config;
-  // The decode GEMV alone on each matrix shape of the model: how close the kernel gets to the copy rate.
-  std::printf("\n| GEMV [rows, cols] | GB/s | ratio vs copy |\n|---|---|---|\n");
-  const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
-  for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{qkv_rows, c.hidden_size}, {c.hidden_size, c.q_dim()},
-                                                                   {2 * c.intermediate_size, c.hidden_size},
-                                                                   {c.hidden_size, c.intermediate_size}, {c.vocab_size, c.hidden_size}}) {
-    const double bw = cuda::measure_gemv_bandwidth(rows, cols, 10);
-    std::printf("| [%lld, %lld] | %.0f | %.3f |\n", (long long)rows, (long long)cols, bw / 1e9, bw / copy_bw);
+  if (plugin_name(quant) == "none") {
+    // The decode GEMV alone on each matrix shape of the model: how close the kernel gets to the copy rate.
+    std::printf("\n| GEMV [rows, cols] | GB/s | ratio vs copy |\n|---|---|---|\n");
+    const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
+    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{qkv_rows, c.hidden_size}, {c.hidden_size, c.q_dim()},
+                                                                     {2 * c.intermediate_size, c.hidden_size},
+                                                                     {c.hidden_size, c.intermediate_size}, {c.vocab_size, c.hidden_size}}) {
+      const double bw = cuda::measure_gemv_bandwidth(rows, cols, 10);
+      std::printf("| [%lld, %lld] | %.0f | %.3f |\n", (long long)rows, (long long)cols, bw / 1e9, bw / copy_bw);
+    }
+  } else {
+    print_quant_gemv_table(*model, quant, copy_bw);
   }
   cuda::GpuEngineOptions opt;
   opt.capacity = *std::max_element(contexts.begin(), contexts.end()) + tokens + 1;
@@ -51,8 +91,9 @@ int bench_gpu_decode(const Args& args) {
   auto engine = cuda::GpuEngine::create(*model, opt);
   model.reset();  // the host copy of the weights is no longer needed
   release_free_memory();
-  std::printf("device: %s, weights %.2f GB (bf16), copy bandwidth %.3f TB/s (read + write, median of 20)\n",
-              engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9, copy_bw / 1e12);
+  std::printf("device: %s, weights %.2f GB (%s), copy bandwidth %.3f TB/s (read + write, median of 20)\n",
+              engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
+              plugin_name(quant) == "none" ? "bf16" : quant.c_str(), copy_bw / 1e12);
   std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t ctx_len : contexts) {

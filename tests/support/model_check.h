@@ -30,4 +30,7 @@ struct LogitDiff {
 };
 LogitDiff compare(const float* ours, const float* ref, int64_t n);
 
+// ||a - ref|| / ||ref|| over n values in float64; infinity when a holds a non-finite value.
+double relative_l2(const float* a, const float* ref, size_t n);
+
 }  // namespace ctx::test

@@ -10,6 +10,7 @@
 
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/pdl.cuh"
 
 namespace ctx::cuda {
 
@@ -19,6 +20,15 @@ constexpr int kRowsPerBlock = 8;  // warps per block, one output row each
 // one wave. Asked of the runtime once per (device, kernel, smem) and kept, since decode launches the
 // GEMVs hundreds of times per token (also setting the dynamic shared memory limit above 48 KiB).
 int64_t resident_blocks(const void* kernel, int threads, size_t smem);
+
+// Launches a GEMV kernel of kRowsPerBlock warps with programmatic dependent launch: one block per tile
+// of kRowsPerBlock rows, at most one wave (the kernels loop over the remaining tiles).
+template <class Args>
+void launch_one_wave(void (*kernel)(Args), int64_t tiles, size_t smem, cudaStream_t stream, const Args& a) {
+  const dim3 block(32 * kRowsPerBlock);
+  const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
+  launch_pdl(kernel, dim3(unsigned(tiles < wave ? tiles : wave)), block, smem, stream, a);
+}
 
 // The GEMV epilogue of output row r (one lane calls it): y[r] = (accumulate ? y[r] : 0) + alpha *
 // (dot[0] + bias[r]), or with kSwiglu act[r] = swiglu(dot[0] + bias[r], dot[1] + bias[rows + r]).

@@ -132,13 +132,9 @@ template <bool kSwiglu>
 void launch_gemv_variant(const GemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
   const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  const dim3 block(32 * kRowsPerBlock);
   const bool vec = a.cols % 8 == 0;
   const size_t smem = a.in.hidden ? size_t((a.cols + 7) / 8) * 16 : 0;
-  auto pick = [&](auto kernel) {
-    const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
-    launch_pdl(kernel, dim3(unsigned(std::min(tiles, wave))), block, smem, stream, a);
-  };
+  auto pick = [&](auto kernel) { launch_one_wave(kernel, tiles, smem, stream, a); };
   if (a.in.hidden) {
     vec ? pick(gemv_kernel<true, true, kSwiglu>) : pick(gemv_kernel<false, true, kSwiglu>);
   } else {

@@ -40,15 +40,13 @@ struct QuantGemvArgs {
   GemvEpilogue out;
 };
 
-// Shared-memory slot of input column c (see the top of this file).
-struct XSlot {
-  __device__ int64_t operator()(int64_t c) const {
-    return (c & ~int64_t(31)) | ((((c >> 3) + (c >> 6)) & 3) << 3) | (c & 7);
+// The code table into shared memory (one thread, constant indices: the parameter is read in place).
+__device__ inline void copy_code_values(const QuantMatrixView& w, float* table) {
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int i = 0; i < 16; ++i) table[i] = w.code_values[i];
   }
-};
-
-// The 16-byte piece k of group g's staged inputs.
-__device__ inline uint4 x_piece(const uint4* xs, int64_t g, int k) { return xs[g * 4 + ((k + (g >> 1)) & 3)]; }
+}
 
 template <class F>
 struct GroupData {
@@ -106,15 +104,16 @@ __device__ inline float lane_dot(const QuantMatrixView& w, const RowRef& row, co
     const int64_t g = lane + 32 * i;
     if (g < w.groups) acc += group_dot<F>(first[i], xs, g, table);
   }
-  int64_t g = lane + 32 * kN;
-  for (; g + 32 * (kN - 1) < w.groups; g += 32 * kN) {
+  // kN loads in flight per round, the last round's predicated (no serial tail of single loads).
+  for (int64_t g = lane + 32 * kN; g < w.groups; g += 32 * kN) {
     GroupData<F> d[kN];
 #pragma unroll
-    for (int u = 0; u < kN; ++u) d[u] = load_group<F>(w, row, g + 32 * u);
+    for (int u = 0; u < kN; ++u)
+      if (g + 32 * u < w.groups) d[u] = load_group<F>(w, row, g + 32 * u);
 #pragma unroll
-    for (int u = 0; u < kN; ++u) acc += group_dot<F>(d[u], xs, g + 32 * u, table);
+    for (int u = 0; u < kN; ++u)
+      if (g + 32 * u < w.groups) acc += group_dot<F>(d[u], xs, g + 32 * u, table);
   }
-  for (; g < w.groups; g += 32) acc += group_dot<F>(load_group<F>(w, row, g), xs, g, table);
   return acc;
 }
 
@@ -152,7 +151,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock, 2) quant_gemv_kernel(Quant
       preload_groups<F, kN>(a.w, row[j], lane, first[j]);
     }
   };
-  if (threadIdx.x < 16) table[threadIdx.x] = a.w.code_values[threadIdx.x];
+  copy_code_values(a.w, table);
   int64_t tile = blockIdx.x;
   preload(tile);
   pdl_wait();
@@ -185,14 +184,10 @@ void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
   CTX_CHECK(a.w.groups * 32 >= a.w.cols && a.rows * (kSwiglu ? 2 : 1) == a.w.rows, "quantized GEMV shape");
   const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  const dim3 block(32 * kRowsPerBlock);
   const bool vec = a.w.cols % 8 == 0;
   const size_t smem = size_t(a.w.groups) * 64;  // 32 bf16 per group
   dispatch_format(a.w.format, [&]<class F>() {
-    auto pick = [&](auto kernel) {
-      const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
-      launch_pdl(kernel, dim3(unsigned(std::min(tiles, wave))), block, smem, stream, a);
-    };
+    auto pick = [&](auto kernel) { launch_one_wave(kernel, tiles, smem, stream, a); };
     if (a.in.hidden) {
       vec ? pick(quant_gemv_kernel<F, true, true, kSwiglu>) : pick(quant_gemv_kernel<F, true, false, kSwiglu>);
     } else {
@@ -205,7 +200,7 @@ void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
 template <class F>
 __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf16* __restrict__ out) {
   __shared__ float table[16];
-  if (threadIdx.x < 16) table[threadIdx.x] = w.code_values[threadIdx.x];
+  copy_code_values(w, table);
   __syncthreads();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const bool active = i < (r1 - r0) * w.groups;
