@@ -65,24 +65,34 @@ __device__ inline GroupData<F> load_group(const QuantMatrixView& w, const RowRef
   return d;
 }
 
-// scale * sum over the group's 32 weights of value * x.
-template <class F>
-__device__ inline float group_dot(const GroupData<F>& d, const uint4* xs, int64_t g, const float* table) {
-  float s = 0.f;
+// acc[j] += scale_j * sum over group g's 32 weights of row j of value * x, for the warp's kRows rows
+// (SwiGLU's gate and up share each staged input piece and its conversion to float).
+template <class F, int kRows>
+__device__ inline void group_dots(const GroupData<F>* const (&d)[kRows], const uint4* xs, int64_t g, const float* table,
+                                  float (&acc)[kRows]) {
+  float s[kRows];
+#pragma unroll
+  for (int j = 0; j < kRows; ++j) s[j] = 0.f;
 #pragma unroll
   for (int k = 0; k < 4; ++k) {
-    float v[8];
-    F::dequant(d.c, k, table, v);
     const uint4 xv = x_piece(xs, g, k);
     const __nv_bfloat162* xb = reinterpret_cast<const __nv_bfloat162*>(&xv);
+    float x[8];
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const float2 f = __bfloat1622float2(xb[i]);
-      s = fmaf(v[2 * i], f.x, s);
-      s = fmaf(v[2 * i + 1], f.y, s);
+      x[2 * i] = f.x, x[2 * i + 1] = f.y;
+    }
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) {
+      float v[8];
+      F::dequant(d[j]->c, k, table, v);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) s[j] = fmaf(v[i], x[i], s[j]);
     }
   }
-  return s * d.s;
+#pragma unroll
+  for (int j = 0; j < kRows; ++j) acc[j] = fmaf(s[j], d[j]->s, acc[j]);
 }
 
 template <class F, int kN>
@@ -94,27 +104,36 @@ __device__ inline void preload_groups(const QuantMatrixView& w, const RowRef& ro
   }
 }
 
-// This lane's part of row `row`'s dot product; the caller sums over the warp.
-template <class F, int kN>
-__device__ inline float lane_dot(const QuantMatrixView& w, const RowRef& row, const uint4* xs, int lane,
-                                 const GroupData<F> (&first)[kN], const float* table) {
-  float acc = 0.f;
+// This lane's part of the dot products of the warp's rows; the caller sums over the warp.
+template <class F, int kRows, int kN>
+__device__ inline void lane_dots(const QuantMatrixView& w, const RowRef (&row)[kRows], const uint4* xs, int lane,
+                                 const GroupData<F> (&first)[kRows][kN], const float* table, float (&acc)[kRows]) {
+#pragma unroll
+  for (int j = 0; j < kRows; ++j) acc[j] = 0.f;
 #pragma unroll
   for (int i = 0; i < kN; ++i) {
     const int64_t g = lane + 32 * i;
-    if (g < w.groups) acc += group_dot<F>(first[i], xs, g, table);
+    const GroupData<F>* d[kRows];
+#pragma unroll
+    for (int j = 0; j < kRows; ++j) d[j] = &first[j][i];
+    if (g < w.groups) group_dots<F, kRows>(d, xs, g, table, acc);
   }
-  // kN loads in flight per round, the last round's predicated (no serial tail of single loads).
+  // kN groups per row in flight per round, the last round's predicated (no serial tail of single loads).
   for (int64_t g = lane + 32 * kN; g < w.groups; g += 32 * kN) {
-    GroupData<F> d[kN];
+    GroupData<F> next[kRows][kN];
 #pragma unroll
     for (int u = 0; u < kN; ++u)
-      if (g + 32 * u < w.groups) d[u] = load_group<F>(w, row, g + 32 * u);
 #pragma unroll
-    for (int u = 0; u < kN; ++u)
-      if (g + 32 * u < w.groups) acc += group_dot<F>(d[u], xs, g + 32 * u, table);
+      for (int j = 0; j < kRows; ++j)
+        if (g + 32 * u < w.groups) next[j][u] = load_group<F>(w, row[j], g + 32 * u);
+#pragma unroll
+    for (int u = 0; u < kN; ++u) {
+      const GroupData<F>* d[kRows];
+#pragma unroll
+      for (int j = 0; j < kRows; ++j) d[j] = &next[j][u];
+      if (g + 32 * u < w.groups) group_dots<F, kRows>(d, xs, g + 32 * u, table, acc);
+    }
   }
-  return acc;
 }
 
 // xs[slot(c)] = x[c] for c < cols (whole block). kVec: cols % 8 == 0, 16-byte copies.
@@ -169,8 +188,9 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock, 2) quant_gemv_kernel(Quant
     const int64_t r = tile * kRowsPerBlock + warp;
     if (r < a.rows) {
       float dot[kRows];
+      lane_dots<F, kRows, kN>(a.w, row, staged_x, lane, first, table, dot);
 #pragma unroll
-      for (int j = 0; j < kRows; ++j) dot[j] = warp_sum(lane_dot<F, kN>(a.w, row[j], staged_x, lane, first[j], table));
+      for (int j = 0; j < kRows; ++j) dot[j] = warp_sum(dot[j]);
       if (lane == 0) gemv_store<kSwiglu>(a.out, a.rows, r, dot);
     }
     tile += gridDim.x;
