@@ -2,7 +2,8 @@
 # Builds ctxlab with CUDA here and packs what the GPU machine needs into .device/ (git-ignored):
 #   .device/bin/     ctxlab and the test executables
 #   .device/lib/     the shared libraries they load that the GPU machine lacks (from ldd; glibc and
-#                    the CUDA driver stay the machine's own)
+#                    the CUDA driver stay the machine's own), carried as lib.tar.xz and unpacked by
+#                    .device/run on first use
 #   .device/shared/  the fixtures the tests read (copied from ../shared; never committed)
 #   .device/run      wrapper: .device/run ctxlab doctor  ==  LD_LIBRARY_PATH=.device/lib .device/bin/ctxlab doctor
 # Then call the device tool with carry [".device"] and a command such as
@@ -32,6 +33,16 @@ for bin in .device/bin/*; do
 done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libcuda|libcublas|libcublasLt)\.so' | while read -r lib; do
   cp -L "$lib" .device/lib/
 done
+# The libraries travel xz-compressed (38 MB -> 10 MB: ICU's data is most of it; carry is limited to
+# 64 MiB) and .device/run unpacks them on first use. The archive is kept in the build folder and
+# reused while the libraries are the same.
+sum=$(cd .device/lib && ls -l | md5sum | cut -d' ' -f1)
+if [[ ! -f "$BUILD/device_lib.tar.xz" || "$(cat "$BUILD/device_lib.sum" 2>/dev/null)" != "$sum" ]]; then
+  tar -C .device -cf - lib | xz -T2 -3 > "$BUILD/device_lib.tar.xz"
+  echo "$sum" > "$BUILD/device_lib.sum"
+fi
+cp "$BUILD/device_lib.tar.xz" .device/lib.tar.xz
+rm -rf .device/lib
 cp -r "$SHARED/fixtures/hf" "$SHARED/fixtures/stories260k" "$SHARED/fixtures/tokenizers" .device/shared/fixtures/
 # BUNDLE_DATASETS=1: the slices experiments/configs/gpu_quickstart.ini reads (README layout), 3 MB.
 if [[ "${BUNDLE_DATASETS:-0}" == 1 ]]; then
@@ -53,6 +64,7 @@ cat > .device/run <<'RUN'
 # Runs a bundled program with the bundled libraries. `ctest-all` runs every bundled test;
 # `exec CMD ARGS...` runs any command in that environment (e.g. compute-sanitizer .device/bin/x_test).
 here="$(cd "$(dirname "$0")" && pwd)"
+[[ -d "$here/lib" ]] || tar -C "$here" -xJf "$here/lib.tar.xz"
 # cuBLAS (0.5 GB with cuBLASLt) is not bundled: the GPU machine's CUDA 13 has it.
 cuda_libs=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu*/lib 2>/dev/null | tr '\n' ':')
 export LD_LIBRARY_PATH="$here/lib:${cuda_libs}${LD_LIBRARY_PATH:-}"

@@ -13,8 +13,10 @@ for tool in memcheck racecheck; do
   echo "== compute-sanitizer --tool $tool gpu_engine_test"
   # llama, qwen3 (q/k norm), mistral_swa (sliding window), the profile test and the head-dim tests
   # (the vectorised attention kernel at 64/128/256) cover every kernel.
-  .device/run exec "$sanitizer" --tool "$tool" .device/bin/gpu_engine_test --gtest_brief=1 \
-    --gtest_filter='HfFixtures/GpuFixture.*/0:HfFixtures/GpuFixture.*/4:HfFixtures/GpuFixture.*/6:GpuEngine.Decode*:HeadDims/*' 2>&1 | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|OK|FAILED|Invalid|Race|hazard" | head -40
+  # cuBLAS's nvjet GEMM kernels synchronise through TMA/mbarriers, which racecheck does not model: it
+  # reports hazards inside them; ctxlab's own kernels are what this checks.
+  .device/run exec "$sanitizer" --tool "$tool" --kernel-name-exclude kns=nvjet .device/bin/gpu_engine_test --gtest_brief=1 \
+    --gtest_filter='HfFixtures/GpuFixture.*/0:HfFixtures/GpuFixture.*/4:HfFixtures/GpuFixture.*/6:GpuEngine.Decode*:HeadDims/*:*Paged*:GpuBatch.Batched*' 2>&1 | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|OK|FAILED|Invalid|Race|hazard" | head -40
   echo "== compute-sanitizer --tool $tool gpu_attention_test"
   .device/run exec "$sanitizer" --tool "$tool" .device/bin/gpu_attention_test --gtest_brief=1 \
     --gtest_filter='*len300*:*len1000_q1_win37*:*split7*:*len96_q32*' 2>&1 | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|FAILED|Invalid|Race|hazard" | head -20

@@ -8,6 +8,16 @@
 // length - queries .. length - 1; query t sees keys <= its position, and with window > 0 only the
 // last `window` of them. Head h reads KV head h / (heads / kv_heads). Output [queries, heads *
 // head_dim]: the kernel's bf16 results as float. Throws ctx::Unsupported without CUDA or a GPU.
+//
+// Batched decode (batch_lengths not empty): sequence s holds batch_lengths[s] positions and has one
+// query at its last position; k and v are the sequences' rows one after another ([sum of lengths,
+// kv_heads * head_dim]), q and the output [batch, heads * head_dim]; `length` and `queries` are
+// unused. Contiguous, every sequence gets a region of max(batch_lengths) positions (a static cache).
+//
+// Paged (block_size > 0, a power of two <= 1024): K and V live in a pool of blocks of block_size
+// positions ([kv_heads][pool_blocks][block_size][head_dim], as the CPU BlockPool), each sequence's
+// positions in ceil(length / block_size) blocks named by its row of a block table; the blocks are
+// handed out in a shuffled order, so that the kernel must follow the table.
 #pragma once
 
 #include <algorithm>
@@ -26,13 +36,26 @@ struct GpuAttentionCase {
   int splits = 0;       // chunks of keys per query (split-KV); 0: the engine's choice (64 keys each
                         // for one query, 1 for several)
   bool vectorized = true;  // false: the generic kernel even for head_dim 64/128/256
+  int64_t block_size = 0;  // > 0: paged KV with blocks of this many positions
+  int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
+  std::vector<int64_t> batch_lengths;  // not empty: batched decode of these sequences
 };
 
 // The engine's split-KV chunk count for `length` keys and `queries` rows (what splits = 0 picks):
 // chunks of about 64 keys (16 per warp) for one query, so that even one sequence at 1k context gives
-// heads * splits blocks enough to fill the GPU; one chunk for several queries.
+// heads * splits blocks enough to fill the GPU, but no more than 64 chunks (past 4k keys the chunks
+// grow: more chunks cost more in the combine than they add in parallelism; H100 sweep in
+// bench/RESULTS.md); one chunk for several queries.
 inline int default_attention_splits(int64_t length, int64_t queries) {
-  return queries == 1 ? int(std::clamp<int64_t>((length + 63) / 64, 1, 256)) : 1;
+  return queries == 1 ? int(std::clamp<int64_t>((length + 63) / 64, 1, 64)) : 1;
+}
+
+// Batched decode's chunk count: the single-sequence choice for the longest sequence, but no more
+// than keeps batch * heads * splits near 4096 blocks (a few waves), since many rows already fill
+// the GPU.
+inline int default_batched_splits(int64_t max_length, int64_t batch, int64_t heads) {
+  const int64_t fill = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, batch * heads));
+  return int(std::clamp<int64_t>(std::min<int64_t>(default_attention_splits(max_length, 1), fill), 1, 64));
 }
 
 std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const float> q, std::span<const float> k,
@@ -40,11 +63,14 @@ std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const floa
 
 struct AttentionTiming {
   int splits = 0;
-  double us = 0;           // median microseconds per launch
-  double bytes_per_s = 0;  // K and V bytes the launch must read / time
+  double us = 0;              // median microseconds per launch
+  double bytes_per_s = 0;     // K and V bytes the launch must read / time
+  int64_t kv_bytes = 0;       // K and V bytes of the cached positions (what the launch reads)
+  int64_t reserved_bytes = 0;  // K and V bytes the layout holds for them (static regions or blocks)
 };
-// Decode attention (queries = 1) on random bf16 data over enough copies of the cache to defeat the
-// L2 cache: median of `reps` timings of 20 back-to-back launches.
+// Decode attention (queries = 1; batched when batch_lengths is set; paged when block_size > 0) on
+// random bf16 data over enough copies of the cache to defeat the L2 cache: median of `reps` timings
+// of 20 back-to-back launches.
 AttentionTiming measure_decode_attention(const GpuAttentionCase& c, int reps);
 
 }  // namespace ctx::cuda

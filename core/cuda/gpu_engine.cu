@@ -1,6 +1,7 @@
 #include "core/cuda/gpu_engine.h"
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "core/base/dtype.h"
@@ -9,6 +10,7 @@
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/event_timer.h"
 #include "core/cuda/gpu_attention.h"
+#include "core/cuda/gpu_kv_cache.h"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/linear_weights.h"
 #include "core/model/rope.h"
@@ -39,15 +41,22 @@ class GpuEngineImpl final : public GpuEngine {
   GpuEngineImpl(const Model& model, const GpuEngineOptions& options);
   ~GpuEngineImpl() override;
 
-  void reset() override { length_ = 0; }
+  void reset() override {
+    length_ = 0;
+    kv_->release_all();
+  }
   int64_t length() const override { return length_; }
   int64_t capacity() const override { return options_.capacity; }
   std::vector<float> forward(std::span<const int32_t> tokens, bool all_logits) override;
   std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int64_t max_new_tokens,
                                        const std::vector<int32_t>& stop_ids, GpuTimings* timings) override;
+  std::vector<std::vector<int32_t>> generate_greedy_batch(const std::vector<std::vector<int32_t>>& prompts,
+                                                          int64_t max_new_tokens, const std::vector<int32_t>& stop_ids,
+                                                          GpuTimings* timings) override;
   DeviceMemoryStats memory() const override { return alloc_.stats(); }
   void reset_peak_memory() override { alloc_.reset_peak(); }
-  int64_t kv_cache_bytes() const override { return k_cache_.bytes() + v_cache_.bytes(); }
+  int64_t kv_cache_bytes() const override { return kv_->bytes(); }
+  int64_t kv_cache_bytes_in_use() const override { return kv_->bytes_in_use(); }
   int64_t weight_bytes() const override { return weight_bytes_; }
   int64_t bytes_read_per_token(int64_t length) const override;
   std::string device_name() const override { return device_name_; }
@@ -67,8 +76,13 @@ class GpuEngineImpl final : public GpuEngine {
   // out[n, rows] (+)= alpha * (x[n, cols] W^T + bias): the GEMV kernel for one row, cuBLAS otherwise.
   void linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha, bool accumulate,
               float* out);
-  // Embedding through the final norm for n tokens at positions *d_pos_ ..; x_ holds the normed rows.
-  void run_layers(const int32_t* d_tokens, int64_t n);
+  // Embedding through the final norm; x_ holds the normed rows. slot >= 0: n tokens of that sequence
+  // at positions *pos_ ..; slot < 0 (batched decode): row t is sequence t's token at lens_[t] - 1.
+  void run_layers(const int32_t* d_tokens, int64_t n, int64_t slot);
+  // Prefill of `tokens` into `slot` from position length (chunked); the last token's logits (scaled
+  // as classify does) into `last_logits` when not null, every token's into `all_logits` when not null.
+  void prefill(std::span<const int32_t> tokens, int64_t slot, int64_t length, float* last_logits,
+               float* all_logits_host);
   // Classifier rows [n, vocab] of the normed rows in x_ starting at row `from`, into `out`.
   void classify(int64_t from, int64_t n, float* out);
   void check_tokens(std::span<const int32_t> tokens) const;
@@ -76,7 +90,11 @@ class GpuEngineImpl final : public GpuEngine {
   // One greedy token: the token in tokens_[0] at *pos_ -> next token in tokens_[0] and out_[*step_];
   // then *pos_ += 1, *step_ += 1. Launches only, no host sync: the CUDA graph captures this.
   void decode_step();
-  void capture_decode_graph();
+  // The batched step: rows tokens_[0..rows) -> next tokens, out_[*step_ * rows + t], lens_ += 1.
+  void batch_decode_step(int64_t rows);
+  void capture_graph(cudaGraphExec_t* exec, const std::function<void()>& step);
+  // Tokens of a greedy run from out_ (steps x rows, row-major by step), each cut at its first stop.
+  std::vector<std::vector<int32_t>> fetch_outputs(int64_t steps, int64_t rows, const std::vector<int32_t>& stop_ids);
 
   ModelConfig config_;
   GpuEngineOptions options_;
@@ -84,7 +102,8 @@ class GpuEngineImpl final : public GpuEngine {
   DeviceAllocator alloc_;  // declared before every buffer: destroyed after them
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
-  cudaGraphExec_t graph_ = nullptr;
+  cudaGraphExec_t graph_ = nullptr, batch_graph_ = nullptr;
+  int64_t batch_graph_rows_ = 0;  // the rows batch_graph_ was captured for
   int64_t weight_bytes_ = 0, length_ = 0, decode_splits_ = 1, logits_rows_ = 0;
 
   Bf16Buffer embed_, final_norm_;
@@ -93,7 +112,7 @@ class GpuEngineImpl final : public GpuEngine {
   Bf16Buffer dequant_scratch_;  // prefill's bf16 tiles of quantized matrices (empty without any)
   std::vector<LayerBuffers> layers_;
   DeviceBuffer<float> inv_freq_;
-  Bf16Buffer k_cache_, v_cache_;  // [layer][kv_head][capacity][hd]
+  std::unique_ptr<GpuKvCache> kv_;
   // Scratch for prefill_chunk tokens.
   DeviceBuffer<float> hidden_, qkv_, tmp_, partial_;
   DeviceBuffer<int> split_counters_;  // attention's split-KV arrival counters (kernels.h)
@@ -107,15 +126,18 @@ class GpuEngineImpl final : public GpuEngine {
     stage_events_->emplace_back(name, e);
   }
   DeviceBuffer<float> logits_;       // forward(): grows to the rows asked for
-  DeviceBuffer<float> step_logits_;  // generate_greedy(): fixed, so the captured graph's pointer stays valid
+  DeviceBuffer<float> step_logits_;  // [max_batch, vocab]: fixed, so the captured graphs' pointers stay valid
   Bf16Buffer x_, qb_, attn_, act_;
-  DeviceBuffer<int32_t> tokens_, pos_, step_, out_;  // token ids, position, step counter, generated ids
+  // Token ids, position, step counter, generated ids ([steps][rows]), batched sequence lengths.
+  DeviceBuffer<int32_t> tokens_, pos_, step_, out_, lens_;
 };
 
 GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options)
     : config_(model.config), options_(options) {
   const ModelConfig& c = config_;
   if (options_.capacity < 1 || options_.prefill_chunk < 1) fail("GPU engine: capacity and prefill_chunk must be >= 1");
+  if (options_.max_batch < 1 || options_.max_batch > std::min(options_.prefill_chunk, options_.capacity))
+    fail("GPU engine: max_batch ", options_.max_batch, " must be in 1..min(prefill_chunk, capacity)");
   if (c.head_dim > 256) throw Unsupported(str_cat("GPU engine: head_dim ", c.head_dim, " > 256"));
   int dev = 0;
   CTX_CUDA_CHECK(cudaGetDevice(&dev));
@@ -154,29 +176,37 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   if (dequant_elems > 0) dequant_scratch_ = Bf16Buffer(alloc_, std::min(dequant_elems, kDequantScratchElems));
 
   const int64_t cap = options_.capacity, chunk = std::min(options_.prefill_chunk, cap);
-  const int64_t kv = c.num_layers * c.num_kv_heads * cap * c.head_dim;
-  k_cache_ = Bf16Buffer(alloc_, kv), v_cache_ = Bf16Buffer(alloc_, kv);
+  GpuKvShape kv;
+  kv.layers = c.num_layers, kv.kv_heads = c.num_kv_heads, kv.head_dim = c.head_dim;
+  kv.slots = options_.max_batch, kv.capacity = cap;
+  kv.block_size = options_.kv_block_size, kv.pool_positions = options_.kv_pool_positions;
+  kv_ = std::make_unique<GpuKvCache>(alloc_, kv);
   decode_splits_ = default_attention_splits(cap, 1);  // split-KV chunks for decode
+  int64_t partial_rows = decode_splits_ * c.num_heads;  // the workspace of the widest decode
+  for (int64_t b = 2; b <= options_.max_batch; ++b)
+    partial_rows = std::max(partial_rows, b * c.num_heads * default_batched_splits(cap, b, c.num_heads));
   const int64_t widest = std::max({c.hidden_size, c.q_dim() + 2 * c.kv_dim(), 2 * c.intermediate_size, c.vocab_size});
   hidden_ = DeviceBuffer<float>(alloc_, chunk * c.hidden_size);
   qkv_ = DeviceBuffer<float>(alloc_, chunk * (c.q_dim() + 2 * c.kv_dim()));
   tmp_ = DeviceBuffer<float>(alloc_, chunk * widest);
-  partial_ = DeviceBuffer<float>(alloc_, decode_splits_ * c.num_heads * (c.head_dim + 2));
-  split_counters_ = DeviceBuffer<int>(alloc_, c.num_heads);
+  partial_ = DeviceBuffer<float>(alloc_, partial_rows * (c.head_dim + 2));
+  split_counters_ = DeviceBuffer<int>(alloc_, options_.max_batch * c.num_heads);
   CTX_CUDA_CHECK(cudaMemset(split_counters_.get(), 0, split_counters_.bytes()));
   x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
   qb_ = Bf16Buffer(alloc_, chunk * c.q_dim()), attn_ = Bf16Buffer(alloc_, chunk * c.q_dim());
   act_ = Bf16Buffer(alloc_, chunk * c.intermediate_size);
   logits_ = DeviceBuffer<float>(alloc_, c.vocab_size), logits_rows_ = 1;
-  step_logits_ = DeviceBuffer<float>(alloc_, c.vocab_size);
+  step_logits_ = DeviceBuffer<float>(alloc_, options_.max_batch * c.vocab_size);
   tokens_ = DeviceBuffer<int32_t>(alloc_, chunk);
   pos_ = DeviceBuffer<int32_t>(alloc_, 1), step_ = DeviceBuffer<int32_t>(alloc_, 1);
-  out_ = DeviceBuffer<int32_t>(alloc_, cap + 1);
+  out_ = DeviceBuffer<int32_t>(alloc_, (cap + 1) * options_.max_batch);
+  lens_ = DeviceBuffer<int32_t>(alloc_, options_.max_batch);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 GpuEngineImpl::~GpuEngineImpl() {
   if (graph_) cudaGraphExecDestroy(graph_);
+  if (batch_graph_) cudaGraphExecDestroy(batch_graph_);
   if (blas_) cublas().destroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -216,12 +246,11 @@ void GpuEngineImpl::linear(const bf16* x, int64_t n, const LinearWeights& w, con
   launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, w.rows(), alpha, accumulate, out, stream_);
 }
 
-void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
+void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot) {
   const ModelConfig& c = config_;
   const int64_t d = c.hidden_size, hd = c.head_dim, ff = c.intermediate_size;
   const float eps = float(c.rms_norm_eps), residual = float(c.residual_multiplier);
   launch_embedding(embed_.get(), d_tokens, n, d, float(c.embedding_multiplier), hidden_.get(), stream_);
-  const int64_t layer_kv = c.num_kv_heads * options_.capacity * hd;
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerBuffers& b = layers_[l];
     // Decode (n == 1) fuses each RMSNorm into the GEMV that reads it.
@@ -241,16 +270,17 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n) {
     r.inv_freq = inv_freq_.get();
     r.interleaved = c.rope.layout == RopeLayout::kInterleaved;
     r.pos0 = pos_.get();
-    r.n = n, r.heads = c.num_heads, r.kv_heads = c.num_kv_heads, r.hd = hd, r.capacity = options_.capacity;
+    r.n = n, r.heads = c.num_heads, r.kv_heads = c.num_kv_heads, r.hd = hd;
     r.q_out = qb_.get();
-    r.k_cache = k_cache_.get() + int64_t(l) * layer_kv, r.v_cache = v_cache_.get() + int64_t(l) * layer_kv;
+    AttentionParams a;
+    kv_->bind(int64_t(l), slot, r, a);
+    if (slot < 0) r.seq_lens = a.seq_lens = lens_.get();
     launch_qkv_rope(r, stream_);
     stage_done("q/k norm + rope + kv write");
-    AttentionParams a;
-    a.q = qb_.get(), a.k_cache = r.k_cache, a.v_cache = r.v_cache, a.pos0 = pos_.get();
-    a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd, a.capacity = options_.capacity;
+    a.q = qb_.get(), a.pos0 = pos_.get();
+    a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd;
     a.window = b.window, a.scale = float(c.softmax_scale());
-    a.splits = n == 1 ? int(decode_splits_) : 1;
+    a.splits = slot < 0 ? default_batched_splits(options_.capacity, n, c.num_heads) : n == 1 ? int(decode_splits_) : 1;
     a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
     a.vectorized = options_.vectorized_attention;
     launch_attention(a, stream_);
@@ -291,32 +321,41 @@ void GpuEngineImpl::set_position(int64_t pos) {
   CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `p` lives on this stack frame
 }
 
-std::vector<float> GpuEngineImpl::forward(std::span<const int32_t> tokens, bool all_logits) {
-  check_tokens(tokens);
+void GpuEngineImpl::prefill(std::span<const int32_t> tokens, int64_t slot, int64_t length, float* last_logits,
+                            float* all_logits_host) {
   const int64_t vocab = config_.vocab_size;
-  std::vector<float> logits(size_t(all_logits ? int64_t(tokens.size()) * vocab : vocab));
   const int64_t chunk = std::min(options_.prefill_chunk, options_.capacity);
   for (size_t start = 0; start < tokens.size(); start += size_t(chunk)) {
     const int64_t n = std::min<int64_t>(chunk, int64_t(tokens.size() - start));
     CTX_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), tokens.data() + start, size_t(n) * 4, cudaMemcpyHostToDevice, stream_));
-    set_position(length_);
-    run_layers(tokens_.get(), n);
-    const bool last_chunk = start + size_t(n) == tokens.size();
-    if (all_logits || last_chunk) {
-      const int64_t rows = all_logits ? n : 1;
-      if (rows > logits_rows_) logits_ = DeviceBuffer<float>(alloc_, rows * vocab), logits_rows_ = rows;
-      classify(n - rows, rows, logits_.get());
-      float* dst = logits.data() + (all_logits ? int64_t(start) * vocab : 0);
-      CTX_CUDA_CHECK(cudaMemcpyAsync(dst, logits_.get(), size_t(rows * vocab) * 4, cudaMemcpyDeviceToHost, stream_));
+    set_position(length + int64_t(start));
+    run_layers(tokens_.get(), n, slot);
+    if (all_logits_host) {
+      if (n > logits_rows_) logits_ = DeviceBuffer<float>(alloc_, n * vocab), logits_rows_ = n;
+      classify(0, n, logits_.get());
+      CTX_CUDA_CHECK(cudaMemcpyAsync(all_logits_host + int64_t(start) * vocab, logits_.get(), size_t(n * vocab) * 4,
+                                     cudaMemcpyDeviceToHost, stream_));
+      CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
-    CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    length_ += n;
+    if (last_logits && start + size_t(n) == tokens.size()) classify(n - 1, 1, last_logits);
   }
+}
+
+std::vector<float> GpuEngineImpl::forward(std::span<const int32_t> tokens, bool all_logits) {
+  check_tokens(tokens);
+  kv_->reserve(0, length_ + int64_t(tokens.size()), stream_);
+  const int64_t vocab = config_.vocab_size;
+  std::vector<float> logits(size_t(all_logits ? int64_t(tokens.size()) * vocab : vocab));
+  prefill(tokens, 0, length_, all_logits ? nullptr : logits_.get(), all_logits ? logits.data() : nullptr);
+  if (!all_logits)
+    CTX_CUDA_CHECK(cudaMemcpyAsync(logits.data(), logits_.get(), size_t(vocab) * 4, cudaMemcpyDeviceToHost, stream_));
+  CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  length_ += int64_t(tokens.size());
   return logits;
 }
 
 void GpuEngineImpl::decode_step() {
-  run_layers(tokens_.get(), 1);
+  run_layers(tokens_.get(), 1, 0);
   classify(0, 1, step_logits_.get());
   stage_done("classifier");
   launch_argmax(step_logits_.get(), config_.vocab_size, tokens_.get(), out_.get(), step_.get(), stream_);
@@ -328,6 +367,7 @@ std::vector<std::pair<std::string, double>> GpuEngineImpl::profile_decode_step()
   if (length_ == 0 || length_ + 1 > options_.capacity)
     fail("GPU engine: profile_decode_step needs a prompt in the cache and room for one more token (", length_, " of ",
          options_.capacity, ")");
+  kv_->reserve(0, length_ + 1, stream_);
   const int32_t zero = 0;
   CTX_CUDA_CHECK(cudaMemcpyAsync(step_.get(), &zero, 4, cudaMemcpyHostToDevice, stream_));
   set_position(length_);
@@ -350,13 +390,37 @@ std::vector<std::pair<std::string, double>> GpuEngineImpl::profile_decode_step()
   return stages;
 }
 
-void GpuEngineImpl::capture_decode_graph() {
+void GpuEngineImpl::batch_decode_step(int64_t rows) {
+  run_layers(tokens_.get(), rows, -1);
+  classify(0, rows, step_logits_.get());
+  launch_argmax_rows(step_logits_.get(), rows, config_.vocab_size, tokens_.get(), out_.get(), step_.get(), stream_);
+  launch_advance_lengths(lens_.get(), rows, step_.get(), stream_);
+}
+
+void GpuEngineImpl::capture_graph(cudaGraphExec_t* exec, const std::function<void()>& step) {
+  if (*exec) CTX_CUDA_CHECK(cudaGraphExecDestroy(*exec));
+  *exec = nullptr;
   cudaGraph_t graph = nullptr;
   CTX_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-  decode_step();
+  step();
   CTX_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-  CTX_CUDA_CHECK(cudaGraphInstantiate(&graph_, graph, 0));
+  CTX_CUDA_CHECK(cudaGraphInstantiate(exec, graph, 0));
   CTX_CUDA_CHECK(cudaGraphDestroy(graph));
+}
+
+std::vector<std::vector<int32_t>> GpuEngineImpl::fetch_outputs(int64_t steps, int64_t rows,
+                                                               const std::vector<int32_t>& stop_ids) {
+  std::vector<int32_t> all(static_cast<size_t>(steps * rows));
+  CTX_CUDA_CHECK(cudaMemcpyAsync(all.data(), out_.get(), all.size() * 4, cudaMemcpyDeviceToHost, stream_));
+  CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < steps; ++i) {
+      const int32_t t = all[size_t(i * rows + r)];
+      out[size_t(r)].push_back(t);
+      if (std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end()) break;
+    }
+  return out;
 }
 
 std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> prompt, int64_t max_new_tokens,
@@ -367,25 +431,21 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
   check_tokens(prompt);
   if (int64_t(prompt.size()) + max_new_tokens - 1 > options_.capacity)
     fail("GPU engine: prompt ", prompt.size(), " + ", max_new_tokens, " new tokens exceed the KV capacity ", options_.capacity);
+  kv_->reserve(0, int64_t(prompt.size()) + max_new_tokens - 1, stream_);
   cudaEvent_t ev[3];
   for (auto& e : ev) CTX_CUDA_CHECK(cudaEventCreate(&e));
   CTX_CUDA_CHECK(cudaEventRecord(ev[0], stream_));
-  // Prefill: every chunk but the last through forward(); the last one also picks the first token.
+  // Prefill; the last chunk's last row picks the first token. pos_ is then the last chunk's start.
+  prefill(prompt, 0, 0, step_logits_.get(), nullptr);
   const int64_t chunk = std::min(options_.prefill_chunk, options_.capacity);
-  const size_t head = prompt.size() > size_t(chunk) ? (prompt.size() - 1) / size_t(chunk) * size_t(chunk) : 0;
-  if (head > 0) forward(prompt.first(head), false);
-  const auto tail = prompt.subspan(head);
-  const int64_t n = int64_t(tail.size());
+  const int64_t last_start = (int64_t(prompt.size()) - 1) / chunk * chunk;
   const int32_t zero = 0;
-  CTX_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), tail.data(), size_t(n) * 4, cudaMemcpyHostToDevice, stream_));
   CTX_CUDA_CHECK(cudaMemcpyAsync(step_.get(), &zero, 4, cudaMemcpyHostToDevice, stream_));
-  set_position(length_);
-  run_layers(tokens_.get(), n);
-  classify(n - 1, 1, step_logits_.get());
   launch_argmax(step_logits_.get(), config_.vocab_size, tokens_.get(), out_.get(), step_.get(), stream_);
-  launch_advance(pos_.get(), int32_t(n), step_.get(), stream_);  // pos = prompt length, step = 1
+  // pos = prompt length, step = 1
+  launch_advance(pos_.get(), int32_t(int64_t(prompt.size()) - last_start), step_.get(), stream_);
   CTX_CUDA_CHECK(cudaEventRecord(ev[1], stream_));
-  length_ += n;
+  length_ = int64_t(prompt.size());
 
   // Decode: one graph replay per token; stop ids are checked every few steps (a replay past a stop
   // token only computes tokens that are then dropped).
@@ -400,7 +460,8 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
     return int64_t(0);
   };
   int64_t stop_at = stop_ids.empty() ? 0 : fetch();
-  if (options_.use_graphs && !graph_ && stop_at == 0 && steps < max_new_tokens) capture_decode_graph();
+  if (options_.use_graphs && !graph_ && stop_at == 0 && steps < max_new_tokens)
+    capture_graph(&graph_, [this] { decode_step(); });
   while (stop_at == 0 && steps < max_new_tokens) {
     if (options_.use_graphs) {
       CTX_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
@@ -428,6 +489,77 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
       out.resize(i + 1);
       break;
     }
+  return out;
+}
+
+std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std::vector<std::vector<int32_t>>& prompts,
+                                                                       int64_t max_new_tokens,
+                                                                       const std::vector<int32_t>& stop_ids,
+                                                                       GpuTimings* timings) {
+  const int64_t rows = int64_t(prompts.size());
+  if (rows < 1 || rows > options_.max_batch)
+    fail("GPU engine: a batch of ", rows, " prompts; this engine decodes 1..", options_.max_batch, " (max_batch)");
+  reset();
+  if (max_new_tokens <= 0) return std::vector<std::vector<int32_t>>(size_t(rows));
+  for (int64_t s = 0; s < rows; ++s) {
+    const auto& p = prompts[size_t(s)];
+    if (p.empty()) fail("GPU engine: prompt ", s, " of the batch is empty");
+    if (int64_t(p.size()) + max_new_tokens - 1 > options_.capacity)
+      fail("GPU engine: prompt ", s, " of the batch: ", p.size(), " + ", max_new_tokens,
+           " new tokens exceed the KV capacity ", options_.capacity);
+    check_tokens(p);
+  }
+  for (int64_t s = 0; s < rows; ++s) kv_->reserve(s, int64_t(prompts[size_t(s)].size()) + max_new_tokens - 1, stream_);
+  cudaEvent_t ev[3];
+  for (auto& e : ev) CTX_CUDA_CHECK(cudaEventCreate(&e));
+  CTX_CUDA_CHECK(cudaEventRecord(ev[0], stream_));
+  const int64_t vocab = config_.vocab_size;
+  std::vector<int32_t> lengths(static_cast<size_t>(rows));
+  for (int64_t s = 0; s < rows; ++s) {
+    prefill(prompts[size_t(s)], s, 0, step_logits_.get() + s * vocab, nullptr);
+    lengths[size_t(s)] = int32_t(prompts[size_t(s)].size());
+  }
+  // The first tokens (step 0), then lens = prompt + 1 (the first token's position is the prompt
+  // length) and step = 1.
+  const int32_t zero = 0;
+  CTX_CUDA_CHECK(cudaMemcpyAsync(step_.get(), &zero, 4, cudaMemcpyHostToDevice, stream_));
+  CTX_CUDA_CHECK(cudaMemcpyAsync(lens_.get(), lengths.data(), size_t(rows) * 4, cudaMemcpyHostToDevice, stream_));
+  launch_argmax_rows(step_logits_.get(), rows, vocab, tokens_.get(), out_.get(), step_.get(), stream_);
+  launch_advance_lengths(lens_.get(), rows, step_.get(), stream_);
+  CTX_CUDA_CHECK(cudaEventRecord(ev[1], stream_));
+
+  int64_t steps = 1;
+  auto all_stopped = [&] {
+    if (stop_ids.empty()) return false;
+    for (const auto& out : fetch_outputs(steps, rows, stop_ids))
+      if (std::find(stop_ids.begin(), stop_ids.end(), out.back()) == stop_ids.end()) return false;
+    return true;
+  };
+  bool done = all_stopped();  // also waits for `lengths` to be copied
+  if (options_.use_graphs && !done && steps < max_new_tokens && batch_graph_rows_ != rows) {
+    capture_graph(&batch_graph_, [this, rows] { batch_decode_step(rows); });
+    batch_graph_rows_ = rows;
+  }
+  while (!done && steps < max_new_tokens) {
+    if (options_.use_graphs) {
+      CTX_CUDA_CHECK(cudaGraphLaunch(batch_graph_, stream_));
+    } else {
+      batch_decode_step(rows);
+    }
+    ++steps;
+    if (steps % 8 == 0 || steps == max_new_tokens) done = all_stopped();
+  }
+  CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
+  auto out = fetch_outputs(steps, rows, stop_ids);
+  if (timings) {
+    float ms = 0;
+    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[1]));
+    timings->prefill_ms = ms;
+    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[1], ev[2]));
+    timings->decode_ms = ms;
+    timings->decode_steps = steps - 1;
+  }
+  for (auto& e : ev) cudaEventDestroy(e);
   return out;
 }
 

@@ -15,7 +15,14 @@
 //                bias and residual, split-KV attention (partial softmax per chunk of keys, then a
 //                combine kernel), greedy argmax on the device; every step of generate_greedy is one
 //                CUDA graph replay (token and position live in device memory)
-//   KV cache     bf16, [layer][kv_head][capacity][head_dim], capacity fixed at creation
+//   KV cache     bf16, contiguous: [layer][sequence slot][kv_head][capacity][head_dim] for max_batch
+//                slots, fixed at creation; or paged (kv_block_size > 0): per layer a pool
+//                [kv_head][pool_blocks][block_size][head_dim] whose blocks are handed to sequences as
+//                they need them (a block table per slot, one for all layers), so KV memory follows the
+//                tokens held, not max_batch * capacity
+//   batched      generate_greedy_batch: several prompts of different lengths prefilled one by one,
+//                then decoded together (one row per sequence: cuBLAS GEMMs, per-row positions,
+//                batched split-KV attention), each step one CUDA graph replay
 // Model features: GQA, RoPE default/linear/llama3 in both layouts, qkv/o/mlp biases, q/k norm,
 // sliding windows, Granite multipliers, tied embeddings. Hybrid (Mamba) layers are unsupported.
 // Memory: every device byte comes from one caching allocator whose current/peak/reserved figures
@@ -63,6 +70,10 @@ struct GpuEngineOptions {
   bool use_graphs = true;        // decode steps as CUDA graph replays
   int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)
   bool vectorized_attention = true;  // false: the generic attention kernel for every head_dim (tests)
+  int64_t max_batch = 1;         // sequences generate_greedy_batch may decode together (<= prefill_chunk)
+  int64_t kv_block_size = 0;     // > 0 (a power of two <= 1024): paged KV with blocks of this many positions
+  int64_t kv_pool_positions = 0;  // paged: pool size in positions (0: max_batch * capacity); a sequence
+                                  // that finds no free block is CudaOutOfMemory
 };
 
 class GpuEngine {
@@ -85,9 +96,20 @@ class GpuEngine {
   virtual std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int64_t max_new_tokens,
                                                const std::vector<int32_t>& stop_ids, GpuTimings* timings) = 0;
 
+  // Greedy continuations of several prompts decoded together (1 <= prompts.size() <= max_batch; the
+  // cache is reset first): the same tokens as generate_greedy on each prompt alone up to float
+  // rounding (batched projections are GEMMs, not GEMVs). Each sequence stops at its first stop id
+  // (included); decoding goes on while any has not stopped. timings: prefill of all prompts and
+  // decode of all steps (decode_steps counts steps, each producing one token per sequence).
+  virtual std::vector<std::vector<int32_t>> generate_greedy_batch(const std::vector<std::vector<int32_t>>& prompts,
+                                                                  int64_t max_new_tokens,
+                                                                  const std::vector<int32_t>& stop_ids,
+                                                                  GpuTimings* timings) = 0;
+
   virtual DeviceMemoryStats memory() const = 0;
   virtual void reset_peak_memory() = 0;      // memory().peak_bytes = current_bytes
-  virtual int64_t kv_cache_bytes() const = 0;  // bytes of the K and V cache (capacity positions)
+  virtual int64_t kv_cache_bytes() const = 0;  // bytes of the K and V cache held (all slots, or the pool)
+  virtual int64_t kv_cache_bytes_in_use() const = 0;  // paged: of the blocks sequences hold; else all
   virtual int64_t weight_bytes() const = 0;  // device bytes of all weights (bf16, or packed when quantized)
   // Bytes one decode step at context `length` must read: every weight once (the embedding one row;
   // a tied classifier once) plus the K and V of `length` positions in every layer.

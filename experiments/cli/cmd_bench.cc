@@ -494,7 +494,7 @@ int bench_attention(const Args& args) {
 
 int cmd_bench(const Args& args) {
   const std::string usage =
-      "usage: ctxlab bench decode|prefill|quant|kv|gpu-decode|gpu-attention [options]  (ctxlab bench decode --help)\n"
+      "usage: ctxlab bench decode|prefill|quant|kv|gpu-decode|gpu-attention|gpu-batch [options]  (ctxlab bench decode --help)\n"
       "       ctxlab bench attention [options]                         (ctxlab bench attention --help)";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     std::printf("%s\n", usage.c_str());
@@ -508,7 +508,9 @@ int cmd_bench(const Args& args) {
   if (args[0] == "kv") return bench_kv(rest);
   if (args[0] == "gpu-decode") return bench_gpu_decode(rest);
   if (args[0] == "gpu-attention") return bench_gpu_attention(rest);
-  fail("unknown benchmark '", args[0], "' (known: decode, prefill, attention, quant, kv, gpu-decode, gpu-attention)");
+  if (args[0] == "gpu-batch") return bench_gpu_batch(rest);
+  fail("unknown benchmark '", args[0],
+       "' (known: decode, prefill, attention, quant, kv, gpu-decode, gpu-attention, gpu-batch)");
 }
 
 }  // namespace ctx::cli

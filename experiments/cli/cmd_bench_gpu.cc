@@ -5,9 +5,13 @@
 // quantized bytes; the GEMV table then times the quantized kernel on the model's own layer-0 matrices
 // against the bf16 kernel on the same shapes.
 // ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
-// context lengths, its K/V read rate against the same copy bandwidth.
+// context lengths, batch sizes (mixed lengths) and KV layouts (contiguous, paged block sizes), its
+// K/V read rate against the same copy bandwidth and each layout's time against the first one.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "core/base/error.h"
 #include "core/base/system_info.h"
@@ -136,6 +140,15 @@ int bench_gpu_decode(const Args& args) {
   return 0;
 }
 
+std::vector<int64_t> mixed_lengths(int64_t context, int64_t batch) {
+  std::vector<int64_t> out(size_t(batch), context);
+  for (int64_t s = 1; s < batch; ++s) {
+    const double f = std::fmod(0.6180339887 * double(s), 1.0);
+    out[size_t(s)] = std::max<int64_t>(1, int64_t(double(context) * (0.25 + 0.75 * f)));
+  }
+  return out;
+}
+
 int bench_gpu_attention(const Args& args) {
   po::options_description desc("bench gpu-attention options");
   desc.add_options()
@@ -143,27 +156,46 @@ int bench_gpu_attention(const Args& args) {
       ("kv-heads", po::value<int64_t>()->default_value(32), "KV heads")
       ("head-dim", po::value<int64_t>()->default_value(128), "head dimension (<= 256)")
       ("context", po::value<std::string>()->default_value("1024,4096,16384,65536"), "cached positions, e.g. 1024,8192")
+      ("batch", po::value<std::string>()->default_value("1"),
+       "sequences per launch, e.g. 1,8,32 (> 1: mixed lengths from context/4 to context)")
+      ("block-size", po::value<std::string>()->default_value("0"),
+       "KV layouts: 0 = contiguous, else paged with blocks of this many positions, e.g. 0,8,16,128")
       ("splits", po::value<std::string>()->default_value("0"), "split-KV chunk counts to try (0 = the engine's choice)")
+      ("group", po::value<int>()->default_value(0), "GQA: query heads per block sharing K/V loads (1, 2, 4; 0 = 4)")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   po::variables_map vm;
   if (!parse_options("bench gpu-attention", "[options]", desc, args, vm)) return 0;
   const auto contexts = parse_size_list(vm["context"].as<std::string>(), "--context");
+  const auto batches = parse_size_list(vm["batch"].as<std::string>(), "--batch");
+  const auto block_sizes = parse_size_list(vm["block-size"].as<std::string>(), "--block-size");
   const auto splits = parse_size_list(vm["splits"].as<std::string>(), "--splits");
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
   cuda::GpuAttentionCase c;
   c.heads = vm["heads"].as<int64_t>(), c.kv_heads = vm["kv-heads"].as<int64_t>(), c.head_dim = vm["head-dim"].as<int64_t>();
-  std::printf("decode attention, one query per head: heads %lld, kv heads %lld, head_dim %lld, bf16 K/V; copy bandwidth "
-              "%.3f TB/s (read + write)\n\n",
+  c.group_heads = vm["group"].as<int>();
+  if (c.group_heads < 0 || c.group_heads > 4) fail("--group ", c.group_heads, " outside 0..4");
+  std::printf("decode attention, one query per head and sequence: heads %lld, kv heads %lld, head_dim %lld, bf16 K/V; "
+              "copy bandwidth %.3f TB/s (read + write)\n\n",
               (long long)c.heads, (long long)c.kv_heads, (long long)c.head_dim, copy_bw / 1e12);
-  std::printf("| context | splits | K+V MB | us | GB/s | ratio vs copy |\n|---|---|---|---|---|---|\n");
+  std::printf("| context | batch | KV layout | splits | K+V MB | reserved MB | waste | us | GB/s | ratio vs copy | time vs "
+              "first layout |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t len : contexts)
-    for (int64_t s : splits) {
-      c.length = len, c.splits = int(s);
-      const auto t = cuda::measure_decode_attention(c, vm["rounds"].as<int>());
-      std::printf("| %lld | %d | %.2f | %.2f | %.0f | %.3f |\n", (long long)len, t.splits,
-                  double(2 * c.kv_heads * len * c.head_dim * 2) / 1e6, t.us, t.bytes_per_s / 1e9, t.bytes_per_s / copy_bw);
-    }
+    for (int64_t batch : batches)
+      for (int64_t s : splits) {
+        double first_us = 0;
+        for (int64_t bs : block_sizes) {
+          c.length = len, c.splits = int(s), c.block_size = bs;
+          c.batch_lengths = batch > 1 ? mixed_lengths(len, batch) : std::vector<int64_t>{};
+          const auto t = cuda::measure_decode_attention(c, vm["rounds"].as<int>());
+          if (first_us == 0) first_us = t.us;
+          const std::string layout = bs == 0 ? "contiguous" : "paged " + std::to_string(bs);
+          std::printf("| %lld | %lld | %s | %d | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f |\n", (long long)len,
+                      (long long)batch, layout.c_str(), t.splits, t.kv_bytes / 1e6, t.reserved_bytes / 1e6,
+                      1.0 - double(t.kv_bytes) / double(t.reserved_bytes), t.us, t.bytes_per_s / 1e9,
+                      t.bytes_per_s / copy_bw, t.us / first_us);
+        }
+      }
   return 0;
 }
 

@@ -5,6 +5,8 @@
 // empty, partial and many split-KV chunks, chosen and explicit split counts. Label "gpu".
 // Tolerance: the kernel rounds its output to bf16 (relative error <= 2^-9) after float32
 // accumulation, so |got - ref| <= 2^-8 |ref| + 1e-3 max|ref| per element.
+// The same cases run through a paged pool (block sizes 1..256, blocks in shuffled order) and as
+// batched decode of sequences of mixed lengths (contiguous regions and paged).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -68,10 +70,19 @@ std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float
 struct Case {
   int64_t heads, kv_heads, head_dim, length, queries, window;
   int splits;
+  int64_t block_size = 0;              // > 0: paged
+  std::vector<int64_t> batch = {};     // not empty: batched decode of sequences of these lengths
   std::string name() const {
-    return "h" + std::to_string(heads) + "_kv" + std::to_string(kv_heads) + "_d" + std::to_string(head_dim) + "_len" +
-           std::to_string(length) + "_q" + std::to_string(queries) + "_win" + std::to_string(window) + "_split" +
-           std::to_string(splits);
+    std::string n = "h" + std::to_string(heads) + "_kv" + std::to_string(kv_heads) + "_d" + std::to_string(head_dim);
+    if (batch.empty()) {
+      n += "_len" + std::to_string(length) + "_q" + std::to_string(queries);
+    } else {
+      n += "_batch";
+      for (int64_t l : batch) n += "_" + std::to_string(l);
+    }
+    n += "_win" + std::to_string(window) + "_split" + std::to_string(splits);
+    if (block_size > 0) n += "_paged" + std::to_string(block_size);
+    return n;
   }
 };
 
@@ -91,6 +102,21 @@ std::vector<Case> cases() {
   out.push_back({4, 2, 128, 96, 32, 0, 4});     // several queries, split
   out.push_back({4, 2, 128, 257, 40, 50, 0});   // prefill in a window
   out.push_back({32, 32, 128, 4096, 1, 0, 0});  // Llama-2-7B's decode shape at 4k
+  // Paged: every block size the issue names (and the extremes), decode, prefill, windows.
+  for (int64_t bs : {1, 8, 16, 32, 64, 128, 256}) {
+    out.push_back({8, 2, 128, 1000, 1, 0, 0, bs});
+    out.push_back({4, 1, 80, 1000, 1, 37, 0, bs});  // the generic kernel in a window
+  }
+  out.push_back({4, 4, 64, 300, 300, 0, 0, 16});    // paged prefill
+  out.push_back({4, 2, 256, 257, 40, 50, 0, 8});    // paged prefill in a window
+  // Batched decode of mixed lengths (1, a partial block, several chunks), contiguous and paged.
+  const std::vector<int64_t> mixed = {1, 17, 300, 1000, 64, 129};
+  for (int64_t bs : {0, 8, 16, 128}) {
+    out.push_back({8, 2, 128, 0, 1, 0, 0, bs, mixed});
+    out.push_back({4, 4, 64, 0, 1, 0, 7, bs, mixed});
+    out.push_back({4, 1, 48, 0, 1, 37, 0, bs, mixed});
+  }
+  out.push_back({32, 8, 128, 0, 1, 0, 0, 16, {4096, 2048, 1000, 333}});
   return out;
 }
 
@@ -98,17 +124,42 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name(); }
 
 class GpuAttention : public ::testing::TestWithParam<Case> {};
 
+// Batched decode: each sequence's reference on its own rows.
+std::vector<double> batched_reference(const GpuAttentionCase& c, const std::vector<float>& q,
+                                      const std::vector<float>& k, const std::vector<float>& v) {
+  const size_t q_row = size_t(c.heads * c.head_dim), kv_row = size_t(c.kv_heads * c.head_dim);
+  std::vector<double> out;
+  size_t first = 0;
+  for (size_t s = 0; s < c.batch_lengths.size(); ++s) {
+    GpuAttentionCase one = c;
+    one.batch_lengths.clear(), one.length = c.batch_lengths[s], one.queries = 1;
+    const size_t len = size_t(one.length);
+    const std::vector<float> qs(q.begin() + long(s * q_row), q.begin() + long((s + 1) * q_row));
+    const std::vector<float> ks(k.begin() + long(first * kv_row), k.begin() + long((first + len) * kv_row));
+    const std::vector<float> vs(v.begin() + long(first * kv_row), v.begin() + long((first + len) * kv_row));
+    const auto o = reference(one, qs, ks, vs);
+    out.insert(out.end(), o.begin(), o.end());
+    first += len;
+  }
+  return out;
+}
+
 TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   const Case& k = GetParam();
   GpuAttentionCase c;
   c.heads = k.heads, c.kv_heads = k.kv_heads, c.head_dim = k.head_dim, c.length = k.length, c.queries = k.queries;
-  c.window = k.window, c.splits = k.splits;
+  c.window = k.window, c.splits = k.splits, c.block_size = k.block_size, c.batch_lengths = k.batch;
+  int64_t rows = c.queries, positions = c.length;
+  if (!k.batch.empty()) {
+    rows = int64_t(k.batch.size()), positions = 0;
+    for (int64_t l : k.batch) positions += l;
+  }
   const uint32_t seed = uint32_t(std::hash<std::string>()(k.name()));
   // Queries scaled so that attention is peaked (a wrong softmax shows), not one-hot.
-  const auto q = random_bf16(size_t(c.queries * c.heads * c.head_dim), seed, 2.f);
-  const auto kk = random_bf16(size_t(c.length * c.kv_heads * c.head_dim), seed + 1, 1.f);
-  const auto v = random_bf16(size_t(c.length * c.kv_heads * c.head_dim), seed + 2, 1.f);
-  const auto want = reference(c, q, kk, v);
+  const auto q = random_bf16(size_t(rows * c.heads * c.head_dim), seed, 2.f);
+  const auto kk = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 1, 1.f);
+  const auto v = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 2, 1.f);
+  const auto want = k.batch.empty() ? reference(c, q, kk, v) : batched_reference(c, q, kk, v);
   double max_ref = 0;
   for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
   for (bool vectorized : {true, false}) {
@@ -142,6 +193,20 @@ TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
     GTEST_SKIP() << "no GPU";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("multiple of kv_heads"), std::string::npos) << e.what();
+  }
+  c.heads = 4, c.block_size = 24;
+  try {
+    gpu_attention(c, std::vector<float>(4 * 64), kv, kv);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("power of two"), std::string::npos) << e.what();
+  }
+  c.block_size = 16, c.batch_lengths = {8, 0};
+  try {
+    gpu_attention(c, std::vector<float>(2 * 4 * 64), kv, kv);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("batch_lengths[1]"), std::string::npos) << e.what();
   }
 }
 

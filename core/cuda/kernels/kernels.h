@@ -58,6 +58,13 @@ struct QkvRopeParams {
   int64_t n = 0, heads = 0, kv_heads = 0, hd = 0, capacity = 0;
   bf16* q_out;                      // [n, heads * hd], rotated
   bf16 *k_cache, *v_cache;          // this layer's [kv_heads][capacity][hd]; written at pos0 + t
+  // Batched decode and paged KV exactly as AttentionParams below: row t at position seq_lens[t] - 1
+  // of sequence t (contiguous caches [sequence][kv_heads][capacity][hd]), and/or the pool
+  // [kv_heads][pool_blocks][block_size][hd] through block_table rows.
+  const int32_t* seq_lens = nullptr;
+  const int32_t* block_table = nullptr;
+  int64_t max_blocks = 0, pool_blocks = 0;
+  int block_shift = 0;
 };
 // Rounds the projections to bf16, applies q/k norm and RoPE, writes q and the new K/V entries.
 void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream);
@@ -68,15 +75,26 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 
 struct AttentionParams {
   const bf16* q;                    // [n, heads * hd]
-  const bf16 *k_cache, *v_cache;    // this layer's [kv_heads][capacity][hd]
+  const bf16 *k_cache, *v_cache;    // this layer's [kv_heads][capacity][hd] (batched: [n] of those;
+                                    // paged: the pool's [kv_heads][pool_blocks][block_size][hd])
   const int32_t* pos0;              // device: query t sits at position pos0 + t, sees keys <= it
   int64_t n = 0, heads = 0, kv_heads = 0, hd = 0, capacity = 0;
+  // Batched decode: row t is the one query of sequence t at position seq_lens[t] - 1 (device
+  // memory; pos0 is then unused), sequences' caches one after another (contiguous) or rows of
+  // block_table (paged).
+  const int32_t* seq_lens = nullptr;
+  // Paged KV: block_table [sequences][max_blocks] (device) names the pool block holding positions
+  // b * block_size .. (b + 1) * block_size - 1 of each sequence; block_size = 1 << block_shift.
+  const int32_t* block_table = nullptr;
+  int64_t max_blocks = 0, pool_blocks = 0;
+  int block_shift = 0;
   int64_t window = 0;               // > 0: keys p - window + 1 .. p only
   float scale = 1.0f;
   int splits = 1;                   // chunks of keys per query (split-KV), merged by the last to finish
   float* partial;                   // [n, heads, splits, hd + 2] workspace (splits > 1)
   int* counters;                    // [n * heads], zero before the launch and after it (splits > 1)
   bool vectorized = true;           // head_dim 64/128/256 read K/V with 16-byte loads (false: generic)
+  int max_grouped_heads = 0;        // GQA: query heads of one KV head per block, 1, 2 or 4 (0: 4)
   bf16* out;                        // [n, heads * hd]
 };
 // Causal attention of n queries over the cache in one launch: partial softmax per (query, head,
@@ -86,11 +104,16 @@ void launch_attention(const AttentionParams& p, cudaStream_t stream);
 // token[0] = argmax(logits) (lowest index on ties); also log[*step] = token when log is not null.
 void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,
                    cudaStream_t stream);
+// The same for logits [rows, vocab]: tokens[r] = argmax of row r; log[*step * rows + r] = tokens[r].
+void launch_argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_t* tokens, int32_t* log,
+                        const int32_t* step, cudaStream_t stream);
 
 // p[i] = a uniform value in [-1, 1) from a hash of (seed, i): inputs for benchmarks.
 void launch_fill_random(bf16* p, int64_t count, uint64_t seed, cudaStream_t stream);
 
 // *pos += pos_delta; *step += 1 (one thread; ends a graph-captured decode step).
 void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream);
+// lengths[r] += 1 for r < rows; *step += 1 (ends a graph-captured batched decode step).
+void launch_advance_lengths(int32_t* lengths, int64_t rows, int32_t* step, cudaStream_t stream);
 
 }  // namespace ctx::cuda

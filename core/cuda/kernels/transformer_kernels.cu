@@ -44,7 +44,9 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
   const int64_t kvh = h - p.heads;
   const float* src = is_q ? p.q + t * p.ld + h * hd : p.k + t * p.ld + kvh * hd;
   const bf16* norm = is_q ? p.q_norm : p.k_norm;
-  const int64_t pos = int64_t(*p.pos0) + t;
+  // Batched decode: row t is sequence t's token at position seq_lens[t] - 1; else one sequence.
+  const int64_t seq = p.seq_lens ? t : 0;
+  const int64_t pos = p.seq_lens ? int64_t(p.seq_lens[t]) - 1 : int64_t(*p.pos0) + t;
   float v = e < hd ? round_bf16(src[e]) : 0.f;  // the projection's bf16 output
   if (norm) {
     const float inv = rsqrtf(block_sum(v * v) / float(hd) + p.norm_eps);
@@ -66,7 +68,13 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
   if (is_q) {
     p.q_out[(t * p.heads + h) * hd + e] = __float2bfloat16(rotated);
   } else {
-    const int64_t slot = (kvh * p.capacity + pos) * hd + e;
+    int64_t slot;
+    if (p.block_table) {  // paged: [kv_heads][pool_blocks][block_size][hd]
+      const int64_t block = p.block_table[seq * p.max_blocks + (pos >> p.block_shift)];
+      slot = (((kvh * p.pool_blocks + block) << p.block_shift) + (pos & ((int64_t(1) << p.block_shift) - 1))) * hd + e;
+    } else {  // [sequence][kv_heads][capacity][hd]
+      slot = ((seq * p.kv_heads + kvh) * p.capacity + pos) * hd + e;
+    }
     p.k_cache[slot] = __float2bfloat16(rotated);
     p.v_cache[slot] = __float2bfloat16(p.v[t * p.ld + kvh * hd + e]);
   }
@@ -83,10 +91,13 @@ __global__ void swiglu_kernel(const float* __restrict__ gate_up, const bf16* __r
   out[i] = swiglu(row[r] + (bias ? __bfloat162float(bias[r]) : 0.f), row[ff + r] + (bias ? __bfloat162float(bias[ff + r]) : 0.f));
 }
 
+// One block per row r of logits [rows, vocab].
 __global__ void argmax_kernel(const float* __restrict__ logits, int64_t vocab, int32_t* token, int32_t* log,
                               const int32_t* step) {
   pdl_wait();
   pdl_trigger();
+  const int64_t r = blockIdx.x, rows = gridDim.x;
+  logits += r * vocab;
   __shared__ float best_v[1024];
   __shared__ int32_t best_i[1024];
   float bv = -FLT_MAX;
@@ -107,8 +118,8 @@ __global__ void argmax_kernel(const float* __restrict__ logits, int64_t vocab, i
     __syncthreads();
   }
   if (threadIdx.x == 0) {
-    token[0] = best_i[0];
-    if (log) log[*step] = best_i[0];
+    token[r] = best_i[0];
+    if (log) log[int64_t(*step) * rows + r] = best_i[0];
   }
 }
 
@@ -127,6 +138,13 @@ __global__ void advance_kernel(int32_t* pos, int32_t pos_delta, int32_t* step) {
   pdl_trigger();
   *pos += pos_delta;
   *step += 1;
+}
+
+__global__ void advance_lengths_kernel(int32_t* lengths, int64_t rows, int32_t* step) {
+  pdl_wait();
+  pdl_trigger();
+  for (int64_t r = threadIdx.x; r < rows; r += blockDim.x) lengths[r] += 1;
+  if (threadIdx.x == 0) *step += 1;
 }
 
 }  // namespace
@@ -154,7 +172,16 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 
 void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,
                    cudaStream_t stream) {
-  launch_pdl(argmax_kernel, dim3(1), dim3(1024), 0, stream, logits, vocab, token, log, step);
+  launch_argmax_rows(logits, 1, vocab, token, log, step, stream);
+}
+
+void launch_argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_t* tokens, int32_t* log,
+                        const int32_t* step, cudaStream_t stream) {
+  launch_pdl(argmax_kernel, dim3(unsigned(rows)), dim3(1024), 0, stream, logits, vocab, tokens, log, step);
+}
+
+void launch_advance_lengths(int32_t* lengths, int64_t rows, int32_t* step, cudaStream_t stream) {
+  launch_pdl(advance_lengths_kernel, dim3(1), dim3(256), 0, stream, lengths, rows, step);
 }
 
 void launch_fill_random(bf16* p, int64_t count, uint64_t seed, cudaStream_t stream) {

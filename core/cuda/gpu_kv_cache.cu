@@ -1,0 +1,89 @@
+#include "core/cuda/gpu_kv_cache.h"
+
+#include <algorithm>
+
+#include "core/base/error.h"
+#include "core/cuda/cuda_check.h"
+
+namespace ctx::cuda {
+
+GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : shape_(shape) {
+  const GpuKvShape& s = shape_;
+  if (s.slots < 1 || s.capacity < 1) fail("GPU KV cache: slots ", s.slots, " and capacity ", s.capacity, " must be >= 1");
+  if (s.block_size < 0 || s.block_size > 1024 || (s.block_size & (s.block_size - 1)) != 0)
+    fail("GPU KV cache: kv_block_size ", s.block_size, " must be 0 (contiguous) or a power of two <= 1024");
+  if (paged()) {
+    while ((int64_t(1) << shift_) < s.block_size) ++shift_;
+    max_blocks_ = (s.capacity + s.block_size - 1) / s.block_size;
+    const int64_t positions = s.pool_positions > 0 ? s.pool_positions : s.slots * s.capacity;
+    pool_blocks_ = (positions + s.block_size - 1) / s.block_size;
+    table_ = DeviceBuffer<int32_t>(alloc, s.slots * max_blocks_);
+    table_host_.assign(size_t(s.slots * max_blocks_), 0);
+    CTX_CUDA_CHECK(cudaMemset(table_.get(), 0, table_.bytes()));
+    held_.assign(size_t(s.slots), 0);
+  }
+  k_ = DeviceBuffer<bf16>(alloc, s.layers * layer_elements());
+  v_ = DeviceBuffer<bf16>(alloc, s.layers * layer_elements());
+  release_all();
+}
+
+int64_t GpuKvCache::layer_elements() const {
+  const GpuKvShape& s = shape_;
+  return paged() ? s.kv_heads * pool_blocks_ * s.block_size * s.head_dim : s.slots * s.kv_heads * s.capacity * s.head_dim;
+}
+
+void GpuKvCache::release_all() {
+  if (!paged()) return;
+  free_.resize(size_t(pool_blocks_));
+  // Popped from the back: block 0 first, so a lone sequence's blocks are in order.
+  for (int64_t i = 0; i < pool_blocks_; ++i) free_[size_t(i)] = int32_t(pool_blocks_ - 1 - i);
+  std::fill(held_.begin(), held_.end(), 0);
+}
+
+void GpuKvCache::reserve(int64_t slot, int64_t positions, cudaStream_t stream) {
+  const GpuKvShape& s = shape_;
+  CTX_CHECK(slot >= 0 && slot < s.slots, "KV slot ", slot);
+  if (positions > s.capacity)
+    fail("GPU KV cache: ", positions, " positions exceed the capacity ", s.capacity, " of a sequence");
+  if (!paged()) return;
+  const int64_t need = (positions + s.block_size - 1) / s.block_size;
+  int64_t& held = held_[size_t(slot)];
+  if (need <= held) return;
+  const int64_t block_bytes = 2 * s.layers * s.kv_heads * s.block_size * s.head_dim * 2;  // K and V, bf16
+  if (need - held > int64_t(free_.size()))
+    throw CudaOutOfMemory(str_cat("GPU KV pool exhausted: sequence slot ", slot, " needs ", need - held, " more blocks of ",
+                                  s.block_size, " positions, ", free_.size(), " of ", pool_blocks_, " are free"),
+                          (need - held) * block_bytes, int64_t(free_.size()) * block_bytes);
+  int32_t* row = table_host_.data() + slot * max_blocks_;
+  for (; held < need; ++held) {
+    row[held] = free_.back();
+    free_.pop_back();
+  }
+  CTX_CUDA_CHECK(cudaMemcpyAsync(table_.get() + slot * max_blocks_, row, size_t(max_blocks_) * 4,
+                                 cudaMemcpyHostToDevice, stream));
+  CTX_CUDA_CHECK(cudaStreamSynchronize(stream));  // the row may change again before the copy would run
+}
+
+int64_t GpuKvCache::bytes_in_use() const {
+  if (!paged()) return bytes();
+  return bytes() / pool_blocks_ * (pool_blocks_ - int64_t(free_.size()));
+}
+
+void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionParams& a) const {
+  const GpuKvShape& s = shape_;
+  const int64_t base = layer * layer_elements();
+  // One sequence in a contiguous cache: its slot's region, read as a one-slot cache.
+  const int64_t slot_offset = !paged() && slot > 0 ? slot * s.kv_heads * s.capacity * s.head_dim : 0;
+  r.k_cache = k_.get() + base + slot_offset, r.v_cache = v_.get() + base + slot_offset;
+  a.k_cache = r.k_cache, a.v_cache = r.v_cache;
+  r.capacity = a.capacity = s.capacity;
+  if (paged()) {
+    const int32_t* table = table_.get() + (slot > 0 ? slot * max_blocks_ : 0);
+    r.block_table = a.block_table = table;
+    r.max_blocks = a.max_blocks = max_blocks_;
+    r.pool_blocks = a.pool_blocks = pool_blocks_;
+    r.block_shift = a.block_shift = shift_;
+  }
+}
+
+}  // namespace ctx::cuda
