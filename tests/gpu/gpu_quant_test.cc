@@ -306,12 +306,12 @@ TEST_P(GpuQuantModel, LogitsAndGreedyTokensMatchTheCpuEngine) {
   const std::string dir = test::shared_path("fixtures/hf/llama");
   const auto model = load_model(dir);
   quantize_model_weights(model->weights, builtin_catalog().quant, spec);
-  const auto ref = test::load_hf_reference(dir);
   GpuEngineOptions opt;
   opt.capacity = 256, opt.prefill_chunk = 64;
   auto engine = GpuEngine::create(*model, opt);
+  const auto ref = test::load_hf_reference(dir);  // its prompts; the reference here is the CPU engine
   for (int64_t b = 0; b < ref.batch; ++b) {
-    const std::span<const int32_t> ids(ref.input_ids.data() + b * ref.prompt_len, size_t(ref.prompt_len));
+    const std::span<const int32_t> ids = ref.prompt(b);
     engine->reset();
     const std::vector<float> gpu = engine->forward(ids, true);
     const std::vector<float> cpu = cpu_logits(*model, ids, true);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct HfReference {
   int64_t batch = 0, prompt_len = 0, vocab = 0, generated_len = 0;
   std::vector<int32_t> input_ids, generated;
   std::vector<float> logits;
+  // Prompt b's input ids (b < batch).
+  std::span<const int32_t> prompt(int64_t b) const {
+    return {input_ids.data() + b * prompt_len, size_t(prompt_len)};
+  }
 };
 HfReference load_hf_reference(const std::string& dir);
 
