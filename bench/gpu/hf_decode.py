@@ -5,23 +5,12 @@ of the same config, batch 1, a prompt of CONTEXT tokens and NEW timed tokens.
 usage: python3 bench/gpu/hf_decode.py CONFIG.json [CONTEXT] [NEW]
 """
 import json
-import statistics
 import sys
-import time
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-
-def timed(fn, reps):
-    times = []
-    for _ in range(reps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from hf_common import greedy, random_model, timed
 
 
 def main():
@@ -42,20 +31,11 @@ def main():
 
     cfg = {k: v for k, v in json.load(open(config_path)).items() if not k.startswith("_")}
     config = LlamaConfig(**cfg)
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.bfloat16)
-    with dev:
-        model = LlamaForCausalLM(config)
-    model.eval()
-    torch.set_default_dtype(torch.float32)
+    model = random_model(LlamaForCausalLM, config, dev)
     ids = torch.randint(3, config.vocab_size, (1, context), device=dev)
 
     def gen(n):
-        with torch.inference_mode():
-            out = model.generate(ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, eos_token_id=None,
-                                 pad_token_id=0)
-        assert out.shape[1] == context + n
+        greedy(model, ids, n)
 
     gen(8)  # warm-up
     t_first = timed(lambda: gen(1), 3)

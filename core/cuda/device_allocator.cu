@@ -1,5 +1,8 @@
 #include "core/cuda/device_allocator.h"
 
+#include <vector>
+
+#include "core/base/dtype.h"
 #include "core/cuda/cuda_check.h"
 
 namespace ctx::cuda {
@@ -89,6 +92,20 @@ DeviceMemoryStats DeviceAllocator::stats() const {
   size_t free_b = 0, total_b = 0;
   if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) s.device_free_bytes = int64_t(free_b), s.device_total_bytes = int64_t(total_b);
   return s;
+}
+
+DeviceBuffer<__nv_bfloat16> upload_bf16(DeviceAllocator& a, const float* data, int64_t count) {
+  std::vector<uint16_t> host(static_cast<size_t>(count));
+  convert_f32_to_bf16(data, host.data(), size_t(count));
+  DeviceBuffer<__nv_bfloat16> b(a, count);
+  CTX_CUDA_CHECK(cudaMemcpy(b.get(), host.data(), size_t(count) * 2, cudaMemcpyHostToDevice));
+  return b;
+}
+
+DeviceBuffer<float> upload_f32(DeviceAllocator& a, const float* data, int64_t count) {
+  DeviceBuffer<float> b(a, count);
+  CTX_CUDA_CHECK(cudaMemcpy(b.get(), data, size_t(count) * 4, cudaMemcpyHostToDevice));
+  return b;
 }
 
 }  // namespace ctx::cuda

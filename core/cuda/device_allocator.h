@@ -6,6 +6,8 @@
 // same way, as if the card had only that much memory. Thread-safe.
 #pragma once
 
+#include <cuda_bf16.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -68,5 +70,9 @@ class DeviceBuffer {
   T* ptr_ = nullptr;
   int64_t count_ = 0;
 };
+
+// New buffers holding host float32 data: rounded to bf16 (nearest even), or as float32. Synchronous.
+DeviceBuffer<__nv_bfloat16> upload_bf16(DeviceAllocator& a, const float* data, int64_t count);
+DeviceBuffer<float> upload_f32(DeviceAllocator& a, const float* data, int64_t count);
 
 }  // namespace ctx::cuda

@@ -11,6 +11,7 @@
 #include "core/cuda/event_timer.h"
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_kv_cache.h"
+#include "core/cuda/gpu_mamba2.h"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/linear_weights.h"
 #include "core/model/rope.h"
@@ -27,11 +28,18 @@ constexpr int64_t kDequantScratchElems = int64_t(16) << 20;
 // Projections that read the same input are stacked row-wise, so that decode reads the input once and
 // launches one kernel: wqkv = [wq; wk; wv], w_gate_up = [w_gate; w_up] (biases likewise). Matrices
 // are bf16 or stay in the CPU quant plugin's packed form (linear_weights.h).
+// A Mamba-2 layer (hybrid models) has `mamba` and w_in/w_out (in_proj, out_proj) instead of the
+// attention weights, and a slot in the recurrent state instead of one in the KV cache.
 struct LayerBuffers {
   Bf16Buffer attn_norm, ffn_norm;
   LinearWeights wqkv, wo, w_gate_up, w_down;
   Bf16Buffer bqkv, bo, b_gate_up, b_down, q_norm, k_norm;
   int64_t window = 0;
+  int64_t kv_layer = -1;  // attention layers: index in the KV cache
+  std::unique_ptr<GpuMamba2Layer> mamba;
+  LinearWeights w_in, w_out;
+  Bf16Buffer b_in, b_out;
+  int64_t state_offset = 0;  // floats into the recurrent state
 };
 
 const bf16* ptr_or_null(const Bf16Buffer& b) { return b.size() ? b.get() : nullptr; }
@@ -41,10 +49,7 @@ class GpuEngineImpl final : public GpuEngine {
   GpuEngineImpl(const Model& model, const GpuEngineOptions& options);
   ~GpuEngineImpl() override;
 
-  void reset() override {
-    length_ = 0;
-    kv_->release_all();
-  }
+  void reset() override;
   int64_t length() const override { return length_; }
   int64_t capacity() const override { return options_.capacity; }
   std::vector<float> forward(std::span<const int32_t> tokens, bool all_logits) override;
@@ -55,8 +60,8 @@ class GpuEngineImpl final : public GpuEngine {
                                                           GpuTimings* timings) override;
   DeviceMemoryStats memory() const override { return alloc_.stats(); }
   void reset_peak_memory() override { alloc_.reset_peak(); }
-  int64_t kv_cache_bytes() const override { return kv_->bytes(); }
-  int64_t kv_cache_bytes_in_use() const override { return kv_->bytes_in_use(); }
+  int64_t kv_cache_bytes() const override { return kv_->bytes() + mamba_state_.bytes(); }
+  int64_t kv_cache_bytes_in_use() const override { return kv_->bytes_in_use() + mamba_state_.bytes(); }
   int64_t weight_bytes() const override { return weight_bytes_; }
   int64_t bytes_read_per_token(int64_t length) const override;
   std::string device_name() const override { return device_name_; }
@@ -83,6 +88,8 @@ class GpuEngineImpl final : public GpuEngine {
   // as classify does) into `last_logits` when not null, every token's into `all_logits` when not null.
   void prefill(std::span<const int32_t> tokens, int64_t slot, int64_t length, float* last_logits,
                float* all_logits_host);
+  // Rows [0, n) of hidden_ through layer b's Mamba-2 mixer, added to hidden_ (the residual).
+  void mamba_mixer(const LayerBuffers& b, int64_t n);
   // Classifier rows [n, vocab] of the normed rows in x_ starting at row `from`, into `out`.
   void classify(int64_t from, int64_t n, float* out);
   void check_tokens(std::span<const int32_t> tokens) const;
@@ -112,7 +119,9 @@ class GpuEngineImpl final : public GpuEngine {
   Bf16Buffer dequant_scratch_;  // prefill's bf16 tiles of quantized matrices (empty without any)
   std::vector<LayerBuffers> layers_;
   DeviceBuffer<float> inv_freq_;
-  std::unique_ptr<GpuKvCache> kv_;
+  std::unique_ptr<GpuKvCache> kv_;   // attention layers only
+  DeviceBuffer<float> mamba_state_;  // hybrid models: every Mamba-2 layer's recurrent state
+  GpuMamba2Workspace mamba_ws_;
   // Scratch for prefill_chunk tokens.
   DeviceBuffer<float> hidden_, qkv_, tmp_, partial_;
   DeviceBuffer<int> split_counters_;  // attention's split-KV arrival counters (kernels.h)
@@ -156,36 +165,55 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   tied_ = w.lm_head.data == w.embed.data && !w.lm_head.quant;
   classifier_ = tied_ ? LinearWeights::borrow(embed_.get(), c.vocab_size, c.hidden_size) : upload({&w.lm_head}, "lm_head");
   int64_t dequant_elems = classifier_.quantized() ? classifier_.rows() * classifier_.cols() : 0;
+  const int64_t state_floats = c.num_mamba_layers() > 0 ? mamba2_state_floats(c.mamba) : 0;
+  int64_t mamba_layers = 0;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& s = w.layers[size_t(l)];
     LayerBuffers b;
     b.attn_norm = upload(s.attn_norm), b.ffn_norm = upload(s.ffn_norm);
-    b.wqkv = upload({&s.wq, &s.wk, &s.wv}, "q/k/v_proj"), b.wo = upload({&s.wo}, "o_proj");
+    if (c.layer_kind(l) == LayerKind::kMamba2) {
+      b.mamba = std::make_unique<GpuMamba2Layer>(alloc_, c.mamba, float(c.rms_norm_eps), s.mamba);
+      weight_bytes_ += b.mamba->weight_bytes();
+      b.w_in = upload({&s.mamba.in_proj}, "mamba.in_proj"), b.w_out = upload({&s.mamba.out_proj}, "mamba.out_proj");
+      b.b_in = upload(s.mamba.in_bias), b.b_out = upload(s.mamba.out_bias);
+      b.state_offset = mamba_layers++ * state_floats;
+    } else {
+      b.kv_layer = c.kv_layer(l);
+      b.wqkv = upload({&s.wq, &s.wk, &s.wv}, "q/k/v_proj"), b.wo = upload({&s.wo}, "o_proj");
+      b.bqkv = upload_stacked({&s.bq, &s.bk, &s.bv}), b.bo = upload(s.bo);
+      b.q_norm = upload(s.q_norm), b.k_norm = upload(s.k_norm);
+    }
     b.w_gate_up = upload({&s.w_gate, &s.w_up}, "gate/up_proj"), b.w_down = upload({&s.w_down}, "down_proj");
-    for (const LinearWeights* m : {&b.wqkv, &b.wo, &b.w_gate_up, &b.w_down})
+    for (const LinearWeights* m : {&b.wqkv, &b.wo, &b.w_gate_up, &b.w_down, &b.w_in, &b.w_out})
       if (m->quantized()) dequant_elems = std::max(dequant_elems, m->rows() * m->cols());
-    b.bqkv = upload_stacked({&s.bq, &s.bk, &s.bv}), b.bo = upload(s.bo);
     b.b_gate_up = upload_stacked({&s.b_gate, &s.b_up}), b.b_down = upload(s.b_down);
-    b.q_norm = upload(s.q_norm), b.k_norm = upload(s.k_norm);
     b.window = c.layer_window.empty() ? 0 : c.layer_window[size_t(l)];
     layers_.push_back(std::move(b));
   }
   const Rope rope(c.rope, c.head_dim);
-  inv_freq_ = DeviceBuffer<float>(alloc_, int64_t(rope.inv_freq().size()));
-  CTX_CUDA_CHECK(cudaMemcpy(inv_freq_.get(), rope.inv_freq().data(), inv_freq_.bytes(), cudaMemcpyHostToDevice));
+  // Without positions (Granite-4.0-H "nope") every angle is 0: the RoPE kernel then copies q and k.
+  std::vector<float> inv_freq = rope.inv_freq();
+  if (!c.use_rope) std::fill(inv_freq.begin(), inv_freq.end(), 0.f);
+  inv_freq_ = upload_f32(alloc_, inv_freq.data(), int64_t(inv_freq.size()));
   if (dequant_elems > 0) dequant_scratch_ = Bf16Buffer(alloc_, std::min(dequant_elems, kDequantScratchElems));
 
   const int64_t cap = options_.capacity, chunk = std::min(options_.prefill_chunk, cap);
   GpuKvShape kv;
-  kv.layers = c.num_layers, kv.kv_heads = c.num_kv_heads, kv.head_dim = c.head_dim;
+  kv.layers = c.num_kv_layers(), kv.kv_heads = c.num_kv_heads, kv.head_dim = c.head_dim;
   kv.slots = options_.max_batch, kv.capacity = cap;
   kv.block_size = options_.kv_block_size, kv.pool_positions = options_.kv_pool_positions;
   kv_ = std::make_unique<GpuKvCache>(alloc_, kv);
+  if (c.num_mamba_layers() > 0) {
+    mamba_state_ = DeviceBuffer<float>(alloc_, c.num_mamba_layers() * state_floats);
+    CTX_CUDA_CHECK(cudaMemset(mamba_state_.get(), 0, size_t(mamba_state_.bytes())));
+    mamba_ws_ = GpuMamba2Workspace(alloc_, c.mamba, chunk);
+  }
   decode_splits_ = default_attention_splits(cap, 1);  // split-KV chunks for decode
   int64_t partial_rows = decode_splits_ * c.num_heads;  // the workspace of the widest decode
   for (int64_t b = 2; b <= options_.max_batch; ++b)
     partial_rows = std::max(partial_rows, b * c.num_heads * default_batched_splits(cap, b, c.num_heads));
-  const int64_t widest = std::max({c.hidden_size, c.q_dim() + 2 * c.kv_dim(), 2 * c.intermediate_size, c.vocab_size});
+  const int64_t widest = std::max({c.hidden_size, c.q_dim() + 2 * c.kv_dim(), 2 * c.intermediate_size, c.vocab_size,
+                                   c.mamba.in_proj_dim()});
   hidden_ = DeviceBuffer<float>(alloc_, chunk * c.hidden_size);
   qkv_ = DeviceBuffer<float>(alloc_, chunk * (c.q_dim() + 2 * c.kv_dim()));
   tmp_ = DeviceBuffer<float>(alloc_, chunk * widest);
@@ -202,6 +230,12 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   out_ = DeviceBuffer<int32_t>(alloc_, (cap + 1) * options_.max_batch);
   lens_ = DeviceBuffer<int32_t>(alloc_, options_.max_batch);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+void GpuEngineImpl::reset() {
+  length_ = 0;
+  kv_->release_all();
+  if (mamba_state_.size()) CTX_CUDA_CHECK(cudaMemsetAsync(mamba_state_.get(), 0, size_t(mamba_state_.bytes()), stream_));
 }
 
 GpuEngineImpl::~GpuEngineImpl() {
@@ -236,7 +270,8 @@ int64_t GpuEngineImpl::bytes_read_per_token(int64_t length) const {
   const int64_t table = c.vocab_size * c.hidden_size * 2;
   int64_t bytes = weight_bytes_ - table + c.hidden_size * 2;  // the embedding: one row
   if (tied_) bytes += table;                                    // tied: the classifier reads the table
-  return bytes + 2 * c.num_layers * c.kv_dim() * length * 2;   // K and V of every cached position
+  bytes += 2 * mamba_state_.bytes();                          // the recurrent state, read and written
+  return bytes + 2 * c.num_kv_layers() * c.kv_dim() * length * 2;  // K and V of every cached position
 }
 
 void GpuEngineImpl::linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha,
@@ -257,36 +292,40 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
     const GemvInput attn_in{nullptr, hidden_.get(), b.attn_norm.get(), eps};
     const GemvInput ffn_in{nullptr, hidden_.get(), b.ffn_norm.get(), eps};
     const int64_t qkv_dim = c.q_dim() + 2 * c.kv_dim();
-    if (n == 1) {
-      b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
-    } else {
-      launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
-      linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
-    }
-    stage_done("norm + qkv");
-    QkvRopeParams r;
-    r.q = qkv_.get(), r.k = qkv_.get() + c.q_dim(), r.v = qkv_.get() + c.q_dim() + c.kv_dim(), r.ld = qkv_dim;
-    r.q_norm = ptr_or_null(b.q_norm), r.k_norm = ptr_or_null(b.k_norm), r.norm_eps = eps;
-    r.inv_freq = inv_freq_.get();
-    r.interleaved = c.rope.layout == RopeLayout::kInterleaved;
-    r.pos0 = pos_.get();
-    r.n = n, r.heads = c.num_heads, r.kv_heads = c.num_kv_heads, r.hd = hd;
-    r.q_out = qb_.get();
-    AttentionParams a;
-    kv_->bind(int64_t(l), slot, r, a);
-    if (slot < 0) r.seq_lens = a.seq_lens = lens_.get();
-    launch_qkv_rope(r, stream_);
-    stage_done("q/k norm + rope + kv write");
-    a.q = qb_.get(), a.pos0 = pos_.get();
-    a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd;
-    a.window = b.window, a.scale = float(c.softmax_scale());
-    a.splits = slot < 0 ? default_batched_splits(options_.capacity, n, c.num_heads) : n == 1 ? int(decode_splits_) : 1;
-    a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
-    a.vectorized = options_.vectorized_attention;
-    launch_attention(a, stream_);
-    stage_done("attention");
-    linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
-    stage_done("o_proj + residual");
+    if (b.mamba) {
+      mamba_mixer(b, n);
+    } else {  // attention
+      if (n == 1) {
+        b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
+      } else {
+        launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
+        linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
+      }
+      stage_done("norm + qkv");
+      QkvRopeParams r;
+      r.q = qkv_.get(), r.k = qkv_.get() + c.q_dim(), r.v = qkv_.get() + c.q_dim() + c.kv_dim(), r.ld = qkv_dim;
+      r.q_norm = ptr_or_null(b.q_norm), r.k_norm = ptr_or_null(b.k_norm), r.norm_eps = eps;
+      r.inv_freq = inv_freq_.get();
+      r.interleaved = c.rope.layout == RopeLayout::kInterleaved;
+      r.pos0 = pos_.get();
+      r.n = n, r.heads = c.num_heads, r.kv_heads = c.num_kv_heads, r.hd = hd;
+      r.q_out = qb_.get();
+      AttentionParams a;
+      kv_->bind(b.kv_layer, slot, r, a);
+      if (slot < 0) r.seq_lens = a.seq_lens = lens_.get();
+      launch_qkv_rope(r, stream_);
+      stage_done("q/k norm + rope + kv write");
+      a.q = qb_.get(), a.pos0 = pos_.get();
+      a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd;
+      a.window = b.window, a.scale = float(c.softmax_scale());
+      a.splits = slot < 0 ? default_batched_splits(options_.capacity, n, c.num_heads) : n == 1 ? int(decode_splits_) : 1;
+      a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
+      a.vectorized = options_.vectorized_attention;
+      launch_attention(a, stream_);
+      stage_done("attention");
+      linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
+      stage_done("o_proj + residual");
+    }  // attention
     if (n == 1) {
       b.w_gate_up.gemv_swiglu(ffn_in, ptr_or_null(b.b_gate_up), act_.get(), stream_);
     } else {
@@ -300,6 +339,24 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
   }
   launch_rmsnorm(hidden_.get(), final_norm_.get(), n, d, eps, x_.get(), stream_);
   stage_done("final norm");
+}
+
+void GpuEngineImpl::mamba_mixer(const LayerBuffers& b, int64_t n) {
+  const ModelConfig& c = config_;
+  const int64_t d = c.hidden_size;
+  const float eps = float(c.rms_norm_eps);
+  float* proj = mamba_ws_.proj.get();
+  if (n == 1) {
+    b.w_in.gemv(GemvInput{nullptr, hidden_.get(), b.attn_norm.get(), eps}, ptr_or_null(b.b_in), 1.f, false, proj, stream_);
+  } else {
+    launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
+    linear(x_.get(), n, b.w_in, b.b_in, 1.f, false, proj);
+  }
+  stage_done("norm + in_proj");
+  b.mamba->mix(mamba_ws_, n, mamba_state_.get() + b.state_offset, stream_);
+  stage_done("conv + scan + gated norm");
+  linear(mamba_ws_.out.get(), n, b.w_out, b.b_out, float(c.residual_multiplier), true, hidden_.get());
+  stage_done("out_proj + residual");
 }
 
 void GpuEngineImpl::classify(int64_t from, int64_t n, float* out) {
@@ -571,8 +628,9 @@ std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngine
     cudaGetLastError();
     throw Unsupported("GPU engine: no CUDA device is available");
   }
-  if (model.config.model_type == "granite_hybrid" || model.config.model_type == "granitemoehybrid")
-    throw Unsupported("GPU engine: hybrid Mamba layers are not implemented on the GPU");
+  if (model.config.num_mamba_layers() > 0 && options.max_batch > 1)
+    throw Unsupported("GPU engine: batched decode of hybrid models (a Mamba-2 state per sequence) is not implemented; "
+                      "max_batch must be 1");
   return std::make_unique<GpuEngineImpl>(model, options);
 }
 

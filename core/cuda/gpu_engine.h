@@ -15,16 +15,20 @@
 //                bias and residual, split-KV attention (partial softmax per chunk of keys, then a
 //                combine kernel), greedy argmax on the device; every step of generate_greedy is one
 //                CUDA graph replay (token and position live in device memory)
-//   KV cache     bf16, contiguous: [layer][sequence slot][kv_head][capacity][head_dim] for max_batch
-//                slots, fixed at creation; or paged (kv_block_size > 0): per layer a pool
-//                [kv_head][pool_blocks][block_size][head_dim] whose blocks are handed to sequences as
-//                they need them (a block table per slot, one for all layers), so KV memory follows the
-//                tokens held, not max_batch * capacity
+//   KV cache     bf16, attention layers only, contiguous: [attention layer][sequence slot][kv_head]
+//                [capacity][head_dim] for max_batch slots, fixed at creation; or paged (kv_block_size
+//                > 0): per layer a pool [kv_head][pool_blocks][block_size][head_dim] whose blocks are
+//                handed to sequences as they need them (a block table per slot, one for all layers),
+//                so KV memory follows the tokens held, not max_batch * capacity
 //   batched      generate_greedy_batch: several prompts of different lengths prefilled one by one,
 //                then decoded together (one row per sequence: cuBLAS GEMMs, per-row positions,
 //                batched split-KV attention), each step one CUDA graph replay
-// Model features: GQA, RoPE default/linear/llama3 in both layouts, qkv/o/mlp biases, q/k norm,
-// sliding windows, Granite multipliers, tied embeddings. Hybrid (Mamba) layers are unsupported.
+//   hybrids      Granite-4.0-H Mamba-2 layers (gpu_mamba2.h): in_proj/out_proj through the same GEMM
+//                and GEMV, conv + chunked SSD scan (prefill) or recurrent step (decode) kernels; their
+//                float32 recurrent state lives in device memory, zeroed by reset(); one sequence
+//                (max_batch 1)
+// Model features: GQA, RoPE default/linear/llama3 in both layouts or none (NoPE), qkv/o/mlp biases,
+// q/k norm, sliding windows, Granite multipliers, tied embeddings, dense Mamba-2 hybrids.
 // Memory: every device byte comes from one caching allocator whose current/peak/reserved figures
 // memory() reports; a failed allocation throws CudaOutOfMemory naming the bytes asked for and free.
 // Without CUDA (a CPU-only build, or no GPU) create() throws ctx::Unsupported.
@@ -83,7 +87,7 @@ class GpuEngine {
   static std::unique_ptr<GpuEngine> create(const Model& model, const GpuEngineOptions& options);
   virtual ~GpuEngine() = default;
 
-  virtual void reset() = 0;              // empties the KV cache
+  virtual void reset() = 0;              // empties the KV cache and zeroes the recurrent state
   virtual int64_t length() const = 0;    // tokens in the cache
   virtual int64_t capacity() const = 0;
 
@@ -108,11 +112,13 @@ class GpuEngine {
 
   virtual DeviceMemoryStats memory() const = 0;
   virtual void reset_peak_memory() = 0;      // memory().peak_bytes = current_bytes
-  virtual int64_t kv_cache_bytes() const = 0;  // bytes of the K and V cache held (all slots, or the pool)
-  virtual int64_t kv_cache_bytes_in_use() const = 0;  // paged: of the blocks sequences hold; else all
+  // Bytes of the K and V cache held (all slots, or the pool) plus the Mamba-2 layers' recurrent state.
+  virtual int64_t kv_cache_bytes() const = 0;
+  virtual int64_t kv_cache_bytes_in_use() const = 0;  // the same with paged KV: of the blocks sequences hold
   virtual int64_t weight_bytes() const = 0;  // device bytes of all weights (bf16, or packed when quantized)
   // Bytes one decode step at context `length` must read: every weight once (the embedding one row;
-  // a tied classifier once) plus the K and V of `length` positions in every layer.
+  // a tied classifier once) plus the K and V of `length` positions in every attention layer and the
+  // recurrent state (read and written).
   virtual int64_t bytes_read_per_token(int64_t length) const = 0;
   virtual std::string device_name() const = 0;
 

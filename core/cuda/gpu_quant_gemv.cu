@@ -16,13 +16,6 @@ namespace ctx::cuda {
 namespace {
 
 template <class T>
-DeviceBuffer<T> upload_raw(DeviceAllocator& alloc, const T* data, int64_t count) {
-  DeviceBuffer<T> d(alloc, count);
-  CTX_CUDA_CHECK(cudaMemcpy(d.get(), data, size_t(count) * sizeof(T), cudaMemcpyHostToDevice));
-  return d;
-}
-
-template <class T>
 std::vector<T> download(const DeviceBuffer<T>& d) {
   std::vector<T> h(static_cast<size_t>(d.size()));
   CTX_CUDA_CHECK(cudaMemcpy(h.data(), d.get(), h.size() * sizeof(T), cudaMemcpyDeviceToHost));
@@ -56,7 +49,7 @@ std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const
   DeviceBuffer<float> hidden;
   GemvInput in;
   if (!c.norm_weight.empty()) {
-    hidden = upload_raw(alloc, c.x.data(), cols);
+    hidden = upload_f32(alloc, c.x.data(), cols);
     norm = upload_bf16(alloc, c.norm_weight.data(), cols);
     in = GemvInput{nullptr, hidden.get(), norm.get(), c.eps};
   } else {

@@ -25,14 +25,6 @@ void gemm_bf16(cublasHandle_t blas, const bf16* a, int64_t m, int64_t cols, cons
 
 }  // namespace
 
-DeviceBuffer<bf16> upload_bf16(DeviceAllocator& alloc, const float* data, int64_t count) {
-  std::vector<uint16_t> host(static_cast<size_t>(count));
-  convert_f32_to_bf16(data, host.data(), size_t(count));
-  DeviceBuffer<bf16> b(alloc, count);
-  CTX_CUDA_CHECK(cudaMemcpy(b.get(), host.data(), size_t(count) * 2, cudaMemcpyHostToDevice));
-  return b;
-}
-
 LinearWeights LinearWeights::upload(DeviceAllocator& alloc, const std::vector<const WeightMatrix*>& parts,
                                     const char* what) {
   LinearWeights w;

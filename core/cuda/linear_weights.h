@@ -24,9 +24,6 @@
 
 namespace ctx::cuda {
 
-// `count` floats rounded to bf16 in a new device buffer.
-DeviceBuffer<bf16> upload_bf16(DeviceAllocator& alloc, const float* data, int64_t count);
-
 class LinearWeights {
  public:
   LinearWeights() = default;

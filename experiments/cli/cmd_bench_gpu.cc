@@ -1,9 +1,11 @@
 // ctxlab bench gpu-decode: batch-1 greedy decode on the GPU (core/cuda/gpu_engine.h) against the
 // memory-bandwidth roofline measured in the same run (device-to-device copy bandwidth / bytes one
-// decode step must read: every weight once plus the K/V cache). With --quant the model's linear layers
-// are quantized by that plugin on the host and stay packed on the device, so the roofline counts the
-// quantized bytes; the GEMV table then times the quantized kernel on the model's own layer-0 matrices
-// against the bf16 kernel on the same shapes.
+// decode step must read: every weight once plus the K/V cache and any recurrent state), with
+// --engine-per-context an engine sized for each context so that its memory columns are that
+// context's (hybrid models: KV of the attention layers plus the Mamba-2 state). With --quant the
+// model's linear layers are quantized by that plugin on the host and stay packed on the device, so
+// the roofline counts the quantized bytes; the GEMV table then times the quantized kernel on the
+// model's own layer-0 matrices against the bf16 kernel on the same shapes.
 // ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
 // context lengths, batch sizes (mixed lengths) and KV layouts (contiguous, paged block sizes), its
 // K/V read rate against the same copy bandwidth and each layout's time against the first one.
@@ -62,6 +64,8 @@ int bench_gpu_decode(const Args& args) {
       ("tokens", po::value<int64_t>()->default_value(128), "timed decode steps per round")
       ("rounds", po::value<int>()->default_value(5), "rounds per context length (median reported)")
       ("no-graphs", "launch each decode step's kernels instead of replaying a CUDA graph")
+      ("engine-per-context", "a new engine (KV capacity = context + tokens + 1) for each context length, so that "
+                             "the KV and peak memory columns are that context's")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -69,6 +73,7 @@ int bench_gpu_decode(const Args& args) {
   const auto contexts = parse_size_list(vm["context"].as<std::string>(), "--context");
   const int64_t tokens = vm["tokens"].as<int64_t>();
   const int rounds = vm["rounds"].as<int>();
+  const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
 
@@ -80,9 +85,12 @@ int bench_gpu_decode(const Args& args) {
     // The decode GEMV alone on each matrix shape of the model: how close the kernel gets to the copy rate.
     std::printf("\n| GEMV [rows, cols] | GB/s | ratio vs copy |\n|---|---|---|\n");
     const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
-    for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{qkv_rows, c.hidden_size}, {c.hidden_size, c.q_dim()},
-                                                                     {2 * c.intermediate_size, c.hidden_size},
-                                                                     {c.hidden_size, c.intermediate_size}, {c.vocab_size, c.hidden_size}}) {
+    std::vector<std::pair<int64_t, int64_t>> shapes{{qkv_rows, c.hidden_size}, {c.hidden_size, c.q_dim()},
+                                                    {2 * c.intermediate_size, c.hidden_size},
+                                                    {c.hidden_size, c.intermediate_size}, {c.vocab_size, c.hidden_size}};
+    if (c.num_mamba_layers() > 0)  // Mamba-2 in_proj and out_proj
+      shapes.insert(shapes.begin() + 2, {{c.mamba.in_proj_dim(), c.hidden_size}, {c.hidden_size, c.mamba.intermediate()}});
+    for (auto [rows, cols] : shapes) {
       const double bw = cuda::measure_gemv_bandwidth(rows, cols, 10);
       std::printf("| [%lld, %lld] | %.0f | %.3f |\n", (long long)rows, (long long)cols, bw / 1e9, bw / copy_bw);
     }
@@ -90,17 +98,26 @@ int bench_gpu_decode(const Args& args) {
     print_quant_gemv_table(*model, quant, copy_bw);
   }
   cuda::GpuEngineOptions opt;
-  opt.capacity = *std::max_element(contexts.begin(), contexts.end()) + tokens + 1;
+  opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");
   auto engine = cuda::GpuEngine::create(*model, opt);
-  model.reset();  // the host copy of the weights is no longer needed
-  release_free_memory();
+  if (!per_context) {
+    model.reset();  // the host copy of the weights is no longer needed
+    release_free_memory();
+  }
   std::printf("device: %s, weights %.2f GB (%s), copy bandwidth %.3f TB/s (read + write, median of 20)\n",
               engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
               plugin_name(quant) == "none" ? "bf16" : quant.c_str(), copy_bw / 1e12);
-  std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
+              "| KV+state MB | peak GB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t ctx_len : contexts) {
+    if (per_context && engine->capacity() != ctx_len + tokens + 1) {
+      engine.reset();  // its memory back to the driver before the next engine takes its own
+      opt.capacity = ctx_len + tokens + 1;
+      engine = cuda::GpuEngine::create(*model, opt);
+    }
+    engine->reset_peak_memory();
     const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
     std::vector<double> ms, ttft;
     for (int r = 0; r < rounds + 1; ++r) {
@@ -113,13 +130,16 @@ int bench_gpu_decode(const Args& args) {
     const double ms_tok = median(ms), ttft_ms = median(ttft);
     const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
     const double roofline = copy_bw / bytes;
-    std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f |\n", c.summary().c_str(),
+    std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n", c.summary().c_str(),
                 (long long)ctx_len, opt.use_graphs ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
-                ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline);
+                ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes()) / 1e6,
+                double(engine->memory().peak_bytes) / 1e9);
   }
   // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
   {
-    const auto prompt = synthetic_tokens(*std::max_element(contexts.begin(), contexts.end()), c.vocab_size);
+    // The longest context the last engine holds (every one of them without --engine-per-context).
+    const int64_t longest = std::min(*std::max_element(contexts.begin(), contexts.end()), engine->capacity() - 1);
+    const auto prompt = synthetic_tokens(longest, c.vocab_size);
     engine->reset();
     engine->forward(prompt, false);
     engine->profile_decode_step();  // warm-up

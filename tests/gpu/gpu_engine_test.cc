@@ -85,7 +85,71 @@ TEST_P(GpuFixture, LogitsAndGreedyTokensMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(HfFixtures, GpuFixture,
                          ::testing::Values("llama", "llama_bf16", "llama_tied", "llama_mha", "mistral_swa", "qwen2", "qwen3",
-                                           "granite", "stories260k_hf"));
+                                           "granite", "stories260k_hf", "granite_hybrid"));
+
+// A hybrid model (Mamba-2 and attention layers, NoPE, two B/C groups, Mamba chunks of 32) with a
+// prompt that spans several engine prefill chunks (48 tokens: Mamba chunks of 32 and 16 inside each)
+// on the GPU: the prompt's first part prefilled, the rest decoded one token at a time (the decode
+// path: GEMV + recurrent step), must give the teacher-forced logits of one forward over the whole
+// prompt (the chunked scan) within 1e-2 relative L2 (bf16 GEMM vs GEMV rounding, as for the
+// fixtures' stepwise check); both within 5e-2 of the float32 CPU engine (printed). reset() zeroes
+// the recurrent state: a second run repeats the first; graph replays give the tokens of plain launches.
+TEST(GpuHybrid, PrefillThenDecodeEqualsTeacherForced) {
+  const std::string path = ::testing::TempDir() + "gpu_hybrid.json";
+  {
+    std::ofstream f(path);
+    f << R"({"architectures": ["GraniteMoeHybridForCausalLM"], "model_type": "granitemoehybrid", "hidden_size": 128,
+            "num_hidden_layers": 4, "layer_types": ["mamba", "attention", "mamba", "mamba"], "num_attention_heads": 4,
+            "num_key_value_heads": 2, "intermediate_size": 256, "shared_intermediate_size": 256, "num_local_experts": 0,
+            "num_experts_per_tok": 0, "vocab_size": 300, "tie_word_embeddings": true, "mamba_d_state": 64,
+            "mamba_n_groups": 2, "mamba_n_heads": 8, "mamba_d_head": 32, "mamba_expand": 2, "mamba_d_conv": 4,
+            "mamba_chunk_size": 32, "mamba_conv_bias": true, "mamba_proj_bias": false, "attention_bias": false,
+            "max_position_embeddings": 4096, "position_embedding_type": "nope", "rms_norm_eps": 1e-5,
+            "embedding_multiplier": 12.0, "attention_multiplier": 0.03, "residual_multiplier": 0.22,
+            "logits_scaling": 6.0, "hidden_act": "silu", "initializer_range": 0.05})";
+  }
+  const auto model = load_model("random:" + path + ":3");
+  const int64_t vocab = 300, len = 150, split = 131;
+  std::vector<int32_t> ids(static_cast<size_t>(len));
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 53 + 7) % vocab);
+  Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
+  KvCache cache = cpu.new_cache(len);
+  SequenceStep step{&cache, ids, 0};
+  const std::vector<float> expected = cpu.forward(std::span<const SequenceStep>(&step, 1));
+
+  GpuEngineOptions opt;
+  opt.capacity = 192, opt.prefill_chunk = 48;
+  auto engine = GpuEngine::create(*model, opt);
+  const auto teacher = engine->forward(ids, true);
+  engine->reset();
+  auto got = engine->forward(std::span<const int32_t>(ids.data(), size_t(split)), true);
+  for (int64_t t = split; t < len; ++t) {
+    const auto row = engine->forward(std::span<const int32_t>(&ids[size_t(t)], 1), false);
+    got.insert(got.end(), row.begin(), row.end());
+  }
+  const double between = relative_l2(got.data(), teacher.data(), got.size());
+  const double teacher_err = relative_l2(teacher.data(), expected.data(), teacher.size());
+  const double decode_err = relative_l2(got.data() + split * vocab, expected.data() + split * vocab, (len - split) * vocab);
+  std::printf("hybrid: prefill+decode vs teacher-forced %.3g; vs float32 cpu: teacher-forced %.3g, decoded rows %.3g\n",
+              between, teacher_err, decode_err);
+  EXPECT_LE(between, 1e-2);
+  EXPECT_LE(teacher_err, 5e-2);
+  EXPECT_LE(decode_err, 5e-2);
+  // reset() zeroes the recurrent state: the same prompt again gives the same logits.
+  engine->reset();
+  const auto again = engine->forward(ids, true);
+  EXPECT_LE(relative_l2(again.data(), teacher.data(), again.size()), 1e-6);
+  // Graph replays advance the state like plain launches.
+  GpuEngineOptions plain = opt;
+  plain.use_graphs = false;
+  const std::span<const int32_t> prompt(ids.data(), size_t(split));
+  const auto with_graphs = engine->generate_greedy(prompt, 12, {}, nullptr);
+  EXPECT_EQ(GpuEngine::create(*model, plain)->generate_greedy(prompt, 12, {}, nullptr), with_graphs);
+  // The recurrent state is counted with the KV cache: 3 Mamba-2 layers of conv (512 x 3) + SSM
+  // (8 x 32 x 64) floats, and K/V of the one attention layer.
+  const int64_t recurrent = 3 * (512 * 3 + 8 * 32 * 64) * 4, kv = 2 * 2 * 192 * 32 * 2;
+  EXPECT_EQ(engine->kv_cache_bytes(), recurrent + kv);
+}
 
 // Head dims 64/128/256 take the vectorised attention kernel (16-byte loads, several keys per load),
 // others the generic one. On random models with weights large enough for peaked attention (so that a
