@@ -19,5 +19,8 @@ timeout 90 .device/run gpu_engine_test 2>&1 | grep -E "gpu - transformers|hybrid
 echo "== ctxlab bench gpu-decode (Granite-4.0-H-1B shape, random bf16 weights)"
 timeout 180 .device/run ctxlab bench gpu-decode --model "random:$CONFIG" --context "$CONTEXTS" --tokens "$NEW" --rounds 3 \
   --engine-per-context
+echo "== the same with paged KV for the attention layers (block 16)"
+timeout 180 .device/run ctxlab bench gpu-decode --model "random:$CONFIG" --context "$CONTEXTS" --tokens "$NEW" --rounds 3 \
+  --engine-per-context --kv-block-size 16 | grep -E "^\| granite|^device"
 echo "== HF transformers generate (torch fallback), same shape"
 timeout 140 python3 bench/gpu/hf_hybrid.py "$CONFIG" "$CONTEXTS" 32

@@ -10,11 +10,19 @@
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/event_timer.h"
+#include "core/cuda/kernels/flash_attention.h"
 #include "core/cuda/kernels/kernels.h"
 
 namespace ctx::cuda {
 
 namespace {
+
+FlashConfig flash_config(const GpuAttentionCase& c) {
+  FlashConfig f;
+  f.impl = c.kernel == AttentionKernel::kFlashWgmma ? FlashImpl::kWgmma : FlashImpl::kMmaSync;
+  f.rows = c.flash_rows, f.warps = c.flash_warps;
+  return f;
+}
 
 std::vector<int64_t> lengths_of(const GpuAttentionCase& c) {
   return c.batch_lengths.empty() ? std::vector<int64_t>{c.length} : c.batch_lengths;
@@ -34,6 +42,12 @@ void check_case(const GpuAttentionCase& c) {
         fail("gpu_attention: batch_lengths[", s, "] = ", c.batch_lengths[s], " outside 1..2^31-1");
   }
   if (c.splits < 0) fail("gpu_attention: splits ", c.splits, " < 0");
+  if (c.kernel != AttentionKernel::kSplitKv) {
+    if (c.head_dim != 64 && c.head_dim != 128) fail("gpu_attention: the flash kernel needs head_dim 64 or 128, not ", c.head_dim);
+    if (c.block_size > 0 || !c.batch_lengths.empty())
+      fail("gpu_attention: the flash kernel reads one contiguous sequence (no block_size, no batch_lengths)");
+    resolve_flash_config(flash_config(c), c.head_dim);  // an unknown block shape is an error naming it
+  }
   if (c.block_size < 0 || c.block_size > 1024 || (c.block_size & (c.block_size - 1)) != 0)
     fail("gpu_attention: block_size ", c.block_size, " must be 0 (contiguous) or a power of two <= 1024");
   int count = 0;
@@ -41,6 +55,8 @@ void check_case(const GpuAttentionCase& c) {
     cudaGetLastError();
     throw Unsupported("gpu_attention: no CUDA device is available");
   }
+  if (c.kernel == AttentionKernel::kFlashWgmma && !flash_prefill_wgmma_available())
+    throw Unsupported("gpu_attention: the wgmma flash kernel needs a compute capability 9.0 GPU");
 }
 
 // Where the row of (sequence, KV head, position) lives in the device K (and V) buffer.
@@ -148,8 +164,16 @@ struct DeviceCase {
     p.splits = splits, p.partial = partial.get(), p.counters = counters.get(), p.out = out.get();
     p.vectorized = c.vectorized;
     p.max_grouped_heads = c.group_heads;
+    p.prefetch = c.prefetch;
   }
 };
+
+void launch_case(const GpuAttentionCase& c, const AttentionParams& p) {
+  if (c.kernel == AttentionKernel::kSplitKv)
+    launch_attention(p, nullptr);
+  else
+    launch_flash_prefill(p, nullptr, flash_config(c));
+}
 
 }  // namespace
 
@@ -168,7 +192,7 @@ std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const floa
   CTX_CUDA_CHECK(cudaMemcpy(d.q.get(), qb.data(), q_size * 2, cudaMemcpyHostToDevice));
   upload_cache(k, d.layout, d.k.get());
   upload_cache(v, d.layout, d.v.get());
-  launch_attention(d.params, nullptr);
+  launch_case(c, d.params);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<uint16_t> ob(q_size);
   CTX_CUDA_CHECK(cudaMemcpy(ob.data(), d.out.get(), q_size * 2, cudaMemcpyDeviceToHost));
@@ -204,6 +228,24 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
   t.splits = p.splits;
   t.us = ms * 1e3 / kLaunches;
   t.bytes_per_s = double(t.kv_bytes) / (t.us * 1e-6);
+  return t;
+}
+
+PrefillTiming measure_prefill_attention(const GpuAttentionCase& c, int reps, int launches) {
+  check_case(c);
+  if (!c.batch_lengths.empty() || c.block_size > 0) fail("measure_prefill_attention: one contiguous sequence only");
+  DeviceAllocator alloc;
+  DeviceCase d(alloc, c, 1);
+  launch_fill_random(d.q.get(), d.q.size(), 1, nullptr);
+  launch_fill_random(d.k.get(), d.k.size(), 2, nullptr);
+  launch_fill_random(d.v.get(), d.v.size(), 3, nullptr);
+  const double ms = median_ms(reps, [&] {
+    for (int i = 0; i < launches; ++i) launch_case(c, d.params);
+  });
+  PrefillTiming t;
+  t.us = ms * 1e3 / launches;
+  t.flops = prefill_attention_flops(c);
+  t.tflops = t.flops / (t.us * 1e-6) / 1e12;
   return t;
 }
 

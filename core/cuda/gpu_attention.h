@@ -18,6 +18,10 @@
 // positions ([kv_heads][pool_blocks][block_size][head_dim], as the CPU BlockPool), each sequence's
 // positions in ceil(length / block_size) blocks named by its row of a block table; the blocks are
 // handed out in a shuffled order, so that the kernel must follow the table.
+//
+// kernel = kFlash / kFlashWgmma runs the tensor-core prefill kernel (kernels/flash_attention.h)
+// instead: head_dim 64 or 128, contiguous, not batched (anything else is a clear error), any
+// queries >= 1; kFlashWgmma on a GPU other than compute capability 9.0 throws ctx::Unsupported.
 #pragma once
 
 #include <algorithm>
@@ -26,6 +30,12 @@
 #include <vector>
 
 namespace ctx::cuda {
+
+enum class AttentionKernel {
+  kSplitKv,     // launch_attention: one block per (query, head[s], chunk of keys); any layout
+  kFlash,       // launch_flash_prefill: FlashAttention-2 tiles on tensor cores (mma.sync)
+  kFlashWgmma,  // the same on Hopper's wgmma (compute capability 9.0 only)
+};
 
 struct GpuAttentionCase {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
@@ -38,7 +48,11 @@ struct GpuAttentionCase {
   bool vectorized = true;  // false: the generic kernel even for head_dim 64/128/256
   int64_t block_size = 0;  // > 0: paged KV with blocks of this many positions
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
+  bool prefetch = false;   // the wide kernel loads a warp's next keys before using the current ones
   std::vector<int64_t> batch_lengths;  // not empty: batched decode of these sequences
+  AttentionKernel kernel = AttentionKernel::kSplitKv;
+  int flash_rows = 0, flash_warps = 0;  // kFlash*: block shape (kernels/flash_attention.h FlashConfig;
+                                        // 0, 0: the default)
 };
 
 // The engine's split-KV chunk count for `length` keys and `queries` rows (what splits = 0 picks):
@@ -72,5 +86,31 @@ struct AttentionTiming {
 // random bf16 data over enough copies of the cache to defeat the L2 cache: median of `reps` timings
 // of 20 back-to-back launches.
 AttentionTiming measure_decode_attention(const GpuAttentionCase& c, int reps);
+
+// Floating-point operations of attention counted as FlashAttention's benchmarks do: 4 * heads *
+// head_dim per (query, key) pair seen (a multiply and an add in Q.K^T and in P.V), the pairs
+// n^2 / 2 for a causal prompt of n tokens (queries == length, no window), else counted exactly.
+inline double prefill_attention_flops(const GpuAttentionCase& c) {
+  double pairs = 0;
+  if (c.window == 0 && c.queries == c.length) {
+    pairs = double(c.length) * double(c.length) / 2;
+  } else {
+    for (int64_t t = 0; t < c.queries; ++t) {
+      const int64_t pos = c.length - c.queries + t;
+      pairs += double(c.window > 0 ? std::min(pos + 1, c.window) : pos + 1);
+    }
+  }
+  return 4.0 * double(c.heads) * double(c.head_dim) * pairs;
+}
+
+struct PrefillTiming {
+  double us = 0;       // median microseconds per launch
+  double flops = 0;    // prefill_attention_flops
+  double tflops = 0;   // flops / time / 1e12
+};
+// Prefill attention (c.queries rows at the end of c.length positions, c.kernel) on random bf16
+// data: median of `reps` timings of `launches` back-to-back launches (compute-bound: the cache
+// is not cycled beyond L2).
+PrefillTiming measure_prefill_attention(const GpuAttentionCase& c, int reps, int launches);
 
 }  // namespace ctx::cuda

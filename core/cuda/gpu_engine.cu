@@ -12,6 +12,7 @@
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_kv_cache.h"
 #include "core/cuda/gpu_mamba2.h"
+#include "core/cuda/kernels/flash_attention.h"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/linear_weights.h"
 #include "core/model/rope.h"
@@ -321,7 +322,11 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       a.splits = slot < 0 ? default_batched_splits(options_.capacity, n, c.num_heads) : n == 1 ? int(decode_splits_) : 1;
       a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
       a.vectorized = options_.vectorized_attention;
-      launch_attention(a, stream_);
+      // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
+      if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a))
+        launch_flash_prefill(a, stream_);
+      else
+        launch_attention(a, stream_);
       stage_done("attention");
       linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
       stage_done("o_proj + residual");

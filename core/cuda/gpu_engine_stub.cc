@@ -26,6 +26,10 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase&, int) {
   throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
 }
 
+PrefillTiming measure_prefill_attention(const GpuAttentionCase&, int, int) {
+  throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
+}
+
 namespace {
 [[noreturn]] void no_cuda(const char* who) {
   throw Unsupported(str_cat(who, ": this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)"));

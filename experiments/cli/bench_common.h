@@ -24,5 +24,6 @@ int bench_quant(const Args& args);  // `ctxlab bench quant` (cmd_bench_quant.cc)
 int bench_gpu_decode(const Args& args);     // `ctxlab bench gpu-decode` (cmd_bench_gpu.cc)
 int bench_gpu_attention(const Args& args);  // `ctxlab bench gpu-attention` (cmd_bench_gpu.cc)
 int bench_gpu_batch(const Args& args);      // `ctxlab bench gpu-batch` (cmd_bench_gpu_batch.cc)
+int bench_gpu_prefill_attention(const Args& args);  // `ctxlab bench gpu-prefill-attention` (cmd_bench_gpu_prefill.cc)
 
 }  // namespace ctx::cli

@@ -66,6 +66,7 @@ int bench_gpu_decode(const Args& args) {
       ("no-graphs", "launch each decode step's kernels instead of replaying a CUDA graph")
       ("engine-per-context", "a new engine (KV capacity = context + tokens + 1) for each context length, so that "
                              "the KV and peak memory columns are that context's")
+      ("kv-block-size", po::value<int64_t>()->default_value(0), "paged KV with blocks of this many positions (0: contiguous)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -100,16 +101,19 @@ int bench_gpu_decode(const Args& args) {
   cuda::GpuEngineOptions opt;
   opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");
+  opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
   auto engine = cuda::GpuEngine::create(*model, opt);
   if (!per_context) {
     model.reset();  // the host copy of the weights is no longer needed
     release_free_memory();
   }
-  std::printf("device: %s, weights %.2f GB (%s), copy bandwidth %.3f TB/s (read + write, median of 20)\n",
+  std::printf("device: %s, weights %.2f GB (%s), KV %s, copy bandwidth %.3f TB/s (read + write, median of 20)\n",
               engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
-              plugin_name(quant) == "none" ? "bf16" : quant.c_str(), copy_bw / 1e12);
+              plugin_name(quant) == "none" ? "bf16" : quant.c_str(),
+              opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
+              copy_bw / 1e12);
   std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
-              "| KV+state MB | peak GB |\n");
+              "| KV+state MB in use | peak GB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t ctx_len : contexts) {
     if (per_context && engine->capacity() != ctx_len + tokens + 1) {
@@ -132,7 +136,7 @@ int bench_gpu_decode(const Args& args) {
     const double roofline = copy_bw / bytes;
     std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n", c.summary().c_str(),
                 (long long)ctx_len, opt.use_graphs ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
-                ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes()) / 1e6,
+                ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                 double(engine->memory().peak_bytes) / 1e9);
   }
   // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
@@ -182,6 +186,7 @@ int bench_gpu_attention(const Args& args) {
        "KV layouts: 0 = contiguous, else paged with blocks of this many positions, e.g. 0,8,16,128")
       ("splits", po::value<std::string>()->default_value("0"), "split-KV chunk counts to try (0 = the engine's choice)")
       ("group", po::value<int>()->default_value(0), "GQA: query heads per block sharing K/V loads (1, 2, 4; 0 = 4)")
+      ("prefetch", "the wide kernel loads a warp's next keys before using the current ones")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   po::variables_map vm;
@@ -194,6 +199,7 @@ int bench_gpu_attention(const Args& args) {
   cuda::GpuAttentionCase c;
   c.heads = vm["heads"].as<int64_t>(), c.kv_heads = vm["kv-heads"].as<int64_t>(), c.head_dim = vm["head-dim"].as<int64_t>();
   c.group_heads = vm["group"].as<int>();
+  c.prefetch = vm.count("prefetch") > 0;
   if (c.group_heads < 0 || c.group_heads > 4) fail("--group ", c.group_heads, " outside 0..4");
   std::printf("decode attention, one query per head and sequence: heads %lld, kv heads %lld, head_dim %lld, bf16 K/V; "
               "copy bandwidth %.3f TB/s (read + write)\n\n",

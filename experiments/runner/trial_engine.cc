@@ -42,7 +42,10 @@ class CpuTrialEngine final : public TrialEngine {
 class GpuTrialEngine final : public TrialEngine {
  public:
   GpuTrialEngine(const Model& model, const cuda::GpuEngineOptions& options)
-      : engine_(cuda::GpuEngine::create(model, options)), vocab_(model.config.vocab_size) {}
+      : engine_(cuda::GpuEngine::create(model, options)),
+        vocab_(model.config.vocab_size),
+        max_batch_(options.max_batch),
+        paged_(options.kv_block_size > 0) {}
 
   std::vector<LoglikResult> loglikelihood(const std::vector<LoglikRequest>& requests) override {
     std::vector<LoglikResult> results;
@@ -58,23 +61,33 @@ class GpuTrialEngine final : public TrialEngine {
 
   std::vector<GenerateResult> generate(const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& options,
                                        GenerateTimings* timings) override {
-    if (prompts.size() != 1)
-      throw Unsupported(str_cat("device cuda: batch_size ", prompts.size(), ": the GPU engine decodes one sequence at a time"));
     cuda::GpuTimings tm;
-    GenerateResult result;
-    result.tokens = engine_->generate_greedy(prompts[0], options.max_new_tokens, options.stop_ids, &tm);
-    result.prompt_tokens = int64_t(prompts[0].size());
-    result.stopped = !result.tokens.empty() && std::find(options.stop_ids.begin(), options.stop_ids.end(),
-                                                         result.tokens.back()) != options.stop_ids.end();
+    std::vector<std::vector<int32_t>> tokens;
+    if (prompts.size() == 1) {
+      tokens.push_back(engine_->generate_greedy(prompts[0], options.max_new_tokens, options.stop_ids, &tm));
+    } else {
+      tokens = engine_->generate_greedy_batch(prompts, options.max_new_tokens, options.stop_ids, &tm);
+    }
+    std::vector<GenerateResult> results(prompts.size());
+    int64_t positions = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      GenerateResult& r = results[i];
+      r.tokens = std::move(tokens[i]);
+      r.prompt_tokens = int64_t(prompts[i].size());
+      r.stopped = !r.tokens.empty() &&
+                  std::find(options.stop_ids.begin(), options.stop_ids.end(), r.tokens.back()) != options.stop_ids.end();
+      positions += r.prompt_tokens + int64_t(r.tokens.size());
+    }
     if (timings) {
       timings->prefill_seconds = tm.prefill_ms * 1e-3;
       timings->decode_seconds = tm.decode_ms * 1e-3;
       timings->decode_steps = tm.decode_steps;
       timings->kv_bytes_reserved = engine_->kv_cache_bytes();
-      timings->kv_bytes_used = engine_->kv_cache_bytes() * (result.prompt_tokens + int64_t(result.tokens.size())) /
-                               engine_->capacity();
+      // Paged: the blocks the sequences hold; contiguous: the share of the slots' positions they fill.
+      timings->kv_bytes_used = paged_ ? engine_->kv_cache_bytes_in_use()
+                                      : engine_->kv_cache_bytes() * positions / (engine_->capacity() * max_batch_);
     }
-    return {result};
+    return results;
   }
 
   void reset_peak_device_memory() override { engine_->reset_peak_memory(); }
@@ -83,7 +96,8 @@ class GpuTrialEngine final : public TrialEngine {
 
  private:
   std::unique_ptr<cuda::GpuEngine> engine_;
-  int64_t vocab_;
+  int64_t vocab_, max_batch_;
+  bool paged_;
 };
 
 }  // namespace
@@ -94,11 +108,19 @@ std::unique_ptr<TrialEngine> make_cpu_trial_engine(const Model& model, const Tri
   return std::make_unique<CpuTrialEngine>(model, trial, catalog);
 }
 
-std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const TrialConfig& trial, int64_t capacity) {
+std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const TrialConfig& trial, int64_t capacity,
+                                                   const Catalog& catalog) {
   if (trial.dtype != "bfloat16")
     throw Unsupported(str_cat("dtype ", trial.dtype, " on device cuda: the GPU engine computes in bfloat16 (set dtype = bfloat16)"));
-  if (plugin_name(trial.attention) != "sdpa")
-    throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: only sdpa runs on the GPU so far"));
+  const std::string attention = plugin_name(trial.attention);
+  if (attention != "sdpa" && attention != "paged")
+    throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: only sdpa and paged run on the GPU so far"));
+  int64_t block_size = 0;
+  if (attention == "paged") {
+    block_size = catalog.attention.create(trial.attention)->block_size();
+    if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
+      throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: block_size must be a power of two <= 1024"));
+  }
   for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv", trial.kv}, {"kv_quant", trial.kv_quant}})
     if (plugin_name(spec) != "none")
       throw Unsupported(str_cat(what, " ", spec, " on device cuda: not implemented on the GPU yet (only none)"));
@@ -110,6 +132,9 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   cuda::GpuEngineOptions options;
   options.capacity = capacity;
   options.memory_limit_bytes = trial.memory_limit_mb * (int64_t(1) << 20);
+  options.max_batch = std::max<int64_t>(1, trial.batch_size);
+  options.prefill_chunk = std::max(options.prefill_chunk, options.max_batch);
+  options.kv_block_size = block_size;
   return std::make_unique<GpuTrialEngine>(model, options);
 }
 

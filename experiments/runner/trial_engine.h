@@ -1,12 +1,13 @@
 // The engine a trial's examples run on (trial_runner.cc), chosen by the trial's device:
 //   cpu:  the float32 Transformer with the trial's attention backend, KV compressor and KV
 //         quantization plugins (weights as quantized by the trial's quant plugin);
-//   cuda: the CUDA engine (core/cuda/gpu_engine.h): bf16, batch 1, its one attention kernel standing
-//         for `sdpa`, weights as quantized by the trial's quant plugin when it is one of
-//         gpu_quant_plugin() (uploaded in the plugin's packed form), no KV plugins yet. Anything else
-//         is ctx::Unsupported with the reason, so such a trial ends with status unsupported, not a
-//         wrong number. Device memory
-//         beyond the trial's memory_limit_mb (when set) is CudaOutOfMemory, as on a smaller card.
+//   cuda: the CUDA engine (core/cuda/gpu_engine.h): bf16, batches of trial.batch_size sequences
+//         decoded together, attention `sdpa` (contiguous KV) or `paged` (its block_size, a power of
+//         two <= 1024: paged KV on the device), weights as quantized by the trial's quant plugin when
+//         it is one of gpu_quant_plugin() (uploaded in the plugin's packed form), no KV plugins yet.
+//         Anything else is ctx::Unsupported with the reason, so such a trial ends with status
+//         unsupported, not a wrong number. Device memory beyond the trial's memory_limit_mb (when set)
+//         is CudaOutOfMemory, as on a smaller card.
 // Not thread-safe.
 #pragma once
 
@@ -39,7 +40,8 @@ std::unique_ptr<TrialEngine> make_cpu_trial_engine(const Model& model, const Tri
 
 // `capacity`: the longest prompt plus max_new_tokens. Throws Unsupported (see above; also in a build
 // without CUDA) or CudaOutOfMemory.
-std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const TrialConfig& trial, int64_t capacity);
+std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const TrialConfig& trial, int64_t capacity,
+                                                   const Catalog& catalog);
 
 // The plugin name of a canonical spec ("sdpa@1{}" -> "sdpa").
 std::string plugin_name(const std::string& canonical_spec);

@@ -134,10 +134,10 @@ TrialEngine& TrialRunner::engine(const TrialConfig& trial, LoadedModel& lm, int6
   // The uploaded weights are kept across trials of one model, quantizer and memory limit while the
   // KV capacity suffices.
   const std::string key = str_cat(lm.key, "\n", trial.quant, "\n", trial.memory_limit_mb, "\n", trial.dtype, "\n",
-                                  trial.attention, "\n", trial.kv, "\n", trial.kv_quant);
+                                  trial.attention, "\n", trial.kv, "\n", trial.kv_quant, "\n", trial.batch_size);
   if (!gpu_ || gpu_key_ != key || gpu_->capacity() < capacity) {
     gpu_.reset();
-    gpu_ = make_gpu_trial_engine(*lm.model, trial, std::max<int64_t>(capacity, 1));
+    gpu_ = make_gpu_trial_engine(*lm.model, trial, std::max<int64_t>(capacity, 1), catalog_);
     gpu_key_ = key;
   }
   return *gpu_;

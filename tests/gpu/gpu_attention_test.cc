@@ -6,7 +6,12 @@
 // Tolerance: the kernel rounds its output to bf16 (relative error <= 2^-9) after float32
 // accumulation, so |got - ref| <= 2^-8 |ref| + 1e-3 max|ref| per element.
 // The same cases run through a paged pool (block sizes 1..256, blocks in shuffled order) and as
-// batched decode of sequences of mixed lengths (contiguous regions and paged).
+// batched decode of sequences of mixed lengths (contiguous regions and paged). Every contiguous
+// case at head_dim 64/128 (decode rows included) also runs through the tensor-core prefill kernels
+// (kernel = kFlash, and kFlashWgmma on a Hopper GPU; every block shape): prompts whose length is
+// not a multiple of the tile, chunks after cached tokens, windows cutting tiles, GQA. They round
+// the softmax weights to bf16 before P.V (as FlashAttention does), which can move an output by up
+// to 2^-9 sum_j w_j |v_j|; their tolerance adds that bound (the float64 reference computes it).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,12 +39,15 @@ std::vector<float> random_bf16(size_t n, uint32_t seed, float scale) {
   return v;
 }
 
-// Causal softmax attention in double, the case's conventions (gpu_attention.h).
+// Causal softmax attention in double, the case's conventions (gpu_attention.h). With `spread`,
+// also sum_j w_j |v_j| per output element (w the softmax weights): what rounding every weight by
+// a relative 2^-9 (to bf16) can move the output by at most.
 std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float>& q, const std::vector<float>& k,
-                              const std::vector<float>& v) {
+                              const std::vector<float>& v, std::vector<double>* spread = nullptr) {
   const int64_t hd = c.head_dim, group = c.heads / c.kv_heads;
   const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(double(hd));
   std::vector<double> out(size_t(c.queries * c.heads * hd));
+  if (spread) spread->assign(out.size(), 0.0);
   for (int64_t t = 0; t < c.queries; ++t) {
     const int64_t pos = c.length - c.queries + t;
     const int64_t first = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
@@ -61,6 +69,9 @@ std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float
       for (int64_t j = first; j <= pos; ++j) {
         const float* vr = v.data() + (j * c.kv_heads + kvh) * hd;
         for (int64_t e = 0; e < hd; ++e) o[e] += s[size_t(j - first)] / den * vr[e];
+        if (spread)
+          for (int64_t e = 0; e < hd; ++e)
+            (*spread)[size_t((t * c.heads + h) * hd + e)] += s[size_t(j - first)] / den * std::fabs(vr[e]);
       }
     }
   }
@@ -102,6 +113,18 @@ std::vector<Case> cases() {
   out.push_back({4, 2, 128, 96, 32, 0, 4});     // several queries, split
   out.push_back({4, 2, 128, 257, 40, 50, 0});   // prefill in a window
   out.push_back({32, 32, 128, 4096, 1, 0, 0});  // Llama-2-7B's decode shape at 4k
+  // Prefill shapes for the tiled kernel: one row past a tile, several tiles with a ragged end, a
+  // chunk after cached tokens (length > queries, unaligned to the tiles), windows shorter than a
+  // tile and spanning several, GQA 4:1 and 8:1, a long prompt.
+  for (int64_t hd : {64, 128}) {
+    out.push_back({4, 4, hd, 65, 65, 0, 0});
+    out.push_back({4, 2, hd, 1000, 300, 0, 0});
+    out.push_back({8, 1, hd, 777, 333, 100, 0});
+    out.push_back({4, 1, hd, 300, 300, 16, 0});
+    out.push_back({2, 2, hd, 520, 200, 130, 0});
+    out.push_back({4, 4, hd, 64, 2, 0, 0});
+    out.push_back({8, 2, hd, 1500, 1500, 0, 0});
+  }
   // Paged: every block size the issue names (and the extremes), decode, prefill, windows.
   for (int64_t bs : {1, 8, 16, 32, 64, 128, 256}) {
     out.push_back({8, 2, 128, 1000, 1, 0, 0, bs});
@@ -144,8 +167,16 @@ std::vector<double> batched_reference(const GpuAttentionCase& c, const std::vect
   return out;
 }
 
-TEST_P(GpuAttention, MatchesTheFloat64Reference) {
-  const Case& k = GetParam();
+struct Variant {
+  const char* name;
+  bool vectorized;
+  AttentionKernel kernel;
+  int flash_rows = 0, flash_warps = 0;
+};
+
+// Runs the case through each variant against the float64 reference; a variant the GPU cannot run
+// (Unsupported: wgmma off Hopper) skips the test.
+void check_variants(const Case& k, const std::vector<Variant>& variants) {
   GpuAttentionCase c;
   c.heads = k.heads, c.kv_heads = k.kv_heads, c.head_dim = k.head_dim, c.length = k.length, c.queries = k.queries;
   c.window = k.window, c.splits = k.splits, c.block_size = k.block_size, c.batch_lengths = k.batch;
@@ -159,27 +190,69 @@ TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   const auto q = random_bf16(size_t(rows * c.heads * c.head_dim), seed, 2.f);
   const auto kk = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 1, 1.f);
   const auto v = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 2, 1.f);
-  const auto want = k.batch.empty() ? reference(c, q, kk, v) : batched_reference(c, q, kk, v);
+  std::vector<double> spread;
+  const auto want = k.batch.empty() ? reference(c, q, kk, v, &spread) : batched_reference(c, q, kk, v);
   double max_ref = 0;
   for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
-  for (bool vectorized : {true, false}) {
-    c.vectorized = vectorized;
-    const auto got = gpu_attention(c, q, kk, v);
+  for (const Variant& var : variants) {
+    c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows, c.flash_warps = var.flash_warps;
+    std::vector<float> got;
+    try {
+      got = gpu_attention(c, q, kk, v);
+    } catch (const Unsupported& e) {
+      GTEST_SKIP() << e.what();
+    }
     ASSERT_EQ(got.size(), want.size());
+    const bool bf16_weights = var.kernel != AttentionKernel::kSplitKv;
     double worst = 0;
     size_t bad = 0;
     for (size_t i = 0; i < got.size(); ++i) {
       const double err = std::fabs(got[i] - want[i]);
       worst = std::max(worst, err / max_ref);
-      if (!(err <= std::ldexp(std::fabs(want[i]), -8) + 1e-3 * max_ref)) ++bad;
+      const double tol = std::ldexp(std::fabs(want[i]), -8) + 1e-3 * max_ref + (bf16_weights ? std::ldexp(spread[i], -9) : 0.0);
+      if (!(err <= tol)) ++bad;
     }
-    std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", k.name().c_str(), vectorized ? "vectorised" : "generic",
-                worst);
-    EXPECT_EQ(bad, 0u) << k.name() << (vectorized ? " vectorised" : " generic") << ": worst " << worst;
+    std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", k.name().c_str(), var.name, worst);
+    EXPECT_EQ(bad, 0u) << k.name() << " " << var.name << ": worst " << worst;
   }
 }
 
+// The tensor-core prefill kernels take head_dim 64/128 in one contiguous sequence.
+bool flash_applies(const Case& k) { return (k.head_dim == 64 || k.head_dim == 128) && k.block_size == 0 && k.batch.empty(); }
+
+// The split-KV kernel vectorised and generic, then the mma.sync flash kernel where it applies.
+TEST_P(GpuAttention, MatchesTheFloat64Reference) {
+  const Case& k = GetParam();
+  std::vector<Variant> variants = {{"vectorised", true, AttentionKernel::kSplitKv},
+                                   {"generic", false, AttentionKernel::kSplitKv}};
+  if (flash_applies(k)) {  // every block shape
+    variants.push_back({"flash64x4", true, AttentionKernel::kFlash, 64, 4});
+    variants.push_back({"flash128x4", true, AttentionKernel::kFlash, 128, 4});
+    variants.push_back({"flash128x8", true, AttentionKernel::kFlash, 128, 8});
+  }
+  check_variants(k, variants);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, GpuAttention, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name(); });
+
+// The wgmma flash kernel (Hopper only; skipped elsewhere) on every case the flash kernels take: a
+// suite of its own, so that it can run apart from the rest.
+class GpuAttentionWgmma : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GpuAttentionWgmma, MatchesTheFloat64Reference) {
+  check_variants(GetParam(), {{"wgmma64x4", true, AttentionKernel::kFlashWgmma, 64, 4},
+                              {"wgmma128x8", true, AttentionKernel::kFlashWgmma, 128, 8}});
+}
+
+std::vector<Case> flash_cases() {
+  std::vector<Case> out;
+  for (const Case& k : cases())
+    if (flash_applies(k)) out.push_back(k);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GpuAttentionWgmma, ::testing::ValuesIn(flash_cases()),
                          [](const auto& info) { return info.param.name(); });
 
 TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
@@ -207,6 +280,13 @@ TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("batch_lengths[1]"), std::string::npos) << e.what();
+  }
+  c.batch_lengths.clear(), c.block_size = 0, c.head_dim = 80, c.kernel = AttentionKernel::kFlash;
+  try {
+    gpu_attention(c, std::vector<float>(4 * 80), std::vector<float>(8 * 4 * 80), std::vector<float>(8 * 4 * 80));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim 64 or 128"), std::string::npos) << e.what();
   }
 }
 

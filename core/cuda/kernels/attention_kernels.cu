@@ -112,7 +112,7 @@ __device__ inline void bf16x8_to_float(uint4 v, float (&f)[8]) {
 // so one load instruction covers 32 / (kHd / 8) keys and a lane keeps kLoads of them in flight (K and
 // V): FlashInfer's decode layout. q_rows holds the kG heads' query rows one after another. Every
 // lane ends with the warp's m[g] and l[g]; so[g * kHd + e] as above.
-template <int kHd, int kG, class Rows>
+template <int kHd, int kG, bool kPrefetch, class Rows>
 __device__ inline void warp_keys_wide(const AttentionParams& p, Rows rows, const bf16* q_rows, const bf16* k_base,
                                       const bf16* v_base, int64_t j_first, int64_t end, int lane, float (&m)[kG],
                                       float (&l)[kG], float* so) {
@@ -130,14 +130,25 @@ __device__ inline void warp_keys_wide(const AttentionParams& p, Rows rows, const
     for (int t = 0; t < 8; ++t) q[g][t] *= p.scale, acc[g][t] = 0.f;
     l_lane[g] = 0.f;
   }
-  for (int64_t j0 = j_first; j0 < end; j0 += kWarps * kStep) {
-    uint4 kv[kLoads], vv[kLoads];
+  // The K/V rows of a step's keys (zeros past `end`). kPrefetch: the next step's are loaded before
+  // this step's are used, so that a warp has two steps of loads in flight (more registers).
+  auto load = [&](int64_t j0, uint4 (&kv)[kLoads], uint4 (&vv)[kLoads]) {
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) {
       const int64_t j = j0 + i * kPerLoad + sub;
       const int64_t row = j < end ? rows(j) : 0;
       kv[i] = j < end ? reinterpret_cast<const uint4*>(k_base + row)[part] : make_uint4(0, 0, 0, 0);
       vv[i] = j < end ? reinterpret_cast<const uint4*>(v_base + row)[part] : make_uint4(0, 0, 0, 0);
+    }
+  };
+  uint4 kv[kLoads], vv[kLoads];
+  if constexpr (kPrefetch) load(j_first, kv, vv);
+  for (int64_t j0 = j_first; j0 < end; j0 += kWarps * kStep) {
+    uint4 k_next[kLoads], v_next[kLoads];
+    if constexpr (kPrefetch) {
+      load(j0 + kWarps * kStep, k_next, v_next);
+    } else {
+      load(j0, kv, vv);
     }
     float sc[kG][kLoads], m_new[kG];
 #pragma unroll
@@ -178,6 +189,9 @@ __device__ inline void warp_keys_wide(const AttentionParams& p, Rows rows, const
         for (int t = 0; t < 8; ++t) acc[g][t] = fmaf(w, vf[t], acc[g][t]);
       }
     }
+    if constexpr (kPrefetch)
+#pragma unroll
+      for (int i = 0; i < kLoads; ++i) kv[i] = k_next[i], vv[i] = v_next[i];
   }
   // Sum over the subs (lanes with the same part hold the same elements of different keys).
 #pragma unroll
@@ -197,7 +211,7 @@ __device__ inline void warp_keys_wide(const AttentionParams& p, Rows rows, const
 // kWide: head_dim == 32 * kEpl in {64, 128, 256} (warp_keys_wide), else warp_keys_strided.
 // kPaged: K/V through p.block_table (PagedRows), else contiguous. kG: query heads per block, all
 // reading the same KV head (1 unless kWide); warp g < kG merges head g.
-template <int kEpl, bool kWide, bool kPaged, int kG>
+template <int kEpl, bool kWide, bool kPaged, int kG, bool kPrefetch = false>
 __global__ void attention_partial_kernel(AttentionParams p) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
@@ -232,7 +246,7 @@ __global__ void attention_partial_kernel(AttentionParams p) {
   auto pass = [&](auto rows) {
     if constexpr (kWide) {
       constexpr int kStep = (32 / (kEpl * 4)) * (kEpl <= 4 ? 4 : 8);
-      warp_keys_wide<32 * kEpl, kG>(p, rows, q_rows, k_base, v_base, begin + warp * kStep, end, lane, m, l,
+      warp_keys_wide<32 * kEpl, kG, kPrefetch>(p, rows, q_rows, k_base, v_base, begin + warp * kStep, end, lane, m, l,
                                     &so[warp][0][0]);
     } else {
       warp_keys_strided<kEpl>(p, rows, q_rows, k_base, v_base, begin + warp * keys_per_step<kEpl>(), end, lane, m[0],
@@ -334,6 +348,15 @@ int grouped_heads(const AttentionParams& p) {
   return group % 4 == 0 && most >= 4 ? 4 : group % 2 == 0 && most >= 2 ? 2 : 1;
 }
 
+template <int E, bool kPaged, bool kPrefetch, class Grid>
+void launch_wide(const AttentionParams& p, Grid grid, dim3 block, cudaStream_t stream) {
+  switch (grouped_heads(p)) {
+    case 4: launch_pdl(attention_partial_kernel<E, true, kPaged, 4, kPrefetch>, grid(4), block, 0, stream, p); break;
+    case 2: launch_pdl(attention_partial_kernel<E, true, kPaged, 2, kPrefetch>, grid(2), block, 0, stream, p); break;
+    default: launch_pdl(attention_partial_kernel<E, true, kPaged, 1, kPrefetch>, grid(1), block, 0, stream, p);
+  }
+}
+
 template <bool kPaged>
 void launch_attention_layout(const AttentionParams& p, cudaStream_t stream) {
   const int epl = int((p.hd + 31) / 32);
@@ -343,10 +366,10 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream) {
 #define CTX_ATTN_WIDE(E)                                                                                 \
   case E:                                                                                                \
     if (p.vectorized && p.hd == 32 * E) {                                                                \
-      switch (grouped_heads(p)) {                                                                        \
-        case 4: launch_pdl(attention_partial_kernel<E, true, kPaged, 4>, grid(4), block, 0, stream, p); break; \
-        case 2: launch_pdl(attention_partial_kernel<E, true, kPaged, 2>, grid(2), block, 0, stream, p); break; \
-        default: launch_pdl(attention_partial_kernel<E, true, kPaged, 1>, grid(1), block, 0, stream, p);      \
+      if (p.prefetch) {                                                                                  \
+        launch_wide<E, kPaged, true>(p, grid, block, stream);                                           \
+      } else {                                                                                           \
+        launch_wide<E, kPaged, false>(p, grid, block, stream);                                          \
       }                                                                                                  \
     } else {                                                                                             \
       launch_pdl(attention_partial_kernel<E, false, kPaged, 1>, grid(1), block, 0, stream, p);           \

@@ -95,6 +95,7 @@ struct AttentionParams {
   int* counters;                    // [n * heads], zero before the launch and after it (splits > 1)
   bool vectorized = true;           // head_dim 64/128/256 read K/V with 16-byte loads (false: generic)
   int max_grouped_heads = 0;        // GQA: query heads of one KV head per block, 1, 2 or 4 (0: 4)
+  bool prefetch = false;            // wide kernel: load a warp's next keys before using the current ones
   bf16* out;                        // [n, heads * hd]
 };
 // Causal attention of n queries over the cache in one launch: partial softmax per (query, head,

@@ -1,0 +1,212 @@
+// Pieces shared by the flash prefill kernels (internal to core/cuda/kernels; flash_attention.h has
+// the contract): mask policies, the kernel parameters, the shared-memory tile layout and its
+// cp.async loader, and the per-thread steps on a 16-row slab of scores in the mma C layout (thread
+// lane holds rows lane / 4 and lane / 4 + 8, columns 8j + 2(lane % 4) + {0, 1} in s[j][0..1] and
+// s[j][2..3]), which both mma.sync m16n8k16 and wgmma m64nNk16 (per warp) accumulators use.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/mma_sm80.cuh"
+#include "core/cuda/kernels/pdl.cuh"
+
+namespace ctx::cuda::flash {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kKeys = 64;  // keys per tile
+
+// Mask policies (FlashInfer-style functors): which keys query position q sees, and which tiles
+// need the element-wise test. Positions are int (the cache capacity is < 2^31).
+struct CausalMask {
+  // The first key any row of positions [p_lo, p_hi] sees.
+  __device__ int first_key(int /*p_lo*/) const { return 0; }
+  // Whether some row of [p_lo, p_hi] does not see some key of [k0, k1).
+  __device__ bool cuts(int /*k0*/, int k1, int p_lo, int /*p_hi*/) const { return k1 - 1 > p_lo; }
+  __device__ bool visible(int q, int k) const { return k <= q; }
+};
+
+struct SlidingWindowMask {
+  int window;  // >= 1: keys q - window + 1 .. q
+  __device__ int first_key(int p_lo) const { return max(0, p_lo - window + 1); }
+  __device__ bool cuts(int k0, int k1, int p_lo, int p_hi) const { return k1 - 1 > p_lo || k0 < p_hi - window + 1; }
+  __device__ bool visible(int q, int k) const { return k <= q && k > q - window; }
+};
+
+struct FlashParams {
+  const bf16 *q, *k, *v;
+  bf16* out;
+  const int32_t* pos0;
+  int n, heads, group;  // group: query heads per KV head
+  int64_t capacity;
+  float scale_log2;     // softmax scale * log2(e)
+};
+
+inline FlashParams flash_params(const AttentionParams& p) {
+  FlashParams fp;
+  fp.q = p.q, fp.k = p.k_cache, fp.v = p.v_cache, fp.out = p.out, fp.pos0 = p.pos0;
+  fp.n = int(p.n), fp.heads = int(p.heads), fp.group = int(p.heads / p.kv_heads), fp.capacity = p.capacity;
+  fp.scale_log2 = p.scale * 1.4426950408889634f;
+  return fp;
+}
+
+// fn(mask) with the mask policy of p.
+template <class Fn>
+void with_mask(const AttentionParams& p, Fn&& fn) {
+  if (p.window > 0)
+    fn(SlidingWindowMask{int(p.window < INT_MAX ? p.window : INT_MAX)});
+  else
+    fn(CausalMask{});
+}
+
+// Launches kKernel (programmatic dependent launch) with `smem` bytes of dynamic shared memory,
+// raising the kernel's limit past 48 KB once per process (one device).
+template <auto kKernel, class Mask>
+void launch_with_smem(dim3 grid, dim3 block, int smem, cudaStream_t stream, const FlashParams& fp, const Mask& mask) {
+  static const bool attribute_set = [smem] {
+    CTX_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    return true;
+  }();
+  (void)attribute_set;
+  launch_pdl(kKernel, grid, block, size_t(smem), stream, fp, mask);
+}
+
+// The wgmma kernels (flash_attention_sm90.cu): rows_per_block 64 or 128 (one or two warpgroups).
+void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, int rows_per_block);
+
+// The block's place in the problem: query rows [m0, m0 + rows_valid) at positions [p_lo, p_hi],
+// key tiles first_tile .. last_tile, and the head's Q/K/V/out bases.
+struct BlockWork {
+  int m0, rows_valid, p_lo, p_hi, first_tile, last_tile;
+  int64_t q_stride;  // heads * hd
+  const bf16 *q, *k, *v;
+  bf16* out;
+};
+
+template <int kHd, class Mask>
+__device__ __forceinline__ BlockWork block_work(const FlashParams& p, const Mask& mask, int rows_per_block) {
+  BlockWork w;
+  const int h = blockIdx.x;
+  w.m0 = (gridDim.y - 1 - blockIdx.y) * rows_per_block;  // the longest rows first
+  const int pos0 = *p.pos0;
+  w.rows_valid = min(rows_per_block, p.n - w.m0);
+  w.p_lo = pos0 + w.m0, w.p_hi = pos0 + w.m0 + w.rows_valid - 1;
+  w.first_tile = mask.first_key(w.p_lo) / kKeys, w.last_tile = w.p_hi / kKeys;
+  w.q_stride = int64_t(p.heads) * kHd;
+  w.q = p.q + int64_t(w.m0) * w.q_stride + int64_t(h) * kHd;
+  w.out = p.out + int64_t(w.m0) * w.q_stride + int64_t(h) * kHd;
+  const int64_t kv_offset = int64_t(h / p.group) * p.capacity * kHd;
+  w.k = p.k + kv_offset, w.v = p.v + kv_offset;
+  return w;
+}
+
+// Shared tile of kRows rows of kHd bf16 in the wgmma 128-byte-swizzle layout (K-major for Q and
+// K, MN-major for V): column blocks of 64 elements ([kHd / 64][kRows][64]), each row of a block
+// 128 bytes whose 16-byte chunk c sits at c ^ (row % 8). The 8 rows of every ldmatrix phase then
+// hit distinct banks, and the tensor cores' own swizzle matches where tiles are 1024-byte aligned.
+template <int kRows>
+__device__ __forceinline__ int tile_offset(int r, int c) {  // element offset of chunk c (8 bf16) of row r
+  return (c >> 3) * (kRows * 64) + r * 64 + (((c & 7) ^ (r & 7)) << 3);
+}
+
+// Physical place of logical chunk 2i + hi (hi in {0, 1}) of a row whose swizzle key is l7, given
+// x = hi ^ l7 (in 0..7), as an element offset within the row's column blocks: the block and the
+// high bits of 2i are compile-time, so only (2i & 6) ^ x lives in registers.
+template <int kRows>
+__device__ __forceinline__ int pair_chunk_offset(int i, int x) {
+  return ((2 * i) >> 3) * (kRows * 64) + ((((2 * i) & 6) ^ x) << 3);
+}
+
+// Starts the copy (cp.async, one commit group left to the caller) of rows [0, kRows) of a
+// [.., stride] bf16 matrix at g into a tile; rows >= valid are zero-filled and not read.
+template <int kRows, int kHd, int kThreads>
+__device__ __forceinline__ void load_tile(bf16* s, const bf16* g, int64_t stride, int valid, int tid) {
+  constexpr int kChunks = kHd / 8;
+  static_assert(kRows * kChunks % kThreads == 0, "whole chunks per thread");
+#pragma unroll
+  for (int i = 0; i < kRows * kChunks / kThreads; ++i) {
+    const int idx = tid + i * kThreads;
+    const int r = idx / kChunks, c = idx % kChunks;
+    const bool ok = r < valid;
+    mma::cp_async_16(mma::smem_addr(s + tile_offset<kRows>(r, c)), g + (ok ? int64_t(r) * stride + c * 8 : 0),
+                     ok ? 16 : 0);
+  }
+}
+
+// Scores of keys the mask hides -> -inf; q_pos0: position of the slab's row 0.
+template <int kNTiles, class Mask>
+__device__ __forceinline__ void mask_slab(float (&s)[kNTiles][4], const Mask& mask, int q_pos0, int k0, int lane) {
+#pragma unroll
+  for (int j = 0; j < kNTiles; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (!mask.visible(q_pos0 + (lane >> 2) + (e >> 1) * 8, k0 + j * 8 + (lane & 3) * 2 + (e & 1)))
+        s[j][e] = -INFINITY;
+}
+
+// Online softmax over one tile of scores: updates the running max and (thread-partial) sum of the
+// thread's two rows, rescales its output accumulators, and turns s into the weights
+// exp2(s * scale_log2 - max * scale_log2). A row whose scores so far are all -inf keeps max -inf
+// with exponent base 0, so nothing computes inf - inf.
+template <int kNTiles, int kDTiles>
+__device__ __forceinline__ void softmax_slab(float (&s)[kNTiles][4], float (&o)[kDTiles][4], float (&row_max)[2],
+                                             float (&row_sum)[2], float scale_log2) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {  // row i: elements 2i, 2i + 1; the 4 threads of a quad share it
+    float mx = row_max[i];
+#pragma unroll
+    for (int j = 0; j < kNTiles; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * i], s[j][2 * i + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    const float base = mx == -INFINITY ? 0.f : mx * scale_log2;
+    const float correction = mma::exp2_approx(row_max[i] * scale_log2 - base);  // 0 while the max was -inf
+    row_max[i] = mx;
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < kNTiles; ++j)
+#pragma unroll
+      for (int e = 2 * i; e < 2 * i + 2; ++e) {
+        s[j][e] = mma::exp2_approx(fmaf(s[j][e], scale_log2, -base));
+        sum += s[j][e];
+      }
+    row_sum[i] = row_sum[i] * correction + sum;
+#pragma unroll
+    for (int d = 0; d < kDTiles; ++d) o[d][2 * i] *= correction, o[d][2 * i + 1] *= correction;
+  }
+}
+
+// The A fragment (m16k16, bf16) of keys 16kk .. 16kk + 15 from the weights in s.
+template <int kNTiles>
+__device__ __forceinline__ void weights_fragment(const float (&s)[kNTiles][4], int kk, uint32_t (&a)[4]) {
+  a[0] = mma::pack_bf16(s[2 * kk][0], s[2 * kk][1]);
+  a[1] = mma::pack_bf16(s[2 * kk][2], s[2 * kk][3]);
+  a[2] = mma::pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+  a[3] = mma::pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+}
+
+// Divides the slab's rows by their sums (over the quad) and stores them as bf16 pairs; row0: the
+// slab's first row within the block; rows >= rows_valid are not stored.
+template <int kDTiles>
+__device__ __forceinline__ void store_slab(const float (&o)[kDTiles][4], const float (&row_sum)[2], const BlockWork& w,
+                                           int row0, int lane) {
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    float l = row_sum[i];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const int row = row0 + (lane >> 2) + i * 8;
+    if (row >= w.rows_valid) continue;
+    bf16* dst = w.out + int64_t(row) * w.q_stride + (lane & 3) * 2;
+#pragma unroll
+    for (int d = 0; d < kDTiles; ++d)
+      *reinterpret_cast<uint32_t*>(dst + d * 8) = mma::pack_bf16(o[d][2 * i] * inv, o[d][2 * i + 1] * inv);
+  }
+}
+
+}  // namespace ctx::cuda::flash
