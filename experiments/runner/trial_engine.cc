@@ -12,6 +12,12 @@ std::string plugin_name(const std::string& canonical_spec) {
   return canonical_spec.substr(0, canonical_spec.find_first_of("@:{"));
 }
 
+bool gpu_quant_plugin(const std::string& name) {
+  for (const char* q : {"none", "int8", "q8_0", "q4_0", "nf4", "fp4"})
+    if (name == q) return true;
+  return false;
+}
+
 namespace {
 
 class CpuTrialEngine final : public TrialEngine {
@@ -118,10 +124,14 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
     if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
       throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: block_size must be a power of two <= 1024"));
   }
-  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv", trial.kv}, {"kv_quant", trial.kv_quant},
-                                   {"quant", trial.quant}})
+  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv", trial.kv}, {"kv_quant", trial.kv_quant}})
     if (plugin_name(spec) != "none")
       throw Unsupported(str_cat(what, " ", spec, " on device cuda: not implemented on the GPU yet (only none)"));
+  // The weights arrive quantized by the trial's plugin; the engine uploads them packed.
+  if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
+    throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
+                              q == "llm_int8" ? " (its outlier decomposition of the activations runs on the CPU only)" : "",
+                              "; the GPU runs none, int8, q8_0, q4_0, nf4 and fp4"));
   cuda::GpuEngineOptions options;
   options.capacity = capacity;
   options.memory_limit_bytes = trial.memory_limit_mb * (int64_t(1) << 20);
