@@ -25,7 +25,9 @@
 //   transformers, gpu_engine_test), and the CPU's q8_0/q4_0 kernels quantize the activations to 8 bits
 //   (about 4e-3 relative per block) where the GPU keeps them in bf16; asserted ||gpu - cpu|| / ||cpu||
 //   <= 3e-2 over all prompt logits. Greedy tokens: where the GPU's first differs from the CPU's, the
-//   CPU's logits there must show a near tie (the two within 2% of the largest logit).
+//   CPU's logits there must show a near tie: the two within 2% of the largest logit, 5% for q8_0 and
+//   q4_0, whose CPU kernels' 8-bit activations put the two engines twice as far apart (H100: 1.5-1.9%
+//   relative L2 against 0.7-0.9% for the formats with float activations; one q4_0 flip at 2.2%).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -344,7 +346,9 @@ TEST_P(GpuQuantModel, LogitsAndGreedyTokensMatchTheCpuEngine) {
         const float gap = row[size_t(cpu_token)] - row[size_t(gen[size_t(agree)])];
         std::printf("llama %s [%lld]: first difference at token %lld, CPU logits differ by %.4g (%.2g%% of the largest)\n",
                     spec.c_str(), (long long)b, (long long)agree, gap, 100 * gap / top);
-        EXPECT_LE(std::fabs(gap), 0.02f * top) << spec << ": the GPU left the CPU at a token that was no near tie";
+        const bool int8_activations = spec.rfind("q8_0", 0) == 0 || spec.rfind("q4_0", 0) == 0;
+        EXPECT_LE(std::fabs(gap), (int8_activations ? 0.05f : 0.02f) * top)
+            << spec << ": the GPU left the CPU at a token that was no near tie";
         break;
       }
       context.push_back(cpu_token);
