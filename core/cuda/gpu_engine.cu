@@ -325,6 +325,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       a.splits = slot < 0 ? default_batched_splits(options_.capacity, n, c.num_heads) : n == 1 ? int(decode_splits_) : 1;
       a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
       a.vectorized = options_.vectorized_attention;
+      a.prefetch = options_.attention_prefetch;
       // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
       if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a))
         launch_flash_prefill(a, stream_, flash_config_);

@@ -67,6 +67,7 @@ int bench_gpu_decode(const Args& args) {
       ("engine-per-context", "a new engine (KV capacity = context + tokens + 1) for each context length, so that "
                              "the KV and peak memory columns are that context's")
       ("kv-block-size", po::value<int64_t>()->default_value(0), "paged KV with blocks of this many positions (0: contiguous)")
+      ("attention-prefetch", po::value<int>()->default_value(0), "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -102,6 +103,7 @@ int bench_gpu_decode(const Args& args) {
   opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");
   opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
+  opt.attention_prefetch = vm["attention-prefetch"].as<int>();
   auto engine = cuda::GpuEngine::create(*model, opt);
   if (!per_context) {
     model.reset();  // the host copy of the weights is no longer needed
@@ -186,7 +188,7 @@ int bench_gpu_attention(const Args& args) {
        "KV layouts: 0 = contiguous, else paged with blocks of this many positions, e.g. 0,8,16,128")
       ("splits", po::value<std::string>()->default_value("0"), "split-KV chunk counts to try (0 = the engine's choice)")
       ("group", po::value<int>()->default_value(0), "GQA: query heads per block sharing K/V loads (1, 2, 4; 0 = 4)")
-      ("prefetch", po::value<int>()->default_value(-1),
+      ("prefetch", po::value<int>()->default_value(0),
        "the wide kernel loads a warp's next keys before using the current ones: 1, 0, -1 = when one head per block")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
