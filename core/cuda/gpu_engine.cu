@@ -326,6 +326,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
       a.vectorized = options_.vectorized_attention;
       a.prefetch = options_.attention_prefetch;
+      a.flex = options_.flex_mask;
       // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
       if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a))
         launch_flash_prefill(a, stream_, flash_config_);
