@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <type_traits>
 
 #include "core/base/dtype.h"
 #include "core/base/error.h"
@@ -11,6 +12,7 @@
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/event_timer.h"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/kivi_kernels.h"
 
 namespace ctx::cuda {
 
@@ -36,6 +38,14 @@ void check_case(const GpuAttentionCase& c) {
   if (c.splits < 0) fail("gpu_attention: splits ", c.splits, " < 0");
   if (c.block_size < 0 || c.block_size > 1024 || (c.block_size & (c.block_size - 1)) != 0)
     fail("gpu_attention: block_size ", c.block_size, " must be 0 (contiguous) or a power of two <= 1024");
+  if (c.kivi.enabled()) {
+    if (c.kivi.bits != 2 && c.kivi.bits != 4 && c.kivi.bits != 8)
+      fail("gpu_attention: kivi bits ", c.kivi.bits, " must be 2, 4 or 8");
+    if (c.kivi.group < 1 || c.kivi.residual < 0)
+      fail("gpu_attention: kivi group ", c.kivi.group, " must be >= 1 and residual ", c.kivi.residual, " >= 0");
+    if (c.queries != 1 || c.block_size != 0 || c.window != 0)
+      fail("gpu_attention: KIVI KV is decode (queries 1) over a contiguous cache (block_size 0) without a window");
+  }
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
@@ -99,19 +109,36 @@ void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst) {
   CTX_CUDA_CHECK(cudaMemcpy(dst, b.data(), b.size() * 2, cudaMemcpyHostToDevice));
 }
 
-// The device side of one case: cache (cache_copies copies of the layout), queries, positions, block
-// table and workspaces.
+// Elements of the KIVI buffers of one copy of a layout (kernels.h: KiviKv).
+struct KiviSizes {
+  int64_t codes = 0, k_params = 0, v_params = 0;
+  KiviSizes(const GpuAttentionCase& c, const CacheLayout& l) {
+    if (!c.kivi.enabled()) return;
+    const int64_t heads = int64_t(l.lengths.size()) * c.kv_heads;
+    codes = heads * l.region * kv_quant_row_bytes(c.head_dim, c.kivi.bits);
+    k_params = heads * (l.region / c.kivi.group) * c.head_dim;
+    v_params = heads * l.region * ((c.head_dim + c.kivi.group - 1) / c.kivi.group);
+  }
+  int64_t bytes() const { return 2 * codes + 8 * (k_params + v_params); }
+};
+
+// The device side of one case: cache (cache_copies copies of the layout, and of the KIVI buffers),
+// queries, positions, block table and workspaces.
 struct DeviceCase {
   CacheLayout layout;
+  KiviSizes kivi;
   int64_t rows;  // query rows
   DeviceBuffer<bf16> q, k, v, out;
   DeviceBuffer<int32_t> pos0, seq_lens, table;
   DeviceBuffer<float> partial;
   DeviceBuffer<int> counters;
-  AttentionParams params;
+  DeviceBuffer<uint8_t> k_codes, v_codes;
+  DeviceBuffer<float2> k_params, v_params;
+  AttentionParams params;  // pointing at copy 0
 
   DeviceCase(DeviceAllocator& alloc, const GpuAttentionCase& c, int64_t cache_copies)
       : layout(c),
+        kivi(c, layout),
         rows(c.batch_lengths.empty() ? c.queries : int64_t(c.batch_lengths.size())),
         q(alloc, rows * c.heads * c.head_dim),
         k(alloc, cache_copies * layout.elements),
@@ -148,16 +175,47 @@ struct DeviceCase {
     p.splits = splits, p.partial = partial.get(), p.counters = counters.get(), p.out = out.get();
     p.vectorized = c.vectorized;
     p.max_grouped_heads = c.group_heads;
+    if (c.kivi.enabled()) {
+      // At least one element each: a cache shorter than a group holds no key params.
+      k_codes = DeviceBuffer<uint8_t>(alloc, std::max<int64_t>(1, cache_copies * kivi.codes));
+      v_codes = DeviceBuffer<uint8_t>(alloc, std::max<int64_t>(1, cache_copies * kivi.codes));
+      k_params = DeviceBuffer<float2>(alloc, std::max<int64_t>(1, cache_copies * kivi.k_params));
+      v_params = DeviceBuffer<float2>(alloc, std::max<int64_t>(1, cache_copies * kivi.v_params));
+      CTX_CUDA_CHECK(cudaMemset(k_codes.get(), 0, k_codes.bytes()));
+      CTX_CUDA_CHECK(cudaMemset(v_codes.get(), 0, v_codes.bytes()));
+      CTX_CUDA_CHECK(cudaMemset(k_params.get(), 0, k_params.bytes()));
+      CTX_CUDA_CHECK(cudaMemset(v_params.get(), 0, v_params.bytes()));
+      p.kivi = {c.kivi.bits,  c.kivi.group,    c.kivi.residual, k_codes.get(),
+                v_codes.get(), k_params.get(), v_params.get()};
+    }
+  }
+
+  // The params pointing at copy i of the cache (and of the KIVI buffers).
+  AttentionParams at_copy(int64_t i) const {
+    AttentionParams p = params;
+    p.k_cache = k.get() + i * layout.elements, p.v_cache = v.get() + i * layout.elements;
+    if (p.kivi.bits != 0) {
+      p.kivi.k_codes += i * kivi.codes, p.kivi.v_codes += i * kivi.codes;
+      p.kivi.k_params += i * kivi.k_params, p.kivi.v_params += i * kivi.v_params;
+    }
+    return p;
+  }
+
+  // Quantizes each sequence's prefix of the copy that p points at (KIVI on).
+  void quantize(const GpuAttentionCase& c, const AttentionParams& p) const {
+    for (size_t s = 0; s < layout.lengths.size(); ++s) {
+      KiviQuantizeParams qp;
+      qp.k_cache = p.k_cache, qp.v_cache = p.v_cache, qp.kv = p.kivi;
+      qp.kv_heads = c.kv_heads, qp.hd = c.head_dim, qp.capacity = layout.region, qp.seq = int64_t(s);
+      qp.group_end = c.kivi.quantized_length(layout.lengths[s]) / c.kivi.group;
+      launch_kivi_quantize(qp, nullptr);
+    }
   }
 };
 
-}  // namespace
-
-std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const float> q, std::span<const float> k,
-                                 std::span<const float> v) {
-  check_case(c);
-  DeviceAllocator alloc;
-  DeviceCase d(alloc, c, 1);
+// Uploads a case's q, k and v (sizes checked) to copy 0 and, with KIVI, quantizes the prefixes.
+void upload_case(const GpuAttentionCase& c, DeviceCase& d, std::span<const float> q, std::span<const float> k,
+                 std::span<const float> v) {
   const size_t q_size = size_t(d.rows * c.heads * c.head_dim);
   const size_t kv_size = size_t(d.layout.cached_positions() * c.kv_heads * c.head_dim);
   if (q.size() != q_size || k.size() != kv_size || v.size() != kv_size)
@@ -168,13 +226,70 @@ std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const floa
   CTX_CUDA_CHECK(cudaMemcpy(d.q.get(), qb.data(), q_size * 2, cudaMemcpyHostToDevice));
   upload_cache(k, d.layout, d.k.get());
   upload_cache(v, d.layout, d.v.get());
+  if (c.kivi.enabled()) d.quantize(c, d.params);
+}
+
+}  // namespace
+
+std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const float> q, std::span<const float> k,
+                                 std::span<const float> v) {
+  check_case(c);
+  DeviceAllocator alloc;
+  DeviceCase d(alloc, c, 1);
+  upload_case(c, d, q, k, v);
   launch_attention(d.params, nullptr);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
+  const size_t q_size = q.size();
   std::vector<uint16_t> ob(q_size);
   CTX_CUDA_CHECK(cudaMemcpy(ob.data(), d.out.get(), q_size * 2, cudaMemcpyDeviceToHost));
   std::vector<float> out(q_size);
   convert_to_f32(DType::BF16, ob.data(), out.data(), q_size);
   return out;
+}
+
+KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k, std::span<const float> v) {
+  if (!c.kivi.enabled() || !c.batch_lengths.empty()) fail("gpu_kivi_quantize: needs kivi bits and one sequence");
+  check_case(c);
+  DeviceAllocator alloc;
+  DeviceCase d(alloc, c, 1);
+  upload_case(c, d, std::vector<float>(size_t(c.heads * c.head_dim)), k, v);
+  CTX_CUDA_CHECK(cudaDeviceSynchronize());
+  const auto fetch = [](const auto& buf) {
+    std::vector<std::remove_cvref_t<decltype(*buf.get())>> host(size_t(buf.size()));
+    CTX_CUDA_CHECK(cudaMemcpy(host.data(), buf.get(), size_t(buf.bytes()), cudaMemcpyDeviceToHost));
+    return host;
+  };
+  const auto kc = fetch(d.k_codes), vc = fetch(d.v_codes);
+  const auto kp = fetch(d.k_params), vp = fetch(d.v_params);
+  KiviPrefix out;
+  const int64_t g = c.kivi.group, hd = c.head_dim, len = c.length, groups = len / g;
+  out.qlen = c.kivi.quantized_length(len);
+  out.row_bytes = kv_quant_row_bytes(hd, c.kivi.bits), out.value_blocks = (hd + g - 1) / g;
+  const auto param = [](float2 x) { return KvQuantParam{x.x, x.y}; };
+  for (int64_t h = 0; h < c.kv_heads; ++h) {
+    // The device's rows of head h start at h * length (one sequence, region = length).
+    const auto codes = [&](const std::vector<uint8_t>& src, std::vector<uint8_t>& dst) {
+      const auto at = src.begin() + h * len * out.row_bytes;
+      dst.insert(dst.end(), at, at + out.qlen * out.row_bytes);
+    };
+    codes(kc, out.k_codes);
+    codes(vc, out.v_codes);
+    for (int64_t i = 0; i < out.qlen / g * hd; ++i) out.k_params.push_back(param(kp[size_t(h * groups * hd + i)]));
+    for (int64_t i = 0; i < out.qlen * out.value_blocks; ++i)
+      out.v_params.push_back(param(vp[size_t(h * len * out.value_blocks + i)]));
+  }
+  return out;
+}
+
+int64_t kivi_read_bytes(const GpuAttentionCase& c, const std::vector<int64_t>& lengths) {
+  const int64_t hd = c.head_dim, g = c.kivi.group;
+  const int64_t rb = kv_quant_row_bytes(hd, c.kivi.bits), nb = (hd + g - 1) / g;
+  int64_t bytes = 0;
+  for (int64_t len : lengths) {
+    const int64_t q = c.kivi.quantized_length(len);
+    bytes += 2 * q * rb + 8 * (q / g * hd + q * nb) + 2 * (len - q) * hd * 2;
+  }
+  return bytes * c.kv_heads;
 }
 
 AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
@@ -183,25 +298,23 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
   check_case(c);
   const CacheLayout layout(c);
   AttentionTiming t;
-  t.kv_bytes = 2 * layout.cached_positions() * c.kv_heads * c.head_dim * 2;  // K and V, bf16
-  t.reserved_bytes = 2 * layout.elements * 2;
+  t.kv_bytes = c.kivi.enabled() ? kivi_read_bytes(c, layout.lengths)
+                                : 2 * layout.cached_positions() * c.kv_heads * c.head_dim * 2;  // K and V, bf16
+  t.reserved_bytes = 2 * layout.elements * 2 + KiviSizes(c, layout).bytes();
   const int64_t copies = copies_beyond_l2(t.reserved_bytes, 1);
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, copies);
   launch_fill_random(d.q.get(), d.q.size(), 1, nullptr);
   launch_fill_random(d.k.get(), d.k.size(), 2, nullptr);
   launch_fill_random(d.v.get(), d.v.size(), 3, nullptr);
+  if (c.kivi.enabled())
+    for (int64_t i = 0; i < copies; ++i) d.quantize(c, d.at_copy(i));
   constexpr int kLaunches = 20;
   int64_t next = 0;
-  AttentionParams p = d.params;
   const double ms = median_ms(reps, [&] {
-    for (int i = 0; i < kLaunches; ++i) {
-      const int64_t at = (next++ % copies) * layout.elements;
-      p.k_cache = d.k.get() + at, p.v_cache = d.v.get() + at;
-      launch_attention(p, nullptr);
-    }
+    for (int i = 0; i < kLaunches; ++i) launch_attention(d.at_copy(next++ % copies), nullptr);
   });
-  t.splits = p.splits;
+  t.splits = d.params.splits;
   t.us = ms * 1e3 / kLaunches;
   t.bytes_per_s = double(t.kv_bytes) / (t.us * 1e-6);
   return t;

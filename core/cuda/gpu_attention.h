@@ -18,12 +18,19 @@
 // positions ([kv_heads][pool_blocks][block_size][head_dim], as the CPU BlockPool), each sequence's
 // positions in ceil(length / block_size) blocks named by its row of a block table; the blocks are
 // handed out in a shuffled order, so that the kernel must follow the table.
+//
+// KIVI (kivi.bits > 0; one query per sequence, contiguous, no window): after the upload, each
+// sequence's positions below kivi.quantized_length(its length) are quantized on the device from
+// the bf16 cache (core/kv/kv_quant.h's scheme, launch_kivi_quantize) and the kernel reads them as
+// codes, dequantized in registers (launch_kivi_attention); the rest it reads as bf16.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include "core/kv/kv_quant.h"
 
 namespace ctx::cuda {
 
@@ -39,6 +46,7 @@ struct GpuAttentionCase {
   int64_t block_size = 0;  // > 0: paged KV with blocks of this many positions
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
   std::vector<int64_t> batch_lengths;  // not empty: batched decode of these sequences
+  KvQuantConfig kivi;                  // bits > 0: the quantized prefix read as KIVI codes (above)
 };
 
 // The engine's split-KV chunk count for `length` keys and `queries` rows (what splits = 0 picks):
@@ -61,12 +69,29 @@ inline int default_batched_splits(int64_t max_length, int64_t batch, int64_t hea
 std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const float> q, std::span<const float> k,
                                  std::span<const float> v);
 
+// The quantized prefix of a case's one sequence (c.kivi on, batch_lengths empty) as the device's
+// quantize kernels write it, in the order of kv_quant.h's functions: per KV head h, the qlen =
+// c.kivi.quantized_length(c.length) rows of codes, per key group the head_dim params
+// (quantize_key_block) and per row the value blocks' params (quantize_value_row).
+struct KiviPrefix {
+  int64_t qlen = 0, row_bytes = 0, value_blocks = 0;
+  std::vector<uint8_t> k_codes, v_codes;  // [kv_heads][qlen][row_bytes]
+  std::vector<KvQuantParam> k_params;     // [kv_heads][qlen / group][head_dim]
+  std::vector<KvQuantParam> v_params;     // [kv_heads][qlen][value_blocks]
+};
+KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k, std::span<const float> v);
+
+// Bytes a KIVI decode launch reads for sequences of these lengths: codes and params of the
+// quantized prefix and the bf16 K and V rows of the rest.
+int64_t kivi_read_bytes(const GpuAttentionCase& c, const std::vector<int64_t>& lengths);
+
 struct AttentionTiming {
   int splits = 0;
   double us = 0;              // median microseconds per launch
   double bytes_per_s = 0;     // K and V bytes the launch must read / time
-  int64_t kv_bytes = 0;       // K and V bytes of the cached positions (what the launch reads)
-  int64_t reserved_bytes = 0;  // K and V bytes the layout holds for them (static regions or blocks)
+  int64_t kv_bytes = 0;       // K and V bytes the launch reads (KIVI: kivi_read_bytes)
+  int64_t reserved_bytes = 0;  // K and V bytes the layout holds for them (static regions or blocks;
+                               // KIVI: the bf16 cache and the codes and params buffers)
 };
 // Decode attention (queries = 1; batched when batch_lengths is set; paged when block_size > 0) on
 // random bf16 data over enough copies of the cache to defeat the L2 cache: median of `reps` timings

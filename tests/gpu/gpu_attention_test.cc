@@ -9,63 +9,19 @@
 // batched decode of sequences of mixed lengths (contiguous regions and paged).
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <ostream>
-#include <random>
 #include <string>
 #include <vector>
 
-#include "core/base/dtype.h"
 #include "core/base/error.h"
 #include "core/cuda/gpu_attention.h"
+#include "tests/gpu/attention_reference.h"
 
 namespace ctx::cuda {
 namespace {
 
-float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
-
-std::vector<float> random_bf16(size_t n, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = round_bf16(d(rng));
-  return v;
-}
-
-// Causal softmax attention in double, the case's conventions (gpu_attention.h).
-std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float>& q, const std::vector<float>& k,
-                              const std::vector<float>& v) {
-  const int64_t hd = c.head_dim, group = c.heads / c.kv_heads;
-  const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(double(hd));
-  std::vector<double> out(size_t(c.queries * c.heads * hd));
-  for (int64_t t = 0; t < c.queries; ++t) {
-    const int64_t pos = c.length - c.queries + t;
-    const int64_t first = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
-    for (int64_t h = 0; h < c.heads; ++h) {
-      const float* qr = q.data() + (t * c.heads + h) * hd;
-      const int64_t kvh = h / group;
-      std::vector<double> s;
-      double mx = -INFINITY;
-      for (int64_t j = first; j <= pos; ++j) {
-        const float* kr = k.data() + (j * c.kv_heads + kvh) * hd;
-        double d = 0;
-        for (int64_t e = 0; e < hd; ++e) d += double(qr[e]) * kr[e];
-        s.push_back(d * scale);
-        mx = std::max(mx, s.back());
-      }
-      double den = 0;
-      for (double& x : s) den += (x = std::exp(x - mx));
-      double* o = out.data() + (t * c.heads + h) * hd;
-      for (int64_t j = first; j <= pos; ++j) {
-        const float* vr = v.data() + (j * c.kv_heads + kvh) * hd;
-        for (int64_t e = 0; e < hd; ++e) o[e] += s[size_t(j - first)] / den * vr[e];
-      }
-    }
-  }
-  return out;
-}
+using attention_ref::random_bf16;
 
 struct Case {
   int64_t heads, kv_heads, head_dim, length, queries, window;
@@ -124,26 +80,6 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name(); }
 
 class GpuAttention : public ::testing::TestWithParam<Case> {};
 
-// Batched decode: each sequence's reference on its own rows.
-std::vector<double> batched_reference(const GpuAttentionCase& c, const std::vector<float>& q,
-                                      const std::vector<float>& k, const std::vector<float>& v) {
-  const size_t q_row = size_t(c.heads * c.head_dim), kv_row = size_t(c.kv_heads * c.head_dim);
-  std::vector<double> out;
-  size_t first = 0;
-  for (size_t s = 0; s < c.batch_lengths.size(); ++s) {
-    GpuAttentionCase one = c;
-    one.batch_lengths.clear(), one.length = c.batch_lengths[s], one.queries = 1;
-    const size_t len = size_t(one.length);
-    const std::vector<float> qs(q.begin() + long(s * q_row), q.begin() + long((s + 1) * q_row));
-    const std::vector<float> ks(k.begin() + long(first * kv_row), k.begin() + long((first + len) * kv_row));
-    const std::vector<float> vs(v.begin() + long(first * kv_row), v.begin() + long((first + len) * kv_row));
-    const auto o = reference(one, qs, ks, vs);
-    out.insert(out.end(), o.begin(), o.end());
-    first += len;
-  }
-  return out;
-}
-
 TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   const Case& k = GetParam();
   GpuAttentionCase c;
@@ -159,23 +95,13 @@ TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   const auto q = random_bf16(size_t(rows * c.heads * c.head_dim), seed, 2.f);
   const auto kk = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 1, 1.f);
   const auto v = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 2, 1.f);
-  const auto want = k.batch.empty() ? reference(c, q, kk, v) : batched_reference(c, q, kk, v);
-  double max_ref = 0;
-  for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
+  const auto want = attention_ref::reference_attention(c, q, kk, v);
   for (bool vectorized : {true, false}) {
     c.vectorized = vectorized;
-    const auto got = gpu_attention(c, q, kk, v);
-    ASSERT_EQ(got.size(), want.size());
-    double worst = 0;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      const double err = std::fabs(got[i] - want[i]);
-      worst = std::max(worst, err / max_ref);
-      if (!(err <= std::ldexp(std::fabs(want[i]), -8) + 1e-3 * max_ref)) ++bad;
-    }
+    const auto d = attention_ref::compare_to_reference(gpu_attention(c, q, kk, v), want);
     std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", k.name().c_str(), vectorized ? "vectorised" : "generic",
-                worst);
-    EXPECT_EQ(bad, 0u) << k.name() << (vectorized ? " vectorised" : " generic") << ": worst " << worst;
+                d.worst);
+    EXPECT_EQ(d.bad, 0u) << k.name() << (vectorized ? " vectorised" : " generic") << ": worst " << d.worst;
   }
 }
 

@@ -73,6 +73,21 @@ void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream);
 // [2 * ff] or null; out[t, r] = bf16(bf16(silu(bf16(g))) * bf16(u)) (HF SiLU-and-multiply in bf16).
 void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff, bf16* out, cudaStream_t stream);
 
+// KIVI-quantized KV of one layer (core/kv/kv_quant.h's scheme; kernels in kivi_kernels.h). Per
+// (sequence, KV head), with C = the cache's capacity in positions:
+//   k_codes, v_codes  [seqs][kv_heads][C][row_bytes]: row_bytes = ceil(hd * bits / 8), codes packed
+//                     little-endian within bytes (kv_quant_row_bytes)
+//   k_params          [seqs][kv_heads][C / group][hd]: (min, scale) of key group G, channel d
+//   v_params          [seqs][kv_heads][C][ceil(hd / group)]: (min, scale) of token j, channel block b
+// A sequence of T entries holds positions < qlen(T) = group * floor(max(0, T - residual) / group)
+// here and the others in the bf16 cache (whose rows below qlen are not read).
+struct KiviKv {
+  int bits = 0;  // 0: off; else 2, 4 or 8
+  int64_t group = 0, residual = 0;
+  uint8_t *k_codes = nullptr, *v_codes = nullptr;
+  float2 *k_params = nullptr, *v_params = nullptr;  // (x, y) = (min, scale)
+};
+
 struct AttentionParams {
   const bf16* q;                    // [n, heads * hd]
   const bf16 *k_cache, *v_cache;    // this layer's [kv_heads][capacity][hd] (batched: [n] of those;
@@ -96,6 +111,9 @@ struct AttentionParams {
   bool vectorized = true;           // head_dim 64/128/256 read K/V with 16-byte loads (false: generic)
   int max_grouped_heads = 0;        // GQA: query heads of one KV head per block, 1, 2 or 4 (0: 4)
   bf16* out;                        // [n, heads * hd]
+  // bits > 0: keys below qlen from these codes (decode only: one query per sequence; contiguous
+  // cache, no window), dequantized in the kernel (kivi_kernels.h).
+  KiviKv kivi;
 };
 // Causal attention of n queries over the cache in one launch: partial softmax per (query, head,
 // split) with online max/sum; the last split of each (query, head) to finish combines. head_dim <= 256.

@@ -1,0 +1,90 @@
+#include "tests/gpu/attention_reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "core/base/dtype.h"
+
+namespace ctx::cuda::attention_ref {
+namespace {
+
+// One sequence: queries at positions length - queries .. length - 1.
+std::vector<double> one_sequence(const GpuAttentionCase& c, const std::vector<float>& q, const std::vector<float>& k,
+                                 const std::vector<float>& v) {
+  const int64_t hd = c.head_dim, group = c.heads / c.kv_heads;
+  const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(double(hd));
+  std::vector<double> out(size_t(c.queries * c.heads * hd));
+  for (int64_t t = 0; t < c.queries; ++t) {
+    const int64_t pos = c.length - c.queries + t;
+    const int64_t first = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
+    for (int64_t h = 0; h < c.heads; ++h) {
+      const float* qr = q.data() + (t * c.heads + h) * hd;
+      const int64_t kvh = h / group;
+      std::vector<double> s;
+      double mx = -INFINITY;
+      for (int64_t j = first; j <= pos; ++j) {
+        const float* kr = k.data() + (j * c.kv_heads + kvh) * hd;
+        double d = 0;
+        for (int64_t e = 0; e < hd; ++e) d += double(qr[e]) * kr[e];
+        s.push_back(d * scale);
+        mx = std::max(mx, s.back());
+      }
+      double den = 0;
+      for (double& x : s) den += (x = std::exp(x - mx));
+      double* o = out.data() + (t * c.heads + h) * hd;
+      for (int64_t j = first; j <= pos; ++j) {
+        const float* vr = v.data() + (j * c.kv_heads + kvh) * hd;
+        for (int64_t e = 0; e < hd; ++e) o[e] += s[size_t(j - first)] / den * vr[e];
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+std::vector<float> random_bf16(size_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = round_bf16(d(rng));
+  return v;
+}
+
+std::vector<double> reference_attention(const GpuAttentionCase& c, const std::vector<float>& q,
+                                        const std::vector<float>& k, const std::vector<float>& v) {
+  if (c.batch_lengths.empty()) return one_sequence(c, q, k, v);
+  const size_t q_row = size_t(c.heads * c.head_dim), kv_row = size_t(c.kv_heads * c.head_dim);
+  std::vector<double> out;
+  size_t first = 0;
+  for (size_t s = 0; s < c.batch_lengths.size(); ++s) {
+    GpuAttentionCase one = c;
+    one.batch_lengths.clear(), one.length = c.batch_lengths[s], one.queries = 1;
+    const size_t len = size_t(one.length);
+    const std::vector<float> qs(q.begin() + long(s * q_row), q.begin() + long((s + 1) * q_row));
+    const std::vector<float> ks(k.begin() + long(first * kv_row), k.begin() + long((first + len) * kv_row));
+    const std::vector<float> vs(v.begin() + long(first * kv_row), v.begin() + long((first + len) * kv_row));
+    const auto o = one_sequence(one, qs, ks, vs);
+    out.insert(out.end(), o.begin(), o.end());
+    first += len;
+  }
+  return out;
+}
+
+Deviation compare_to_reference(const std::vector<float>& got, const std::vector<double>& want) {
+  double max_ref = 0;
+  for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
+  Deviation d;
+  d.bad = got.size() == want.size() ? 0 : std::max(got.size(), want.size());
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    const double err = std::fabs(got[i] - want[i]);
+    d.worst = std::max(d.worst, err / max_ref);
+    if (!(err <= std::ldexp(std::fabs(want[i]), -8) + 1e-3 * max_ref)) ++d.bad;
+  }
+  return d;
+}
+
+}  // namespace ctx::cuda::attention_ref

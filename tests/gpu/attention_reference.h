@@ -1,0 +1,32 @@
+// Float64 references for the GPU attention kernels' tests (gpu_attention_test): causal softmax
+// attention over a GpuAttentionCase's float inputs (core/cuda/gpu_attention.h's conventions), and
+// the check of a kernel's bf16 outputs against it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/cuda/gpu_attention.h"
+
+namespace ctx::cuda::attention_ref {
+
+float round_bf16(float x);
+// n values of a normal(0, scale) distribution, rounded to bf16.
+std::vector<float> random_bf16(size_t n, uint32_t seed, float scale);
+
+// The case's output in double: one sequence (queries at the last positions) or, with batch_lengths,
+// each sequence's one query over its own rows.
+std::vector<double> reference_attention(const GpuAttentionCase& c, const std::vector<float>& q,
+                                        const std::vector<float>& k, const std::vector<float>& v);
+
+// The kernel rounds its output to bf16 (relative error <= 2^-9) after float32 accumulation:
+// counts the elements with |got - want| > 2^-8 |want| + 1e-3 max|want|; worst = max |got - want| /
+// max|want|.
+struct Deviation {
+  size_t bad = 0;
+  double worst = 0;
+};
+Deviation compare_to_reference(const std::vector<float>& got, const std::vector<double>& want);
+
+}  // namespace ctx::cuda::attention_ref
