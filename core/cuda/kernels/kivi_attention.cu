@@ -61,13 +61,18 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
   constexpr int kTile = kivi_tile(kHd, kG);
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int64_t vblock = s.part * 8 / h.group;  // the value block of this lane's 8 channels
-  float qs[kG][8], qm[kG], accm[kG];
+  // kFold: the query folded into the group's scales, qs[g][t] = q_t scale_t (one FMA per code and
+  // head); 4 heads keep only the scales, qs[0][t] = scale_t (one more multiply per code), as 32
+  // more registers would limit the blocks per SM.
+  constexpr bool kFold = kG < 4;
+  constexpr int kQs = kFold ? kG : 1;
+  float qs[kQs][8], qm[kG], accm[kG];
 #pragma unroll
-  for (int g = 0; g < kG; ++g) {
-    qm[g] = accm[g] = 0.f;
+  for (int g = 0; g < kG; ++g) qm[g] = accm[g] = 0.f;
+#pragma unroll
+  for (int g = 0; g < kQs; ++g)
 #pragma unroll
     for (int t = 0; t < 8; ++t) qs[g][t] = 0.f;
-  }
   int64_t folded = -1;  // the key group qs and qm belong to
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kTile) {
     Word kw[kLoads], vw[kLoads];
@@ -93,20 +98,29 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
       for (int g = 0; g < kG; ++g) {
         float d = 0.f;
 #pragma unroll
-        for (int t = 0; t < 8; ++t) qs[g][t] = s.q[g][t] * sc[t], d = fmaf(s.q[g][t], mn[t], d);
+        for (int t = 0; t < 8; ++t) {
+          if constexpr (kFold) qs[g][t] = s.q[g][t] * sc[t];
+          d = fmaf(s.q[g][t], mn[t], d);
+        }
         qm[g] = s.row_sum(d);
       }
+      if constexpr (!kFold)
+#pragma unroll
+        for (int t = 0; t < 8; ++t) qs[0][t] = sc[t];
     }
     float score[kG][kLoads], correction[kG];
 #pragma unroll
     for (int i = 0; i < kLoads; ++i) {
       float c[8];
       unpack8<kBits>(kw[i], c);
+      if constexpr (!kFold)
+#pragma unroll
+        for (int t = 0; t < 8; ++t) c[t] *= qs[0][t];
 #pragma unroll
       for (int g = 0; g < kG; ++g) {
         float d = 0.f;
 #pragma unroll
-        for (int t = 0; t < 8; ++t) d = fmaf(qs[g][t], c[t], d);
+        for (int t = 0; t < 8; ++t) d = fmaf(kFold ? qs[g][t] : s.q[g][t], c[t], d);
         score[g][i] = s.row_sum(d) + qm[g];
       }
     }
