@@ -43,8 +43,8 @@ void check_case(const GpuAttentionCase& c) {
       fail("gpu_attention: kivi bits ", c.kivi.bits, " must be 2, 4 or 8");
     if (c.kivi.group < 1 || c.kivi.residual < 0)
       fail("gpu_attention: kivi group ", c.kivi.group, " must be >= 1 and residual ", c.kivi.residual, " >= 0");
-    if (c.queries != 1 || c.block_size != 0 || c.window != 0)
-      fail("gpu_attention: KIVI KV is decode (queries 1) over a contiguous cache (block_size 0) without a window");
+    if (c.block_size != 0 || c.window != 0)
+      fail("gpu_attention: KIVI KV is over a contiguous cache (block_size 0) without a window");
   }
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
@@ -207,7 +207,8 @@ struct DeviceCase {
       KiviQuantizeParams qp;
       qp.k_cache = p.k_cache, qp.v_cache = p.v_cache, qp.kv = p.kivi;
       qp.kv_heads = c.kv_heads, qp.hd = c.head_dim, qp.capacity = layout.region, qp.seq = int64_t(s);
-      qp.group_end = c.kivi.quantized_length(layout.lengths[s]) / c.kivi.group;
+      const int64_t first_query = layout.lengths[s] - (c.batch_lengths.empty() ? c.queries : 1);
+      qp.group_end = c.kivi.quantized_length(first_query) / c.kivi.group;
       launch_kivi_quantize(qp, nullptr);
     }
   }
@@ -252,7 +253,7 @@ KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k
   check_case(c);
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, 1);
-  upload_case(c, d, std::vector<float>(size_t(c.heads * c.head_dim)), k, v);
+  upload_case(c, d, std::vector<float>(size_t(c.queries * c.heads * c.head_dim)), k, v);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
   const auto fetch = [](const auto& buf) {
     std::vector<std::remove_cvref_t<decltype(*buf.get())>> host(size_t(buf.size()));
@@ -263,7 +264,7 @@ KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k
   const auto kp = fetch(d.k_params), vp = fetch(d.v_params);
   KiviPrefix out;
   const int64_t g = c.kivi.group, hd = c.head_dim, len = c.length, groups = len / g;
-  out.qlen = c.kivi.quantized_length(len);
+  out.qlen = c.kivi.quantized_length(len - c.queries);
   out.row_bytes = kv_quant_row_bytes(hd, c.kivi.bits), out.value_blocks = (hd + g - 1) / g;
   const auto param = [](float2 x) { return KvQuantParam{x.x, x.y}; };
   for (int64_t h = 0; h < c.kv_heads; ++h) {
@@ -282,13 +283,9 @@ KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k
 }
 
 int64_t kivi_read_bytes(const GpuAttentionCase& c, const std::vector<int64_t>& lengths) {
-  const int64_t hd = c.head_dim, g = c.kivi.group;
-  const int64_t rb = kv_quant_row_bytes(hd, c.kivi.bits), nb = (hd + g - 1) / g;
   int64_t bytes = 0;
-  for (int64_t len : lengths) {
-    const int64_t q = c.kivi.quantized_length(len);
-    bytes += 2 * q * rb + 8 * (q / g * hd + q * nb) + 2 * (len - q) * hd * 2;
-  }
+  for (int64_t len : lengths)
+    bytes += kivi_head_bytes(c.kivi.bits, c.kivi.group, c.head_dim, len, c.kivi.quantized_length(len - 1));
   return bytes * c.kv_heads;
 }
 

@@ -19,8 +19,9 @@
 // positions in ceil(length / block_size) blocks named by its row of a block table; the blocks are
 // handed out in a shuffled order, so that the kernel must follow the table.
 //
-// KIVI (kivi.bits > 0; one query per sequence, contiguous, no window): after the upload, each
-// sequence's positions below kivi.quantized_length(its length) are quantized on the device from
+// KIVI (kivi.bits > 0; contiguous, no window): after the upload, each sequence's positions below
+// kivi.quantized_length(its first query's position) (those before the queries', as the CPU's
+// KvCache holds them at the queries' attention) are quantized on the device from
 // the bf16 cache (core/kv/kv_quant.h's scheme, launch_kivi_quantize) and the kernel reads them as
 // codes, dequantized in registers (launch_kivi_attention); the rest it reads as bf16.
 #pragma once
@@ -71,7 +72,7 @@ std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const floa
 
 // The quantized prefix of a case's one sequence (c.kivi on, batch_lengths empty) as the device's
 // quantize kernels write it, in the order of kv_quant.h's functions: per KV head h, the qlen =
-// c.kivi.quantized_length(c.length) rows of codes, per key group the head_dim params
+// c.kivi.quantized_length(c.length - c.queries) rows of codes, per key group the head_dim params
 // (quantize_key_block) and per row the value blocks' params (quantize_value_row).
 struct KiviPrefix {
   int64_t qlen = 0, row_bytes = 0, value_blocks = 0;
@@ -81,8 +82,8 @@ struct KiviPrefix {
 };
 KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k, std::span<const float> v);
 
-// Bytes a KIVI decode launch reads for sequences of these lengths: codes and params of the
-// quantized prefix and the bf16 K and V rows of the rest.
+// Bytes a KIVI decode launch reads for sequences of these lengths (one query each): codes and
+// params of the quantized prefix and the bf16 K and V rows of the rest.
 int64_t kivi_read_bytes(const GpuAttentionCase& c, const std::vector<int64_t>& lengths);
 
 struct AttentionTiming {

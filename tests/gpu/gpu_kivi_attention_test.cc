@@ -2,7 +2,7 @@
 // against kv_quant.h's CPU functions on the same bf16 values (codes equal except at exact rounding
 // ties, params within 1e-6 relative), and the fused decode attention kernel against a float64
 // reference over the CPU KvQuantStore's dequantized prefix and the bf16 rest, with the tolerance
-// of gpu_attention_test (the output rounded to bf16). Cases: 2, 4 and 8 bits; head dims 64, 128,
+// of gpu_attention_test (the output rounded to bf16). Cases: decode and prefill chunks; 2, 4 and 8 bits; head dims 64, 128,
 // 256 (the wide path) and 80 (generic), and the generic path for all; MHA and GQA (2 and 4 query
 // heads per KV head); lengths with no quantized prefix, partial groups, prefixes of whole cache;
 // groups that are and are not multiples of the wide path's tile; explicit split counts whose chunk
@@ -26,7 +26,7 @@ namespace {
 using attention_ref::random_bf16;
 
 struct KiviCase {
-  int64_t heads, kv_heads, head_dim, length;
+  int64_t heads, kv_heads, head_dim, length, queries;
   int bits;
   int64_t group, residual;
   int splits = 0;
@@ -34,7 +34,7 @@ struct KiviCase {
   std::string name() const {
     std::string n = str_cat("h", heads, "_kv", kv_heads, "_d", head_dim, "_b", bits, "_g", group, "_r", residual);
     if (batch.empty()) {
-      n += str_cat("_len", length);
+      n += str_cat("_len", length, "_q", queries);
     } else {
       n += "_batch";
       for (int64_t l : batch) n += str_cat("_", l);
@@ -43,7 +43,8 @@ struct KiviCase {
   }
   GpuAttentionCase gpu_case() const {
     GpuAttentionCase c;
-    c.heads = heads, c.kv_heads = kv_heads, c.head_dim = head_dim, c.length = length, c.splits = splits;
+    c.heads = heads, c.kv_heads = kv_heads, c.head_dim = head_dim, c.length = length, c.queries = queries;
+    c.splits = splits;
     c.batch_lengths = batch;
     c.kivi.bits = bits, c.kivi.group = group, c.kivi.residual = residual;
     return c;
@@ -57,41 +58,45 @@ std::vector<KiviCase> attention_cases() {
   for (int bits : {2, 4, 8})
     for (int64_t hd : {64, 128, 80})
       for (auto [heads, kv] : {std::pair<int64_t, int64_t>{4, 4}, {8, 4}, {16, 4}}) {
-        out.push_back({heads, kv, hd, 1000, bits, 32, 128});  // 864 quantized, 136 bf16, 16 chunks
-        out.push_back({heads, kv, hd, 100, bits, 32, 128});   // shorter than the residual: no prefix
+        out.push_back({heads, kv, hd, 1000, 1, bits, 32, 128});  // 864 quantized, 136 bf16, 16 chunks
+        out.push_back({heads, kv, hd, 100, 1, bits, 32, 128});   // shorter than the residual: no prefix
       }
   for (int bits : {4, 8}) {
-    out.push_back({4, 2, 256, 700, bits, 32, 64});     // head dim 256 (tile 8)
-    out.push_back({16, 4, 256, 700, bits, 16, 64});    // ... GQA 4 (tile 4), group 16
-    out.push_back({4, 4, 128, 159, bits, 32, 128});    // one short of the first group
-    out.push_back({4, 4, 128, 160, bits, 32, 128});    // the first group
-    out.push_back({4, 4, 128, 1024, bits, 32, 0});     // no residual: every key quantized
-    out.push_back({4, 4, 128, 1000, bits, 128, 32});   // large groups
-    out.push_back({4, 2, 64, 1000, bits, 16, 16});     // group = the tile
-    out.push_back({4, 2, 64, 1000, bits, 8, 16});      // group < tile: generic
-    out.push_back({4, 2, 128, 1000, bits, 12, 20});    // group not a multiple of 8, value blocks 12,...,12,8
+    out.push_back({4, 2, 256, 700, 1, bits, 32, 64});     // head dim 256 (tile 8)
+    out.push_back({16, 4, 256, 700, 1, bits, 16, 64});    // ... GQA 4 (tile 4), group 16
+    out.push_back({4, 4, 128, 160, 1, bits, 32, 128});    // one short of the first group
+    out.push_back({4, 4, 128, 161, 1, bits, 32, 128});    // the first group
+    out.push_back({4, 4, 128, 1025, 1, bits, 32, 0});     // no residual: every key but the query's own quantized
+    out.push_back({4, 4, 128, 1000, 1, bits, 128, 32});   // large groups
+    out.push_back({4, 2, 64, 1000, 1, bits, 16, 16});     // group = the tile
+    out.push_back({4, 2, 64, 1000, 1, bits, 8, 16});      // group < tile: generic
+    out.push_back({4, 2, 128, 1000, 1, bits, 12, 20});    // group not a multiple of 8, value blocks 12,...,12,8
   }
   // Chunk boundaries inside key groups, more chunks than keys, one chunk.
   for (int splits : {1, 3, 7, 64, 256}) {
-    out.push_back({8, 2, 128, 1000, 4, 32, 128, splits});
-    out.push_back({4, 4, 64, 777, 8, 64, 50, splits});
+    out.push_back({8, 2, 128, 1000, 1, 4, 32, 128, splits});
+    out.push_back({4, 4, 64, 777, 1, 8, 64, 50, splits});
   }
-  out.push_back({32, 32, 128, 4096, 4, 32, 128});  // the benchmark's shape at 4k
-  out.push_back({32, 8, 128, 4096, 8, 32, 128});
+  // Prefill chunks after a quantized prefix (causal over the chunk, qlen of its first position).
+  out.push_back({4, 2, 128, 1000, 300, 4, 32, 64});
+  out.push_back({4, 4, 64, 777, 40, 8, 16, 100, 3});
+  out.push_back({4, 2, 80, 500, 77, 2, 32, 64});
+  out.push_back({32, 32, 128, 4096, 1, 4, 32, 128});  // the benchmark's shape at 4k
+  out.push_back({32, 8, 128, 4096, 1, 8, 32, 128});
   // Batched decode: sequences with and without a prefix.
-  out.push_back({8, 2, 128, 0, 4, 32, 128, 0, {1, 17, 300, 1000, 129, 160}});
-  out.push_back({4, 4, 80, 0, 2, 16, 32, 7, {1000, 5, 333}});
+  out.push_back({8, 2, 128, 0, 1, 4, 32, 128, 0, {1, 17, 300, 1000, 129, 160}});
+  out.push_back({4, 4, 80, 0, 1, 2, 16, 32, 7, {1000, 5, 333}});
   return out;
 }
 
-// k and v ([sum of lengths, kv_heads * hd]) with each sequence's first quantized_length entries
-// replaced by what KvQuantStore holds for them, dequantized: the values the kernel must use.
+// k and v ([sum of lengths, kv_heads * hd]) with each sequence's first quantized_length(position of
+// its first query) entries replaced by what KvQuantStore holds for them, dequantized: the values the kernel must use.
 void dequantize_prefixes(const GpuAttentionCase& c, std::vector<float>& k, std::vector<float>& v) {
   const int64_t hd = c.head_dim, kvh = c.kv_heads;
   const std::vector<int64_t> lengths = c.batch_lengths.empty() ? std::vector<int64_t>{c.length} : c.batch_lengths;
   int64_t first = 0;
   for (int64_t len : lengths) {
-    const int64_t q = c.kivi.quantized_length(len);
+    const int64_t q = c.kivi.quantized_length(len - (c.batch_lengths.empty() ? c.queries : 1));
     std::vector<float> kt(size_t(kvh * q * hd)), vt(kt.size());  // [kv head][entry][hd]
     for (int64_t h = 0; h < kvh; ++h)
       for (int64_t j = 0; j < q; ++j)
@@ -118,7 +123,7 @@ class GpuKiviAttention : public ::testing::TestWithParam<KiviCase> {};
 TEST_P(GpuKiviAttention, MatchesTheFloat64ReferenceOnTheDequantizedPrefix) {
   const KiviCase& kc = GetParam();
   GpuAttentionCase c = kc.gpu_case();
-  int64_t rows = 1, positions = c.length;
+  int64_t rows = c.queries, positions = c.length;
   if (!kc.batch.empty()) {
     rows = int64_t(kc.batch.size()), positions = 0;
     for (int64_t l : kc.batch) positions += l;
@@ -182,7 +187,7 @@ TEST_P(GpuKiviQuantize, CodesAndParamsMatchTheCpu) {
   } catch (const Unsupported& e) {
     GTEST_SKIP() << e.what();
   }
-  const int64_t qlen = c.kivi.quantized_length(c.length), rb = kv_quant_row_bytes(hd, int(bits));
+  const int64_t qlen = c.kivi.quantized_length(c.length - c.queries), rb = kv_quant_row_bytes(hd, int(bits));
   const int64_t nb = (hd + g - 1) / g;
   ASSERT_EQ(got.qlen, qlen);
   ASSERT_EQ(got.row_bytes, rb);
@@ -236,9 +241,9 @@ std::vector<KiviCase> quantize_cases() {
   std::vector<KiviCase> out;
   for (int bits : {2, 4, 8})
     for (int64_t hd : {64, 80, 128})
-      for (int64_t group : {32, 12, 128}) out.push_back({4, 2, hd, 700, bits, group, 50});
-  out.push_back({4, 4, 256, 300, 4, 1, 0});  // one-token groups: every value block one channel
-  out.push_back({4, 4, 64, 100, 4, 32, 128}); // nothing quantized
+      for (int64_t group : {32, 12, 128}) out.push_back({4, 2, hd, 700, 1, bits, group, 50});
+  out.push_back({4, 4, 256, 300, 1, 4, 1, 0});  // one-token groups: every value block one channel
+  out.push_back({4, 4, 64, 100, 1, 4, 32, 128}); // nothing quantized
   return out;
 }
 

@@ -79,8 +79,9 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 //                     little-endian within bytes (kv_quant_row_bytes)
 //   k_params          [seqs][kv_heads][C / group][hd]: (min, scale) of key group G, channel d
 //   v_params          [seqs][kv_heads][C][ceil(hd / group)]: (min, scale) of token j, channel block b
-// A sequence of T entries holds positions < qlen(T) = group * floor(max(0, T - residual) / group)
-// here and the others in the bf16 cache (whose rows below qlen are not read).
+// Attention whose first query sits at position pos0 reads positions < qlen(pos0) = group *
+// floor(max(0, pos0 - residual) / group) here (the entries before the launch's, quantized by then)
+// and the others from the bf16 cache (whose rows below qlen are not read).
 struct KiviKv {
   int bits = 0;  // 0: off; else 2, 4 or 8
   int64_t group = 0, residual = 0;
@@ -111,8 +112,8 @@ struct AttentionParams {
   bool vectorized = true;           // head_dim 64/128/256 read K/V with 16-byte loads (false: generic)
   int max_grouped_heads = 0;        // GQA: query heads of one KV head per block, 1, 2 or 4 (0: 4)
   bf16* out;                        // [n, heads * hd]
-  // bits > 0: keys below qlen from these codes (decode only: one query per sequence; contiguous
-  // cache, no window), dequantized in the kernel (kivi_kernels.h).
+  // bits > 0: keys below qlen from these codes (contiguous cache, no window), dequantized in the
+  // kernel (kivi_kernels.h).
   KiviKv kivi;
 };
 // Causal attention of n queries over the cache in one launch: partial softmax per (query, head,

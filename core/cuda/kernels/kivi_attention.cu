@@ -30,10 +30,6 @@ struct KiviHead {
   int64_t group, row_bytes, value_blocks;
 };
 
-__device__ inline int64_t quantized_length(const KiviKv& kv, int64_t entries) {
-  return entries > kv.residual ? (entries - kv.residual) / kv.group * kv.group : 0;
-}
-
 // A code as a float: 2^23 + c has c in its mantissa bits (exact for c < 2^23).
 __device__ inline float code_float(uint32_t c) { return __uint_as_float(0x4B000000u | c) - 8388608.f; }
 
@@ -155,8 +151,8 @@ struct KiviElements {
   int64_t qlen;
   int bits;
   __device__ static Elem zero() { return 0.f; }
-  __device__ float code(const uint8_t* row, int64_t e) const {
-    const int64_t bit = e * bits;
+  __device__ float code(const uint8_t* row, int e) const {
+    const int bit = e * bits;
     return float((unsigned(row[bit / 8]) >> (bit % 8)) & ((1u << bits) - 1));
   }
   template <int kN>
@@ -166,13 +162,14 @@ struct KiviElements {
     const uint8_t* vc = h.v_codes + j * h.row_bytes;
     const float2* kp = h.k_params + j / h.group * hd;
     const float2* vp = h.v_params + j * h.value_blocks;
+    const int vgroup = h.group < 256 ? int(h.group) : 256;  // e / vgroup == e / group for e < 256 (32-bit)
 #pragma unroll
     for (int i = 0; i < kN; ++i) {
-      const int64_t e = lane + 32 * i;
+      const int e = lane + 32 * i;
       if (e >= hd) {
         kr[i] = vr[i] = 0.f;
       } else if (quantized) {
-        const float2 a = kp[e], b = vp[e / h.group];
+        const float2 a = kp[e], b = vp[e / vgroup];
         kr[i] = a.x + code(kc, e) * a.y;
         vr[i] = b.x + code(vc, e) * b.y;
       } else {
@@ -205,13 +202,15 @@ __global__ void kivi_attention_kernel(AttentionParams p) {
   const KiviHead h{kv.k_codes + head * p.capacity * row_bytes, kv.v_codes + head * p.capacity * row_bytes,
                    kv.k_params + head * (p.capacity / kv.group) * hd, kv.v_params + head * p.capacity * value_blocks,
                    kv.group, row_bytes, value_blocks};
-  const int64_t qlen = quantized_length(kv, b.pos + 1);
+  // The entries before the launch's first query at its sequence's (the state of the cache before
+  // this forward): the same for every row of one sequence.
+  const int64_t qlen = kivi_quantized_length(kv, p.seq_lens ? b.pos : int64_t(*p.pos0));
   float m[kG], l[kG];
   if constexpr (kWide) {
     constexpr int kTile = kivi_tile(kHd, kG);
     WideSoftmax<kHd, kG> s(q_rows, p.scale, lane);
     // The chunk's quantized keys [begin, min(end, qlen)) are whole tiles: begin is a multiple of
-    // kTile, and so are end (unless it is pos + 1 >= qlen) and qlen (a multiple of the group).
+    // kTile, and so are end (unless it is pos + 1 > qlen) and qlen (a multiple of the group).
     const int64_t q_end = b.end < qlen ? b.end : qlen;
     const int64_t tiles = q_end > b.begin ? (q_end - b.begin) / kTile : 0;
     const int64_t per_warp = (tiles + kWarps - 1) / kWarps;
@@ -264,8 +263,7 @@ void launch_kivi_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(kv.bits == 2 || kv.bits == 4 || kv.bits == 8, "KIVI attention needs 2, 4 or 8 bits");
   CTX_CHECK(kv.group >= 1 && kv.residual >= 0 && kv.k_codes && kv.v_codes && kv.k_params && kv.v_params,
             "KIVI attention: group, residual and buffers");
-  CTX_CHECK(!p.block_table && p.window == 0 && (p.n == 1 || p.seq_lens),
-            "KIVI attention is decode over a contiguous cache without a window");
+  CTX_CHECK(!p.block_table && p.window == 0, "KIVI attention is over a contiguous cache without a window");
   switch ((p.hd + 31) / 32) {
     case 1: return launch_generic<1>(p, stream);
     case 2: return launch_epl<2>(p, stream);

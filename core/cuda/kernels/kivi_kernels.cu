@@ -36,7 +36,12 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
   const KiviKv& kv = p.kv;
   const int bits = kv.bits;
   const int64_t g = kv.group, hd = p.hd;
-  const int64_t G = p.group_begin + blockIdx.x, head = p.seq * p.kv_heads + blockIdx.y;
+  int64_t g0 = p.group_begin, g1 = p.group_end;
+  if (p.pos0) {
+    g0 = kivi_quantized_length(kv, *p.pos0) / g, g1 = kivi_quantized_length(kv, *p.pos0 + p.count) / g;
+  }
+  if (g0 + int64_t(blockIdx.x) >= g1) return;  // the whole block: before any barrier
+  const int64_t G = g0 + blockIdx.x, head = p.seq * p.kv_heads + blockIdx.y;
   const int64_t rb = (hd * bits + 7) / 8, nb = (hd + g - 1) / g;
   const int64_t row0 = head * p.capacity + G * g;  // the group's first row of this (sequence, head)
   const bf16* k = p.k_cache + row0 * hd;
@@ -75,10 +80,12 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
 void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream) {
   const int bits = p.kv.bits;
   CTX_CHECK(bits == 2 || bits == 4 || bits == 8, "KIVI quantization needs 2, 4 or 8 bits");
-  CTX_CHECK(p.kv.group >= 1 && p.group_begin >= 0 && p.group_end * p.kv.group <= p.capacity && p.hd >= 1,
-            "KIVI quantization range");
-  if (p.group_end <= p.group_begin) return;
-  kivi_quantize_kernel<<<dim3(unsigned(p.group_end - p.group_begin), unsigned(p.kv_heads)), 128, 0, stream>>>(p);
+  CTX_CHECK(p.kv.group >= 1 && p.hd >= 1 && p.count >= 0, "KIVI quantization shape");
+  CTX_CHECK(p.pos0 || (p.group_begin >= 0 && p.group_end * p.kv.group <= p.capacity), "KIVI quantization range");
+  // With pos0: a forward of count tokens completes at most count / group + 1 groups.
+  const int64_t blocks = p.pos0 ? p.count / p.kv.group + 1 : p.group_end - p.group_begin;
+  if (blocks <= 0 || (p.pos0 && p.count == 0)) return;
+  kivi_quantize_kernel<<<dim3(unsigned(blocks), unsigned(p.kv_heads)), 128, 0, stream>>>(p);
   CTX_CUDA_CHECK(cudaGetLastError());
 }
 
