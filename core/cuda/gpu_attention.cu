@@ -94,41 +94,54 @@ struct CacheLayout {
 };
 
 // Host float rows ([sum of lengths, kv_heads * hd], sequences one after another) -> device bf16 in
-// the layout.
-void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst) {
-  std::vector<float> t(size_t(l.elements), 0.f);
+// the layout, or with ring > 0 (contiguous) in rings of `ring` rows per (sequence, KV head) holding
+// each sequence's last `ring` positions, position p at row p % ring (kernels.h: KiviKv::ring).
+void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst, int64_t ring = 0) {
+  const int64_t seqs = int64_t(l.lengths.size());
+  std::vector<float> t(size_t(ring > 0 ? seqs * l.kv_heads * ring * l.hd : l.elements), 0.f);
   int64_t first = 0;
-  for (size_t s = 0; s < l.lengths.size(); ++s) {
-    for (int64_t p = 0; p < l.lengths[s]; ++p)
-      for (int64_t h = 0; h < l.kv_heads; ++h)
-        std::copy_n(x.data() + ((first + p) * l.kv_heads + h) * l.hd, l.hd, t.data() + l.row(int64_t(s), h, p));
-    first += l.lengths[s];
+  for (int64_t s = 0; s < seqs; ++s) {
+    const int64_t len = l.lengths[size_t(s)];
+    for (int64_t p = ring > 0 ? std::max<int64_t>(0, len - ring) : 0; p < len; ++p)
+      for (int64_t h = 0; h < l.kv_heads; ++h) {
+        const int64_t at = ring > 0 ? ((s * l.kv_heads + h) * ring + p % ring) * l.hd : l.row(s, h, p);
+        std::copy_n(x.data() + ((first + p) * l.kv_heads + h) * l.hd, l.hd, t.data() + at);
+      }
+    first += len;
   }
   std::vector<uint16_t> b(t.size());
   convert_f32_to_bf16(t.data(), b.data(), t.size());
   CTX_CUDA_CHECK(cudaMemcpy(dst, b.data(), b.size() * 2, cudaMemcpyHostToDevice));
 }
 
-// Elements of the KIVI buffers of one copy of a layout (kernels.h: KiviKv).
+// Elements of the KIVI buffers of one copy of a layout (kernels.h: KiviKv): codes and params, and
+// the bf16 ring of the newest residual + group + queries positions, as small as it may be (ring 0:
+// the whole region, when that is not more).
 struct KiviSizes {
-  int64_t codes = 0, k_params = 0, v_params = 0;
+  int64_t codes = 0, k_params = 0, v_params = 0, ring = 0, bf16 = 0;
   KiviSizes(const GpuAttentionCase& c, const CacheLayout& l) {
     if (!c.kivi.enabled()) return;
     const int64_t heads = int64_t(l.lengths.size()) * c.kv_heads;
+    ring = c.kivi.residual + c.kivi.group + (c.batch_lengths.empty() ? c.queries : 1);
+    if (ring >= l.region) ring = 0;
+    bf16 = heads * (ring > 0 ? ring : l.region) * c.head_dim;
     codes = heads * l.region * kv_quant_row_bytes(c.head_dim, c.kivi.bits);
     k_params = heads * (l.region / c.kivi.group) * c.head_dim;
     v_params = heads * l.region * ((c.head_dim + c.kivi.group - 1) / c.kivi.group);
   }
-  int64_t bytes() const { return 2 * codes + 8 * (k_params + v_params); }
+  int64_t bytes() const { return 2 * codes + 8 * (k_params + v_params) + 2 * 2 * bf16; }
 };
 
-// The device side of one case: cache (cache_copies copies of the layout, and of the KIVI buffers),
-// queries, positions, block table and workspaces.
+// The device side of one case: cache (cache_copies copies of the layout; KIVI: of the bf16 ring and
+// the codes, beside one copy of the whole layout, the source of the quantization), queries,
+// positions, block table and workspaces.
 struct DeviceCase {
   CacheLayout layout;
   KiviSizes kivi;
   int64_t rows;  // query rows
+  int64_t cache_elements;  // bf16 elements of K (and V) per copy that the attention reads
   DeviceBuffer<bf16> q, k, v, out;
+  DeviceBuffer<bf16> k_whole, v_whole;  // KIVI: every position, quantized from
   DeviceBuffer<int32_t> pos0, seq_lens, table;
   DeviceBuffer<float> partial;
   DeviceBuffer<int> counters;
@@ -140,9 +153,10 @@ struct DeviceCase {
       : layout(c),
         kivi(c, layout),
         rows(c.batch_lengths.empty() ? c.queries : int64_t(c.batch_lengths.size())),
+        cache_elements(c.kivi.enabled() ? kivi.bf16 : layout.elements),
         q(alloc, rows * c.heads * c.head_dim),
-        k(alloc, cache_copies * layout.elements),
-        v(alloc, cache_copies * layout.elements),
+        k(alloc, cache_copies * cache_elements),
+        v(alloc, cache_copies * cache_elements),
         out(alloc, rows * c.heads * c.head_dim),
         pos0(alloc, 1) {
     const bool batched = !c.batch_lengths.empty();
@@ -176,6 +190,7 @@ struct DeviceCase {
     p.vectorized = c.vectorized;
     p.max_grouped_heads = c.group_heads;
     if (c.kivi.enabled()) {
+      k_whole = DeviceBuffer<bf16>(alloc, layout.elements), v_whole = DeviceBuffer<bf16>(alloc, layout.elements);
       // At least one element each: a cache shorter than a group holds no key params.
       k_codes = DeviceBuffer<uint8_t>(alloc, std::max<int64_t>(1, cache_copies * kivi.codes));
       v_codes = DeviceBuffer<uint8_t>(alloc, std::max<int64_t>(1, cache_copies * kivi.codes));
@@ -185,15 +200,15 @@ struct DeviceCase {
       CTX_CUDA_CHECK(cudaMemset(v_codes.get(), 0, v_codes.bytes()));
       CTX_CUDA_CHECK(cudaMemset(k_params.get(), 0, k_params.bytes()));
       CTX_CUDA_CHECK(cudaMemset(v_params.get(), 0, v_params.bytes()));
-      p.kivi = {c.kivi.bits,  c.kivi.group,    c.kivi.residual, k_codes.get(),
-                v_codes.get(), k_params.get(), v_params.get()};
+      p.kivi = {c.kivi.bits,    c.kivi.group,  c.kivi.residual, kivi.ring,
+                k_codes.get(), v_codes.get(), k_params.get(),  v_params.get()};
     }
   }
 
   // The params pointing at copy i of the cache (and of the KIVI buffers).
   AttentionParams at_copy(int64_t i) const {
     AttentionParams p = params;
-    p.k_cache = k.get() + i * layout.elements, p.v_cache = v.get() + i * layout.elements;
+    p.k_cache = k.get() + i * cache_elements, p.v_cache = v.get() + i * cache_elements;
     if (p.kivi.bits != 0) {
       p.kivi.k_codes += i * kivi.codes, p.kivi.v_codes += i * kivi.codes;
       p.kivi.k_params += i * kivi.k_params, p.kivi.v_params += i * kivi.v_params;
@@ -201,11 +216,13 @@ struct DeviceCase {
     return p;
   }
 
-  // Quantizes each sequence's prefix of the copy that p points at (KIVI on).
+  // Quantizes each sequence's prefix from k_whole / v_whole into the codes of the copy that p
+  // points at (KIVI on).
   void quantize(const GpuAttentionCase& c, const AttentionParams& p) const {
     for (size_t s = 0; s < layout.lengths.size(); ++s) {
       KiviQuantizeParams qp;
-      qp.k_cache = p.k_cache, qp.v_cache = p.v_cache, qp.kv = p.kivi;
+      qp.k_cache = k_whole.get(), qp.v_cache = v_whole.get(), qp.kv = p.kivi;
+      qp.kv.ring = 0;  // the whole layout
       qp.kv_heads = c.kv_heads, qp.hd = c.head_dim, qp.capacity = layout.region, qp.seq = int64_t(s);
       const int64_t first_query = layout.lengths[s] - (c.batch_lengths.empty() ? c.queries : 1);
       qp.group_end = c.kivi.quantized_length(first_query) / c.kivi.group;
@@ -225,9 +242,17 @@ void upload_case(const GpuAttentionCase& c, DeviceCase& d, std::span<const float
   std::vector<uint16_t> qb(q_size);
   convert_f32_to_bf16(q.data(), qb.data(), q_size);
   CTX_CUDA_CHECK(cudaMemcpy(d.q.get(), qb.data(), q_size * 2, cudaMemcpyHostToDevice));
-  upload_cache(k, d.layout, d.k.get());
-  upload_cache(v, d.layout, d.v.get());
-  if (c.kivi.enabled()) d.quantize(c, d.params);
+  if (!c.kivi.enabled()) {
+    upload_cache(k, d.layout, d.k.get());
+    upload_cache(v, d.layout, d.v.get());
+    return;
+  }
+  upload_cache(k, d.layout, d.k_whole.get());
+  upload_cache(v, d.layout, d.v_whole.get());
+  d.quantize(c, d.params);
+  // The attention's bf16 rows: the last positions in the ring only (ring 0: the whole layout).
+  upload_cache(k, d.layout, d.k.get(), d.kivi.ring);
+  upload_cache(v, d.layout, d.v.get(), d.kivi.ring);
 }
 
 }  // namespace
@@ -297,15 +322,18 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
   AttentionTiming t;
   t.kv_bytes = c.kivi.enabled() ? kivi_read_bytes(c, layout.lengths)
                                 : 2 * layout.cached_positions() * c.kv_heads * c.head_dim * 2;  // K and V, bf16
-  t.reserved_bytes = 2 * layout.elements * 2 + KiviSizes(c, layout).bytes();
+  t.reserved_bytes = c.kivi.enabled() ? KiviSizes(c, layout).bytes() : 2 * layout.elements * 2;
   const int64_t copies = copies_beyond_l2(t.reserved_bytes, 1);
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, copies);
   launch_fill_random(d.q.get(), d.q.size(), 1, nullptr);
   launch_fill_random(d.k.get(), d.k.size(), 2, nullptr);
   launch_fill_random(d.v.get(), d.v.size(), 3, nullptr);
-  if (c.kivi.enabled())
+  if (c.kivi.enabled()) {
+    launch_fill_random(d.k_whole.get(), d.k_whole.size(), 4, nullptr);
+    launch_fill_random(d.v_whole.get(), d.v_whole.size(), 5, nullptr);
     for (int64_t i = 0; i < copies; ++i) d.quantize(c, d.at_copy(i));
+  }
   constexpr int kLaunches = 20;
   int64_t next = 0;
   const double ms = median_ms(reps, [&] {

@@ -21,9 +21,11 @@
 //
 // KIVI (kivi.bits > 0; contiguous, no window): after the upload, each sequence's positions below
 // kivi.quantized_length(its first query's position) (those before the queries', as the CPU's
-// KvCache holds them at the queries' attention) are quantized on the device from
-// the bf16 cache (core/kv/kv_quant.h's scheme, launch_kivi_quantize) and the kernel reads them as
-// codes, dequantized in registers (launch_kivi_attention); the rest it reads as bf16.
+// KvCache holds them at the queries' attention) are quantized on the device from a bf16 copy of
+// the whole cache, and the kernel's bf16 K/V are a ring of the newest residual + group + queries
+// positions (the engine's layout: position p at row p % ring), so that it must read the older ones
+// as codes (core/kv/kv_quant.h's scheme, launch_kivi_quantize), dequantized in registers
+// (launch_kivi_attention); the rest it reads as bf16.
 #pragma once
 
 #include <algorithm>

@@ -185,7 +185,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   kv.layers = c.num_kv_layers(), kv.kv_heads = c.num_kv_heads, kv.head_dim = c.head_dim;
   kv.slots = options_.max_batch, kv.capacity = cap;
   kv.block_size = options_.kv_block_size, kv.pool_positions = options_.kv_pool_positions;
-  kv.quant = options_.kv_quant;
+  kv.quant = options_.kv_quant, kv.max_forward = chunk;
   if (kv.quant.enabled()) {
     if (options_.max_batch > 1) throw Unsupported("GPU engine: KIVI KV (kv_quant) serves one sequence (max_batch 1)");
     for (const LayerBuffers& b : layers_)

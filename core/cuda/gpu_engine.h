@@ -77,9 +77,10 @@ struct GpuEngineOptions {
   // bits > 0: KIVI-quantized KV (core/kv/kv_quant.h, the CPU's kv_quant): after each layer's
   // attention the groups the forward completed are quantized on the device from the bf16 rows (as
   // KvCache::flush), and attention reads the quantized prefix as codes (kernels/kivi_kernels.h).
-  // Contiguous KV, max_batch 1, no sliding windows (else Unsupported). The bf16 cache still holds
-  // every position (bandwidth is saved, memory is not: kv_cache_bytes() counts both). As on the
-  // CPU, how a prompt is cut into forwards (prefill_chunk) decides what each chunk sees quantized.
+  // Contiguous KV, max_batch 1, no sliding windows (else Unsupported). The bf16 K/V then hold only
+  // the newest residual + group + prefill_chunk positions (a ring); kv_cache_bytes() counts them
+  // and the codes and params of all capacity positions. As on the CPU, how a prompt is cut into
+  // forwards (prefill_chunk) decides what each chunk sees quantized.
   KvQuantConfig kv_quant;
 };
 

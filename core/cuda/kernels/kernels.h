@@ -65,6 +65,9 @@ struct QkvRopeParams {
   const int32_t* block_table = nullptr;
   int64_t max_blocks = 0, pool_blocks = 0;
   int block_shift = 0;
+  // > 0 (contiguous only): each (sequence, KV head) holds a ring of this many rows, position pos at
+  // row pos % ring (KIVI's bf16 rest, KiviKv::ring).
+  int64_t ring = 0;
 };
 // Rounds the projections to bf16, applies q/k norm and RoPE, writes q and the new K/V entries.
 void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream);
@@ -81,10 +84,14 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 //   v_params          [seqs][kv_heads][C][ceil(hd / group)]: (min, scale) of token j, channel block b
 // Attention whose first query sits at position pos0 reads positions < qlen(pos0) = group *
 // floor(max(0, pos0 - residual) / group) here (the entries before the launch's, quantized by then)
-// and the others from the bf16 cache (whose rows below qlen are not read).
+// and the others from the bf16 cache: [seqs][kv_heads][C][hd] (rows below qlen not read), or with
+// ring > 0 [seqs][kv_heads][ring][hd] holding position j at row j % ring, so that only the newest
+// ring positions take bf16 memory (ring >= residual + group + the tokens of one forward: every
+// position a forward's attention or its quantization reads is still there).
 struct KiviKv {
   int bits = 0;  // 0: off; else 2, 4 or 8
   int64_t group = 0, residual = 0;
+  int64_t ring = 0;  // > 0: bf16 rows per (sequence, KV head), a ring; 0: C, at their positions
   uint8_t *k_codes = nullptr, *v_codes = nullptr;
   float2 *k_params = nullptr, *v_params = nullptr;  // (x, y) = (min, scale)
 };

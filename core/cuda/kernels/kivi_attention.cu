@@ -23,6 +23,13 @@ namespace {
 
 using namespace attention;
 
+// Where key j's bf16 row lives in its (sequence, KV head)'s ring of `ring` rows (the capacity when
+// there is no ring: then j % ring == j). Only the few keys past the quantized prefix pay the modulo.
+struct RingRows {
+  int64_t hd, ring;
+  __device__ int64_t operator()(int64_t j) const { return (j % ring) * hd; }
+};
+
 // One (sequence, KV head)'s quantized rows (kernels.h: KiviKv).
 struct KiviHead {
   const uint8_t *k_codes, *v_codes;
@@ -40,7 +47,10 @@ template <int kBits>
 __device__ inline void unpack8(CodeWord<kBits> w, float (&c)[8]) {
   if constexpr (kBits == 8) {
 #pragma unroll
-    for (int t = 0; t < 4; ++t) c[t] = code_float((w.x >> (8 * t)) & 0xffu), c[t + 4] = code_float((w.y >> (8 * t)) & 0xffu);
+    for (int t = 0; t < 4; ++t) {
+      c[t] = code_float((w.x >> (8 * t)) & 0xffu);
+      c[t + 4] = code_float((w.y >> (8 * t)) & 0xffu);
+    }
   } else {
     static_assert(kBits == 4);
 #pragma unroll
@@ -148,6 +158,7 @@ struct KiviElements {
   using Elem = float;
   KiviHead h;
   const bf16 *k, *v;  // this (sequence, KV head)'s bf16 rows
+  RingRows rows;
   int64_t qlen;
   int bits;
   __device__ static Elem zero() { return 0.f; }
@@ -162,6 +173,7 @@ struct KiviElements {
     const uint8_t* vc = h.v_codes + j * h.row_bytes;
     const float2* kp = h.k_params + j / h.group * hd;
     const float2* vp = h.v_params + j * h.value_blocks;
+    const int64_t row = quantized ? 0 : rows(j);
     const int vgroup = h.group < 256 ? int(h.group) : 256;  // e / vgroup == e / group for e < 256 (32-bit)
 #pragma unroll
     for (int i = 0; i < kN; ++i) {
@@ -173,8 +185,8 @@ struct KiviElements {
         kr[i] = a.x + code(kc, e) * a.y;
         vr[i] = b.x + code(vc, e) * b.y;
       } else {
-        kr[i] = __bfloat162float(k[j * hd + e]);
-        vr[i] = __bfloat162float(v[j * hd + e]);
+        kr[i] = __bfloat162float(k[row + e]);
+        vr[i] = __bfloat162float(v[row + e]);
       }
     }
   }
@@ -196,8 +208,9 @@ __global__ void kivi_attention_kernel(AttentionParams p) {
   __shared__ BlockShared<kEpl, kG> sh;
   const bf16* q_rows = p.q + (b.t * p.heads + b.h0) * hd;
   const int64_t head = b.seq * p.kv_heads + b.kvh;  // (sequence, KV head)
-  const bf16* k_base = p.k_cache + head * p.capacity * hd;
-  const bf16* v_base = p.v_cache + head * p.capacity * hd;
+  const RingRows rows{hd, kivi_bf16_rows(kv, p.capacity)};
+  const bf16* k_base = p.k_cache + head * rows.ring * hd;
+  const bf16* v_base = p.v_cache + head * rows.ring * hd;
   const int64_t row_bytes = (hd * kv.bits + 7) / 8, value_blocks = (hd + kv.group - 1) / kv.group;
   const KiviHead h{kv.k_codes + head * p.capacity * row_bytes, kv.v_codes + head * p.capacity * row_bytes,
                    kv.k_params + head * (p.capacity / kv.group) * hd, kv.v_params + head * p.capacity * value_blocks,
@@ -218,11 +231,11 @@ __global__ void kivi_attention_kernel(AttentionParams p) {
     const int64_t t1 = t0 + per_warp < tiles ? t0 + per_warp : tiles;
     wide_pass_kivi<kHd, kG, kBits>(s, h, b.begin + t0 * kTile, b.begin + t1 * kTile);
     const int64_t bf16_begin = b.begin > qlen ? b.begin : qlen;
-    wide_pass_bf16(s, ContiguousRows{hd}, k_base, v_base, bf16_begin + warp * wide_bf16_step<kHd>(), b.end);
+    wide_pass_bf16(s, rows, k_base, v_base, bf16_begin + warp * wide_bf16_step<kHd>(), b.end);
     s.finish(m, l, &sh.o[warp][0][0]);
   } else {
     m[0] = -FLT_MAX, l[0] = 0.f;
-    warp_keys_strided<kEpl>(p, KiviElements{h, k_base, v_base, qlen, kv.bits}, q_rows,
+    warp_keys_strided<kEpl>(p, KiviElements{h, k_base, v_base, rows, qlen, kv.bits}, q_rows,
                             b.begin + warp * keys_per_step<kEpl>(), b.end, lane, m[0], l[0], &sh.o[warp][0][0]);
   }
   finish_block<kEpl, kG>(p, b, sh, m, l, warp, lane);

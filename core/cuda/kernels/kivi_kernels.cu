@@ -43,24 +43,27 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
   if (g0 + int64_t(blockIdx.x) >= g1) return;  // the whole block: before any barrier
   const int64_t G = g0 + blockIdx.x, head = p.seq * p.kv_heads + blockIdx.y;
   const int64_t rb = (hd * bits + 7) / 8, nb = (hd + g - 1) / g;
-  const int64_t row0 = head * p.capacity + G * g;  // the group's first row of this (sequence, head)
-  const bf16* k = p.k_cache + row0 * hd;
-  const bf16* v = p.v_cache + row0 * hd;
+  const int64_t row0 = head * p.capacity + G * g;  // the group's first code row of this (sequence, head)
+  // The bf16 row of the group's token t (a ring holds position j at row j % ring).
+  const int64_t rows = kivi_bf16_rows(kv, p.capacity);
+  const auto bf16_row = [&](int64_t t) { return (head * rows + (G * g + t) % rows) * hd; };
+  const bf16 *k = p.k_cache, *v = p.v_cache;
   float2* kp = kv.k_params + (head * (p.capacity / g) + G) * hd;
   float2* vp = kv.v_params + row0 * nb;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
-    float lo = __bfloat162float(k[d]), hi = lo;
+    float lo = __bfloat162float(k[bf16_row(0) + d]), hi = lo;
     for (int64_t t = 1; t < g; ++t) {
-      const float x = __bfloat162float(k[t * hd + d]);
+      const float x = __bfloat162float(k[bf16_row(t) + d]);
       lo = fminf(lo, x), hi = fmaxf(hi, x);
     }
     kp[d] = fit(lo, hi, bits);
   }
   for (int64_t i = threadIdx.x; i < g * nb; i += blockDim.x) {
     const int64_t t = i / nb, c0 = (i % nb) * g, c1 = c0 + g < hd ? c0 + g : hd;
-    float lo = __bfloat162float(v[t * hd + c0]), hi = lo;
+    const bf16* row = v + bf16_row(t);
+    float lo = __bfloat162float(row[c0]), hi = lo;
     for (int64_t c = c0 + 1; c < c1; ++c) {
-      const float x = __bfloat162float(v[t * hd + c]);
+      const float x = __bfloat162float(row[c]);
       lo = fminf(lo, x), hi = fmaxf(hi, x);
     }
     vp[i] = fit(lo, hi, bits);
@@ -70,8 +73,8 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
   uint8_t* vc = kv.v_codes + row0 * rb;
   for (int64_t i = threadIdx.x; i < g * rb; i += blockDim.x) {
     const int64_t t = i / rb, byte = i % rb;
-    kc[i] = pack_byte(k + t * hd, byte, hd, bits, [&](int64_t c) { return kp[c]; });
-    vc[i] = pack_byte(v + t * hd, byte, hd, bits, [&](int64_t c) { return vp[t * nb + c / g]; });
+    kc[i] = pack_byte(k + bf16_row(t), byte, hd, bits, [&](int64_t c) { return kp[c]; });
+    vc[i] = pack_byte(v + bf16_row(t), byte, hd, bits, [&](int64_t c) { return vp[t * nb + c / g]; });
   }
 }
 

@@ -11,6 +11,11 @@
 
 namespace ctx::cuda {
 
+// bf16 rows per (sequence, KV head): the ring, or the capacity.
+__host__ __device__ inline int64_t kivi_bf16_rows(const KiviKv& kv, int64_t capacity) {
+  return kv.ring > 0 ? kv.ring : capacity;
+}
+
 // kv_quant.h's KvQuantConfig::quantized_length: of T entries, the prefix held quantized.
 __host__ __device__ inline int64_t kivi_quantized_length(const KiviKv& kv, int64_t T) {
   return T > kv.residual ? (T - kv.residual) / kv.group * kv.group : 0;
@@ -27,7 +32,7 @@ inline int64_t kivi_head_bytes(int bits, int64_t group, int64_t head_dim, int64_
 }
 
 struct KiviQuantizeParams {
-  const bf16 *k_cache, *v_cache;  // [seqs][kv_heads][capacity][hd]
+  const bf16 *k_cache, *v_cache;  // [seqs][kv_heads][capacity or kv.ring][hd] (kernels.h: KiviKv)
   KiviKv kv;                      // written: codes and params of the groups below
   int64_t kv_heads = 0, hd = 0, capacity = 0;
   int64_t seq = 0;                // the sequence whose groups are quantized
