@@ -2,11 +2,13 @@
 // against kv_quant.h's CPU functions on the same bf16 values (codes equal except at exact rounding
 // ties, params within 1e-6 relative), and the fused decode attention kernel against a float64
 // reference over the CPU KvQuantStore's dequantized prefix and the bf16 rest, with the tolerance
-// of gpu_attention_test (the output rounded to bf16). Cases: decode and prefill chunks; 2, 4 and 8 bits; head dims 64, 128,
-// 256 (the wide path) and 80 (generic), and the generic path for all; MHA and GQA (2 and 4 query
-// heads per KV head); lengths with no quantized prefix, partial groups, prefixes of whole cache;
-// groups that are and are not multiples of the wide path's tile; explicit split counts whose chunk
-// boundaries fall inside key groups; batched decode of mixed lengths. Label "gpu".
+// of gpu_attention_test (the output rounded to bf16); the kernel reads its bf16 rest from a ring of
+// the newest positions, as the engine keeps them. Cases: decode and prefill chunks; 2, 4 and 8
+// bits; head dims 64, 128, 256 (the wide path) and 80 (generic), and the generic path for all; MHA
+// and GQA (2 and 4 query heads per KV head); lengths with no quantized prefix, partial groups, all
+// but the query's own key quantized; groups that are and are not multiples of the wide path's
+// tile; explicit split counts whose chunk boundaries fall inside key groups; batched decode of
+// mixed lengths. Label "gpu".
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -90,7 +92,8 @@ std::vector<KiviCase> attention_cases() {
 }
 
 // k and v ([sum of lengths, kv_heads * hd]) with each sequence's first quantized_length(position of
-// its first query) entries replaced by what KvQuantStore holds for them, dequantized: the values the kernel must use.
+// its first query) entries replaced by what KvQuantStore holds for them, dequantized: the values
+// the kernel must use.
 void dequantize_prefixes(const GpuAttentionCase& c, std::vector<float>& k, std::vector<float>& v) {
   const int64_t hd = c.head_dim, kvh = c.kv_heads;
   const std::vector<int64_t> lengths = c.batch_lengths.empty() ? std::vector<int64_t>{c.length} : c.batch_lengths;

@@ -9,7 +9,8 @@
 // codes of its channels of a row (4 bytes at 4 bits, 8 at 8: one 64- or 128-byte row per kHd / 8
 // lanes, coalesced as the bf16 kernel's 16-byte loads) and its channel block's value (min, scale):
 //   score = sum_d qs_d code_d + qm,   o_d += (w scale) code_d, and sum w min once per block.
-// The bf16 keys of the chunk (>= qlen) then go through wide_pass_bf16 on the same state.
+// The bf16 keys of the chunk (>= qlen) then go through wide_pass_bf16 on the same state, read
+// through the ring of the newest positions when there is one (RingRows; kernels.h: KiviKv::ring).
 // Generic path: warp_keys_strided with elements dequantized one by one (any head_dim, 2 bits).
 #include <type_traits>
 
