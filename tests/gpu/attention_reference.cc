@@ -54,6 +54,17 @@ std::vector<float> random_bf16(size_t n, uint32_t seed, float scale) {
   return v;
 }
 
+Inputs random_inputs(const GpuAttentionCase& c, uint32_t seed) {
+  int64_t rows = c.queries, positions = c.length;
+  if (!c.batch_lengths.empty()) {
+    rows = int64_t(c.batch_lengths.size()), positions = 0;
+    for (int64_t l : c.batch_lengths) positions += l;
+  }
+  const size_t kv = size_t(positions * c.kv_heads * c.head_dim);
+  return {random_bf16(size_t(rows * c.heads * c.head_dim), seed, 2.f), random_bf16(kv, seed + 1, 1.f),
+          random_bf16(kv, seed + 2, 1.f)};
+}
+
 std::vector<double> reference_attention(const GpuAttentionCase& c, const std::vector<float>& q,
                                         const std::vector<float>& k, const std::vector<float>& v) {
   if (c.batch_lengths.empty()) return one_sequence(c, q, k, v);

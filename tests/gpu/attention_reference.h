@@ -15,6 +15,13 @@ float round_bf16(float x);
 // n values of a normal(0, scale) distribution, rounded to bf16.
 std::vector<float> random_bf16(size_t n, uint32_t seed, float scale);
 
+// Random bf16-rounded inputs of a case (sizes as gpu_attention takes them): K and V normal(0, 1),
+// queries normal(0, 2), so that attention is peaked (a wrong softmax shows) but not one-hot.
+struct Inputs {
+  std::vector<float> q, k, v;
+};
+Inputs random_inputs(const GpuAttentionCase& c, uint32_t seed);
+
 // The case's output in double: one sequence (queries at the last positions) or, with batch_lengths,
 // each sequence's one query over its own rows.
 std::vector<double> reference_attention(const GpuAttentionCase& c, const std::vector<float>& q,

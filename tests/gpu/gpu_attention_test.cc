@@ -21,8 +21,6 @@
 namespace ctx::cuda {
 namespace {
 
-using attention_ref::random_bf16;
-
 struct Case {
   int64_t heads, kv_heads, head_dim, length, queries, window;
   int splits;
@@ -85,16 +83,7 @@ TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   GpuAttentionCase c;
   c.heads = k.heads, c.kv_heads = k.kv_heads, c.head_dim = k.head_dim, c.length = k.length, c.queries = k.queries;
   c.window = k.window, c.splits = k.splits, c.block_size = k.block_size, c.batch_lengths = k.batch;
-  int64_t rows = c.queries, positions = c.length;
-  if (!k.batch.empty()) {
-    rows = int64_t(k.batch.size()), positions = 0;
-    for (int64_t l : k.batch) positions += l;
-  }
-  const uint32_t seed = uint32_t(std::hash<std::string>()(k.name()));
-  // Queries scaled so that attention is peaked (a wrong softmax shows), not one-hot.
-  const auto q = random_bf16(size_t(rows * c.heads * c.head_dim), seed, 2.f);
-  const auto kk = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 1, 1.f);
-  const auto v = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 2, 1.f);
+  const auto [q, kk, v] = attention_ref::random_inputs(c, uint32_t(std::hash<std::string>()(k.name())));
   const auto want = attention_ref::reference_attention(c, q, kk, v);
   for (bool vectorized : {true, false}) {
     c.vectorized = vectorized;

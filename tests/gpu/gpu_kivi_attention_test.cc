@@ -126,15 +126,7 @@ class GpuKiviAttention : public ::testing::TestWithParam<KiviCase> {};
 TEST_P(GpuKiviAttention, MatchesTheFloat64ReferenceOnTheDequantizedPrefix) {
   const KiviCase& kc = GetParam();
   GpuAttentionCase c = kc.gpu_case();
-  int64_t rows = c.queries, positions = c.length;
-  if (!kc.batch.empty()) {
-    rows = int64_t(kc.batch.size()), positions = 0;
-    for (int64_t l : kc.batch) positions += l;
-  }
-  const uint32_t seed = uint32_t(std::hash<std::string>()(kc.name()));
-  const auto q = random_bf16(size_t(rows * c.heads * c.head_dim), seed, 2.f);
-  const auto k = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 1, 1.f);
-  const auto v = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 2, 1.f);
+  const auto [q, k, v] = attention_ref::random_inputs(c, uint32_t(std::hash<std::string>()(kc.name())));
   auto kd = k, vd = v;
   dequantize_prefixes(c, kd, vd);
   const auto want = attention_ref::reference_attention(c, q, kd, vd);
