@@ -255,6 +255,15 @@ void upload_case(const GpuAttentionCase& c, DeviceCase& d, std::span<const float
   upload_cache(v, d.layout, d.v.get(), d.kivi.ring);
 }
 
+// Bytes a KIVI decode launch reads for sequences of these lengths (one query each): codes and
+// params of the quantized prefix and the bf16 K and V rows of the rest.
+int64_t kivi_read_bytes(const GpuAttentionCase& c, const std::vector<int64_t>& lengths) {
+  int64_t bytes = 0;
+  for (int64_t len : lengths)
+    bytes += kivi_head_bytes(c.kivi.bits, c.kivi.group, c.head_dim, len, c.kivi.quantized_length(len - 1));
+  return bytes * c.kv_heads;
+}
+
 }  // namespace
 
 std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const float> q, std::span<const float> k,
@@ -305,13 +314,6 @@ KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k
       out.v_params.push_back(param(vp[size_t(h * len * out.value_blocks + i)]));
   }
   return out;
-}
-
-int64_t kivi_read_bytes(const GpuAttentionCase& c, const std::vector<int64_t>& lengths) {
-  int64_t bytes = 0;
-  for (int64_t len : lengths)
-    bytes += kivi_head_bytes(c.kivi.bits, c.kivi.group, c.head_dim, len, c.kivi.quantized_length(len - 1));
-  return bytes * c.kv_heads;
 }
 
 AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {

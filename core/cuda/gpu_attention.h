@@ -84,15 +84,11 @@ struct KiviPrefix {
 };
 KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k, std::span<const float> v);
 
-// Bytes a KIVI decode launch reads for sequences of these lengths (one query each): codes and
-// params of the quantized prefix and the bf16 K and V rows of the rest.
-int64_t kivi_read_bytes(const GpuAttentionCase& c, const std::vector<int64_t>& lengths);
-
 struct AttentionTiming {
   int splits = 0;
   double us = 0;              // median microseconds per launch
   double bytes_per_s = 0;     // K and V bytes the launch must read / time
-  int64_t kv_bytes = 0;       // K and V bytes the launch reads (KIVI: kivi_read_bytes)
+  int64_t kv_bytes = 0;       // K and V bytes the launch reads (KIVI: codes, params, bf16 rest)
   int64_t reserved_bytes = 0;  // K and V bytes the layout holds for them (static regions or blocks;
                                // KIVI: the bf16 cache and the codes and params buffers)
 };
