@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <type_traits>
 
 #include "core/base/dtype.h"
 #include "core/base/error.h"
@@ -12,6 +13,7 @@
 #include "core/cuda/event_timer.h"
 #include "core/cuda/kernels/flash_attention.h"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/kivi_kernels.h"
 
 namespace ctx::cuda {
 
@@ -44,12 +46,20 @@ void check_case(const GpuAttentionCase& c) {
   if (c.splits < 0) fail("gpu_attention: splits ", c.splits, " < 0");
   if (c.kernel != AttentionKernel::kSplitKv) {
     if (c.head_dim != 64 && c.head_dim != 128) fail("gpu_attention: the flash kernel needs head_dim 64 or 128, not ", c.head_dim);
-    if (c.block_size > 0 || !c.batch_lengths.empty())
-      fail("gpu_attention: the flash kernel reads one contiguous sequence (no block_size, no batch_lengths)");
+    if (c.block_size > 0 || !c.batch_lengths.empty() || c.kivi.enabled())
+      fail("gpu_attention: the flash kernel reads one contiguous bf16 sequence (no block_size, batch_lengths or kivi)");
     resolve_flash_config(flash_config(c), c.head_dim);  // an unknown block shape is an error naming it
   }
   if (c.block_size < 0 || c.block_size > 1024 || (c.block_size & (c.block_size - 1)) != 0)
     fail("gpu_attention: block_size ", c.block_size, " must be 0 (contiguous) or a power of two <= 1024");
+  if (c.kivi.enabled()) {
+    if (c.kivi.bits != 2 && c.kivi.bits != 4 && c.kivi.bits != 8)
+      fail("gpu_attention: kivi bits ", c.kivi.bits, " must be 2, 4 or 8");
+    if (c.kivi.group < 1 || c.kivi.residual < 0)
+      fail("gpu_attention: kivi group ", c.kivi.group, " must be >= 1 and residual ", c.kivi.residual, " >= 0");
+    if (c.block_size != 0 || c.window != 0 || !c.flex.empty())
+      fail("gpu_attention: KIVI KV is over a contiguous cache (block_size 0) without a window or flex mask");
+  }
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
@@ -100,38 +110,69 @@ struct CacheLayout {
 };
 
 // Host float rows ([sum of lengths, kv_heads * hd], sequences one after another) -> device bf16 in
-// the layout.
-void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst) {
-  std::vector<float> t(size_t(l.elements), 0.f);
+// the layout, or with ring > 0 (contiguous) in rings of `ring` rows per (sequence, KV head) holding
+// each sequence's last `ring` positions, position p at row p % ring (kernels.h: KiviKv::ring).
+void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst, int64_t ring = 0) {
+  const int64_t seqs = int64_t(l.lengths.size());
+  std::vector<float> t(size_t(ring > 0 ? seqs * l.kv_heads * ring * l.hd : l.elements), 0.f);
   int64_t first = 0;
-  for (size_t s = 0; s < l.lengths.size(); ++s) {
-    for (int64_t p = 0; p < l.lengths[s]; ++p)
-      for (int64_t h = 0; h < l.kv_heads; ++h)
-        std::copy_n(x.data() + ((first + p) * l.kv_heads + h) * l.hd, l.hd, t.data() + l.row(int64_t(s), h, p));
-    first += l.lengths[s];
+  for (int64_t s = 0; s < seqs; ++s) {
+    const int64_t len = l.lengths[size_t(s)];
+    for (int64_t p = ring > 0 ? std::max<int64_t>(0, len - ring) : 0; p < len; ++p)
+      for (int64_t h = 0; h < l.kv_heads; ++h) {
+        const int64_t at = ring > 0 ? ((s * l.kv_heads + h) * ring + p % ring) * l.hd : l.row(s, h, p);
+        std::copy_n(x.data() + ((first + p) * l.kv_heads + h) * l.hd, l.hd, t.data() + at);
+      }
+    first += len;
   }
   std::vector<uint16_t> b(t.size());
   convert_f32_to_bf16(t.data(), b.data(), t.size());
   CTX_CUDA_CHECK(cudaMemcpy(dst, b.data(), b.size() * 2, cudaMemcpyHostToDevice));
 }
 
-// The device side of one case: cache (cache_copies copies of the layout), queries, positions, block
-// table and workspaces.
+// Elements of the KIVI buffers of one copy of a layout (kernels.h: KiviKv): codes and params, and
+// the bf16 ring of the newest residual + group + queries positions, as small as it may be (ring 0:
+// the whole region, when that is not more).
+struct KiviSizes {
+  int64_t codes = 0, k_params = 0, v_params = 0, ring = 0, bf16 = 0;
+  KiviSizes(const GpuAttentionCase& c, const CacheLayout& l) {
+    if (!c.kivi.enabled()) return;
+    const int64_t heads = int64_t(l.lengths.size()) * c.kv_heads;
+    ring = c.kivi.residual + c.kivi.group + (c.batch_lengths.empty() ? c.queries : 1);
+    if (ring >= l.region) ring = 0;
+    bf16 = heads * (ring > 0 ? ring : l.region) * c.head_dim;
+    codes = heads * l.region * kv_quant_row_bytes(c.head_dim, c.kivi.bits);
+    k_params = heads * (l.region / c.kivi.group) * c.head_dim;
+    v_params = heads * l.region * ((c.head_dim + c.kivi.group - 1) / c.kivi.group);
+  }
+  int64_t bytes() const { return 2 * codes + 8 * (k_params + v_params) + 2 * 2 * bf16; }
+};
+
+// The device side of one case: cache (cache_copies copies of the layout; KIVI: of the bf16 ring and
+// the codes, beside one copy of the whole layout, the source of the quantization), queries,
+// positions, block table and workspaces.
 struct DeviceCase {
   CacheLayout layout;
+  KiviSizes kivi;
   int64_t rows;  // query rows
+  int64_t cache_elements;  // bf16 elements of K (and V) per copy that the attention reads
   DeviceBuffer<bf16> q, k, v, out;
+  DeviceBuffer<bf16> k_whole, v_whole;  // KIVI: every position, quantized from
   DeviceBuffer<int32_t> pos0, seq_lens, table;
   DeviceBuffer<float> partial;
   DeviceBuffer<int> counters;
-  AttentionParams params;
+  DeviceBuffer<uint8_t> k_codes, v_codes;
+  DeviceBuffer<float2> k_params, v_params;
+  AttentionParams params;  // pointing at copy 0
 
   DeviceCase(DeviceAllocator& alloc, const GpuAttentionCase& c, int64_t cache_copies)
       : layout(c),
+        kivi(c, layout),
         rows(c.batch_lengths.empty() ? c.queries : int64_t(c.batch_lengths.size())),
+        cache_elements(c.kivi.enabled() ? kivi.bf16 : layout.elements),
         q(alloc, rows * c.heads * c.head_dim),
-        k(alloc, cache_copies * layout.elements),
-        v(alloc, cache_copies * layout.elements),
+        k(alloc, cache_copies * cache_elements),
+        v(alloc, cache_copies * cache_elements),
         out(alloc, rows * c.heads * c.head_dim),
         pos0(alloc, 1) {
     const bool batched = !c.batch_lengths.empty();
@@ -166,14 +207,86 @@ struct DeviceCase {
     p.max_grouped_heads = c.group_heads;
     p.flex = c.flex;
     p.prefetch = c.prefetch;
+    if (c.kivi.enabled()) {
+      k_whole = DeviceBuffer<bf16>(alloc, layout.elements), v_whole = DeviceBuffer<bf16>(alloc, layout.elements);
+      // At least one element each: a cache shorter than a group holds no key params.
+      k_codes = DeviceBuffer<uint8_t>(alloc, std::max<int64_t>(1, cache_copies * kivi.codes));
+      v_codes = DeviceBuffer<uint8_t>(alloc, std::max<int64_t>(1, cache_copies * kivi.codes));
+      k_params = DeviceBuffer<float2>(alloc, std::max<int64_t>(1, cache_copies * kivi.k_params));
+      v_params = DeviceBuffer<float2>(alloc, std::max<int64_t>(1, cache_copies * kivi.v_params));
+      CTX_CUDA_CHECK(cudaMemset(k_codes.get(), 0, k_codes.bytes()));
+      CTX_CUDA_CHECK(cudaMemset(v_codes.get(), 0, v_codes.bytes()));
+      CTX_CUDA_CHECK(cudaMemset(k_params.get(), 0, k_params.bytes()));
+      CTX_CUDA_CHECK(cudaMemset(v_params.get(), 0, v_params.bytes()));
+      p.kivi = {c.kivi.bits,    c.kivi.group,  c.kivi.residual, kivi.ring,
+                k_codes.get(), v_codes.get(), k_params.get(),  v_params.get()};
+    }
+  }
+
+  // The params pointing at copy i of the cache (and of the KIVI buffers).
+  AttentionParams at_copy(int64_t i) const {
+    AttentionParams p = params;
+    p.k_cache = k.get() + i * cache_elements, p.v_cache = v.get() + i * cache_elements;
+    if (p.kivi.bits != 0) {
+      p.kivi.k_codes += i * kivi.codes, p.kivi.v_codes += i * kivi.codes;
+      p.kivi.k_params += i * kivi.k_params, p.kivi.v_params += i * kivi.v_params;
+    }
+    return p;
+  }
+
+  // Quantizes each sequence's prefix from k_whole / v_whole into the codes of the copy that p
+  // points at (KIVI on).
+  void quantize(const GpuAttentionCase& c, const AttentionParams& p) const {
+    for (size_t s = 0; s < layout.lengths.size(); ++s) {
+      KiviQuantizeParams qp;
+      qp.k_cache = k_whole.get(), qp.v_cache = v_whole.get(), qp.kv = p.kivi;
+      qp.kv.ring = 0;  // the whole layout
+      qp.kv_heads = c.kv_heads, qp.hd = c.head_dim, qp.capacity = layout.region, qp.seq = int64_t(s);
+      const int64_t first_query = layout.lengths[s] - (c.batch_lengths.empty() ? c.queries : 1);
+      qp.group_end = c.kivi.quantized_length(first_query) / c.kivi.group;
+      launch_kivi_quantize(qp, nullptr);
+    }
   }
 };
+
+// Uploads a case's q, k and v (sizes checked) to copy 0 and, with KIVI, quantizes the prefixes.
+void upload_case(const GpuAttentionCase& c, DeviceCase& d, std::span<const float> q, std::span<const float> k,
+                 std::span<const float> v) {
+  const size_t q_size = size_t(d.rows * c.heads * c.head_dim);
+  const size_t kv_size = size_t(d.layout.cached_positions() * c.kv_heads * c.head_dim);
+  if (q.size() != q_size || k.size() != kv_size || v.size() != kv_size)
+    fail("gpu_attention: tensor sizes q ", q.size(), ", k ", k.size(), ", v ", v.size(), " do not match the case (", q_size,
+         ", ", kv_size, ", ", kv_size, ")");
+  std::vector<uint16_t> qb(q_size);
+  convert_f32_to_bf16(q.data(), qb.data(), q_size);
+  CTX_CUDA_CHECK(cudaMemcpy(d.q.get(), qb.data(), q_size * 2, cudaMemcpyHostToDevice));
+  if (!c.kivi.enabled()) {
+    upload_cache(k, d.layout, d.k.get());
+    upload_cache(v, d.layout, d.v.get());
+    return;
+  }
+  upload_cache(k, d.layout, d.k_whole.get());
+  upload_cache(v, d.layout, d.v_whole.get());
+  d.quantize(c, d.params);
+  // The attention's bf16 rows: the last positions in the ring only (ring 0: the whole layout).
+  upload_cache(k, d.layout, d.k.get(), d.kivi.ring);
+  upload_cache(v, d.layout, d.v.get(), d.kivi.ring);
+}
 
 void launch_case(const GpuAttentionCase& c, const AttentionParams& p) {
   if (c.kernel == AttentionKernel::kSplitKv)
     launch_attention(p, nullptr);
   else
     launch_flash_prefill(p, nullptr, flash_config(c));
+}
+
+// Bytes a KIVI decode launch reads for sequences of these lengths (one query each): codes and
+// params of the quantized prefix and the bf16 K and V rows of the rest.
+int64_t kivi_read_bytes(const GpuAttentionCase& c, const std::vector<int64_t>& lengths) {
+  int64_t bytes = 0;
+  for (int64_t len : lengths)
+    bytes += kivi_head_bytes(c.kivi.bits, c.kivi.group, c.head_dim, len, c.kivi.quantized_length(len - 1));
+  return bytes * c.kv_heads;
 }
 
 }  // namespace
@@ -183,22 +296,48 @@ std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const floa
   check_case(c);
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, 1);
-  const size_t q_size = size_t(d.rows * c.heads * c.head_dim);
-  const size_t kv_size = size_t(d.layout.cached_positions() * c.kv_heads * c.head_dim);
-  if (q.size() != q_size || k.size() != kv_size || v.size() != kv_size)
-    fail("gpu_attention: tensor sizes q ", q.size(), ", k ", k.size(), ", v ", v.size(), " do not match the case (", q_size,
-         ", ", kv_size, ", ", kv_size, ")");
-  std::vector<uint16_t> qb(q_size);
-  convert_f32_to_bf16(q.data(), qb.data(), q_size);
-  CTX_CUDA_CHECK(cudaMemcpy(d.q.get(), qb.data(), q_size * 2, cudaMemcpyHostToDevice));
-  upload_cache(k, d.layout, d.k.get());
-  upload_cache(v, d.layout, d.v.get());
+  upload_case(c, d, q, k, v);
   launch_case(c, d.params);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
+  const size_t q_size = q.size();
   std::vector<uint16_t> ob(q_size);
   CTX_CUDA_CHECK(cudaMemcpy(ob.data(), d.out.get(), q_size * 2, cudaMemcpyDeviceToHost));
   std::vector<float> out(q_size);
   convert_to_f32(DType::BF16, ob.data(), out.data(), q_size);
+  return out;
+}
+
+KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k, std::span<const float> v) {
+  if (!c.kivi.enabled() || !c.batch_lengths.empty()) fail("gpu_kivi_quantize: needs kivi bits and one sequence");
+  check_case(c);
+  DeviceAllocator alloc;
+  DeviceCase d(alloc, c, 1);
+  upload_case(c, d, std::vector<float>(size_t(c.queries * c.heads * c.head_dim)), k, v);
+  CTX_CUDA_CHECK(cudaDeviceSynchronize());
+  const auto fetch = [](const auto& buf) {
+    std::vector<std::remove_cvref_t<decltype(*buf.get())>> host(size_t(buf.size()));
+    CTX_CUDA_CHECK(cudaMemcpy(host.data(), buf.get(), size_t(buf.bytes()), cudaMemcpyDeviceToHost));
+    return host;
+  };
+  const auto kc = fetch(d.k_codes), vc = fetch(d.v_codes);
+  const auto kp = fetch(d.k_params), vp = fetch(d.v_params);
+  KiviPrefix out;
+  const int64_t g = c.kivi.group, hd = c.head_dim, len = c.length, groups = len / g;
+  out.qlen = c.kivi.quantized_length(len - c.queries);
+  out.row_bytes = kv_quant_row_bytes(hd, c.kivi.bits), out.value_blocks = (hd + g - 1) / g;
+  const auto param = [](float2 x) { return KvQuantParam{x.x, x.y}; };
+  for (int64_t h = 0; h < c.kv_heads; ++h) {
+    // The device's rows of head h start at h * length (one sequence, region = length).
+    const auto codes = [&](const std::vector<uint8_t>& src, std::vector<uint8_t>& dst) {
+      const auto at = src.begin() + h * len * out.row_bytes;
+      dst.insert(dst.end(), at, at + out.qlen * out.row_bytes);
+    };
+    codes(kc, out.k_codes);
+    codes(vc, out.v_codes);
+    for (int64_t i = 0; i < out.qlen / g * hd; ++i) out.k_params.push_back(param(kp[size_t(h * groups * hd + i)]));
+    for (int64_t i = 0; i < out.qlen * out.value_blocks; ++i)
+      out.v_params.push_back(param(vp[size_t(h * len * out.value_blocks + i)]));
+  }
   return out;
 }
 
@@ -208,25 +347,26 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
   check_case(c);
   const CacheLayout layout(c);
   AttentionTiming t;
-  t.kv_bytes = 2 * layout.cached_positions() * c.kv_heads * c.head_dim * 2;  // K and V, bf16
-  t.reserved_bytes = 2 * layout.elements * 2;
+  t.kv_bytes = c.kivi.enabled() ? kivi_read_bytes(c, layout.lengths)
+                                : 2 * layout.cached_positions() * c.kv_heads * c.head_dim * 2;  // K and V, bf16
+  t.reserved_bytes = c.kivi.enabled() ? KiviSizes(c, layout).bytes() : 2 * layout.elements * 2;
   const int64_t copies = copies_beyond_l2(t.reserved_bytes, 1);
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, copies);
   launch_fill_random(d.q.get(), d.q.size(), 1, nullptr);
   launch_fill_random(d.k.get(), d.k.size(), 2, nullptr);
   launch_fill_random(d.v.get(), d.v.size(), 3, nullptr);
+  if (c.kivi.enabled()) {
+    launch_fill_random(d.k_whole.get(), d.k_whole.size(), 4, nullptr);
+    launch_fill_random(d.v_whole.get(), d.v_whole.size(), 5, nullptr);
+    for (int64_t i = 0; i < copies; ++i) d.quantize(c, d.at_copy(i));
+  }
   constexpr int kLaunches = 20;
   int64_t next = 0;
-  AttentionParams p = d.params;
   const double ms = median_ms(reps, [&] {
-    for (int i = 0; i < kLaunches; ++i) {
-      const int64_t at = (next++ % copies) * layout.elements;
-      p.k_cache = d.k.get() + at, p.v_cache = d.v.get() + at;
-      launch_attention(p, nullptr);
-    }
+    for (int i = 0; i < kLaunches; ++i) launch_attention(d.at_copy(next++ % copies), nullptr);
   });
-  t.splits = p.splits;
+  t.splits = d.params.splits;
   t.us = ms * 1e3 / kLaunches;
   t.bytes_per_s = double(t.kv_bytes) / (t.us * 1e-6);
   return t;
@@ -234,7 +374,8 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
 
 PrefillTiming measure_prefill_attention(const GpuAttentionCase& c, int reps, int launches) {
   check_case(c);
-  if (!c.batch_lengths.empty() || c.block_size > 0) fail("measure_prefill_attention: one contiguous sequence only");
+  if (!c.batch_lengths.empty() || c.block_size > 0 || c.kivi.enabled())
+    fail("measure_prefill_attention: one contiguous bf16 sequence only");
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, 1);
   launch_fill_random(d.q.get(), d.q.size(), 1, nullptr);

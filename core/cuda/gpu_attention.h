@@ -22,6 +22,13 @@
 // kernel = kFlash / kFlashWgmma runs the tensor-core prefill kernel (kernels/flash_attention.h)
 // instead: head_dim 64 or 128, contiguous, not batched (anything else is a clear error), any
 // queries >= 1; kFlashWgmma on a GPU other than compute capability 9.0 throws ctx::Unsupported.
+// KIVI (kivi.bits > 0; contiguous, no window): after the upload, each sequence's positions below
+// kivi.quantized_length(its first query's position) (those before the queries', as the CPU's
+// KvCache holds them at the queries' attention) are quantized on the device from a bf16 copy of
+// the whole cache, and the kernel's bf16 K/V are a ring of the newest residual + group + queries
+// positions (the engine's layout: position p at row p % ring), so that it must read the older ones
+// as codes (core/kv/kv_quant.h's scheme, launch_kivi_quantize), dequantized in registers
+// (launch_kivi_attention); the rest it reads as bf16.
 #pragma once
 
 #include <algorithm>
@@ -30,6 +37,7 @@
 #include <vector>
 
 #include "core/cuda/flex_mask.h"
+#include "core/kv/kv_quant.h"
 
 namespace ctx::cuda {
 
@@ -57,6 +65,7 @@ struct GpuAttentionCase {
   AttentionKernel kernel = AttentionKernel::kSplitKv;
   int flash_rows = 0, flash_warps = 0;  // kFlash*: block shape (kernels/flash_attention.h FlashConfig;
                                         // 0, 0: the default)
+  KvQuantConfig kivi;                  // bits > 0: the quantized prefix read as KIVI codes (above)
 };
 
 // The engine's split-KV chunk count for `length` keys and `queries` rows (what splits = 0 picks):
@@ -79,12 +88,25 @@ inline int default_batched_splits(int64_t max_length, int64_t batch, int64_t hea
 std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const float> q, std::span<const float> k,
                                  std::span<const float> v);
 
+// The quantized prefix of a case's one sequence (c.kivi on, batch_lengths empty) as the device's
+// quantize kernels write it, in the order of kv_quant.h's functions: per KV head h, the qlen =
+// c.kivi.quantized_length(c.length - c.queries) rows of codes, per key group the head_dim params
+// (quantize_key_block) and per row the value blocks' params (quantize_value_row).
+struct KiviPrefix {
+  int64_t qlen = 0, row_bytes = 0, value_blocks = 0;
+  std::vector<uint8_t> k_codes, v_codes;  // [kv_heads][qlen][row_bytes]
+  std::vector<KvQuantParam> k_params;     // [kv_heads][qlen / group][head_dim]
+  std::vector<KvQuantParam> v_params;     // [kv_heads][qlen][value_blocks]
+};
+KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k, std::span<const float> v);
+
 struct AttentionTiming {
   int splits = 0;
   double us = 0;              // median microseconds per launch
   double bytes_per_s = 0;     // K and V bytes the launch must read / time
-  int64_t kv_bytes = 0;       // K and V bytes of the cached positions (what the launch reads)
-  int64_t reserved_bytes = 0;  // K and V bytes the layout holds for them (static regions or blocks)
+  int64_t kv_bytes = 0;       // K and V bytes the launch reads (KIVI: codes, params, bf16 rest)
+  int64_t reserved_bytes = 0;  // K and V bytes the layout holds for them (static regions or blocks;
+                               // KIVI: the bf16 cache and the codes and params buffers)
 };
 // Decode attention (queries = 1; batched when batch_lengths is set; paged when block_size > 0) on
 // random bf16 data over enough copies of the cache to defeat the L2 cache: median of `reps` timings

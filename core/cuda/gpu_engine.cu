@@ -15,6 +15,7 @@
 #include "core/cuda/kernels/flash_attention.h"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/linear_weights.h"
+#include "core/cuda/kernels/kivi_kernels.h"
 #include "core/model/rope.h"
 
 namespace ctx::cuda {
@@ -206,6 +207,13 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   kv.layers = c.num_kv_layers(), kv.kv_heads = c.num_kv_heads, kv.head_dim = c.head_dim;
   kv.slots = options_.max_batch, kv.capacity = cap;
   kv.block_size = options_.kv_block_size, kv.pool_positions = options_.kv_pool_positions;
+  kv.quant = options_.kv_quant, kv.max_forward = chunk;
+  if (kv.quant.enabled()) {
+    if (options_.max_batch > 1) throw Unsupported("GPU engine: KIVI KV (kv_quant) serves one sequence (max_batch 1)");
+    if (!options_.flex_mask.empty()) throw Unsupported("GPU engine: KIVI KV (kv_quant) with a flex mask is not implemented");
+    for (const LayerBuffers& b : layers_)
+      if (b.window > 0) throw Unsupported("GPU engine: KIVI KV (kv_quant) with sliding-window layers is not implemented");
+  }
   kv_ = std::make_unique<GpuKvCache>(alloc_, kv);
   if (c.num_mamba_layers() > 0) {
     mamba_state_ = DeviceBuffer<float>(alloc_, c.num_mamba_layers() * state_floats);
@@ -275,7 +283,10 @@ int64_t GpuEngineImpl::bytes_read_per_token(int64_t length) const {
   int64_t bytes = weight_bytes_ - table + c.hidden_size * 2;  // the embedding: one row
   if (tied_) bytes += table;                                    // tied: the classifier reads the table
   bytes += 2 * mamba_state_.bytes();                          // the recurrent state, read and written
-  return bytes + 2 * c.num_kv_layers() * c.kv_dim() * length * 2;  // K and V of every cached position
+  // K and V of every cached position (KIVI: the quantized prefix as codes and params).
+  const KvQuantConfig& q = options_.kv_quant;
+  return bytes + c.num_kv_layers() * c.num_kv_heads *
+                     kivi_head_bytes(q.bits, q.group, c.head_dim, length, q.quantized_length(length));
 }
 
 void GpuEngineImpl::linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha,
@@ -332,6 +343,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
         launch_flash_prefill(a, stream_, flash_config_);
       else
         launch_attention(a, stream_);
+      if (options_.kv_quant.enabled()) kv_->quantize(b.kv_layer, slot, pos_.get(), n, stream_);  // KvCache::flush
       stage_done("attention");
       linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
       stage_done("o_proj + residual");
@@ -564,6 +576,7 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
                                                                        const std::vector<int32_t>& stop_ids,
                                                                        GpuTimings* timings) {
   const int64_t rows = int64_t(prompts.size());
+  if (options_.kv_quant.enabled()) throw Unsupported("GPU engine: batched decode with KIVI KV is not implemented");
   if (rows < 1 || rows > options_.max_batch)
     fail("GPU engine: a batch of ", rows, " prompts; this engine decodes 1..", options_.max_batch, " (max_batch)");
   reset();

@@ -45,6 +45,7 @@
 
 #include "core/base/error.h"
 #include "core/cuda/flex_mask.h"
+#include "core/kv/kv_quant.h"
 #include "core/model/model_loader.h"
 
 namespace ctx::cuda {
@@ -83,6 +84,14 @@ struct GpuEngineOptions {
   int64_t kv_block_size = 0;     // > 0 (a power of two <= 1024): paged KV with blocks of this many positions
   int64_t kv_pool_positions = 0;  // paged: pool size in positions (0: max_batch * capacity); a sequence
                                   // that finds no free block is CudaOutOfMemory
+  // bits > 0: KIVI-quantized KV (core/kv/kv_quant.h, the CPU's kv_quant): after each layer's
+  // attention the groups the forward completed are quantized on the device from the bf16 rows (as
+  // KvCache::flush), and attention reads the quantized prefix as codes (kernels/kivi_kernels.h).
+  // Contiguous KV, max_batch 1, no sliding windows (else Unsupported). The bf16 K/V then hold only
+  // the newest residual + group + prefill_chunk positions (a ring); kv_cache_bytes() counts them
+  // and the codes and params of all capacity positions. As on the CPU, how a prompt is cut into
+  // forwards (prefill_chunk) decides what each chunk sees quantized.
+  KvQuantConfig kv_quant;
 };
 
 class GpuEngine {
@@ -122,8 +131,9 @@ class GpuEngine {
   virtual int64_t kv_cache_bytes_in_use() const = 0;  // the same with paged KV: of the blocks sequences hold
   virtual int64_t weight_bytes() const = 0;  // device bytes of all weights (bf16, or packed when quantized)
   // Bytes one decode step at context `length` must read: every weight once (the embedding one row;
-  // a tied classifier once) plus the K and V of `length` positions in every attention layer and the
-  // recurrent state (read and written).
+  // a tied classifier once) plus the K and V of `length` positions in every attention layer (KIVI:
+  // codes and params of the quantized prefix, bf16 rows of the rest) and the recurrent state (read
+  // and written).
   virtual int64_t bytes_read_per_token(int64_t length) const = 0;
   virtual std::string device_name() const = 0;
 

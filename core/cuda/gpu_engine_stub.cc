@@ -22,6 +22,10 @@ std::vector<float> gpu_attention(const GpuAttentionCase&, std::span<const float>
   throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
 }
 
+KiviPrefix gpu_kivi_quantize(const GpuAttentionCase&, std::span<const float>, std::span<const float>) {
+  throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
+}
+
 AttentionTiming measure_decode_attention(const GpuAttentionCase&, int) {
   throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
 }

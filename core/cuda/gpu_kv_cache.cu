@@ -4,6 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/kivi_kernels.h"
 
 namespace ctx::cuda {
 
@@ -22,14 +23,62 @@ GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : shape_
     CTX_CUDA_CHECK(cudaMemset(table_.get(), 0, table_.bytes()));
     held_.assign(size_t(s.slots), 0);
   }
+  if (s.quant.enabled()) {
+    const KvQuantConfig& q = s.quant;
+    if (q.bits != 2 && q.bits != 4 && q.bits != 8) fail("GPU KV cache: kv_quant bits ", q.bits, " must be 2, 4 or 8");
+    if (q.group < 1 || q.residual < 0)
+      fail("GPU KV cache: kv_quant group ", q.group, " must be >= 1 and residual ", q.residual, " >= 0");
+    if (paged()) throw Unsupported("GPU KV cache: KIVI KV (kv_quant) needs the contiguous cache (kv_block_size 0)");
+    if (s.max_forward < 1) fail("GPU KV cache: KIVI needs max_forward >= 1, not ", s.max_forward);
+    // A forward of n tokens at pos0 reads bf16 positions qlen(pos0) .. pos0 + n - 1: fewer than
+    // residual + group + n of them (kernels.h: KiviKv::ring).
+    ring_ = q.residual + q.group + s.max_forward;
+    if (ring_ >= s.capacity) ring_ = 0;  // no smaller than the positions themselves
+  }
   k_ = DeviceBuffer<bf16>(alloc, s.layers * layer_elements());
   v_ = DeviceBuffer<bf16>(alloc, s.layers * layer_elements());
+  if (s.quant.enabled()) {
+    const KvQuantConfig& q = s.quant;
+    codes_per_slot_ = s.kv_heads * s.capacity * kv_quant_row_bytes(s.head_dim, q.bits);
+    k_params_per_slot_ = s.kv_heads * (s.capacity / q.group) * s.head_dim;
+    v_params_per_slot_ = s.kv_heads * s.capacity * ((s.head_dim + q.group - 1) / q.group);
+    const int64_t units = s.layers * s.slots;
+    k_codes_ = DeviceBuffer<uint8_t>(alloc, units * codes_per_slot_);
+    v_codes_ = DeviceBuffer<uint8_t>(alloc, units * codes_per_slot_);
+    k_params_ = DeviceBuffer<float2>(alloc, std::max<int64_t>(1, units * k_params_per_slot_));
+    v_params_ = DeviceBuffer<float2>(alloc, units * v_params_per_slot_);
+  }
   release_all();
+}
+
+KiviKv GpuKvCache::kivi(int64_t layer, int64_t slot) const {
+  const KvQuantConfig& q = shape_.quant;
+  const int64_t unit = layer * shape_.slots + (slot > 0 ? slot : 0);
+  return {q.bits,
+          q.group,
+          q.residual,
+          ring_,
+          k_codes_.get() + unit * codes_per_slot_,
+          v_codes_.get() + unit * codes_per_slot_,
+          k_params_.get() + unit * k_params_per_slot_,
+          v_params_.get() + unit * v_params_per_slot_};
+}
+
+void GpuKvCache::quantize(int64_t layer, int64_t slot, const int32_t* pos0, int64_t count, cudaStream_t stream) const {
+  CTX_CHECK(shape_.quant.enabled() && slot >= 0);
+  KiviQuantizeParams p;
+  QkvRopeParams r;
+  AttentionParams a;
+  bind(layer, slot, r, a);
+  p.k_cache = a.k_cache, p.v_cache = a.v_cache, p.kv = a.kivi;
+  p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
+  p.pos0 = pos0, p.count = count;
+  launch_kivi_quantize(p, stream);
 }
 
 int64_t GpuKvCache::layer_elements() const {
   const GpuKvShape& s = shape_;
-  return paged() ? s.kv_heads * pool_blocks_ * s.block_size * s.head_dim : s.slots * s.kv_heads * s.capacity * s.head_dim;
+  return paged() ? s.kv_heads * pool_blocks_ * s.block_size * s.head_dim : s.slots * s.kv_heads * rows() * s.head_dim;
 }
 
 void GpuKvCache::release_all() {
@@ -73,10 +122,12 @@ void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionPa
   const GpuKvShape& s = shape_;
   const int64_t base = layer * layer_elements();
   // One sequence in a contiguous cache: its slot's region, read as a one-slot cache.
-  const int64_t slot_offset = !paged() && slot > 0 ? slot * s.kv_heads * s.capacity * s.head_dim : 0;
+  const int64_t slot_offset = !paged() && slot > 0 ? slot * s.kv_heads * rows() * s.head_dim : 0;
   r.k_cache = k_.get() + base + slot_offset, r.v_cache = v_.get() + base + slot_offset;
   a.k_cache = r.k_cache, a.v_cache = r.v_cache;
   r.capacity = a.capacity = s.capacity;
+  r.ring = ring_;
+  if (s.quant.enabled()) a.kivi = kivi(layer, slot);
   if (paged()) {
     const int32_t* table = table_.get() + (slot > 0 ? slot * max_blocks_ : 0);
     r.block_table = a.block_table = table;

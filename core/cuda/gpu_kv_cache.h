@@ -8,6 +8,11 @@
 //               one block table [slots][max_blocks] on the device (shared by all layers) names them;
 //               release_all() returns every block. A reservation the pool cannot meet throws
 //               CudaOutOfMemory naming the bytes asked for and free in the pool.
+//   KIVI        (quant.bits > 0, contiguous only) per layer the codes and params of every slot
+//               (kernels.h: KiviKv) for `capacity` positions; quantize() fills them for the groups a
+//               forward completes, and attention reads positions below qlen from them. The bf16
+//               cache is then a ring of residual + group + max_forward positions per slot (or all
+//               `capacity` when that is not fewer): position j at row j % ring.
 // bind() fills the KV fields of the kernels' parameters for one layer: for one sequence (slot >= 0,
 // positions from pos0) or for batched decode (slot < 0: row t is slot t, positions from seq_lens).
 // Not thread-safe; table uploads are enqueued on the stream given to reserve().
@@ -18,6 +23,7 @@
 
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/kernels/kernels.h"
+#include "core/kv/kv_quant.h"
 
 namespace ctx::cuda {
 
@@ -26,6 +32,8 @@ struct GpuKvShape {
   int64_t slots = 1, capacity = 0;  // sequences and positions per sequence
   int64_t block_size = 0;           // 0: contiguous
   int64_t pool_positions = 0;       // paged: pool size (0: slots * capacity, rounded up to blocks)
+  KvQuantConfig quant;              // bits > 0: KIVI codes beside the bf16 cache (contiguous only)
+  int64_t max_forward = 0;          // KIVI: the most tokens one forward writes (sizes the bf16 ring)
 };
 
 class GpuKvCache {
@@ -39,19 +47,33 @@ class GpuKvCache {
   void release_all();  // every slot holds nothing (paged: all blocks free)
 
   void bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionParams& a) const;
+  // KIVI: enqueues the quantization of the groups of (layer, slot) that a forward of `count` tokens
+  // at position *pos0 (device memory) completes, from the bf16 rows it wrote (KvCache::flush).
+  void quantize(int64_t layer, int64_t slot, const int32_t* pos0, int64_t count, cudaStream_t stream) const;
 
-  int64_t bytes() const { return k_.bytes() + v_.bytes(); }  // K and V held from the device
+  // K and V held from the device (with KIVI: and the codes and params)
+  int64_t bytes() const {
+    return k_.bytes() + v_.bytes() + k_codes_.bytes() + v_codes_.bytes() + k_params_.bytes() + v_params_.bytes();
+  }
   int64_t bytes_in_use() const;                              // paged: of blocks sequences hold
   int64_t pool_blocks() const { return pool_blocks_; }
   int64_t free_blocks() const { return int64_t(free_.size()); }
 
  private:
   int64_t layer_elements() const;
+  int64_t rows() const { return ring_ > 0 ? ring_ : shape_.capacity; }  // bf16 rows per (slot, KV head)
+  KiviKv kivi(int64_t layer, int64_t slot) const;  // the (layer, slot)'s codes as a one-slot cache
 
   GpuKvShape shape_;
   int shift_ = 0;
   int64_t pool_blocks_ = 0, max_blocks_ = 0;  // paged
   DeviceBuffer<bf16> k_, v_;
+  // KIVI, per layer [slots][kv_heads][capacity][row bytes] codes, [slots][kv_heads][capacity / group]
+  // [head_dim] key params, [slots][kv_heads][capacity][value blocks] value params.
+  DeviceBuffer<uint8_t> k_codes_, v_codes_;
+  DeviceBuffer<float2> k_params_, v_params_;
+  int64_t codes_per_slot_ = 0, k_params_per_slot_ = 0, v_params_per_slot_ = 0;
+  int64_t ring_ = 0;  // KIVI: bf16 rows per (slot, KV head) when fewer than capacity
   DeviceBuffer<int32_t> table_;          // paged: [slots][max_blocks]
   std::vector<int32_t> table_host_;      // its host copy (the source of uploads: lives as long as the cache)
   std::vector<int64_t> held_;            // paged: blocks per slot

@@ -7,8 +7,9 @@
 // the roofline counts the quantized bytes; the GEMV table then times the quantized kernel on the
 // model's own layer-0 matrices against the bf16 kernel on the same shapes.
 // ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
-// context lengths, batch sizes (mixed lengths) and KV layouts (contiguous, paged block sizes), its
-// K/V read rate against the same copy bandwidth and each layout's time against the first one.
+// context lengths, batch sizes (mixed lengths) and KV layouts (contiguous, paged block sizes, and
+// with --kivi-bits KIVI-quantized KV fused into the kernel), its K/V read rate against the same
+// copy bandwidth and each layout's time against the first one.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -190,6 +191,10 @@ int bench_gpu_attention(const Args& args) {
       ("group", po::value<int>()->default_value(0), "GQA: query heads per block sharing K/V loads (1, 2, 4; 0 = 4)")
       ("prefetch", po::value<int>()->default_value(0),
        "the wide kernel loads a warp's next keys before using the current ones: 1, 0, -1 = when one head per block")
+      ("kivi-bits", po::value<std::string>()->default_value(""),
+       "KIVI-quantized KV (contiguous) timed after the layouts, e.g. 4,8 (2 takes the generic path)")
+      ("kivi-group", po::value<int64_t>()->default_value(32), "KIVI: tokens per key group, channels per value group")
+      ("kivi-residual", po::value<int64_t>()->default_value(128), "KIVI: newest tokens kept in bf16")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   po::variables_map vm;
@@ -198,6 +203,10 @@ int bench_gpu_attention(const Args& args) {
   const auto batches = parse_size_list(vm["batch"].as<std::string>(), "--batch");
   const auto block_sizes = parse_size_list(vm["block-size"].as<std::string>(), "--block-size");
   const auto splits = parse_size_list(vm["splits"].as<std::string>(), "--splits");
+  const std::string kivi_text = vm["kivi-bits"].as<std::string>();
+  const auto kivi_bits = kivi_text.empty() ? std::vector<int64_t>{} : parse_size_list(kivi_text, "--kivi-bits");
+  for (int64_t b : kivi_bits)
+    if (b != 2 && b != 4 && b != 8) fail("--kivi-bits ", b, " must be 2, 4 or 8");
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
   cuda::GpuAttentionCase c;
   c.heads = vm["heads"].as<int64_t>(), c.kv_heads = vm["kv-heads"].as<int64_t>(), c.head_dim = vm["head-dim"].as<int64_t>();
@@ -207,22 +216,37 @@ int bench_gpu_attention(const Args& args) {
   std::printf("decode attention, one query per head and sequence: heads %lld, kv heads %lld, head_dim %lld, bf16 K/V; "
               "copy bandwidth %.3f TB/s (read + write)\n\n",
               (long long)c.heads, (long long)c.kv_heads, (long long)c.head_dim, copy_bw / 1e12);
+  if (!kivi_bits.empty())
+    std::printf("KIVI rows: K+V MB = what the launch reads (codes, float32 params, bf16 rest); group %lld, residual "
+                "%lld; reserved MB = codes and params of every position and the bf16 ring of the newest\n\n",
+                (long long)vm["kivi-group"].as<int64_t>(), (long long)vm["kivi-residual"].as<int64_t>());
   std::printf("| context | batch | KV layout | splits | K+V MB | reserved MB | waste | us | GB/s | ratio vs copy | time vs "
               "first layout |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t len : contexts)
     for (int64_t batch : batches)
       for (int64_t s : splits) {
         double first_us = 0;
-        for (int64_t bs : block_sizes) {
-          c.length = len, c.splits = int(s), c.block_size = bs;
+        const auto row = [&](const std::string& layout) {
+          c.length = len, c.splits = int(s);
           c.batch_lengths = batch > 1 ? mixed_lengths(len, batch) : std::vector<int64_t>{};
           const auto t = cuda::measure_decode_attention(c, vm["rounds"].as<int>());
           if (first_us == 0) first_us = t.us;
-          const std::string layout = bs == 0 ? "contiguous" : "paged " + std::to_string(bs);
-          std::printf("| %lld | %lld | %s | %d | %.2f | %.2f | %.3f | %.2f | %.0f | %.3f | %.3f |\n", (long long)len,
+          char waste[32] = "-";  // KIVI: reads less than it holds by design (the bf16 ring's slack)
+          if (!c.kivi.enabled()) std::snprintf(waste, sizeof waste, "%.3f", 1.0 - double(t.kv_bytes) / double(t.reserved_bytes));
+          std::printf("| %lld | %lld | %s | %d | %.2f | %.2f | %s | %.2f | %.0f | %.3f | %.3f |\n", (long long)len,
                       (long long)batch, layout.c_str(), t.splits, t.kv_bytes / 1e6, t.reserved_bytes / 1e6,
-                      1.0 - double(t.kv_bytes) / double(t.reserved_bytes), t.us, t.bytes_per_s / 1e9,
-                      t.bytes_per_s / copy_bw, t.us / first_us);
+                      waste, t.us, t.bytes_per_s / 1e9, t.bytes_per_s / copy_bw, t.us / first_us);
+        };
+        c.kivi = KvQuantConfig{};
+        for (int64_t bs : block_sizes) {
+          c.block_size = bs;
+          row(bs == 0 ? "contiguous" : "paged " + std::to_string(bs));
+        }
+        c.block_size = 0;
+        for (int64_t bits : kivi_bits) {
+          c.kivi.bits = int(bits), c.kivi.group = vm["kivi-group"].as<int64_t>();
+          c.kivi.residual = vm["kivi-residual"].as<int64_t>();
+          row("kivi int" + std::to_string(bits));
         }
       }
   return 0;

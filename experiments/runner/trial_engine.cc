@@ -83,7 +83,8 @@ class GpuTrialEngine final : public TrialEngine {
       timings->decode_seconds = tm.decode_ms * 1e-3;
       timings->decode_steps = tm.decode_steps;
       timings->kv_bytes_reserved = engine_->kv_cache_bytes();
-      // Paged: the blocks the sequences hold; contiguous: the share of the slots' positions they fill.
+      // Paged: the blocks the sequences hold; contiguous: the share of the slots' positions they fill
+      // (KIVI: of the codes, and of the bf16 ring, which is held whole: a slight undercount).
       timings->kv_bytes_used = paged_ ? engine_->kv_cache_bytes_in_use()
                                       : engine_->kv_cache_bytes() * positions / (engine_->capacity() * max_batch_);
     }
@@ -124,15 +125,16 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
     if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
       throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: block_size must be a power of two <= 1024"));
   }
-  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv", trial.kv}, {"kv_quant", trial.kv_quant}})
-    if (plugin_name(spec) != "none")
-      throw Unsupported(str_cat(what, " ", spec, " on device cuda: not implemented on the GPU yet (only none)"));
+  if (plugin_name(trial.kv) != "none")
+    throw Unsupported(str_cat("kv ", trial.kv, " on device cuda: not implemented on the GPU yet (only none)"));
   // The weights arrive quantized by the trial's plugin; the engine uploads them packed.
   if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
     throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
                               q == "llm_int8" ? " (its outlier decomposition of the activations runs on the CPU only)" : "",
                               "; the GPU runs none, int8, q8_0, q4_0, nf4 and fp4"));
   cuda::GpuEngineOptions options;
+  // KIVI KV: the engine says what it cannot combine it with (paged KV, batches, sliding windows).
+  options.kv_quant = resolve_kv_quant(catalog, trial.kv_quant);
   options.capacity = capacity;
   options.memory_limit_bytes = trial.memory_limit_mb * (int64_t(1) << 20);
   options.max_batch = std::max<int64_t>(1, trial.batch_size);

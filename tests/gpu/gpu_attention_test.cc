@@ -1,5 +1,5 @@
 // The GPU attention kernel (core/cuda/gpu_attention.h, the forward pass's kernel) against a float64
-// reference computed here on the same bf16-rounded inputs, over the shapes the CPU backends'
+// reference (tests/gpu/attention_reference.h) on the same bf16-rounded inputs, over the shapes the CPU backends
 // conformance test covers: head dims (the generic kernel and the vectorised 64/128/256 one), GQA
 // ratios, sliding windows, prefill (several queries) and decode (one query) at lengths that give
 // empty, partial and many split-KV chunks, chosen and explicit split counts. Label "gpu".
@@ -25,90 +25,13 @@
 #include "core/base/dtype.h"
 #include "core/base/error.h"
 #include "core/cuda/gpu_attention.h"
+#include "tests/gpu/attention_reference.h"
 
 namespace ctx::cuda {
 namespace {
 
-float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
-
-std::vector<float> random_bf16(size_t n, uint32_t seed, float scale) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = round_bf16(d(rng));
-  return v;
-}
-
-// Causal softmax attention in double, the case's conventions (gpu_attention.h). With `spread`,
-// also sum_j w_j |v_j| per output element (w the softmax weights): what rounding every weight by
-// a relative 2^-9 (to bf16) can move the output by at most.
-// Whether query position q sees key position k under the case's flex mask, element by element from
-// the named masks' definitions (flex_attention.h), not from the intervals the kernels use.
-bool flex_visible(const FlexMask& m, int64_t q, int64_t k) {
-  auto doc = [&](int64_t p) {
-    int d = 0;
-    while (d + 1 < m.documents && m.starts[d + 1] <= p) ++d;
-    return d;
-  };
-  std::vector<bool> stack;
-  for (int i = 0; i < m.count; ++i) {
-    const int64_t a = m.args[i];
-    switch (m.ops[i]) {
-      case FlexMask::kCausal: stack.push_back(k <= q); break;
-      case FlexMask::kSlidingWindow: stack.push_back(k <= q && k > q - a); break;
-      case FlexMask::kPrefixLm: stack.push_back(k < a || k <= q); break;
-      case FlexMask::kChunked: stack.push_back(k <= q && q / a == k / a); break;
-      case FlexMask::kDocument: stack.push_back(k <= q && doc(q) == doc(k)); break;
-      case FlexMask::kKeyWindow: stack.push_back(k > q - a); break;
-      default: {
-        const bool y = stack.back();
-        stack.pop_back();
-        stack.back() = m.ops[i] == FlexMask::kAnd ? stack.back() && y : stack.back() || y;
-      }
-    }
-  }
-  return stack.back();
-}
-
-std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float>& q, const std::vector<float>& k,
-                              const std::vector<float>& v, std::vector<double>* spread = nullptr) {
-  const int64_t hd = c.head_dim, group = c.heads / c.kv_heads;
-  const double scale = c.scale > 0 ? c.scale : 1.0 / std::sqrt(double(hd));
-  std::vector<double> out(size_t(c.queries * c.heads * hd));
-  if (spread) spread->assign(out.size(), 0.0);
-  for (int64_t t = 0; t < c.queries; ++t) {
-    const int64_t pos = c.length - c.queries + t;
-    // The keys query t sees: causal within the window, or the flex mask's among all cached keys.
-    std::vector<int64_t> keys;
-    for (int64_t j = 0; j < c.length; ++j) {
-      const bool in_window = c.window <= 0 || j > pos - c.window;
-      if (in_window && (c.flex.empty() ? j <= pos : flex_visible(c.flex, pos, j))) keys.push_back(j);
-    }
-    for (int64_t h = 0; h < c.heads; ++h) {
-      const float* qr = q.data() + (t * c.heads + h) * hd;
-      const int64_t kvh = h / group;
-      std::vector<double> s;
-      double mx = -INFINITY;
-      for (int64_t j : keys) {
-        const float* kr = k.data() + (j * c.kv_heads + kvh) * hd;
-        double d = 0;
-        for (int64_t e = 0; e < hd; ++e) d += double(qr[e]) * kr[e];
-        s.push_back(d * scale);
-        mx = std::max(mx, s.back());
-      }
-      double den = 0;
-      for (double& x : s) den += (x = std::exp(x - mx));
-      double* o = out.data() + (t * c.heads + h) * hd;
-      for (size_t i = 0; i < keys.size(); ++i) {
-        const float* vr = v.data() + (keys[i] * c.kv_heads + kvh) * hd;
-        for (int64_t e = 0; e < hd; ++e) o[e] += s[i] / den * vr[e];
-        if (spread)
-          for (int64_t e = 0; e < hd; ++e) (*spread)[size_t((t * c.heads + h) * hd + e)] += s[i] / den * std::fabs(vr[e]);
-      }
-    }
-  }
-  return out;
-}
+using attention_ref::compare_to_reference;
+using attention_ref::reference_attention;
 
 // Flex masks the cases use (index 0: none): each named mask, and/or compositions.
 struct NamedFlex {
@@ -223,26 +146,6 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.name(); }
 
 class GpuAttention : public ::testing::TestWithParam<Case> {};
 
-// Batched decode: each sequence's reference on its own rows.
-std::vector<double> batched_reference(const GpuAttentionCase& c, const std::vector<float>& q,
-                                      const std::vector<float>& k, const std::vector<float>& v) {
-  const size_t q_row = size_t(c.heads * c.head_dim), kv_row = size_t(c.kv_heads * c.head_dim);
-  std::vector<double> out;
-  size_t first = 0;
-  for (size_t s = 0; s < c.batch_lengths.size(); ++s) {
-    GpuAttentionCase one = c;
-    one.batch_lengths.clear(), one.length = c.batch_lengths[s], one.queries = 1;
-    const size_t len = size_t(one.length);
-    const std::vector<float> qs(q.begin() + long(s * q_row), q.begin() + long((s + 1) * q_row));
-    const std::vector<float> ks(k.begin() + long(first * kv_row), k.begin() + long((first + len) * kv_row));
-    const std::vector<float> vs(v.begin() + long(first * kv_row), v.begin() + long((first + len) * kv_row));
-    const auto o = reference(one, qs, ks, vs);
-    out.insert(out.end(), o.begin(), o.end());
-    first += len;
-  }
-  return out;
-}
-
 struct Variant {
   const char* name;
   bool vectorized;
@@ -258,20 +161,9 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   c.heads = k.heads, c.kv_heads = k.kv_heads, c.head_dim = k.head_dim, c.length = k.length, c.queries = k.queries;
   c.window = k.window, c.splits = k.splits, c.block_size = k.block_size, c.batch_lengths = k.batch;
   c.flex = flex_masks()[size_t(k.flex)].mask;
-  int64_t rows = c.queries, positions = c.length;
-  if (!k.batch.empty()) {
-    rows = int64_t(k.batch.size()), positions = 0;
-    for (int64_t l : k.batch) positions += l;
-  }
-  const uint32_t seed = uint32_t(std::hash<std::string>()(k.name()));
-  // Queries scaled so that attention is peaked (a wrong softmax shows), not one-hot.
-  const auto q = random_bf16(size_t(rows * c.heads * c.head_dim), seed, 2.f);
-  const auto kk = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 1, 1.f);
-  const auto v = random_bf16(size_t(positions * c.kv_heads * c.head_dim), seed + 2, 1.f);
+  const auto [q, kk, v] = attention_ref::random_inputs(c, uint32_t(std::hash<std::string>()(k.name())));
   std::vector<double> spread;
-  const auto want = k.batch.empty() ? reference(c, q, kk, v, &spread) : batched_reference(c, q, kk, v);
-  double max_ref = 0;
-  for (double x : want) max_ref = std::max(max_ref, std::fabs(x));
+  const auto want = reference_attention(c, q, kk, v, &spread);
   for (const Variant& var : variants) {
     c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows, c.flash_warps = var.flash_warps;
     c.prefetch = var.prefetch;
@@ -282,17 +174,10 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
       GTEST_SKIP() << e.what();
     }
     ASSERT_EQ(got.size(), want.size());
-    const bool bf16_weights = var.kernel != AttentionKernel::kSplitKv;
-    double worst = 0;
-    size_t bad = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      const double err = std::fabs(got[i] - want[i]);
-      worst = std::max(worst, err / max_ref);
-      const double tol = std::ldexp(std::fabs(want[i]), -8) + 1e-3 * max_ref + (bf16_weights ? std::ldexp(spread[i], -9) : 0.0);
-      if (!(err <= tol)) ++bad;
-    }
-    std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", k.name().c_str(), var.name, worst);
-    EXPECT_EQ(bad, 0u) << k.name() << " " << var.name << ": worst " << worst;
+    // The flash kernels round the softmax weights to bf16 before P V (the spread term).
+    const auto d = compare_to_reference(got, want, var.kernel != AttentionKernel::kSplitKv ? &spread : nullptr);
+    std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", k.name().c_str(), var.name, d.worst);
+    EXPECT_EQ(d.bad, 0u) << k.name() << " " << var.name << ": worst " << d.worst;
   }
 }
 

@@ -6,8 +6,9 @@
 // the softmax weights rounded to bf16 for the P.V product (as FlashAttention does), output divided
 // by the float32 row sum and rounded to bf16.
 //
-// Supported (flash_prefill_supported): head_dim 64 or 128, contiguous cache of one sequence (no
-// block_table, no seq_lens); paged prefill and batched decode stay on launch_attention. p.splits,
+// Supported (flash_prefill_supported): head_dim 64 or 128, contiguous bf16 cache of one sequence (no
+// block_table, no seq_lens, no KIVI codes); paged or KIVI prefill and batched decode stay on
+// launch_attention. p.splits,
 // p.partial, p.counters, p.vectorized and p.max_grouped_heads are ignored.
 //
 // Tiling (the mma.sync kernel; the wgmma one keeps the loop, flash_attention_sm90.cu): a block of

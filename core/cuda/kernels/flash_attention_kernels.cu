@@ -179,7 +179,8 @@ void launch_shape(const flash::FlashParams& fp, const Mask& mask, const FlashCon
 }  // namespace
 
 bool flash_prefill_supported(const AttentionParams& p) {
-  return (p.hd == 64 || p.hd == 128) && !p.block_table && !p.seq_lens && p.kv_heads > 0 && p.heads % p.kv_heads == 0 &&
+  return (p.hd == 64 || p.hd == 128) && !p.block_table && !p.seq_lens && p.kivi.bits == 0 && p.kv_heads > 0 &&
+         p.heads % p.kv_heads == 0 &&
          p.n >= 1 && p.n < INT_MAX && p.capacity < INT_MAX;
 }
 

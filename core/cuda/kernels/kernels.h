@@ -67,6 +67,9 @@ struct QkvRopeParams {
   const int32_t* block_table = nullptr;
   int64_t max_blocks = 0, pool_blocks = 0;
   int block_shift = 0;
+  // > 0 (contiguous only): each (sequence, KV head) holds a ring of this many rows, position pos at
+  // row pos % ring (KIVI's bf16 rest, KiviKv::ring).
+  int64_t ring = 0;
 };
 // Rounds the projections to bf16, applies q/k norm and RoPE, writes q and the new K/V entries.
 void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream);
@@ -74,6 +77,26 @@ void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream);
 // After the GEMM of the stacked [gate; up] matrix: gate_up [n, 2 * ff] (gate columns first), bias
 // [2 * ff] or null; out[t, r] = bf16(bf16(silu(bf16(g))) * bf16(u)) (HF SiLU-and-multiply in bf16).
 void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff, bf16* out, cudaStream_t stream);
+
+// KIVI-quantized KV of one layer (core/kv/kv_quant.h's scheme; kernels in kivi_kernels.h). Per
+// (sequence, KV head), with C = the cache's capacity in positions:
+//   k_codes, v_codes  [seqs][kv_heads][C][row_bytes]: row_bytes = ceil(hd * bits / 8), codes packed
+//                     little-endian within bytes (kv_quant_row_bytes)
+//   k_params          [seqs][kv_heads][C / group][hd]: (min, scale) of key group G, channel d
+//   v_params          [seqs][kv_heads][C][ceil(hd / group)]: (min, scale) of token j, channel block b
+// Attention whose first query sits at position pos0 reads positions < qlen(pos0) = group *
+// floor(max(0, pos0 - residual) / group) here (the entries before the launch's, quantized by then)
+// and the others from the bf16 cache: [seqs][kv_heads][C][hd] (rows below qlen not read), or with
+// ring > 0 [seqs][kv_heads][ring][hd] holding position j at row j % ring, so that only the newest
+// ring positions take bf16 memory (ring >= residual + group + the tokens of one forward: every
+// position a forward's attention or its quantization reads is still there).
+struct KiviKv {
+  int bits = 0;  // 0: off; else 2, 4 or 8
+  int64_t group = 0, residual = 0;
+  int64_t ring = 0;  // > 0: bf16 rows per (sequence, KV head), a ring; 0: C, at their positions
+  uint8_t *k_codes = nullptr, *v_codes = nullptr;
+  float2 *k_params = nullptr, *v_params = nullptr;  // (x, y) = (min, scale)
+};
 
 struct AttentionParams {
   const bf16* q;                    // [n, heads * hd]
@@ -105,6 +128,9 @@ struct AttentionParams {
   // decode step the attention stage measured 0.639 ms with it, 0.547 without), 1 always.
   int prefetch = 0;
   bf16* out;                        // [n, heads * hd]
+  // bits > 0: keys below qlen from these codes (contiguous cache, no window), dequantized in the
+  // kernel (kivi_kernels.h).
+  KiviKv kivi;
 };
 // Causal attention of n queries over the cache in one launch: partial softmax per (query, head,
 // split) with online max/sum; the last split of each (query, head) to finish combines. head_dim <= 256.

@@ -72,6 +72,8 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
     if (p.block_table) {  // paged: [kv_heads][pool_blocks][block_size][hd]
       const int64_t block = p.block_table[seq * p.max_blocks + (pos >> p.block_shift)];
       slot = (((kvh * p.pool_blocks + block) << p.block_shift) + (pos & ((int64_t(1) << p.block_shift) - 1))) * hd + e;
+    } else if (p.ring > 0) {  // [sequence][kv_heads][ring][hd], position pos at row pos % ring
+      slot = ((seq * p.kv_heads + kvh) * p.ring + pos % p.ring) * hd + e;
     } else {  // [sequence][kv_heads][capacity][hd]
       slot = ((seq * p.kv_heads + kvh) * p.capacity + pos) * hd + e;
     }

@@ -1,0 +1,293 @@
+// Decode attention over a KIVI-quantized prefix and the bf16 rest of the cache in one launch
+// (kivi_kernels.h), built from the bf16 kernel's pieces (attention_pass.cuh): the same block
+// layout, online softmax, warp merge and split-KV combine.
+//
+// Wide path (head_dim 64/128/256, 4 or 8 bits): chunks are whole tiles of kivi_tile keys (aligned
+// to position 0), so a tile never straddles a key group; the block's quantized tiles are shared out
+// to its warps as contiguous runs, so that a warp folds the query into a group's key params
+// (qs_d = q_d * scale_d, qm = sum_d q_d * min_d) once per group it enters. Lane `part` loads the 8
+// codes of its channels of a row (4 bytes at 4 bits, 8 at 8: one 64- or 128-byte row per kHd / 8
+// lanes, coalesced as the bf16 kernel's 16-byte loads) and its channel block's value (min, scale):
+//   score = sum_d qs_d code_d + qm,   o_d += (w scale) code_d, and sum w min once per block.
+// The bf16 keys of the chunk (>= qlen) then go through wide_pass_bf16 on the same state, read
+// through the ring of the newest positions when there is one (RingRows; kernels.h: KiviKv::ring).
+// Generic path: warp_keys_strided with elements dequantized one by one (any head_dim, 2 bits).
+#include <type_traits>
+
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/attention_pass.cuh"
+#include "core/cuda/kernels/kivi_kernels.h"
+#include "core/cuda/kernels/pdl.cuh"
+
+namespace ctx::cuda {
+namespace {
+
+using namespace attention;
+
+// Where key j's bf16 row lives in its (sequence, KV head)'s ring of `ring` rows (the capacity when
+// there is no ring: then j % ring == j). Only the few keys past the quantized prefix pay the modulo.
+struct RingRows {
+  int64_t hd, ring;
+  __device__ int64_t operator()(int64_t j) const { return (j % ring) * hd; }
+};
+
+// One (sequence, KV head)'s quantized rows (kernels.h: KiviKv).
+struct KiviHead {
+  const uint8_t *k_codes, *v_codes;
+  const float2 *k_params, *v_params;
+  int64_t group, row_bytes, value_blocks;
+};
+
+// A code as a float: 2^23 + c has c in its mantissa bits (exact for c < 2^23).
+__device__ inline float code_float(uint32_t c) { return __uint_as_float(0x4B000000u | c) - 8388608.f; }
+
+// The 8 codes of kBits bits a lane loads (little-endian: code t at bit t * kBits).
+template <int kBits>
+using CodeWord = std::conditional_t<kBits == 8, uint2, uint32_t>;
+template <int kBits>
+__device__ inline void unpack8(CodeWord<kBits> w, float (&c)[8]) {
+  if constexpr (kBits == 8) {
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      c[t] = code_float((w.x >> (8 * t)) & 0xffu);
+      c[t + 4] = code_float((w.y >> (8 * t)) & 0xffu);
+    }
+  } else {
+    static_assert(kBits == 4);
+#pragma unroll
+    for (int t = 0; t < 8; ++t) c[t] = code_float((w >> (4 * t)) & 0xfu);
+  }
+}
+
+// The wide pass over whole tiles [j_begin, j_end) of quantized keys (see the top of the file).
+template <int kHd, int kG, int kBits>
+__device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h, int64_t j_begin, int64_t j_end) {
+  using Word = CodeWord<kBits>;
+  constexpr int kPerLoad = WideSoftmax<kHd, kG>::kPerLoad;
+  constexpr int kLoads = kivi_loads(kHd, kG);
+  constexpr int kTile = kivi_tile(kHd, kG);
+  constexpr int64_t kRowBytes = kHd * kBits / 8;
+  const int64_t vblock = s.part * 8 / h.group;  // the value block of this lane's 8 channels
+  // kFold: the query folded into the group's scales, qs[g][t] = q_t scale_t (one FMA per code and
+  // head); 4 heads keep only the scales, qs[0][t] = scale_t (one more multiply per code), as 32
+  // more registers would limit the blocks per SM.
+  constexpr bool kFold = kG < 4;
+  constexpr int kQs = kFold ? kG : 1;
+  float qs[kQs][8], qm[kG], accm[kG];
+#pragma unroll
+  for (int g = 0; g < kG; ++g) qm[g] = accm[g] = 0.f;
+#pragma unroll
+  for (int g = 0; g < kQs; ++g)
+#pragma unroll
+    for (int t = 0; t < 8; ++t) qs[g][t] = 0.f;
+  int64_t folded = -1;  // the key group qs and qm belong to
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += kTile) {
+    Word kw[kLoads], vw[kLoads];
+    float2 vp[kLoads];
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      const int64_t j = j0 + i * kPerLoad + s.sub;
+      kw[i] = reinterpret_cast<const Word*>(h.k_codes + j * kRowBytes)[s.part];
+      vw[i] = reinterpret_cast<const Word*>(h.v_codes + j * kRowBytes)[s.part];
+      vp[i] = h.v_params[j * h.value_blocks + vblock];
+    }
+    const int64_t G = j0 / h.group;  // warp-uniform: the shuffles below see every lane
+    if (G != folded) {
+      folded = G;
+      const float4* kp = reinterpret_cast<const float4*>(h.k_params + G * kHd + s.part * 8);
+      float mn[8], sc[8];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float4 x = kp[i];
+        mn[2 * i] = x.x, sc[2 * i] = x.y, mn[2 * i + 1] = x.z, sc[2 * i + 1] = x.w;
+      }
+#pragma unroll
+      for (int g = 0; g < kG; ++g) {
+        float d = 0.f;
+#pragma unroll
+        for (int t = 0; t < 8; ++t) {
+          if constexpr (kFold) qs[g][t] = s.q[g][t] * sc[t];
+          d = fmaf(s.q[g][t], mn[t], d);
+        }
+        qm[g] = s.row_sum(d);
+      }
+      if constexpr (!kFold)
+#pragma unroll
+        for (int t = 0; t < 8; ++t) qs[0][t] = sc[t];
+    }
+    float score[kG][kLoads], correction[kG];
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      float c[8];
+      unpack8<kBits>(kw[i], c);
+      if constexpr (!kFold)
+#pragma unroll
+        for (int t = 0; t < 8; ++t) c[t] *= qs[0][t];
+#pragma unroll
+      for (int g = 0; g < kG; ++g) {
+        float d = 0.f;
+#pragma unroll
+        for (int t = 0; t < 8; ++t) d = fmaf(kFold ? qs[g][t] : s.q[g][t], c[t], d);
+        score[g][i] = s.row_sum(d) + qm[g];
+      }
+    }
+    s.rescale(score, correction);
+#pragma unroll
+    for (int g = 0; g < kG; ++g) accm[g] *= correction[g];
+#pragma unroll
+    for (int i = 0; i < kLoads; ++i) {
+      float c[8];
+      unpack8<kBits>(vw[i], c);
+#pragma unroll
+      for (int g = 0; g < kG; ++g) {
+        const float w = s.weight(score[g][i], g), ws = w * vp[i].y;
+        accm[g] = fmaf(w, vp[i].x, accm[g]);
+#pragma unroll
+        for (int t = 0; t < 8; ++t) s.acc[g][t] = fmaf(ws, c[t], s.acc[g][t]);
+      }
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < kG; ++g)
+#pragma unroll
+    for (int t = 0; t < 8; ++t) s.acc[g][t] += accm[g];
+}
+
+// K/V elements for warp_keys_strided: keys below qlen dequantized from the codes (any bits,
+// head_dim, group), the others from the bf16 rows.
+struct KiviElements {
+  using Elem = float;
+  KiviHead h;
+  const bf16 *k, *v;  // this (sequence, KV head)'s bf16 rows
+  RingRows rows;
+  int64_t qlen;
+  int bits;
+  __device__ static Elem zero() { return 0.f; }
+  __device__ float code(const uint8_t* row, int e) const {
+    const int bit = e * bits;
+    return float((unsigned(row[bit / 8]) >> (bit % 8)) & ((1u << bits) - 1));
+  }
+  template <int kN>
+  __device__ void load(int64_t j, int lane, int64_t hd, Elem (&kr)[kN], Elem (&vr)[kN]) const {
+    const bool quantized = j < qlen;
+    const uint8_t* kc = h.k_codes + j * h.row_bytes;
+    const uint8_t* vc = h.v_codes + j * h.row_bytes;
+    const float2* kp = h.k_params + j / h.group * hd;
+    const float2* vp = h.v_params + j * h.value_blocks;
+    const int64_t row = quantized ? 0 : rows(j);
+    const int vgroup = h.group < 256 ? int(h.group) : 256;  // e / vgroup == e / group for e < 256 (32-bit)
+#pragma unroll
+    for (int i = 0; i < kN; ++i) {
+      const int e = lane + 32 * i;
+      if (e >= hd) {
+        kr[i] = vr[i] = 0.f;
+      } else if (quantized) {
+        const float2 a = kp[e], b = vp[e / vgroup];
+        kr[i] = a.x + code(kc, e) * a.y;
+        vr[i] = b.x + code(vc, e) * b.y;
+      } else {
+        kr[i] = __bfloat162float(k[row + e]);
+        vr[i] = __bfloat162float(v[row + e]);
+      }
+    }
+  }
+};
+
+// kWide: head_dim == 32 * kEpl in {64, 128, 256} and kBits 4 or 8 (wide_pass_kivi), else the
+// generic pass (kBits 0: p.kivi.bits at run time). kG: query heads per block (1 unless kWide).
+template <int kEpl, bool kWide, int kG, int kBits>
+__global__ void kivi_attention_kernel(AttentionParams p) {
+  static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
+  static_assert(kG <= kWarps, "one merging warp per head");
+  constexpr int kHd = 32 * kEpl;
+  pdl_wait();
+  pdl_trigger();
+  const KiviKv& kv = p.kivi;
+  const BlockKeys b = block_keys<kG>(p, kWide ? kivi_tile(kHd, kG) : 1);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t hd = p.hd;
+  __shared__ BlockShared<kEpl, kG> sh;
+  const bf16* q_rows = p.q + (b.t * p.heads + b.h0) * hd;
+  const int64_t head = b.seq * p.kv_heads + b.kvh;  // (sequence, KV head)
+  const RingRows rows{hd, kivi_bf16_rows(kv, p.capacity)};
+  const bf16* k_base = p.k_cache + head * rows.ring * hd;
+  const bf16* v_base = p.v_cache + head * rows.ring * hd;
+  const int64_t row_bytes = (hd * kv.bits + 7) / 8, value_blocks = (hd + kv.group - 1) / kv.group;
+  const KiviHead h{kv.k_codes + head * p.capacity * row_bytes, kv.v_codes + head * p.capacity * row_bytes,
+                   kv.k_params + head * (p.capacity / kv.group) * hd, kv.v_params + head * p.capacity * value_blocks,
+                   kv.group, row_bytes, value_blocks};
+  // The entries before the launch's first query at its sequence's (the state of the cache before
+  // this forward): the same for every row of one sequence.
+  const int64_t qlen = kivi_quantized_length(kv, p.seq_lens ? b.pos : int64_t(*p.pos0));
+  float m[kG], l[kG];
+  if constexpr (kWide) {
+    constexpr int kTile = kivi_tile(kHd, kG);
+    WideSoftmax<kHd, kG> s(q_rows, p.scale, lane);
+    // The chunk's quantized keys [begin, min(end, qlen)) are whole tiles: begin is a multiple of
+    // kTile, and so are end (unless it is pos + 1 > qlen) and qlen (a multiple of the group).
+    const int64_t q_end = b.end < qlen ? b.end : qlen;
+    const int64_t tiles = q_end > b.begin ? (q_end - b.begin) / kTile : 0;
+    const int64_t per_warp = (tiles + kWarps - 1) / kWarps;
+    const int64_t t0 = warp * per_warp < tiles ? warp * per_warp : tiles;
+    const int64_t t1 = t0 + per_warp < tiles ? t0 + per_warp : tiles;
+    wide_pass_kivi<kHd, kG, kBits>(s, h, b.begin + t0 * kTile, b.begin + t1 * kTile);
+    const int64_t bf16_begin = b.begin > qlen ? b.begin : qlen;
+    wide_pass_bf16(s, rows, k_base, v_base, bf16_begin + warp * wide_bf16_step<kHd>(), b.end);
+    s.finish(m, l, &sh.o[warp][0][0]);
+  } else {
+    m[0] = -FLT_MAX, l[0] = 0.f;
+    warp_keys_strided<kEpl>(p, KiviElements{h, k_base, v_base, rows, qlen, kv.bits}, q_rows,
+                            b.begin + warp * keys_per_step<kEpl>(), b.end, lane, m[0], l[0], &sh.o[warp][0][0]);
+  }
+  finish_block<kEpl, kG>(p, b, sh, m, l, warp, lane);
+}
+
+template <int kEpl>
+void launch_generic(const AttentionParams& p, cudaStream_t stream) {
+  launch_pdl(kivi_attention_kernel<kEpl, false, 1, 0>, dim3(unsigned(p.n * p.heads), unsigned(p.splits)),
+             dim3(32 * kWarps), 0, stream, p);
+}
+
+template <int kEpl, int kBits>
+void launch_wide(const AttentionParams& p, int g, cudaStream_t stream) {
+  const auto grid = dim3(unsigned(p.n * p.heads / g), unsigned(p.splits));
+  const dim3 block(32 * kWarps);
+  switch (g) {
+    case 4: launch_pdl(kivi_attention_kernel<kEpl, true, 4, kBits>, grid, block, 0, stream, p); break;
+    case 2: launch_pdl(kivi_attention_kernel<kEpl, true, 2, kBits>, grid, block, 0, stream, p); break;
+    default: launch_pdl(kivi_attention_kernel<kEpl, true, 1, kBits>, grid, block, 0, stream, p);
+  }
+}
+
+// head_dim <= 32 * kEpl with kEpl 2, 4 or 8: the wide path where it applies.
+template <int kEpl>
+void launch_epl(const AttentionParams& p, cudaStream_t stream) {
+  const int g = grouped_heads(p);
+  const int64_t group = p.kivi.group;
+  if (p.hd == 32 * kEpl && p.vectorized && (p.kivi.bits == 4 || p.kivi.bits == 8) && group % 8 == 0 &&
+      group % kivi_tile(32 * kEpl, g) == 0)
+    return p.kivi.bits == 4 ? launch_wide<kEpl, 4>(p, g, stream) : launch_wide<kEpl, 8>(p, g, stream);
+  launch_generic<kEpl>(p, stream);
+}
+
+}  // namespace
+
+void launch_kivi_attention(const AttentionParams& p, cudaStream_t stream) {
+  const KiviKv& kv = p.kivi;
+  CTX_CHECK(kv.bits == 2 || kv.bits == 4 || kv.bits == 8, "KIVI attention needs 2, 4 or 8 bits");
+  CTX_CHECK(kv.group >= 1 && kv.residual >= 0 && kv.k_codes && kv.v_codes && kv.k_params && kv.v_params,
+            "KIVI attention: group, residual and buffers");
+  CTX_CHECK(!p.block_table && p.window == 0, "KIVI attention is over a contiguous cache without a window");
+  switch ((p.hd + 31) / 32) {
+    case 1: return launch_generic<1>(p, stream);
+    case 2: return launch_epl<2>(p, stream);
+    case 3: return launch_generic<3>(p, stream);
+    case 4: return launch_epl<4>(p, stream);
+    case 5: return launch_generic<5>(p, stream);
+    case 6: return launch_generic<6>(p, stream);
+    case 7: return launch_generic<7>(p, stream);
+    default: return launch_epl<8>(p, stream);
+  }
+}
+
+}  // namespace ctx::cuda

@@ -1,0 +1,95 @@
+// KIVI quantization of bf16 cache rows (kivi_kernels.h). One block per (key group, KV head): the
+// key params per channel over the group's tokens, the value params per token and channel block,
+// then the packed code bytes (a thread per byte, so that no two threads write one byte). The
+// arithmetic is kv_quant.cc's in float32 with explicit round-to-nearest operations (no contraction
+// into FMA), so codes and params are the CPU's bit for bit.
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/kivi_kernels.h"
+
+namespace ctx::cuda {
+namespace {
+
+__device__ inline float2 fit(float lo, float hi, int bits) {
+  return make_float2(lo, __fdiv_rn(__fsub_rn(hi, lo), float((1 << bits) - 1)));
+}
+
+__device__ inline unsigned encode(float x, float2 p, int bits) {
+  if (p.y == 0.f) return 0;
+  const float q = floorf(__fadd_rn(__fdiv_rn(__fsub_rn(x, p.x), p.y), 0.5f));
+  return unsigned(fminf(fmaxf(q, 0.f), float((1 << bits) - 1)));
+}
+
+// The byte `byte` of a packed row: channels byte * per .. byte * per + per - 1 (< hd), channel c's
+// code at bit (c % per) * bits; param_of(c) gives its (min, scale).
+template <class ParamOf>
+__device__ inline uint8_t pack_byte(const bf16* row, int64_t byte, int64_t hd, int bits, ParamOf param_of) {
+  const int per = 8 / bits;
+  unsigned b = 0;
+  for (int i = 0; i < per; ++i) {
+    const int64_t c = byte * per + i;
+    if (c < hd) b |= encode(__bfloat162float(row[c]), param_of(c), bits) << (i * bits);
+  }
+  return uint8_t(b);
+}
+
+__global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
+  const KiviKv& kv = p.kv;
+  const int bits = kv.bits;
+  const int64_t g = kv.group, hd = p.hd;
+  int64_t g0 = p.group_begin, g1 = p.group_end;
+  if (p.pos0) {
+    g0 = kivi_quantized_length(kv, *p.pos0) / g, g1 = kivi_quantized_length(kv, *p.pos0 + p.count) / g;
+  }
+  if (g0 + int64_t(blockIdx.x) >= g1) return;  // the whole block: before any barrier
+  const int64_t G = g0 + blockIdx.x, head = p.seq * p.kv_heads + blockIdx.y;
+  const int64_t rb = (hd * bits + 7) / 8, nb = (hd + g - 1) / g;
+  const int64_t row0 = head * p.capacity + G * g;  // the group's first code row of this (sequence, head)
+  // The bf16 row of the group's token t (a ring holds position j at row j % ring).
+  const int64_t rows = kivi_bf16_rows(kv, p.capacity);
+  const auto bf16_row = [&](int64_t t) { return (head * rows + (G * g + t) % rows) * hd; };
+  const bf16 *k = p.k_cache, *v = p.v_cache;
+  float2* kp = kv.k_params + (head * (p.capacity / g) + G) * hd;
+  float2* vp = kv.v_params + row0 * nb;
+  for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
+    float lo = __bfloat162float(k[bf16_row(0) + d]), hi = lo;
+    for (int64_t t = 1; t < g; ++t) {
+      const float x = __bfloat162float(k[bf16_row(t) + d]);
+      lo = fminf(lo, x), hi = fmaxf(hi, x);
+    }
+    kp[d] = fit(lo, hi, bits);
+  }
+  for (int64_t i = threadIdx.x; i < g * nb; i += blockDim.x) {
+    const int64_t t = i / nb, c0 = (i % nb) * g, c1 = c0 + g < hd ? c0 + g : hd;
+    const bf16* row = v + bf16_row(t);
+    float lo = __bfloat162float(row[c0]), hi = lo;
+    for (int64_t c = c0 + 1; c < c1; ++c) {
+      const float x = __bfloat162float(row[c]);
+      lo = fminf(lo, x), hi = fmaxf(hi, x);
+    }
+    vp[i] = fit(lo, hi, bits);
+  }
+  __syncthreads();  // the params written above are read back by other threads of the block
+  uint8_t* kc = kv.k_codes + row0 * rb;
+  uint8_t* vc = kv.v_codes + row0 * rb;
+  for (int64_t i = threadIdx.x; i < g * rb; i += blockDim.x) {
+    const int64_t t = i / rb, byte = i % rb;
+    kc[i] = pack_byte(k + bf16_row(t), byte, hd, bits, [&](int64_t c) { return kp[c]; });
+    vc[i] = pack_byte(v + bf16_row(t), byte, hd, bits, [&](int64_t c) { return vp[t * nb + c / g]; });
+  }
+}
+
+}  // namespace
+
+void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream) {
+  const int bits = p.kv.bits;
+  CTX_CHECK(bits == 2 || bits == 4 || bits == 8, "KIVI quantization needs 2, 4 or 8 bits");
+  CTX_CHECK(p.kv.group >= 1 && p.hd >= 1 && p.count >= 0, "KIVI quantization shape");
+  CTX_CHECK(p.pos0 || (p.group_begin >= 0 && p.group_end * p.kv.group <= p.capacity), "KIVI quantization range");
+  // With pos0: a forward of count tokens completes at most count / group + 1 groups.
+  const int64_t blocks = p.pos0 ? p.count / p.kv.group + 1 : p.group_end - p.group_begin;
+  if (blocks <= 0 || (p.pos0 && p.count == 0)) return;
+  kivi_quantize_kernel<<<dim3(unsigned(blocks), unsigned(p.kv_heads)), 128, 0, stream>>>(p);
+  CTX_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace ctx::cuda

@@ -1,0 +1,73 @@
+// KIVI-quantized KV cache kernels (internal to core/cuda): quantization of the bf16 cache's rows
+// into KiviKv (kernels.h: layout) exactly as core/kv/kv_quant.cc does in float32 on the same bf16
+// values, and decode attention over the quantized prefix and the bf16 rest in one launch.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/cuda/kernels/kernels.h"
+
+namespace ctx::cuda {
+
+// bf16 rows per (sequence, KV head): the ring, or the capacity.
+__host__ __device__ inline int64_t kivi_bf16_rows(const KiviKv& kv, int64_t capacity) {
+  return kv.ring > 0 ? kv.ring : capacity;
+}
+
+// kv_quant.h's KvQuantConfig::quantized_length: of T entries, the prefix held quantized.
+__host__ __device__ inline int64_t kivi_quantized_length(const KiviKv& kv, int64_t T) {
+  return T > kv.residual ? (T - kv.residual) / kv.group * kv.group : 0;
+}
+
+// Bytes of `entries` entries of one KV head whose first `quantized` (whole groups) are KIVI codes
+// and float32 params of K and V (bits 0: none) and the rest bf16 K and V rows: what a decode
+// attention launch reads.
+inline int64_t kivi_head_bytes(int bits, int64_t group, int64_t head_dim, int64_t entries, int64_t quantized) {
+  if (bits == 0) return 2 * entries * head_dim * 2;
+  const int64_t codes = 2 * quantized * ((head_dim * bits + 7) / 8);
+  const int64_t params = 8 * (quantized / group * head_dim + quantized * ((head_dim + group - 1) / group));
+  return codes + params + 2 * (entries - quantized) * head_dim * 2;
+}
+
+struct KiviQuantizeParams {
+  const bf16 *k_cache, *v_cache;  // [seqs][kv_heads][capacity or kv.ring][hd] (kernels.h: KiviKv)
+  KiviKv kv;                      // written: codes and params of the groups below
+  int64_t kv_heads = 0, hd = 0, capacity = 0;
+  int64_t seq = 0;                // the sequence whose groups are quantized
+  int64_t group_begin = 0, group_end = 0;  // key groups [begin, end): positions begin * group .. end * group - 1
+  // Set: the groups are instead those a forward of `count` tokens at position *pos0 (device
+  // memory, so that a CUDA graph replays it at the next position) completes, [qlen(*pos0) / group,
+  // qlen(*pos0 + count) / group), qlen(T) = kv_quant.h's quantized_length(T): KvCache::flush.
+  const int32_t* pos0 = nullptr;
+  int64_t count = 0;
+};
+// Quantizes positions group_begin * group .. group_end * group - 1 of sequence `seq`, every KV head:
+// per key group and channel (min, scale) and codes; per token and channel block of values the same
+// (quantize_key_block and quantize_value_row of kv_quant.h, bit for bit). The groups must lie within
+// the capacity. Does nothing for an empty range.
+void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream);
+
+// launch_attention (kernels.h) with p.kivi.bits != 0. Keys j < qlen(pos0) come from the codes,
+// pos0 the position of the launch's first query (batched decode: of each sequence's one query):
+// the entries before this forward's, as the CPU engine holds them at its attention (KvCache::flush
+// runs after each layer's attention, so the forward's own entries, written in bf16, are quantized
+// after it, in whole groups). They are dequantized in registers: per key group the query is folded into
+// the params (q_d * scale_d, and sum_d q_d * min_d once), so the dot product runs on the codes;
+// per value block the weights are summed as w * scale and w * min. Keys >= qlen come from the bf16
+// cache, in the same online softmax and split-KV combine as the bf16 kernel
+// (attention_pass.cuh). head_dim 64/128/256 with 4 or 8 bits and group a multiple of the warp's
+// tile (kivi_tile: 16 keys for 64/128, 8 for 256; 4-head GQA blocks: 16, 8, 4; and of 8) take the
+// wide path (16-byte-row layout of the bf16 kernel, 4- or 8-byte code loads per lane); anything
+// else (2 bits, other head dims or groups) a generic one. Several queries of one sequence (a
+// prefill chunk) are causal as in the bf16 kernel. Errors (CTX_CHECK): bits not 2/4/8, group < 1,
+// a paged cache, a window.
+void launch_kivi_attention(const AttentionParams& p, cudaStream_t stream);
+
+// Keys per warp step of the wide path for head_dim hd and g query heads per block: the tile
+// boundaries chunks and warps are aligned to; a key group must be a multiple of it (and of 8).
+__host__ __device__ constexpr int kivi_loads(int hd, int g) { return hd == 64 || g == 4 ? 4 : 8; }
+__host__ __device__ constexpr int kivi_tile(int hd, int g) { return (32 / (hd / 8)) * kivi_loads(hd, g); }
+
+}  // namespace ctx::cuda
