@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/cuda/gpu_kv_policy.h"
 #include "core/model/model_loader.h"
 
 namespace ctx::cuda {
@@ -74,6 +75,12 @@ struct GpuEngineOptions {
   int64_t kv_block_size = 0;     // > 0 (a power of two <= 1024): paged KV with blocks of this many positions
   int64_t kv_pool_positions = 0;  // paged: pool size in positions (0: max_batch * capacity); a sequence
                                   // that finds no free block is CudaOutOfMemory
+  // KV compression (gpu_kv_policy.h; none by default): after each prefill step (chunk) and every
+  // `every` decode steps, per attention layer, the kept entries move to the front and the layer's
+  // entry count drops (paged: the blocks past the longest layer return to the pool). Entries are then
+  // no longer positions: RoPE uses the position, the KV write and attention the entry count. Needs
+  // max_batch 1 and no sliding-window layers (ctx::Unsupported otherwise).
+  GpuKvPolicy kv;
 };
 
 class GpuEngine {
@@ -84,7 +91,10 @@ class GpuEngine {
   virtual ~GpuEngine() = default;
 
   virtual void reset() = 0;              // empties the KV cache and zeroes the recurrent state
-  virtual int64_t length() const = 0;    // tokens in the cache
+  virtual int64_t length() const = 0;    // tokens seen (the next token's position)
+  // KV compression: the positions of the entries KV layer `kv_layer` holds, per KV head
+  // ([kv_head][entries], increasing); without compression every head holds 0..length()-1.
+  virtual std::vector<std::vector<int64_t>> kv_positions(int64_t kv_layer) const = 0;
   virtual int64_t capacity() const = 0;
 
   // Runs `tokens` at positions length().. (teacher forcing) and returns float32 logits: every

@@ -1,6 +1,7 @@
 // gpu_engine.h in a build without CUDA: every entry point says so.
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_engine.h"
+#include "core/cuda/gpu_kv_compress.h"
 
 namespace ctx::cuda {
 
@@ -27,6 +28,10 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase&, int) {
 
 PrefillTiming measure_prefill_attention(const GpuAttentionCase&, int, int) {
   throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
+}
+
+GpuKvCompressResult gpu_kv_compress(const GpuKvCompressCase&, std::span<const float>, std::span<const float>) {
+  throw Unsupported("gpu_kv_compress: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
 }
 
 }  // namespace ctx::cuda

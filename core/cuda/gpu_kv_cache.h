@@ -18,6 +18,7 @@
 
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/kv_compress_kernels.h"
 
 namespace ctx::cuda {
 
@@ -37,8 +38,14 @@ class GpuKvCache {
   // the slot's table row on `stream`, then waits for it; contiguous: checks the capacity).
   void reserve(int64_t slot, int64_t positions, cudaStream_t stream);
   void release_all();  // every slot holds nothing (paged: all blocks free)
+  // Paged: `slot` keeps only the blocks of its first `positions` positions, the others go back to the
+  // pool (after compaction); contiguous: nothing to do.
+  void shrink(int64_t slot, int64_t positions);
+  int64_t held_blocks(int64_t slot) const { return paged() ? held_[size_t(slot)] : 0; }
 
   void bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionParams& a) const;
+  // One layer's K/V of one sequence as the compaction kernels address it (kv_compress_kernels.h).
+  KvLayerRows rows(int64_t layer, int64_t slot) const;
 
   int64_t bytes() const { return k_.bytes() + v_.bytes(); }  // K and V held from the device
   int64_t bytes_in_use() const;                              // paged: of blocks sequences hold
