@@ -2,7 +2,9 @@
 // memory-bandwidth roofline measured in the same run (device-to-device copy bandwidth / bytes one
 // decode step must read: every weight once plus the K/V cache and any recurrent state), with
 // --engine-per-context an engine sized for each context so that its memory columns are that
-// context's (hybrid models: KV of the attention layers plus the Mamba-2 state).
+// context's (hybrid models: KV of the attention layers plus the Mamba-2 state), and with --kv a KV
+// compressor (gpu_kv_policy.h) after the prompt, so that the stage table's attention time is that of
+// the compressed cache (bytes/token and the roofline still count the uncompressed KV).
 // ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
 // context lengths, batch sizes (mixed lengths) and KV layouts (contiguous, paged block sizes), its
 // K/V read rate against the same copy bandwidth and each layout's time against the first one.
@@ -16,9 +18,11 @@
 #include "core/base/system_info.h"
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_engine.h"
+#include "core/cuda/gpu_kv_policy.h"
 #include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
 #include "experiments/cli/commands.h"
+#include "plugins/register_all.h"
 
 namespace ctx::cli {
 
@@ -33,6 +37,9 @@ int bench_gpu_decode(const Args& args) {
       ("engine-per-context", "a new engine (KV capacity = context + tokens + 1) for each context length, so that "
                              "the KV and peak memory columns are that context's")
       ("kv-block-size", po::value<int64_t>()->default_value(0), "paged KV with blocks of this many positions (0: contiguous)")
+      ("kv", po::value<std::string>()->default_value("none"),
+       "KV compression after the prompt: a kv plugin spec the GPU runs (l2norm, streaming, random), e.g. "
+       "'l2norm:keep_ratio=0.25,skip_layers=[]'")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   po::variables_map vm;
   if (!parse_options("bench gpu-decode", "--model SPEC [options]", desc, args, vm)) return 0;
@@ -62,15 +69,17 @@ int bench_gpu_decode(const Args& args) {
   opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");
   opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
+  opt.kv = cuda::gpu_kv_policy(builtin_catalog().kv.resolve(vm["kv"].as<std::string>()));
   auto engine = cuda::GpuEngine::create(*model, opt);
   if (!per_context) {
     model.reset();  // the host copy of the weights is no longer needed
     release_free_memory();
   }
-  std::printf("device: %s, weights %.2f GB (bf16), KV %s, copy bandwidth %.3f TB/s (read + write, median of 20)\n",
+  std::printf("device: %s, weights %.2f GB (bf16), KV %s, compression %s, copy bandwidth %.3f TB/s (read + write, "
+              "median of 20)\n",
               engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
               opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
-              copy_bw / 1e12);
+              builtin_catalog().kv.resolve(vm["kv"].as<std::string>()).canonical().c_str(), copy_bw / 1e12);
   std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
               "| KV+state MB in use | peak GB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");

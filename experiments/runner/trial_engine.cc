@@ -4,6 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/cuda/gpu_engine.h"
+#include "core/cuda/gpu_kv_policy.h"
 #include "core/model/transformer.h"
 
 namespace ctx::runner {
@@ -115,11 +116,12 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
     if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
       throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: block_size must be a power of two <= 1024"));
   }
-  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv", trial.kv}, {"kv_quant", trial.kv_quant},
+  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv_quant", trial.kv_quant},
                                    {"quant", trial.quant}})
     if (plugin_name(spec) != "none")
       throw Unsupported(str_cat(what, " ", spec, " on device cuda: not implemented on the GPU yet (only none)"));
   cuda::GpuEngineOptions options;
+  options.kv = cuda::gpu_kv_policy(catalog.kv.resolve(trial.kv));  // Unsupported for kv plugins the GPU lacks
   options.capacity = capacity;
   options.memory_limit_bytes = trial.memory_limit_mb * (int64_t(1) << 20);
   options.max_batch = std::max<int64_t>(1, trial.batch_size);

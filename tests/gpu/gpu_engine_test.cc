@@ -16,20 +16,13 @@
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
 #include "tests/support/model_check.h"
+#include "tests/support/relative_l2.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {
 namespace {
 
-double relative_l2(const float* a, const float* ref, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(a[i])) return INFINITY;
-    num += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
-    den += double(ref[i]) * ref[i];
-  }
-  return std::sqrt(num / den);
-}
+using test::relative_l2;
 
 class GpuFixture : public ::testing::TestWithParam<std::string> {};
 
