@@ -3,7 +3,7 @@
 #   .device/bin/     ctxlab and the test executables
 #   .device/lib/     the shared libraries they load that the GPU machine lacks (from ldd; glibc and
 #                    the CUDA driver stay the machine's own), carried as lib.tar.xz and unpacked by
-#                    .device/run on first use
+#                    .device/run on first use (bin/ likewise, as bin.tar.xz)
 #   .device/shared/  the fixtures the tests read (copied from ../shared; never committed)
 #   .device/run      wrapper: .device/run ctxlab doctor  ==  LD_LIBRARY_PATH=.device/lib .device/bin/ctxlab doctor
 # Then call the device tool with carry [".device"] and a command such as
@@ -43,6 +43,9 @@ if [[ ! -f "$BUILD/device_lib.tar.xz" || "$(cat "$BUILD/device_lib.sum" 2>/dev/n
 fi
 cp "$BUILD/device_lib.tar.xz" .device/lib.tar.xz
 rm -rf .device/lib
+# The programs travel compressed too (CUDA fat binaries compress about 4:1).
+tar -C .device -cf - bin | xz -T2 -1 > .device/bin.tar.xz
+rm -rf .device/bin
 cp -r "$SHARED/fixtures/hf" "$SHARED/fixtures/stories260k" "$SHARED/fixtures/tokenizers" .device/shared/fixtures/
 # BUNDLE_DATASETS=1: the slices experiments/configs/gpu_quickstart.ini reads (README layout), 3 MB.
 if [[ "${BUNDLE_DATASETS:-0}" == 1 ]]; then
@@ -65,6 +68,7 @@ cat > .device/run <<'RUN'
 # `exec CMD ARGS...` runs any command in that environment (e.g. compute-sanitizer .device/bin/x_test).
 here="$(cd "$(dirname "$0")" && pwd)"
 [[ -d "$here/lib" ]] || tar -C "$here" -xJf "$here/lib.tar.xz"
+[[ -d "$here/bin" ]] || tar -C "$here" -xJf "$here/bin.tar.xz"
 # cuBLAS (0.5 GB with cuBLASLt) is not bundled: the GPU machine's CUDA 13 has it.
 cuda_libs=$(ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3*/site-packages/nvidia/cu*/lib 2>/dev/null | tr '\n' ':')
 export LD_LIBRARY_PATH="$here/lib:${cuda_libs}${LD_LIBRARY_PATH:-}"

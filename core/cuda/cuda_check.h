@@ -19,6 +19,15 @@
 // After a kernel launch: launch-configuration errors surface here, execution errors at the next sync.
 #define CTX_CUDA_CHECK_LAUNCH() CTX_CUDA_CHECK(cudaGetLastError())
 
+// Throws ctx::Unsupported ("<who>: no CUDA device is available") unless a GPU is present.
+inline void require_cuda_device(const char* who) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    throw ::ctx::Unsupported(::ctx::str_cat(who, ": no CUDA device is available"));
+  }
+}
+
 #define CTX_CUBLAS_CHECK(expr)                                                                         \
   do {                                                                                                 \
     const cublasStatus_t ctx_cublas_st_ = (expr);                                                      \

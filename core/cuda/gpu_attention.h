@@ -48,7 +48,7 @@ struct GpuAttentionCase {
   bool vectorized = true;  // false: the generic kernel even for head_dim 64/128/256
   int64_t block_size = 0;  // > 0: paged KV with blocks of this many positions
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
-  int prefetch = -1;       // the wide kernel loads a warp's next keys first: -1 auto (kernels.h), 0, 1
+  int prefetch = 0;        // the wide kernel loads a warp's next keys first: 0, 1, -1 auto (kernels.h)
   std::vector<int64_t> batch_lengths;  // not empty: batched decode of these sequences
   AttentionKernel kernel = AttentionKernel::kSplitKv;
   int flash_rows = 0, flash_warps = 0;  // kFlash*: block shape (kernels/flash_attention.h FlashConfig;

@@ -16,6 +16,7 @@
 #include "core/cuda/gpu_mamba2.h"
 #include "core/cuda/kernels/flash_attention.h"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/linear_weights.h"
 #include "core/model/rope.h"
 
 namespace ctx::cuda {
@@ -24,17 +25,23 @@ namespace {
 
 using Bf16Buffer = DeviceBuffer<bf16>;
 
+// Prefill dequantizes a quantized matrix into bf16 tiles of at most this many elements (32 MiB).
+constexpr int64_t kDequantScratchElems = int64_t(16) << 20;
+
 // Projections that read the same input are stacked row-wise, so that decode reads the input once and
-// launches one kernel: wqkv = [wq; wk; wv], w_gate_up = [w_gate; w_up] (biases likewise).
+// launches one kernel: wqkv = [wq; wk; wv], w_gate_up = [w_gate; w_up] (biases likewise). Matrices
+// are bf16 or stay in the CPU quant plugin's packed form (linear_weights.h).
 // A Mamba-2 layer (hybrid models) has `mamba` and w_in/w_out (in_proj, out_proj) instead of the
 // attention weights, and a slot in the recurrent state instead of one in the KV cache.
 struct LayerBuffers {
-  Bf16Buffer attn_norm, ffn_norm, wqkv, wo, w_gate_up, w_down;
+  Bf16Buffer attn_norm, ffn_norm;
+  LinearWeights wqkv, wo, w_gate_up, w_down;
   Bf16Buffer bqkv, bo, b_gate_up, b_down, q_norm, k_norm;
   int64_t window = 0;
   int64_t kv_layer = -1;  // attention layers: index in the KV cache
   std::unique_ptr<GpuMamba2Layer> mamba;
-  Bf16Buffer w_in, w_out, b_in, b_out;
+  LinearWeights w_in, w_out;
+  Bf16Buffer b_in, b_out;
   int64_t state_offset = 0;  // floats into the recurrent state
 };
 
@@ -67,15 +74,17 @@ class GpuEngineImpl final : public GpuEngine {
  private:
   Bf16Buffer upload(const float* data, int64_t count);
   Bf16Buffer upload(const WeightVector& v) { return v.empty() ? Bf16Buffer() : upload(v.data, v.size); }
-  Bf16Buffer upload(const WeightMatrix& m, const char* what);
-  // Row-wise concatenation of matrices with equal cols (or of vectors: all empty gives an empty buffer).
-  Bf16Buffer upload_stacked(std::initializer_list<const WeightMatrix*> ms, const char* what);
+  // Row-wise concatenation of matrices with equal cols, bf16 or quantized (linear_weights.h).
+  LinearWeights upload(std::initializer_list<const WeightMatrix*> ms, const char* what);
+  // Row-wise concatenation of vectors (all empty gives an empty buffer).
   Bf16Buffer upload_stacked(std::initializer_list<const WeightVector*> vs);
-  // out[n, rows] = x[n, cols] W^T in float32 through cuBLAS (tensor cores).
-  void gemm(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols, float* out);
+  // out[n, rows] = x[n, cols] W^T in float32 through cuBLAS (tensor cores; quantized W dequantized first).
+  void gemm(const bf16* x, int64_t n, const LinearWeights& w, float* out) {
+    w.gemm(blas_, x, n, out, dequant_scratch_.get(), dequant_scratch_.size(), stream_);
+  }
   // out[n, rows] (+)= alpha * (x[n, cols] W^T + bias): the GEMV kernel for one row, cuBLAS otherwise.
-  void linear(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols, const Bf16Buffer& bias,
-              float alpha, bool accumulate, float* out);
+  void linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha, bool accumulate,
+              float* out);
   // Embedding through the final norm; x_ holds the normed rows. slot >= 0: n tokens of that sequence
   // at positions *pos_ ..; slot < 0 (batched decode): row t is sequence t's token at lens_[t] - 1.
   void run_layers(const int32_t* d_tokens, int64_t n, int64_t slot);
@@ -118,7 +127,10 @@ class GpuEngineImpl final : public GpuEngine {
   // mma.sync kernel at 4k-16k tokens on the H100, bench/RESULTS.md), else mma.sync.
   FlashConfig flash_config_ = flash_prefill_wgmma_available() ? FlashConfig{FlashImpl::kWgmma, 64, 4} : FlashConfig{};
 
-  Bf16Buffer embed_, final_norm_, lm_head_;  // lm_head_ empty when tied
+  Bf16Buffer embed_, final_norm_;
+  LinearWeights classifier_;  // lm_head, or a view of embed_ when tied
+  bool tied_ = false;
+  Bf16Buffer dequant_scratch_;  // prefill's bf16 tiles of quantized matrices (empty without any)
   std::vector<LayerBuffers> layers_;
   DeviceBuffer<float> inv_freq_;
   std::unique_ptr<GpuKvCache> kv_;   // attention layers only
@@ -168,9 +180,12 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   CTX_CUBLAS_CHECK(cublas().set_stream(blas_, stream_));
 
   const ModelWeights& w = model.weights;
-  embed_ = upload(w.embed, "embedding");
+  if (!w.embed.data) throw Unsupported("GPU engine: the model has no float32 embedding table");
+  embed_ = upload(w.embed.data, w.embed.rows * w.embed.cols);
   final_norm_ = upload(w.final_norm);
-  if (w.lm_head.data != w.embed.data || w.lm_head.quant) lm_head_ = upload(w.lm_head, "lm_head");
+  tied_ = w.lm_head.data == w.embed.data && !w.lm_head.quant;
+  classifier_ = tied_ ? LinearWeights::borrow(embed_.get(), c.vocab_size, c.hidden_size) : upload({&w.lm_head}, "lm_head");
+  int64_t dequant_elems = classifier_.quantized() ? classifier_.rows() * classifier_.cols() : 0;
   const int64_t state_floats = c.num_mamba_layers() > 0 ? mamba2_state_floats(c.mamba) : 0;
   int64_t mamba_layers = 0;
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -180,16 +195,18 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
     if (c.layer_kind(l) == LayerKind::kMamba2) {
       b.mamba = std::make_unique<GpuMamba2Layer>(alloc_, c.mamba, float(c.rms_norm_eps), s.mamba);
       weight_bytes_ += b.mamba->weight_bytes();
-      b.w_in = upload(s.mamba.in_proj, "mamba.in_proj"), b.w_out = upload(s.mamba.out_proj, "mamba.out_proj");
+      b.w_in = upload({&s.mamba.in_proj}, "mamba.in_proj"), b.w_out = upload({&s.mamba.out_proj}, "mamba.out_proj");
       b.b_in = upload(s.mamba.in_bias), b.b_out = upload(s.mamba.out_bias);
       b.state_offset = mamba_layers++ * state_floats;
     } else {
       b.kv_layer = c.kv_layer(l);
-      b.wqkv = upload_stacked({&s.wq, &s.wk, &s.wv}, "q/k/v_proj"), b.wo = upload(s.wo, "o_proj");
+      b.wqkv = upload({&s.wq, &s.wk, &s.wv}, "q/k/v_proj"), b.wo = upload({&s.wo}, "o_proj");
       b.bqkv = upload_stacked({&s.bq, &s.bk, &s.bv}), b.bo = upload(s.bo);
       b.q_norm = upload(s.q_norm), b.k_norm = upload(s.k_norm);
     }
-    b.w_gate_up = upload_stacked({&s.w_gate, &s.w_up}, "gate/up_proj"), b.w_down = upload(s.w_down, "down_proj");
+    b.w_gate_up = upload({&s.w_gate, &s.w_up}, "gate/up_proj"), b.w_down = upload({&s.w_down}, "down_proj");
+    for (const LinearWeights* m : {&b.wqkv, &b.wo, &b.w_gate_up, &b.w_down, &b.w_in, &b.w_out})
+      if (m->quantized()) dequant_elems = std::max(dequant_elems, m->rows() * m->cols());
     b.b_gate_up = upload_stacked({&s.b_gate, &s.b_up}), b.b_down = upload(s.b_down);
     b.window = c.layer_window.empty() ? 0 : c.layer_window[size_t(l)];
     layers_.push_back(std::move(b));
@@ -199,6 +216,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   std::vector<float> inv_freq = rope.inv_freq();
   if (!c.use_rope) std::fill(inv_freq.begin(), inv_freq.end(), 0.f);
   inv_freq_ = upload_f32(alloc_, inv_freq.data(), int64_t(inv_freq.size()));
+  if (dequant_elems > 0) dequant_scratch_ = Bf16Buffer(alloc_, std::min(dequant_elems, kDequantScratchElems));
 
   const int64_t cap = options_.capacity, chunk = std::min(options_.prefill_chunk, cap);
   GpuKvShape kv;
@@ -267,21 +285,10 @@ Bf16Buffer GpuEngineImpl::upload(const float* data, int64_t count) {
   return upload_bf16(alloc_, data, count);
 }
 
-// Throws Unsupported unless `m` holds float32 data the engine can upload.
-void check_uploadable(const WeightMatrix& m, const char* what) {
-  if (m.empty()) throw Unsupported(str_cat("GPU engine: the model has no ", what, " matrix (hybrid layers?)"));
-  if (m.quant || !m.data)
-    throw Unsupported(str_cat("GPU engine: ", what, " is quantized; quantized weights run on the CPU engine for now"));
-}
-
-Bf16Buffer GpuEngineImpl::upload_stacked(std::initializer_list<const WeightMatrix*> ms, const char* what) {
-  std::vector<float> rows;
-  for (const WeightMatrix* m : ms) {
-    check_uploadable(*m, what);
-    CTX_CHECK(m->cols == (*ms.begin())->cols);
-    rows.insert(rows.end(), m->data, m->data + m->rows * m->cols);
-  }
-  return upload(rows.data(), int64_t(rows.size()));
+LinearWeights GpuEngineImpl::upload(std::initializer_list<const WeightMatrix*> ms, const char* what) {
+  LinearWeights w = LinearWeights::upload(alloc_, ms, what);
+  weight_bytes_ += w.bytes();
+  return w;
 }
 
 Bf16Buffer GpuEngineImpl::upload_stacked(std::initializer_list<const WeightVector*> vs) {
@@ -293,36 +300,20 @@ Bf16Buffer GpuEngineImpl::upload_stacked(std::initializer_list<const WeightVecto
   return upload(all.data(), int64_t(all.size()));
 }
 
-Bf16Buffer GpuEngineImpl::upload(const WeightMatrix& m, const char* what) {
-  check_uploadable(m, what);
-  return upload(m.data, m.rows * m.cols);
-}
-
 int64_t GpuEngineImpl::bytes_read_per_token(int64_t length) const {
   const ModelConfig& c = config_;
   const int64_t table = c.vocab_size * c.hidden_size * 2;
   int64_t bytes = weight_bytes_ - table + c.hidden_size * 2;  // the embedding: one row
-  if (!lm_head_.size()) bytes += table;                        // tied: the classifier reads the table
+  if (tied_) bytes += table;                                    // tied: the classifier reads the table
   bytes += 2 * mamba_state_.bytes();                          // the recurrent state, read and written
   return bytes + 2 * c.num_kv_layers() * c.kv_dim() * length * 2;  // K and V of every cached position
 }
 
-void GpuEngineImpl::linear(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols,
-                           const Bf16Buffer& bias, float alpha, bool accumulate, float* out) {
-  if (n == 1) {
-    launch_gemv(w.get(), GemvInput{x}, rows, cols, ptr_or_null(bias), alpha, accumulate, out, stream_);
-    return;
-  }
-  gemm(x, n, w, rows, cols, tmp_.get());
-  launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, rows, alpha, accumulate, out, stream_);
-}
-
-void GpuEngineImpl::gemm(const bf16* x, int64_t n, const Bf16Buffer& w, int64_t rows, int64_t cols, float* out) {
-  // Row-major out[n, rows] = x[n, cols] W^T is column-major out^T[rows, n] = W[rows, cols] x^T.
-  const float one = 1.f, zero = 0.f;
-  CTX_CUBLAS_CHECK(cublas().gemm_ex(blas_, CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(n), int(cols), &one, w.get(),
-                                CUDA_R_16BF, int(cols), x, CUDA_R_16BF, int(cols), &zero, out, CUDA_R_32F, int(rows),
-                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+void GpuEngineImpl::linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha,
+                           bool accumulate, float* out) {
+  if (n == 1) return w.gemv(GemvInput{x}, ptr_or_null(bias), alpha, accumulate, out, stream_);
+  gemm(x, n, w, tmp_.get());
+  launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, w.rows(), alpha, accumulate, out, stream_);
 }
 
 void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot) {
@@ -340,10 +331,10 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       mamba_mixer(b, n);
     } else {  // attention
       if (n == 1) {
-        launch_gemv(b.wqkv.get(), attn_in, qkv_dim, d, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
+        b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
       } else {
         launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
-        linear(x_.get(), n, b.wqkv, qkv_dim, d, b.bqkv, 1.f, false, qkv_.get());
+        linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
       }
       stage_done("norm + qkv");
       QkvRopeParams r;
@@ -367,24 +358,25 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       a.splits = slot < 0 ? default_batched_splits(options_.capacity, n, c.num_heads) : n == 1 ? int(decode_splits_) : 1;
       a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
       a.vectorized = options_.vectorized_attention;
+      a.prefetch = options_.attention_prefetch;
       // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
       if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a))
         launch_flash_prefill(a, stream_, flash_config_);
       else
         launch_attention(a, stream_);
       stage_done("attention");
-      linear(attn_.get(), n, b.wo, d, c.q_dim(), b.bo, residual, true, hidden_.get());
+      linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
       stage_done("o_proj + residual");
     }  // attention
     if (n == 1) {
-      launch_gemv_swiglu(b.w_gate_up.get(), ffn_in, ff, d, ptr_or_null(b.b_gate_up), act_.get(), stream_);
+      b.w_gate_up.gemv_swiglu(ffn_in, ptr_or_null(b.b_gate_up), act_.get(), stream_);
     } else {
       launch_rmsnorm(hidden_.get(), b.ffn_norm.get(), n, d, eps, x_.get(), stream_);
-      gemm(x_.get(), n, b.w_gate_up, 2 * ff, d, tmp_.get());
+      gemm(x_.get(), n, b.w_gate_up, tmp_.get());
       launch_swiglu(tmp_.get(), ptr_or_null(b.b_gate_up), n, ff, act_.get(), stream_);
     }
     stage_done("norm + gate_up + swiglu");
-    linear(act_.get(), n, b.w_down, d, ff, b.b_down, residual, true, hidden_.get());
+    linear(act_.get(), n, b.w_down, b.b_down, residual, true, hidden_.get());
     stage_done("down_proj + residual");
   }
   launch_rmsnorm(hidden_.get(), final_norm_.get(), n, d, eps, x_.get(), stream_);
@@ -393,29 +385,25 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
 
 void GpuEngineImpl::mamba_mixer(const LayerBuffers& b, int64_t n) {
   const ModelConfig& c = config_;
-  const int64_t d = c.hidden_size, in_dim = c.mamba.in_proj_dim();
+  const int64_t d = c.hidden_size;
   const float eps = float(c.rms_norm_eps);
   float* proj = mamba_ws_.proj.get();
   if (n == 1) {
-    launch_gemv(b.w_in.get(), GemvInput{nullptr, hidden_.get(), b.attn_norm.get(), eps}, in_dim, d, ptr_or_null(b.b_in),
-                1.f, false, proj, stream_);
+    b.w_in.gemv(GemvInput{nullptr, hidden_.get(), b.attn_norm.get(), eps}, ptr_or_null(b.b_in), 1.f, false, proj, stream_);
   } else {
     launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
-    linear(x_.get(), n, b.w_in, in_dim, d, b.b_in, 1.f, false, proj);
+    linear(x_.get(), n, b.w_in, b.b_in, 1.f, false, proj);
   }
   stage_done("norm + in_proj");
   b.mamba->mix(mamba_ws_, n, mamba_state_.get() + b.state_offset, stream_);
   stage_done("conv + scan + gated norm");
-  linear(mamba_ws_.out.get(), n, b.w_out, d, c.mamba.intermediate(), b.b_out, float(c.residual_multiplier), true,
-         hidden_.get());
+  linear(mamba_ws_.out.get(), n, b.w_out, b.b_out, float(c.residual_multiplier), true, hidden_.get());
   stage_done("out_proj + residual");
 }
 
 void GpuEngineImpl::classify(int64_t from, int64_t n, float* out) {
   const ModelConfig& c = config_;
-  const Bf16Buffer& head = lm_head_.size() ? lm_head_ : embed_;
-  linear(x_.get() + from * c.hidden_size, n, head, c.vocab_size, c.hidden_size, Bf16Buffer(),
-         float(1.0 / c.logits_scaling), false, out);
+  linear(x_.get() + from * c.hidden_size, n, classifier_, Bf16Buffer(), float(1.0 / c.logits_scaling), false, out);
 }
 
 void GpuEngineImpl::check_tokens(std::span<const int32_t> tokens) const {

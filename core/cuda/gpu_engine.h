@@ -2,7 +2,12 @@
 // bf16 weights and activations with float32 accumulation and a float32 residual stream.
 //
 //   weights      uploaded once from a loaded Model (float32 on the host) as bf16, row-major like the
-//                CPU engine ([out_features, in_features]); embedding, norms and biases too
+//                CPU engine ([out_features, in_features]); embedding, norms and biases too. Linear
+//                layers that a quant plugin quantized on the host (quantize_model_weights, as for the
+//                CPU engine: int8, q8_0, q4_0, nf4, fp4) stay in the plugin's packed bytes on the device
+//                (linear_weights.h): decode runs a fused dequantize-GEMV, prefill dequantizes bf16
+//                tiles for cuBLAS; activations stay bf16, so the results are the dequantized matrix's
+//                (q8_0/q4_0 do not quantize the activations as their CPU kernels do)
 //   prefill      n tokens at once: cuBLAS bf16 GEMMs (float32 output), RMSNorm, RoPE (+ q/k norm) and
 //                the KV write fused in one kernel, causal attention over the cache (sliding windows
 //                included; tensor-core FlashAttention-2 tiles for >= 64 tokens at head_dim 64/128,
@@ -71,6 +76,7 @@ struct GpuEngineOptions {
   bool use_graphs = true;        // decode steps as CUDA graph replays
   int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)
   bool vectorized_attention = true;  // false: the generic attention kernel for every head_dim (tests)
+  int attention_prefetch = 0;    // decode attention's key prefetch (kernels.h AttentionParams::prefetch)
   int64_t max_batch = 1;         // sequences generate_greedy_batch may decode together (<= prefill_chunk)
   int64_t kv_block_size = 0;     // > 0 (a power of two <= 1024): paged KV with blocks of this many positions
   int64_t kv_pool_positions = 0;  // paged: pool size in positions (0: max_batch * capacity); a sequence
@@ -85,8 +91,8 @@ struct GpuEngineOptions {
 
 class GpuEngine {
  public:
-  // Uploads `model`. Throws ctx::Unsupported (no CUDA, no GPU, a feature this engine lacks) or
-  // CudaOutOfMemory.
+  // Uploads `model` (its weights as given, quantized or not). Throws ctx::Unsupported (no CUDA, no GPU,
+  // a feature or a quantization format this engine lacks) or CudaOutOfMemory.
   static std::unique_ptr<GpuEngine> create(const Model& model, const GpuEngineOptions& options);
   virtual ~GpuEngine() = default;
 
@@ -121,7 +127,7 @@ class GpuEngine {
   // Bytes of the K and V cache held (all slots, or the pool) plus the Mamba-2 layers' recurrent state.
   virtual int64_t kv_cache_bytes() const = 0;
   virtual int64_t kv_cache_bytes_in_use() const = 0;  // the same with paged KV: of the blocks sequences hold
-  virtual int64_t weight_bytes() const = 0;  // bf16 bytes of all weights on the device
+  virtual int64_t weight_bytes() const = 0;  // device bytes of all weights (bf16, or packed when quantized)
   // Bytes one decode step at context `length` must read: every weight once (the embedding one row;
   // a tied classifier once) plus the K and V of `length` positions in every attention layer and the
   // recurrent state (read and written).

@@ -2,6 +2,7 @@
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_engine.h"
 #include "core/cuda/gpu_kv_compress.h"
+#include "core/cuda/gpu_quant_gemv.h"
 
 namespace ctx::cuda {
 
@@ -30,8 +31,24 @@ PrefillTiming measure_prefill_attention(const GpuAttentionCase&, int, int) {
   throw Unsupported("gpu_attention: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
 }
 
+namespace {
+[[noreturn]] void no_cuda(const char* who) {
+  throw Unsupported(str_cat(who, ": this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)"));
+}
+}  // namespace
+
+std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>&, const GpuGemvCase&) { no_cuda("gpu_gemv"); }
+
+std::vector<float> gpu_gemm(const std::vector<const WeightMatrix*>&, std::span<const float>, int64_t, int64_t) {
+  no_cuda("gpu_gemm");
+}
+
+std::vector<float> gpu_dequantize(const std::vector<const WeightMatrix*>&, int64_t, int64_t) { no_cuda("gpu_dequantize"); }
+
+GemvTiming measure_gemv(const WeightMatrix&, int) { no_cuda("measure_gemv"); }
+
 GpuKvCompressResult gpu_kv_compress(const GpuKvCompressCase&, std::span<const float>, std::span<const float>) {
-  throw Unsupported("gpu_kv_compress: this ctxlab was built without CUDA (configure with -DCTXLAB_CUDA=ON)");
+  no_cuda("gpu_kv_compress");
 }
 
 }  // namespace ctx::cuda

@@ -1,6 +1,7 @@
 #include "core/quant/quantize_model.h"
 
 #include <algorithm>
+#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,12 +25,25 @@ QuantizeReport quantize_model_weights(ModelWeights& w, const Quantizer& quantize
       if (!m->quant && m->data) slots.push_back({m, p + name});
   }
   if (quantizer.quantizes_lm_head() && !w.lm_head.quant && w.lm_head.data) slots.push_back({&w.lm_head, "lm_head"});
-  // Quantize everything first, so that an error leaves the weights unchanged.
+  // Quantize everything first, so that an error leaves the weights unchanged. Matrices are quantized
+  // in parallel (quantizers are thread-safe; a 7B model has 224 matrices); the first error in layer
+  // order is reported, as a serial loop would.
   std::vector<std::shared_ptr<const QuantizedMatrix>> q(slots.size());
+  std::vector<std::exception_ptr> errors(slots.size());
+  const int64_t count = int64_t(slots.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < count; ++i) {
+    try {
+      q[size_t(i)] = quantizer.quantize(*slots[size_t(i)].m);
+    } catch (...) {
+      errors[size_t(i)] = std::current_exception();
+    }
+  }
   for (size_t i = 0; i < slots.size(); ++i) {
+    if (!errors[i]) continue;
     const WeightMatrix& m = *slots[i].m;
     try {
-      q[i] = quantizer.quantize(m);
+      std::rethrow_exception(errors[i]);
     } catch (const Unsupported& e) {
       throw Unsupported(str_cat(slots[i].name, ": ", e.what()));  // the quantizer names the shape
     } catch (const Error& e) {

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "core/quant/packed_layout.h"
+
 namespace ctx {
 
 // One named array of the packed representation ("codes", "absmax", "blocks", ...), for bytes()
@@ -44,6 +46,8 @@ class QuantizedMatrix {
   // Short format name with its parameters, e.g. "nf4(blocksize=64,double_quant)".
   virtual std::string format() const = 0;
   virtual std::vector<PackedBuffer> buffers() const = 0;
+  // What buffers() hold, for readers outside the plugin (the GPU upload); kNone by default.
+  virtual PackedLayout packed_layout() const { return {}; }
   int64_t bytes() const;
   double bits_per_weight() const;
 

@@ -2,9 +2,12 @@
 // memory-bandwidth roofline measured in the same run (device-to-device copy bandwidth / bytes one
 // decode step must read: every weight once plus the K/V cache and any recurrent state), with
 // --engine-per-context an engine sized for each context so that its memory columns are that
-// context's (hybrid models: KV of the attention layers plus the Mamba-2 state), and with --kv a KV
-// compressor (gpu_kv_policy.h) after the prompt, so that the stage table's attention time is that of
-// the compressed cache (bytes/token and the roofline still count the uncompressed KV).
+// context's (hybrid models: KV of the attention layers plus the Mamba-2 state). With --quant the
+// model's linear layers are quantized by that plugin on the host and stay packed on the device, so
+// the roofline counts the quantized bytes; the GEMV table then times the quantized kernel on the
+// model's own layer-0 matrices against the bf16 kernel on the same shapes. With --kv a KV compressor
+// (gpu_kv_policy.h) runs after the prompt, so that the stage table's attention time is that of the
+// compressed cache (bytes/token and the roofline still count the uncompressed KV).
 // ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
 // context lengths, batch sizes (mixed lengths) and KV layouts (contiguous, paged block sizes), its
 // K/V read rate against the same copy bandwidth and each layout's time against the first one.
@@ -19,12 +22,43 @@
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_engine.h"
 #include "core/cuda/gpu_kv_policy.h"
+#include "core/cuda/gpu_quant_gemv.h"
+#include "core/quant/quantized_matrix.h"
 #include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
 #include "experiments/cli/commands.h"
+#include "experiments/runner/trial_engine.h"
 #include "plugins/register_all.h"
 
 namespace ctx::cli {
+
+namespace {
+
+using runner::plugin_name;
+
+// The quantized decode GEMV on layer 0's matrices of `model` (and a quantized classifier) against the
+// bf16 GEMV on the same shapes: time, bytes read, read rate against the copy bandwidth.
+void print_quant_gemv_table(const Model& model, const std::string& quant, double copy_bw) {
+  const LayerWeights& l = model.weights.layers.at(0);
+  std::vector<std::pair<const char*, const WeightMatrix*>> mats = {
+      {"q_proj", &l.wq}, {"o_proj", &l.wo}, {"gate_proj", &l.w_gate}, {"down_proj", &l.w_down}};
+  if (model.weights.lm_head.quant) mats.push_back({"lm_head", &model.weights.lm_head});
+  std::printf("\n%s GEMV (packed on the device) vs the bf16 GEMV, same shapes\n\n", quant.c_str());
+  std::printf("| matrix [rows, cols] | bits/weight | bf16 us | bf16 GB/s | bf16 ratio | quant us | quant MB | quant GB/s "
+              "| quant ratio vs copy | speed-up |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& [name, m] : mats) {
+    if (!m->quant) continue;  // kept in float32 by the plugin
+    const double bf16_bw = cuda::measure_gemv_bandwidth(m->rows, m->cols, 10);
+    const double bf16_us = double(m->rows * m->cols * 2 + m->cols * 2) / bf16_bw * 1e6;
+    const cuda::GemvTiming t = cuda::measure_gemv(*m, 10);
+    std::printf("| %s [%lld, %lld] | %.3f | %.2f | %.0f | %.3f | %.2f | %.2f | %.0f | %.3f | %.2fx |\n", name,
+                (long long)m->rows, (long long)m->cols, m->quant->bits_per_weight(), bf16_us, bf16_bw / 1e9,
+                bf16_bw / copy_bw, t.us, double(t.bytes) / 1e6, t.bytes_per_s / 1e9, t.bytes_per_s / copy_bw,
+                bf16_us / t.us);
+  }
+}
+
+}  // namespace
 
 int bench_gpu_decode(const Args& args) {
   po::options_description desc("bench gpu-decode options");
@@ -40,7 +74,9 @@ int bench_gpu_decode(const Args& args) {
       ("kv", po::value<std::string>()->default_value("none"),
        "KV compression after the prompt: a kv plugin spec the GPU runs (l2norm, streaming, random), e.g. "
        "'l2norm:keep_ratio=0.25,skip_layers=[]'")
+      ("attention-prefetch", po::value<int>()->default_value(0), "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
+  add_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("bench gpu-decode", "--model SPEC [options]", desc, args, vm)) return 0;
   const auto contexts = parse_size_list(vm["context"].as<std::string>(), "--context");
@@ -51,33 +87,40 @@ int bench_gpu_decode(const Args& args) {
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
 
   auto model = load_model(vm["model"].as<std::string>());
-  print_model_line(*model);
+  const std::string quant = apply_quant(vm, *model);
+  print_model_line(*model, quant);
   const ModelConfig c = model->config;
-  // The decode GEMV alone on each matrix shape of the model: how close the kernel gets to the copy rate.
-  std::printf("\n| GEMV [rows, cols] | GB/s | ratio vs copy |\n|---|---|---|\n");
-  const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
-  std::vector<std::pair<int64_t, int64_t>> shapes{{qkv_rows, c.hidden_size}, {c.hidden_size, c.q_dim()},
-                                                  {2 * c.intermediate_size, c.hidden_size},
-                                                  {c.hidden_size, c.intermediate_size}, {c.vocab_size, c.hidden_size}};
-  if (c.num_mamba_layers() > 0)  // Mamba-2 in_proj and out_proj
-    shapes.insert(shapes.begin() + 2, {{c.mamba.in_proj_dim(), c.hidden_size}, {c.hidden_size, c.mamba.intermediate()}});
-  for (auto [rows, cols] : shapes) {
-    const double bw = cuda::measure_gemv_bandwidth(rows, cols, 10);
-    std::printf("| [%lld, %lld] | %.0f | %.3f |\n", (long long)rows, (long long)cols, bw / 1e9, bw / copy_bw);
+  if (plugin_name(quant) == "none") {
+    // The decode GEMV alone on each matrix shape of the model: how close the kernel gets to the copy rate.
+    std::printf("\n| GEMV [rows, cols] | GB/s | ratio vs copy |\n|---|---|---|\n");
+    const int64_t qkv_rows = c.q_dim() + 2 * c.kv_dim();
+    std::vector<std::pair<int64_t, int64_t>> shapes{{qkv_rows, c.hidden_size}, {c.hidden_size, c.q_dim()},
+                                                    {2 * c.intermediate_size, c.hidden_size},
+                                                    {c.hidden_size, c.intermediate_size}, {c.vocab_size, c.hidden_size}};
+    if (c.num_mamba_layers() > 0)  // Mamba-2 in_proj and out_proj
+      shapes.insert(shapes.begin() + 2, {{c.mamba.in_proj_dim(), c.hidden_size}, {c.hidden_size, c.mamba.intermediate()}});
+    for (auto [rows, cols] : shapes) {
+      const double bw = cuda::measure_gemv_bandwidth(rows, cols, 10);
+      std::printf("| [%lld, %lld] | %.0f | %.3f |\n", (long long)rows, (long long)cols, bw / 1e9, bw / copy_bw);
+    }
+  } else {
+    print_quant_gemv_table(*model, quant, copy_bw);
   }
   cuda::GpuEngineOptions opt;
   opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");
   opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
   opt.kv = cuda::gpu_kv_policy(builtin_catalog().kv.resolve(vm["kv"].as<std::string>()));
+  opt.attention_prefetch = vm["attention-prefetch"].as<int>();
   auto engine = cuda::GpuEngine::create(*model, opt);
   if (!per_context) {
     model.reset();  // the host copy of the weights is no longer needed
     release_free_memory();
   }
-  std::printf("device: %s, weights %.2f GB (bf16), KV %s, compression %s, copy bandwidth %.3f TB/s (read + write, "
+  std::printf("device: %s, weights %.2f GB (%s), KV %s, compression %s, copy bandwidth %.3f TB/s (read + write, "
               "median of 20)\n",
               engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
+              plugin_name(quant) == "none" ? "bf16" : quant.c_str(),
               opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
               builtin_catalog().kv.resolve(vm["kv"].as<std::string>()).canonical().c_str(), copy_bw / 1e12);
   std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
@@ -154,7 +197,7 @@ int bench_gpu_attention(const Args& args) {
        "KV layouts: 0 = contiguous, else paged with blocks of this many positions, e.g. 0,8,16,128")
       ("splits", po::value<std::string>()->default_value("0"), "split-KV chunk counts to try (0 = the engine's choice)")
       ("group", po::value<int>()->default_value(0), "GQA: query heads per block sharing K/V loads (1, 2, 4; 0 = 4)")
-      ("prefetch", po::value<int>()->default_value(-1),
+      ("prefetch", po::value<int>()->default_value(0),
        "the wide kernel loads a warp's next keys before using the current ones: 1, 0, -1 = when one head per block")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");

@@ -13,6 +13,12 @@ std::string plugin_name(const std::string& canonical_spec) {
   return canonical_spec.substr(0, canonical_spec.find_first_of("@:{"));
 }
 
+bool gpu_quant_plugin(const std::string& name) {
+  for (const char* q : {"none", "int8", "q8_0", "q4_0", "nf4", "fp4"})
+    if (name == q) return true;
+  return false;
+}
+
 namespace {
 
 class CpuTrialEngine final : public TrialEngine {
@@ -108,18 +114,25 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   if (trial.dtype != "bfloat16")
     throw Unsupported(str_cat("dtype ", trial.dtype, " on device cuda: the GPU engine computes in bfloat16 (set dtype = bfloat16)"));
   const std::string attention = plugin_name(trial.attention);
-  if (attention != "sdpa" && attention != "paged")
-    throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: only sdpa and paged run on the GPU so far"));
+  // sdpa and flash: the same GPU kernels (tensor-core flash prefill, split-KV decode), as PyTorch's
+  // SDPA dispatches to its flash kernel; paged: those over a paged KV pool.
+  if (attention != "sdpa" && attention != "flash" && attention != "paged")
+    throw Unsupported(str_cat("attention ", trial.attention,
+                              " on device cuda: only sdpa, flash and paged run on the GPU so far"));
   int64_t block_size = 0;
   if (attention == "paged") {
     block_size = catalog.attention.create(trial.attention)->block_size();
     if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
       throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: block_size must be a power of two <= 1024"));
   }
-  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv_quant", trial.kv_quant},
-                                   {"quant", trial.quant}})
+  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv_quant", trial.kv_quant}})
     if (plugin_name(spec) != "none")
       throw Unsupported(str_cat(what, " ", spec, " on device cuda: not implemented on the GPU yet (only none)"));
+  // The weights arrive quantized by the trial's plugin; the engine uploads them packed.
+  if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
+    throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
+                              q == "llm_int8" ? " (its outlier decomposition of the activations runs on the CPU only)" : "",
+                              "; the GPU runs none, int8, q8_0, q4_0, nf4 and fp4"));
   cuda::GpuEngineOptions options;
   options.kv = cuda::gpu_kv_policy(catalog.kv.resolve(trial.kv));  // Unsupported for kv plugins the GPU lacks
   options.capacity = capacity;

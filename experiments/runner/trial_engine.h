@@ -2,8 +2,10 @@
 //   cpu:  the float32 Transformer with the trial's attention backend, KV compressor and KV
 //         quantization plugins (weights as quantized by the trial's quant plugin);
 //   cuda: the CUDA engine (core/cuda/gpu_engine.h): bf16, batches of trial.batch_size sequences
-//         decoded together, attention `sdpa` (contiguous KV) or `paged` (its block_size, a power of
-//         two <= 1024: paged KV on the device), unquantized weights, no KV plugins yet. Anything else
+//         decoded together, attention `sdpa` or `flash` (the same kernels: tensor-core flash prefill,
+//         split-KV decode; contiguous KV) or `paged` (its block_size, a power of two <= 1024: paged
+//         KV on the device), weights as quantized by the trial's quant plugin when it is one of
+//         gpu_quant_plugin() (uploaded in the plugin's packed form), no KV plugins yet. Anything else
 //         is ctx::Unsupported with the reason, so such a trial ends with status unsupported, not a
 //         wrong number. Device memory beyond the trial's memory_limit_mb (when set) is
 //         CudaOutOfMemory, as on a smaller card.
@@ -44,5 +46,8 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
 
 // The plugin name of a canonical spec ("sdpa@1{}" -> "sdpa").
 std::string plugin_name(const std::string& canonical_spec);
+
+// Whether the GPU engine runs weights quantized by this quant plugin (none, int8, q8_0, q4_0, nf4, fp4).
+bool gpu_quant_plugin(const std::string& name);
 
 }  // namespace ctx::runner

@@ -231,6 +231,25 @@ TEST_F(RunE2E, CudaTrialsTheGpuEngineLacksAreUnsupported) {
     }
 }
 
+// device = cuda with weight quantizers: those whose packed bytes the GPU reads run (or, without a GPU,
+// say so), llm_int8 is unsupported with the reason.
+TEST_F(RunE2E, CudaTrialsTakeTheQuantizersTheGpuRuns) {
+  auto r = ctxlab("run " + config_ + " --db " + db_ + " --set device=cuda --set dtype=bfloat16 --set grid.kv=none" +
+                  " --set 'grid.quant=llm_int8;q4_0'");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  store::RunStore s(db_);
+  const auto runs = s.run_summaries();
+  ASSERT_EQ(runs.size(), 2u) << r.out;
+  EXPECT_EQ(runs[0].run.params.at("quant"), "llm_int8");
+  EXPECT_EQ(runs[0].run.status, "unsupported");
+  EXPECT_NE(runs[0].run.message.find("no GPU kernel for llm_int8"), std::string::npos) << runs[0].run.message;
+  EXPECT_EQ(runs[1].run.params.at("quant"), "q4_0");
+  if (runs[1].run.status != "ok") {
+    EXPECT_EQ(runs[1].run.status, "unsupported");
+    EXPECT_NE(runs[1].run.message.find("GPU engine"), std::string::npos) << runs[1].run.message;  // no GPU here
+  }
+}
+
 TEST_F(RunE2E, BadInputsGiveOneClearError) {
   auto r = ctxlab("run /nonexistent.ini --db " + db_);
   EXPECT_EQ(r.exit_code, 1);

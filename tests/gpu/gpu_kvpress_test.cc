@@ -30,7 +30,7 @@
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
-#include "tests/support/relative_l2.h"
+#include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {

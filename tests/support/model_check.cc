@@ -53,6 +53,16 @@ HfReference load_hf_reference(const std::string& dir) {
   return r;
 }
 
+double relative_l2(const float* a, const float* ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(a[i])) return INFINITY;
+    num += (double(a[i]) - ref[i]) * (double(a[i]) - ref[i]);
+    den += double(ref[i]) * ref[i];
+  }
+  return std::sqrt(num / den);
+}
+
 LogitDiff compare(const float* ours, const float* ref, int64_t n) {
   LogitDiff d;
   for (int64_t i = 0; i < n; ++i) {

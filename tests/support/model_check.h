@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct HfReference {
   int64_t batch = 0, prompt_len = 0, vocab = 0, generated_len = 0;
   std::vector<int32_t> input_ids, generated;
   std::vector<float> logits;
+  // Prompt b's input ids (b < batch).
+  std::span<const int32_t> prompt(int64_t b) const {
+    return {input_ids.data() + b * prompt_len, size_t(prompt_len)};
+  }
 };
 HfReference load_hf_reference(const std::string& dir);
 
@@ -29,5 +34,8 @@ struct LogitDiff {
   double relative() const { return max_abs_ref > 0 ? max_abs_diff / max_abs_ref : max_abs_diff; }
 };
 LogitDiff compare(const float* ours, const float* ref, int64_t n);
+
+// ||a - ref|| / ||ref|| over n values in float64; infinity when a holds a non-finite value.
+double relative_l2(const float* a, const float* ref, size_t n);
 
 }  // namespace ctx::test

@@ -8,6 +8,7 @@
 
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
+#include "core/cuda/kernels/gemv_common.cuh"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
 
@@ -15,7 +16,6 @@ namespace ctx::cuda {
 
 namespace {
 
-constexpr int kRowsPerBlock = 8;  // warps per block
 constexpr int kPreload = 4;       // 16-byte chunks per lane loaded before pdl_wait()
 
 struct GemvArgs {
@@ -81,56 +81,6 @@ __device__ inline float lane_dot(const bf16* __restrict__ w_row, const bf16* x, 
   return acc;
 }
 
-// xs = bf16(norm_weight * bf16(hidden / rms(hidden))), as launch_rmsnorm computes it. Whole block.
-// Every block of the GEMV does this, so it must cost about one memory round trip, not one per
-// element a thread handles: kVec (cols % 8 == 0) reads 4 floats per load and has 4 loads in flight.
-template <bool kVec>
-__device__ inline void stage_rmsnorm(const GemvInput& in, int64_t cols, bf16* xs) {
-  const int64_t step = blockDim.x;
-  if constexpr (kVec) {
-    const float4* h4 = reinterpret_cast<const float4*>(in.hidden);
-    const uint2* w4 = reinterpret_cast<const uint2*>(in.norm_weight);  // 4 bf16
-    uint2* x4 = reinterpret_cast<uint2*>(xs);
-    const int64_t n4 = cols / 4;
-    float ss = 0.f;
-    for (int64_t c0 = threadIdx.x; c0 < n4; c0 += 4 * step) {
-      float4 h[4];
-#pragma unroll
-      for (int k = 0; k < 4; ++k) h[k] = c0 + k * step < n4 ? h4[c0 + k * step] : make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-      for (int k = 0; k < 4; ++k) ss += h[k].x * h[k].x + h[k].y * h[k].y + h[k].z * h[k].z + h[k].w * h[k].w;
-    }
-    const float inv = rsqrtf(block_sum(ss) / float(cols) + in.eps);
-    for (int64_t c0 = threadIdx.x; c0 < n4; c0 += 4 * step) {
-      float4 h[4];
-      uint2 w[4];
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const bool ok = c0 + k * step < n4;
-        h[k] = ok ? h4[c0 + k * step] : make_float4(0.f, 0.f, 0.f, 0.f);
-        w[k] = ok ? w4[c0 + k * step] : make_uint2(0, 0);
-      }
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        if (c0 + k * step >= n4) break;
-        const __nv_bfloat162* wb = reinterpret_cast<const __nv_bfloat162*>(&w[k]);
-        const float2 w01 = __bfloat1622float2(wb[0]), w23 = __bfloat1622float2(wb[1]);
-        __nv_bfloat162 out[2];
-        out[0] = __floats2bfloat162_rn(w01.x * round_bf16(h[k].x * inv), w01.y * round_bf16(h[k].y * inv));
-        out[1] = __floats2bfloat162_rn(w23.x * round_bf16(h[k].z * inv), w23.y * round_bf16(h[k].w * inv));
-        x4[c0 + k * step] = *reinterpret_cast<const uint2*>(out);
-      }
-    }
-  } else {
-    float ss = 0.f;
-    for (int64_t e = threadIdx.x; e < cols; e += step) ss += in.hidden[e] * in.hidden[e];
-    const float inv = rsqrtf(block_sum(ss) / float(cols) + in.eps);
-    for (int64_t e = threadIdx.x; e < cols; e += step)
-      xs[e] = __float2bfloat16(__bfloat162float(in.norm_weight[e]) * round_bf16(in.hidden[e] * inv));
-  }
-  __syncthreads();
-}
-
 // kNorm: the input is RMSNorm(in.hidden), staged in shared memory by each block. kSwiglu: rows r
 // and rows + r of W give the gate and the up projection of act[r]. The grid is at most one wave of
 // resident blocks, each taking tiles of kRowsPerBlock rows blockIdx.x, blockIdx.x + gridDim.x, ...:
@@ -170,15 +120,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
 #pragma unroll
       for (int j = 0; j < kRows; ++j)
         dot[j] = warp_sum(lane_dot<kVec>(a.W + (r + j * a.rows) * a.cols, x, a.cols, lane, first[j]));
-      if (lane == 0) {
-        if constexpr (kSwiglu) {
-          a.act[r] = swiglu(dot[0] + (a.bias ? __bfloat162float(a.bias[r]) : 0.f),
-                            dot[kRows - 1] + (a.bias ? __bfloat162float(a.bias[a.rows + r]) : 0.f));
-        } else {
-          const float v = dot[0] + (a.bias ? __bfloat162float(a.bias[r]) : 0.f);
-          a.y[r] = (a.accumulate ? a.y[r] : 0.f) + a.alpha * v;
-        }
-      }
+      if (lane == 0) gemv_store<kSwiglu>(GemvEpilogue{a.bias, a.alpha, a.accumulate, a.y, a.act}, a.rows, r, dot);
     }
     tile += gridDim.x;
     if (tile >= tiles) break;
@@ -186,36 +128,13 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
   }
 }
 
-// Blocks of `kernel` (block threads, smem dynamic bytes) resident on the whole current device at once:
-// one wave. Asked of the runtime once per (device, kernel, smem) and kept, since decode launches the
-// GEMVs hundreds of times per token (also setting the dynamic shared memory limit above 48 KiB).
-int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
-  static std::mutex mu;
-  static std::map<std::tuple<int, const void*, size_t>, int64_t> known;
-  int device = 0;
-  CTX_CUDA_CHECK(cudaGetDevice(&device));
-  std::lock_guard<std::mutex> lock(mu);
-  const auto key = std::make_tuple(device, kernel, smem);
-  if (auto it = known.find(key); it != known.end()) return it->second;
-  if (smem > 48 * 1024)
-    CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  int sms = 0, per_sm = 0;
-  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  CTX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
-  return known[key] = std::max<int64_t>(1, int64_t(sms) * per_sm);
-}
-
 template <bool kSwiglu>
 void launch_gemv_variant(const GemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
   const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  const dim3 block(32 * kRowsPerBlock);
   const bool vec = a.cols % 8 == 0;
   const size_t smem = a.in.hidden ? size_t((a.cols + 7) / 8) * 16 : 0;
-  auto pick = [&](auto kernel) {
-    const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
-    launch_pdl(kernel, dim3(unsigned(std::min(tiles, wave))), block, smem, stream, a);
-  };
+  auto pick = [&](auto kernel) { launch_one_wave(kernel, tiles, smem, stream, a); };
   if (a.in.hidden) {
     vec ? pick(gemv_kernel<true, true, kSwiglu>) : pick(gemv_kernel<false, true, kSwiglu>);
   } else {
@@ -234,6 +153,22 @@ __global__ void bias_residual_kernel(const float* __restrict__ tmp, const bf16* 
 }
 
 }  // namespace
+
+int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
+  static std::mutex mu;
+  static std::map<std::tuple<int, const void*, size_t>, int64_t> known;
+  int device = 0;
+  CTX_CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_tuple(device, kernel, smem);
+  if (auto it = known.find(key); it != known.end()) return it->second;
+  if (smem > 48 * 1024)
+    CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  int sms = 0, per_sm = 0;
+  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  CTX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
+  return known[key] = std::max<int64_t>(1, int64_t(sms) * per_sm);
+}
 
 void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
                  bool accumulate, float* y, cudaStream_t stream) {

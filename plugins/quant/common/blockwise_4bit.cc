@@ -123,9 +123,14 @@ std::vector<PackedBuffer> Blockwise4BitMatrix::buffers() const {
   return b;
 }
 
+PackedLayout Blockwise4BitMatrix::packed_layout() const {
+  return {PackedKind::kBlockwise4Bit, blocksize_, double_quant_, code_.values.data(), dynamic_map_8bit().data()};
+}
+
 float Blockwise4BitMatrix::block_absmax(int64_t b) const {
   if (!double_quant_) return absmax_[size_t(b)];
-  return dynamic_map_8bit()[absmax_q_[size_t(b)]] * absmax2_[size_t(b / kNestedBlock)] + offset_;
+  // One rounding (an explicit fma), so that every compiler and the GPU kernels give the same scale.
+  return std::fma(dynamic_map_8bit()[absmax_q_[size_t(b)]], absmax2_[size_t(b / kNestedBlock)], offset_);
 }
 
 float Blockwise4BitMatrix::value(int64_t r, int64_t c) const {

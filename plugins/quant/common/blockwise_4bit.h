@@ -62,6 +62,7 @@ class Blockwise4BitMatrix final : public QuantizedMatrix {
 
   std::string format() const override;
   std::vector<PackedBuffer> buffers() const override;
+  PackedLayout packed_layout() const override;
   void dequantize_rows(int64_t r0, int64_t r1, float* out) const override;
   void matmul(const float* x, int64_t n, float* y) const override;
 

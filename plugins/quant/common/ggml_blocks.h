@@ -3,7 +3,7 @@
 // as ggml requires of a row). A block is {uint16_t d; payload} packed without padding.
 // BlockMatrix<Format> holds the blocks and provides the float group decoder of fused_kernels.h (used
 // by dequantize_rows(), which stays exact) and the int8 group decoder of q8_kernels.h; Format supplies
-// kPayload (bytes), kName, quantize_block(const float*, Block&), decode(const Block&, __m256 w[4])
+// kPayload (bytes), kName, kPacked (its core/quant/packed_layout.h kind), quantize_block(const float*, Block&), decode(const Block&, __m256 w[4])
 // (unscaled float values) and load_i8(const Block&): the 32 unscaled values as int8 in element order
 // (q8_0: [-127, 127]; q4_0: nibble - 8, [-8, 7]).
 //
@@ -60,6 +60,7 @@ class BlockMatrix final : public QuantizedMatrix {
   std::vector<PackedBuffer> buffers() const override {
     return {{"blocks", blocks_.data(), int64_t(blocks_.size() * sizeof(Block))}};
   }
+  PackedLayout packed_layout() const override { return {Format::kPacked}; }
   void dequantize_rows(int64_t r0, int64_t r1, float* out) const override { dequantize_groups(*this, r0, r1, out); }
 
   void matmul(const float* x, int64_t n, float* y) const override {

@@ -32,6 +32,7 @@ class RowwiseInt8Matrix : public QuantizedMatrix {
   std::string format() const override { return q8_activations_ ? "int8(activations=q8_0)" : "int8"; }
   void matmul(const float* x, int64_t n, float* y) const override;
   std::vector<PackedBuffer> buffers() const override;
+  PackedLayout packed_layout() const override { return {PackedKind::kRowwiseInt8}; }
   void dequantize_rows(int64_t r0, int64_t r1, float* out) const override;
 
   const int8_t* row(int64_t r) const { return q_.data() + r * cols(); }

@@ -49,6 +49,8 @@ class LlmInt8Matrix final : public quant::RowwiseInt8Matrix {
   LlmInt8Matrix(const WeightMatrix& w, float threshold) : RowwiseInt8Matrix(w), threshold_(threshold) {}
 
   std::string format() const override { return str_cat("llm_int8(threshold=", threshold_, ")"); }
+  // The int8 bytes alone do not say how matmul() treats the activations (outlier decomposition).
+  PackedLayout packed_layout() const override { return {}; }
 
   void matmul(const float* x, int64_t n, float* y) const override {
     if (n <= 0) return;

@@ -17,6 +17,7 @@ namespace {
 struct Q4_0 {
   static constexpr int kPayload = 16;
   static constexpr const char* kName = "q4_0";
+  static constexpr PackedKind kPacked = PackedKind::kGgmlQ4_0;
   static void quantize_block(const float* x, quant::GgmlBlock<16>& b) {
     float amax = 0, m = 0;
     for (int j = 0; j < 32; ++j)

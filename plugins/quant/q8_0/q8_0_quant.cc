@@ -15,6 +15,7 @@ namespace {
 struct Q8_0 {
   static constexpr int kPayload = 32;
   static constexpr const char* kName = "q8_0";
+  static constexpr PackedKind kPacked = PackedKind::kGgmlQ8_0;
   static void quantize_block(const float* x, quant::GgmlBlock<32>& b) {
     float amax = 0;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));

@@ -1,0 +1,51 @@
+// The GPU engine's linear-layer kernels (core/cuda/linear_weights.h) on host matrices, outside a model:
+// for tests/gpu/gpu_quant_test.cc, which checks them against the CPU quant plugins' dequantized
+// matrices, and for `ctxlab bench gpu-decode --quant`'s per-format GEMV bandwidth table.
+//
+// `parts` is the row-wise stack the engine would build (e.g. {&wq, &wk, &wv}): all float32 (uploaded as
+// bf16, the bf16 kernels) or all quantized by one plugin (uploaded in its packed form). Errors as
+// LinearWeights::upload; without CUDA or a GPU every function throws ctx::Unsupported.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/model/weights.h"
+#include "core/quant/quantized_matrix.h"
+
+namespace ctx::cuda {
+
+struct GpuGemvCase {
+  // The input: x [cols] rounded to bf16; or, when norm_weight is given, x is a float32 hidden state and
+  // the input is RMSNorm(x) with norm_weight [cols] (rounded to bf16) and eps, fused into the GEMV.
+  std::span<const float> x;
+  std::span<const float> norm_weight;
+  float eps = 1e-5f;
+  std::span<const float> bias;  // [rows of the stack], rounded to bf16; empty: none
+  float alpha = 1.f;
+  std::span<const float> y0;    // [rows]: y = y0 + alpha * (W x + bias); empty: y = alpha * (W x + bias)
+  bool swiglu = false;          // the stack is [gate; up]: returns act [rows / 2] (bf16 values)
+};
+
+// One decode GEMV (the engine's launch for n == 1): y [rows], or act [rows / 2] with swiglu.
+std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c);
+
+// Prefill's product: out [n, rows] = x [n, cols] (rounded to bf16) W^T through cuBLAS; a quantized
+// stack is dequantized in tiles of scratch_elems / cols rows (scratch_elems >= cols).
+std::vector<float> gpu_gemm(const std::vector<const WeightMatrix*>& parts, std::span<const float> x, int64_t n,
+                            int64_t scratch_elems);
+
+// The bf16 values prefill multiplies, rows [r0, r1) of the quantized stack, as float [r1 - r0, cols].
+std::vector<float> gpu_dequantize(const std::vector<const WeightMatrix*>& parts, int64_t r0, int64_t r1);
+
+struct GemvTiming {
+  int64_t bytes = 0;       // bytes one launch must read: the matrix on the device plus the bf16 input
+  double us = 0;           // median microseconds per launch
+  double bytes_per_s = 0;  // bytes / time
+};
+// The decode GEMV on copies of `m` (float32: the bf16 kernel; quantized: the packed kernel), enough
+// to defeat the L2 cache: median of `reps` timings of 20 back-to-back launches.
+GemvTiming measure_gemv(const WeightMatrix& m, int reps);
+
+}  // namespace ctx::cuda

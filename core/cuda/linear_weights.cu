@@ -1,0 +1,88 @@
+#include "core/cuda/linear_weights.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/base/dtype.h"
+#include "core/base/error.h"
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/quant_kernels.h"
+
+namespace ctx::cuda {
+
+namespace {
+
+// Row-major out[n, m] (row stride ldc) = x[n, cols] A^T, A a row-major [m, cols] bf16 matrix: the
+// column-major out^T = A x^T.
+void gemm_bf16(cublasHandle_t blas, const bf16* a, int64_t m, int64_t cols, const bf16* x, int64_t n, float* out,
+               int64_t ldc) {
+  const float one = 1.f, zero = 0.f;
+  CTX_CUBLAS_CHECK(cublas().gemm_ex(blas, CUBLAS_OP_T, CUBLAS_OP_N, int(m), int(n), int(cols), &one, a, CUDA_R_16BF,
+                                    int(cols), x, CUDA_R_16BF, int(cols), &zero, out, CUDA_R_32F, int(ldc),
+                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+}  // namespace
+
+LinearWeights LinearWeights::upload(DeviceAllocator& alloc, const std::vector<const WeightMatrix*>& parts,
+                                    const char* what) {
+  LinearWeights w;
+  CTX_CHECK(!parts.empty(), what, ": no matrices");
+  const WeightMatrix& first = *parts.front();
+  w.cols_ = first.cols;
+  for (const WeightMatrix* m : parts) {
+    if (m->empty()) throw Unsupported(str_cat("GPU engine: the model has no ", what, " matrix (hybrid layers?)"));
+    if (bool(m->quant) != bool(first.quant))
+      throw Unsupported(str_cat("GPU engine: ", what, " mixes quantized and float32 projections"));
+    CTX_CHECK(m->cols == first.cols, what, ": stacked matrices with ", m->cols, " and ", first.cols, " columns");
+    w.rows_ += m->rows;
+  }
+  if (first.quant) {
+    std::vector<const QuantizedMatrix*> q;
+    for (const WeightMatrix* m : parts) q.push_back(m->quant.get());
+    w.quant_ = std::make_unique<GpuQuantMatrix>(alloc, q, what);
+    return w;
+  }
+  std::vector<float> rows;
+  if (parts.size() > 1) {
+    rows.reserve(size_t(w.rows_ * w.cols_));
+    for (const WeightMatrix* m : parts) rows.insert(rows.end(), m->data, m->data + m->rows * m->cols);
+  }
+  w.own_ = upload_bf16(alloc, parts.size() > 1 ? rows.data() : first.data, w.rows_ * w.cols_);
+  w.bf16_ = w.own_.get();
+  return w;
+}
+
+LinearWeights LinearWeights::borrow(const bf16* weights, int64_t rows, int64_t cols) {
+  LinearWeights w;
+  w.bf16_ = weights, w.rows_ = rows, w.cols_ = cols;
+  return w;
+}
+
+int64_t LinearWeights::bytes() const { return quant_ ? quant_->bytes() : own_.bytes(); }
+
+void LinearWeights::gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y,
+                         cudaStream_t stream) const {
+  if (quant_) return launch_quant_gemv(quant_->view(), in, bias, alpha, accumulate, y, stream);
+  launch_gemv(bf16_, in, rows_, cols_, bias, alpha, accumulate, y, stream);
+}
+
+void LinearWeights::gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const {
+  if (quant_) return launch_quant_gemv_swiglu(quant_->view(), in, bias, act, stream);
+  launch_gemv_swiglu(bf16_, in, rows_ / 2, cols_, bias, act, stream);
+}
+
+void LinearWeights::gemm(cublasHandle_t blas, const bf16* x, int64_t n, float* out, bf16* scratch,
+                         int64_t scratch_elems, cudaStream_t stream) const {
+  if (!quant_) return gemm_bf16(blas, bf16_, rows_, cols_, x, n, out, rows_);
+  CTX_CHECK(scratch && scratch_elems >= cols_, "dequantization scratch of ", scratch_elems, " for ", cols_, " columns");
+  const int64_t tile = std::min(rows_, scratch_elems / cols_);
+  for (int64_t r0 = 0; r0 < rows_; r0 += tile) {
+    const int64_t r1 = std::min(rows_, r0 + tile);
+    launch_dequantize(quant_->view(), r0, r1, scratch, stream);
+    gemm_bf16(blas, scratch, r1 - r0, cols_, x, n, out + r0, rows_);
+  }
+}
+
+}  // namespace ctx::cuda

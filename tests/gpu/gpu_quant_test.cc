@@ -1,0 +1,373 @@
+// Quantized weights on the GPU (core/cuda/gpu_quant_gemv.h, the engine's kernels) against the CPU
+// quant plugins: the same packed bytes must give the CPU plugin's dequantized matrix. Label "gpu";
+// without a GPU every test skips.
+//
+// Tolerances (every measured error is printed):
+// * Decode GEMV: the reference is the float64 product of the plugin's dequantize() with the input
+//   rounded to bf16 as the kernel receives it, so only float32 rounding remains: per output the
+//   kernel sums 32 products per group, then its lane's groups, then a 5-level warp tree, so the error
+//   is at most about (32 + cols / 1024 + 8) * 2^-24 * sum_c |w_c x_c| (< 3e-6 relative to that sum
+//   for these shapes); asserted: 1e-5 * sum_c |w_c x_c| (+ 1e-30).
+// * Fused RMSNorm: the kernel's rsqrtf and float sum of squares differ from the float64 reference by
+//   a few float ulps, which can move an element across a bf16 rounding boundary (twice rounded: up to 2
+//   bf16 ulps, 2^-7 relative); such flips are rare (~1e-4 per element), so on top of the GEMV bound
+//   4 + cols / 1024 flipped elements are allowed: + (4 + cols / 1024) * 2^-7 * max_c |w_c x_c|.
+// * SwiGLU: gate and up are rounded to bf16 before the activation, the activation and the product
+//   again; a float-ulp difference in a projection may flip one of these roundings, so each output is
+//   asserted within 4 bf16 ulps (2^-6 relative) of the float64 reference, or 2^-6 * 1e-3 of the largest
+//   output near zero crossings.
+// * Prefill dequantization: exactly bf16(the plugin's value) (value * scale computed in float32 as the
+//   CPU does; a double-quantized block scale with one fma on both sides).
+// * Prefill GEMM (cuBLAS on the dequantized bf16 tiles, float32 accumulation, maybe split-K): 1e-4 *
+//   sum_c |w_c x_c|.
+// * End to end, the llama fixture with each quantizer on the GPU against the float32 CPU engine with
+//   the same quantizer: the GPU adds bf16 activations (the unquantized engine lands at 3e-3 to 1e-2 of
+//   transformers, gpu_engine_test), and the CPU's q8_0/q4_0 kernels quantize the activations to 8 bits
+//   (about 4e-3 relative per block) where the GPU keeps them in bf16; asserted ||gpu - cpu|| / ||cpu||
+//   <= 3e-2 over all prompt logits. Greedy tokens: where the GPU's first differs from the CPU's, the
+//   CPU's logits there must show a near tie: the two within 2% of the largest logit, 5% for q8_0 and
+//   q4_0, whose CPU kernels' 8-bit activations put the two engines twice as far apart (H100: 1.5-1.9%
+//   relative L2 against 0.7-0.9% for the formats with float activations; one q4_0 flip at 2.2%).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cctype>
+#include <random>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "core/base/dtype.h"
+#include "core/base/error.h"
+#include "core/cuda/gpu_engine.h"
+#include "core/cuda/gpu_quant_gemv.h"
+#include "core/model/model_loader.h"
+#include "core/model/transformer.h"
+#include "core/quant/quantize_model.h"
+#include "plugins/register_all.h"
+#include "tests/support/model_check.h"
+#include "tests/support/test_paths.h"
+
+namespace ctx::cuda {
+namespace {
+
+float bf16_round(float v) { return bf16_to_f32(f32_to_bf16(v)); }
+
+std::vector<float> random_values(int64_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  // A few large weights, as real checkpoints have (they set the absmax of their block or row).
+  for (int64_t i = 0; i < n / 97; ++i) v[size_t((i * 7919) % n)] *= 8.f;
+  return v;
+}
+
+// A [rows, cols] matrix quantized by `spec` with the CPU plugin, holding its float data too.
+struct Quantized {
+  std::vector<float> data;
+  WeightMatrix m;
+  std::vector<float> dequantized;  // the plugin's dequantize()
+};
+
+Quantized quantize(const std::string& spec, int64_t rows, int64_t cols, uint32_t seed) {
+  Quantized q;
+  q.data = random_values(rows * cols, seed, 0.05f);
+  WeightMatrix f{q.data.data(), rows, cols, nullptr};
+  const auto quantizer = builtin_catalog().quant.create(spec);
+  q.m = WeightMatrix{nullptr, rows, cols, quantizer->quantize(f)};
+  EXPECT_NE(q.m.quant, nullptr) << spec;
+  q.dequantized.resize(size_t(rows * cols));
+  q.m.quant->dequantize(q.dequantized.data());
+  return q;
+}
+
+// The stack's dequantized rows, concatenated.
+std::vector<float> stacked_values(const std::vector<const Quantized*>& parts) {
+  std::vector<float> v;
+  for (const Quantized* p : parts) v.insert(v.end(), p->dequantized.begin(), p->dequantized.end());
+  return v;
+}
+
+// x as the kernel sees it: bf16, or the engine's RMSNorm in bf16 (launch_rmsnorm's rounding).
+std::vector<float> kernel_input(const std::vector<float>& x, const std::vector<float>& norm_weight, float eps) {
+  std::vector<float> in(x.size());
+  if (norm_weight.empty()) {
+    for (size_t i = 0; i < x.size(); ++i) in[i] = bf16_round(x[i]);
+    return in;
+  }
+  double ss = 0;
+  for (float v : x) ss += double(v) * v;
+  const float inv = float(1.0 / std::sqrt(ss / double(x.size()) + eps));
+  for (size_t i = 0; i < x.size(); ++i) in[i] = bf16_round(bf16_round(norm_weight[i]) * bf16_round(x[i] * inv));
+  return in;
+}
+
+struct RowDot {
+  double value = 0, abs_sum = 0, abs_max = 0;
+};
+RowDot row_dot(const std::vector<float>& w, int64_t r, int64_t cols, const std::vector<float>& x) {
+  RowDot d;
+  for (int64_t c = 0; c < cols; ++c) {
+    const double p = double(w[size_t(r * cols + c)]) * x[size_t(c)];
+    d.value += p, d.abs_sum += std::fabs(p), d.abs_max = std::max(d.abs_max, std::fabs(p));
+  }
+  return d;
+}
+
+bool have_gpu() {
+  try {
+    const std::vector<float> w(32, 1.f), x(32, 1.f);
+    WeightMatrix m{w.data(), 1, 32, nullptr};
+    GpuGemvCase c;
+    c.x = x;
+    gpu_gemv({&m}, c);
+    return true;
+  } catch (const Unsupported&) {
+    return false;
+  }
+}
+
+#define SKIP_WITHOUT_GPU() \
+  if (!have_gpu()) GTEST_SKIP() << "no GPU"
+
+struct Shape {
+  std::string spec;
+  int64_t rows, cols;
+};
+
+// A gtest parameter name: the spec with every other character than letters and digits as '_'.
+std::string test_name(std::string n) {
+  for (char& ch : n)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return n;
+}
+
+class GpuQuantGemv : public ::testing::TestWithParam<Shape> {};
+
+// Plain (bias, alpha, accumulate onto y0) and fused-RMSNorm GEMVs, and prefill's dequantization and
+// GEMM, on one matrix.
+TEST_P(GpuQuantGemv, MatchesThePluginsDequantizedMatrix) {
+  SKIP_WITHOUT_GPU();
+  const Shape& s = GetParam();
+  const Quantized q = quantize(s.spec, s.rows, s.cols, 1234);
+  const std::vector<float> x = random_values(s.cols, 7, 1.f), bias = random_values(s.rows, 8, 0.1f),
+                           y0 = random_values(s.rows, 9, 1.f), norm = random_values(s.cols, 10, 1.f);
+  for (bool fused_norm : {false, true}) {
+    const std::vector<float> nw = fused_norm ? norm : std::vector<float>();
+    GpuGemvCase c;
+    c.x = x, c.norm_weight = nw, c.eps = 1e-5f, c.bias = bias, c.alpha = 0.5f, c.y0 = y0;
+    const std::vector<float> y = gpu_gemv({&q.m}, c);
+    const std::vector<float> in = kernel_input(x, nw, c.eps);
+    ASSERT_EQ(int64_t(y.size()), s.rows);
+    double worst = 0;
+    for (int64_t r = 0; r < s.rows; ++r) {
+      const RowDot d = row_dot(q.dequantized, r, s.cols, in);
+      const double ref = y0[size_t(r)] + 0.5 * (d.value + bf16_round(bias[size_t(r)]));
+      const double flips = fused_norm ? double(4 + s.cols / 1024) : 0.0;
+      const double tol = 1e-5 * 0.5 * d.abs_sum + flips * 0.5 * std::ldexp(d.abs_max, -7) + 1e-30;
+      const double err = std::fabs(y[size_t(r)] - ref);
+      worst = std::max(worst, err / tol);
+      ASSERT_LE(err, tol) << s.spec << " row " << r << (fused_norm ? " (fused norm)" : "");
+    }
+    std::printf("%s [%lld, %lld]%s: worst GEMV error %.3g of the tolerance\n", s.spec.c_str(), (long long)s.rows,
+                (long long)s.cols, fused_norm ? " fused norm" : "", worst);
+  }
+  // Prefill: the dequantized bf16 rows (two ranges: r0 > 0 too), then the tiled GEMM.
+  const int64_t half = s.rows / 2;
+  for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, std::max<int64_t>(half, 1)}, {std::max<int64_t>(half, 1), s.rows}}) {
+    if (r0 >= r1) continue;
+    const std::vector<float> d = gpu_dequantize({&q.m}, r0, r1);
+    for (int64_t i = 0; i < (r1 - r0) * s.cols; ++i)
+      ASSERT_EQ(d[size_t(i)], bf16_round(q.dequantized[size_t(r0 * s.cols + i)])) << s.spec << " element " << r0 * s.cols + i;
+  }
+  const int64_t n = 5;
+  const std::vector<float> xs = random_values(n * s.cols, 11, 1.f);
+  const std::vector<float> out = gpu_gemm({&q.m}, xs, n, 3 * s.cols + 5);  // tiles of 3 rows
+  std::vector<float> wb(q.dequantized);
+  for (float& v : wb) v = bf16_round(v);
+  for (int64_t j = 0; j < n; ++j) {
+    std::vector<float> xj(xs.begin() + j * s.cols, xs.begin() + (j + 1) * s.cols);
+    for (float& v : xj) v = bf16_round(v);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      const RowDot d = row_dot(wb, r, s.cols, xj);
+      ASSERT_LE(std::fabs(out[size_t(j * s.rows + r)] - d.value), 1e-4 * d.abs_sum + 1e-30)
+          << s.spec << " GEMM row " << j << ", output " << r;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Formats, GpuQuantGemv,
+    ::testing::Values(
+        // int8 takes any shape: cols not a multiple of 32 (rows padded on the device) nor of 8 (the
+        // scalar staging path); rows not a multiple of the 8 warps of a block; an input over 48 KiB of
+        // shared memory.
+        Shape{"int8", 48, 4096}, Shape{"int8", 37, 1000}, Shape{"int8", 19, 97}, Shape{"int8", 3, 30000},
+        Shape{"q8_0", 45, 4096}, Shape{"q8_0", 33, 96}, Shape{"q8_0", 9, 11008},
+        Shape{"q4_0", 45, 4096}, Shape{"q4_0", 33, 96}, Shape{"q4_0", 9, 11008},
+        // nf4/fp4: blocks crossing rows (cols % blocksize != 0), other blocksizes, double quantization
+        // with more than 256 blocks (several nested scales).
+        Shape{"nf4", 45, 4096}, Shape{"nf4", 37, 96}, Shape{"nf4:blocksize=32", 10, 160},
+        Shape{"nf4:blocksize=256", 13, 4128}, Shape{"nf4:double_quant=true", 300, 512},
+        Shape{"nf4:double_quant=true,blocksize=128", 21, 480}, Shape{"fp4", 45, 4096}, Shape{"fp4", 37, 96},
+        Shape{"fp4:double_quant=true", 77, 1024}),
+    [](const ::testing::TestParamInfo<Shape>& info) {
+      return test_name(info.param.spec + "_" + std::to_string(info.param.rows) + "x" + std::to_string(info.param.cols));
+    });
+
+// Row-stacked parts (the engine's wqkv and gate_up): the SwiGLU variant over [gate; up], and a plain
+// GEMV over three parts whose nf4 blocks are numbered per part (cols % blocksize != 0) with their own
+// double-quantization offsets.
+class GpuQuantStacked : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuQuantStacked, SwigluAndStackedPartsMatchTheReference) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const int64_t ff = 45, cols = spec.rfind("int8", 0) == 0 ? 200 : 224;
+  const Quantized gate = quantize(spec, ff, cols, 21), up = quantize(spec, ff, cols, 22);
+  const std::vector<float> x = random_values(cols, 23, 1.f), norm = random_values(cols, 24, 1.f),
+                           bias = random_values(2 * ff, 25, 0.1f);
+  const std::vector<float> w = stacked_values({&gate, &up});
+  for (bool fused_norm : {false, true}) {
+    const std::vector<float> nw = fused_norm ? norm : std::vector<float>();
+    GpuGemvCase c;
+    c.x = x, c.norm_weight = nw, c.bias = bias, c.swiglu = true;
+    const std::vector<float> act = gpu_gemv({&gate.m, &up.m}, c);
+    ASSERT_EQ(int64_t(act.size()), ff);
+    const std::vector<float> in = kernel_input(x, nw, c.eps);
+    std::vector<double> ref(static_cast<size_t>(ff));
+    double largest = 0;
+    for (int64_t r = 0; r < ff; ++r) {
+      const double g = bf16_round(float(row_dot(w, r, cols, in).value + bf16_round(bias[size_t(r)])));
+      const double u = bf16_round(float(row_dot(w, ff + r, cols, in).value + bf16_round(bias[size_t(ff + r)])));
+      ref[size_t(r)] = bf16_round(float(g / (1 + std::exp(-g)))) * u;
+      largest = std::max(largest, std::fabs(ref[size_t(r)]));
+    }
+    for (int64_t r = 0; r < ff; ++r)
+      ASSERT_LE(std::fabs(act[size_t(r)] - ref[size_t(r)]), std::ldexp(std::max(std::fabs(ref[size_t(r)]), 1e-3 * largest), -6))
+          << spec << " act " << r << (fused_norm ? " (fused norm)" : "");
+  }
+  // Three parts of different heights, like [wq; wk; wv].
+  const Quantized q = quantize(spec, 40, cols, 31), k = quantize(spec, 12, cols, 32), v = quantize(spec, 12, cols, 33);
+  const std::vector<float> wqkv = stacked_values({&q, &k, &v});
+  GpuGemvCase c;
+  c.x = x;
+  const std::vector<float> y = gpu_gemv({&q.m, &k.m, &v.m}, c);
+  const std::vector<float> in = kernel_input(x, {}, 0.f);
+  ASSERT_EQ(y.size(), size_t(64));
+  for (int64_t r = 0; r < 64; ++r) {
+    const RowDot d = row_dot(wqkv, r, cols, in);
+    ASSERT_LE(std::fabs(y[size_t(r)] - d.value), 1e-5 * d.abs_sum + 1e-30) << spec << " stacked row " << r;
+  }
+  const std::vector<float> dq = gpu_dequantize({&q.m, &k.m, &v.m}, 0, 64);
+  for (size_t i = 0; i < wqkv.size(); ++i) ASSERT_EQ(dq[i], bf16_round(wqkv[i])) << spec << " stacked element " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantStacked,
+                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+
+TEST(GpuQuant, FormatsWithoutAGpuKernelAreUnsupported) {
+  SKIP_WITHOUT_GPU();
+  for (auto [spec, cols, expected] : {std::tuple<const char*, int64_t, const char*>{"llm_int8", 64, "no GPU kernel"},
+                                      {"nf4", 48, "cols divisible by 32"}}) {
+    const Quantized q = quantize(spec, 4, cols, 41);
+    const std::vector<float> x(size_t(cols), 1.f);
+    GpuGemvCase c;
+    c.x = x;
+    try {
+      gpu_gemv({&q.m}, c);
+      ADD_FAILURE() << spec << " ran on the GPU";
+    } catch (const Unsupported& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  }
+}
+
+double relative_l2(const std::vector<float>& a, const std::vector<float>& ref) {
+  return test::relative_l2(a.data(), ref.data(), a.size());
+}
+
+std::vector<float> cpu_logits(const Model& model, std::span<const int32_t> ids, bool all) {
+  Transformer cpu(model, builtin_catalog().attention.create("sdpa"));
+  KvCache cache = cpu.new_cache(int64_t(ids.size()));
+  SequenceStep step{&cache, ids, all ? 0 : -1};
+  return cpu.forward(std::span<const SequenceStep>(&step, 1));
+}
+
+class GpuQuantModel : public ::testing::TestWithParam<std::string> {};
+
+// The llama fixture quantized by the plugin, on the GPU and on the CPU engine.
+TEST_P(GpuQuantModel, LogitsAndGreedyTokensMatchTheCpuEngine) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const std::string dir = test::shared_path("fixtures/hf/llama");
+  const auto model = load_model(dir);
+  quantize_model_weights(model->weights, builtin_catalog().quant, spec);
+  GpuEngineOptions opt;
+  opt.capacity = 256, opt.prefill_chunk = 64;
+  auto engine = GpuEngine::create(*model, opt);
+  const auto ref = test::load_hf_reference(dir);  // its prompts; the reference here is the CPU engine
+  for (int64_t b = 0; b < ref.batch; ++b) {
+    const std::span<const int32_t> ids = ref.prompt(b);
+    engine->reset();
+    const std::vector<float> gpu = engine->forward(ids, true);
+    const std::vector<float> cpu = cpu_logits(*model, ids, true);
+    ASSERT_EQ(gpu.size(), cpu.size());
+    const double err = relative_l2(gpu, cpu);
+    std::printf("llama %s [%lld]: ||gpu - cpu|| / ||cpu|| = %.3g\n", spec.c_str(), (long long)b, err);
+    EXPECT_LE(err, 3e-2) << spec;
+    // Decode (the quantized GEMV) token by token against the prefill path (dequantized tiles + cuBLAS).
+    engine->reset();
+    std::vector<float> stepwise;
+    for (int32_t id : ids) {
+      const auto row = engine->forward(std::span<const int32_t>(&id, 1), false);
+      stepwise.insert(stepwise.end(), row.begin(), row.end());
+    }
+    const double step_err = relative_l2(stepwise, gpu);
+    std::printf("llama %s [%lld]: decode vs prefill path %.3g\n", spec.c_str(), (long long)b, step_err);
+    EXPECT_LE(step_err, 1e-2) << spec;
+    // Greedy tokens (graph replays) against the CPU engine's.
+    const int64_t new_tokens = 16;
+    const auto gen = engine->generate_greedy(ids, new_tokens, {}, nullptr);
+    ASSERT_EQ(int64_t(gen.size()), new_tokens);
+    std::vector<int32_t> context(ids.begin(), ids.end());
+    int64_t agree = 0;
+    for (; agree < new_tokens; ++agree) {
+      const std::vector<float> row = cpu_logits(*model, context, false);
+      const int32_t cpu_token = int32_t(std::max_element(row.begin(), row.end()) - row.begin());
+      if (cpu_token != gen[size_t(agree)]) {
+        float top = 0;
+        for (float v : row) top = std::max(top, std::fabs(v));
+        const float gap = row[size_t(cpu_token)] - row[size_t(gen[size_t(agree)])];
+        std::printf("llama %s [%lld]: first difference at token %lld, CPU logits differ by %.4g (%.2g%% of the largest)\n",
+                    spec.c_str(), (long long)b, (long long)agree, gap, 100 * gap / top);
+        const bool int8_activations = spec.rfind("q8_0", 0) == 0 || spec.rfind("q4_0", 0) == 0;
+        EXPECT_LE(std::fabs(gap), (int8_activations ? 0.05f : 0.02f) * top)
+            << spec << ": the GPU left the CPU at a token that was no near tie";
+        break;
+      }
+      context.push_back(cpu_token);
+    }
+    std::printf("llama %s [%lld]: greedy tokens agree for %lld of %lld\n", spec.c_str(), (long long)b, (long long)agree,
+                (long long)new_tokens);
+  }
+  // The device holds the packed bytes: fewer than the same model in bf16.
+  const auto plain = load_model(dir);
+  auto bf16_engine = GpuEngine::create(*plain, opt);
+  std::printf("llama %s: weights %lld bytes on the device (bf16: %lld)\n", spec.c_str(), (long long)engine->weight_bytes(),
+              (long long)bf16_engine->weight_bytes());
+  EXPECT_LT(engine->weight_bytes(), bf16_engine->weight_bytes()) << spec;
+}
+
+INSTANTIATE_TEST_SUITE_P(Quantizers, GpuQuantModel,
+                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "fp4", "nf4:double_quant=true",
+                                           "q4_0:lm_head=true"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+
+}  // namespace
+}  // namespace ctx::cuda
