@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <numeric>
 #include <vector>
 
 #include "core/base/dtype.h"
@@ -154,11 +153,18 @@ class GpuEngineImpl final : public GpuEngine {
   // Token ids, position, step counter, generated ids ([steps][rows]), batched sequence lengths.
   DeviceBuffer<int32_t> tokens_, pos_, step_, out_, lens_;
   // KV compression (null without): entries per KV layer on the device (read by the captured graph)
-  // and on the host, the positions of each layer's and head's entries, decode steps since the last.
+  // and on the host, where each layer's entries came from, decode steps since the last compression.
   std::unique_ptr<GpuKvCompressor> compressor_;
   DeviceBuffer<int32_t> kv_len_dev_;
   std::vector<int64_t> kv_len_;
-  std::vector<std::vector<std::vector<int64_t>>> kv_pos_;  // [kv_layer][kv_head][entry]
+  // Entry i < count of head h holds position kept[h * count + i] (the last compaction's survivors);
+  // the entries after them hold positions from, from + 1, ... (appended since).
+  struct KvOrigin {
+    std::vector<int64_t> kept;
+    int64_t count = 0, from = 0;
+    int64_t position(int64_t h, int64_t i) const { return i < count ? kept[size_t(h * count + i)] : from + i - count; }
+  };
+  std::vector<KvOrigin> kv_origin_;
   int64_t since_compress_ = 0;
 };
 
@@ -263,7 +269,7 @@ void GpuEngineImpl::reset() {
   kv_->release_all();
   if (compressor_) {
     kv_len_.assign(size_t(config_.num_kv_layers()), 0);
-    kv_pos_.assign(kv_len_.size(), std::vector<std::vector<int64_t>>(size_t(config_.num_kv_heads)));
+    kv_origin_.assign(kv_len_.size(), KvOrigin{});
     since_compress_ = 0;
     const std::vector<int32_t> zeros(kv_len_.size() + 1, 0);
     CTX_CUDA_CHECK(cudaMemcpyAsync(kv_len_dev_.get(), zeros.data(), size_t(kv_len_dev_.bytes()), cudaMemcpyHostToDevice,
@@ -448,11 +454,7 @@ int64_t GpuEngineImpl::kv_extent() const {
 
 void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming, bool device_advanced) {
   const GpuKvPolicy& policy = compressor_->policy();
-  for (size_t l = 0; l < kv_len_.size(); ++l) {
-    kv_len_[l] += n_new;
-    for (auto& head : kv_pos_[l])
-      for (int64_t p = position - n_new; p < position; ++p) head.push_back(p);
-  }
+  for (int64_t& len : kv_len_) len += n_new;
   // scored_compressor.cc: prefill steps always, decode steps every `every` (the count restarts either way).
   bool due = n_new > 1;
   if (!due) due = policy.budget.every > 0 && ++since_compress_ >= policy.budget.every;
@@ -463,12 +465,10 @@ void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming
     const int64_t count = policy.target(int64_t(l), kv_len_[l], position);
     if (count < 0) continue;
     compressor_->compress(kv_->rows(int64_t(l), 0), int64_t(l), kv_len_[l], position, count, stream_, &kept);
-    for (size_t h = 0; h < kv_pos_[l].size(); ++h) {
-      std::vector<int64_t>& pos = kv_pos_[l][h];
-      std::vector<int64_t> next(static_cast<size_t>(count));
-      for (int64_t i = 0; i < count; ++i) next[size_t(i)] = pos[size_t(kept[h * size_t(count) + size_t(i)])];
-      pos = std::move(next);
-    }
+    KvOrigin& origin = kv_origin_[l];
+    std::vector<int64_t> survivors(kept.size());
+    for (size_t e = 0; e < kept.size(); ++e) survivors[e] = origin.position(int64_t(e) / count, kept[e]);
+    origin = KvOrigin{std::move(survivors), count, position};
     kv_len_[l] = count;
     changed = true;
   }
@@ -481,10 +481,13 @@ void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming
 
 std::vector<std::vector<int64_t>> GpuEngineImpl::kv_positions(int64_t kv_layer) const {
   CTX_CHECK(kv_layer >= 0 && kv_layer < config_.num_kv_layers(), "KV layer ", kv_layer);
-  if (compressor_) return kv_pos_[size_t(kv_layer)];
-  std::vector<int64_t> all(static_cast<size_t>(length_));
-  std::iota(all.begin(), all.end(), int64_t(0));
-  return std::vector<std::vector<int64_t>>(size_t(config_.num_kv_heads), all);
+  const int64_t entries = compressor_ ? kv_len_[size_t(kv_layer)] : length_;
+  const KvOrigin none;
+  const KvOrigin& origin = compressor_ ? kv_origin_[size_t(kv_layer)] : none;
+  std::vector<std::vector<int64_t>> out(size_t(config_.num_kv_heads), std::vector<int64_t>(size_t(entries)));
+  for (int64_t h = 0; h < config_.num_kv_heads; ++h)
+    for (int64_t i = 0; i < entries; ++i) out[size_t(h)][size_t(i)] = origin.position(h, i);
+  return out;
 }
 
 std::vector<float> GpuEngineImpl::forward(std::span<const int32_t> tokens, bool all_logits) {

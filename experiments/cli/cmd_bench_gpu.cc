@@ -84,6 +84,8 @@ int bench_gpu_decode(const Args& args) {
   const int rounds = vm["rounds"].as<int>();
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
+  const PluginSpec kv_spec = builtin_catalog().kv.resolve(vm["kv"].as<std::string>());
+  const cuda::GpuKvPolicy kv_policy = cuda::gpu_kv_policy(kv_spec);  // before any GPU work: a bad --kv fails first
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
 
   auto model = load_model(vm["model"].as<std::string>());
@@ -110,7 +112,7 @@ int bench_gpu_decode(const Args& args) {
   opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");
   opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
-  opt.kv = cuda::gpu_kv_policy(builtin_catalog().kv.resolve(vm["kv"].as<std::string>()));
+  opt.kv = kv_policy;
   opt.attention_prefetch = vm["attention-prefetch"].as<int>();
   auto engine = cuda::GpuEngine::create(*model, opt);
   if (!per_context) {
@@ -122,7 +124,7 @@ int bench_gpu_decode(const Args& args) {
               engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
               plugin_name(quant) == "none" ? "bf16" : quant.c_str(),
               opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
-              builtin_catalog().kv.resolve(vm["kv"].as<std::string>()).canonical().c_str(), copy_bw / 1e12);
+              kv_spec.canonical().c_str(), copy_bw / 1e12);
   std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
               "| KV+state MB in use | peak GB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
