@@ -15,6 +15,8 @@
 #include <string>
 
 #include "core/attention/kv_view.h"
+#include "core/base/error.h"
+#include "core/cuda/flex_mask.h"
 
 namespace ctx {
 
@@ -50,6 +52,13 @@ class AttentionBackend {
 
   virtual Support supports(const AttentionParams& p, KvLayout layout) const = 0;
   virtual void forward(const AttentionParams& p, std::span<const AttentionSequence> batch) const = 0;
+
+  // This backend's mask as the GPU engine's kernels take it (core/cuda/flex_mask.h), for backends
+  // defined by a mask of their own (flex). Throws ctx::Unsupported, with the reason, when there is
+  // none or this configuration has no GPU form.
+  virtual cuda::FlexMask gpu_flex_mask() const {
+    throw Unsupported("this attention backend has no mask of its own for the GPU kernels");
+  }
 };
 
 }  // namespace ctx

@@ -164,6 +164,7 @@ struct DeviceCase {
     p.splits = splits, p.partial = partial.get(), p.counters = counters.get(), p.out = out.get();
     p.vectorized = c.vectorized;
     p.max_grouped_heads = c.group_heads;
+    p.flex = c.flex;
     p.prefetch = c.prefetch;
   }
 };

@@ -29,6 +29,8 @@
 #include <span>
 #include <vector>
 
+#include "core/cuda/flex_mask.h"
+
 namespace ctx::cuda {
 
 enum class AttentionKernel {
@@ -49,6 +51,8 @@ struct GpuAttentionCase {
   int64_t block_size = 0;  // > 0: paged KV with blocks of this many positions
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
   int prefetch = 0;        // the wide kernel loads a warp's next keys first: 0, 1, -1 auto (kernels.h)
+  FlexMask flex;           // not empty: a flex mask (core/cuda/flex_mask.h) instead of plain causal; its
+                           // rows may see any of the `length` cached keys (prefix_lm: later ones too)
   std::vector<int64_t> batch_lengths;  // not empty: batched decode of these sequences
   AttentionKernel kernel = AttentionKernel::kSplitKv;
   int flash_rows = 0, flash_warps = 0;  // kFlash*: block shape (kernels/flash_attention.h FlashConfig;

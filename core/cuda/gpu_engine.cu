@@ -365,6 +365,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
       a.vectorized = options_.vectorized_attention;
       a.prefetch = options_.attention_prefetch;
+      a.flex = options_.flex_mask;
       // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
       if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a))
         launch_flash_prefill(a, stream_, flash_config_);
@@ -727,6 +728,9 @@ std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngine
   if (options.kv.enabled()) {
     if (options.max_batch > 1)
       throw Unsupported("GPU engine: KV compression with max_batch > 1 (batched decode) is not implemented");
+    if (!options.flex_mask.empty())
+      throw Unsupported("GPU engine: KV compression with a flex mask (its intervals are over positions, the compressed "
+                        "cache's keys are not) is not implemented");
     for (int64_t w : model.config.layer_window)
       if (w > 0)
         throw Unsupported("GPU engine: KV compression refuses sliding-window layers (windows over entries would be "

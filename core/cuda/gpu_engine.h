@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "core/base/error.h"
+#include "core/cuda/flex_mask.h"
 #include "core/cuda/gpu_kv_policy.h"
 #include "core/model/model_loader.h"
 
@@ -77,6 +78,8 @@ struct GpuEngineOptions {
   int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)
   bool vectorized_attention = true;  // false: the generic attention kernel for every head_dim (tests)
   int attention_prefetch = 0;    // decode attention's key prefetch (kernels.h AttentionParams::prefetch)
+  FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
+                                 // the model's sliding window is anded in), prefill and decode
   int64_t max_batch = 1;         // sequences generate_greedy_batch may decode together (<= prefill_chunk)
   int64_t kv_block_size = 0;     // > 0 (a power of two <= 1024): paged KV with blocks of this many positions
   int64_t kv_pool_positions = 0;  // paged: pool size in positions (0: max_batch * capacity); a sequence
@@ -85,7 +88,7 @@ struct GpuEngineOptions {
   // `every` decode steps, per attention layer, the kept entries move to the front and the layer's
   // entry count drops (paged: the blocks past the longest layer return to the pool). Entries are then
   // no longer positions: RoPE uses the position, the KV write and attention the entry count. Needs
-  // max_batch 1 and no sliding-window layers (ctx::Unsupported otherwise).
+  // max_batch 1, no sliding-window layers and no flex_mask (ctx::Unsupported otherwise).
   GpuKvPolicy kv;
 };
 

@@ -116,9 +116,9 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   const std::string attention = plugin_name(trial.attention);
   // sdpa and flash: the same GPU kernels (tensor-core flash prefill, split-KV decode), as PyTorch's
   // SDPA dispatches to its flash kernel; paged: those over a paged KV pool.
-  if (attention != "sdpa" && attention != "flash" && attention != "paged")
+  if (attention != "sdpa" && attention != "flash" && attention != "paged" && attention != "flex")
     throw Unsupported(str_cat("attention ", trial.attention,
-                              " on device cuda: only sdpa, flash and paged run on the GPU so far"));
+                              " on device cuda: only sdpa, flash, flex and paged run on the GPU so far"));
   int64_t block_size = 0;
   if (attention == "paged") {
     block_size = catalog.attention.create(trial.attention)->block_size();
@@ -140,6 +140,8 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   options.max_batch = std::max<int64_t>(1, trial.batch_size);
   options.prefill_chunk = std::max(options.prefill_chunk, options.max_batch);
   options.kv_block_size = block_size;
+  // flex: its mask on the same kernels (Unsupported for score mods).
+  if (attention == "flex") options.flex_mask = catalog.attention.create(trial.attention)->gpu_flex_mask();
   return std::make_unique<GpuTrialEngine>(model, options);
 }
 

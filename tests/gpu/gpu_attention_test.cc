@@ -42,6 +42,34 @@ std::vector<float> random_bf16(size_t n, uint32_t seed, float scale) {
 // Causal softmax attention in double, the case's conventions (gpu_attention.h). With `spread`,
 // also sum_j w_j |v_j| per output element (w the softmax weights): what rounding every weight by
 // a relative 2^-9 (to bf16) can move the output by at most.
+// Whether query position q sees key position k under the case's flex mask, element by element from
+// the named masks' definitions (flex_attention.h), not from the intervals the kernels use.
+bool flex_visible(const FlexMask& m, int64_t q, int64_t k) {
+  auto doc = [&](int64_t p) {
+    int d = 0;
+    while (d + 1 < m.documents && m.starts[d + 1] <= p) ++d;
+    return d;
+  };
+  std::vector<bool> stack;
+  for (int i = 0; i < m.count; ++i) {
+    const int64_t a = m.args[i];
+    switch (m.ops[i]) {
+      case FlexMask::kCausal: stack.push_back(k <= q); break;
+      case FlexMask::kSlidingWindow: stack.push_back(k <= q && k > q - a); break;
+      case FlexMask::kPrefixLm: stack.push_back(k < a || k <= q); break;
+      case FlexMask::kChunked: stack.push_back(k <= q && q / a == k / a); break;
+      case FlexMask::kDocument: stack.push_back(k <= q && doc(q) == doc(k)); break;
+      case FlexMask::kKeyWindow: stack.push_back(k > q - a); break;
+      default: {
+        const bool y = stack.back();
+        stack.pop_back();
+        stack.back() = m.ops[i] == FlexMask::kAnd ? stack.back() && y : stack.back() || y;
+      }
+    }
+  }
+  return stack.back();
+}
+
 std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float>& q, const std::vector<float>& k,
                               const std::vector<float>& v, std::vector<double>* spread = nullptr) {
   const int64_t hd = c.head_dim, group = c.heads / c.kv_heads;
@@ -50,13 +78,18 @@ std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float
   if (spread) spread->assign(out.size(), 0.0);
   for (int64_t t = 0; t < c.queries; ++t) {
     const int64_t pos = c.length - c.queries + t;
-    const int64_t first = c.window > 0 ? std::max<int64_t>(0, pos - c.window + 1) : 0;
+    // The keys query t sees: causal within the window, or the flex mask's among all cached keys.
+    std::vector<int64_t> keys;
+    for (int64_t j = 0; j < c.length; ++j) {
+      const bool in_window = c.window <= 0 || j > pos - c.window;
+      if (in_window && (c.flex.empty() ? j <= pos : flex_visible(c.flex, pos, j))) keys.push_back(j);
+    }
     for (int64_t h = 0; h < c.heads; ++h) {
       const float* qr = q.data() + (t * c.heads + h) * hd;
       const int64_t kvh = h / group;
       std::vector<double> s;
       double mx = -INFINITY;
-      for (int64_t j = first; j <= pos; ++j) {
+      for (int64_t j : keys) {
         const float* kr = k.data() + (j * c.kv_heads + kvh) * hd;
         double d = 0;
         for (int64_t e = 0; e < hd; ++e) d += double(qr[e]) * kr[e];
@@ -66,16 +99,46 @@ std::vector<double> reference(const GpuAttentionCase& c, const std::vector<float
       double den = 0;
       for (double& x : s) den += (x = std::exp(x - mx));
       double* o = out.data() + (t * c.heads + h) * hd;
-      for (int64_t j = first; j <= pos; ++j) {
-        const float* vr = v.data() + (j * c.kv_heads + kvh) * hd;
-        for (int64_t e = 0; e < hd; ++e) o[e] += s[size_t(j - first)] / den * vr[e];
+      for (size_t i = 0; i < keys.size(); ++i) {
+        const float* vr = v.data() + (keys[i] * c.kv_heads + kvh) * hd;
+        for (int64_t e = 0; e < hd; ++e) o[e] += s[i] / den * vr[e];
         if (spread)
-          for (int64_t e = 0; e < hd; ++e)
-            (*spread)[size_t((t * c.heads + h) * hd + e)] += s[size_t(j - first)] / den * std::fabs(vr[e]);
+          for (int64_t e = 0; e < hd; ++e) (*spread)[size_t((t * c.heads + h) * hd + e)] += s[i] / den * std::fabs(vr[e]);
       }
     }
   }
   return out;
+}
+
+// Flex masks the cases use (index 0: none): each named mask, and/or compositions.
+struct NamedFlex {
+  const char* name;
+  FlexMask mask;
+};
+
+FlexMask flex_program(std::initializer_list<std::pair<FlexMask::Op, int64_t>> ops, std::vector<int64_t> documents = {}) {
+  FlexMask m;
+  for (auto [op, arg] : ops) m.ops[m.count] = op, m.args[m.count++] = arg;
+  int64_t start = 0;
+  for (int64_t len : documents) m.starts[m.documents++] = start, start += len;
+  return m;
+}
+
+const std::vector<NamedFlex>& flex_masks() {
+  using M = FlexMask;
+  static const std::vector<NamedFlex> all = {
+      {"", {}},
+      {"causal", flex_program({{M::kCausal, 0}})},
+      {"window100", flex_program({{M::kSlidingWindow, 100}})},
+      {"prefix200", flex_program({{M::kPrefixLm, 200}})},
+      {"chunk64", flex_program({{M::kChunked, 64}})},
+      {"documents", flex_program({{M::kDocument, 0}}, {100, 57, 143})},
+      {"doc_or_prefix50_and_window128",
+       flex_program({{M::kDocument, 0}, {M::kPrefixLm, 50}, {M::kOr, 0}, {M::kSlidingWindow, 128}, {M::kAnd, 0}},
+                    {100, 57, 143})},
+      {"prefix80_or_chunk32", flex_program({{M::kPrefixLm, 80}, {M::kChunked, 32}, {M::kOr, 0}})},
+  };
+  return all;
 }
 
 struct Case {
@@ -83,6 +146,7 @@ struct Case {
   int splits;
   int64_t block_size = 0;              // > 0: paged
   std::vector<int64_t> batch = {};     // not empty: batched decode of sequences of these lengths
+  int flex = 0;                        // flex_masks() index
   std::string name() const {
     std::string n = "h" + std::to_string(heads) + "_kv" + std::to_string(kv_heads) + "_d" + std::to_string(head_dim);
     if (batch.empty()) {
@@ -93,6 +157,7 @@ struct Case {
     }
     n += "_win" + std::to_string(window) + "_split" + std::to_string(splits);
     if (block_size > 0) n += "_paged" + std::to_string(block_size);
+    if (flex > 0) n += std::string("_flex_") + flex_masks()[size_t(flex)].name;
     return n;
   }
 };
@@ -140,6 +205,17 @@ std::vector<Case> cases() {
     out.push_back({4, 1, 48, 0, 1, 37, 0, bs, mixed});
   }
   out.push_back({32, 8, 128, 0, 1, 0, 0, 16, {4096, 2048, 1000, 333}});
+  // Flex masks: every one on a whole prompt (prefix_lm rows see later keys), some on a chunk after
+  // cached tokens and in decode, one with the model's window too, paged and batched decode.
+  for (int64_t hd : {64, 128}) {
+    for (int f = 1; f < int(flex_masks().size()); ++f) out.push_back({4, 2, hd, 300, 300, 0, 0, 0, {}, f});
+    for (int f : {3, 5, 6}) out.push_back({4, 1, hd, 777, 333, 0, 0, 0, {}, f});
+    for (int f : {3, 4, 5, 6}) out.push_back({8, 2, hd, 1000, 1, 0, 0, 0, {}, f});
+    out.push_back({4, 2, hd, 300, 300, 37, 0, 0, {}, 3});
+  }
+  out.push_back({4, 2, 80, 300, 300, 0, 0, 0, {}, 6});
+  out.push_back({8, 2, 128, 1000, 1, 0, 0, 16, {}, 5});
+  out.push_back({8, 2, 128, 0, 1, 0, 0, 16, mixed, 4});
   return out;
 }
 
@@ -181,6 +257,7 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   GpuAttentionCase c;
   c.heads = k.heads, c.kv_heads = k.kv_heads, c.head_dim = k.head_dim, c.length = k.length, c.queries = k.queries;
   c.window = k.window, c.splits = k.splits, c.block_size = k.block_size, c.batch_lengths = k.batch;
+  c.flex = flex_masks()[size_t(k.flex)].mask;
   int64_t rows = c.queries, positions = c.length;
   if (!k.batch.empty()) {
     rows = int64_t(k.batch.size()), positions = 0;

@@ -8,6 +8,8 @@
 //   batched GEMMs and the single-sequence GEMVs do not flip its argmax), with and without CUDA graphs,
 //   contiguous and paged, and stop ids ending each sequence on its own.
 // - The pool: blocks held follow the tokens, exhaustion is CudaOutOfMemory, bad batches are errors.
+// - A flex mask (the `flex` plugin's, as gpu_flex_mask() gives it) on the engine against the CPU
+//   engine with that plugin: bf16 tolerance (2e-2 relative, as gpu_engine_test), prompt and decode.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -16,6 +18,9 @@
 
 #include "core/cuda/gpu_engine.h"
 #include "core/model/model_loader.h"
+#include "core/model/transformer.h"
+#include "plugins/register_all.h"
+#include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {
@@ -159,6 +164,46 @@ TEST(GpuBatch, PagedPoolHoldsWhatSequencesNeedAndReportsExhaustion) {
   flat.kv_block_size = 0;
   auto contiguous = GpuEngine::create(*model, flat);
   EXPECT_EQ(contiguous->kv_cache_bytes(), block_bytes / 16 * 4 * 256);
+}
+
+TEST(GpuFlex, MasksMatchTheCpuFlexBackend) {
+  const auto model = load_model(test::shared_path("fixtures/hf/llama"));
+  if (!create_or_skip(*model, {})) GTEST_SKIP() << "no GPU";
+  const auto ids = token_ids(120, model->config.vocab_size, 5);
+  GpuEngineOptions opt;
+  opt.capacity = 256, opt.prefill_chunk = 128;
+  auto causal = GpuEngine::create(*model, opt);
+  const auto plain = causal->forward(ids, true);
+  for (const char* spec : {"flex:mask=prefix_lm,prefix=40", "flex:mask=document,documents=[30,50,40]",
+                           "flex:mask=(document|prefix_lm)&sliding_window,prefix=20,window=24,documents=[70,50]",
+                           "flex:mask=chunked,chunk=16"}) {
+    const auto backend = builtin_catalog().attention.create(spec);
+    Transformer cpu(*model, builtin_catalog().attention.create(spec));
+    KvCache cache = cpu.new_cache(int64_t(ids.size()));
+    SequenceStep step{&cache, ids, 0};
+    const std::vector<float> want = cpu.forward(std::span<const SequenceStep>(&step, 1));
+    opt.flex_mask = backend->gpu_flex_mask();
+    auto engine = GpuEngine::create(*model, opt);
+    const auto got = engine->forward(ids, true);
+    const double err = test::relative_l2(got.data(), want.data(), want.size());
+    const double from_causal = test::relative_l2(plain.data(), want.data(), want.size());
+    // The last 8 tokens one by one (the decode kernel's interval) after the others at once.
+    engine->reset();
+    engine->forward(std::span<const int32_t>(ids.data(), ids.size() - 8), false);
+    std::vector<float> steps;
+    for (size_t i = ids.size() - 8; i < ids.size(); ++i) {
+      const auto row = engine->forward(std::span<const int32_t>(&ids[i], 1), false);
+      steps.insert(steps.end(), row.begin(), row.end());
+    }
+    const std::vector<float> want_steps(want.end() - int64_t(steps.size()), want.end());
+    const double step_err = test::relative_l2(steps.data(), want_steps.data(), want_steps.size());
+    std::printf("%s: ||gpu - cpu|| / ||cpu|| = %.3g (decode %.3g); plain causal is %.3g away\n", spec, err, step_err,
+                from_causal);
+    EXPECT_LE(err, 2e-2) << spec;
+    EXPECT_LE(step_err, 2e-2) << spec;
+  }
+  // A score mod has no GPU form yet: Unsupported, with the reason.
+  EXPECT_THROW(builtin_catalog().attention.create("flex:score=alibi")->gpu_flex_mask(), Unsupported);
 }
 
 TEST(GpuBatch, BadBatchesAreErrors) {

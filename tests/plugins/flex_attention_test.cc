@@ -286,6 +286,30 @@ TEST(FlexAttention, BlockClassifiersAreSound) {
   }
 }
 
+// The GPU kernels take a mask as one key interval per query (core/cuda/flex_mask.h): for every named
+// mask and these and/or compositions (with and without the engine's window), the interval of
+// gpu_program() holds exactly the keys the expression shows element by element.
+TEST(FlexAttention, GpuProgramIntervalsEqualTheMask) {
+  const MaskExpr::Args args{23, 50, 40, {30, 1, 70, 64}};
+  for (const char* text : {"causal", "sliding_window", "prefix_lm", "chunked", "document", "document&sliding_window",
+                           "prefix_lm|chunked", "(chunked|sliding_window)&document", "sliding_window|document&prefix_lm",
+                           "(document|prefix_lm)&sliding_window"}) {
+    for (int64_t engine_window : {0, 100}) {
+      SCOPED_TRACE(std::string(text) + " engine window " + std::to_string(engine_window));
+      const MaskExpr e = MaskExpr::parse(text, args, "test").with_key_window(engine_window);
+      const cuda::FlexMask m = e.gpu_program();
+      for (int64_t q = 0; q < 300; ++q) {
+        int64_t first = 0, last = 0;
+        m.interval(q, first, last);
+        for (int64_t k = 0; k < 310; ++k) ASSERT_EQ(e(0, 0, q, k), k >= first && k <= last) << "q " << q << " k " << k;
+      }
+    }
+  }
+  std::string many = "causal";
+  for (int i = 0; i < 9; ++i) many += "&causal";
+  EXPECT_THROW(MaskExpr::parse(many, args, "test").gpu_program(), Error);
+}
+
 TEST(FlexAttention, CausalAndSlidingRunTheBaseMask) {
   MaskExpr::Args args;
   args.window = 40;

@@ -226,11 +226,18 @@ __global__ void attention_partial_kernel(AttentionParams p) {
   // Batched decode: row t is the one query of sequence t; else every row is of one sequence.
   const int64_t seq = p.seq_lens ? t : 0;
   const int64_t pos = p.seq_lens ? int64_t(p.seq_lens[t]) - 1 : int64_t(*p.pos0) + t;
-  const int64_t first = p.window > 0 && pos - p.window + 1 > 0 ? pos - p.window + 1 : 0;
-  const int64_t count = pos - first + 1;
+  int64_t first = p.window > 0 && pos - p.window + 1 > 0 ? pos - p.window + 1 : 0;
+  int64_t last = pos;  // the last key this query sees
+  if (p.flex.count > 0) {  // a flex mask: its interval, within the keys cached so far
+    int64_t f, l;
+    p.flex.interval(pos, f, l);
+    const int64_t cached = p.seq_lens ? pos : int64_t(*p.pos0) + p.n - 1;
+    first = f > first ? f : first, last = l < cached ? l : cached;
+  }
+  const int64_t count = last - first + 1;
   const int64_t chunk = (count + p.splits - 1) / p.splits;
   const int64_t begin = first + split * chunk;
-  const int64_t end = begin + chunk < pos + 1 ? begin + chunk : pos + 1;
+  const int64_t end = begin + chunk < last + 1 ? begin + chunk : last + 1;
 
   __shared__ float sm[kWarps][kG], sl[kWarps][kG];
   __shared__ float so[kWarps][kG][kEpl * 32];

@@ -23,9 +23,13 @@ constexpr int kKeys = 64;  // keys per tile
 
 // Mask policies (FlashInfer-style functors): which keys query position q sees, and which tiles
 // need the element-wise test. Positions are int (the cache capacity is < 2^31).
+// Every policy: first_key / last_key bound the keys any row of positions [p_lo, p_hi] sees (as the
+// intervals' ends never decrease with the row, the first row's first and the last row's last);
+// bound(kv_last) is the policy with the last cached key known (read on the device).
 struct CausalMask {
-  // The first key any row of positions [p_lo, p_hi] sees.
+  __device__ CausalMask bound(int /*kv_last*/) const { return *this; }
   __device__ int first_key(int /*p_lo*/) const { return 0; }
+  __device__ int last_key(int p_hi) const { return p_hi; }
   // Whether some row of [p_lo, p_hi] does not see some key of [k0, k1).
   __device__ bool cuts(int /*k0*/, int k1, int p_lo, int /*p_hi*/) const { return k1 - 1 > p_lo; }
   __device__ bool visible(int q, int k) const { return k <= q; }
@@ -33,9 +37,49 @@ struct CausalMask {
 
 struct SlidingWindowMask {
   int window;  // >= 1: keys q - window + 1 .. q
+  __device__ SlidingWindowMask bound(int /*kv_last*/) const { return *this; }
   __device__ int first_key(int p_lo) const { return max(0, p_lo - window + 1); }
+  __device__ int last_key(int p_hi) const { return p_hi; }
   __device__ bool cuts(int k0, int k1, int p_lo, int p_hi) const { return k1 - 1 > p_lo || k0 < p_hi - window + 1; }
   __device__ bool visible(int q, int k) const { return k <= q && k > q - window; }
+};
+
+// A flex mask (core/cuda/flex_mask.h): row q sees [first(q), last(q)] of the keys cached.
+struct FlexIntervalMask {
+  FlexMask m;
+  int kv_last = 0;
+  __device__ FlexIntervalMask bound(int last_cached) const {
+    FlexIntervalMask b = *this;
+    b.kv_last = last_cached;
+    return b;
+  }
+  __device__ void range(int q, int& first, int& last) const {
+    int64_t f, l;
+    m.interval(q, f, l);
+    first = int(f), last = int(l < kv_last ? l : kv_last);
+  }
+  __device__ int first_key(int p_lo) const {
+    int f, l;
+    range(p_lo, f, l);
+    return f;
+  }
+  __device__ int last_key(int p_hi) const {
+    int f, l;
+    range(p_hi, f, l);
+    return l;
+  }
+  // Every row of [p_lo, p_hi] sees all of [k0, k1) when the last row's first key and the first
+  // row's last key enclose it.
+  __device__ bool cuts(int k0, int k1, int p_lo, int p_hi) const {
+    int f_hi, l_hi, f_lo, l_lo;
+    range(p_hi, f_hi, l_hi), range(p_lo, f_lo, l_lo);
+    return k0 < f_hi || k1 - 1 > l_lo;
+  }
+  __device__ bool visible(int q, int k) const {
+    int f, l;
+    range(q, f, l);
+    return k >= f && k <= l;
+  }
 };
 
 struct FlashParams {
@@ -58,10 +102,19 @@ inline FlashParams flash_params(const AttentionParams& p) {
 // fn(mask) with the mask policy of p.
 template <class Fn>
 void with_mask(const AttentionParams& p, Fn&& fn) {
-  if (p.window > 0)
+  if (!p.flex.empty()) {
+    FlexIntervalMask m{p.flex};
+    if (p.window > 0) {  // the model's window anded in
+      CTX_CHECK(m.m.count + 2 <= FlexMask::kMaxOps, "flex mask: too many operations");
+      m.m.ops[m.m.count] = FlexMask::kKeyWindow, m.m.args[m.m.count++] = p.window;
+      m.m.ops[m.m.count++] = FlexMask::kAnd;
+    }
+    fn(m);
+  } else if (p.window > 0) {
     fn(SlidingWindowMask{int(p.window < INT_MAX ? p.window : INT_MAX)});
-  else
+  } else {
     fn(CausalMask{});
+  }
 }
 
 // Launches kKernel (programmatic dependent launch) with `smem` bytes of dynamic shared memory,
@@ -82,7 +135,7 @@ void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, in
 // The block's place in the problem: query rows [m0, m0 + rows_valid) at positions [p_lo, p_hi],
 // key tiles first_tile .. last_tile, and the head's Q/K/V/out bases.
 struct BlockWork {
-  int m0, rows_valid, p_lo, p_hi, first_tile, last_tile;
+  int m0, rows_valid, p_lo, p_hi, k_hi, first_tile, last_tile;  // k_hi: the last key any row sees
   int64_t q_stride;  // heads * hd
   const bf16 *q, *k, *v;
   bf16* out;
@@ -96,7 +149,8 @@ __device__ __forceinline__ BlockWork block_work(const FlashParams& p, const Mask
   const int pos0 = *p.pos0;
   w.rows_valid = min(rows_per_block, p.n - w.m0);
   w.p_lo = pos0 + w.m0, w.p_hi = pos0 + w.m0 + w.rows_valid - 1;
-  w.first_tile = mask.first_key(w.p_lo) / kKeys, w.last_tile = w.p_hi / kKeys;
+  w.k_hi = mask.last_key(w.p_hi);
+  w.first_tile = mask.first_key(w.p_lo) / kKeys, w.last_tile = w.k_hi / kKeys;
   w.q_stride = int64_t(p.heads) * kHd;
   w.q = p.q + int64_t(w.m0) * w.q_stride + int64_t(h) * kHd;
   w.out = p.out + int64_t(w.m0) * w.q_stride + int64_t(h) * kHd;

@@ -37,7 +37,7 @@ constexpr int smem_bytes() {
 // fragment feeds two mma.
 template <int kHd, int kWarps, int kMTiles, class Mask>
 __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 : 1)
-    flash_prefill_kernel(flash::FlashParams p, Mask mask) {
+    flash_prefill_kernel(flash::FlashParams p, Mask unbound_mask) {
   constexpr int kThreads = 32 * kWarps;
   constexpr int kRows = kWarps * 16 * kMTiles;
   constexpr int kKSteps = kHd / 16;   // k16 steps of Q.K^T
@@ -51,11 +51,12 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
 
   pdl_wait();
   pdl_trigger();
+  const Mask mask = unbound_mask.bound(*p.pos0 + p.n - 1);  // the last cached key
   const flash::BlockWork w = flash::block_work<kHd>(p, mask, kRows);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   flash::load_tile<kRows, kHd, kThreads>(sQ, w.q, w.q_stride, w.rows_valid, tid);
   flash::load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(w.last_tile) * kKeys * kHd, kHd,
-                                         w.p_hi - w.last_tile * kKeys + 1, tid);
+                                         w.k_hi - w.last_tile * kKeys + 1, tid);
   mma::cp_async_commit();
 
   // ldmatrix lane addressing. Every tile row used is 8-aligned + (lane & 7), so the swizzle key is
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
     const int k0 = tile * kKeys;
     mma::cp_async_wait<0>();
     __syncthreads();  // K[tile] (and Q) landed; every warp is done with V[tile + 1]
-    flash::load_tile<kKeys, kHd, kThreads>(sV, w.v + int64_t(k0) * kHd, kHd, w.p_hi - k0 + 1, tid);
+    flash::load_tile<kKeys, kHd, kThreads>(sV, w.v + int64_t(k0) * kHd, kHd, w.k_hi - k0 + 1, tid);
     mma::cp_async_commit();
     if constexpr (kQInRegs) {
       if (tile == w.last_tile)

@@ -41,7 +41,7 @@ __device__ __forceinline__ void pv_wgmma(float (&o)[kHd / 8][4], const uint32_t 
 }
 
 template <int kHd, int kWG, class Mask>
-__global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm90_kernel(flash::FlashParams p, Mask mask) {
+__global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm90_kernel(flash::FlashParams p, Mask unbound_mask) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kThreads = 128 * kWG, kRows = 64 * kWG;
   constexpr int kKSteps = kHd / 16;   // k16 slices of Q.K^T
@@ -55,11 +55,12 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm9
 
   pdl_wait();
   pdl_trigger();
+  const Mask mask = unbound_mask.bound(*p.pos0 + p.n - 1);  // the last cached key
   const flash::BlockWork w = flash::block_work<kHd>(p, mask, kRows);
   const int tid = threadIdx.x, group = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
   flash::load_tile<kRows, kHd, kThreads>(sQ, w.q, w.q_stride, w.rows_valid, tid);
   flash::load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(w.last_tile) * kKeys * kHd, kHd,
-                                         w.p_hi - w.last_tile * kKeys + 1, tid);
+                                         w.k_hi - w.last_tile * kKeys + 1, tid);
   mma::cp_async_commit();
 
   // Descriptors (tile_offset's layout: column blocks of 64 elements, rows of 128 bytes). Q and K
@@ -82,7 +83,7 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm9
     mma::cp_async_wait<0>();
     wgmma::fence_proxy_async();
     __syncthreads();  // K[tile] (and Q) landed; every warpgroup is done with V[tile + 1]
-    flash::load_tile<kKeys, kHd, kThreads>(sV, w.v + int64_t(k0) * kHd, kHd, w.p_hi - k0 + 1, tid);
+    flash::load_tile<kKeys, kHd, kThreads>(sV, w.v + int64_t(k0) * kHd, kHd, w.k_hi - k0 + 1, tid);
     mma::cp_async_commit();
 
     float s[kNTiles][4];

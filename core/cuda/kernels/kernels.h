@@ -10,6 +10,8 @@
 
 #include <cstdint>
 
+#include "core/cuda/flex_mask.h"
+
 namespace ctx::cuda {
 
 using bf16 = __nv_bfloat16;
@@ -97,6 +99,8 @@ struct AttentionParams {
   float* partial;                   // [n, heads, splits, hd + 2] workspace (splits > 1)
   int* counters;                    // [n * heads], zero before the launch and after it (splits > 1)
   bool vectorized = true;           // head_dim 64/128/256 read K/V with 16-byte loads (false: generic)
+  FlexMask flex;                    // not empty: query t sees the keys of flex.interval(its position)
+                                    // among those cached (0 .. pos0 + n - 1), within the window
   int max_grouped_heads = 0;        // GQA: query heads of one KV head per block, 1, 2 or 4 (0: 4)
   // Wide kernel: load a warp's next keys before using the current ones (more registers): -1 when a
   // block serves one query head (MHA: 0.90 -> 0.97 of copy bandwidth at 32k on the H100) but not

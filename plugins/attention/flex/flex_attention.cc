@@ -73,6 +73,12 @@ class FlexAttention final : public AttentionBackend {
     return check_shape(p);
   }
 
+  cuda::FlexMask gpu_flex_mask() const override {
+    if (score_ != ScoreKind::kNone)
+      throw Unsupported(str_cat(kWhere, ": score mods (softcap, alibi) do not run on the GPU yet"));
+    return mask_.gpu_program();
+  }
+
   void forward(const AttentionParams& p, std::span<const AttentionSequence> batch) const override {
     int64_t length = 0;
     for (const AttentionSequence& s : batch) length = std::max(length, s.kv.length);

@@ -102,7 +102,48 @@ MaskExpr MaskExpr::parse(std::string_view text, const Args& args, std::string_vi
   MaskExpr e;
   e.text_ = std::string(text);
   e.root_ = MaskExprParser(text, args, where, e).parse();
+  e.documents_ = args.documents;
   return e;
+}
+
+void MaskExpr::append_postfix(int32_t n, cuda::FlexMask& m) const {
+  using cuda::FlexMask;
+  const Node& node = nodes_[size_t(n)];
+  if (const auto* c = std::get_if<Combine>(&node)) {
+    append_postfix(c->lhs, m);
+    append_postfix(c->rhs, m);
+  }
+  if (m.count == FlexMask::kMaxOps)
+    fail("flex mask '", text_, "': more than ", FlexMask::kMaxOps, " operations for the GPU kernels");
+  int64_t arg = 0;
+  FlexMask::Op op = FlexMask::kCausal;
+  if (std::holds_alternative<flex::Causal>(node)) {
+    op = FlexMask::kCausal;
+  } else if (const auto* w = std::get_if<flex::SlidingWindow>(&node)) {
+    op = FlexMask::kSlidingWindow, arg = w->window;
+  } else if (const auto* p = std::get_if<flex::PrefixLm>(&node)) {
+    op = FlexMask::kPrefixLm, arg = p->prefix;
+  } else if (const auto* c = std::get_if<flex::Chunked>(&node)) {
+    op = FlexMask::kChunked, arg = c->chunk;
+  } else if (std::holds_alternative<flex::Document>(node)) {
+    op = FlexMask::kDocument;
+  } else if (const auto* k = std::get_if<flex::KeyWindow>(&node)) {
+    op = FlexMask::kKeyWindow, arg = k->window;
+  } else {
+    op = std::get<Combine>(node).is_and ? FlexMask::kAnd : FlexMask::kOr;
+  }
+  m.ops[m.count] = op, m.args[m.count++] = arg;
+}
+
+cuda::FlexMask MaskExpr::gpu_program() const {
+  cuda::FlexMask m;
+  append_postfix(root_, m);
+  if (int64_t(documents_.size()) > cuda::FlexMask::kMaxDocuments)
+    fail("flex mask '", text_, "': ", documents_.size(), " documents; the GPU kernels take at most ",
+         cuda::FlexMask::kMaxDocuments);
+  int64_t start = 0;
+  for (int64_t len : documents_) m.starts[m.documents++] = start, start += len;
+  return m;
 }
 
 const std::vector<std::string>& MaskExpr::names() {

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/cuda/flex_mask.h"
 #include "plugins/attention/flex/flex_attention.h"
 
 namespace ctx {
@@ -47,6 +48,10 @@ class MaskExpr {
 
   const std::string& text() const { return text_; }
 
+  // The same mask as the GPU kernels take it (core/cuda/flex_mask.h); throws ctx::Error naming the
+  // expression when it has more operations or documents than that program holds.
+  cuda::FlexMask gpu_program() const;
+
  private:
   struct Combine {
     bool is_and;
@@ -61,9 +66,12 @@ class MaskExpr {
   bool base_parts(int32_t n, bool& causal, int64_t& window) const;
 
   friend class MaskExprParser;
+  void append_postfix(int32_t n, cuda::FlexMask& m) const;
+
   std::vector<Node> nodes_;
   int32_t root_ = -1;
   std::string text_;
+  std::vector<int64_t> documents_;  // the document lengths (mask `document`)
 };
 
 }  // namespace ctx
