@@ -125,9 +125,8 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
     if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
       throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: block_size must be a power of two <= 1024"));
   }
-  for (const auto& [what, spec] : {std::pair<const char*, const std::string&>{"kv_quant", trial.kv_quant}})
-    if (plugin_name(spec) != "none")
-      throw Unsupported(str_cat(what, " ", spec, " on device cuda: not implemented on the GPU yet (only none)"));
+  if (plugin_name(trial.kv_quant) != "none")
+    throw Unsupported(str_cat("kv_quant ", trial.kv_quant, " on device cuda: not implemented on the GPU yet (only none)"));
   // The weights arrive quantized by the trial's plugin; the engine uploads them packed.
   if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
     throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
