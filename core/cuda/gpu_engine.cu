@@ -11,6 +11,7 @@
 #include "core/cuda/event_timer.h"
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_kv_cache.h"
+#include "core/cuda/gpu_kv_compressor.h"
 #include "core/cuda/gpu_mamba2.h"
 #include "core/cuda/kernels/flash_attention.h"
 #include "core/cuda/kernels/kernels.h"
@@ -53,6 +54,7 @@ class GpuEngineImpl final : public GpuEngine {
 
   void reset() override;
   int64_t length() const override { return length_; }
+  std::vector<std::vector<int64_t>> kv_positions(int64_t kv_layer) const override;
   int64_t capacity() const override { return options_.capacity; }
   std::vector<float> forward(std::span<const int32_t> tokens, bool all_logits) override;
   std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int64_t max_new_tokens,
@@ -88,13 +90,20 @@ class GpuEngineImpl final : public GpuEngine {
   void run_layers(const int32_t* d_tokens, int64_t n, int64_t slot);
   // Prefill of `tokens` into `slot` from position length (chunked); the last token's logits (scaled
   // as classify does) into `last_logits` when not null, every token's into `all_logits` when not null.
+  // upcoming: entries the caller will add after this prefill (kept reserved when compression shrinks).
   void prefill(std::span<const int32_t> tokens, int64_t slot, int64_t length, float* last_logits,
-               float* all_logits_host);
+               float* all_logits_host, int64_t upcoming = 0);
   // Rows [0, n) of hidden_ through layer b's Mamba-2 mixer, added to hidden_ (the residual).
   void mamba_mixer(const LayerBuffers& b, int64_t n);
   // Classifier rows [n, vocab] of the normed rows in x_ starting at row `from`, into `out`.
   void classify(int64_t from, int64_t n, float* out);
   void check_tokens(std::span<const int32_t> tokens) const;
+  // Compressed caches: the step that brought the tokens seen to `position` wrote n_new entries per
+  // layer (device_advanced: a kernel already added them to kv_len_dev_); compresses when the policy
+  // says so and keeps blocks for the longest layer plus `upcoming` more entries.
+  void after_step(int64_t n_new, int64_t position, int64_t upcoming, bool device_advanced);
+  // Entries the longest layer holds (the position without compression).
+  int64_t kv_extent() const;
   void set_position(int64_t pos);
   // One greedy token: the token in tokens_[0] at *pos_ -> next token in tokens_[0] and out_[*step_];
   // then *pos_ += 1, *step_ += 1. Launches only, no host sync: the CUDA graph captures this.
@@ -144,6 +153,20 @@ class GpuEngineImpl final : public GpuEngine {
   Bf16Buffer x_, qb_, attn_, act_;
   // Token ids, position, step counter, generated ids ([steps][rows]), batched sequence lengths.
   DeviceBuffer<int32_t> tokens_, pos_, step_, out_, lens_;
+  // KV compression (null without): entries per KV layer on the device (read by the captured graph)
+  // and on the host, where each layer's entries came from, decode steps since the last compression.
+  std::unique_ptr<GpuKvCompressor> compressor_;
+  DeviceBuffer<int32_t> kv_len_dev_;
+  std::vector<int64_t> kv_len_;
+  // Entry i < count of head h holds position kept[h * count + i] (the last compaction's survivors);
+  // the entries after them hold positions from, from + 1, ... (appended since).
+  struct KvOrigin {
+    std::vector<int64_t> kept;
+    int64_t count = 0, from = 0;
+    int64_t position(int64_t h, int64_t i) const { return i < count ? kept[size_t(h * count + i)] : from + i - count; }
+  };
+  std::vector<KvOrigin> kv_origin_;
+  int64_t since_compress_ = 0;
 };
 
 GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options)
@@ -241,12 +264,26 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   pos_ = DeviceBuffer<int32_t>(alloc_, 1), step_ = DeviceBuffer<int32_t>(alloc_, 1);
   out_ = DeviceBuffer<int32_t>(alloc_, (cap + 1) * options_.max_batch);
   lens_ = DeviceBuffer<int32_t>(alloc_, options_.max_batch);
+  if (options_.kv.enabled()) {
+    compressor_ = std::make_unique<GpuKvCompressor>(alloc_, options_.kv);
+    kv_len_dev_ = DeviceBuffer<int32_t>(alloc_, std::max<int64_t>(1, c.num_kv_layers()));
+  }
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
+  if (compressor_) reset();  // the entry counts and positions start empty
 }
 
 void GpuEngineImpl::reset() {
   length_ = 0;
   kv_->release_all();
+  if (compressor_) {
+    kv_len_.assign(size_t(config_.num_kv_layers()), 0);
+    kv_origin_.assign(kv_len_.size(), KvOrigin{});
+    since_compress_ = 0;
+    const std::vector<int32_t> zeros(kv_len_.size() + 1, 0);
+    CTX_CUDA_CHECK(cudaMemcpyAsync(kv_len_dev_.get(), zeros.data(), size_t(kv_len_dev_.bytes()), cudaMemcpyHostToDevice,
+                                   stream_));
+    CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `zeros` lives on this stack frame
+  }
   if (mamba_state_.size()) CTX_CUDA_CHECK(cudaMemsetAsync(mamba_state_.get(), 0, size_t(mamba_state_.bytes()), stream_));
 }
 
@@ -328,9 +365,11 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       AttentionParams a;
       kv_->bind(b.kv_layer, slot, r, a);
       if (slot < 0) r.seq_lens = a.seq_lens = lens_.get();
+      // Compressed: new entries go after the layer's kept ones, and attention counts keys from there.
+      if (compressor_) r.cache0 = kv_len_dev_.get() + b.kv_layer;
       launch_qkv_rope(r, stream_);
       stage_done("q/k norm + rope + kv write");
-      a.q = qb_.get(), a.pos0 = pos_.get();
+      a.q = qb_.get(), a.pos0 = compressor_ ? r.cache0 : pos_.get();
       a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd;
       a.window = b.window, a.scale = float(c.softmax_scale());
       a.splits = slot < 0 ? default_batched_splits(options_.capacity, n, c.num_heads) : n == 1 ? int(decode_splits_) : 1;
@@ -401,7 +440,7 @@ void GpuEngineImpl::set_position(int64_t pos) {
 }
 
 void GpuEngineImpl::prefill(std::span<const int32_t> tokens, int64_t slot, int64_t length, float* last_logits,
-                            float* all_logits_host) {
+                            float* all_logits_host, int64_t upcoming) {
   const int64_t vocab = config_.vocab_size;
   const int64_t chunk = std::min(options_.prefill_chunk, options_.capacity);
   for (size_t start = 0; start < tokens.size(); start += size_t(chunk)) {
@@ -417,12 +456,56 @@ void GpuEngineImpl::prefill(std::span<const int32_t> tokens, int64_t slot, int64
       CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
     if (last_logits && start + size_t(n) == tokens.size()) classify(n - 1, 1, last_logits);
+    if (compressor_)
+      after_step(n, length + int64_t(start) + n, int64_t(tokens.size() - start) - n + upcoming, false);
   }
+}
+
+int64_t GpuEngineImpl::kv_extent() const {
+  return compressor_ && !kv_len_.empty() ? *std::max_element(kv_len_.begin(), kv_len_.end()) : length_;
+}
+
+void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming, bool device_advanced) {
+  const GpuKvPolicy& policy = compressor_->policy();
+  for (int64_t& len : kv_len_) len += n_new;
+  // scored_compressor.cc: prefill steps always, decode steps every `every` (the count restarts either way).
+  bool due = n_new > 1;
+  if (!due) due = policy.budget.every > 0 && ++since_compress_ >= policy.budget.every;
+  if (due) since_compress_ = 0;
+  bool changed = !device_advanced;
+  std::vector<int32_t> kept;
+  for (size_t l = 0; due && l < kv_len_.size(); ++l) {
+    const int64_t count = policy.target(int64_t(l), kv_len_[l], position);
+    if (count < 0) continue;
+    compressor_->compress(kv_->rows(int64_t(l), 0), int64_t(l), kv_len_[l], position, count, stream_, &kept);
+    KvOrigin& origin = kv_origin_[l];
+    std::vector<int64_t> survivors(kept.size());
+    for (size_t e = 0; e < kept.size(); ++e) survivors[e] = origin.position(int64_t(e) / count, kept[e]);
+    origin = KvOrigin{std::move(survivors), count, position};
+    kv_len_[l] = count;
+    changed = true;
+  }
+  if (!changed) return;
+  std::vector<int32_t> lens(kv_len_.begin(), kv_len_.end());
+  CTX_CUDA_CHECK(cudaMemcpyAsync(kv_len_dev_.get(), lens.data(), lens.size() * 4, cudaMemcpyHostToDevice, stream_));
+  CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `lens` lives on this stack frame
+  kv_->shrink(0, kv_extent() + upcoming);
+}
+
+std::vector<std::vector<int64_t>> GpuEngineImpl::kv_positions(int64_t kv_layer) const {
+  CTX_CHECK(kv_layer >= 0 && kv_layer < config_.num_kv_layers(), "KV layer ", kv_layer);
+  const int64_t entries = compressor_ ? kv_len_[size_t(kv_layer)] : length_;
+  const KvOrigin none;
+  const KvOrigin& origin = compressor_ ? kv_origin_[size_t(kv_layer)] : none;
+  std::vector<std::vector<int64_t>> out(size_t(config_.num_kv_heads), std::vector<int64_t>(size_t(entries)));
+  for (int64_t h = 0; h < config_.num_kv_heads; ++h)
+    for (int64_t i = 0; i < entries; ++i) out[size_t(h)][size_t(i)] = origin.position(h, i);
+  return out;
 }
 
 std::vector<float> GpuEngineImpl::forward(std::span<const int32_t> tokens, bool all_logits) {
   check_tokens(tokens);
-  kv_->reserve(0, length_ + int64_t(tokens.size()), stream_);
+  kv_->reserve(0, kv_extent() + int64_t(tokens.size()), stream_);
   const int64_t vocab = config_.vocab_size;
   std::vector<float> logits(size_t(all_logits ? int64_t(tokens.size()) * vocab : vocab));
   prefill(tokens, 0, length_, all_logits ? nullptr : logits_.get(), all_logits ? logits.data() : nullptr);
@@ -438,7 +521,8 @@ void GpuEngineImpl::decode_step() {
   classify(0, 1, step_logits_.get());
   stage_done("classifier");
   launch_argmax(step_logits_.get(), config_.vocab_size, tokens_.get(), out_.get(), step_.get(), stream_);
-  launch_advance(pos_.get(), 1, step_.get(), stream_);
+  launch_advance(pos_.get(), 1, step_.get(), stream_, compressor_ ? kv_len_dev_.get() : nullptr,
+                 config_.num_kv_layers());
   stage_done("argmax + step");
 }
 
@@ -446,7 +530,7 @@ std::vector<std::pair<std::string, double>> GpuEngineImpl::profile_decode_step()
   if (length_ == 0 || length_ + 1 > options_.capacity)
     fail("GPU engine: profile_decode_step needs a prompt in the cache and room for one more token (", length_, " of ",
          options_.capacity, ")");
-  kv_->reserve(0, length_ + 1, stream_);
+  kv_->reserve(0, kv_extent() + 1, stream_);
   const int32_t zero = 0;
   CTX_CUDA_CHECK(cudaMemcpyAsync(step_.get(), &zero, 4, cudaMemcpyHostToDevice, stream_));
   set_position(length_);
@@ -457,6 +541,7 @@ std::vector<std::pair<std::string, double>> GpuEngineImpl::profile_decode_step()
   stage_events_ = nullptr;
   CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
   ++length_;
+  if (compressor_) after_step(1, length_, 0, true);
   std::vector<std::pair<std::string, double>> stages;
   for (size_t i = 1; i < events.size(); ++i) {
     float ms = 0;
@@ -515,7 +600,7 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
   for (auto& e : ev) CTX_CUDA_CHECK(cudaEventCreate(&e));
   CTX_CUDA_CHECK(cudaEventRecord(ev[0], stream_));
   // Prefill; the last chunk's last row picks the first token. pos_ is then the last chunk's start.
-  prefill(prompt, 0, 0, step_logits_.get(), nullptr);
+  prefill(prompt, 0, 0, step_logits_.get(), nullptr, max_new_tokens - 1);
   const int64_t chunk = std::min(options_.prefill_chunk, options_.capacity);
   const int64_t last_start = (int64_t(prompt.size()) - 1) / chunk * chunk;
   const int32_t zero = 0;
@@ -548,6 +633,7 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
       decode_step();
     }
     ++steps, ++length_;
+    if (compressor_) after_step(1, length_, max_new_tokens - steps, true);
     if (!stop_ids.empty() && (steps % 8 == 0 || steps == max_new_tokens)) stop_at = fetch();
   }
   CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
@@ -577,6 +663,7 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
                                                                        GpuTimings* timings) {
   const int64_t rows = int64_t(prompts.size());
   if (options_.kv_quant.enabled()) throw Unsupported("GPU engine: batched decode with KIVI KV is not implemented");
+  if (compressor_) throw Unsupported("GPU engine: batched decode with KV compression is not implemented");
   if (rows < 1 || rows > options_.max_batch)
     fail("GPU engine: a batch of ", rows, " prompts; this engine decodes 1..", options_.max_batch, " (max_batch)");
   reset();
@@ -650,6 +737,20 @@ std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngine
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
     throw Unsupported("GPU engine: no CUDA device is available");
+  }
+  if (options.kv.enabled()) {
+    if (options.max_batch > 1)
+      throw Unsupported("GPU engine: KV compression with max_batch > 1 (batched decode) is not implemented");
+    if (options.kv_quant.enabled())
+      throw Unsupported("GPU engine: KV compression with KIVI KV (kv_quant) is not implemented (on the CPU too, only "
+                        "kv none composes with kv_quant)");
+    if (!options.flex_mask.empty())
+      throw Unsupported("GPU engine: KV compression with a flex mask (its intervals are over positions, the compressed "
+                        "cache's keys are not) is not implemented");
+    for (int64_t w : model.config.layer_window)
+      if (w > 0)
+        throw Unsupported("GPU engine: KV compression refuses sliding-window layers (windows over entries would be "
+                          "wrong once entries are dropped)");
   }
   if (model.config.num_mamba_layers() > 0 && options.max_batch > 1)
     throw Unsupported("GPU engine: batched decode of hybrid models (a Mamba-2 state per sequence) is not implemented; "

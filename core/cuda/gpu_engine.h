@@ -46,6 +46,7 @@
 #include "core/base/error.h"
 #include "core/cuda/flex_mask.h"
 #include "core/kv/kv_quant.h"
+#include "core/cuda/gpu_kv_policy.h"
 #include "core/model/model_loader.h"
 
 namespace ctx::cuda {
@@ -92,6 +93,12 @@ struct GpuEngineOptions {
   // and the codes and params of all capacity positions. As on the CPU, how a prompt is cut into
   // forwards (prefill_chunk) decides what each chunk sees quantized.
   KvQuantConfig kv_quant;
+  // KV compression (gpu_kv_policy.h; none by default): after each prefill step (chunk) and every
+  // `every` decode steps, per attention layer, the kept entries move to the front and the layer's
+  // entry count drops (paged: the blocks past the longest layer return to the pool). Entries are then
+  // no longer positions: RoPE uses the position, the KV write and attention the entry count. Needs
+  // max_batch 1, no sliding-window layers and no flex_mask (ctx::Unsupported otherwise).
+  GpuKvPolicy kv;
 };
 
 class GpuEngine {
@@ -102,7 +109,10 @@ class GpuEngine {
   virtual ~GpuEngine() = default;
 
   virtual void reset() = 0;              // empties the KV cache and zeroes the recurrent state
-  virtual int64_t length() const = 0;    // tokens in the cache
+  virtual int64_t length() const = 0;    // tokens seen (the next token's position)
+  // KV compression: the positions of the entries KV layer `kv_layer` holds, per KV head
+  // ([kv_head][entries], increasing); without compression every head holds 0..length()-1.
+  virtual std::vector<std::vector<int64_t>> kv_positions(int64_t kv_layer) const = 0;
   virtual int64_t capacity() const = 0;
 
   // Runs `tokens` at positions length().. (teacher forcing) and returns float32 logits: every

@@ -1,6 +1,7 @@
 // gpu_engine.h in a build without CUDA: every entry point says so.
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_engine.h"
+#include "core/cuda/gpu_kv_compress.h"
 #include "core/cuda/gpu_quant_gemv.h"
 
 namespace ctx::cuda {
@@ -49,5 +50,9 @@ std::vector<float> gpu_gemm(const std::vector<const WeightMatrix*>&, std::span<c
 std::vector<float> gpu_dequantize(const std::vector<const WeightMatrix*>&, int64_t, int64_t) { no_cuda("gpu_dequantize"); }
 
 GemvTiming measure_gemv(const WeightMatrix&, int) { no_cuda("measure_gemv"); }
+
+GpuKvCompressResult gpu_kv_compress(const GpuKvCompressCase&, std::span<const float>, std::span<const float>) {
+  no_cuda("gpu_kv_compress");
+}
 
 }  // namespace ctx::cuda

@@ -113,6 +113,28 @@ void GpuKvCache::reserve(int64_t slot, int64_t positions, cudaStream_t stream) {
   CTX_CUDA_CHECK(cudaStreamSynchronize(stream));  // the row may change again before the copy would run
 }
 
+void GpuKvCache::shrink(int64_t slot, int64_t positions) {
+  CTX_CHECK(slot >= 0 && slot < shape_.slots && positions >= 0, "KV slot ", slot, " positions ", positions);
+  if (!paged()) return;
+  const int64_t need = (positions + shape_.block_size - 1) / shape_.block_size;
+  int64_t& held = held_[size_t(slot)];
+  // The table row past `need` goes stale on the device: nothing reads entries beyond the length.
+  for (; held > need; --held) free_.push_back(table_host_[size_t(slot * max_blocks_ + held - 1)]);
+}
+
+KvLayerRows GpuKvCache::rows(int64_t layer, int64_t slot) const {
+  QkvRopeParams r;
+  AttentionParams a;
+  bind(layer, slot, r, a);
+  KvLayerRows rows;
+  rows.k = r.k_cache, rows.v = r.v_cache;
+  rows.table = r.block_table;
+  rows.block_shift = r.block_shift;
+  rows.head_rows = paged() ? pool_blocks_ * shape_.block_size : shape_.capacity;
+  rows.kv_heads = shape_.kv_heads, rows.hd = shape_.head_dim;
+  return rows;
+}
+
 int64_t GpuKvCache::bytes_in_use() const {
   if (!paged()) return bytes();
   return bytes() / pool_blocks_ * (pool_blocks_ - int64_t(free_.size()));

@@ -24,6 +24,7 @@
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/kernels/kernels.h"
 #include "core/kv/kv_quant.h"
+#include "core/cuda/kernels/kv_compress_kernels.h"
 
 namespace ctx::cuda {
 
@@ -45,11 +46,17 @@ class GpuKvCache {
   // the slot's table row on `stream`, then waits for it; contiguous: checks the capacity).
   void reserve(int64_t slot, int64_t positions, cudaStream_t stream);
   void release_all();  // every slot holds nothing (paged: all blocks free)
+  // Paged: `slot` keeps only the blocks of its first `positions` positions, the others go back to the
+  // pool (after compaction); contiguous: nothing to do.
+  void shrink(int64_t slot, int64_t positions);
+  int64_t held_blocks(int64_t slot) const { return paged() ? held_[size_t(slot)] : 0; }
 
   void bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionParams& a) const;
   // KIVI: enqueues the quantization of the groups of (layer, slot) that a forward of `count` tokens
   // at position *pos0 (device memory) completes, from the bf16 rows it wrote (KvCache::flush).
   void quantize(int64_t layer, int64_t slot, const int32_t* pos0, int64_t count, cudaStream_t stream) const;
+  // One layer's K/V of one sequence as the compaction kernels address it (kv_compress_kernels.h).
+  KvLayerRows rows(int64_t layer, int64_t slot) const;
 
   // K and V held from the device (with KIVI: and the codes and params)
   int64_t bytes() const {

@@ -5,7 +5,9 @@
 // context's (hybrid models: KV of the attention layers plus the Mamba-2 state). With --quant the
 // model's linear layers are quantized by that plugin on the host and stay packed on the device, so
 // the roofline counts the quantized bytes; the GEMV table then times the quantized kernel on the
-// model's own layer-0 matrices against the bf16 kernel on the same shapes.
+// model's own layer-0 matrices against the bf16 kernel on the same shapes. With --kv a KV compressor
+// (gpu_kv_policy.h) runs after the prompt, so that the stage table's attention time is that of the
+// compressed cache (bytes/token and the roofline still count the uncompressed KV).
 // ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
 // context lengths, batch sizes (mixed lengths) and KV layouts (contiguous, paged block sizes, and
 // with --kivi-bits KIVI-quantized KV fused into the kernel), its K/V read rate against the same
@@ -20,12 +22,14 @@
 #include "core/base/system_info.h"
 #include "core/cuda/gpu_attention.h"
 #include "core/cuda/gpu_engine.h"
+#include "core/cuda/gpu_kv_policy.h"
 #include "core/cuda/gpu_quant_gemv.h"
 #include "core/quant/quantized_matrix.h"
 #include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
 #include "experiments/cli/commands.h"
 #include "experiments/runner/trial_engine.h"
+#include "plugins/register_all.h"
 
 namespace ctx::cli {
 
@@ -68,6 +72,9 @@ int bench_gpu_decode(const Args& args) {
       ("engine-per-context", "a new engine (KV capacity = context + tokens + 1) for each context length, so that "
                              "the KV and peak memory columns are that context's")
       ("kv-block-size", po::value<int64_t>()->default_value(0), "paged KV with blocks of this many positions (0: contiguous)")
+      ("kv", po::value<std::string>()->default_value("none"),
+       "KV compression after the prompt: a kv plugin spec the GPU runs (l2norm, streaming, random), e.g. "
+       "'l2norm:keep_ratio=0.25,skip_layers=[]'")
       ("attention-prefetch", po::value<int>()->default_value(0), "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
@@ -78,6 +85,8 @@ int bench_gpu_decode(const Args& args) {
   const int rounds = vm["rounds"].as<int>();
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
+  const PluginSpec kv_spec = builtin_catalog().kv.resolve(vm["kv"].as<std::string>());
+  const cuda::GpuKvPolicy kv_policy = cuda::gpu_kv_policy(kv_spec);  // before any GPU work: a bad --kv fails first
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
 
   auto model = load_model(vm["model"].as<std::string>());
@@ -104,17 +113,19 @@ int bench_gpu_decode(const Args& args) {
   opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
   opt.use_graphs = !vm.count("no-graphs");
   opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
+  opt.kv = kv_policy;
   opt.attention_prefetch = vm["attention-prefetch"].as<int>();
   auto engine = cuda::GpuEngine::create(*model, opt);
   if (!per_context) {
     model.reset();  // the host copy of the weights is no longer needed
     release_free_memory();
   }
-  std::printf("device: %s, weights %.2f GB (%s), KV %s, copy bandwidth %.3f TB/s (read + write, median of 20)\n",
+  std::printf("device: %s, weights %.2f GB (%s), KV %s, compression %s, copy bandwidth %.3f TB/s (read + write, "
+              "median of 20)\n",
               engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
               plugin_name(quant) == "none" ? "bf16" : quant.c_str(),
               opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
-              copy_bw / 1e12);
+              kv_spec.canonical().c_str(), copy_bw / 1e12);
   std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
               "| KV+state MB in use | peak GB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");

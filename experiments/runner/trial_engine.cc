@@ -4,6 +4,7 @@
 
 #include "core/base/error.h"
 #include "core/cuda/gpu_engine.h"
+#include "core/cuda/gpu_kv_policy.h"
 #include "core/model/transformer.h"
 
 namespace ctx::runner {
@@ -125,8 +126,6 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
     if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
       throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: block_size must be a power of two <= 1024"));
   }
-  if (plugin_name(trial.kv) != "none")
-    throw Unsupported(str_cat("kv ", trial.kv, " on device cuda: not implemented on the GPU yet (only none)"));
   // The weights arrive quantized by the trial's plugin; the engine uploads them packed.
   if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
     throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
@@ -135,6 +134,7 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   cuda::GpuEngineOptions options;
   // KIVI KV: the engine says what it cannot combine it with (paged KV, batches, sliding windows).
   options.kv_quant = resolve_kv_quant(catalog, trial.kv_quant);
+  options.kv = cuda::gpu_kv_policy(catalog.kv.resolve(trial.kv));  // Unsupported for kv plugins the GPU lacks
   options.capacity = capacity;
   options.memory_limit_bytes = trial.memory_limit_mb * (int64_t(1) << 20);
   options.max_batch = std::max<int64_t>(1, trial.batch_size);

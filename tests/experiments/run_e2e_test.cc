@@ -211,22 +211,24 @@ TEST_F(RunE2E, CudaTrialsTheGpuEngineLacksAreUnsupported) {
   auto r = ctxlab("run " + config_ + " --db " + db_ + " --set device=cuda --set grid.quant=none");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   r = ctxlab("run " + config_ + " --db " + db_ + " --set device=cuda --set dtype=bfloat16 --set grid.quant=none" +
+             " --set 'grid.kv=none;l2norm:keep_ratio=0.5,skip_layers=[];snapkv:keep_ratio=0.5'" +
              " --set experiment.name=tiny_bf16");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   store::RunStore s(db_);
   const auto runs = s.run_summaries();
-  ASSERT_EQ(runs.size(), 4u) << r.out;
-  // float32 on cuda: the dtype; l2norm: the kv plugin; bf16 + kv none runs where there is a GPU and
-  // elsewhere says why it cannot.
-  for (size_t i : {0, 1, 3}) EXPECT_EQ(runs[i].run.status, "unsupported") << runs[i].run.message;
+  ASSERT_EQ(runs.size(), 5u) << r.out;
+  // float32 on cuda: the dtype; snapkv: the kv plugin (the GPU lacks its attention scores); bf16 with
+  // kv none or l2norm runs where there is a GPU and elsewhere says why it cannot.
+  for (size_t i : {0, 1, 4}) EXPECT_EQ(runs[i].run.status, "unsupported") << runs[i].run.message;
   EXPECT_NE(runs[0].run.message.find("dtype float32 on device cuda"), std::string::npos) << runs[0].run.message;
   EXPECT_NE(runs[1].run.message.find("dtype float32 on device cuda"), std::string::npos) << runs[1].run.message;
-  EXPECT_NE(runs[3].run.message.find("kv l2norm"), std::string::npos) << runs[3].run.message;
-  EXPECT_NE(runs[3].run.message.find("not implemented on the GPU yet"), std::string::npos) << runs[3].run.message;
-  if (runs[2].run.status != "ok") {
-    EXPECT_EQ(runs[2].run.status, "unsupported");
-    EXPECT_NE(runs[2].run.message.find("GPU engine"), std::string::npos) << runs[2].run.message;
-  }
+  EXPECT_NE(runs[4].run.message.find("kv snapkv"), std::string::npos) << runs[4].run.message;
+  EXPECT_NE(runs[4].run.message.find("not implemented on the GPU yet"), std::string::npos) << runs[4].run.message;
+  for (size_t i : {2, 3})
+    if (runs[i].run.status != "ok") {
+      EXPECT_EQ(runs[i].run.status, "unsupported");
+      EXPECT_NE(runs[i].run.message.find("GPU engine"), std::string::npos) << runs[i].run.message;
+    }
 }
 
 // device = cuda with weight quantizers: those whose packed bytes the GPU reads run (or, without a GPU,

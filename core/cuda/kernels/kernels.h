@@ -60,6 +60,9 @@ struct QkvRopeParams {
   int64_t n = 0, heads = 0, kv_heads = 0, hd = 0, capacity = 0;
   bf16* q_out;                      // [n, heads * hd], rotated
   bf16 *k_cache, *v_cache;          // this layer's [kv_heads][capacity][hd]; written at pos0 + t
+  // Compressed caches (one sequence): device, the entry token 0 is written at (then cache0 + t; the
+  // RoPE position stays pos0 + t). Null: the entry is the position.
+  const int32_t* cache0 = nullptr;
   // Batched decode and paged KV exactly as AttentionParams below: row t at position seq_lens[t] - 1
   // of sequence t (contiguous caches [sequence][kv_heads][capacity][hd]), and/or the pool
   // [kv_heads][pool_blocks][block_size][hd] through block_table rows.
@@ -146,8 +149,10 @@ void launch_argmax_rows(const float* logits, int64_t rows, int64_t vocab, int32_
 // p[i] = a uniform value in [-1, 1) from a hash of (seed, i): inputs for benchmarks.
 void launch_fill_random(bf16* p, int64_t count, uint64_t seed, cudaStream_t stream);
 
-// *pos += pos_delta; *step += 1 (one thread; ends a graph-captured decode step).
-void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream);
+// *pos += pos_delta; *step += 1; lengths[i] += pos_delta for i < count (a compressed cache's per-layer
+// entry counts; none when null). One thread; ends a graph-captured decode step.
+void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream, int32_t* lengths = nullptr,
+                    int64_t count = 0);
 // lengths[r] += 1 for r < rows; *step += 1 (ends a graph-captured batched decode step).
 void launch_advance_lengths(int32_t* lengths, int64_t rows, int32_t* step, cudaStream_t stream);
 

@@ -68,14 +68,16 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
   if (is_q) {
     p.q_out[(t * p.heads + h) * hd + e] = __float2bfloat16(rotated);
   } else {
+    // The cache entry: the position, unless a compressed cache counts its entries apart (cache0).
+    const int64_t entry = p.cache0 ? int64_t(*p.cache0) + t : pos;
     int64_t slot;
     if (p.block_table) {  // paged: [kv_heads][pool_blocks][block_size][hd]
-      const int64_t block = p.block_table[seq * p.max_blocks + (pos >> p.block_shift)];
-      slot = (((kvh * p.pool_blocks + block) << p.block_shift) + (pos & ((int64_t(1) << p.block_shift) - 1))) * hd + e;
-    } else if (p.ring > 0) {  // [sequence][kv_heads][ring][hd], position pos at row pos % ring
-      slot = ((seq * p.kv_heads + kvh) * p.ring + pos % p.ring) * hd + e;
+      const int64_t block = p.block_table[seq * p.max_blocks + (entry >> p.block_shift)];
+      slot = (((kvh * p.pool_blocks + block) << p.block_shift) + (entry & ((int64_t(1) << p.block_shift) - 1))) * hd + e;
+    } else if (p.ring > 0) {  // [sequence][kv_heads][ring][hd], entry at row entry % ring
+      slot = ((seq * p.kv_heads + kvh) * p.ring + entry % p.ring) * hd + e;
     } else {  // [sequence][kv_heads][capacity][hd]
-      slot = ((seq * p.kv_heads + kvh) * p.capacity + pos) * hd + e;
+      slot = ((seq * p.kv_heads + kvh) * p.capacity + entry) * hd + e;
     }
     p.k_cache[slot] = __float2bfloat16(rotated);
     p.v_cache[slot] = __float2bfloat16(p.v[t * p.ld + kvh * hd + e]);
@@ -135,11 +137,12 @@ __global__ void fill_random_kernel(bf16* p, int64_t count, uint64_t seed) {
   }
 }
 
-__global__ void advance_kernel(int32_t* pos, int32_t pos_delta, int32_t* step) {
+__global__ void advance_kernel(int32_t* pos, int32_t pos_delta, int32_t* step, int32_t* lengths, int64_t count) {
   pdl_wait();
   pdl_trigger();
   *pos += pos_delta;
   *step += 1;
+  for (int64_t i = 0; i < count; ++i) lengths[i] += pos_delta;
 }
 
 __global__ void advance_lengths_kernel(int32_t* lengths, int64_t rows, int32_t* step) {
@@ -191,8 +194,9 @@ void launch_fill_random(bf16* p, int64_t count, uint64_t seed, cudaStream_t stre
   CTX_CUDA_CHECK_LAUNCH();
 }
 
-void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream) {
-  launch_pdl(advance_kernel, dim3(1), dim3(1), 0, stream, pos, pos_delta, step);
+void launch_advance(int32_t* pos, int32_t pos_delta, int32_t* step, cudaStream_t stream, int32_t* lengths,
+                    int64_t count) {
+  launch_pdl(advance_kernel, dim3(1), dim3(1), 0, stream, pos, pos_delta, step, lengths, lengths ? count : int64_t(0));
 }
 
 }  // namespace ctx::cuda
