@@ -47,6 +47,20 @@ struct LayerBuffers {
 
 const bf16* ptr_or_null(const Bf16Buffer& b) { return b.size() ? b.get() : nullptr; }
 
+// A generation's timings from its events (start, first token, end; recorded and complete), which
+// it then destroys; steps: tokens produced (the first by the prefill).
+void finish_timings(cudaEvent_t (&ev)[3], int64_t steps, GpuTimings* timings) {
+  if (timings) {
+    float ms = 0;
+    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[1]));
+    timings->prefill_ms = ms;
+    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[1], ev[2]));
+    timings->decode_ms = ms;
+    timings->decode_steps = steps - 1;
+  }
+  for (auto& e : ev) cudaEventDestroy(e);
+}
+
 class GpuEngineImpl final : public GpuEngine {
  public:
   GpuEngineImpl(const Model& model, const GpuEngineOptions& options);
@@ -639,15 +653,7 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
   CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
   CTX_CUDA_CHECK(cudaMemcpyAsync(out.data(), out_.get(), size_t(steps) * 4, cudaMemcpyDeviceToHost, stream_));
   CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  if (timings) {
-    float ms = 0;
-    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[1]));
-    timings->prefill_ms = ms;
-    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[1], ev[2]));
-    timings->decode_ms = ms;
-    timings->decode_steps = steps - 1;
-  }
-  for (auto& e : ev) cudaEventDestroy(e);
+  finish_timings(ev, steps, timings);
   out.resize(size_t(steps));
   for (size_t i = 0; i < out.size(); ++i)
     if (is_stop(out[i])) {
@@ -718,15 +724,7 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
   }
   CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
   auto out = fetch_outputs(steps, rows, stop_ids);
-  if (timings) {
-    float ms = 0;
-    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[0], ev[1]));
-    timings->prefill_ms = ms;
-    CTX_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[1], ev[2]));
-    timings->decode_ms = ms;
-    timings->decode_steps = steps - 1;
-  }
-  for (auto& e : ev) cudaEventDestroy(e);
+  finish_timings(ev, steps, timings);
   return out;
 }
 

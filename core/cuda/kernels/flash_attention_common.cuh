@@ -192,6 +192,17 @@ __device__ __forceinline__ void load_tile(bf16* s, const bf16* g, int64_t stride
   }
 }
 
+// A block's start: its work, and the cp.async (one committed group) of its Q rows and its last K tile.
+template <int kRows, int kHd, int kThreads, class Mask>
+__device__ __forceinline__ BlockWork start_block(const FlashParams& p, const Mask& mask, bf16* sQ, bf16* sK, int tid) {
+  const BlockWork w = block_work<kHd>(p, mask, kRows);
+  load_tile<kRows, kHd, kThreads>(sQ, w.q, w.q_stride, w.rows_valid, tid);
+  load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(w.last_tile) * kKeys * kHd, kHd, w.k_hi - w.last_tile * kKeys + 1,
+                                  tid);
+  mma::cp_async_commit();
+  return w;
+}
+
 // Scores of keys the mask hides -> -inf; q_pos0: position of the slab's row 0.
 template <int kNTiles, class Mask>
 __device__ __forceinline__ void mask_slab(float (&s)[kNTiles][4], const Mask& mask, int q_pos0, int k0, int lane) {

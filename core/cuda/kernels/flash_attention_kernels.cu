@@ -52,12 +52,8 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
   pdl_wait();
   pdl_trigger();
   const Mask mask = unbound_mask.bound(*p.pos0 + p.n - 1);  // the last cached key
-  const flash::BlockWork w = flash::block_work<kHd>(p, mask, kRows);
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  flash::load_tile<kRows, kHd, kThreads>(sQ, w.q, w.q_stride, w.rows_valid, tid);
-  flash::load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(w.last_tile) * kKeys * kHd, kHd,
-                                         w.k_hi - w.last_tile * kKeys + 1, tid);
-  mma::cp_async_commit();
+  const flash::BlockWork w = flash::start_block<kRows, kHd, kThreads>(p, mask, sQ, sK, tid);
 
   // ldmatrix lane addressing. Every tile row used is 8-aligned + (lane & 7), so the swizzle key is
   // lane & 7 and chunk 2i + hi of a row lands at pair_chunk_offset(i, hi ^ (lane & 7)).

@@ -56,12 +56,8 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm9
   pdl_wait();
   pdl_trigger();
   const Mask mask = unbound_mask.bound(*p.pos0 + p.n - 1);  // the last cached key
-  const flash::BlockWork w = flash::block_work<kHd>(p, mask, kRows);
   const int tid = threadIdx.x, group = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
-  flash::load_tile<kRows, kHd, kThreads>(sQ, w.q, w.q_stride, w.rows_valid, tid);
-  flash::load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(w.last_tile) * kKeys * kHd, kHd,
-                                         w.k_hi - w.last_tile * kKeys + 1, tid);
-  mma::cp_async_commit();
+  const flash::BlockWork w = flash::start_block<kRows, kHd, kThreads>(p, mask, sQ, sK, tid);
 
   // Descriptors (tile_offset's layout: column blocks of 64 elements, rows of 128 bytes). Q and K
   // are K-major: slice kk starts in column block kk / 4, 32 bytes per slice into the row. V is
