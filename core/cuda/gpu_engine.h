@@ -1,5 +1,6 @@
-// The CUDA forward pass (issue 7, first increment): one sequence of a Llama-family model on one GPU in
-// bf16 weights and activations with float32 accumulation and a float32 residual stream.
+// The CUDA forward pass: Llama-family and Granite-4.0-H hybrid models on one GPU, one sequence or a
+// batch, in bf16 weights (or a quant plugin's packed ones) and activations with float32 accumulation
+// and a float32 residual stream.
 //
 //   weights      uploaded once from a loaded Model (float32 on the host) as bf16, row-major like the
 //                CPU engine ([out_features, in_features]); embedding, norms and biases too. Linear
@@ -28,6 +29,9 @@
 //                and GEMV, conv + chunked SSD scan (prefill) or recurrent step (decode) kernels; their
 //                float32 recurrent state lives in device memory, zeroed by reset(); one sequence
 //                (max_batch 1)
+//   attention    masks: causal, the model's sliding windows, or a flex mask (flex_mask.h: the `flex`
+//                plugin's named masks and their and/or); KV variants (GpuEngineOptions): KIVI-quantized
+//                KV (kv_quant) and KV compression (kv: l2norm, streaming, random), one sequence each
 // Model features: GQA, RoPE default/linear/llama3 in both layouts or none (NoPE), qkv/o/mlp biases,
 // q/k norm, sliding windows, Granite multipliers, tied embeddings, dense Mamba-2 hybrids.
 // Memory: every device byte comes from one caching allocator whose current/peak/reserved figures
