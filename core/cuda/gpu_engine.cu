@@ -125,8 +125,13 @@ class GpuEngineImpl final : public GpuEngine {
   // The batched step: rows tokens_[0..rows) -> next tokens, out_[*step_ * rows + t], lens_ += 1.
   void batch_decode_step(int64_t rows);
   void capture_graph(cudaGraphExec_t* exec, const std::function<void()>& step);
-  // Tokens of a greedy run from out_ (steps x rows, row-major by step), each cut at its first stop.
+  // Tokens of a greedy run from out_ (steps x rows, row-major by step), each cut at its first stop;
+  // stopped(): whether every row has reached a stop id (false without stop ids; waits for the stream).
   std::vector<std::vector<int32_t>> fetch_outputs(int64_t steps, int64_t rows, const std::vector<int32_t>& stop_ids);
+  bool stopped(int64_t steps, int64_t rows, const std::vector<int32_t>& stop_ids);
+  // Errors for an empty prompt, one that with max_new_tokens exceeds the capacity, or bad ids;
+  // `which` names it in the message.
+  void check_prompt(std::span<const int32_t> prompt, int64_t max_new_tokens, const std::string& which) const;
 
   ModelConfig config_;
   GpuEngineOptions options_;
@@ -586,6 +591,21 @@ void GpuEngineImpl::capture_graph(cudaGraphExec_t* exec, const std::function<voi
   CTX_CUDA_CHECK(cudaGraphDestroy(graph));
 }
 
+bool GpuEngineImpl::stopped(int64_t steps, int64_t rows, const std::vector<int32_t>& stop_ids) {
+  if (stop_ids.empty()) return false;
+  for (const auto& out : fetch_outputs(steps, rows, stop_ids))
+    if (std::find(stop_ids.begin(), stop_ids.end(), out.back()) == stop_ids.end()) return false;
+  return true;
+}
+
+void GpuEngineImpl::check_prompt(std::span<const int32_t> prompt, int64_t max_new_tokens, const std::string& which) const {
+  if (prompt.empty()) fail("GPU engine: ", which, " is empty");
+  if (int64_t(prompt.size()) + max_new_tokens - 1 > options_.capacity)
+    fail("GPU engine: ", which, ": ", prompt.size(), " + ", max_new_tokens, " new tokens exceed the KV capacity ",
+         options_.capacity);
+  check_tokens(prompt);
+}
+
 std::vector<std::vector<int32_t>> GpuEngineImpl::fetch_outputs(int64_t steps, int64_t rows,
                                                                const std::vector<int32_t>& stop_ids) {
   std::vector<int32_t> all(static_cast<size_t>(steps * rows));
@@ -606,9 +626,7 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
   reset();
   if (prompt.empty()) fail("GPU engine: the prompt is empty");
   if (max_new_tokens <= 0) return {};
-  check_tokens(prompt);
-  if (int64_t(prompt.size()) + max_new_tokens - 1 > options_.capacity)
-    fail("GPU engine: prompt ", prompt.size(), " + ", max_new_tokens, " new tokens exceed the KV capacity ", options_.capacity);
+  check_prompt(prompt, max_new_tokens, "the prompt");
   kv_->reserve(0, int64_t(prompt.size()) + max_new_tokens - 1, stream_);
   cudaEvent_t ev[3];
   for (auto& e : ev) CTX_CUDA_CHECK(cudaEventCreate(&e));
@@ -627,20 +645,11 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
 
   // Decode: one graph replay per token; stop ids are checked every few steps (a replay past a stop
   // token only computes tokens that are then dropped).
-  auto is_stop = [&](int32_t t) { return std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end(); };
-  std::vector<int32_t> out(size_t(max_new_tokens), -1);
   int64_t steps = 1;  // tokens produced
-  auto fetch = [&] {
-    CTX_CUDA_CHECK(cudaMemcpyAsync(out.data(), out_.get(), size_t(steps) * 4, cudaMemcpyDeviceToHost, stream_));
-    CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    for (int64_t i = 0; i < steps; ++i)
-      if (is_stop(out[size_t(i)])) return i + 1;
-    return int64_t(0);
-  };
-  int64_t stop_at = stop_ids.empty() ? 0 : fetch();
-  if (options_.use_graphs && !graph_ && stop_at == 0 && steps < max_new_tokens)
+  bool done = stopped(steps, 1, stop_ids);
+  if (options_.use_graphs && !graph_ && !done && steps < max_new_tokens)
     capture_graph(&graph_, [this] { decode_step(); });
-  while (stop_at == 0 && steps < max_new_tokens) {
+  while (!done && steps < max_new_tokens) {
     if (options_.use_graphs) {
       CTX_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
     } else {
@@ -648,19 +657,12 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
     }
     ++steps, ++length_;
     if (compressor_) after_step(1, length_, max_new_tokens - steps, true);
-    if (!stop_ids.empty() && (steps % 8 == 0 || steps == max_new_tokens)) stop_at = fetch();
+    if (steps % 8 == 0 || steps == max_new_tokens) done = stopped(steps, 1, stop_ids);
   }
   CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
-  CTX_CUDA_CHECK(cudaMemcpyAsync(out.data(), out_.get(), size_t(steps) * 4, cudaMemcpyDeviceToHost, stream_));
-  CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  auto out = fetch_outputs(steps, 1, stop_ids);
   finish_timings(ev, steps, timings);
-  out.resize(size_t(steps));
-  for (size_t i = 0; i < out.size(); ++i)
-    if (is_stop(out[i])) {
-      out.resize(i + 1);
-      break;
-    }
-  return out;
+  return std::move(out[0]);
 }
 
 std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std::vector<std::vector<int32_t>>& prompts,
@@ -674,14 +676,7 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
     fail("GPU engine: a batch of ", rows, " prompts; this engine decodes 1..", options_.max_batch, " (max_batch)");
   reset();
   if (max_new_tokens <= 0) return std::vector<std::vector<int32_t>>(size_t(rows));
-  for (int64_t s = 0; s < rows; ++s) {
-    const auto& p = prompts[size_t(s)];
-    if (p.empty()) fail("GPU engine: prompt ", s, " of the batch is empty");
-    if (int64_t(p.size()) + max_new_tokens - 1 > options_.capacity)
-      fail("GPU engine: prompt ", s, " of the batch: ", p.size(), " + ", max_new_tokens,
-           " new tokens exceed the KV capacity ", options_.capacity);
-    check_tokens(p);
-  }
+  for (int64_t s = 0; s < rows; ++s) check_prompt(prompts[size_t(s)], max_new_tokens, str_cat("prompt ", s, " of the batch"));
   for (int64_t s = 0; s < rows; ++s) kv_->reserve(s, int64_t(prompts[size_t(s)].size()) + max_new_tokens - 1, stream_);
   cudaEvent_t ev[3];
   for (auto& e : ev) CTX_CUDA_CHECK(cudaEventCreate(&e));
@@ -702,13 +697,7 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
   CTX_CUDA_CHECK(cudaEventRecord(ev[1], stream_));
 
   int64_t steps = 1;
-  auto all_stopped = [&] {
-    if (stop_ids.empty()) return false;
-    for (const auto& out : fetch_outputs(steps, rows, stop_ids))
-      if (std::find(stop_ids.begin(), stop_ids.end(), out.back()) == stop_ids.end()) return false;
-    return true;
-  };
-  bool done = all_stopped();  // also waits for `lengths` to be copied
+  bool done = stopped(steps, rows, stop_ids);  // also waits for `lengths` to be copied
   if (options_.use_graphs && !done && steps < max_new_tokens && batch_graph_rows_ != rows) {
     capture_graph(&batch_graph_, [this, rows] { batch_decode_step(rows); });
     batch_graph_rows_ = rows;
@@ -720,7 +709,7 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
       batch_decode_step(rows);
     }
     ++steps;
-    if (steps % 8 == 0 || steps == max_new_tokens) done = all_stopped();
+    if (steps % 8 == 0 || steps == max_new_tokens) done = stopped(steps, rows, stop_ids);
   }
   CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
   auto out = fetch_outputs(steps, rows, stop_ids);
