@@ -14,9 +14,9 @@ BUILD=${BUILD:-build-cuda}
 SHARED=${SHARED:-../shared}
 cmake -S . -B "$BUILD" -G Ninja -DCTXLAB_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 case "${BUNDLE_TESTS:-all}" in
-  0) cmake --build "$BUILD" -j2 --target ctxlab ;;
-  all) cmake --build "$BUILD" -j2 ;;
-  *) cmake --build "$BUILD" -j2 --target ctxlab $BUNDLE_TESTS ;;
+  0) cmake --build "$BUILD" -j"${JOBS:-2}" --target ctxlab ;;
+  all) cmake --build "$BUILD" -j"${JOBS:-2}" ;;
+  *) cmake --build "$BUILD" -j"${JOBS:-2}" --target ctxlab $BUNDLE_TESTS ;;
 esac
 rm -rf .device && mkdir -p .device/bin .device/lib .device/shared/fixtures
 cp "$BUILD/experiments/ctxlab" .device/bin/
