@@ -69,6 +69,7 @@ int bench_gpu_decode(const Args& args) {
       ("tokens", po::value<int64_t>()->default_value(128), "timed decode steps per round")
       ("rounds", po::value<int>()->default_value(5), "rounds per context length (median reported)")
       ("no-graphs", "launch each decode step's kernels instead of replaying a CUDA graph")
+      ("no-stages", "skip the per-stage breakdown of one decode step (two more prompt forwards per engine)")
       ("engine-per-context", "a new engine (KV capacity = context + tokens + 1) for each context length, so that "
                              "the KV and peak memory columns are that context's")
       ("kv-block-size", po::value<int64_t>()->default_value(0), "paged KV with blocks of this many positions (0: contiguous)")
@@ -165,7 +166,7 @@ int bench_gpu_decode(const Args& args) {
                   double(engine->memory().peak_bytes) / 1e9);
     }
     // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
-    {
+    if (!vm.count("no-stages")) {
       // The longest context the last engine holds (every one of them without --engine-per-context).
       const int64_t longest = std::min(*std::max_element(contexts.begin(), contexts.end()), engine->capacity() - 1);
       const auto prompt = synthetic_tokens(longest, c.vocab_size);
