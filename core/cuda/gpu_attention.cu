@@ -26,6 +26,7 @@ FlashConfig flash_config(const GpuAttentionCase& c) {
            : c.kernel == AttentionKernel::kFlashTma ? FlashImpl::kWgmmaTma
                                                     : FlashImpl::kMmaSync;
   f.rows = c.flash_rows, f.warps = c.flash_warps;
+  f.pingpong = c.flash_pingpong;
   return f;
 }
 

@@ -67,6 +67,7 @@ struct GpuAttentionCase {
   AttentionKernel kernel = AttentionKernel::kSplitKv;
   int flash_rows = 0, flash_warps = 0;  // kFlash*: block shape (kernels/flash_attention.h FlashConfig;
                                         // 0, 0: the default)
+  bool flash_pingpong = true;           // kFlashTma: FlashConfig::pingpong
   KvQuantConfig kivi;                  // bits > 0: the quantized prefix read as KIVI codes (above)
   int64_t spare_capacity = 0;          // > 0 (one contiguous sequence, no KIVI): the cache holds this many
                                        // positions past `length`, filled with NaN, as an engine's cache

@@ -30,6 +30,8 @@ int bench_gpu_prefill_attention(const Args& args) {
        "kernels: flash (mma.sync), wgmma (Hopper), tma (Hopper, TMA + warp-specialised), split_kv, e.g. flash,wgmma")
       ("tiles", po::value<std::string>()->default_value("default"),
        "flash block shapes (query rows x warps) to try: default, 64x4, 128x4 (mma.sync), 128x8, 128x12 (tma), e.g. 64x4,128x8")
+      ("tma-pingpong", po::value<std::string>()->default_value("1"),
+       "tma: consumer warpgroups take turns issuing (1), or not (0); 1,0 times both (the second as tma-free)")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("launches", po::value<int>()->default_value(3), "launches per timing");
   po::variables_map vm;
@@ -50,7 +52,13 @@ int bench_gpu_prefill_attention(const Args& args) {
   for (std::string name; std::getline(names, name, ',');) {
     if (name == "flash") kernels.emplace_back(name, cuda::AttentionKernel::kFlash);
     else if (name == "wgmma") kernels.emplace_back(name, cuda::AttentionKernel::kFlashWgmma);
-    else if (name == "tma") kernels.emplace_back(name, cuda::AttentionKernel::kFlashTma);
+    else if (name == "tma") {
+      std::stringstream modes(vm["tma-pingpong"].as<std::string>());
+      for (std::string m; std::getline(modes, m, ',');) {
+        if (m != "0" && m != "1") fail("--tma-pingpong: '", m, "' is not 0 or 1");
+        kernels.emplace_back(m == "1" ? "tma" : "tma-free", cuda::AttentionKernel::kFlashTma);
+      }
+    }
     else if (name == "split_kv") kernels.emplace_back(name, cuda::AttentionKernel::kSplitKv);
     else fail("--kernel: unknown kernel '", name, "' (known: flash, wgmma, tma, split_kv)");
   }
@@ -69,7 +77,7 @@ int bench_gpu_prefill_attention(const Args& args) {
         for (const auto& [r, wp] : tiles) {
           const bool flash = k != cuda::AttentionKernel::kSplitKv;
           if (!flash && (r != tiles.front().first || wp != tiles.front().second)) continue;  // shapes are the flash kernels'
-          c.length = n, c.queries = n, c.window = w, c.kernel = k;
+          c.length = n, c.queries = n, c.window = w, c.kernel = k, c.flash_pingpong = name != "tma-free";
           c.flash_rows = flash ? r : 0, c.flash_warps = flash ? wp : 0;
           if (k == cuda::AttentionKernel::kFlashWgmma && r == 128 && wp == 4) continue;  // an mma.sync shape only
           if ((k == cuda::AttentionKernel::kFlashTma) != (wp == 12) && r != 0) continue;  // 128x12: the TMA kernel's only

@@ -154,6 +154,7 @@ struct Variant {
   AttentionKernel kernel;
   int flash_rows = 0, flash_warps = 0;
   int prefetch = -1;  // split-KV wide kernel: -1 auto, 0 off, 1 on
+  bool pingpong = true;  // TMA kernel: consumer warpgroups take turns (FlashConfig::pingpong)
 };
 
 // Runs the case through each variant against the float64 reference; a variant the GPU cannot run
@@ -169,7 +170,7 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   const auto want = reference_attention(c, q, kk, v, &spread);
   for (const Variant& var : variants) {
     c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows, c.flash_warps = var.flash_warps;
-    c.prefetch = var.prefetch;
+    c.prefetch = var.prefetch, c.flash_pingpong = var.pingpong;
     std::vector<float> got;
     try {
       got = gpu_attention(c, q, kk, v);
@@ -206,7 +207,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GpuAttention, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name(); });
 
 // The wgmma flash kernels (Hopper only; skipped elsewhere), the plain one in both block shapes and
-// the TMA + warp-specialised one, on every case the flash kernels take and on caches with NaN past
+// the TMA + warp-specialised one (with and without the consumers' ping-pong), on every case the flash kernels take and on caches with NaN past
 // their last entry (the TMA kernel's 128-key tiles then end in garbage the engine's cache would hold):
 // a suite of its own, so that it can run apart from the rest.
 class GpuAttentionWgmma : public ::testing::TestWithParam<Case> {};
@@ -214,7 +215,8 @@ class GpuAttentionWgmma : public ::testing::TestWithParam<Case> {};
 TEST_P(GpuAttentionWgmma, MatchesTheFloat64Reference) {
   check_variants(GetParam(), {{"wgmma64x4", true, AttentionKernel::kFlashWgmma, 64, 4},
                               {"wgmma128x8", true, AttentionKernel::kFlashWgmma, 128, 8},
-                              {"tma128x12", true, AttentionKernel::kFlashTma, 128, 12}});
+                              {"tma128x12", true, AttentionKernel::kFlashTma, 128, 12},
+                              {"tma128x12_no_pingpong", true, AttentionKernel::kFlashTma, 128, 12, -1, false}});
 }
 
 std::vector<Case> flash_cases() {

@@ -53,6 +53,9 @@ enum class FlashImpl { kMmaSync, kWgmma, kWgmmaTma };
 struct FlashConfig {
   FlashImpl impl = FlashImpl::kMmaSync;
   int rows = 0, warps = 0;
+  // kWgmmaTma: the two consumer warpgroups take turns issuing their matrix products (FA3's
+  // inter-warpgroup ping-pong); false: each issues as soon as its tiles are there.
+  bool pingpong = true;
 };
 
 // The config with defaults filled in; a shape that does not exist is a ctx::Error naming it.

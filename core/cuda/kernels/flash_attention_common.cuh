@@ -133,8 +133,8 @@ void launch_with_smem(dim3 grid, dim3 block, int smem, cudaStream_t stream, cons
 void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, int rows_per_block);
 
 // The TMA + warp-specialised wgmma kernel (flash_attention_sm90_tma.cu); needs
-// flash_prefill_tma_supported(p).
-void launch_flash_prefill_sm90_tma(const AttentionParams& p, cudaStream_t stream);
+// flash_prefill_tma_supported(p); pingpong: FlashConfig::pingpong.
+void launch_flash_prefill_sm90_tma(const AttentionParams& p, cudaStream_t stream, bool pingpong);
 
 // The block's place in the problem: query rows [m0, m0 + rows_valid) at positions [p_lo, p_hi],
 // key tiles first_tile .. last_tile, and the head's Q/K/V/out bases.

@@ -221,7 +221,7 @@ void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, const F
   const FlashConfig config = resolve_flash_config(requested, p.hd);
   if (config.impl == FlashImpl::kWgmmaTma) {
     if (flash_prefill_tma_supported(p))
-      flash::launch_flash_prefill_sm90_tma(p, stream);
+      flash::launch_flash_prefill_sm90_tma(p, stream, config.pingpong);
     else  // unaligned tensors: the same loop without the copy engine
       flash::launch_flash_prefill_sm90(p, stream, 64);
     return;

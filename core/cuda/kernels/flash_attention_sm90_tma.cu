@@ -13,6 +13,8 @@
 //     and O += P V (wgmma, P from registers, V MN-major from shared memory). Within a warpgroup the
 //     next tile's Q K^T is issued before this tile's P V, and the softmax of the next tile runs
 //     while P V is in flight (FA3's intra-warpgroup overlap); O is rescaled once P V has landed.
+//     With kPingPong the two consumers take turns issuing their wgmma (named barriers 1 and 2, FA3's
+//     inter-warpgroup schedule), so that one's softmax runs under the other's matrix products.
 // Keys past the last cached one (garbage in the engine's cache) only ever sit in the first tile a
 // block reads: its K rows are masked to -inf, its V rows are copied by cp.async with zero fill
 // instead (0 x NaN would poison P V), fenced to the async proxy before the producer arrives.
@@ -64,7 +66,7 @@ template <int kHd>
     wgmma::wgmma_rs_m64n128k16(o, a, desc_v);
 }
 
-template <int kHd, class Mask>
+template <int kHd, bool kPingPong, class Mask>
 __global__ void __launch_bounds__(kThreads, 1)
     flash_prefill_tma_kernel(flash::FlashParams p, Mask unbound_mask, const __grid_constant__ TmaMaps maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -198,12 +200,26 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
     for (int kk = 0; kk < kPSteps; ++kk) flash::weights_fragment(s, kk, pw[kk]);
   };
+  // Turns (kPingPong): consumer g issues after waiting on barrier 1 + g and then lets the other
+  // one go (arrives on 2 - g). Consumer 0 goes first (it arrives on its own barrier once) and at
+  // the end takes the hand-over of consumer 1's last turn, so that every barrier phase completes.
+  // (No branch between issue and wait: ptxas would serialise the wgmma.)
+  auto turn_wait = [&] {
+    if constexpr (kPingPong) tma::named_sync(1 + g, 256);
+  };
+  auto turn_pass = [&] {
+    if constexpr (kPingPong) tma::named_arrive(2 - g, 256);
+  };
+  if constexpr (kPingPong)
+    if (g == 0) tma::named_arrive(1, 256);
 
   // Tile 0 (the diagonal one): S, softmax, P.
   tma::mbar_wait(q_full, 0);
   tma::mbar_wait(k_full(0), 0);
+  turn_wait();
   wgmma::fence();
   issue_qk(0);
+  turn_pass();
   wgmma::wait<0>();
   wgmma::fence_operands(s);
   if (signals) tma::mbar_arrive(k_empty(0));
@@ -214,10 +230,12 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int j = 1; j < tiles; ++j) {
     const int stage = j % kStages, prev = (j - 1) % kStages;
     tma::mbar_wait(k_full(stage), (j / kStages) & 1);
+    turn_wait();
     wgmma::fence();
     issue_qk(stage);  // S of tile j ...
     tma::mbar_wait(v_full(prev), ((j - 1) / kStages) & 1);
     issue_pv(prev);  // ... then O += P V of tile j - 1
+    turn_pass();
     wgmma::wait<1>();
     wgmma::fence_operands(s);
     if (signals) tma::mbar_arrive(k_empty(stage));
@@ -232,11 +250,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   const int stage = (tiles - 1) % kStages;
   tma::mbar_wait(v_full(stage), ((tiles - 1) / kStages) & 1);
+  turn_wait();
   wgmma::fence();
   issue_pv(stage);
+  turn_pass();
   wgmma::wait<0>();
   wgmma::fence_operands(o);
   wgmma::fence_operands(pw);
+  if constexpr (kPingPong)
+    if (g == 0) tma::named_sync(1, 256);
 
   flash::BlockWork w;
   w.rows_valid = rows_valid, w.q_stride = int64_t(p.heads) * kHd;
@@ -245,9 +267,9 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-template <int kHd, class Mask>
+template <int kHd, bool kPingPong, class Mask>
 void launch_tma(const AttentionParams& p, const flash::FlashParams& fp, const Mask& mask, cudaStream_t stream) {
-  constexpr auto kKernel = flash_prefill_tma_kernel<kHd, Mask>;
+  constexpr auto kKernel = flash_prefill_tma_kernel<kHd, kPingPong, Mask>;
   constexpr int kSmem = Smem<kHd>::kBytes;
   static const bool attribute_set = [] {
     CTX_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
@@ -269,15 +291,15 @@ void launch_tma(const AttentionParams& p, const flash::FlashParams& fp, const Ma
 
 namespace flash {
 
-void launch_flash_prefill_sm90_tma(const AttentionParams& p, cudaStream_t stream) {
+void launch_flash_prefill_sm90_tma(const AttentionParams& p, cudaStream_t stream, bool pingpong) {
   CTX_CHECK(flash_prefill_wgmma_available(), "flash prefill: the TMA kernel needs a compute capability 9.0 GPU");
   CTX_CHECK(flash_prefill_tma_supported(p), "flash prefill: the TMA kernel does not take this problem");
   const FlashParams fp = flash_params(p);
   with_mask(p, [&](auto mask) {
     if (p.hd == 64)
-      launch_tma<64>(p, fp, mask, stream);
+      pingpong ? launch_tma<64, true>(p, fp, mask, stream) : launch_tma<64, false>(p, fp, mask, stream);
     else
-      launch_tma<128>(p, fp, mask, stream);
+      pingpong ? launch_tma<128, true>(p, fp, mask, stream) : launch_tma<128, false>(p, fp, mask, stream);
   });
 }
 
