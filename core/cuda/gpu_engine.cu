@@ -142,9 +142,11 @@ class GpuEngineImpl final : public GpuEngine {
   cudaGraphExec_t graph_ = nullptr, batch_graph_ = nullptr;
   int64_t batch_graph_rows_ = 0;  // the rows batch_graph_ was captured for
   int64_t weight_bytes_ = 0, length_ = 0, decode_splits_ = 1, logits_rows_ = 0;
-  // Prefill attention tiles: Hopper's wgmma with 64-row blocks where the card has it (1.3-1.7x the
-  // mma.sync kernel at 4k-16k tokens on the H100, bench/RESULTS.md), else mma.sync.
-  FlashConfig flash_config_ = flash_prefill_wgmma_available() ? FlashConfig{FlashImpl::kWgmma, 64, 4} : FlashConfig{};
+  // Prefill attention tiles: where the card has Hopper's wgmma, the TMA + warp-specialised kernel
+  // (launch_flash_prefill runs what it does not take on the plain wgmma 64x4 kernel; bench/RESULTS.md
+  // "flash prefill" has both against cuDNN), else mma.sync.
+  FlashConfig flash_config_ =
+      flash_prefill_wgmma_available() ? FlashConfig{FlashImpl::kWgmmaTma, 0, 0} : FlashConfig{};
 
   Bf16Buffer embed_, final_norm_;
   LinearWeights classifier_;  // lm_head, or a view of embed_ when tied
