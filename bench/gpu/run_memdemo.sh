@@ -5,7 +5,9 @@
 # and plots are made from it on any machine: ctxlab ls / export / plot).
 # Here:   BUILD=build-cuda BUNDLE_TESTS="gpu_engine_test" bash scripts/device_bundle.sh
 # Device: bash bench/gpu/run_memdemo.sh [--set KEY=VALUE ...]   (run tool, carry [".device"], kind nvidia-h100-x1)
-#         SKIP_TESTS=1 leaves gpu_engine_test out.
+#         SKIP_TESTS=1 leaves gpu_engine_test out. The whole config takes about 3 minutes on the H100
+#         (each trial that builds an engine uploads the weights again: 5-7 s bf16, 3-4 s int8; the
+#         first call's 125 s limit stopped it at trial 66 of 112, bench/RESULTS.md).
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 OUT=${OUT:-$(mktemp -d)}

@@ -129,6 +129,7 @@ int cmd_run(const Args& args) {
       std::printf("trial %lld (context %lld, batch %lld) not run: trial %lld of its setting (context %lld, batch %lld) "
                   "ended oom\n", (long long)t->index, (long long)t->context_length, (long long)t->batch_size,
                   (long long)(*larger)->index, (long long)(*larger)->context_length, (long long)(*larger)->batch_size);
+      std::fflush(stdout);  // kept if the sweep is killed later
       ++beyond_oom;
       continue;
     }

@@ -212,11 +212,11 @@ TEST(ExperimentConfig, GpuMemoryScalingConfigValidates) {
   EXPECT_EQ(c.batch_sizes, (std::vector<int64_t>{1, 2, 4, 8}));
   std::vector<std::string> names;
   for (const auto& s : c.settings) names.push_back(s.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"baseline", "paged", "paged_l2norm", "paged_int8w", "paged_l2norm_int8w",
-                                             "kivi8_int8w", "paged_l2norm_kivi8_int8w"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"baseline", "paged", "paged_l2norm", "paged_l2norm_int8w", "kivi8_int8w",
+                                             "paged_l2norm_kivi8_int8w", "paged_int8w"}));
   EXPECT_EQ(c.trials.size(), 7u * 4 * 4);
   EXPECT_NE(c.settings[2].kv.find("skip_layers=[]"), std::string::npos) << c.settings[2].kv;
-  EXPECT_NE(c.settings[5].kv_quant.find("bits=8"), std::string::npos) << c.settings[5].kv_quant;
+  EXPECT_NE(c.settings[4].kv_quant.find("bits=8"), std::string::npos) << c.settings[4].kv_quant;
   EXPECT_NE(c.trials[0].datasets[0].second.find("context_tokens=[8192]"), std::string::npos) << c.trials[0].datasets[0].second;
 }
 
