@@ -220,6 +220,23 @@ TEST(ExperimentConfig, GpuMemoryScalingConfigValidates) {
   EXPECT_NE(c.trials[0].datasets[0].second.find("context_tokens=[8192]"), std::string::npos) << c.trials[0].datasets[0].second;
 }
 
+// The quality side of the GPU memory study: one trial per memory saving, on the GPU, real model.
+TEST(ExperimentConfig, GpuParetoSweepConfigValidates) {
+  const std::string path = std::string(CTXLAB_SOURCE_DIR) + "/experiments/configs/gpu_pareto_sweep.ini";
+  const auto c = load_experiment_config(
+      path, {"model=" + test::shared_path("fixtures/stories260k/stories260K.bin")}, builtin_catalog());
+  EXPECT_EQ(c.device, "cuda");
+  EXPECT_EQ(c.dtype, "bfloat16");
+  ASSERT_EQ(c.settings.size(), 14u);
+  EXPECT_EQ(c.trials.size(), 14u);
+  EXPECT_EQ(c.settings[0].name, "baseline");
+  EXPECT_EQ(c.settings[12].name, "paged_l2norm_int8w");
+  EXPECT_NE(c.settings[12].kv.find("keep_ratio=0.5"), std::string::npos) << c.settings[12].kv;
+  EXPECT_NE(c.settings[12].quant.find("int8"), std::string::npos) << c.settings[12].quant;
+  for (const auto& s : c.settings)  // both engines refuse KV compression with KIVI: no such setting
+    EXPECT_FALSE(s.kv.rfind("none", 0) != 0 && s.kv_quant.rfind("none", 0) != 0) << s.name;
+}
+
 TEST(RunMetrics, PercentilesAndAggregates) {
   EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4}, 50), 2.5);
   EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4}, 95), 3.85);  // numpy.percentile([1,2,3,4], 95)
