@@ -32,9 +32,10 @@ class DeviceAllocator {
   void set_limit(int64_t bytes);  // 0: none (the card's memory)
   void reset_peak();              // peak = current
   DeviceMemoryStats stats() const;
+  // The bytes an allocation of `bytes` takes (what current/peak/reserved count).
+  static size_t rounded(int64_t bytes);
 
  private:
-  static size_t rounded(int64_t bytes);
   void free_cached();  // gives the cached blocks back to the driver; mu_ held
   mutable std::mutex mu_;
   std::map<size_t, std::vector<void*>> cached_;  // rounded size -> free blocks

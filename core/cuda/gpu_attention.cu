@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <type_traits>
@@ -21,8 +22,11 @@ namespace {
 
 FlashConfig flash_config(const GpuAttentionCase& c) {
   FlashConfig f;
-  f.impl = c.kernel == AttentionKernel::kFlashWgmma ? FlashImpl::kWgmma : FlashImpl::kMmaSync;
+  f.impl = c.kernel == AttentionKernel::kFlashWgmma ? FlashImpl::kWgmma
+           : c.kernel == AttentionKernel::kFlashTma ? FlashImpl::kWgmmaTma
+                                                    : FlashImpl::kMmaSync;
   f.rows = c.flash_rows, f.warps = c.flash_warps;
+  f.pingpong = c.flash_pingpong;
   return f;
 }
 
@@ -50,6 +54,8 @@ void check_case(const GpuAttentionCase& c) {
       fail("gpu_attention: the flash kernel reads one contiguous bf16 sequence (no block_size, batch_lengths or kivi)");
     resolve_flash_config(flash_config(c), c.head_dim);  // an unknown block shape is an error naming it
   }
+  if (c.spare_capacity < 0 || (c.spare_capacity > 0 && (c.block_size > 0 || !c.batch_lengths.empty() || c.kivi.enabled())))
+    fail("gpu_attention: spare_capacity ", c.spare_capacity, " must be >= 0, and 0 unless one contiguous sequence without kivi");
   if (c.block_size < 0 || c.block_size > 1024 || (c.block_size & (c.block_size - 1)) != 0)
     fail("gpu_attention: block_size ", c.block_size, " must be 0 (contiguous) or a power of two <= 1024");
   if (c.kivi.enabled()) {
@@ -65,8 +71,9 @@ void check_case(const GpuAttentionCase& c) {
     cudaGetLastError();
     throw Unsupported("gpu_attention: no CUDA device is available");
   }
-  if (c.kernel == AttentionKernel::kFlashWgmma && !flash_prefill_wgmma_available())
-    throw Unsupported("gpu_attention: the wgmma flash kernel needs a compute capability 9.0 GPU");
+  if ((c.kernel == AttentionKernel::kFlashWgmma || c.kernel == AttentionKernel::kFlashTma) &&
+      !flash_prefill_wgmma_available())
+    throw Unsupported("gpu_attention: the wgmma flash kernels need a compute capability 9.0 GPU");
 }
 
 // Where the row of (sequence, KV head, position) lives in the device K (and V) buffer.
@@ -74,6 +81,7 @@ struct CacheLayout {
   std::vector<int64_t> lengths;
   int64_t kv_heads = 0, hd = 0;
   int64_t region = 0;                                  // contiguous: positions per sequence
+  int64_t spare = 0;                                   // of them past the longest: NaN
   int64_t block_size = 0, pool_blocks = 0, max_blocks = 0;  // paged
   int shift = 0;
   std::vector<int32_t> table;                          // paged: [sequences][max_blocks]
@@ -83,7 +91,8 @@ struct CacheLayout {
     const int64_t seqs = int64_t(lengths.size()), longest = *std::max_element(lengths.begin(), lengths.end());
     block_size = c.block_size;
     if (block_size == 0) {
-      region = longest;
+      spare = c.spare_capacity;
+      region = longest + spare;
       elements = seqs * kv_heads * region * hd;
       return;
     }
@@ -114,7 +123,8 @@ struct CacheLayout {
 // each sequence's last `ring` positions, position p at row p % ring (kernels.h: KiviKv::ring).
 void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst, int64_t ring = 0) {
   const int64_t seqs = int64_t(l.lengths.size());
-  std::vector<float> t(size_t(ring > 0 ? seqs * l.kv_heads * ring * l.hd : l.elements), 0.f);
+  std::vector<float> t(size_t(ring > 0 ? seqs * l.kv_heads * ring * l.hd : l.elements),
+                       l.spare > 0 ? std::numeric_limits<float>::quiet_NaN() : 0.f);
   int64_t first = 0;
   for (int64_t s = 0; s < seqs; ++s) {
     const int64_t len = l.lengths[size_t(s)];

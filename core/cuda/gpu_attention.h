@@ -19,9 +19,10 @@
 // positions in ceil(length / block_size) blocks named by its row of a block table; the blocks are
 // handed out in a shuffled order, so that the kernel must follow the table.
 //
-// kernel = kFlash / kFlashWgmma runs the tensor-core prefill kernel (kernels/flash_attention.h)
+// kernel = kFlash / kFlashWgmma / kFlashTma runs the tensor-core prefill kernel (kernels/flash_attention.h)
 // instead: head_dim 64 or 128, contiguous, not batched (anything else is a clear error), any
-// queries >= 1; kFlashWgmma on a GPU other than compute capability 9.0 throws ctx::Unsupported.
+// queries >= 1; kFlashWgmma and kFlashTma on a GPU other than compute capability 9.0 throw
+// ctx::Unsupported.
 // KIVI (kivi.bits > 0; contiguous, no window): after the upload, each sequence's positions below
 // kivi.quantized_length(its first query's position) (those before the queries', as the CPU's
 // KvCache holds them at the queries' attention) are quantized on the device from a bf16 copy of
@@ -45,6 +46,7 @@ enum class AttentionKernel {
   kSplitKv,     // launch_attention: one block per (query, head[s], chunk of keys); any layout
   kFlash,       // launch_flash_prefill: FlashAttention-2 tiles on tensor cores (mma.sync)
   kFlashWgmma,  // the same on Hopper's wgmma (compute capability 9.0 only)
+  kFlashTma,    // the TMA + warp-specialised wgmma kernel (FlashImpl::kWgmmaTma; compute capability 9.0 only)
 };
 
 struct GpuAttentionCase {
@@ -65,7 +67,12 @@ struct GpuAttentionCase {
   AttentionKernel kernel = AttentionKernel::kSplitKv;
   int flash_rows = 0, flash_warps = 0;  // kFlash*: block shape (kernels/flash_attention.h FlashConfig;
                                         // 0, 0: the default)
+  bool flash_pingpong = true;           // kFlashTma: FlashConfig::pingpong
   KvQuantConfig kivi;                  // bits > 0: the quantized prefix read as KIVI codes (above)
+  int64_t spare_capacity = 0;          // > 0 (one contiguous sequence, no KIVI): the cache holds this many
+                                       // positions past `length`, filled with NaN, as an engine's cache
+                                       // holds garbage past its last entry; no kernel may let it reach
+                                       // the output
 };
 
 // The engine's split-KV chunk count for `length` keys and `queries` rows (what splits = 0 picks):

@@ -142,10 +142,14 @@ class GpuEngineImpl final : public GpuEngine {
   cublasHandle_t blas_ = nullptr;
   cudaGraphExec_t graph_ = nullptr, batch_graph_ = nullptr;
   int64_t batch_graph_rows_ = 0;  // the rows batch_graph_ was captured for
+  // kv_->version() when each graph was captured: a grown paged pool has moved, the graphs are recaptured.
+  int64_t graph_kv_version_ = -1, batch_graph_kv_version_ = -1;
   int64_t weight_bytes_ = 0, length_ = 0, decode_splits_ = 1, logits_rows_ = 0;
-  // Prefill attention tiles: Hopper's wgmma with 64-row blocks where the card has it (1.3-1.7x the
-  // mma.sync kernel at 4k-16k tokens on the H100, bench/RESULTS.md), else mma.sync.
-  FlashConfig flash_config_ = flash_prefill_wgmma_available() ? FlashConfig{FlashImpl::kWgmma, 64, 4} : FlashConfig{};
+  // Prefill attention tiles: where the card has Hopper's wgmma, the TMA + warp-specialised kernel
+  // (launch_flash_prefill runs what it does not take on the plain wgmma 64x4 kernel; bench/RESULTS.md
+  // "flash prefill" has both against cuDNN), else mma.sync.
+  FlashConfig flash_config_ =
+      flash_prefill_wgmma_available() ? FlashConfig{FlashImpl::kWgmmaTma, 0, 0} : FlashConfig{};
 
   Bf16Buffer embed_, final_norm_;
   LinearWeights classifier_;  // lm_head, or a view of embed_ when tied
@@ -467,6 +471,9 @@ void GpuEngineImpl::prefill(std::span<const int32_t> tokens, int64_t slot, int64
   const int64_t chunk = std::min(options_.prefill_chunk, options_.capacity);
   for (size_t start = 0; start < tokens.size(); start += size_t(chunk)) {
     const int64_t n = std::min<int64_t>(chunk, int64_t(tokens.size() - start));
+    // Room for this chunk only: a paged pool grows with the sequence, and with compression the blocks
+    // the last step dropped are taken again, so the peak is the compressed cache plus one chunk.
+    kv_->reserve(slot, (compressor_ ? kv_extent() : length + int64_t(start)) + n, stream_);
     CTX_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), tokens.data() + start, size_t(n) * 4, cudaMemcpyHostToDevice, stream_));
     set_position(length + int64_t(start));
     run_layers(tokens_.get(), n, slot);
@@ -478,8 +485,9 @@ void GpuEngineImpl::prefill(std::span<const int32_t> tokens, int64_t slot, int64
       CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));
     }
     if (last_logits && start + size_t(n) == tokens.size()) classify(n - 1, 1, last_logits);
-    if (compressor_)
-      after_step(n, length + int64_t(start) + n, int64_t(tokens.size() - start) - n + upcoming, false);
+    // Mid-prompt the dropped blocks go back to the pool (the next chunk reserves its own room).
+    const bool last = start + size_t(n) == tokens.size();
+    if (compressor_) after_step(n, length + int64_t(start) + n, last ? upcoming : 0, false);
   }
 }
 
@@ -521,8 +529,7 @@ std::vector<std::vector<int64_t>> GpuEngineImpl::kv_positions(int64_t kv_layer) 
 }
 
 std::vector<float> GpuEngineImpl::forward(std::span<const int32_t> tokens, bool all_logits) {
-  check_tokens(tokens);
-  kv_->reserve(0, kv_extent() + int64_t(tokens.size()), stream_);
+  check_tokens(tokens);  // prefill() reserves the KV room chunk by chunk
   const int64_t vocab = config_.vocab_size;
   std::vector<float> logits(size_t(all_logits ? int64_t(tokens.size()) * vocab : vocab));
   prefill(tokens, 0, length_, all_logits ? nullptr : logits_.get(), all_logits ? logits.data() : nullptr);
@@ -624,8 +631,7 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
   reset();
   if (prompt.empty()) fail("GPU engine: the prompt is empty");
   if (max_new_tokens <= 0) return {};
-  check_prompt(prompt, max_new_tokens, "the prompt");
-  kv_->reserve(0, int64_t(prompt.size()) + max_new_tokens - 1, stream_);
+  check_prompt(prompt, max_new_tokens, "the prompt");  // prefill() reserves the prompt's KV room chunk by chunk
   cudaEvent_t ev[3];
   for (auto& e : ev) CTX_CUDA_CHECK(cudaEventCreate(&e));
   CTX_CUDA_CHECK(cudaEventRecord(ev[0], stream_));
@@ -640,13 +646,16 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
   launch_advance(pos_.get(), int32_t(int64_t(prompt.size()) - last_start), step_.get(), stream_);
   CTX_CUDA_CHECK(cudaEventRecord(ev[1], stream_));
   length_ = int64_t(prompt.size());
+  kv_->reserve(0, kv_extent() + max_new_tokens - 1, stream_);  // the decode steps' room, before the graph
 
   // Decode: one graph replay per token; stop ids are checked every few steps (a replay past a stop
   // token only computes tokens that are then dropped).
   int64_t steps = 1;  // tokens produced
   bool done = stopped(steps, 1, stop_ids);
-  if (options_.use_graphs && !graph_ && !done && steps < max_new_tokens)
+  if (options_.use_graphs && (!graph_ || graph_kv_version_ != kv_->version()) && !done && steps < max_new_tokens) {
     capture_graph(&graph_, [this] { decode_step(); });
+    graph_kv_version_ = kv_->version();
+  }
   while (!done && steps < max_new_tokens) {
     if (options_.use_graphs) {
       CTX_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
@@ -696,9 +705,10 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
 
   int64_t steps = 1;
   bool done = stopped(steps, rows, stop_ids);  // also waits for `lengths` to be copied
-  if (options_.use_graphs && !done && steps < max_new_tokens && batch_graph_rows_ != rows) {
+  if (options_.use_graphs && !done && steps < max_new_tokens &&
+      (batch_graph_rows_ != rows || batch_graph_kv_version_ != kv_->version())) {
     capture_graph(&batch_graph_, [this, rows] { batch_decode_step(rows); });
-    batch_graph_rows_ = rows;
+    batch_graph_rows_ = rows, batch_graph_kv_version_ = kv_->version();
   }
   while (!done && steps < max_new_tokens) {
     if (options_.use_graphs) {

@@ -20,8 +20,11 @@
 //   KV cache     bf16, attention layers only, contiguous: [attention layer][sequence slot][kv_head]
 //                [capacity][head_dim] for max_batch slots, fixed at creation; or paged (kv_block_size
 //                > 0): per layer a pool [kv_head][pool_blocks][block_size][head_dim] whose blocks are
-//                handed to sequences as they need them (a block table per slot, one for all layers),
-//                so KV memory follows the tokens held, not max_batch * capacity
+//                handed to sequences as they need them (a block table per slot, one for all layers);
+//                the pool starts empty and grows on the device as the prefill reserves each chunk's
+//                blocks (gpu_kv_cache.h), so KV memory follows the tokens held, not max_batch *
+//                capacity; with KV compression its high-water mark is the compressed cache plus one
+//                prefill chunk
 //   batched      generate_greedy_batch: several prompts of different lengths prefilled one by one,
 //                then decoded together (one row per sequence: cuBLAS GEMMs, per-row positions,
 //                batched split-KV attention), each step one CUDA graph replay
@@ -89,8 +92,8 @@ struct GpuEngineOptions {
                                  // the model's sliding window is anded in), prefill and decode
   int64_t max_batch = 1;         // sequences generate_greedy_batch may decode together (<= prefill_chunk)
   int64_t kv_block_size = 0;     // > 0 (a power of two <= 1024): paged KV with blocks of this many positions
-  int64_t kv_pool_positions = 0;  // paged: pool size in positions (0: max_batch * capacity); a sequence
-                                  // that finds no free block is CudaOutOfMemory
+  int64_t kv_pool_positions = 0;  // paged: the most positions the pool may grow to (0: max_batch *
+                                  // capacity); a sequence that finds no free block then is CudaOutOfMemory
   // bits > 0: KIVI-quantized KV (core/kv/kv_quant.h, the CPU's kv_quant): after each layer's
   // attention the groups the forward completed are quantized on the device from the bf16 rows (as
   // KvCache::flush), and attention reads the quantized prefix as codes (kernels/kivi_kernels.h).
@@ -142,7 +145,8 @@ class GpuEngine {
 
   virtual DeviceMemoryStats memory() const = 0;
   virtual void reset_peak_memory() = 0;      // memory().peak_bytes = current_bytes
-  // Bytes of the K and V cache held (all slots, or the pool) plus the Mamba-2 layers' recurrent state.
+  // Bytes of the K and V cache held (all slots, or the pool as grown so far) plus the Mamba-2 layers'
+  // recurrent state.
   virtual int64_t kv_cache_bytes() const = 0;
   virtual int64_t kv_cache_bytes_in_use() const = 0;  // the same with paged KV: of the blocks sequences hold
   virtual int64_t weight_bytes() const = 0;  // device bytes of all weights (bf16, or packed when quantized)

@@ -1,6 +1,7 @@
 #include "core/cuda/gpu_kv_cache.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/base/error.h"
 #include "core/cuda/cuda_check.h"
@@ -8,7 +9,7 @@
 
 namespace ctx::cuda {
 
-GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : shape_(shape) {
+GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : alloc_(alloc), shape_(shape) {
   const GpuKvShape& s = shape_;
   if (s.slots < 1 || s.capacity < 1) fail("GPU KV cache: slots ", s.slots, " and capacity ", s.capacity, " must be >= 1");
   if (s.block_size < 0 || s.block_size > 1024 || (s.block_size & (s.block_size - 1)) != 0)
@@ -17,7 +18,7 @@ GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : shape_
     while ((int64_t(1) << shift_) < s.block_size) ++shift_;
     max_blocks_ = (s.capacity + s.block_size - 1) / s.block_size;
     const int64_t positions = s.pool_positions > 0 ? s.pool_positions : s.slots * s.capacity;
-    pool_blocks_ = (positions + s.block_size - 1) / s.block_size;
+    max_pool_blocks_ = (positions + s.block_size - 1) / s.block_size;  // the pool starts empty: grow()
     table_ = DeviceBuffer<int32_t>(alloc, s.slots * max_blocks_);
     table_host_.assign(size_t(s.slots * max_blocks_), 0);
     CTX_CUDA_CHECK(cudaMemset(table_.get(), 0, table_.bytes()));
@@ -35,8 +36,14 @@ GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : shape_
     ring_ = q.residual + q.group + s.max_forward;
     if (ring_ >= s.capacity) ring_ = 0;  // no smaller than the positions themselves
   }
-  k_ = DeviceBuffer<bf16>(alloc, s.layers * layer_elements());
-  v_ = DeviceBuffer<bf16>(alloc, s.layers * layer_elements());
+  k_.resize(size_t(s.layers));
+  v_.resize(size_t(s.layers));
+  layer_blocks_.assign(size_t(s.layers), 0);
+  if (!paged())
+    for (int64_t l = 0; l < s.layers; ++l) {
+      k_[size_t(l)] = DeviceBuffer<bf16>(alloc, layer_elements(0));
+      v_[size_t(l)] = DeviceBuffer<bf16>(alloc, layer_elements(0));
+    }
   if (s.quant.enabled()) {
     const KvQuantConfig& q = s.quant;
     codes_per_slot_ = s.kv_heads * s.capacity * kv_quant_row_bytes(s.head_dim, q.bits);
@@ -76,14 +83,50 @@ void GpuKvCache::quantize(int64_t layer, int64_t slot, const int32_t* pos0, int6
   launch_kivi_quantize(p, stream);
 }
 
-int64_t GpuKvCache::layer_elements() const {
+int64_t GpuKvCache::layer_elements(int64_t blocks) const {
   const GpuKvShape& s = shape_;
-  return paged() ? s.kv_heads * pool_blocks_ * s.block_size * s.head_dim : s.slots * s.kv_heads * rows() * s.head_dim;
+  return paged() ? s.kv_heads * blocks * s.block_size * s.head_dim : s.slots * s.kv_heads * rows() * s.head_dim;
+}
+
+int64_t GpuKvCache::bytes() const {
+  int64_t b = k_codes_.bytes() + v_codes_.bytes() + k_params_.bytes() + v_params_.bytes();
+  for (size_t l = 0; l < k_.size(); ++l) b += k_[l].bytes() + v_[l].bytes();
+  return b;
+}
+
+void GpuKvCache::grow(int64_t blocks, cudaStream_t stream) {
+  const GpuKvShape& s = shape_;
+  // As many blocks as the allocator's rounded size of `blocks` holds (it would be granted anyway).
+  const int64_t block_bytes = s.kv_heads * s.block_size * s.head_dim * 2;
+  const int64_t target =
+      std::min(max_pool_blocks_, int64_t(DeviceAllocator::rounded(blocks * block_bytes)) / block_bytes);
+  const int64_t head_rows = s.block_size * s.head_dim;  // elements of one block of one head
+  ++version_;  // even a growth that fails part-way may have moved some layers
+  for (size_t l = 0; l < k_.size(); ++l) {
+    const int64_t old = layer_blocks_[l];
+    if (old >= target) continue;
+    // Per layer: the new K and V, then the old blocks of each head copied to the start of its rows.
+    DeviceBuffer<bf16> k(alloc_, layer_elements(target)), v(alloc_, layer_elements(target));
+    if (old > 0)
+      for (auto [dst, src] : {std::pair{&k, &k_[l]}, std::pair{&v, &v_[l]}})
+        CTX_CUDA_CHECK(cudaMemcpy2DAsync(dst->get(), size_t(target * head_rows * 2), src->get(),
+                                         size_t(old * head_rows * 2), size_t(old * head_rows * 2), size_t(s.kv_heads),
+                                         cudaMemcpyDeviceToDevice, stream));
+    // The old buffers go back to the allocator's cache; work on `stream` orders any reuse after the copy.
+    k_[l] = std::move(k), v_[l] = std::move(v);
+    layer_blocks_[l] = target;
+  }
+  // The new ids, taken after the free ones (popped from the back), in increasing order.
+  std::vector<int32_t> fresh;
+  for (int64_t b = target - 1; b >= pool_blocks_; --b) fresh.push_back(int32_t(b));
+  free_.insert(free_.begin(), fresh.begin(), fresh.end());
+  pool_blocks_ = target;
+  alloc_.empty_cache();  // the old buffers back to the driver (cudaFree waits for the copies)
 }
 
 void GpuKvCache::release_all() {
   if (!paged()) return;
-  free_.resize(size_t(pool_blocks_));
+  free_.resize(size_t(pool_blocks_));  // the pool keeps its size (device memory stays with the engine)
   // Popped from the back: block 0 first, so a lone sequence's blocks are in order.
   for (int64_t i = 0; i < pool_blocks_; ++i) free_[size_t(i)] = int32_t(pool_blocks_ - 1 - i);
   std::fill(held_.begin(), held_.end(), 0);
@@ -99,9 +142,12 @@ void GpuKvCache::reserve(int64_t slot, int64_t positions, cudaStream_t stream) {
   int64_t& held = held_[size_t(slot)];
   if (need <= held) return;
   const int64_t block_bytes = 2 * s.layers * s.kv_heads * s.block_size * s.head_dim * 2;  // K and V, bf16
+  const int64_t missing = need - held - int64_t(free_.size());
+  if (missing > 0 && pool_blocks_ + missing <= max_pool_blocks_) grow(pool_blocks_ + missing, stream);
   if (need - held > int64_t(free_.size()))
     throw CudaOutOfMemory(str_cat("GPU KV pool exhausted: sequence slot ", slot, " needs ", need - held, " more blocks of ",
-                                  s.block_size, " positions, ", free_.size(), " of ", pool_blocks_, " are free"),
+                                  s.block_size, " positions, ", free_.size(), " of ", pool_blocks_,
+                                  " are free and the pool may not grow beyond ", max_pool_blocks_, " blocks"),
                           (need - held) * block_bytes, int64_t(free_.size()) * block_bytes);
   int32_t* row = table_host_.data() + slot * max_blocks_;
   for (; held < need; ++held) {
@@ -130,22 +176,22 @@ KvLayerRows GpuKvCache::rows(int64_t layer, int64_t slot) const {
   rows.k = r.k_cache, rows.v = r.v_cache;
   rows.table = r.block_table;
   rows.block_shift = r.block_shift;
-  rows.head_rows = paged() ? pool_blocks_ * shape_.block_size : shape_.capacity;
+  rows.head_rows = paged() ? layer_blocks_[size_t(layer)] * shape_.block_size : shape_.capacity;
   rows.kv_heads = shape_.kv_heads, rows.hd = shape_.head_dim;
   return rows;
 }
 
 int64_t GpuKvCache::bytes_in_use() const {
   if (!paged()) return bytes();
-  return bytes() / pool_blocks_ * (pool_blocks_ - int64_t(free_.size()));
+  const int64_t block_bytes = 2 * shape_.layers * shape_.kv_heads * shape_.block_size * shape_.head_dim * 2;
+  return block_bytes * (pool_blocks_ - int64_t(free_.size()));
 }
 
 void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionParams& a) const {
   const GpuKvShape& s = shape_;
-  const int64_t base = layer * layer_elements();
   // One sequence in a contiguous cache: its slot's region, read as a one-slot cache.
   const int64_t slot_offset = !paged() && slot > 0 ? slot * s.kv_heads * rows() * s.head_dim : 0;
-  r.k_cache = k_.get() + base + slot_offset, r.v_cache = v_.get() + base + slot_offset;
+  r.k_cache = k_[size_t(layer)].get() + slot_offset, r.v_cache = v_[size_t(layer)].get() + slot_offset;
   a.k_cache = r.k_cache, a.v_cache = r.v_cache;
   r.capacity = a.capacity = s.capacity;
   r.ring = ring_;
@@ -154,7 +200,7 @@ void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionPa
     const int32_t* table = table_.get() + (slot > 0 ? slot * max_blocks_ : 0);
     r.block_table = a.block_table = table;
     r.max_blocks = a.max_blocks = max_blocks_;
-    r.pool_blocks = a.pool_blocks = pool_blocks_;
+    r.pool_blocks = a.pool_blocks = layer_blocks_[size_t(layer)];
     r.block_shift = a.block_shift = shift_;
   }
 }

@@ -6,8 +6,14 @@
 //   paged       per layer a pool [kv_head][pool_blocks][block_size][head_dim] (the CPU BlockPool's
 //               layout); reserve(slot, n) hands the slot free blocks until it holds n positions, and
 //               one block table [slots][max_blocks] on the device (shared by all layers) names them;
-//               release_all() returns every block. A reservation the pool cannot meet throws
-//               CudaOutOfMemory naming the bytes asked for and free in the pool.
+//               release_all() returns every block. The pool starts empty and grows on the device as
+//               reservations need blocks (each layer's K and V reallocated and copied in turn, so
+//               the transient is one layer's, up to pool_positions): device memory follows the
+//               blocks held, not slots x capacity. A reservation beyond pool_positions throws
+//               CudaOutOfMemory naming the bytes asked for and free in the pool; one the device
+//               allocator cannot meet (its memory limit) throws the allocator's CudaOutOfMemory,
+//               and the cache stays usable at its old size. Growing moves the buffers: version()
+//               changes, and kernels bound before (CUDA graphs) must be bound again.
 //   KIVI        (quant.bits > 0, contiguous only) per layer the codes and params of every slot
 //               (kernels.h: KiviKv) for `capacity` positions; quantize() fills them for the groups a
 //               forward completes, and attention reads positions below qlen from them. The bf16
@@ -50,6 +56,8 @@ class GpuKvCache {
   // pool (after compaction); contiguous: nothing to do.
   void shrink(int64_t slot, int64_t positions);
   int64_t held_blocks(int64_t slot) const { return paged() ? held_[size_t(slot)] : 0; }
+  // Changes whenever a buffer bind() hands out moves (paged growth).
+  int64_t version() const { return version_; }
 
   void bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionParams& a) const;
   // KIVI: enqueues the quantization of the groups of (layer, slot) that a forward of `count` tokens
@@ -59,22 +67,29 @@ class GpuKvCache {
   KvLayerRows rows(int64_t layer, int64_t slot) const;
 
   // K and V held from the device (with KIVI: and the codes and params)
-  int64_t bytes() const {
-    return k_.bytes() + v_.bytes() + k_codes_.bytes() + v_codes_.bytes() + k_params_.bytes() + v_params_.bytes();
-  }
+  int64_t bytes() const;
   int64_t bytes_in_use() const;                              // paged: of blocks sequences hold
   int64_t pool_blocks() const { return pool_blocks_; }
   int64_t free_blocks() const { return int64_t(free_.size()); }
 
  private:
-  int64_t layer_elements() const;
+  // bf16 elements of one layer's K (or V) with `blocks` pool blocks (paged) or all slots (contiguous).
+  int64_t layer_elements(int64_t blocks) const;
+  // Paged: grows every layer's pool to at least `blocks` blocks (at most max_pool_blocks_).
+  void grow(int64_t blocks, cudaStream_t stream);
   int64_t rows() const { return ring_ > 0 ? ring_ : shape_.capacity; }  // bf16 rows per (slot, KV head)
   KiviKv kivi(int64_t layer, int64_t slot) const;  // the (layer, slot)'s codes as a one-slot cache
 
+  DeviceAllocator& alloc_;
   GpuKvShape shape_;
   int shift_ = 0;
-  int64_t pool_blocks_ = 0, max_blocks_ = 0;  // paged
-  DeviceBuffer<bf16> k_, v_;
+  // Paged: blocks every layer's pool holds (usable ids 0..pool_blocks_-1), the most it may grow to,
+  // blocks per sequence table row; layer_blocks_[l]: layer l's own pool size (>= pool_blocks_; a
+  // growth that failed part-way leaves the first layers larger).
+  int64_t pool_blocks_ = 0, max_pool_blocks_ = 0, max_blocks_ = 0;
+  std::vector<int64_t> layer_blocks_;
+  int64_t version_ = 0;
+  std::vector<DeviceBuffer<bf16>> k_, v_;  // per layer
   // KIVI, per layer [slots][kv_heads][capacity][row bytes] codes, [slots][kv_heads][capacity / group]
   // [head_dim] key params, [slots][kv_heads][capacity][value blocks] value params.
   DeviceBuffer<uint8_t> k_codes_, v_codes_;

@@ -59,9 +59,11 @@ int bench_gpu_batch(const Args& args) {
   model.reset();  // the host copy of the weights is no longer needed
   release_free_memory();
   const std::string layout = block > 0 ? "paged " + std::to_string(block) : "contiguous";
-  std::printf("device: %s, weights %.2f GB (bf16), KV %s holding %.2f GB, copy bandwidth %.3f TB/s; %s prompts\n\n",
+  // Paged: the pool grows as sequences take blocks, up to kv_pool_positions.
+  const double kv_gb = double(block > 0 ? opt.kv_pool_positions * kv_per_position : engine->kv_cache_bytes()) / 1e9;
+  std::printf("device: %s, weights %.2f GB (bf16), KV %s %s %.2f GB, copy bandwidth %.3f TB/s; %s prompts\n\n",
               engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9, layout.c_str(),
-              double(engine->kv_cache_bytes()) / 1e9, copy_bw / 1e12, mixed ? "mixed-length" : "equal-length");
+              block > 0 ? "growing up to" : "holding", kv_gb, copy_bw / 1e12, mixed ? "mixed-length" : "equal-length");
   std::printf("| context | batch | KV in use GB | contiguous would hold GB | prefill s | ms/step | tok/s | roofline tok/s "
               "| ratio | status |\n|---|---|---|---|---|---|---|---|---|---|\n");
   const double weights_read = double(engine->bytes_read_per_token(0));

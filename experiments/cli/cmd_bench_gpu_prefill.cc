@@ -1,6 +1,7 @@
 // ctxlab bench gpu-prefill-attention: prefill attention alone (core/cuda/gpu_attention.h) over
 // prompt lengths, causal (or in a sliding window), the tensor-core flash kernels (mma.sync, and
-// wgmma on Hopper; block shapes) and for comparison the split-KV kernel, in microseconds and TFLOP/s (prefill_attention_flops:
+// wgmma on Hopper, plain and TMA + warp-specialised; block shapes) and for comparison the split-KV
+// kernel, in microseconds and TFLOP/s (prefill_attention_flops:
 // 4 * heads * head_dim * n^2 / 2 for a causal prompt). bench/gpu/prefill_attention_torch.py
 // measures PyTorch's backends on the same shapes with the same count.
 #include <cstdio>
@@ -26,9 +27,11 @@ int bench_gpu_prefill_attention(const Args& args) {
       ("head-dim", po::value<int64_t>()->default_value(128), "head dimension (flash: 64 or 128)")
       ("window", po::value<std::string>()->default_value("0"), "sliding windows to try (0 = causal), e.g. 0,4096")
       ("kernel", po::value<std::string>()->default_value("flash,wgmma"),
-       "kernels: flash (mma.sync), wgmma (Hopper), split_kv, e.g. flash,wgmma")
+       "kernels: flash (mma.sync), wgmma (Hopper), tma (Hopper, TMA + warp-specialised), split_kv, e.g. flash,wgmma")
       ("tiles", po::value<std::string>()->default_value("default"),
-       "flash block shapes (query rows x warps) to try: default, 64x4, 128x4 (mma.sync), 128x8, e.g. 64x4,128x8")
+       "flash block shapes (query rows x warps) to try: default, 64x4, 128x4 (mma.sync), 128x8, 128x12 (tma), e.g. 64x4,128x8")
+      ("tma-pingpong", po::value<std::string>()->default_value("1"),
+       "tma: consumer warpgroups take turns issuing (1), or not (0); 1,0 times both (the second as tma-free)")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("launches", po::value<int>()->default_value(3), "launches per timing");
   po::variables_map vm;
@@ -49,8 +52,15 @@ int bench_gpu_prefill_attention(const Args& args) {
   for (std::string name; std::getline(names, name, ',');) {
     if (name == "flash") kernels.emplace_back(name, cuda::AttentionKernel::kFlash);
     else if (name == "wgmma") kernels.emplace_back(name, cuda::AttentionKernel::kFlashWgmma);
+    else if (name == "tma") {
+      std::stringstream modes(vm["tma-pingpong"].as<std::string>());
+      for (std::string m; std::getline(modes, m, ',');) {
+        if (m != "0" && m != "1") fail("--tma-pingpong: '", m, "' is not 0 or 1");
+        kernels.emplace_back(m == "1" ? "tma" : "tma-free", cuda::AttentionKernel::kFlashTma);
+      }
+    }
     else if (name == "split_kv") kernels.emplace_back(name, cuda::AttentionKernel::kSplitKv);
-    else fail("--kernel: unknown kernel '", name, "' (known: flash, wgmma, split_kv)");
+    else fail("--kernel: unknown kernel '", name, "' (known: flash, wgmma, tma, split_kv)");
   }
   const int rounds = vm["rounds"].as<int>(), launches = vm["launches"].as<int>();
   if (rounds < 1 || launches < 1) fail("--rounds and --launches must be >= 1");
@@ -67,9 +77,10 @@ int bench_gpu_prefill_attention(const Args& args) {
         for (const auto& [r, wp] : tiles) {
           const bool flash = k != cuda::AttentionKernel::kSplitKv;
           if (!flash && (r != tiles.front().first || wp != tiles.front().second)) continue;  // shapes are the flash kernels'
-          c.length = n, c.queries = n, c.window = w, c.kernel = k;
+          c.length = n, c.queries = n, c.window = w, c.kernel = k, c.flash_pingpong = name != "tma-free";
           c.flash_rows = flash ? r : 0, c.flash_warps = flash ? wp : 0;
           if (k == cuda::AttentionKernel::kFlashWgmma && r == 128 && wp == 4) continue;  // an mma.sync shape only
+          if ((k == cuda::AttentionKernel::kFlashTma) != (wp == 12) && r != 0) continue;  // 128x12: the TMA kernel's only
           const auto t = cuda::measure_prefill_attention(c, rounds, launches);
           const std::string shape = !flash ? "-" : r == 0 ? "default" : std::to_string(r) + "x" + std::to_string(wp);
           std::printf("| %lld | %lld | %s | %s | %.1f | %.1f |\n", (long long)n, (long long)w, name.c_str(), shape.c_str(),

@@ -1,7 +1,9 @@
 // ctxlab run: executes an experiment config into the run store (see experiments/runner/).
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <span>
 #include <iostream>
 
 #include "core/base/error.h"
@@ -59,7 +61,9 @@ void print_dry_run(const runner::ExperimentConfig& config, runner::TrialRunner& 
   int64_t examples = 0, tokens = 0;
   for (const auto* t : trials) {
     for (const auto& [label, spec] : t->datasets) {
-      const auto& samples = runner.samples(*t, spec);
+      const auto& all = runner.samples(*t, spec);
+      const size_t take = t->max_batches > 0 ? std::min(all.size(), size_t(t->max_batches * t->batch_size)) : all.size();
+      const std::span<const Sample> samples(all.data(), take);
       examples += int64_t(samples.size());
       for (const auto& s : samples) {
         const int64_t prompt = s.truncation.kept_tokens > 0 ? s.truncation.kept_tokens
@@ -111,14 +115,29 @@ int cmd_run(const Args& args) {
   runner::Progress progress(stderr, ::isatty(::fileno(stderr)));
   runner::StoredTrialOptions options;
   options.abort_after_examples = vm["abort-after"].as<int64_t>();
-  int64_t ok = 0, skipped = 0;
+  int64_t ok = 0, skipped = 0, beyond_oom = 0;
   std::vector<std::pair<int64_t, std::string>> finished;
+  std::vector<const runner::TrialConfig*> oom;  // stop_at_oom: trials that ended oom
   for (const auto* t : trials) {
     options.resume_run.reset();
+    // stop_at_oom: memory only grows with the context and the batch, so a trial at least as large as
+    // one of its setting that ran out of memory is not run.
+    const auto larger = std::find_if(oom.begin(), oom.end(), [&](const runner::TrialConfig* o) {
+      return o->same_setting(*t) && o->context_length <= t->context_length && o->batch_size <= t->batch_size;
+    });
+    if (config.stop_at_oom && larger != oom.end()) {
+      std::printf("trial %lld (context %lld, batch %lld) not run: trial %lld of its setting (context %lld, batch %lld) "
+                  "ended oom\n", (long long)t->index, (long long)t->context_length, (long long)t->batch_size,
+                  (long long)(*larger)->index, (long long)(*larger)->context_length, (long long)(*larger)->batch_size);
+      std::fflush(stdout);  // kept if the sweep is killed later
+      ++beyond_oom;
+      continue;
+    }
     if (vm.count("resume")) {
       if (const auto prev = store.find_run(experiment_id, store::hash_hex(t->canonical()))) {
         if (prev->status != "running") {
           ++skipped;
+          if (prev->status == "oom") oom.push_back(t);
           continue;  // finished before (ok, oom, unsupported or failed): keep that result
         }
         options.resume_run = prev->id;
@@ -126,10 +145,13 @@ int cmd_run(const Args& args) {
     }
     const auto r = runner::run_stored_trial(store, experiment_id, runner, *t, int64_t(config.trials.size()), progress, options);
     ok += r.outcome.status == "ok";
+    if (r.outcome.status == "oom") oom.push_back(t);
     finished.emplace_back(r.run_id, r.outcome.status);
   }
-  std::printf("experiment %s: %zu trials run (%lld ok)%s, store %s\n", config.name.c_str(), finished.size(), (long long)ok,
-              skipped ? (", " + std::to_string(skipped) + " already finished").c_str() : "", store.path().c_str());
+  std::printf("experiment %s: %zu trials run (%lld ok)%s%s, store %s\n", config.name.c_str(), finished.size(), (long long)ok,
+              skipped ? (", " + std::to_string(skipped) + " already finished").c_str() : "",
+              beyond_oom ? (", " + std::to_string(beyond_oom) + " not run beyond an oom (stop_at_oom)").c_str() : "",
+              store.path().c_str());
   std::printf("next: ctxlab ls --db %s --experiment %s | ctxlab plot --db %s --experiment %s --kind pareto -o plots/\n",
               store.path().c_str(), config.name.c_str(), store.path().c_str(), config.name.c_str());
   return 0;

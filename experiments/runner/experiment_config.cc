@@ -20,9 +20,10 @@ namespace {
 
 using boost::property_tree::ptree;
 
-const char* const kExperimentKeys[] = {"name",   "model",          "tokenizer",       "device",
-                                       "dtype",  "threads",        "seed",            "repetitions",
-                                       "max_new_tokens", "context_lengths", "batch_sizes", "memory_limit_mb"};
+const char* const kExperimentKeys[] = {"name",           "model",           "tokenizer",   "device",
+                                       "dtype",          "threads",         "seed",        "repetitions",
+                                       "max_new_tokens", "context_lengths", "batch_sizes", "memory_limit_mb",
+                                       "max_batches",    "stop_at_oom"};
 const char* const kGridKinds[] = {"attention", "kv", "kv_quant", "quant"};
 
 // A path whose separator never occurs in keys, so "kv.l2norm" is one key (as boost's INI parser makes it).
@@ -170,13 +171,20 @@ ExperimentConfig parse_experiment_config(const ptree& tree, const std::string& s
   ExperimentConfig c;
   c.source = source;
   std::set<std::string> plugin_sections;
+  std::vector<std::pair<std::string, const ptree*>> setting_sections;  // [setting.NAME], in file order
   for (const auto& [k, v] : tree) {
     if (k == "experiment" || k == "datasets" || k == "grid") continue;
     const size_t dot = k.find('.');
     const std::string kind = dot == std::string::npos ? k : k.substr(0, dot);
+    if (kind == "setting" && dot != std::string::npos) {
+      const std::string name = k.substr(dot + 1);
+      if (!is_word(name, "_-.")) fail(source, ": [", k, "]: a setting name uses letters, digits, '_', '-' and '.'");
+      setting_sections.emplace_back(name, &v);
+      continue;
+    }
     if (dot == std::string::npos || std::find(std::begin(kGridKinds), std::end(kGridKinds), kind) == std::end(kGridKinds))
-      fail(source, ": unknown section [", k, "] (known: experiment, datasets, grid, and KIND.NAME for KIND in ",
-           "attention, kv, kv_quant, quant)");
+      fail(source, ": unknown section [", k, "] (known: experiment, datasets, grid, setting.NAME, and KIND.NAME for ",
+           "KIND in attention, kv, kv_quant, quant)");
     plugin_sections.insert(k);
   }
 
@@ -222,6 +230,11 @@ ExperimentConfig parse_experiment_config(const ptree& tree, const std::string& s
   c.repetitions = integer("repetitions", 1, 1);
   c.max_new_tokens = integer("max_new_tokens", 32, 1);
   c.memory_limit_mb = integer("memory_limit_mb", 0, 0);
+  c.max_batches = integer("max_batches", 0, 0);
+  if (const std::string stop = text("stop_at_oom", "false", false); stop == "true" || stop == "false")
+    c.stop_at_oom = stop == "true";
+  else
+    fail(source, ": [experiment] stop_at_oom ", quote_param_text(stop), ": expected true or false");
   c.context_lengths = int_list("context_lengths", {0}, 0);
   c.batch_sizes = int_list("batch_sizes", {1}, 1);
 
@@ -242,15 +255,46 @@ ExperimentConfig parse_experiment_config(const ptree& tree, const std::string& s
     }
   }
 
-  // [grid]
+  // [grid], or [setting.NAME] sections
   const auto grid = tree.get_child_optional("grid");
   if (grid) check_known_keys(*grid, "grid", {std::begin(kGridKinds), std::end(kGridKinds)}, source);
+  if (grid && !grid->empty() && !setting_sections.empty())
+    fail(source, ": [grid] and [setting.", setting_sections.front().first,
+         "] exclude each other (a product of plugin lists, or named combinations)");
+  auto specs_of = [&](const char* kind) -> std::vector<std::string>& {
+    return kind == std::string("attention") ? c.attention
+           : kind == std::string("kv")      ? c.kv
+           : kind == std::string("kv_quant") ? c.kv_quant
+                                             : c.quant;
+  };
+  for (const auto& [name, section] : setting_sections) {
+    const std::string where = str_cat(source, ": [setting.", name, "]");
+    check_known_keys(*section, "setting." + name, {std::begin(kGridKinds), std::end(kGridKinds)}, source);
+    ExperimentConfig::Setting setting;
+    setting.name = name;
+    for (const char* kind : kGridKinds) {
+      const auto node = section->get_child_optional(literal(kind));
+      ptree one;
+      one.add_child(literal(kind), node ? *node : ptree(kind == std::string("attention") ? "sdpa" : "none"));
+      if (node && !node->empty()) fail(where, " ", kind, ": expected one plugin spec");
+      const std::string spec = catalog.find_kind(kind)->resolve(one, kind, str_cat(where, " ", kind), &tree).canonical();
+      auto& out = specs_of(kind);
+      if (std::find(out.begin(), out.end(), spec) == out.end()) out.push_back(spec);
+      (kind == std::string("attention") ? setting.attention
+       : kind == std::string("kv")      ? setting.kv
+       : kind == std::string("kv_quant") ? setting.kv_quant
+                                         : setting.quant) = spec;
+    }
+    for (const auto& other : c.settings)
+      if (other.attention == setting.attention && other.kv == setting.kv && other.kv_quant == setting.kv_quant &&
+          other.quant == setting.quant)
+        fail(where, ": the same plugins as [setting.", other.name, "]");
+    c.settings.push_back(std::move(setting));
+  }
   for (const char* kind : kGridKinds) {
+    if (!c.settings.empty()) break;
     const RegistryBase& registry = *catalog.find_kind(kind);
-    auto& out = kind == std::string("attention") ? c.attention
-                : kind == std::string("kv")      ? c.kv
-                : kind == std::string("kv_quant") ? c.kv_quant
-                                                  : c.quant;
+    auto& out = specs_of(kind);
     const std::string where = str_cat(source, ": [grid] ", kind);
     const auto node = grid ? grid->get_child_optional(literal(kind)) : boost::none;
     std::vector<ptree> items;
@@ -277,33 +321,38 @@ ExperimentConfig parse_experiment_config(const ptree& tree, const std::string& s
     const bool used = std::any_of(specs.begin(), specs.end(), [&](const std::string& spec) {
       return parse_plugin_spec_text(spec, kind).name == name;
     });
-    if (!used) fail(source, ": section [", s, "] configures ", kind, " plugin '", name, "', which [grid] ", kind, " does not list");
+    if (!used)
+      fail(source, ": section [", s, "] configures ", kind, " plugin '", name, "', which ",
+           c.settings.empty() ? "[grid] " + kind + " does not list" : "no [setting.*] uses");
   }
 
-  // The grid, quant outermost.
-  for (const auto& q : c.quant)
-    for (const auto& a : c.attention)
-      for (const auto& k : c.kv)
-        for (const auto& kq : c.kv_quant)
-          for (int64_t len : c.context_lengths)
-            for (int64_t batch : c.batch_sizes) {
-              TrialConfig t;
-              t.experiment = c.name;
-              t.index = int64_t(c.trials.size());
-              t.model = c.model, t.tokenizer = c.tokenizer, t.device = c.device, t.dtype = c.dtype;
-              t.threads = c.threads, t.seed = c.seed, t.repetitions = c.repetitions;
-              t.max_new_tokens = c.max_new_tokens, t.memory_limit_mb = c.memory_limit_mb;
-              for (const auto& [label, spec] : c.datasets) {
-                try {
-                  t.datasets.emplace_back(label, dataset_at_context(catalog, spec, len));
-                } catch (const Error& e) {
-                  fail(source, ": [datasets] ", label, " at context length ", len, ": ", e.what());
-                }
-              }
-              t.attention = a, t.kv = k, t.kv_quant = kq, t.quant = q;
-              t.context_length = len, t.batch_size = batch;
-              c.trials.push_back(std::move(t));
-            }
+  // The grid, quant outermost; or the settings in file order.
+  std::vector<ExperimentConfig::Setting> combos = c.settings;
+  if (combos.empty())
+    for (const auto& q : c.quant)
+      for (const auto& a : c.attention)
+        for (const auto& k : c.kv)
+          for (const auto& kq : c.kv_quant) combos.push_back({"", a, k, kq, q});
+  for (const auto& combo : combos)
+    for (int64_t len : c.context_lengths)
+      for (int64_t batch : c.batch_sizes) {
+        TrialConfig t;
+        t.experiment = c.name;
+        t.index = int64_t(c.trials.size());
+        t.model = c.model, t.tokenizer = c.tokenizer, t.device = c.device, t.dtype = c.dtype;
+        t.threads = c.threads, t.seed = c.seed, t.repetitions = c.repetitions;
+        t.max_new_tokens = c.max_new_tokens, t.memory_limit_mb = c.memory_limit_mb, t.max_batches = c.max_batches;
+        for (const auto& [label, spec] : c.datasets) {
+          try {
+            t.datasets.emplace_back(label, dataset_at_context(catalog, spec, len));
+          } catch (const Error& e) {
+            fail(source, ": [datasets] ", label, " at context length ", len, ": ", e.what());
+          }
+        }
+        t.attention = combo.attention, t.kv = combo.kv, t.kv_quant = combo.kv_quant, t.quant = combo.quant;
+        t.context_length = len, t.batch_size = batch;
+        c.trials.push_back(std::move(t));
+      }
   return c;
 }
 
@@ -330,7 +379,7 @@ ExperimentConfig load_experiment_config(const std::string& path, const std::vect
 nlohmann::json TrialConfig::to_json() const {
   nlohmann::json ds = nlohmann::json::object();
   for (const auto& [label, spec] : datasets) ds[label] = spec;
-  return {{"experiment", experiment},   {"model", model},
+  nlohmann::json j = {{"experiment", experiment},   {"model", model},
           {"tokenizer", tokenizer},     {"device", device},
           {"dtype", dtype},             {"threads", threads},
           {"seed", seed},               {"repetitions", repetitions},
@@ -339,6 +388,8 @@ nlohmann::json TrialConfig::to_json() const {
           {"kv", kv},                   {"kv_quant", kv_quant},
           {"quant", quant},             {"context_length", context_length},
           {"batch_size", batch_size}};
+  if (max_batches > 0) j["max_batches"] = max_batches;
+  return j;
 }
 
 std::string TrialConfig::canonical() const { return to_json().dump(); }
@@ -372,6 +423,7 @@ TrialConfig TrialConfig::from_json(const nlohmann::json& j, const std::string& w
   }
   t.attention = str("attention"), t.kv = str("kv"), t.kv_quant = str("kv_quant"), t.quant = str("quant");
   t.context_length = num("context_length"), t.batch_size = num("batch_size");
+  if (j.contains("max_batches")) t.max_batches = num("max_batches");
   return t;
 }
 
@@ -397,7 +449,7 @@ std::map<std::string, std::string> TrialConfig::params() const {
 nlohmann::json ExperimentConfig::to_json() const {
   nlohmann::json ds = nlohmann::json::object();
   for (const auto& [label, spec] : datasets) ds[label] = spec;
-  return {{"name", name},
+  nlohmann::json j = {{"name", name},
           {"source", source},
           {"model", model},
           {"tokenizer", tokenizer},
@@ -412,6 +464,12 @@ nlohmann::json ExperimentConfig::to_json() const {
           {"batch_sizes", batch_sizes},
           {"datasets", ds},
           {"grid", {{"attention", attention}, {"kv", kv}, {"kv_quant", kv_quant}, {"quant", quant}}}};
+  // Only when used, so that the stored JSON of configs without them is unchanged.
+  if (max_batches > 0) j["max_batches"] = max_batches;
+  if (stop_at_oom) j["stop_at_oom"] = true;
+  for (const auto& s : settings)
+    j["settings"][s.name] = {{"attention", s.attention}, {"kv", s.kv}, {"kv_quant", s.kv_quant}, {"quant", s.quant}};
+  return j;
 }
 
 }  // namespace ctx::runner

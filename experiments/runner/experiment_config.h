@@ -8,17 +8,27 @@
 //                 repetitions (timed runs per example; answers come from the first), max_new_tokens
 //                 (cap on every sample's own limit), context_lengths (prompt token budgets; 0 = prompts
 //                 as the dataset builds them), batch_sizes, memory_limit_mb (0 = none; a trial whose
-//                 peak host memory exceeds it ends with status oom)
+//                 peak host memory exceeds it ends with status oom; device cuda: the GPU engine's
+//                 allocator may hold no more, as on a card that small), max_batches (0 = all; N: each
+//                 trial runs only the first N batches of batch_size samples of each dataset, so that
+//                 a batch sweep and batch 1 run one batch each), stop_at_oom (false; true: `ctxlab run`
+//                 skips a trial, running and storing nothing, when a trial of the same setting with a
+//                 context length and a batch size no larger ended oom: memory only grows with both)
 //   [datasets]    LABEL = dataset spec, e.g. `mmlu = mmlu:subjects=[anatomy],limit=8` (at least one)
 //   [grid]        attention, kv, kv_quant, quant: plugin specs separated by ';' (JSON: arrays);
 //                 defaults sdpa, none, none, none
+//   [setting.NAME] instead of a [grid] product, named combinations: attention, kv, kv_quant, quant
+//                 (one spec each, defaults as [grid]); trials are then the settings in file order x
+//                 context_length x batch_size. [grid] and [setting.*] sections exclude each other.
+//                 (INI drops empty sections: give each setting at least one key.)
 //   [KIND.NAME]   parameters for every grid entry of that plugin (DESIGN.md: `[kv.l2norm] keep_ratio = 0.7`)
 // Lists of numbers are separated by ',' (or are JSON arrays).
 // A context length L > 0 becomes each dataset's `max_tokens=L` (LongBench middle truncation), or
 // `context_tokens=[L]` for a dataset with that parameter (the synthetic needle haystack).
 //
 // Trials: the product quant x attention x kv x kv_quant x context_length x batch_size, in that
-// nesting order (quant outermost, so each quantized model is built once).
+// nesting order (quant outermost, so each quantized model is built once); with [setting.*]
+// sections, setting x context_length x batch_size.
 // Every user error (unreadable file, syntax, unknown section or key, wrong type, bad plugin spec,
 // empty grid list, missing dataset file) throws one ctx::Error naming the file, the key and the value.
 // Pure functions; thread-safe.
@@ -42,9 +52,15 @@ struct TrialConfig {
   int64_t index = 0;  // position in the expanded grid (not part of the canonical config)
   std::string model, tokenizer, device, dtype;
   int64_t threads = 0, seed = 0, repetitions = 1, max_new_tokens = 32, memory_limit_mb = 0;
+  int64_t max_batches = 0;  // 0 = all (in the canonical config only when set, so older hashes stay)
   std::vector<std::pair<std::string, std::string>> datasets;  // label -> canonical dataset spec
   std::string attention, kv, kv_quant, quant;                // canonical plugin specs
   int64_t context_length = 0, batch_size = 1;
+
+  // Whether `other` has the same plugins (attention, kv, kv_quant, quant): one setting of the sweep.
+  bool same_setting(const TrialConfig& other) const {
+    return attention == other.attention && kv == other.kv && kv_quant == other.kv_quant && quant == other.quant;
+  }
 
   nlohmann::json to_json() const;
   std::string canonical() const;  // to_json().dump()
@@ -58,10 +74,15 @@ struct TrialConfig {
 struct ExperimentConfig {
   std::string source;  // file path, for messages
   std::string name, model, tokenizer, device = "cpu", dtype = "float32";
-  int64_t threads = 0, seed = 0, repetitions = 1, max_new_tokens = 32, memory_limit_mb = 0;
+  int64_t threads = 0, seed = 0, repetitions = 1, max_new_tokens = 32, memory_limit_mb = 0, max_batches = 0;
+  bool stop_at_oom = false;
   std::vector<int64_t> context_lengths{0}, batch_sizes{1};
   std::vector<std::pair<std::string, std::string>> datasets;  // label -> canonical spec (no context applied)
-  std::vector<std::string> attention, kv, kv_quant, quant;    // canonical specs
+  std::vector<std::string> attention, kv, kv_quant, quant;    // canonical specs (every one a setting uses)
+  struct Setting {
+    std::string name, attention, kv, kv_quant, quant;  // canonical specs
+  };
+  std::vector<Setting> settings;  // [setting.NAME] sections in file order (empty: the [grid] product)
   std::vector<TrialConfig> trials;                           // the expanded grid
 
   nlohmann::json to_json() const;  // the whole experiment as loaded (overrides applied)

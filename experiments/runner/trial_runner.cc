@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <new>
+#include <span>
 
 #include "core/base/error.h"
 #include "core/base/system_info.h"
@@ -177,7 +178,10 @@ void TrialRunner::run_examples(const TrialConfig& trial, const std::set<std::pai
   TrialProgress progress;
   for (const auto& [label, spec] : trial.datasets) {
     Pending p{label, {}};
-    for (const Sample& s : samples(trial, spec)) {
+    const auto& all = samples(trial, spec);
+    // max_batches: the first max_batches * batch_size samples only.
+    const size_t take = trial.max_batches > 0 ? std::min(all.size(), size_t(trial.max_batches * trial.batch_size)) : all.size();
+    for (const Sample& s : std::span<const Sample>(all.data(), take)) {
       ++progress.examples_total;
       if (done.count({label, s.id})) {
         ++progress.examples_done;

@@ -4,6 +4,7 @@
 // example with the trial's attention backend, KV compressor and KV quantization, scores it, and hands
 // each finished example to a callback (the run store commits it at once).
 //
+// With trial.max_batches = N > 0 only each dataset's first N * batch_size samples run.
 // Per example: greedy generation (or, for log-likelihood samples such as MMLU, the log-likelihood of
 // each choice) in batches of `batch_size` samples of one dataset; `repetitions` timed runs, answers
 // from the first, timings the median; ttft_ms = prefill of the batch, latency_ms = the whole batch,

@@ -152,6 +152,74 @@ TEST(ExperimentConfig, BadConfigsGiveOneClearError) {
             std::string::npos);
 }
 
+// [setting.NAME] sections: named combinations instead of the product, in file order, each crossed
+// with the context lengths and batch sizes; parameter sections apply to them; max_batches and
+// stop_at_oom are read, and absent from the JSON when unset (older stored hashes stay valid).
+TEST(ExperimentConfig, SettingsSectionsAreNamedCombinations) {
+  const std::string head = "[experiment]\nname = t\nmodel = " + model() +
+                           "\ncontext_lengths = 64, 128\nbatch_sizes = 1, 2\n";
+  const std::string settings =
+      "\n[setting.base]\nattention = sdpa\n\n[setting.small]\nattention = paged:block_size=16\nkv = l2norm\nquant = int8\n"
+      "\n[kv.l2norm]\nkeep_ratio = 0.25\n";
+  const auto c = load(head + "max_batches = 1\nstop_at_oom = true\n\n[datasets]\nneedle = needle:depths=[50]\n" + settings);
+  ASSERT_EQ(c.settings.size(), 2u);
+  EXPECT_EQ(c.settings[0].name, "base");
+  ASSERT_EQ(c.trials.size(), 2u * 2 * 2);  // setting x context x batch
+  EXPECT_EQ(c.trials[0].attention.substr(0, 5), "sdpa@");
+  EXPECT_EQ(c.trials[0].kv.substr(0, 5), "none@");
+  EXPECT_EQ(c.trials[4].attention.substr(0, 6), "paged@");
+  EXPECT_NE(c.trials[4].kv.find("keep_ratio=0.25"), std::string::npos) << c.trials[4].kv;
+  EXPECT_EQ(c.trials[4].quant.substr(0, 5), "int8@");
+  EXPECT_EQ(c.trials[5].batch_size, 2);
+  EXPECT_EQ(c.trials[6].context_length, 128);
+  EXPECT_TRUE(c.trials[4].same_setting(c.trials[7]));
+  EXPECT_FALSE(c.trials[0].same_setting(c.trials[4]));
+  EXPECT_TRUE(c.stop_at_oom);
+  EXPECT_EQ(c.trials[0].max_batches, 1);
+  EXPECT_EQ(TrialConfig::from_json(c.trials[3].to_json(), "test").canonical(), c.trials[3].canonical());
+  EXPECT_EQ(c.to_json()["settings"]["small"]["quant"], c.trials[4].quant);
+  // Unset: neither key in the canonical JSON, so a trial hashes as before these options existed.
+  const auto plain = load(ini("kv = none\n"));
+  EXPECT_FALSE(plain.trials[0].to_json().contains("max_batches"));
+  EXPECT_FALSE(plain.to_json().contains("stop_at_oom"));
+  EXPECT_FALSE(plain.stop_at_oom);
+  const std::string ds = "\n[datasets]\nneedle = needle:depths=[50]\n";
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {head + ds + settings + "\n[grid]\nkv = none\n", "[grid] and [setting.base] exclude each other"},
+           {head + ds + "\n[setting.a]\nattn = sdpa\n", "[setting.a] unknown key 'attn'"},
+           {head + ds + "\n[setting.a]\nkv = nonesuch\n", "unknown kv plugin 'nonesuch'"},
+           {head + ds + "\n[setting.a]\nattention = sdpa\n\n[setting.b]\nkv = none\n", "[setting.b]: the same plugins as [setting.a]"},
+           {head + ds + "\n[setting.a]\nattention = sdpa\n\n[kv.l2norm]\nkeep_ratio = 0.5\n", "which no [setting.*] uses"},
+           {head + "stop_at_oom = yes\n" + ds + settings, "stop_at_oom 'yes': expected true or false"},
+           {head + "max_batches = -1\n" + ds + settings, "max_batches: must be >= 0"}}) {
+    const std::string e = error_of_load(text);
+    EXPECT_NE(e.find(expected), std::string::npos) << "expected '" << expected << "' in: " << e;
+  }
+}
+
+// The GPU memory-scaling demo's config validates on a machine without CUDA: settings in order, the
+// device budget, one batch per trial, the contexts doubling from 8k and the batches up to 8.
+TEST(ExperimentConfig, GpuMemoryScalingConfigValidates) {
+  const std::string path = std::string(CTXLAB_SOURCE_DIR) + "/experiments/configs/gpu_memory_scaling.ini";
+  const auto c = load_experiment_config(
+      path, {"tokenizer=" + test::shared_path("fixtures/tokenizers/llama2/tokenizer.model")}, builtin_catalog());
+  EXPECT_EQ(c.device, "cuda");
+  EXPECT_EQ(c.dtype, "bfloat16");
+  EXPECT_GT(c.memory_limit_mb, 0);
+  EXPECT_TRUE(c.stop_at_oom);
+  EXPECT_EQ(c.max_batches, 1);
+  EXPECT_EQ(c.context_lengths, (std::vector<int64_t>{8192, 16384, 32768, 65536}));
+  EXPECT_EQ(c.batch_sizes, (std::vector<int64_t>{1, 2, 4, 8}));
+  std::vector<std::string> names;
+  for (const auto& s : c.settings) names.push_back(s.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"baseline", "paged", "paged_l2norm", "paged_l2norm_int8w", "kivi8_int8w",
+                                             "paged_l2norm_kivi8_int8w", "paged_int8w"}));
+  EXPECT_EQ(c.trials.size(), 7u * 4 * 4);
+  EXPECT_NE(c.settings[2].kv.find("skip_layers=[]"), std::string::npos) << c.settings[2].kv;
+  EXPECT_NE(c.settings[4].kv_quant.find("bits=8"), std::string::npos) << c.settings[4].kv_quant;
+  EXPECT_NE(c.trials[0].datasets[0].second.find("context_tokens=[8192]"), std::string::npos) << c.trials[0].datasets[0].second;
+}
+
 TEST(RunMetrics, PercentilesAndAggregates) {
   EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4}, 50), 2.5);
   EXPECT_DOUBLE_EQ(percentile({1, 2, 3, 4}, 95), 3.85);  // numpy.percentile([1,2,3,4], 95)

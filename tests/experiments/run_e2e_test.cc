@@ -205,6 +205,31 @@ TEST_F(RunE2E, OomEndsTheTrialNotTheSweep) {
   EXPECT_LT(*runs[1].metric("peak_mem_gb_max"), 300.0 / 1024);
 }
 
+// stop_at_oom: after the float32 trial at context 64 ends oom, its setting's trial at 128 is not run
+// (nor stored) while the int8 setting runs both; max_batches = 1 runs one needle of the three.
+TEST_F(RunE2E, StopAtOomSkipsLargerTrialsOfTheSettingAndMaxBatchesLimitsExamples) {
+  const std::string config = std::string(CTXLAB_SOURCE_DIR) + "/experiments/configs/memory_limit.ini";
+  auto r = ctxlab("run " + config + " --db " + db_ + " --set 'grid.quant=none;int8' --set threads=1 --set max_new_tokens=1" +
+                  " --set tokenizer=" + test::shared_path("fixtures/tokenizers/llama2/tokenizer.model") +
+                  " --set model=random:" + CTXLAB_SOURCE_DIR + "/bench/configs/llama_110m.json" +
+                  " --set 'context_lengths=64,128' --set stop_at_oom=true --set max_batches=1" +
+                  " --set 'datasets.needle=needle:depths=[25,50,75]'");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("trial 1 (context 128, batch 1) not run: trial 0 of its setting (context 64, batch 1) ended oom"),
+            std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 not run beyond an oom (stop_at_oom)"), std::string::npos) << r.out;
+  store::RunStore s(db_);
+  const auto runs = s.run_summaries();
+  ASSERT_EQ(runs.size(), 3u) << r.out;
+  EXPECT_EQ(runs[0].run.status, "oom");
+  for (size_t i : {1, 2}) {
+    EXPECT_EQ(runs[i].run.params.at("quant"), "int8");
+    EXPECT_EQ(runs[i].run.status, "ok") << runs[i].run.message;
+    EXPECT_EQ(s.examples(runs[i].run.id).size(), 1u);
+  }
+  EXPECT_EQ(runs[2].run.params.at("context_length"), "128");
+}
+
 // device = cuda: what the GPU engine cannot run ends as status unsupported with the reason, before
 // any GPU is needed (so this holds on the CPU-only CI machine too), and the sweep goes on.
 TEST_F(RunE2E, CudaTrialsTheGpuEngineLacksAreUnsupported) {

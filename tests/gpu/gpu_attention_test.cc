@@ -8,7 +8,7 @@
 // The same cases run through a paged pool (block sizes 1..256, blocks in shuffled order) and as
 // batched decode of sequences of mixed lengths (contiguous regions and paged). Every contiguous
 // case at head_dim 64/128 (decode rows included) also runs through the tensor-core prefill kernels
-// (kernel = kFlash, and kFlashWgmma on a Hopper GPU; every block shape): prompts whose length is
+// (kernel = kFlash, and kFlashWgmma and kFlashTma on a Hopper GPU; every block shape): prompts whose length is
 // not a multiple of the tile, chunks after cached tokens, windows cutting tiles, GQA. They round
 // the softmax weights to bf16 before P.V (as FlashAttention does), which can move an output by up
 // to 2^-9 sum_j w_j |v_j|; their tolerance adds that bound (the float64 reference computes it).
@@ -70,6 +70,7 @@ struct Case {
   int64_t block_size = 0;              // > 0: paged
   std::vector<int64_t> batch = {};     // not empty: batched decode of sequences of these lengths
   int flex = 0;                        // flex_masks() index
+  int64_t spare = 0;                   // cache positions past length, NaN (GpuAttentionCase::spare_capacity)
   std::string name() const {
     std::string n = "h" + std::to_string(heads) + "_kv" + std::to_string(kv_heads) + "_d" + std::to_string(head_dim);
     if (batch.empty()) {
@@ -81,6 +82,7 @@ struct Case {
     n += "_win" + std::to_string(window) + "_split" + std::to_string(splits);
     if (block_size > 0) n += "_paged" + std::to_string(block_size);
     if (flex > 0) n += std::string("_flex_") + flex_masks()[size_t(flex)].name;
+    if (spare > 0) n += "_spare" + std::to_string(spare);
     return n;
   }
 };
@@ -152,6 +154,7 @@ struct Variant {
   AttentionKernel kernel;
   int flash_rows = 0, flash_warps = 0;
   int prefetch = -1;  // split-KV wide kernel: -1 auto, 0 off, 1 on
+  bool pingpong = true;  // TMA kernel: consumer warpgroups take turns (FlashConfig::pingpong)
 };
 
 // Runs the case through each variant against the float64 reference; a variant the GPU cannot run
@@ -161,12 +164,13 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   c.heads = k.heads, c.kv_heads = k.kv_heads, c.head_dim = k.head_dim, c.length = k.length, c.queries = k.queries;
   c.window = k.window, c.splits = k.splits, c.block_size = k.block_size, c.batch_lengths = k.batch;
   c.flex = flex_masks()[size_t(k.flex)].mask;
+  c.spare_capacity = k.spare;
   const auto [q, kk, v] = attention_ref::random_inputs(c, uint32_t(std::hash<std::string>()(k.name())));
   std::vector<double> spread;
   const auto want = reference_attention(c, q, kk, v, &spread);
   for (const Variant& var : variants) {
     c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows, c.flash_warps = var.flash_warps;
-    c.prefetch = var.prefetch;
+    c.prefetch = var.prefetch, c.flash_pingpong = var.pingpong;
     std::vector<float> got;
     try {
       got = gpu_attention(c, q, kk, v);
@@ -202,19 +206,33 @@ TEST_P(GpuAttention, MatchesTheFloat64Reference) {
 INSTANTIATE_TEST_SUITE_P(Shapes, GpuAttention, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return info.param.name(); });
 
-// The wgmma flash kernel (Hopper only; skipped elsewhere) on every case the flash kernels take: a
-// suite of its own, so that it can run apart from the rest.
+// The wgmma flash kernels (Hopper only; skipped elsewhere), the plain one in both block shapes and
+// the TMA + warp-specialised one (with and without the consumers' ping-pong), on every case the flash kernels take and on caches with NaN past
+// their last entry (the TMA kernel's 128-key tiles then end in garbage the engine's cache would hold):
+// a suite of its own, so that it can run apart from the rest.
 class GpuAttentionWgmma : public ::testing::TestWithParam<Case> {};
 
 TEST_P(GpuAttentionWgmma, MatchesTheFloat64Reference) {
   check_variants(GetParam(), {{"wgmma64x4", true, AttentionKernel::kFlashWgmma, 64, 4},
-                              {"wgmma128x8", true, AttentionKernel::kFlashWgmma, 128, 8}});
+                              {"wgmma128x8", true, AttentionKernel::kFlashWgmma, 128, 8},
+                              {"tma128x12", true, AttentionKernel::kFlashTma, 128, 12},
+                              {"tma128x12_no_pingpong", true, AttentionKernel::kFlashTma, 128, 12, -1, false}});
 }
 
 std::vector<Case> flash_cases() {
   std::vector<Case> out;
   for (const Case& k : cases())
     if (flash_applies(k)) out.push_back(k);
+  // Spare cache positions (NaN) past the last key: whole prompts, a chunk after cached tokens, a
+  // window, GQA, flex prefix_lm (rows that see later keys), one more than a tile.
+  for (int64_t hd : {64, 128}) {
+    out.push_back({4, 2, hd, 300, 300, 0, 0, 0, {}, 0, 200});
+    out.push_back({4, 1, hd, 1000, 333, 0, 0, 0, {}, 0, 77});
+    out.push_back({8, 1, hd, 777, 333, 100, 0, 0, {}, 0, 50});
+    out.push_back({4, 2, hd, 300, 300, 0, 0, 0, {}, 3, 100});
+    out.push_back({2, 2, hd, 129, 129, 0, 0, 0, {}, 0, 1});
+    out.push_back({4, 4, hd, 1301, 1301, 0, 0, 0, {}, 0, 3});
+  }
   return out;
 }
 

@@ -17,6 +17,15 @@
 // loaded with cp.async while the other is in use), with an online softmax in registers (exp2 with
 // log2(e) folded into the scale). Tiles wholly masked for every row of the block are skipped; only
 // tiles cut by the causal diagonal or the window edge are masked element by element.
+//
+// The TMA kernel (FlashImpl::kWgmmaTma, flash_attention_sm90_tma.cu; FlashAttention-3's design): a
+// producer warp copies Q and 128-key K/V tiles with Hopper's bulk tensor copy engine into a
+// two-stage mbarrier ring, two consumer warpgroups (64 query rows each, registers moved to them with
+// setmaxnreg) multiply with wgmma and overlap each tile's softmax with the previous tile's P.V. It
+// takes every problem flash_prefill_supported accepts (head_dim 64 and 128, GQA, windows, flex
+// masks, chunks after cached keys) whose q / k_cache / v_cache are 16-byte aligned
+// (flash_prefill_tma_supported); launch_flash_prefill runs anything else asked of it on the wgmma
+// 64x4 kernel instead.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,7 +43,8 @@ constexpr int64_t kFlashPrefillMinTokens = 64;
 // How the tiles are multiplied: mma.sync m16n8k16 (sm_80+; the default), or Hopper's warpgroup
 // wgmma (sm_90 only, flash_prefill_wgmma_available(): S = Q K^T with both operands from shared
 // memory, O += P V with P from registers).
-enum class FlashImpl { kMmaSync, kWgmma };
+// kWgmmaTma: the TMA + warp-specialised wgmma kernel (sm_90 only, one shape: 128 rows x 12 warps).
+enum class FlashImpl { kMmaSync, kWgmma, kWgmmaTma };
 
 // Block shape, query rows x warps. mma.sync: 64x4 (16 rows a warp, Q fragments in registers),
 // 128x4 (32 rows a warp, Q re-read from shared memory, each K/V fragment used twice), 128x8 (16
@@ -43,6 +53,9 @@ enum class FlashImpl { kMmaSync, kWgmma };
 struct FlashConfig {
   FlashImpl impl = FlashImpl::kMmaSync;
   int rows = 0, warps = 0;
+  // kWgmmaTma: the two consumer warpgroups take turns issuing their matrix products (FA3's
+  // inter-warpgroup ping-pong); false: each issues as soon as its tiles are there.
+  bool pingpong = true;
 };
 
 // The config with defaults filled in; a shape that does not exist is a ctx::Error naming it.
@@ -53,6 +66,10 @@ bool flash_prefill_wgmma_available();
 
 // Whether launch_flash_prefill can run p (shape and layout only; n may be anything >= 1).
 bool flash_prefill_supported(const AttentionParams& p);
+
+// Whether the TMA kernel takes p: flash_prefill_supported and the copy engine's 16-byte alignment
+// of q, k_cache and v_cache.
+bool flash_prefill_tma_supported(const AttentionParams& p);
 
 // Enqueues the prefill attention of p on stream (programmatic dependent launch, as the forward
 // pass's other kernels). CTX_CHECKs flash_prefill_supported(p); the wgmma kernels need

@@ -132,6 +132,10 @@ void launch_with_smem(dim3 grid, dim3 block, int smem, cudaStream_t stream, cons
 // The wgmma kernels (flash_attention_sm90.cu): rows_per_block 64 or 128 (one or two warpgroups).
 void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, int rows_per_block);
 
+// The TMA + warp-specialised wgmma kernel (flash_attention_sm90_tma.cu); needs
+// flash_prefill_tma_supported(p); pingpong: FlashConfig::pingpong.
+void launch_flash_prefill_sm90_tma(const AttentionParams& p, cudaStream_t stream, bool pingpong);
+
 // The block's place in the problem: query rows [m0, m0 + rows_valid) at positions [p_lo, p_hi],
 // key tiles first_tile .. last_tile, and the head's Q/K/V/out bases.
 struct BlockWork {
@@ -214,13 +218,14 @@ __device__ __forceinline__ void mask_slab(float (&s)[kNTiles][4], const Mask& ma
         s[j][e] = -INFINITY;
 }
 
-// Online softmax over one tile of scores: updates the running max and (thread-partial) sum of the
-// thread's two rows, rescales its output accumulators, and turns s into the weights
-// exp2(s * scale_log2 - max * scale_log2). A row whose scores so far are all -inf keeps max -inf
-// with exponent base 0, so nothing computes inf - inf.
-template <int kNTiles, int kDTiles>
-__device__ __forceinline__ void softmax_slab(float (&s)[kNTiles][4], float (&o)[kDTiles][4], float (&row_max)[2],
-                                             float (&row_sum)[2], float scale_log2) {
+// Online softmax over one tile of scores, the scores' half: updates the running max and
+// (thread-partial) sum of the thread's two rows and turns s into the weights exp2(s * scale_log2 -
+// max * scale_log2); correction[i] is what row i's output accumulators must then be scaled by
+// (rescale_rows; apart so that a kernel can do it once an in-flight P.V product has finished). A row
+// whose scores so far are all -inf keeps max -inf with exponent base 0, so nothing computes inf - inf.
+template <int kNTiles>
+__device__ __forceinline__ void softmax_scores(float (&s)[kNTiles][4], float (&row_max)[2], float (&row_sum)[2],
+                                               float scale_log2, float (&correction)[2]) {
 #pragma unroll
   for (int i = 0; i < 2; ++i) {  // row i: elements 2i, 2i + 1; the 4 threads of a quad share it
     float mx = row_max[i];
@@ -229,7 +234,7 @@ __device__ __forceinline__ void softmax_slab(float (&s)[kNTiles][4], float (&o)[
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
     const float base = mx == -INFINITY ? 0.f : mx * scale_log2;
-    const float correction = mma::exp2_approx(row_max[i] * scale_log2 - base);  // 0 while the max was -inf
+    correction[i] = mma::exp2_approx(row_max[i] * scale_log2 - base);  // 0 while the max was -inf
     row_max[i] = mx;
     float sum = 0.f;
 #pragma unroll
@@ -239,10 +244,24 @@ __device__ __forceinline__ void softmax_slab(float (&s)[kNTiles][4], float (&o)[
         s[j][e] = mma::exp2_approx(fmaf(s[j][e], scale_log2, -base));
         sum += s[j][e];
       }
-    row_sum[i] = row_sum[i] * correction + sum;
-#pragma unroll
-    for (int d = 0; d < kDTiles; ++d) o[d][2 * i] *= correction, o[d][2 * i + 1] *= correction;
+    row_sum[i] = row_sum[i] * correction[i] + sum;
   }
+}
+
+template <int kDTiles>
+__device__ __forceinline__ void rescale_rows(float (&o)[kDTiles][4], const float (&correction)[2]) {
+#pragma unroll
+  for (int d = 0; d < kDTiles; ++d)
+    o[d][0] *= correction[0], o[d][1] *= correction[0], o[d][2] *= correction[1], o[d][3] *= correction[1];
+}
+
+// Both halves: the scores become weights and the output accumulators are rescaled.
+template <int kNTiles, int kDTiles>
+__device__ __forceinline__ void softmax_slab(float (&s)[kNTiles][4], float (&o)[kDTiles][4], float (&row_max)[2],
+                                             float (&row_sum)[2], float scale_log2) {
+  float correction[2];
+  softmax_scores(s, row_max, row_sum, scale_log2, correction);
+  rescale_rows(o, correction);
 }
 
 // The A fragment (m16k16, bf16) of keys 16kk .. 16kk + 15 from the weights in s.

@@ -12,6 +12,7 @@
 // Rows >= n and keys past the block's last position are zero-filled (never garbage: V rows enter
 // P.V even where P is 0); masked scores are -inf.
 #include <climits>
+#include <cstdint>
 #include <cmath>
 
 #include "core/base/error.h"
@@ -180,6 +181,11 @@ bool flash_prefill_supported(const AttentionParams& p) {
          p.n >= 1 && p.n < INT_MAX && p.capacity < INT_MAX;
 }
 
+bool flash_prefill_tma_supported(const AttentionParams& p) {
+  const auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
+  return flash_prefill_supported(p) && aligned(p.q) && aligned(p.k_cache) && aligned(p.v_cache);
+}
+
 bool flash_prefill_wgmma_available() {
   int device = 0, major = 0, minor = 0;
   CTX_CUDA_CHECK(cudaGetDevice(&device));
@@ -189,6 +195,12 @@ bool flash_prefill_wgmma_available() {
 }
 
 FlashConfig resolve_flash_config(FlashConfig c, int64_t hd) {
+  if (c.impl == FlashImpl::kWgmmaTma) {
+    if (c.rows == 0 && c.warps == 0) c.rows = 128, c.warps = 12;
+    if (c.rows != 128 || c.warps != 12)
+      fail("flash prefill: no TMA kernel for ", c.rows, " rows x ", c.warps, " warps (known: 128x12)");
+    return c;
+  }
   if (c.rows == 0 && c.warps == 0) {
     // Defaults: 128 rows (each K/V tile read from L2 once for 128 rows, as FA2), in the shapes
     // that fit in registers (ptxas -v, sm_90a: 128 rows x 4 warps at head_dim 128 needs 255
@@ -207,6 +219,13 @@ FlashConfig resolve_flash_config(FlashConfig c, int64_t hd) {
 void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, const FlashConfig& requested) {
   CTX_CHECK(flash_prefill_supported(p), "flash prefill: unsupported shape or layout");
   const FlashConfig config = resolve_flash_config(requested, p.hd);
+  if (config.impl == FlashImpl::kWgmmaTma) {
+    if (flash_prefill_tma_supported(p))
+      flash::launch_flash_prefill_sm90_tma(p, stream, config.pingpong);
+    else  // unaligned tensors: the same loop without the copy engine
+      flash::launch_flash_prefill_sm90(p, stream, 64);
+    return;
+  }
   if (config.impl == FlashImpl::kWgmma) {
     flash::launch_flash_prefill_sm90(p, stream, config.rows);
     return;

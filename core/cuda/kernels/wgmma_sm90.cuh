@@ -34,6 +34,14 @@ __device__ __forceinline__ void fence_operands(float (&d)[kN][4]) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[j][e])::"memory");
 }
+// The same for A fragments in registers, which an in-flight wgmma may still read.
+template <int kN>
+__device__ __forceinline__ void fence_operands(uint32_t (&a)[kN][4]) {
+#pragma unroll
+  for (int j = 0; j < kN; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(a[j][e])::"memory");
+}
 // Shared memory written through the generic proxy (st.shared, cp.async) becomes visible to the
 // tensor cores' async proxy: each writing thread, before the barrier.
 __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
@@ -60,6 +68,14 @@ __device__ __forceinline__ void wgmma_ss_m64n64k16(float (&d)[8][4], uint64_t de
       "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {" CTX_WGMMA_REGS32 "}, %32, %33, p, 1, 1, 0, 0;\n}\n"
       : CTX_WGMMA_ACC32(d)
+      : "l"(desc_a), "l"(desc_b), "r"(accumulate));
+}
+
+__device__ __forceinline__ void wgmma_ss_m64n128k16(float (&d)[16][4], uint64_t desc_a, uint64_t desc_b, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {" CTX_WGMMA_REGS64 "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+      : CTX_WGMMA_ACC64(d)
       : "l"(desc_a), "l"(desc_b), "r"(accumulate));
 }
 
