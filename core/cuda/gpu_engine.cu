@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <numeric>
 #include <vector>
 
 #include "core/base/dtype.h"
@@ -177,18 +178,11 @@ class GpuEngineImpl final : public GpuEngine {
   // Token ids, position, step counter, generated ids ([steps][rows]), batched sequence lengths.
   DeviceBuffer<int32_t> tokens_, pos_, step_, out_, lens_;
   // KV compression (null without): entries per KV layer on the device (read by the captured graph)
-  // and on the host, where each layer's entries came from, decode steps since the last compression.
+  // and on the host, decode steps since the last compression. The compressor tracks where each
+  // layer's entries came from (kv_positions).
   std::unique_ptr<GpuKvCompressor> compressor_;
   DeviceBuffer<int32_t> kv_len_dev_;
   std::vector<int64_t> kv_len_;
-  // Entry i < count of head h holds position kept[h * count + i] (the last compaction's survivors);
-  // the entries after them hold positions from, from + 1, ... (appended since).
-  struct KvOrigin {
-    std::vector<int64_t> kept;
-    int64_t count = 0, from = 0;
-    int64_t position(int64_t h, int64_t i) const { return i < count ? kept[size_t(h * count + i)] : from + i - count; }
-  };
-  std::vector<KvOrigin> kv_origin_;
   int64_t since_compress_ = 0;
 };
 
@@ -303,7 +297,6 @@ void GpuEngineImpl::reset() {
   kv_->release_all();
   if (compressor_) {
     kv_len_.assign(size_t(config_.num_kv_layers()), 0);
-    kv_origin_.assign(kv_len_.size(), KvOrigin{});
     since_compress_ = 0;
     compressor_->reset(stream_);
     const std::vector<int32_t> zeros(kv_len_.size() + 1, 0);
@@ -509,34 +502,29 @@ void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming
   bool due = n_new > 1;
   if (!due) due = policy.budget.every > 0 && ++since_compress_ >= policy.budget.every;
   if (due) since_compress_ = 0;
-  bool changed = !device_advanced;
-  std::vector<int32_t> kept;
+  bool compressed = false;
   for (size_t l = 0; due && l < kv_len_.size(); ++l) {
     const int64_t count = policy.target(int64_t(l), kv_len_[l], position);
     if (count < 0) continue;
-    compressor_->compress(kv_->rows(int64_t(l), 0), int64_t(l), kv_len_[l], position, count, n_new, stream_, &kept);
-    KvOrigin& origin = kv_origin_[l];
-    std::vector<int64_t> survivors(kept.size());
-    for (size_t e = 0; e < kept.size(); ++e) survivors[e] = origin.position(int64_t(e) / count, kept[e]);
-    origin = KvOrigin{std::move(survivors), count, position};
+    // Enqueues only (no host sync): the device's entry count of the layer becomes `count` in stream order.
+    compressor_->compress(kv_->rows(int64_t(l), 0), int64_t(l), kv_len_[l], position, count, n_new,
+                          kv_len_dev_.get() + l, stream_);
     kv_len_[l] = count;
-    changed = true;
+    compressed = true;
   }
-  if (!changed) return;
-  std::vector<int32_t> lens(kv_len_.begin(), kv_len_.end());
-  CTX_CUDA_CHECK(cudaMemcpyAsync(kv_len_dev_.get(), lens.data(), lens.size() * 4, cudaMemcpyHostToDevice, stream_));
-  CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `lens` lives on this stack frame
-  kv_->shrink(0, kv_extent() + upcoming);
+  if (!device_advanced) {  // a prefill step: the host's entry counts go to the device
+    std::vector<int32_t> lens(kv_len_.begin(), kv_len_.end());
+    CTX_CUDA_CHECK(cudaMemcpyAsync(kv_len_dev_.get(), lens.data(), lens.size() * 4, cudaMemcpyHostToDevice, stream_));
+    CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `lens` lives on this stack frame
+  }
+  if (compressed || !device_advanced) kv_->shrink(0, kv_extent() + upcoming);
 }
 
 std::vector<std::vector<int64_t>> GpuEngineImpl::kv_positions(int64_t kv_layer) const {
   CTX_CHECK(kv_layer >= 0 && kv_layer < config_.num_kv_layers(), "KV layer ", kv_layer);
-  const int64_t entries = compressor_ ? kv_len_[size_t(kv_layer)] : length_;
-  const KvOrigin none;
-  const KvOrigin& origin = compressor_ ? kv_origin_[size_t(kv_layer)] : none;
-  std::vector<std::vector<int64_t>> out(size_t(config_.num_kv_heads), std::vector<int64_t>(size_t(entries)));
-  for (int64_t h = 0; h < config_.num_kv_heads; ++h)
-    for (int64_t i = 0; i < entries; ++i) out[size_t(h)][size_t(i)] = origin.position(h, i);
+  if (compressor_) return compressor_->positions(kv_layer, kv_len_[size_t(kv_layer)], stream_);
+  std::vector<std::vector<int64_t>> out(size_t(config_.num_kv_heads), std::vector<int64_t>(size_t(length_)));
+  for (auto& head : out) std::iota(head.begin(), head.end(), int64_t(0));
   return out;
 }
 

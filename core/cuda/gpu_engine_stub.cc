@@ -56,6 +56,11 @@ GpuKvCompressResult gpu_kv_compress(const GpuKvCompressCase&, std::span<const fl
   no_cuda("gpu_kv_compress");
 }
 
+GpuKvCompressResult gpu_kv_keep_all_but_one(const GpuKvEvictCase&, std::span<const float>, std::span<const float>,
+                                            std::span<const float>) {
+  no_cuda("gpu_kv_keep_all_but_one");
+}
+
 std::vector<float> gpu_kv_attention_votes(const GpuKvVotesCase&, std::span<const float>, std::span<const float>) {
   no_cuda("gpu_kv_attention_votes");
 }

@@ -1,5 +1,5 @@
-// GpuKvCompressor (gpu_kv_compressor.h) and the test entries gpu_kv_compress and gpu_kv_attention_votes
-// (gpu_kv_compress.h).
+// GpuKvCompressor (gpu_kv_compressor.h) and the test entries gpu_kv_compress, gpu_kv_keep_all_but_one and
+// gpu_kv_attention_votes (gpu_kv_compress.h).
 #include <cub/device/device_radix_sort.cuh>
 
 #include <algorithm>
@@ -29,47 +29,107 @@ KvScoreParams score_params(const GpuKvPolicy& p, int64_t layer, int64_t position
 
 }  // namespace
 
-GpuKvCompressor::GpuKvCompressor(DeviceAllocator& alloc, const GpuKvPolicy& policy, const GpuKvScoreShape& scores)
-    : alloc_(alloc), policy_(policy) {
-  if (policy.needs_attention()) scorer_ = std::make_unique<GpuKvScorer>(alloc, policy, scores);
+GpuKvCompressor::GpuKvCompressor(DeviceAllocator& alloc, const GpuKvPolicy& policy, const GpuKvScoreShape& shape)
+    : alloc_(alloc), policy_(policy), shape_(shape) {
+  CTX_CHECK(shape.layers >= 1 && shape.kv_heads >= 1 && shape.capacity >= 1 && shape.capacity < (int64_t(1) << 31),
+            "GPU KV compression: layers ", shape.layers, ", kv_heads ", shape.kv_heads, ", capacity ", shape.capacity);
+  if (policy.needs_attention()) scorer_ = std::make_unique<GpuKvScorer>(alloc, policy, shape);
+  positions_ = DeviceBuffer<int32_t>(alloc, shape.layers * shape.kv_heads * shape.capacity);
+  evicted_ = DeviceBuffer<int32_t>(alloc, shape.kv_heads);
+  reset(nullptr);
+  CTX_CUDA_CHECK(cudaStreamSynchronize(nullptr));
+}
+
+void GpuKvCompressor::reset(cudaStream_t stream) {
+  if (scorer_) scorer_->reset(stream);
+  origins_.assign(size_t(shape_.layers), Origin{});  // known 0, from 0: entry j at position j
+}
+
+template <class T>
+T* GpuKvCompressor::scratch(DeviceBuffer<T>& buffer, int64_t n, cudaStream_t stream) {
+  n = std::max<int64_t>(1, n);
+  if (buffer.size() < n) {
+    CTX_CUDA_CHECK(cudaStreamSynchronize(stream));  // enqueued work may still use the old buffer
+    buffer = DeviceBuffer<T>();
+    buffer = DeviceBuffer<T>(alloc_, n);
+  }
+  return buffer.get();
+}
+
+KvEntryPositions GpuKvCompressor::entry_positions(int64_t layer) const {
+  KvEntryPositions p;
+  p.positions = positions_.get() + layer * shape_.kv_heads * shape_.capacity;
+  p.stride = shape_.capacity;
+  p.known = origins_[size_t(layer)].known, p.from = origins_[size_t(layer)].from;
+  return p;
 }
 
 void GpuKvCompressor::compress(const KvLayerRows& rows, int64_t layer, int64_t length, int64_t position, int64_t count,
-                               int64_t n_new, cudaStream_t stream, std::vector<int32_t>* kept) {
-  CTX_CHECK(count >= 1 && count < length, "GPU KV compression: keep ", count, " of ", length);
+                               int64_t n_new, int32_t* device_length, cudaStream_t stream) {
+  CTX_CHECK(count >= 1 && count < length && length <= shape_.capacity && layer >= 0 && layer < shape_.layers &&
+                rows.kv_heads == shape_.kv_heads,
+            "GPU KV compression: keep ", count, " of ", length, " (capacity ", shape_.capacity, ") in layer ", layer);
+  float* scores = scratch(scores_, rows.kv_heads * shape_.capacity, stream);
+  if (scorer_)
+    scorer_->scores(layer, length, n_new, scores, stream);
+  else
+    launch_kv_scores(rows, length, score_params(policy_, layer, position), scores, stream);
+  keep(rows, layer, length, position, count, scores, true, device_length, stream);
+}
+
+void GpuKvCompressor::keep(const KvLayerRows& rows, int64_t layer, int64_t length, int64_t position, int64_t count,
+                           const float* scores, bool one_eviction, int32_t* device_length, cudaStream_t stream) {
   const int64_t heads = rows.kv_heads;
   // scored_compressor.cc: the last `protect` entries survive, the top `pick` of the others join them.
   const int64_t protect = policy_.protect(count);
   const int64_t pick = count - protect, pool = length - protect;
-  DeviceBuffer<float> scores(alloc_, heads * length);
-  if (scorer_)
-    scorer_->scores(layer, length, n_new, scores.get(), stream);
-  else
-    launch_kv_scores(rows, length, score_params(policy_, layer, position), scores.get(), stream);
-  DeviceBuffer<uint64_t> keys(alloc_, std::max<int64_t>(1, heads * pool)), sorted(alloc_, std::max<int64_t>(1, heads * pool));
+  KvEntryPositions pos = entry_positions(layer);
+  float* votes = scorer_ ? scorer_->moving_votes(layer) : nullptr;
+  if (one_eviction && count == length - 1 && rows.hd % 8 == 0) {
+    KvEvictOneParams p;
+    p.rows = rows, p.length = length, p.pool = pool, p.scores = scores;
+    p.votes = votes, p.votes_stride = shape_.capacity;
+    p.pos = pos, p.device_length = device_length, p.evicted = evicted_.get();
+    p.edges = scratch(edges_, kv_evict_one_workspace(heads, shape_.capacity, rows.hd), stream);
+    launch_kv_evict_one(p, stream);
+    origins_[size_t(layer)] = Origin{count, position};
+    return;
+  }
+  uint64_t* sorted = scratch(sorted_, heads * pool, stream);
   if (pick > 0) {
-    launch_kv_sort_keys(scores.get(), heads, length, pool, keys.get(), stream);
+    uint64_t* keys = scratch(keys_, heads * pool, stream);
+    launch_kv_sort_keys(scores, heads, length, pool, keys, stream);
     size_t temp_bytes = 0;
-    CTX_CUDA_CHECK(cub::DeviceRadixSort::SortKeys(nullptr, temp_bytes, keys.get(), sorted.get(), int(heads * pool), 0,
-                                                  64, stream));
-    DeviceBuffer<char> temp(alloc_, int64_t(std::max<size_t>(temp_bytes, 1)));
-    CTX_CUDA_CHECK(cub::DeviceRadixSort::SortKeys(temp.get(), temp_bytes, keys.get(), sorted.get(), int(heads * pool),
-                                                  0, 64, stream));
+    CTX_CUDA_CHECK(cub::DeviceRadixSort::SortKeys(nullptr, temp_bytes, keys, sorted, int(heads * pool), 0, 64, stream));
+    char* temp = scratch(sort_temp_, int64_t(temp_bytes), stream);
+    CTX_CUDA_CHECK(cub::DeviceRadixSort::SortKeys(temp, temp_bytes, keys, sorted, int(heads * pool), 0, 64, stream));
   }
-  DeviceBuffer<uint8_t> flags(alloc_, heads * length);
-  launch_kv_mark_kept(sorted.get(), heads, length, pool, pick, flags.get(), stream);
-  DeviceBuffer<int32_t> idx(alloc_, heads * count);
-  launch_kv_flags_to_indices(flags.get(), heads, length, count, idx.get(), stream);
-  DeviceBuffer<bf16> tmp_k(alloc_, heads * count * rows.hd), tmp_v(alloc_, heads * count * rows.hd);
-  launch_kv_compact(rows, idx.get(), count, tmp_k.get(), tmp_v.get(), stream);
-  if (scorer_) scorer_->compacted(layer, idx.get(), count, length, scores.get(), stream);  // h2o: votes move too
-  if (kept) {
-    kept->resize(size_t(heads * count));
-    CTX_CUDA_CHECK(cudaMemcpyAsync(kept->data(), idx.get(), size_t(idx.bytes()), cudaMemcpyDeviceToHost, stream));
-  }
-  // The scratch returns to the caching allocator when this returns: wait until the kernels are done
-  // with it (the allocator's blocks are not stream-ordered).
+  uint8_t* flags = scratch(flags_, heads * length, stream);
+  launch_kv_mark_kept(sorted, heads, length, pool, pick, flags, stream);
+  int32_t* idx = scratch(kept_, heads * count, stream);
+  launch_kv_flags_to_indices(flags, heads, length, count, idx, stream);
+  bf16* tmp_k = scratch(tmp_k_, heads * count * rows.hd, stream);
+  bf16* tmp_v = scratch(tmp_v_, heads * count * rows.hd, stream);
+  launch_kv_compact(rows, idx, count, tmp_k, tmp_v, stream);
+  // h2o: the votes move too (scores_ is free by now: the scratch of the move).
+  float* tmp = scratch(scores_, heads * length, stream);
+  if (votes) launch_kv_compact_votes(votes, shape_.capacity, heads, idx, count, length, tmp, stream);
+  launch_kv_compact_positions(pos, heads, idx, count, reinterpret_cast<int32_t*>(tmp), device_length, stream);
+  origins_[size_t(layer)] = Origin{count, position};
+}
+
+std::vector<std::vector<int64_t>> GpuKvCompressor::positions(int64_t layer, int64_t length, cudaStream_t stream) const {
+  CTX_CHECK(layer >= 0 && layer < shape_.layers && length >= 0 && length <= shape_.capacity, "KV positions: layer ",
+            layer, ", length ", length);
+  const KvEntryPositions p = entry_positions(layer);
+  std::vector<int32_t> stored(size_t(shape_.kv_heads * shape_.capacity));
+  CTX_CUDA_CHECK(cudaMemcpyAsync(stored.data(), p.positions, stored.size() * 4, cudaMemcpyDeviceToHost, stream));
   CTX_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::vector<std::vector<int64_t>> out(size_t(shape_.kv_heads), std::vector<int64_t>(size_t(length)));
+  for (int64_t h = 0; h < shape_.kv_heads; ++h)
+    for (int64_t j = 0; j < length; ++j)
+      out[size_t(h)][size_t(j)] = j < p.known ? stored[size_t(h * p.stride + j)] : p.from + j - p.known;
+  return out;
 }
 
 namespace {
@@ -104,6 +164,25 @@ struct TestLayer {
     if (blocks) CTX_CUDA_CHECK(cudaMemcpy(dtable.get(), table.data(), size_t(blocks) * 4, cudaMemcpyHostToDevice));
     rows.k = dk.get(), rows.v = dv.get(), rows.table = blocks ? dtable.get() : nullptr;
   }
+  // The kept entries (the compressor's positions: entry j started at position j) and their K/V rows.
+  GpuKvCompressResult result(const GpuKvCompressor& compressor, int64_t layer, int64_t count) const {
+    GpuKvCompressResult r;
+    for (const auto& head : compressor.positions(layer, count, nullptr))
+      for (int64_t p : head) r.kept.push_back(int32_t(p));
+    std::vector<bf16> hk(size_t(dk.size())), hv(hk.size());
+    CTX_CUDA_CHECK(cudaMemcpy(hk.data(), dk.get(), size_t(dk.bytes()), cudaMemcpyDeviceToHost));
+    CTX_CUDA_CHECK(cudaMemcpy(hv.data(), dv.get(), size_t(dv.bytes()), cudaMemcpyDeviceToHost));
+    r.k.resize(size_t(rows.kv_heads * count * rows.hd)), r.v.resize(r.k.size());
+    for (int64_t h = 0; h < rows.kv_heads; ++h)
+      for (int64_t i = 0; i < count; ++i)
+        for (int64_t e = 0; e < rows.hd; ++e) {
+          const size_t to = size_t((h * count + i) * rows.hd + e);
+          r.k[to] = __bfloat162float(hk[size_t(host_rows.offset(h, i) + e)]);
+          r.v[to] = __bfloat162float(hv[size_t(host_rows.offset(h, i) + e)]);
+        }
+    return r;
+  }
+
   KvLayerRows rows, host_rows;  // device pointers; the same layout with the host's table
   std::vector<int32_t> table;
   DeviceBuffer<bf16> dk, dv;
@@ -135,19 +214,36 @@ GpuKvCompressResult gpu_kv_compress(const GpuKvCompressCase& c, std::span<const 
     compressor.observe(c.layer, layer.rows, dq.get(), c.n_new, dbefore.get(), c.length, nullptr);
     CTX_CUDA_CHECK(cudaDeviceSynchronize());
   }
-  GpuKvCompressResult r;
-  compressor.compress(layer.rows, c.layer, c.length, c.position, c.count, std::max<int64_t>(1, c.n_new), nullptr, &r.kept);
-  std::vector<bf16> hk(size_t(layer.dk.size())), hv(hk.size());
-  CTX_CUDA_CHECK(cudaMemcpy(hk.data(), layer.dk.get(), size_t(layer.dk.bytes()), cudaMemcpyDeviceToHost));
-  CTX_CUDA_CHECK(cudaMemcpy(hv.data(), layer.dv.get(), size_t(layer.dv.bytes()), cudaMemcpyDeviceToHost));
-  r.k.resize(size_t(c.kv_heads * c.count * c.hd)), r.v.resize(r.k.size());
-  for (int64_t h = 0; h < c.kv_heads; ++h)
-    for (int64_t i = 0; i < c.count; ++i)
-      for (int64_t e = 0; e < c.hd; ++e) {
-        const size_t to = size_t((h * c.count + i) * c.hd + e);
-        r.k[to] = __bfloat162float(hk[size_t(layer.host_rows.offset(h, i) + e)]);
-        r.v[to] = __bfloat162float(hv[size_t(layer.host_rows.offset(h, i) + e)]);
-      }
+  compressor.compress(layer.rows, c.layer, c.length, c.position, c.count, std::max<int64_t>(1, c.n_new), nullptr,
+                      nullptr);
+  return layer.result(compressor, c.layer, c.count);
+}
+
+GpuKvCompressResult gpu_kv_keep_all_but_one(const GpuKvEvictCase& c, std::span<const float> scores,
+                                            std::span<const float> k, std::span<const float> v) {
+  const int64_t per_head = c.length * c.hd;
+  if (c.length < 2 || c.kv_heads < 1 || c.hd < 1 || c.protect < 0 || c.protect >= c.length ||
+      int64_t(scores.size()) != c.kv_heads * c.length || int64_t(k.size()) != c.kv_heads * per_head ||
+      int64_t(v.size()) != c.kv_heads * per_head)
+    fail("gpu_kv_keep_all_but_one: ", c.kv_heads, " heads of ", c.length, " entries of ", c.hd, ", protect ", c.protect,
+         ", ", scores.size(), " scores, ", k.size(), "/", v.size(), " K/V floats");
+  DeviceAllocator alloc;
+  TestLayer layer(alloc, c.kv_heads, c.length, c.hd, c.block_size, k, v);
+  GpuKvPolicy policy;  // a policy without attention: protect_recent is all the selection reads of it
+  policy.method = GpuKvMethod::kStreaming, policy.budget.protect_recent = c.protect;
+  GpuKvScoreShape shape;
+  shape.layers = 1, shape.kv_heads = c.kv_heads, shape.capacity = c.length;
+  GpuKvCompressor compressor(alloc, policy, shape);
+  DeviceBuffer<float> dscores = upload_f32(alloc, scores.data(), int64_t(scores.size()));
+  DeviceBuffer<int32_t> dlength(alloc, 1);
+  const int32_t length = int32_t(c.length);
+  CTX_CUDA_CHECK(cudaMemcpy(dlength.get(), &length, 4, cudaMemcpyHostToDevice));
+  compressor.keep(layer.rows, 0, c.length, c.length, c.length - 1, dscores.get(), c.one_eviction, dlength.get(),
+                  nullptr);
+  GpuKvCompressResult r = layer.result(compressor, 0, c.length - 1);
+  int32_t after = 0;
+  CTX_CUDA_CHECK(cudaMemcpy(&after, dlength.get(), 4, cudaMemcpyDeviceToHost));
+  r.device_length = after;
   return r;
 }
 

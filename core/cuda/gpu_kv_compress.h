@@ -24,10 +24,22 @@ struct GpuKvCompressCase {
 struct GpuKvCompressResult {
   std::vector<int32_t> kept;  // [kv_head][count]
   std::vector<float> k, v;    // entries 0..count-1 afterwards: [kv_head][count][hd]
+  int64_t device_length = 0;  // gpu_kv_keep_all_but_one: the layer's entry count on the device afterwards
 };
 // Throws ctx::Unsupported without CUDA.
 GpuKvCompressResult gpu_kv_compress(const GpuKvCompressCase& c, std::span<const float> k, std::span<const float> v,
                                     std::span<const float> q = {});
+
+// For tests: a layer of `length` entries as above keeps all but one per KV head given the scores
+// [kv_head][length] (the CPU's selection: the last `protect` entries survive, the top length-1-protect
+// of the others by score, ties to the earlier entry), through the one-eviction path (one_eviction;
+// head_dim a multiple of 8) or the general selection. Throws ctx::Unsupported without CUDA.
+struct GpuKvEvictCase {
+  int64_t kv_heads = 1, length = 0, hd = 0, protect = 0, block_size = 0;
+  bool one_eviction = true;
+};
+GpuKvCompressResult gpu_kv_keep_all_but_one(const GpuKvEvictCase& c, std::span<const float> scores,
+                                            std::span<const float> k, std::span<const float> v);
 
 // For tests: the attention votes of the score kernels (kernels/kv_score_kernels.h) alone: query rows
 // [row_begin, row_end) of a step of n_new rows over `length` entries (keys [kv_head][length][hd],

@@ -58,10 +58,4 @@ void GpuKvScorer::scores(int64_t layer, int64_t length, int64_t n_new, float* sc
   launch_kv_votes_to_scores(votes(layer), shape_.capacity, shape_.kv_heads, length, p, scores, stream);
 }
 
-void GpuKvScorer::compacted(int64_t layer, const int32_t* kept, int64_t count, int64_t length, float* tmp,
-                            cudaStream_t stream) {
-  if (!policy_.accumulates()) return;  // snapkv and tova vote afresh every step
-  launch_kv_compact_votes(layer_votes(layer), shape_.capacity, shape_.kv_heads, kept, count, length, tmp, stream);
-}
-
 }  // namespace ctx::cuda

@@ -4,10 +4,10 @@
 // softmax attention over the layer's entries (kernels/kv_score_kernels.h, two blockwise passes, no
 // [rows x entries] matrix) becomes per-entry votes in a per-layer device buffer [kv_head][capacity],
 // replaced each step (snapkv, tova) or added to (h2o: the heavy hitters' accumulated attention).
-// Compression then turns a layer's votes into the plugin's scores (scores()) and, for h2o, moves the
-// accumulated votes with the kept entries (compacted()). observe() only enqueues kernels (no
-// allocation, no host sync), so a decode step with it is captured in the engine's CUDA graph: the
-// entry count comes from device memory. Not thread-safe.
+// Compression then turns a layer's votes into the plugin's scores (scores()); for h2o the
+// accumulated votes move with the kept entries (moving_votes(), moved by GpuKvCompressor). observe()
+// only enqueues kernels (no allocation, no host sync), so a decode step with it is captured in the
+// engine's CUDA graph: the entry count comes from device memory. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -37,10 +37,12 @@ class GpuKvScorer {
                int64_t length_bound, cudaStream_t stream);
   // The plugin's scores [kv_head][length] of the layer's `length` entries after a step of n_new rows.
   void scores(int64_t layer, int64_t length, int64_t n_new, float* scores, cudaStream_t stream) const;
-  // After the layer kept kept[h * count + i] of `length` entries (h2o: the votes move with them).
-  void compacted(int64_t layer, const int32_t* kept, int64_t count, int64_t length, float* tmp, cudaStream_t stream);
   // Every accumulated vote back to zero (a new sequence).
   void reset(cudaStream_t stream);
+  // h2o: the layer's accumulated votes [kv_head][capacity], which move with the entries (the
+  // one-eviction path shifts them itself); null for policies that vote afresh every step.
+  float* moving_votes(int64_t layer) { return policy_.accumulates() ? layer_votes(layer) : nullptr; }
+  int64_t capacity() const { return shape_.capacity; }
   // The layer's votes [kv_head][capacity] (device; tests).
   const float* votes(int64_t layer) const { return votes_.get() + layer * shape_.kv_heads * shape_.capacity; }
 

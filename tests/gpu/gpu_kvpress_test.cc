@@ -17,12 +17,15 @@
 // - Paged: the compressed logits equal the contiguous ones bit for bit, and the blocks held drop to
 //   the kept entries; generate_greedy (a CUDA graph per step, entry counts on the device) gives the
 //   tokens of forward() one token at a time (h2o, tova and snapkv too: their scoring hook in the graph).
+// - The one-eviction path (count = length - 1) keeps what the general selection and the CPU's rule
+//   keep on scores with ties, rows bit for bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -108,6 +111,73 @@ TEST(GpuKvCompress, KernelsKeepTheCpuPluginsIndices) {
         }
     }
   }
+}
+
+// The CPU's selection (scored_compressor.cc) keeping all but one entry: the last `protect` survive,
+// the top pool - 1 of the others by score (ties to the earlier entry) join them; [kv_head][length - 1].
+std::vector<int32_t> cpu_keep_all_but_one(const std::vector<float>& scores, int64_t heads, int64_t length,
+                                          int64_t protect) {
+  const int64_t pool = length - protect, pick = pool - 1;
+  std::vector<int32_t> kept;
+  for (int64_t h = 0; h < heads; ++h) {
+    const float* sc = scores.data() + h * length;
+    std::vector<int64_t> order(static_cast<size_t>(pool));
+    std::iota(order.begin(), order.end(), int64_t(0));
+    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sc[a] != sc[b] ? sc[a] > sc[b] : a < b; });
+    std::sort(order.begin(), order.begin() + pick);
+    for (int64_t i = 0; i < pick; ++i) kept.push_back(int32_t(order[size_t(i)]));
+    for (int64_t j = pool; j < length; ++j) kept.push_back(int32_t(j));
+  }
+  return kept;
+}
+
+// The one-eviction path (a decode step's steady state) against the general selection and the CPU's
+// rule, on scores with many ties (a few distinct values, -0 beside +0, one head all equal, one head
+// whose lowest score is its newest entry): the same kept entries, rows bit for bit, the device's entry
+// count one less; contiguous and paged, K/V rows of one chunk and of several (with their edges).
+TEST(GpuKvEvictOne, KeepsWhatTheGeneralSelectionKeeps) {
+  if (!have_gpu()) GTEST_SKIP() << "no GPU";
+  const int64_t heads = 4;
+  for (const int64_t hd : {64, 128})
+    for (const int64_t length : {2, 5, 130, 1000})
+      for (const int64_t protect : {int64_t(0), int64_t(1), length / 3, length - 1})
+        for (const int64_t block_size : {0, 16}) {
+          if (protect >= length) continue;
+          const auto k = random_rows(heads, length, hd, 3), v = random_rows(heads, length, hd, 4);
+          std::vector<float> scores(size_t(heads * length));
+          uint64_t st = uint64_t(length * 131 + protect);
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t j = 0; j < length; ++j) {
+              st = st * 6364136223846793005ull + 1442695040888963407ull;
+              const int64_t q = int64_t(st >> 61);  // 0..7: many ties
+              float s = h == 1 ? 0.5f : float(q) * 0.25f - 0.5f;
+              if (h == 2 && s == 0.f && (j & 1)) s = -0.f;
+              if (h == 3 && j == length - 1) s = -1.f;  // the newest entry scores lowest
+              scores[size_t(h * length + j)] = s;
+            }
+          const auto want = cpu_keep_all_but_one(scores, heads, length, protect);
+          GpuKvEvictCase c;
+          c.kv_heads = heads, c.length = length, c.hd = hd, c.protect = protect, c.block_size = block_size;
+          const std::string where = "hd " + std::to_string(hd) + " length " + std::to_string(length) + " protect " +
+                                    std::to_string(protect) + " block " + std::to_string(block_size);
+          c.one_eviction = true;
+          const GpuKvCompressResult fast = gpu_kv_keep_all_but_one(c, scores, k, v);
+          c.one_eviction = false;
+          const GpuKvCompressResult general = gpu_kv_keep_all_but_one(c, scores, k, v);
+          ASSERT_EQ(fast.kept, want) << where;
+          ASSERT_EQ(general.kept, want) << where;
+          EXPECT_EQ(fast.device_length, length - 1) << where;
+          EXPECT_EQ(general.device_length, length - 1) << where;
+          ASSERT_EQ(std::memcmp(fast.k.data(), general.k.data(), fast.k.size() * 4), 0) << where;
+          ASSERT_EQ(std::memcmp(fast.v.data(), general.v.data(), fast.v.size() * 4), 0) << where;
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t i = 0; i < length - 1; ++i) {
+              const size_t from = size_t((h * length + want[size_t(h * (length - 1) + i)]) * hd);
+              const size_t to = size_t((h * (length - 1) + i) * hd);
+              ASSERT_EQ(std::memcmp(&fast.k[to], &k[from], size_t(hd) * 4), 0) << where << " K row " << i;
+              ASSERT_EQ(std::memcmp(&fast.v[to], &v[from], size_t(hd) * 4), 0) << where << " V row " << i;
+            }
+        }
 }
 
 // Records the CPU compressor's choices: kept positions per KV layer and head, composed over steps.

@@ -58,4 +58,36 @@ void launch_kv_flags_to_indices(const uint8_t* flags, int64_t kv_heads, int64_t 
 void launch_kv_compact(const KvLayerRows& rows, const int32_t* kept, int64_t count, bf16* tmp_k, bf16* tmp_v,
                        cudaStream_t stream);
 
+// Where each entry came from, moved with the entries: entry j of head h holds position
+// positions[h * stride + j] for j < known, else from + j - known (the entries appended since).
+struct KvEntryPositions {
+  int32_t* positions = nullptr;  // [kv_head][stride]
+  int64_t stride = 0, known = 0, from = 0;
+};
+
+// After a compaction that kept kept[h * count + i] (increasing): positions[h][i] = the old position of
+// that entry for i < count (tmp: kv_heads * count int32 of scratch); device_length (optional) = count.
+void launch_kv_compact_positions(const KvEntryPositions& pos, int64_t kv_heads, const int32_t* kept, int64_t count,
+                                 int32_t* tmp, int32_t* device_length, cudaStream_t stream);
+
+// The one-eviction path: a layer of `length` entries keeps all but one per head, the one the general
+// selection drops (pick = pool - 1 of the candidates j < pool, the rest protected): the lowest score,
+// ties to the later entry. The rows after it move up by one in place (entries stay in order; 16-byte
+// copies, hd a multiple of 8), with the votes (h2o) and positions; afterwards positions are stored for
+// every entry < length - 1 (pos.known = length - 1). Two launches, no allocation, no host sync.
+struct KvEvictOneParams {
+  KvLayerRows rows;
+  int64_t length = 0;             // entries before; length - 1 after
+  int64_t pool = 0;               // 1 <= pool <= length
+  const float* scores = nullptr;  // [kv_head][length]
+  float* votes = nullptr;         // optional [kv_head][votes_stride]: moved with the rows, votes[length - 1] = 0
+  int64_t votes_stride = 0;
+  KvEntryPositions pos;
+  int32_t* device_length = nullptr;  // optional: decremented once
+  int32_t* evicted = nullptr;        // scratch [kv_heads]: the dropped entry of each head
+  void* edges = nullptr;             // scratch of kv_evict_one_workspace(kv_heads, >= length, hd) bytes
+};
+int64_t kv_evict_one_workspace(int64_t kv_heads, int64_t length_bound, int64_t hd);
+void launch_kv_evict_one(const KvEvictOneParams& p, cudaStream_t stream);
+
 }  // namespace ctx::cuda
