@@ -51,7 +51,8 @@ Matrix quantize(const std::string& spec, int64_t rows, int64_t cols, uint32_t se
 
 float bf16_value(uint32_t bits) { return bf16_to_f32(uint16_t(bits)); }
 
-// Emulates the GEMV kernel on the host: the staged input in B fragment order, each lane's A fragments
+// Emulates the GEMV kernel on the host: the staged input, each lane's B registers from its 16-byte
+// input piece (checked against F::column) and A fragments
 // from its codes (F::fragment, the nf4/fp4 table built as the kernel builds it), the mma products in
 // float64 from the PTX fragment layout, the per-group scales. values: F::value() of every element.
 template <class F>
@@ -63,18 +64,9 @@ void decode(const PackedQuantHost& p, const std::vector<float>& x, std::vector<f
     const RowPos pos = row_pos(w, r);
     for (int64_t c = 0; c < w.cols; ++c) values[size_t(r * w.cols + c)] = F::value(w, pos.tile, pos.i, c, w.code_values);
   }
-  const int words = F::kDup ? 64 : 32;
-  std::vector<uint32_t> xs(size_t(w.chunks * words), 0xFFFFFFFFu);
-  auto xb = [&](int64_t c) -> uint32_t { return c < w.cols ? f32_to_bf16(x[size_t(c)]) : 0u; };
-  for (int64_t c = 0; c < w.chunks * 64; ++c) {
-    const int j = int(c % 64);
-    if (F::kDup) {
-      xs[size_t((c / 64) * 64 + x_word(j / 8, j % 4, (j % 8) / 4))] = xb(c) | xb(c) << 16;
-    } else if (c % 2 == 0) {
-      xs[size_t((c / 64) * 32 + x_word(j / 16, (j % 8) / 2, (j % 16) / 8))] = xb(c) | xb(c + 1) << 16;
-    }
-  }
-  for (uint32_t v : xs) ASSERT_NE(v, 0xFFFFFFFFu) << "a staged word left unwritten";
+  // The input as the kernel stages it: bf16 in natural order, zeros up to whole chunks.
+  std::vector<uint16_t> xs(size_t(w.chunks * 64), 0);
+  for (int64_t c = 0; c < w.cols; ++c) xs[size_t(c)] = f32_to_bf16(x[size_t(c)]);
   std::vector<uint32_t> lut(16 * 64);
   for (int e = 0; e < 16 * 64; ++e) lut[size_t(e)] = e % 64 < 32 ? code_entry(w.code_values[e / 64]) : 0u;
   std::vector<double> tile_dots(size_t(w.tiles * 16), 0.0);
@@ -88,7 +80,7 @@ void decode(const PackedQuantHost& p, const std::vector<float>& x, std::vector<f
         uint32_t codes[F::kLaneBytes / 4];
         std::memcpy(codes, lane_codes(w, tile, chunk, lane, F::kLaneBytes), sizeof codes);
         float s[2][2];
-        F::chunk_scales(w, tile, chunk, g, s);
+        chunk_scales<F>(w, tile, chunk, g, s);
         for (int h = 0; h < 2; ++h)
           for (int grp = 0; grp < 2; ++grp) scale[g + 8 * h][grp] = s[h][grp];
         for (int st = 0; st < F::kSteps; ++st) {
@@ -97,10 +89,16 @@ void decode(const PackedQuantHost& p, const std::vector<float>& x, std::vector<f
           for (int reg = 0; reg < 4; ++reg)
             for (int e = 0; e < 2; ++e)
               A[size_t(st)][g + 8 * (reg & 1)][2 * t + 8 * (reg >> 1) + e] = bf16_value(frag[reg] >> (16 * e));
-          for (int breg = 0; breg < 2; ++breg) {
-            const uint32_t v = xs[size_t(chunk * words + x_word(st, t, breg))];
-            for (int e = 0; e < 2; ++e) B[size_t(st)][2 * t + 8 * breg + e][g] = bf16_value(v >> (16 * e));
-          }
+          uint4 piece;  // the lane's 8 input columns of the step's group
+          std::memcpy(&piece, xs.data() + x_piece_index(chunk, st / (F::kSteps / 2), t) * 8, 16);
+          uint32_t breg[2];
+          F::b_regs(piece, st, breg[0], breg[1]);
+          for (int bi = 0; bi < 2; ++bi)
+            for (int e = 0; e < 2; ++e) {
+              B[size_t(st)][2 * t + 8 * bi + e][g] = bf16_value(breg[bi] >> (16 * e));
+              const int col = F::column(st, t, bi, e);
+              ASSERT_EQ(uint16_t(breg[bi] >> (16 * e)), xs[size_t(chunk * 64 + col)]) << "B register column";
+            }
         }
       }
       for (int grp = 0; grp < 2; ++grp)

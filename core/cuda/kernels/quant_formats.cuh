@@ -13,6 +13,9 @@
 //   kLaneBytes   codes per lane and chunk (16: 4-bit, 32: 8-bit); kSteps k16 steps per chunk
 //   kDup         each weight takes two k slots (its value as bf16 hi + lo), B holds x twice
 //   slot(i, j)   the lane and code slot of element (row i, column j) of a chunk
+//   column(s, t, b, e)            the chunk column of half e of B register b of step s of lane t
+//   b_regs(piece, s, b0, b1)      B registers of step s from the lane's 16-byte input piece
+//   scale_bytes/scale_ptr/decode_scales   a lane's scales of a chunk (its rows g, g + 8)
 //   fragment(codes, s, lut, lane4, a)   A registers of step s from the lane's codes (bf16x2 bits);
 //                lut, lane4 = 4 * lane: nf4/fp4's table (Code4Format::kTableWords words)
 //   value(view, tile, i, col, code_values)   the element's float value, exactly the CPU plugin's code *
@@ -127,26 +130,57 @@ struct Slot {
   int lane = 0, slot = 0;
 };
 
-// Word index within a chunk of the staged input that B register b of step s of lane t reads: the
-// 16-byte piece s / 2 of lane t is words (s / 2) * 16 + 4 t .. + 3 (the 4 lanes t hit distinct banks).
-CTX_HD inline int x_word(int s, int t, int b) { return (s / 2) * 16 + t * 4 + (s % 2) * 2 + b; }
-
 CTX_HD inline const uint8_t* lane_codes(const QuantMatrixView& w, int64_t tile, int64_t chunk, int lane, int lane_bytes) {
   return w.codes + ((tile * w.chunks + chunk) * kLanes + lane) * lane_bytes;
 }
 
-// Integer formats: element (i, j) is in step j / 16, register a = 2 ((j % 16) / 8) + i / 8 of lane
-// 4 (i % 8) + (j % 8) / 2, half j % 2.
+// The k order inside a chunk is chosen so that lane t's inputs of group grp (columns 32 grp .. + 31)
+// are the 8 consecutive columns 32 grp + 8 t .. + 7: one 16-byte load of the input as it is (bf16,
+// natural order) gives all of the lane's B registers of the group.
+CTX_HD inline int64_t x_piece_index(int64_t chunk, int grp, int t) { return chunk * 8 + grp * 4 + t; }  // in uint4
+
+// Integer formats, steps 2 grp + h of group grp: B register b of step s of lane t holds columns
+// 32 (s / 2) + 8 t + 4 (s % 2) + 2 b + {0, 1}; element (i, j) is in register a = 2 b + i / 8 of lane
+// 4 (i % 8) + t, half j % 2.
 struct IntSlot {
   int lane, s, a, e;
 };
-CTX_HD inline IntSlot int_slot(int i, int j) { return IntSlot{4 * (i % 8) + (j % 8) / 2, j / 16, 2 * ((j % 16) / 8) + i / 8, j % 2}; }
+CTX_HD inline IntSlot int_slot(int i, int j) {
+  const int grp = j / 32, jj = j % 32, t = jj / 8, h = (jj % 8) / 4, b = (jj % 4) / 2;
+  return IntSlot{4 * (i % 8) + t, 2 * grp + h, 2 * b + i / 8, jj % 2};
+}
+CTX_HD inline int int_column(int s, int t, int b, int e) { return 32 * (s / 2) + 8 * t + 4 * (s % 2) + 2 * b + e; }
+CTX_HD inline void int_b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) {
+  b0 = s % 2 ? piece.z : piece.x;
+  b1 = s % 2 ? piece.w : piece.y;
+}
 
-// The scales of a lane's rows in a chunk, s[row half][group]: fp16 [tiles][chunks][8][2][2].
-CTX_HD inline void half_scales(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g, float (&s)[2][2]) {
-  const uint2 raw = reinterpret_cast<const uint2*>(w.scales)[(tile * w.chunks + chunk) * 8 + g];
-  s[0][0] = half_value(uint16_t(raw.x)), s[0][1] = half_value(uint16_t(raw.x >> 16));
-  s[1][0] = half_value(uint16_t(raw.y)), s[1][1] = half_value(uint16_t(raw.y >> 16));
+// fp16 d per (row, group), [tiles][chunks][8][2][2]: 8 bytes per lane and chunk.
+CTX_HD inline const uint8_t* half_scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+  return static_cast<const uint8_t*>(w.scales) + ((tile * w.chunks + chunk) * 8 + g) * 8;
+}
+CTX_HD inline void decode_half_scales(const uint32_t (&raw)[4], float (&s)[2][2]) {
+  s[0][0] = half_value(uint16_t(raw[0])), s[0][1] = half_value(uint16_t(raw[0] >> 16));
+  s[1][0] = half_value(uint16_t(raw[1])), s[1][1] = half_value(uint16_t(raw[1] >> 16));
+}
+
+// A lane's scale bytes of a chunk (bytes 8 or 16; 16-byte aligned pieces of 8 are 8-byte aligned).
+CTX_HD inline void load_scale_bytes(const uint8_t* p, int bytes, uint32_t (&raw)[4]) {
+  if (bytes == 16) {
+    const uint4 v = *reinterpret_cast<const uint4*>(p);
+    raw[0] = v.x, raw[1] = v.y, raw[2] = v.z, raw[3] = v.w;
+  } else {
+    const uint2 v = *reinterpret_cast<const uint2*>(p);
+    raw[0] = v.x, raw[1] = v.y, raw[2] = raw[3] = 0u;
+  }
+}
+
+// Every policy's scales of the lane's rows g, g + 8 in a chunk, s[row half][group].
+template <class F>
+CTX_HD inline void chunk_scales(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g, float (&s)[2][2]) {
+  uint32_t raw[4] = {0u, 0u, 0u, 0u};
+  if (F::scale_bytes(w) > 0) load_scale_bytes(F::scale_ptr(w, tile, chunk, g), F::scale_bytes(w), raw);
+  F::decode_scales(w, raw, s);
 }
 
 // int8 codes (int8 and q8_0): step s in bytes 8s .. 8s + 7, register a in bytes 2a, 2a + 1.
@@ -157,6 +191,8 @@ struct Int8Codes {
     const IntSlot p = int_slot(i, j);
     return Slot{p.lane, 8 * p.s + 2 * p.a + p.e};
   }
+  CTX_HD static int column(int s, int t, int b, int e) { return int_column(s, t, b, e); }
+  CTX_HD static void b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) { int_b_regs(piece, s, b0, b1); }
   CTX_HD static int code(const uint8_t* c, int slot) { return int(int8_t(c[slot])); }
   CTX_HD static void fragment(const uint32_t (&c)[8], int s, const uint32_t*, uint32_t, uint32_t (&a)[4]) {
 #pragma unroll
@@ -174,7 +210,11 @@ struct Int8Codes {
 
 struct Int8Format : Int8Codes {
   static constexpr bool kRowScale = true;
-  CTX_HD static void chunk_scales(const QuantMatrixView&, int64_t, int64_t, int, float (&s)[2][2]) {
+  CTX_HD static int scale_bytes(const QuantMatrixView&) { return 0; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t, int64_t, int) {
+    return static_cast<const uint8_t*>(w.scales);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView&, const uint32_t (&)[4], float (&s)[2][2]) {
     s[0][0] = s[0][1] = s[1][0] = s[1][1] = 1.f;
   }
   CTX_HD static float row_scale(const QuantMatrixView& w, int64_t tile, int i) {
@@ -188,13 +228,17 @@ struct Int8Format : Int8Codes {
 
 struct Q8_0Format : Int8Codes {
   static constexpr bool kRowScale = false;
-  CTX_HD static void chunk_scales(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g, float (&s)[2][2]) {
-    half_scales(w, tile, chunk, g, s);
+  CTX_HD static int scale_bytes(const QuantMatrixView&) { return 8; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+    return half_scale_ptr(w, tile, chunk, g);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView&, const uint32_t (&raw)[4], float (&s)[2][2]) {
+    decode_half_scales(raw, s);
   }
   CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float*) {
     const Slot p = slot(i, int(col % 64));
     float s[2][2];
-    half_scales(w, tile, col / 64, i % 8, s);
+    chunk_scales<Q8_0Format>(w, tile, col / 64, i % 8, s);
     return float(code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)) * s[i / 8][(col % 64) / 32];
   }
 };
@@ -208,6 +252,8 @@ struct Q4_0Format {
     const IntSlot p = int_slot(i, j);
     return Slot{p.lane, 8 * p.s + p.a + 4 * p.e};  // nibble index: byte slot / 2, high nibble if odd
   }
+  CTX_HD static int column(int s, int t, int b, int e) { return int_column(s, t, b, e); }
+  CTX_HD static void b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) { int_b_regs(piece, s, b0, b1); }
   CTX_HD static int code(const uint8_t* c, int slot) { return int((c[slot / 2] >> (4 * (slot % 2))) & 0xF) - 8; }
   CTX_HD static void fragment(const uint32_t (&c)[4], int s, const uint32_t*, uint32_t, uint32_t (&a)[4]) {
 #pragma unroll
@@ -222,26 +268,39 @@ struct Q4_0Format {
 #endif
     }
   }
-  CTX_HD static void chunk_scales(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g, float (&s)[2][2]) {
-    half_scales(w, tile, chunk, g, s);
+  CTX_HD static int scale_bytes(const QuantMatrixView&) { return 8; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+    return half_scale_ptr(w, tile, chunk, g);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView&, const uint32_t (&raw)[4], float (&s)[2][2]) {
+    decode_half_scales(raw, s);
   }
   CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float*) {
     const Slot p = slot(i, int(col % 64));
     float s[2][2];
-    half_scales(w, tile, col / 64, i % 8, s);
+    chunk_scales<Q4_0Format>(w, tile, col / 64, i % 8, s);
     return float(code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)) * s[i / 8][(col % 64) / 32];
   }
 };
 
-// nf4/fp4: element (i, j) is weight m = j % 8 of step s = j / 8 (8 weights, 16 k slots): lane
-// 4 (i % 8) + m % 4, register a = 2 (m / 4) + i / 8. Step s's codes: word s / 2, the low nibbles of its
-// bytes for even s, the high ones for odd s; byte a for register a.
+// nf4/fp4: 8 weights per step (16 k slots), steps 4 grp + h of group grp. B register b of step s of
+// lane t holds column 32 (s / 4) + 8 t + 2 (s % 4) + b twice; its weight is register a = 2 b + i / 8 of
+// lane 4 (i % 8) + t for row i. Step s's codes: word s / 2, the low nibbles of its bytes for even s,
+// the high ones for odd s; byte a for register a.
 struct Code4Format {
   static constexpr int kLaneBytes = 16, kSteps = 8;
   static constexpr bool kDup = true, kRowScale = false;
   CTX_HD static Slot slot(int i, int j) {
-    const int s = j / 8, m = j % 8, a = 2 * (m / 4) + i / 8;
-    return Slot{4 * (i % 8) + m % 4, 8 * (s / 2) + 2 * a + s % 2};
+    const int grp = j / 32, jj = j % 32, t = jj / 8, r = jj % 8;
+    const int s = 4 * grp + r / 2, a = 2 * (r % 2) + i / 8;
+    return Slot{4 * (i % 8) + t, 8 * (s / 2) + 2 * a + s % 2};
+  }
+  CTX_HD static int column(int s, int t, int b, int) { return 32 * (s / 4) + 8 * t + 2 * (s % 4) + b; }
+  CTX_HD static void b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) {
+    const int h = s % 4;
+    const uint32_t word = h == 0 ? piece.x : h == 1 ? piece.y : h == 2 ? piece.z : piece.w;
+    b0 = byte_perm(word, word, 0x1010u);  // the low bf16 twice
+    b1 = byte_perm(word, word, 0x3232u);  // the high one twice
   }
   CTX_HD static int code(const uint8_t* c, int slot) { return (c[slot / 2] >> (4 * (slot % 2))) & 0xF; }
   // Byte a: the code of register a of step s.
@@ -257,20 +316,22 @@ struct Code4Format {
     for (int r = 0; r < 4; ++r)
       a[r] = *reinterpret_cast<const uint32_t*>(reinterpret_cast<const char*>(lut) + byte_perm(codes, lane4, 0x5504u | uint32_t(r) << 4));
   }
-  CTX_HD static void chunk_scales(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g, float (&s)[2][2]) {
-    const int64_t at = (tile * w.chunks + chunk) * 8 + g;
+  // float absmax per (row, chunk) [tiles][chunks][8][2] (8 bytes per lane), or per (row, group) [..][2][2].
+  CTX_HD static int scale_bytes(const QuantMatrixView& w) { return w.scale_per_chunk ? 8 : 16; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+    return static_cast<const uint8_t*>(w.scales) + ((tile * w.chunks + chunk) * 8 + g) * scale_bytes(w);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView& w, const uint32_t (&raw)[4], float (&s)[2][2]) {
     if (w.scale_per_chunk) {
-      const float2 v = reinterpret_cast<const float2*>(w.scales)[at];
-      s[0][0] = s[0][1] = v.x, s[1][0] = s[1][1] = v.y;
+      s[0][0] = s[0][1] = bits_float(raw[0]), s[1][0] = s[1][1] = bits_float(raw[1]);
     } else {
-      const float4 v = reinterpret_cast<const float4*>(w.scales)[at];
-      s[0][0] = v.x, s[0][1] = v.y, s[1][0] = v.z, s[1][1] = v.w;
+      s[0][0] = bits_float(raw[0]), s[0][1] = bits_float(raw[1]), s[1][0] = bits_float(raw[2]), s[1][1] = bits_float(raw[3]);
     }
   }
   CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float* code_values) {
     const Slot p = slot(i, int(col % 64));
     float s[2][2];
-    chunk_scales(w, tile, col / 64, i % 8, s);
+    chunk_scales<Code4Format>(w, tile, col / 64, i % 8, s);
     return code_values[code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)] * s[i / 8][(col % 64) / 32];
   }
 };

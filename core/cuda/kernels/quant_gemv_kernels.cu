@@ -3,16 +3,19 @@
 //
 // GEMV: a block of 8 warps takes a tile of 16 rows (with SwiGLU the gate tile and its up tile) and the
 // warps split its 64-column chunks (warp w: chunks w, w + 8, ...), so that a block streams contiguous
-// 4 KiB (4-bit) or 8 KiB (8-bit) pieces. Per chunk a lane loads its codes with one or two 16-byte
-// loads and its rows' scales with one, turns them into mma.m16n8k16 A fragments in registers (integer
-// codes: a mask, a magic-number OR and one bf16x2 subtraction per 2 weights (q4_0), or byte permutes
-// through float (int8); nf4/fp4: a table lookup per weight in shared memory), and the tensor cores
-// multiply them with the input (B: the same x in every column). Products are exact; each group of 32
-// columns is summed by the tensor cores in float32 and scaled once (fp16 d, nf4 absmax) into float32
-// accumulators. The warps' partial sums meet in shared memory; 16 threads run the epilogue (bias,
-// alpha/residual, SwiGLU: gemv_common.cuh). One wave of persistent blocks, the input (or its fused
-// RMSNorm) staged once per block in the B fragment order; each warp's first chunks of weights are
-// loaded before pdl_wait(), the next tile's while the block reduces the current one.
+// 4 KiB (4-bit) or 8 KiB (8-bit) pieces. Each warp streams its chunks through its own ring of
+// shared-memory stages with cp.async (each lane copies and later reads only its own 16-byte pieces and
+// scales, so no barrier is needed): kStages - 1 chunks stay in flight while it computes one, across
+// tile boundaries, the first ones issued before pdl_wait(). Per chunk a lane turns its codes into
+// mma.m16n8k16 A fragments in registers (q4_0: a mask, a magic-number OR and one bf16x2 subtraction per
+// 2 weights; int8/q8_0: byte permutes through float; nf4/fp4: a table lookup per weight in shared
+// memory) and its 16-byte input piece into B registers, and the tensor cores multiply them (every
+// column of B holds x). Products are exact; each group of 32 columns is summed by the tensor cores in
+// float32 and scaled once (fp16 d, nf4 absmax) into float32 accumulators. The warps' partial sums meet
+// in shared memory; 16 threads run the epilogue (bias, alpha/residual, SwiGLU: gemv_common.cuh). One
+// wave of persistent blocks; the input (or its fused RMSNorm) is staged once per block, as bf16 in
+// natural order (the k order of the fragments is chosen so that a lane's B registers of a group are 8
+// consecutive columns).
 #include <algorithm>
 
 #include "core/base/error.h"
@@ -32,8 +35,37 @@ using namespace quant_device;
 
 constexpr int kWarps = kRowsPerBlock;  // the launch_one_wave() block
 
+// A lane's scale bytes per chunk in the ring: none (int8: per row, in the epilogue), 8 (q8_0, q4_0),
+// 16 (nf4/fp4, which may have 8 or 16).
 template <class F>
-constexpr int kXWords = F::kDup ? 64 : 32;  // staged input words (bf16x2) per chunk
+constexpr int kScaleSlot = F::kRowScale ? 0 : F::kDup ? 16 : 8;
+// One warp's ring stage: kTiles chunks of codes (F::kLaneBytes / 16 pieces of 32 x 16 bytes) and scales.
+template <class F, int kTiles>
+constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + kScaleSlot<F>);
+// Stages per warp: about 48 KiB of ring per block, 3 to 6.
+template <class F, int kTiles>
+constexpr int kStages = std::max(3, std::min(6, 49152 / (kWarps * kRoundBytes<F, kTiles>)));
+
+template <class F, int kTiles>
+constexpr size_t gemv_smem(int64_t chunks) {
+  return size_t(chunks) * 128 + size_t(kWarps) * kStages<F, kTiles> * kRoundBytes<F, kTiles>;
+}
+
+// cp.async of 16 or 8 bytes, commit and wait, as compiler barriers for memory ("memory" clobbers): the
+// ring's stages are read with plain shared loads, which must stay between the wait for their copy and
+// the copy that refills the stage.
+__device__ __forceinline__ void copy_async(uint32_t dst, const void* src, int bytes) {
+  if (bytes == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(dst), "l"(src) : "memory");
+  }
+}
+__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void copy_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
 
 struct QuantGemvArgs {
   QuantMatrixView w;
@@ -44,80 +76,79 @@ struct QuantGemvArgs {
   GemvEpilogue out;
 };
 
-template <class F>
-struct ChunkData {
-  uint32_t c[F::kLaneBytes / 4];
-  float s[2][2];  // [row half][group]
-};
-
-// Weights only: safe before pdl_wait(). Read once, so they bypass L1 (__ldcs: evict-first).
-template <class F>
-__device__ inline void load_chunk(const QuantMatrixView& w, int64_t tile, int64_t chunk, int lane, ChunkData<F>& d) {
-  const uint4* p = reinterpret_cast<const uint4*>(lane_codes(w, tile, chunk, lane, F::kLaneBytes));
-#pragma unroll
-  for (int v = 0; v < F::kLaneBytes / 16; ++v) {
-    const uint4 u = __ldcs(p + v);
-    d.c[4 * v] = u.x, d.c[4 * v + 1] = u.y, d.c[4 * v + 2] = u.z, d.c[4 * v + 3] = u.w;
-  }
-  F::chunk_scales(w, tile, chunk, lane / 4, d.s);
-}
-
-// The input in the B fragment order of every chunk (quant_formats.cuh x_word), zeros past cols: x, or
-// with kNorm bf16(norm_weight * bf16(hidden / rms(hidden))) as launch_rmsnorm computes it. Whole block.
-template <class F, bool kNorm>
-__device__ inline void stage_input(const GemvInput& in, int64_t cols, int64_t chunks, uint32_t* xs) {
-  float inv = 0.f;
+// xs[c] = the input (x, or with kNorm bf16(norm_weight * bf16(hidden / rms(hidden))) as launch_rmsnorm
+// computes it) for c < cols, 0 up to `padded`. Whole block; 16-byte loads, 4 in flight, when
+// cols % 8 == 0.
+template <bool kNorm>
+__device__ inline void stage_input(const GemvInput& in, int64_t cols, int64_t padded, bf16* xs) {
+  for (int64_t c = cols + threadIdx.x; c < padded; c += blockDim.x) xs[c] = __float2bfloat16(0.f);
+  const bool vec = cols % 8 == 0;
   if constexpr (kNorm) {
-    float ss = 0.f;
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) ss += in.hidden[c] * in.hidden[c];
-    inv = rsqrtf(block_sum(ss) / float(cols) + in.eps);
-  }
-  auto bits = [&](int64_t c) -> uint32_t {
-    if (c >= cols) return 0u;
-    if constexpr (kNorm) {
-      return __bfloat16_as_ushort(__float2bfloat16(__bfloat162float(in.norm_weight[c]) * round_bf16(in.hidden[c] * inv)));
-    } else {
-      return __bfloat16_as_ushort(in.x[c]);
-    }
-  };
-  if constexpr (F::kDup) {
-    for (int64_t c = threadIdx.x; c < chunks * 64; c += blockDim.x) {
-      const int j = int(c % 64);
-      const uint32_t v = bits(c);
-      xs[(c / 64) * 64 + x_word(j / 8, j % 4, (j % 8) / 4)] = v | v << 16;
-    }
+    vec ? stage_rmsnorm<true>(in, cols, xs) : stage_rmsnorm<false>(in, cols, xs);  // end with __syncthreads()
   } else {
-    for (int64_t p = threadIdx.x; p < chunks * 32; p += blockDim.x) {
-      const int64_t c = 2 * p;
-      const int j = int(c % 64);
-      xs[(c / 64) * 32 + x_word(j / 16, (j % 8) / 2, (j % 16) / 8)] = bits(c) | bits(c + 1) << 16;
+    if (vec) {
+      const uint4* x4 = reinterpret_cast<const uint4*>(in.x);
+      uint4* d4 = reinterpret_cast<uint4*>(xs);
+      const int64_t n = cols / 8, step = blockDim.x;
+      for (int64_t i0 = threadIdx.x; i0 < n; i0 += 4 * step) {
+        uint4 v[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k)
+          if (i0 + k * step < n) v[k] = x4[i0 + k * step];
+#pragma unroll
+        for (int k = 0; k < 4; ++k)
+          if (i0 + k * step < n) d4[i0 + k * step] = v[k];
+      }
+    } else {
+      for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) xs[c] = in.x[c];
     }
+    __syncthreads();
   }
-  __syncthreads();
 }
 
-// acc[j][h] += the chunk's dot products of rows g + 8 h of tile j, scaled per group.
+// acc[j][h] += chunk c's dot products of rows g + 8 h of tile j, scaled per group; `round` is this
+// warp's ring stage holding the chunk's codes and scales.
 template <class F, int kTiles>
-__device__ inline void chunk_dots(const ChunkData<F> (&d)[kTiles], const uint4* xs, const uint32_t* lut, uint32_t lane4,
-                                  float (&acc)[kTiles][2]) {
-  constexpr int kPieces = F::kSteps / 2;
-  uint4 x[kPieces];
-  const int t = (lane4 / 4) % 4;
+__device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round, const uint4* xs, int64_t c,
+                                  const uint32_t* lut, int lane, float (&acc)[kTiles][2]) {
+  constexpr int kHalf = F::kSteps / 2;  // steps per group of 32 columns
+  const int t = lane % 4;
+  const uint32_t lane4 = 4u * uint32_t(lane);
+  uint4 x[2];
 #pragma unroll
-  for (int q = 0; q < kPieces; ++q) x[q] = xs[q * 4 + t];
+  for (int grp = 0; grp < 2; ++grp) x[grp] = xs[x_piece_index(c, grp, t)];
 #pragma unroll
   for (int j = 0; j < kTiles; ++j) {
+    const uint8_t* r = round + j * (kRoundBytes<F, kTiles> / kTiles);
+    uint32_t codes[F::kLaneBytes / 4];
+#pragma unroll
+    for (int v = 0; v < F::kLaneBytes / 16; ++v) {
+      const uint4 u = *reinterpret_cast<const uint4*>(r + v * 512 + lane * 16);
+      codes[4 * v] = u.x, codes[4 * v + 1] = u.y, codes[4 * v + 2] = u.z, codes[4 * v + 3] = u.w;
+    }
+    uint32_t raw[4] = {0u, 0u, 0u, 0u};
+    const uint8_t* sp = r + F::kLaneBytes * kLanes + lane * kScaleSlot<F>;
+    if constexpr (kScaleSlot<F> == 16) {
+      const uint4 u = *reinterpret_cast<const uint4*>(sp);
+      raw[0] = u.x, raw[1] = u.y, raw[2] = u.z, raw[3] = u.w;
+    } else if constexpr (kScaleSlot<F> == 8) {
+      const uint2 u = *reinterpret_cast<const uint2*>(sp);
+      raw[0] = u.x, raw[1] = u.y;
+    }
+    float s[2][2];
+    F::decode_scales(w, raw, s);
 #pragma unroll
     for (int grp = 0; grp < 2; ++grp) {
-      float c[4] = {0.f, 0.f, 0.f, 0.f};
+      float d[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-      for (int s = grp * kPieces; s < (grp + 1) * kPieces; ++s) {
-        uint32_t a[4];
-        F::fragment(d[j].c, s, lut, lane4, a);
-        mma::mma_bf16_16816(c, a, s % 2 ? x[s / 2].z : x[s / 2].x, s % 2 ? x[s / 2].w : x[s / 2].y);
+      for (int st = grp * kHalf; st < (grp + 1) * kHalf; ++st) {
+        uint32_t a[4], b0, b1;
+        F::fragment(codes, st, lut, lane4, a);
+        F::b_regs(x[grp], st, b0, b1);
+        mma::mma_bf16_16816(d, a, b0, b1);
       }
-      acc[j][0] = fmaf(c[0], d[j].s[0][grp], acc[j][0]);
-      acc[j][1] = fmaf(c[2], d[j].s[1][grp], acc[j][1]);
+      acc[j][0] = fmaf(d[0], s[0][grp], acc[j][0]);
+      acc[j][1] = fmaf(d[2], s[1][grp], acc[j][1]);
     }
   }
 }
@@ -125,26 +156,40 @@ __device__ inline void chunk_dots(const ChunkData<F> (&d)[kTiles], const uint4* 
 template <class F, bool kNorm, bool kSwiglu>
 __global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArgs a) {
   constexpr int kTiles = kSwiglu ? 2 : 1;
-  // Chunks in flight per warp: 64 bytes of codes per lane (plus the scales).
-  constexpr int kU = 4 / (F::kLaneBytes / 16) / kTiles > 0 ? 4 / (F::kLaneBytes / 16) / kTiles : 1;
-  extern __shared__ uint4 staged_x[];
+  constexpr int kS = kStages<F, kTiles>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
+  extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16, then the rings [kWarps][kS][kRound]
   __shared__ float partial[2][kTiles][kWarps][16];
   __shared__ uint32_t lut[F::kDup ? Code4Format::kTableWords : 1];
   const QuantMatrixView& w = a.w;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const uint32_t lane4 = 4u * uint32_t(lane);
   const int64_t chunks = w.chunks;
+  uint8_t* ring = reinterpret_cast<uint8_t*>(smem) + chunks * 128 + warp * kS * kRound;
+  const int scale_bytes = F::scale_bytes(w);
 
-  ChunkData<F> d[kU][kTiles];
-  auto load_round = [&](int64_t tile, int64_t c0) {
+  // The next round (tile, chunk) this warp fetches: the same order as the loops below consume them.
+  int64_t ftile = blockIdx.x, fchunk = warp;
+  auto fetch = [&](int stage) {  // weights only: safe before pdl_wait()
+    if (fchunk < chunks && ftile < a.tiles) {
 #pragma unroll
-    for (int u = 0; u < kU; ++u)
+      for (int j = 0; j < kTiles; ++j) {
+        const int64_t tile = ftile + j * a.up_tile0;
+        uint8_t* dst = ring + stage * kRound + j * kTileBytes;
+        const uint8_t* src = lane_codes(w, tile, fchunk, lane, F::kLaneBytes);
 #pragma unroll
-      for (int j = 0; j < kTiles; ++j)
-        if (c0 + kWarps * u < chunks) load_chunk<F>(w, tile + j * a.up_tile0, c0 + kWarps * u, lane, d[u][j]);
+        for (int v = 0; v < F::kLaneBytes / 16; ++v) copy_async(mma::smem_addr(dst + v * 512 + lane * 16), src + 16 * v, 16);
+        if constexpr (kScaleSlot<F> > 0) {
+          const uint32_t sd = mma::smem_addr(dst + F::kLaneBytes * kLanes + lane * kScaleSlot<F>);
+          const uint8_t* sp = F::scale_ptr(w, tile, fchunk, lane / 4);
+          copy_async(sd, sp, scale_bytes);
+        }
+      }
+    }
+    copy_commit();  // one group per round, empty or not: the waits below count rounds
+    fchunk += kWarps;
+    if (fchunk >= chunks) fchunk = warp, ftile += gridDim.x;
   };
-  int64_t tile = blockIdx.x;
-  load_round(tile, warp);
+#pragma unroll 1
+  for (int k = 0; k < kS - 1; ++k) fetch(k);
   if constexpr (F::kDup) {
     for (int e = threadIdx.x; e < Code4Format::kTableWords; e += blockDim.x) {
       float v = 0.f;
@@ -156,17 +201,18 @@ __global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArg
   }
   pdl_wait();
   pdl_trigger();
-  stage_input<F, kNorm>(a.in, w.cols, chunks, reinterpret_cast<uint32_t*>(staged_x));  // ends with __syncthreads()
+  bf16* xs = reinterpret_cast<bf16*>(smem);
+  stage_input<kNorm>(a.in, w.cols, chunks * 64, xs);  // ends with __syncthreads() (the table too)
+  int stage = 0;
+  int64_t tile = blockIdx.x;
   for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
     float acc[kTiles][2] = {};
-    for (int64_t c0 = warp; c0 < chunks; c0 += kWarps * kU) {
-      if (c0 != warp) load_round(tile, c0);
-#pragma unroll
-      for (int u = 0; u < kU; ++u)
-        if (c0 + kWarps * u < chunks)
-          chunk_dots<F, kTiles>(d[u], staged_x + (c0 + kWarps * u) * (kXWords<F> / 4), lut, lane4, acc);
+    for (int64_t c = warp; c < chunks; c += kWarps) {
+      copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
+      fetch(stage == 0 ? kS - 1 : stage - 1);  // the stage computed last round
+      chunk_dots<F, kTiles>(w, ring + stage * kRound, smem, c, lut, lane, acc);
+      stage = stage + 1 == kS ? 0 : stage + 1;
     }
-    if (tile + gridDim.x < a.tiles) load_round(tile + gridDim.x, warp);
     if (lane % 4 == 0) {
 #pragma unroll
       for (int j = 0; j < kTiles; ++j) {
@@ -192,13 +238,14 @@ __global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArg
       }
     }
   }
+  copy_wait<0>();  // nothing left in flight when the block exits
 }
 
 template <bool kSwiglu>
 void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
   dispatch_format(a.w.format, [&]<class F>() {
-    const size_t smem = size_t(a.w.chunks) * kXWords<F> * 4;
+    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a); };
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu>) : pick(quant_gemv_kernel<F, false, kSwiglu>);
   });
