@@ -284,7 +284,10 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   out_ = DeviceBuffer<int32_t>(alloc_, (cap + 1) * options_.max_batch);
   lens_ = DeviceBuffer<int32_t>(alloc_, options_.max_batch);
   if (options_.kv.enabled()) {
-    compressor_ = std::make_unique<GpuKvCompressor>(alloc_, options_.kv);
+    GpuKvScoreShape scores;
+    scores.layers = c.num_kv_layers(), scores.heads = c.num_heads, scores.kv_heads = c.num_kv_heads;
+    scores.head_dim = c.head_dim, scores.capacity = cap, scores.max_rows = chunk, scores.scale = float(c.softmax_scale());
+    compressor_ = std::make_unique<GpuKvCompressor>(alloc_, options_.kv, scores);
     kv_len_dev_ = DeviceBuffer<int32_t>(alloc_, std::max<int64_t>(1, c.num_kv_layers()));
   }
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
@@ -298,6 +301,7 @@ void GpuEngineImpl::reset() {
     kv_len_.assign(size_t(config_.num_kv_layers()), 0);
     kv_origin_.assign(kv_len_.size(), KvOrigin{});
     since_compress_ = 0;
+    compressor_->reset(stream_);
     const std::vector<int32_t> zeros(kv_len_.size() + 1, 0);
     CTX_CUDA_CHECK(cudaMemcpyAsync(kv_len_dev_.get(), zeros.data(), size_t(kv_len_dev_.bytes()), cudaMemcpyHostToDevice,
                                    stream_));
@@ -403,6 +407,12 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
         launch_attention(a, stream_);
       if (options_.kv_quant.enabled()) kv_->quantize(b.kv_layer, slot, pos_.get(), n, stream_);  // KvCache::flush
       stage_done("attention");
+      // Attention-scored compression (snapkv, h2o, tova): the step's queries against the layer's entries.
+      if (compressor_ && compressor_->scorer()) {
+        const int64_t bound = n > 1 ? kv_len_[size_t(b.kv_layer)] + n : options_.capacity;  // decode: graph-safe
+        compressor_->observe(b.kv_layer, kv_->rows(b.kv_layer, 0), qb_.get(), n, r.cache0, bound, stream_);
+        stage_done("kv scores");
+      }
       linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
       stage_done("o_proj + residual");
     }  // attention
@@ -496,7 +506,7 @@ void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming
   for (size_t l = 0; due && l < kv_len_.size(); ++l) {
     const int64_t count = policy.target(int64_t(l), kv_len_[l], position);
     if (count < 0) continue;
-    compressor_->compress(kv_->rows(int64_t(l), 0), int64_t(l), kv_len_[l], position, count, stream_, &kept);
+    compressor_->compress(kv_->rows(int64_t(l), 0), int64_t(l), kv_len_[l], position, count, n_new, stream_, &kept);
     KvOrigin& origin = kv_origin_[l];
     std::vector<int64_t> survivors(kept.size());
     for (size_t e = 0; e < kept.size(); ++e) survivors[e] = origin.position(int64_t(e) / count, kept[e]);

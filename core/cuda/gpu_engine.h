@@ -31,7 +31,9 @@
 //                (max_batch 1)
 //   attention    masks: causal, the model's sliding windows, or a flex mask (flex_mask.h: the `flex`
 //                plugin's named masks and their and/or); KV variants (GpuEngineOptions): KIVI-quantized
-//                KV (kv_quant) and KV compression (kv: l2norm, streaming, random), one sequence each
+//                KV (kv_quant) and KV compression (kv: l2norm, streaming,
+//                random, snapkv, h2o, tova: the last three score in a hook after each layer's attention),
+//                one sequence each
 // Model features: GQA, RoPE default/linear/llama3 in both layouts or none (NoPE), qkv/o/mlp biases,
 // q/k norm, sliding windows, Granite multipliers, tied embeddings, dense Mamba-2 hybrids.
 // Memory: every device byte comes from one caching allocator whose current/peak/reserved figures

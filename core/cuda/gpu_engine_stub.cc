@@ -51,8 +51,13 @@ std::vector<float> gpu_dequantize(const std::vector<const WeightMatrix*>&, int64
 
 GemvTiming measure_gemv(const WeightMatrix&, int) { no_cuda("measure_gemv"); }
 
-GpuKvCompressResult gpu_kv_compress(const GpuKvCompressCase&, std::span<const float>, std::span<const float>) {
+GpuKvCompressResult gpu_kv_compress(const GpuKvCompressCase&, std::span<const float>, std::span<const float>,
+                                    std::span<const float>) {
   no_cuda("gpu_kv_compress");
+}
+
+std::vector<float> gpu_kv_attention_votes(const GpuKvVotesCase&, std::span<const float>, std::span<const float>) {
+  no_cuda("gpu_kv_attention_votes");
 }
 
 }  // namespace ctx::cuda

@@ -69,12 +69,14 @@ int bench_gpu_decode(const Args& args) {
       ("tokens", po::value<int64_t>()->default_value(128), "timed decode steps per round")
       ("rounds", po::value<int>()->default_value(5), "rounds per context length (median reported)")
       ("no-graphs", "launch each decode step's kernels instead of replaying a CUDA graph")
+      ("no-stages", "skip the per-stage breakdown of one decode step (two more prompt forwards per engine)")
       ("engine-per-context", "a new engine (KV capacity = context + tokens + 1) for each context length, so that "
                              "the KV and peak memory columns are that context's")
       ("kv-block-size", po::value<int64_t>()->default_value(0), "paged KV with blocks of this many positions (0: contiguous)")
       ("kv", po::value<std::string>()->default_value("none"),
-       "KV compression after the prompt: a kv plugin spec the GPU runs (l2norm, streaming, random), e.g. "
-       "'l2norm:keep_ratio=0.25,skip_layers=[]'")
+       "KV compression after each prompt chunk (and during decode where the plugin says): kv plugin specs "
+       "separated by ';', each timed with its own engine on the same model, e.g. "
+       "'none;l2norm:keep_ratio=0.25,skip_layers=[];h2o:keep_ratio=0.25'")
       ("attention-prefetch", po::value<int>()->default_value(0), "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
@@ -85,8 +87,15 @@ int bench_gpu_decode(const Args& args) {
   const int rounds = vm["rounds"].as<int>();
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
-  const PluginSpec kv_spec = builtin_catalog().kv.resolve(vm["kv"].as<std::string>());
-  const cuda::GpuKvPolicy kv_policy = cuda::gpu_kv_policy(kv_spec);  // before any GPU work: a bad --kv fails first
+  // Every --kv spec resolved before any GPU work: a bad one fails first.
+  std::vector<std::pair<PluginSpec, cuda::GpuKvPolicy>> kv_runs;
+  const std::string kv_list = vm["kv"].as<std::string>();
+  for (size_t from = 0; from <= kv_list.size();) {
+    const size_t to = std::min(kv_list.find(';', from), kv_list.size());
+    const PluginSpec spec = builtin_catalog().kv.resolve(kv_list.substr(from, to - from));
+    from = to + 1;
+    kv_runs.emplace_back(spec, cuda::gpu_kv_policy(spec));
+  }
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
 
   auto model = load_model(vm["model"].as<std::string>());
@@ -109,72 +118,76 @@ int bench_gpu_decode(const Args& args) {
   } else {
     print_quant_gemv_table(*model, quant, copy_bw);
   }
-  cuda::GpuEngineOptions opt;
-  opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
-  opt.use_graphs = !vm.count("no-graphs");
-  opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
-  opt.kv = kv_policy;
-  opt.attention_prefetch = vm["attention-prefetch"].as<int>();
-  auto engine = cuda::GpuEngine::create(*model, opt);
-  if (!per_context) {
-    model.reset();  // the host copy of the weights is no longer needed
-    release_free_memory();
-  }
-  std::printf("device: %s, weights %.2f GB (%s), KV %s, compression %s, copy bandwidth %.3f TB/s (read + write, "
-              "median of 20)\n",
-              engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
-              plugin_name(quant) == "none" ? "bf16" : quant.c_str(),
-              opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
-              kv_spec.canonical().c_str(), copy_bw / 1e12);
-  std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
-              "| KV+state MB in use | peak GB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  for (int64_t ctx_len : contexts) {
-    if (per_context && engine->capacity() != ctx_len + tokens + 1) {
-      engine.reset();  // its memory back to the driver before the next engine takes its own
-      opt.capacity = ctx_len + tokens + 1;
-      engine = cuda::GpuEngine::create(*model, opt);
+  for (size_t run = 0; run < kv_runs.size(); ++run) {
+    const auto& [kv_spec, kv_policy] = kv_runs[run];
+    const bool last = run + 1 == kv_runs.size();
+    cuda::GpuEngineOptions opt;
+    opt.capacity = (per_context ? contexts.front() : *std::max_element(contexts.begin(), contexts.end())) + tokens + 1;
+    opt.use_graphs = !vm.count("no-graphs");
+    opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
+    opt.kv = kv_policy;
+    opt.attention_prefetch = vm["attention-prefetch"].as<int>();
+    auto engine = cuda::GpuEngine::create(*model, opt);
+    if (!per_context && last) {
+      model.reset();  // the host copy of the weights is no longer needed
+      release_free_memory();
     }
-    engine->reset_peak_memory();
-    const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
-    std::vector<double> ms, ttft;
-    for (int r = 0; r < rounds + 1; ++r) {
-      cuda::GpuTimings tm;
-      engine->generate_greedy(prompt, tokens + 1, {}, &tm);
-      if (r == 0) continue;  // warm-up (graph capture, cuBLAS heuristics)
-      ms.push_back(tm.decode_ms / double(tm.decode_steps));
-      ttft.push_back(tm.prefill_ms);
+    std::printf("device: %s, weights %.2f GB (%s), KV %s, compression %s, copy bandwidth %.3f TB/s (read + write, "
+                "median of 20)\n",
+                engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
+                plugin_name(quant) == "none" ? "bf16" : quant.c_str(),
+                opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
+                kv_spec.canonical().c_str(), copy_bw / 1e12);
+    std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
+                "| KV+state MB in use | peak GB |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int64_t ctx_len : contexts) {
+      if (per_context && engine->capacity() != ctx_len + tokens + 1) {
+        engine.reset();  // its memory back to the driver before the next engine takes its own
+        opt.capacity = ctx_len + tokens + 1;
+        engine = cuda::GpuEngine::create(*model, opt);
+      }
+      engine->reset_peak_memory();
+      const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
+      std::vector<double> ms, ttft;
+      for (int r = 0; r < rounds + 1; ++r) {
+        cuda::GpuTimings tm;
+        engine->generate_greedy(prompt, tokens + 1, {}, &tm);
+        if (r == 0) continue;  // warm-up (graph capture, cuBLAS heuristics)
+        ms.push_back(tm.decode_ms / double(tm.decode_steps));
+        ttft.push_back(tm.prefill_ms);
+      }
+      const double ms_tok = median(ms), ttft_ms = median(ttft);
+      const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
+      const double roofline = copy_bw / bytes;
+      std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n", c.summary().c_str(),
+                  (long long)ctx_len, opt.use_graphs ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
+                  ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
+                  double(engine->memory().peak_bytes) / 1e9);
     }
-    const double ms_tok = median(ms), ttft_ms = median(ttft);
-    const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
-    const double roofline = copy_bw / bytes;
-    std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n", c.summary().c_str(),
-                (long long)ctx_len, opt.use_graphs ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
-                ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
-                double(engine->memory().peak_bytes) / 1e9);
+    // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
+    if (!vm.count("no-stages")) {
+      // The longest context the last engine holds (every one of them without --engine-per-context).
+      const int64_t longest = std::min(*std::max_element(contexts.begin(), contexts.end()), engine->capacity() - 1);
+      const auto prompt = synthetic_tokens(longest, c.vocab_size);
+      engine->reset();
+      engine->forward(prompt, false);
+      engine->profile_decode_step();  // warm-up
+      engine->reset();
+      engine->forward(prompt, false);
+      const auto stages = engine->profile_decode_step();
+      double total = 0;
+      for (const auto& s : stages) total += s.second;
+      std::printf("\none decode step by stage (context %zu; no graph, an event after every stage: total %.3f ms)\n\n",
+                  prompt.size(), total);
+      std::printf("| stage | ms per step (all layers) | share |\n|---|---|---|\n");
+      for (const auto& [name, ms] : stages) std::printf("| %s | %.3f | %.3f |\n", name.c_str(), ms, ms / total);
+    }
+    const auto mem = engine->memory();
+    std::printf("\ndevice memory (ctxlab allocator): current %.2f GB, peak %.2f GB, reserved %.2f GB; cudaMemGetInfo: %.2f of %.2f GB free\n",
+                mem.current_bytes / 1e9, mem.peak_bytes / 1e9, mem.reserved_bytes / 1e9, mem.device_free_bytes / 1e9,
+                mem.device_total_bytes / 1e9);
   }
-  // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
-  {
-    // The longest context the last engine holds (every one of them without --engine-per-context).
-    const int64_t longest = std::min(*std::max_element(contexts.begin(), contexts.end()), engine->capacity() - 1);
-    const auto prompt = synthetic_tokens(longest, c.vocab_size);
-    engine->reset();
-    engine->forward(prompt, false);
-    engine->profile_decode_step();  // warm-up
-    engine->reset();
-    engine->forward(prompt, false);
-    const auto stages = engine->profile_decode_step();
-    double total = 0;
-    for (const auto& s : stages) total += s.second;
-    std::printf("\none decode step by stage (context %zu; no graph, an event after every stage: total %.3f ms)\n\n",
-                prompt.size(), total);
-    std::printf("| stage | ms per step (all layers) | share |\n|---|---|---|\n");
-    for (const auto& [name, ms] : stages) std::printf("| %s | %.3f | %.3f |\n", name.c_str(), ms, ms / total);
-  }
-  const auto mem = engine->memory();
-  std::printf("\ndevice memory (ctxlab allocator): current %.2f GB, peak %.2f GB, reserved %.2f GB; cudaMemGetInfo: %.2f of %.2f GB free\n",
-              mem.current_bytes / 1e9, mem.peak_bytes / 1e9, mem.reserved_bytes / 1e9, mem.device_free_bytes / 1e9,
-              mem.device_total_bytes / 1e9);
   return 0;
 }
 

@@ -7,7 +7,8 @@
 // - The engine on HF fixtures against the float32 CPU engine with the same plugin, one prompt then
 //   decode steps (forward of one token): streaming and random keep exactly the CPU's positions
 //   (scores from positions and a seeded hash); l2norm ranks bf16 keys whose norms differ from
-//   float32's by bf16 rounding, so near ties at the budget's edge may swap: at least 85% of its kept
+//   float32's by bf16 rounding, and snapkv, h2o and tova bf16 attention, so near ties at the
+//   budget's edge may swap: at least 85% of their kept
 //   positions must agree (measured values printed). Logits within the bf16 tolerance of
 //   gpu_engine_test (relative L2 <= 2e-2) of the CPU's compressed logits wherever the kept positions
 //   agree (always for streaming and random), while after the decode steps the uncompressed GPU
@@ -15,7 +16,7 @@
 //   steps re-compress too.
 // - Paged: the compressed logits equal the contiguous ones bit for bit, and the blocks held drop to
 //   the kept entries; generate_greedy (a CUDA graph per step, entry counts on the device) gives the
-//   tokens of forward() one token at a time.
+//   tokens of forward() one token at a time (h2o, tova and snapkv too: their scoring hook in the graph).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -223,7 +224,13 @@ INSTANTIATE_TEST_SUITE_P(
                       KvCase{"llama", "l2norm:keep_ratio=0.5,skip_layers=[1]", false},
                       // Not qwen3: its k_norm weights are ones, so every key norm is sqrt(head_dim) up
                       // to rounding and l2norm's ranking is rounding noise on either side.
-                      KvCase{"llama_mha", "l2norm:keep_ratio=0.5,skip_layers=[]", false}),
+                      KvCase{"llama_mha", "l2norm:keep_ratio=0.5,skip_layers=[]", false},
+                      // Attention-scored (gpu_kv_scores_test.cc checks the prompt's kept positions
+                      // against the CPU's scores): bf16 attention ranks near ties differently.
+                      KvCase{"llama", "snapkv:keep_ratio=0.5,window_size=16,every=2", false},
+                      KvCase{"llama", "h2o:keep_ratio=0.5", false},
+                      KvCase{"qwen3", "h2o:keep_tokens=48,recent=8", false},
+                      KvCase{"llama_mha", "tova:keep_ratio=0.5", false}),
     [](const auto& info) {
       std::string name = info.param.fixture + "_" + std::to_string(info.index);
       return name;
@@ -261,7 +268,8 @@ TEST(GpuKvCompressEngine, GreedyDecodeThroughTheGraphMatchesForwardSteps) {
   const auto model = load_model(test::shared_path("fixtures/hf/llama"));
   if (!have_gpu()) GTEST_SKIP() << "no GPU";
   const auto ids = token_ids(100, model->config.vocab_size);
-  for (const std::string spec : {"l2norm:keep_ratio=0.5,skip_layers=[]", "streaming:keep_tokens=30,every=4"})
+  for (const std::string spec : {"l2norm:keep_ratio=0.5,skip_layers=[]", "streaming:keep_tokens=30,every=4",
+                                  "h2o:keep_ratio=0.5", "tova:keep_tokens=30", "snapkv:keep_tokens=30,window_size=8,every=3"})
     for (int64_t block_size : {0, 8}) {
       GpuEngineOptions opt;
       opt.capacity = 256, opt.kv_block_size = block_size, opt.kv = policy_of(spec);
@@ -282,7 +290,9 @@ TEST(GpuKvCompressEngine, GreedyDecodeThroughTheGraphMatchesForwardSteps) {
 TEST(GpuKvCompressEngine, RefusesWhatItCannotRun) {
   const auto model = load_model(test::shared_path("fixtures/hf/llama"));
   if (!have_gpu()) GTEST_SKIP() << "no GPU";
-  EXPECT_THROW(policy_of("snapkv:keep_ratio=0.5"), Unsupported);
+  PluginSpec unknown;  // a kv plugin the GPU engine does not know
+  unknown.kind = "kv", unknown.name = "not_on_the_gpu";
+  EXPECT_THROW(gpu_kv_policy(unknown), Unsupported);
   GpuEngineOptions opt;
   opt.kv = policy_of("streaming:keep_ratio=0.5"), opt.max_batch = 2;
   EXPECT_THROW(GpuEngine::create(*model, opt), Unsupported);
