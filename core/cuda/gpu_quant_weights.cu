@@ -1,14 +1,20 @@
 #include "core/cuda/gpu_quant_weights.h"
 
 #include <bit>
+#include <cmath>
 #include <cstring>
+#include <functional>
 
+#include "core/base/dtype.h"
 #include "core/base/error.h"
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/quant_formats.cuh"
 
 namespace ctx::cuda {
 
 namespace {
+
+using namespace quant_device;
 
 const PackedBuffer& find_buffer(const std::vector<PackedBuffer>& buffers, const char* name, const QuantizedMatrix& m,
                                 int64_t expected_bytes) {
@@ -20,11 +26,6 @@ const PackedBuffer& find_buffer(const std::vector<PackedBuffer>& buffers, const 
     }
   CTX_CHECK(false, m.format(), " has no buffer '", name, "'");
   return buffers.front();
-}
-
-void append(std::vector<uint8_t>& dst, const PackedBuffer& b) {
-  const auto* p = static_cast<const uint8_t*>(b.data);
-  dst.insert(dst.end(), p, p + b.bytes);
 }
 
 template <class T>
@@ -39,13 +40,51 @@ bool same_layout(const PackedLayout& a, const PackedLayout& b) {
          a.code_values == b.code_values;
 }
 
+// One part as the packer reads it: the code (int8 value, or 4-bit code 0..15) and the scale of
+// element (r, c) of the part, r < rows, c < cols.
+struct PartSource {
+  int64_t rows = 0;
+  std::function<int(int64_t r, int64_t c)> code;
+  std::function<float(int64_t r, int64_t c)> scale;  // the row's (int8) or the element's group/block multiplier
+  std::function<uint16_t(int64_t r, int64_t g)> half_scale;  // q8_0 / q4_0: group g's fp16 d bits
+};
+
+// Codes of every (tile, chunk) in fragment order, F's slot map; scales by `put_scales`.
+template <class F>
+void pack_codes(const QuantMatrixView& v, const std::vector<PartSource>& parts, std::vector<uint8_t>& codes) {
+  const int64_t block_bytes = int64_t(kLanes) * F::kLaneBytes;
+  codes.assign(size_t(v.tiles * v.chunks * block_bytes), 0);
+  // Byte offset and shift of element (i, j) of a tile's chunk.
+  int offset[16][64], shift[16][64];
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 64; ++j) {
+      const Slot p = F::slot(i, j);
+      const bool nibble = F::kLaneBytes == 16;
+      offset[i][j] = p.lane * F::kLaneBytes + (nibble ? p.slot / 2 : p.slot);
+      shift[i][j] = nibble ? 4 * (p.slot % 2) : 0;
+    }
+  for (int k = 0; k < v.num_parts; ++k) {
+    const PartSource& src = parts[size_t(k)];
+    const int64_t tiles = (src.rows + 15) / 16;
+#pragma omp parallel for schedule(static)
+    for (int64_t lt = 0; lt < tiles; ++lt) {
+      uint8_t* tile = codes.data() + (v.parts[k].tile0 + lt) * v.chunks * block_bytes;
+      for (int i = 0; i < 16 && lt * 16 + i < src.rows; ++i)
+        for (int64_t c = 0; c < v.cols; ++c) {
+          const int code = src.code(lt * 16 + i, c);
+          const int j = int(c % 64);
+          uint8_t& dst = tile[(c / 64) * block_bytes + offset[i][j]];
+          dst = F::kLaneBytes == 16 ? uint8_t(dst | (code << shift[i][j])) : uint8_t(code);
+        }
+    }
+  }
+}
+
 }  // namespace
 
 PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts, const std::string& what) {
   PackedQuantHost packed;
   QuantMatrixView& view = packed.view;
-  std::vector<uint8_t>& codes = packed.codes;
-  std::vector<uint8_t>& scales = packed.scales;
   CTX_CHECK(!parts.empty() && parts.size() <= size_t(kMaxQuantParts), what, ": ", parts.size(), " stacked parts");
   const QuantizedMatrix& first = *parts[0];
   const PackedLayout layout = first.packed_layout();
@@ -55,86 +94,139 @@ PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts,
   };
   if (layout.kind == PackedKind::kNone)
     refuse("no GPU kernel for this format (supported: int8, q8_0, q4_0, nf4, fp4)");
-  int64_t rows = 0;
-  for (const QuantizedMatrix* p : parts) {
+  int64_t rows = 0, tiles = 0;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    const QuantizedMatrix* p = parts[k];
     if (!same_layout(p->packed_layout(), layout)) refuse("stacked projections are quantized in different formats");
     CTX_CHECK(p->cols() == cols, what, ": stacked parts with ", p->cols(), " and ", cols, " columns");
-    rows += p->rows();
+    view.parts[k] = QuantPart{rows, p->rows(), tiles};
+    rows += p->rows(), tiles += (p->rows() + 15) / 16;
   }
-  view.rows = rows, view.cols = cols, view.groups = (cols + 31) / 32;
-  const int64_t groups = view.groups;
+  view.num_parts = int(parts.size());
+  view.rows = rows, view.cols = cols, view.chunks = (cols + 63) / 64, view.tiles = tiles;
+  if (layout.kind != PackedKind::kRowwiseInt8 && cols % 32 != 0)
+    refuse(str_cat("the GPU kernel needs cols divisible by 32 (whole groups of 32 in one scale block); the matrix has ",
+                   cols));
+  std::vector<PartSource> src(parts.size());
+  const int64_t groups = cols / 32;
+  for (size_t k = 0; k < parts.size(); ++k) {
+    const QuantizedMatrix& p = *parts[k];
+    const auto buffers = p.buffers();
+    src[k].rows = p.rows();
+    switch (layout.kind) {
+      case PackedKind::kRowwiseInt8: {
+        const auto* q = static_cast<const int8_t*>(find_buffer(buffers, "int8", p, p.rows() * cols).data);
+        const auto* amax = static_cast<const float*>(find_buffer(buffers, "absmax", p, p.rows() * 4).data);
+        src[k].code = [q, cols](int64_t r, int64_t c) { return int(uint8_t(q[r * cols + c])); };
+        src[k].scale = [amax](int64_t r, int64_t) { return amax[r] / 127.f; };  // the CPU's scale
+        break;
+      }
+      case PackedKind::kGgmlQ8_0:
+      case PackedKind::kGgmlQ4_0: {
+        const bool q8 = layout.kind == PackedKind::kGgmlQ8_0;
+        const int64_t bytes = q8 ? 34 : 18;
+        const auto* b = static_cast<const uint8_t*>(find_buffer(buffers, "blocks", p, p.rows() * groups * bytes).data);
+        src[k].code = [b, bytes, groups, q8](int64_t r, int64_t c) {
+          const uint8_t* qs = b + (r * groups + c / 32) * bytes + 2;
+          const int j = int(c % 32);
+          return q8 ? int(qs[j]) : (j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4);
+        };
+        src[k].half_scale = [b, bytes, groups](int64_t r, int64_t g) {
+          uint16_t d;
+          std::memcpy(&d, b + (r * groups + g) * bytes, 2);
+          return d;
+        };
+        break;
+      }
+      case PackedKind::kBlockwise4Bit: {
+        CTX_CHECK(layout.blocksize >= 32 && std::has_single_bit(uint64_t(layout.blocksize)) && layout.code_values,
+                  first.format());
+        const int64_t n = p.rows() * cols, nb = (n + layout.blocksize - 1) / layout.blocksize;
+        const auto* c4 = static_cast<const uint8_t*>(find_buffer(buffers, "codes", p, n / 2).data);
+        src[k].code = [c4, cols](int64_t r, int64_t c) {
+          const int64_t e = r * cols + c;
+          return (c4[e / 2] >> (e % 2 ? 0 : 4)) & 0xF;
+        };
+        const int64_t bs = layout.blocksize;
+        if (!layout.double_quant) {
+          const auto* amax = static_cast<const float*>(find_buffer(buffers, "absmax", p, nb * 4).data);
+          src[k].scale = [amax, cols, bs](int64_t r, int64_t c) { return amax[(r * cols + c) / bs]; };
+        } else {
+          CTX_CHECK(layout.dynamic_map, first.format(), ": double quantization without its map");
+          const auto* aq = static_cast<const uint8_t*>(find_buffer(buffers, "absmax_q", p, nb).data);
+          const auto* a2 = static_cast<const float*>(find_buffer(buffers, "absmax2", p, (nb + 255) / 256 * 4).data);
+          float offset;
+          std::memcpy(&offset, find_buffer(buffers, "absmax_offset", p, 4).data, 4);
+          const float* map = layout.dynamic_map;
+          src[k].scale = [aq, a2, map, offset, cols, bs](int64_t r, int64_t c) {
+            const int64_t blk = (r * cols + c) / bs;
+            return std::fma(map[aq[blk]], a2[blk / 256], offset);  // as the CPU's block_absmax()
+          };
+        }
+        break;
+      }
+      case PackedKind::kNone:
+        break;
+    }
+  }
+  // Scales in tile order.
+  auto scale_at = [&](size_t k, int64_t r, int64_t c) { return src[k].scale(r, c); };
+  auto for_rows = [&](auto&& f) {  // f(part, local row, tile, i)
+    for (int k = 0; k < view.num_parts; ++k)
+      for (int64_t r = 0; r < src[size_t(k)].rows; ++r) f(size_t(k), r, view.parts[k].tile0 + r / 16, int(r % 16));
+  };
   switch (layout.kind) {
     case PackedKind::kRowwiseInt8: {
       view.format = QuantFormat::kInt8;
-      codes.assign(size_t(rows * groups * 32), 0);  // rows padded with zero codes to whole groups
-      int64_t r0 = 0;
-      for (const QuantizedMatrix* p : parts) {
-        const auto buffers = p->buffers();
-        const auto* q = static_cast<const uint8_t*>(find_buffer(buffers, "int8", *p, p->rows() * cols).data);
-        for (int64_t r = 0; r < p->rows(); ++r) std::memcpy(codes.data() + (r0 + r) * groups * 32, q + r * cols, size_t(cols));
-        append(scales, find_buffer(buffers, "absmax", *p, p->rows() * 4));
-        r0 += p->rows();
-      }
+      pack_codes<Int8Format>(view, src, packed.codes);
+      std::vector<float> s(size_t(tiles * 16), 0.f);
+      for_rows([&](size_t k, int64_t r, int64_t tile, int i) { s[size_t(tile * 16 + i)] = scale_at(k, r, 0); });
+      packed.scales.resize(s.size() * 4);
+      std::memcpy(packed.scales.data(), s.data(), packed.scales.size());
       break;
     }
     case PackedKind::kGgmlQ8_0:
     case PackedKind::kGgmlQ4_0: {
-      view.format = layout.kind == PackedKind::kGgmlQ8_0 ? QuantFormat::kQ8_0 : QuantFormat::kQ4_0;
-      const int64_t payload = layout.kind == PackedKind::kGgmlQ8_0 ? 32 : 16;
-      CTX_CHECK(cols % 32 == 0, first.format(), " with ", cols, " columns");
-      for (const QuantizedMatrix* p : parts) {
-        const int64_t blocks = p->rows() * cols / 32;
-        const auto* b = static_cast<const uint8_t*>(find_buffer(p->buffers(), "blocks", *p, blocks * (2 + payload)).data);
-        for (int64_t i = 0; i < blocks; ++i) {  // {fp16 d, payload}: d to the scales, the codes to 16-byte slots
-          const uint8_t* block = b + i * (2 + payload);
-          scales.insert(scales.end(), block, block + 2);
-          codes.insert(codes.end(), block + 2, block + 2 + payload);
-        }
+      if (layout.kind == PackedKind::kGgmlQ8_0) {
+        view.format = QuantFormat::kQ8_0;
+        pack_codes<Q8_0Format>(view, src, packed.codes);
+      } else {
+        view.format = QuantFormat::kQ4_0;
+        pack_codes<Q4_0Format>(view, src, packed.codes);
       }
+      std::vector<uint16_t> s(size_t(tiles * view.chunks * 32), 0);
+      for_rows([&](size_t k, int64_t r, int64_t tile, int i) {
+        for (int64_t g = 0; g < groups; ++g)
+          s[size_t(((tile * view.chunks + g / 2) * 8 + i % 8) * 4 + (i / 8) * 2 + g % 2)] = src[k].half_scale(r, g);
+      });
+      packed.scales.resize(s.size() * 2);
+      std::memcpy(packed.scales.data(), s.data(), packed.scales.size());
       break;
     }
     case PackedKind::kBlockwise4Bit: {
-      if (cols % 32 != 0)
-        refuse(str_cat("the GPU kernel needs cols divisible by 32 (whole groups of 32 in one absmax block); the matrix has ",
-                       cols));
-      CTX_CHECK(layout.blocksize >= 32 && std::has_single_bit(uint64_t(layout.blocksize)) && layout.code_values,
-                first.format());
       view.format = QuantFormat::kCode4;
-      view.block_shift = std::countr_zero(uint64_t(layout.blocksize));
-      view.double_quant = layout.double_quant;
       std::memcpy(view.code_values, layout.code_values, sizeof view.code_values);
-      std::vector<float>& absmax2 = packed.absmax2;
-      int64_t r0 = 0, blocks = 0;
-      for (size_t i = 0; i < parts.size(); ++i) {
-        const QuantizedMatrix& p = *parts[i];
-        const auto buffers = p.buffers();
-        const int64_t n = p.rows() * cols, nb = (n + layout.blocksize - 1) / layout.blocksize;
-        append(codes, find_buffer(buffers, "codes", p, n / 2));
-        QuantPart part{r0, blocks, int64_t(absmax2.size()), 0.f};
-        if (!layout.double_quant) {
-          append(scales, find_buffer(buffers, "absmax", p, nb * 4));
-        } else {
-          append(scales, find_buffer(buffers, "absmax_q", p, nb));
-          const int64_t nested = (nb + 255) / 256;
-          const auto* a2 = static_cast<const float*>(find_buffer(buffers, "absmax2", p, nested * 4).data);
-          absmax2.insert(absmax2.end(), a2, a2 + nested);
-          std::memcpy(&part.offset, find_buffer(buffers, "absmax_offset", p, 4).data, 4);
+      view.scale_per_chunk = layout.blocksize >= 64 && cols % 64 == 0;
+      pack_codes<Code4Format>(view, src, packed.codes);
+      const int per = view.scale_per_chunk ? 2 : 4;
+      std::vector<float> s(size_t(tiles * view.chunks * 8 * per), 0.f);
+      for_rows([&](size_t k, int64_t r, int64_t tile, int i) {
+        for (int64_t g = 0; g < groups; ++g) {
+          const int64_t at = (tile * view.chunks + g / 2) * 8 + i % 8;
+          if (view.scale_per_chunk) {
+            s[size_t(at * 2 + i / 8)] = scale_at(k, r, 64 * (g / 2));
+          } else {
+            s[size_t(at * 4 + (i / 8) * 2 + g % 2)] = scale_at(k, r, 32 * g);
+          }
         }
-        view.parts[i] = part;
-        r0 += p.rows(), blocks += nb;
-      }
-      view.num_parts = int(parts.size());
-      if (layout.double_quant) {
-        CTX_CHECK(layout.dynamic_map, first.format(), ": double quantization without its map");
-        packed.dynamic_map.assign(layout.dynamic_map, layout.dynamic_map + 256);
-      }
+      });
+      packed.scales.resize(s.size() * 4);
+      std::memcpy(packed.scales.data(), s.data(), packed.scales.size());
       break;
     }
     case PackedKind::kNone:
       break;
   }
-  CTX_CHECK(int64_t(codes.size()) == rows * groups * (view.format == QuantFormat::kInt8 || view.format == QuantFormat::kQ8_0 ? 32 : 16),
-            what, ": packed codes of ", codes.size(), " bytes");
   return packed;
 }
 
@@ -144,10 +236,6 @@ GpuQuantMatrix::GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const Q
   view_ = packed.view;
   codes_ = to_device(alloc, packed.codes), scales_ = to_device(alloc, packed.scales);
   view_.codes = codes_.get(), view_.scales = scales_.get();
-  if (view_.double_quant) {
-    absmax2_ = to_device(alloc, packed.absmax2), map_ = to_device(alloc, packed.dynamic_map);
-    view_.absmax2 = absmax2_.get(), view_.dynamic_map = map_.get();
-  }
 }
 
 }  // namespace ctx::cuda

@@ -1,6 +1,8 @@
 // A quantized weight matrix on the device (internal to core/cuda): the codes and scales that the CPU
-// quant plugin computed, uploaded unchanged but re-laid out for 16-byte loads (kernels/quant_kernels.h
-// gives the layout), so that the GPU computes with exactly the CPU reference's dequantized values.
+// quant plugin computed, their values unchanged but re-laid out in the GEMV's tensor-core fragment
+// order (kernels/quant_kernels.h gives the layout), so that the GPU computes with exactly the CPU
+// reference's dequantized values. nf4/fp4 with double quantization keep their block absmax as the
+// float the CPU computes from the 8-bit code (4 bytes per block on the device instead of 1).
 // The source matrices are read through QuantizedMatrix::buffers() and packed_layout()
 // (core/quant/packed_layout.h); core never includes a plugin.
 //
@@ -26,7 +28,6 @@ namespace ctx::cuda {
 struct PackedQuantHost {
   QuantMatrixView view;
   std::vector<uint8_t> codes, scales;
-  std::vector<float> absmax2, dynamic_map;  // double quantization only
 };
 PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts, const std::string& what);
 
@@ -37,12 +38,11 @@ class GpuQuantMatrix {
   GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const QuantizedMatrix*>& parts, const std::string& what);
 
   const QuantMatrixView& view() const { return view_; }
-  // Device bytes held: codes, scales and (double quantization) the nested scales and the 8-bit map.
-  int64_t bytes() const { return codes_.bytes() + scales_.bytes() + absmax2_.bytes() + map_.bytes(); }
+  // Device bytes held: codes and scales (with the padding to whole tiles and chunks).
+  int64_t bytes() const { return codes_.bytes() + scales_.bytes(); }
 
  private:
   DeviceBuffer<uint8_t> codes_, scales_;
-  DeviceBuffer<float> absmax2_, map_;
   QuantMatrixView view_;
 };
 

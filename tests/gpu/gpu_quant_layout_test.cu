@@ -4,10 +4,15 @@
 // (label cpu, built with CUDA). The GPU kernels add only the loop over groups and the warp sum,
 // which tests/gpu/gpu_quant_test.cc checks on the device.
 // Tolerances: the decoded values must equal the plugin's exactly (value * scale in float32, as the
-// CPU computes them); the emulated row dot product (float64 here) must be the float64 product of
-// the dequantized matrix with the bf16 input up to 1e-12 relative to sum |w x| (summation order).
+// CPU computes them); the emulated row dot product (float64 here, from the kernel's mma fragments)
+// must be the float64 product of the dequantized matrix with the bf16 input up to 1e-12 relative to
+// sum |w x| (summation order; q8_0 and q4_0 codes times their fp16 d are exact in float), int8 up to
+// 2^-23 (the kernel scales the row's sum, the CPU rounds each q * scale to float: 2^-24 each), nf4/fp4
+// up to 2^-17 (each code value as bf16 hi + lo: |error| <= 2^-18 |value|, plus the float rounding of
+// value * absmax, 2^-24).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -44,42 +49,73 @@ Matrix quantize(const std::string& spec, int64_t rows, int64_t cols, uint32_t se
   return m;
 }
 
-// Decodes every group of the packed stack as the kernels do: values [rows, cols] (checking that the
-// padding decodes to 0) and each row's dot product with x staged in the kernel's slots.
+float bf16_value(uint32_t bits) { return bf16_to_f32(uint16_t(bits)); }
+
+// Emulates the GEMV kernel on the host: the staged input, each lane's B registers from its 16-byte
+// input piece (checked against F::column) and A fragments
+// from its codes (F::fragment, the nf4/fp4 table built as the kernel builds it), the mma products in
+// float64 from the PTX fragment layout, the per-group scales. values: F::value() of every element.
 template <class F>
 void decode(const PackedQuantHost& p, const std::vector<float>& x, std::vector<float>& values, std::vector<double>& dots) {
   QuantMatrixView w = p.view;
   w.codes = p.codes.data(), w.scales = p.scales.data();
-  w.absmax2 = p.absmax2.empty() ? nullptr : p.absmax2.data();
-  w.dynamic_map = p.dynamic_map.empty() ? nullptr : p.dynamic_map.data();
-  std::vector<uint4> staged(size_t(w.groups * 4), make_uint4(0, 0, 0, 0));
-  auto* xs = reinterpret_cast<uint16_t*>(staged.data());
-  for (int64_t c = 0; c < w.cols; ++c) xs[XSlot()(c)] = f32_to_bf16(x[size_t(c)]);
   values.assign(size_t(w.rows * w.cols), NAN);
-  dots.assign(size_t(w.rows), 0.0);
   for (int64_t r = 0; r < w.rows; ++r) {
-    const RowRef row = row_ref(w, r);
-    for (int64_t g = 0; g < w.groups; ++g) {
-      uint4 codes[F::kVecs];
-      std::memcpy(codes, w.codes + (r * w.groups + g) * 16 * F::kVecs, sizeof codes);
-      const float s = F::scale(w, row, g);
-      for (int k = 0; k < 4; ++k) {
-        float v[8];
-        F::dequant(codes, k, w.code_values, v);
-        const uint4 piece = x_piece(staged.data(), g, k);
-        const auto* xb = reinterpret_cast<const uint16_t*>(&piece);
-        for (int i = 0; i < 8; ++i) {
-          const int64_t c = 32 * g + 8 * k + i;
-          const float value = v[i] * s;
-          if (c < w.cols) {
-            values[size_t(r * w.cols + c)] = value;
-          } else {
-            ASSERT_EQ(value, 0.f) << "padding of row " << r;
-          }
-          dots[size_t(r)] += double(value) * bf16_to_f32(xb[i]);
+    const RowPos pos = row_pos(w, r);
+    for (int64_t c = 0; c < w.cols; ++c) values[size_t(r * w.cols + c)] = F::value(w, pos.tile, pos.i, c, w.code_values);
+  }
+  // The input as the kernel stages it: bf16 in natural order, zeros up to whole chunks.
+  std::vector<uint16_t> xs(size_t(w.chunks * 64), 0);
+  for (int64_t c = 0; c < w.cols; ++c) xs[size_t(c)] = f32_to_bf16(x[size_t(c)]);
+  std::vector<uint32_t> lut(16 * 64);
+  for (int e = 0; e < 16 * 64; ++e) lut[size_t(e)] = e % 64 < 32 ? code_entry(w.code_values[e / 64]) : 0u;
+  std::vector<double> tile_dots(size_t(w.tiles * 16), 0.0);
+  for (int64_t tile = 0; tile < w.tiles; ++tile)
+    for (int64_t chunk = 0; chunk < w.chunks; ++chunk) {
+      std::vector<std::array<std::array<double, 16>, 16>> A(F::kSteps);
+      std::vector<std::array<std::array<double, 8>, 16>> B(F::kSteps);
+      float scale[16][2];
+      for (int lane = 0; lane < 32; ++lane) {
+        const int g = lane / 4, t = lane % 4;
+        uint32_t codes[F::kLaneBytes / 4];
+        std::memcpy(codes, lane_codes(w, tile, chunk, lane, F::kLaneBytes), sizeof codes);
+        float s[2][2];
+        chunk_scales<F>(w, tile, chunk, g, s);
+        for (int h = 0; h < 2; ++h)
+          for (int grp = 0; grp < 2; ++grp) scale[g + 8 * h][grp] = s[h][grp];
+        for (int st = 0; st < F::kSteps; ++st) {
+          uint32_t frag[4];
+          F::fragment(codes, st, lut.data(), 4u * uint32_t(lane), frag);
+          for (int reg = 0; reg < 4; ++reg)
+            for (int e = 0; e < 2; ++e)
+              A[size_t(st)][g + 8 * (reg & 1)][2 * t + 8 * (reg >> 1) + e] = bf16_value(frag[reg] >> (16 * e));
+          uint4 piece;  // the lane's 8 input columns of the step's group
+          std::memcpy(&piece, xs.data() + x_piece_index(chunk, st / (F::kSteps / 2), t) * 8, 16);
+          uint32_t breg[2];
+          F::b_regs(piece, st, breg[0], breg[1]);
+          for (int bi = 0; bi < 2; ++bi)
+            for (int e = 0; e < 2; ++e) {
+              B[size_t(st)][2 * t + 8 * bi + e][g] = bf16_value(breg[bi] >> (16 * e));
+              const int col = F::column(st, t, bi, e);
+              ASSERT_EQ(uint16_t(breg[bi] >> (16 * e)), xs[size_t(chunk * 64 + col)]) << "B register column";
+            }
         }
       }
+      for (int grp = 0; grp < 2; ++grp)
+        for (int i = 0; i < 16; ++i)
+          for (int col = 0; col < 8; ++col) {  // every column of B holds x: every column of C the dot
+            double sum = 0;
+            for (int st = grp * F::kSteps / 2; st < (grp + 1) * F::kSteps / 2; ++st)
+              for (int k = 0; k < 16; ++k) sum += A[size_t(st)][i][k] * B[size_t(st)][k][col];
+            if (col == 0) tile_dots[size_t(tile * 16 + i)] += sum * scale[i][grp];
+          }
     }
+  dots.assign(size_t(w.rows), 0.0);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    const RowPos pos = row_pos(w, r);
+    double d = tile_dots[size_t(pos.tile * 16 + pos.i)];
+    if constexpr (F::kRowScale) d *= F::row_scale(w, pos.tile, pos.i);
+    dots[size_t(r)] = d;
   }
 }
 
@@ -115,7 +151,9 @@ TEST_P(GpuQuantLayout, DecodesToThePluginsValues) {
       const double t = double(expected[size_t(r * c.cols + col)]) * bf16_to_f32(f32_to_bf16(x[size_t(col)]));
       ref += t, abs_sum += std::fabs(t);
     }
-    ASSERT_LE(std::fabs(dots[size_t(r)] - ref), 1e-12 * abs_sum + 1e-300) << c.spec << " row " << r;
+    const QuantFormat f = p.view.format;
+    const double tol = f == QuantFormat::kCode4 ? std::ldexp(1.0, -17) : f == QuantFormat::kInt8 ? std::ldexp(1.0, -23) : 1e-12;
+    ASSERT_LE(std::fabs(dots[size_t(r)] - ref), tol * abs_sum + 1e-300) << c.spec << " row " << r;
   }
 }
 

@@ -4,10 +4,12 @@
 //
 // Tolerances (every measured error is printed):
 // * Decode GEMV: the reference is the float64 product of the plugin's dequantize() with the input
-//   rounded to bf16 as the kernel receives it, so only float32 rounding remains: per output the
-//   kernel sums 32 products per group, then its lane's groups, then a 5-level warp tree, so the error
-//   is at most about (32 + cols / 1024 + 8) * 2^-24 * sum_c |w_c x_c| (< 3e-6 relative to that sum
-//   for these shapes); asserted: 1e-5 * sum_c |w_c x_c| (+ 1e-30).
+//   rounded to bf16 as the kernel receives it. The kernel's tensor-core products are exact (integer
+//   codes in bf16); it sums each group of 32 in float32 in the tensor cores (which may truncate, not
+//   round: a few 2^-23 per step of 16), scales the group once, and adds the groups of its warp, then
+//   the 8 warps' partial sums: at most about (8 + cols / 512 + 8) * 2^-23 * sum_c |w_c x_c| (< 4e-6
+//   for these shapes). nf4/fp4 multiply each code value as bf16 hi + lo, off by at most 2^-18 (3.8e-6)
+//   of the value. Asserted: 1e-5 * sum_c |w_c x_c| (+ 1e-30).
 // * Fused RMSNorm: the kernel's rsqrtf and float sum of squares differ from the float64 reference by
 //   a few float ulps, which can move an element across a bf16 rounding boundary (twice rounded: up to 2
 //   bf16 ulps, 2^-7 relative); such flips are rare (~1e-4 per element), so on top of the GEMV bound

@@ -1,14 +1,29 @@
-// Per-format decoding of a group of 32 weights (internal to core/cuda/kernels; layouts in
-// quant_kernels.h). Each format is a policy with
-//   kVecs                                       16-byte loads per group (2 for 8-bit codes, 1 for 4-bit)
-//   scale(view, row, g) -> float                the group's multiplier (reads only weight arrays)
-//   dequant(codes, k, table, v[8])              unscaled values of elements 8k .. 8k + 7 (k = 0..3,
-//                                               a compile-time constant after unrolling)
-// so that value(r, 32g + 8k + i) = v[i] * scale, exactly the CPU plugin's dequantized float.
-// Integers become floats through the 2^23 trick: the float with bits 0x4B000000 | b is 2^23 + b for
-// b < 2^23, so one byte permute and one subtraction give an exact float per code.
-// Everything here also compiles for the host (CTX_HD), so that tests/gpu/gpu_quant_layout_test.cu can
-// check the packed layout and these decoders against the CPU plugins without a GPU.
+// The device layout of quantized weights (quant_kernels.h) and its per-format decoding into the
+// tensor-core fragments of the GEMV (internal to core/cuda/kernels). Everything here also compiles for
+// the host (CTX_HD), so that gpu_quant_weights.cu packs with the same maps and
+// tests/gpu/gpu_quant_layout_test.cu can emulate the kernel's fragments without a GPU.
+//
+// The GEMV multiplies a tile of 16 rows by the input with mma.m16n8k16 (bf16 in, float32 out; every
+// column of B holds the same input, so every column of C the same dot product). PTX fragment layout,
+// lane l, g = l / 4, t = l % 4:
+//   A register a (0..3): row g + 8 (a & 1), k = 2t + 8 (a >> 1) + {0, 1} (low half first)
+//   B register b (0, 1): k = 2t + 8b + {0, 1}
+//   C c0, c1: row g; c2, c3: row g + 8
+// Each format policy F gives
+//   kLaneBytes   codes per lane and chunk (16: 4-bit, 32: 8-bit); kSteps k16 steps per chunk
+//   kDup         each weight takes two k slots (its value as bf16 hi + lo), B holds x twice
+//   slot(i, j)   the lane and code slot of element (row i, column j) of a chunk
+//   column(s, t, b, e)            the chunk column of half e of B register b of step s of lane t
+//   b_regs(piece, s, b0, b1)      B registers of step s from the lane's 16-byte input piece
+//   scale_bytes/scale_ptr/decode_scales   a lane's scales of a chunk (its rows g, g + 8)
+//   fragment(codes, s, lut, lane4, a)   A registers of step s from the lane's codes (bf16x2 bits);
+//                lut, lane4 = 4 * lane: nf4/fp4's table (Code4Format::kTableWords words)
+//   value(view, tile, i, col, code_values)   the element's float value, exactly the CPU plugin's code *
+//                scale (code_values: view.code_values or a copy of them)
+// Formats with exact small-integer codes (int8, q8_0: -127..127; q4_0: -8..7) become bf16 exactly, so
+// the tensor cores' products are exact and only float32 sums remain. nf4/fp4 code values are floats;
+// a weight is the pair (hi, lo) = (bf16(v), bf16(v - hi)), |hi + lo - v| <= 2^-18 |v|, multiplied with
+// x in two k slots (kDup): the 16 pairs sit in a shared-memory table, one copy per bank.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -23,114 +38,301 @@
 
 namespace ctx::cuda::quant_device {
 
-// Where row r's blocks start (kCode4 numbers blocks along each stacked part's flattened rows; the
-// other formats ignore everything but r).
-struct RowRef {
-  int64_t r = 0;
-  int64_t elem = 0;  // flattened index of (r, 0) within its part
-  int64_t block0 = 0, nested0 = 0;
-  float offset = 0.f;
-};
+inline constexpr int kLanes = 32;
 
-// Constant indices only: the view is a kernel parameter, read in place.
-CTX_HD inline RowRef row_ref(const QuantMatrixView& w, int64_t r) {
-  RowRef ref{r, r * w.cols, 0, 0, 0.f};
-#pragma unroll
-  for (int i = 0; i < kMaxQuantParts; ++i) {
-    const QuantPart& part = w.parts[i];
-    if (i < w.num_parts && r >= part.row0) ref = RowRef{r, (r - part.row0) * w.cols, part.block0, part.nested0, part.offset};
-  }
-  return ref;
-}
-
-CTX_HD inline uint32_t word(const uint4& u, int i) {
-  return i == 0 ? u.x : i == 1 ? u.y : i == 2 ? u.z : u.w;
-}
-
-// Byte m of `bytes` (values 0..255) as the float 2^23 + byte.
-CTX_HD inline float magic_byte(uint32_t bytes, int m) {
+CTX_HD inline float bits_float(uint32_t u) {
 #if defined(__CUDA_ARCH__)
-  return __uint_as_float(__byte_perm(bytes, 0x4B000000u, 0x7540u | uint32_t(m)));
+  return __uint_as_float(u);
 #else
-  const uint32_t u = 0x4B000000u | ((bytes >> (8 * m)) & 0xFFu);
   float f;
   std::memcpy(&f, &u, 4);
   return f;
 #endif
 }
+CTX_HD inline uint32_t float_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+#endif
+}
 
-// Shared-memory slot of input column c in the GEMV's staged input (quant_gemv_kernels.cu): group g's
-// 16-byte piece k sits in slot (k + g / 2) % 4 of the group.
-struct XSlot {
-  CTX_HD int64_t operator()(int64_t c) const { return (c & ~int64_t(31)) | ((((c >> 3) + (c >> 6)) & 3) << 3) | (c & 7); }
+// __byte_perm(a, b, sel) for selectors 0..7 (no sign replication).
+CTX_HD inline uint32_t byte_perm(uint32_t a, uint32_t b, uint32_t sel) {
+#if defined(__CUDA_ARCH__)
+  return __byte_perm(a, b, sel);
+#else
+  const uint64_t src = uint64_t(a) | uint64_t(b) << 32;
+  uint32_t r = 0;
+  for (int i = 0; i < 4; ++i) r |= uint32_t((src >> (8 * ((sel >> (4 * i)) & 7))) & 0xFF) << (8 * i);
+  return r;
+#endif
+}
+
+// bf16 bits of a finite float, rounded to nearest even.
+CTX_HD inline uint32_t bf16_bits(float v) {
+  const uint32_t u = float_bits(v);
+  return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+}
+
+// The nf4/fp4 table entry of a code value: (hi, lo) bf16 bits in the low and high half.
+CTX_HD inline uint32_t code_entry(float v) {
+  const uint32_t hi = bf16_bits(v);
+  return hi | bf16_bits(v - bits_float(hi << 16)) << 16;
+}
+
+CTX_HD inline float half_value(uint16_t h) {
+#if defined(__CUDA_ARCH__)
+  return __half2float(__ushort_as_half(h));
+#else
+  __half_raw raw;
+  raw.x = h;
+  return __half2float(__half(raw));
+#endif
+}
+
+// Row r of the stack: its tile and row within the tile.
+struct RowPos {
+  int64_t tile = 0;
+  int i = 0;
 };
-// The 16-byte piece k of group g of the staged input.
-CTX_HD inline uint4 x_piece(const uint4* xs, int64_t g, int k) { return xs[g * 4 + ((k + (g >> 1)) & 3)]; }
+CTX_HD inline RowPos row_pos(const QuantMatrixView& w, int64_t r) {
+  RowPos p;
+#pragma unroll
+  for (int k = 0; k < kMaxQuantParts; ++k) {
+    const QuantPart& part = w.parts[k];
+    if (k < w.num_parts && r >= part.row0) p = RowPos{part.tile0 + (r - part.row0) / 16, int((r - part.row0) % 16)};
+  }
+  return p;
+}
 
-// int8 codes in element order; value = code * scale.
+// Tile T: the stack row of its row 0 and how many of its 16 rows exist (the rest is padding).
+struct TileRows {
+  int64_t row0 = 0;
+  int valid = 0;
+};
+CTX_HD inline TileRows tile_rows(const QuantMatrixView& w, int64_t tile) {
+  TileRows t;
+#pragma unroll
+  for (int k = 0; k < kMaxQuantParts; ++k) {
+    const QuantPart& part = w.parts[k];
+    if (k < w.num_parts && tile >= part.tile0) {
+      const int64_t local = (tile - part.tile0) * 16;
+      t = TileRows{part.row0 + local, int(part.rows - local < 16 ? part.rows - local : 16)};
+    }
+  }
+  return t;
+}
+
+struct Slot {
+  int lane = 0, slot = 0;
+};
+
+CTX_HD inline const uint8_t* lane_codes(const QuantMatrixView& w, int64_t tile, int64_t chunk, int lane, int lane_bytes) {
+  return w.codes + ((tile * w.chunks + chunk) * kLanes + lane) * lane_bytes;
+}
+
+// The k order inside a chunk is chosen so that lane t's inputs of group grp (columns 32 grp .. + 31)
+// are the 8 consecutive columns 32 grp + 8 t .. + 7: one 16-byte load of the input as it is (bf16,
+// natural order) gives all of the lane's B registers of the group.
+CTX_HD inline int64_t x_piece_index(int64_t chunk, int grp, int t) { return chunk * 8 + grp * 4 + t; }  // in uint4
+
+// Integer formats, steps 2 grp + h of group grp: B register b of step s of lane t holds columns
+// 32 (s / 2) + 8 t + 4 (s % 2) + 2 b + {0, 1}; element (i, j) is in register a = 2 b + i / 8 of lane
+// 4 (i % 8) + t, half j % 2.
+struct IntSlot {
+  int lane, s, a, e;
+};
+CTX_HD inline IntSlot int_slot(int i, int j) {
+  const int grp = j / 32, jj = j % 32, t = jj / 8, h = (jj % 8) / 4, b = (jj % 4) / 2;
+  return IntSlot{4 * (i % 8) + t, 2 * grp + h, 2 * b + i / 8, jj % 2};
+}
+CTX_HD inline int int_column(int s, int t, int b, int e) { return 32 * (s / 2) + 8 * t + 4 * (s % 2) + 2 * b + e; }
+CTX_HD inline void int_b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) {
+  b0 = s % 2 ? piece.z : piece.x;
+  b1 = s % 2 ? piece.w : piece.y;
+}
+
+// fp16 d per (row, group), [tiles][chunks][8][2][2]: 8 bytes per lane and chunk.
+CTX_HD inline const uint8_t* half_scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+  return static_cast<const uint8_t*>(w.scales) + ((tile * w.chunks + chunk) * 8 + g) * 8;
+}
+CTX_HD inline void decode_half_scales(const uint32_t (&raw)[4], float (&s)[2][2]) {
+  s[0][0] = half_value(uint16_t(raw[0])), s[0][1] = half_value(uint16_t(raw[0] >> 16));
+  s[1][0] = half_value(uint16_t(raw[1])), s[1][1] = half_value(uint16_t(raw[1] >> 16));
+}
+
+// A lane's scale bytes of a chunk (bytes 8 or 16; 16-byte aligned pieces of 8 are 8-byte aligned).
+CTX_HD inline void load_scale_bytes(const uint8_t* p, int bytes, uint32_t (&raw)[4]) {
+  if (bytes == 16) {
+    const uint4 v = *reinterpret_cast<const uint4*>(p);
+    raw[0] = v.x, raw[1] = v.y, raw[2] = v.z, raw[3] = v.w;
+  } else {
+    const uint2 v = *reinterpret_cast<const uint2*>(p);
+    raw[0] = v.x, raw[1] = v.y, raw[2] = raw[3] = 0u;
+  }
+}
+
+// Every policy's scales of the lane's rows g, g + 8 in a chunk, s[row half][group].
+template <class F>
+CTX_HD inline void chunk_scales(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g, float (&s)[2][2]) {
+  uint32_t raw[4] = {0u, 0u, 0u, 0u};
+  if (F::scale_bytes(w) > 0) load_scale_bytes(F::scale_ptr(w, tile, chunk, g), F::scale_bytes(w), raw);
+  F::decode_scales(w, raw, s);
+}
+
+// int8 codes (int8 and q8_0): step s in bytes 8s .. 8s + 7, register a in bytes 2a, 2a + 1.
 struct Int8Codes {
-  static constexpr int kVecs = 2;
-  CTX_HD static void dequant(const uint4 (&c)[kVecs], int k, const float*, float (&v)[8]) {
+  static constexpr int kLaneBytes = 32, kSteps = 4;
+  static constexpr bool kDup = false;
+  CTX_HD static Slot slot(int i, int j) {
+    const IntSlot p = int_slot(i, j);
+    return Slot{p.lane, 8 * p.s + 2 * p.a + p.e};
+  }
+  CTX_HD static int column(int s, int t, int b, int e) { return int_column(s, t, b, e); }
+  CTX_HD static void b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) { int_b_regs(piece, s, b0, b1); }
+  CTX_HD static int code(const uint8_t* c, int slot) { return int(int8_t(c[slot])); }
+  CTX_HD static void fragment(const uint32_t (&c)[8], int s, const uint32_t*, uint32_t, uint32_t (&a)[4]) {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const uint32_t u = word(c[k >> 1], 2 * (k & 1) + h) ^ 0x80808080u;  // code + 128, as unsigned bytes
+      const uint32_t u = c[2 * s + h] ^ 0x80808080u;  // code + 128 as unsigned bytes
+      uint32_t f[4];
 #pragma unroll
-      for (int m = 0; m < 4; ++m) v[4 * h + m] = magic_byte(u, m) - 8388736.f;  // 2^23 + 128
+      for (int m = 0; m < 4; ++m)  // the float 2^23 + byte, minus 2^23 + 128: exact, zero low half
+        f[m] = float_bits(bits_float(byte_perm(u, 0x4B000000u, 0x7540u | uint32_t(m))) - 8388736.f);
+      a[2 * h] = byte_perm(f[0], f[1], 0x7632u);
+      a[2 * h + 1] = byte_perm(f[2], f[3], 0x7632u);
     }
   }
 };
 
 struct Int8Format : Int8Codes {
-  CTX_HD static float scale(const QuantMatrixView& w, const RowRef& row, int64_t) {
-#if defined(__CUDA_ARCH__)
-    return __fdiv_rn(static_cast<const float*>(w.scales)[row.r], 127.f);  // the CPU's absmax / 127.0f
-#else
-    return static_cast<const float*>(w.scales)[row.r] / 127.f;
-#endif
+  static constexpr bool kRowScale = true;
+  CTX_HD static int scale_bytes(const QuantMatrixView&) { return 0; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t, int64_t, int) {
+    return static_cast<const uint8_t*>(w.scales);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView&, const uint32_t (&)[4], float (&s)[2][2]) {
+    s[0][0] = s[0][1] = s[1][0] = s[1][1] = 1.f;
+  }
+  CTX_HD static float row_scale(const QuantMatrixView& w, int64_t tile, int i) {
+    return static_cast<const float*>(w.scales)[tile * 16 + i];
+  }
+  CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float*) {
+    const Slot p = slot(i, int(col % 64));
+    return float(code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)) * row_scale(w, tile, i);
   }
 };
 
 struct Q8_0Format : Int8Codes {
-  CTX_HD static float scale(const QuantMatrixView& w, const RowRef& row, int64_t g) {
-    return __half2float(static_cast<const __half*>(w.scales)[row.r * w.groups + g]);
+  static constexpr bool kRowScale = false;
+  CTX_HD static int scale_bytes(const QuantMatrixView&) { return 8; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+    return half_scale_ptr(w, tile, chunk, g);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView&, const uint32_t (&raw)[4], float (&s)[2][2]) {
+    decode_half_scales(raw, s);
+  }
+  CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float*) {
+    const Slot p = slot(i, int(col % 64));
+    float s[2][2];
+    chunk_scales<Q8_0Format>(w, tile, col / 64, i % 8, s);
+    return float(code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)) * s[i / 8][(col % 64) / 32];
   }
 };
 
-// ggml q4_0: element j in the low nibble of byte j, element j + 16 in the high one; value = (q - 8) * d.
+// q4_0: step s in word s; register a holds nibbles a (low half) and a + 4 (high half), so one mask and
+// the bf16 128 + q magic give both: (128 + q) - 136 = q - 8, exact in bf16.
 struct Q4_0Format {
-  static constexpr int kVecs = 1;
-  CTX_HD static float scale(const QuantMatrixView& w, const RowRef& row, int64_t g) {
-    return __half2float(static_cast<const __half*>(w.scales)[row.r * w.groups + g]);
+  static constexpr int kLaneBytes = 16, kSteps = 4;
+  static constexpr bool kDup = false, kRowScale = false;
+  CTX_HD static Slot slot(int i, int j) {
+    const IntSlot p = int_slot(i, j);
+    return Slot{p.lane, 8 * p.s + p.a + 4 * p.e};  // nibble index: byte slot / 2, high nibble if odd
   }
-  CTX_HD static void dequant(const uint4 (&c)[kVecs], int k, const float*, float (&v)[8]) {
-    // Elements 8k .. 8k + 7: bytes 8 (k & 1) .. + 7, low nibbles for k < 2, high ones after.
+  CTX_HD static int column(int s, int t, int b, int e) { return int_column(s, t, b, e); }
+  CTX_HD static void b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) { int_b_regs(piece, s, b0, b1); }
+  CTX_HD static int code(const uint8_t* c, int slot) { return int((c[slot / 2] >> (4 * (slot % 2))) & 0xF) - 8; }
+  CTX_HD static void fragment(const uint32_t (&c)[4], int s, const uint32_t*, uint32_t, uint32_t (&a)[4]) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const uint32_t u = (word(c[0], 2 * (k & 1) + h) >> (k < 2 ? 0 : 4)) & 0x0F0F0F0Fu;
-#pragma unroll
-      for (int m = 0; m < 4; ++m) v[4 * h + m] = magic_byte(u, m) - 8388616.f;  // 2^23 + 8
+    for (int r = 0; r < 4; ++r) {
+      const uint32_t v = ((c[s] >> (4 * r)) & 0x000F000Fu) | 0x43004300u;
+#if defined(__CUDA_ARCH__)
+      const __nv_bfloat162 d = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&v), __floats2bfloat162_rn(136.f, 136.f));
+      a[r] = *reinterpret_cast<const uint32_t*>(&d);
+#else
+      const float lo = bits_float(v << 16) - 136.f, hi = bits_float(v & 0xFFFF0000u) - 136.f;
+      a[r] = (float_bits(lo) >> 16) | (float_bits(hi) & 0xFFFF0000u);
+#endif
     }
+  }
+  CTX_HD static int scale_bytes(const QuantMatrixView&) { return 8; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+    return half_scale_ptr(w, tile, chunk, g);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView&, const uint32_t (&raw)[4], float (&s)[2][2]) {
+    decode_half_scales(raw, s);
+  }
+  CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float*) {
+    const Slot p = slot(i, int(col % 64));
+    float s[2][2];
+    chunk_scales<Q4_0Format>(w, tile, col / 64, i % 8, s);
+    return float(code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)) * s[i / 8][(col % 64) / 32];
   }
 };
 
-// bitsandbytes nf4/fp4: element 2k in the high nibble of byte k; value = table[code] * absmax[block].
+// nf4/fp4: 8 weights per step (16 k slots), steps 4 grp + h of group grp. B register b of step s of
+// lane t holds column 32 (s / 4) + 8 t + 2 (s % 4) + b twice; its weight is register a = 2 b + i / 8 of
+// lane 4 (i % 8) + t for row i. Step s's codes: word s / 2, the low nibbles of its bytes for even s,
+// the high ones for odd s; byte a for register a.
 struct Code4Format {
-  static constexpr int kVecs = 1;
-  CTX_HD static float scale(const QuantMatrixView& w, const RowRef& row, int64_t g) {
-    // cols % 32 == 0 and blocksize is a power of two >= 32: the group lies in one block.
-    const int64_t b = (row.elem + 32 * g) >> w.block_shift;
-    if (!w.double_quant) return static_cast<const float*>(w.scales)[row.block0 + b];
-    const uint8_t q = static_cast<const uint8_t*>(w.scales)[row.block0 + b];
-    return fmaf(w.dynamic_map[q], w.absmax2[row.nested0 + (b >> 8)], row.offset);  // one rounding, as the CPU
+  static constexpr int kLaneBytes = 16, kSteps = 8;
+  static constexpr bool kDup = true, kRowScale = false;
+  CTX_HD static Slot slot(int i, int j) {
+    const int grp = j / 32, jj = j % 32, t = jj / 8, r = jj % 8;
+    const int s = 4 * grp + r / 2, a = 2 * (r % 2) + i / 8;
+    return Slot{4 * (i % 8) + t, 8 * (s / 2) + 2 * a + s % 2};
   }
-  // table: the 16 code values in shared memory (a lane's 16 possible addresses sit in 16 banks).
-  CTX_HD static void dequant(const uint4 (&c)[kVecs], int k, const float* table, float (&v)[8]) {
-    const uint32_t u = word(c[0], k);  // bytes 4k .. 4k + 3 = elements 8k .. 8k + 7
+  CTX_HD static int column(int s, int t, int b, int) { return 32 * (s / 4) + 8 * t + 2 * (s % 4) + b; }
+  CTX_HD static void b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) {
+    const int h = s % 4;
+    const uint32_t word = h == 0 ? piece.x : h == 1 ? piece.y : h == 2 ? piece.z : piece.w;
+    b0 = byte_perm(word, word, 0x1010u);  // the low bf16 twice
+    b1 = byte_perm(word, word, 0x3232u);  // the high one twice
+  }
+  CTX_HD static int code(const uint8_t* c, int slot) { return (c[slot / 2] >> (4 * (slot % 2))) & 0xF; }
+  // Byte a: the code of register a of step s.
+  CTX_HD static uint32_t step_codes(const uint32_t (&c)[4], int s) {
+    return (s % 2 ? c[s / 2] >> 4 : c[s / 2]) & 0x0F0F0F0Fu;
+  }
+  // lut: entry c for lane l at word 64 c + l (code_entry(code_values[c]) in every lane's bank): register a
+  // is the word at byte offset 256 code + 4 lane, one byte permute from the codes and lane4.
+  static constexpr int kTableWords = 16 * 64;
+  CTX_HD static void fragment(const uint32_t (&c)[4], int s, const uint32_t* lut, uint32_t lane4, uint32_t (&a)[4]) {
+    const uint32_t codes = step_codes(c, s);
 #pragma unroll
-    for (int m = 0; m < 4; ++m) {
-      v[2 * m] = table[(u >> (8 * m + 4)) & 0xF];
-      v[2 * m + 1] = table[(u >> (8 * m)) & 0xF];
+    for (int r = 0; r < 4; ++r)
+      a[r] = *reinterpret_cast<const uint32_t*>(reinterpret_cast<const char*>(lut) + byte_perm(codes, lane4, 0x5504u | uint32_t(r) << 4));
+  }
+  // float absmax per (row, chunk) [tiles][chunks][8][2] (8 bytes per lane), or per (row, group) [..][2][2].
+  CTX_HD static int scale_bytes(const QuantMatrixView& w) { return w.scale_per_chunk ? 8 : 16; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+    return static_cast<const uint8_t*>(w.scales) + ((tile * w.chunks + chunk) * 8 + g) * scale_bytes(w);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView& w, const uint32_t (&raw)[4], float (&s)[2][2]) {
+    if (w.scale_per_chunk) {
+      s[0][0] = s[0][1] = bits_float(raw[0]), s[1][0] = s[1][1] = bits_float(raw[1]);
+    } else {
+      s[0][0] = bits_float(raw[0]), s[0][1] = bits_float(raw[1]), s[1][0] = bits_float(raw[2]), s[1][1] = bits_float(raw[3]);
     }
+  }
+  CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float* code_values) {
+    const Slot p = slot(i, int(col % 64));
+    float s[2][2];
+    chunk_scales<Code4Format>(w, tile, col / 64, i % 8, s);
+    return code_values[code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)] * s[i / 8][(col % 64) / 32];
   }
 };
 

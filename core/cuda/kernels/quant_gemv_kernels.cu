@@ -1,22 +1,28 @@
 // The fused dequantize-GEMV of decode and the bf16 dequantization of prefill (quant_kernels.h), one
-// kernel template over a format policy (quant_formats.cuh). The GEMV keeps the bf16 GEMV's techniques
-// (linear_kernels.cu): one warp per output row (two rows for SwiGLU), a one-wave persistent grid, the
-// first loads of weights issued before pdl_wait(), the input (or its fused RMSNorm) staged once per
-// block in shared memory, bias/residual/SwiGLU in the epilogue. A lane takes whole groups of 32
-// weights, g = lane, lane + 32, ...: one or two 16-byte code loads plus one scale per group, decoded
-// in registers and multiplied with 32 staged inputs in float32.
+// kernel template over a format policy (quant_formats.cuh).
 //
-// The staged input is laid out so that these reads are free of bank conflicts: each group's 64 bytes
-// are four 16-byte pieces, and group g stores piece k in slot (k + g / 2) % 4. A 16-byte shared load is
-// served 8 lanes at a time; lanes g .. g + 7 then hit 8 distinct 16-byte bank groups (g % 2 picks the
-// half of a 128-byte row, (k + g / 2) % 4 the quarter), where the natural order would put 4 lanes on
-// the same banks. Columns past cols (int8 rows padded to whole groups) are staged as zeros.
+// GEMV: a block of 8 warps takes a tile of 16 rows (with SwiGLU the gate tile and its up tile) and the
+// warps split its 64-column chunks (warp w: chunks w, w + 8, ...), so that a block streams contiguous
+// 4 KiB (4-bit) or 8 KiB (8-bit) pieces. Each warp streams its chunks through its own ring of
+// shared-memory stages with cp.async (each lane copies and later reads only its own 16-byte pieces and
+// scales, so no barrier is needed): kStages - 1 chunks stay in flight while it computes one, across
+// tile boundaries, the first ones issued before pdl_wait(). Per chunk a lane turns its codes into
+// mma.m16n8k16 A fragments in registers (q4_0: a mask, a magic-number OR and one bf16x2 subtraction per
+// 2 weights; int8/q8_0: byte permutes through float; nf4/fp4: a table lookup per weight in shared
+// memory) and its 16-byte input piece into B registers, and the tensor cores multiply them (every
+// column of B holds x). Products are exact; each group of 32 columns is summed by the tensor cores in
+// float32 and scaled once (fp16 d, nf4 absmax) into float32 accumulators. The warps' partial sums meet
+// in shared memory; 16 threads run the epilogue (bias, alpha/residual, SwiGLU: gemv_common.cuh). One
+// wave of persistent blocks; the input (or its fused RMSNorm) is staged once per block, as bf16 in
+// natural order (the k order of the fragments is chosen so that a lane's B registers of a group are 8
+// consecutive columns).
 #include <algorithm>
 
 #include "core/base/error.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/gemv_common.cuh"
+#include "core/cuda/kernels/mma_sm80.cuh"
 #include "core/cuda/kernels/pdl.cuh"
 #include "core/cuda/kernels/quant_formats.cuh"
 #include "core/cuda/kernels/quant_kernels.h"
@@ -27,225 +33,254 @@ namespace {
 
 using namespace quant_device;
 
-// Groups per lane and row loaded before pdl_wait(), and in flight in the main loop: 64 bytes of codes
-// per lane, as the bf16 GEMV (4 groups of 4-bit codes, 2 of 8-bit ones), split between the two rows
-// of SwiGLU; more would cost occupancy in registers.
-template <class F, int kRows>
-constexpr int kInFlight = 4 / F::kVecs / kRows > 0 ? 4 / F::kVecs / kRows : 1;
+constexpr int kWarps = kRowsPerBlock;  // the launch_one_wave() block
+
+// A lane's scale bytes per chunk in the ring: none (int8: per row, in the epilogue), 8 (q8_0, q4_0),
+// 16 (nf4/fp4, which may have 8 or 16).
+template <class F>
+constexpr int kScaleSlot = F::kRowScale ? 0 : F::kDup ? 16 : 8;
+// One warp's ring stage: kTiles chunks of codes (F::kLaneBytes / 16 pieces of 32 x 16 bytes) and scales.
+template <class F, int kTiles>
+constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + kScaleSlot<F>);
+// Stages per warp: about 48 KiB of ring per block, 3 to 6.
+template <class F, int kTiles>
+constexpr int kStages = std::max(3, std::min(6, 49152 / (kWarps * kRoundBytes<F, kTiles>)));
+
+template <class F, int kTiles>
+constexpr size_t gemv_smem(int64_t chunks) {
+  return size_t(chunks) * 128 + size_t(kWarps) * kStages<F, kTiles> * kRoundBytes<F, kTiles>;
+}
+
+// cp.async of 16 or 8 bytes, commit and wait, as compiler barriers for memory ("memory" clobbers): the
+// ring's stages are read with plain shared loads, which must stay between the wait for their copy and
+// the copy that refills the stage.
+__device__ __forceinline__ void copy_async(uint32_t dst, const void* src, int bytes) {
+  if (bytes == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 8;\n" ::"r"(dst), "l"(src) : "memory");
+  }
+}
+__device__ __forceinline__ void copy_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void copy_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
 
 struct QuantGemvArgs {
   QuantMatrixView w;
   GemvInput in;
-  int64_t rows;  // outputs: w.rows, or w.rows / 2 with SwiGLU
+  int64_t tiles;     // tiles to compute (SwiGLU: the gate tiles)
+  int64_t up_tile0;  // SwiGLU: the first up tile (gate tile T pairs with up_tile0 + T)
+  int64_t rows;      // outputs: w.rows, or ff with SwiGLU
   GemvEpilogue out;
 };
 
-// The code table into shared memory (one thread, constant indices: the parameter is read in place).
-__device__ inline void copy_code_values(const QuantMatrixView& w, float* table) {
-  if (threadIdx.x == 0) {
-#pragma unroll
-    for (int i = 0; i < 16; ++i) table[i] = w.code_values[i];
-  }
-}
-
-template <class F>
-struct GroupData {
-  uint4 c[F::kVecs];
-  float s;
-};
-
-// Weights only: safe before pdl_wait(). Read once, so they bypass L1 (__ldcs: evict-first).
-template <class F>
-__device__ inline GroupData<F> load_group(const QuantMatrixView& w, const RowRef& row, int64_t g) {
-  GroupData<F> d;
-  const uint4* p = reinterpret_cast<const uint4*>(w.codes + (row.r * w.groups + g) * (16 * F::kVecs));
-#pragma unroll
-  for (int v = 0; v < F::kVecs; ++v) d.c[v] = __ldcs(p + v);
-  d.s = F::scale(w, row, g);
-  return d;
-}
-
-// acc[j] += scale_j * sum over group g's 32 weights of row j of value * x, for the warp's kRows rows
-// (SwiGLU's gate and up share each staged input piece and its conversion to float).
-template <class F, int kRows>
-__device__ inline void group_dots(const GroupData<F>* const (&d)[kRows], const uint4* xs, int64_t g, const float* table,
-                                  float (&acc)[kRows]) {
-  float s[kRows];
-#pragma unroll
-  for (int j = 0; j < kRows; ++j) s[j] = 0.f;
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const uint4 xv = x_piece(xs, g, k);
-    const __nv_bfloat162* xb = reinterpret_cast<const __nv_bfloat162*>(&xv);
-    float x[8];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const float2 f = __bfloat1622float2(xb[i]);
-      x[2 * i] = f.x, x[2 * i + 1] = f.y;
-    }
-#pragma unroll
-    for (int j = 0; j < kRows; ++j) {
-      float v[8];
-      F::dequant(d[j]->c, k, table, v);
-#pragma unroll
-      for (int i = 0; i < 8; ++i) s[j] = fmaf(v[i], x[i], s[j]);
-    }
-  }
-#pragma unroll
-  for (int j = 0; j < kRows; ++j) acc[j] = fmaf(s[j], d[j]->s, acc[j]);
-}
-
-template <class F, int kN>
-__device__ inline void preload_groups(const QuantMatrixView& w, const RowRef& row, int lane, GroupData<F> (&first)[kN]) {
-#pragma unroll
-  for (int i = 0; i < kN; ++i) {
-    const int64_t g = lane + 32 * i;
-    if (g < w.groups) first[i] = load_group<F>(w, row, g);
-  }
-}
-
-// This lane's part of the dot products of the warp's rows; the caller sums over the warp.
-template <class F, int kRows, int kN>
-__device__ inline void lane_dots(const QuantMatrixView& w, const RowRef (&row)[kRows], const uint4* xs, int lane,
-                                 const GroupData<F> (&first)[kRows][kN], const float* table, float (&acc)[kRows]) {
-#pragma unroll
-  for (int j = 0; j < kRows; ++j) acc[j] = 0.f;
-#pragma unroll
-  for (int i = 0; i < kN; ++i) {
-    const int64_t g = lane + 32 * i;
-    const GroupData<F>* d[kRows];
-#pragma unroll
-    for (int j = 0; j < kRows; ++j) d[j] = &first[j][i];
-    if (g < w.groups) group_dots<F, kRows>(d, xs, g, table, acc);
-  }
-  // kN groups per row in flight per round, the last round's predicated (no serial tail of single loads).
-  for (int64_t g = lane + 32 * kN; g < w.groups; g += 32 * kN) {
-    GroupData<F> next[kRows][kN];
-#pragma unroll
-    for (int u = 0; u < kN; ++u)
-#pragma unroll
-      for (int j = 0; j < kRows; ++j)
-        if (g + 32 * u < w.groups) next[j][u] = load_group<F>(w, row[j], g + 32 * u);
-#pragma unroll
-    for (int u = 0; u < kN; ++u) {
-      const GroupData<F>* d[kRows];
-#pragma unroll
-      for (int j = 0; j < kRows; ++j) d[j] = &next[j][u];
-      if (g + 32 * u < w.groups) group_dots<F, kRows>(d, xs, g + 32 * u, table, acc);
-    }
-  }
-}
-
-// xs[slot(c)] = x[c] for c < cols (whole block). kVec: cols % 8 == 0, 16-byte copies.
-template <bool kVec>
-__device__ inline void stage_x(const bf16* x, int64_t cols, bf16* xs) {
-  const XSlot slot;
-  if constexpr (kVec) {
-    const uint4* x4 = reinterpret_cast<const uint4*>(x);
-    for (int64_t i = threadIdx.x; i < cols / 8; i += blockDim.x) *reinterpret_cast<uint4*>(xs + slot(8 * i)) = x4[i];
-  } else {
-    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) xs[slot(c)] = x[c];
-  }
-}
-
-// kNorm: the input is RMSNorm(in.hidden). kVec: cols % 8 == 0. kSwiglu: rows r and a.rows + r of W
-// give the gate and the up projection of act[r]. Tiles of kRowsPerBlock rows: blockIdx.x,
-// blockIdx.x + gridDim.x, ... (the grid is at most one wave, so the input is staged once per block).
-template <class F, bool kNorm, bool kVec, bool kSwiglu>
-__global__ void __launch_bounds__(32 * kRowsPerBlock, 2) quant_gemv_kernel(QuantGemvArgs a) {
-  extern __shared__ uint4 staged_x[];
-  __shared__ float table[16];
-  constexpr int kRows = kSwiglu ? 2 : 1;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  RowRef row[kRows];
-  constexpr int kN = kInFlight<F, kRows>;
-  GroupData<F> first[kRows][kN];
-  auto preload = [&](int64_t tile) {
-    const int64_t r = tile * kRowsPerBlock + warp;
-    if (r >= a.rows) return;
-#pragma unroll
-    for (int j = 0; j < kRows; ++j) {
-      row[j] = row_ref(a.w, r + j * a.rows);
-      preload_groups<F, kN>(a.w, row[j], lane, first[j]);
-    }
-  };
-  copy_code_values(a.w, table);
-  int64_t tile = blockIdx.x;
-  preload(tile);
-  pdl_wait();
-  pdl_trigger();
-  bf16* xs = reinterpret_cast<bf16*>(staged_x);
-  const XSlot slot;
-  for (int64_t c = a.w.cols + threadIdx.x; c < a.w.groups * 32; c += blockDim.x) xs[slot(c)] = __float2bfloat16(0.f);
+// xs[c] = the input (x, or with kNorm bf16(norm_weight * bf16(hidden / rms(hidden))) as launch_rmsnorm
+// computes it) for c < cols, 0 up to `padded`. Whole block; 16-byte loads, 4 in flight, when
+// cols % 8 == 0.
+template <bool kNorm>
+__device__ inline void stage_input(const GemvInput& in, int64_t cols, int64_t padded, bf16* xs) {
+  for (int64_t c = cols + threadIdx.x; c < padded; c += blockDim.x) xs[c] = __float2bfloat16(0.f);
+  const bool vec = cols % 8 == 0;
   if constexpr (kNorm) {
-    stage_rmsnorm<kVec>(a.in, a.w.cols, xs, slot);  // ends with __syncthreads()
+    vec ? stage_rmsnorm<true>(in, cols, xs) : stage_rmsnorm<false>(in, cols, xs);  // end with __syncthreads()
   } else {
-    stage_x<kVec>(a.in.x, a.w.cols, xs);
+    if (vec) {
+      const uint4* x4 = reinterpret_cast<const uint4*>(in.x);
+      uint4* d4 = reinterpret_cast<uint4*>(xs);
+      const int64_t n = cols / 8, step = blockDim.x;
+      for (int64_t i0 = threadIdx.x; i0 < n; i0 += 4 * step) {
+        uint4 v[4];
+#pragma unroll
+        for (int k = 0; k < 4; ++k)
+          if (i0 + k * step < n) v[k] = x4[i0 + k * step];
+#pragma unroll
+        for (int k = 0; k < 4; ++k)
+          if (i0 + k * step < n) d4[i0 + k * step] = v[k];
+      }
+    } else {
+      for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) xs[c] = in.x[c];
+    }
     __syncthreads();
   }
-  while (true) {
-    const int64_t r = tile * kRowsPerBlock + warp;
-    if (r < a.rows) {
-      float dot[kRows];
-      lane_dots<F, kRows, kN>(a.w, row, staged_x, lane, first, table, dot);
+}
+
+// acc[j][h] += chunk c's dot products of rows g + 8 h of tile j, scaled per group; `round` is this
+// warp's ring stage holding the chunk's codes and scales.
+template <class F, int kTiles>
+__device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round, const uint4* xs, int64_t c,
+                                  const uint32_t* lut, int lane, float (&acc)[kTiles][2]) {
+  constexpr int kHalf = F::kSteps / 2;  // steps per group of 32 columns
+  const int t = lane % 4;
+  const uint32_t lane4 = 4u * uint32_t(lane);
+  uint4 x[2];
 #pragma unroll
-      for (int j = 0; j < kRows; ++j) dot[j] = warp_sum(dot[j]);
-      if (lane == 0) gemv_store<kSwiglu>(a.out, a.rows, r, dot);
+  for (int grp = 0; grp < 2; ++grp) x[grp] = xs[x_piece_index(c, grp, t)];
+#pragma unroll
+  for (int j = 0; j < kTiles; ++j) {
+    const uint8_t* r = round + j * (kRoundBytes<F, kTiles> / kTiles);
+    uint32_t codes[F::kLaneBytes / 4];
+#pragma unroll
+    for (int v = 0; v < F::kLaneBytes / 16; ++v) {
+      const uint4 u = *reinterpret_cast<const uint4*>(r + v * 512 + lane * 16);
+      codes[4 * v] = u.x, codes[4 * v + 1] = u.y, codes[4 * v + 2] = u.z, codes[4 * v + 3] = u.w;
     }
-    tile += gridDim.x;
-    if (tile >= tiles) break;
-    preload(tile);
+    uint32_t raw[4] = {0u, 0u, 0u, 0u};
+    const uint8_t* sp = r + F::kLaneBytes * kLanes + lane * kScaleSlot<F>;
+    if constexpr (kScaleSlot<F> == 16) {
+      const uint4 u = *reinterpret_cast<const uint4*>(sp);
+      raw[0] = u.x, raw[1] = u.y, raw[2] = u.z, raw[3] = u.w;
+    } else if constexpr (kScaleSlot<F> == 8) {
+      const uint2 u = *reinterpret_cast<const uint2*>(sp);
+      raw[0] = u.x, raw[1] = u.y;
+    }
+    float s[2][2];
+    F::decode_scales(w, raw, s);
+#pragma unroll
+    for (int grp = 0; grp < 2; ++grp) {
+      float d[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int st = grp * kHalf; st < (grp + 1) * kHalf; ++st) {
+        uint32_t a[4], b0, b1;
+        F::fragment(codes, st, lut, lane4, a);
+        F::b_regs(x[grp], st, b0, b1);
+        mma::mma_bf16_16816(d, a, b0, b1);
+      }
+      acc[j][0] = fmaf(d[0], s[0][grp], acc[j][0]);
+      acc[j][1] = fmaf(d[2], s[1][grp], acc[j][1]);
+    }
   }
+}
+
+template <class F, bool kNorm, bool kSwiglu>
+__global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArgs a) {
+  constexpr int kTiles = kSwiglu ? 2 : 1;
+  constexpr int kS = kStages<F, kTiles>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
+  extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16, then the rings [kWarps][kS][kRound]
+  __shared__ float partial[2][kTiles][kWarps][16];
+  __shared__ uint32_t lut[F::kDup ? Code4Format::kTableWords : 1];
+  const QuantMatrixView& w = a.w;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t chunks = w.chunks;
+  uint8_t* ring = reinterpret_cast<uint8_t*>(smem) + chunks * 128 + warp * kS * kRound;
+  const int scale_bytes = F::scale_bytes(w);
+
+  // The next round (tile, chunk) this warp fetches: the same order as the loops below consume them.
+  int64_t ftile = blockIdx.x, fchunk = warp;
+  auto fetch = [&](int stage) {  // weights only: safe before pdl_wait()
+    if (fchunk < chunks && ftile < a.tiles) {
+#pragma unroll
+      for (int j = 0; j < kTiles; ++j) {
+        const int64_t tile = ftile + j * a.up_tile0;
+        uint8_t* dst = ring + stage * kRound + j * kTileBytes;
+        const uint8_t* src = lane_codes(w, tile, fchunk, lane, F::kLaneBytes);
+#pragma unroll
+        for (int v = 0; v < F::kLaneBytes / 16; ++v) copy_async(mma::smem_addr(dst + v * 512 + lane * 16), src + 16 * v, 16);
+        if constexpr (kScaleSlot<F> > 0) {
+          const uint32_t sd = mma::smem_addr(dst + F::kLaneBytes * kLanes + lane * kScaleSlot<F>);
+          const uint8_t* sp = F::scale_ptr(w, tile, fchunk, lane / 4);
+          copy_async(sd, sp, scale_bytes);
+        }
+      }
+    }
+    copy_commit();  // one group per round, empty or not: the waits below count rounds
+    fchunk += kWarps;
+    if (fchunk >= chunks) fchunk = warp, ftile += gridDim.x;
+  };
+#pragma unroll 1
+  for (int k = 0; k < kS - 1; ++k) fetch(k);
+  if constexpr (F::kDup) {
+    for (int e = threadIdx.x; e < Code4Format::kTableWords; e += blockDim.x) {
+      float v = 0.f;
+#pragma unroll
+      for (int k = 0; k < 16; ++k)
+        if (k == e / 64) v = w.code_values[k];  // constant indices: the parameter is read in place
+      lut[e] = e % 64 < 32 ? code_entry(v) : 0u;
+    }
+  }
+  pdl_wait();
+  pdl_trigger();
+  bf16* xs = reinterpret_cast<bf16*>(smem);
+  stage_input<kNorm>(a.in, w.cols, chunks * 64, xs);  // ends with __syncthreads() (the table too)
+  int stage = 0;
+  int64_t tile = blockIdx.x;
+  for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
+    float acc[kTiles][2] = {};
+    for (int64_t c = warp; c < chunks; c += kWarps) {
+      copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
+      fetch(stage == 0 ? kS - 1 : stage - 1);  // the stage computed last round
+      chunk_dots<F, kTiles>(w, ring + stage * kRound, smem, c, lut, lane, acc);
+      stage = stage + 1 == kS ? 0 : stage + 1;
+    }
+    if (lane % 4 == 0) {
+#pragma unroll
+      for (int j = 0; j < kTiles; ++j) {
+        partial[p][j][warp][lane / 4] = acc[j][0];
+        partial[p][j][warp][lane / 4 + 8] = acc[j][1];
+      }
+    }
+    __syncthreads();  // partial[p] is written again two tiles later, after the next tile's barrier
+    if (threadIdx.x < 16) {
+      const int i = threadIdx.x;
+      const TileRows rows = tile_rows(w, tile);
+      if (i < rows.valid) {
+        float dot[kTiles];
+#pragma unroll
+        for (int j = 0; j < kTiles; ++j) {
+          float s = 0.f;
+#pragma unroll
+          for (int k = 0; k < kWarps; ++k) s += partial[p][j][k][i];
+          if constexpr (F::kRowScale) s *= F::row_scale(w, tile + j * a.up_tile0, i);
+          dot[j] = s;
+        }
+        gemv_store<kSwiglu>(a.out, a.rows, rows.row0 + i, dot);
+      }
+    }
+  }
+  copy_wait<0>();  // nothing left in flight when the block exits
 }
 
 template <bool kSwiglu>
 void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
-  CTX_CHECK(a.w.groups * 32 >= a.w.cols && a.rows * (kSwiglu ? 2 : 1) == a.w.rows, "quantized GEMV shape");
-  const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  const bool vec = a.w.cols % 8 == 0;
-  const size_t smem = size_t(a.w.groups) * 64;  // 32 bf16 per group
   dispatch_format(a.w.format, [&]<class F>() {
-    auto pick = [&](auto kernel) { launch_one_wave(kernel, tiles, smem, stream, a); };
-    if (a.in.hidden) {
-      vec ? pick(quant_gemv_kernel<F, true, true, kSwiglu>) : pick(quant_gemv_kernel<F, true, false, kSwiglu>);
-    } else {
-      vec ? pick(quant_gemv_kernel<F, false, true, kSwiglu>) : pick(quant_gemv_kernel<F, false, false, kSwiglu>);
-    }
+    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1>(a.w.chunks);
+    auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a); };
+    a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu>) : pick(quant_gemv_kernel<F, false, kSwiglu>);
   });
 }
 
-// One thread per group of rows [r0, r1): its 32 values scaled and rounded to bf16.
-template <class F>
+// Rows [r0, r1), 8 columns per thread (cols % 8 == 0: one 16-byte store) or 1.
+template <class F, int kCols>
 __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf16* __restrict__ out) {
   __shared__ float table[16];
-  copy_code_values(w, table);
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int k = 0; k < 16; ++k) table[k] = w.code_values[k];
+  }
   __syncthreads();
+  const int64_t per_row = w.cols / kCols;
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  const bool active = i < (r1 - r0) * w.groups;
-  const int64_t r = r0 + (active ? i / w.groups : 0), g = active ? i % w.groups : 0;
-  GroupData<F> d;
-  if (active) d = load_group<F>(w, row_ref(w, r), g);
+  const bool active = i < (r1 - r0) * per_row;
+  float v[kCols];
+  const int64_t r = r0 + (active ? i / per_row : 0), c0 = active ? (i % per_row) * kCols : 0;
+  if (active) {
+    const RowPos pos = row_pos(w, r);
+#pragma unroll
+    for (int k = 0; k < kCols; ++k) v[k] = F::value(w, pos.tile, pos.i, c0 + k, table);
+  }
   pdl_wait();  // `out` may still be read by the previous GEMM
   pdl_trigger();
   if (!active) return;
-  bf16* o = out + (r - r0) * w.cols + g * 32;
+  bf16* o = out + (r - r0) * w.cols + c0;
+  if constexpr (kCols == 8) {
+    uint32_t packed[4];
 #pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    float v[8];
-    F::dequant(d.c, k, table, v);
-    const int64_t c = g * 32 + 8 * k;
-    if (w.cols % 8 == 0 && c + 8 <= w.cols) {
-      __nv_bfloat162 packed[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) packed[j] = __floats2bfloat162_rn(v[2 * j] * d.s, v[2 * j + 1] * d.s);
-      *reinterpret_cast<uint4*>(o + 8 * k) = *reinterpret_cast<const uint4*>(packed);
-    } else {
-#pragma unroll
-      for (int j = 0; j < 8; ++j)
-        if (c + j < w.cols) o[8 * k + j] = __float2bfloat16(v[j] * d.s);
-    }
+    for (int k = 0; k < 4; ++k) packed[k] = mma::pack_bf16(v[2 * k], v[2 * k + 1]);
+    *reinterpret_cast<uint4*>(o) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+  } else {
+    o[0] = __float2bfloat16(v[0]);
   }
 }
 
@@ -253,20 +288,33 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
                        float* y, cudaStream_t stream) {
-  launch_quant_variant<false>(QuantGemvArgs{w, in, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}}, stream);
+  launch_quant_variant<false>(QuantGemvArgs{w, in, w.tiles, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}},
+                              stream);
 }
 
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
                               cudaStream_t stream) {
   CTX_CHECK(w.rows % 2 == 0, "SwiGLU GEMV of a matrix with ", w.rows, " rows");
-  launch_quant_variant<true>(QuantGemvArgs{w, in, w.rows / 2, GemvEpilogue{bias, 1.f, false, nullptr, act}}, stream);
+  const int64_t ff = w.rows / 2;
+  const RowPos up = row_pos(w, ff);
+  // The up rows must start a tile and follow the gate tiles' order (two stacked parts, or ff % 16 == 0).
+  CTX_CHECK(up.i == 0 && up.tile == (ff + 15) / 16 && w.tiles == 2 * up.tile, "SwiGLU GEMV: the up rows of [gate; up] (",
+            ff, " rows each) do not start a tile");
+  launch_quant_variant<true>(QuantGemvArgs{w, in, up.tile, up.tile, ff, GemvEpilogue{bias, 1.f, false, nullptr, act}},
+                             stream);
 }
 
 void launch_dequantize(const QuantMatrixView& w, int64_t r0, int64_t r1, bf16* out, cudaStream_t stream) {
   CTX_CHECK(0 <= r0 && r0 < r1 && r1 <= w.rows, "dequantize rows [", r0, ", ", r1, ") of ", w.rows);
-  const int64_t threads = (r1 - r0) * w.groups;
   dispatch_format(w.format, [&]<class F>() {
-    launch_pdl(dequantize_kernel<F>, dim3(unsigned((threads + 255) / 256)), dim3(256), 0, stream, w, r0, r1, out);
+    auto go = [&](auto kernel, int64_t threads) {
+      launch_pdl(kernel, dim3(unsigned((threads + 255) / 256)), dim3(256), 0, stream, w, r0, r1, out);
+    };
+    if (w.cols % 8 == 0) {
+      go(dequantize_kernel<F, 8>, (r1 - r0) * w.cols / 8);
+    } else {
+      go(dequantize_kernel<F, 1>, (r1 - r0) * w.cols);
+    }
   });
 }
 

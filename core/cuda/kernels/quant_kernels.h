@@ -1,22 +1,22 @@
 // Kernels for quantized weight matrices (internal to core/cuda): the device view of a packed matrix
-// (filled by gpu_quant_weights.h from the CPU plugin's own bytes), the fused dequantize-GEMV of decode
-// and the dequantization into bf16 that prefill's cuBLAS GEMMs read.
+// (filled by gpu_quant_weights.h from the CPU plugin's own codes and scales), the fused
+// dequantize-GEMV of decode and the dequantization into bf16 that prefill's cuBLAS GEMMs read.
 //
-// Device layout: every format is read as groups of 32 consecutive weights of a row, group g of row r
-// at codes + (r * groups + g) * group_bytes (group_bytes = 32 for int8/q8_0, 16 for q4_0/nf4/fp4), so
-// every group starts 16-byte aligned and a lane reads it with one or two 16-byte loads. Scales live in
-// their own array (a q4_0 block's 18 bytes are split into its 16 code bytes and its fp16 scale):
-//   kInt8   codes int8, rows zero-padded to groups * 32 columns; scales: float absmax[rows] (value =
-//           q * (absmax / 127), the CPU's scale())
-//   kQ8_0   codes int8 qs, scales: fp16 d [rows * groups]
-//   kQ4_0   codes: the blocks' 16 qs bytes (element j low nibble of byte j, j + 16 the high one),
-//           scales: fp16 d [rows * groups]
-//   kCode4  (nf4, fp4) codes: the plugin's "codes" buffer as is (element 2k in the high nibble of
-//           byte k; cols % 32 == 0, so a row is whole groups); scales: float absmax [blocks] or, with
-//           double quantization, uint8 absmax_q [blocks] with absmax2 and the dynamic map. Blocks count
-//           along the flattened part (see QuantPart), so they may cross rows.
-// A stacked matrix (wqkv = [wq; wk; wv]) concatenates its parts' arrays; only kCode4 needs to know
-// where a part starts, since its blocks are numbered along each part's own flattened rows.
+// Device layout (re-packed at upload for the GEMV's tensor-core fragments, quant_formats.cuh gives the
+// exact maps): a matrix is cut into tiles of 16 rows (each stacked part padded to whole tiles) and
+// chunks of 64 columns (rows padded to whole chunks); tile T's chunk C holds, lane by lane, the codes
+// lane l of a warp needs for its mma.m16n8k16 A fragments (rows l/4 and l/4 + 8 of the tile), so a
+// warp reads one chunk as 32 contiguous 16-byte (4-bit) or 32-byte (8-bit) pieces:
+//   codes + ((T * chunks + C) * 32 + l) * lane_bytes
+// Padding holds zero codes with zero scales (and the GEMV stages zero inputs there). Scales, in tile
+// order so that a lane reads its rows' scales of a chunk with one load:
+//   kInt8   float absmax[r] / 127 per row, [tiles][16]
+//   kQ8_0   fp16 d per (row, group of 32): [tiles][chunks][8][row g, g + 8][group 0, 1]
+//   kQ4_0   as kQ8_0
+//   kCode4  (nf4, fp4) the float absmax of the element's block (double quantization expanded on the
+//           host with the CPU's fma): per (row, chunk) [tiles][chunks][8][2] when no 64-column chunk
+//           crosses a block (blocksize >= 64, cols % 64 == 0), else per (row, group) as kQ8_0.
+// A stacked matrix (wqkv = [wq; wk; wv], [gate; up]) keeps where each part's tiles start.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -31,40 +31,37 @@ namespace ctx::cuda {
 enum class QuantFormat : int { kInt8, kQ8_0, kQ4_0, kCode4 };
 
 inline constexpr int kMaxQuantParts = 3;
+inline constexpr int kQuantTileRows = 16, kQuantChunkCols = 64;
 
-// A row-stacked part of a kCode4 matrix: its first row, and the offsets of its blocks in the
-// concatenated scale arrays (absmax or absmax_q; absmax2), and its double-quantization offset.
+// A row-stacked part: its first row in the stack, its rows, its first tile.
 struct QuantPart {
-  int64_t row0 = 0, block0 = 0, nested0 = 0;
-  float offset = 0.f;
+  int64_t row0 = 0, rows = 0, tile0 = 0;
 };
 
 // Passed by value to the kernels. Pointers are device memory written once at upload (so the kernels
 // may read all of it before pdl_wait()).
 struct QuantMatrixView {
   QuantFormat format = QuantFormat::kInt8;
-  int64_t rows = 0, cols = 0;
-  int64_t groups = 0;                   // groups of 32 per row: ceil(cols / 32)
+  int64_t rows = 0, cols = 0;  // logical
+  int64_t chunks = 0;          // ceil(cols / 64)
+  int64_t tiles = 0;           // over all parts
   const uint8_t* codes = nullptr;
   const void* scales = nullptr;
-  // kCode4 only:
-  int block_shift = 0;                  // log2(blocksize)
-  bool double_quant = false;
-  const float* absmax2 = nullptr;       // double_quant: [ceil(blocks / 256)] per part, concatenated
-  const float* dynamic_map = nullptr;   // double_quant: 256 values
-  float code_values[16] = {};
+  bool scale_per_chunk = false;  // kCode4
+  float code_values[16] = {};    // kCode4
   QuantPart parts[kMaxQuantParts];
   int num_parts = 1;
 };
 
 // Decode: y[r] = (accumulate ? y[r] : 0) + alpha * (sum_c W[r, c] * x[c] + bias[r]) for r < w.rows,
-// with W the CPU plugin's dequantized values (code * scale, in float32) and x bf16 (GemvInput: given, or
-// the fused RMSNorm of a float32 hidden state). bias may be null.
+// with W the CPU plugin's dequantized values (code * scale) and x bf16 (GemvInput: given, or the fused
+// RMSNorm of a float32 hidden state); float32 accumulation. bias may be null.
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
                        float* y, cudaStream_t stream);
 
-// SwiGLU fused into the GEMV of the stacked [gate; up] matrix (w.rows = 2 * ff, gate rows first):
-// act[r] = swiglu(gate_r + bias[r], up_r + bias[ff + r]) for r < ff, as launch_gemv_swiglu.
+// SwiGLU fused into the GEMV of the stacked [gate; up] matrix (w.rows = 2 * ff, gate rows first, the
+// up rows starting a tile: two parts, or ff % 16 == 0): act[r] = swiglu(gate_r + bias[r], up_r +
+// bias[ff + r]) for r < ff, as launch_gemv_swiglu.
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
                               cudaStream_t stream);
 
