@@ -17,6 +17,9 @@
 // loaded with cp.async while the other is in use), with an online softmax in registers (exp2 with
 // log2(e) folded into the scale). Tiles wholly masked for every row of the block are skipped; only
 // tiles cut by the causal diagonal or the window edge are masked element by element.
+// A score mod (p.score_mod: softcap, ALiBi) runs as the kernels' Logits policy
+// (logits_transform.cuh) on the scaled scores before the mask, under the flex interval mask policy
+// (plain causal as the program [causal]), so that it adds one instantiation per block shape.
 #pragma once
 
 #include <cuda_runtime.h>
