@@ -19,7 +19,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 echo "== gpu_attention_test: eager, score mods (8 shards)"
 F='*GpuAttentionEager*:*ScoreMod*:*GpuAttentionErrors*'
 for i in 0 1 2 3 4 5 6 7; do
-  GTEST_TOTAL_SHARDS=8 GTEST_SHARD_INDEX=$i timeout 90 .device/run gpu_attention_test --gtest_brief=1 \
+  GTEST_TOTAL_SHARDS=8 GTEST_SHARD_INDEX=$i timeout 60 .device/run gpu_attention_test --gtest_brief=1 \
     --gtest_filter="$F" > "$OUT/attention_$i.log" 2>&1 &
 done
 wait
@@ -31,14 +31,14 @@ grep -h "max |gpu - ref|" "$OUT/attention.log" |
   awk '{v = $2; sub(":", "", v); x = $NF + 0; if (!(v in w) || x > w[v]) w[v] = x; c[v]++}
        END {for (v in w) printf "  %-12s %.3g over %d cases\n", v, w[v], c[v]}'
 echo "== gpu_engine_test: eager and flex score mods vs the CPU engine"
-timeout 60 .device/run gpu_engine_test --gtest_filter='*GpuEager*:*GpuFlex*' > "$OUT/engine.log" 2>&1
+timeout 45 .device/run gpu_engine_test --gtest_filter='*GpuEager*:*GpuFlex*' > "$OUT/engine.log" 2>&1
 grep -E "eager|fused|PASSED|FAILED|Failure|Expected|Which is" "$OUT/engine.log" | head -40
 echo "== ctxlab bench gpu-prefill-attention: eager vs flash kernels"
-timeout 40 .device/run ctxlab bench gpu-prefill-attention --tokens 1024,4096 --heads 32 --head-dim 128 \
+timeout 25 .device/run ctxlab bench gpu-prefill-attention --tokens 1024,4096 --heads 32 --head-dim 128 \
   --kernel wgmma,flash,eager --rounds 5 --launches 2
 echo "== ctxlab bench gpu-decode on TinyLlama's shape: sdpa vs eager"
 for a in sdpa eager; do
-  timeout 45 .device/run ctxlab bench gpu-decode --model random:bench/configs/llama_1b.json --context 1024,4096 \
-    --tokens 16 --rounds 2 --engine-per-context --attention $a > "$OUT/decode_$a.log" 2>&1
+  timeout 30 .device/run ctxlab bench gpu-decode --model random:bench/configs/llama_1b.json --context 1024,4096 \
+    --tokens 8 --rounds 1 --engine-per-context --attention $a > "$OUT/decode_$a.log" 2>&1
   grep -E "^device|^\| model|^\| .* \| (1024|4096) \| " "$OUT/decode_$a.log"
 done
