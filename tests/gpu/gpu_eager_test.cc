@@ -5,8 +5,10 @@
 // every logit <= 2e-2, for a prompt (prefill in chunks after cached tokens) and for its last 8 tokens
 // one at a time (decode). Each error is printed.
 // - eager on HF fixtures covering GQA and MHA, sliding windows (mistral_swa), q/k norm (qwen3) and
-//   Granite's attention multiplier; its greedy tokens on the real stories260K model equal the fused
-//   kernels' (its distributions are peaked: float rounding does not flip its argmax).
+//   Granite's attention multiplier; greedy tokens (decode steps launched one by one) on the real
+//   stories260K model follow the fused kernels' until a near tie: where they first differ, the float32
+//   CPU engine's logits of the two tokens are within 2% of the largest logit (gpu_engine_test's rule;
+//   the two paths round differently, eager's bf16 weights multiply V in cuBLAS).
 // - memory: a forward's peak exceeds what the engine holds by eager's score matrix (heads x chunk x
 //   keys float32, rows padded to 8), by one KV-head group's with eager_score_limit_bytes (same logits
 //   within 1e-3); the fused kernels allocate nothing. A memory limit between the two is
@@ -18,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -107,7 +110,7 @@ TEST_P(GpuEager, MatchesTheCpuEagerEngine) {
 
 INSTANTIATE_TEST_SUITE_P(HfFixtures, GpuEager, ::testing::Values("llama", "llama_mha", "mistral_swa", "qwen3", "granite"));
 
-TEST(GpuEagerGreedy, TokensOfStoriesEqualTheFusedKernels) {
+TEST(GpuEagerGreedy, TokensOfStoriesFollowTheFusedKernelsUpToNearTies) {
   const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
   if (!have_gpu(*model)) GTEST_SKIP() << "no GPU";
   GpuEngineOptions opt;
@@ -115,13 +118,31 @@ TEST(GpuEagerGreedy, TokensOfStoriesEqualTheFusedKernels) {
   auto fused = GpuEngine::create(*model, opt);
   opt.eager_attention = true;
   auto eager = GpuEngine::create(*model, opt);
+  Transformer cpu(*model, builtin_catalog().attention.create("eager"));
   for (int64_t n : {1, 17, 100}) {
     auto prompt = token_ids(n, model->config.vocab_size, n);
     prompt[0] = 1;  // BOS
     GpuTimings t;
     const auto got = eager->generate_greedy(prompt, 48, {}, &t);
-    EXPECT_EQ(got, fused->generate_greedy(prompt, 48, {}, nullptr)) << "prompt of " << n;
+    const auto want = fused->generate_greedy(prompt, 48, {}, nullptr);
+    ASSERT_EQ(got.size(), 48u);
     EXPECT_EQ(t.decode_steps, 47);
+    size_t agree = 0;
+    while (agree < got.size() && got[agree] == want[agree]) ++agree;
+    std::printf("stories260K, prompt of %lld: eager's greedy tokens agree with the fused kernels' for %zu of 48\n",
+                (long long)n, agree);
+    if (agree == got.size()) continue;
+    std::vector<int32_t> context = prompt;
+    context.insert(context.end(), got.begin(), got.begin() + int64_t(agree));
+    KvCache cache = cpu.new_cache();
+    SequenceStep step{&cache, context, -1};
+    const auto row = cpu.forward(std::span<const SequenceStep>(&step, 1));
+    float top = 0;
+    for (float v : row) top = std::max(top, std::fabs(v));
+    const float gap = row[size_t(want[agree])] - row[size_t(got[agree])];
+    std::printf("  at the first difference the float32 logits differ by %.4g (%.2g%% of the largest)\n", gap,
+                100 * gap / top);
+    EXPECT_LE(std::fabs(gap), 0.02f * top) << "eager left the fused kernels' tokens at a token that was no near tie";
   }
 }
 
