@@ -17,6 +17,7 @@
 #include "core/attention/kv_view.h"
 #include "core/base/error.h"
 #include "core/cuda/flex_mask.h"
+#include "core/cuda/score_mod.h"
 
 namespace ctx {
 
@@ -59,6 +60,8 @@ class AttentionBackend {
   virtual cuda::FlexMask gpu_flex_mask() const {
     throw Unsupported("this attention backend has no mask of its own for the GPU kernels");
   }
+  // This backend's score mod as the GPU kernels take it (core/cuda/score_mod.h); empty: none.
+  virtual cuda::ScoreMod gpu_score_mod() const { return {}; }
 };
 
 }  // namespace ctx

@@ -24,6 +24,7 @@ CublasApi load() {
   sym(api.destroy, "cublasDestroy_v2");
   sym(api.set_stream, "cublasSetStream_v2");
   sym(api.gemm_ex, "cublasGemmEx");
+  sym(api.gemm_strided_batched_ex, "cublasGemmStridedBatchedEx");
   sym(api.status_string, "cublasGetStatusString");
   return api;  // the library stays loaded for the process's life
 }

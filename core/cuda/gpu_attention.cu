@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <type_traits>
@@ -12,6 +13,7 @@
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/event_timer.h"
+#include "core/cuda/gpu_eager_attention.h"
 #include "core/cuda/kernels/flash_attention.h"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/kivi_kernels.h"
@@ -48,7 +50,10 @@ void check_case(const GpuAttentionCase& c) {
         fail("gpu_attention: batch_lengths[", s, "] = ", c.batch_lengths[s], " outside 1..2^31-1");
   }
   if (c.splits < 0) fail("gpu_attention: splits ", c.splits, " < 0");
-  if (c.kernel != AttentionKernel::kSplitKv) {
+  if (c.kernel == AttentionKernel::kEager) {
+    if (c.block_size > 0 || !c.batch_lengths.empty() || c.kivi.enabled())
+      fail("gpu_attention: the eager kernel reads one contiguous bf16 sequence (no block_size, batch_lengths or kivi)");
+  } else if (c.kernel != AttentionKernel::kSplitKv) {
     if (c.head_dim != 64 && c.head_dim != 128) fail("gpu_attention: the flash kernel needs head_dim 64 or 128, not ", c.head_dim);
     if (c.block_size > 0 || !c.batch_lengths.empty() || c.kivi.enabled())
       fail("gpu_attention: the flash kernel reads one contiguous bf16 sequence (no block_size, batch_lengths or kivi)");
@@ -66,6 +71,8 @@ void check_case(const GpuAttentionCase& c) {
     if (c.block_size != 0 || c.window != 0 || !c.flex.empty())
       fail("gpu_attention: KIVI KV is over a contiguous cache (block_size 0) without a window or flex mask");
   }
+  if (!c.score_mod.empty() && (c.block_size > 0 || c.kivi.enabled()))
+    fail("gpu_attention: score mods run over a contiguous bf16 cache (no block_size or kivi)");
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
     cudaGetLastError();
@@ -216,6 +223,7 @@ struct DeviceCase {
     p.vectorized = c.vectorized;
     p.max_grouped_heads = c.group_heads;
     p.flex = c.flex;
+    p.score_mod = c.score_mod;
     p.prefetch = c.prefetch;
     if (c.kivi.enabled()) {
       k_whole = DeviceBuffer<bf16>(alloc, layout.elements), v_whole = DeviceBuffer<bf16>(alloc, layout.elements);
@@ -283,9 +291,27 @@ void upload_case(const GpuAttentionCase& c, DeviceCase& d, std::span<const float
   upload_cache(v, d.layout, d.v.get(), d.kivi.ring);
 }
 
-void launch_case(const GpuAttentionCase& c, const AttentionParams& p) {
+// kernel = kEager: the cuBLAS handle and the EagerAttention, its workspace from the case's allocator.
+struct EagerRunner {
+  cublasHandle_t blas = nullptr;
+  std::unique_ptr<EagerAttention> attention;
+  EagerRunner(DeviceAllocator& alloc, const GpuAttentionCase& c) {
+    if (c.kernel != AttentionKernel::kEager) return;
+    CTX_CUBLAS_CHECK(cublas().create(&blas));
+    attention = std::make_unique<EagerAttention>(alloc, blas);
+  }
+  ~EagerRunner() {
+    if (blas) cublas().destroy(blas);
+  }
+  EagerRunner(const EagerRunner&) = delete;
+  EagerRunner& operator=(const EagerRunner&) = delete;
+};
+
+void launch_case(const GpuAttentionCase& c, const AttentionParams& p, const EagerRunner& eager) {
   if (c.kernel == AttentionKernel::kSplitKv)
     launch_attention(p, nullptr);
+  else if (c.kernel == AttentionKernel::kEager)
+    eager.attention->run(p, c.length - c.queries, nullptr);
   else
     launch_flash_prefill(p, nullptr, flash_config(c));
 }
@@ -307,7 +333,8 @@ std::vector<float> gpu_attention(const GpuAttentionCase& c, std::span<const floa
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, 1);
   upload_case(c, d, q, k, v);
-  launch_case(c, d.params);
+  const EagerRunner eager(alloc, c);
+  launch_case(c, d.params, eager);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
   const size_t q_size = q.size();
   std::vector<uint16_t> ob(q_size);
@@ -391,10 +418,12 @@ PrefillTiming measure_prefill_attention(const GpuAttentionCase& c, int reps, int
   launch_fill_random(d.q.get(), d.q.size(), 1, nullptr);
   launch_fill_random(d.k.get(), d.k.size(), 2, nullptr);
   launch_fill_random(d.v.get(), d.v.size(), 3, nullptr);
+  const EagerRunner eager(alloc, c);
   const double ms = median_ms(reps, [&] {
-    for (int i = 0; i < launches; ++i) launch_case(c, d.params);
+    for (int i = 0; i < launches; ++i) launch_case(c, d.params, eager);
   });
   PrefillTiming t;
+  t.peak_bytes = alloc.stats().peak_bytes;
   t.us = ms * 1e3 / launches;
   t.flops = prefill_attention_flops(c);
   t.tflops = t.flops / (t.us * 1e-6) / 1e12;

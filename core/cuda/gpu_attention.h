@@ -22,7 +22,11 @@
 // kernel = kFlash / kFlashWgmma / kFlashTma runs the tensor-core prefill kernel (kernels/flash_attention.h)
 // instead: head_dim 64 or 128, contiguous, not batched (anything else is a clear error), any
 // queries >= 1; kFlashWgmma and kFlashTma on a GPU other than compute capability 9.0 throw
-// ctx::Unsupported.
+// ctx::Unsupported (kFlashTma runs a score mod on the wgmma kernel instead).
+// kernel = kEager runs eager attention (gpu_eager_attention.h: scores materialised in float32 by
+// cuBLAS, a softmax kernel, P.V by cuBLAS): any head_dim, contiguous, not batched, not KIVI.
+// score_mod (not empty: softcap / ALiBi, core/cuda/score_mod.h) applies to every kernel's scores
+// before the mask; the split-KV kernel takes it over a contiguous cache only (no block_size, no KIVI).
 // KIVI (kivi.bits > 0; contiguous, no window): after the upload, each sequence's positions below
 // kivi.quantized_length(its first query's position) (those before the queries', as the CPU's
 // KvCache holds them at the queries' attention) are quantized on the device from a bf16 copy of
@@ -38,6 +42,7 @@
 #include <vector>
 
 #include "core/cuda/flex_mask.h"
+#include "core/cuda/score_mod.h"
 #include "core/kv/kv_quant.h"
 
 namespace ctx::cuda {
@@ -47,6 +52,7 @@ enum class AttentionKernel {
   kFlash,       // launch_flash_prefill: FlashAttention-2 tiles on tensor cores (mma.sync)
   kFlashWgmma,  // the same on Hopper's wgmma (compute capability 9.0 only)
   kFlashTma,    // the TMA + warp-specialised wgmma kernel (FlashImpl::kWgmmaTma; compute capability 9.0 only)
+  kEager,       // EagerAttention: materialised scores, cuBLAS GEMMs around a softmax kernel
 };
 
 struct GpuAttentionCase {
@@ -63,6 +69,7 @@ struct GpuAttentionCase {
   int prefetch = 0;        // the wide kernel loads a warp's next keys first: 0, 1, -1 auto (kernels.h)
   FlexMask flex;           // not empty: a flex mask (core/cuda/flex_mask.h) instead of plain causal; its
                            // rows may see any of the `length` cached keys (prefix_lm: later ones too)
+  ScoreMod score_mod;      // not empty: this score mod on every score (before the mask)
   std::vector<int64_t> batch_lengths;  // not empty: batched decode of these sequences
   AttentionKernel kernel = AttentionKernel::kSplitKv;
   int flash_rows = 0, flash_warps = 0;  // kFlash*: block shape (kernels/flash_attention.h FlashConfig;
@@ -140,6 +147,8 @@ struct PrefillTiming {
   double us = 0;       // median microseconds per launch
   double flops = 0;    // prefill_attention_flops
   double tflops = 0;   // flops / time / 1e12
+  int64_t peak_bytes = 0;  // peak device bytes of the case's allocator: q, K, V, out and workspaces
+                           // (kEager: its score matrix)
 };
 // Prefill attention (c.queries rows at the end of c.length positions, c.kernel) on random bf16
 // data: median of `reps` timings of `launches` back-to-back launches (compute-bound: the cache

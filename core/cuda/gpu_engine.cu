@@ -11,6 +11,7 @@
 #include "core/cuda/device_allocator.h"
 #include "core/cuda/event_timer.h"
 #include "core/cuda/gpu_attention.h"
+#include "core/cuda/gpu_eager_attention.h"
 #include "core/cuda/gpu_kv_cache.h"
 #include "core/cuda/gpu_kv_compressor.h"
 #include "core/cuda/gpu_mamba2.h"
@@ -102,7 +103,8 @@ class GpuEngineImpl final : public GpuEngine {
               float* out);
   // Embedding through the final norm; x_ holds the normed rows. slot >= 0: n tokens of that sequence
   // at positions *pos_ ..; slot < 0 (batched decode): row t is sequence t's token at lens_[t] - 1.
-  void run_layers(const int32_t* d_tokens, int64_t n, int64_t slot);
+  // position: the host's copy of *pos_ where it is known (-1: not known; eager attention needs it).
+  void run_layers(const int32_t* d_tokens, int64_t n, int64_t slot, int64_t position = -1);
   // Prefill of `tokens` into `slot` from position length (chunked); the last token's logits (scaled
   // as classify does) into `last_logits` when not null, every token's into `all_logits` when not null.
   // upcoming: entries the caller will add after this prefill (kept reserved when compression shrinks).
@@ -158,6 +160,7 @@ class GpuEngineImpl final : public GpuEngine {
   std::vector<LayerBuffers> layers_;
   DeviceBuffer<float> inv_freq_;
   std::unique_ptr<GpuKvCache> kv_;   // attention layers only
+  std::unique_ptr<EagerAttention> eager_;  // options_.eager_attention: attention by it
   DeviceBuffer<float> mamba_state_;  // hybrid models: every Mamba-2 layer's recurrent state
   GpuMamba2Workspace mamba_ws_;
   // Scratch for prefill_chunk tokens.
@@ -260,6 +263,10 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
     CTX_CUDA_CHECK(cudaMemset(mamba_state_.get(), 0, size_t(mamba_state_.bytes())));
     mamba_ws_ = GpuMamba2Workspace(alloc_, c.mamba, chunk);
   }
+  if (options_.eager_attention) {
+    eager_ = std::make_unique<EagerAttention>(alloc_, blas_, options_.eager_score_limit_bytes);
+    options_.use_graphs = false;  // the GEMM shapes follow the length
+  }
   decode_splits_ = default_attention_splits(cap, 1);  // split-KV chunks for decode
   int64_t partial_rows = decode_splits_ * c.num_heads;  // the workspace of the widest decode
   for (int64_t b = 2; b <= options_.max_batch; ++b)
@@ -353,7 +360,7 @@ void GpuEngineImpl::linear(const bf16* x, int64_t n, const LinearWeights& w, con
   launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, w.rows(), alpha, accumulate, out, stream_);
 }
 
-void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot) {
+void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot, int64_t position) {
   const ModelConfig& c = config_;
   const int64_t d = c.hidden_size, hd = c.head_dim, ff = c.intermediate_size;
   const float eps = float(c.rms_norm_eps), residual = float(c.residual_multiplier);
@@ -397,11 +404,16 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot)
       a.vectorized = options_.vectorized_attention;
       a.prefetch = options_.attention_prefetch;
       a.flex = options_.flex_mask;
-      // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
-      if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a))
+      a.score_mod = options_.score_mod;
+      if (eager_) {
+        CTX_CHECK(position >= 0, "GPU engine: eager attention needs the host's position");
+        eager_->run(a, position, stream_);
+      } else if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a)) {
+        // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
         launch_flash_prefill(a, stream_, flash_config_);
-      else
+      } else {
         launch_attention(a, stream_);
+      }
       if (options_.kv_quant.enabled()) kv_->quantize(b.kv_layer, slot, pos_.get(), n, stream_);  // KvCache::flush
       stage_done("attention");
       // Attention-scored compression (snapkv, h2o, tova): the step's queries against the layer's entries.
@@ -476,7 +488,7 @@ void GpuEngineImpl::prefill(std::span<const int32_t> tokens, int64_t slot, int64
     kv_->reserve(slot, (compressor_ ? kv_extent() : length + int64_t(start)) + n, stream_);
     CTX_CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), tokens.data() + start, size_t(n) * 4, cudaMemcpyHostToDevice, stream_));
     set_position(length + int64_t(start));
-    run_layers(tokens_.get(), n, slot);
+    run_layers(tokens_.get(), n, slot, length + int64_t(start));
     if (all_logits_host) {
       if (n > logits_rows_) logits_ = DeviceBuffer<float>(alloc_, n * vocab), logits_rows_ = n;
       classify(0, n, logits_.get());
@@ -541,7 +553,7 @@ std::vector<float> GpuEngineImpl::forward(std::span<const int32_t> tokens, bool 
 }
 
 void GpuEngineImpl::decode_step() {
-  run_layers(tokens_.get(), 1, 0);
+  run_layers(tokens_.get(), 1, 0, length_);  // length_: the position, read only without a graph (eager)
   classify(0, 1, step_logits_.get());
   stage_done("classifier");
   launch_argmax(step_logits_.get(), config_.vocab_size, tokens_.get(), out_.get(), step_.get(), stream_);
@@ -747,6 +759,13 @@ std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngine
         throw Unsupported("GPU engine: KV compression refuses sliding-window layers (windows over entries would be "
                           "wrong once entries are dropped)");
   }
+  if (!options.score_mod.empty() && (options.kv_block_size > 0 || options.kv_quant.enabled() || options.kv.enabled()))
+    throw Unsupported("GPU engine: score mods (softcap, alibi) run over a contiguous bf16 KV cache without kv_quant "
+                      "or KV compression (their positions are the cache's entries)");
+  if (options.eager_attention &&
+      (options.max_batch > 1 || options.kv_block_size > 0 || options.kv_quant.enabled() || options.kv.enabled()))
+    throw Unsupported("GPU engine: eager attention runs one sequence (max_batch 1) over a contiguous bf16 KV cache, "
+                      "without kv_quant or KV compression");
   if (model.config.num_mamba_layers() > 0 && options.max_batch > 1)
     throw Unsupported("GPU engine: batched decode of hybrid models (a Mamba-2 state per sequence) is not implemented; "
                       "max_batch must be 1");

@@ -33,10 +33,12 @@
 //                float32 recurrent state lives in device memory, zeroed by reset(); one sequence
 //                (max_batch 1)
 //   attention    masks: causal, the model's sliding windows, or a flex mask (flex_mask.h: the `flex`
-//                plugin's named masks and their and/or); KV variants (GpuEngineOptions): KIVI-quantized
-//                KV (kv_quant) and KV compression (kv: l2norm, streaming,
-//                random, snapkv, h2o, tova: the last three score in a hook after each layer's attention),
-//                one sequence each
+//                plugin's named masks and their and/or) with or without a score mod (score_mod.h:
+//                softcap, ALiBi; in the split-KV, flash and eager kernels); KV variants
+//                (GpuEngineOptions): KIVI-quantized KV (kv_quant) and KV compression (kv: l2norm,
+//                streaming, random, snapkv, h2o, tova: the last three score in a hook after each
+//                layer's attention), one sequence each; eager attention (gpu_eager_attention.h: the
+//                `eager` backend's materialised scores) instead of the fused kernels
 // Model features: GQA, RoPE default/linear/llama3 in both layouts or none (NoPE), qkv/o/mlp biases,
 // q/k norm, sliding windows, Granite multipliers, tied embeddings, dense Mamba-2 hybrids.
 // Memory: every device byte comes from one caching allocator whose current/peak/reserved figures
@@ -54,6 +56,7 @@
 
 #include "core/base/error.h"
 #include "core/cuda/flex_mask.h"
+#include "core/cuda/score_mod.h"
 #include "core/kv/kv_quant.h"
 #include "core/cuda/gpu_kv_policy.h"
 #include "core/model/model_loader.h"
@@ -90,6 +93,18 @@ struct GpuEngineOptions {
   int attention_prefetch = 0;    // decode attention's key prefetch (kernels.h AttentionParams::prefetch)
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
+  ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score
+                                 // mod (score_mod.h: softcap, ALiBi) before the mask; contiguous KV
+                                 // without kv_quant or kv compression (ctx::Unsupported otherwise)
+  // The `eager` backend: every attention layer, prefill and decode, as gpu_eager_attention.h computes
+  // it (scores of all heads materialised in float32 by cuBLAS, a softmax kernel, P.V by cuBLAS), so
+  // that a prefill chunk's heads x chunk x keys score matrix comes from the allocator: it shows in
+  // memory().peak_bytes and a failed allocation is CudaOutOfMemory. Decode steps are launched one by
+  // one (use_graphs is ignored: the GEMM shapes follow the length, as in HF's eager generation). One
+  // sequence (max_batch 1), contiguous KV, no kv_quant and no kv compression (ctx::Unsupported).
+  bool eager_attention = false;
+  int64_t eager_score_limit_bytes = 0;  // > 0: eager materialises whole KV-head groups in turn, as
+                                        // many as keep the score matrix under this many bytes
   int64_t max_batch = 1;         // sequences generate_greedy_batch may decode together (<= prefill_chunk)
   int64_t kv_block_size = 0;     // > 0 (a power of two <= 1024): paged KV with blocks of this many positions
   int64_t kv_pool_positions = 0;  // paged: the most positions the pool may grow to (0: max_batch *

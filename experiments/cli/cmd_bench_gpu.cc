@@ -7,7 +7,9 @@
 // the roofline counts the quantized bytes; the GEMV table then times the quantized kernel on the
 // model's own layer-0 matrices against the bf16 kernel on the same shapes. With --kv a KV compressor
 // (gpu_kv_policy.h) runs after the prompt, so that the stage table's attention time is that of the
-// compressed cache (bytes/token and the roofline still count the uncompressed KV).
+// compressed cache (bytes/token and the roofline still count the uncompressed KV). --attention picks
+// the attention backend as the runner maps it (runner::set_gpu_attention), e.g. eager: the peak GB
+// column then shows its materialised score matrix.
 // ctxlab bench gpu-attention: the decode attention kernel alone (core/cuda/gpu_attention.h) over
 // context lengths, batch sizes (mixed lengths) and KV layouts (contiguous, paged block sizes, and
 // with --kivi-bits KIVI-quantized KV fused into the kernel), its K/V read rate against the same
@@ -78,6 +80,8 @@ int bench_gpu_decode(const Args& args) {
        "separated by ';', each timed with its own engine on the same model, e.g. "
        "'none;l2norm:keep_ratio=0.25,skip_layers=[];h2o:keep_ratio=0.25'")
       ("attention-prefetch", po::value<int>()->default_value(0), "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only")
+      ("attention", po::value<std::string>()->default_value("sdpa"),
+       "attention backend spec as the runner runs it on the GPU: eager, sdpa, flash, flex:..., paged:block_size=N")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -127,15 +131,17 @@ int bench_gpu_decode(const Args& args) {
     opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
     opt.kv = kv_policy;
     opt.attention_prefetch = vm["attention-prefetch"].as<int>();
+    const std::string attention = vm["attention"].as<std::string>();
+    runner::set_gpu_attention(builtin_catalog(), attention, opt);  // paged: its block size over --kv-block-size
     auto engine = cuda::GpuEngine::create(*model, opt);
     if (!per_context && last) {
       model.reset();  // the host copy of the weights is no longer needed
       release_free_memory();
     }
-    std::printf("device: %s, weights %.2f GB (%s), KV %s, compression %s, copy bandwidth %.3f TB/s (read + write, "
-                "median of 20)\n",
+    std::printf("device: %s, weights %.2f GB (%s), attention %s, KV %s, compression %s, copy bandwidth %.3f TB/s (read + "
+                "write, median of 20)\n",
                 engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
-                plugin_name(quant) == "none" ? "bf16" : quant.c_str(),
+                plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
     std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
@@ -161,7 +167,7 @@ int bench_gpu_decode(const Args& args) {
       const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
       const double roofline = copy_bw / bytes;
       std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n", c.summary().c_str(),
-                  (long long)ctx_len, opt.use_graphs ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
+                  (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
                   ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                   double(engine->memory().peak_bytes) / 1e9);
     }

@@ -1,8 +1,9 @@
 // ctxlab bench gpu-prefill-attention: prefill attention alone (core/cuda/gpu_attention.h) over
 // prompt lengths, causal (or in a sliding window), the tensor-core flash kernels (mma.sync, and
 // wgmma on Hopper, plain and TMA + warp-specialised; block shapes) and for comparison the split-KV
-// kernel, in microseconds and TFLOP/s (prefill_attention_flops:
-// 4 * heads * head_dim * n^2 / 2 for a causal prompt). bench/gpu/prefill_attention_torch.py
+// kernel and eager attention (scores materialised by cuBLAS), in microseconds, TFLOP/s
+// (prefill_attention_flops: 4 * heads * head_dim * n^2 / 2 for a causal prompt) and the case's peak
+// device memory (q, K, V, out and workspaces: eager's float32 score matrix). bench/gpu/prefill_attention_torch.py
 // measures PyTorch's backends on the same shapes with the same count.
 #include <cstdio>
 #include <sstream>
@@ -27,7 +28,7 @@ int bench_gpu_prefill_attention(const Args& args) {
       ("head-dim", po::value<int64_t>()->default_value(128), "head dimension (flash: 64 or 128)")
       ("window", po::value<std::string>()->default_value("0"), "sliding windows to try (0 = causal), e.g. 0,4096")
       ("kernel", po::value<std::string>()->default_value("flash,wgmma"),
-       "kernels: flash (mma.sync), wgmma (Hopper), tma (Hopper, TMA + warp-specialised), split_kv, e.g. flash,wgmma")
+       "kernels: flash (mma.sync), wgmma (Hopper), tma (Hopper, TMA + warp-specialised), split_kv, eager, e.g. flash,wgmma")
       ("tiles", po::value<std::string>()->default_value("default"),
        "flash block shapes (query rows x warps) to try: default, 64x4, 128x4 (mma.sync), 128x8, 128x12 (tma), e.g. 64x4,128x8")
       ("tma-pingpong", po::value<std::string>()->default_value("1"),
@@ -60,7 +61,8 @@ int bench_gpu_prefill_attention(const Args& args) {
       }
     }
     else if (name == "split_kv") kernels.emplace_back(name, cuda::AttentionKernel::kSplitKv);
-    else fail("--kernel: unknown kernel '", name, "' (known: flash, wgmma, tma, split_kv)");
+    else if (name == "eager") kernels.emplace_back(name, cuda::AttentionKernel::kEager);
+    else fail("--kernel: unknown kernel '", name, "' (known: flash, wgmma, tma, split_kv, eager)");
   }
   const int rounds = vm["rounds"].as<int>(), launches = vm["launches"].as<int>();
   if (rounds < 1 || launches < 1) fail("--rounds and --launches must be >= 1");
@@ -70,12 +72,12 @@ int bench_gpu_prefill_attention(const Args& args) {
   std::printf("prefill attention, bf16, queries = prompt tokens: heads %lld, kv heads %lld, head_dim %lld; "
               "median of %d timings of %d launches\n\n",
               (long long)c.heads, (long long)c.kv_heads, (long long)c.head_dim, rounds, launches);
-  std::printf("| tokens | window | kernel | rows x warps | us | TFLOP/s |\n|---|---|---|---|---|---|\n");
+  std::printf("| tokens | window | kernel | rows x warps | us | TFLOP/s | peak MB |\n|---|---|---|---|---|---|---|\n");
   for (int64_t n : tokens)
     for (int64_t w : windows)
       for (const auto& [name, k] : kernels)
         for (const auto& [r, wp] : tiles) {
-          const bool flash = k != cuda::AttentionKernel::kSplitKv;
+          const bool flash = k == cuda::AttentionKernel::kFlash || k == cuda::AttentionKernel::kFlashWgmma;
           if (!flash && (r != tiles.front().first || wp != tiles.front().second)) continue;  // shapes are the flash kernels'
           c.length = n, c.queries = n, c.window = w, c.kernel = k, c.flash_pingpong = name != "tma-free";
           c.flash_rows = flash ? r : 0, c.flash_warps = flash ? wp : 0;
@@ -83,8 +85,8 @@ int bench_gpu_prefill_attention(const Args& args) {
           if ((k == cuda::AttentionKernel::kFlashTma) != (wp == 12) && r != 0) continue;  // 128x12: the TMA kernel's only
           const auto t = cuda::measure_prefill_attention(c, rounds, launches);
           const std::string shape = !flash ? "-" : r == 0 ? "default" : std::to_string(r) + "x" + std::to_string(wp);
-          std::printf("| %lld | %lld | %s | %s | %.1f | %.1f |\n", (long long)n, (long long)w, name.c_str(), shape.c_str(),
-                      t.us, t.tflops);
+          std::printf("| %lld | %lld | %s | %s | %.1f | %.1f | %.0f |\n", (long long)n, (long long)w, name.c_str(),
+                      shape.c_str(), t.us, t.tflops, double(t.peak_bytes) / (1 << 20));
           std::fflush(stdout);
         }
   return 0;

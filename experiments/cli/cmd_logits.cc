@@ -1,7 +1,8 @@
 // ctxlab logits: teacher-forced logits of a token sequence, as float32 safetensors
 // (tensors "input_ids" int64 [1, T] and "logits" float32 [1, T, vocab], the layout of the
 // fixtures' reference.safetensors). --device cuda runs the GPU engine (bf16 weights) instead of the
-// CPU engine, for comparisons against other implementations on the same card.
+// CPU engine, for comparisons against other implementations on the same card, with --attention
+// as the runner maps it onto the GPU engine (runner::set_gpu_attention: eager, sdpa, flash, flex, paged).
 #include <iostream>
 
 #include "core/base/error.h"
@@ -10,6 +11,8 @@
 #include "core/model/transformer.h"
 #include "experiments/cli/cli_common.h"
 #include "experiments/cli/commands.h"
+#include "experiments/runner/trial_engine.h"
+#include "plugins/register_all.h"
 
 namespace ctx::cli {
 
@@ -32,6 +35,7 @@ int cmd_logits(const Args& args) {
   if (device == "cuda") {
     cuda::GpuEngineOptions options;
     options.capacity = int64_t(ids.size());
+    runner::set_gpu_attention(builtin_catalog(), vm["attention"].as<std::string>(), options);
     logits = cuda::GpuEngine::create(*model, options)->forward(ids, true);
   } else {
     Transformer tf(*model, make_attention(vm));

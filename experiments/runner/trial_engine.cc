@@ -110,28 +110,45 @@ std::unique_ptr<TrialEngine> make_cpu_trial_engine(const Model& model, const Tri
   return std::make_unique<CpuTrialEngine>(model, trial, catalog);
 }
 
+void set_gpu_attention(const Catalog& catalog, const std::string& spec, cuda::GpuEngineOptions& options) {
+  const PluginSpec resolved = catalog.attention.resolve(spec);
+  const std::string& attention = resolved.name;
+  // sdpa and flash: the same GPU kernels (tensor-core flash prefill, split-KV decode), as PyTorch's
+  // SDPA dispatches to its flash kernel; paged: those over a paged KV pool.
+  if (attention != "sdpa" && attention != "flash" && attention != "paged" && attention != "flex" && attention != "eager")
+    throw Unsupported(str_cat("attention ", spec, " on device cuda: only eager, sdpa, flash, flex and paged run on the GPU"));
+  if (attention == "paged") {
+    const int64_t block_size = catalog.attention.create(resolved)->block_size();
+    if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
+      throw Unsupported(str_cat("attention ", spec, " on device cuda: block_size must be a power of two <= 1024"));
+    options.kv_block_size = block_size;
+  }
+  // eager: materialised scores (gpu_eager_attention.h), float32 like the CPU's default precision.
+  if (attention == "eager") {
+    if (resolved.params.get_string("precision") != "float")
+      throw Unsupported(str_cat("attention ", spec, " on device cuda: the GPU's eager computes its scores in float32 "
+                                                    "(precision=float)"));
+    options.eager_attention = true;
+  }
+  // flex: its mask and score mod on the same kernels.
+  if (attention == "flex") {
+    const auto backend = catalog.attention.create(resolved);
+    options.flex_mask = backend->gpu_flex_mask();
+    options.score_mod = backend->gpu_score_mod();
+  }
+}
+
 std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const TrialConfig& trial, int64_t capacity,
                                                    const Catalog& catalog) {
   if (trial.dtype != "bfloat16")
     throw Unsupported(str_cat("dtype ", trial.dtype, " on device cuda: the GPU engine computes in bfloat16 (set dtype = bfloat16)"));
-  const std::string attention = plugin_name(trial.attention);
-  // sdpa and flash: the same GPU kernels (tensor-core flash prefill, split-KV decode), as PyTorch's
-  // SDPA dispatches to its flash kernel; paged: those over a paged KV pool.
-  if (attention != "sdpa" && attention != "flash" && attention != "paged" && attention != "flex")
-    throw Unsupported(str_cat("attention ", trial.attention,
-                              " on device cuda: only sdpa, flash, flex and paged run on the GPU so far"));
-  int64_t block_size = 0;
-  if (attention == "paged") {
-    block_size = catalog.attention.create(trial.attention)->block_size();
-    if (block_size > 1024 || (block_size & (block_size - 1)) != 0)
-      throw Unsupported(str_cat("attention ", trial.attention, " on device cuda: block_size must be a power of two <= 1024"));
-  }
+  cuda::GpuEngineOptions options;
+  set_gpu_attention(catalog, trial.attention, options);
   // The weights arrive quantized by the trial's plugin; the engine uploads them packed.
   if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
     throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
                               q == "llm_int8" ? " (its outlier decomposition of the activations runs on the CPU only)" : "",
                               "; the GPU runs none, int8, q8_0, q4_0, nf4 and fp4"));
-  cuda::GpuEngineOptions options;
   // KIVI KV: the engine says what it cannot combine it with (paged KV, batches, sliding windows).
   options.kv_quant = resolve_kv_quant(catalog, trial.kv_quant);
   options.kv = cuda::gpu_kv_policy(catalog.kv.resolve(trial.kv));  // Unsupported for kv plugins the GPU lacks
@@ -139,9 +156,6 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   options.memory_limit_bytes = trial.memory_limit_mb * (int64_t(1) << 20);
   options.max_batch = std::max<int64_t>(1, trial.batch_size);
   options.prefill_chunk = std::max(options.prefill_chunk, options.max_batch);
-  options.kv_block_size = block_size;
-  // flex: its mask on the same kernels (Unsupported for score mods).
-  if (attention == "flex") options.flex_mask = catalog.attention.create(trial.attention)->gpu_flex_mask();
   return std::make_unique<GpuTrialEngine>(model, options);
 }
 

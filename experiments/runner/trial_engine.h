@@ -2,9 +2,7 @@
 //   cpu:  the float32 Transformer with the trial's attention backend, KV compressor and KV
 //         quantization plugins (weights as quantized by the trial's quant plugin);
 //   cuda: the CUDA engine (core/cuda/gpu_engine.h): bf16, batches of trial.batch_size sequences
-//         decoded together, attention `sdpa` or `flash` (the same kernels: tensor-core flash prefill,
-//         split-KV decode; contiguous KV) or `paged` (its block_size, a power of two <= 1024: paged
-//         KV on the device), weights as quantized by the trial's quant plugin when it is one of
+//         decoded together, attention as set_gpu_attention() maps it, weights as quantized by the trial's quant plugin when it is one of
 //         gpu_quant_plugin() (uploaded in the plugin's packed form), no KV plugins yet. Anything else
 //         is ctx::Unsupported with the reason, so such a trial ends with status unsupported, not a
 //         wrong number. Device memory beyond the trial's memory_limit_mb (when set) is
@@ -20,6 +18,10 @@
 #include "core/model/model_loader.h"
 #include "core/plugin/catalog.h"
 #include "experiments/runner/experiment_config.h"
+
+namespace ctx::cuda {
+struct GpuEngineOptions;
+}
 
 namespace ctx::runner {
 
@@ -43,6 +45,13 @@ std::unique_ptr<TrialEngine> make_cpu_trial_engine(const Model& model, const Tri
 // without CUDA) or CudaOutOfMemory.
 std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const TrialConfig& trial, int64_t capacity,
                                                    const Catalog& catalog);
+
+// The GPU engine's options for an attention spec: `sdpa` or `flash` (the same kernels: tensor-core
+// flash prefill, split-KV decode; contiguous KV), `paged` (its block_size, a power of two <= 1024:
+// paged KV on the device), `flex` (its mask and score mod on those kernels), `eager` (precision
+// float: materialised scores, GpuEngineOptions::eager_attention). Anything else is ctx::Unsupported
+// with the reason; the engine refuses what these options cannot be combined with.
+void set_gpu_attention(const Catalog& catalog, const std::string& spec, cuda::GpuEngineOptions& options);
 
 // The plugin name of a canonical spec ("sdpa@1{}" -> "sdpa").
 std::string plugin_name(const std::string& canonical_spec);

@@ -6,8 +6,10 @@
 #include <fstream>
 
 #include "core/base/error.h"
+#include "core/cuda/gpu_engine.h"
 #include "experiments/runner/experiment_config.h"
 #include "experiments/runner/run_metrics.h"
+#include "experiments/runner/trial_engine.h"
 #include "plugins/register_all.h"
 #include "tests/support/error_of.h"
 #include "tests/support/test_paths.h"
@@ -264,6 +266,27 @@ TEST(RunMetrics, PercentilesAndAggregates) {
   EXPECT_DOUBLE_EQ(get("", "weight_bytes"), 1 << 20);
   EXPECT_TRUE(is_measurement_metric("latency_ms_p95"));
   EXPECT_FALSE(is_measurement_metric("quality"));
+}
+
+// The GPU engine's options for each attention spec, decided on the host (no GPU needed).
+TEST(GpuAttention, SpecsMapOntoTheEngineOptions) {
+  const Catalog& catalog = builtin_catalog();
+  cuda::GpuEngineOptions sdpa, eager, flex, paged;
+  set_gpu_attention(catalog, "sdpa", sdpa);
+  EXPECT_FALSE(sdpa.eager_attention);
+  EXPECT_TRUE(sdpa.flex_mask.empty() && sdpa.score_mod.empty() && sdpa.kv_block_size == 0);
+  set_gpu_attention(catalog, "eager", eager);
+  EXPECT_TRUE(eager.eager_attention);
+  const std::string why = test::error_of([&] { set_gpu_attention(catalog, "eager:precision=double", eager); });
+  EXPECT_NE(why.find("float32"), std::string::npos) << why;
+  set_gpu_attention(catalog, "flex:mask=sliding_window,window=8,score=alibi+softcap,softcap=30", flex);
+  EXPECT_EQ(flex.flex_mask.count, 1);
+  ASSERT_EQ(flex.score_mod.count, 2);
+  EXPECT_EQ(flex.score_mod.ops[0], cuda::ScoreMod::kAlibi);
+  EXPECT_EQ(flex.score_mod.ops[1], cuda::ScoreMod::kSoftcap);
+  EXPECT_EQ(flex.score_mod.softcap, 30.f);
+  set_gpu_attention(catalog, "paged:block_size=32", paged);
+  EXPECT_EQ(paged.kv_block_size, 32);
 }
 
 }  // namespace

@@ -37,6 +37,18 @@ bool flex_visible(const FlexMask& m, int64_t q, int64_t k) {
   return stack.back();
 }
 
+// The score mod's ops in double from their definitions (flex_attention.h): softcap cap * tanh(s /
+// cap), alibi s + slope_h (k - q) with slope_h = 2^(-8 (h + 1) / n) for a power of two n heads, else
+// those of the closest lower power of two c followed by 2^(-4 (2i + 1) / c), i = 0, 1, ...
+double score_mod(const ScoreMod& m, double s, int64_t h, int64_t heads, int64_t q, int64_t k) {
+  int64_t c = 1;
+  while (2 * c <= heads) c *= 2;
+  const double slope = h < c ? std::exp2(-8.0 * double(h + 1) / double(c)) : std::exp2(-4.0 * double(2 * (h - c) + 1) / double(c));
+  for (int i = 0; i < m.count; ++i)
+    s = m.ops[i] == ScoreMod::kSoftcap ? double(m.softcap) * std::tanh(s / double(m.softcap)) : s + slope * double(k - q);
+  return s;
+}
+
 // One sequence: queries at positions length - queries .. length - 1; query t sees the keys <= its
 // position within the window, or its flex mask's among all cached keys. spread[i] = sum_j w_j |v_j|.
 std::vector<double> one_sequence(const GpuAttentionCase& c, const std::vector<float>& q, const std::vector<float>& k,
@@ -61,7 +73,7 @@ std::vector<double> one_sequence(const GpuAttentionCase& c, const std::vector<fl
         const float* kr = k.data() + (j * c.kv_heads + kvh) * hd;
         double d = 0;
         for (int64_t e = 0; e < hd; ++e) d += double(qr[e]) * kr[e];
-        s.push_back(d * scale);
+        s.push_back(score_mod(c.score_mod, d * scale, h, c.heads, pos, j));
         mx = std::max(mx, s.back());
       }
       double den = 0;

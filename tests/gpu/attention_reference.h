@@ -24,7 +24,7 @@ Inputs random_inputs(const GpuAttentionCase& c, uint32_t seed);
 
 // The case's output in double: one sequence (queries at the last positions) or, with batch_lengths,
 // each sequence's one query over its own rows; causal within the window, or the case's flex mask
-// evaluated element by element. spread (when given): sum_j w_j |v_j| per element, the scale of the
+// evaluated element by element; the case's score mod (if any) on the scaled scores. spread (when given): sum_j w_j |v_j| per element, the scale of the
 // error of kernels that round the softmax weights to bf16 before multiplying by V (flash).
 std::vector<double> reference_attention(const GpuAttentionCase& c, const std::vector<float>& q,
                                         const std::vector<float>& k, const std::vector<float>& v,

@@ -12,6 +12,13 @@
 // not a multiple of the tile, chunks after cached tokens, windows cutting tiles, GQA. They round
 // the softmax weights to bf16 before P.V (as FlashAttention does), which can move an output by up
 // to 2^-9 sum_j w_j |v_j|; their tolerance adds that bound (the float64 reference computes it).
+// Eager attention (kernel = kEager: float32 scores materialised by cuBLAS, a softmax kernel, bf16
+// weights into the P.V GEMM) takes the same tolerance, on every one-sequence contiguous case of
+// this list and on every case of the CPU backends' conformance test (tests/plugins/
+// attention_conformance_test.cc: each sequence of its batches alone, its windows and scales).
+// Score mods (softcap, ALiBi and both orders, alone and with flex masks and windows) run through
+// every kernel that has the hook: split-KV (vectorised, generic, batched decode), the mma.sync and
+// wgmma flash kernels and eager, against the float64 reference applying the mods' definitions.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -64,6 +71,31 @@ const std::vector<NamedFlex>& flex_masks() {
   return all;
 }
 
+// Score mods the cases use (index 0: none).
+struct NamedScore {
+  const char* name;
+  ScoreMod mod;
+};
+
+ScoreMod score_program(std::initializer_list<ScoreMod::Op> ops, float softcap = 0.f) {
+  ScoreMod m;
+  for (ScoreMod::Op op : ops) m.ops[m.count++] = op;
+  m.softcap = softcap;
+  return m;
+}
+
+const std::vector<NamedScore>& score_mods() {
+  using S = ScoreMod;
+  static const std::vector<NamedScore> all = {
+      {"", {}},
+      {"softcap2", score_program({S::kSoftcap}, 2.f)},  // scores are O(2): the cap bites
+      {"alibi", score_program({S::kAlibi})},
+      {"softcap3_alibi", score_program({S::kSoftcap, S::kAlibi}, 3.f)},
+      {"alibi_softcap5", score_program({S::kAlibi, S::kSoftcap}, 5.f)},
+  };
+  return all;
+}
+
 struct Case {
   int64_t heads, kv_heads, head_dim, length, queries, window;
   int splits;
@@ -71,6 +103,8 @@ struct Case {
   std::vector<int64_t> batch = {};     // not empty: batched decode of sequences of these lengths
   int flex = 0;                        // flex_masks() index
   int64_t spare = 0;                   // cache positions past length, NaN (GpuAttentionCase::spare_capacity)
+  int score = 0;                       // score_mods() index
+  float scale = 0;                     // 0: 1 / sqrt(head_dim)
   std::string name() const {
     std::string n = "h" + std::to_string(heads) + "_kv" + std::to_string(kv_heads) + "_d" + std::to_string(head_dim);
     if (batch.empty()) {
@@ -83,6 +117,8 @@ struct Case {
     if (block_size > 0) n += "_paged" + std::to_string(block_size);
     if (flex > 0) n += std::string("_flex_") + flex_masks()[size_t(flex)].name;
     if (spare > 0) n += "_spare" + std::to_string(spare);
+    if (score > 0) n += std::string("_score_") + score_mods()[size_t(score)].name;
+    if (scale > 0) n += "_scale" + std::to_string(int(scale * 1000)) + "milli";
     return n;
   }
 };
@@ -165,6 +201,8 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   c.window = k.window, c.splits = k.splits, c.block_size = k.block_size, c.batch_lengths = k.batch;
   c.flex = flex_masks()[size_t(k.flex)].mask;
   c.spare_capacity = k.spare;
+  c.score_mod = score_mods()[size_t(k.score)].mod;
+  c.scale = k.scale;
   const auto [q, kk, v] = attention_ref::random_inputs(c, uint32_t(std::hash<std::string>()(k.name())));
   std::vector<double> spread;
   const auto want = reference_attention(c, q, kk, v, &spread);
@@ -239,6 +277,131 @@ std::vector<Case> flash_cases() {
 INSTANTIATE_TEST_SUITE_P(Shapes, GpuAttentionWgmma, ::testing::ValuesIn(flash_cases()),
                          [](const auto& info) { return info.param.name(); });
 
+// Score mods: every mod on prompts (flash) and decode (split-KV), GQA 4:1 and 2:1 and MHA, head dims
+// of the wide (64, 128, 256) and generic (80) kernels, a chunk after cached tokens in a window, flex
+// masks under the mods, batched decode of mixed lengths.
+std::vector<Case> score_mod_cases() {
+  std::vector<Case> out;
+  const std::vector<int64_t> mixed = {1, 17, 300, 1000, 64, 129};
+  for (int s = 1; s < int(score_mods().size()); ++s) {
+    for (int64_t hd : {64, 128, 80}) {
+      out.push_back({4, 2, hd, 300, 300, 0, 0, 0, {}, 0, 0, s});
+      out.push_back({8, 2, hd, 1000, 1, 0, 0, 0, {}, 0, 0, s});
+    }
+    out.push_back({4, 4, 256, 1000, 1, 0, 0, 0, {}, 0, 0, s});
+    out.push_back({8, 1, 128, 777, 333, 100, 0, 0, {}, 0, 0, s});
+    out.push_back({4, 2, 64, 300, 300, 0, 0, 0, {}, 5, 0, s});   // documents
+    out.push_back({8, 2, 128, 1000, 1, 0, 0, 0, {}, 3, 0, s});   // prefix_lm, decode
+    out.push_back({6, 2, 128, 520, 200, 0, 0, 0, {}, 6, 0, s});  // 6 heads: ALiBi's non-power-of-two slopes
+    out.push_back({8, 2, 128, 0, 1, 0, 0, 0, mixed, 0, 0, s});   // batched decode, contiguous
+  }
+  return out;
+}
+
+class GpuAttentionScoreMod : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GpuAttentionScoreMod, MatchesTheFloat64Reference) {
+  const Case& k = GetParam();
+  std::vector<Variant> variants = {{"vectorised", true, AttentionKernel::kSplitKv, 0, 0, 0},
+                                   {"generic", false, AttentionKernel::kSplitKv}};
+  if (flash_applies(k)) {
+    variants.push_back({"flash64x4", true, AttentionKernel::kFlash, 64, 4});
+    variants.push_back({"flash128x4", true, AttentionKernel::kFlash, 128, 4});
+    variants.push_back({"flash128x8", true, AttentionKernel::kFlash, 128, 8});
+  }
+  check_variants(k, variants);
+}
+
+INSTANTIATE_TEST_SUITE_P(ScoreMods, GpuAttentionScoreMod, ::testing::ValuesIn(score_mod_cases()),
+                         [](const auto& info) { return info.param.name(); });
+
+std::vector<Case> flash_score_mod_cases() {
+  std::vector<Case> out;
+  for (const Case& k : score_mod_cases())
+    if (flash_applies(k)) out.push_back(k);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(ScoreMods, GpuAttentionWgmma, ::testing::ValuesIn(flash_score_mod_cases()),
+                         [](const auto& info) { return info.param.name(); });
+
+// The CPU backends' conformance cases (tests/plugins/attention_conformance_test.cc), each sequence
+// of a batch as a case of its own (eager runs one sequence; the paged block sizes do not apply).
+std::vector<Case> cpu_conformance_cases() {
+  struct Cpu {
+    int64_t head_dim, ratio, kv_heads;
+    std::vector<std::pair<int64_t, int64_t>> seqs;  // (length, new rows)
+    int64_t window;
+    float scale;
+  };
+  const std::vector<Cpu> cpu = {
+      {64, 1, 2, {{1, 1}}, 0, 0},
+      {80, 4, 2, {{7, 7}}, 0, 0},
+      {128, 8, 1, {{64, 64}}, 0, 0},
+      {64, 4, 2, {{257, 257}}, 0, 0},
+      {80, 8, 1, {{257, 257}}, 0, 0},
+      {128, 4, 2, {{1024, 1024}}, 0, 0},
+      {128, 1, 4, {{1024, 1}}, 0, 0},
+      {80, 8, 2, {{1024, 1}}, 0, 0},
+      {64, 4, 2, {{257, 1}}, 0, 0},
+      {128, 8, 1, {{7, 1}}, 0, 0},
+      {64, 4, 2, {{257, 64}}, 0, 0},
+      {128, 8, 1, {{1024, 7}}, 0, 0},
+      {80, 1, 3, {{64, 7}}, 0, 0},
+      {64, 1, 2, {{64, 64}}, 1, 0},
+      {128, 4, 2, {{257, 1}}, 1, 0},
+      {80, 4, 1, {{257, 257}}, 16, 0},
+      {64, 8, 1, {{1024, 1}}, 16, 0},
+      {128, 1, 2, {{257, 37}}, 16, 0},
+      {128, 8, 1, {{64, 64}}, 1000, 0},
+      {80, 1, 2, {{7, 1}}, 8, 0},
+      {128, 4, 2, {{257, 257}}, 0, 0.03f},
+      {64, 1, 4, {{1024, 1}}, 0, 0.03f},
+      {128, 4, 2, {{64, 64}}, 0, 1.0f},
+      {80, 8, 1, {{257, 1}}, 0, 1.0f},
+      {64, 4, 2, {{1, 1}, {7, 7}, {64, 64}, {257, 257}}, 0, 0},
+      {128, 8, 1, {{1024, 1}, {257, 64}, {7, 7}, {1, 1}}, 0, 0},
+      {80, 1, 2, {{64, 1}, {257, 16}, {7, 7}, {1024, 1}}, 16, 0},
+      {64, 8, 1, {{257, 1}, {1024, 1}, {1, 1}, {64, 1}}, 0, 0.03f},
+  };
+  std::vector<Case> out;
+  for (const Cpu& c : cpu)
+    for (auto [length, n_new] : c.seqs) {
+      Case k{c.ratio * c.kv_heads, c.kv_heads, c.head_dim, length, n_new, c.window, 0};
+      k.scale = c.scale;
+      const std::string name = k.name();
+      if (std::none_of(out.begin(), out.end(), [&](const Case& o) { return o.name() == name; })) out.push_back(k);
+    }
+  return out;
+}
+
+// Eager attention: every one-sequence contiguous case above (flex masks and score mods included) and
+// every CPU conformance case.
+std::vector<Case> eager_cases() {
+  std::vector<Case> out;
+  auto add = [&](const std::vector<Case>& from) {
+    for (const Case& k : from) {
+      const std::string name = k.name();
+      if (k.block_size == 0 && k.batch.empty() &&
+          std::none_of(out.begin(), out.end(), [&](const Case& o) { return o.name() == name; }))
+        out.push_back(k);
+    }
+  };
+  add(cases());
+  add(score_mod_cases());
+  add(cpu_conformance_cases());
+  return out;
+}
+
+class GpuAttentionEager : public ::testing::TestWithParam<Case> {};
+
+TEST_P(GpuAttentionEager, MatchesTheFloat64Reference) {
+  check_variants(GetParam(), {{"eager", true, AttentionKernel::kEager}});
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GpuAttentionEager, ::testing::ValuesIn(eager_cases()),
+                         [](const auto& info) { return info.param.name(); });
+
 TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
   GpuAttentionCase c;
   c.heads = 6, c.kv_heads = 4, c.head_dim = 64, c.length = 8;
@@ -271,6 +434,20 @@ TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("head_dim 64 or 128"), std::string::npos) << e.what();
+  }
+  c.head_dim = 64, c.kernel = AttentionKernel::kEager, c.block_size = 16;
+  try {
+    gpu_attention(c, std::vector<float>(4 * 64), kv, kv);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("eager kernel reads one contiguous"), std::string::npos) << e.what();
+  }
+  c.kernel = AttentionKernel::kSplitKv, c.score_mod = score_mods()[2].mod;
+  try {
+    gpu_attention(c, std::vector<float>(4 * 64), kv, kv);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("score mods run over a contiguous"), std::string::npos) << e.what();
   }
 }
 

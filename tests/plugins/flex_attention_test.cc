@@ -5,6 +5,7 @@
 // (float32 accumulation over up to ~1000 keys gives ~1e-6).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <string>
@@ -173,6 +174,33 @@ TEST(FlexAttention, AlibiSlopesMatchHf) {
   // The power-of-two rule of the paper: 2^(-8 (h + 1) / n).
   const std::vector<float> s8 = flex::alibi_slopes(8);
   for (int h = 0; h < 8; ++h) EXPECT_FLOAT_EQ(s8[size_t(h)], float(std::exp2(-8.0 * (h + 1) / 8)));
+}
+
+// The GPU kernels' score mod (core/cuda/score_mod.h, as gpu_score_mod() gives it) evaluated on the
+// host equals the CPU's mods: ALiBi slopes within an ulp (exp2f vs float(exp2)), softcap and the
+// two orders of composition on a grid of scores, heads and positions.
+TEST(FlexAttention, GpuScoreModEqualsTheCpuMods) {
+  for (int64_t n : {1, 3, 6, 8, 12, 32, 40})
+    for (int64_t h = 0; h < n; ++h)
+      EXPECT_NEAR(cuda::ScoreMod::alibi_slope(h, n), flex::alibi_slopes(n)[size_t(h)], 2e-7 * flex::alibi_slopes(n)[size_t(h)])
+          << n << " heads, head " << h;
+  const int64_t heads = 12;
+  const flex::SoftCap cap{3.f};
+  const flex::Alibi alibi(heads);
+  const auto mod = [](const char* spec) { return test::attention(spec)->gpu_score_mod(); };
+  EXPECT_TRUE(mod("flex").empty());
+  EXPECT_TRUE(mod("flex:score=none,softcap=3").empty());
+  const cuda::ScoreMod c = mod("flex:score=softcap,softcap=3"), a = mod("flex:score=alibi"),
+                       ca = mod("flex:score=softcap+alibi,softcap=3"), ac = mod("flex:score=alibi+softcap,softcap=3");
+  for (float s : {-40.f, -2.5f, 0.f, 0.7f, 9.f})
+    for (int64_t h : {0, 5, 11})
+      for (auto [q, k] : {std::pair<int64_t, int64_t>{0, 0}, {100, 3}, {1000, 999}}) {
+        const auto near = [&](float got, float want) { EXPECT_NEAR(got, want, 1e-5f * std::max(1.f, std::fabs(want))); };
+        near(c.apply(s, h, heads, q, k), cap(s, 0, h, q, k));
+        near(a.apply(s, h, heads, q, k), alibi(s, 0, h, q, k));
+        near(ca.apply(s, h, heads, q, k), flex::score_then(cap, alibi)(s, 0, h, q, k));
+        near(ac.apply(s, h, heads, q, k), flex::score_then(alibi, cap)(s, 0, h, q, k));
+      }
 }
 
 TEST(FlexAttention, SmallBlocksAndExplicitSplits) {

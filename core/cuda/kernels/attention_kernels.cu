@@ -7,7 +7,9 @@
 // before using any of them, so that many loads are in flight (decode reads the cache at HBM speed
 // only with enough of them).
 // Where key j of a sequence lives is a policy (ContiguousRows, PagedRows), so the same kernel reads
-// the engine's contiguous cache and a paged pool through a block table (PagedAttention).
+// the engine's contiguous cache and a paged pool through a block table (PagedAttention). A score
+// mod (p.score_mod) is the Logits policy (logits_transform.cuh) applied at the score point; it is
+// instantiated for the contiguous layout without prefetch only.
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/attention_pass.cuh"
 #include "core/cuda/kernels/kernels.h"
@@ -22,14 +24,15 @@ using namespace attention;
 
 // kWide: head_dim == 32 * kEpl in {64, 128, 256} (WideSoftmax), else warp_keys_strided.
 // kPaged: K/V through p.block_table (PagedRows), else contiguous. kG: query heads per block, all
-// reading the same KV head (1 unless kWide); warp g < kG merges head g.
-template <int kEpl, bool kWide, bool kPaged, int kG, bool kPrefetch = false>
-__global__ void attention_partial_kernel(AttentionParams p) {
+// reading the same KV head (1 unless kWide); warp g < kG merges head g. logits: the score point.
+template <int kEpl, bool kWide, bool kPaged, int kG, bool kPrefetch = false, class Logits = PlainLogits>
+__global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
   pdl_wait();
   pdl_trigger();
   const BlockKeys b = block_keys<kG>(p, 1);
+  const BlockLogits<Logits> score{logits, b.h0, b.pos};
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t hd = p.hd;
   __shared__ BlockShared<kEpl, kG> sh;
@@ -44,12 +47,13 @@ __global__ void attention_partial_kernel(AttentionParams p) {
     if constexpr (kWide) {
       WideSoftmax<32 * kEpl, kG> s(q_rows, p.scale, lane);
       wide_pass_bf16<32 * kEpl, kG, kPrefetch>(s, rows, k_base, v_base, b.begin + warp * wide_bf16_step<32 * kEpl>(),
-                                               b.end);
+                                               b.end, score);
       s.finish(m, l, &sh.o[warp][0][0]);
     } else {
       m[0] = -FLT_MAX, l[0] = 0.f;
       warp_keys_strided<kEpl>(p, Bf16Elements<decltype(rows)>{rows, k_base, v_base}, q_rows,
-                              b.begin + warp * keys_per_step<kEpl>(), b.end, lane, m[0], l[0], &sh.o[warp][0][0]);
+                              b.begin + warp * keys_per_step<kEpl>(), b.end, lane, m[0], l[0], &sh.o[warp][0][0],
+                              score);
     }
   };
   if constexpr (kPaged) {
@@ -60,17 +64,17 @@ __global__ void attention_partial_kernel(AttentionParams p) {
   finish_block<kEpl, kG>(p, b, sh, m, l, warp, lane);
 }
 
-template <int E, bool kPaged, bool kPrefetch, class Grid>
-void launch_wide(const AttentionParams& p, Grid grid, dim3 block, cudaStream_t stream) {
+template <int E, bool kPaged, bool kPrefetch, class Logits, class Grid>
+void launch_wide(const AttentionParams& p, const Logits& l, Grid grid, dim3 block, cudaStream_t stream) {
   switch (grouped_heads(p)) {
-    case 4: launch_pdl(attention_partial_kernel<E, true, kPaged, 4, kPrefetch>, grid(4), block, 0, stream, p); break;
-    case 2: launch_pdl(attention_partial_kernel<E, true, kPaged, 2, kPrefetch>, grid(2), block, 0, stream, p); break;
-    default: launch_pdl(attention_partial_kernel<E, true, kPaged, 1, kPrefetch>, grid(1), block, 0, stream, p);
+    case 4: launch_pdl(attention_partial_kernel<E, true, kPaged, 4, kPrefetch, Logits>, grid(4), block, 0, stream, p, l); break;
+    case 2: launch_pdl(attention_partial_kernel<E, true, kPaged, 2, kPrefetch, Logits>, grid(2), block, 0, stream, p, l); break;
+    default: launch_pdl(attention_partial_kernel<E, true, kPaged, 1, kPrefetch, Logits>, grid(1), block, 0, stream, p, l);
   }
 }
 
-template <bool kPaged>
-void launch_attention_layout(const AttentionParams& p, cudaStream_t stream) {
+template <bool kPaged, class Logits = PlainLogits>
+void launch_attention_layout(const AttentionParams& p, cudaStream_t stream, const Logits& l = {}) {
   const int epl = int((p.hd + 31) / 32);
   const dim3 block(32 * kWarps);
   const auto grid = [&](int g) { return dim3(unsigned(p.n * p.heads / g), unsigned(p.splits)); };
@@ -78,17 +82,17 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream) {
 #define CTX_ATTN_WIDE(E)                                                                                 \
   case E:                                                                                                \
     if (p.vectorized && p.hd == 32 * E) {                                                                \
-      if (p.prefetch == 1 || (p.prefetch < 0 && grouped_heads(p) == 1)) {                               \
-        launch_wide<E, kPaged, true>(p, grid, block, stream);                                           \
+      if (!Logits::kActive && (p.prefetch == 1 || (p.prefetch < 0 && grouped_heads(p) == 1))) {        \
+        launch_wide<E, kPaged, !Logits::kActive>(p, l, grid, block, stream);                            \
       } else {                                                                                           \
-        launch_wide<E, kPaged, false>(p, grid, block, stream);                                          \
+        launch_wide<E, kPaged, false>(p, l, grid, block, stream);                                       \
       }                                                                                                  \
     } else {                                                                                             \
-      launch_pdl(attention_partial_kernel<E, false, kPaged, 1>, grid(1), block, 0, stream, p);           \
+      launch_pdl(attention_partial_kernel<E, false, kPaged, 1, false, Logits>, grid(1), block, 0, stream, p, l); \
     }                                                                                                    \
     break;
 #define CTX_ATTN_GENERIC(E) \
-  case E: launch_pdl(attention_partial_kernel<E, false, kPaged, 1>, grid(1), block, 0, stream, p); break;
+  case E: launch_pdl(attention_partial_kernel<E, false, kPaged, 1, false, Logits>, grid(1), block, 0, stream, p, l); break;
     CTX_ATTN_GENERIC(1) CTX_ATTN_WIDE(2) CTX_ATTN_GENERIC(3) CTX_ATTN_WIDE(4)
     CTX_ATTN_GENERIC(5) CTX_ATTN_GENERIC(6) CTX_ATTN_GENERIC(7) CTX_ATTN_WIDE(8)
 #undef CTX_ATTN_WIDE
@@ -100,7 +104,10 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream) {
 
 void launch_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(p.hd <= 256 && p.heads % p.kv_heads == 0 && p.splits >= 1, "attention shape");
-  if (p.kivi.bits != 0) {
+  if (!p.score_mod.empty()) {
+    CTX_CHECK(p.kivi.bits == 0 && !p.block_table, "attention: score mods run over a contiguous bf16 cache only");
+    launch_attention_layout<false>(p, stream, ScoreModLogits{p.score_mod, p.heads});
+  } else if (p.kivi.bits != 0) {
     launch_kivi_attention(p, stream);
   } else if (p.block_table) {
     CTX_CHECK(p.block_shift >= 0 && p.block_shift <= 10 && p.max_blocks > 0 && p.pool_blocks > 0, "paged attention shape");

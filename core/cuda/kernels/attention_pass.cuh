@@ -17,6 +17,7 @@
 
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/logits_transform.cuh"
 
 namespace ctx::cuda {
 namespace attention {
@@ -69,6 +70,14 @@ __device__ inline BlockKeys block_keys(const AttentionParams& p, int64_t align) 
   return b;
 }
 
+// The score point of one block (logits_transform.cuh): query head h0 + g at position pos, key j.
+template <class Logits>
+struct BlockLogits {
+  Logits logits;
+  int64_t h0, pos;
+  __device__ __forceinline__ float operator()(float s, int g, int64_t j) const { return logits(s, h0 + g, pos, j); }
+};
+
 // Keys a warp of the generic layout loads at once: kEpl * kKeys elements of K and of V per lane.
 template <int kEpl>
 constexpr int keys_per_step() { return kEpl <= 4 ? 8 : 4; }
@@ -97,10 +106,11 @@ __device__ inline float to_float(float x) { return x; }
 // One warp's pass over keys [j_first, end) stepping by kWarps * keys per step: the generic layout
 // (lane i owns elements i, i + 32, ... of the head; any head_dim). Leaves the warp's max in m, its
 // sum in l and its unnormalised output in so[e] (e < hd). Src::load(j, lane, hd, kr, vr) writes key
-// j's elements lane + 32 i, i < kEpl (Src::zero() past hd).
-template <int kEpl, class Src>
+// j's elements lane + 32 i, i < kEpl (Src::zero() past hd). score: the scores' transform.
+template <int kEpl, class Src, class Score = BlockLogits<PlainLogits>>
 __device__ inline void warp_keys_strided(const AttentionParams& p, const Src& src, const bf16* q_row, int64_t j_first,
-                                         int64_t end, int lane, float& m, float& l, float* so) {
+                                         int64_t end, int lane, float& m, float& l, float* so,
+                                         const Score& score = {}) {
   using Elem = typename Src::Elem;
   constexpr int kKeys = keys_per_step<kEpl>();
   const int64_t hd = p.hd;
@@ -129,7 +139,7 @@ __device__ inline void warp_keys_strided(const AttentionParams& p, const Src& sr
       float d = 0.f;
 #pragma unroll
       for (int i = 0; i < kEpl; ++i) d = fmaf(q[i], to_float(kr[g][i]), d);
-      sc[g] = warp_sum(d);
+      sc[g] = score(warp_sum(d), 0, j0 + g);
       if (j0 + g < end) m_new = fmaxf(m_new, sc[g]);
     }
     const float correction = __expf(m - m_new);
@@ -236,10 +246,10 @@ constexpr int wide_bf16_step() { return (32 / (kHd / 8)) * (kHd <= 128 ? 4 : 8);
 
 // The wide pass over bf16 rows: keys [j_first, end) stepping by kWarps * wide_bf16_step<kHd>().
 // kPrefetch: a step's K/V rows are loaded before the previous step's are used, so that a warp has
-// two steps of loads in flight (AttentionParams::prefetch; more registers).
-template <int kHd, int kG, bool kPrefetch = false, class Rows>
+// two steps of loads in flight (AttentionParams::prefetch; more registers). score: the scores' transform.
+template <int kHd, int kG, bool kPrefetch = false, class Rows, class Score = BlockLogits<PlainLogits>>
 __device__ inline void wide_pass_bf16(WideSoftmax<kHd, kG>& s, Rows rows, const bf16* k_base, const bf16* v_base,
-                                      int64_t j_first, int64_t end) {
+                                      int64_t j_first, int64_t end, const Score& score = {}) {
   constexpr int kPerLoad = WideSoftmax<kHd, kG>::kPerLoad;
   constexpr int kLoads = kHd <= 128 ? 4 : 8;
   constexpr int kStep = wide_bf16_step<kHd>();
@@ -273,7 +283,7 @@ __device__ inline void wide_pass_bf16(WideSoftmax<kHd, kG>& s, Rows rows, const 
 #pragma unroll
         for (int t = 0; t < 8; ++t) d = fmaf(s.q[g][t], kf[t], d);
         d = s.row_sum(d);
-        sc[g][i] = valid ? d : -FLT_MAX;
+        sc[g][i] = valid ? score(d, g, j0 + i * kPerLoad + s.sub) : -FLT_MAX;
       }
     }
     s.rescale(sc, correction);

@@ -37,4 +37,21 @@ __device__ inline float block_sum(float v) {
   return total;
 }
 
+// Max over the block (blockDim.x <= 1024, every thread calls it); every thread gets the result.
+__device__ inline float block_max(float v) {
+  __shared__ float partial[32];
+  __shared__ float total;
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float m = partial[0];
+    for (int w = 1; w < int((blockDim.x + 31) / 32); ++w) m = fmaxf(m, partial[w]);
+    total = m;
+  }
+  __syncthreads();
+  return total;
+}
+
 }  // namespace ctx::cuda

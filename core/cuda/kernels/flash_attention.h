@@ -23,9 +23,13 @@
 // two-stage mbarrier ring, two consumer warpgroups (64 query rows each, registers moved to them with
 // setmaxnreg) multiply with wgmma and overlap each tile's softmax with the previous tile's P.V. It
 // takes every problem flash_prefill_supported accepts (head_dim 64 and 128, GQA, windows, flex
-// masks, chunks after cached keys) whose q / k_cache / v_cache are 16-byte aligned
-// (flash_prefill_tma_supported); launch_flash_prefill runs anything else asked of it on the wgmma
-// 64x4 kernel instead.
+// masks, chunks after cached keys) without a score mod whose q / k_cache / v_cache are 16-byte aligned
+// (flash_prefill_tma_supported); launch_flash_prefill runs anything else asked of it (a score mod
+// included) on the wgmma 64x4 kernel instead.
+//
+// A score mod (p.score_mod: softcap, ALiBi) runs as the kernels' Logits policy
+// (logits_transform.cuh) on the scaled scores before the mask, under the flex interval mask policy
+// (plain causal as the program [causal]), so that it adds one instantiation per block shape.
 #pragma once
 
 #include <cuda_runtime.h>

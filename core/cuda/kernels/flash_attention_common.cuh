@@ -12,6 +12,7 @@
 
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/logits_transform.cuh"
 #include "core/cuda/kernels/mma_sm80.cuh"
 #include "core/cuda/kernels/pdl.cuh"
 
@@ -89,6 +90,7 @@ struct FlashParams {
   int n, heads, group;  // group: query heads per KV head
   int64_t capacity;
   float scale_log2;     // softmax scale * log2(e)
+  float scale;          // softmax scale (the score point's, with a score mod)
 };
 
 inline FlashParams flash_params(const AttentionParams& p) {
@@ -96,20 +98,27 @@ inline FlashParams flash_params(const AttentionParams& p) {
   fp.q = p.q, fp.k = p.k_cache, fp.v = p.v_cache, fp.out = p.out, fp.pos0 = p.pos0;
   fp.n = int(p.n), fp.heads = int(p.heads), fp.group = int(p.heads / p.kv_heads), fp.capacity = p.capacity;
   fp.scale_log2 = p.scale * 1.4426950408889634f;
+  fp.scale = p.scale;
   return fp;
+}
+
+// p's mask as a flex interval program: p.flex (plain causal when empty) and the model's window.
+inline FlexIntervalMask flex_interval_mask(const AttentionParams& p) {
+  FlexIntervalMask m{p.flex};
+  if (m.m.empty()) m.m.ops[m.m.count++] = FlexMask::kCausal;
+  if (p.window > 0) {  // the model's window anded in
+    CTX_CHECK(m.m.count + 2 <= FlexMask::kMaxOps, "flex mask: too many operations");
+    m.m.ops[m.m.count] = FlexMask::kKeyWindow, m.m.args[m.m.count++] = p.window;
+    m.m.ops[m.m.count++] = FlexMask::kAnd;
+  }
+  return m;
 }
 
 // fn(mask) with the mask policy of p.
 template <class Fn>
 void with_mask(const AttentionParams& p, Fn&& fn) {
   if (!p.flex.empty()) {
-    FlexIntervalMask m{p.flex};
-    if (p.window > 0) {  // the model's window anded in
-      CTX_CHECK(m.m.count + 2 <= FlexMask::kMaxOps, "flex mask: too many operations");
-      m.m.ops[m.m.count] = FlexMask::kKeyWindow, m.m.args[m.m.count++] = p.window;
-      m.m.ops[m.m.count++] = FlexMask::kAnd;
-    }
-    fn(m);
+    fn(flex_interval_mask(p));
   } else if (p.window > 0) {
     fn(SlidingWindowMask{int(p.window < INT_MAX ? p.window : INT_MAX)});
   } else {
@@ -117,16 +126,28 @@ void with_mask(const AttentionParams& p, Fn&& fn) {
   }
 }
 
+// fn(mask, logits) with the mask and score-point policies of p (logits_transform.cuh). A score mod
+// runs under the flex interval mask only, so that it adds one instantiation per kernel shape rather
+// than one per mask policy.
+template <class Fn>
+void with_policies(const AttentionParams& p, Fn&& fn) {
+  if (p.score_mod.empty()) {
+    with_mask(p, [&](auto mask) { fn(mask, PlainLogits{}); });
+  } else {
+    fn(flex_interval_mask(p), ScoreModLogits{p.score_mod, p.heads});
+  }
+}
+
 // Launches kKernel (programmatic dependent launch) with `smem` bytes of dynamic shared memory,
 // raising the kernel's limit past 48 KB once per process (one device).
-template <auto kKernel, class Mask>
-void launch_with_smem(dim3 grid, dim3 block, int smem, cudaStream_t stream, const FlashParams& fp, const Mask& mask) {
+template <auto kKernel, class... Args>
+void launch_with_smem(dim3 grid, dim3 block, int smem, cudaStream_t stream, const Args&... args) {
   static const bool attribute_set = [smem] {
     CTX_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     return true;
   }();
   (void)attribute_set;
-  launch_pdl(kKernel, grid, block, size_t(smem), stream, fp, mask);
+  launch_pdl(kKernel, grid, block, size_t(smem), stream, args...);
 }
 
 // The wgmma kernels (flash_attention_sm90.cu): rows_per_block 64 or 128 (one or two warpgroups).
@@ -216,6 +237,25 @@ __device__ __forceinline__ void mask_slab(float (&s)[kNTiles][4], const Mask& ma
     for (int e = 0; e < 4; ++e)
       if (!mask.visible(q_pos0 + (lane >> 2) + (e >> 1) * 8, k0 + j * 8 + (lane & 3) * 2 + (e & 1)))
         s[j][e] = -INFINITY;
+}
+
+// The score point (logits_transform.cuh) on a slab of raw scores q.k, before mask_slab: s =
+// logits(scale * s, head, q, k); q_pos0: position of the slab's row 0. softmax_slab then takes
+// softmax_scale_log2() = log2(e). PlainLogits: nothing (the scale stays in the softmax's exponent).
+template <int kNTiles, class Logits>
+__device__ __forceinline__ void transform_slab(float (&s)[kNTiles][4], const Logits& logits, const FlashParams& p,
+                                               int head, int q_pos0, int k0, int lane) {
+  if constexpr (Logits::kActive) {
+#pragma unroll
+    for (int j = 0; j < kNTiles; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        s[j][e] = logits(s[j][e] * p.scale, head, q_pos0 + (lane >> 2) + (e >> 1) * 8, k0 + j * 8 + (lane & 3) * 2 + (e & 1));
+  }
+}
+template <class Logits>
+__device__ __forceinline__ float softmax_scale_log2(const FlashParams& p) {
+  return Logits::kActive ? 1.4426950408889634f : p.scale_log2;
 }
 
 // Online softmax over one tile of scores, the scores' half: updates the running max and

@@ -10,7 +10,8 @@
 // so each load runs under the other half's math; one K and one V buffer suffice (the barriers
 // order the reuse). Fragments come from the swizzled tiles with ldmatrix (.trans for V).
 // Rows >= n and keys past the block's last position are zero-filled (never garbage: V rows enter
-// P.V even where P is 0); masked scores are -inf.
+// P.V even where P is 0); masked scores are -inf. A score mod is the Logits policy
+// (logits_transform.cuh), applied to the scaled scores before the mask (flash::transform_slab).
 #include <climits>
 #include <cstdint>
 #include <cmath>
@@ -36,9 +37,9 @@ constexpr int smem_bytes() {
 // kWarps warps of kMTiles 16-row slabs each. kMTiles = 1: Q fragments stay in registers; 2: they
 // are re-read from shared memory per tile (registers go to the doubled S and O), and every K/V
 // fragment feeds two mma.
-template <int kHd, int kWarps, int kMTiles, class Mask>
+template <int kHd, int kWarps, int kMTiles, class Mask, class Logits>
 __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 : 1)
-    flash_prefill_kernel(flash::FlashParams p, Mask unbound_mask) {
+    flash_prefill_kernel(flash::FlashParams p, Mask unbound_mask, Logits logits) {
   constexpr int kThreads = 32 * kWarps;
   constexpr int kRows = kWarps * 16 * kMTiles;
   constexpr int kKSteps = kHd / 16;   // k16 steps of Q.K^T
@@ -120,6 +121,9 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
         }
       }
     }
+#pragma unroll
+    for (int mt = 0; mt < kMTiles; ++mt)
+      flash::transform_slab(s[mt], logits, p, int(blockIdx.x), w.p_lo + warp_row + mt * 16, k0, lane);
     if (mask.cuts(k0, k0 + kKeys, w.p_lo, w.p_hi))
 #pragma unroll
       for (int mt = 0; mt < kMTiles; ++mt) flash::mask_slab(s[mt], mask, w.p_lo + warp_row + mt * 16, k0, lane);
@@ -131,7 +135,8 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
       mma::cp_async_commit();
     }
 #pragma unroll
-    for (int mt = 0; mt < kMTiles; ++mt) flash::softmax_slab(s[mt], o[mt], row_max[mt], row_sum[mt], p.scale_log2);
+    for (int mt = 0; mt < kMTiles; ++mt)
+      flash::softmax_slab(s[mt], o[mt], row_max[mt], row_sum[mt], flash::softmax_scale_log2<Logits>(p));
 
     // O += P V: the weights of keys 16kk .. 16kk + 15 are P's A fragment.
 #pragma unroll
@@ -155,22 +160,23 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
   for (int mt = 0; mt < kMTiles; ++mt) flash::store_slab(o[mt], row_sum[mt], w, warp_row + mt * 16, lane);
 }
 
-template <int kHd, int kWarps, int kMTiles, class Mask>
-void launch_config(const flash::FlashParams& fp, const Mask& mask, cudaStream_t stream) {
+template <int kHd, int kWarps, int kMTiles, class Mask, class Logits>
+void launch_config(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, cudaStream_t stream) {
   constexpr int kRows = kWarps * 16 * kMTiles;
   const dim3 grid(unsigned(fp.heads), unsigned((fp.n + kRows - 1) / kRows));
-  flash::launch_with_smem<flash_prefill_kernel<kHd, kWarps, kMTiles, Mask>>(
-      grid, dim3(32 * kWarps), smem_bytes<kHd, kWarps, kMTiles>(), stream, fp, mask);
+  flash::launch_with_smem<flash_prefill_kernel<kHd, kWarps, kMTiles, Mask, Logits>>(
+      grid, dim3(32 * kWarps), smem_bytes<kHd, kWarps, kMTiles>(), stream, fp, mask, logits);
 }
 
-template <int kHd, class Mask>
-void launch_shape(const flash::FlashParams& fp, const Mask& mask, const FlashConfig& config, cudaStream_t stream) {
+template <int kHd, class Mask, class Logits>
+void launch_shape(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, const FlashConfig& config,
+                  cudaStream_t stream) {
   if (config.rows == 64)
-    launch_config<kHd, 4, 1>(fp, mask, stream);
+    launch_config<kHd, 4, 1>(fp, mask, logits, stream);
   else if (config.warps == 4)
-    launch_config<kHd, 4, 2>(fp, mask, stream);
+    launch_config<kHd, 4, 2>(fp, mask, logits, stream);
   else
-    launch_config<kHd, 8, 1>(fp, mask, stream);
+    launch_config<kHd, 8, 1>(fp, mask, logits, stream);
 }
 
 }  // namespace
@@ -183,7 +189,8 @@ bool flash_prefill_supported(const AttentionParams& p) {
 
 bool flash_prefill_tma_supported(const AttentionParams& p) {
   const auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
-  return flash_prefill_supported(p) && aligned(p.q) && aligned(p.k_cache) && aligned(p.v_cache);
+  return flash_prefill_supported(p) && p.score_mod.empty() && aligned(p.q) && aligned(p.k_cache) &&
+         aligned(p.v_cache);
 }
 
 bool flash_prefill_wgmma_available() {
@@ -222,7 +229,7 @@ void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, const F
   if (config.impl == FlashImpl::kWgmmaTma) {
     if (flash_prefill_tma_supported(p))
       flash::launch_flash_prefill_sm90_tma(p, stream, config.pingpong);
-    else  // unaligned tensors: the same loop without the copy engine
+    else  // a score mod or unaligned tensors: the same loop without the copy engine
       flash::launch_flash_prefill_sm90(p, stream, 64);
     return;
   }
@@ -231,11 +238,11 @@ void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, const F
     return;
   }
   const flash::FlashParams fp = flash::flash_params(p);
-  flash::with_mask(p, [&](auto mask) {
+  flash::with_policies(p, [&](auto mask, auto logits) {
     if (p.hd == 64)
-      launch_shape<64>(fp, mask, config, stream);
+      launch_shape<64>(fp, mask, logits, config, stream);
     else
-      launch_shape<128>(fp, mask, config, stream);
+      launch_shape<128>(fp, mask, logits, config, stream);
   });
 }
 

@@ -12,6 +12,7 @@
 // Tiles are stored by cp.async in the 128-byte swizzle both the ldmatrix kernel and the tensor
 // cores read (flash::tile_offset), 1024-byte aligned; cp.async writes go through the generic
 // proxy, hence fence.proxy.async before each barrier that hands a tile to wgmma.
+// A score mod is the Logits policy (flash::transform_slab before the mask), as in the mma.sync kernel.
 // Built for sm_90a only; other targets get an empty kernel that the launcher never starts
 // (flash_prefill_wgmma_available()).
 #include <cmath>
@@ -40,8 +41,9 @@ __device__ __forceinline__ void pv_wgmma(float (&o)[kHd / 8][4], const uint32_t 
     wgmma::wgmma_rs_m64n128k16(o, a, desc_v);
 }
 
-template <int kHd, int kWG, class Mask>
-__global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm90_kernel(flash::FlashParams p, Mask unbound_mask) {
+template <int kHd, int kWG, class Mask, class Logits>
+__global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1)
+    flash_prefill_sm90_kernel(flash::FlashParams p, Mask unbound_mask, Logits logits) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kThreads = 128 * kWG, kRows = 64 * kWG;
   constexpr int kKSteps = kHd / 16;   // k16 slices of Q.K^T
@@ -89,6 +91,7 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm9
     wgmma::commit();
     wgmma::wait<0>();
     wgmma::fence_operands(s);
+    flash::transform_slab(s, logits, p, int(blockIdx.x), w.p_lo + slab_row, k0, lane);
     if (mask.cuts(k0, k0 + kKeys, w.p_lo, w.p_hi)) flash::mask_slab(s, mask, w.p_lo + slab_row, k0, lane);
 
     mma::cp_async_wait<0>();
@@ -98,7 +101,7 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm9
       flash::load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(k0 - kKeys) * kHd, kHd, kKeys, tid);
       mma::cp_async_commit();
     }
-    flash::softmax_slab(s, o, row_max, row_sum, p.scale_log2);
+    flash::softmax_slab(s, o, row_max, row_sum, flash::softmax_scale_log2<Logits>(p));
     uint32_t a[kKeys / 16][4];
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) flash::weights_fragment(s, kk, a[kk]);
@@ -114,12 +117,12 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1) flash_prefill_sm9
 #endif
 }
 
-template <int kHd, int kWG, class Mask>
-void launch_sm90_config(const flash::FlashParams& fp, const Mask& mask, cudaStream_t stream) {
+template <int kHd, int kWG, class Mask, class Logits>
+void launch_sm90_config(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, cudaStream_t stream) {
   constexpr int kRows = 64 * kWG;
   const dim3 grid(unsigned(fp.heads), unsigned((fp.n + kRows - 1) / kRows));
-  flash::launch_with_smem<flash_prefill_sm90_kernel<kHd, kWG, Mask>>(grid, dim3(128 * kWG), sm90_smem_bytes<kHd, kWG>(),
-                                                                     stream, fp, mask);
+  flash::launch_with_smem<flash_prefill_sm90_kernel<kHd, kWG, Mask, Logits>>(
+      grid, dim3(128 * kWG), sm90_smem_bytes<kHd, kWG>(), stream, fp, mask, logits);
 }
 
 }  // namespace
@@ -129,11 +132,13 @@ namespace flash {
 void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, int rows_per_block) {
   CTX_CHECK(flash_prefill_wgmma_available(), "flash prefill: the wgmma kernel needs a compute capability 9.0 GPU");
   const FlashParams fp = flash_params(p);
-  with_mask(p, [&](auto mask) {
+  with_policies(p, [&](auto mask, auto logits) {
     if (p.hd == 64)
-      rows_per_block == 64 ? launch_sm90_config<64, 1>(fp, mask, stream) : launch_sm90_config<64, 2>(fp, mask, stream);
+      rows_per_block == 64 ? launch_sm90_config<64, 1>(fp, mask, logits, stream)
+                           : launch_sm90_config<64, 2>(fp, mask, logits, stream);
     else
-      rows_per_block == 64 ? launch_sm90_config<128, 1>(fp, mask, stream) : launch_sm90_config<128, 2>(fp, mask, stream);
+      rows_per_block == 64 ? launch_sm90_config<128, 1>(fp, mask, logits, stream)
+                           : launch_sm90_config<128, 2>(fp, mask, logits, stream);
   });
 }
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "core/cuda/flex_mask.h"
+#include "core/cuda/score_mod.h"
 
 namespace ctx::cuda {
 
@@ -124,6 +125,8 @@ struct AttentionParams {
   bool vectorized = true;           // head_dim 64/128/256 read K/V with 16-byte loads (false: generic)
   FlexMask flex;                    // not empty: query t sees the keys of flex.interval(its position)
                                     // among those cached (0 .. pos0 + n - 1), within the window
+  ScoreMod score_mod;               // not empty: applied to every visible score before the softmax
+                                    // (contiguous or batched contiguous KV; no KIVI)
   int max_grouped_heads = 0;        // GQA: query heads of one KV head per block, 1, 2 or 4 (0: 4)
   // Wide kernel: load a warp's next keys before using the current ones (more registers): -1 when a
   // block serves one query head (MHA: 0.90 -> 0.97 of copy bandwidth at 32k on the H100) but not

@@ -73,10 +73,21 @@ class FlexAttention final : public AttentionBackend {
     return check_shape(p);
   }
 
-  cuda::FlexMask gpu_flex_mask() const override {
-    if (score_ != ScoreKind::kNone)
-      throw Unsupported(str_cat(kWhere, ": score mods (softcap, alibi) do not run on the GPU yet"));
-    return mask_.gpu_program();
+  cuda::FlexMask gpu_flex_mask() const override { return mask_.gpu_program(); }
+
+  cuda::ScoreMod gpu_score_mod() const override {
+    using M = cuda::ScoreMod;
+    cuda::ScoreMod m;
+    m.softcap = softcap_;
+    const auto add = [&m](M::Op op) { m.ops[m.count++] = op; };
+    switch (score_) {
+      case ScoreKind::kNone: break;
+      case ScoreKind::kSoftcap: add(M::kSoftcap); break;
+      case ScoreKind::kAlibi: add(M::kAlibi); break;
+      case ScoreKind::kSoftcapAlibi: add(M::kSoftcap), add(M::kAlibi); break;
+      case ScoreKind::kAlibiSoftcap: add(M::kAlibi), add(M::kSoftcap); break;
+    }
+    return m;
   }
 
   void forward(const AttentionParams& p, std::span<const AttentionSequence> batch) const override {
