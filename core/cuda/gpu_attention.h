@@ -82,9 +82,11 @@ inline int default_attention_splits(int64_t length, int64_t queries, bool tensor
   return queries == 1 ? int(std::clamp<int64_t>((length + 63) / 64, 1, tensor_core_gqa ? 32 : 64)) : 1;
 }
 
-// Whether decode of this shape takes the tensor-core GQA pass by default (kernels.h tensor_cores -1).
+// Whether decode of this shape takes the tensor-core GQA pass by default (kernels.h tensor_cores -1:
+// 2 or 4 query heads per block, attention_pass.cuh grouped_heads; KIVI also needs groups of a
+// multiple of 32 keys, not checked here).
 inline bool uses_tensor_core_gqa(int64_t heads, int64_t kv_heads, int64_t head_dim) {
-  return kv_heads > 0 && heads / kv_heads > 1 && (head_dim == 64 || head_dim == 128);
+  return kv_heads > 0 && heads % kv_heads == 0 && (heads / kv_heads) % 2 == 0 && (head_dim == 64 || head_dim == 128);
 }
 
 // Batched decode's chunk count: the single-sequence choice for the longest sequence, but no more
