@@ -196,7 +196,9 @@ struct DeviceCase {
     const int64_t longest = *std::max_element(layout.lengths.begin(), layout.lengths.end());
     const int splits = c.splits > 0    ? c.splits
                        : batched       ? default_batched_splits(longest, rows, c.heads)
-                                       : default_attention_splits(c.length, c.queries);
+                                       : default_attention_splits(c.length, c.queries,
+                                                                  c.vectorized && c.tensor_cores != 0 &&
+                                                                      uses_tensor_core_gqa(c.heads, c.kv_heads, c.head_dim));
     partial = DeviceBuffer<float>(alloc, rows * c.heads * splits * (c.head_dim + 2));
     counters = DeviceBuffer<int>(alloc, rows * c.heads);
     CTX_CUDA_CHECK(cudaMemset(counters.get(), 0, counters.bytes()));
@@ -225,6 +227,7 @@ struct DeviceCase {
     p.flex = c.flex;
     p.score_mod = c.score_mod;
     p.prefetch = c.prefetch;
+    p.tensor_cores = c.tensor_cores;
     if (c.kivi.enabled()) {
       k_whole = DeviceBuffer<bf16>(alloc, layout.elements), v_whole = DeviceBuffer<bf16>(alloc, layout.elements);
       // At least one element each: a cache shorter than a group holds no key params.

@@ -67,6 +67,7 @@ struct GpuAttentionCase {
   int64_t block_size = 0;  // > 0: paged KV with blocks of this many positions
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
   int prefetch = 0;        // the wide kernel loads a warp's next keys first: 0, 1, -1 auto (kernels.h)
+  int tensor_cores = -1;   // head_dim 64/128 on tensor cores: -1 auto (GQA, KIVI 4/8 bits), 0 never, 1 always (kernels.h)
   FlexMask flex;           // not empty: a flex mask (core/cuda/flex_mask.h) instead of plain causal; its
                            // rows may see any of the `length` cached keys (prefix_lm: later ones too)
   ScoreMod score_mod;      // not empty: this score mod on every score (before the mask)
@@ -86,9 +87,20 @@ struct GpuAttentionCase {
 // chunks of about 64 keys (16 per warp) for one query, so that even one sequence at 1k context gives
 // heads * splits blocks enough to fill the GPU, but no more than 64 chunks (past 4k keys the chunks
 // grow: more chunks cost more in the combine than they add in parallelism; H100 sweep in
-// bench/RESULTS.md); one chunk for several queries.
-inline int default_attention_splits(int64_t length, int64_t queries) {
-  return queries == 1 ? int(std::clamp<int64_t>((length + 63) / 64, 1, 64)) : 1;
+// bench/RESULTS.md); one chunk for several queries. tensor_core_gqa: the decode runs on the
+// tensor-core GQA pass (head_dim 64/128, several query heads per KV head: kernels.h tensor_cores),
+// whose blocks each read one KV head for 4 query heads with two steps of loads in flight: there
+// no more than 32 chunks (GQA 32q/8kv at 32k on the H100: 0.850 of copy bandwidth with 32, 0.738
+// with 64, 0.825 with 16).
+inline int default_attention_splits(int64_t length, int64_t queries, bool tensor_core_gqa = false) {
+  return queries == 1 ? int(std::clamp<int64_t>((length + 63) / 64, 1, tensor_core_gqa ? 32 : 64)) : 1;
+}
+
+// Whether decode of this shape takes the tensor-core GQA pass by default (kernels.h tensor_cores -1:
+// 2 or 4 query heads per block, attention_pass.cuh grouped_heads; KIVI also needs groups of a
+// multiple of 32 keys, not checked here).
+inline bool uses_tensor_core_gqa(int64_t heads, int64_t kv_heads, int64_t head_dim) {
+  return kv_heads > 0 && heads % kv_heads == 0 && (heads / kv_heads) % 2 == 0 && (head_dim == 64 || head_dim == 128);
 }
 
 // Batched decode's chunk count: the single-sequence choice for the longest sequence, but no more

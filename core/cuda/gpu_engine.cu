@@ -267,7 +267,9 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
     eager_ = std::make_unique<EagerAttention>(alloc_, blas_, options_.eager_score_limit_bytes);
     options_.use_graphs = false;  // the GEMM shapes follow the length
   }
-  decode_splits_ = default_attention_splits(cap, 1);  // split-KV chunks for decode
+  // split-KV chunks for decode (fewer for GQA on tensor cores: gpu_attention.h)
+  decode_splits_ = default_attention_splits(
+      cap, 1, options_.vectorized_attention && uses_tensor_core_gqa(c.num_heads, c.num_kv_heads, c.head_dim));
   int64_t partial_rows = decode_splits_ * c.num_heads;  // the workspace of the widest decode
   for (int64_t b = 2; b <= options_.max_batch; ++b)
     partial_rows = std::max(partial_rows, b * c.num_heads * default_batched_splits(cap, b, c.num_heads));

@@ -221,6 +221,8 @@ int bench_gpu_attention(const Args& args) {
       ("group", po::value<int>()->default_value(0), "GQA: query heads per block sharing K/V loads (1, 2, 4; 0 = 4)")
       ("prefetch", po::value<int>()->default_value(0),
        "the wide kernel loads a warp's next keys before using the current ones: 1, 0, -1 = when one head per block")
+      ("tensor-cores", po::value<int>()->default_value(-1),
+       "head_dim 64/128 on tensor cores: -1 = with several query heads per block and for KIVI 4/8 bits, 0 never, 1 always")
       ("kivi-bits", po::value<std::string>()->default_value(""),
        "KIVI-quantized KV (contiguous) timed after the layouts, e.g. 4,8 (2 takes the generic path)")
       ("kivi-group", po::value<int64_t>()->default_value(32), "KIVI: tokens per key group, channels per value group")
@@ -242,6 +244,8 @@ int bench_gpu_attention(const Args& args) {
   c.heads = vm["heads"].as<int64_t>(), c.kv_heads = vm["kv-heads"].as<int64_t>(), c.head_dim = vm["head-dim"].as<int64_t>();
   c.group_heads = vm["group"].as<int>();
   c.prefetch = vm["prefetch"].as<int>();
+  c.tensor_cores = vm["tensor-cores"].as<int>();
+  if (c.tensor_cores < -1 || c.tensor_cores > 1) fail("--tensor-cores ", c.tensor_cores, " outside -1..1");
   if (c.group_heads < 0 || c.group_heads > 4) fail("--group ", c.group_heads, " outside 0..4");
   std::printf("decode attention, one query per head and sequence: heads %lld, kv heads %lld, head_dim %lld, bf16 K/V; "
               "copy bandwidth %.3f TB/s (read + write)\n\n",

@@ -5,6 +5,9 @@
 // empty, partial and many split-KV chunks, chosen and explicit split counts. Label "gpu".
 // Tolerance: the kernel rounds its output to bf16 (relative error <= 2^-9) after float32
 // accumulation, so |got - ref| <= 2^-8 |ref| + 1e-3 max|ref| per element.
+// The split-KV kernel runs vectorised as the engine does (GQA at head_dim 64/128 on tensor cores,
+// prefetching a warp's next keys, P.V with the weights split into two 16-bit parts, so float32
+// precision), on CUDA cores only, on tensor cores for every head grouping, and generic.
 // The same cases run through a paged pool (block sizes 1..256, blocks in shuffled order) and as
 // batched decode of sequences of mixed lengths (contiguous regions and paged). Every contiguous
 // case at head_dim 64/128 (decode rows included) also runs through the tensor-core prefill kernels
@@ -189,8 +192,9 @@ struct Variant {
   bool vectorized;
   AttentionKernel kernel;
   int flash_rows = 0, flash_warps = 0;
-  int prefetch = -1;  // split-KV wide kernel: -1 auto, 0 off, 1 on
-  bool pingpong = true;  // TMA kernel: consumer warpgroups take turns (FlashConfig::pingpong)
+  int prefetch = -1;      // split-KV wide kernel: -1 auto, 0 off, 1 on
+  int tensor_cores = -1;  // split-KV head_dim 64/128 on tensor cores: -1 auto (GQA), 0 off, 1 on
+  bool pingpong = true;   // TMA kernel: consumer warpgroups take turns (FlashConfig::pingpong)
 };
 
 // Runs the case through each variant against the float64 reference; a variant the GPU cannot run
@@ -208,7 +212,7 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   const auto want = reference_attention(c, q, kk, v, &spread);
   for (const Variant& var : variants) {
     c.vectorized = var.vectorized, c.kernel = var.kernel, c.flash_rows = var.flash_rows, c.flash_warps = var.flash_warps;
-    c.prefetch = var.prefetch, c.flash_pingpong = var.pingpong;
+    c.prefetch = var.prefetch, c.flash_pingpong = var.pingpong, c.tensor_cores = var.tensor_cores;
     std::vector<float> got;
     try {
       got = gpu_attention(c, q, kk, v);
@@ -229,9 +233,12 @@ bool flash_applies(const Case& k) { return (k.head_dim == 64 || k.head_dim == 12
 // The split-KV kernel vectorised and generic, then the mma.sync flash kernel where it applies.
 TEST_P(GpuAttention, MatchesTheFloat64Reference) {
   const Case& k = GetParam();
-  // The wide kernel with and without prefetching a warp's next keys (auto picks one per head grouping).
+  // The wide kernel as the engine runs it (tensor cores for GQA heads at head_dim 64/128), on CUDA
+  // cores only (prefetching a warp's next keys for one head per block), on tensor cores for every
+  // head grouping, and the generic kernel.
   std::vector<Variant> variants = {{"vectorised", true, AttentionKernel::kSplitKv, 0, 0, 0},
-                                   {"vectorised+prefetch", true, AttentionKernel::kSplitKv, 0, 0, 1},
+                                   {"cuda-cores", true, AttentionKernel::kSplitKv, 0, 0, -1, 0},
+                                   {"tensor-cores", true, AttentionKernel::kSplitKv, 0, 0, 0, 1},
                                    {"generic", false, AttentionKernel::kSplitKv}};
   if (flash_applies(k)) {  // every block shape
     variants.push_back({"flash64x4", true, AttentionKernel::kFlash, 64, 4});
@@ -254,7 +261,7 @@ TEST_P(GpuAttentionWgmma, MatchesTheFloat64Reference) {
   check_variants(GetParam(), {{"wgmma64x4", true, AttentionKernel::kFlashWgmma, 64, 4},
                               {"wgmma128x8", true, AttentionKernel::kFlashWgmma, 128, 8},
                               {"tma128x12", true, AttentionKernel::kFlashTma, 128, 12},
-                              {"tma128x12_no_pingpong", true, AttentionKernel::kFlashTma, 128, 12, -1, false}});
+                              {"tma128x12_no_pingpong", true, AttentionKernel::kFlashTma, 128, 12, -1, -1, false}});
 }
 
 std::vector<Case> flash_cases() {

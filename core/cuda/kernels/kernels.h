@@ -128,11 +128,20 @@ struct AttentionParams {
   ScoreMod score_mod;               // not empty: applied to every visible score before the softmax
                                     // (contiguous or batched contiguous KV; no KIVI)
   int max_grouped_heads = 0;        // GQA: query heads of one KV head per block, 1, 2 or 4 (0: 4)
-  // Wide kernel: load a warp's next keys before using the current ones (more registers): -1 when a
+  // CUDA-core wide kernel (the tensor-core pass always prefetches): load a warp's next keys before
+  // using the current ones (more registers): -1 when a
   // block serves one query head (MHA: 0.90 -> 0.97 of copy bandwidth at 32k on the H100) but not
   // for grouped GQA heads (0.76 -> 0.62 there), 0 never (the default: inside the engine's 1k-context
   // decode step the attention stage measured 0.639 ms with it, 0.547 without), 1 always.
   int prefetch = 0;
+  // Head_dim 64/128 on tensor cores (kernels/attention_mma.cuh: the S = QK^T and P.V products of a
+  // warp's 16 keys as mma.sync tiles, two steps of loads in flight): -1 (the default) where a block
+  // serves several query heads of one KV head (GQA), over bf16 K/V and over KIVI codes of 4 or 8
+  // bits with groups of a multiple of 32 keys; 1 also for one head per block; 0 never (the CUDA-core
+  // passes of attention_pass.cuh). One head per block stays on CUDA cores by default: bf16 at 32k
+  // measured about the same on the H100 (0.934 of copy on tensor cores, 0.913 on CUDA cores; the
+  // engine's 1k decode was tuned on the latter), KIVI int4 slower (162 against 107 us).
+  int tensor_cores = -1;
   bf16* out;                        // [n, heads * hd]
   // bits > 0: keys below qlen from these codes (contiguous cache, no window), dequantized in the
   // kernel (kivi_kernels.h).

@@ -12,9 +12,12 @@
 // The bf16 keys of the chunk (>= qlen) then go through wide_pass_bf16 on the same state, read
 // through the ring of the newest positions when there is one (RingRows; kernels.h: KiviKv::ring).
 // Generic path: warp_keys_strided with elements dequantized one by one (any head_dim, 2 bits).
+// Tensor-core path (head_dim 64/128, 4 or 8 bits, groups of a multiple of 32 keys; the default
+// with several query heads per block): mma_pass_kivi below and attention_mma.cuh's bf16 pass for the rest, on one MmaSoftmax.
 #include <type_traits>
 
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/kernels/attention_mma.cuh"
 #include "core/cuda/kernels/attention_pass.cuh"
 #include "core/cuda/kernels/kivi_kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
@@ -153,6 +156,187 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
     for (int t = 0; t < 8; ++t) s.acc[g][t] += accm[g];
 }
 
+// The tensor-core pass (attention_mma.cuh's lane roles) over whole tiles [j_begin, j_end) of
+// kKiviMmaTile quantized keys: a tile's K and V codes and value params are loaded at once (two mma
+// steps, one key group: groups are multiples of the tile), then per key group the query is folded
+// into the keys' params (A = fp16(q_d scale_d) in the order of the codes' dims, qm = sum_d q_d min_d),
+// so that S = A . codes + qm runs on the codes as exact fp16 integers. Codes become fp16 by
+// placing them in the mantissa of 1024 (lop3 for nibbles, prmt for bytes) and subtracting 1024;
+// values are then dequantized per (key, value block) with one fp16 FMA (lane g's dims lie in one
+// value block).
+constexpr int kKiviMmaTile = 32;
+
+__device__ inline uint32_t h2_sub(uint32_t a, uint32_t b) {
+  const __half2 r = __hsub2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+  return *reinterpret_cast<const uint32_t*>(&r);
+}
+__device__ inline uint32_t h2_fma(uint32_t a, uint32_t b, uint32_t c) {
+  const __half2 r = __hfma2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b),
+                            *reinterpret_cast<const __half2*>(&c));
+  return *reinterpret_cast<const uint32_t*>(&r);
+}
+constexpr uint32_t kF16x2Of1024 = 0x64006400u;  // fp16 1024 in both halves
+
+// kN 32-bit words from 4 * kN bytes (aligned to them) with 8- or 16-byte loads.
+template <int kN>
+__device__ inline void load_words(const uint8_t* p, uint32_t (&w)[kN]) {
+  if constexpr (kN % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < kN / 4; ++i) {
+      const uint4 x = __ldg(reinterpret_cast<const uint4*>(p) + i);
+      w[4 * i] = x.x, w[4 * i + 1] = x.y, w[4 * i + 2] = x.z, w[4 * i + 3] = x.w;
+    }
+  } else if constexpr (kN == 2) {
+    const uint2 x = __ldg(reinterpret_cast<const uint2*>(p));
+    w[0] = x.x, w[1] = x.y;
+  } else {
+    static_assert(kN == 1);
+    w[0] = __ldg(reinterpret_cast<const uint32_t*>(p));
+  }
+}
+
+// Codes of kBits bits as mma fragments.
+template <int kBits>
+struct KiviMmaCodes {
+  static_assert(kBits == 4 || kBits == 8);
+  static constexpr int kStepsPerWord = kBits == 4 ? 2 : 1;  // k steps (4 dims of a lane) per 32-bit word
+  // The dim (within lane t's quarter of the head) of entry j = b0.lo, b0.hi, b1.lo, b1.hi of k step
+  // s's B fragment: the query's A fragment (a0, a2) takes the same dims.
+  __device__ static constexpr int k_dim(int s, int j) {
+    if constexpr (kBits == 4) {
+      return 8 * (s / 2) + 2 * (s % 2) + (j == 0 ? 0 : j == 1 ? 4 : j == 2 ? 1 : 5);
+    } else {
+      return 4 * s + j;
+    }
+  }
+  // k step s's B fragment from lane t's word s / kStepsPerWord of the key row.
+  __device__ static void k_fragment(uint32_t w, int s, uint32_t& b0, uint32_t& b1) {
+    if constexpr (kBits == 4) {
+      const uint32_t x = s % 2 ? w >> 8 : w;
+      b0 = h2_sub((x & 0x000f000fu) | kF16x2Of1024, kF16x2Of1024);       // nibbles 0, 4 (2, 6)
+      b1 = h2_fma((x & 0x00f000f0u) | kF16x2Of1024, 0x2c002c00u, 0xd400d400u);  // 16 c / 16 - 64 of nibbles 1, 5 (3, 7)
+    } else {
+      b0 = h2_sub(mma::prmt(w, 0x64646464u, 0x4140), kF16x2Of1024);  // bytes 0, 1
+      b1 = h2_sub(mma::prmt(w, 0x64646464u, 0x4342), kF16x2Of1024);  // bytes 2, 3
+    }
+  }
+  // V^T tile i's codes of dims 2i (lo) and 2i + 1 (hi) of keys (a, b) as fp16 pairs: lo = (c_a, c_b),
+  // hi = (c_a, c_b) times 16 at 4 bits (the caller scales by scale / 16).
+  template <int kW>
+  __device__ static void v_codes(const uint32_t (&wa)[kW], const uint32_t (&wb)[kW], int i, uint32_t& lo, uint32_t& hi) {
+    if constexpr (kBits == 4) {  // byte i holds dims 2i (low nibble) and 2i + 1
+      const uint32_t k = uint32_t(i % 4);
+      const uint32_t x = mma::prmt(wa[i / 4], wb[i / 4], k | (k << 4) | ((4 + k) << 8) | ((4 + k) << 12));
+      lo = h2_sub((x & 0x000f000fu) | kF16x2Of1024, kF16x2Of1024);
+      hi = h2_sub((x & 0x00f000f0u) | kF16x2Of1024, kF16x2Of1024);
+    } else {  // bytes 2i and 2i + 1
+      const uint32_t k = uint32_t(2 * (i % 2));
+      const uint32_t y = mma::prmt(wa[i / 2], wb[i / 2], k | ((k + 1) << 4) | ((4 + k) << 8) | ((5 + k) << 12));
+      lo = h2_sub(mma::prmt(y, 0x64646464u, 0x4240), kF16x2Of1024);
+      hi = h2_sub(mma::prmt(y, 0x64646464u, 0x4341), kF16x2Of1024);
+    }
+  }
+};
+
+template <int kHd, int kG, int kBits>
+__device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows, int64_t j_begin,
+                                     int64_t j_end) {
+  using Codes = KiviMmaCodes<kBits>;
+  constexpr int kKW = kHd * kBits / 128;  // K code words per lane and key (lane t's quarter of the row)
+  constexpr int kVW = kHd * kBits / 256;  // V code words per lane and key (lane g's eighth)
+  constexpr int kSteps = kHd / 16;
+  constexpr int64_t kRowBytes = kHd * kBits / 8;
+  const int g = st.g, t = st.t;
+  const int64_t vblock = g * (kHd / 8) / h.group;  // the value block of lane g's dims
+  uint32_t qa[kSteps][2];  // a0, a2 of k step s: head g's query times the group's key scales
+  float qm = 0.f;          // head g's sum_d q_d min_d over the group's key mins
+  int64_t folded = -1;
+  for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
+    uint32_t kw[4][kKW], vw[2][4][kVW];
+    float2 vp[2][4];
+#pragma unroll
+    for (int n = 0; n < 4; ++n) load_words(h.k_codes + (j0 + 8 * n + g) * kRowBytes + t * (4 * kKW), kw[n]);
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {  // keys 2t, 2t + 1, 2t + 8, 2t + 9 of the half
+        const int64_t j = j0 + 16 * hf + 2 * t + (r & 1) + 8 * (r >> 1);
+        load_words(h.v_codes + j * kRowBytes + g * (4 * kVW), vw[hf][r]);
+        vp[hf][r] = __ldg(h.v_params + j * h.value_blocks + vblock);
+      }
+    const int64_t G = j0 / h.group;  // warp-uniform: the shuffles below see every lane
+    if (G != folded) {
+      folded = G;
+      float part = 0.f;
+      constexpr int kDW = 32 / kBits;  // dims per code word
+      const bf16* qr = q_rows + g * kHd + t * (kHd / 4);
+      const float4* kp = reinterpret_cast<const float4*>(h.k_params + G * kHd + t * (kHd / 4));
+#pragma unroll
+      for (int w = 0; w < kKW; ++w) {  // word w: dims kDW w .. kDW w + kDW - 1 of the lane's quarter
+        float q[kDW], mn[kDW], sc[kDW];
+        if (g < kG) {
+#pragma unroll
+          for (int i = 0; i < kDW / 2; ++i) {
+            const float2 qq = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(qr)[kDW / 2 * w + i]);
+            const float4 x = __ldg(kp + kDW / 2 * w + i);
+            q[2 * i] = qq.x, q[2 * i + 1] = qq.y;
+            mn[2 * i] = x.x, sc[2 * i] = x.y, mn[2 * i + 1] = x.z, sc[2 * i + 1] = x.w;
+          }
+        } else {
+#pragma unroll
+          for (int i = 0; i < kDW; ++i) q[i] = mn[i] = sc[i] = 0.f;
+        }
+#pragma unroll
+        for (int i = 0; i < kDW; ++i) part = fmaf(q[i], mn[i], part);
+#pragma unroll
+        for (int e = 0; e < Codes::kStepsPerWord; ++e) {
+          const int s = w * Codes::kStepsPerWord + e;
+          float v[4];
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const int d = Codes::k_dim(s, j) - kDW * w;
+            v[j] = q[d] * sc[d];
+          }
+          qa[s][0] = mma::pack_f16(v[0], v[1]), qa[s][1] = mma::pack_f16(v[2], v[3]);
+        }
+      }
+      part += __shfl_xor_sync(0xffffffffu, part, 1);
+      qm = part + __shfl_xor_sync(0xffffffffu, part, 2);
+    }
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf) {
+      float s[2][4] = {};
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int k = 0; k < kSteps; ++k) {
+          uint32_t b0, b1;
+          Codes::k_fragment(kw[2 * hf + n][k / Codes::kStepsPerWord], k, b0, b1);
+          const uint32_t a[4] = {qa[k][0], 0u, qa[k][1], 0u};
+          F16Mma::mma(s[n], a, b0, b1);
+        }
+      const float sc[2][2] = {{s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}};
+      uint32_t p_hi[2], p_lo[2];
+      st.template update<F16Mma>(sc, j0 + 16 * hf, j_end, p_hi, p_lo);
+      // (scale, min) of the key pairs (2t, 2t + 1) and (2t + 8, 2t + 9); at 4 bits the odd dims' codes come times 16.
+      const float hi_div = kBits == 4 ? 1.f / 16.f : 1.f;
+      const uint32_t s01 = mma::pack_f16(vp[hf][0].y, vp[hf][1].y), m01 = mma::pack_f16(vp[hf][0].x, vp[hf][1].x);
+      const uint32_t s23 = mma::pack_f16(vp[hf][2].y, vp[hf][3].y), m23 = mma::pack_f16(vp[hf][2].x, vp[hf][3].x);
+      const uint32_t s01h = mma::pack_f16(vp[hf][0].y * hi_div, vp[hf][1].y * hi_div);
+      const uint32_t s23h = mma::pack_f16(vp[hf][2].y * hi_div, vp[hf][3].y * hi_div);
+#pragma unroll
+      for (int i = 0; i < kHd / 16; ++i) {
+        uint32_t lo01, hi01, lo23, hi23;
+        Codes::v_codes(vw[hf][0], vw[hf][1], i, lo01, hi01);
+        Codes::v_codes(vw[hf][2], vw[hf][3], i, lo23, hi23);
+        const uint32_t a[4] = {h2_fma(lo01, s01, m01), h2_fma(hi01, s01h, m01), h2_fma(lo23, s23, m23),
+                               h2_fma(hi23, s23h, m23)};
+        st.template accumulate<F16Mma>(i, a, p_hi, p_lo);
+      }
+    }
+  }
+}
+
 // K/V elements for warp_keys_strided: keys below qlen dequantized from the codes (any bits,
 // head_dim, group), the others from the bf16 rows.
 struct KiviElements {
@@ -193,17 +377,24 @@ struct KiviElements {
   }
 };
 
-// kWide: head_dim == 32 * kEpl in {64, 128, 256} and kBits 4 or 8 (wide_pass_kivi), else the
-// generic pass (kBits 0: p.kivi.bits at run time). kG: query heads per block (1 unless kWide).
-template <int kEpl, bool kWide, int kG, int kBits>
-__global__ void kivi_attention_kernel(AttentionParams p) {
+// kWide: head_dim == 32 * kEpl in {64, 128, 256} and kBits 4 or 8 (wide_pass_kivi; kMma: head_dim
+// 64/128 on tensor cores, mma_pass_kivi and mma_pass_bf16), else the generic pass (kBits 0:
+// p.kivi.bits at run time). kG: query heads per block (1 unless kWide).
+// The tensor-core kernel is held to 2 blocks of 4 warps per SM (255 registers): a warp keeps a
+// whole tile's codes in flight, and 3 blocks per SM spilled them (4 bits: 59 us against 53 us at 8
+// bits on the H100, GQA 32k).
+template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false>
+__global__ void __launch_bounds__(32 * kWarps, kMma ? 2 : 1) kivi_attention_kernel(AttentionParams p) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
+  static_assert(!kMma || kWide, "the tensor-core pass is a wide layout");
   constexpr int kHd = 32 * kEpl;
+  // Keys per warp step of the quantized pass: the tile chunks and warps are aligned to.
+  constexpr int kTile = kMma ? kKiviMmaTile : kWide ? kivi_tile(kHd, kG) : 1;
   pdl_wait();
   pdl_trigger();
   const KiviKv& kv = p.kivi;
-  const BlockKeys b = block_keys<kG>(p, kWide ? kivi_tile(kHd, kG) : 1);
+  const BlockKeys b = block_keys<kG>(p, kTile);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t hd = p.hd;
   __shared__ BlockShared<kEpl, kG> sh;
@@ -221,8 +412,14 @@ __global__ void kivi_attention_kernel(AttentionParams p) {
   const int64_t qlen = kivi_quantized_length(kv, p.seq_lens ? b.pos : int64_t(*p.pos0));
   float m[kG], l[kG];
   if constexpr (kWide) {
-    constexpr int kTile = kivi_tile(kHd, kG);
-    WideSoftmax<kHd, kG> s(q_rows, p.scale, lane);
+    using State = std::conditional_t<kMma, MmaSoftmax<kHd, kG>, WideSoftmax<kHd, kG>>;
+    State s = [&] {
+      if constexpr (kMma) {
+        return State(p.scale, lane);
+      } else {
+        return State(q_rows, p.scale, lane);
+      }
+    }();
     // The chunk's quantized keys [begin, min(end, qlen)) are whole tiles: begin is a multiple of
     // kTile, and so are end (unless it is pos + 1 > qlen) and qlen (a multiple of the group).
     const int64_t q_end = b.end < qlen ? b.end : qlen;
@@ -230,9 +427,16 @@ __global__ void kivi_attention_kernel(AttentionParams p) {
     const int64_t per_warp = (tiles + kWarps - 1) / kWarps;
     const int64_t t0 = warp * per_warp < tiles ? warp * per_warp : tiles;
     const int64_t t1 = t0 + per_warp < tiles ? t0 + per_warp : tiles;
-    wide_pass_kivi<kHd, kG, kBits>(s, h, b.begin + t0 * kTile, b.begin + t1 * kTile);
     const int64_t bf16_begin = b.begin > qlen ? b.begin : qlen;
-    wide_pass_bf16(s, rows, k_base, v_base, bf16_begin + warp * wide_bf16_step<kHd>(), b.end);
+    if constexpr (kMma) {
+      mma_pass_kivi<kHd, kG, kBits>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile);
+      int64_t j0, j1;
+      warp_run(bf16_begin, b.end, warp, kMmaKeys, j0, j1);
+      mma_pass_bf16(s, rows, q_rows, k_base, v_base, j0, j1);
+    } else {
+      wide_pass_kivi<kHd, kG, kBits>(s, h, b.begin + t0 * kTile, b.begin + t1 * kTile);
+      wide_pass_bf16(s, rows, k_base, v_base, bf16_begin + warp * wide_bf16_step<kHd>(), b.end);
+    }
     s.finish(m, l, &sh.o[warp][0][0]);
   } else {
     m[0] = -FLT_MAX, l[0] = 0.f;
@@ -248,24 +452,31 @@ void launch_generic(const AttentionParams& p, cudaStream_t stream) {
              dim3(32 * kWarps), 0, stream, p);
 }
 
-template <int kEpl, int kBits>
+template <int kEpl, int kBits, bool kMma = false>
 void launch_wide(const AttentionParams& p, int g, cudaStream_t stream) {
   const auto grid = dim3(unsigned(p.n * p.heads / g), unsigned(p.splits));
   const dim3 block(32 * kWarps);
   switch (g) {
-    case 4: launch_pdl(kivi_attention_kernel<kEpl, true, 4, kBits>, grid, block, 0, stream, p); break;
-    case 2: launch_pdl(kivi_attention_kernel<kEpl, true, 2, kBits>, grid, block, 0, stream, p); break;
-    default: launch_pdl(kivi_attention_kernel<kEpl, true, 1, kBits>, grid, block, 0, stream, p);
+    case 4: launch_pdl(kivi_attention_kernel<kEpl, true, 4, kBits, kMma>, grid, block, 0, stream, p); break;
+    case 2: launch_pdl(kivi_attention_kernel<kEpl, true, 2, kBits, kMma>, grid, block, 0, stream, p); break;
+    default: launch_pdl(kivi_attention_kernel<kEpl, true, 1, kBits, kMma>, grid, block, 0, stream, p);
   }
 }
 
-// head_dim <= 32 * kEpl with kEpl 2, 4 or 8: the wide path where it applies.
+// head_dim <= 32 * kEpl with kEpl 2, 4 or 8: the tensor-core path (head_dim 64/128, 4 or 8 bits,
+// groups of a multiple of kKiviMmaTile keys; p.tensor_cores 1, or -1 with several query heads per
+// block: for one head the CUDA-core pass measured faster, 110 against 154 us at 32k, int4, H100),
+// else the CUDA-core wide path where it applies, else the generic one.
 template <int kEpl>
 void launch_epl(const AttentionParams& p, cudaStream_t stream) {
   const int g = grouped_heads(p);
   const int64_t group = p.kivi.group;
-  if (p.hd == 32 * kEpl && p.vectorized && (p.kivi.bits == 4 || p.kivi.bits == 8) && group % 8 == 0 &&
-      group % kivi_tile(32 * kEpl, g) == 0)
+  const bool wide = p.hd == 32 * kEpl && p.vectorized && (p.kivi.bits == 4 || p.kivi.bits == 8);
+  if constexpr (kEpl <= 4) {
+    if (wide && (p.tensor_cores > 0 || (p.tensor_cores < 0 && g > 1)) && group % kKiviMmaTile == 0)
+      return p.kivi.bits == 4 ? launch_wide<kEpl, 4, true>(p, g, stream) : launch_wide<kEpl, 8, true>(p, g, stream);
+  }
+  if (wide && group % 8 == 0 && group % kivi_tile(32 * kEpl, g) == 0)
     return p.kivi.bits == 4 ? launch_wide<kEpl, 4>(p, g, stream) : launch_wide<kEpl, 8>(p, g, stream);
   launch_generic<kEpl>(p, stream);
 }

@@ -57,15 +57,19 @@ void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream);
 // the params (q_d * scale_d, and sum_d q_d * min_d once), so the dot product runs on the codes;
 // per value block the weights are summed as w * scale and w * min. Keys >= qlen come from the bf16
 // cache, in the same online softmax and split-KV combine as the bf16 kernel
-// (attention_pass.cuh). head_dim 64/128/256 with 4 or 8 bits and group a multiple of the warp's
-// tile (kivi_tile: 16 keys for 64/128, 8 for 256; 4-head GQA blocks: 16, 8, 4; and of 8) take the
-// wide path (16-byte-row layout of the bf16 kernel, 4- or 8-byte code loads per lane); anything
-// else (2 bits, other head dims or groups) a generic one. Several queries of one sequence (a
+// (attention_pass.cuh). head_dim 64/128 with 4 or 8 bits and group a multiple of 32 take the
+// tensor-core path with several query heads per block (GQA; p.tensor_cores -1, or 1 for any;
+// attention_mma.cuh): S and P.V as mma.sync tiles on the codes as fp16 integers, one load of each
+// K/V byte for all the query heads of a block. Else
+// head_dim 64/128/256 with 4 or 8 bits and group a multiple of the warp's tile (kivi_tile: 16 keys
+// for 64/128, 8 for 256; 4-head GQA blocks: 16, 8, 4; and of 8) take the CUDA-core wide path
+// (16-byte-row layout of the bf16 kernel, 4- or 8-byte code loads per lane); anything else (2 bits,
+// other head dims or groups) a generic one. Several queries of one sequence (a
 // prefill chunk) are causal as in the bf16 kernel. Errors (CTX_CHECK): bits not 2/4/8, group < 1,
 // a paged cache, a window.
 void launch_kivi_attention(const AttentionParams& p, cudaStream_t stream);
 
-// Keys per warp step of the wide path for head_dim hd and g query heads per block: the tile
+// Keys per warp step of the CUDA-core wide path for head_dim hd and g query heads per block: the tile
 // boundaries chunks and warps are aligned to; a key group must be a multiple of it (and of 8).
 __host__ __device__ constexpr int kivi_loads(int hd, int g) { return hd == 64 || g == 4 ? 4 : 8; }
 __host__ __device__ constexpr int kivi_tile(int hd, int g) { return (32 / (hd / 8)) * kivi_loads(hd, g); }

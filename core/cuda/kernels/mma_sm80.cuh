@@ -1,5 +1,5 @@
 // Warp-level tensor-core and async-copy primitives of sm_80+ as inline PTX (internal to
-// core/cuda/kernels): bf16 mma.sync m16n8k16 with float32 accumulation, ldmatrix (plain and .trans),
+// core/cuda/kernels): bf16 and fp16 mma.sync m16n8k16 with float32 accumulation, prmt, ldmatrix (plain and .trans),
 // cp.async 16-byte copies with zero fill, and ex2.approx.
 //
 // Fragment layouts of mma.m16n8k16 (g = lane / 4, c = lane % 4; each register holds two bf16, the
@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <cstdint>
 
@@ -40,6 +41,29 @@ __device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a
       "{%0, %1, %2, %3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// d += a * b (fp16 inputs, float32 accumulators); the same fragment layouts.
+__device__ __forceinline__ void mma_f16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Two floats as one register of fp16 (lo in the low half), rounded to nearest.
+__device__ __forceinline__ uint32_t pack_f16(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+// Bytes of {b, a} picked by the selector's nibbles (PTX prmt.b32: byte i of the result is byte
+// (sel >> 4i) & 7 of b:a, a's bytes 0-3, b's 4-7).
+__device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
+  return d;
 }
 
 // Two floats as one register of bf16 (lo in the low half), rounded to nearest.
