@@ -30,21 +30,15 @@
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
 #include "tests/support/model_check.h"
+#include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {
 namespace {
 
-using test::relative_l2;
+using gpu_test::have_gpu;
 
-bool have_gpu(const Model& model) {
-  try {
-    GpuEngine::create(model, {});
-    return true;
-  } catch (const Unsupported&) {
-    return false;
-  }
-}
+using test::relative_l2;
 
 std::vector<int32_t> token_ids(int64_t n, int64_t vocab, int64_t seed) {
   std::vector<int32_t> ids(static_cast<size_t>(n));

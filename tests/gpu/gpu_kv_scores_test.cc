@@ -36,22 +36,14 @@
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
 #include "tests/support/model_check.h"
+#include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {
 namespace {
 
-bool have_gpu() {
-  const auto model = load_model(test::shared_path("fixtures/hf/llama"));
-  try {
-    GpuEngine::create(*model, {});
-    return true;
-  } catch (const Unsupported&) {
-    return false;
-  }
-}
-
-GpuKvPolicy policy_of(const std::string& spec) { return gpu_kv_policy(builtin_catalog().kv.resolve(spec)); }
+using gpu_test::have_gpu;
+using gpu_test::policy_of;
 
 // Deterministic values in [-amp, amp) rounded to bf16; every 7th row of a block of `row` floats
 // repeats row 3 when `ties` (equal keys: equal scores).

@@ -37,24 +37,16 @@
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
 #include "tests/support/model_check.h"
+#include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {
 namespace {
 
+using gpu_test::have_gpu;
+using gpu_test::policy_of;
+
 using test::relative_l2;
-
-bool have_gpu() {
-  const auto model = load_model(test::shared_path("fixtures/hf/llama"));
-  try {
-    GpuEngine::create(*model, {});
-    return true;
-  } catch (const Unsupported&) {
-    return false;
-  }
-}
-
-GpuKvPolicy policy_of(const std::string& spec) { return gpu_kv_policy(builtin_catalog().kv.resolve(spec)); }
 
 float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 

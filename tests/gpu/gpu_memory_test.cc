@@ -17,10 +17,14 @@
 #include "core/cuda/gpu_engine.h"
 #include "core/model/model_loader.h"
 #include "plugins/register_all.h"
+#include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {
 namespace {
+
+using gpu_test::have_gpu;
+using gpu_test::policy_of;
 
 std::vector<int32_t> ids_of(int64_t n, int64_t vocab, int64_t seed) {
   std::vector<int32_t> ids(static_cast<size_t>(n));
@@ -28,18 +32,7 @@ std::vector<int32_t> ids_of(int64_t n, int64_t vocab, int64_t seed) {
   return ids;
 }
 
-GpuKvPolicy policy_of(const std::string& spec) { return gpu_kv_policy(builtin_catalog().kv.resolve(spec)); }
-
 std::unique_ptr<Model> llama() { return load_model(test::shared_path("fixtures/hf/llama")); }
-
-bool have_gpu(const Model& model) {
-  try {
-    GpuEngine::create(model, {});
-    return true;
-  } catch (const Unsupported&) {
-    return false;
-  }
-}
 
 // Bytes of one pool block of 16 positions: K and V of every attention layer, bf16.
 int64_t block_bytes(const ModelConfig& c) { return 2 * c.num_kv_layers() * c.num_kv_heads * 16 * c.head_dim * 2; }

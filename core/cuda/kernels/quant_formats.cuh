@@ -226,7 +226,10 @@ struct Int8Format : Int8Codes {
   }
 };
 
-struct Q8_0Format : Int8Codes {
+// q8_0 and q4_0 (Self): an fp16 scale per 32 columns of each row (half_scale_ptr, decode_half_scales),
+// and a weight's value as code x its group's scale.
+template <class Self>
+struct HalfScaledGroups {
   static constexpr bool kRowScale = false;
   CTX_HD static int scale_bytes(const QuantMatrixView&) { return 8; }
   CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
@@ -236,18 +239,20 @@ struct Q8_0Format : Int8Codes {
     decode_half_scales(raw, s);
   }
   CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float*) {
-    const Slot p = slot(i, int(col % 64));
+    const Slot p = Self::slot(i, int(col % 64));
     float s[2][2];
-    chunk_scales<Q8_0Format>(w, tile, col / 64, i % 8, s);
-    return float(code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)) * s[i / 8][(col % 64) / 32];
+    chunk_scales<Self>(w, tile, col / 64, i % 8, s);
+    return float(Self::code(lane_codes(w, tile, col / 64, p.lane, Self::kLaneBytes), p.slot)) * s[i / 8][(col % 64) / 32];
   }
 };
 
+struct Q8_0Format : Int8Codes, HalfScaledGroups<Q8_0Format> {};
+
 // q4_0: step s in word s; register a holds nibbles a (low half) and a + 4 (high half), so one mask and
 // the bf16 128 + q magic give both: (128 + q) - 136 = q - 8, exact in bf16.
-struct Q4_0Format {
+struct Q4_0Format : HalfScaledGroups<Q4_0Format> {
   static constexpr int kLaneBytes = 16, kSteps = 4;
-  static constexpr bool kDup = false, kRowScale = false;
+  static constexpr bool kDup = false;
   CTX_HD static Slot slot(int i, int j) {
     const IntSlot p = int_slot(i, j);
     return Slot{p.lane, 8 * p.s + p.a + 4 * p.e};  // nibble index: byte slot / 2, high nibble if odd
@@ -267,19 +272,6 @@ struct Q4_0Format {
       a[r] = (float_bits(lo) >> 16) | (float_bits(hi) & 0xFFFF0000u);
 #endif
     }
-  }
-  CTX_HD static int scale_bytes(const QuantMatrixView&) { return 8; }
-  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
-    return half_scale_ptr(w, tile, chunk, g);
-  }
-  CTX_HD static void decode_scales(const QuantMatrixView&, const uint32_t (&raw)[4], float (&s)[2][2]) {
-    decode_half_scales(raw, s);
-  }
-  CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float*) {
-    const Slot p = slot(i, int(col % 64));
-    float s[2][2];
-    chunk_scales<Q4_0Format>(w, tile, col / 64, i % 8, s);
-    return float(code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)) * s[i / 8][(col % 64) / 32];
   }
 };
 
