@@ -138,18 +138,6 @@ void with_policies(const AttentionParams& p, Fn&& fn) {
   }
 }
 
-// Launches kKernel (programmatic dependent launch) with `smem` bytes of dynamic shared memory,
-// raising the kernel's limit past 48 KB once per process (one device).
-template <auto kKernel, class... Args>
-void launch_with_smem(dim3 grid, dim3 block, int smem, cudaStream_t stream, const Args&... args) {
-  static const bool attribute_set = [smem] {
-    CTX_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    return true;
-  }();
-  (void)attribute_set;
-  launch_pdl(kKernel, grid, block, size_t(smem), stream, args...);
-}
-
 // The wgmma kernels (flash_attention_sm90.cu): rows_per_block 64 or 128 (one or two warpgroups).
 void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, int rows_per_block);
 

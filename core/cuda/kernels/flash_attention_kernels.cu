@@ -164,8 +164,8 @@ template <int kHd, int kWarps, int kMTiles, class Mask, class Logits>
 void launch_config(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, cudaStream_t stream) {
   constexpr int kRows = kWarps * 16 * kMTiles;
   const dim3 grid(unsigned(fp.heads), unsigned((fp.n + kRows - 1) / kRows));
-  flash::launch_with_smem<flash_prefill_kernel<kHd, kWarps, kMTiles, Mask, Logits>>(
-      grid, dim3(32 * kWarps), smem_bytes<kHd, kWarps, kMTiles>(), stream, fp, mask, logits);
+  launch_pdl(flash_prefill_kernel<kHd, kWarps, kMTiles, Mask, Logits>, grid, dim3(32 * kWarps),
+             size_t(smem_bytes<kHd, kWarps, kMTiles>()), stream, fp, mask, logits);
 }
 
 template <int kHd, class Mask, class Logits>

@@ -121,8 +121,8 @@ template <int kHd, int kWG, class Mask, class Logits>
 void launch_sm90_config(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, cudaStream_t stream) {
   constexpr int kRows = 64 * kWG;
   const dim3 grid(unsigned(fp.heads), unsigned((fp.n + kRows - 1) / kRows));
-  flash::launch_with_smem<flash_prefill_sm90_kernel<kHd, kWG, Mask, Logits>>(
-      grid, dim3(128 * kWG), sm90_smem_bytes<kHd, kWG>(), stream, fp, mask, logits);
+  launch_pdl(flash_prefill_sm90_kernel<kHd, kWG, Mask, Logits>, grid, dim3(128 * kWG),
+             size_t(sm90_smem_bytes<kHd, kWG>()), stream, fp, mask, logits);
 }
 
 }  // namespace

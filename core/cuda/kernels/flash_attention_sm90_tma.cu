@@ -271,11 +271,6 @@ template <int kHd, bool kPingPong, class Mask>
 void launch_tma(const AttentionParams& p, const flash::FlashParams& fp, const Mask& mask, cudaStream_t stream) {
   constexpr auto kKernel = flash_prefill_tma_kernel<kHd, kPingPong, Mask>;
   constexpr int kSmem = Smem<kHd>::kBytes;
-  static const bool attribute_set = [] {
-    CTX_CUDA_CHECK(cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
-    return true;
-  }();
-  (void)attribute_set;
   TmaMaps maps;
   const uint64_t row = uint64_t(p.heads * kHd) * 2, head = uint64_t(p.capacity) * kHd * 2;
   maps.q = make_bf16_tensor_map(p.q, {uint64_t(p.heads * kHd), uint64_t(p.n)}, {row}, {64, kRows});

@@ -18,7 +18,8 @@ constexpr int kRowsPerBlock = 8;  // warps per block, one output row each
 
 // Blocks of `kernel` (block threads, smem dynamic bytes) resident on the whole current device at once:
 // one wave. Asked of the runtime once per (device, kernel, smem) and kept, since decode launches the
-// GEMVs hundreds of times per token (also setting the dynamic shared memory limit above 48 KiB).
+// GEMVs hundreds of times per token (the kernel's dynamic shared memory limit raised first:
+// allow_dynamic_smem, pdl.cuh).
 int64_t resident_blocks(const void* kernel, int threads, size_t smem);
 
 // Launches a GEMV kernel of kRowsPerBlock warps with programmatic dependent launch: one block per tile

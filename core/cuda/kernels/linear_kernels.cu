@@ -159,16 +159,8 @@ int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
   static std::map<std::tuple<int, const void*, size_t>, int64_t> known;
   int device = 0;
   CTX_CUDA_CHECK(cudaGetDevice(&device));
-  // The kernel's dynamic shared memory limit is one attribute per kernel: raised to the largest smem
-  // asked so far and never lowered (a launch with less stays valid), and set for any smem, since the
-  // kernel's static shared memory counts against the default 48 KiB too.
-  static std::map<std::pair<int, const void*>, size_t> limit;
+  allow_dynamic_smem(kernel, smem);  // before the occupancy query, which counts against the limit
   std::lock_guard<std::mutex> lock(mu);
-  size_t& set = limit[{device, kernel}];
-  if (smem > set) {
-    CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-    set = smem;
-  }
   const auto key = std::make_tuple(device, kernel, smem);
   if (auto it = known.find(key); it != known.end()) return it->second;
   int sms = 0, per_sm = 0;

@@ -348,12 +348,6 @@ __global__ void mamba2_gated_norm_kernel(Mamba2Params p) {
     p.out[t * inner + e] = __float2bfloat16(__bfloat162float(p.norm_w[e]) * round_bf16(y[e] * inv));
 }
 
-template <typename Kernel>
-void allow_smem(Kernel kernel, int64_t bytes) {
-  if (bytes > 48 * 1024)
-    CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-}
-
 }  // namespace
 
 std::string mamba2_unsupported_reason(const Mamba2Params& p) {
@@ -385,8 +379,6 @@ void launch_mamba2_mixer(const Mamba2Params& p, int64_t n, cudaStream_t stream) 
   } else {
     const int64_t pn = p.head_dim * p.state, chunks = p.chunks(n);
     const int64_t state_smem = 4 * chunk_state_smem_floats(p), out_smem = 4 * chunk_output_smem_floats(p);
-    allow_smem(mamba2_chunk_state_kernel, state_smem);
-    allow_smem(mamba2_chunk_output_kernel, out_smem);
     const int64_t per_block = int64_t(kScanThreads) * kStatePer;
     launch_pdl(mamba2_chunk_state_kernel, dim3(unsigned(chunks), unsigned(p.heads), unsigned((pn + per_block - 1) / per_block)),
                dim3(kScanThreads), size_t(state_smem), stream, p, n);

@@ -15,6 +15,8 @@
 
 #include <cuda_runtime.h>
 
+#include <map>
+#include <mutex>
 #include <utility>
 
 #include "core/cuda/cuda_check.h"
@@ -33,10 +35,28 @@ __device__ __forceinline__ void pdl_trigger() {
 #endif
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization allowed;
-// checks the launch.
+// Lets `kernel` launch with `smem` bytes of dynamic shared memory on the current device. The limit is
+// one attribute per kernel (and device): it is raised to the largest smem asked so far and never
+// lowered (a launch with less stays valid), and set for any smem > 0, since the kernel's static
+// shared memory counts against the default 48 KiB too.
+inline void allow_dynamic_smem(const void* kernel, size_t smem) {
+  if (smem == 0) return;
+  static std::mutex mu;
+  static std::map<std::pair<int, const void*>, size_t> limit;
+  int device = 0;
+  CTX_CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mu);
+  size_t& set = limit[{device, kernel}];
+  if (smem <= set) return;
+  CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  set = smem;
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization allowed
+// (and the kernel's dynamic shared memory limit raised to smem: allow_dynamic_smem); checks the launch.
 template <typename... Params, typename... Args>
 void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;
