@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <ostream>
 #include <string>
 
 #include "core/cuda/gpu_engine.h"
@@ -231,6 +232,8 @@ struct PagedPrefillCase {
   int hd;
   int64_t window;
 };
+
+void PrintTo(const PagedPrefillCase& c, std::ostream* os) { *os << "head_dim " << c.hd << " window " << c.window; }
 
 class GpuPagedPrefill : public ::testing::TestWithParam<PagedPrefillCase> {};
 

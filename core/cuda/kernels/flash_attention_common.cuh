@@ -1,9 +1,10 @@
 // Pieces shared by the flash prefill kernels (internal to core/cuda/kernels; flash_attention.h has
 // the contract): mask policies, the kernel parameters, the shared-memory tile layout and its
 // cp.async loader (row by row through a row-address policy, kv_rows.cuh: ContiguousRows or
-// PagedRows, so that a 64-key tile may span several pool blocks), and the per-thread steps on a 16-row slab of scores in the mma C layout (thread
-// lane holds rows lane / 4 and lane / 4 + 8, columns 8j + 2(lane % 4) + {0, 1} in s[j][0..1] and
-// s[j][2..3]), which both mma.sync m16n8k16 and wgmma m64nNk16 (per warp) accumulators use.
+// PagedRows, so that a 64-key tile may span several pool blocks), and the per-thread steps on a
+// 16-row slab of scores in the mma C layout (thread lane holds rows lane / 4 and lane / 4 + 8,
+// columns 8j + 2(lane % 4) + {0, 1} in s[j][0..1] and s[j][2..3]), which both mma.sync m16n8k16
+// and wgmma m64nNk16 (per warp) accumulators use.
 #pragma once
 
 #include <cuda_bf16.h>
