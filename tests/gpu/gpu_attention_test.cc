@@ -462,6 +462,14 @@ TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("head_dim 64 or 128"), std::string::npos) << e.what();
   }
+  c.head_dim = 64, c.block_size = 16, c.batch_lengths = {8, 8};  // paged is fine, batched decode is not
+  try {
+    gpu_attention(c, std::vector<float>(2 * 4 * 64), std::vector<float>(16 * 4 * 64), std::vector<float>(16 * 4 * 64));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("flash kernel reads one bf16 sequence"), std::string::npos) << e.what();
+  }
+  c.batch_lengths.clear(), c.block_size = 0;
   c.head_dim = 64, c.kernel = AttentionKernel::kEager, c.block_size = 16;
   try {
     gpu_attention(c, std::vector<float>(4 * 64), kv, kv);
