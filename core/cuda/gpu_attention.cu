@@ -55,8 +55,8 @@ void check_case(const GpuAttentionCase& c) {
       fail("gpu_attention: the eager kernel reads one contiguous bf16 sequence (no block_size, batch_lengths or kivi)");
   } else if (c.kernel != AttentionKernel::kSplitKv) {
     if (c.head_dim != 64 && c.head_dim != 128) fail("gpu_attention: the flash kernel needs head_dim 64 or 128, not ", c.head_dim);
-    if (c.block_size > 0 || !c.batch_lengths.empty() || c.kivi.enabled())
-      fail("gpu_attention: the flash kernel reads one contiguous bf16 sequence (no block_size, batch_lengths or kivi)");
+    if (!c.batch_lengths.empty() || c.kivi.enabled())
+      fail("gpu_attention: the flash kernel reads one bf16 sequence, contiguous or paged (no batch_lengths or kivi)");
     resolve_flash_config(flash_config(c), c.head_dim);  // an unknown block shape is an error naming it
   }
   if (c.spare_capacity < 0 || (c.spare_capacity > 0 && (c.block_size > 0 || !c.batch_lengths.empty() || c.kivi.enabled())))
@@ -414,8 +414,8 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
 
 PrefillTiming measure_prefill_attention(const GpuAttentionCase& c, int reps, int launches) {
   check_case(c);
-  if (!c.batch_lengths.empty() || c.block_size > 0 || c.kivi.enabled())
-    fail("measure_prefill_attention: one contiguous bf16 sequence only");
+  if (!c.batch_lengths.empty() || c.kivi.enabled())
+    fail("measure_prefill_attention: one bf16 sequence (contiguous or paged) only");
   DeviceAllocator alloc;
   DeviceCase d(alloc, c, 1);
   launch_fill_random(d.q.get(), d.q.size(), 1, nullptr);

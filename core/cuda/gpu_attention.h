@@ -20,9 +20,9 @@
 // handed out in a shuffled order, so that the kernel must follow the table.
 //
 // kernel = kFlash / kFlashWgmma / kFlashTma runs the tensor-core prefill kernel (kernels/flash_attention.h)
-// instead: head_dim 64 or 128, contiguous, not batched (anything else is a clear error), any
-// queries >= 1; kFlashWgmma and kFlashTma on a GPU other than compute capability 9.0 throw
-// ctx::Unsupported (kFlashTma runs a score mod on the wgmma kernel instead).
+// instead: head_dim 64 or 128, contiguous or paged, not batched (anything else is a clear error),
+// any queries >= 1; kFlashWgmma and kFlashTma on a GPU other than compute capability 9.0 throw
+// ctx::Unsupported (kFlashTma runs a score mod or paged K/V on the wgmma 64x4 kernel instead).
 // kernel = kEager runs eager attention (gpu_eager_attention.h: scores materialised in float32 by
 // cuBLAS, a softmax kernel, P.V by cuBLAS): any head_dim, contiguous, not batched, not KIVI.
 // score_mod (not empty: softcap / ALiBi, core/cuda/score_mod.h) applies to every kernel's scores
@@ -162,8 +162,8 @@ struct PrefillTiming {
   int64_t peak_bytes = 0;  // peak device bytes of the case's allocator: q, K, V, out and workspaces
                            // (kEager: its score matrix)
 };
-// Prefill attention (c.queries rows at the end of c.length positions, c.kernel) on random bf16
-// data: median of `reps` timings of `launches` back-to-back launches (compute-bound: the cache
+// Prefill attention (c.queries rows at the end of c.length positions, c.kernel; contiguous, or
+// paged with c.block_size in shuffled pool order) on random bf16 data: median of `reps` timings of `launches` back-to-back launches (compute-bound: the cache
 // is not cycled beyond L2).
 PrefillTiming measure_prefill_attention(const GpuAttentionCase& c, int reps, int launches);
 

@@ -148,8 +148,10 @@ class GpuEngineImpl final : public GpuEngine {
   int64_t graph_kv_version_ = -1, batch_graph_kv_version_ = -1;
   int64_t weight_bytes_ = 0, length_ = 0, decode_splits_ = 1, logits_rows_ = 0;
   // Prefill attention tiles: where the card has Hopper's wgmma, the TMA + warp-specialised kernel
-  // (launch_flash_prefill runs what it does not take on the plain wgmma 64x4 kernel; bench/RESULTS.md
-  // "flash prefill" has both against cuDNN), else mma.sync.
+  // (launch_flash_prefill runs what it does not take on the plain wgmma 64x4 kernel, paged KV
+  // included: the TMA kernel's tensor maps assume a contiguous cache; bench/RESULTS.md "flash
+  // prefill" has both against cuDNN), else mma.sync. Paged KV reads K/V through the slot's block
+  // table row in the same kernels (kernels/kv_rows.cuh).
   FlashConfig flash_config_ =
       flash_prefill_wgmma_available() ? FlashConfig{FlashImpl::kWgmmaTma, 0, 0} : FlashConfig{};
 
@@ -411,7 +413,8 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
         CTX_CHECK(position >= 0, "GPU engine: eager attention needs the host's position");
         eager_->run(a, position, stream_);
       } else if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a)) {
-        // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel).
+        // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel),
+        // contiguous or paged (one sequence: slot >= 0).
         launch_flash_prefill(a, stream_, flash_config_);
       } else {
         launch_attention(a, stream_);

@@ -12,7 +12,8 @@
 //   prefill      n tokens at once: cuBLAS bf16 GEMMs (float32 output), RMSNorm, RoPE (+ q/k norm) and
 //                the KV write fused in one kernel, causal attention over the cache (sliding windows
 //                included; tensor-core FlashAttention-2 tiles for >= 64 tokens at head_dim 64/128,
-//                kernels/flash_attention.h), SwiGLU; chunked when the prompt exceeds the prefill chunk
+//                contiguous or paged KV, kernels/flash_attention.h), SwiGLU; chunked when the prompt
+//                exceeds the prefill chunk
 //   decode       one token: a bf16 GEMV kernel that streams the weights with 16-byte loads and fuses
 //                bias and residual, split-KV attention (partial softmax per chunk of keys, then a
 //                combine kernel), greedy argmax on the device; every step of generate_greedy is one

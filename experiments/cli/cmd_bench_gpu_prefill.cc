@@ -3,7 +3,8 @@
 // wgmma on Hopper, plain and TMA + warp-specialised; block shapes) and for comparison the split-KV
 // kernel and eager attention (scores materialised by cuBLAS), in microseconds, TFLOP/s
 // (prefill_attention_flops: 4 * heads * head_dim * n^2 / 2 for a causal prompt) and the case's peak
-// device memory (q, K, V, out and workspaces: eager's float32 score matrix). bench/gpu/prefill_attention_torch.py
+// device memory (q, K, V, out and workspaces: eager's float32 score matrix); --block-size reads K/V
+// from a paged pool (blocks of that many positions, shuffled) instead of one contiguous cache. bench/gpu/prefill_attention_torch.py
 // measures PyTorch's backends on the same shapes with the same count.
 #include <cstdio>
 #include <sstream>
@@ -33,12 +34,15 @@ int bench_gpu_prefill_attention(const Args& args) {
        "flash block shapes (query rows x warps) to try: default, 64x4, 128x4 (mma.sync), 128x8, 128x12 (tma), e.g. 64x4,128x8")
       ("tma-pingpong", po::value<std::string>()->default_value("1"),
        "tma: consumer warpgroups take turns issuing (1), or not (0); 1,0 times both (the second as tma-free)")
+      ("block-size", po::value<std::string>()->default_value("0"),
+       "KV layouts: 0 = contiguous, else paged with blocks of that many positions (a power of two <= 1024), e.g. 0,16,128")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
       ("launches", po::value<int>()->default_value(3), "launches per timing");
   po::variables_map vm;
   if (!parse_options("bench gpu-prefill-attention", "[options]", desc, args, vm)) return 0;
   const auto tokens = parse_size_list(vm["tokens"].as<std::string>(), "--tokens");
   const auto windows = parse_size_list(vm["window"].as<std::string>(), "--window");
+  const auto block_sizes = parse_size_list(vm["block-size"].as<std::string>(), "--block-size");
   std::vector<std::pair<int, int>> tiles;  // (rows, warps); (0, 0) = the default
   std::stringstream tile_list(vm["tiles"].as<std::string>());
   for (std::string t; std::getline(tile_list, t, ',');) {
@@ -72,23 +76,27 @@ int bench_gpu_prefill_attention(const Args& args) {
   std::printf("prefill attention, bf16, queries = prompt tokens: heads %lld, kv heads %lld, head_dim %lld; "
               "median of %d timings of %d launches\n\n",
               (long long)c.heads, (long long)c.kv_heads, (long long)c.head_dim, rounds, launches);
-  std::printf("| tokens | window | kernel | rows x warps | us | TFLOP/s | peak MB |\n|---|---|---|---|---|---|---|\n");
+  std::printf("| tokens | window | KV block | kernel | rows x warps | us | TFLOP/s | peak MB |\n"
+              "|---|---|---|---|---|---|---|---|\n");
   for (int64_t n : tokens)
     for (int64_t w : windows)
-      for (const auto& [name, k] : kernels)
-        for (const auto& [r, wp] : tiles) {
-          const bool flash = k == cuda::AttentionKernel::kFlash || k == cuda::AttentionKernel::kFlashWgmma;
-          if (!flash && (r != tiles.front().first || wp != tiles.front().second)) continue;  // shapes are the flash kernels'
-          c.length = n, c.queries = n, c.window = w, c.kernel = k, c.flash_pingpong = name != "tma-free";
-          c.flash_rows = flash ? r : 0, c.flash_warps = flash ? wp : 0;
-          if (k == cuda::AttentionKernel::kFlashWgmma && r == 128 && wp == 4) continue;  // an mma.sync shape only
-          if ((k == cuda::AttentionKernel::kFlashTma) != (wp == 12) && r != 0) continue;  // 128x12: the TMA kernel's only
-          const auto t = cuda::measure_prefill_attention(c, rounds, launches);
-          const std::string shape = !flash ? "-" : r == 0 ? "default" : std::to_string(r) + "x" + std::to_string(wp);
-          std::printf("| %lld | %lld | %s | %s | %.1f | %.1f | %.0f |\n", (long long)n, (long long)w, name.c_str(),
-                      shape.c_str(), t.us, t.tflops, double(t.peak_bytes) / (1 << 20));
-          std::fflush(stdout);
-        }
+      for (int64_t bs : block_sizes)
+        for (const auto& [name, k] : kernels)
+          for (const auto& [r, wp] : tiles) {
+            const bool flash = k == cuda::AttentionKernel::kFlash || k == cuda::AttentionKernel::kFlashWgmma;
+            if (!flash && (r != tiles.front().first || wp != tiles.front().second)) continue;  // shapes are the flash kernels'
+            if (bs > 0 && k == cuda::AttentionKernel::kEager) continue;  // eager reads a contiguous cache only
+            c.length = n, c.queries = n, c.window = w, c.block_size = bs, c.kernel = k, c.flash_pingpong = name != "tma-free";
+            c.flash_rows = flash ? r : 0, c.flash_warps = flash ? wp : 0;
+            if (k == cuda::AttentionKernel::kFlashWgmma && r == 128 && wp == 4) continue;  // an mma.sync shape only
+            if ((k == cuda::AttentionKernel::kFlashTma) != (wp == 12) && r != 0) continue;  // 128x12: the TMA kernel's only
+            const auto t = cuda::measure_prefill_attention(c, rounds, launches);
+            const std::string shape = !flash ? "-" : r == 0 ? "default" : std::to_string(r) + "x" + std::to_string(wp);
+            // Paged K/V on "tma": the TMA kernel hands it to the wgmma 64x4 kernel (flash_attention.h).
+            std::printf("| %lld | %lld | %lld | %s | %s | %.1f | %.1f | %.0f |\n", (long long)n, (long long)w,
+                        (long long)bs, name.c_str(), shape.c_str(), t.us, t.tflops, double(t.peak_bytes) / (1 << 20));
+            std::fflush(stdout);
+          }
   return 0;
 }
 

@@ -9,10 +9,13 @@
 // prefetching a warp's next keys, P.V with the weights split into two 16-bit parts, so float32
 // precision), on CUDA cores only, on tensor cores for every head grouping, and generic.
 // The same cases run through a paged pool (block sizes 1..256, blocks in shuffled order) and as
-// batched decode of sequences of mixed lengths (contiguous regions and paged). Every contiguous
-// case at head_dim 64/128 (decode rows included) also runs through the tensor-core prefill kernels
-// (kernel = kFlash, and kFlashWgmma and kFlashTma on a Hopper GPU; every block shape): prompts whose length is
-// not a multiple of the tile, chunks after cached tokens, windows cutting tiles, GQA. They round
+// batched decode of sequences of mixed lengths (contiguous regions and paged). Every one-sequence
+// case at head_dim 64/128 (decode rows included), contiguous or paged, also runs through the
+// tensor-core prefill kernels (kernel = kFlash, and kFlashWgmma and kFlashTma on a Hopper GPU; every
+// block shape; the TMA kernel hands paged K/V to the wgmma 64x4 one): prompts whose length is not a
+// multiple of the tile, chunks after cached tokens, windows cutting tiles, GQA, and paged through
+// block sizes 8, 16 and 128 in shuffled pool order (a 64-key tile over 8, 4 or part of one block)
+// with flex masks. They round
 // the softmax weights to bf16 before P.V (as FlashAttention does), which can move an output by up
 // to 2^-9 sum_j w_j |v_j|; their tolerance adds that bound (the float64 reference computes it).
 // Eager attention (kernel = kEager: float32 scores materialised by cuBLAS, a softmax kernel, bf16
@@ -161,6 +164,20 @@ std::vector<Case> cases() {
   }
   out.push_back({4, 4, 64, 300, 300, 0, 0, 16});    // paged prefill
   out.push_back({4, 2, 256, 257, 40, 50, 0, 8});    // paged prefill in a window
+  // Paged prefill for the flash kernels too: block sizes 8, 16 and 128 (a 64-key tile spans 8, 4 or
+  // part of one block; blocks in shuffled pool order), a whole ragged prompt, chunks after cached
+  // keys (GQA 4:1 and 8:1, windows cutting tiles), one row past a tile, flex masks (prefix_lm rows
+  // that see later keys, documents after cached keys).
+  for (int64_t hd : {64, 128})
+    for (int64_t bs : {8, 16, 128}) {
+      out.push_back({4, 2, hd, 300, 300, 0, 0, bs});
+      out.push_back({4, 1, hd, 1000, 333, 0, 0, bs});
+      out.push_back({8, 1, hd, 777, 333, 100, 0, bs});
+      out.push_back({2, 2, hd, 520, 200, 130, 0, bs});
+      out.push_back({4, 4, hd, 65, 65, 0, 0, bs});
+      out.push_back({4, 2, hd, 300, 300, 0, 0, bs, {}, 3});
+      out.push_back({4, 1, hd, 777, 333, 0, 0, bs, {}, 5});
+    }
   // Batched decode of mixed lengths (1, a partial block, several chunks), contiguous and paged.
   const std::vector<int64_t> mixed = {1, 17, 300, 1000, 64, 129};
   for (int64_t bs : {0, 8, 16, 128}) {
@@ -227,8 +244,11 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   }
 }
 
-// The tensor-core prefill kernels take head_dim 64/128 in one contiguous sequence.
-bool flash_applies(const Case& k) { return (k.head_dim == 64 || k.head_dim == 128) && k.block_size == 0 && k.batch.empty(); }
+// The tensor-core prefill kernels take head_dim 64/128 in one sequence, contiguous or paged (paged
+// without a score mod, as the split-KV kernel).
+bool flash_applies(const Case& k) {
+  return (k.head_dim == 64 || k.head_dim == 128) && k.batch.empty() && (k.block_size == 0 || k.score == 0);
+}
 
 // The split-KV kernel vectorised and generic, then the mma.sync flash kernel where it applies.
 TEST_P(GpuAttention, MatchesTheFloat64Reference) {
@@ -442,6 +462,14 @@ TEST(GpuAttentionErrors, BadCasesAreClearErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("head_dim 64 or 128"), std::string::npos) << e.what();
   }
+  c.head_dim = 64, c.block_size = 16, c.batch_lengths = {8, 8};  // paged is fine, batched decode is not
+  try {
+    gpu_attention(c, std::vector<float>(2 * 4 * 64), std::vector<float>(16 * 4 * 64), std::vector<float>(16 * 4 * 64));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("flash kernel reads one bf16 sequence"), std::string::npos) << e.what();
+  }
+  c.batch_lengths.clear(), c.block_size = 0;
   c.head_dim = 64, c.kernel = AttentionKernel::kEager, c.block_size = 16;
   try {
     gpu_attention(c, std::vector<float>(4 * 64), kv, kv);

@@ -2,7 +2,10 @@
 // "gpu", built into gpu_engine_test.
 // - Paged KV runs the same kernels in the same order as the contiguous cache, only reading and writing
 //   through a block table: logits must be identical bit for bit, for every block size, with sliding
-//   windows and q/k norm, prefill in chunks that cross blocks and decode one token at a time.
+//   windows and q/k norm, prefill in chunks that cross blocks and decode one token at a time. (Chunks
+//   of 48 tokens: split-KV attention both ways. From 64 tokens on, prefill takes the flash kernels,
+//   where the contiguous cache on Hopper gets the TMA one and paged the wgmma one: within bf16
+//   rounding, not bit for bit; gpu_engine_test's GpuPagedPrefill.)
 // - Batched decode of prompts of different lengths must give each prompt's greedy tokens alone, on
 //   the real stories260K model (its distributions are peaked: float rounding differences between the
 //   batched GEMMs and the single-sequence GEMVs do not flip its argmax), with and without CUDA graphs,

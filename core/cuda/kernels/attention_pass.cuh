@@ -17,27 +17,13 @@
 
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/kv_rows.cuh"
 #include "core/cuda/kernels/logits_transform.cuh"
 
 namespace ctx::cuda {
 namespace attention {
 
 constexpr int kWarps = 4;
-
-// Element offset of key j's row within one KV head's storage.
-struct ContiguousRows {
-  int64_t hd;
-  __device__ int64_t operator()(int64_t j) const { return j * hd; }
-};
-// Paged: [pool_blocks][block_size][hd] per KV head; block j >> shift of the sequence is table[j >> shift].
-struct PagedRows {
-  const int32_t* table;
-  int shift;
-  int64_t hd;
-  __device__ int64_t operator()(int64_t j) const {
-    return ((int64_t(__ldg(table + (j >> shift))) << shift) | (j & ((int64_t(1) << shift) - 1))) * hd;
-  }
-};
 
 // The keys of one block: query row t (position pos, of sequence seq), query heads h0 .. h0 + kG - 1
 // reading KV head kvh, chunk blockIdx.y of the keys [first, pos]: [begin, end) (empty when begin >=

@@ -6,9 +6,13 @@
 // the softmax weights rounded to bf16 for the P.V product (as FlashAttention does), output divided
 // by the float32 row sum and rounded to bf16.
 //
-// Supported (flash_prefill_supported): head_dim 64 or 128, contiguous bf16 cache of one sequence (no
-// block_table, no seq_lens, no KIVI codes); paged or KIVI prefill and batched decode stay on
-// launch_attention. p.splits,
+// Supported (flash_prefill_supported): head_dim 64 or 128, the bf16 cache of one sequence, contiguous
+// or paged (p.block_table: that sequence's row of the table, blocks of 1 << p.block_shift positions
+// in the pool [kv_heads][pool_blocks][block_size][hd]; no score mod then, as launch_attention); no
+// seq_lens, no KIVI codes: KIVI prefill and batched decode stay on launch_attention. The mma.sync
+// and wgmma kernels read K/V through a row-address policy (kv_rows.cuh: ContiguousRows /
+// PagedRows), a cp.async per 16 bytes of a row, so a 64-key tile may span several pool blocks of
+// any size. p.splits,
 // p.partial, p.counters, p.vectorized and p.max_grouped_heads are ignored.
 //
 // Tiling (the mma.sync kernel; the wgmma one keeps the loop, flash_attention_sm90.cu): a block of
@@ -24,8 +28,9 @@
 // setmaxnreg) multiply with wgmma and overlap each tile's softmax with the previous tile's P.V. It
 // takes every problem flash_prefill_supported accepts (head_dim 64 and 128, GQA, windows, flex
 // masks, chunks after cached keys) without a score mod whose q / k_cache / v_cache are 16-byte aligned
-// (flash_prefill_tma_supported); launch_flash_prefill runs anything else asked of it (a score mod
-// included) on the wgmma 64x4 kernel instead.
+// and whose cache is contiguous (flash_prefill_tma_supported: its tensor maps describe one
+// [kv_heads][capacity][hd] array); launch_flash_prefill runs anything else asked of it (a score mod
+// or paged K/V included) on the wgmma 64x4 kernel instead.
 //
 // A score mod (p.score_mod: softcap, ALiBi) runs as the kernels' Logits policy
 // (logits_transform.cuh) on the scaled scores before the mask, under the flex interval mask policy
@@ -71,8 +76,8 @@ bool flash_prefill_wgmma_available();
 // Whether launch_flash_prefill can run p (shape and layout only; n may be anything >= 1).
 bool flash_prefill_supported(const AttentionParams& p);
 
-// Whether the TMA kernel takes p: flash_prefill_supported and the copy engine's 16-byte alignment
-// of q, k_cache and v_cache.
+// Whether the TMA kernel takes p: flash_prefill_supported, contiguous K/V (no block_table), no score
+// mod and the copy engine's 16-byte alignment of q, k_cache and v_cache.
 bool flash_prefill_tma_supported(const AttentionParams& p);
 
 // Enqueues the prefill attention of p on stream (programmatic dependent launch, as the forward

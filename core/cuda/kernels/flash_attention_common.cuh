@@ -1,8 +1,10 @@
 // Pieces shared by the flash prefill kernels (internal to core/cuda/kernels; flash_attention.h has
 // the contract): mask policies, the kernel parameters, the shared-memory tile layout and its
-// cp.async loader, and the per-thread steps on a 16-row slab of scores in the mma C layout (thread
-// lane holds rows lane / 4 and lane / 4 + 8, columns 8j + 2(lane % 4) + {0, 1} in s[j][0..1] and
-// s[j][2..3]), which both mma.sync m16n8k16 and wgmma m64nNk16 (per warp) accumulators use.
+// cp.async loader (row by row through a row-address policy, kv_rows.cuh: ContiguousRows or
+// PagedRows, so that a 64-key tile may span several pool blocks), and the per-thread steps on a
+// 16-row slab of scores in the mma C layout (thread lane holds rows lane / 4 and lane / 4 + 8,
+// columns 8j + 2(lane % 4) + {0, 1} in s[j][0..1] and s[j][2..3]), which both mma.sync m16n8k16
+// and wgmma m64nNk16 (per warp) accumulators use.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -12,6 +14,7 @@
 
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/kv_rows.cuh"
 #include "core/cuda/kernels/logits_transform.cuh"
 #include "core/cuda/kernels/mma_sm80.cuh"
 #include "core/cuda/kernels/pdl.cuh"
@@ -89,6 +92,8 @@ struct FlashParams {
   const int32_t* pos0;
   int n, heads, group;  // group: query heads per KV head
   int64_t capacity;
+  int64_t kv_head_stride;  // elements from one KV head's rows to the next (contiguous: capacity * hd;
+                           // paged: pool_blocks * block_size * hd)
   float scale_log2;     // softmax scale * log2(e)
   float scale;          // softmax scale (the score point's, with a score mod)
 };
@@ -97,6 +102,7 @@ inline FlashParams flash_params(const AttentionParams& p) {
   FlashParams fp;
   fp.q = p.q, fp.k = p.k_cache, fp.v = p.v_cache, fp.out = p.out, fp.pos0 = p.pos0;
   fp.n = int(p.n), fp.heads = int(p.heads), fp.group = int(p.heads / p.kv_heads), fp.capacity = p.capacity;
+  fp.kv_head_stride = p.block_table ? (p.pool_blocks << p.block_shift) * p.hd : p.capacity * p.hd;
   fp.scale_log2 = p.scale * 1.4426950408889634f;
   fp.scale = p.scale;
   return fp;
@@ -126,15 +132,27 @@ void with_mask(const AttentionParams& p, Fn&& fn) {
   }
 }
 
-// fn(mask, logits) with the mask and score-point policies of p (logits_transform.cuh). A score mod
-// runs under the flex interval mask only, so that it adds one instantiation per kernel shape rather
-// than one per mask policy.
+// fn(rows) with the row-address policy of p's K/V (kv_rows.cuh): PagedRows through p.block_table
+// (the sequence's row of it), else ContiguousRows.
+template <class Fn>
+void with_rows(const AttentionParams& p, Fn&& fn) {
+  if (p.block_table)
+    fn(PagedRows{p.block_table, p.block_shift, p.hd});
+  else
+    fn(ContiguousRows{p.hd});
+}
+
+// fn(mask, logits, rows) with the mask, score-point and row-address policies of p
+// (logits_transform.cuh, kv_rows.cuh). A score mod runs under the flex interval mask only, so that
+// it adds one instantiation per kernel shape rather than one per mask policy, and over a contiguous
+// cache only (flash_prefill_supported; as the split-KV kernel).
 template <class Fn>
 void with_policies(const AttentionParams& p, Fn&& fn) {
   if (p.score_mod.empty()) {
-    with_mask(p, [&](auto mask) { fn(mask, PlainLogits{}); });
+    with_rows(p, [&](auto rows) { with_mask(p, [&](auto mask) { fn(mask, PlainLogits{}, rows); }); });
   } else {
-    fn(flex_interval_mask(p), ScoreModLogits{p.score_mod, p.heads});
+    CTX_CHECK(!p.block_table, "flash prefill: score mods run over a contiguous cache only");
+    fn(flex_interval_mask(p), ScoreModLogits{p.score_mod, p.heads}, ContiguousRows{p.hd});
   }
 }
 
@@ -146,7 +164,8 @@ void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, in
 void launch_flash_prefill_sm90_tma(const AttentionParams& p, cudaStream_t stream, bool pingpong);
 
 // The block's place in the problem: query rows [m0, m0 + rows_valid) at positions [p_lo, p_hi],
-// key tiles first_tile .. last_tile, and the head's Q/K/V/out bases.
+// key tiles first_tile .. last_tile, and the head's Q/K/V/out bases (k, v: its KV head's base, key
+// j's row at rows(j) from it).
 struct BlockWork {
   int m0, rows_valid, p_lo, p_hi, k_hi, first_tile, last_tile;  // k_hi: the last key any row sees
   int64_t q_stride;  // heads * hd
@@ -167,7 +186,7 @@ __device__ __forceinline__ BlockWork block_work(const FlashParams& p, const Mask
   w.q_stride = int64_t(p.heads) * kHd;
   w.q = p.q + int64_t(w.m0) * w.q_stride + int64_t(h) * kHd;
   w.out = p.out + int64_t(w.m0) * w.q_stride + int64_t(h) * kHd;
-  const int64_t kv_offset = int64_t(h / p.group) * p.capacity * kHd;
+  const int64_t kv_offset = int64_t(h / p.group) * p.kv_head_stride;
   w.k = p.k + kv_offset, w.v = p.v + kv_offset;
   return w;
 }
@@ -189,10 +208,13 @@ __device__ __forceinline__ int pair_chunk_offset(int i, int x) {
   return ((2 * i) >> 3) * (kRows * 64) + ((((2 * i) & 6) ^ x) << 3);
 }
 
-// Starts the copy (cp.async, one commit group left to the caller) of rows [0, kRows) of a
-// [.., stride] bf16 matrix at g into a tile; rows >= valid are zero-filled and not read.
-template <int kRows, int kHd, int kThreads>
-__device__ __forceinline__ void load_tile(bf16* s, const bf16* g, int64_t stride, int valid, int tid) {
+// Starts the copy (cp.async, one commit group left to the caller) of rows j0 .. j0 + kRows - 1 into
+// a tile, row j (its kHd bf16) at g + rows(j): 16 bytes per copy, each row addressed on its own, so
+// that the rows of a tile may lie anywhere (paged: one pool block per block_size keys). Rows
+// j0 + r with r >= valid are zero-filled and neither read nor addressed (PagedRows would read a
+// table entry past the sequence).
+template <int kRows, int kHd, int kThreads, class Rows>
+__device__ __forceinline__ void load_tile(bf16* s, const bf16* g, const Rows& rows, int64_t j0, int valid, int tid) {
   constexpr int kChunks = kHd / 8;
   static_assert(kRows * kChunks % kThreads == 0, "whole chunks per thread");
 #pragma unroll
@@ -200,18 +222,17 @@ __device__ __forceinline__ void load_tile(bf16* s, const bf16* g, int64_t stride
     const int idx = tid + i * kThreads;
     const int r = idx / kChunks, c = idx % kChunks;
     const bool ok = r < valid;
-    mma::cp_async_16(mma::smem_addr(s + tile_offset<kRows>(r, c)), g + (ok ? int64_t(r) * stride + c * 8 : 0),
-                     ok ? 16 : 0);
+    mma::cp_async_16(mma::smem_addr(s + tile_offset<kRows>(r, c)), g + (ok ? rows(j0 + r) + c * 8 : 0), ok ? 16 : 0);
   }
 }
 
 // A block's start: its work, and the cp.async (one committed group) of its Q rows and its last K tile.
-template <int kRows, int kHd, int kThreads, class Mask>
-__device__ __forceinline__ BlockWork start_block(const FlashParams& p, const Mask& mask, bf16* sQ, bf16* sK, int tid) {
+template <int kRows, int kHd, int kThreads, class Mask, class Rows>
+__device__ __forceinline__ BlockWork start_block(const FlashParams& p, const Mask& mask, const Rows& rows, bf16* sQ,
+                                                 bf16* sK, int tid) {
   const BlockWork w = block_work<kHd>(p, mask, kRows);
-  load_tile<kRows, kHd, kThreads>(sQ, w.q, w.q_stride, w.rows_valid, tid);
-  load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(w.last_tile) * kKeys * kHd, kHd, w.k_hi - w.last_tile * kKeys + 1,
-                                  tid);
+  load_tile<kRows, kHd, kThreads>(sQ, w.q, ContiguousRows{w.q_stride}, 0, w.rows_valid, tid);
+  load_tile<kKeys, kHd, kThreads>(sK, w.k, rows, int64_t(w.last_tile) * kKeys, w.k_hi - w.last_tile * kKeys + 1, tid);
   mma::cp_async_commit();
   return w;
 }

@@ -9,6 +9,8 @@
 //   wait V[t]; barrier; start K[t-1]           |  online softmax of S, rescale O  |  O += P V[t]
 // so each load runs under the other half's math; one K and one V buffer suffice (the barriers
 // order the reuse). Fragments come from the swizzled tiles with ldmatrix (.trans for V).
+// K/V rows are addressed one by one through the Rows policy (kv_rows.cuh: contiguous or paged), so a
+// tile may span several pool blocks.
 // Rows >= n and keys past the block's last position are zero-filled (never garbage: V rows enter
 // P.V even where P is 0); masked scores are -inf. A score mod is the Logits policy
 // (logits_transform.cuh), applied to the scaled scores before the mask (flash::transform_slab).
@@ -37,9 +39,9 @@ constexpr int smem_bytes() {
 // kWarps warps of kMTiles 16-row slabs each. kMTiles = 1: Q fragments stay in registers; 2: they
 // are re-read from shared memory per tile (registers go to the doubled S and O), and every K/V
 // fragment feeds two mma.
-template <int kHd, int kWarps, int kMTiles, class Mask, class Logits>
+template <int kHd, int kWarps, int kMTiles, class Mask, class Logits, class Rows>
 __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 : 1)
-    flash_prefill_kernel(flash::FlashParams p, Mask unbound_mask, Logits logits) {
+    flash_prefill_kernel(flash::FlashParams p, Mask unbound_mask, Logits logits, Rows rows) {
   constexpr int kThreads = 32 * kWarps;
   constexpr int kRows = kWarps * 16 * kMTiles;
   constexpr int kKSteps = kHd / 16;   // k16 steps of Q.K^T
@@ -55,7 +57,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
   pdl_trigger();
   const Mask mask = unbound_mask.bound(*p.pos0 + p.n - 1);  // the last cached key
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const flash::BlockWork w = flash::start_block<kRows, kHd, kThreads>(p, mask, sQ, sK, tid);
+  const flash::BlockWork w = flash::start_block<kRows, kHd, kThreads>(p, mask, rows, sQ, sK, tid);
 
   // ldmatrix lane addressing. Every tile row used is 8-aligned + (lane & 7), so the swizzle key is
   // lane & 7 and chunk 2i + hi of a row lands at pair_chunk_offset(i, hi ^ (lane & 7)).
@@ -84,7 +86,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
     const int k0 = tile * kKeys;
     mma::cp_async_wait<0>();
     __syncthreads();  // K[tile] (and Q) landed; every warp is done with V[tile + 1]
-    flash::load_tile<kKeys, kHd, kThreads>(sV, w.v + int64_t(k0) * kHd, kHd, w.k_hi - k0 + 1, tid);
+    flash::load_tile<kKeys, kHd, kThreads>(sV, w.v, rows, k0, w.k_hi - k0 + 1, tid);
     mma::cp_async_commit();
     if constexpr (kQInRegs) {
       if (tile == w.last_tile)
@@ -131,7 +133,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
     mma::cp_async_wait<0>();
     __syncthreads();  // V[tile] landed; every warp is done with K[tile]
     if (tile > w.first_tile) {
-      flash::load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(k0 - kKeys) * kHd, kHd, kKeys, tid);
+      flash::load_tile<kKeys, kHd, kThreads>(sK, w.k, rows, k0 - kKeys, kKeys, tid);
       mma::cp_async_commit();
     }
 #pragma unroll
@@ -160,36 +162,39 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps == 4 && kMTiles == 1 ? 2 :
   for (int mt = 0; mt < kMTiles; ++mt) flash::store_slab(o[mt], row_sum[mt], w, warp_row + mt * 16, lane);
 }
 
-template <int kHd, int kWarps, int kMTiles, class Mask, class Logits>
-void launch_config(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, cudaStream_t stream) {
+template <int kHd, int kWarps, int kMTiles, class Mask, class Logits, class Rows>
+void launch_config(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, const Rows& rows,
+                   cudaStream_t stream) {
   constexpr int kRows = kWarps * 16 * kMTiles;
   const dim3 grid(unsigned(fp.heads), unsigned((fp.n + kRows - 1) / kRows));
-  launch_pdl(flash_prefill_kernel<kHd, kWarps, kMTiles, Mask, Logits>, grid, dim3(32 * kWarps),
-             size_t(smem_bytes<kHd, kWarps, kMTiles>()), stream, fp, mask, logits);
+  launch_pdl(flash_prefill_kernel<kHd, kWarps, kMTiles, Mask, Logits, Rows>, grid, dim3(32 * kWarps),
+             size_t(smem_bytes<kHd, kWarps, kMTiles>()), stream, fp, mask, logits, rows);
 }
 
-template <int kHd, class Mask, class Logits>
-void launch_shape(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, const FlashConfig& config,
-                  cudaStream_t stream) {
+template <int kHd, class Mask, class Logits, class Rows>
+void launch_shape(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, const Rows& rows,
+                  const FlashConfig& config, cudaStream_t stream) {
   if (config.rows == 64)
-    launch_config<kHd, 4, 1>(fp, mask, logits, stream);
+    launch_config<kHd, 4, 1>(fp, mask, logits, rows, stream);
   else if (config.warps == 4)
-    launch_config<kHd, 4, 2>(fp, mask, logits, stream);
+    launch_config<kHd, 4, 2>(fp, mask, logits, rows, stream);
   else
-    launch_config<kHd, 8, 1>(fp, mask, logits, stream);
+    launch_config<kHd, 8, 1>(fp, mask, logits, rows, stream);
 }
 
 }  // namespace
 
 bool flash_prefill_supported(const AttentionParams& p) {
-  return (p.hd == 64 || p.hd == 128) && !p.block_table && !p.seq_lens && p.kivi.bits == 0 && p.kv_heads > 0 &&
-         p.heads % p.kv_heads == 0 &&
-         p.n >= 1 && p.n < INT_MAX && p.capacity < INT_MAX;
+  // Paged: one sequence's row of the block table, blocks of a power of two <= 1024 positions, no score mod.
+  const bool layout_ok = !p.block_table || (p.block_shift >= 0 && p.block_shift <= 10 && p.score_mod.empty());
+  return (p.hd == 64 || p.hd == 128) && layout_ok && !p.seq_lens && p.kivi.bits == 0 && p.kv_heads > 0 &&
+         p.heads % p.kv_heads == 0 && p.n >= 1 && p.n < INT_MAX && p.capacity < INT_MAX;
 }
 
 bool flash_prefill_tma_supported(const AttentionParams& p) {
   const auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
-  return flash_prefill_supported(p) && p.score_mod.empty() && aligned(p.q) && aligned(p.k_cache) &&
+  // The tensor maps describe a contiguous [kv_heads][capacity][hd] cache: paged K/V is not for them.
+  return flash_prefill_supported(p) && !p.block_table && p.score_mod.empty() && aligned(p.q) && aligned(p.k_cache) &&
          aligned(p.v_cache);
 }
 
@@ -229,7 +234,7 @@ void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, const F
   if (config.impl == FlashImpl::kWgmmaTma) {
     if (flash_prefill_tma_supported(p))
       flash::launch_flash_prefill_sm90_tma(p, stream, config.pingpong);
-    else  // a score mod or unaligned tensors: the same loop without the copy engine
+    else  // a score mod, paged K/V or unaligned tensors: the same loop without the copy engine
       flash::launch_flash_prefill_sm90(p, stream, 64);
     return;
   }
@@ -238,11 +243,11 @@ void launch_flash_prefill(const AttentionParams& p, cudaStream_t stream, const F
     return;
   }
   const flash::FlashParams fp = flash::flash_params(p);
-  flash::with_policies(p, [&](auto mask, auto logits) {
+  flash::with_policies(p, [&](auto mask, auto logits, auto rows) {
     if (p.hd == 64)
-      launch_shape<64>(fp, mask, logits, config, stream);
+      launch_shape<64>(fp, mask, logits, rows, config, stream);
     else
-      launch_shape<128>(fp, mask, logits, config, stream);
+      launch_shape<128>(fp, mask, logits, rows, config, stream);
   });
 }
 

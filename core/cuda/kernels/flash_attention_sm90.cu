@@ -12,6 +12,8 @@
 // Tiles are stored by cp.async in the 128-byte swizzle both the ldmatrix kernel and the tensor
 // cores read (flash::tile_offset), 1024-byte aligned; cp.async writes go through the generic
 // proxy, hence fence.proxy.async before each barrier that hands a tile to wgmma.
+// K/V rows come through the Rows policy (kv_rows.cuh: contiguous or paged, a tile may span several
+// pool blocks), one cp.async per 16 bytes as before.
 // A score mod is the Logits policy (flash::transform_slab before the mask), as in the mma.sync kernel.
 // Built for sm_90a only; other targets get an empty kernel that the launcher never starts
 // (flash_prefill_wgmma_available()).
@@ -41,9 +43,9 @@ __device__ __forceinline__ void pv_wgmma(float (&o)[kHd / 8][4], const uint32_t 
     wgmma::wgmma_rs_m64n128k16(o, a, desc_v);
 }
 
-template <int kHd, int kWG, class Mask, class Logits>
+template <int kHd, int kWG, class Mask, class Logits, class Rows>
 __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1)
-    flash_prefill_sm90_kernel(flash::FlashParams p, Mask unbound_mask, Logits logits) {
+    flash_prefill_sm90_kernel(flash::FlashParams p, Mask unbound_mask, Logits logits, Rows rows) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   constexpr int kThreads = 128 * kWG, kRows = 64 * kWG;
   constexpr int kKSteps = kHd / 16;   // k16 slices of Q.K^T
@@ -59,7 +61,7 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1)
   pdl_trigger();
   const Mask mask = unbound_mask.bound(*p.pos0 + p.n - 1);  // the last cached key
   const int tid = threadIdx.x, group = tid / 128, warp = (tid / 32) % 4, lane = tid % 32;
-  const flash::BlockWork w = flash::start_block<kRows, kHd, kThreads>(p, mask, sQ, sK, tid);
+  const flash::BlockWork w = flash::start_block<kRows, kHd, kThreads>(p, mask, rows, sQ, sK, tid);
 
   // Descriptors (tile_offset's layout: column blocks of 64 elements, rows of 128 bytes). Q and K
   // are K-major: slice kk starts in column block kk / 4, 32 bytes per slice into the row. V is
@@ -81,7 +83,7 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1)
     mma::cp_async_wait<0>();
     wgmma::fence_proxy_async();
     __syncthreads();  // K[tile] (and Q) landed; every warpgroup is done with V[tile + 1]
-    flash::load_tile<kKeys, kHd, kThreads>(sV, w.v + int64_t(k0) * kHd, kHd, w.k_hi - k0 + 1, tid);
+    flash::load_tile<kKeys, kHd, kThreads>(sV, w.v, rows, k0, w.k_hi - k0 + 1, tid);
     mma::cp_async_commit();
 
     float s[kNTiles][4];
@@ -98,7 +100,7 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1)
     wgmma::fence_proxy_async();
     __syncthreads();  // V[tile] landed; every warpgroup is done with K[tile]
     if (tile > w.first_tile) {
-      flash::load_tile<kKeys, kHd, kThreads>(sK, w.k + int64_t(k0 - kKeys) * kHd, kHd, kKeys, tid);
+      flash::load_tile<kKeys, kHd, kThreads>(sK, w.k, rows, k0 - kKeys, kKeys, tid);
       mma::cp_async_commit();
     }
     flash::softmax_slab(s, o, row_max, row_sum, flash::softmax_scale_log2<Logits>(p));
@@ -117,12 +119,13 @@ __global__ void __launch_bounds__(128 * kWG, kWG == 1 ? 3 : 1)
 #endif
 }
 
-template <int kHd, int kWG, class Mask, class Logits>
-void launch_sm90_config(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, cudaStream_t stream) {
+template <int kHd, int kWG, class Mask, class Logits, class Rows>
+void launch_sm90_config(const flash::FlashParams& fp, const Mask& mask, const Logits& logits, const Rows& rows,
+                        cudaStream_t stream) {
   constexpr int kRows = 64 * kWG;
   const dim3 grid(unsigned(fp.heads), unsigned((fp.n + kRows - 1) / kRows));
-  launch_pdl(flash_prefill_sm90_kernel<kHd, kWG, Mask, Logits>, grid, dim3(128 * kWG),
-             size_t(sm90_smem_bytes<kHd, kWG>()), stream, fp, mask, logits);
+  launch_pdl(flash_prefill_sm90_kernel<kHd, kWG, Mask, Logits, Rows>, grid, dim3(128 * kWG),
+             size_t(sm90_smem_bytes<kHd, kWG>()), stream, fp, mask, logits, rows);
 }
 
 }  // namespace
@@ -132,13 +135,13 @@ namespace flash {
 void launch_flash_prefill_sm90(const AttentionParams& p, cudaStream_t stream, int rows_per_block) {
   CTX_CHECK(flash_prefill_wgmma_available(), "flash prefill: the wgmma kernel needs a compute capability 9.0 GPU");
   const FlashParams fp = flash_params(p);
-  with_policies(p, [&](auto mask, auto logits) {
+  with_policies(p, [&](auto mask, auto logits, auto rows) {
     if (p.hd == 64)
-      rows_per_block == 64 ? launch_sm90_config<64, 1>(fp, mask, logits, stream)
-                           : launch_sm90_config<64, 2>(fp, mask, logits, stream);
+      rows_per_block == 64 ? launch_sm90_config<64, 1>(fp, mask, logits, rows, stream)
+                           : launch_sm90_config<64, 2>(fp, mask, logits, rows, stream);
     else
-      rows_per_block == 64 ? launch_sm90_config<128, 1>(fp, mask, logits, stream)
-                           : launch_sm90_config<128, 2>(fp, mask, logits, stream);
+      rows_per_block == 64 ? launch_sm90_config<128, 1>(fp, mask, logits, rows, stream)
+                           : launch_sm90_config<128, 2>(fp, mask, logits, rows, stream);
   });
 }
 

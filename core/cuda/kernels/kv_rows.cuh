@@ -1,0 +1,29 @@
+// Where key j's row of one KV head lives (internal to core/cuda/kernels): the row-address policies
+// the split-KV decode kernels (attention_pass.cuh) and the flash prefill kernels
+// (flash_attention_common.cuh) read K and V through, so that one kernel body serves both layouts.
+//   ContiguousRows  [capacity][hd] per KV head: row j at j * hd
+//   PagedRows       [pool_blocks][block_size][hd] per KV head (kernels.h AttentionParams::
+//                   block_table): row j in pool block table[j >> shift], at j & (block_size - 1)
+// operator()(j) is the element offset of row j from the KV head's base; j must be a key the
+// sequence holds (PagedRows reads its table entry).
+#pragma once
+
+#include <cstdint>
+
+namespace ctx::cuda {
+
+struct ContiguousRows {
+  int64_t hd;
+  __device__ int64_t operator()(int64_t j) const { return j * hd; }
+};
+
+struct PagedRows {
+  const int32_t* table;  // this sequence's row of the block table
+  int shift;             // log2(block_size)
+  int64_t hd;
+  __device__ int64_t operator()(int64_t j) const {
+    return ((int64_t(__ldg(table + (j >> shift))) << shift) | (j & ((int64_t(1) << shift) - 1))) * hd;
+  }
+};
+
+}  // namespace ctx::cuda
