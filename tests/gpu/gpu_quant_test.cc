@@ -46,7 +46,9 @@
 //   ones; greedy near ties are allowed at 5% as for q8_0/q4_0 (no device measurement yet). Decode vs
 //   the prefill path: the decomposition is per call, so a prompt's outlier columns are any of its
 //   tokens' and one token's only its own: the two paths quantize different entries (with threshold 1
-//   most columns are a prompt's outliers, a third of a token's); bounded at 3e-2 as GPU vs CPU.
+//   most columns are a prompt's outliers, a third of a token's); bounded at 3e-2 as GPU vs CPU. The
+//   CPU engine itself, same fixture and prompts (24 tokens): decode vs prefill 1.2e-2 at threshold 1,
+//   1.6e-7 at 6 (the fixture's activations have no outlier there); llm_int8 vs float32 2.5%.
 #include <gtest/gtest.h>
 
 #include <algorithm>
