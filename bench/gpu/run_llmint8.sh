@@ -5,7 +5,7 @@
 # ctxlab's batch-1 decode of Llama-2-7B's layer shape with 8 layers (random weights) with llm_int8 and
 # with int8 (the same packed bytes without the decomposition) on the same card: ms/token, the
 # roofline ratio and the per-matrix GEMV table. Full logs under $OUT.
-# Here:   BUILD=build-cuda JOBS=1 BUNDLE_TESTS="gpu_quant_test gpu_quant_layout_test" bash scripts/device_bundle.sh
+# Here:   BUILD=build-cuda JOBS=1 BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
 # Device: bash bench/gpu/run_llmint8.sh   (run tool, carry the bundle as .device, kind nvidia-h100-x1)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
