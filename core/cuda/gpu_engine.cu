@@ -96,7 +96,11 @@ class GpuEngineImpl final : public GpuEngine {
   Bf16Buffer upload_stacked(std::initializer_list<const WeightVector*> vs);
   // out[n, rows] = x[n, cols] W^T in float32 through cuBLAS (tensor cores; quantized W dequantized first).
   void gemm(const bf16* x, int64_t n, const LinearWeights& w, float* out) {
-    w.gemm(blas_, x, n, out, dequant_scratch_.get(), dequant_scratch_.size(), stream_);
+    GemmScratch scratch;
+    scratch.tiles = dequant_scratch_.get(), scratch.tile_elems = dequant_scratch_.size();
+    scratch.inputs = int8_inputs_.get(), scratch.input_elems = int8_inputs_.size();
+    scratch.columns = int8_columns_.get(), scratch.column_count = int8_columns_.size();
+    w.gemm(blas_, x, n, out, scratch, stream_);
   }
   // out[n, rows] (+)= alpha * (x[n, cols] W^T + bias): the GEMV kernel for one row, cuBLAS otherwise.
   void linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha, bool accumulate,
@@ -159,6 +163,9 @@ class GpuEngineImpl final : public GpuEngine {
   LinearWeights classifier_;  // lm_head, or a view of embed_ when tied
   bool tied_ = false;
   Bf16Buffer dequant_scratch_;  // prefill's bf16 tiles of quantized matrices (empty without any)
+  // llm_int8 (empty without): prefill's staged inputs [chunk, widest such cols] and outlier column flags.
+  Bf16Buffer int8_inputs_;
+  DeviceBuffer<uint8_t> int8_columns_;
   std::vector<LayerBuffers> layers_;
   DeviceBuffer<float> inv_freq_;
   std::unique_ptr<GpuKvCache> kv_;   // attention layers only
@@ -215,6 +222,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   tied_ = w.lm_head.data == w.embed.data && !w.lm_head.quant;
   classifier_ = tied_ ? LinearWeights::borrow(embed_.get(), c.vocab_size, c.hidden_size) : upload({&w.lm_head}, "lm_head");
   int64_t dequant_elems = classifier_.quantized() ? classifier_.rows() * classifier_.cols() : 0;
+  int64_t int8_cols = classifier_.int8_activations() ? classifier_.cols() : 0;
   const int64_t state_floats = c.num_mamba_layers() > 0 ? mamba2_state_floats(c.mamba) : 0;
   int64_t mamba_layers = 0;
   for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -234,8 +242,10 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
       b.q_norm = upload(s.q_norm), b.k_norm = upload(s.k_norm);
     }
     b.w_gate_up = upload({&s.w_gate, &s.w_up}, "gate/up_proj"), b.w_down = upload({&s.w_down}, "down_proj");
-    for (const LinearWeights* m : {&b.wqkv, &b.wo, &b.w_gate_up, &b.w_down, &b.w_in, &b.w_out})
+    for (const LinearWeights* m : {&b.wqkv, &b.wo, &b.w_gate_up, &b.w_down, &b.w_in, &b.w_out}) {
       if (m->quantized()) dequant_elems = std::max(dequant_elems, m->rows() * m->cols());
+      if (m->int8_activations()) int8_cols = std::max(int8_cols, m->cols());
+    }
     b.b_gate_up = upload_stacked({&s.b_gate, &s.b_up}), b.b_down = upload(s.b_down);
     b.window = c.layer_window.empty() ? 0 : c.layer_window[size_t(l)];
     layers_.push_back(std::move(b));
@@ -248,6 +258,10 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   if (dequant_elems > 0) dequant_scratch_ = Bf16Buffer(alloc_, std::min(dequant_elems, kDequantScratchElems));
 
   const int64_t cap = options_.capacity, chunk = std::min(options_.prefill_chunk, cap);
+  if (int8_cols > 0) {  // every GEMM takes at most chunk rows (prefill chunks, batched decode, logits)
+    int8_inputs_ = Bf16Buffer(alloc_, chunk * int8_cols);
+    int8_columns_ = DeviceBuffer<uint8_t>(alloc_, int8_cols);
+  }
   GpuKvShape kv;
   kv.layers = c.num_kv_layers(), kv.kv_heads = c.num_kv_heads, kv.head_dim = c.head_dim;
   kv.slots = options_.max_batch, kv.capacity = cap;

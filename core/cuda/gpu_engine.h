@@ -5,10 +5,12 @@
 //   weights      uploaded once from a loaded Model (float32 on the host) as bf16, row-major like the
 //                CPU engine ([out_features, in_features]); embedding, norms and biases too. Linear
 //                layers that a quant plugin quantized on the host (quantize_model_weights, as for the
-//                CPU engine: int8, q8_0, q4_0, nf4, fp4) stay in the plugin's packed bytes on the device
-//                (linear_weights.h): decode runs a fused dequantize-GEMV, prefill dequantizes bf16
-//                tiles for cuBLAS; activations stay bf16, so the results are the dequantized matrix's
-//                (q8_0/q4_0 do not quantize the activations as their CPU kernels do)
+//                CPU engine: int8, llm_int8, q8_0, q4_0, nf4, fp4) stay in the plugin's packed bytes on
+//                the device (linear_weights.h): decode runs a fused dequantize-GEMV, prefill dequantizes
+//                bf16 tiles for cuBLAS; activations stay bf16, so the results are the dequantized
+//                matrix's (q8_0/q4_0 do not quantize the activations as their CPU kernels do), except
+//                llm_int8, whose input decomposition (int8 codes + outlier columns) runs on the device
+//                as in its plugin
 //   prefill      n tokens at once: cuBLAS bf16 GEMMs (float32 output), RMSNorm, RoPE (+ q/k norm) and
 //                the KV write fused in one kernel, causal attention over the cache (sliding windows
 //                included; tensor-core FlashAttention-2 tiles for >= 64 tokens at head_dim 64/128,

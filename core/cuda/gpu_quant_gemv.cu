@@ -81,13 +81,22 @@ std::vector<float> gpu_gemm(const std::vector<const WeightMatrix*>& parts, std::
   const LinearWeights w = LinearWeights::upload(alloc, parts, "gpu_gemm matrix");
   if (n < 1 || int64_t(x.size()) != n * w.cols()) fail("gpu_gemm: x has ", x.size(), " values, not ", n, " rows of ", w.cols());
   const DeviceBuffer<bf16> xd = upload_bf16(alloc, x.data(), n * w.cols());
-  DeviceBuffer<bf16> scratch(alloc, std::max<int64_t>(scratch_elems, 1));
+  DeviceBuffer<bf16> tiles(alloc, std::max<int64_t>(scratch_elems, 1));
+  GemmScratch scratch;
+  scratch.tiles = tiles.get(), scratch.tile_elems = scratch_elems;
+  DeviceBuffer<bf16> inputs;
+  DeviceBuffer<uint8_t> columns;
+  if (w.int8_activations()) {
+    inputs = DeviceBuffer<bf16>(alloc, n * w.cols()), columns = DeviceBuffer<uint8_t>(alloc, w.cols());
+    scratch.inputs = inputs.get(), scratch.input_elems = inputs.size();
+    scratch.columns = columns.get(), scratch.column_count = columns.size();
+  }
   DeviceBuffer<float> out(alloc, n * w.rows());
   cublasHandle_t blas = nullptr;
   CTX_CUBLAS_CHECK(cublas().create(&blas));
   CTX_CUBLAS_CHECK(cublas().set_stream(blas, nullptr));
   try {
-    w.gemm(blas, xd.get(), n, out.get(), scratch.get(), scratch_elems, nullptr);
+    w.gemm(blas, xd.get(), n, out.get(), scratch, nullptr);
     CTX_CUDA_CHECK(cudaDeviceSynchronize());
   } catch (...) {
     cublas().destroy(blas);

@@ -3,8 +3,9 @@
 // matrices, and for `ctxlab bench gpu-decode --quant`'s per-format GEMV bandwidth table.
 //
 // `parts` is the row-wise stack the engine would build (e.g. {&wq, &wk, &wv}): all float32 (uploaded as
-// bf16, the bf16 kernels) or all quantized by one plugin (uploaded in its packed form). Errors as
-// LinearWeights::upload; without CUDA or a GPU every function throws ctx::Unsupported.
+// bf16, the bf16 kernels) or all quantized by one plugin (uploaded in its packed form). llm_int8 runs
+// LLM.int8()'s decomposition of the input (gpu_gemv: staged as int8 codes; gpu_gemm: as values).
+// Errors as LinearWeights::upload; without CUDA or a GPU every function throws ctx::Unsupported.
 #pragma once
 
 #include <cstdint>

@@ -37,7 +37,7 @@ DeviceBuffer<T> to_device(DeviceAllocator& alloc, const std::vector<T>& host) {
 
 bool same_layout(const PackedLayout& a, const PackedLayout& b) {
   return a.kind == b.kind && a.blocksize == b.blocksize && a.double_quant == b.double_quant &&
-         a.code_values == b.code_values;
+         a.code_values == b.code_values && a.outlier_threshold == b.outlier_threshold;
 }
 
 // One part as the packer reads it: the code (int8 value, or 4-bit code 0..15) and the scale of
@@ -93,7 +93,7 @@ PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts,
     throw Unsupported(str_cat("GPU engine: ", what, " (", first.format(), "): ", why));
   };
   if (layout.kind == PackedKind::kNone)
-    refuse("no GPU kernel for this format (supported: int8, q8_0, q4_0, nf4, fp4)");
+    refuse("no GPU kernel for this format (supported: int8, llm_int8, q8_0, q4_0, nf4, fp4)");
   int64_t rows = 0, tiles = 0;
   for (size_t k = 0; k < parts.size(); ++k) {
     const QuantizedMatrix* p = parts[k];
@@ -104,7 +104,8 @@ PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts,
   }
   view.num_parts = int(parts.size());
   view.rows = rows, view.cols = cols, view.chunks = (cols + 63) / 64, view.tiles = tiles;
-  if (layout.kind != PackedKind::kRowwiseInt8 && cols % 32 != 0)
+  const bool rowwise_int8 = layout.kind == PackedKind::kRowwiseInt8 || layout.kind == PackedKind::kLlmInt8;
+  if (!rowwise_int8 && cols % 32 != 0)
     refuse(str_cat("the GPU kernel needs cols divisible by 32 (whole groups of 32 in one scale block); the matrix has ",
                    cols));
   std::vector<PartSource> src(parts.size());
@@ -114,7 +115,8 @@ PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts,
     const auto buffers = p.buffers();
     src[k].rows = p.rows();
     switch (layout.kind) {
-      case PackedKind::kRowwiseInt8: {
+      case PackedKind::kRowwiseInt8:
+      case PackedKind::kLlmInt8: {
         const auto* q = static_cast<const int8_t*>(find_buffer(buffers, "int8", p, p.rows() * cols).data);
         const auto* amax = static_cast<const float*>(find_buffer(buffers, "absmax", p, p.rows() * 4).data);
         src[k].code = [q, cols](int64_t r, int64_t c) { return int(uint8_t(q[r * cols + c])); };
@@ -176,8 +178,11 @@ PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts,
       for (int64_t r = 0; r < src[size_t(k)].rows; ++r) f(size_t(k), r, view.parts[k].tile0 + r / 16, int(r % 16));
   };
   switch (layout.kind) {
-    case PackedKind::kRowwiseInt8: {
+    case PackedKind::kRowwiseInt8:
+    case PackedKind::kLlmInt8: {
       view.format = QuantFormat::kInt8;
+      view.int8_activations = layout.kind == PackedKind::kLlmInt8;
+      view.outlier_threshold = layout.outlier_threshold;
       pack_codes<Int8Format>(view, src, packed.codes);
       std::vector<float> s(size_t(tiles * 16), 0.f);
       for_rows([&](size_t k, int64_t r, int64_t tile, int i) { s[size_t(tile * 16 + i)] = scale_at(k, r, 0); });

@@ -6,10 +6,11 @@
 // The source matrices are read through QuantizedMatrix::buffers() and packed_layout()
 // (core/quant/packed_layout.h); core never includes a plugin.
 //
-// Supported: int8 (kRowwiseInt8, any shape), q8_0 and q4_0 (kGgmlQ8_0/Q4_0), nf4 and fp4
-// (kBlockwise4Bit, any blocksize, with or without double quantization, cols % 32 == 0). Anything else
-// (llm_int8, whose activations are decomposed per call; nf4/fp4 with cols % 32 != 0) is
-// ctx::Unsupported naming the matrix, its format and the reason.
+// Supported: int8 (kRowwiseInt8, any shape), llm_int8 (kLlmInt8: int8's bytes, with the view's
+// int8_activations and outlier threshold: the kernels decompose the input per call as the plugin does),
+// q8_0 and q4_0 (kGgmlQ8_0/Q4_0), nf4 and fp4 (kBlockwise4Bit, any blocksize, with or without double
+// quantization, cols % 32 == 0). Anything else (kNone; nf4/fp4 with cols % 32 != 0; a stack mixing
+// formats or llm_int8 thresholds) is ctx::Unsupported naming the matrix, its format and the reason.
 // Immutable after construction.
 #pragma once
 

@@ -73,15 +73,24 @@ void LinearWeights::gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act
   launch_gemv_swiglu(bf16_, in, rows_ / 2, cols_, bias, act, stream);
 }
 
-void LinearWeights::gemm(cublasHandle_t blas, const bf16* x, int64_t n, float* out, bf16* scratch,
-                         int64_t scratch_elems, cudaStream_t stream) const {
+void LinearWeights::gemm(cublasHandle_t blas, const bf16* x, int64_t n, float* out, const GemmScratch& scratch,
+                         cudaStream_t stream) const {
   if (!quant_) return gemm_bf16(blas, bf16_, rows_, cols_, x, n, out, rows_);
-  CTX_CHECK(scratch && scratch_elems >= cols_, "dequantization scratch of ", scratch_elems, " for ", cols_, " columns");
-  const int64_t tile = std::min(rows_, scratch_elems / cols_);
+  CTX_CHECK(scratch.tiles && scratch.tile_elems >= cols_, "dequantization scratch of ", scratch.tile_elems, " for ",
+            cols_, " columns");
+  const QuantMatrixView& view = quant_->view();
+  if (view.int8_activations) {
+    CTX_CHECK(scratch.inputs && scratch.input_elems >= n * cols_ && scratch.columns && scratch.column_count >= cols_,
+              "LLM.int8() input scratch of ", scratch.input_elems, " (", scratch.column_count, " columns) for ", n,
+              " rows of ", cols_);
+    launch_int8_activations(x, n, cols_, view.outlier_threshold, scratch.columns, scratch.inputs, stream);
+    x = scratch.inputs;
+  }
+  const int64_t tile = std::min(rows_, scratch.tile_elems / cols_);
   for (int64_t r0 = 0; r0 < rows_; r0 += tile) {
     const int64_t r1 = std::min(rows_, r0 + tile);
-    launch_dequantize(quant_->view(), r0, r1, scratch, stream);
-    gemm_bf16(blas, scratch, r1 - r0, cols_, x, n, out + r0, rows_);
+    launch_dequantize(view, r0, r1, scratch.tiles, stream);
+    gemm_bf16(blas, scratch.tiles, r1 - r0, cols_, x, n, out + r0, rows_);
   }
 }
 

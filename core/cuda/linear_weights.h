@@ -7,7 +7,8 @@
 //            rows at a time, into the caller's scratch buffer, then multiplied by cuBLAS; one GEMM
 //            per tile. Prefill over many tokens is compute-bound, so one extra pass over the packed
 //            bytes and one write + read of each bf16 tile cost little next to the GEMM, and every
-//            format shares cuBLAS's tensor-core kernels instead of needing its own GEMM.
+//            format shares cuBLAS's tensor-core kernels instead of needing its own GEMM. llm_int8 first
+//            stages its input (LLM.int8()'s decomposition, kernels/int8_activations.cuh) into scratch.
 // Movable, not copyable; not thread-safe.
 #pragma once
 
@@ -24,6 +25,16 @@
 
 namespace ctx::cuda {
 
+// The caller's device scratch for gemm() on quantized weights (sized for its largest call).
+struct GemmScratch {
+  bf16* tiles = nullptr;  // dequantized rows: tile_elems >= cols, tiles of tile_elems / cols rows
+  int64_t tile_elems = 0;
+  bf16* inputs = nullptr;  // int8_activations(): the staged input, input_elems >= n * cols
+  int64_t input_elems = 0;
+  uint8_t* columns = nullptr;  // int8_activations(): outlier column flags, column_count >= cols
+  int64_t column_count = 0;
+};
+
 class LinearWeights {
  public:
   LinearWeights() = default;
@@ -37,15 +48,17 @@ class LinearWeights {
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   bool quantized() const { return quant_ != nullptr; }
+  // llm_int8: gemm() needs GemmScratch::inputs and columns.
+  bool int8_activations() const { return quant_ && quant_->view().int8_activations; }
   int64_t bytes() const;  // device bytes owned (0 when borrowed)
 
   // y[r] = (accumulate ? y[r] : 0) + alpha * (W x + bias)[r] (kernels.h launch_gemv).
   void gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y, cudaStream_t stream) const;
   // The stacked [gate; up] matrix: act[r] = swiglu(gate_r, up_r) for r < rows() / 2 (launch_gemv_swiglu).
   void gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const;
-  // out[n, rows] = x[n, cols] W^T in float32 through `blas` (bound to `stream`). A quantized matrix needs
-  // `scratch` of scratch_elems >= cols() bf16; tiles of scratch_elems / cols() rows.
-  void gemm(cublasHandle_t blas, const bf16* x, int64_t n, float* out, bf16* scratch, int64_t scratch_elems,
+  // out[n, rows] = x[n, cols] W^T in float32 through `blas` (bound to `stream`); llm_int8: LLM.int8()'s
+  // product of x. A quantized matrix needs scratch.tiles, llm_int8 also inputs and columns (GemmScratch).
+  void gemm(cublasHandle_t blas, const bf16* x, int64_t n, float* out, const GemmScratch& scratch,
             cudaStream_t stream) const;
 
  private:

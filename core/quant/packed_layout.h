@@ -5,6 +5,13 @@
 //
 // Kinds and the buffers() they name (the formats' headers in plugins/quant/common state the math):
 //   kRowwiseInt8     "int8" [rows, cols] int8, "absmax" [rows] float32; value = q * absmax[r] / 127
+//   kLlmInt8         the buffers of kRowwiseInt8; matmul() decomposes its input per call (LLM.int8(),
+//                    plugins/quant/llm_int8): the outlier columns are the input features where any row
+//                    of x has |x| > outlier_threshold (none when the threshold is 0) and are multiplied
+//                    in floating point; every other entry is quantized to int8 per row of x with the
+//                    absmax of that row's entries |x| <= outlier_threshold (all entries when 0):
+//                    y[j, r] = absmax[r] / 127 * (sx_j * sum_{c not outlier} round(x[j, c] / sx_j) q[r, c]
+//                                                 + sum_{c outlier} x[j, c] q[r, c]),  sx_j = amax_j / 127
 //   kGgmlQ8_0        "blocks" of {fp16 d, int8 qs[32]} row by row; value = qs[i] * d
 //   kGgmlQ4_0        "blocks" of {fp16 d, uint8 qs[16]}: element j in the low nibble of qs[j],
 //                    element j + 16 in the high one; value = (nibble - 8) * d
@@ -21,7 +28,7 @@
 
 namespace ctx {
 
-enum class PackedKind { kNone, kRowwiseInt8, kGgmlQ8_0, kGgmlQ4_0, kBlockwise4Bit };
+enum class PackedKind { kNone, kRowwiseInt8, kLlmInt8, kGgmlQ8_0, kGgmlQ4_0, kBlockwise4Bit };
 
 struct PackedLayout {
   PackedKind kind = PackedKind::kNone;
@@ -29,6 +36,7 @@ struct PackedLayout {
   bool double_quant = false;           // kBlockwise4Bit
   const float* code_values = nullptr;  // kBlockwise4Bit: the 16 code values
   const float* dynamic_map = nullptr;  // kBlockwise4Bit with double_quant: the 256 values of absmax_q
+  float outlier_threshold = 0.f;       // kLlmInt8: > 0 decomposes the input, 0 quantizes all of it
 };
 
 }  // namespace ctx

@@ -14,7 +14,7 @@ std::string plugin_name(const std::string& canonical_spec) {
 }
 
 bool gpu_quant_plugin(const std::string& name) {
-  for (const char* q : {"none", "int8", "q8_0", "q4_0", "nf4", "fp4"})
+  for (const char* q : {"none", "int8", "llm_int8", "q8_0", "q4_0", "nf4", "fp4"})
     if (name == q) return true;
   return false;
 }
@@ -147,8 +147,7 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   // The weights arrive quantized by the trial's plugin; the engine uploads them packed.
   if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
     throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
-                              q == "llm_int8" ? " (its outlier decomposition of the activations runs on the CPU only)" : "",
-                              "; the GPU runs none, int8, q8_0, q4_0, nf4 and fp4"));
+                              "; the GPU runs none, int8, llm_int8, q8_0, q4_0, nf4 and fp4"));
   // KIVI KV: the engine says what it cannot combine it with (paged KV, batches, sliding windows).
   options.kv_quant = resolve_kv_quant(catalog, trial.kv_quant);
   options.kv = cuda::gpu_kv_policy(catalog.kv.resolve(trial.kv));  // Unsupported for kv plugins the GPU lacks

@@ -56,7 +56,8 @@ void set_gpu_attention(const Catalog& catalog, const std::string& spec, cuda::Gp
 // The plugin name of a canonical spec ("sdpa@1{}" -> "sdpa").
 std::string plugin_name(const std::string& canonical_spec);
 
-// Whether the GPU engine runs weights quantized by this quant plugin (none, int8, q8_0, q4_0, nf4, fp4).
+// Whether the GPU engine runs weights quantized by this quant plugin (none, int8, llm_int8, q8_0, q4_0,
+// nf4, fp4).
 bool gpu_quant_plugin(const std::string& name);
 
 }  // namespace ctx::runner

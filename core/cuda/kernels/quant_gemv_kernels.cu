@@ -15,13 +15,16 @@
 // in shared memory; 16 threads run the epilogue (bias, alpha/residual, SwiGLU: gemv_common.cuh). One
 // wave of persistent blocks; the input (or its fused RMSNorm) is staged once per block, as bf16 in
 // natural order (the k order of the fragments is chosen so that a lane's B registers of a group are 8
-// consecutive columns).
+// consecutive columns). LLM.int8() (w.int8_activations, int8 codes only) restages the staged input as
+// int8 codes and scaled outliers (int8_activations.cuh) and multiplies each row's sum by the input's
+// scale with the row scale: the same tensor-core pass over the same packed bytes.
 #include <algorithm>
 
 #include "core/base/error.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/gemv_common.cuh"
+#include "core/cuda/kernels/int8_activations.cuh"
 #include "core/cuda/kernels/mma_sm80.cuh"
 #include "core/cuda/kernels/pdl.cuh"
 #include "core/cuda/kernels/quant_formats.cuh"
@@ -203,6 +206,10 @@ __global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArg
   pdl_trigger();
   bf16* xs = reinterpret_cast<bf16*>(smem);
   stage_input<kNorm>(a.in, w.cols, chunks * 64, xs);  // ends with __syncthreads() (the table too)
+  float input_scale = 1.f;  // LLM.int8(): the staged codes' scale
+  if constexpr (F::kRowScale) {
+    if (w.int8_activations) input_scale = stage_int8_activations(xs, w.cols, w.outlier_threshold);
+  }
   int stage = 0;
   int64_t tile = blockIdx.x;
   for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
@@ -231,7 +238,7 @@ __global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArg
           float s = 0.f;
 #pragma unroll
           for (int k = 0; k < kWarps; ++k) s += partial[p][j][k][i];
-          if constexpr (F::kRowScale) s *= F::row_scale(w, tile + j * a.up_tile0, i);
+          if constexpr (F::kRowScale) s = s * input_scale * F::row_scale(w, tile + j * a.up_tile0, i);
           dot[j] = s;
         }
         gemv_store<kSwiglu>(a.out, a.rows, rows.row0 + i, dot);

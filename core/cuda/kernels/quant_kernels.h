@@ -17,6 +17,9 @@
 //           host with the CPU's fma): per (row, chunk) [tiles][chunks][8][2] when no 64-column chunk
 //           crosses a block (blocksize >= 64, cols % 64 == 0), else per (row, group) as kQ8_0.
 // A stacked matrix (wqkv = [wq; wk; wv], [gate; up]) keeps where each part's tiles start.
+// LLM.int8() (llm_int8) is kInt8 with int8_activations: the input is decomposed per call as the CPU
+// plugin does (int8_activations.cuh): the decode GEMV restages its input in shared memory, prefill
+// stages the n rows with launch_int8_activations() before the GEMM.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -51,11 +54,14 @@ struct QuantMatrixView {
   float code_values[16] = {};    // kCode4
   QuantPart parts[kMaxQuantParts];
   int num_parts = 1;
+  bool int8_activations = false;  // kInt8 only: LLM.int8()'s input decomposition
+  float outlier_threshold = 0.f;  // with int8_activations: > 0 keeps |x| above it in floating point
 };
 
 // Decode: y[r] = (accumulate ? y[r] : 0) + alpha * (sum_c W[r, c] * x[c] + bias[r]) for r < w.rows,
 // with W the CPU plugin's dequantized values (code * scale) and x bf16 (GemvInput: given, or the fused
-// RMSNorm of a float32 hidden state); float32 accumulation. bias may be null.
+// RMSNorm of a float32 hidden state); float32 accumulation. bias may be null. With int8_activations,
+// sum_c W[r, c] * x[c] is LLM.int8()'s product of x (staged as codes, int8_activations.cuh).
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
                        float* y, cudaStream_t stream);
 
@@ -67,5 +73,11 @@ void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, con
 
 // Prefill: out[(r - r0) * w.cols + c] = bf16(W[r, c]) for rows [r0, r1), every column.
 void launch_dequantize(const QuantMatrixView& w, int64_t r0, int64_t r1, bf16* out, cudaStream_t stream);
+
+// Prefill with int8_activations: out [n, cols] = x [n, cols] staged as values (int8_activations.cuh),
+// so that out * W^T is LLM.int8()'s product; outlier_columns [cols] is scratch (1 where the column is
+// an outlier column of the call). threshold 0: no outlier columns.
+void launch_int8_activations(const bf16* x, int64_t n, int64_t cols, float threshold, uint8_t* outlier_columns,
+                             bf16* out, cudaStream_t stream);
 
 }  // namespace ctx::cuda

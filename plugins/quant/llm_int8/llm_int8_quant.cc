@@ -10,6 +10,9 @@
 //   dequantized (bitsandbytes does this part in fp16; we use float32).
 //   y[j, r] = dot_i8(xq_j, q_r) * sx_j/127 * absmax_r/127 + sum_{c outlier} x[j, c] * q[r, c] * absmax_r/127
 // * threshold = 0 disables the decomposition (pure int8 x int8, as bitsandbytes with threshold 0).
+// * packed_layout() is kLlmInt8 (core/quant/packed_layout.h) with the threshold: the GPU engine uploads
+//   the int8 bytes as for `int8` and decomposes each call's input the same way on the device
+//   (core/cuda/kernels/int8_activations.cuh).
 // Kernel: int8 x int8 dot products (quant::dot_i8x32 of q8_kernels.h: vpmaddubsw on |x| as unsigned
 // times sign-adjusted w, pairs fit int16 since 2 * 127 * 127 < 32767, then vpmaddwd into int32), split
 // by output rows across threads, for every n (x is quantized once per call).
@@ -49,8 +52,13 @@ class LlmInt8Matrix final : public quant::RowwiseInt8Matrix {
   LlmInt8Matrix(const WeightMatrix& w, float threshold) : RowwiseInt8Matrix(w), threshold_(threshold) {}
 
   std::string format() const override { return str_cat("llm_int8(threshold=", threshold_, ")"); }
-  // The int8 bytes alone do not say how matmul() treats the activations (outlier decomposition).
-  PackedLayout packed_layout() const override { return {}; }
+  // The int8 bytes plus how matmul() treats the activations (the GPU engine decomposes them the same way).
+  PackedLayout packed_layout() const override {
+    PackedLayout layout;
+    layout.kind = PackedKind::kLlmInt8;
+    layout.outlier_threshold = threshold_;
+    return layout;
+  }
 
   void matmul(const float* x, int64_t n, float* y) const override {
     if (n <= 0) return;
