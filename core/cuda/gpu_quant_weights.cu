@@ -60,7 +60,7 @@ void pack_codes(const QuantMatrixView& v, const std::vector<PartSource>& parts, 
     for (int j = 0; j < 64; ++j) {
       const Slot p = F::slot(i, j);
       const bool nibble = F::kLaneBytes == 16;
-      offset[i][j] = p.lane * F::kLaneBytes + (nibble ? p.slot / 2 : p.slot);
+      offset[i][j] = int(lane_byte_offset(p.lane, nibble ? p.slot / 2 : p.slot));
       shift[i][j] = nibble ? 4 * (p.slot % 2) : 0;
     }
   for (int k = 0; k < v.num_parts; ++k) {

@@ -89,7 +89,7 @@ void decode(const PackedQuantHost& p, const std::vector<float>& x, std::vector<f
       for (int lane = 0; lane < 32; ++lane) {
         const int g = lane / 4, t = lane % 4;
         uint32_t codes[F::kLaneBytes / 4];
-        std::memcpy(codes, lane_codes(w, tile, chunk, lane, F::kLaneBytes), sizeof codes);
+        load_lane_codes<F::kLaneBytes>(w, tile, chunk, lane, codes);
         float s[2][2];
         chunk_scales<F>(w, tile, chunk, g, s);
         for (int h = 0; h < 2; ++h)

@@ -22,11 +22,12 @@ constexpr int kRowsPerBlock = 8;  // warps per block, one output row each
 // allow_dynamic_smem, pdl.cuh).
 int64_t resident_blocks(const void* kernel, int threads, size_t smem);
 
-// Launches a GEMV kernel of kRowsPerBlock warps with programmatic dependent launch: one block per tile
-// of kRowsPerBlock rows, at most one wave (the kernels loop over the remaining tiles).
+// Launches a GEMV kernel of `warps` warps per block with programmatic dependent launch: one block per
+// tile, at most one wave (the kernels loop over the remaining tiles).
 template <class Args>
-void launch_one_wave(void (*kernel)(Args), int64_t tiles, size_t smem, cudaStream_t stream, const Args& a) {
-  const dim3 block(32 * kRowsPerBlock);
+void launch_one_wave(void (*kernel)(Args), int64_t tiles, size_t smem, cudaStream_t stream, const Args& a,
+                     int warps = kRowsPerBlock) {
+  const dim3 block(32 * warps);
   const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
   launch_pdl(kernel, dim3(unsigned(tiles < wave ? tiles : wave)), block, smem, stream, a);
 }

@@ -130,8 +130,35 @@ struct Slot {
   int lane = 0, slot = 0;
 };
 
-CTX_HD inline const uint8_t* lane_codes(const QuantMatrixView& w, int64_t tile, int64_t chunk, int lane, int lane_bytes) {
-  return w.codes + ((tile * w.chunks + chunk) * kLanes + lane) * lane_bytes;
+// A (tile, chunk) holds kLanes * lane_bytes code bytes as lane_bytes / 16 pieces of kLanes x 16 bytes:
+// byte b of lane l's codes sits at (b / 16) * 512 + 16 l + b % 16, so that one 16-byte access per lane
+// (the GEMV's cp.async) reads 512 contiguous bytes, whole 32-byte sectors.
+CTX_HD inline int64_t lane_byte_offset(int lane, int byte) { return (byte / 16) * (kLanes * 16) + lane * 16 + byte % 16; }
+// Piece v (16 bytes) of lane l's codes of a chunk.
+CTX_HD inline const uint8_t* lane_piece(const QuantMatrixView& w, int64_t tile, int64_t chunk, int lane, int lane_bytes,
+                                        int v) {
+  return w.codes + (tile * w.chunks + chunk) * kLanes * lane_bytes + lane_byte_offset(lane, 16 * v);
+}
+// Lane l's codes of a chunk as the GEMV holds them in registers (F::kLaneBytes / 4 words).
+template <int kLaneBytes>
+CTX_HD inline void load_lane_codes(const QuantMatrixView& w, int64_t tile, int64_t chunk, int lane,
+                                   uint32_t (&codes)[kLaneBytes / 4]) {
+  for (int v = 0; v < kLaneBytes / 16; ++v) std::memcpy(codes + 4 * v, lane_piece(w, tile, chunk, lane, kLaneBytes, v), 16);
+}
+// Code slot `slot` (F::code's argument) of element (i, col) of a tile: the lane's codes gathered.
+// The 16-byte piece holding it is read whole (8-bit slots are bytes: the second piece holds 16..31; a
+// 4-bit format has one piece).
+template <class F>
+CTX_HD inline int element_code(const QuantMatrixView& w, int64_t tile, int64_t col, Slot p) {
+  const int v = F::kLaneBytes == 32 ? p.slot / 16 : 0;
+  const uint8_t* src = lane_piece(w, tile, col / 64, p.lane, F::kLaneBytes, v);  // 16-byte aligned
+#if defined(__CUDA_ARCH__)
+  const uint4 piece = *reinterpret_cast<const uint4*>(src);
+#else
+  uint4 piece;
+  std::memcpy(&piece, src, 16);
+#endif
+  return F::code(reinterpret_cast<const uint8_t*>(&piece), p.slot - 16 * v);
 }
 
 // The k order inside a chunk is chosen so that lane t's inputs of group grp (columns 32 grp .. + 31)
@@ -222,7 +249,7 @@ struct Int8Format : Int8Codes {
   }
   CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float*) {
     const Slot p = slot(i, int(col % 64));
-    return float(code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)) * row_scale(w, tile, i);
+    return float(element_code<Int8Format>(w, tile, col, p)) * row_scale(w, tile, i);
   }
 };
 
@@ -242,7 +269,7 @@ struct HalfScaledGroups {
     const Slot p = Self::slot(i, int(col % 64));
     float s[2][2];
     chunk_scales<Self>(w, tile, col / 64, i % 8, s);
-    return float(Self::code(lane_codes(w, tile, col / 64, p.lane, Self::kLaneBytes), p.slot)) * s[i / 8][(col % 64) / 32];
+    return float(element_code<Self>(w, tile, col, p)) * s[i / 8][(col % 64) / 32];
   }
 };
 
@@ -324,7 +351,7 @@ struct Code4Format {
     const Slot p = slot(i, int(col % 64));
     float s[2][2];
     chunk_scales<Code4Format>(w, tile, col / 64, i % 8, s);
-    return code_values[code(lane_codes(w, tile, col / 64, p.lane, kLaneBytes), p.slot)] * s[i / 8][(col % 64) / 32];
+    return code_values[element_code<Code4Format>(w, tile, col, p)] * s[i / 8][(col % 64) / 32];
   }
 };
 

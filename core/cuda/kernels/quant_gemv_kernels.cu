@@ -1,9 +1,9 @@
 // The fused dequantize-GEMV of decode and the bf16 dequantization of prefill (quant_kernels.h), one
 // kernel template over a format policy (quant_formats.cuh).
 //
-// GEMV: a block of 8 warps takes a tile of 16 rows (with SwiGLU the gate tile and its up tile) and the
-// warps split its 64-column chunks (warp w: chunks w, w + 8, ...), so that a block streams contiguous
-// 4 KiB (4-bit) or 8 KiB (8-bit) pieces. Each warp streams its chunks through its own ring of
+// GEMV: a block of 16 warps (8: CTXLAB_QGEMV_WARPS) takes a tile of 16 rows (with SwiGLU the gate tile
+// and its up tile) and the warps split its 64-column chunks (warp w: chunks w, w + 16, ...), so that a
+// block streams contiguous 8 KiB (4-bit) or 16 KiB (8-bit) pieces. Each warp streams its chunks through its own ring of
 // shared-memory stages with cp.async (each lane copies and later reads only its own 16-byte pieces and
 // scales, so no barrier is needed): kStages - 1 chunks stay in flight while it computes one, across
 // tile boundaries, the first ones issued before pdl_wait(). Per chunk a lane turns its codes into
@@ -19,6 +19,8 @@
 // int8 codes and scaled outliers (int8_activations.cuh) and multiplies each row's sum by the input's
 // scale with the row scale: the same tensor-core pass over the same packed bytes.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "core/base/error.h"
 #include "core/cuda/cuda_check.h"
@@ -36,8 +38,6 @@ namespace {
 
 using namespace quant_device;
 
-constexpr int kWarps = kRowsPerBlock;  // the launch_one_wave() block
-
 // A lane's scale bytes per chunk in the ring: none (int8: per row, in the epilogue), 8 (q8_0, q4_0),
 // 16 (nf4/fp4, which may have 8 or 16).
 template <class F>
@@ -45,13 +45,13 @@ constexpr int kScaleSlot = F::kRowScale ? 0 : F::kDup ? 16 : 8;
 // One warp's ring stage: kTiles chunks of codes (F::kLaneBytes / 16 pieces of 32 x 16 bytes) and scales.
 template <class F, int kTiles>
 constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + kScaleSlot<F>);
-// Stages per warp: about 48 KiB of ring per block, 3 to 6.
-template <class F, int kTiles>
+// Stages per warp: about 48 KiB of ring per block of kWarps warps, 3 to 6.
+template <class F, int kTiles, int kWarps>
 constexpr int kStages = std::max(3, std::min(6, 49152 / (kWarps * kRoundBytes<F, kTiles>)));
 
-template <class F, int kTiles>
+template <class F, int kTiles, int kWarps>
 constexpr size_t gemv_smem(int64_t chunks) {
-  return size_t(chunks) * 128 + size_t(kWarps) * kStages<F, kTiles> * kRoundBytes<F, kTiles>;
+  return size_t(chunks) * 128 + size_t(kWarps) * kStages<F, kTiles, kWarps> * kRoundBytes<F, kTiles>;
 }
 
 // cp.async of 16 or 8 bytes, commit and wait, as compiler barriers for memory ("memory" clobbers): the
@@ -156,10 +156,10 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
   }
 }
 
-template <class F, bool kNorm, bool kSwiglu>
-__global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArgs a) {
+template <class F, bool kNorm, bool kSwiglu, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   constexpr int kTiles = kSwiglu ? 2 : 1;
-  constexpr int kS = kStages<F, kTiles>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
+  constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
   extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16, then the rings [kWarps][kS][kRound]
   __shared__ float partial[2][kTiles][kWarps][16];
   __shared__ uint32_t lut[F::kDup ? Code4Format::kTableWords : 1];
@@ -177,9 +177,9 @@ __global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArg
       for (int j = 0; j < kTiles; ++j) {
         const int64_t tile = ftile + j * a.up_tile0;
         uint8_t* dst = ring + stage * kRound + j * kTileBytes;
-        const uint8_t* src = lane_codes(w, tile, fchunk, lane, F::kLaneBytes);
 #pragma unroll
-        for (int v = 0; v < F::kLaneBytes / 16; ++v) copy_async(mma::smem_addr(dst + v * 512 + lane * 16), src + 16 * v, 16);
+        for (int v = 0; v < F::kLaneBytes / 16; ++v)
+          copy_async(mma::smem_addr(dst + v * 512 + lane * 16), lane_piece(w, tile, fchunk, lane, F::kLaneBytes, v), 16);
         if constexpr (kScaleSlot<F> > 0) {
           const uint32_t sd = mma::smem_addr(dst + F::kLaneBytes * kLanes + lane * kScaleSlot<F>);
           const uint8_t* sp = F::scale_ptr(w, tile, fchunk, lane / 4);
@@ -248,14 +248,31 @@ __global__ void __launch_bounds__(32 * kWarps, 2) quant_gemv_kernel(QuantGemvArg
   copy_wait<0>();  // nothing left in flight when the block exits
 }
 
+// Warps per block (each tile's chunks are split among them): 16, or CTXLAB_QGEMV_WARPS=8 (read once).
+// On an H100 (bench/RESULTS.md, 2026-12-06 fourth session) 16 decoded the 8-layer Llama-2-7B shape
+// faster than 8 with int8, q4_0 and nf4 (more loads in flight per SM: 4096-row matrices make only 256
+// tiles, about two blocks per SM).
+int block_warps() {
+  static const int warps = [] {
+    const char* e = std::getenv("CTXLAB_QGEMV_WARPS");
+    return e && std::string(e) == "8" ? 8 : 16;
+  }();
+  return warps;
+}
+
+template <bool kSwiglu, int kWarps>
+void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
+  dispatch_format(a.w.format, [&]<class F>() {
+    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps>(a.w.chunks);
+    auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
+    a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
+  });
+}
+
 template <bool kSwiglu>
 void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
-  dispatch_format(a.w.format, [&]<class F>() {
-    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1>(a.w.chunks);
-    auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a); };
-    a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu>) : pick(quant_gemv_kernel<F, false, kSwiglu>);
-  });
+  block_warps() == 16 ? launch_quant_warps<kSwiglu, 16>(a, stream) : launch_quant_warps<kSwiglu, 8>(a, stream);
 }
 
 // Rows [r0, r1), 8 columns per thread (cols % 8 == 0: one 16-byte store) or 1.
