@@ -17,7 +17,7 @@ echo "== gpu_attention_test *Kivi* (KIVI quantize and attention vs float64)"
 timeout 60 .device/run gpu_attention_test --gtest_brief=1 --gtest_filter='*Kivi*' > "$OUT/gpu_attention_test.txt" 2>&1
 echo "rc $?"
 grep -E "FAILED|Failure|PASSED|tests ran" "$OUT/gpu_attention_test.txt" | head -12
-for v in tensor-cores tensor-cores-registers tensor-cores-ring2 tensor-cores-ring3 cuda-cores; do
+for v in default tensor-cores tensor-cores-registers tensor-cores-ring2 tensor-cores-ring3 cuda-cores; do
   echo "worst $v: $(grep -E " $v: max" "$OUT/gpu_attention_test.txt" | awk '{print $NF}' | sort -g | tail -1)"
 done
 if [[ -x .device/run ]] && .device/run gpu_engine_test --gtest_list_tests > /dev/null 2>&1; then
