@@ -228,6 +228,7 @@ struct DeviceCase {
     p.score_mod = c.score_mod;
     p.prefetch = c.prefetch;
     p.tensor_cores = c.tensor_cores;
+    p.kivi_stages = c.kivi_stages;
     if (c.kivi.enabled()) {
       k_whole = DeviceBuffer<bf16>(alloc, layout.elements), v_whole = DeviceBuffer<bf16>(alloc, layout.elements);
       // At least one element each: a cache shorter than a group holds no key params.
@@ -406,7 +407,7 @@ AttentionTiming measure_decode_attention(const GpuAttentionCase& c0, int reps) {
   const double ms = median_ms(reps, [&] {
     for (int i = 0; i < kLaunches; ++i) launch_attention(d.at_copy(next++ % copies), nullptr);
   });
-  t.splits = d.params.splits;
+  t.splits = c.kivi.enabled() ? kivi_attention_splits(d.params) : d.params.splits;  // KIVI may take fewer
   t.us = ms * 1e3 / kLaunches;
   t.bytes_per_s = double(t.kv_bytes) / (t.us * 1e-6);
   return t;

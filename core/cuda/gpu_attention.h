@@ -68,6 +68,7 @@ struct GpuAttentionCase {
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)
   int prefetch = 0;        // the wide kernel loads a warp's next keys first: 0, 1, -1 auto (kernels.h)
   int tensor_cores = -1;   // head_dim 64/128 on tensor cores: -1 auto (GQA, KIVI 4/8 bits), 0 never, 1 always (kernels.h)
+  int kivi_stages = -1;    // KIVI 4 bits on tensor cores: 0 registers, 2/3 a cp.async ring, -1 auto (kernels.h)
   FlexMask flex;           // not empty: a flex mask (core/cuda/flex_mask.h) instead of plain causal; its
                            // rows may see any of the `length` cached keys (prefix_lm: later ones too)
   ScoreMod score_mod;      // not empty: this score mod on every score (before the mask)

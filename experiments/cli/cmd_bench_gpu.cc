@@ -223,6 +223,9 @@ int bench_gpu_attention(const Args& args) {
        "the wide kernel loads a warp's next keys before using the current ones: 1, 0, -1 = when one head per block")
       ("tensor-cores", po::value<int>()->default_value(-1),
        "head_dim 64/128 on tensor cores: -1 = with several query heads per block and for KIVI 4/8 bits, 0 never, 1 always")
+      ("kivi-stages", po::value<int>()->default_value(-1),
+       "KIVI 4 bits on tensor cores: 0 = code tiles loaded into registers, 2 or 3 = a cp.async ring of that many "
+       "tiles per warp in shared memory, -1 = the default")
       ("kivi-bits", po::value<std::string>()->default_value(""),
        "KIVI-quantized KV (contiguous) timed after the layouts, e.g. 4,8 (2 takes the generic path)")
       ("kivi-group", po::value<int64_t>()->default_value(32), "KIVI: tokens per key group, channels per value group")
@@ -245,6 +248,9 @@ int bench_gpu_attention(const Args& args) {
   c.group_heads = vm["group"].as<int>();
   c.prefetch = vm["prefetch"].as<int>();
   c.tensor_cores = vm["tensor-cores"].as<int>();
+  c.kivi_stages = vm["kivi-stages"].as<int>();
+  if (c.kivi_stages != -1 && c.kivi_stages != 0 && c.kivi_stages != 2 && c.kivi_stages != 3)
+    fail("--kivi-stages ", c.kivi_stages, " must be -1, 0, 2 or 3");
   if (c.tensor_cores < -1 || c.tensor_cores > 1) fail("--tensor-cores ", c.tensor_cores, " outside -1..1");
   if (c.group_heads < 0 || c.group_heads > 4) fail("--group ", c.group_heads, " outside 0..4");
   std::printf("decode attention, one query per head and sequence: heads %lld, kv heads %lld, head_dim %lld, bf16 K/V; "

@@ -8,9 +8,11 @@
 // and GQA (2 and 4 query heads per KV head); lengths with no quantized prefix, partial groups, all
 // but the query's own key quantized; groups that are and are not multiples of the wide path's
 // tile; explicit split counts whose chunk boundaries fall inside key groups; batched decode of
-// mixed lengths. The wide path runs on tensor cores (the default for GQA where it applies: fp16
-// codes and query-times-scale, values dequantized in fp16; tolerance with the flash kernels'
-// spread term) and on CUDA cores. Label "gpu".
+// mixed lengths. The wide path runs on tensor cores (the default for GQA where it applies, and for
+// 4 bits at head_dim 128: fp16 codes and query-times-scale, values dequantized in fp16; tolerance
+// with the flash kernels' spread term; at 4 bits also with the code tiles through registers and
+// through a cp.async ring of 2 and 3 tiles), on CUDA cores, and as the engine takes it by default
+// (where the ring may take fewer chunks than asked). Label "gpu".
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -87,6 +89,7 @@ std::vector<KiviCase> attention_cases() {
   out.push_back({4, 2, 80, 500, 77, 2, 32, 64});
   out.push_back({32, 32, 128, 4096, 1, 4, 32, 128});  // the benchmark's shape at 4k
   out.push_back({32, 8, 128, 4096, 1, 8, 32, 128});
+  out.push_back({32, 8, 128, 4096, 1, 4, 32, 128});  // GQA int4 (3-tile ring by default)
   // Batched decode: sequences with and without a prefix.
   out.push_back({8, 2, 128, 0, 1, 4, 32, 128, 0, {1, 17, 300, 1000, 129, 160}});
   out.push_back({4, 4, 80, 0, 1, 2, 16, 32, 7, {1000, 5, 333}});
@@ -138,20 +141,30 @@ TEST_P(GpuKiviAttention, MatchesTheFloat64ReferenceOnTheDequantizedPrefix) {
   // tensor-core path rounds the dequantized values and the query times the key scales to fp16
   // (relative 2^-11) for the mma: its tolerance adds the flash kernels' spread term (2^-9 sum_j
   // w_j |v_j|, gpu_attention_test), which bounds that with room to spare.
+  // At 4 bits the tensor-core pass also runs with each way of bringing a warp's code tiles in
+  // (kernels.h kivi_stages: registers, a cp.async ring of 2 or 3 tiles).
   struct Variant {
     const char* name;
     bool vectorized;
     int tensor_cores;
+    int kivi_stages = -1;
   };
-  for (const Variant var : {Variant{"tensor-cores", true, 1}, Variant{"cuda-cores", true, 0}, Variant{"generic", false, -1}}) {
-    c.vectorized = var.vectorized, c.tensor_cores = var.tensor_cores;
+  std::vector<Variant> variants = {{"tensor-cores", true, 1}, {"cuda-cores", true, 0}, {"generic", false, -1},
+                                   {"default", true, -1}};
+  if (kc.bits == 4) {
+    variants.push_back({"tensor-cores-registers", true, 1, 0});
+    variants.push_back({"tensor-cores-ring2", true, 1, 2});
+    variants.push_back({"tensor-cores-ring3", true, 1, 3});
+  }
+  for (const Variant& var : variants) {
+    c.vectorized = var.vectorized, c.tensor_cores = var.tensor_cores, c.kivi_stages = var.kivi_stages;
     std::vector<float> got;
     try {
       got = gpu_attention(c, q, k, v);
     } catch (const Unsupported& e) {
       GTEST_SKIP() << e.what();
     }
-    const auto d = attention_ref::compare_to_reference(got, want, var.tensor_cores > 0 ? &spread : nullptr);
+    const auto d = attention_ref::compare_to_reference(got, want, var.vectorized && var.tensor_cores != 0 ? &spread : nullptr);
     std::printf("%s %s: max |gpu - ref| / max|ref| = %.3g\n", kc.name().c_str(), var.name, d.worst);
     EXPECT_EQ(d.bad, 0u) << kc.name() << " " << var.name << ": worst " << d.worst;
   }

@@ -140,8 +140,14 @@ struct AttentionParams {
   // bits with groups of a multiple of 32 keys; 1 also for one head per block; 0 never (the CUDA-core
   // passes of attention_pass.cuh). One head per block stays on CUDA cores by default: bf16 at 32k
   // measured about the same on the H100 (0.934 of copy on tensor cores, 0.913 on CUDA cores; the
-  // engine's 1k decode was tuned on the latter), KIVI int4 slower (162 against 107 us).
+  // engine's 1k decode was tuned on the latter), KIVI int4 with its codes through registers slower
+  // (162 against 107 us); KIVI int4 at head_dim 128 through the cp.async ring (kivi_stages) takes
+  // tensor cores for one head too (92.8 against 107 us).
   int tensor_cores = -1;
+  // KIVI on tensor cores at 4 bits (kivi_kernels.h): how a warp's code tiles reach it. 0: loaded into
+  // registers a tile at a time; 2 or 3: copied by cp.async into a per-warp ring of that many tiles
+  // in shared memory (the next tiles' bytes in flight while one is computed); -1: the default (kivi_kernels.h).
+  int kivi_stages = -1;
   bf16* out;                        // [n, heads * hd]
   // bits > 0: keys below qlen from these codes (contiguous cache, no window), dequantized in the
   // kernel (kivi_kernels.h).

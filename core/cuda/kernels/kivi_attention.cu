@@ -13,12 +13,16 @@
 // through the ring of the newest positions when there is one (RingRows; kernels.h: KiviKv::ring).
 // Generic path: warp_keys_strided with elements dequantized one by one (any head_dim, 2 bits).
 // Tensor-core path (head_dim 64/128, 4 or 8 bits, groups of a multiple of 32 keys; the default
-// with several query heads per block): mma_pass_kivi below and attention_mma.cuh's bf16 pass for the rest, on one MmaSoftmax.
+// with several query heads per block, and at 4 bits and head_dim 128 for one head too):
+// mma_pass_kivi below (at 4 bits mma_pass_kivi_staged: the code tiles through a per-warp cp.async
+// ring in shared memory) and attention_mma.cuh's bf16 pass for the rest, on one MmaSoftmax.
+#include <algorithm>
 #include <type_traits>
 
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/attention_mma.cuh"
 #include "core/cuda/kernels/attention_pass.cuh"
+#include "core/cuda/kernels/gemv_common.cuh"
 #include "core/cuda/kernels/kivi_kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
 
@@ -238,18 +242,104 @@ struct KiviMmaCodes {
   }
 };
 
+// One key group's fold: qa[s] = the A fragment (a0, a2) of k step s, fp16(q_d scale_d) of head g in
+// the order of the codes' dims, and qm = sum_d q_d min_d (float32; every lane of head g gets it).
+// kp: the group's (min, scale) of lane t's quarter of the head (global or shared memory).
+template <int kHd, int kG, int kBits, bool kGlobal>
+__device__ inline void kivi_fold(int g, int t, const bf16* q_rows, const float4* kp, uint32_t (&qa)[kHd / 16][2],
+                                 float& qm) {
+  using Codes = KiviMmaCodes<kBits>;
+  constexpr int kKW = kHd * kBits / 128;
+  constexpr int kDW = 32 / kBits;  // dims per code word
+  float part = 0.f;
+  const bf16* qr = q_rows + g * kHd + t * (kHd / 4);
+#pragma unroll
+  for (int w = 0; w < kKW; ++w) {  // word w: dims kDW w .. kDW w + kDW - 1 of the lane's quarter
+    float q[kDW], mn[kDW], sc[kDW];
+    if (g < kG) {
+#pragma unroll
+      for (int i = 0; i < kDW / 2; ++i) {
+        const float2 qq = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(qr)[kDW / 2 * w + i]);
+        const float4 x = kGlobal ? __ldg(kp + kDW / 2 * w + i) : kp[kDW / 2 * w + i];
+        q[2 * i] = qq.x, q[2 * i + 1] = qq.y;
+        mn[2 * i] = x.x, sc[2 * i] = x.y, mn[2 * i + 1] = x.z, sc[2 * i + 1] = x.w;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kDW; ++i) q[i] = mn[i] = sc[i] = 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < kDW; ++i) part = fmaf(q[i], mn[i], part);
+#pragma unroll
+    for (int e = 0; e < Codes::kStepsPerWord; ++e) {
+      const int s = w * Codes::kStepsPerWord + e;
+      float v[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int d = Codes::k_dim(s, j) - kDW * w;
+        v[j] = q[d] * sc[d];
+      }
+      qa[s][0] = mma::pack_f16(v[0], v[1]), qa[s][1] = mma::pack_f16(v[2], v[3]);
+    }
+  }
+  part += __shfl_xor_sync(0xffffffffu, part, 1);
+  qm = part + __shfl_xor_sync(0xffffffffu, part, 2);
+}
+
+// One tile of kKiviMmaTile keys from j0 into the softmax, given lane (g, t)'s codes: kw[n] of key
+// j0 + 8n + g (its quarter of the row), vw[hf][r] and vp[hf][r] of key j0 + 16 hf + 2t + (r & 1) +
+// 8 (r >> 1) (its eighth of the row and its value block's (min, scale)).
+template <int kHd, int kG, int kBits>
+__device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
+                                     const uint32_t (&kw)[4][kHd * kBits / 128],
+                                     const uint32_t (&vw)[2][4][kHd * kBits / 256], const float2 (&vp)[2][4],
+                                     int64_t j0, int64_t j_end) {
+  using Codes = KiviMmaCodes<kBits>;
+  constexpr int kSteps = kHd / 16;
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    float s[2][4] = {};
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int k = 0; k < kSteps; ++k) {
+        uint32_t b0, b1;
+        Codes::k_fragment(kw[2 * hf + n][k / Codes::kStepsPerWord], k, b0, b1);
+        const uint32_t a[4] = {qa[k][0], 0u, qa[k][1], 0u};
+        F16Mma::mma(s[n], a, b0, b1);
+      }
+    const float sc[2][2] = {{s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}};
+    uint32_t p_hi[2], p_lo[2];
+    st.template update<F16Mma>(sc, j0 + 16 * hf, j_end, p_hi, p_lo);
+    // (scale, min) of the key pairs (2t, 2t + 1) and (2t + 8, 2t + 9); at 4 bits the odd dims' codes come times 16.
+    const float hi_div = kBits == 4 ? 1.f / 16.f : 1.f;
+    const uint32_t s01 = mma::pack_f16(vp[hf][0].y, vp[hf][1].y), m01 = mma::pack_f16(vp[hf][0].x, vp[hf][1].x);
+    const uint32_t s23 = mma::pack_f16(vp[hf][2].y, vp[hf][3].y), m23 = mma::pack_f16(vp[hf][2].x, vp[hf][3].x);
+    const uint32_t s01h = mma::pack_f16(vp[hf][0].y * hi_div, vp[hf][1].y * hi_div);
+    const uint32_t s23h = mma::pack_f16(vp[hf][2].y * hi_div, vp[hf][3].y * hi_div);
+#pragma unroll
+    for (int i = 0; i < kHd / 16; ++i) {
+      uint32_t lo01, hi01, lo23, hi23;
+      Codes::v_codes(vw[hf][0], vw[hf][1], i, lo01, hi01);
+      Codes::v_codes(vw[hf][2], vw[hf][3], i, lo23, hi23);
+      const uint32_t a[4] = {h2_fma(lo01, s01, m01), h2_fma(hi01, s01h, m01), h2_fma(lo23, s23, m23),
+                             h2_fma(hi23, s23h, m23)};
+      st.template accumulate<F16Mma>(i, a, p_hi, p_lo);
+    }
+  }
+}
+
+// The tensor-core pass with a tile's codes loaded into registers at the top of each tile.
 template <int kHd, int kG, int kBits>
 __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows, int64_t j_begin,
                                      int64_t j_end) {
-  using Codes = KiviMmaCodes<kBits>;
   constexpr int kKW = kHd * kBits / 128;  // K code words per lane and key (lane t's quarter of the row)
   constexpr int kVW = kHd * kBits / 256;  // V code words per lane and key (lane g's eighth)
-  constexpr int kSteps = kHd / 16;
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int g = st.g, t = st.t;
   const int64_t vblock = g * (kHd / 8) / h.group;  // the value block of lane g's dims
-  uint32_t qa[kSteps][2];  // a0, a2 of k step s: head g's query times the group's key scales
-  float qm = 0.f;          // head g's sum_d q_d min_d over the group's key mins
+  uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
+  float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
   int64_t folded = -1;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
     uint32_t kw[4][kKW], vw[2][4][kVW];
@@ -267,74 +357,114 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
     const int64_t G = j0 / h.group;  // warp-uniform: the shuffles below see every lane
     if (G != folded) {
       folded = G;
-      float part = 0.f;
-      constexpr int kDW = 32 / kBits;  // dims per code word
-      const bf16* qr = q_rows + g * kHd + t * (kHd / 4);
-      const float4* kp = reinterpret_cast<const float4*>(h.k_params + G * kHd + t * (kHd / 4));
-#pragma unroll
-      for (int w = 0; w < kKW; ++w) {  // word w: dims kDW w .. kDW w + kDW - 1 of the lane's quarter
-        float q[kDW], mn[kDW], sc[kDW];
-        if (g < kG) {
-#pragma unroll
-          for (int i = 0; i < kDW / 2; ++i) {
-            const float2 qq = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(qr)[kDW / 2 * w + i]);
-            const float4 x = __ldg(kp + kDW / 2 * w + i);
-            q[2 * i] = qq.x, q[2 * i + 1] = qq.y;
-            mn[2 * i] = x.x, sc[2 * i] = x.y, mn[2 * i + 1] = x.z, sc[2 * i + 1] = x.w;
-          }
-        } else {
-#pragma unroll
-          for (int i = 0; i < kDW; ++i) q[i] = mn[i] = sc[i] = 0.f;
-        }
-#pragma unroll
-        for (int i = 0; i < kDW; ++i) part = fmaf(q[i], mn[i], part);
-#pragma unroll
-        for (int e = 0; e < Codes::kStepsPerWord; ++e) {
-          const int s = w * Codes::kStepsPerWord + e;
-          float v[4];
-#pragma unroll
-          for (int j = 0; j < 4; ++j) {
-            const int d = Codes::k_dim(s, j) - kDW * w;
-            v[j] = q[d] * sc[d];
-          }
-          qa[s][0] = mma::pack_f16(v[0], v[1]), qa[s][1] = mma::pack_f16(v[2], v[3]);
-        }
-      }
-      part += __shfl_xor_sync(0xffffffffu, part, 1);
-      qm = part + __shfl_xor_sync(0xffffffffu, part, 2);
+      kivi_fold<kHd, kG, kBits, true>(g, t, q_rows, reinterpret_cast<const float4*>(h.k_params + G * kHd + t * (kHd / 4)),
+                                      qa, qm);
     }
+    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kw, vw, vp, j0, j_end);
+  }
+}
+
+// One warp's ring slot: a tile's K codes, V codes (rows of kRowBytes, their 16-byte chunks XOR-
+// swizzled by (key / 2) mod chunks, so that the V fragments' 8-key-apart reads fall in fewer shared
+// memory banks), the tile's value params (value_blocks <= kHd / 32 per key) and the key params of
+// the tile's group (copied only with a tile that starts a group, the one that folds them).
+template <int kHd, int kBits>
+struct KiviSlot {
+  static constexpr int kRowBytes = kHd * kBits / 8;
+  static constexpr int kChunks = kRowBytes / 16;
+  static constexpr int kCodeBytes = kKiviMmaTile * kRowBytes;
+  static constexpr int kVParams = 2 * kCodeBytes;                          // offset of the value params
+  static constexpr int kKParams = kVParams + kKiviMmaTile * (kHd / 32) * 8;  // offset of the key params
+  static constexpr int kBytes = kKParams + kHd * 8;
+  static_assert(kChunks >= 2 && (kChunks & (kChunks - 1)) == 0);
+  // Byte b of key row k in a code tile.
+  __device__ static int at(int k, int b) { return k * kRowBytes + ((((b >> 4) ^ (k >> 1)) & (kChunks - 1)) << 4) + (b & 15); }
+  // Copies the tile of keys j0 .. j0 + kKiviMmaTile - 1 (and with key_params the group's key params).
+  __device__ static void issue(uint8_t* slot, const KiviHead& h, int64_t j0, bool key_params, int lane) {
+    const uint8_t* kc = h.k_codes + j0 * kRowBytes;
+    const uint8_t* vc = h.v_codes + j0 * kRowBytes;
 #pragma unroll
-    for (int hf = 0; hf < 2; ++hf) {
-      float s[2][4] = {};
+    for (int c = lane; c < kKiviMmaTile * kChunks; c += 32) {
+      const int dst = at(c / kChunks, (c % kChunks) * 16);
+      mma::cp_async_16(mma::smem_addr(slot + dst), kc + c * 16, 16);
+      mma::cp_async_16(mma::smem_addr(slot + kCodeBytes + dst), vc + c * 16, 16);
+    }
+    const uint8_t* vp = reinterpret_cast<const uint8_t*>(h.v_params + j0 * h.value_blocks);
+    for (int c = lane; c < kKiviMmaTile / 2 * int(h.value_blocks); c += 32)
+      mma::cp_async_16(mma::smem_addr(slot + kVParams + c * 16), vp + c * 16, 16);
+    if (key_params) {
+      const uint8_t* kp = reinterpret_cast<const uint8_t*>(h.k_params + j0 / h.group * kHd);
 #pragma unroll
-      for (int n = 0; n < 2; ++n)
-#pragma unroll
-        for (int k = 0; k < kSteps; ++k) {
-          uint32_t b0, b1;
-          Codes::k_fragment(kw[2 * hf + n][k / Codes::kStepsPerWord], k, b0, b1);
-          const uint32_t a[4] = {qa[k][0], 0u, qa[k][1], 0u};
-          F16Mma::mma(s[n], a, b0, b1);
-        }
-      const float sc[2][2] = {{s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}};
-      uint32_t p_hi[2], p_lo[2];
-      st.template update<F16Mma>(sc, j0 + 16 * hf, j_end, p_hi, p_lo);
-      // (scale, min) of the key pairs (2t, 2t + 1) and (2t + 8, 2t + 9); at 4 bits the odd dims' codes come times 16.
-      const float hi_div = kBits == 4 ? 1.f / 16.f : 1.f;
-      const uint32_t s01 = mma::pack_f16(vp[hf][0].y, vp[hf][1].y), m01 = mma::pack_f16(vp[hf][0].x, vp[hf][1].x);
-      const uint32_t s23 = mma::pack_f16(vp[hf][2].y, vp[hf][3].y), m23 = mma::pack_f16(vp[hf][2].x, vp[hf][3].x);
-      const uint32_t s01h = mma::pack_f16(vp[hf][0].y * hi_div, vp[hf][1].y * hi_div);
-      const uint32_t s23h = mma::pack_f16(vp[hf][2].y * hi_div, vp[hf][3].y * hi_div);
-#pragma unroll
-      for (int i = 0; i < kHd / 16; ++i) {
-        uint32_t lo01, hi01, lo23, hi23;
-        Codes::v_codes(vw[hf][0], vw[hf][1], i, lo01, hi01);
-        Codes::v_codes(vw[hf][2], vw[hf][3], i, lo23, hi23);
-        const uint32_t a[4] = {h2_fma(lo01, s01, m01), h2_fma(hi01, s01h, m01), h2_fma(lo23, s23, m23),
-                               h2_fma(hi23, s23h, m23)};
-        st.template accumulate<F16Mma>(i, a, p_hi, p_lo);
-      }
+      for (int c = lane; c < kHd / 2; c += 32) mma::cp_async_16(mma::smem_addr(slot + kKParams + c * 16), kp + c * 16, 16);
     }
   }
+  // kN words from byte b of key row k (within one 16-byte chunk, or whole chunks).
+  template <int kN>
+  __device__ static void words(const uint8_t* tile, int k, int b, uint32_t (&w)[kN]) {
+    if constexpr (kN % 4 == 0) {
+#pragma unroll
+      for (int i = 0; i < kN / 4; ++i) {
+        const uint4 x = *reinterpret_cast<const uint4*>(tile + at(k, b + 16 * i));
+        w[4 * i] = x.x, w[4 * i + 1] = x.y, w[4 * i + 2] = x.z, w[4 * i + 3] = x.w;
+      }
+    } else if constexpr (kN == 2) {
+      const uint2 x = *reinterpret_cast<const uint2*>(tile + at(k, b));
+      w[0] = x.x, w[1] = x.y;
+    } else {
+      static_assert(kN == 1);
+      w[0] = *reinterpret_cast<const uint32_t*>(tile + at(k, b));
+    }
+  }
+};
+
+// The tensor-core pass with the warp's tiles copied by cp.async into its ring of kStages slots
+// (`ring`, KiviSlot<kHd, kBits>::kBytes each): kStages - 1 tiles are in flight while one is
+// computed from shared memory, without holding registers for them.
+template <int kHd, int kG, int kBits, int kStages>
+__device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows,
+                                            int64_t j_begin, int64_t j_end, uint8_t* ring, int lane) {
+  using Slot = KiviSlot<kHd, kBits>;
+  constexpr int kKW = kHd * kBits / 128;
+  constexpr int kVW = kHd * kBits / 256;
+  const int g = st.g, t = st.t;
+  const int vblock = int(g * (kHd / 8) / h.group);
+  const int vb = int(h.value_blocks);
+  const int tiles = int((j_end - j_begin) / kKiviMmaTile);
+  // Tile i starts a key group the warp has not folded yet (groups are whole tiles).
+  const auto starts_group = [&](int i) { return i == 0 || (j_begin + int64_t(i) * kKiviMmaTile) % h.group == 0; };
+  const auto issue = [&](int i) {
+    if (i < tiles) Slot::issue(ring + (i % kStages) * Slot::kBytes, h, j_begin + int64_t(i) * kKiviMmaTile, starts_group(i), lane);
+    mma::cp_async_commit();  // an empty group past the end keeps the count of pending groups uniform
+  };
+#pragma unroll
+  for (int i = 0; i < kStages - 1; ++i) issue(i);
+  uint32_t qa[kHd / 16][2];
+  float qm = 0.f;
+  for (int i = 0; i < tiles; ++i) {
+    issue(i + kStages - 1);
+    mma::cp_async_wait<kStages - 1>();
+    __syncwarp();
+    const uint8_t* slot = ring + (i % kStages) * Slot::kBytes;
+    if (starts_group(i))
+      kivi_fold<kHd, kG, kBits, false>(g, t, q_rows, reinterpret_cast<const float4*>(slot + Slot::kKParams) + t * (kHd / 8),
+                                       qa, qm);
+    uint32_t kw[4][kKW], vw[2][4][kVW];
+    float2 vp[2][4];
+#pragma unroll
+    for (int n = 0; n < 4; ++n) Slot::words(slot, 8 * n + g, t * (4 * kKW), kw[n]);
+    const float2* vps = reinterpret_cast<const float2*>(slot + Slot::kVParams);
+#pragma unroll
+    for (int hf = 0; hf < 2; ++hf)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int k = 16 * hf + 2 * t + (r & 1) + 8 * (r >> 1);
+        Slot::words(slot + Slot::kCodeBytes, k, g * (4 * kVW), vw[hf][r]);
+        vp[hf][r] = vps[k * vb + vblock];
+      }
+    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kw, vw, vp, j_begin + int64_t(i) * kKiviMmaTile, j_end);
+    __syncwarp();  // every lane is done with the slot before the next iteration refills it
+  }
+  mma::cp_async_wait<0>();
 }
 
 // K/V elements for warp_keys_strided: keys below qlen dequantized from the codes (any bits,
@@ -382,9 +512,11 @@ struct KiviElements {
 // p.kivi.bits at run time). kG: query heads per block (1 unless kWide).
 // The tensor-core kernel is held to 2 blocks of 4 warps per SM (255 registers): a warp keeps a
 // whole tile's codes in flight, and 3 blocks per SM spilled them (4 bits: 59 us against 53 us at 8
-// bits on the H100, GQA 32k).
-template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false>
-__global__ void __launch_bounds__(32 * kWarps, kMma ? 2 : 1) kivi_attention_kernel(AttentionParams p) {
+// bits on the H100, GQA 32k). kStages > 0 (tensor cores): the codes through a cp.async ring of
+// kStages tiles per warp in dynamic shared memory (mma_pass_kivi_staged), kivi_min_blocks() blocks per SM.
+constexpr int kivi_min_blocks(int stages) { return stages == 2 ? 3 : 2; }
+template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0>
+__global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) : 1) kivi_attention_kernel(AttentionParams p) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
   static_assert(!kMma || kWide, "the tensor-core pass is a wide layout");
@@ -429,7 +561,14 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? 2 : 1) kivi_attention_kern
     const int64_t t1 = t0 + per_warp < tiles ? t0 + per_warp : tiles;
     const int64_t bf16_begin = b.begin > qlen ? b.begin : qlen;
     if constexpr (kMma) {
-      mma_pass_kivi<kHd, kG, kBits>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile);
+      if constexpr (kStages > 0) {
+        extern __shared__ __align__(16) uint8_t kivi_ring[];
+        mma_pass_kivi_staged<kHd, kG, kBits, kStages>(
+            s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
+            kivi_ring + warp * kStages * KiviSlot<kHd, kBits>::kBytes, lane);
+      } else {
+        mma_pass_kivi<kHd, kG, kBits>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile);
+      }
       int64_t j0, j1;
       warp_run(bf16_begin, b.end, warp, kMmaKeys, j0, j1);
       mma_pass_bf16(s, rows, q_rows, k_base, v_base, j0, j1);
@@ -452,29 +591,83 @@ void launch_generic(const AttentionParams& p, cudaStream_t stream) {
              dim3(32 * kWarps), 0, stream, p);
 }
 
-template <int kEpl, int kBits, bool kMma = false>
+template <int kEpl, int kBits, bool kMma, int kStages>
+auto wide_kernel(int g) {
+  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages>
+         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages>
+                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages>;
+}
+
+// Dynamic shared memory of the 4-bit tensor-core kernel with a ring of kStages tiles per warp.
+template <int kEpl, int kStages>
+constexpr size_t ring_smem() { return size_t(kWarps) * kStages * KiviSlot<32 * kEpl, 4>::kBytes; }
+
+// The split count of the ring kernel: p.splits, but by default (kivi_stages -1) for one sequence's
+// decode no more chunks than one wave of resident blocks holds (on the H100, 132 SMs: 3 blocks of the
+// 2-tile ring per SM, 12 chunks for 32 heads; 2 of the 3-tile ring, 32 chunks for 8 GQA blocks). A
+// warp then has tens of tiles to stream instead of a few: MHA 32/32 at 32k, 2-tile ring, 92.8 us with
+// 12 chunks against 112.4 with the 64 of default_attention_splits (bench/RESULTS.md, kivifast).
+template <int kEpl, int kStages>
+int ring_splits(const AttentionParams& p, int g) {
+  if (p.kivi_stages >= 0 || p.n != 1 || p.seq_lens) return p.splits;
+  const void* kernel = reinterpret_cast<const void*>(wide_kernel<kEpl, 4, true, kStages>(g));
+  const int64_t wave = resident_blocks(kernel, 32 * kWarps, ring_smem<kEpl, kStages>());
+  return int(std::clamp<int64_t>(wave / (p.heads / g), 1, p.splits));
+}
+
+template <int kEpl, int kBits, bool kMma = false, int kStages = 0>
 void launch_wide(const AttentionParams& p, int g, cudaStream_t stream) {
-  const auto grid = dim3(unsigned(p.n * p.heads / g), unsigned(p.splits));
-  const dim3 block(32 * kWarps);
-  switch (g) {
-    case 4: launch_pdl(kivi_attention_kernel<kEpl, true, 4, kBits, kMma>, grid, block, 0, stream, p); break;
-    case 2: launch_pdl(kivi_attention_kernel<kEpl, true, 2, kBits, kMma>, grid, block, 0, stream, p); break;
-    default: launch_pdl(kivi_attention_kernel<kEpl, true, 1, kBits, kMma>, grid, block, 0, stream, p);
-  }
+  AttentionParams q = p;
+  size_t smem = 0;
+  if constexpr (kStages > 0) smem = ring_smem<kEpl, kStages>(), q.splits = ring_splits<kEpl, kStages>(p, g);
+  launch_pdl(wide_kernel<kEpl, kBits, kMma, kStages>(g), dim3(unsigned(p.n * p.heads / g), unsigned(q.splits)),
+             dim3(32 * kWarps), smem, stream, q);
+}
+
+// Whether the 4-bit tensor-core pass may copy its tiles by cp.async: 16-byte aligned code rows,
+// value params and key params of every (sequence, KV head) and tile.
+bool kivi_ring_aligned(const AttentionParams& p) {
+  const KiviKv& kv = p.kivi;
+  const auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
+  const int64_t value_blocks = (p.hd + kv.group - 1) / kv.group;
+  return aligned(kv.k_codes) && aligned(kv.v_codes) && aligned(kv.k_params) && aligned(kv.v_params) &&
+         p.capacity * value_blocks % 2 == 0;
+}
+
+// Whether p runs on the tensor-core pass (head_dim 32 * epl, epl 2 or 4) and how its code tiles come
+// in: -1 not on tensor cores; else the ring's tiles per warp, 0 for registers. Tensor cores: with
+// p.tensor_cores 1, or by default (-1) with several query heads per block or through the ring.
+// The ring: 4 bits, aligned buffers (kivi_ring_aligned), and p.kivi_stages 2 or 3, or by default at
+// head_dim 128: 3 tiles with several query heads per block, 2 with one (H100, 32k, bench/RESULTS.md
+// kivifast: GQA 32/8 41.1 us against 43.5 through registers; MHA 32/32 92.8 us against 107.2 on the
+// CUDA-core pass, which one head per block took before).
+int kivi_mma_stages(const AttentionParams& p, int epl) {
+  const int g = grouped_heads(p);
+  const bool wide = p.hd == 32 * epl && p.vectorized && (p.kivi.bits == 4 || p.kivi.bits == 8);
+  if ((epl != 2 && epl != 4) || !wide || p.kivi.group % kKiviMmaTile != 0) return -1;
+  const bool ring = p.kivi.bits == 4 && kivi_ring_aligned(p);
+  const int stages = !ring ? 0 : p.kivi_stages >= 0 ? p.kivi_stages : epl == 4 ? (g > 1 ? 3 : 2) : 0;
+  return p.tensor_cores > 0 || (p.tensor_cores < 0 && (g > 1 || stages > 0)) ? stages : -1;
 }
 
 // head_dim <= 32 * kEpl with kEpl 2, 4 or 8: the tensor-core path (head_dim 64/128, 4 or 8 bits,
-// groups of a multiple of kKiviMmaTile keys; p.tensor_cores 1, or -1 with several query heads per
-// block: for one head the CUDA-core pass measured faster, 110 against 154 us at 32k, int4, H100),
-// else the CUDA-core wide path where it applies, else the generic one.
+// groups of a multiple of kKiviMmaTile keys; kivi_mma_stages: p.tensor_cores 1, or -1 with several
+// query heads per block or through the ring; one head per block through registers measured slower
+// than the CUDA-core pass, 154 against 110 us at 32k, int4, H100), else the CUDA-core wide path where
+// it applies, else the generic one.
 template <int kEpl>
 void launch_epl(const AttentionParams& p, cudaStream_t stream) {
   const int g = grouped_heads(p);
   const int64_t group = p.kivi.group;
   const bool wide = p.hd == 32 * kEpl && p.vectorized && (p.kivi.bits == 4 || p.kivi.bits == 8);
   if constexpr (kEpl <= 4) {
-    if (wide && (p.tensor_cores > 0 || (p.tensor_cores < 0 && g > 1)) && group % kKiviMmaTile == 0)
-      return p.kivi.bits == 4 ? launch_wide<kEpl, 4, true>(p, g, stream) : launch_wide<kEpl, 8, true>(p, g, stream);
+    const int stages = kivi_mma_stages(p, kEpl);
+    if (stages >= 0) {
+      if (p.kivi.bits == 8) return launch_wide<kEpl, 8, true>(p, g, stream);
+      if (stages == 3) return launch_wide<kEpl, 4, true, 3>(p, g, stream);
+      if (stages == 2) return launch_wide<kEpl, 4, true, 2>(p, g, stream);
+      return launch_wide<kEpl, 4, true>(p, g, stream);
+    }
   }
   if (wide && group % 8 == 0 && group % kivi_tile(32 * kEpl, g) == 0)
     return p.kivi.bits == 4 ? launch_wide<kEpl, 4>(p, g, stream) : launch_wide<kEpl, 8>(p, g, stream);
@@ -483,12 +676,28 @@ void launch_epl(const AttentionParams& p, cudaStream_t stream) {
 
 }  // namespace
 
+int kivi_attention_splits(const AttentionParams& p) {
+  const int g = grouped_heads(p);
+  if (p.hd == 128) {
+    const int stages = kivi_mma_stages(p, 4);
+    if (stages == 3) return ring_splits<4, 3>(p, g);
+    if (stages == 2) return ring_splits<4, 2>(p, g);
+  } else if (p.hd == 64) {
+    const int stages = kivi_mma_stages(p, 2);
+    if (stages == 3) return ring_splits<2, 3>(p, g);
+    if (stages == 2) return ring_splits<2, 2>(p, g);
+  }
+  return p.splits;
+}
+
 void launch_kivi_attention(const AttentionParams& p, cudaStream_t stream) {
   const KiviKv& kv = p.kivi;
   CTX_CHECK(kv.bits == 2 || kv.bits == 4 || kv.bits == 8, "KIVI attention needs 2, 4 or 8 bits");
   CTX_CHECK(kv.group >= 1 && kv.residual >= 0 && kv.k_codes && kv.v_codes && kv.k_params && kv.v_params,
             "KIVI attention: group, residual and buffers");
   CTX_CHECK(!p.block_table && p.window == 0, "KIVI attention is over a contiguous cache without a window");
+  CTX_CHECK(p.kivi_stages == -1 || p.kivi_stages == 0 || p.kivi_stages == 2 || p.kivi_stages == 3,
+            "KIVI attention: kivi_stages must be -1, 0, 2 or 3");
   switch ((p.hd + 31) / 32) {
     case 1: return launch_generic<1>(p, stream);
     case 2: return launch_epl<2>(p, stream);

@@ -67,7 +67,15 @@ void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream);
 // other head dims or groups) a generic one. Several queries of one sequence (a
 // prefill chunk) are causal as in the bf16 kernel. Errors (CTX_CHECK): bits not 2/4/8, group < 1,
 // a paged cache, a window.
+// At 4 bits the tensor-core path copies each warp's tiles of codes and params by cp.async into a
+// ring in shared memory (p.kivi_stages: 2 or 3 tiles; by default at head_dim 128, with 16-byte aligned
+// buffers, where it is also taken for one query head per block), and by default (kivi_stages -1)
+// one sequence's decode then uses no more chunks than one wave of blocks holds:
+// kivi_attention_splits(p) <= p.splits chunks (p.partial and p.counters sized for p.splits serve).
 void launch_kivi_attention(const AttentionParams& p, cudaStream_t stream);
+
+// The split count launch_kivi_attention(p) runs with (p.splits, or fewer: above).
+int kivi_attention_splits(const AttentionParams& p);
 
 // Keys per warp step of the CUDA-core wide path for head_dim hd and g query heads per block: the tile
 // boundaries chunks and warps are aligned to; a key group must be a multiple of it (and of 8).
