@@ -220,7 +220,8 @@ TEST(ExperimentConfig, GpuMemoryScalingConfigValidates) {
   EXPECT_NE(c.settings[2].kv.find("skip_layers=[]"), std::string::npos) << c.settings[2].kv;
   EXPECT_NE(c.settings[4].kv_quant.find("bits=8"), std::string::npos) << c.settings[4].kv_quant;
   // All of them: l2norm and KIVI int8 composed (contiguous: the GPU's KIVI layout) with int8 weights.
-  EXPECT_NE(c.settings[5].kv.find("l2norm:keep_ratio=0.5"), std::string::npos) << c.settings[5].kv;
+  EXPECT_EQ(c.settings[5].kv.rfind("l2norm@", 0), 0u) << c.settings[5].kv;
+  EXPECT_NE(c.settings[5].kv.find("keep_ratio=0.5"), std::string::npos) << c.settings[5].kv;
   EXPECT_NE(c.settings[5].kv_quant.find("bits=8"), std::string::npos) << c.settings[5].kv_quant;
   EXPECT_NE(c.settings[5].quant.find("int8"), std::string::npos) << c.settings[5].quant;
   EXPECT_EQ(c.settings[5].attention.rfind("sdpa", 0), 0u) << c.settings[5].attention;
