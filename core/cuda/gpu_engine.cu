@@ -123,6 +123,17 @@ class GpuEngineImpl final : public GpuEngine {
   // layer (device_advanced: a kernel already added them to kv_len_dev_); compresses when the policy
   // says so and keeps blocks for the longest layer plus `upcoming` more entries.
   void after_step(int64_t n_new, int64_t position, int64_t upcoming, bool device_advanced);
+  // KIVI + compression: KV layer `layer`'s entries as full bf16 rows [kv_head][kv_len_ + extra][hd]
+  // (the quantized prefix dequantized, the rest from the ring), the rows' view for the compressor.
+  struct FullLayer {
+    DeviceBuffer<bf16> k, v;
+    KvLayerRows rows;
+  };
+  FullLayer expand_layer(int64_t layer, int64_t entries);
+  // KIVI + compression: rebuilds KV layer `layer` of kv_len_[layer] entries keeping `count`
+  // (KvCache::compact's semantics): expanded to bf16, compacted by the compressor, the kept entries'
+  // quantized prefix re-quantized in fresh groups and the rest written to the ring.
+  void compress_kivi_layer(int64_t layer, int64_t count, int64_t position, int64_t n_new);
   // Entries the longest layer holds (the position without compression).
   int64_t kv_extent() const;
   void set_position(int64_t pos);
@@ -320,6 +331,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
 void GpuEngineImpl::reset() {
   length_ = 0;
   kv_->release_all();
+  kv_->fit_codes(0, stream_);  // KIVI: the codes follow the entries held
   if (compressor_) {
     kv_len_.assign(size_t(config_.num_kv_layers()), 0);
     since_compress_ = 0;
@@ -433,12 +445,20 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       } else {
         launch_attention(a, stream_);
       }
-      if (options_.kv_quant.enabled()) kv_->quantize(b.kv_layer, slot, pos_.get(), n, stream_);  // KvCache::flush
+      // KvCache::flush: the groups this forward completes (compressed: counted in entries).
+      if (options_.kv_quant.enabled()) kv_->quantize(b.kv_layer, slot, compressor_ ? r.cache0 : pos_.get(), n, stream_);
       stage_done("attention");
       // Attention-scored compression (snapkv, h2o, tova): the step's queries against the layer's entries.
-      if (compressor_ && compressor_->scorer()) {
+      // With KIVI only in prefill steps (create() refuses policies that score decode steps), over
+      // the layer expanded to bf16.
+      if (compressor_ && compressor_->scorer() && !options_.kv_quant.enabled()) {
         const int64_t bound = n > 1 ? kv_len_[size_t(b.kv_layer)] + n : options_.capacity;  // decode: graph-safe
         compressor_->observe(b.kv_layer, kv_->rows(b.kv_layer, 0), qb_.get(), n, r.cache0, bound, stream_);
+        stage_done("kv scores");
+      } else if (compressor_ && compressor_->scorer() && n > 1) {
+        const int64_t entries = kv_len_[size_t(b.kv_layer)] + n;
+        const FullLayer full = expand_layer(b.kv_layer, entries);
+        compressor_->observe(b.kv_layer, full.rows, qb_.get(), n, r.cache0, entries, stream_);
         stage_done("kv scores");
       }
       linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
@@ -538,8 +558,11 @@ void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming
     const int64_t count = policy.target(int64_t(l), kv_len_[l], position);
     if (count < 0) continue;
     // Enqueues only (no host sync): the device's entry count of the layer becomes `count` in stream order.
-    compressor_->compress(kv_->rows(int64_t(l), 0), int64_t(l), kv_len_[l], position, count, n_new,
-                          kv_len_dev_.get() + l, stream_);
+    if (options_.kv_quant.enabled())
+      compress_kivi_layer(int64_t(l), count, position, n_new);
+    else
+      compressor_->compress(kv_->rows(int64_t(l), 0), int64_t(l), kv_len_[l], position, count, n_new,
+                            kv_len_dev_.get() + l, stream_);
     kv_len_[l] = count;
     compressed = true;
   }
@@ -549,6 +572,27 @@ void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming
     CTX_CUDA_CHECK(cudaStreamSynchronize(stream_));  // `lens` lives on this stack frame
   }
   if (compressed || !device_advanced) kv_->shrink(0, kv_extent() + upcoming);
+  // KIVI: the codes follow the entries kept. Not after a decode step: the captured graph holds their
+  // addresses (the codes then keep the size the decode reserved, enough for fewer entries).
+  if (!device_advanced) kv_->fit_codes(kv_extent() + upcoming, stream_);
+}
+
+GpuEngineImpl::FullLayer GpuEngineImpl::expand_layer(int64_t layer, int64_t entries) {
+  const int64_t kvh = config_.num_kv_heads, hd = config_.head_dim;
+  FullLayer f{DeviceBuffer<bf16>(alloc_, std::max<int64_t>(1, kvh * entries * hd)),
+              DeviceBuffer<bf16>(alloc_, std::max<int64_t>(1, kvh * entries * hd)), {}};
+  kv_->expand(layer, options_.kv_quant.quantized_length(entries), entries, f.k.get(), f.v.get(), entries, stream_);
+  f.rows.k = f.k.get(), f.rows.v = f.v.get();
+  f.rows.head_rows = entries, f.rows.kv_heads = kvh, f.rows.hd = hd;
+  return f;
+}
+
+void GpuEngineImpl::compress_kivi_layer(int64_t layer, int64_t count, int64_t position, int64_t n_new) {
+  const int64_t entries = kv_len_[size_t(layer)];
+  const FullLayer full = expand_layer(layer, entries);  // a transient of one layer's entries in bf16
+  compressor_->compress(full.rows, layer, entries, position, count, n_new, kv_len_dev_.get() + layer, stream_);
+  kv_->store(layer, options_.kv_quant.quantized_length(count), count, full.k.get(), full.v.get(), entries, stream_);
+  // `full` goes back to the allocator's cache; work on stream_ orders any reuse after the store.
 }
 
 std::vector<std::vector<int64_t>> GpuEngineImpl::kv_positions(int64_t kv_layer) const {
@@ -767,9 +811,10 @@ std::unique_ptr<GpuEngine> GpuEngine::create(const Model& model, const GpuEngine
   if (options.kv.enabled()) {
     if (options.max_batch > 1)
       throw Unsupported("GPU engine: KV compression with max_batch > 1 (batched decode) is not implemented");
-    if (options.kv_quant.enabled())
-      throw Unsupported("GPU engine: KV compression with KIVI KV (kv_quant) is not implemented (on the CPU too, only "
-                        "kv none composes with kv_quant)");
+    if (options.kv_quant.enabled() && !options.kv.attention_rows(1).empty())
+      throw Unsupported("GPU engine: KV compression that scores decode steps by attention (h2o, or snapkv/tova with "
+                        "every > 0) with KIVI KV (kv_quant) is not implemented (the scores would need the dequantized "
+                        "keys every step); prefill-scored policies and l2norm/streaming/random compose with KIVI");
     if (!options.flex_mask.empty())
       throw Unsupported("GPU engine: KV compression with a flex mask (its intervals are over positions, the compressed "
                         "cache's keys are not) is not implemented");

@@ -40,7 +40,8 @@
 //                softcap, ALiBi; in the split-KV, flash and eager kernels); KV variants
 //                (GpuEngineOptions): KIVI-quantized KV (kv_quant) and KV compression (kv: l2norm,
 //                streaming, random, snapkv, h2o, tova: the last three score in a hook after each
-//                layer's attention), one sequence each; eager attention (gpu_eager_attention.h: the
+//                layer's attention), one sequence each, and composed (KIVI codes rebuilt from the kept
+//                entries after a compaction, as the CPU's KvCache::compact); eager attention (gpu_eager_attention.h: the
 //                `eager` backend's materialised scores) instead of the fused kernels
 // Model features: GQA, RoPE default/linear/llama3 in both layouts or none (NoPE), qkv/o/mlp biases,
 // q/k norm, sliding windows, Granite multipliers, tied embeddings, dense Mamba-2 hybrids.
@@ -116,13 +117,23 @@ struct GpuEngineOptions {
   // attention the groups the forward completed are quantized on the device from the bf16 rows (as
   // KvCache::flush), and attention reads the quantized prefix as codes (kernels/kivi_kernels.h).
   // Contiguous KV, max_batch 1, no sliding windows (else Unsupported). The bf16 K/V then hold only
-  // the newest residual + group + prefill_chunk positions (a ring); kv_cache_bytes() counts them
-  // and the codes and params of all capacity positions. As on the CPU, how a prompt is cut into
-  // forwards (prefill_chunk) decides what each chunk sees quantized.
+  // the newest residual + group + prefill_chunk positions (a ring); the codes and params grow with
+  // the entries held (each prefill chunk and generate_greedy reserve theirs) and shrink to them after
+  // compression and reset() (gpu_kv_cache.h), so kv_cache_bytes() and the allocator's peak follow
+  // the entries, not the capacity. As on the CPU, how a prompt is cut into forwards (prefill_chunk)
+  // decides what each chunk sees quantized.
+  // With KV compression (kv below) it is the CPU's semantics (KvCache::compact): per layer and step
+  // the completed groups are quantized first (in entries, not positions), then a compaction rebuilds
+  // the layer: it is expanded to bf16 (the codes dequantized, the ring's rows; a transient of one
+  // layer's entries), the compressor scores and compacts that, the kept entries' quantized prefix
+  // quantized_length(count) is re-quantized in fresh groups and the rest written to the ring.
+  // snapkv/tova score prefill steps over the expanded layer; policies that score decode steps by
+  // attention (h2o, or snapkv/tova with every > 0) are Unsupported with KIVI.
   KvQuantConfig kv_quant;
   // KV compression (gpu_kv_policy.h; none by default): after each prefill step (chunk) and every
   // `every` decode steps, per attention layer, the kept entries move to the front and the layer's
-  // entry count drops (paged: the blocks past the longest layer return to the pool). Entries are then
+  // entry count drops (paged: the blocks past the longest layer return to the pool; KIVI: see
+  // kv_quant above). Entries are then
   // no longer positions: RoPE uses the position, the KV write and attention the entry count. Needs
   // max_batch 1, no sliding-window layers and no flex_mask (ctx::Unsupported otherwise).
   GpuKvPolicy kv;

@@ -30,6 +30,7 @@ GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : alloc_
     if (q.group < 1 || q.residual < 0)
       fail("GPU KV cache: kv_quant group ", q.group, " must be >= 1 and residual ", q.residual, " >= 0");
     if (paged()) throw Unsupported("GPU KV cache: KIVI KV (kv_quant) needs the contiguous cache (kv_block_size 0)");
+    if (s.slots != 1) throw Unsupported("GPU KV cache: KIVI KV (kv_quant) holds one sequence (slots 1)");
     if (s.max_forward < 1) fail("GPU KV cache: KIVI needs max_forward >= 1, not ", s.max_forward);
     // A forward of n tokens at pos0 reads bf16 positions qlen(pos0) .. pos0 + n - 1: fewer than
     // residual + group + n of them (kernels.h: KiviKv::ring).
@@ -44,31 +45,94 @@ GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : alloc_
       k_[size_t(l)] = DeviceBuffer<bf16>(alloc, layer_elements(0));
       v_[size_t(l)] = DeviceBuffer<bf16>(alloc, layer_elements(0));
     }
-  if (s.quant.enabled()) {
-    const KvQuantConfig& q = s.quant;
-    codes_per_slot_ = s.kv_heads * s.capacity * kv_quant_row_bytes(s.head_dim, q.bits);
-    k_params_per_slot_ = s.kv_heads * (s.capacity / q.group) * s.head_dim;
-    v_params_per_slot_ = s.kv_heads * s.capacity * ((s.head_dim + q.group - 1) / q.group);
-    const int64_t units = s.layers * s.slots;
-    k_codes_ = DeviceBuffer<uint8_t>(alloc, units * codes_per_slot_);
-    v_codes_ = DeviceBuffer<uint8_t>(alloc, units * codes_per_slot_);
-    k_params_ = DeviceBuffer<float2>(alloc, std::max<int64_t>(1, units * k_params_per_slot_));
-    v_params_ = DeviceBuffer<float2>(alloc, units * v_params_per_slot_);
+  if (s.quant.enabled()) {  // the codes start empty: reserve() grows them
+    kivi_.resize(size_t(s.layers));
+    kivi_rows_.assign(size_t(s.layers), -1);
+    resize_codes(0, nullptr);
   }
   release_all();
 }
 
-KiviKv GpuKvCache::kivi(int64_t layer, int64_t slot) const {
+KiviKv GpuKvCache::kivi(int64_t layer) const {
   const KvQuantConfig& q = shape_.quant;
-  const int64_t unit = layer * shape_.slots + (slot > 0 ? slot : 0);
-  return {q.bits,
-          q.group,
-          q.residual,
-          ring_,
-          k_codes_.get() + unit * codes_per_slot_,
-          v_codes_.get() + unit * codes_per_slot_,
-          k_params_.get() + unit * k_params_per_slot_,
-          v_params_.get() + unit * v_params_per_slot_};
+  const KiviLayer& k = kivi_[size_t(layer)];
+  KiviKv kv{q.bits, q.group, q.residual, ring_, k.k_codes.get(), k.v_codes.get(), k.k_params.get(), k.v_params.get()};
+  kv.code_rows = kivi_rows_[size_t(layer)];
+  if (kv.code_rows == 0) kv.code_rows = q.group;  // an empty layer: nothing is read (0 would mean the capacity)
+  return kv;
+}
+
+void GpuKvCache::resize_codes(int64_t rows, cudaStream_t stream) {
+  const GpuKvShape& s = shape_;
+  const int64_t g = s.quant.group, rb = kv_quant_row_bytes(s.head_dim, s.quant.bits), nb = (s.head_dim + g - 1) / g;
+  CTX_CHECK(rows >= 0 && rows % g == 0, "KIVI code rows ", rows, " must be a multiple of the group ", g);
+  ++version_;  // even a resize that fails part-way may have moved some layers
+  for (size_t l = 0; l < kivi_.size(); ++l) {
+    const int64_t old = kivi_rows_[l];
+    if (old == rows) continue;
+    KiviLayer next;
+    // At least one element each: an empty layer still hands out valid pointers.
+    next.k_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * rb));
+    next.v_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * rb));
+    next.k_params = DeviceBuffer<float2>(alloc_, std::max<int64_t>(1, s.kv_heads * rows / g * s.head_dim));
+    next.v_params = DeviceBuffer<float2>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * nb));
+    // Per KV head the first min(old, rows) entries: codes and params rows are [head][entries][...].
+    const int64_t keep = std::min(old, rows);
+    KiviLayer& cur = kivi_[l];
+    const auto copy = [&](void* dst, const void* src, int64_t row_bytes) {
+      if (keep <= 0 || row_bytes == 0) return;
+      CTX_CUDA_CHECK(cudaMemcpy2DAsync(dst, size_t(rows * row_bytes), src, size_t(old * row_bytes),
+                                       size_t(keep * row_bytes), size_t(s.kv_heads), cudaMemcpyDeviceToDevice, stream));
+    };
+    copy(next.k_codes.get(), cur.k_codes.get(), rb);
+    copy(next.v_codes.get(), cur.v_codes.get(), rb);
+    copy(next.v_params.get(), cur.v_params.get(), nb * int64_t(sizeof(float2)));
+    if (keep > 0)  // key params: one row of head_dim per group
+      CTX_CUDA_CHECK(cudaMemcpy2DAsync(next.k_params.get(), size_t(rows / g * s.head_dim * 8), cur.k_params.get(),
+                                       size_t(old / g * s.head_dim * 8), size_t(keep / g * s.head_dim * 8),
+                                       size_t(s.kv_heads), cudaMemcpyDeviceToDevice, stream));
+    // The old buffers go back to the allocator's cache; work on `stream` orders any reuse after the copy.
+    cur = std::move(next);
+    kivi_rows_[l] = rows;
+  }
+  code_rows_ = rows;
+  if (stream) alloc_.empty_cache();  // the old buffers back to the driver (cudaFree waits for the copies)
+}
+
+void GpuKvCache::fit_codes(int64_t positions, cudaStream_t stream) {
+  if (!shape_.quant.enabled()) return;
+  const int64_t rows = shape_.quant.quantized_length(std::min(positions, shape_.capacity));
+  if (rows != code_rows_) resize_codes(rows, stream);
+}
+
+void GpuKvCache::expand(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
+                        int64_t full_rows, cudaStream_t stream) const {
+  QkvRopeParams r;
+  AttentionParams a;
+  bind(layer, 0, r, a);
+  KiviLayerCopy p;
+  p.k_cache = r.k_cache, p.v_cache = r.v_cache, p.kv = a.kivi;
+  p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
+  p.k_full = k_full, p.v_full = v_full, p.quantized = quantized, p.length = length, p.full_rows = full_rows;
+  launch_kivi_expand(p, stream);
+}
+
+void GpuKvCache::store(int64_t layer, int64_t quantized, int64_t length, const bf16* k_full, const bf16* v_full,
+                       int64_t full_rows, cudaStream_t stream) const {
+  QkvRopeParams r;
+  AttentionParams a;
+  bind(layer, 0, r, a);
+  KiviLayerCopy p;
+  p.k_cache = r.k_cache, p.v_cache = r.v_cache, p.kv = a.kivi;
+  p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
+  p.k_full = const_cast<bf16*>(k_full), p.v_full = const_cast<bf16*>(v_full), p.quantized = quantized, p.length = length;
+  p.full_rows = full_rows;
+  launch_kivi_store_float(p, stream);
+  KiviQuantizeParams q;
+  q.k_cache = k_full, q.v_cache = v_full, q.kv = a.kivi;
+  q.kv_heads = shape_.kv_heads, q.hd = shape_.head_dim, q.capacity = shape_.capacity;
+  q.seq = 0, q.group_begin = 0, q.group_end = quantized / shape_.quant.group, q.src_rows = full_rows;
+  launch_kivi_quantize(q, stream);
 }
 
 void GpuKvCache::quantize(int64_t layer, int64_t slot, const int32_t* pos0, int64_t count, cudaStream_t stream) const {
@@ -89,7 +153,8 @@ int64_t GpuKvCache::layer_elements(int64_t blocks) const {
 }
 
 int64_t GpuKvCache::bytes() const {
-  int64_t b = k_codes_.bytes() + v_codes_.bytes() + k_params_.bytes() + v_params_.bytes();
+  int64_t b = 0;
+  for (const KiviLayer& k : kivi_) b += k.k_codes.bytes() + k.v_codes.bytes() + k.k_params.bytes() + k.v_params.bytes();
   for (size_t l = 0; l < k_.size(); ++l) b += k_[l].bytes() + v_[l].bytes();
   return b;
 }
@@ -137,6 +202,8 @@ void GpuKvCache::reserve(int64_t slot, int64_t positions, cudaStream_t stream) {
   CTX_CHECK(slot >= 0 && slot < s.slots, "KV slot ", slot);
   if (positions > s.capacity)
     fail("GPU KV cache: ", positions, " positions exceed the capacity ", s.capacity, " of a sequence");
+  if (s.quant.enabled() && s.quant.quantized_length(positions) > code_rows_)
+    resize_codes(s.quant.quantized_length(positions), stream);
   if (!paged()) return;
   const int64_t need = (positions + s.block_size - 1) / s.block_size;
   int64_t& held = held_[size_t(slot)];
@@ -195,7 +262,7 @@ void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionPa
   a.k_cache = r.k_cache, a.v_cache = r.v_cache;
   r.capacity = a.capacity = s.capacity;
   r.ring = ring_;
-  if (s.quant.enabled()) a.kivi = kivi(layer, slot);
+  if (s.quant.enabled()) a.kivi = kivi(layer);
   if (paged()) {
     const int32_t* table = table_.get() + (slot > 0 ? slot * max_blocks_ : 0);
     r.block_table = a.block_table = table;

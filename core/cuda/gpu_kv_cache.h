@@ -14,11 +14,16 @@
 //               allocator cannot meet (its memory limit) throws the allocator's CudaOutOfMemory,
 //               and the cache stays usable at its old size. Growing moves the buffers: version()
 //               changes, and kernels bound before (CUDA graphs) must be bound again.
-//   KIVI        (quant.bits > 0, contiguous only) per layer the codes and params of every slot
-//               (kernels.h: KiviKv) for `capacity` positions; quantize() fills them for the groups a
-//               forward completes, and attention reads positions below qlen from them. The bf16
-//               cache is then a ring of residual + group + max_forward positions per slot (or all
-//               `capacity` when that is not fewer): position j at row j % ring.
+//   KIVI        (quant.bits > 0, contiguous, one slot) per layer the codes and params (kernels.h:
+//               KiviKv) of code_rows() entries: reserve(0, n) grows them to qlen(n) = the entries n
+//               positions (or entries, with compression) hold quantized, fit_codes(n) sets them to
+//               qlen(n) (smaller after compression), both reallocating every layer in turn and copying
+//               what is kept (the transient is one layer's), so the codes' device memory follows the
+//               entries held, not the capacity; version() changes. quantize() fills the groups a
+//               forward completes, and attention reads entries below qlen from them. The bf16 cache
+//               is a ring of residual + group + max_forward positions (or all `capacity` when that is
+//               not fewer): entry j at row j % ring. expand() / store_float() move one layer between
+//               the codes + ring and a full bf16 copy (the engine's rebuild after compression).
 // bind() fills the KV fields of the kernels' parameters for one layer: for one sequence (slot >= 0,
 // positions from pos0) or for batched decode (slot < 0: row t is slot t, positions from seq_lens).
 // Not thread-safe; table uploads are enqueued on the stream given to reserve().
@@ -55,6 +60,18 @@ class GpuKvCache {
   // Paged: `slot` keeps only the blocks of its first `positions` positions, the others go back to the
   // pool (after compaction); contiguous: nothing to do.
   void shrink(int64_t slot, int64_t positions);
+  // KIVI: the codes of every layer hold exactly qlen(positions) entries (entries beyond are dropped:
+  // call it after compaction, or to give back what a reservation took). Else nothing to do.
+  void fit_codes(int64_t positions, cudaStream_t stream);
+  int64_t code_rows() const { return code_rows_; }
+  // KIVI, for the engine's rebuild of a compressed layer (kivi_kernels.h KiviLayerCopy): entries
+  // [0, length) of (layer, slot 0) into k_full/v_full [kv_heads][full_rows][hd], the first
+  // `quantized` from the codes; and back: entries [quantized, length) of k_full/v_full into the ring,
+  // entries [0, quantized) quantized from them into the codes (groups of `group`). Enqueue only.
+  void expand(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full, int64_t full_rows,
+              cudaStream_t stream) const;
+  void store(int64_t layer, int64_t quantized, int64_t length, const bf16* k_full, const bf16* v_full,
+             int64_t full_rows, cudaStream_t stream) const;
   int64_t held_blocks(int64_t slot) const { return paged() ? held_[size_t(slot)] : 0; }
   // Changes whenever a buffer bind() hands out moves (paged growth).
   int64_t version() const { return version_; }
@@ -78,7 +95,8 @@ class GpuKvCache {
   // Paged: grows every layer's pool to at least `blocks` blocks (at most max_pool_blocks_).
   void grow(int64_t blocks, cudaStream_t stream);
   int64_t rows() const { return ring_ > 0 ? ring_ : shape_.capacity; }  // bf16 rows per (slot, KV head)
-  KiviKv kivi(int64_t layer, int64_t slot) const;  // the (layer, slot)'s codes as a one-slot cache
+  KiviKv kivi(int64_t layer) const;  // the layer's codes (one slot)
+  void resize_codes(int64_t rows, cudaStream_t stream);  // every layer's codes to `rows` entries
 
   DeviceAllocator& alloc_;
   GpuKvShape shape_;
@@ -90,11 +108,15 @@ class GpuKvCache {
   std::vector<int64_t> layer_blocks_;
   int64_t version_ = 0;
   std::vector<DeviceBuffer<bf16>> k_, v_;  // per layer
-  // KIVI, per layer [slots][kv_heads][capacity][row bytes] codes, [slots][kv_heads][capacity / group]
-  // [head_dim] key params, [slots][kv_heads][capacity][value blocks] value params.
-  DeviceBuffer<uint8_t> k_codes_, v_codes_;
-  DeviceBuffer<float2> k_params_, v_params_;
-  int64_t codes_per_slot_ = 0, k_params_per_slot_ = 0, v_params_per_slot_ = 0;
+  // KIVI, per layer [kv_heads][code_rows_][row bytes] codes, [kv_heads][code_rows_ / group][head_dim]
+  // key params, [kv_heads][code_rows_][value blocks] value params.
+  struct KiviLayer {
+    DeviceBuffer<uint8_t> k_codes, v_codes;
+    DeviceBuffer<float2> k_params, v_params;
+  };
+  std::vector<KiviLayer> kivi_;
+  std::vector<int64_t> kivi_rows_;  // per layer (a resize that failed part-way leaves layers apart)
+  int64_t code_rows_ = 0;           // the rows every layer holds at least
   int64_t ring_ = 0;  // KIVI: bf16 rows per (slot, KV head) when fewer than capacity
   DeviceBuffer<int32_t> table_;          // paged: [slots][max_blocks]
   std::vector<int32_t> table_host_;      // its host copy (the source of uploads: lives as long as the cache)

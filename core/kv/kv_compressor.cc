@@ -22,7 +22,8 @@ bool compress_layer(const KvCompressor& compressor, const ModelConfig& c, int64_
   s.q = q;
   s.n_new = n_new;
   s.position = position >= 0 ? position : cache.position() + n_new;  // the cache's moves after all layers
-  s.kv = cache.view(layer);
+  std::vector<float> dequantized;  // KIVI: the layer's quantized prefix as float (KvCache::view)
+  s.kv = cache.view(layer, dequantized);
   s.state = &cache.state(layer);
   const KvKeep keep = compressor.after_step(s);
   if (keep.all) return false;

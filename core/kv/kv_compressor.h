@@ -35,7 +35,8 @@ struct KvStep {
   const float* q = nullptr;       // [n_new, num_heads * head_dim], post-RoPE queries of the new rows
   int64_t n_new = 0;
   int64_t position = 0;           // tokens seen, including this step's
-  KvView kv;                      // the layer's entries, the new rows included
+  KvView kv;                      // the layer's entries, the new rows included (KIVI: the quantized
+                                  // prefix dequantized, a transient copy)
   KvLayerState* state = nullptr;  // this sequence's state for this layer
   bool prefill() const { return n_new > 1; }
 };
@@ -54,7 +55,7 @@ class KvCompressor {
   virtual KvKeep after_step(const KvStep& step) const = 0;
   // Entries a compacted contiguous layer keeps free for the next decode steps.
   virtual int64_t headroom() const { return 16; }
-  // True for a compressor that never drops an entry (`none`): it composes with KV quantization.
+  // True for a compressor that never drops an entry (`none`).
   virtual bool keeps_all() const { return false; }
 };
 

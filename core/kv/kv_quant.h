@@ -59,7 +59,8 @@ void dequantize_value_row(const uint8_t* codes, const KvQuantParam* params, int6
                           float* row);
 
 // The quantized prefix of one layer of one sequence, for every KV head. Entries are appended in
-// whole key groups and never change afterwards.
+// whole key groups and never change afterwards, until clear() (KV compression rebuilds a compacted
+// layer's store from its kept entries: KvCache::compact).
 class KvQuantStore {
  public:
   KvQuantStore(const KvQuantConfig& config, int64_t kv_heads, int64_t head_dim);

@@ -145,7 +145,6 @@ void KvCache::compact(int64_t layer, int64_t count, const std::vector<int64_t>& 
   const size_t li = size_t(layer);
   const int64_t len = lengths_[li];
   CTX_CHECK(count >= 0 && count <= len && int64_t(keep.size()) == count * kv_heads_, "bad compaction of layer ", layer);
-  CTX_CHECK(quantized_length(layer) == 0, "compaction of layer ", layer, ", which holds quantized entries");
   for (int64_t h = 0; h < kv_heads_; ++h)
     for (int64_t i = 0; i < count; ++i) {
       const int64_t j = keep[size_t(h * count + i)];
@@ -164,16 +163,20 @@ void KvCache::compact(int64_t layer, int64_t count, const std::vector<int64_t>& 
         std::memcpy(value_slot(layer, h, i), view(layer).value(h, j), row);
       }
   } else {
-    const int64_t cap = capacities_[li], new_cap = count + std::max<int64_t>(0, headroom);
-    for (auto* buf : {&k_[li], &v_[li]}) {
-      Storage kept(size_t(kv_heads_ * new_cap * head_dim_));
-      for (int64_t h = 0; h < kv_heads_; ++h)
-        for (int64_t i = 0; i < count; ++i)
-          std::memcpy(kept.data() + (h * new_cap + i) * head_dim_,
-                      buf->data() + (h * cap + keep[size_t(h * count + i)]) * head_dim_, row);
-      buf->swap(kept);
-    }
+    // Gathered from every entry as float: a quantized prefix dequantized (the rebuild; see the header).
+    std::vector<float> dequantized;
+    const KvView all = view(layer, dequantized);
+    const int64_t new_cap = count + std::max<int64_t>(0, headroom);
+    Storage kk(size_t(kv_heads_ * new_cap * head_dim_)), vv(size_t(kv_heads_ * new_cap * head_dim_));
+    for (int64_t h = 0; h < kv_heads_; ++h)
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t j = keep[size_t(h * count + i)];
+        std::memcpy(kk.data() + (h * new_cap + i) * head_dim_, all.key(h, j), row);
+        std::memcpy(vv.data() + (h * new_cap + i) * head_dim_, all.value(h, j), row);
+      }
+    k_[li].swap(kk), v_[li].swap(vv);
     capacities_[li] = new_cap;
+    if (!quantized_.empty()) quantized_[li].clear();  // its codes and params freed; flush() below re-quantizes
   }
   auto& scores = states_[li].scores;
   for (int64_t h = 0; h < int64_t(scores.size()); ++h) {
@@ -183,6 +186,7 @@ void KvCache::compact(int64_t layer, int64_t count, const std::vector<int64_t>& 
     s.resize(size_t(count));
   }
   lengths_[li] = count;
+  flush(layer);  // the kept entries' quantized prefix, in fresh groups (nothing when quantization is off)
 }
 
 void KvCache::trim() {

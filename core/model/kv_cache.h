@@ -27,10 +27,23 @@
 // Quantization (core/kv/kv_quant.h; contiguous layout only): with set_quantization(), flush(layer)
 // moves the oldest entries of a layer beyond the residual window, in whole groups, into a
 // KvQuantStore; the float storage then holds only the newest entries of the layer, and
-// length(layer) still counts all of them. Quantized entries are immutable: compact() refuses a
-// layer that holds any. view(layer) needs a layer without quantized entries; view(layer, scratch)
-// serves every layer, dequantizing the quantized prefix into `scratch` (a transient buffer of the
-// caller, not counted by bytes_reserved()/bytes_used()).
+// length(layer) still counts all of them. view(layer) needs a layer without quantized entries;
+// view(layer, scratch) serves every layer, dequantizing the quantized prefix into `scratch` (a
+// transient buffer of the caller, not counted by bytes_reserved()/bytes_used()).
+// Compression of a quantized layer (compact() when the layer holds quantized entries; the one
+// semantics the GPU engine follows too, core/cuda/gpu_engine.h): the layer is rebuilt. Every entry is
+// taken as float (the quantized prefix dequantized, the float rest as stored), the kept ones are
+// gathered in order, the layer's quantized store is emptied (its memory freed) and flush() quantizes
+// the first quantized_length(count) kept entries afresh, keys in new groups of `group` consecutive
+// kept entries, values per token. So the invariant "the quantized prefix is quantized_length(length)
+// entries, in whole groups" holds after compaction as before, and the memory follows the kept count.
+// Error: a value row re-quantized from its own dequantized row gets the same codes and its params
+// within float rounding (its min and max are reproduced), so values are unaffected by eviction; a
+// key re-quantized in a new group gains at most half that group's step, |k'' - k'| <= scale' / 2
+// with scale' = (max - min) / (2^bits - 1) of the new group's dequantized channel, on top of its first
+// quantization's scale / 2. Each compaction of a quantized layer can add this again (per-step
+// compressors add it every step; prefill-time ones once per prefill chunk). Entries still in float
+// (the residual window) are moved bit-identical, as without quantization.
 // Not thread-safe: one sequence is advanced by one caller at a time (a pool is shared, so caches of
 // one pool must be advanced by one thread).
 #pragma once
@@ -94,7 +107,8 @@ class KvCache {
   // keep[h * count .. h * count + count), strictly increasing indices < length(layer). Kept rows
   // move to the front in order, bit-identical; the layer's state scores are compacted alike.
   // Contiguous: the layer is reallocated to count + headroom entries. Paged: shared blocks are
-  // copied first (copy-on-write); call trim() afterwards to return unused blocks.
+  // copied first (copy-on-write); call trim() afterwards to return unused blocks. A layer holding
+  // quantized entries is rebuilt as stated above (then flush()ed: its float storage shrinks too).
   void compact(int64_t layer, int64_t count, const std::vector<int64_t>& keep, int64_t headroom = 0);
 
   // Quantizes entries from the next flush() on (contiguous layout only; nothing quantized yet).

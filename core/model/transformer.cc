@@ -58,9 +58,6 @@ void Transformer::set_kv_compressor(std::shared_ptr<const KvCompressor> compress
   if (compressor) {
     const Support s = compressor->supports(model_.config);
     if (!s.ok) throw Unsupported(str_cat("KV compressor cannot serve ", model_.spec, ": ", s.reason));
-    if (quant_.enabled() && !compressor->keeps_all())
-      throw Unsupported(str_cat("KV compression cannot be combined with KV quantization (", quant_.spec,
-                                "): compressors drop entries of any age, but quantized groups are immutable"));
   }
   compressor_ = std::move(compressor);
 }
@@ -70,9 +67,6 @@ void Transformer::set_kv_quantization(const KvQuantConfig& config) {
     if (pool_)
       throw Unsupported(str_cat("KV quantization (", config.spec, ") needs the contiguous cache layout; the paged "
                                 "attention backend keeps KV in pool blocks"));
-    if (compressor_ && !compressor_->keeps_all())
-      throw Unsupported(str_cat("KV quantization (", config.spec, ") cannot be combined with KV compression: "
-                                "compressors drop entries of any age, but quantized groups are immutable"));
   }
   quant_ = config;
 }

@@ -56,8 +56,9 @@ class Transformer {
 
   // Quantizes the caches made by new_cache() from then on (config.enabled() false: off). Throws
   // ctx::Unsupported for a paged attention backend (the quantized store is per sequence, not in
-  // blocks) and when a compressor that drops entries is set: compressors choose among entries of any
-  // age, but quantized groups are immutable (set_kv_compressor refuses the other order alike).
+  // blocks). Composes with any compressor: per layer and step the cache is flushed first, then the
+  // compressor sees every entry as float (the quantized prefix dequantized) and a compaction rebuilds
+  // the quantized prefix from the kept entries (KvCache::compact states the semantics and its error).
   void set_kv_quantization(const KvQuantConfig& config);
   const KvQuantConfig& kv_quantization() const { return quant_; }
 

@@ -46,7 +46,8 @@ class GpuTrialEngine final : public TrialEngine {
       : engine_(cuda::GpuEngine::create(model, options)),
         vocab_(model.config.vocab_size),
         max_batch_(options.max_batch),
-        paged_(options.kv_block_size > 0) {}
+        paged_(options.kv_block_size > 0),
+        kivi_(options.kv_quant.enabled()) {}
 
   std::vector<LoglikResult> loglikelihood(const std::vector<LoglikRequest>& requests) override {
     std::vector<LoglikResult> results;
@@ -84,10 +85,11 @@ class GpuTrialEngine final : public TrialEngine {
       timings->decode_seconds = tm.decode_ms * 1e-3;
       timings->decode_steps = tm.decode_steps;
       timings->kv_bytes_reserved = engine_->kv_cache_bytes();
-      // Paged: the blocks the sequences hold; contiguous: the share of the slots' positions they fill
-      // (KIVI: of the codes, and of the bf16 ring, which is held whole: a slight undercount).
+      // Paged: the blocks the sequences hold; KIVI: all it holds (codes sized to the entries held,
+      // the bf16 ring whole); contiguous: the share of the slots' positions they fill.
       timings->kv_bytes_used = paged_ ? engine_->kv_cache_bytes_in_use()
-                                      : engine_->kv_cache_bytes() * positions / (engine_->capacity() * max_batch_);
+                               : kivi_ ? engine_->kv_cache_bytes()
+                                       : engine_->kv_cache_bytes() * positions / (engine_->capacity() * max_batch_);
     }
     return results;
   }
@@ -99,7 +101,7 @@ class GpuTrialEngine final : public TrialEngine {
  private:
   std::unique_ptr<cuda::GpuEngine> engine_;
   int64_t vocab_, max_batch_;
-  bool paged_;
+  bool paged_, kivi_;
 };
 
 }  // namespace
@@ -148,7 +150,8 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
     throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
                               "; the GPU runs none, int8, llm_int8, q8_0, q4_0, nf4 and fp4"));
-  // KIVI KV: the engine says what it cannot combine it with (paged KV, batches, sliding windows).
+  // KIVI KV: the engine says what it cannot combine it with (paged KV, batches, sliding windows,
+  // compressors that score decode steps by attention).
   options.kv_quant = resolve_kv_quant(catalog, trial.kv_quant);
   options.kv = cuda::gpu_kv_policy(catalog.kv.resolve(trial.kv));  // Unsupported for kv plugins the GPU lacks
   options.capacity = capacity;

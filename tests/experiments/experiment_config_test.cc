@@ -215,10 +215,16 @@ TEST(ExperimentConfig, GpuMemoryScalingConfigValidates) {
   std::vector<std::string> names;
   for (const auto& s : c.settings) names.push_back(s.name);
   EXPECT_EQ(names, (std::vector<std::string>{"baseline", "paged", "paged_l2norm", "paged_l2norm_int8w", "kivi8_int8w",
-                                             "paged_l2norm_kivi8_int8w", "paged_int8w"}));
+                                             "l2norm_kivi8_int8w", "paged_int8w"}));
   EXPECT_EQ(c.trials.size(), 7u * 4 * 4);
   EXPECT_NE(c.settings[2].kv.find("skip_layers=[]"), std::string::npos) << c.settings[2].kv;
   EXPECT_NE(c.settings[4].kv_quant.find("bits=8"), std::string::npos) << c.settings[4].kv_quant;
+  // All of them: l2norm and KIVI int8 composed (contiguous: the GPU's KIVI layout) with int8 weights.
+  EXPECT_EQ(c.settings[5].kv.rfind("l2norm@", 0), 0u) << c.settings[5].kv;
+  EXPECT_NE(c.settings[5].kv.find("keep_ratio=0.5"), std::string::npos) << c.settings[5].kv;
+  EXPECT_NE(c.settings[5].kv_quant.find("bits=8"), std::string::npos) << c.settings[5].kv_quant;
+  EXPECT_NE(c.settings[5].quant.find("int8"), std::string::npos) << c.settings[5].quant;
+  EXPECT_EQ(c.settings[5].attention.rfind("sdpa", 0), 0u) << c.settings[5].attention;
   EXPECT_NE(c.trials[0].datasets[0].second.find("context_tokens=[8192]"), std::string::npos) << c.trials[0].datasets[0].second;
 }
 
@@ -229,14 +235,18 @@ TEST(ExperimentConfig, GpuParetoSweepConfigValidates) {
       path, {"model=" + test::shared_path("fixtures/stories260k/stories260K.bin")}, builtin_catalog());
   EXPECT_EQ(c.device, "cuda");
   EXPECT_EQ(c.dtype, "bfloat16");
-  ASSERT_EQ(c.settings.size(), 14u);
-  EXPECT_EQ(c.trials.size(), 14u);
+  ASSERT_EQ(c.settings.size(), 15u);
+  EXPECT_EQ(c.trials.size(), 15u);
   EXPECT_EQ(c.settings[0].name, "baseline");
   EXPECT_EQ(c.settings[12].name, "paged_l2norm_int8w");
   EXPECT_NE(c.settings[12].kv.find("keep_ratio=0.5"), std::string::npos) << c.settings[12].kv;
   EXPECT_NE(c.settings[12].quant.find("int8"), std::string::npos) << c.settings[12].quant;
-  for (const auto& s : c.settings)  // both engines refuse KV compression with KIVI: no such setting
-    EXPECT_FALSE(s.kv.rfind("none", 0) != 0 && s.kv_quant.rfind("none", 0) != 0) << s.name;
+  // The one setting composing KV compression with KIVI (both engines run it), last.
+  for (size_t i = 0; i < c.settings.size(); ++i) {
+    const auto& s = c.settings[i];
+    EXPECT_EQ(s.kv.rfind("none", 0) != 0 && s.kv_quant.rfind("none", 0) != 0, i == 14) << s.name;
+  }
+  EXPECT_EQ(c.settings[14].name, "l2norm_kivi8_int8w");
 }
 
 TEST(RunMetrics, PercentilesAndAggregates) {

@@ -1,12 +1,17 @@
 // What the GPU engine's test programs (tests/gpu) share: whether this machine runs the GPU engine (the
-// tests skip where it does not), and the GPU KV policy of a kv plugin spec.
+// tests skip where it does not), the GPU KV policy of a kv plugin spec, and a CPU compressor wrapper
+// that records the positions each layer keeps.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "core/base/error.h"
 #include "core/cuda/gpu_engine.h"
 #include "core/cuda/gpu_kv_policy.h"
+#include "core/kv/kv_compressor.h"
 #include "core/model/model_loader.h"
 #include "plugins/register_all.h"
 #include "tests/support/test_paths.h"
@@ -28,5 +33,31 @@ inline bool have_gpu() { return have_gpu(*load_model(test::shared_path("fixtures
 
 // The GPU engine's policy of a kv plugin spec as the runner resolves it.
 inline GpuKvPolicy policy_of(const std::string& spec) { return gpu_kv_policy(builtin_catalog().kv.resolve(spec)); }
+
+// Records the CPU compressor's choices: kept positions per KV layer and head, composed over steps.
+class RecordingCompressor final : public KvCompressor {
+ public:
+  explicit RecordingCompressor(std::unique_ptr<KvCompressor> inner) : inner_(std::move(inner)) {}
+  Support supports(const ModelConfig& c) const override { return inner_->supports(c); }
+  int64_t headroom() const override { return inner_->headroom(); }
+  KvKeep after_step(const KvStep& s) const override {
+    auto& heads = positions[s.layer];
+    heads.resize(size_t(s.num_kv_heads));
+    for (auto& pos : heads)
+      for (int64_t p = s.position - s.n_new; p < s.position; ++p) pos.push_back(p);
+    KvKeep keep = inner_->after_step(s);
+    if (!keep.all)
+      for (int64_t h = 0; h < s.num_kv_heads; ++h) {
+        std::vector<int64_t> next;
+        for (int64_t i = 0; i < keep.count; ++i) next.push_back(heads[size_t(h)][size_t(keep.indices[size_t(h * keep.count + i)])]);
+        heads[size_t(h)] = next;
+      }
+    return keep;
+  }
+  mutable std::map<int64_t, std::vector<std::vector<int64_t>>> positions;  // [kv_layer][kv_head][entry]
+
+ private:
+  std::unique_ptr<KvCompressor> inner_;
+};
 
 }  // namespace ctx::cuda::gpu_test

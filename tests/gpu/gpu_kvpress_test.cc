@@ -45,6 +45,7 @@ namespace {
 
 using gpu_test::have_gpu;
 using gpu_test::policy_of;
+using gpu_test::RecordingCompressor;
 
 using test::relative_l2;
 
@@ -171,32 +172,6 @@ TEST(GpuKvEvictOne, KeepsWhatTheGeneralSelectionKeeps) {
             }
         }
 }
-
-// Records the CPU compressor's choices: kept positions per KV layer and head, composed over steps.
-class RecordingCompressor final : public KvCompressor {
- public:
-  explicit RecordingCompressor(std::unique_ptr<KvCompressor> inner) : inner_(std::move(inner)) {}
-  Support supports(const ModelConfig& c) const override { return inner_->supports(c); }
-  int64_t headroom() const override { return inner_->headroom(); }
-  KvKeep after_step(const KvStep& s) const override {
-    auto& heads = positions[s.layer];
-    heads.resize(size_t(s.num_kv_heads));
-    for (auto& pos : heads)
-      for (int64_t p = s.position - s.n_new; p < s.position; ++p) pos.push_back(p);
-    KvKeep keep = inner_->after_step(s);
-    if (!keep.all)
-      for (int64_t h = 0; h < s.num_kv_heads; ++h) {
-        std::vector<int64_t> next;
-        for (int64_t i = 0; i < keep.count; ++i) next.push_back(heads[size_t(h)][size_t(keep.indices[size_t(h * keep.count + i)])]);
-        heads[size_t(h)] = next;
-      }
-    return keep;
-  }
-  mutable std::map<int64_t, std::vector<std::vector<int64_t>>> positions;  // [kv_layer][kv_head][entry]
-
- private:
-  std::unique_ptr<KvCompressor> inner_;
-};
 
 std::vector<int32_t> token_ids(int64_t n, int64_t vocab) {
   std::vector<int32_t> ids(static_cast<size_t>(n));

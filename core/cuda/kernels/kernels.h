@@ -83,11 +83,14 @@ void launch_qkv_rope(const QkvRopeParams& p, cudaStream_t stream);
 void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff, bf16* out, cudaStream_t stream);
 
 // KIVI-quantized KV of one layer (core/kv/kv_quant.h's scheme; kernels in kivi_kernels.h). Per
-// (sequence, KV head), with C = the cache's capacity in positions:
+// (sequence, KV head), with C = code_rows (a multiple of group), or the cache's capacity in
+// positions when code_rows is 0:
 //   k_codes, v_codes  [seqs][kv_heads][C][row_bytes]: row_bytes = ceil(hd * bits / 8), codes packed
 //                     little-endian within bytes (kv_quant_row_bytes)
 //   k_params          [seqs][kv_heads][C / group][hd]: (min, scale) of key group G, channel d
 //   v_params          [seqs][kv_heads][C][ceil(hd / group)]: (min, scale) of token j, channel block b
+// With KV compression (one sequence) positions here are the layer's entries (the engine passes the
+// entry count as pos0).
 // Attention whose first query sits at position pos0 reads positions < qlen(pos0) = group *
 // floor(max(0, pos0 - residual) / group) here (the entries before the launch's, quantized by then)
 // and the others from the bf16 cache: [seqs][kv_heads][C][hd] (rows below qlen not read), or with
@@ -97,9 +100,10 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 struct KiviKv {
   int bits = 0;  // 0: off; else 2, 4 or 8
   int64_t group = 0, residual = 0;
-  int64_t ring = 0;  // > 0: bf16 rows per (sequence, KV head), a ring; 0: C, at their positions
+  int64_t ring = 0;  // > 0: bf16 rows per (sequence, KV head), a ring; 0: capacity, at their positions
   uint8_t *k_codes = nullptr, *v_codes = nullptr;
   float2 *k_params = nullptr, *v_params = nullptr;  // (x, y) = (min, scale)
+  int64_t code_rows = 0;  // > 0: code rows per (sequence, KV head) (the engine's growing cache); 0: capacity
 };
 
 struct AttentionParams {

@@ -536,8 +536,9 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
   const bf16* k_base = p.k_cache + head * rows.ring * hd;
   const bf16* v_base = p.v_cache + head * rows.ring * hd;
   const int64_t row_bytes = (hd * kv.bits + 7) / 8, value_blocks = (hd + kv.group - 1) / kv.group;
-  const KiviHead h{kv.k_codes + head * p.capacity * row_bytes, kv.v_codes + head * p.capacity * row_bytes,
-                   kv.k_params + head * (p.capacity / kv.group) * hd, kv.v_params + head * p.capacity * value_blocks,
+  const int64_t code_rows = kivi_code_rows(kv, p.capacity);
+  const KiviHead h{kv.k_codes + head * code_rows * row_bytes, kv.v_codes + head * code_rows * row_bytes,
+                   kv.k_params + head * (code_rows / kv.group) * hd, kv.v_params + head * code_rows * value_blocks,
                    kv.group, row_bytes, value_blocks};
   // The entries before the launch's first query at its sequence's (the state of the cache before
   // this forward): the same for every row of one sequence.

@@ -43,12 +43,14 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
   if (g0 + int64_t(blockIdx.x) >= g1) return;  // the whole block: before any barrier
   const int64_t G = g0 + blockIdx.x, head = p.seq * p.kv_heads + blockIdx.y;
   const int64_t rb = (hd * bits + 7) / 8, nb = (hd + g - 1) / g;
-  const int64_t row0 = head * p.capacity + G * g;  // the group's first code row of this (sequence, head)
-  // The bf16 row of the group's token t (a ring holds position j at row j % ring).
-  const int64_t rows = kivi_bf16_rows(kv, p.capacity);
+  const int64_t code_rows = kivi_code_rows(kv, p.capacity);
+  const int64_t row0 = head * code_rows + G * g;  // the group's first code row of this (sequence, head)
+  // The bf16 row of the group's token t (a ring holds position j at row j % ring; a full copy
+  // [kv_heads][src_rows][hd] holds it at row j).
+  const int64_t rows = p.src_rows > 0 ? p.src_rows : kivi_bf16_rows(kv, p.capacity);
   const auto bf16_row = [&](int64_t t) { return (head * rows + (G * g + t) % rows) * hd; };
   const bf16 *k = p.k_cache, *v = p.v_cache;
-  float2* kp = kv.k_params + (head * (p.capacity / g) + G) * hd;
+  float2* kp = kv.k_params + (head * (code_rows / g) + G) * hd;
   float2* vp = kv.v_params + row0 * nb;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
     float lo = __bfloat162float(k[bf16_row(0) + d]), hi = lo;
@@ -84,11 +86,80 @@ void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream) {
   const int bits = p.kv.bits;
   CTX_CHECK(bits == 2 || bits == 4 || bits == 8, "KIVI quantization needs 2, 4 or 8 bits");
   CTX_CHECK(p.kv.group >= 1 && p.hd >= 1 && p.count >= 0, "KIVI quantization shape");
-  CTX_CHECK(p.pos0 || (p.group_begin >= 0 && p.group_end * p.kv.group <= p.capacity), "KIVI quantization range");
+  CTX_CHECK(p.pos0 || (p.group_begin >= 0 && p.group_end * p.kv.group <= kivi_code_rows(p.kv, p.capacity)),
+            "KIVI quantization range");
   // With pos0: a forward of count tokens completes at most count / group + 1 groups.
   const int64_t blocks = p.pos0 ? p.count / p.kv.group + 1 : p.group_end - p.group_begin;
   if (blocks <= 0 || (p.pos0 && p.count == 0)) return;
   kivi_quantize_kernel<<<dim3(unsigned(blocks), unsigned(p.kv_heads)), 128, 0, stream>>>(p);
+  CTX_CUDA_CHECK(cudaGetLastError());
+}
+
+namespace {
+
+// One block per (entry, KV head), a thread per channel (looping past blockDim).
+__global__ void kivi_expand_kernel(KiviLayerCopy p) {
+  const int64_t j = blockIdx.x, h = blockIdx.y, hd = p.hd;
+  const KiviKv& kv = p.kv;
+  const int64_t full_rows = p.full_rows > 0 ? p.full_rows : p.length;
+  bf16* k_out = p.k_full + (h * full_rows + j) * hd;
+  bf16* v_out = p.v_full + (h * full_rows + j) * hd;
+  if (j >= p.quantized) {  // a bf16 row of the ring (or of the capacity rows)
+    const int64_t rows = kivi_bf16_rows(kv, p.capacity);
+    const int64_t src = (h * rows + j % rows) * hd;
+    for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) k_out[d] = p.k_cache[src + d], v_out[d] = p.v_cache[src + d];
+    return;
+  }
+  const int bits = kv.bits;
+  const int64_t g = kv.group, rb = (hd * bits + 7) / 8, nb = (hd + g - 1) / g;
+  const int64_t code_rows = kivi_code_rows(kv, p.capacity);
+  const uint8_t* kc = kv.k_codes + (h * code_rows + j) * rb;
+  const uint8_t* vc = kv.v_codes + (h * code_rows + j) * rb;
+  const float2* kp = kv.k_params + (h * (code_rows / g) + j / g) * hd;
+  const float2* vp = kv.v_params + (h * code_rows + j) * nb;
+  const unsigned mask = (1u << bits) - 1;
+  for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
+    const int64_t byte = d * bits / 8, shift = (d * bits) % 8;
+    const float ck = float((unsigned(kc[byte]) >> shift) & mask), cv = float((unsigned(vc[byte]) >> shift) & mask);
+    // kv_quant.cc's dequantization: min + code * scale (rounded once each, no FMA)
+    k_out[d] = __float2bfloat16(__fadd_rn(kp[d].x, __fmul_rn(ck, kp[d].y)));
+    v_out[d] = __float2bfloat16(__fadd_rn(vp[d / g].x, __fmul_rn(cv, vp[d / g].y)));
+  }
+}
+
+__global__ void kivi_store_float_kernel(KiviLayerCopy p) {
+  const int64_t j = p.quantized + blockIdx.x, h = blockIdx.y, hd = p.hd;
+  const int64_t rows = kivi_bf16_rows(p.kv, p.capacity);
+  const int64_t full_rows = p.full_rows > 0 ? p.full_rows : p.length;
+  const int64_t dst = (h * rows + j % rows) * hd, src = (h * full_rows + j) * hd;
+  for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) p.k_cache[dst + d] = p.k_full[src + d], p.v_cache[dst + d] = p.v_full[src + d];
+}
+
+void check_copy(const KiviLayerCopy& p) {
+  CTX_CHECK(p.kv.bits == 2 || p.kv.bits == 4 || p.kv.bits == 8, "KIVI layer copy needs 2, 4 or 8 bits");
+  CTX_CHECK(p.kv.group >= 1 && p.hd >= 1 && p.kv_heads >= 1 && p.quantized >= 0 && p.quantized <= p.length &&
+                p.quantized % p.kv.group == 0 && p.quantized <= kivi_code_rows(p.kv, p.capacity) &&
+                p.length - p.quantized <= kivi_bf16_rows(p.kv, p.capacity) && p.full_rows >= 0 &&
+                (p.full_rows == 0 || p.full_rows >= p.length),
+            "KIVI layer copy: ", p.quantized, " quantized of ", p.length, " entries");
+}
+
+unsigned threads_for(int64_t hd) { return unsigned(hd < 256 ? (hd + 31) / 32 * 32 : 256); }
+
+}  // namespace
+
+void launch_kivi_expand(const KiviLayerCopy& p, cudaStream_t stream) {
+  check_copy(p);
+  if (p.length == 0) return;
+  kivi_expand_kernel<<<dim3(unsigned(p.length), unsigned(p.kv_heads)), threads_for(p.hd), 0, stream>>>(p);
+  CTX_CUDA_CHECK(cudaGetLastError());
+}
+
+void launch_kivi_store_float(const KiviLayerCopy& p, cudaStream_t stream) {
+  check_copy(p);
+  if (p.length == p.quantized) return;
+  kivi_store_float_kernel<<<dim3(unsigned(p.length - p.quantized), unsigned(p.kv_heads)), threads_for(p.hd), 0,
+                            stream>>>(p);
   CTX_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -16,6 +16,11 @@ __host__ __device__ inline int64_t kivi_bf16_rows(const KiviKv& kv, int64_t capa
   return kv.ring > 0 ? kv.ring : capacity;
 }
 
+// Code rows per (sequence, KV head): code_rows, or the capacity.
+__host__ __device__ inline int64_t kivi_code_rows(const KiviKv& kv, int64_t capacity) {
+  return kv.code_rows > 0 ? kv.code_rows : capacity;
+}
+
 // kv_quant.h's KvQuantConfig::quantized_length: of T entries, the prefix held quantized.
 __host__ __device__ inline int64_t kivi_quantized_length(const KiviKv& kv, int64_t T) {
   return T > kv.residual ? (T - kv.residual) / kv.group * kv.group : 0;
@@ -42,12 +47,35 @@ struct KiviQuantizeParams {
   // qlen(*pos0 + count) / group), qlen(T) = kv_quant.h's quantized_length(T): KvCache::flush.
   const int32_t* pos0 = nullptr;
   int64_t count = 0;
+  // > 0: k_cache/v_cache are instead a full copy [kv_heads][src_rows][hd] of one sequence's layer,
+  // entry j at row j (KiviLayerCopy's k_full/v_full; seq 0).
+  int64_t src_rows = 0;
 };
 // Quantizes positions group_begin * group .. group_end * group - 1 of sequence `seq`, every KV head:
 // per key group and channel (min, scale) and codes; per token and channel block of values the same
 // (quantize_key_block and quantize_value_row of kv_quant.h, bit for bit). The groups must lie within
 // the capacity. Does nothing for an empty range.
 void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream);
+
+// One sequence's KIVI layer as full bf16 rows, for KV compression (the GPU engine's rebuild of a
+// compacted layer, the semantics of core/model/kv_cache.h's KvCache::compact):
+//   expand       k_full/v_full [kv_heads][full_rows][hd] = entries j < quantized dequantized from the
+//                codes (min + code * scale in float32, as kv_quant.cc, then rounded to bf16), entries
+//                quantized <= j < length copied from the bf16 cache (ring row j % ring)
+//   store_float  the bf16 cache's rows of entries quantized <= j < length = k_full/v_full's
+// (the codes of entries < quantized are written from k_full by launch_kivi_quantize with src_rows =
+// full_rows). quantized is a multiple of group within the code rows, and length - quantized fits the
+// ring; else CTX_CHECK. Enqueue only.
+struct KiviLayerCopy {
+  bf16 *k_cache = nullptr, *v_cache = nullptr;  // the sequence's [kv_heads][ring or capacity][hd]
+  KiviKv kv;
+  int64_t kv_heads = 0, hd = 0, capacity = 0;
+  bf16 *k_full = nullptr, *v_full = nullptr;    // [kv_heads][full_rows][hd]
+  int64_t quantized = 0, length = 0;
+  int64_t full_rows = 0;                        // rows per KV head of k_full/v_full (>= length; 0: length)
+};
+void launch_kivi_expand(const KiviLayerCopy& p, cudaStream_t stream);
+void launch_kivi_store_float(const KiviLayerCopy& p, cudaStream_t stream);
 
 // launch_attention (kernels.h) with p.kivi.bits != 0. Keys j < qlen(pos0) come from the codes,
 // pos0 the position of the launch's first query (batched decode: of each sequence's one query):
