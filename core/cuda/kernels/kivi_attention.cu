@@ -632,7 +632,7 @@ bool kivi_ring_aligned(const AttentionParams& p) {
   const auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
   const int64_t value_blocks = (p.hd + kv.group - 1) / kv.group;
   return aligned(kv.k_codes) && aligned(kv.v_codes) && aligned(kv.k_params) && aligned(kv.v_params) &&
-         p.capacity * value_blocks % 2 == 0;
+         kivi_code_rows(kv, p.capacity) * value_blocks % 2 == 0;  // the heads' value-param strides
 }
 
 // Whether p runs on the tensor-core pass (head_dim 32 * epl, epl 2 or 4) and how its code tiles come
