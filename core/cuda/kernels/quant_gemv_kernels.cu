@@ -12,9 +12,7 @@
 // memory) and its 16-byte input piece into B registers, and the tensor cores multiply them (every
 // column of B holds x). Products are exact; each group of 32 columns is summed by the tensor cores in
 // float32 and scaled once (fp16 d, nf4 absmax) into float32 accumulators. The warps' partial sums meet
-// in shared memory; warp 0 runs the epilogue (bias, alpha/residual, SwiGLU: gemv_common.cuh). When the
-// tiles would leave the wave's last round part-empty, each tile's chunks are split into column ranges
-// (work units) whose sums meet through w.split_sums (split_sum, column_splits). One
+// in shared memory; 16 threads run the epilogue (bias, alpha/residual, SwiGLU: gemv_common.cuh). One
 // wave of persistent blocks; the input (or its fused RMSNorm) is staged once per block, as bf16 in
 // natural order (the k order of the fragments is chosen so that a lane's B registers of a group are 8
 // consecutive columns). LLM.int8() (w.int8_activations, int8 codes only) restages the staged input as
