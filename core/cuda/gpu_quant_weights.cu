@@ -241,11 +241,6 @@ GpuQuantMatrix::GpuQuantMatrix(DeviceAllocator& alloc, const std::vector<const Q
   view_ = packed.view;
   codes_ = to_device(alloc, packed.codes), scales_ = to_device(alloc, packed.scales);
   view_.codes = codes_.get(), view_.scales = scales_.get();
-  split_sums_ = DeviceBuffer<float>(alloc, kMaxQuantSplits * view_.tiles * 16);
-  split_counts_ = DeviceBuffer<unsigned>(alloc, view_.tiles);
-  CTX_CUDA_CHECK(cudaMemset(split_sums_.get(), 0, size_t(split_sums_.bytes())));
-  CTX_CUDA_CHECK(cudaMemset(split_counts_.get(), 0, size_t(split_counts_.bytes())));
-  view_.split_sums = split_sums_.get(), view_.split_counts = split_counts_.get();
 }
 
 }  // namespace ctx::cuda

@@ -44,8 +44,6 @@ class GpuQuantMatrix {
 
  private:
   DeviceBuffer<uint8_t> codes_, scales_;
-  DeviceBuffer<float> split_sums_;  // the GEMV's split-K scratch (QuantMatrixView), zeroed here
-  DeviceBuffer<unsigned> split_counts_;
   QuantMatrixView view_;
 };
 

@@ -74,8 +74,6 @@ struct QuantGemvArgs {
   QuantMatrixView w;
   GemvInput in;
   int64_t tiles;     // tiles to compute (SwiGLU: the gate tiles)
-  int splits;            // column splits per tile (1, or up to kMaxSplits with w.split_sums)
-  int64_t split_chunks;  // chunks per split (the last may have fewer)
   int64_t up_tile0;  // SwiGLU: the first up tile (gate tile T pairs with up_tile0 + T)
   int64_t rows;      // outputs: w.rows, or ff with SwiGLU
   GemvEpilogue out;
@@ -158,37 +156,6 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
   }
 }
 
-// Split-K (warp 0 of the block that computed split `split` of `tile`; lane i < 16 holds row i's dot
-// in `dot` when `mine`): each split stores its sums in its own slot of w.split_sums, then counts
-// itself in; the block that arrives last adds the slots in split order (the result does not depend on
-// which block finishes last), resets the count and returns true with the totals in `dot`.
-template <int kTiles>
-__device__ inline bool split_sum(const QuantMatrixView& w, const QuantGemvArgs& a, int64_t split, int64_t tile, int i,
-                                 bool mine, float (&dot)[kTiles]) {
-  const int64_t slot_stride = w.tiles * 16;
-  if (mine) {
-#pragma unroll
-    for (int j = 0; j < kTiles; ++j) __stcg(w.split_sums + split * slot_stride + (tile + j * a.up_tile0) * 16 + i, dot[j]);
-  }
-  __threadfence();  // the sums are visible device-wide before the count says so
-  __syncwarp();
-  unsigned last = 0;
-  if (i == 0) last = atomicAdd(w.split_counts + tile, 1u) == unsigned(a.splits - 1);
-  last = __shfl_sync(0xffffffffu, last, 0);
-  if (!last) return false;
-  __threadfence();
-  if (mine) {
-#pragma unroll
-    for (int j = 0; j < kTiles; ++j) {
-      float s = 0.f;
-      for (int k = 0; k < a.splits; ++k) s += __ldcg(w.split_sums + k * slot_stride + (tile + j * a.up_tile0) * 16 + i);
-      dot[j] = s;
-    }
-  }
-  if (i == 0) w.split_counts[tile] = 0u;  // for the next launch (after this grid completes)
-  return true;
-}
-
 template <class F, bool kNorm, bool kSwiglu, int kWarps>
 __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 2) quant_gemv_kernel(QuantGemvArgs a) {
   constexpr int kTiles = kSwiglu ? 2 : 1;
@@ -202,25 +169,13 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 2) qu
   uint8_t* ring = reinterpret_cast<uint8_t*>(smem) + chunks * 128 + warp * kS * kRound;
   const int scale_bytes = F::scale_bytes(w);
 
-  // Work units u = split * tiles + tile: the chunks [begin(u), end(u)) of a tile.
-  const int64_t units = a.tiles * a.splits;
-  auto begin = [&](int64_t u) { return (u / a.tiles) * a.split_chunks; };
-  auto end = [&](int64_t u) { return begin(u) + a.split_chunks < chunks ? begin(u) + a.split_chunks : chunks; };
-  // The next round (unit, chunk) this warp fetches: the same order as the loops below consume them
-  // (units where this warp has no chunk are skipped by both).
-  int64_t funit = blockIdx.x, fchunk = begin(funit) + warp;
-  auto settle = [&] {
-    while (funit < units && fchunk >= end(funit)) {
-      funit += gridDim.x;
-      fchunk = begin(funit) + warp;
-    }
-  };
-  settle();
+  // The next round (tile, chunk) this warp fetches: the same order as the loops below consume them.
+  int64_t ftile = blockIdx.x, fchunk = warp;
   auto fetch = [&](int stage) {  // weights only: safe before pdl_wait()
-    if (funit < units) {
+    if (fchunk < chunks && ftile < a.tiles) {
 #pragma unroll
       for (int j = 0; j < kTiles; ++j) {
-        const int64_t tile = funit % a.tiles + j * a.up_tile0;
+        const int64_t tile = ftile + j * a.up_tile0;
         uint8_t* dst = ring + stage * kRound + j * kTileBytes;
 #pragma unroll
         for (int v = 0; v < F::kLaneBytes / 16; ++v)
@@ -234,7 +189,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 2) qu
     }
     copy_commit();  // one group per round, empty or not: the waits below count rounds
     fchunk += kWarps;
-    settle();
+    if (fchunk >= chunks) fchunk = warp, ftile += gridDim.x;
   };
 #pragma unroll 1
   for (int k = 0; k < kS - 1; ++k) fetch(k);
@@ -256,11 +211,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 2) qu
     if (w.int8_activations) input_scale = stage_int8_activations(xs, w.cols, w.outlier_threshold);
   }
   int stage = 0;
-  int64_t unit = blockIdx.x;
-  for (int p = 0; unit < units; unit += gridDim.x, p ^= 1) {
-    const int64_t tile = unit % a.tiles;
+  int64_t tile = blockIdx.x;
+  for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
     float acc[kTiles][2] = {};
-    for (int64_t c = begin(unit) + warp; c < end(unit); c += kWarps) {
+    for (int64_t c = warp; c < chunks; c += kWarps) {
       copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
       fetch(stage == 0 ? kS - 1 : stage - 1);  // the stage computed last round
       chunk_dots<F, kTiles>(w, ring + stage * kRound, smem, c, lut, lane, acc);
@@ -273,13 +227,12 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 2) qu
         partial[p][j][warp][lane / 4 + 8] = acc[j][1];
       }
     }
-    __syncthreads();  // partial[p] is written again two units later, after the next unit's barrier
-    if (warp == 0) {
-      const int i = lane;
+    __syncthreads();  // partial[p] is written again two tiles later, after the next tile's barrier
+    if (threadIdx.x < 16) {
+      const int i = threadIdx.x;
       const TileRows rows = tile_rows(w, tile);
-      const bool mine = i < 16 && i < rows.valid;
-      float dot[kTiles] = {};
-      if (mine) {
+      if (i < rows.valid) {
+        float dot[kTiles];
 #pragma unroll
         for (int j = 0; j < kTiles; ++j) {
           float s = 0.f;
@@ -288,9 +241,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 2) qu
           if constexpr (F::kRowScale) s = s * input_scale * F::row_scale(w, tile + j * a.up_tile0, i);
           dot[j] = s;
         }
-      }
-      if (a.splits == 1 || split_sum<kTiles>(w, a, unit / a.tiles, tile, i, mine, dot)) {
-        if (mine) gemv_store<kSwiglu>(a.out, a.rows, rows.row0 + i, dot);
+        gemv_store<kSwiglu>(a.out, a.rows, rows.row0 + i, dot);
       }
     }
   }
@@ -309,35 +260,11 @@ int block_warps() {
   return warps;
 }
 
-// Column splits per tile for `tiles` tiles of `chunks` chunks on a wave of `wave` blocks: the fewest
-// that fill the wave's rounds (units / (rounds * wave)) at least 5 points better than one split, with
-// at least kWarps / 2 chunks per split; 1 without scratch or with CTXLAB_QGEMV_SPLITS=1 (read once).
-int column_splits(const QuantMatrixView& w, int64_t tiles, int64_t chunks, int64_t wave, int warps) {
-  static const bool off = [] {
-    const char* e = std::getenv("CTXLAB_QGEMV_SPLITS");
-    return e && std::string(e) == "1";
-  }();
-  if (off || !w.split_sums || !w.split_counts) return 1;
-  auto fill = [&](int64_t s) {
-    const int64_t units = tiles * s, rounds = (units + wave - 1) / wave;
-    return double(units) / double(rounds * wave);
-  };
-  int best = 1;
-  for (int s = 2; s <= kMaxQuantSplits && (chunks + s - 1) / s >= warps / 2; ++s)
-    if (fill(s) > fill(best) + 0.05) best = s;
-  return best;
-}
-
 template <bool kSwiglu, int kWarps>
-void launch_quant_warps(QuantGemvArgs a, cudaStream_t stream) {
+void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
   dispatch_format(a.w.format, [&]<class F>() {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps>(a.w.chunks);
-    auto pick = [&](auto kernel) {
-      const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), 32 * kWarps, smem);
-      a.splits = column_splits(a.w, a.tiles, a.w.chunks, wave, kWarps);
-      a.split_chunks = (a.w.chunks + a.splits - 1) / a.splits;
-      launch_one_wave(kernel, a.tiles * a.splits, smem, stream, a, kWarps);
-    };
+    auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
 }
@@ -385,7 +312,7 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
                        float* y, cudaStream_t stream) {
-  launch_quant_variant<false>(QuantGemvArgs{w, in, w.tiles, 1, w.chunks, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}},
+  launch_quant_variant<false>(QuantGemvArgs{w, in, w.tiles, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}},
                               stream);
 }
 
@@ -397,7 +324,7 @@ void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, con
   // The up rows must start a tile and follow the gate tiles' order (two stacked parts, or ff % 16 == 0).
   CTX_CHECK(up.i == 0 && up.tile == (ff + 15) / 16 && w.tiles == 2 * up.tile, "SwiGLU GEMV: the up rows of [gate; up] (",
             ff, " rows each) do not start a tile");
-  launch_quant_variant<true>(QuantGemvArgs{w, in, up.tile, 1, w.chunks, up.tile, ff, GemvEpilogue{bias, 1.f, false, nullptr, act}},
+  launch_quant_variant<true>(QuantGemvArgs{w, in, up.tile, up.tile, ff, GemvEpilogue{bias, 1.f, false, nullptr, act}},
                              stream);
 }
 

@@ -43,8 +43,6 @@ struct QuantPart {
 
 // Passed by value to the kernels. Pointers are device memory written once at upload (so the kernels
 // may read all of it before pdl_wait()).
-inline constexpr int kMaxQuantSplits = 4;
-
 struct QuantMatrixView {
   QuantFormat format = QuantFormat::kInt8;
   int64_t rows = 0, cols = 0;  // logical
@@ -58,11 +56,6 @@ struct QuantMatrixView {
   int num_parts = 1;
   bool int8_activations = false;  // kInt8 only: LLM.int8()'s input decomposition
   float outlier_threshold = 0.f;  // with int8_activations: > 0 keeps |x| above it in floating point
-  // The GEMV's split-K scratch: [kMaxQuantSplits][tiles * 16] float sums (one slot per split) and
-  // [tiles] arrival counts, zero before and after every launch (the block that completes a tile's sum
-  // resets its count). Null: no split.
-  float* split_sums = nullptr;
-  unsigned* split_counts = nullptr;
 };
 
 // Decode: y[r] = (accumulate ? y[r] : 0) + alpha * (sum_c W[r, c] * x[c] + bias[r]) for r < w.rows,
