@@ -157,7 +157,7 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
 }
 
 template <class F, bool kNorm, bool kSwiglu, int kWarps>
-__global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 2) quant_gemv_kernel(QuantGemvArgs a) {
+__global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   constexpr int kTiles = kSwiglu ? 2 : 1;
   constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
   extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16, then the rings [kWarps][kS][kRound]
