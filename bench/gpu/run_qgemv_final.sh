@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The last device call of the fourth 2026-12-06 session (< 110 s): batch-1 decode at 1k of the 8-layer
-# Llama-2-7B shape in bf16, int8, q4_0, nf4 (same call), then the 7B itself with int8, after split-K was
-# reverted. Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
+# One short device call (< 110 s) for main's quantized GEMV (after split-K was reverted): batch-1 decode
+# at 1k of the 8-layer Llama-2-7B shape in bf16, int8, q4_0, nf4 (same call), then the 7B itself with
+# int8. Written for the fourth 2026-12-06 session's last call, which the device refused (time spent):
+# not run yet. Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$(mktemp -d)}
