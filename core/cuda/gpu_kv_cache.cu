@@ -105,8 +105,8 @@ void GpuKvCache::fit_codes(int64_t positions, cudaStream_t stream) {
   if (rows != code_rows_) resize_codes(rows, stream);
 }
 
-void GpuKvCache::expand(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
-                        int64_t full_rows, cudaStream_t stream) const {
+KiviLayerCopy GpuKvCache::layer_copy(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
+                                     int64_t full_rows) const {
   QkvRopeParams r;
   AttentionParams a;
   bind(layer, 0, r, a);
@@ -114,22 +114,21 @@ void GpuKvCache::expand(int64_t layer, int64_t quantized, int64_t length, bf16* 
   p.k_cache = r.k_cache, p.v_cache = r.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
   p.k_full = k_full, p.v_full = v_full, p.quantized = quantized, p.length = length, p.full_rows = full_rows;
-  launch_kivi_expand(p, stream);
+  return p;
+}
+
+void GpuKvCache::expand(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
+                        int64_t full_rows, cudaStream_t stream) const {
+  launch_kivi_expand(layer_copy(layer, quantized, length, k_full, v_full, full_rows), stream);
 }
 
 void GpuKvCache::store(int64_t layer, int64_t quantized, int64_t length, const bf16* k_full, const bf16* v_full,
                        int64_t full_rows, cudaStream_t stream) const {
-  QkvRopeParams r;
-  AttentionParams a;
-  bind(layer, 0, r, a);
-  KiviLayerCopy p;
-  p.k_cache = r.k_cache, p.v_cache = r.v_cache, p.kv = a.kivi;
-  p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
-  p.k_full = const_cast<bf16*>(k_full), p.v_full = const_cast<bf16*>(v_full), p.quantized = quantized, p.length = length;
-  p.full_rows = full_rows;
+  const KiviLayerCopy p =
+      layer_copy(layer, quantized, length, const_cast<bf16*>(k_full), const_cast<bf16*>(v_full), full_rows);
   launch_kivi_store_float(p, stream);
   KiviQuantizeParams q;
-  q.k_cache = k_full, q.v_cache = v_full, q.kv = a.kivi;
+  q.k_cache = k_full, q.v_cache = v_full, q.kv = p.kv;
   q.kv_heads = shape_.kv_heads, q.hd = shape_.head_dim, q.capacity = shape_.capacity;
   q.seq = 0, q.group_begin = 0, q.group_end = quantized / shape_.quant.group, q.src_rows = full_rows;
   launch_kivi_quantize(q, stream);

@@ -39,6 +39,8 @@
 
 namespace ctx::cuda {
 
+struct KiviLayerCopy;  // kernels/kivi_kernels.h
+
 struct GpuKvShape {
   int64_t layers = 0, kv_heads = 0, head_dim = 0;
   int64_t slots = 1, capacity = 0;  // sequences and positions per sequence
@@ -90,6 +92,9 @@ class GpuKvCache {
   int64_t free_blocks() const { return int64_t(free_.size()); }
 
  private:
+  // expand/store's view of a layer: its codes, ring and the bf16 copy k_full/v_full [kv_heads][full_rows].
+  KiviLayerCopy layer_copy(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
+                           int64_t full_rows) const;
   // bf16 elements of one layer's K (or V) with `blocks` pool blocks (paged) or all slots (contiguous).
   int64_t layer_elements(int64_t blocks) const;
   // Paged: grows every layer's pool to at least `blocks` blocks (at most max_pool_blocks_).

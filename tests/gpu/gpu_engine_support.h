@@ -3,8 +3,11 @@
 // that records the positions each layer keeps.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,19 @@ inline bool have_gpu() { return have_gpu(*load_model(test::shared_path("fixtures
 
 // The GPU engine's policy of a kv plugin spec as the runner resolves it.
 inline GpuKvPolicy policy_of(const std::string& spec) { return gpu_kv_policy(builtin_catalog().kv.resolve(spec)); }
+
+// Greedy decoding through forward() one step at a time (no CUDA graph): the prompt, then `steps`
+// argmax tokens (the last one is not fed back), as generate_greedy should produce them.
+inline std::vector<int32_t> greedy_by_forward(GpuEngine& engine, const std::vector<int32_t>& prompt, int steps) {
+  std::vector<int32_t> out;
+  auto logits = engine.forward(prompt, false);
+  for (int i = 0; i < steps; ++i) {
+    const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    out.push_back(next);
+    if (i + 1 < steps) logits = engine.forward(std::span<const int32_t>(&next, 1), false);
+  }
+  return out;
+}
 
 // Records the CPU compressor's choices: kept positions per KV layer and head, composed over steps.
 class RecordingCompressor final : public KvCompressor {

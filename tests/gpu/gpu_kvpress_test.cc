@@ -46,6 +46,7 @@ namespace {
 using gpu_test::have_gpu;
 using gpu_test::policy_of;
 using gpu_test::RecordingCompressor;
+using gpu_test::greedy_by_forward;
 
 using test::relative_l2;
 
@@ -313,13 +314,7 @@ TEST(GpuKvCompressEngine, GreedyDecodeThroughTheGraphMatchesForwardSteps) {
       auto engine = GpuEngine::create(*model, opt);
       const auto greedy = engine->generate_greedy(ids, 12, {}, nullptr);
       engine->reset();
-      std::vector<int32_t> stepped;
-      auto logits = engine->forward(ids, false);
-      for (int i = 0; i < 12; ++i) {
-        const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-        stepped.push_back(next);
-        if (i + 1 < 12) logits = engine->forward(std::span<const int32_t>(&next, 1), false);
-      }
+      const std::vector<int32_t> stepped = greedy_by_forward(*engine, ids, 12);
       EXPECT_EQ(greedy, stepped) << spec << " block size " << block_size;
     }
 }
