@@ -23,11 +23,14 @@
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
+#include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {
 namespace {
+
+using gpu_test::token_ids;
 
 std::unique_ptr<GpuEngine> create_or_skip(const Model& model, const GpuEngineOptions& opt) {
   try {
@@ -35,12 +38,6 @@ std::unique_ptr<GpuEngine> create_or_skip(const Model& model, const GpuEngineOpt
   } catch (const Unsupported& e) {
     return nullptr;
   }
-}
-
-std::vector<int32_t> token_ids(int64_t n, int64_t vocab, int64_t seed) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 37 + seed * 101 + 11) % vocab);
-  return ids;
 }
 
 // Whole-prompt logits (prefill in chunks of 48), then 6 tokens one by one, then greedy tokens.

@@ -37,14 +37,9 @@ namespace ctx::cuda {
 namespace {
 
 using gpu_test::have_gpu;
+using gpu_test::token_ids;
 
 using test::relative_l2;
-
-std::vector<int32_t> token_ids(int64_t n, int64_t vocab, int64_t seed) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 37 + seed * 101 + 11) % vocab);
-  return ids;
-}
 
 std::vector<float> cpu_logits(const Model& model, const std::string& spec, const std::vector<int32_t>& ids) {
   Transformer cpu(model, builtin_catalog().attention.create(spec));

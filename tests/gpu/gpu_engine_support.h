@@ -37,6 +37,18 @@ inline bool have_gpu() { return have_gpu(*load_model(test::shared_path("fixtures
 // The GPU engine's policy of a kv plugin spec as the runner resolves it.
 inline GpuKvPolicy policy_of(const std::string& spec) { return gpu_kv_policy(builtin_catalog().kv.resolve(spec)); }
 
+// Prompt ids spread over the vocabulary: id i = (i * stride + offset) % vocab.
+inline std::vector<int32_t> spread_ids(int64_t n, int64_t vocab, int64_t stride, int64_t offset) {
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * stride + offset) % vocab);
+  return ids;
+}
+
+// The prompts most engine tests use: stride 37, one offset per seed.
+inline std::vector<int32_t> token_ids(int64_t n, int64_t vocab, int64_t seed = 0) {
+  return spread_ids(n, vocab, 37, seed * 101 + 11);
+}
+
 // Greedy decoding through forward() one step at a time (no CUDA graph): the prompt, then `steps`
 // argmax tokens (the last one is not fed back), as generate_greedy should produce them.
 inline std::vector<int32_t> greedy_by_forward(GpuEngine& engine, const std::vector<int32_t>& prompt, int steps) {

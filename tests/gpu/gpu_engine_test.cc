@@ -18,6 +18,7 @@
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
+#include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
 
@@ -113,8 +114,7 @@ TEST(GpuHybrid, PrefillThenDecodeEqualsTeacherForced) {
   }
   const auto model = load_model("random:" + path + ":3");
   const int64_t vocab = 300, len = 150, split = 131;
-  std::vector<int32_t> ids(static_cast<size_t>(len));
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 53 + 7) % vocab);
+  const std::vector<int32_t> ids = gpu_test::spread_ids(len, vocab, 53, 7);
   Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
   KvCache cache = cpu.new_cache(len);
   SequenceStep step{&cache, ids, 0};
@@ -256,8 +256,7 @@ TEST_P(GpuPagedPrefill, FlashPrefillThroughTheBlockTableMatchesContiguous) {
     GTEST_SKIP() << e.what();
   }
   const int64_t vocab = 300, len = 306, prompt = 300;
-  std::vector<int32_t> ids(static_cast<size_t>(len));
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 41 + 5) % vocab);
+  const std::vector<int32_t> ids = gpu_test::spread_ids(len, vocab, 41, 5);
   Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
   KvCache cache = cpu.new_cache(len);
   SequenceStep step{&cache, ids, 0};

@@ -40,11 +40,7 @@ using gpu_test::RecordingCompressor;
 using gpu_test::greedy_by_forward;
 using test::relative_l2;
 
-std::vector<int32_t> ids_of(int64_t n, int64_t vocab) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 41 + 5) % vocab);
-  return ids;
-}
+std::vector<int32_t> ids_of(int64_t n, int64_t vocab) { return gpu_test::spread_ids(n, vocab, 41, 5); }
 
 KvQuantConfig kivi(int bits, int64_t group, int64_t residual) {
   KvQuantConfig q;

@@ -21,6 +21,7 @@
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
+#include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/test_paths.h"
 
 namespace ctx::cuda {
@@ -36,11 +37,7 @@ double distance(const std::vector<float>& a, const std::vector<float>& ref) {
   return a.size() == ref.size() ? std::sqrt(num / den) : INFINITY;
 }
 
-std::vector<int32_t> prompt_ids(int64_t n, int64_t vocab) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 53 + 7) % vocab);
-  return ids;
-}
+std::vector<int32_t> prompt_ids(int64_t n, int64_t vocab) { return gpu_test::spread_ids(n, vocab, 53, 7); }
 
 // Logits of every token: ids[0, prefill) in one forward, the rest one at a time.
 std::vector<float> cpu_logits(const Model& model, const KvQuantConfig& q, const std::vector<int32_t>& ids, int64_t prefill) {

@@ -295,8 +295,7 @@ TEST_P(GpuKvScoresEngine, KeepsTheCpuEnginesPositionsAfterThePromptExceptAtTies)
   const auto model = load_model(test::shared_path("fixtures/hf/" + sc.fixture));
   if (!have_gpu()) GTEST_SKIP() << "no GPU";
   const int64_t prompt = 120, vocab = model->config.vocab_size;
-  std::vector<int32_t> ids(static_cast<size_t>(prompt));
-  for (int64_t i = 0; i < prompt; ++i) ids[size_t(i)] = int32_t((i * 37 + 11) % vocab);
+  const std::vector<int32_t> ids = gpu_test::token_ids(prompt, vocab);
   const GpuKvPolicy policy = policy_of(sc.spec);
   Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
   auto recorder = std::make_shared<ScoreRecorder>(builtin_catalog().kv.create(sc.spec), sc.spec.substr(0, sc.spec.find(':')),

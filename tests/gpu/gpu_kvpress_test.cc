@@ -44,6 +44,7 @@ namespace ctx::cuda {
 namespace {
 
 using gpu_test::have_gpu;
+using gpu_test::token_ids;
 using gpu_test::policy_of;
 using gpu_test::RecordingCompressor;
 using gpu_test::greedy_by_forward;
@@ -172,12 +173,6 @@ TEST(GpuKvEvictOne, KeepsWhatTheGeneralSelectionKeeps) {
               ASSERT_EQ(std::memcmp(&fast.v[to], &v[from], size_t(hd) * 4), 0) << where << " V row " << i;
             }
         }
-}
-
-std::vector<int32_t> token_ids(int64_t n, int64_t vocab) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 37 + 11) % vocab);
-  return ids;
 }
 
 struct KvCase {

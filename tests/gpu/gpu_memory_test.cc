@@ -27,9 +27,7 @@ using gpu_test::have_gpu;
 using gpu_test::policy_of;
 
 std::vector<int32_t> ids_of(int64_t n, int64_t vocab, int64_t seed) {
-  std::vector<int32_t> ids(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) ids[size_t(i)] = int32_t((i * 29 + seed * 131 + 7) % vocab);
-  return ids;
+  return gpu_test::spread_ids(n, vocab, 29, seed * 131 + 7);
 }
 
 std::unique_ptr<Model> llama() { return load_model(test::shared_path("fixtures/hf/llama")); }
