@@ -182,10 +182,7 @@ TEST(GpuFlex, MasksMatchTheCpuFlexBackend) {
                            "flex:mask=(document|prefix_lm)&sliding_window,prefix=20,window=24,documents=[70,50]",
                            "flex:mask=chunked,chunk=16"}) {
     const auto backend = builtin_catalog().attention.create(spec);
-    Transformer cpu(*model, builtin_catalog().attention.create(spec));
-    KvCache cache = cpu.new_cache(int64_t(ids.size()));
-    SequenceStep step{&cache, ids, 0};
-    const std::vector<float> want = cpu.forward(std::span<const SequenceStep>(&step, 1));
+    const std::vector<float> want = gpu_test::cpu_prompt_logits(*model, spec, ids);
     opt.flex_mask = backend->gpu_flex_mask();
     auto engine = GpuEngine::create(*model, opt);
     const auto got = engine->forward(ids, true);

@@ -37,16 +37,10 @@ namespace ctx::cuda {
 namespace {
 
 using gpu_test::have_gpu;
+using gpu_test::cpu_prompt_logits;
 using gpu_test::token_ids;
 
 using test::relative_l2;
-
-std::vector<float> cpu_logits(const Model& model, const std::string& spec, const std::vector<int32_t>& ids) {
-  Transformer cpu(model, builtin_catalog().attention.create(spec));
-  KvCache cache = cpu.new_cache(int64_t(ids.size()));
-  SequenceStep step{&cache, ids, 0};
-  return cpu.forward(std::span<const SequenceStep>(&step, 1));
-}
 
 // Every token's logits of the prompt at once, and of its last `steps` tokens one at a time after the
 // others (the decode path), as one vector [n, vocab] each.
@@ -79,7 +73,7 @@ TEST_P(GpuEager, MatchesTheCpuEagerEngine) {
   const auto model = load_model(test::shared_path("fixtures/hf/" + GetParam()));
   if (!have_gpu(*model)) GTEST_SKIP() << "no GPU";
   const auto ids = token_ids(150, model->config.vocab_size, 3);
-  const std::vector<float> want = cpu_logits(*model, "eager", ids);
+  const std::vector<float> want = cpu_prompt_logits(*model, "eager", ids);
   GpuEngineOptions opt;
   opt.capacity = 256, opt.prefill_chunk = 64;  // chunks of 64, 64 and 22 tokens: rows after cached keys
   opt.eager_attention = true;
@@ -218,7 +212,7 @@ TEST(GpuFlexScoreMods, MatchTheCpuFlexBackend) {
                              "flex:mask=document,documents=[30,50,40],score=alibi+softcap,softcap=0.3",
                              "flex:mask=prefix_lm,prefix=40,score=alibi"}) {
       const auto backend = builtin_catalog().attention.create(spec);
-      const std::vector<float> want = cpu_logits(*model, spec, ids);
+      const std::vector<float> want = cpu_prompt_logits(*model, spec, ids);
       opt.flex_mask = backend->gpu_flex_mask(), opt.score_mod = backend->gpu_score_mod();
       for (bool eager : {false, true}) {
         opt.eager_attention = eager;

@@ -16,6 +16,7 @@
 #include "core/cuda/gpu_kv_policy.h"
 #include "core/kv/kv_compressor.h"
 #include "core/model/model_loader.h"
+#include "core/model/transformer.h"
 #include "plugins/register_all.h"
 #include "tests/support/test_paths.h"
 
@@ -47,6 +48,15 @@ inline std::vector<int32_t> spread_ids(int64_t n, int64_t vocab, int64_t stride,
 // The prompts most engine tests use: stride 37, one offset per seed.
 inline std::vector<int32_t> token_ids(int64_t n, int64_t vocab, int64_t seed = 0) {
   return spread_ids(n, vocab, 37, seed * 101 + 11);
+}
+
+// The CPU engine's logits of every prompt position [ids.size(), vocab], the whole prompt in one
+// forward with attention plugin `spec`: the reference the GPU engine's prompt logits are held to.
+inline std::vector<float> cpu_prompt_logits(const Model& model, const std::string& spec, const std::vector<int32_t>& ids) {
+  Transformer cpu(model, builtin_catalog().attention.create(spec));
+  KvCache cache = cpu.new_cache(int64_t(ids.size()));
+  SequenceStep step{&cache, ids, 0};
+  return cpu.forward(std::span<const SequenceStep>(&step, 1));
 }
 
 // Greedy decoding through forward() one step at a time (no CUDA graph): the prompt, then `steps`

@@ -115,10 +115,7 @@ TEST(GpuHybrid, PrefillThenDecodeEqualsTeacherForced) {
   const auto model = load_model("random:" + path + ":3");
   const int64_t vocab = 300, len = 150, split = 131;
   const std::vector<int32_t> ids = gpu_test::spread_ids(len, vocab, 53, 7);
-  Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
-  KvCache cache = cpu.new_cache(len);
-  SequenceStep step{&cache, ids, 0};
-  const std::vector<float> expected = cpu.forward(std::span<const SequenceStep>(&step, 1));
+  const std::vector<float> expected = gpu_test::cpu_prompt_logits(*model, "sdpa", ids);
 
   GpuEngineOptions opt;
   opt.capacity = 192, opt.prefill_chunk = 48;
@@ -173,12 +170,8 @@ TEST_P(GpuHeadDim, VectorisedAttentionMatchesTheGenericKernel) {
             "initializer_range": 0.25, "tie_word_embeddings": false})";
   }
   const auto model = load_model("random:" + path + ":7");
-  std::vector<int32_t> ids(300);
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 37 + 11) % 300);
-  Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
-  KvCache cache = cpu.new_cache(int64_t(ids.size()));
-  SequenceStep step{&cache, ids, 0};
-  const std::vector<float> expected = cpu.forward(std::span<const SequenceStep>(&step, 1));
+  const std::vector<int32_t> ids = gpu_test::token_ids(300, 300);
+  const std::vector<float> expected = gpu_test::cpu_prompt_logits(*model, "sdpa", ids);
   // Logits of the whole prompt, then of the last 8 tokens decoded one by one.
   auto run = [&](bool vectorized) {
     GpuEngineOptions opt;
@@ -257,10 +250,7 @@ TEST_P(GpuPagedPrefill, FlashPrefillThroughTheBlockTableMatchesContiguous) {
   }
   const int64_t vocab = 300, len = 306, prompt = 300;
   const std::vector<int32_t> ids = gpu_test::spread_ids(len, vocab, 41, 5);
-  Transformer cpu(*model, builtin_catalog().attention.create("sdpa"));
-  KvCache cache = cpu.new_cache(len);
-  SequenceStep step{&cache, ids, 0};
-  const std::vector<float> expected = cpu.forward(std::span<const SequenceStep>(&step, 1));
+  const std::vector<float> expected = gpu_test::cpu_prompt_logits(*model, "sdpa", ids);
   // The prompt's logits, then those of the last tokens decoded one by one.
   auto run = [&](int64_t block_size, int64_t chunk) {
     GpuEngineOptions opt;
