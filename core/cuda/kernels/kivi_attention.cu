@@ -323,13 +323,14 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
     uint32_t p_hi[2], p_lo[2];
     st.template update<F16Mma>(sc, j0 + 16 * hf, j_end, p_hi, p_lo);
     // (scale, min) of the key pairs (2t, 2t + 1) and (2t + 8, 2t + 9); at 4 bits the odd dims' codes come times 16.
-    // The params are fp16 already: pairs by half moves; scale / 16 rounds as fp16(float(scale) / 16) did.
-    const __half2 hi_div = __float2half2_rn(kBits == 4 ? 1.f / 16.f : 1.f);
-    const __half2 s01v = __highs2half2(vp[hf][0], vp[hf][1]), s23v = __highs2half2(vp[hf][2], vp[hf][3]);
-    const uint32_t s01 = h2_bits(s01v), m01 = h2_bits(__lows2half2(vp[hf][0], vp[hf][1]));
-    const uint32_t s23 = h2_bits(s23v), m23 = h2_bits(__lows2half2(vp[hf][2], vp[hf][3]));
-    const uint32_t s01h = kBits == 4 ? h2_bits(__hmul2(s01v, hi_div)) : s01;
-    const uint32_t s23h = kBits == 4 ? h2_bits(__hmul2(s23v, hi_div)) : s23;
+    // The params are fp16 already: pairs by byte permutes (mins: low halves, 0x5410; scales: high
+    // halves, 0x7632); scale / 16 = fma(scale, 1/16, 0) in fp16 rounds as fp16(float(scale) / 16) did.
+    // (__lows2half2 / __highs2half2 / __hmul2 instead measured more registers: ptxas, RESULTS.md kivifp16.)
+    const auto pair = [](KiviParam a, KiviParam b, uint32_t sel) { return __byte_perm(h2_bits(a), h2_bits(b), sel); };
+    const uint32_t s01 = pair(vp[hf][0], vp[hf][1], 0x7632), m01 = pair(vp[hf][0], vp[hf][1], 0x5410);
+    const uint32_t s23 = pair(vp[hf][2], vp[hf][3], 0x7632), m23 = pair(vp[hf][2], vp[hf][3], 0x5410);
+    const uint32_t s01h = kBits == 4 ? h2_fma(s01, 0x2c002c00u, 0u) : s01;  // 0x2c00: fp16 1/16
+    const uint32_t s23h = kBits == 4 ? h2_fma(s23, 0x2c002c00u, 0u) : s23;
 #pragma unroll
     for (int i = 0; i < kHd / 16; ++i) {
       uint32_t lo01, hi01, lo23, hi23;
