@@ -49,10 +49,15 @@ int64_t KvQuantConfig::quantized_length(int64_t T) const {
 }
 
 KvQuantParam kv_quant_fit(float lo, float hi, int bits) {
-  const float s = (hi - lo) / float(levels(bits));
+  const float m = std::clamp(lo, -kKvQuantParamMax, kKvQuantParamMax);
   KvQuantParam p;
-  p.min_h = f32_to_f16(std::clamp(lo, -kKvQuantParamMax, kKvQuantParamMax));
-  p.scale_h = s == 0 ? uint16_t(0) : f32_to_f16(std::clamp(s, kKvQuantScaleMin, kKvQuantParamMax));
+  if (hi == lo) {  // a constant block: its value to nearest, scale 0
+    p.min_h = f32_to_f16(m);
+    return p;
+  }
+  p.min_h = f32_to_f16_down(m);
+  const float s = (hi - f16_to_f32(p.min_h)) / float(levels(bits));  // from the rounded min
+  p.scale_h = f32_to_f16_up(std::clamp(s, kKvQuantScaleMin, kKvQuantParamMax));
   return p;
 }
 

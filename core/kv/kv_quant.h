@@ -11,21 +11,27 @@
 //            always qlen(T) = group * floor(max(0, T - residual) / group) of the T entries, so the
 //            float part holds T - qlen(T) in [residual, residual + group) once T >= residual.
 // Quantization is asymmetric round-to-nearest with fp16 params, as KIVI and HF's quantized caches
-// keep them: levels L = 2^bits - 1; in float32 s = (max - min) / L; then the params are rounded to
-// fp16 (round to nearest even, kv_quant_fit below):
-//   min_h   = fp16(clamp(min, -65504, 65504))
-//   scale_h = 0 if s == 0, else fp16(clamp(s, 2^-14, 65504)): a positive scale never underflows
-//             (2^-14 is the smallest normal fp16; a block whose range is below 2^-14 L gets that
-//             step, coarser than its own, so its error is at most 2^-15 plus min's rounding)
-// and the codes are computed against the rounded params, code = clamp(round((x - min_h) / scale_h),
-// 0, L), so that dequantization is exactly x' = min_h + code * scale_h in float32. Error: |x - x'| <=
-// scale_h / 2 inside [min_h, min_h + L scale_h]; at the ends, clamped codes add |min - min_h| <=
-// 2^-11 |min| (half an fp16 ulp) and L |s - scale_h| <= L 2^-11 s; plus float32 rounding. A constant
-// block (scale 0) is reproduced as min_h (exactly when its value is an fp16 number). Entries beyond
-// +-65504 (outside fp16) are not represented: their block's min saturates and their error is
-// unbounded (bf16 K/V of the supported models stay far inside). Params take 4 bytes (two fp16) per
-// block. Codes of one token row of head_dim channels are packed little-endian within bytes into
-// ceil(head_dim * bits / 8) bytes.
+// keep them: levels L = 2^bits - 1; the params are rounded to fp16 so that the codes still cover the
+// block's [min, max] (kv_quant_fit below):
+//   constant block (max == min): min_h = fp16 nearest(clamp(min, -65504, 65504)), scale_h = 0
+//   else:  min_h   = fp16 rounded down(clamp(min, -65504, 65504))       (min_h <= min)
+//          s       = (max - min_h) / L in float32, from the rounded min
+//          scale_h = fp16 rounded up(clamp(s, 2^-14, 65504))              (scale_h >= s)
+//   so min_h + L scale_h >= max (up to float32 rounding of s): no code of the block is clamped. A
+//   positive scale never underflows (2^-14 is the smallest normal fp16; a block whose range is
+//   below 2^-14 L gets that step, coarser than its own).
+// The codes are computed against the rounded params, code = clamp(round((x - min_h) / scale_h), 0, L),
+// so that dequantization is exactly x' = min_h + code * scale_h in float32. Error: |x - x'| <=
+// scale_h / 2 plus float32 rounding, where scale_h <= max((max - min + u) / L, 2^-14) (1 + 2^-10)
+// and u = min - min_h < one fp16 ulp of min (<= 2^-10 |min|, 2^-24 below 2^-14): the rounding of
+// min widens the range by at most u, i.e. adds u / (2 L) to the error. (Rounding min and scale to
+// nearest instead leaves min_h above min or min_h + L scale_h below max by up to 2^-11 |min| + 2^-11
+// (max - min), an error of many steps at 8 bits where |min| >> max - min, e.g. 51 steps for a block
+// [100.01, 100.06].) A constant block is reproduced as min_h (exactly when its value is an fp16
+// number). Entries beyond +-65504 (outside fp16) are not represented: their block's min or scale
+// saturates and their error is unbounded (bf16 K/V of the supported models stay far inside). Params
+// take 4 bytes (two fp16) per block. Codes of one token row of head_dim channels are packed
+// little-endian within bytes into ceil(head_dim * bits / 8) bytes.
 // bits is 2, 4 or 8 (codes never straddle bytes).
 //
 // All functions are pure and thread-safe; KvQuantStore is not thread-safe (one cache, one caller).

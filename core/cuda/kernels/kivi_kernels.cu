@@ -2,8 +2,9 @@
 // key params per channel over the group's tokens, the value params per token and channel block,
 // then the packed code bytes (a thread per byte, so that no two threads write one byte). The
 // arithmetic is kv_quant.cc's in float32 with explicit round-to-nearest operations (no contraction
-// into FMA) and its fp16 rule for the params (kv_quant.h: round to nearest even, min clamped to
-// +-65504, a positive scale to [2^-14, 65504]), so codes and params are the CPU's bit for bit.
+// into FMA) and its fp16 rule for the params (kv_quant.h: min clamped to +-65504 and rounded down,
+// the scale from the rounded min, clamped to [2^-14, 65504] and rounded up; a constant block's min
+// to nearest), so codes and params are the CPU's bit for bit.
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/kivi_kernels.h"
 #include "core/kv/kv_quant.h"
@@ -11,12 +12,14 @@
 namespace ctx::cuda {
 namespace {
 
-// kv_quant_fit: the block's (min, scale) rounded to fp16.
+// kv_quant_fit: the block's (min, scale) in fp16, min rounded down and the scale, from the rounded
+// min, rounded up (a constant block: min to nearest, scale 0).
 __device__ inline KiviParam fit(float lo, float hi, int bits) {
-  const float s = __fdiv_rn(__fsub_rn(hi, lo), float((1 << bits) - 1));
-  const __half mn = __float2half_rn(fminf(fmaxf(lo, -kKvQuantParamMax), kKvQuantParamMax));
-  const __half sc = s == 0.f ? __float2half_rn(0.f) : __float2half_rn(fminf(fmaxf(s, kKvQuantScaleMin), kKvQuantParamMax));
-  return __halves2half2(mn, sc);
+  const float m = fminf(fmaxf(lo, -kKvQuantParamMax), kKvQuantParamMax);
+  if (hi == lo) return __halves2half2(__float2half_rn(m), __float2half_rn(0.f));
+  const __half mn = __float2half_rd(m);
+  const float s = __fdiv_rn(__fsub_rn(hi, __half2float(mn)), float((1 << bits) - 1));
+  return __halves2half2(mn, __float2half_ru(fminf(fmaxf(s, kKvQuantScaleMin), kKvQuantParamMax)));
 }
 
 // Codes against the rounded params, as floats (p = (min_h, scale_h)).
