@@ -35,6 +35,8 @@ std::optional<DType> parse_dtype(std::string_view name) {
 
 float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 uint16_t f32_to_f16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+uint16_t f32_to_f16_down(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEG_INF); }
+uint16_t f32_to_f16_up(float f) { return _cvtss_sh(f, _MM_FROUND_TO_POS_INF); }
 
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n) {
   switch (src_type) {

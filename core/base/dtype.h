@@ -37,6 +37,10 @@ inline uint16_t f32_to_bf16(float f) {
 
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
+// float -> f16 rounded toward -infinity / +infinity (the nearest f16 <= f / >= f; beyond the f16
+// range: down gives -inf or 65504, up gives -65504 or +inf).
+uint16_t f32_to_f16_down(float f);
+uint16_t f32_to_f16_up(float f);
 
 // Converts n elements of type `src_type` at `src` into floats. Supports F32, F16, BF16, F64.
 void convert_to_f32(DType src_type, const void* src, float* dst, size_t n);

@@ -162,7 +162,7 @@ struct KiviSizes {
     k_params = heads * (l.region / c.kivi.group) * c.head_dim;
     v_params = heads * l.region * ((c.head_dim + c.kivi.group - 1) / c.kivi.group);
   }
-  int64_t bytes() const { return 2 * codes + 8 * (k_params + v_params) + 2 * 2 * bf16; }
+  int64_t bytes() const { return 2 * codes + int64_t(sizeof(KiviParam)) * (k_params + v_params) + 2 * 2 * bf16; }
 };
 
 // The device side of one case: cache (cache_copies copies of the layout; KIVI: of the bf16 ring and
@@ -179,7 +179,7 @@ struct DeviceCase {
   DeviceBuffer<float> partial;
   DeviceBuffer<int> counters;
   DeviceBuffer<uint8_t> k_codes, v_codes;
-  DeviceBuffer<float2> k_params, v_params;
+  DeviceBuffer<KiviParam> k_params, v_params;
   AttentionParams params;  // pointing at copy 0
 
   DeviceCase(DeviceAllocator& alloc, const GpuAttentionCase& c, int64_t cache_copies)
@@ -234,8 +234,8 @@ struct DeviceCase {
       // At least one element each: a cache shorter than a group holds no key params.
       k_codes = DeviceBuffer<uint8_t>(alloc, std::max<int64_t>(1, cache_copies * kivi.codes));
       v_codes = DeviceBuffer<uint8_t>(alloc, std::max<int64_t>(1, cache_copies * kivi.codes));
-      k_params = DeviceBuffer<float2>(alloc, std::max<int64_t>(1, cache_copies * kivi.k_params));
-      v_params = DeviceBuffer<float2>(alloc, std::max<int64_t>(1, cache_copies * kivi.v_params));
+      k_params = DeviceBuffer<KiviParam>(alloc, std::max<int64_t>(1, cache_copies * kivi.k_params));
+      v_params = DeviceBuffer<KiviParam>(alloc, std::max<int64_t>(1, cache_copies * kivi.v_params));
       CTX_CUDA_CHECK(cudaMemset(k_codes.get(), 0, k_codes.bytes()));
       CTX_CUDA_CHECK(cudaMemset(v_codes.get(), 0, v_codes.bytes()));
       CTX_CUDA_CHECK(cudaMemset(k_params.get(), 0, k_params.bytes()));
@@ -366,7 +366,10 @@ KiviPrefix gpu_kivi_quantize(const GpuAttentionCase& c, std::span<const float> k
   const int64_t g = c.kivi.group, hd = c.head_dim, len = c.length, groups = len / g;
   out.qlen = c.kivi.quantized_length(len - c.queries);
   out.row_bytes = kv_quant_row_bytes(hd, c.kivi.bits), out.value_blocks = (hd + g - 1) / g;
-  const auto param = [](float2 x) { return KvQuantParam{x.x, x.y}; };
+  const auto param = [](KiviParam x) {  // the fp16 bits, as the CPU's
+    const __half2_raw r = x;
+    return KvQuantParam{r.x, r.y};
+  };
   for (int64_t h = 0; h < c.kv_heads; ++h) {
     // The device's rows of head h start at h * length (one sequence, region = length).
     const auto codes = [&](const std::vector<uint8_t>& src, std::vector<uint8_t>& dst) {

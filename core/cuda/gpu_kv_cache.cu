@@ -74,8 +74,8 @@ void GpuKvCache::resize_codes(int64_t rows, cudaStream_t stream) {
     // At least one element each: an empty layer still hands out valid pointers.
     next.k_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * rb));
     next.v_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * rb));
-    next.k_params = DeviceBuffer<float2>(alloc_, std::max<int64_t>(1, s.kv_heads * rows / g * s.head_dim));
-    next.v_params = DeviceBuffer<float2>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * nb));
+    next.k_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, s.kv_heads * rows / g * s.head_dim));
+    next.v_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * nb));
     // Per KV head the first min(old, rows) entries: codes and params rows are [head][entries][...].
     const int64_t keep = std::min(old, rows);
     KiviLayer& cur = kivi_[l];
@@ -86,10 +86,11 @@ void GpuKvCache::resize_codes(int64_t rows, cudaStream_t stream) {
     };
     copy(next.k_codes.get(), cur.k_codes.get(), rb);
     copy(next.v_codes.get(), cur.v_codes.get(), rb);
-    copy(next.v_params.get(), cur.v_params.get(), nb * int64_t(sizeof(float2)));
+    copy(next.v_params.get(), cur.v_params.get(), nb * int64_t(sizeof(KiviParam)));
+    constexpr int64_t kParam = sizeof(KiviParam);
     if (keep > 0)  // key params: one row of head_dim per group
-      CTX_CUDA_CHECK(cudaMemcpy2DAsync(next.k_params.get(), size_t(rows / g * s.head_dim * 8), cur.k_params.get(),
-                                       size_t(old / g * s.head_dim * 8), size_t(keep / g * s.head_dim * 8),
+      CTX_CUDA_CHECK(cudaMemcpy2DAsync(next.k_params.get(), size_t(rows / g * s.head_dim * kParam), cur.k_params.get(),
+                                       size_t(old / g * s.head_dim * kParam), size_t(keep / g * s.head_dim * kParam),
                                        size_t(s.kv_heads), cudaMemcpyDeviceToDevice, stream));
     // The old buffers go back to the allocator's cache; work on `stream` orders any reuse after the copy.
     cur = std::move(next);

@@ -117,7 +117,7 @@ class GpuKvCache {
   // key params, [kv_heads][code_rows_][value blocks] value params.
   struct KiviLayer {
     DeviceBuffer<uint8_t> k_codes, v_codes;
-    DeviceBuffer<float2> k_params, v_params;
+    DeviceBuffer<KiviParam> k_params, v_params;
   };
   std::vector<KiviLayer> kivi_;
   std::vector<int64_t> kivi_rows_;  // per layer (a resize that failed part-way leaves layers apart)

@@ -10,9 +10,13 @@ namespace {
 
 int levels(int bits) { return (1 << bits) - 1; }
 
-KvQuantParam fit(float lo, float hi, int bits) { return {lo, (hi - lo) / float(levels(bits))}; }
+// Codes against the rounded params (as floats: min_h, scale_h).
+struct Fitted {
+  float min, scale;
+  explicit Fitted(KvQuantParam p) : min(p.min()), scale(p.scale()) {}
+};
 
-unsigned encode(float x, KvQuantParam p, int bits) {
+unsigned encode(float x, Fitted p, int bits) {
   if (p.scale == 0) return 0;
   const float q = std::floor((x - p.min) / p.scale + 0.5f);
   return unsigned(std::clamp(q, 0.0f, float(levels(bits))));
@@ -44,6 +48,19 @@ int64_t KvQuantConfig::quantized_length(int64_t T) const {
   return (T - residual) / group * group;
 }
 
+KvQuantParam kv_quant_fit(float lo, float hi, int bits) {
+  const float m = std::clamp(lo, -kKvQuantParamMax, kKvQuantParamMax);
+  KvQuantParam p;
+  if (hi == lo) {  // a constant block: its value to nearest, scale 0
+    p.min_h = f32_to_f16(m);
+    return p;
+  }
+  p.min_h = f32_to_f16_down(m);
+  const float s = (hi - f16_to_f32(p.min_h)) / float(levels(bits));  // from the rounded min
+  p.scale_h = f32_to_f16_up(std::clamp(s, kKvQuantScaleMin, kKvQuantParamMax));
+  return p;
+}
+
 int64_t kv_quant_row_bytes(int64_t dim, int bits) { return (dim * bits + 7) / 8; }
 
 void quantize_key_block(const float* rows, int64_t stride, int64_t tokens, int64_t dim, int bits, uint8_t* codes,
@@ -53,8 +70,9 @@ void quantize_key_block(const float* rows, int64_t stride, int64_t tokens, int64
   for (int64_t d = 0; d < dim; ++d) {
     float lo = rows[d], hi = rows[d];
     for (int64_t t = 1; t < tokens; ++t) lo = std::min(lo, rows[t * stride + d]), hi = std::max(hi, rows[t * stride + d]);
-    params[d] = fit(lo, hi, bits);
-    for (int64_t t = 0; t < tokens; ++t) put(codes + t * rb, d, encode(rows[t * stride + d], params[d], bits), bits);
+    params[d] = kv_quant_fit(lo, hi, bits);
+    const Fitted p(params[d]);
+    for (int64_t t = 0; t < tokens; ++t) put(codes + t * rb, d, encode(rows[t * stride + d], p, bits), bits);
   }
 }
 
@@ -79,10 +97,12 @@ void unpack_row(const uint8_t* codes, int64_t dim, int bits, float* out) {
 void dequantize_key_block(const uint8_t* codes, const KvQuantParam* params, int64_t tokens, int64_t dim, int bits,
                           float* rows, int64_t stride) {
   const int64_t rb = kv_quant_row_bytes(dim, bits);
+  std::vector<float> mins(static_cast<size_t>(dim)), scales(static_cast<size_t>(dim));  // the params as floats, once per block
+  for (int64_t d = 0; d < dim; ++d) mins[size_t(d)] = params[d].min(), scales[size_t(d)] = params[d].scale();
   for (int64_t t = 0; t < tokens; ++t) {
     float* r = rows + t * stride;
     unpack_row(codes + t * rb, dim, bits, r);
-    for (int64_t d = 0; d < dim; ++d) r[d] = params[d].min + r[d] * params[d].scale;
+    for (int64_t d = 0; d < dim; ++d) r[d] = mins[size_t(d)] + r[d] * scales[size_t(d)];
   }
 }
 
@@ -91,8 +111,9 @@ void quantize_value_row(const float* row, int64_t dim, int64_t group, int bits, 
   for (int64_t b = 0, c0 = 0; c0 < dim; ++b, c0 += group) {
     const int64_t c1 = std::min(dim, c0 + group);
     const auto [lo, hi] = std::minmax_element(row + c0, row + c1);
-    params[b] = fit(*lo, *hi, bits);
-    for (int64_t c = c0; c < c1; ++c) put(codes, c, encode(row[c], params[b], bits), bits);
+    params[b] = kv_quant_fit(*lo, *hi, bits);
+    const Fitted p(params[b]);
+    for (int64_t c = c0; c < c1; ++c) put(codes, c, encode(row[c], p, bits), bits);
   }
 }
 
@@ -100,7 +121,7 @@ void dequantize_value_row(const uint8_t* codes, const KvQuantParam* params, int6
                           float* row) {
   unpack_row(codes, dim, bits, row);
   for (int64_t b = 0, c0 = 0; c0 < dim; ++b, c0 += group) {
-    const KvQuantParam p = params[b];
+    const Fitted p(params[b]);
     for (int64_t c = c0; c < std::min(dim, c0 + group); ++c) row[c] = p.min + row[c] * p.scale;
   }
 }

@@ -10,11 +10,28 @@
 //   float    the last `residual` tokens plus the key group still filling: the quantized prefix is
 //            always qlen(T) = group * floor(max(0, T - residual) / group) of the T entries, so the
 //            float part holds T - qlen(T) in [residual, residual + group) once T >= residual.
-// Quantization is asymmetric round-to-nearest: levels L = 2^bits - 1, scale = (max - min) / L,
-// code = clamp(round((x - min) / scale), 0, L), x' = min + code * scale, so |x - x'| <= scale / 2
-// up to float32 rounding; a constant block (scale 0) is reproduced exactly. Params are float32 (two
-// per block; KIVI's fp16 params would take half that: not done). Codes of one token row of
-// head_dim channels are packed little-endian within bytes into ceil(head_dim * bits / 8) bytes.
+// Quantization is asymmetric round-to-nearest with fp16 params, as KIVI and HF's quantized caches
+// keep them: levels L = 2^bits - 1; the params are rounded to fp16 so that the codes still cover the
+// block's [min, max] (kv_quant_fit below):
+//   constant block (max == min): min_h = fp16 nearest(clamp(min, -65504, 65504)), scale_h = 0
+//   else:  min_h   = fp16 rounded down(clamp(min, -65504, 65504))       (min_h <= min)
+//          s       = (max - min_h) / L in float32, from the rounded min
+//          scale_h = fp16 rounded up(clamp(s, 2^-14, 65504))              (scale_h >= s)
+//   so min_h + L scale_h >= max (up to float32 rounding of s): no code of the block is clamped. A
+//   positive scale never underflows (2^-14 is the smallest normal fp16; a block whose range is
+//   below 2^-14 L gets that step, coarser than its own).
+// The codes are computed against the rounded params, code = clamp(round((x - min_h) / scale_h), 0, L),
+// so that dequantization is exactly x' = min_h + code * scale_h in float32. Error: |x - x'| <=
+// scale_h / 2 plus float32 rounding, where scale_h <= max((max - min + u) / L, 2^-14) (1 + 2^-10)
+// and u = min - min_h < one fp16 ulp of min (<= 2^-10 |min|, 2^-24 below 2^-14): the rounding of
+// min widens the range by at most u, i.e. adds u / (2 L) to the error. (Rounding min and scale to
+// nearest instead leaves min_h above min or min_h + L scale_h below max by up to 2^-11 |min| + 2^-11
+// (max - min), an error of many steps at 8 bits where |min| >> max - min, e.g. 51 steps for a block
+// [100.01, 100.06].) A constant block is reproduced as min_h (exactly when its value is an fp16
+// number). Entries beyond +-65504 (outside fp16) are not represented: their block's min or scale
+// saturates and their error is unbounded (bf16 K/V of the supported models stay far inside). Params
+// take 4 bytes (two fp16) per block. Codes of one token row of head_dim channels are packed
+// little-endian within bytes into ceil(head_dim * bits / 8) bytes.
 // bits is 2, 4 or 8 (codes never straddle bytes).
 //
 // All functions are pure and thread-safe; KvQuantStore is not thread-safe (one cache, one caller).
@@ -23,6 +40,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "core/base/dtype.h"
 
 namespace ctx {
 
@@ -40,9 +59,20 @@ struct KvQuantConfig {
   }
 };
 
+// One block's (min, scale) as fp16 bit patterns (see above; the GPU's KiviKv stores the same bits
+// as a __half2 (min, scale)).
 struct KvQuantParam {
-  float min = 0, scale = 0;
+  uint16_t min_h = 0, scale_h = 0;
+  float min() const { return f16_to_f32(min_h); }
+  float scale() const { return f16_to_f32(scale_h); }
+  bool operator==(const KvQuantParam& o) const { return min_h == o.min_h && scale_h == o.scale_h; }
 };
+
+// The fp16 rule above's bounds (shared with the GPU quantizer, kivi_kernels.cu).
+inline constexpr float kKvQuantParamMax = 65504.f;            // the largest finite fp16
+inline constexpr float kKvQuantScaleMin = 1.f / 16384.f;      // 2^-14, the smallest normal fp16
+// The params of a block whose float32 extremes are lo <= hi.
+KvQuantParam kv_quant_fit(float lo, float hi, int bits);
 
 // Bytes of one packed row of `dim` codes.
 int64_t kv_quant_row_bytes(int64_t dim, int bits);

@@ -257,7 +257,7 @@ int bench_gpu_attention(const Args& args) {
               "copy bandwidth %.3f TB/s (read + write)\n\n",
               (long long)c.heads, (long long)c.kv_heads, (long long)c.head_dim, copy_bw / 1e12);
   if (!kivi_bits.empty())
-    std::printf("KIVI rows: K+V MB = what the launch reads (codes, float32 params, bf16 rest); group %lld, residual "
+    std::printf("KIVI rows: K+V MB = what the launch reads (codes, fp16 (min, scale) params, bf16 rest); group %lld, residual "
                 "%lld; reserved MB = codes and params of every position and the bf16 ring of the newest\n\n",
                 (long long)vm["kivi-group"].as<int64_t>(), (long long)vm["kivi-residual"].as<int64_t>());
   std::printf("| context | batch | KV layout | splits | K+V MB | reserved MB | waste | us | GB/s | ratio vs copy | time vs "

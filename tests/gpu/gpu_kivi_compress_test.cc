@@ -153,13 +153,13 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.fixture + "_" + std::to_string(info.index); });
 
 // Bytes of the KIVI cache: per KV layer the bf16 ring (K and V) and the codes and params of `rows`
-// quantized entries (kernels.h KiviKv).
+// quantized entries (kernels.h KiviKv; a param is fp16 (min, scale), 4 bytes).
 int64_t kivi_cache_bytes(const ModelConfig& c, const KvQuantConfig& q, int64_t ring, int64_t rows) {
   const int64_t rb = kv_quant_row_bytes(c.head_dim, q.bits), nb = (c.head_dim + q.group - 1) / q.group;
   const int64_t per_layer = 2 * c.num_kv_heads * ring * c.head_dim * 2 +
                             std::max<int64_t>(1, c.num_kv_heads * rows * rb) * 2 +
-                            std::max<int64_t>(1, c.num_kv_heads * rows / q.group * c.head_dim) * 8 +
-                            std::max<int64_t>(1, c.num_kv_heads * rows * nb) * 8;
+                            std::max<int64_t>(1, c.num_kv_heads * rows / q.group * c.head_dim) * 4 +
+                            std::max<int64_t>(1, c.num_kv_heads * rows * nb) * 4;
   return c.num_kv_layers() * per_layer;
 }
 

@@ -1,6 +1,10 @@
 // KV-cache quantization (KIVI, core/kv/kv_quant.h):
-//   - round trip: per key channel group and per value channel block, |x - x'| <= scale / 2 against a
-//     float64 reference of the block's min/max, for 2, 4 and 8 bits; constant blocks exact
+//   - round trip: per key channel group and per value channel block, |x - x'| within half a step of
+//     the fp16 scale (bound below) against a float64 reference of the block's min/max, for 2, 4 and
+//     8 bits; params are fp16(min) rounded down and a scale rounded up that covers [min, max];
+//     constant blocks exact; 8-bit blocks far from zero (|min| >> range) within about half a step
+//   - the fp16 param rule: tiny ranges take the smallest normal fp16 step 2^-14 (no underflow),
+//     out-of-range mins and scales saturate at 65504, a constant block has scale 0
 //   - cache: exact bytes held for a known shape counted by hand; the residual window bit-identical;
 //     flushes at the right token counts; incremental (decode) and one-shot (prefill) quantization
 //     give the same entries; fork keeps them
@@ -17,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "core/base/error.h"
 #include "core/kv/kv_quant.h"
@@ -41,10 +46,31 @@ std::vector<float> normal(int64_t n, uint32_t seed, float sigma = 1.0f) {
   return x;
 }
 
-// The bound for a block whose float64 extremes are lo, hi: half a step, plus float32 rounding of
-// (x - min) / scale and min + code * scale (a few ulps of the block's magnitude).
+// The bound for a block whose float64 extremes are lo, hi (kv_quant.h): half a step of the fp16
+// scale, which covers [min_h, max] with min_h <= lo less than one fp16 ulp below (2^-10 |lo|, 2^-24
+// for subnormals) and is rounded up (at most 2^-10 relative) from at least 2^-14; plus float32
+// rounding of (x - min) / scale and min + code * scale (a few ulps of the block's magnitude). A
+// constant block: min rounded to nearest (half an ulp).
 double bound(double lo, double hi, int bits) {
-  return (hi - lo) / ((1 << bits) - 1) / 2 + 4e-7 * std::max(std::abs(lo), std::abs(hi));
+  const double levels = (1 << bits) - 1, ulp = std::ldexp(std::abs(lo), -10) + std::ldexp(1.0, -24);
+  const double rounding = 4e-7 * std::max(std::abs(lo), std::abs(hi));
+  if (hi == lo) return ulp / 2 + rounding;
+  const double step = std::max((hi - lo + ulp) / levels, 1.0 / 16384) * (1 + 1.0 / 1024);
+  return step / 2 + rounding;
+}
+
+// kv_quant.h's rule for a block with float32 extremes lo < hi: min_h is fp16 rounded down (below lo
+// by less than an ulp), and min_h + L scale_h reaches hi with scale_h at most an fp16 ulp above the
+// float step (hi - min_h) / L (or 2^-14).
+void expect_covering_params(KvQuantParam p, float lo, float hi, int bits, const std::string& where) {
+  const double levels = (1 << bits) - 1, mn = p.min(), sc = p.scale();
+  EXPECT_EQ(p.min_h, f32_to_f16_down(lo)) << where;
+  EXPECT_LE(mn, lo) << where;
+  EXPECT_LT(lo - mn, std::ldexp(std::abs(double(lo)), -10) + std::ldexp(1.0, -24)) << where;
+  const double s = std::max((double(hi) - mn) / levels, 1.0 / 16384);
+  EXPECT_GE(sc, s * (1 - 1e-6)) << where;  // float32 rounding of the step
+  EXPECT_LE(sc, s * (1 + 1.0 / 1024)) << where;
+  EXPECT_GE(mn + levels * sc, double(hi) * (1 - 1e-6) - 1e-6) << where << ": the codes reach the block's max";
 }
 
 TEST(KvQuant, RowBytesPackCodes) {
@@ -68,7 +94,9 @@ TEST(KvQuant, KeysPerChannelWithinHalfScale) {
     for (int64_t d = 0; d < D; ++d) {
       double lo = k[size_t(d)], hi = lo;
       for (int64_t t = 0; t < T; ++t) lo = std::min(lo, double(k[size_t(t * D + d)])), hi = std::max(hi, double(k[size_t(t * D + d)]));
-      EXPECT_EQ(params[size_t(d)].min, float(lo)) << "bits " << bits << " channel " << d;
+      if (hi > lo)
+        expect_covering_params(params[size_t(d)], float(lo), float(hi), bits,
+                               "bits " + std::to_string(bits) + " channel " + std::to_string(d));
       for (int64_t t = 0; t < T; ++t)
         ASSERT_LE(std::abs(double(back[size_t(t * D + d)]) - double(k[size_t(t * D + d)])), bound(lo, hi, bits))
             << "bits " << bits << " token " << t << " channel " << d;
@@ -91,6 +119,73 @@ TEST(KvQuant, ValuesPerTokenWithinHalfScaleIncludingAShortLastBlock) {
       for (int64_t c = b * G; c < std::min(D, (b + 1) * G); ++c)
         EXPECT_LE(std::abs(double(back[size_t(c)]) - double(v[size_t(c)])), bound(*lo, *hi, bits))
             << "bits " << bits << " channel " << c;
+    }
+  }
+}
+
+// 8 bits where |min| is large against the block's range (KIVI's outlier key channels): fp16 min and
+// scale rounded to nearest leave up to 2^-11 (|min| + range) of the block outside the codes, which
+// clamp there (measured with that rule: errors of 51 steps for [100.01, 100.06], 4 for [20.3, 20.5]);
+// min rounded down with the scale taken from it and rounded up, the error stays within half a step,
+// the step widened by less than one fp16 ulp of min / 255.
+TEST(KvQuant, EightBitBlocksFarFromZeroStayWithinHalfAStep) {
+  const int64_t T = 16;
+  for (const auto [lo, hi] : {std::pair{100.01f, 100.06f}, std::pair{20.3f, 20.5f}, std::pair{-20.51f, -20.3f}}) {
+    std::vector<float> k(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) k[size_t(t)] = t + 1 == T ? hi : lo + (hi - lo) * float(t) / float(T - 1);
+    std::vector<uint8_t> codes(size_t(T * kv_quant_row_bytes(1, 8)));
+    KvQuantParam p;
+    quantize_key_block(k.data(), 1, T, 1, 8, codes.data(), &p);
+    const std::string where = "block [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    expect_covering_params(p, lo, hi, 8, where);
+    std::vector<float> back(static_cast<size_t>(T));
+    dequantize_key_block(codes.data(), &p, T, 1, 8, back.data(), 1);
+    const double step = (double(hi) - double(lo)) / 255;
+    for (int64_t t = 0; t < T; ++t) {
+      const double err = std::abs(double(back[size_t(t)]) - double(k[size_t(t)]));
+      EXPECT_LE(err, bound(lo, hi, 8)) << where << " token " << t;
+      EXPECT_LE(err, 0.6 * step) << where << " token " << t;
+    }
+  }
+}
+
+// kv_quant.h's fp16 rule at its edges, and the round trip of such blocks.
+TEST(KvQuant, Fp16ParamsNeverUnderflowAndSaturateAtTheFp16Range) {
+  const uint16_t smallest_normal = 0x0400, largest = 0x7bff;  // 2^-14, 65504
+  // A range whose step (1e-6 / 15) is below 2^-14 takes the step 2^-14, not a subnormal or 0.
+  KvQuantParam p = kv_quant_fit(1.0f, 1.000001f, 4);
+  EXPECT_EQ(p.scale_h, smallest_normal);
+  EXPECT_EQ(p.min_h, f32_to_f16(1.0f));
+  p = kv_quant_fit(0.0f, 1e-5f, 8);
+  EXPECT_EQ(p.scale_h, smallest_normal);
+  EXPECT_EQ(p.min(), 0.0f);
+  // A step at the edge stays itself: 2^-14 exactly, and 2^-13.
+  EXPECT_EQ(kv_quant_fit(0.0f, 15.0f / 16384, 4).scale_h, smallest_normal);
+  EXPECT_EQ(kv_quant_fit(0.0f, 30.0f / 16384, 4).scale(), 1.0f / 8192);
+  // A constant block: scale 0, min its value in fp16.
+  p = kv_quant_fit(0.1f, 0.1f, 4);
+  EXPECT_EQ(p.scale_h, 0);
+  EXPECT_EQ(p.min_h, f32_to_f16(0.1f));
+  // Saturation: mins beyond +-65504 and steps beyond 65504 stay finite at the fp16 extremes.
+  p = kv_quant_fit(-1e6f, 1e6f, 8);
+  EXPECT_EQ(p.min_h, uint16_t(0x8000 | largest));
+  EXPECT_EQ(p.scale_h, f32_to_f16_up((1e6f + 65504.f) / 255));  // from the saturated min, rounded up
+  EXPECT_EQ(kv_quant_fit(0.0f, 1e7f, 2).scale_h, largest);
+  EXPECT_EQ(kv_quant_fit(1e5f, 1e5f, 4).min_h, largest);
+  // Round trip of a tiny-range value block: codes against 2^-14 steps, within the bound.
+  const int64_t D = 8;
+  std::vector<float> v(static_cast<size_t>(D));
+  for (int64_t c = 0; c < D; ++c) v[size_t(c)] = 0.5f + 1e-7f * float(c);
+  for (int bits : {2, 4, 8}) {
+    std::vector<uint8_t> codes(size_t(kv_quant_row_bytes(D, bits)));
+    KvQuantParam q;
+    quantize_value_row(v.data(), D, D, bits, codes.data(), &q);
+    EXPECT_EQ(q.scale_h, smallest_normal) << bits;
+    std::vector<float> back(static_cast<size_t>(D));
+    dequantize_value_row(codes.data(), &q, D, D, bits, back.data());
+    for (int64_t c = 0; c < D; ++c) {
+      EXPECT_LE(std::abs(double(back[size_t(c)]) - double(v[size_t(c)])), bound(v[0], v[size_t(D - 1)], bits)) << bits;
+      EXPECT_LE(std::abs(double(back[size_t(c)]) - double(v[size_t(c)])), 1.0 / 32768 + 1e-6) << bits;
     }
   }
 }
@@ -127,13 +222,13 @@ TEST(KvQuant, BytesHeldForAKnownShapeAndTheResidualWindowIsExact) {
   write_rows(cache, c, src, T, 0, T);  // one prefill of 1000 tokens, then the flush
   // Quantized: 32 * floor((1000 - 128) / 32) = 32 * 27 = 864 entries; float: the last 136.
   for (int64_t l = 0; l < c.num_layers; ++l) EXPECT_EQ(cache.quantized_length(l), 864);
-  // Per layer and KV head, by hand (head_dim 16, 4 bits: 8 bytes a row; params are 2 floats):
-  //   key codes 864 * 8 = 6912, value codes 6912, key params 27 groups * 16 channels * 8 = 3456,
-  //   value params 864 tokens * 1 block * 8 = 6912, float K+V 136 * 16 * 4 * 2 = 17408  -> 41600
-  EXPECT_EQ(cache.bytes_used(), 41600 * 2 * 2);
+  // Per layer and KV head, by hand (head_dim 16, 4 bits: 8 bytes a row; params are 2 fp16, 4 bytes):
+  //   key codes 864 * 8 = 6912, value codes 6912, key params 27 groups * 16 channels * 4 = 1728,
+  //   value params 864 tokens * 1 block * 4 = 3456, float K+V 136 * 16 * 4 * 2 = 17408  -> 36416
+  EXPECT_EQ(cache.bytes_used(), 36416 * 2 * 2);
   // Held: the float storage shrinks to residual + group = 160 entries (20480 bytes a head); the
   // codes and params were allocated once, exactly.
-  EXPECT_EQ(cache.bytes_reserved(), (41600 - 17408 + 20480) * 2 * 2);
+  EXPECT_EQ(cache.bytes_reserved(), (36416 - 17408 + 20480) * 2 * 2);
   EXPECT_LT(cache.bytes_reserved() * 2, T * 16 * 4 * 2 * 2 * 2) << "less than half of the float cache";
 
   std::vector<float> scratch;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -89,6 +90,7 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 //                     little-endian within bytes (kv_quant_row_bytes)
 //   k_params          [seqs][kv_heads][C / group][hd]: (min, scale) of key group G, channel d
 //   v_params          [seqs][kv_heads][C][ceil(hd / group)]: (min, scale) of token j, channel block b
+//   params are KiviParam: fp16 (min, scale), kv_quant.h's KvQuantParam bits (its fp16 rule)
 // With KV compression (one sequence) positions here are the layer's entries (the engine passes the
 // entry count as pos0).
 // Attention whose first query sits at position pos0 reads positions < qlen(pos0) = group *
@@ -97,12 +99,13 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 // ring > 0 [seqs][kv_heads][ring][hd] holding position j at row j % ring, so that only the newest
 // ring positions take bf16 memory (ring >= residual + group + the tokens of one forward: every
 // position a forward's attention or its quantization reads is still there).
+using KiviParam = __half2;  // (x, y) = (min, scale) in fp16
 struct KiviKv {
   int bits = 0;  // 0: off; else 2, 4 or 8
   int64_t group = 0, residual = 0;
   int64_t ring = 0;  // > 0: bf16 rows per (sequence, KV head), a ring; 0: capacity, at their positions
   uint8_t *k_codes = nullptr, *v_codes = nullptr;
-  float2 *k_params = nullptr, *v_params = nullptr;  // (x, y) = (min, scale)
+  KiviParam *k_params = nullptr, *v_params = nullptr;  // (x, y) = (min, scale)
   int64_t code_rows = 0;  // > 0: code rows per (sequence, KV head) (the engine's growing cache); 0: capacity
 };
 

@@ -41,9 +41,12 @@ struct RingRows {
 // One (sequence, KV head)'s quantized rows (kernels.h: KiviKv).
 struct KiviHead {
   const uint8_t *k_codes, *v_codes;
-  const float2 *k_params, *v_params;
+  const KiviParam *k_params, *v_params;  // fp16 (min, scale)
   int64_t group, row_bytes, value_blocks;
 };
+
+// A 32-bit word holding one KiviParam, as floats (min, scale).
+__device__ inline float2 param_float2(uint32_t w) { return __half22float2(*reinterpret_cast<const __half2*>(&w)); }
 
 // A code as a float: 2^23 + c has c in its mantissa bits (exact for c < 2^23).
 __device__ inline float code_float(uint32_t c) { return __uint_as_float(0x4B000000u | c) - 8388608.f; }
@@ -96,17 +99,22 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
       const int64_t j = j0 + i * kPerLoad + s.sub;
       kw[i] = reinterpret_cast<const Word*>(h.k_codes + j * kRowBytes)[s.part];
       vw[i] = reinterpret_cast<const Word*>(h.v_codes + j * kRowBytes)[s.part];
-      vp[i] = h.v_params[j * h.value_blocks + vblock];
+      vp[i] = __half22float2(h.v_params[j * h.value_blocks + vblock]);
     }
     const int64_t G = j0 / h.group;  // warp-uniform: the shuffles below see every lane
     if (G != folded) {
       folded = G;
-      const float4* kp = reinterpret_cast<const float4*>(h.k_params + G * kHd + s.part * 8);
+      const uint4* kp = reinterpret_cast<const uint4*>(h.k_params + G * kHd + s.part * 8);  // 8 params, 32 bytes
       float mn[8], sc[8];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float4 x = kp[i];
-        mn[2 * i] = x.x, sc[2 * i] = x.y, mn[2 * i + 1] = x.z, sc[2 * i + 1] = x.w;
+      for (int i = 0; i < 2; ++i) {
+        const uint4 x = kp[i];
+        const uint32_t w[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 f = param_float2(w[e]);
+          mn[4 * i + e] = f.x, sc[4 * i + e] = f.y;
+        }
       }
 #pragma unroll
       for (int g = 0; g < kG; ++g) {
@@ -180,6 +188,7 @@ __device__ inline uint32_t h2_fma(uint32_t a, uint32_t b, uint32_t c) {
   return *reinterpret_cast<const uint32_t*>(&r);
 }
 constexpr uint32_t kF16x2Of1024 = 0x64006400u;  // fp16 1024 in both halves
+__device__ inline uint32_t h2_bits(__half2 x) { return *reinterpret_cast<const uint32_t*>(&x); }
 
 // kN 32-bit words from 4 * kN bytes (aligned to them) with 8- or 16-byte loads.
 template <int kN>
@@ -244,9 +253,10 @@ struct KiviMmaCodes {
 
 // One key group's fold: qa[s] = the A fragment (a0, a2) of k step s, fp16(q_d scale_d) of head g in
 // the order of the codes' dims, and qm = sum_d q_d min_d (float32; every lane of head g gets it).
-// kp: the group's (min, scale) of lane t's quarter of the head (global or shared memory).
+// kp: the group's (min, scale) of lane t's quarter of the head, two channels' KiviParams per uint2
+// (global or shared memory).
 template <int kHd, int kG, int kBits, bool kGlobal>
-__device__ inline void kivi_fold(int g, int t, const bf16* q_rows, const float4* kp, uint32_t (&qa)[kHd / 16][2],
+__device__ inline void kivi_fold(int g, int t, const bf16* q_rows, const uint2* kp, uint32_t (&qa)[kHd / 16][2],
                                  float& qm) {
   using Codes = KiviMmaCodes<kBits>;
   constexpr int kKW = kHd * kBits / 128;
@@ -260,9 +270,10 @@ __device__ inline void kivi_fold(int g, int t, const bf16* q_rows, const float4*
 #pragma unroll
       for (int i = 0; i < kDW / 2; ++i) {
         const float2 qq = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(qr)[kDW / 2 * w + i]);
-        const float4 x = kGlobal ? __ldg(kp + kDW / 2 * w + i) : kp[kDW / 2 * w + i];
+        const uint2 x = kGlobal ? __ldg(kp + kDW / 2 * w + i) : kp[kDW / 2 * w + i];
+        const float2 p0 = param_float2(x.x), p1 = param_float2(x.y);
         q[2 * i] = qq.x, q[2 * i + 1] = qq.y;
-        mn[2 * i] = x.x, sc[2 * i] = x.y, mn[2 * i + 1] = x.z, sc[2 * i + 1] = x.w;
+        mn[2 * i] = p0.x, sc[2 * i] = p0.y, mn[2 * i + 1] = p1.x, sc[2 * i + 1] = p1.y;
       }
     } else {
 #pragma unroll
@@ -288,11 +299,11 @@ __device__ inline void kivi_fold(int g, int t, const bf16* q_rows, const float4*
 
 // One tile of kKiviMmaTile keys from j0 into the softmax, given lane (g, t)'s codes: kw[n] of key
 // j0 + 8n + g (its quarter of the row), vw[hf][r] and vp[hf][r] of key j0 + 16 hf + 2t + (r & 1) +
-// 8 (r >> 1) (its eighth of the row and its value block's (min, scale)).
+// 8 (r >> 1) (its eighth of the row and its value block's fp16 (min, scale)).
 template <int kHd, int kG, int kBits>
 __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
                                      const uint32_t (&kw)[4][kHd * kBits / 128],
-                                     const uint32_t (&vw)[2][4][kHd * kBits / 256], const float2 (&vp)[2][4],
+                                     const uint32_t (&vw)[2][4][kHd * kBits / 256], const KiviParam (&vp)[2][4],
                                      int64_t j0, int64_t j_end) {
   using Codes = KiviMmaCodes<kBits>;
   constexpr int kSteps = kHd / 16;
@@ -312,11 +323,14 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
     uint32_t p_hi[2], p_lo[2];
     st.template update<F16Mma>(sc, j0 + 16 * hf, j_end, p_hi, p_lo);
     // (scale, min) of the key pairs (2t, 2t + 1) and (2t + 8, 2t + 9); at 4 bits the odd dims' codes come times 16.
-    const float hi_div = kBits == 4 ? 1.f / 16.f : 1.f;
-    const uint32_t s01 = mma::pack_f16(vp[hf][0].y, vp[hf][1].y), m01 = mma::pack_f16(vp[hf][0].x, vp[hf][1].x);
-    const uint32_t s23 = mma::pack_f16(vp[hf][2].y, vp[hf][3].y), m23 = mma::pack_f16(vp[hf][2].x, vp[hf][3].x);
-    const uint32_t s01h = mma::pack_f16(vp[hf][0].y * hi_div, vp[hf][1].y * hi_div);
-    const uint32_t s23h = mma::pack_f16(vp[hf][2].y * hi_div, vp[hf][3].y * hi_div);
+    // The params are fp16 already: pairs by byte permutes (mins: low halves, 0x5410; scales: high
+    // halves, 0x7632); scale / 16 = fma(scale, 1/16, 0) in fp16 rounds as fp16(float(scale) / 16) did.
+    // (__lows2half2 / __highs2half2 / __hmul2 instead measured more registers: ptxas, RESULTS.md kivifp16.)
+    const auto pair = [](KiviParam a, KiviParam b, uint32_t sel) { return __byte_perm(h2_bits(a), h2_bits(b), sel); };
+    const uint32_t s01 = pair(vp[hf][0], vp[hf][1], 0x7632), m01 = pair(vp[hf][0], vp[hf][1], 0x5410);
+    const uint32_t s23 = pair(vp[hf][2], vp[hf][3], 0x7632), m23 = pair(vp[hf][2], vp[hf][3], 0x5410);
+    const uint32_t s01h = kBits == 4 ? h2_fma(s01, 0x2c002c00u, 0u) : s01;  // 0x2c00: fp16 1/16
+    const uint32_t s23h = kBits == 4 ? h2_fma(s23, 0x2c002c00u, 0u) : s23;
 #pragma unroll
     for (int i = 0; i < kHd / 16; ++i) {
       uint32_t lo01, hi01, lo23, hi23;
@@ -343,7 +357,7 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
   int64_t folded = -1;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
     uint32_t kw[4][kKW], vw[2][4][kVW];
-    float2 vp[2][4];
+    KiviParam vp[2][4];
 #pragma unroll
     for (int n = 0; n < 4; ++n) load_words(h.k_codes + (j0 + 8 * n + g) * kRowBytes + t * (4 * kKW), kw[n]);
 #pragma unroll
@@ -357,7 +371,7 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
     const int64_t G = j0 / h.group;  // warp-uniform: the shuffles below see every lane
     if (G != folded) {
       folded = G;
-      kivi_fold<kHd, kG, kBits, true>(g, t, q_rows, reinterpret_cast<const float4*>(h.k_params + G * kHd + t * (kHd / 4)),
+      kivi_fold<kHd, kG, kBits, true>(g, t, q_rows, reinterpret_cast<const uint2*>(h.k_params + G * kHd + t * (kHd / 4)),
                                       qa, qm);
     }
     kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kw, vw, vp, j0, j_end);
@@ -366,16 +380,19 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
 
 // One warp's ring slot: a tile's K codes, V codes (rows of kRowBytes, their 16-byte chunks XOR-
 // swizzled by (key / 2) mod chunks, so that the V fragments' 8-key-apart reads fall in fewer shared
-// memory banks), the tile's value params (value_blocks <= kHd / 32 per key) and the key params of
-// the tile's group (copied only with a tile that starts a group, the one that folds them).
+// memory banks), the tile's value params (value_blocks <= kHd / 32 KiviParams of 4 bytes per key)
+// and the key params of the tile's group (kHd KiviParams; copied only with a tile that starts a
+// group, the one that folds them). At head_dim 128, 4 bits: 4096 + 512 + 512 = 5120 bytes.
 template <int kHd, int kBits>
 struct KiviSlot {
   static constexpr int kRowBytes = kHd * kBits / 8;
   static constexpr int kChunks = kRowBytes / 16;
   static constexpr int kCodeBytes = kKiviMmaTile * kRowBytes;
   static constexpr int kVParams = 2 * kCodeBytes;                          // offset of the value params
-  static constexpr int kKParams = kVParams + kKiviMmaTile * (kHd / 32) * 8;  // offset of the key params
-  static constexpr int kBytes = kKParams + kHd * 8;
+  static constexpr int kParam = int(sizeof(KiviParam));
+  static constexpr int kKParams = kVParams + kKiviMmaTile * (kHd / 32) * kParam;  // offset of the key params
+  static constexpr int kBytes = kKParams + kHd * kParam;
+  static_assert(kParam == 4 && kKParams % 16 == 0 && kBytes % 16 == 0);
   static_assert(kChunks >= 2 && (kChunks & (kChunks - 1)) == 0);
   // Byte b of key row k in a code tile.
   __device__ static int at(int k, int b) { return k * kRowBytes + ((((b >> 4) ^ (k >> 1)) & (kChunks - 1)) << 4) + (b & 15); }
@@ -390,12 +407,12 @@ struct KiviSlot {
       mma::cp_async_16(mma::smem_addr(slot + kCodeBytes + dst), vc + c * 16, 16);
     }
     const uint8_t* vp = reinterpret_cast<const uint8_t*>(h.v_params + j0 * h.value_blocks);
-    for (int c = lane; c < kKiviMmaTile / 2 * int(h.value_blocks); c += 32)
+    for (int c = lane; c < kKiviMmaTile * kParam / 16 * int(h.value_blocks); c += 32)
       mma::cp_async_16(mma::smem_addr(slot + kVParams + c * 16), vp + c * 16, 16);
     if (key_params) {
       const uint8_t* kp = reinterpret_cast<const uint8_t*>(h.k_params + j0 / h.group * kHd);
 #pragma unroll
-      for (int c = lane; c < kHd / 2; c += 32) mma::cp_async_16(mma::smem_addr(slot + kKParams + c * 16), kp + c * 16, 16);
+      for (int c = lane; c < kHd * kParam / 16; c += 32) mma::cp_async_16(mma::smem_addr(slot + kKParams + c * 16), kp + c * 16, 16);
     }
   }
   // kN words from byte b of key row k (within one 16-byte chunk, or whole chunks).
@@ -446,13 +463,13 @@ __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviH
     __syncwarp();
     const uint8_t* slot = ring + (i % kStages) * Slot::kBytes;
     if (starts_group(i))
-      kivi_fold<kHd, kG, kBits, false>(g, t, q_rows, reinterpret_cast<const float4*>(slot + Slot::kKParams) + t * (kHd / 8),
+      kivi_fold<kHd, kG, kBits, false>(g, t, q_rows, reinterpret_cast<const uint2*>(slot + Slot::kKParams) + t * (kHd / 8),
                                        qa, qm);
     uint32_t kw[4][kKW], vw[2][4][kVW];
-    float2 vp[2][4];
+    KiviParam vp[2][4];
 #pragma unroll
     for (int n = 0; n < 4; ++n) Slot::words(slot, 8 * n + g, t * (4 * kKW), kw[n]);
-    const float2* vps = reinterpret_cast<const float2*>(slot + Slot::kVParams);
+    const KiviParam* vps = reinterpret_cast<const KiviParam*>(slot + Slot::kVParams);
 #pragma unroll
     for (int hf = 0; hf < 2; ++hf)
 #pragma unroll
@@ -486,8 +503,8 @@ struct KiviElements {
     const bool quantized = j < qlen;
     const uint8_t* kc = h.k_codes + j * h.row_bytes;
     const uint8_t* vc = h.v_codes + j * h.row_bytes;
-    const float2* kp = h.k_params + j / h.group * hd;
-    const float2* vp = h.v_params + j * h.value_blocks;
+    const KiviParam* kp = h.k_params + j / h.group * hd;
+    const KiviParam* vp = h.v_params + j * h.value_blocks;
     const int64_t row = quantized ? 0 : rows(j);
     const int vgroup = h.group < 256 ? int(h.group) : 256;  // e / vgroup == e / group for e < 256 (32-bit)
 #pragma unroll
@@ -496,7 +513,7 @@ struct KiviElements {
       if (e >= hd) {
         kr[i] = vr[i] = 0.f;
       } else if (quantized) {
-        const float2 a = kp[e], b = vp[e / vgroup];
+        const float2 a = __half22float2(kp[e]), b = __half22float2(vp[e / vgroup]);
         kr[i] = a.x + code(kc, e) * a.y;
         vr[i] = b.x + code(vc, e) * b.y;
       } else {
@@ -626,13 +643,14 @@ void launch_wide(const AttentionParams& p, int g, cudaStream_t stream) {
 }
 
 // Whether the 4-bit tensor-core pass may copy its tiles by cp.async: 16-byte aligned code rows,
-// value params and key params of every (sequence, KV head) and tile.
+// value params and key params of every (sequence, KV head) and tile (params are 4-byte KiviParams:
+// a tile's 32 keys' value params are 128 * value_blocks bytes and a group's key params hd * 4).
 bool kivi_ring_aligned(const AttentionParams& p) {
   const KiviKv& kv = p.kivi;
   const auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
   const int64_t value_blocks = (p.hd + kv.group - 1) / kv.group;
   return aligned(kv.k_codes) && aligned(kv.v_codes) && aligned(kv.k_params) && aligned(kv.v_params) &&
-         kivi_code_rows(kv, p.capacity) * value_blocks % 2 == 0;  // the heads' value-param strides
+         kivi_code_rows(kv, p.capacity) * value_blocks % 4 == 0;  // the heads' value-param strides
 }
 
 // Whether p runs on the tensor-core pass (head_dim 32 * epl, epl 2 or 4) and how its code tiles come

@@ -2,17 +2,27 @@
 // key params per channel over the group's tokens, the value params per token and channel block,
 // then the packed code bytes (a thread per byte, so that no two threads write one byte). The
 // arithmetic is kv_quant.cc's in float32 with explicit round-to-nearest operations (no contraction
-// into FMA), so codes and params are the CPU's bit for bit.
+// into FMA) and its fp16 rule for the params (kv_quant.h: min clamped to +-65504 and rounded down,
+// the scale from the rounded min, clamped to [2^-14, 65504] and rounded up; a constant block's min
+// to nearest), so codes and params are the CPU's bit for bit.
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/kivi_kernels.h"
+#include "core/kv/kv_quant.h"
 
 namespace ctx::cuda {
 namespace {
 
-__device__ inline float2 fit(float lo, float hi, int bits) {
-  return make_float2(lo, __fdiv_rn(__fsub_rn(hi, lo), float((1 << bits) - 1)));
+// kv_quant_fit: the block's (min, scale) in fp16, min rounded down and the scale, from the rounded
+// min, rounded up (a constant block: min to nearest, scale 0).
+__device__ inline KiviParam fit(float lo, float hi, int bits) {
+  const float m = fminf(fmaxf(lo, -kKvQuantParamMax), kKvQuantParamMax);
+  if (hi == lo) return __halves2half2(__float2half_rn(m), __float2half_rn(0.f));
+  const __half mn = __float2half_rd(m);
+  const float s = __fdiv_rn(__fsub_rn(hi, __half2float(mn)), float((1 << bits) - 1));
+  return __halves2half2(mn, __float2half_ru(fminf(fmaxf(s, kKvQuantScaleMin), kKvQuantParamMax)));
 }
 
+// Codes against the rounded params, as floats (p = (min_h, scale_h)).
 __device__ inline unsigned encode(float x, float2 p, int bits) {
   if (p.y == 0.f) return 0;
   const float q = floorf(__fadd_rn(__fdiv_rn(__fsub_rn(x, p.x), p.y), 0.5f));
@@ -27,7 +37,7 @@ __device__ inline uint8_t pack_byte(const bf16* row, int64_t byte, int64_t hd, i
   unsigned b = 0;
   for (int i = 0; i < per; ++i) {
     const int64_t c = byte * per + i;
-    if (c < hd) b |= encode(__bfloat162float(row[c]), param_of(c), bits) << (i * bits);
+    if (c < hd) b |= encode(__bfloat162float(row[c]), __half22float2(param_of(c)), bits) << (i * bits);
   }
   return uint8_t(b);
 }
@@ -50,8 +60,8 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
   const int64_t rows = p.src_rows > 0 ? p.src_rows : kivi_bf16_rows(kv, p.capacity);
   const auto bf16_row = [&](int64_t t) { return (head * rows + (G * g + t) % rows) * hd; };
   const bf16 *k = p.k_cache, *v = p.v_cache;
-  float2* kp = kv.k_params + (head * (code_rows / g) + G) * hd;
-  float2* vp = kv.v_params + row0 * nb;
+  KiviParam* kp = kv.k_params + (head * (code_rows / g) + G) * hd;
+  KiviParam* vp = kv.v_params + row0 * nb;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
     float lo = __bfloat162float(k[bf16_row(0) + d]), hi = lo;
     for (int64_t t = 1; t < g; ++t) {
@@ -115,15 +125,16 @@ __global__ void kivi_expand_kernel(KiviLayerCopy p) {
   const int64_t code_rows = kivi_code_rows(kv, p.capacity);
   const uint8_t* kc = kv.k_codes + (h * code_rows + j) * rb;
   const uint8_t* vc = kv.v_codes + (h * code_rows + j) * rb;
-  const float2* kp = kv.k_params + (h * (code_rows / g) + j / g) * hd;
-  const float2* vp = kv.v_params + (h * code_rows + j) * nb;
+  const KiviParam* kp = kv.k_params + (h * (code_rows / g) + j / g) * hd;
+  const KiviParam* vp = kv.v_params + (h * code_rows + j) * nb;
   const unsigned mask = (1u << bits) - 1;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
     const int64_t byte = d * bits / 8, shift = (d * bits) % 8;
     const float ck = float((unsigned(kc[byte]) >> shift) & mask), cv = float((unsigned(vc[byte]) >> shift) & mask);
     // kv_quant.cc's dequantization: min + code * scale (rounded once each, no FMA)
-    k_out[d] = __float2bfloat16(__fadd_rn(kp[d].x, __fmul_rn(ck, kp[d].y)));
-    v_out[d] = __float2bfloat16(__fadd_rn(vp[d / g].x, __fmul_rn(cv, vp[d / g].y)));
+    const float2 a = __half22float2(kp[d]), b = __half22float2(vp[d / g]);
+    k_out[d] = __float2bfloat16(__fadd_rn(a.x, __fmul_rn(ck, a.y)));
+    v_out[d] = __float2bfloat16(__fadd_rn(b.x, __fmul_rn(cv, b.y)));
   }
 }
 

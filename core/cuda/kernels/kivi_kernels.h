@@ -27,12 +27,12 @@ __host__ __device__ inline int64_t kivi_quantized_length(const KiviKv& kv, int64
 }
 
 // Bytes of `entries` entries of one KV head whose first `quantized` (whole groups) are KIVI codes
-// and float32 params of K and V (bits 0: none) and the rest bf16 K and V rows: what a decode
+// and fp16 (min, scale) params of K and V (bits 0: none) and the rest bf16 K and V rows: what a decode
 // attention launch reads.
 inline int64_t kivi_head_bytes(int bits, int64_t group, int64_t head_dim, int64_t entries, int64_t quantized) {
   if (bits == 0) return 2 * entries * head_dim * 2;
   const int64_t codes = 2 * quantized * ((head_dim * bits + 7) / 8);
-  const int64_t params = 8 * (quantized / group * head_dim + quantized * ((head_dim + group - 1) / group));
+  const int64_t params = int64_t(sizeof(KiviParam)) * (quantized / group * head_dim + quantized * ((head_dim + group - 1) / group));
   return codes + params + 2 * (entries - quantized) * head_dim * 2;
 }
 
