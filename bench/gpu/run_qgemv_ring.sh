@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Quantized GEMV ring depth (CTXLAB_QGEMV_RING_KIB: KiB of cp.async ring per 16-warp block; 48 was the
+# fourth session's fixed size): gpu_quant_test at the deepest ring, then batch-1 decode at 1k of the
+# 8-layer Llama-2-7B shape with int8, q4_0 and nf4 at each ring size (the GEMV table per matrix and
+# ms/token), and decode attention alone at 1k (MHA 32 x 128) on tensor cores vs the CUDA-core pass.
+# Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$(mktemp -d)}
+RINGS=${RINGS:-48 80 104}
+deepest=${RINGS##* }
+CTXLAB_QGEMV_RING_KIB=$deepest timeout 100 .device/run gpu_quant_test --gtest_brief=1 > $OUT/quant_test.txt 2>&1
+echo "== gpu_quant_test ring $deepest KiB exit $?"; grep -E "PASSED|FAILED|tests ran" $OUT/quant_test.txt | head -12
+M8=random:.device/bench_configs/llama2_7b_8layers.json
+for q in ${QUANTS:-int8 q4_0 nf4}; do
+  for r in $RINGS; do
+    CTXLAB_QGEMV_RING_KIB=$r timeout 40 .device/run ctxlab bench gpu-decode --model $M8 --context 1024 --tokens 32 --rounds 2 --copy-mib 512 --no-stages --quant $q > $OUT/d8.txt 2>&1
+    echo "== 8-layer $q ring $r KiB exit $? at ${SECONDS}s"; grep -E "^\| llama|^\| [a-z_]+ \[|rror" $OUT/d8.txt | sed -E 's/^\| llama[^|]*\|/| 8-layer |/'
+  done
+done
+for tc in 0 1; do
+  timeout 30 .device/run ctxlab bench gpu-attention --context 1024 --splits 0,8,16 --tensor-cores $tc --copy-mib 512 --rounds 10 > $OUT/attn.txt 2>&1
+  echo "== attention 1k tensor-cores $tc exit $?"; grep -E "^\| [0-9]" $OUT/attn.txt
+done
