@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Quantized GEMV ring depth (CTXLAB_QGEMV_RING_KIB: KiB of cp.async ring per 16-warp block; 48 was the
-# fourth session's fixed size): gpu_quant_test at the deepest ring, then batch-1 decode at 1k of the
-# 8-layer Llama-2-7B shape with int8, q4_0 and nf4 at each ring size (the GEMV table per matrix and
-# ms/token), and decode attention alone at 1k (MHA 32 x 128) on tensor cores vs the CUDA-core pass.
+# Quantized GEMV block configurations: ring depth (CTXLAB_QGEMV_RING_KIB: KiB of cp.async ring per
+# block; 48 was the fourth session's fixed size) and registers (CTXLAB_QGEMV_WARPS=16x2: 64 a thread,
+# two 16-warp blocks per SM for every kernel). gpu_quant_test with an 80 KiB ring held to 64
+# registers, then batch-1 decode at 1k of the 8-layer Llama-2-7B shape with int8, q4_0 and nf4 per
+# configuration RING:WARPS (the GEMV table per matrix and ms/token), and decode attention alone at 1k
+# (MHA 32 x 128) on tensor cores vs the CUDA-core pass.
 # Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$(mktemp -d)}
-RINGS=${RINGS:-48 80 104}
-deepest=${RINGS##* }
-CTXLAB_QGEMV_RING_KIB=$deepest timeout 100 .device/run gpu_quant_test --gtest_brief=1 > $OUT/quant_test.txt 2>&1
-echo "== gpu_quant_test ring $deepest KiB exit $?"; grep -E "PASSED|FAILED|tests ran" $OUT/quant_test.txt | head -12
+CONFIGS=${CONFIGS:-48:16 80:16 48:16x2 80:16x2}
+CTXLAB_QGEMV_RING_KIB=80 CTXLAB_QGEMV_WARPS=16x2 timeout 100 .device/run gpu_quant_test --gtest_brief=1 > $OUT/quant_test.txt 2>&1
+echo "== gpu_quant_test ring 80 KiB, 16x2 exit $?"; grep -E "PASSED|FAILED|tests ran" $OUT/quant_test.txt | head -12
 M8=random:.device/bench_configs/llama2_7b_8layers.json
 for q in ${QUANTS:-int8 q4_0 nf4}; do
-  for r in $RINGS; do
-    CTXLAB_QGEMV_RING_KIB=$r timeout 40 .device/run ctxlab bench gpu-decode --model $M8 --context 1024 --tokens 32 --rounds 2 --copy-mib 512 --no-stages --quant $q > $OUT/d8.txt 2>&1
-    echo "== 8-layer $q ring $r KiB exit $? at ${SECONDS}s"; grep -E "^\| llama|^\| [a-z_]+ \[|rror" $OUT/d8.txt | sed -E 's/^\| llama[^|]*\|/| 8-layer |/'
+  for c in $CONFIGS; do
+    CTXLAB_QGEMV_RING_KIB=${c%%:*} CTXLAB_QGEMV_WARPS=${c##*:} timeout 40 .device/run ctxlab bench gpu-decode --model $M8 --context 1024 --tokens 32 --rounds 2 --copy-mib 512 --no-stages --quant $q > $OUT/d8.txt 2>&1
+    echo "== 8-layer $q config $c exit $? at ${SECONDS}s"; grep -E "^\| llama|^\| [a-z_]+ \[|rror" $OUT/d8.txt | sed -E 's/^\| llama[^|]*\|/| 8-layer |/'
   done
 done
 for tc in 0 1; do
