@@ -20,4 +20,4 @@ for q in none int8 q4_0 nf4; do
   CTXLAB_QGEMV_RING_KIB=${c%%:*} CTXLAB_QGEMV_WARPS=${c##*:} timeout 100 .device/run ctxlab bench gpu-decode --model random:.device/bench_configs/llama2_7b.json --context 1024 --tokens 64 --rounds 2 --copy-mib 512 --no-stages --quant $q > $OUT/d32.txt 2>&1
   echo "== 7B $q config $c exit $? at ${SECONDS}s"; grep -E "^\| llama|^\| [a-z_]+ \[|rror" $OUT/d32.txt | sed -E 's/^\| llama[^|]*\|/| 7B |/'
 done
-SETTINGS="l2norm_kivi8_int8w" CONTEXTS=${DEMO_CONTEXTS:-16384,32768} ATTN_TIMEOUT=1 RUN_TIMEOUT=$((550 - SECONDS)) bash bench/gpu/run_kivicompress.sh
+SETTINGS="l2norm_kivi8_int8w" CONTEXTS=${DEMO_CONTEXTS:-16384,32768} ATTN_TIMEOUT=1 RUN_TIMEOUT=$((510 - SECONDS)) bash bench/gpu/run_kivicompress.sh
