@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fifth 2026-12-06 session, one call (< 560 s) for what the session's device time allows:
-#  1. bench/gpu/run_qgemv_ring.sh: gpu_quant_test, 8-layer decode per GEMV configuration (ring size,
-#     registers) and format, decode attention at 1k with and without tensor cores;
+#  1. bench/gpu/run_qgemv_ring.sh: gpu_quant_test, 8-layer decode per GEMV configuration (ring size
+#     and warps) and format, decode attention at 1k with and without tensor cores;
 #  2. the 7B at 1k: bf16, then int8 / q4_0 / nf4 each with its fastest configuration of step 1;
 #  3. the memory demo's KIVI settings (bench/gpu/run_kivicompress.sh: its engine and KIVI attention
 #     tests on the merged main, then l2norm 0.5 + KIVI int8 + int8 weights at 16k and 32k, as far as the call's time goes).

@@ -1,7 +1,7 @@
 // The fused dequantize-GEMV of decode and the bf16 dequantization of prefill (quant_kernels.h), one
 // kernel template over a format policy (quant_formats.cuh).
 //
-// GEMV: a block of 16 warps (gemv_block: 8, or 16 held to 64 registers) takes a tile of 16 rows (with SwiGLU the gate tile
+// GEMV: a block of 16 warps (8: CTXLAB_QGEMV_WARPS) takes a tile of 16 rows (with SwiGLU the gate tile
 // and its up tile) and the warps split its 64-column chunks (warp w: chunks w, w + 16, ...), so that a
 // block streams contiguous 8 KiB (4-bit) or 16 KiB (8-bit) pieces. Each warp streams its chunks through its own ring of
 // shared-memory stages with cp.async (each lane copies and later reads only its own 16-byte pieces and
@@ -177,9 +177,8 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
   }
 }
 
-// kMinBlocks: blocks per SM the registers must allow (__launch_bounds__).
-template <class F, bool kNorm, bool kSwiglu, int kWarps, int kMinBlocks>
-__global__ void __launch_bounds__(32 * kWarps, kMinBlocks) quant_gemv_kernel(QuantGemvArgs a) {
+template <class F, bool kNorm, bool kSwiglu, int kWarps>
+__global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   constexpr int kTiles = kSwiglu ? 2 : 1;
   constexpr int kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
   const int depth = a.stages;  // ring stages per warp
@@ -271,22 +270,22 @@ __global__ void __launch_bounds__(32 * kWarps, kMinBlocks) quant_gemv_kernel(Qua
   copy_wait<0>();  // nothing left in flight when the block exits
 }
 
-// The block (read once): 16 warps (each tile's chunks are split among them), CTXLAB_QGEMV_WARPS=8
-// for 8, =16x2 for 16 with registers for two blocks per SM (64 a thread: the SwiGLU kernels of q4_0,
-// q8_0 and nf4 take 71-96 otherwise, one block per SM). On an H100 (bench/RESULTS.md, 2026-12-06
-// fourth session) 16 decoded the 8-layer Llama-2-7B shape faster than 8 with int8, q4_0 and nf4 (more
-// loads in flight per SM: 4096-row matrices make only 256 tiles, about two blocks per SM).
-enum class GemvBlock { k16, k8, k16x2 };
-GemvBlock gemv_block() {
-  static const GemvBlock block = [] {
+// Warps per block (each tile's chunks are split among them): 16, or CTXLAB_QGEMV_WARPS=8 (read once).
+// On an H100 (bench/RESULTS.md, 2026-12-06 fourth session) 16 decoded the 8-layer Llama-2-7B shape
+// faster than 8 with int8, q4_0 and nf4 (more loads in flight per SM: 4096-row matrices make only 256
+// tiles, about two blocks per SM). Holding the 16-warp kernels to 64 registers (two blocks per SM for
+// the SwiGLU kernels too) was no faster (fifth session).
+int block_warps() {
+  static const int warps = [] {
     const char* e = std::getenv("CTXLAB_QGEMV_WARPS");
-    const std::string v = e ? e : "";
-    return v == "8" ? GemvBlock::k8 : v == "16x2" ? GemvBlock::k16x2 : GemvBlock::k16;
+    return e && std::string(e) == "8" ? 8 : 16;
   }();
-  return block;
+  return warps;
 }
 
-// KiB of ring per block (read once): CTXLAB_QGEMV_RING_KIB, else 48.
+// KiB of ring per block (read once): CTXLAB_QGEMV_RING_KIB, else 48. On an H100 (fifth session) 80
+// KiB, i.e. 4-5 chunks in flight per warp instead of 2-3, decoded no faster with any format: the
+// warps are not waiting on loads in flight (bench/RESULTS.md).
 int ring_kib() {
   static const int kib = [] {
     const char* e = std::getenv("CTXLAB_QGEMV_RING_KIB");
@@ -296,26 +295,21 @@ int ring_kib() {
   return kib;
 }
 
-template <bool kSwiglu, int kWarps, int kMinBlocks>
+template <bool kSwiglu, int kWarps>
 void launch_quant_warps(QuantGemvArgs a, cudaStream_t stream) {
   dispatch_format(a.w.format, [&]<class F>() {
     constexpr int kTiles = kSwiglu ? 2 : 1;
     a.stages = ring_stages<F, kTiles, kWarps>(a.w.chunks, ring_kib());
     const size_t smem = gemv_smem<F, kTiles, kWarps>(a.w.chunks, a.stages);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
-    a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, kMinBlocks>)
-                : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, kMinBlocks>);
+    a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
 }
 
 template <bool kSwiglu>
 void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
-  switch (gemv_block()) {
-    case GemvBlock::k16: return launch_quant_warps<kSwiglu, 16, 1>(a, stream);
-    case GemvBlock::k8: return launch_quant_warps<kSwiglu, 8, 2>(a, stream);
-    case GemvBlock::k16x2: return launch_quant_warps<kSwiglu, 16, 2>(a, stream);
-  }
+  block_warps() == 16 ? launch_quant_warps<kSwiglu, 16>(a, stream) : launch_quant_warps<kSwiglu, 8>(a, stream);
 }
 
 // Rows [r0, r1), 8 columns per thread (cols % 8 == 0: one 16-byte store) or 1.
