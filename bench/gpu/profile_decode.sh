@@ -5,11 +5,8 @@
 # the GEMV table's launches (4 matrices x 240, quantized formats only) and the prefill's qkv_rope
 # launches are skipped first. Reports under $OUT (ncu_decode_Q.txt), a summary per kernel on stdout.
 # Here: BUILD=build BUNDLE_TESTS="" bash scripts/device_bundle.sh; device: QUANTS="int8 q4_0" bash bench/gpu/profile_decode.sh
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$(mktemp -d)}
-NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-M8=random:.device/bench_configs/llama2_7b_8layers.json
+. "$(dirname "$0")/common.sh"
+NCU=$(ncu_path)
 for q in ${QUANTS:-int8 q4_0}; do
   table=$([ "$q" = none ] && echo 0 || echo 960)
   regex=$([ "$q" = none ] && echo "gemv_kernel|attention_partial|qkv_rope" || echo "quant_gemv_kernel|attention_partial|qkv_rope")

@@ -4,11 +4,8 @@
 # gate_proj, down_proj): SKIPS picks launches (0: q_proj [4096, 4096], 740: down_proj [4096, 11008]).
 # Reports under $OUT (ncu_Q_SKIP.txt), a few lines on stdout.
 # Here: BUILD=build BUNDLE_TESTS="" bash scripts/device_bundle.sh; device: QUANTS="int8 q4_0" bash bench/gpu/profile_gemv.sh
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$(mktemp -d)}
-NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-M8=random:.device/bench_configs/llama2_7b_8layers.json
+. "$(dirname "$0")/common.sh"
+NCU=$(ncu_path)
 for q in ${QUANTS:-int8 q4_0}; do
   for skip in ${SKIPS:-0 740}; do
     timeout 60 .device/run exec "$NCU" --kernel-name regex:quant_gemv --launch-skip "$skip" --launch-count 1 --set full \

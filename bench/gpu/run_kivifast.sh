@@ -8,40 +8,19 @@
 # sweeps of each ring depth (+10 s). Target (issue 8): the "default" kivi int4 rows' last column <= 0.4.
 # Here:   BUILD=build-cuda JOBS=1 BUNDLE_TESTS="gpu_attention_test gpu_engine_test" bash scripts/device_bundle.sh
 # Device: bash bench/gpu/run_kivifast.sh   (run tool, carry [".device"], kind nvidia-h100-x1)
-# Full outputs under $OUT; on stdout: test summaries and rows "label | layout | splits | us | ratio vs copy | vs bf16".
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$(mktemp -d)}
+# Full outputs under $OUT; on stdout: test summaries and rows "label | layout | splits | K+V MB | us | ratio vs copy | vs bf16".
+. "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-echo "== gpu_attention_test *Kivi* (KIVI quantize and attention vs float64)"
-timeout 60 .device/run gpu_attention_test --gtest_brief=1 --gtest_filter='*Kivi*' > "$OUT/gpu_attention_test.txt" 2>&1
-echo "rc $?"
-grep -E "FAILED|Failure|PASSED|tests ran" "$OUT/gpu_attention_test.txt" | head -12
-for v in default tensor-cores tensor-cores-registers tensor-cores-ring2 tensor-cores-ring3 cuda-cores; do
-  echo "worst $v: $(grep -E " $v: max" "$OUT/gpu_attention_test.txt" | awk '{print $NF}' | sort -g | tail -1)"
-done
-if [[ -x .device/run ]] && .device/run gpu_engine_test --gtest_list_tests > /dev/null 2>&1; then
-  echo "== gpu_engine_test *Kivi*"
-  timeout 40 .device/run gpu_engine_test --gtest_brief=1 --gtest_filter='*Kivi*' > "$OUT/gpu_engine_test.txt" 2>&1
-  echo "rc $?"
-  grep -E "FAILED|Failure|PASSED|tests ran" "$OUT/gpu_engine_test.txt" | head -8
-fi
-n=0
-bench() {  # $1: label, then ctxlab bench gpu-attention's flags
-  local label=$1; shift
-  n=$((n + 1))
-  timeout 30 .device/run ctxlab bench gpu-attention --context 32768 --copy-mib 512 "$@" > "$OUT/bench_$n.txt" 2>&1
-  grep -m1 "copy bandwidth" "$OUT/bench_$n.txt" | sed 's/.*copy bandwidth/  copy/'
-  grep "^| [0-9]" "$OUT/bench_$n.txt" | awk -F'|' -v l="$label" '{printf "%s |%s|%s|%s|%s|%s\n", l, $4, $5, $9, $11, $12}'
-}
-echo "== decode attention at 32k (label | layout | splits | us | ratio vs copy | time vs bf16 of the same split)"
-bench "MHA default" --kivi-bits 4,8
-bench "GQA default" --kv-heads 8 --kivi-bits 4,8
-bench "MHA before (CUDA cores)" --kivi-bits 4 --tensor-cores 0
-bench "GQA before (registers)" --kv-heads 8 --kivi-bits 4 --kivi-stages 0
+kivi_attention_checks "KIVI quantize and attention vs float64"
+if [[ -x .device/run ]] && .device/run gpu_engine_test --gtest_list_tests > /dev/null 2>&1; then kivi_engine_checks; fi
+echo "== decode attention at 32k (label | layout | splits | K+V MB | us | ratio vs copy | time vs bf16 of the same split)"
+kivi_bench "MHA default" --kivi-bits 4,8
+kivi_bench "GQA default" --kv-heads 8 --kivi-bits 4,8
+kivi_bench "MHA before (CUDA cores)" --kivi-bits 4 --tensor-cores 0
+kivi_bench "GQA before (registers)" --kv-heads 8 --kivi-bits 4 --kivi-stages 0
 if [[ "${EXPLORE:-0}" == 1 ]]; then
-  bench "MHA tc ring2" --kivi-bits 4 --tensor-cores 1 --kivi-stages 2 --splits 8,12,16,24,32,48,64
-  bench "MHA tc ring3" --kivi-bits 4 --tensor-cores 1 --kivi-stages 3 --splits 8,12,16,24,32,64
-  bench "GQA ring2" --kv-heads 8 --kivi-bits 4 --kivi-stages 2 --splits 16,24,32,48,64,96
-  bench "GQA ring3" --kv-heads 8 --kivi-bits 4 --kivi-stages 3 --splits 16,24,48,64,96
+  kivi_bench "MHA tc ring2" --kivi-bits 4 --tensor-cores 1 --kivi-stages 2 --splits 8,12,16,24,32,48,64
+  kivi_bench "MHA tc ring3" --kivi-bits 4 --tensor-cores 1 --kivi-stages 3 --splits 8,12,16,24,32,64
+  kivi_bench "GQA ring2" --kv-heads 8 --kivi-bits 4 --kivi-stages 2 --splits 16,24,32,48,64,96
+  kivi_bench "GQA ring3" --kv-heads 8 --kivi-bits 4 --kivi-stages 3 --splits 16,24,48,64,96
 fi
