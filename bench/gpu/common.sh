@@ -5,6 +5,21 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT=${OUT:-$(mktemp -d)}
 
+# The run tool brings back a limited number of files from $OUT: the outermost script that sources
+# this file packs everything it leaves there into one $OUT/logs.tar.gz when it exits.
+pack_out() {
+  local tmp
+  tmp=$(mktemp) || return
+  if tar -C "$OUT" -czf "$tmp" --exclude=logs.tar.gz . 2>/dev/null; then
+    find "$OUT" -mindepth 1 -maxdepth 1 ! -name logs.tar.gz -exec rm -rf {} +
+    mv "$tmp" "$OUT/logs.tar.gz"
+  fi
+}
+if [[ -z "${CTXLAB_OUT_PACKER:-}" ]]; then
+  export CTXLAB_OUT_PACKER=$$
+  trap pack_out EXIT
+fi
+
 # The Nsight Compute binary of the GPU machine.
 ncu_path() { command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1; }
 
