@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Quantized GEMV block configurations RING:WARPS: ring depth (CTXLAB_QGEMV_RING_KIB: KiB of cp.async
-# ring per block; 48 was the fourth session's fixed size) and CTXLAB_QGEMV_WARPS (16, 8; the fifth
-# session also measured 16x2, 16-warp blocks held to 64 registers, two per SM, at commit a6a109e: no
-# faster, removed). gpu_quant_test with an 80 KiB ring, then batch-1 decode at 1k of the 8-layer Llama-2-7B shape with int8, q4_0 and nf4 per
+# Quantized GEMV block configurations RING:WARPS, as run in the fifth 2026-12-06 session at commit
+# a6a109e (check it out to rerun): ring depth (CTXLAB_QGEMV_RING_KIB: KiB of cp.async ring per block;
+# 48 is main's fixed size) and CTXLAB_QGEMV_WARPS (16, 8, and 16x2: 16-warp blocks held to 64
+# registers). Neither switch was faster; both are removed from main, where only CTXLAB_QGEMV_WARPS=8
+# remains (RING_KIB is then ignored). gpu_quant_test with an 80 KiB ring, then batch-1 decode at 1k of the 8-layer Llama-2-7B shape with int8, q4_0 and nf4 per
 # configuration RING:WARPS (the GEMV table per matrix and ms/token), and decode attention alone at 1k
 # (MHA 32 x 128) on tensor cores vs the CUDA-core pass.
 # Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fifth 2026-12-06 session, one call (< 560 s) for what the session's device time allows:
+# Fifth 2026-12-06 session, one call (< 560 s), run at commit a6a109e (its GEMV switches are removed
+# from main since):
 #  1. bench/gpu/run_qgemv_ring.sh: gpu_quant_test, 8-layer decode per GEMV configuration (ring size
 #     and warps) and format, decode attention at 1k with and without tensor cores;
 #  2. the 7B at 1k: bf16, then int8 / q4_0 / nf4 each with its fastest configuration of step 1;

@@ -5,7 +5,7 @@
 // and its up tile) and the warps split its 64-column chunks (warp w: chunks w, w + 16, ...), so that a
 // block streams contiguous 8 KiB (4-bit) or 16 KiB (8-bit) pieces. Each warp streams its chunks through its own ring of
 // shared-memory stages with cp.async (each lane copies and later reads only its own 16-byte pieces and
-// scales, so no barrier is needed): stages - 1 chunks (ring_stages) stay in flight while it computes one, across
+// scales, so no barrier is needed): kStages - 1 chunks stay in flight while it computes one, across
 // tile boundaries, the first ones issued before pdl_wait(). Per chunk a lane turns its codes into
 // mma.m16n8k16 A fragments in registers (q4_0: a mask, a magic-number OR and one bf16x2 subtraction per
 // 2 weights; int8/q8_0: byte permutes through float; nf4/fp4: a table lookup per weight in shared
@@ -45,20 +45,15 @@ constexpr int kScaleSlot = F::kRowScale ? 0 : F::kDup ? 16 : 8;
 // One warp's ring stage: kTiles chunks of codes (F::kLaneBytes / 16 pieces of 32 x 16 bytes) and scales.
 template <class F, int kTiles>
 constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + kScaleSlot<F>);
-// Ring stages per warp (a launch argument): as many as ring_kib KiB per block hold, 3 to kMaxStages,
-// and no more than leave two blocks' shared memory (input + rings) within an SM's.
-constexpr int kMaxStages = 8;
+// Stages per warp: about 48 KiB of ring per block of kWarps warps, 3 to 6. An 80 KiB ring (4-5 chunks
+// in flight per warp instead of 2-3, a launch argument then) decoded no faster on an H100 with any
+// format (bench/RESULTS.md, fifth session): the warps are not waiting on loads in flight.
 template <class F, int kTiles, int kWarps>
-int ring_stages(int64_t chunks, int ring_kib) {
-  const int64_t per_stage = int64_t(kWarps) * kRoundBytes<F, kTiles>;
-  const int64_t two_blocks = (227 * 1024 / 2 - chunks * 128 - 4096) / per_stage;  // 4 KiB: the static arrays
-  const int64_t wanted = int64_t(ring_kib) * 1024 / per_stage;
-  return int(std::clamp<int64_t>(std::min(wanted, two_blocks), 3, kMaxStages));
-}
+constexpr int kStages = std::max(3, std::min(6, 49152 / (kWarps * kRoundBytes<F, kTiles>)));
 
 template <class F, int kTiles, int kWarps>
-size_t gemv_smem(int64_t chunks, int stages) {
-  return size_t(chunks) * 128 + size_t(kWarps) * stages * kRoundBytes<F, kTiles>;
+constexpr size_t gemv_smem(int64_t chunks) {
+  return size_t(chunks) * 128 + size_t(kWarps) * kStages<F, kTiles, kWarps> * kRoundBytes<F, kTiles>;
 }
 
 // cp.async of 16 or 8 bytes, commit and wait, as compiler barriers for memory ("memory" clobbers): the
@@ -76,19 +71,6 @@ template <int kPending>
 __device__ __forceinline__ void copy_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
-// copy_wait<pending>() for a pending count known at run time (0 .. kMaxStages - 2; uniform per warp).
-__device__ __forceinline__ void copy_wait_for(int pending) {
-  switch (pending) {
-    case 0: return copy_wait<0>();
-    case 1: return copy_wait<1>();
-    case 2: return copy_wait<2>();
-    case 3: return copy_wait<3>();
-    case 4: return copy_wait<4>();
-    case 5: return copy_wait<5>();
-    default: return copy_wait<6>();
-  }
-}
-static_assert(kMaxStages - 2 == 6, "copy_wait_for covers 0 .. kMaxStages - 2");
 
 struct QuantGemvArgs {
   QuantMatrixView w;
@@ -97,7 +79,6 @@ struct QuantGemvArgs {
   int64_t up_tile0;  // SwiGLU: the first up tile (gate tile T pairs with up_tile0 + T)
   int64_t rows;      // outputs: w.rows, or ff with SwiGLU
   GemvEpilogue out;
-  int stages;  // ring stages per warp (ring_stages)
 };
 
 // xs[c] = the input (x, or with kNorm bf16(norm_weight * bf16(hidden / rms(hidden))) as launch_rmsnorm
@@ -180,15 +161,14 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
 template <class F, bool kNorm, bool kSwiglu, int kWarps>
 __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   constexpr int kTiles = kSwiglu ? 2 : 1;
-  constexpr int kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
-  const int depth = a.stages;  // ring stages per warp
-  extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16, then the rings [kWarps][depth][kRound]
+  constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
+  extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16, then the rings [kWarps][kS][kRound]
   __shared__ float partial[2][kTiles][kWarps][16];
   __shared__ uint32_t lut[F::kDup ? Code4Format::kTableWords : 1];
   const QuantMatrixView& w = a.w;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t chunks = w.chunks;
-  uint8_t* ring = reinterpret_cast<uint8_t*>(smem) + chunks * 128 + warp * depth * kRound;
+  uint8_t* ring = reinterpret_cast<uint8_t*>(smem) + chunks * 128 + warp * kS * kRound;
   const int scale_bytes = F::scale_bytes(w);
 
   // The next round (tile, chunk) this warp fetches: the same order as the loops below consume them.
@@ -214,7 +194,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     if (fchunk >= chunks) fchunk = warp, ftile += gridDim.x;
   };
 #pragma unroll 1
-  for (int k = 0; k < depth - 1; ++k) fetch(k);
+  for (int k = 0; k < kS - 1; ++k) fetch(k);
   if constexpr (F::kDup) {
     for (int e = threadIdx.x; e < Code4Format::kTableWords; e += blockDim.x) {
       float v = 0.f;
@@ -237,10 +217,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
     float acc[kTiles][2] = {};
     for (int64_t c = warp; c < chunks; c += kWarps) {
-      copy_wait_for(depth - 2);  // this round's copies (this lane's own) have landed
-      fetch(stage == 0 ? depth - 1 : stage - 1);  // the stage computed last round
+      copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
+      fetch(stage == 0 ? kS - 1 : stage - 1);  // the stage computed last round
       chunk_dots<F, kTiles>(w, ring + stage * kRound, smem, c, lut, lane, acc);
-      stage = stage + 1 == depth ? 0 : stage + 1;
+      stage = stage + 1 == kS ? 0 : stage + 1;
     }
     if (lane % 4 == 0) {
 #pragma unroll
@@ -283,24 +263,10 @@ int block_warps() {
   return warps;
 }
 
-// KiB of ring per block (read once): CTXLAB_QGEMV_RING_KIB, else 48. On an H100 (fifth session) 80
-// KiB, i.e. 4-5 chunks in flight per warp instead of 2-3, decoded no faster with any format: the
-// warps are not waiting on loads in flight (bench/RESULTS.md).
-int ring_kib() {
-  static const int kib = [] {
-    const char* e = std::getenv("CTXLAB_QGEMV_RING_KIB");
-    const int v = e ? std::atoi(e) : 0;
-    return v > 0 ? v : 48;
-  }();
-  return kib;
-}
-
 template <bool kSwiglu, int kWarps>
-void launch_quant_warps(QuantGemvArgs a, cudaStream_t stream) {
+void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
   dispatch_format(a.w.format, [&]<class F>() {
-    constexpr int kTiles = kSwiglu ? 2 : 1;
-    a.stages = ring_stages<F, kTiles, kWarps>(a.w.chunks, ring_kib());
-    const size_t smem = gemv_smem<F, kTiles, kWarps>(a.w.chunks, a.stages);
+    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
@@ -349,8 +315,8 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
                        float* y, cudaStream_t stream) {
-  launch_quant_variant<false>(
-      QuantGemvArgs{w, in, w.tiles, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}, 0}, stream);
+  launch_quant_variant<false>(QuantGemvArgs{w, in, w.tiles, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}},
+                              stream);
 }
 
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
@@ -361,7 +327,7 @@ void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, con
   // The up rows must start a tile and follow the gate tiles' order (two stacked parts, or ff % 16 == 0).
   CTX_CHECK(up.i == 0 && up.tile == (ff + 15) / 16 && w.tiles == 2 * up.tile, "SwiGLU GEMV: the up rows of [gate; up] (",
             ff, " rows each) do not start a tile");
-  launch_quant_variant<true>(QuantGemvArgs{w, in, up.tile, up.tile, ff, GemvEpilogue{bias, 1.f, false, nullptr, act}, 0},
+  launch_quant_variant<true>(QuantGemvArgs{w, in, up.tile, up.tile, ff, GemvEpilogue{bias, 1.f, false, nullptr, act}},
                              stream);
 }
 
