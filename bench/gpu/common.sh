@@ -3,7 +3,7 @@
 # temporary one).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-OUT=${OUT:-$(mktemp -d)}
+export OUT=${OUT:-$(mktemp -d)}  # exported: scripts this one runs write into the same folder
 
 # The run tool brings back a limited number of files from $OUT: the outermost script that sources
 # this file packs everything it leaves there into one $OUT/logs.tar.gz when it exits.
@@ -36,8 +36,45 @@ kivi_attention_checks() {
   done
 }
 
-# The 8-layer Llama-2-7B shape (random weights) most device scripts decode.
+# The Llama-2-7B shape and its 8-layer cut (random weights), which most device scripts decode.
+M7=random:.device/bench_configs/llama2_7b.json
 M8=random:.device/bench_configs/llama2_7b_8layers.json
+
+# A test log's summary lines (not the per-case "worst ... error" reports): summary LOG [LINES].
+summary() { grep -E "FAILED|PASSED|Skipped|tests ran|Failure|rror" "$1" | grep -v "worst" | head -"${2:-16}"; }
+
+# Each bundled test program named, whole, into $OUT/NAME.txt (110 s each at most), with its summary.
+run_test_programs() {
+  local t start
+  for t in "$@"; do
+    start=$SECONDS
+    timeout 110 .device/run "$t" --gtest_brief=1 > "$OUT/$t.txt" 2>&1
+    echo "== $t: exit $? after $((SECONDS - start)) s"; summary "$OUT/$t.txt"
+  done
+}
+
+# gpu_attention_test's paged flash / wgmma / tma cases in log $1: how many, and the worst relative error.
+paged_flash_worst() {
+  grep -E "_paged(8|16|128)(_flex_[a-z_0-9]+)? (flash|wgmma|tma)" "$1" |
+    awk '{w = $NF + 0; if (w > worst) worst = w} END {printf "flash/wgmma/tma paged: %d lines, worst rel err %.3g\n", NR, worst}'
+}
+
+# Paged against contiguous KV in prefill: attention alone at 8k (Llama-2-7B's 32 heads of 128; blocks
+# of 16 and 128; the mma.sync, wgmma and tma kernels), then TTFT of an 8k prompt on the 8-layer shape
+# (--kv-block-size 0 and 16).
+paged_prefill_timings() {
+  echo "== prefill attention at 8k, 32 heads x 128, contiguous vs paged"
+  timeout 20 .device/run ctxlab bench gpu-prefill-attention --tokens 8192 --heads 32 --head-dim 128 \
+    --kernel flash,wgmma,tma --block-size 0,16,128 --rounds 3 --launches 2 > "$OUT/prefill_attention.txt" 2>&1
+  echo "exit $?"; grep -E "^\||rror" "$OUT/prefill_attention.txt"
+  local bs
+  for bs in 0 16; do
+    echo "== TTFT, 8k prompt, 8-layer Llama-2-7B shape, --kv-block-size $bs"
+    timeout 25 .device/run ctxlab bench gpu-decode --model $M8 --context 8192 --tokens 16 --rounds 1 --no-stages \
+      --kv-block-size $bs > "$OUT/decode_kv$bs.txt" 2>&1
+    echo "exit $?"; grep -E "^device|^\||rror" "$OUT/decode_kv$bs.txt" | head -8
+  done
+}
 
 # gpu_engine_test's KIVI cases (the GPU engine against the CPU engine).
 kivi_engine_checks() {

@@ -7,19 +7,10 @@
 # 8-layer shape with split-K off (CTXLAB_QGEMV_SPLITS=1) and on, and with 8-warp blocks. Logs in $OUT.
 # Here:   BUILD=build BUNDLE_TESTS="gpu_attention_test gpu_engine_test gpu_quant_test" bash scripts/device_bundle.sh
 # Device: PART=tests bash bench/gpu/run_issue8_round3.sh; then PART=perf ... (carry [".device"])
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$(mktemp -d)}
-M=random:.device/bench_configs/llama2_7b.json
-M8=random:.device/bench_configs/llama2_7b_8layers.json
+. "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 if [[ "${PART:-tests}" == tests ]]; then
-  for t in gpu_quant_test gpu_engine_test gpu_attention_test; do
-    start=$SECONDS
-    timeout 110 .device/run "$t" --gtest_brief=1 > "$OUT/$t.txt" 2>&1
-    echo "== $t: exit $? after $((SECONDS - start)) s"
-    grep -E "FAILED|PASSED|tests ran|Failure|rror:" "$OUT/$t.txt" | grep -v "worst" | head -16
-  done
+  run_test_programs gpu_quant_test gpu_engine_test gpu_attention_test
   for s in kivifast kivicompress; do
     [[ -f bench/gpu/run_$s.sh ]] || continue
     left=$((585 - SECONDS)); (( left > 30 )) || break
@@ -32,7 +23,7 @@ else
   for q in none int8 q4_0 nf4 llm_int8; do
     left=$((560 - SECONDS)); (( left > 30 )) || break
     echo "== batch-1 decode, Llama-2-7B shape, 1k, --quant $q"
-    timeout $((left < 80 ? left : 80)) .device/run ctxlab bench gpu-decode --model $M --context 1024 --tokens 64 --rounds 2 \
+    timeout $((left < 80 ? left : 80)) .device/run ctxlab bench gpu-decode --model $M7 --context 1024 --tokens 64 --rounds 2 \
       --no-stages --quant $q > "$OUT/decode_$q.txt" 2>&1
     echo "exit $?"; grep -E "^\| [a-z_]+ \[|^\| llama|rror" "$OUT/decode_$q.txt"
   done

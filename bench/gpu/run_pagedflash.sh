@@ -11,21 +11,15 @@
 # Full logs in $OUT; a short summary on stdout.
 # Here:   BUILD=build-cuda JOBS=1 BUNDLE_TESTS="gpu_attention_test gpu_engine_test" bash scripts/device_bundle.sh
 # Device: bash bench/gpu/run_pagedflash.sh   (run tool, carry [".device"], kind nvidia-h100-x1)
-set -uo pipefail
-repo="$(cd "$(dirname "$0")/../.." && pwd)"
-cd "$repo"
-OUT=${OUT:-$(mktemp -d)}
-M8=random:.device/bench_configs/llama2_7b_8layers.json
+. "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-summary() { grep -E "FAILED|PASSED|Skipped|tests ran|rror" "$1" | head -${2:-12}; }
 
 echo "== 1. gpu_attention_test, paged cases"
 start=$SECONDS
 timeout 30 .device/run gpu_attention_test --gtest_brief=1 \
   --gtest_filter='*GpuAttention.*paged*:*GpuAttentionWgmma.*paged*' > "$OUT/gpu_attention_paged.txt" 2>&1
 echo "exit $? after $((SECONDS - start)) s"; summary "$OUT/gpu_attention_paged.txt" 20
-grep -E "_paged(8|16|128)(_flex_[a-z_0-9]+)? (flash|wgmma|tma)" "$OUT/gpu_attention_paged.txt" |
-  awk '{w = $NF + 0; if (w > worst) worst = w} END {printf "flash/wgmma/tma paged: %d lines, worst rel err %.3g\n", NR, worst}'
+paged_flash_worst "$OUT/gpu_attention_paged.txt"
 
 echo "== 2. gpu_engine_test GpuPagedPrefill"
 start=$SECONDS
@@ -33,17 +27,7 @@ timeout 20 .device/run gpu_engine_test --gtest_filter='*GpuPagedPrefill*' > "$OU
 echo "exit $? after $((SECONDS - start)) s"; summary "$OUT/gpu_engine_paged_prefill.txt"
 grep -E "^head_dim" "$OUT/gpu_engine_paged_prefill.txt"
 
-echo "== 3. prefill attention at 8k, 32 heads x 128, contiguous vs paged"
-timeout 15 .device/run ctxlab bench gpu-prefill-attention --tokens 8192 --heads 32 --head-dim 128 \
-  --kernel flash,wgmma,tma --block-size 0,16,128 --rounds 3 --launches 2 > "$OUT/prefill_attention.txt" 2>&1
-echo "exit $?"; grep -E "^\||rror" "$OUT/prefill_attention.txt"
-
-for bs in 0 16; do
-  echo "== 4. TTFT, 8k prompt, 8-layer Llama-2-7B shape, --kv-block-size $bs"
-  timeout 25 .device/run ctxlab bench gpu-decode --model $M8 --context 8192 --tokens 16 --rounds 1 --no-stages \
-    --kv-block-size $bs > "$OUT/decode_kv$bs.txt" 2>&1
-  echo "exit $?"; grep -E "^device|^\||rror" "$OUT/decode_kv$bs.txt" | head -8
-done
+paged_prefill_timings  # 3. and 4.
 
 left=$((115 - SECONDS))
 echo "== 5. gpu_engine_test (the rest), ${left} s left"

@@ -7,13 +7,10 @@
 # configuration RING:WARPS (the GEMV table per matrix and ms/token), and decode attention alone at 1k
 # (MHA 32 x 128) on tensor cores vs the CUDA-core pass.
 # Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$(mktemp -d)}
+. "$(dirname "$0")/common.sh"
 CONFIGS=${CONFIGS:-48:16 80:16}
 CTXLAB_QGEMV_RING_KIB=80 timeout 100 .device/run gpu_quant_test --gtest_brief=1 > $OUT/quant_test.txt 2>&1
 echo "== gpu_quant_test ring 80 KiB exit $?"; grep -E "PASSED|FAILED|tests ran" $OUT/quant_test.txt | head -12
-M8=random:.device/bench_configs/llama2_7b_8layers.json
 for q in ${QUANTS:-int8 q4_0 nf4}; do
   for c in $CONFIGS; do
     CTXLAB_QGEMV_RING_KIB=${c%%:*} CTXLAB_QGEMV_WARPS=${c##*:} timeout 40 .device/run ctxlab bench gpu-decode --model $M8 --context 1024 --tokens 32 --rounds 2 --copy-mib 512 --no-stages --quant $q > $OUT/d8.txt 2>&1

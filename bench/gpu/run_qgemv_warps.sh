@@ -4,10 +4,7 @@
 # gpu_quant_test (every format vs the CPU plugin), then the per-format GEMV tables and batch-1 decode
 # of the 8-layer Llama-2-7B shape at 1k for int8, q4_0, nf4 with each block size. Logs in $OUT.
 # Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$(mktemp -d)}
-M8=random:.device/bench_configs/llama2_7b_8layers.json
+. "$(dirname "$0")/common.sh"
 start=$SECONDS
 timeout 40 .device/run gpu_quant_test --gtest_brief=1 > "$OUT/gpu_quant_test.txt" 2>&1
 echo "== gpu_quant_test: exit $? after $((SECONDS - start)) s"; grep -E "FAILED|PASSED|rror" "$OUT/gpu_quant_test.txt" | head

@@ -4,9 +4,7 @@
 # tests/gpu) and gpu_quant_test with the default GEMV block and with CTXLAB_QGEMV_BLOCK=16solo; then
 # batch-1 decode at 1k of the 8-layer Llama-2-7B shape, bf16 and int8/q4_0/nf4 with each block shape,
 # with the per-stage breakdown. PART=7b: the 7B itself, bf16 and RUNS (quant:block words, default "int8:16 q4_0:16 nf4:16").
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$(mktemp -d)}
+. "$(dirname "$0")/common.sh"
 PART=${PART:-tests}
 if [ "$PART" = tests ]; then
   timeout 150 .device/run gpu_engine_test --gtest_brief=1 > $OUT/engine_test.txt 2>&1
@@ -15,8 +13,7 @@ if [ "$PART" = tests ]; then
     CTXLAB_QGEMV_BLOCK=$b timeout 100 .device/run gpu_quant_test --gtest_brief=1 > $OUT/quant_test_$b.txt 2>&1
     echo "== gpu_quant_test block $b exit $?"; grep -E "PASSED|FAILED|tests ran" $OUT/quant_test_$b.txt | head -20
   done
-  M8=random:.device/bench_configs/llama2_7b_8layers.json
-  for run in none:16 int8:16 int8:16solo q4_0:16 q4_0:16solo nf4:16 nf4:16solo; do
+    for run in none:16 int8:16 int8:16solo q4_0:16 q4_0:16solo nf4:16 nf4:16solo; do
     set -- ${run/:/ }
     CTXLAB_QGEMV_BLOCK=$2 timeout 40 .device/run ctxlab bench gpu-decode --model $M8 --context 1024 --tokens 32 --rounds 2 --copy-mib 512 --quant $1 > $OUT/d8_$1_$2.txt 2>&1
     echo "== 8-layer $1 block $2 exit $? at ${SECONDS}s"; grep -E "^\| llama|^\| [a-z_/ +]+ \||rror" $OUT/d8_$1_$2.txt
@@ -24,7 +21,7 @@ if [ "$PART" = tests ]; then
 else
   for run in none:16 ${RUNS:-int8:16 q4_0:16 nf4:16}; do
     set -- ${run/:/ }
-    CTXLAB_QGEMV_BLOCK=$2 timeout 100 .device/run ctxlab bench gpu-decode --model random:.device/bench_configs/llama2_7b.json --context 1024 --tokens 64 --rounds 2 --copy-mib 512 --no-stages --quant $1 > $OUT/d32_$1_$2.txt 2>&1
+    CTXLAB_QGEMV_BLOCK=$2 timeout 100 .device/run ctxlab bench gpu-decode --model $M7 --context 1024 --tokens 64 --rounds 2 --copy-mib 512 --no-stages --quant $1 > $OUT/d32_$1_$2.txt 2>&1
     echo "== 7B $1 block $2 exit $? at ${SECONDS}s"; grep -E "^\| llama|^\| [a-z_]+ \[|rror" $OUT/d32_$1_$2.txt
   done
 fi

@@ -8,31 +8,12 @@
 # quantizer against bf16 (issue 8's speed-ups). Full logs in $OUT.
 # Here:   BUILD=build BUNDLE_TESTS="gpu_attention_test gpu_engine_test gpu_quant_test" bash scripts/device_bundle.sh
 # Device: PART=tests bash bench/gpu/run_verify_merge.sh; then PART=perf ... (carry [".device"])
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-OUT=${OUT:-$(mktemp -d)}
-M=random:.device/bench_configs/llama2_7b.json
-M8=random:.device/bench_configs/llama2_7b_8layers.json
+. "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-summary() { grep -E "FAILED|PASSED|tests ran|rror" "$1" | head -${2:-16}; }
 if [[ "${PART:-tests}" == tests ]]; then
-  for t in gpu_quant_test gpu_attention_test gpu_engine_test; do
-    start=$SECONDS
-    timeout 110 .device/run "$t" --gtest_brief=1 > "$OUT/$t.txt" 2>&1
-    echo "== $t: exit $? after $((SECONDS - start)) s"; summary "$OUT/$t.txt"
-  done
-  grep -E "_paged(8|16|128)(_flex_[a-z_0-9]+)? (flash|wgmma|tma)" "$OUT/gpu_attention_test.txt" |
-    awk '{w = $NF + 0; if (w > worst) worst = w} END {printf "flash/wgmma/tma paged: %d lines, worst rel err %.3g\n", NR, worst}'
-  echo "== prefill attention at 8k, 32 heads x 128, contiguous vs paged"
-  timeout 20 .device/run ctxlab bench gpu-prefill-attention --tokens 8192 --heads 32 --head-dim 128 \
-    --kernel flash,wgmma,tma --block-size 0,16,128 --rounds 3 --launches 2 > "$OUT/prefill_attention.txt" 2>&1
-  echo "exit $?"; grep -E "^\||rror" "$OUT/prefill_attention.txt"
-  for bs in 0 16; do
-    echo "== TTFT, 8k prompt, 8-layer Llama-2-7B shape, --kv-block-size $bs"
-    timeout 25 .device/run ctxlab bench gpu-decode --model $M8 --context 8192 --tokens 16 --rounds 1 --no-stages \
-      --kv-block-size $bs > "$OUT/decode_kv$bs.txt" 2>&1
-    echo "exit $?"; grep -E "^device|^\||rror" "$OUT/decode_kv$bs.txt" | head -8
-  done
+  run_test_programs gpu_quant_test gpu_attention_test gpu_engine_test
+  paged_flash_worst "$OUT/gpu_attention_test.txt"
+  paged_prefill_timings
   sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
   filter='*GpuAttentionWgmma.*h8_kv2_d128_len300_q300_win0_split0:*GpuAttentionWgmma.*h4_kv1_d128_len300_q300_win16_split0:*GpuAttentionWgmma.*d64_len300_q300_win0_split0_flex_window100:Shapes/GpuAttention.*kv2_d128_len200_q1*:*GpuKiviAttention*h8_kv4_d128_b4_g32_r128_len100_q1_split0:*GpuKiviAttention*h8_kv4_d128_b2_g32_r128_len100_q1_split0:*GpuAttentionEager.*h8_kv2_d128_len300_q300_win0_split0:*GpuAttentionScoreMod.*d128_len300*'
   for tool in memcheck racecheck; do
@@ -53,7 +34,7 @@ if [[ "${PART:-tests}" == tests ]]; then
   fi
 else
   echo "== batch-1 decode, Llama-2-7B shape, 1k context (bf16)"
-  timeout 120 .device/run ctxlab bench gpu-decode --model $M --context 1024 --tokens 128 --rounds 3 --no-stages > "$OUT/decode.txt" 2>&1
+  timeout 120 .device/run ctxlab bench gpu-decode --model $M7 --context 1024 --tokens 128 --rounds 3 --no-stages > "$OUT/decode.txt" 2>&1
   echo "exit $?"; grep -E "^device|^\| llama|rror" "$OUT/decode.txt"
   timeout 150 python3 bench/gpu/hf_decode.py .device/bench_configs/llama2_7b.json 1024 128 > "$OUT/hf_decode.txt" 2>&1
   tail -3 "$OUT/hf_decode.txt"
@@ -63,7 +44,7 @@ else
   for q in int8 llm_int8 q4_0 nf4; do
     left=$((585 - SECONDS)); (( left > 20 )) || break
     echo "== batch-1 decode, Llama-2-7B shape, 1k, --quant $q"
-    timeout $((left < 90 ? left : 90)) .device/run ctxlab bench gpu-decode --model $M --context 1024 --tokens 64 --rounds 2 \
+    timeout $((left < 90 ? left : 90)) .device/run ctxlab bench gpu-decode --model $M7 --context 1024 --tokens 64 --rounds 2 \
       --no-stages --quant $q > "$OUT/decode_$q.txt" 2>&1
     echo "exit $?"; grep -E "^\||device:|GEMV|rror" "$OUT/decode_$q.txt" | head -24
   done
