@@ -97,12 +97,10 @@ void unpack_row(const uint8_t* codes, int64_t dim, int bits, float* out) {
 void dequantize_key_block(const uint8_t* codes, const KvQuantParam* params, int64_t tokens, int64_t dim, int bits,
                           float* rows, int64_t stride) {
   const int64_t rb = kv_quant_row_bytes(dim, bits);
-  std::vector<float> mins(static_cast<size_t>(dim)), scales(static_cast<size_t>(dim));  // the params as floats, once per block
-  for (int64_t d = 0; d < dim; ++d) mins[size_t(d)] = params[d].min(), scales[size_t(d)] = params[d].scale();
-  for (int64_t t = 0; t < tokens; ++t) {
-    float* r = rows + t * stride;
-    unpack_row(codes + t * rb, dim, bits, r);
-    for (int64_t d = 0; d < dim; ++d) r[d] = mins[size_t(d)] + r[d] * scales[size_t(d)];
+  for (int64_t t = 0; t < tokens; ++t) unpack_row(codes + t * rb, dim, bits, rows + t * stride);
+  for (int64_t d = 0; d < dim; ++d) {  // a channel's params as floats once, for the block's tokens
+    const Fitted p(params[d]);
+    for (int64_t t = 0; t < tokens; ++t) rows[t * stride + d] = p.min + rows[t * stride + d] * p.scale;
   }
 }
 
