@@ -279,7 +279,6 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   kv.block_size = options_.kv_block_size, kv.pool_positions = options_.kv_pool_positions;
   kv.quant = options_.kv_quant, kv.max_forward = chunk;
   if (kv.quant.enabled()) {
-    if (options_.max_batch > 1) throw Unsupported("GPU engine: KIVI KV (kv_quant) serves one sequence (max_batch 1)");
     if (!options_.flex_mask.empty()) throw Unsupported("GPU engine: KIVI KV (kv_quant) with a flex mask is not implemented");
     for (const LayerBuffers& b : layers_)
       if (b.window > 0) throw Unsupported("GPU engine: KIVI KV (kv_quant) with sliding-window layers is not implemented");
@@ -446,7 +445,13 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
         launch_attention(a, stream_);
       }
       // KvCache::flush: the groups this forward completes (compressed: counted in entries).
-      if (options_.kv_quant.enabled()) kv_->quantize(b.kv_layer, slot, compressor_ ? r.cache0 : pos_.get(), n, stream_);
+      if (options_.kv_quant.enabled()) {
+        if (slot < 0) {
+          kv_->quantize_batch(b.kv_layer, lens_.get(), n, stream_);
+        } else {
+          kv_->quantize(b.kv_layer, slot, compressor_ ? r.cache0 : pos_.get(), n, stream_);
+        }
+      }
       stage_done("attention");
       // Attention-scored compression (snapkv, h2o, tova): the step's queries against the layer's entries.
       // With KIVI only in prefill steps (create() refuses policies that score decode steps), over
@@ -752,7 +757,6 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
                                                                        const std::vector<int32_t>& stop_ids,
                                                                        GpuTimings* timings) {
   const int64_t rows = int64_t(prompts.size());
-  if (options_.kv_quant.enabled()) throw Unsupported("GPU engine: batched decode with KIVI KV is not implemented");
   if (compressor_) throw Unsupported("GPU engine: batched decode with KV compression is not implemented");
   if (rows < 1 || rows > options_.max_batch)
     fail("GPU engine: a batch of ", rows, " prompts; this engine decodes 1..", options_.max_batch, " (max_batch)");

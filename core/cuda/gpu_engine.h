@@ -40,7 +40,7 @@
 //                softcap, ALiBi; in the split-KV, flash and eager kernels); KV variants
 //                (GpuEngineOptions): KIVI-quantized KV (kv_quant) and KV compression (kv: l2norm,
 //                streaming, random, snapkv, h2o, tova: the last three score in a hook after each
-//                layer's attention), one sequence each, and composed (KIVI codes rebuilt from the kept
+//                layer's attention), KIVI also batched, compression one sequence, and composed (KIVI codes rebuilt from the kept
 //                entries after a compaction, as the CPU's KvCache::compact); eager attention (gpu_eager_attention.h: the
 //                `eager` backend's materialised scores) instead of the fused kernels
 // Model features: GQA, RoPE default/linear/llama3 in both layouts or none (NoPE), qkv/o/mlp biases,
@@ -116,11 +116,13 @@ struct GpuEngineOptions {
   // bits > 0: KIVI-quantized KV (core/kv/kv_quant.h, the CPU's kv_quant): after each layer's
   // attention the groups the forward completed are quantized on the device from the bf16 rows (as
   // KvCache::flush), and attention reads the quantized prefix as codes (kernels/kivi_kernels.h).
-  // Contiguous KV, max_batch 1, no sliding windows (else Unsupported). The bf16 K/V then hold only
-  // the newest residual + group + prefill_chunk positions (a ring); the codes and params grow with
-  // the entries held (each prefill chunk and generate_greedy reserve theirs) and shrink to them after
-  // compression and reset() (gpu_kv_cache.h), so kv_cache_bytes() and the allocator's peak follow
-  // the entries, not the capacity. As on the CPU, how a prompt is cut into forwards (prefill_chunk)
+  // Contiguous KV, no sliding windows (else Unsupported). The bf16 K/V then hold only the newest
+  // residual + group + prefill_chunk positions of each slot (a ring); the codes and params grow with
+  // the entries held (each prefill chunk and generate_greedy reserve theirs; batches: every slot
+  // holds the longest sequence's) and shrink to them after compression and reset()
+  // (gpu_kv_cache.h), so kv_cache_bytes() and the allocator's peak follow the entries, not the
+  // capacity. generate_greedy_batch quantizes each sequence's groups as its own decode completes
+  // them, as the sequence alone would. As on the CPU, how a prompt is cut into forwards (prefill_chunk)
   // decides what each chunk sees quantized.
   // With KV compression (kv below) it is the CPU's semantics (KvCache::compact): per layer and step
   // the completed groups are quantized first (in entries, not positions), then a compaction rebuilds

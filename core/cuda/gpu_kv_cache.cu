@@ -30,7 +30,6 @@ GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : alloc_
     if (q.group < 1 || q.residual < 0)
       fail("GPU KV cache: kv_quant group ", q.group, " must be >= 1 and residual ", q.residual, " >= 0");
     if (paged()) throw Unsupported("GPU KV cache: KIVI KV (kv_quant) needs the contiguous cache (kv_block_size 0)");
-    if (s.slots != 1) throw Unsupported("GPU KV cache: KIVI KV (kv_quant) holds one sequence (slots 1)");
     if (s.max_forward < 1) fail("GPU KV cache: KIVI needs max_forward >= 1, not ", s.max_forward);
     // A forward of n tokens at pos0 reads bf16 positions qlen(pos0) .. pos0 + n - 1: fewer than
     // residual + group + n of them (kernels.h: KiviKv::ring).
@@ -65,6 +64,7 @@ KiviKv GpuKvCache::kivi(int64_t layer) const {
 void GpuKvCache::resize_codes(int64_t rows, cudaStream_t stream) {
   const GpuKvShape& s = shape_;
   const int64_t g = s.quant.group, rb = kv_quant_row_bytes(s.head_dim, s.quant.bits), nb = (s.head_dim + g - 1) / g;
+  const int64_t heads = s.slots * s.kv_heads;  // (slot, KV head) pairs, each with `rows` code rows
   CTX_CHECK(rows >= 0 && rows % g == 0, "KIVI code rows ", rows, " must be a multiple of the group ", g);
   ++version_;  // even a resize that fails part-way may have moved some layers
   for (size_t l = 0; l < kivi_.size(); ++l) {
@@ -72,17 +72,18 @@ void GpuKvCache::resize_codes(int64_t rows, cudaStream_t stream) {
     if (old == rows) continue;
     KiviLayer next;
     // At least one element each: an empty layer still hands out valid pointers.
-    next.k_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * rb));
-    next.v_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * rb));
-    next.k_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, s.kv_heads * rows / g * s.head_dim));
-    next.v_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, s.kv_heads * rows * nb));
-    // Per KV head the first min(old, rows) entries: codes and params rows are [head][entries][...].
+    next.k_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, heads * rows * rb));
+    next.v_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, heads * rows * rb));
+    next.k_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, heads * rows / g * s.head_dim));
+    next.v_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, heads * rows * nb));
+    // Per (slot, KV head) the first min(old, rows) entries: codes and params rows are
+    // [slot][head][entries][...].
     const int64_t keep = std::min(old, rows);
     KiviLayer& cur = kivi_[l];
     const auto copy = [&](void* dst, const void* src, int64_t row_bytes) {
       if (keep <= 0 || row_bytes == 0) return;
       CTX_CUDA_CHECK(cudaMemcpy2DAsync(dst, size_t(rows * row_bytes), src, size_t(old * row_bytes),
-                                       size_t(keep * row_bytes), size_t(s.kv_heads), cudaMemcpyDeviceToDevice, stream));
+                                       size_t(keep * row_bytes), size_t(heads), cudaMemcpyDeviceToDevice, stream));
     };
     copy(next.k_codes.get(), cur.k_codes.get(), rb);
     copy(next.v_codes.get(), cur.v_codes.get(), rb);
@@ -91,7 +92,7 @@ void GpuKvCache::resize_codes(int64_t rows, cudaStream_t stream) {
     if (keep > 0)  // key params: one row of head_dim per group
       CTX_CUDA_CHECK(cudaMemcpy2DAsync(next.k_params.get(), size_t(rows / g * s.head_dim * kParam), cur.k_params.get(),
                                        size_t(old / g * s.head_dim * kParam), size_t(keep / g * s.head_dim * kParam),
-                                       size_t(s.kv_heads), cudaMemcpyDeviceToDevice, stream));
+                                       size_t(heads), cudaMemcpyDeviceToDevice, stream));
     // The old buffers go back to the allocator's cache; work on `stream` orders any reuse after the copy.
     cur = std::move(next);
     kivi_rows_[l] = rows;
@@ -137,14 +138,26 @@ void GpuKvCache::store(int64_t layer, int64_t quantized, int64_t length, const b
 
 void GpuKvCache::quantize(int64_t layer, int64_t slot, const int32_t* pos0, int64_t count, cudaStream_t stream) const {
   CTX_CHECK(shape_.quant.enabled() && slot >= 0);
+  KiviQuantizeParams p = quantize_params(layer, slot);
+  p.pos0 = pos0, p.count = count;
+  launch_kivi_quantize(p, stream);
+}
+
+void GpuKvCache::quantize_batch(int64_t layer, const int32_t* seq_lens, int64_t seqs, cudaStream_t stream) const {
+  CTX_CHECK(shape_.quant.enabled() && seqs >= 1 && seqs <= shape_.slots, "KIVI batch of ", seqs, " sequences");
+  KiviQuantizeParams p = quantize_params(layer, -1);
+  p.seq_lens = seq_lens, p.seqs = seqs, p.count = 1;
+  launch_kivi_quantize(p, stream);
+}
+
+KiviQuantizeParams GpuKvCache::quantize_params(int64_t layer, int64_t slot) const {
   KiviQuantizeParams p;
   QkvRopeParams r;
   AttentionParams a;
   bind(layer, slot, r, a);
   p.k_cache = a.k_cache, p.v_cache = a.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
-  p.pos0 = pos0, p.count = count;
-  launch_kivi_quantize(p, stream);
+  return p;
 }
 
 int64_t GpuKvCache::layer_elements(int64_t blocks) const {
@@ -262,7 +275,15 @@ void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionPa
   a.k_cache = r.k_cache, a.v_cache = r.v_cache;
   r.capacity = a.capacity = s.capacity;
   r.ring = ring_;
-  if (s.quant.enabled()) a.kivi = kivi(layer);
+  if (s.quant.enabled()) {
+    a.kivi = kivi(layer);
+    if (slot > 0) {  // the slot's (slot, KV head) rows of codes and params: [slot][kv_heads][rows]
+      const int64_t heads = slot * s.kv_heads, rows = kivi_rows_[size_t(layer)], g = s.quant.group;
+      const int64_t rb = kv_quant_row_bytes(s.head_dim, s.quant.bits), nb = (s.head_dim + g - 1) / g;
+      a.kivi.k_codes += heads * rows * rb, a.kivi.v_codes += heads * rows * rb;
+      a.kivi.k_params += heads * rows / g * s.head_dim, a.kivi.v_params += heads * rows * nb;
+    }
+  }
   if (paged()) {
     const int32_t* table = table_.get() + (slot > 0 ? slot * max_blocks_ : 0);
     r.block_table = a.block_table = table;

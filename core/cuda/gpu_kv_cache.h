@@ -14,16 +14,19 @@
 //               allocator cannot meet (its memory limit) throws the allocator's CudaOutOfMemory,
 //               and the cache stays usable at its old size. Growing moves the buffers: version()
 //               changes, and kernels bound before (CUDA graphs) must be bound again.
-//   KIVI        (quant.bits > 0, contiguous, one slot) per layer the codes and params (kernels.h:
-//               KiviKv) of code_rows() entries: reserve(0, n) grows them to qlen(n) = the entries n
-//               positions (or entries, with compression) hold quantized, fit_codes(n) sets them to
-//               qlen(n) (smaller after compression), both reallocating every layer in turn and copying
-//               what is kept (the transient is one layer's), so the codes' device memory follows the
-//               entries held, not the capacity; version() changes. quantize() fills the groups a
-//               forward completes, and attention reads entries below qlen from them. The bf16 cache
-//               is a ring of residual + group + max_forward positions (or all `capacity` when that is
-//               not fewer): entry j at row j % ring. expand() / store_float() move one layer between
-//               the codes + ring and a full bf16 copy (the engine's rebuild after compression).
+//   KIVI        (quant.bits > 0, contiguous) per layer the codes and params (kernels.h: KiviKv) of
+//               code_rows() entries for every slot ([slot][kv_head][code_rows]): reserve(slot, n)
+//               grows them to qlen(n) = the entries n positions (or entries, with compression) hold
+//               quantized, when no slot held as many, fit_codes(n) sets them to qlen(n) (smaller
+//               after compression), both reallocating every layer in turn and copying what is kept
+//               (the transient is one layer's), so the codes' device memory follows the entries
+//               held (times the slots: the longest sequence sets the rows), not the capacity;
+//               version() changes. quantize() / quantize_batch() fill the groups a forward
+//               completes, and attention reads entries below qlen from them. The bf16 cache is a ring
+//               of residual + group + max_forward positions per slot (or all `capacity` when that is
+//               not fewer): entry j at row j % ring. expand() / store_float() move one layer of slot
+//               0 between the codes + ring and a full bf16 copy (the engine's rebuild after
+//               compression, which serves one sequence).
 // bind() fills the KV fields of the kernels' parameters for one layer: for one sequence (slot >= 0,
 // positions from pos0) or for batched decode (slot < 0: row t is slot t, positions from seq_lens).
 // Not thread-safe; table uploads are enqueued on the stream given to reserve().
@@ -39,7 +42,8 @@
 
 namespace ctx::cuda {
 
-struct KiviLayerCopy;  // kernels/kivi_kernels.h
+struct KiviLayerCopy;       // kernels/kivi_kernels.h
+struct KiviQuantizeParams;  // kernels/kivi_kernels.h
 
 struct GpuKvShape {
   int64_t layers = 0, kv_heads = 0, head_dim = 0;
@@ -82,6 +86,9 @@ class GpuKvCache {
   // KIVI: enqueues the quantization of the groups of (layer, slot) that a forward of `count` tokens
   // at position *pos0 (device memory) completes, from the bf16 rows it wrote (KvCache::flush).
   void quantize(int64_t layer, int64_t slot, const int32_t* pos0, int64_t count, cudaStream_t stream) const;
+  // KIVI, batched decode: the groups that one token of each slot s < seqs completes, the token at
+  // position seq_lens[s] - 1 (device memory; bind()'s slot -1 layout).
+  void quantize_batch(int64_t layer, const int32_t* seq_lens, int64_t seqs, cudaStream_t stream) const;
   // One layer's K/V of one sequence as the compaction kernels address it (kv_compress_kernels.h).
   KvLayerRows rows(int64_t layer, int64_t slot) const;
 
@@ -100,7 +107,8 @@ class GpuKvCache {
   // Paged: grows every layer's pool to at least `blocks` blocks (at most max_pool_blocks_).
   void grow(int64_t blocks, cudaStream_t stream);
   int64_t rows() const { return ring_ > 0 ? ring_ : shape_.capacity; }  // bf16 rows per (slot, KV head)
-  KiviKv kivi(int64_t layer) const;  // the layer's codes (one slot)
+  KiviKv kivi(int64_t layer) const;  // the layer's codes (all slots: slot 0's first)
+  KiviQuantizeParams quantize_params(int64_t layer, int64_t slot) const;  // the buffers of bind(layer, slot)
   void resize_codes(int64_t rows, cudaStream_t stream);  // every layer's codes to `rows` entries
 
   DeviceAllocator& alloc_;
@@ -113,8 +121,8 @@ class GpuKvCache {
   std::vector<int64_t> layer_blocks_;
   int64_t version_ = 0;
   std::vector<DeviceBuffer<bf16>> k_, v_;  // per layer
-  // KIVI, per layer [kv_heads][code_rows_][row bytes] codes, [kv_heads][code_rows_ / group][head_dim]
-  // key params, [kv_heads][code_rows_][value blocks] value params.
+  // KIVI, per layer [slots][kv_heads][code_rows_][row bytes] codes, [slots][kv_heads][code_rows_ /
+  // group][head_dim] key params, [slots][kv_heads][code_rows_][value blocks] value params.
   struct KiviLayer {
     DeviceBuffer<uint8_t> k_codes, v_codes;
     DeviceBuffer<KiviParam> k_params, v_params;

@@ -150,7 +150,7 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
     throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
                               "; the GPU runs none, int8, llm_int8, q8_0, q4_0, nf4 and fp4"));
-  // KIVI KV: the engine says what it cannot combine it with (paged KV, batches, sliding windows,
+  // KIVI KV: the engine says what it cannot combine it with (paged KV, sliding windows,
   // compressors that score decode steps by attention).
   options.kv_quant = resolve_kv_quant(catalog, trial.kv_quant);
   options.kv = cuda::gpu_kv_policy(catalog.kv.resolve(trial.kv));  // Unsupported for kv plugins the GPU lacks

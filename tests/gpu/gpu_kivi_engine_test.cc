@@ -6,8 +6,8 @@
 // bf16 rounding of K/V moves across a rounding boundary (one level each, in a small share of the
 // entries): <= 2e-2 + 1/4 of the distance kv_quant itself moves the CPU's logits by, so that the
 // GPU is much closer to the CPU with kv_quant than to the CPU without (printed: every distance). Greedy
-// decoding by graph replays gives the tokens of plain launches; what the engine cannot serve with
-// KIVI is Unsupported. Label "gpu".
+// decoding by graph replays gives the tokens of plain launches, a batch each prompt's tokens alone;
+// what the engine cannot serve with KIVI is Unsupported. Label "gpu".
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "core/base/error.h"
 #include "core/cuda/gpu_engine.h"
+#include "core/kv/kv_quant.h"
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
@@ -138,8 +140,59 @@ TEST(GpuKiviEngineErrors, UnsupportedCombinations) {
   const auto llama = load_model(test::shared_path("fixtures/hf/llama"));
   opt.kv_block_size = 16;
   EXPECT_THROW(GpuEngine::create(*llama, opt), Unsupported);
-  opt.kv_block_size = 0, opt.max_batch = 2;
-  EXPECT_THROW(GpuEngine::create(*llama, opt), Unsupported);
+}
+
+// Batched decode with KIVI KV: each sequence's groups are quantized as its own decode completes them,
+// so a batch of prompts of different lengths (1 to 60 tokens: groups complete in the prefill of some,
+// in the decode of all, at different steps) gives each prompt's tokens alone, with and without CUDA
+// graphs; a second, smaller batch in the same engine and its single-sequence path still agree. The
+// codes of every slot hold the longest sequence's entries: kv_cache_bytes() counts them.
+TEST(GpuKiviBatch, BatchedGreedyGivesEachPromptsTokensAlone) {
+  const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
+  const ModelConfig& c = model->config;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int64_t n : {1, 5, 17, 60}) {
+    auto ids = gpu_test::token_ids(n, c.vocab_size, n);
+    ids[0] = 1;  // BOS
+    prompts.push_back(ids);
+  }
+  const int64_t new_tokens = 48;
+  for (int bits : {2, 4, 8}) {
+    KvQuantConfig q;
+    q.bits = bits, q.group = 16, q.residual = 8;
+    GpuEngineOptions single;
+    single.capacity = 128, single.kv_quant = q;
+    std::unique_ptr<GpuEngine> alone;
+    try {
+      alone = GpuEngine::create(*model, single);
+    } catch (const Unsupported& e) {
+      GTEST_SKIP() << e.what();
+    }
+    std::vector<std::vector<int32_t>> want;
+    for (const auto& p : prompts) want.push_back(alone->generate_greedy(p, new_tokens, {}, nullptr));
+    for (bool graphs : {true, false}) {
+      GpuEngineOptions opt = single;
+      opt.max_batch = 4, opt.use_graphs = graphs;
+      auto engine = GpuEngine::create(*model, opt);
+      GpuTimings t;
+      const std::string what = str_cat("int", bits, graphs ? " with graphs" : " without graphs");
+      EXPECT_EQ(engine->generate_greedy_batch(prompts, new_tokens, {}, &t), want) << what;
+      EXPECT_EQ(t.decode_steps, new_tokens - 1) << what;
+      // 4 slots x kv_heads x the longest sequence's quantized entries (60 + 47 = 107 positions),
+      // codes and fp16 (min, scale) of K and V, plus each slot's bf16 ring, in every layer.
+      const int64_t hd = c.head_dim, held = q.quantized_length(60 + new_tokens - 1);
+      const int64_t ring = std::min<int64_t>(q.residual + q.group + std::min<int64_t>(opt.prefill_chunk, 128), 128);
+      const int64_t codes = 2 * held * kv_quant_row_bytes(hd, bits);
+      const int64_t params = 4 * (held / q.group * hd + held * ((hd + q.group - 1) / q.group));
+      const int64_t per_head = codes + params + 2 * ring * hd * 2;
+      EXPECT_EQ(engine->kv_cache_bytes(), c.num_kv_layers() * 4 * c.num_kv_heads * per_head) << what;
+      const std::vector<std::vector<int32_t>> two = {prompts[3], prompts[0]};
+      EXPECT_EQ(engine->generate_greedy_batch(two, new_tokens, {}, nullptr),
+                (std::vector<std::vector<int32_t>>{want[3], want[0]}))
+          << what;
+      EXPECT_EQ(engine->generate_greedy(prompts[2], new_tokens, {}, nullptr), want[2]) << what;
+    }
+  }
 }
 
 }  // namespace

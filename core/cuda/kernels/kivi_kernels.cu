@@ -47,11 +47,15 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
   const int bits = kv.bits;
   const int64_t g = kv.group, hd = p.hd;
   int64_t g0 = p.group_begin, g1 = p.group_end;
-  if (p.pos0) {
+  const int64_t seq = p.seq_lens ? int64_t(blockIdx.z) : p.seq;
+  if (p.seq_lens) {
+    const int64_t end = p.seq_lens[seq];
+    g0 = kivi_quantized_length(kv, end - p.count) / g, g1 = kivi_quantized_length(kv, end) / g;
+  } else if (p.pos0) {
     g0 = kivi_quantized_length(kv, *p.pos0) / g, g1 = kivi_quantized_length(kv, *p.pos0 + p.count) / g;
   }
   if (g0 + int64_t(blockIdx.x) >= g1) return;  // the whole block: before any barrier
-  const int64_t G = g0 + blockIdx.x, head = p.seq * p.kv_heads + blockIdx.y;
+  const int64_t G = g0 + blockIdx.x, head = seq * p.kv_heads + blockIdx.y;
   const int64_t rb = (hd * bits + 7) / 8, nb = (hd + g - 1) / g;
   const int64_t code_rows = kivi_code_rows(kv, p.capacity);
   const int64_t row0 = head * code_rows + G * g;  // the group's first code row of this (sequence, head)
@@ -96,12 +100,15 @@ void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream) {
   const int bits = p.kv.bits;
   CTX_CHECK(bits == 2 || bits == 4 || bits == 8, "KIVI quantization needs 2, 4 or 8 bits");
   CTX_CHECK(p.kv.group >= 1 && p.hd >= 1 && p.count >= 0, "KIVI quantization shape");
-  CTX_CHECK(p.pos0 || (p.group_begin >= 0 && p.group_end * p.kv.group <= kivi_code_rows(p.kv, p.capacity)),
+  const bool forward = p.pos0 || p.seq_lens;  // the groups a forward completes, found on the device
+  CTX_CHECK(forward || (p.group_begin >= 0 && p.group_end * p.kv.group <= kivi_code_rows(p.kv, p.capacity)),
             "KIVI quantization range");
-  // With pos0: a forward of count tokens completes at most count / group + 1 groups.
-  const int64_t blocks = p.pos0 ? p.count / p.kv.group + 1 : p.group_end - p.group_begin;
-  if (blocks <= 0 || (p.pos0 && p.count == 0)) return;
-  kivi_quantize_kernel<<<dim3(unsigned(blocks), unsigned(p.kv_heads)), 128, 0, stream>>>(p);
+  CTX_CHECK(!p.seq_lens || (p.seqs >= 1 && p.seqs <= 65535), "KIVI quantization: ", p.seqs, " sequences");
+  // A forward of count tokens completes at most count / group + 1 groups.
+  const int64_t blocks = forward ? p.count / p.kv.group + 1 : p.group_end - p.group_begin;
+  if (blocks <= 0 || (forward && p.count == 0)) return;
+  const dim3 grid(unsigned(blocks), unsigned(p.kv_heads), unsigned(p.seq_lens ? p.seqs : 1));
+  kivi_quantize_kernel<<<grid, 128, 0, stream>>>(p);
   CTX_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -47,6 +47,11 @@ struct KiviQuantizeParams {
   // qlen(*pos0 + count) / group), qlen(T) = kv_quant.h's quantized_length(T): KvCache::flush.
   const int32_t* pos0 = nullptr;
   int64_t count = 0;
+  // Set (batched decode, instead of pos0 and seq): sequences 0 .. seqs - 1, each after a forward of
+  // `count` tokens that ends at seq_lens[s] (device memory): groups [qlen(seq_lens[s] - count) / group,
+  // qlen(seq_lens[s]) / group) of sequence s (kernels.h: AttentionParams::seq_lens).
+  const int32_t* seq_lens = nullptr;
+  int64_t seqs = 0;
   // > 0: k_cache/v_cache are instead a full copy [kv_heads][src_rows][hd] of one sequence's layer,
   // entry j at row j (KiviLayerCopy's k_full/v_full; seq 0).
   int64_t src_rows = 0;
