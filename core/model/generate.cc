@@ -14,6 +14,45 @@ int32_t argmax(const float* v, int64_t n) {
   return int32_t(best);
 }
 
+std::vector<float> forward_in_chunks(Transformer& model, const std::vector<SequenceStep>& steps, int64_t chunk) {
+  int64_t longest = 0;
+  for (const SequenceStep& s : steps) longest = std::max(longest, int64_t(s.tokens.size()));
+  if (chunk <= 0 || longest <= chunk) return model.forward(steps);
+  const int64_t vocab = model.config().vocab_size;
+  std::vector<std::vector<float>> rows(steps.size());  // per step, the rows one forward would return
+  for (int64_t at = 0; at < longest; at += chunk) {
+    std::vector<SequenceStep> round;
+    std::vector<size_t> which;
+    std::vector<bool> keep;  // whether the round's rows for that step are wanted (else its last row is dropped)
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const SequenceStep& s = steps[i];
+      const int64_t len = int64_t(s.tokens.size());
+      if (at >= len) continue;
+      const int64_t n = std::min(chunk, len - at);
+      const bool last = at + n == len;
+      // logits_from -1: the last token's row, wanted from the last chunk only; else rows from
+      // logits_from on, those of this chunk (a chunk before them asks for its last row and drops it).
+      int64_t from = -1;
+      bool wanted = last;
+      if (s.logits_from >= 0 && s.logits_from < at + n) from = std::max<int64_t>(0, s.logits_from - at), wanted = true;
+      round.push_back({s.cache, s.tokens.subspan(size_t(at), size_t(n)), from});
+      which.push_back(i);
+      keep.push_back(wanted);
+    }
+    const std::vector<float> out = model.forward(round);
+    int64_t row = 0;
+    for (size_t k = 0; k < round.size(); ++k) {
+      const int64_t n = int64_t(round[k].tokens.size());
+      const int64_t count = round[k].logits_from < 0 ? 1 : n - round[k].logits_from;
+      if (keep[k]) rows[which[k]].insert(rows[which[k]].end(), out.begin() + row * vocab, out.begin() + (row + count) * vocab);
+      row += count;
+    }
+  }
+  std::vector<float> all;
+  for (const auto& r : rows) all.insert(all.end(), r.begin(), r.end());
+  return all;
+}
+
 std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
                                             const GenerateOptions& opt, GenerateTimings* timings) {
   const int64_t vocab = model.config().vocab_size;
@@ -31,7 +70,7 @@ std::vector<GenerateResult> generate_greedy(Transformer& model, const std::vecto
   double t0 = monotonic_seconds();
   std::vector<SequenceStep> steps;
   for (size_t i = 0; i < prompts.size(); ++i) steps.push_back({&caches[i], prompts[i], -1});
-  std::vector<float> logits = model.forward(steps);
+  std::vector<float> logits = forward_in_chunks(model, steps, opt.prefill_chunk);
   std::vector<int32_t> last(prompts.size());
   std::vector<size_t> active;
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -104,7 +143,7 @@ LoglikResult score_continuation(const float* rows, int64_t vocab, std::span<cons
 }
 
 std::vector<LoglikResult> loglikelihood(Transformer& model, const std::vector<LoglikRequest>& requests,
-                                        int64_t max_batch_tokens) {
+                                        int64_t max_batch_tokens, int64_t prefill_chunk) {
   const int64_t vocab = model.config().vocab_size;
   std::vector<LoglikResult> results(requests.size());
   size_t next = 0;
@@ -127,7 +166,7 @@ std::vector<LoglikResult> loglikelihood(Transformer& model, const std::vector<Lo
     std::vector<SequenceStep> steps;
     for (size_t i = 0; i < batch.size(); ++i)
       steps.push_back({&caches[i], seqs[i], int64_t(requests[batch[i]].context.size()) - 1});
-    const std::vector<float> logits = model.forward(steps);
+    const std::vector<float> logits = forward_in_chunks(model, steps, prefill_chunk);
     int64_t row = 0;
     for (size_t b : batch) {
       const auto& cont = requests[b].continuation;

@@ -13,6 +13,11 @@ namespace ctx {
 
 struct GenerateOptions {
   int64_t max_new_tokens = 32;
+  // > 0: each prompt goes in in forwards of at most this many tokens (all prompts' chunks in one
+  // forward per round), as the GPU engine's chunked prefill does: the KV plugins, which act after each
+  // forward (KvCache::flush quantizes, prefill steps compress), then see the same chunks on both
+  // engines. 0: one forward.
+  int64_t prefill_chunk = 0;
   std::vector<int32_t> stop_ids;  // a generated stop id ends that sequence (and is included)
   // Called after each decode step with (sequence index, new token); may be empty.
   std::function<void(size_t, int32_t)> on_token;
@@ -61,9 +66,15 @@ std::vector<int32_t> loglik_input(const LoglikRequest& r, size_t index);
 // that predict its tokens (row i predicts continuation[i]). Throws on a token outside the vocabulary.
 LoglikResult score_continuation(const float* rows, int64_t vocab, std::span<const int32_t> continuation);
 
-// Scores each request teacher-forced in one pass over context + continuation. Requests are
-// batched up to `max_batch_tokens` tokens per forward pass.
+// Scores each request teacher-forced in one pass over context + continuation (prefill_chunk > 0: in
+// forwards of at most that many tokens, as GenerateOptions::prefill_chunk). Requests are batched up to
+// `max_batch_tokens` tokens per forward pass.
 std::vector<LoglikResult> loglikelihood(Transformer& model, const std::vector<LoglikRequest>& requests,
-                                        int64_t max_batch_tokens = 4096);
+                                        int64_t max_batch_tokens = 4096, int64_t prefill_chunk = 0);
+
+// model.forward(steps) in forwards of at most `chunk` tokens per sequence (0: one forward): round r
+// feeds tokens [r * chunk, (r + 1) * chunk) of every sequence that has them. Returns what one forward
+// would (per step the logits rows it asks for, in step order), though from chunked forwards.
+std::vector<float> forward_in_chunks(Transformer& model, const std::vector<SequenceStep>& steps, int64_t chunk);
 
 }  // namespace ctx

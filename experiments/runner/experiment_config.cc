@@ -23,7 +23,7 @@ using boost::property_tree::ptree;
 const char* const kExperimentKeys[] = {"name",           "model",           "tokenizer",   "device",
                                        "dtype",          "threads",         "seed",        "repetitions",
                                        "max_new_tokens", "context_lengths", "batch_sizes", "memory_limit_mb",
-                                       "max_batches",    "stop_at_oom"};
+                                       "max_batches",    "stop_at_oom",     "prefill_chunk"};
 const char* const kGridKinds[] = {"attention", "kv", "kv_quant", "quant"};
 
 // A path whose separator never occurs in keys, so "kv.l2norm" is one key (as boost's INI parser makes it).
@@ -231,6 +231,7 @@ ExperimentConfig parse_experiment_config(const ptree& tree, const std::string& s
   c.max_new_tokens = integer("max_new_tokens", 32, 1);
   c.memory_limit_mb = integer("memory_limit_mb", 0, 0);
   c.max_batches = integer("max_batches", 0, 0);
+  c.prefill_chunk = integer("prefill_chunk", 0, 0);
   if (const std::string stop = text("stop_at_oom", "false", false); stop == "true" || stop == "false")
     c.stop_at_oom = stop == "true";
   else
@@ -342,6 +343,7 @@ ExperimentConfig parse_experiment_config(const ptree& tree, const std::string& s
         t.model = c.model, t.tokenizer = c.tokenizer, t.device = c.device, t.dtype = c.dtype;
         t.threads = c.threads, t.seed = c.seed, t.repetitions = c.repetitions;
         t.max_new_tokens = c.max_new_tokens, t.memory_limit_mb = c.memory_limit_mb, t.max_batches = c.max_batches;
+        t.prefill_chunk = c.prefill_chunk;
         for (const auto& [label, spec] : c.datasets) {
           try {
             t.datasets.emplace_back(label, dataset_at_context(catalog, spec, len));
@@ -389,6 +391,7 @@ nlohmann::json TrialConfig::to_json() const {
           {"quant", quant},             {"context_length", context_length},
           {"batch_size", batch_size}};
   if (max_batches > 0) j["max_batches"] = max_batches;
+  if (prefill_chunk > 0) j["prefill_chunk"] = prefill_chunk;
   return j;
 }
 
@@ -424,6 +427,10 @@ TrialConfig TrialConfig::from_json(const nlohmann::json& j, const std::string& w
   t.attention = str("attention"), t.kv = str("kv"), t.kv_quant = str("kv_quant"), t.quant = str("quant");
   t.context_length = num("context_length"), t.batch_size = num("batch_size");
   if (j.contains("max_batches")) t.max_batches = num("max_batches");
+  if (j.contains("prefill_chunk")) {
+    t.prefill_chunk = num("prefill_chunk");
+    if (t.prefill_chunk < 0) fail(where, ": trial config 'prefill_chunk' must be >= 0, not ", t.prefill_chunk);
+  }
   return t;
 }
 
@@ -466,6 +473,7 @@ nlohmann::json ExperimentConfig::to_json() const {
           {"grid", {{"attention", attention}, {"kv", kv}, {"kv_quant", kv_quant}, {"quant", quant}}}};
   // Only when used, so that the stored JSON of configs without them is unchanged.
   if (max_batches > 0) j["max_batches"] = max_batches;
+  if (prefill_chunk > 0) j["prefill_chunk"] = prefill_chunk;
   if (stop_at_oom) j["stop_at_oom"] = true;
   for (const auto& s : settings)
     j["settings"][s.name] = {{"attention", s.attention}, {"kv", s.kv}, {"kv_quant", s.kv_quant}, {"quant", s.quant}};

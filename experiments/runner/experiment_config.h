@@ -13,7 +13,11 @@
 //                 trial runs only the first N batches of batch_size samples of each dataset, so that
 //                 a batch sweep and batch 1 run one batch each), stop_at_oom (false; true: `ctxlab run`
 //                 skips a trial, running and storing nothing, when a trial of the same setting with a
-//                 context length and a batch size no larger ended oom: memory only grows with both)
+//                 context length and a batch size no larger ended oom: memory only grows with both),
+//                 prefill_chunk (0: each engine's own: the CPU one forward per prompt, the GPU 2048
+//                 tokens; N: both engines prefill in forwards of at most N tokens, so that KV
+//                 compression and KIVI quantization, which act after each forward, see the same
+//                 chunks on either device)
 //   [datasets]    LABEL = dataset spec, e.g. `mmlu = mmlu:subjects=[anatomy],limit=8` (at least one)
 //   [grid]        attention, kv, kv_quant, quant: plugin specs separated by ';' (JSON: arrays);
 //                 defaults sdpa, none, none, none
@@ -53,6 +57,7 @@ struct TrialConfig {
   std::string model, tokenizer, device, dtype;
   int64_t threads = 0, seed = 0, repetitions = 1, max_new_tokens = 32, memory_limit_mb = 0;
   int64_t max_batches = 0;  // 0 = all (in the canonical config only when set, so older hashes stay)
+  int64_t prefill_chunk = 0;  // 0 = the engine's own (in the canonical config only when set)
   std::vector<std::pair<std::string, std::string>> datasets;  // label -> canonical dataset spec
   std::string attention, kv, kv_quant, quant;                // canonical plugin specs
   int64_t context_length = 0, batch_size = 1;
@@ -75,6 +80,7 @@ struct ExperimentConfig {
   std::string source;  // file path, for messages
   std::string name, model, tokenizer, device = "cpu", dtype = "float32";
   int64_t threads = 0, seed = 0, repetitions = 1, max_new_tokens = 32, memory_limit_mb = 0, max_batches = 0;
+  int64_t prefill_chunk = 0;
   bool stop_at_oom = false;
   std::vector<int64_t> context_lengths{0}, batch_sizes{1};
   std::vector<std::pair<std::string, std::string>> datasets;  // label -> canonical spec (no context applied)

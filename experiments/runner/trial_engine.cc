@@ -24,20 +24,23 @@ namespace {
 class CpuTrialEngine final : public TrialEngine {
  public:
   CpuTrialEngine(const Model& model, const TrialConfig& trial, const Catalog& catalog)
-      : tf_(model, catalog.attention.create(trial.attention)) {
+      : tf_(model, catalog.attention.create(trial.attention)), prefill_chunk_(trial.prefill_chunk) {
     tf_.set_kv_compressor(catalog.kv.create(trial.kv));
     tf_.set_kv_quantization(resolve_kv_quant(catalog, trial.kv_quant));
   }
   std::vector<LoglikResult> loglikelihood(const std::vector<LoglikRequest>& requests) override {
-    return ctx::loglikelihood(tf_, requests);
+    return ctx::loglikelihood(tf_, requests, 4096, prefill_chunk_);
   }
   std::vector<GenerateResult> generate(const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& options,
                                        GenerateTimings* timings) override {
-    return generate_greedy(tf_, prompts, options, timings);
+    GenerateOptions chunked = options;
+    chunked.prefill_chunk = prefill_chunk_;
+    return generate_greedy(tf_, prompts, chunked, timings);
   }
 
  private:
   Transformer tf_;
+  int64_t prefill_chunk_;  // the trial's (0: one forward per prompt)
 };
 
 class GpuTrialEngine final : public TrialEngine {
@@ -157,6 +160,11 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   options.capacity = capacity;
   options.memory_limit_bytes = trial.memory_limit_mb * (int64_t(1) << 20);
   options.max_batch = std::max<int64_t>(1, trial.batch_size);
+  // A batched decode step is one forward of max_batch rows: the GPU engine's chunk holds at least those.
+  if (trial.prefill_chunk > 0 && trial.prefill_chunk < options.max_batch)
+    throw Unsupported(str_cat("prefill_chunk ", trial.prefill_chunk, " below batch_size ", options.max_batch,
+                              " on device cuda: the GPU engine's forwards hold a batched decode step's rows"));
+  if (trial.prefill_chunk > 0) options.prefill_chunk = trial.prefill_chunk;
   options.prefill_chunk = std::max(options.prefill_chunk, options.max_batch);
   return std::make_unique<GpuTrialEngine>(model, options);
 }

@@ -116,6 +116,65 @@ TEST_P(Stories260kBackend, BatchedGenerationEqualsSingle) {
   }
 }
 
+// Chunked prefill (GenerateOptions::prefill_chunk, as the GPU engine cuts prompts): without KV
+// plugins it is the same computation cut into forwards, so run.c's generations still come out with
+// chunks of 3, and loglikelihood's log-probabilities agree within float rounding. With KIVI KV the
+// chunks decide what each forward sees quantized: forward_in_chunks gives, bit for bit, the logits
+// of the loop of forwards a caller would write, which differ from one forward's once a group
+// completes inside the prompt.
+TEST(Stories260k, ChunkedPrefillIsTheSameForwardsCutIntoChunks) {
+  auto m = load_model(dir() + "/stories260K.bin");
+  Transformer tf(*m, test::attention("sdpa"));
+  const json gens = read_json(dir() + "/generations.json");
+  std::vector<std::vector<int32_t>> prompts, expected;
+  for (const auto& g : gens["generations"]) {
+    prompts.push_back(g["prompt_ids"].get<std::vector<int32_t>>());
+    for (const auto& run : g["runs"])
+      if (run["steps"] == 256) expected.push_back(run["generated_ids"].get<std::vector<int32_t>>());
+  }
+  ASSERT_EQ(prompts.size(), expected.size());
+  GenerateOptions opt;
+  opt.max_new_tokens = 40;
+  opt.stop_ids = m->stop_ids;
+  opt.prefill_chunk = 3;
+  const auto results = generate_greedy(tf, prompts, opt);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const size_t n = std::min<size_t>(40, expected[i].size());
+    EXPECT_EQ(results[i].tokens, std::vector<int32_t>(expected[i].begin(), expected[i].begin() + long(n))) << "prompt " << i;
+  }
+  std::vector<LoglikRequest> requests;
+  for (size_t i = 0; i < prompts.size(); ++i)
+    if (expected[i].size() >= 6) requests.push_back({prompts[i], std::vector<int32_t>(expected[i].begin(), expected[i].begin() + 6)});
+  ASSERT_GE(requests.size(), 10u);
+  const auto whole = loglikelihood(tf, requests), chunked = loglikelihood(tf, requests, 4096, 4);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_NEAR(chunked[i].logprob, whole[i].logprob, 1e-4 * (1 + std::fabs(whole[i].logprob))) << "request " << i;
+    EXPECT_EQ(chunked[i].is_greedy, whole[i].is_greedy) << "request " << i;
+  }
+  // KIVI: groups of 4 behind a residual of 2, so the second chunk of 8 already sees 4 quantized keys.
+  KvQuantConfig q;
+  q.bits = 4, q.group = 4, q.residual = 2;
+  tf.set_kv_quantization(q);
+  std::vector<int32_t> ids = prompts.back();
+  ids.insert(ids.end(), expected.back().begin(), expected.back().end());
+  ASSERT_GE(ids.size(), 30u);
+  const int64_t len = int64_t(ids.size()), chunk = 8;
+  KvCache a = tf.new_cache(len), b = tf.new_cache(len), c = tf.new_cache(len);
+  const std::vector<float> by_chunks = forward_in_chunks(tf, {SequenceStep{&a, ids, 0}}, chunk);
+  std::vector<float> loop;
+  for (int64_t at = 0; at < len; at += chunk) {
+    const SequenceStep step{&b, std::span<const int32_t>(ids).subspan(size_t(at), size_t(std::min(chunk, len - at))), 0};
+    const auto rows = tf.forward(std::span<const SequenceStep>(&step, 1));
+    loop.insert(loop.end(), rows.begin(), rows.end());
+  }
+  EXPECT_EQ(by_chunks, loop);
+  const SequenceStep all{&c, ids, 0};
+  const auto one = tf.forward(std::span<const SequenceStep>(&all, 1));
+  ASSERT_EQ(one.size(), by_chunks.size());
+  EXPECT_NE(one, by_chunks) << "with KIVI, one forward and chunks of 8 quantize at different points";
+  EXPECT_EQ(a.length(0), len);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, Stories260kBackend, ::testing::ValuesIn(test::attention_names()),
                          [](const auto& info) { return info.param; });
 

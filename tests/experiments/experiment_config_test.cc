@@ -155,15 +155,17 @@ TEST(ExperimentConfig, BadConfigsGiveOneClearError) {
 }
 
 // [setting.NAME] sections: named combinations instead of the product, in file order, each crossed
-// with the context lengths and batch sizes; parameter sections apply to them; max_batches and
-// stop_at_oom are read, and absent from the JSON when unset (older stored hashes stay valid).
+// with the context lengths and batch sizes; parameter sections apply to them; max_batches,
+// prefill_chunk and stop_at_oom are read, and absent from the JSON when unset (older stored hashes
+// stay valid).
 TEST(ExperimentConfig, SettingsSectionsAreNamedCombinations) {
   const std::string head = "[experiment]\nname = t\nmodel = " + model() +
                            "\ncontext_lengths = 64, 128\nbatch_sizes = 1, 2\n";
   const std::string settings =
       "\n[setting.base]\nattention = sdpa\n\n[setting.small]\nattention = paged:block_size=16\nkv = l2norm\nquant = int8\n"
       "\n[kv.l2norm]\nkeep_ratio = 0.25\n";
-  const auto c = load(head + "max_batches = 1\nstop_at_oom = true\n\n[datasets]\nneedle = needle:depths=[50]\n" + settings);
+  const auto c = load(head + "max_batches = 1\nstop_at_oom = true\nprefill_chunk = 512\n\n[datasets]\nneedle = needle:depths=[50]\n" +
+                      settings);
   ASSERT_EQ(c.settings.size(), 2u);
   EXPECT_EQ(c.settings[0].name, "base");
   ASSERT_EQ(c.trials.size(), 2u * 2 * 2);  // setting x context x batch
@@ -178,11 +180,26 @@ TEST(ExperimentConfig, SettingsSectionsAreNamedCombinations) {
   EXPECT_FALSE(c.trials[0].same_setting(c.trials[4]));
   EXPECT_TRUE(c.stop_at_oom);
   EXPECT_EQ(c.trials[0].max_batches, 1);
+  EXPECT_EQ(c.trials[5].prefill_chunk, 512);
+  EXPECT_EQ(c.trials[5].to_json()["prefill_chunk"], 512);
+  EXPECT_EQ(c.to_json()["prefill_chunk"], 512);
   EXPECT_EQ(TrialConfig::from_json(c.trials[3].to_json(), "test").canonical(), c.trials[3].canonical());
+  EXPECT_EQ(TrialConfig::from_json(c.trials[3].to_json(), "test").prefill_chunk, 512);
+  nlohmann::json negative = c.trials[3].to_json();
+  negative["prefill_chunk"] = -4;
+  try {
+    TrialConfig::from_json(negative, "stored run 3");
+    ADD_FAILURE() << "a negative stored prefill_chunk was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("stored run 3: trial config 'prefill_chunk' must be >= 0"), std::string::npos)
+        << e.what();
+  }
   EXPECT_EQ(c.to_json()["settings"]["small"]["quant"], c.trials[4].quant);
   // Unset: neither key in the canonical JSON, so a trial hashes as before these options existed.
   const auto plain = load(ini("kv = none\n"));
   EXPECT_FALSE(plain.trials[0].to_json().contains("max_batches"));
+  EXPECT_FALSE(plain.trials[0].to_json().contains("prefill_chunk"));
+  EXPECT_EQ(plain.trials[0].prefill_chunk, 0);
   EXPECT_FALSE(plain.to_json().contains("stop_at_oom"));
   EXPECT_FALSE(plain.stop_at_oom);
   const std::string ds = "\n[datasets]\nneedle = needle:depths=[50]\n";
@@ -193,7 +210,9 @@ TEST(ExperimentConfig, SettingsSectionsAreNamedCombinations) {
            {head + ds + "\n[setting.a]\nattention = sdpa\n\n[setting.b]\nkv = none\n", "[setting.b]: the same plugins as [setting.a]"},
            {head + ds + "\n[setting.a]\nattention = sdpa\n\n[kv.l2norm]\nkeep_ratio = 0.5\n", "which no [setting.*] uses"},
            {head + "stop_at_oom = yes\n" + ds + settings, "stop_at_oom 'yes': expected true or false"},
-           {head + "max_batches = -1\n" + ds + settings, "max_batches: must be >= 0"}}) {
+           {head + "max_batches = -1\n" + ds + settings, "max_batches: must be >= 0"},
+           {head + "prefill_chunk = -1\n" + ds + settings, "prefill_chunk: must be >= 0"},
+           {head + "prefill_chunk = many\n" + ds + settings, "prefill_chunk"}}) {
     const std::string e = error_of_load(text);
     EXPECT_NE(e.find(expected), std::string::npos) << "expected '" << expected << "' in: " << e;
   }
