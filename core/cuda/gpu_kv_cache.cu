@@ -61,21 +61,27 @@ KiviKv GpuKvCache::kivi(int64_t layer) const {
   return kv;
 }
 
+GpuKvCache::KiviHeadElems GpuKvCache::kivi_head_elems(int64_t rows) const {
+  const int64_t g = shape_.quant.group, hd = shape_.head_dim;
+  return {rows * kv_quant_row_bytes(hd, shape_.quant.bits), rows / g * hd, rows * ((hd + g - 1) / g)};
+}
+
 void GpuKvCache::resize_codes(int64_t rows, cudaStream_t stream) {
   const GpuKvShape& s = shape_;
   const int64_t g = s.quant.group, rb = kv_quant_row_bytes(s.head_dim, s.quant.bits), nb = (s.head_dim + g - 1) / g;
   const int64_t heads = s.slots * s.kv_heads;  // (slot, KV head) pairs, each with `rows` code rows
   CTX_CHECK(rows >= 0 && rows % g == 0, "KIVI code rows ", rows, " must be a multiple of the group ", g);
+  const KiviHeadElems per = kivi_head_elems(rows);
   ++version_;  // even a resize that fails part-way may have moved some layers
   for (size_t l = 0; l < kivi_.size(); ++l) {
     const int64_t old = kivi_rows_[l];
     if (old == rows) continue;
     KiviLayer next;
     // At least one element each: an empty layer still hands out valid pointers.
-    next.k_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, heads * rows * rb));
-    next.v_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, heads * rows * rb));
-    next.k_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, heads * rows / g * s.head_dim));
-    next.v_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, heads * rows * nb));
+    next.k_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, heads * per.codes));
+    next.v_codes = DeviceBuffer<uint8_t>(alloc_, std::max<int64_t>(1, heads * per.codes));
+    next.k_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, heads * per.k_params));
+    next.v_params = DeviceBuffer<KiviParam>(alloc_, std::max<int64_t>(1, heads * per.v_params));
     // Per (slot, KV head) the first min(old, rows) entries: codes and params rows are
     // [slot][head][entries][...].
     const int64_t keep = std::min(old, rows);
@@ -278,10 +284,10 @@ void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionPa
   if (s.quant.enabled()) {
     a.kivi = kivi(layer);
     if (slot > 0) {  // the slot's (slot, KV head) rows of codes and params: [slot][kv_heads][rows]
-      const int64_t heads = slot * s.kv_heads, rows = kivi_rows_[size_t(layer)], g = s.quant.group;
-      const int64_t rb = kv_quant_row_bytes(s.head_dim, s.quant.bits), nb = (s.head_dim + g - 1) / g;
-      a.kivi.k_codes += heads * rows * rb, a.kivi.v_codes += heads * rows * rb;
-      a.kivi.k_params += heads * rows / g * s.head_dim, a.kivi.v_params += heads * rows * nb;
+      const int64_t heads = slot * s.kv_heads;
+      const KiviHeadElems per = kivi_head_elems(kivi_rows_[size_t(layer)]);
+      a.kivi.k_codes += heads * per.codes, a.kivi.v_codes += heads * per.codes;
+      a.kivi.k_params += heads * per.k_params, a.kivi.v_params += heads * per.v_params;
     }
   }
   if (paged()) {

@@ -109,6 +109,12 @@ class GpuKvCache {
   int64_t rows() const { return ring_ > 0 ? ring_ : shape_.capacity; }  // bf16 rows per (slot, KV head)
   KiviKv kivi(int64_t layer) const;  // the layer's codes (all slots: slot 0's first)
   KiviQuantizeParams quantize_params(int64_t layer, int64_t slot) const;  // the buffers of bind(layer, slot)
+  // Elements of one (slot, KV head)'s KIVI buffers at `rows` code rows: the buffers' sizes per pair
+  // and the stride from one slot's pairs to the next.
+  struct KiviHeadElems {
+    int64_t codes, k_params, v_params;
+  };
+  KiviHeadElems kivi_head_elems(int64_t rows) const;
   void resize_codes(int64_t rows, cudaStream_t stream);  // every layer's codes to `rows` entries
 
   DeviceAllocator& alloc_;

@@ -94,26 +94,41 @@ TEST_P(Stories260kBackend, GreedyGenerationsMatchRunC) {
   EXPECT_EQ(runs, 30);
 }
 
-TEST_P(Stories260kBackend, BatchedGenerationEqualsSingle) {
-  // All 15 prompts (lengths 1..14) in one ragged batch give the same 64-step outputs.
-  auto m = load_model(dir() + "/stories260K.bin");
-  Transformer tf(*m, test::attention(GetParam()));
+// run.c's 15 prompts (lengths 1..14) and its 256-step generation of each.
+struct RunCGenerations {
+  std::vector<std::vector<int32_t>> prompts, expected;
+};
+RunCGenerations run_c_generations() {
   const json gens = read_json(dir() + "/generations.json");
-  std::vector<std::vector<int32_t>> prompts;
-  std::vector<std::vector<int32_t>> expected;
+  RunCGenerations r;
   for (const auto& g : gens["generations"]) {
-    prompts.push_back(g["prompt_ids"].get<std::vector<int32_t>>());
+    r.prompts.push_back(g["prompt_ids"].get<std::vector<int32_t>>());
     for (const auto& run : g["runs"])
-      if (run["steps"] == 256) expected.push_back(run["generated_ids"].get<std::vector<int32_t>>());
+      if (run["steps"] == 256) r.expected.push_back(run["generated_ids"].get<std::vector<int32_t>>());
   }
+  EXPECT_EQ(r.prompts.size(), r.expected.size());
+  return r;
+}
+
+// All prompts in one ragged batch (prompts fed in forwards of prefill_chunk tokens; 0: one) give
+// run.c's first 40 tokens of each.
+void expect_batch_matches_run_c(Transformer& tf, const Model& m, const RunCGenerations& r, int64_t prefill_chunk) {
   GenerateOptions opt;
   opt.max_new_tokens = 40;
-  opt.stop_ids = m->stop_ids;
-  const auto results = generate_greedy(tf, prompts, opt);
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    const size_t n = std::min<size_t>(40, expected[i].size());
-    EXPECT_EQ(results[i].tokens, std::vector<int32_t>(expected[i].begin(), expected[i].begin() + long(n))) << "prompt " << i;
+  opt.stop_ids = m.stop_ids;
+  opt.prefill_chunk = prefill_chunk;
+  const auto results = generate_greedy(tf, r.prompts, opt);
+  for (size_t i = 0; i < r.prompts.size(); ++i) {
+    const size_t n = std::min<size_t>(40, r.expected[i].size());
+    EXPECT_EQ(results[i].tokens, std::vector<int32_t>(r.expected[i].begin(), r.expected[i].begin() + long(n)))
+        << "prompt " << i << ", prefill_chunk " << prefill_chunk;
   }
+}
+
+TEST_P(Stories260kBackend, BatchedGenerationEqualsSingle) {
+  auto m = load_model(dir() + "/stories260K.bin");
+  Transformer tf(*m, test::attention(GetParam()));
+  expect_batch_matches_run_c(tf, *m, run_c_generations(), 0);
 }
 
 // Chunked prefill (GenerateOptions::prefill_chunk, as the GPU engine cuts prompts): without KV
@@ -125,23 +140,10 @@ TEST_P(Stories260kBackend, BatchedGenerationEqualsSingle) {
 TEST(Stories260k, ChunkedPrefillIsTheSameForwardsCutIntoChunks) {
   auto m = load_model(dir() + "/stories260K.bin");
   Transformer tf(*m, test::attention("sdpa"));
-  const json gens = read_json(dir() + "/generations.json");
-  std::vector<std::vector<int32_t>> prompts, expected;
-  for (const auto& g : gens["generations"]) {
-    prompts.push_back(g["prompt_ids"].get<std::vector<int32_t>>());
-    for (const auto& run : g["runs"])
-      if (run["steps"] == 256) expected.push_back(run["generated_ids"].get<std::vector<int32_t>>());
-  }
-  ASSERT_EQ(prompts.size(), expected.size());
-  GenerateOptions opt;
-  opt.max_new_tokens = 40;
-  opt.stop_ids = m->stop_ids;
-  opt.prefill_chunk = 3;
-  const auto results = generate_greedy(tf, prompts, opt);
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    const size_t n = std::min<size_t>(40, expected[i].size());
-    EXPECT_EQ(results[i].tokens, std::vector<int32_t>(expected[i].begin(), expected[i].begin() + long(n))) << "prompt " << i;
-  }
+  const RunCGenerations gens = run_c_generations();
+  ASSERT_EQ(gens.prompts.size(), gens.expected.size());
+  expect_batch_matches_run_c(tf, *m, gens, 3);
+  const auto& [prompts, expected] = gens;
   std::vector<LoglikRequest> requests;
   for (size_t i = 0; i < prompts.size(); ++i)
     if (expected[i].size() >= 6) requests.push_back({prompts[i], std::vector<int32_t>(expected[i].begin(), expected[i].begin() + 6)});
