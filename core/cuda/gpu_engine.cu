@@ -385,6 +385,7 @@ int64_t GpuEngineImpl::bytes_read_per_token(int64_t length) const {
 void GpuEngineImpl::linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha,
                            bool accumulate, float* out) {
   if (n == 1) return w.gemv(GemvInput{x}, ptr_or_null(bias), alpha, accumulate, out, stream_);
+  if (w.rows_supported(n)) return w.gemv_rows(x, n, ptr_or_null(bias), alpha, accumulate, out, stream_);
   gemm(x, n, w, tmp_.get());
   launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, w.rows(), alpha, accumulate, out, stream_);
 }
@@ -473,8 +474,12 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       b.w_gate_up.gemv_swiglu(ffn_in, ptr_or_null(b.b_gate_up), act_.get(), stream_);
     } else {
       launch_rmsnorm(hidden_.get(), b.ffn_norm.get(), n, d, eps, x_.get(), stream_);
-      gemm(x_.get(), n, b.w_gate_up, tmp_.get());
-      launch_swiglu(tmp_.get(), ptr_or_null(b.b_gate_up), n, ff, act_.get(), stream_);
+      if (b.w_gate_up.rows_supported(n)) {
+        b.w_gate_up.gemv_swiglu_rows(x_.get(), n, ptr_or_null(b.b_gate_up), act_.get(), stream_);
+      } else {
+        gemm(x_.get(), n, b.w_gate_up, tmp_.get());
+        launch_swiglu(tmp_.get(), ptr_or_null(b.b_gate_up), n, ff, act_.get(), stream_);
+      }
     }
     stage_done("norm + gate_up + swiglu");
     linear(act_.get(), n, b.w_down, b.b_down, residual, true, hidden_.get());

@@ -38,12 +38,15 @@ std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const
   require_cuda_device("gpu_gemv");
   DeviceAllocator alloc;
   const LinearWeights w = LinearWeights::upload(alloc, parts, "gpu_gemv matrix");
-  const int64_t rows = w.rows(), cols = w.cols(), out_rows = c.swiglu ? rows / 2 : rows;
-  if (int64_t(c.x.size()) != cols) fail("gpu_gemv: x has ", c.x.size(), " values for ", cols, " columns");
+  const int64_t rows = w.rows(), cols = w.cols(), out_rows = c.swiglu ? rows / 2 : rows, n = c.n;
+  if (n < 1 || int64_t(c.x.size()) != n * cols)
+    fail("gpu_gemv: x has ", c.x.size(), " values for ", n, " rows of ", cols, " columns");
+  if (n > 1 && (!c.norm_weight.empty() || !w.rows_supported(n)))
+    fail("gpu_gemv: ", n, " input rows need quantized weights the batched GEMV takes and no norm_weight");
   if (c.swiglu && rows % 2 != 0) fail("gpu_gemv: swiglu needs an even number of rows, not ", rows);
   check_span(c.norm_weight, cols, "norm_weight");
   check_span(c.bias, rows, "bias");
-  check_span(c.y0, out_rows, "y0");
+  check_span(c.y0, n * out_rows, "y0");
   if (c.swiglu && !c.y0.empty()) fail("gpu_gemv: swiglu takes no y0");
   DeviceBuffer<bf16> x, norm, bias;
   DeviceBuffer<float> hidden;
@@ -53,21 +56,25 @@ std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const
     norm = upload_bf16(alloc, c.norm_weight.data(), cols);
     in = GemvInput{nullptr, hidden.get(), norm.get(), c.eps};
   } else {
-    x = upload_bf16(alloc, c.x.data(), cols);
+    x = upload_bf16(alloc, c.x.data(), n * cols);
     in = GemvInput{x.get()};
   }
   if (!c.bias.empty()) bias = upload_bf16(alloc, c.bias.data(), rows);
   const bf16* b = c.bias.empty() ? nullptr : bias.get();
   std::vector<float> result;
   if (c.swiglu) {
-    DeviceBuffer<bf16> act(alloc, out_rows);
-    w.gemv_swiglu(in, b, act.get(), nullptr);
+    DeviceBuffer<bf16> act(alloc, n * out_rows);
+    n > 1 ? w.gemv_swiglu_rows(x.get(), n, b, act.get(), nullptr) : w.gemv_swiglu(in, b, act.get(), nullptr);
     CTX_CUDA_CHECK(cudaDeviceSynchronize());
     result = bf16_to_float(download(act));
   } else {
-    DeviceBuffer<float> y(alloc, rows);
-    if (!c.y0.empty()) CTX_CUDA_CHECK(cudaMemcpy(y.get(), c.y0.data(), size_t(rows) * 4, cudaMemcpyHostToDevice));
-    w.gemv(in, b, c.alpha, !c.y0.empty(), y.get(), nullptr);
+    DeviceBuffer<float> y(alloc, n * rows);
+    if (!c.y0.empty()) CTX_CUDA_CHECK(cudaMemcpy(y.get(), c.y0.data(), size_t(n * rows) * 4, cudaMemcpyHostToDevice));
+    if (n > 1) {
+      w.gemv_rows(x.get(), n, b, c.alpha, !c.y0.empty(), y.get(), nullptr);
+    } else {
+      w.gemv(in, b, c.alpha, !c.y0.empty(), y.get(), nullptr);
+    }
     CTX_CUDA_CHECK(cudaDeviceSynchronize());
     result = download(y);
   }

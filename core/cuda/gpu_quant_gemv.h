@@ -27,9 +27,13 @@ struct GpuGemvCase {
   float alpha = 1.f;
   std::span<const float> y0;    // [rows]: y = y0 + alpha * (W x + bias); empty: y = alpha * (W x + bias)
   bool swiglu = false;          // the stack is [gate; up]: returns act [rows / 2] (bf16 values)
+  // > 1: x holds n input rows [n][cols] and y0 [n][rows]: the batched GEMV of quantized weights
+  // (LinearWeights::gemv_rows; no norm_weight), returning [n][rows] (or [n][rows / 2]).
+  int64_t n = 1;
 };
 
-// One decode GEMV (the engine's launch for n == 1): y [rows], or act [rows / 2] with swiglu.
+// One decode GEMV (the engine's launch for n == 1, or for 1 < n <= 8 rows): y [rows], or act [rows / 2]
+// with swiglu (times n).
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c);
 
 // Prefill's product: out [n, rows] = x [n, cols] (rounded to bf16) W^T through cuBLAS; a quantized

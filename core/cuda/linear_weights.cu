@@ -73,6 +73,19 @@ void LinearWeights::gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act
   launch_gemv_swiglu(bf16_, in, rows_ / 2, cols_, bias, act, stream);
 }
 
+bool LinearWeights::rows_supported(int64_t n) const { return quant_ && quant_gemv_rows_supported(quant_->view(), n); }
+
+void LinearWeights::gemv_rows(const bf16* x, int64_t n, const bf16* bias, float alpha, bool accumulate, float* y,
+                              cudaStream_t stream) const {
+  CTX_CHECK(rows_supported(n), "batched GEMV of ", n, " rows over these weights");
+  launch_quant_gemv_rows(quant_->view(), x, n, bias, alpha, accumulate, y, stream);
+}
+
+void LinearWeights::gemv_swiglu_rows(const bf16* x, int64_t n, const bf16* bias, bf16* act, cudaStream_t stream) const {
+  CTX_CHECK(rows_supported(n), "batched SwiGLU GEMV of ", n, " rows over these weights");
+  launch_quant_gemv_swiglu_rows(quant_->view(), x, n, bias, act, stream);
+}
+
 void LinearWeights::gemm(cublasHandle_t blas, const bf16* x, int64_t n, float* out, const GemmScratch& scratch,
                          cudaStream_t stream) const {
   if (!quant_) return gemm_bf16(blas, bf16_, rows_, cols_, x, n, out, rows_);

@@ -2,7 +2,9 @@
 // core/cuda): bf16 (the host's float32 rounded) or quantized (gpu_quant_weights.h: the CPU quant
 // plugin's own codes and scales).
 //   decode   gemv() / gemv_swiglu(): the bf16 GEMV (kernels.h) or the fused dequantize-GEMV
-//            (kernels/quant_kernels.h), the weights staying packed in device memory.
+//            (kernels/quant_kernels.h), the weights staying packed in device memory; a few rows at
+//            once (batched decode, short chunks) through gemv_rows() / gemv_swiglu_rows() on
+//            quantized weights, one pass over the packed bytes for up to 8 rows.
 //   prefill  gemm(): a cuBLAS bf16 GEMM. A quantized matrix is first dequantized to bf16, a tile of
 //            rows at a time, into the caller's scratch buffer, then multiplied by cuBLAS; one GEMM
 //            per tile. Prefill over many tokens is compute-bound, so one extra pass over the packed
@@ -56,6 +58,13 @@ class LinearWeights {
   void gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y, cudaStream_t stream) const;
   // The stacked [gate; up] matrix: act[r] = swiglu(gate_r, up_r) for r < rows() / 2 (launch_gemv_swiglu).
   void gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const;
+  // n > 1 input rows x [n][cols] in one pass over quantized weights (quant_kernels.h
+  // launch_quant_gemv_rows: each row's outputs as gemv() gives them): y [n][rows()], act [n][rows() / 2].
+  // When rows_supported(n) is false (bf16 weights, llm_int8, cols % 64 != 0, n > 8) the caller uses gemm().
+  bool rows_supported(int64_t n) const;
+  void gemv_rows(const bf16* x, int64_t n, const bf16* bias, float alpha, bool accumulate, float* y,
+                 cudaStream_t stream) const;
+  void gemv_swiglu_rows(const bf16* x, int64_t n, const bf16* bias, bf16* act, cudaStream_t stream) const;
   // out[n, rows] = x[n, cols] W^T in float32 through `blas` (bound to `stream`); llm_int8: LLM.int8()'s
   // product of x. A quantized matrix needs scratch.tiles, llm_int8 also inputs and columns (GemmScratch).
   void gemm(cublasHandle_t blas, const bf16* x, int64_t n, float* out, const GemmScratch& scratch,

@@ -55,6 +55,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cctype>
+#include <cstring>
 #include <random>
 #include <string>
 #include <tuple>
@@ -293,6 +294,73 @@ INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantStacked,
                          ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
 
+// The batched GEMV (n input rows in one pass over the packed weights; the tensor cores' 8 columns,
+// which all hold the one input of the GEMV above, each take a row): row o of the result is, bit for
+// bit, the single-row GEMV of x[o] (the same products, summed in the same order with the default 16
+// warps), plain (bias, alpha, accumulating onto y0) and SwiGLU, for n = 2, 5 and 8. The rows it
+// refuses (the engine then runs its dequantize + GEMM path): llm_int8, cols not a multiple of 64, n > 8.
+class GpuQuantRows : public ::testing::TestWithParam<std::string> {};
+
+std::vector<uint32_t> float_bits(const std::vector<float>& v) {
+  std::vector<uint32_t> b(v.size());
+  std::memcpy(b.data(), v.data(), v.size() * 4);
+  return b;
+}
+
+TEST_P(GpuQuantRows, EachRowIsTheSingleRowGemvBitForBit) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const int64_t rows = 45, cols = 1024, ff = 45, gu_cols = 256;
+  const Quantized q = quantize(spec, rows, cols, 51), gate = quantize(spec, ff, gu_cols, 52), up = quantize(spec, ff, gu_cols, 53);
+  const std::vector<float> bias = random_values(rows, 54, 0.1f), gu_bias = random_values(2 * ff, 55, 0.1f);
+  for (int64_t n : {2, 5, 8}) {
+    const std::vector<float> xs = random_values(n * cols, 56 + uint32_t(n), 1.f), y0 = random_values(n * rows, 66 + uint32_t(n), 1.f);
+    GpuGemvCase c;
+    c.x = xs, c.bias = bias, c.alpha = 0.5f, c.y0 = y0, c.n = n;
+    const std::vector<float> y = gpu_gemv({&q.m}, c);
+    ASSERT_EQ(int64_t(y.size()), n * rows) << spec;
+    const std::vector<float> gx = random_values(n * gu_cols, 76 + uint32_t(n), 1.f);
+    GpuGemvCase g;
+    g.x = gx, g.bias = gu_bias, g.swiglu = true, g.n = n;
+    const std::vector<float> act = gpu_gemv({&gate.m, &up.m}, g);
+    ASSERT_EQ(int64_t(act.size()), n * ff) << spec;
+    for (int64_t o = 0; o < n; ++o) {
+      GpuGemvCase one = c;
+      one.n = 1, one.x = std::span<const float>(xs).subspan(size_t(o * cols), size_t(cols));
+      one.y0 = std::span<const float>(y0).subspan(size_t(o * rows), size_t(rows));
+      const std::vector<float> want = gpu_gemv({&q.m}, one);
+      EXPECT_EQ(float_bits(std::vector<float>(y.begin() + o * rows, y.begin() + (o + 1) * rows)), float_bits(want))
+          << spec << ": row " << o << " of " << n;
+      GpuGemvCase gone = g;
+      gone.n = 1, gone.x = std::span<const float>(gx).subspan(size_t(o * gu_cols), size_t(gu_cols));
+      const std::vector<float> gwant = gpu_gemv({&gate.m, &up.m}, gone);
+      EXPECT_EQ(float_bits(std::vector<float>(act.begin() + o * ff, act.begin() + (o + 1) * ff)), float_bits(gwant))
+          << spec << ": SwiGLU row " << o << " of " << n;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantRows,
+                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+
+TEST(GpuQuantRowsRefused, Llmint8NarrowMatricesAndNineRows) {
+  SKIP_WITHOUT_GPU();
+  const Quantized llm = quantize("llm_int8", 4, 64, 81), narrow = quantize("int8", 4, 96, 82), int8 = quantize("int8", 4, 64, 83);
+  for (auto [m, cols, n] : {std::tuple{&llm.m, int64_t(64), int64_t(2)}, {&narrow.m, int64_t(96), int64_t(2)},
+                            {&int8.m, int64_t(64), int64_t(9)}}) {
+    const std::vector<float> xs = random_values(n * cols, 84, 1.f);
+    GpuGemvCase c;
+    c.x = xs, c.n = n;
+    try {
+      gpu_gemv({m}, c);
+      ADD_FAILURE() << "a batched GEMV of " << n << " rows over " << cols << " columns should be refused";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("batched GEMV"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(GpuQuant, FormatsWithoutAGpuKernelAreUnsupported) {
   SKIP_WITHOUT_GPU();
   const Quantized nf4 = quantize("nf4", 4, 48, 41), llm = quantize("llm_int8", 4, 64, 42),
@@ -516,6 +584,9 @@ TEST_P(GpuQuantModel, LogitsAndGreedyTokensMatchTheCpuEngine) {
   GpuEngineOptions opt;
   opt.capacity = 256, opt.prefill_chunk = 64;
   auto engine = GpuEngine::create(*model, opt);
+  GpuEngineOptions by8 = opt;
+  by8.prefill_chunk = 8;
+  auto chunked = GpuEngine::create(*model, by8);
   const auto ref = test::load_hf_reference(dir);  // its prompts; the reference here is the CPU engine
   for (int64_t b = 0; b < ref.batch; ++b) {
     const std::span<const int32_t> ids = ref.prompt(b);
@@ -536,6 +607,13 @@ TEST_P(GpuQuantModel, LogitsAndGreedyTokensMatchTheCpuEngine) {
     const double step_err = relative_l2(stepwise, gpu);
     std::printf("llama %s [%lld]: decode vs prefill path %.3g\n", spec.c_str(), (long long)b, step_err);
     EXPECT_LE(step_err, llm_int8 ? 3e-2 : 1e-2) << spec;
+    // Chunks of 8 tokens: the batched GEMV where it takes the matrix (64 columns: wqkv, gate_up), the
+    // dequantize + GEMM path elsewhere (down_proj's 160 columns, llm_int8).
+    chunked->reset();
+    const std::vector<float> by8 = chunked->forward(ids, true);
+    const double chunk_err = relative_l2(by8, gpu);
+    std::printf("llama %s [%lld]: chunks of 8 (batched GEMV) vs prefill path %.3g\n", spec.c_str(), (long long)b, chunk_err);
+    EXPECT_LE(chunk_err, llm_int8 ? 3e-2 : 1e-2) << spec;
     // Greedy tokens (graph replays) against the CPU engine's.
     const int64_t new_tokens = 16;
     const auto gen = engine->generate_greedy(ids, new_tokens, {}, nullptr);

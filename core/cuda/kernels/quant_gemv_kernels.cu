@@ -51,9 +51,10 @@ constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + kScaleSlot<F>);
 template <class F, int kTiles, int kWarps>
 constexpr int kStages = std::max(3, std::min(6, 49152 / (kWarps * kRoundBytes<F, kTiles>)));
 
-template <class F, int kTiles, int kWarps>
+// The staged input (one row: chunks * 64 bf16; batched kernels read theirs from global memory) and the rings.
+template <class F, int kTiles, int kWarps, bool kBatched>
 constexpr size_t gemv_smem(int64_t chunks) {
-  return size_t(chunks) * 128 + size_t(kWarps) * kStages<F, kTiles, kWarps> * kRoundBytes<F, kTiles>;
+  return (kBatched ? 0 : size_t(chunks) * 128) + size_t(kWarps) * kStages<F, kTiles, kWarps> * kRoundBytes<F, kTiles>;
 }
 
 // cp.async of 16 or 8 bytes, commit and wait, as compiler barriers for memory ("memory" clobbers): the
@@ -79,6 +80,7 @@ struct QuantGemvArgs {
   int64_t up_tile0;  // SwiGLU: the first up tile (gate tile T pairs with up_tile0 + T)
   int64_t rows;      // outputs: w.rows, or ff with SwiGLU
   GemvEpilogue out;
+  int64_t n = 1;     // batched kernels: input rows in.x [n][cols] (n <= kMaxGemvRows), outputs [n][rows]
 };
 
 // xs[c] = the input (x, or with kNorm bf16(norm_weight * bf16(hidden / rms(hidden))) as launch_rmsnorm
@@ -111,11 +113,13 @@ __device__ inline void stage_input(const GemvInput& in, int64_t cols, int64_t pa
   }
 }
 
-// acc[j][h] += chunk c's dot products of rows g + 8 h of tile j, scaled per group; `round` is this
-// warp's ring stage holding the chunk's codes and scales.
-template <class F, int kTiles>
+// acc[j][h][e] += chunk c's dot products of rows g + 8 h of tile j with MMA column 2t + e (one
+// column: every column holds the same input; kCols 2: column n holds input row n), scaled per group;
+// `round` is this warp's ring stage holding the chunk's codes and scales, xs the lane's input row in
+// natural order (shared memory, or global memory for the batched kernels).
+template <class F, int kTiles, int kCols>
 __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round, const uint4* xs, int64_t c,
-                                  const uint32_t* lut, int lane, float (&acc)[kTiles][2]) {
+                                  const uint32_t* lut, int lane, float (&acc)[kTiles][2][kCols]) {
   constexpr int kHalf = F::kSteps / 2;  // steps per group of 32 columns
   const int t = lane % 4;
   const uint32_t lane4 = 4u * uint32_t(lane);
@@ -152,23 +156,30 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
         F::b_regs(x[grp], st, b0, b1);
         mma::mma_bf16_16816(d, a, b0, b1);
       }
-      acc[j][0] = fmaf(d[0], s[0][grp], acc[j][0]);
-      acc[j][1] = fmaf(d[2], s[1][grp], acc[j][1]);
+#pragma unroll
+      for (int e = 0; e < kCols; ++e) {
+        acc[j][0][e] = fmaf(d[e], s[0][grp], acc[j][0][e]);
+        acc[j][1][e] = fmaf(d[2 + e], s[1][grp], acc[j][1][e]);
+      }
     }
   }
 }
 
-template <class F, bool kNorm, bool kSwiglu, int kWarps>
+// kBatched: a.n input rows from global memory, MMA column n multiplying row min(n, a.n - 1), and an
+// epilogue per (row, input row); else one input, staged in shared memory (or its fused RMSNorm).
+template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false>
 __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
+  static_assert(!(kBatched && kNorm), "batched GEMVs read their input as given");
   constexpr int kTiles = kSwiglu ? 2 : 1;
+  constexpr int kCols = kBatched ? 2 : 1, kOut = kBatched ? kMaxGemvRows : 1;  // columns per lane, outputs per row
   constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
-  extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16, then the rings [kWarps][kS][kRound]
-  __shared__ float partial[2][kTiles][kWarps][16];
+  extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16 (not batched), then the rings [kWarps][kS][kRound]
+  __shared__ float partial[2][kTiles][kWarps][16][kOut];
   __shared__ uint32_t lut[F::kDup ? Code4Format::kTableWords : 1];
   const QuantMatrixView& w = a.w;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t chunks = w.chunks;
-  uint8_t* ring = reinterpret_cast<uint8_t*>(smem) + chunks * 128 + warp * kS * kRound;
+  uint8_t* ring = reinterpret_cast<uint8_t*>(smem) + (kBatched ? 0 : chunks * 128) + warp * kS * kRound;
   const int scale_bytes = F::scale_bytes(w);
 
   // The next round (tile, chunk) this warp fetches: the same order as the loops below consume them.
@@ -206,32 +217,43 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   }
   pdl_wait();
   pdl_trigger();
-  bf16* xs = reinterpret_cast<bf16*>(smem);
-  stage_input<kNorm>(a.in, w.cols, chunks * 64, xs);  // ends with __syncthreads() (the table too)
-  float input_scale = 1.f;  // LLM.int8(): the staged codes' scale
-  if constexpr (F::kRowScale) {
-    if (w.int8_activations) input_scale = stage_int8_activations(xs, w.cols, w.outlier_threshold);
+  const uint4* x_lane = smem;  // the lane's input row in natural order
+  float input_scale = 1.f;      // LLM.int8(): the staged codes' scale
+  if constexpr (kBatched) {
+    const int64_t row = lane / 4 < a.n ? lane / 4 : a.n - 1;  // cols % 64 == 0: no padding to read
+    x_lane = reinterpret_cast<const uint4*>(a.in.x + row * w.cols);
+    if constexpr (F::kDup) __syncthreads();  // the table
+  } else {
+    bf16* xs = reinterpret_cast<bf16*>(smem);
+    stage_input<kNorm>(a.in, w.cols, chunks * 64, xs);  // ends with __syncthreads() (the table too)
+    if constexpr (F::kRowScale) {
+      if (w.int8_activations) input_scale = stage_int8_activations(xs, w.cols, w.outlier_threshold);
+    }
   }
   int stage = 0;
   int64_t tile = blockIdx.x;
   for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
-    float acc[kTiles][2] = {};
+    float acc[kTiles][2][kCols] = {};
     for (int64_t c = warp; c < chunks; c += kWarps) {
       copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
       fetch(stage == 0 ? kS - 1 : stage - 1);  // the stage computed last round
-      chunk_dots<F, kTiles>(w, ring + stage * kRound, smem, c, lut, lane, acc);
+      chunk_dots<F, kTiles, kCols>(w, ring + stage * kRound, x_lane, c, lut, lane, acc);
       stage = stage + 1 == kS ? 0 : stage + 1;
     }
-    if (lane % 4 == 0) {
+    // Lane (g, t) holds rows g and g + 8 of MMA columns 2t .. 2t + kCols - 1 (one column: lane t = 0's).
+    if (kBatched || lane % 4 == 0) {
 #pragma unroll
-      for (int j = 0; j < kTiles; ++j) {
-        partial[p][j][warp][lane / 4] = acc[j][0];
-        partial[p][j][warp][lane / 4 + 8] = acc[j][1];
-      }
+      for (int j = 0; j < kTiles; ++j)
+#pragma unroll
+        for (int e = 0; e < kCols; ++e) {
+          partial[p][j][warp][lane / 4][kBatched ? 2 * (lane % 4) + e : 0] = acc[j][0][e];
+          partial[p][j][warp][lane / 4 + 8][kBatched ? 2 * (lane % 4) + e : 0] = acc[j][1][e];
+        }
     }
     __syncthreads();  // partial[p] is written again two tiles later, after the next tile's barrier
-    if (threadIdx.x < 16) {
-      const int i = threadIdx.x;
+    // Thread 16 o + i: output row i of input row o.
+    if (threadIdx.x < 16 * (kBatched ? a.n : 1)) {
+      const int i = threadIdx.x % 16, o = threadIdx.x / 16;
       const TileRows rows = tile_rows(w, tile);
       if (i < rows.valid) {
         float dot[kTiles];
@@ -239,11 +261,14 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
         for (int j = 0; j < kTiles; ++j) {
           float s = 0.f;
 #pragma unroll
-          for (int k = 0; k < kWarps; ++k) s += partial[p][j][k][i];
+          for (int k = 0; k < kWarps; ++k) s += partial[p][j][k][i][o];
           if constexpr (F::kRowScale) s = s * input_scale * F::row_scale(w, tile + j * a.up_tile0, i);
           dot[j] = s;
         }
-        gemv_store<kSwiglu>(a.out, a.rows, rows.row0 + i, dot);
+        GemvEpilogue out = a.out;  // input row o's outputs
+        if (out.y) out.y += o * a.rows;
+        if (out.act) out.act += o * a.rows;
+        gemv_store<kSwiglu>(out, a.rows, rows.row0 + i, dot);
       }
     }
   }
@@ -266,7 +291,7 @@ int block_warps() {
 template <bool kSwiglu, int kWarps>
 void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
   dispatch_format(a.w.format, [&]<class F>() {
-    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps>(a.w.chunks);
+    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
@@ -276,6 +301,17 @@ template <bool kSwiglu>
 void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
   block_warps() == 16 ? launch_quant_warps<kSwiglu, 16>(a, stream) : launch_quant_warps<kSwiglu, 8>(a, stream);
+}
+
+// Batched: 16 warps, the input rows read from global memory.
+template <bool kSwiglu>
+void launch_quant_rows(const QuantGemvArgs& a, cudaStream_t stream) {
+  CTX_CHECK(a.in.x && !a.in.hidden && quant_gemv_rows_supported(a.w, a.n), "batched GEMV of ", a.n, " rows over [",
+            a.w.rows, ", ", a.w.cols, "] (int8_activations ", a.w.int8_activations, ")");
+  dispatch_format(a.w.format, [&]<class F>() {
+    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, 16, true>(a.w.chunks);
+    launch_one_wave(quant_gemv_kernel<F, false, kSwiglu, 16, true>, a.tiles, smem, stream, a, 16);
+  });
 }
 
 // Rows [r0, r1), 8 columns per thread (cols % 8 == 0: one 16-byte store) or 1.
@@ -319,16 +355,35 @@ void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16
                               stream);
 }
 
-void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
-                              cudaStream_t stream) {
+// The [gate; up] arguments of a SwiGLU GEMV (n input rows).
+static QuantGemvArgs swiglu_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act, int64_t n) {
   CTX_CHECK(w.rows % 2 == 0, "SwiGLU GEMV of a matrix with ", w.rows, " rows");
   const int64_t ff = w.rows / 2;
   const RowPos up = row_pos(w, ff);
   // The up rows must start a tile and follow the gate tiles' order (two stacked parts, or ff % 16 == 0).
   CTX_CHECK(up.i == 0 && up.tile == (ff + 15) / 16 && w.tiles == 2 * up.tile, "SwiGLU GEMV: the up rows of [gate; up] (",
             ff, " rows each) do not start a tile");
-  launch_quant_variant<true>(QuantGemvArgs{w, in, up.tile, up.tile, ff, GemvEpilogue{bias, 1.f, false, nullptr, act}},
-                             stream);
+  return QuantGemvArgs{w, in, up.tile, up.tile, ff, GemvEpilogue{bias, 1.f, false, nullptr, act}, n};
+}
+
+void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
+                              cudaStream_t stream) {
+  launch_quant_variant<true>(swiglu_args(w, in, bias, act, 1), stream);
+}
+
+bool quant_gemv_rows_supported(const QuantMatrixView& w, int64_t n) {
+  return n >= 1 && n <= kMaxGemvRows && w.cols % kQuantChunkCols == 0 && !w.int8_activations;
+}
+
+void launch_quant_gemv_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, float alpha,
+                            bool accumulate, float* y, cudaStream_t stream) {
+  launch_quant_rows<false>(
+      QuantGemvArgs{w, GemvInput{x}, w.tiles, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}, n}, stream);
+}
+
+void launch_quant_gemv_swiglu_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, bf16* act,
+                                   cudaStream_t stream) {
+  launch_quant_rows<true>(swiglu_args(w, GemvInput{x}, bias, act, n), stream);
 }
 
 void launch_dequantize(const QuantMatrixView& w, int64_t r0, int64_t r1, bf16* out, cudaStream_t stream) {

@@ -71,6 +71,19 @@ void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
                               cudaStream_t stream);
 
+// Batched decode (a few sequences, or a short prefill chunk): the n input rows x [n][w.cols] (bf16) in
+// one pass over the packed weights, y [n][w.rows] (row o as launch_quant_gemv on x[o] without a fused
+// RMSNorm, bit for bit: the tensor cores' 8 columns, which hold one input in the GEMV above, each take
+// an input row here), or act [n][ff] as launch_quant_gemv_swiglu. Needs quant_gemv_rows_supported:
+// 1 <= n <= kMaxGemvRows, w.cols a multiple of 64, not int8_activations (LLM.int8() decomposes each
+// input on its own); else CTX_CHECK.
+inline constexpr int kMaxGemvRows = 8;
+bool quant_gemv_rows_supported(const QuantMatrixView& w, int64_t n);
+void launch_quant_gemv_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, float alpha,
+                            bool accumulate, float* y, cudaStream_t stream);
+void launch_quant_gemv_swiglu_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, bf16* act,
+                                   cudaStream_t stream);
+
 // Prefill: out[(r - r0) * w.cols + c] = bf16(W[r, c]) for rows [r0, r1), every column.
 void launch_dequantize(const QuantMatrixView& w, int64_t r0, int64_t r1, bf16* out, cudaStream_t stream);
 
