@@ -1,6 +1,7 @@
 #include "core/cuda/linear_weights.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -73,7 +74,14 @@ void LinearWeights::gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act
   launch_gemv_swiglu(bf16_, in, rows_ / 2, cols_, bias, act, stream);
 }
 
-bool LinearWeights::rows_supported(int64_t n) const { return quant_ && quant_gemv_rows_supported(quant_->view(), n); }
+bool LinearWeights::rows_supported(int64_t n) const {
+  // CTXLAB_QGEMV_ROWS=0: the dequantize + GEMM path for every n > 1 (same-process comparisons).
+  static const bool enabled = [] {
+    const char* e = std::getenv("CTXLAB_QGEMV_ROWS");
+    return !(e && std::string(e) == "0");
+  }();
+  return enabled && quant_ && quant_gemv_rows_supported(quant_->view(), n);
+}
 
 void LinearWeights::gemv_rows(const bf16* x, int64_t n, const bf16* bias, float alpha, bool accumulate, float* y,
                               cudaStream_t stream) const {

@@ -5,6 +5,8 @@
 // blocks than the pool holds prints `oom`, as the runner would), or contiguous KV holding
 // max(batch) * (max(context) + tokens) positions. With --mixed, the sequences of a batch have mixed
 // lengths (context/4 .. context) and the table shows the KV memory each layout would hold for them.
+// With --quant the weights are quantized by that plugin and stay packed on the device (batches of up
+// to 8 sequences read them once per step through the batched GEMV).
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
@@ -16,6 +18,7 @@
 #include "core/cuda/gpu_engine.h"
 #include "experiments/cli/bench_common.h"
 #include "experiments/cli/cli_common.h"
+#include "experiments/runner/trial_engine.h"
 #include "experiments/cli/commands.h"
 
 namespace ctx::cli {
@@ -32,6 +35,7 @@ int bench_gpu_batch(const Args& args) {
       ("kv-pool-gb", po::value<double>()->default_value(40.0), "paged: KV pool size in GB")
       ("mixed", "mixed prompt lengths in a batch (context/4 .. context) instead of equal ones")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
+  add_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("bench gpu-batch", "--model SPEC [options]", desc, args, vm)) return 0;
   const auto contexts = parse_size_list(vm["context"].as<std::string>(), "--context");
@@ -44,7 +48,8 @@ int bench_gpu_batch(const Args& args) {
   const double copy_bw = cuda::measure_copy_bandwidth(vm["copy-mib"].as<int64_t>() << 20, 20);
 
   auto model = load_model(vm["model"].as<std::string>());
-  print_model_line(*model);
+  const std::string quant = apply_quant(vm, *model);  // packed on the device: batches of <= 8 share one pass
+  print_model_line(*model, quant);
   const ModelConfig c = model->config;
   const int64_t max_batch = *std::max_element(batches.begin(), batches.end());
   const int64_t max_context = *std::max_element(contexts.begin(), contexts.end());
@@ -61,8 +66,9 @@ int bench_gpu_batch(const Args& args) {
   const std::string layout = block > 0 ? "paged " + std::to_string(block) : "contiguous";
   // Paged: the pool grows as sequences take blocks, up to kv_pool_positions.
   const double kv_gb = double(block > 0 ? opt.kv_pool_positions * kv_per_position : engine->kv_cache_bytes()) / 1e9;
-  std::printf("device: %s, weights %.2f GB (bf16), KV %s %s %.2f GB, copy bandwidth %.3f TB/s; %s prompts\n\n",
-              engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9, layout.c_str(),
+  std::printf("device: %s, weights %.2f GB (%s), KV %s %s %.2f GB, copy bandwidth %.3f TB/s; %s prompts\n\n",
+              engine->device_name().c_str(), double(engine->weight_bytes()) / 1e9,
+              runner::plugin_name(quant) == "none" ? "bf16" : quant.c_str(), layout.c_str(),
               block > 0 ? "growing up to" : "holding", kv_gb, copy_bw / 1e12, mixed ? "mixed-length" : "equal-length");
   std::printf("| context | batch | KV in use GB | contiguous would hold GB | prefill s | ms/step | tok/s | roofline tok/s "
               "| ratio | status |\n|---|---|---|---|---|---|---|---|---|---|\n");
