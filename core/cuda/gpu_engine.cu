@@ -129,7 +129,14 @@ class GpuEngineImpl final : public GpuEngine {
     DeviceBuffer<bf16> k, v;
     KvLayerRows rows;
   };
-  FullLayer expand_layer(int64_t layer, int64_t entries);
+  // `quantized`: the prefix taken from the codes (-1: quantized_length(entries), the groups of all of them).
+  FullLayer expand_layer(int64_t layer, int64_t entries, int64_t quantized = -1, int64_t slot = 0);
+  // KIVI prefill chunk (n tokens of `slot` at host position `position`): the layer expanded to bf16 with
+  // the chunk's own rows (its prefix as attention must see it: the groups quantized before this
+  // forward), then the flash prefill kernel over that copy, a transient of one layer's entries. The
+  // split-KV kernel, which reads the codes in place, re-reads every key for each query row. false when
+  // the flash kernels do not take the shape (the caller runs launch_attention).
+  bool kivi_flash_prefill(AttentionParams a, int64_t layer, int64_t n, int64_t position, int64_t slot);
   // KIVI + compression: rebuilds KV layer `layer` of kv_len_[layer] entries keeping `count`
   // (KvCache::compact's semantics): expanded to bf16, compacted by the compressor, the kept entries'
   // quantized prefix re-quantized in fresh groups and the rest written to the ring.
@@ -438,6 +445,9 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       if (eager_) {
         CTX_CHECK(position >= 0, "GPU engine: eager attention needs the host's position");
         eager_->run(a, position, stream_);
+      } else if (n >= kFlashPrefillMinTokens && a.vectorized && options_.kv_quant.enabled() && slot >= 0 &&
+                 options_.kivi_flash_prefill && kivi_flash_prefill(a, b.kv_layer, n, position, slot)) {
+        // KIVI prompts: over the layer expanded to bf16 (above).
       } else if (n >= kFlashPrefillMinTokens && a.vectorized && flash_prefill_supported(a)) {
         // Prompts: tensor-core tiles (every query row would re-read all keys in the split-KV kernel),
         // contiguous or paged (one sequence: slot >= 0).
@@ -587,14 +597,27 @@ void GpuEngineImpl::after_step(int64_t n_new, int64_t position, int64_t upcoming
   if (!device_advanced) kv_->fit_codes(kv_extent() + upcoming, stream_);
 }
 
-GpuEngineImpl::FullLayer GpuEngineImpl::expand_layer(int64_t layer, int64_t entries) {
+GpuEngineImpl::FullLayer GpuEngineImpl::expand_layer(int64_t layer, int64_t entries, int64_t quantized, int64_t slot) {
   const int64_t kvh = config_.num_kv_heads, hd = config_.head_dim;
   FullLayer f{DeviceBuffer<bf16>(alloc_, std::max<int64_t>(1, kvh * entries * hd)),
               DeviceBuffer<bf16>(alloc_, std::max<int64_t>(1, kvh * entries * hd)), {}};
-  kv_->expand(layer, options_.kv_quant.quantized_length(entries), entries, f.k.get(), f.v.get(), entries, stream_);
+  if (quantized < 0) quantized = options_.kv_quant.quantized_length(entries);
+  kv_->expand(layer, quantized, entries, f.k.get(), f.v.get(), entries, stream_, slot);
   f.rows.k = f.k.get(), f.rows.v = f.v.get();
   f.rows.head_rows = entries, f.rows.kv_heads = kvh, f.rows.hd = hd;
   return f;
+}
+
+bool GpuEngineImpl::kivi_flash_prefill(AttentionParams a, int64_t layer, int64_t n, int64_t position, int64_t slot) {
+  CTX_CHECK(position >= 0, "GPU engine: a KIVI prefill chunk needs the host's position");
+  const int64_t before = compressor_ ? kv_len_[size_t(layer)] : position;  // entries before this forward
+  a.kivi = KiviKv{};
+  a.capacity = before + n;  // the copy's rows per KV head
+  if (!flash_prefill_supported(a)) return false;  // the ring's pointers stand in for the copy's (both aligned)
+  const FullLayer full = expand_layer(layer, before + n, options_.kv_quant.quantized_length(before), slot);
+  a.k_cache = full.k.get(), a.v_cache = full.v.get();
+  launch_flash_prefill(a, stream_, flash_config_);
+  return true;  // `full` goes back to the allocator's cache; work on stream_ orders any reuse after the kernel
 }
 
 void GpuEngineImpl::compress_kivi_layer(int64_t layer, int64_t count, int64_t position, int64_t n_new) {

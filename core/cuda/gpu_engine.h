@@ -132,6 +132,12 @@ struct GpuEngineOptions {
   // snapkv/tova score prefill steps over the expanded layer; policies that score decode steps by
   // attention (h2o, or snapkv/tova with every > 0) are Unsupported with KIVI.
   KvQuantConfig kv_quant;
+  // KIVI prompt chunks of >= 64 tokens (head_dim 64/128): attention over the layer expanded to bf16
+  // (the quantized prefix dequantized, then rounded to bf16; the ring's rows; the chunk's own) by the
+  // flash prefill kernels, a transient of one layer's entries in bf16 (K and V: 4 * kv_heads *
+  // head_dim bytes per entry) on top of the cache; false: the split-KV kernel reads the codes in place
+  // (no transient, but every query row re-reads every key: about 9x the 7B's TTFT at 8k).
+  bool kivi_flash_prefill = true;
   // KV compression (gpu_kv_policy.h; none by default): after each prefill step (chunk) and every
   // `every` decode steps, per attention layer, the kept entries move to the front and the layer's
   // entry count drops (paged: the blocks past the longest layer return to the pool; KIVI: see

@@ -114,10 +114,11 @@ void GpuKvCache::fit_codes(int64_t positions, cudaStream_t stream) {
 }
 
 KiviLayerCopy GpuKvCache::layer_copy(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
-                                     int64_t full_rows) const {
+                                     int64_t full_rows, int64_t slot) const {
+  CTX_CHECK(slot >= 0 && slot < shape_.slots, "KV slot ", slot);
   QkvRopeParams r;
   AttentionParams a;
-  bind(layer, 0, r, a);
+  bind(layer, slot, r, a);
   KiviLayerCopy p;
   p.k_cache = r.k_cache, p.v_cache = r.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
@@ -126,8 +127,8 @@ KiviLayerCopy GpuKvCache::layer_copy(int64_t layer, int64_t quantized, int64_t l
 }
 
 void GpuKvCache::expand(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
-                        int64_t full_rows, cudaStream_t stream) const {
-  launch_kivi_expand(layer_copy(layer, quantized, length, k_full, v_full, full_rows), stream);
+                        int64_t full_rows, cudaStream_t stream, int64_t slot) const {
+  launch_kivi_expand(layer_copy(layer, quantized, length, k_full, v_full, full_rows, slot), stream);
 }
 
 void GpuKvCache::store(int64_t layer, int64_t quantized, int64_t length, const bf16* k_full, const bf16* v_full,

@@ -70,12 +70,13 @@ class GpuKvCache {
   // call it after compaction, or to give back what a reservation took). Else nothing to do.
   void fit_codes(int64_t positions, cudaStream_t stream);
   int64_t code_rows() const { return code_rows_; }
-  // KIVI, for the engine's rebuild of a compressed layer (kivi_kernels.h KiviLayerCopy): entries
-  // [0, length) of (layer, slot 0) into k_full/v_full [kv_heads][full_rows][hd], the first
-  // `quantized` from the codes; and back: entries [quantized, length) of k_full/v_full into the ring,
-  // entries [0, quantized) quantized from them into the codes (groups of `group`). Enqueue only.
+  // KIVI, for the engine's rebuild of a compressed layer and its prefill attention (kivi_kernels.h
+  // KiviLayerCopy): entries [0, length) of (layer, slot) into k_full/v_full [kv_heads][full_rows][hd],
+  // the first `quantized` from the codes; and back (slot 0): entries [quantized, length) of
+  // k_full/v_full into the ring, entries [0, quantized) quantized from them into the codes (groups of
+  // `group`). Enqueue only.
   void expand(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full, int64_t full_rows,
-              cudaStream_t stream) const;
+              cudaStream_t stream, int64_t slot = 0) const;
   void store(int64_t layer, int64_t quantized, int64_t length, const bf16* k_full, const bf16* v_full,
              int64_t full_rows, cudaStream_t stream) const;
   int64_t held_blocks(int64_t slot) const { return paged() ? held_[size_t(slot)] : 0; }
@@ -101,7 +102,7 @@ class GpuKvCache {
  private:
   // expand/store's view of a layer: its codes, ring and the bf16 copy k_full/v_full [kv_heads][full_rows].
   KiviLayerCopy layer_copy(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
-                           int64_t full_rows) const;
+                           int64_t full_rows, int64_t slot = 0) const;
   // bf16 elements of one layer's K (or V) with `blocks` pool blocks (paged) or all slots (contiguous).
   int64_t layer_elements(int64_t blocks) const;
   // Paged: grows every layer's pool to at least `blocks` blocks (at most max_pool_blocks_).

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,14 +42,15 @@ double distance(const std::vector<float>& a, const std::vector<float>& ref) {
 
 std::vector<int32_t> prompt_ids(int64_t n, int64_t vocab) { return gpu_test::spread_ids(n, vocab, 53, 7); }
 
-// Logits of every token: ids[0, prefill) in one forward, the rest one at a time.
-std::vector<float> cpu_logits(const Model& model, const KvQuantConfig& q, const std::vector<int32_t>& ids, int64_t prefill) {
+// Logits of every token: ids[0, prefill) in forwards of `chunk` tokens (0: one), the rest one at a time.
+std::vector<float> cpu_logits(const Model& model, const KvQuantConfig& q, const std::vector<int32_t>& ids, int64_t prefill,
+                              int64_t chunk = 0) {
   Transformer cpu(model, builtin_catalog().attention.create("sdpa"));
   cpu.set_kv_quantization(q);
   KvCache cache = cpu.new_cache(int64_t(ids.size()));
   std::vector<float> out;
   for (int64_t at = 0; at < int64_t(ids.size());) {
-    const int64_t n = at == 0 ? prefill : 1;
+    const int64_t n = at < prefill ? std::min(chunk > 0 ? chunk : prefill, prefill - at) : 1;
     SequenceStep step{&cache, std::span<const int32_t>(ids.data() + at, size_t(n)), 0};
     const auto rows = cpu.forward(std::span<const SequenceStep>(&step, 1));
     out.insert(out.end(), rows.begin(), rows.end());
@@ -111,7 +113,7 @@ TEST_P(GpuKiviEngine, LogitsMatchTheCpuEngineWithTheSameKvQuant) {
 
 INSTANTIATE_TEST_SUITE_P(HfFixtures, GpuKiviEngine, ::testing::Values("llama", "llama_mha", "qwen3"));
 
-TEST(GpuKiviEngineWide, HeadDim128) {
+std::unique_ptr<Model> hd128_model() {
   const std::string path = ::testing::TempDir() + "gpu_kivi_hd128.json";
   {
     std::ofstream f(path);
@@ -121,8 +123,49 @@ TEST(GpuKiviEngineWide, HeadDim128) {
             "max_position_embeddings": 4096, "tie_word_embeddings": false, "hidden_act": "silu",
             "initializer_range": 0.05})";
   }
-  const auto model = load_model("random:" + path + ":5");
+  return load_model("random:" + path + ":5");
+}
+
+TEST(GpuKiviEngineWide, HeadDim128) {
+  const auto model = hd128_model();
   check_model(*model, "random hd128");
+}
+
+// KIVI prompts in chunks of >= 64 tokens take the flash prefill kernels over the layer expanded to
+// bf16 (GpuEngineOptions::kivi_flash_prefill): a 300-token prompt in chunks of 64 (the later chunks
+// see the quantized groups of the earlier ones), then 20 decode steps, against the CPU engine cut into
+// the same forwards, with the bound of check_model; the split-KV kernel reading the codes in place
+// (the option off) is held to the same bound, and the distance between the two is printed.
+TEST(GpuKiviEngineWide, FlashPrefillOverTheExpandedLayer) {
+  const auto model = hd128_model();
+  const int64_t len = 320, prefill = 300, chunk = 64;
+  const auto ids = prompt_ids(len, model->config.vocab_size);
+  const auto plain_cpu = cpu_logits(*model, KvQuantConfig{}, ids, prefill, chunk);
+  for (int bits : {4, 8}) {
+    KvQuantConfig q;
+    q.bits = bits, q.group = 32, q.residual = 32;
+    const auto want = cpu_logits(*model, q, ids, prefill, chunk);
+    const double effect = distance(want, plain_cpu);
+    std::vector<std::vector<float>> got;
+    for (bool flash : {true, false}) {
+      GpuEngineOptions opt;
+      opt.capacity = 512, opt.prefill_chunk = chunk, opt.kv_quant = q, opt.kivi_flash_prefill = flash;
+      std::unique_ptr<GpuEngine> engine;
+      try {
+        engine = GpuEngine::create(*model, opt);
+      } catch (const Unsupported& e) {
+        GTEST_SKIP() << e.what();
+      }
+      got.push_back(gpu_logits(*engine, ids, prefill));
+      const double err = distance(got.back(), want);
+      std::printf("random hd128 int%d, prompt of %lld in chunks of %lld, %s: ||gpu - cpu|| / ||cpu|| = %.3g; kv_quant "
+                  "moves the cpu's logits by %.3g\n",
+                  bits, (long long)prefill, (long long)chunk, flash ? "flash over the expanded layer" : "split-KV on the codes",
+                  err, effect);
+      EXPECT_LE(err, 2e-2 + 0.25 * effect) << "int" << bits << (flash ? " flash" : " split-KV");
+    }
+    std::printf("random hd128 int%d: flash vs split-KV %.3g\n", bits, distance(got[0], got[1]));
+  }
 }
 
 TEST(GpuKiviEngineErrors, UnsupportedCombinations) {
