@@ -21,6 +21,7 @@
 #include "core/base/error.h"
 #include "core/cuda/gpu_engine.h"
 #include "core/kv/kv_quant.h"
+#include "core/model/generate.h"
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
@@ -48,13 +49,12 @@ std::vector<float> cpu_logits(const Model& model, const KvQuantConfig& q, const 
   Transformer cpu(model, builtin_catalog().attention.create("sdpa"));
   cpu.set_kv_quantization(q);
   KvCache cache = cpu.new_cache(int64_t(ids.size()));
-  std::vector<float> out;
-  for (int64_t at = 0; at < int64_t(ids.size());) {
-    const int64_t n = at < prefill ? std::min(chunk > 0 ? chunk : prefill, prefill - at) : 1;
-    SequenceStep step{&cache, std::span<const int32_t>(ids.data() + at, size_t(n)), 0};
+  const std::span<const int32_t> all(ids);
+  std::vector<float> out = forward_in_chunks(cpu, {SequenceStep{&cache, all.first(size_t(prefill)), 0}}, chunk);
+  for (size_t at = size_t(prefill); at < ids.size(); ++at) {
+    const SequenceStep step{&cache, all.subspan(at, 1), 0};
     const auto rows = cpu.forward(std::span<const SequenceStep>(&step, 1));
     out.insert(out.end(), rows.begin(), rows.end());
-    at += n;
   }
   return out;
 }
