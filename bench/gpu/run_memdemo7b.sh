@@ -30,8 +30,12 @@ demo() {  # $1: config, then --set overrides
     >> "$OUT/run.log" 2>&1
   echo "exit $? after $((SECONDS - start)) s"
 }
-demo "$OUT/contexts.ini" --set batch_sizes=1 --set "context_lengths=${CONTEXTS:-8192,16384,32768,65536}"
-demo "$OUT/batches.ini" --set "batch_sizes=${BATCHES:-1,2,4,8}" --set context_lengths=8192
+# CONTEXT_SETTINGS="" or BATCH_SETTINGS="" skips that part; BATCH_EXTRA="key=value" adds one --set to
+# the batch part (e.g. prefill_chunk=512: KIVI's bf16 ring per slot is residual + group + chunk rows).
+[[ -n "${CONTEXT_SETTINGS-x}" ]] &&
+  demo "$OUT/contexts.ini" --set batch_sizes=1 --set "context_lengths=${CONTEXTS:-8192,16384,32768,65536}"
+[[ -n "${BATCH_SETTINGS-x}" ]] &&
+  demo "$OUT/batches.ini" --set "batch_sizes=${BATCHES:-1,2,4,8}" --set context_lengths=8192 ${BATCH_EXTRA:+--set "$BATCH_EXTRA"}
 grep -E "not run|rror" "$OUT/run.log" | head -20
 "$repo/.device/run" ctxlab export --experiment gpu_memory_scaling --format jsonl --db "$OUT/memdemo7b.db" \
   > "$OUT/export.jsonl" 2>&1

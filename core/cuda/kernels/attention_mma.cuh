@@ -64,14 +64,15 @@ struct MmaSoftmax {
     for (int i = 0; i < kTiles; ++i) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
   }
 
-  // Folds 16 keys' raw scores into the softmax: s[n][i] = q_g . k of key j0 + 8n + 2t + i (keys >=
-  // end and heads >= kG are masked), rescales o and returns P^T's B fragments (keys 2t, 2t + 1 of
-  // each 8, head g) as a high and a low part in Mma's type.
-  template <class Mma>
-  __device__ void update(const float (&s)[2][2], int64_t j0, int64_t end, uint32_t (&p_hi)[2], uint32_t (&p_lo)[2]) {
-    float x[2][2], mx = m;
+  // Folds 8 kN keys' raw scores into the softmax (kN = 2: one step of kMmaKeys; KIVI tiles take 4):
+  // s[n][i] = q_g . k of key j0 + 8n + 2t + i (keys >= end and heads >= kG are masked), rescales o
+  // and returns P^T's B fragments (keys 2t, 2t + 1 of each 8, head g) as a high and a low part in
+  // Mma's type.
+  template <class Mma, int kN>
+  __device__ void update(const float (&s)[kN][2], int64_t j0, int64_t end, uint32_t (&p_hi)[kN], uint32_t (&p_lo)[kN]) {
+    float x[kN][2], mx = m;
 #pragma unroll
-    for (int n = 0; n < 2; ++n)
+    for (int n = 0; n < kN; ++n)
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const bool valid = g < kG && j0 + 8 * n + 2 * t + i < end;
@@ -84,7 +85,7 @@ struct MmaSoftmax {
     m = mx;
     l *= correction;
 #pragma unroll
-    for (int n = 0; n < 2; ++n) {
+    for (int n = 0; n < kN; ++n) {
       const float p0 = __expf(x[n][0] - mx), p1 = __expf(x[n][1] - mx);
       l += p0 + p1;
       p_hi[n] = Mma::pack(p0, p1);

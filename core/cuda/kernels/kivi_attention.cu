@@ -17,6 +17,8 @@
 // mma_pass_kivi below (at 4 bits mma_pass_kivi_staged: the code tiles through a per-warp cp.async
 // ring in shared memory) and attention_mma.cuh's bf16 pass for the rest, on one MmaSoftmax.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "core/cuda/cuda_check.h"
@@ -187,6 +189,10 @@ __device__ inline uint32_t h2_fma(uint32_t a, uint32_t b, uint32_t c) {
                             *reinterpret_cast<const __half2*>(&c));
   return *reinterpret_cast<const uint32_t*>(&r);
 }
+__device__ inline uint32_t h2_mul(uint32_t a, uint32_t b) {
+  const __half2 r = __hmul2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+  return *reinterpret_cast<const uint32_t*>(&r);
+}
 constexpr uint32_t kF16x2Of1024 = 0x64006400u;  // fp16 1024 in both halves
 __device__ inline uint32_t h2_bits(__half2 x) { return *reinterpret_cast<const uint32_t*>(&x); }
 
@@ -297,9 +303,36 @@ __device__ inline void kivi_fold(int g, int t, const bf16* q_rows, const uint2* 
   qm = part + __shfl_xor_sync(0xffffffffu, part, 2);
 }
 
+// P.V of one 16-key half of a tile: vw[r], vp[r] are the codes and value block params of keys 2t,
+// 2t + 1, 2t + 8, 2t + 9 of the half (r = 0..3), p_hi/p_lo P^T's B fragments of its two 8-key tiles.
+template <int kHd, int kG, int kBits>
+__device__ inline void kivi_pv_half(MmaSoftmax<kHd, kG>& st, const uint32_t (&vw)[4][kHd * kBits / 256],
+                                    const KiviParam (&vp)[4], const uint32_t (&p_hi)[2], const uint32_t (&p_lo)[2]) {
+  using Codes = KiviMmaCodes<kBits>;
+  // (scale, min) of the key pairs (2t, 2t + 1) and (2t + 8, 2t + 9); at 4 bits the odd dims' codes come times 16.
+  // The params are fp16 already: pairs by byte permutes (mins: low halves, 0x5410; scales: high
+  // halves, 0x7632); scale / 16 = fma(scale, 1/16, 0) in fp16 rounds as fp16(float(scale) / 16) did.
+  // (__lows2half2 / __highs2half2 / __hmul2 instead measured more registers: ptxas, RESULTS.md kivifp16.)
+  const auto pair = [](KiviParam a, KiviParam b, uint32_t sel) { return __byte_perm(h2_bits(a), h2_bits(b), sel); };
+  const uint32_t s01 = pair(vp[0], vp[1], 0x7632), m01 = pair(vp[0], vp[1], 0x5410);
+  const uint32_t s23 = pair(vp[2], vp[3], 0x7632), m23 = pair(vp[2], vp[3], 0x5410);
+  const uint32_t s01h = kBits == 4 ? h2_fma(s01, 0x2c002c00u, 0u) : s01;  // 0x2c00: fp16 1/16
+  const uint32_t s23h = kBits == 4 ? h2_fma(s23, 0x2c002c00u, 0u) : s23;
+#pragma unroll
+  for (int i = 0; i < kHd / 16; ++i) {
+    uint32_t lo01, hi01, lo23, hi23;
+    Codes::v_codes(vw[0], vw[1], i, lo01, hi01);
+    Codes::v_codes(vw[2], vw[3], i, lo23, hi23);
+    const uint32_t a[4] = {h2_fma(lo01, s01, m01), h2_fma(hi01, s01h, m01), h2_fma(lo23, s23, m23),
+                           h2_fma(hi23, s23h, m23)};
+    st.template accumulate<F16Mma>(i, a, p_hi, p_lo);
+  }
+}
+
 // One tile of kKiviMmaTile keys from j0 into the softmax, given lane (g, t)'s codes: kw[n] of key
 // j0 + 8n + g (its quarter of the row), vw[hf][r] and vp[hf][r] of key j0 + 16 hf + 2t + (r & 1) +
-// 8 (r >> 1) (its eighth of the row and its value block's fp16 (min, scale)).
+// 8 (r >> 1) (its eighth of the row and its value block's fp16 (min, scale)). One softmax update per
+// 16 keys (kivi_mma_tile32 makes one per tile).
 template <int kHd, int kG, int kBits>
 __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
                                      const uint32_t (&kw)[4][kHd * kBits / 128],
@@ -322,38 +355,151 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
     const float sc[2][2] = {{s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}};
     uint32_t p_hi[2], p_lo[2];
     st.template update<F16Mma>(sc, j0 + 16 * hf, j_end, p_hi, p_lo);
-    // (scale, min) of the key pairs (2t, 2t + 1) and (2t + 8, 2t + 9); at 4 bits the odd dims' codes come times 16.
-    // The params are fp16 already: pairs by byte permutes (mins: low halves, 0x5410; scales: high
-    // halves, 0x7632); scale / 16 = fma(scale, 1/16, 0) in fp16 rounds as fp16(float(scale) / 16) did.
-    // (__lows2half2 / __highs2half2 / __hmul2 instead measured more registers: ptxas, RESULTS.md kivifp16.)
-    const auto pair = [](KiviParam a, KiviParam b, uint32_t sel) { return __byte_perm(h2_bits(a), h2_bits(b), sel); };
-    const uint32_t s01 = pair(vp[hf][0], vp[hf][1], 0x7632), m01 = pair(vp[hf][0], vp[hf][1], 0x5410);
-    const uint32_t s23 = pair(vp[hf][2], vp[hf][3], 0x7632), m23 = pair(vp[hf][2], vp[hf][3], 0x5410);
-    const uint32_t s01h = kBits == 4 ? h2_fma(s01, 0x2c002c00u, 0u) : s01;  // 0x2c00: fp16 1/16
-    const uint32_t s23h = kBits == 4 ? h2_fma(s23, 0x2c002c00u, 0u) : s23;
-#pragma unroll
-    for (int i = 0; i < kHd / 16; ++i) {
-      uint32_t lo01, hi01, lo23, hi23;
-      Codes::v_codes(vw[hf][0], vw[hf][1], i, lo01, hi01);
-      Codes::v_codes(vw[hf][2], vw[hf][3], i, lo23, hi23);
-      const uint32_t a[4] = {h2_fma(lo01, s01, m01), h2_fma(hi01, s01h, m01), h2_fma(lo23, s23, m23),
-                             h2_fma(hi23, s23h, m23)};
-      st.template accumulate<F16Mma>(i, a, p_hi, p_lo);
-    }
+    kivi_pv_half<kHd, kG, kBits>(st, vw[hf], vp[hf], p_hi, p_lo);
   }
 }
 
-// The tensor-core pass with a tile's codes loaded into registers at the top of each tile.
+// Words of the query's fp16 A fragments a lane keeps in shared memory (KiviQuery): 2 per k step.
+template <int kHd>
+constexpr int kKiviQueryWords = kHd / 8;
+
+// Lane (g, t)'s query row as the A fragments (a0, a2) of every k step, fp16 in the order of the
+// codes' dims (KiviMmaCodes::k_dim), written once per pass to the lane's words qs[32 w] (w <
+// kKiviQueryWords: lane-strided, no bank conflicts); rows g >= kG are zero. bf16 values of magnitude
+// 2^-14 .. 65504 are exact in fp16.
 template <int kHd, int kG, int kBits>
+__device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, uint32_t* qs) {
+  using Codes = KiviMmaCodes<kBits>;
+  const bf16* qr = q_rows + (g < kG ? g : 0) * kHd + t * (kHd / 4);
+#pragma unroll
+  for (int s = 0; s < kHd / 16; ++s) {
+    float v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = g < kG ? __bfloat162float(qr[Codes::k_dim(s, j)]) : 0.f;
+    qs[32 * (2 * s)] = mma::pack_f16(v[0], v[1]), qs[32 * (2 * s + 1)] = mma::pack_f16(v[2], v[3]);
+  }
+}
+
+// One key group's fold from the query's fragments (kivi_query_fragments' qs): qa[s] = the query
+// times the group's key scales (one fp16 multiply per pair, rounded once, as fp16(q_d scale_d)), and
+// qm = sum_d q_d min_d by the tensor cores (A = the query, B = the mins in every column: lane (g, t)
+// gets head g's sum in d[0], no shuffles). kp: lane t's quarter of the group's KiviParams, two per uint2.
+template <int kHd, int kBits, bool kGlobal>
+__device__ inline void kivi_fold_fragments(const uint32_t* qs, const uint2* kp, uint32_t (&qa)[kHd / 16][2], float& qm) {
+  using Codes = KiviMmaCodes<kBits>;
+  const auto param = [&](int d) {  // the KiviParam (min low, scale high) of dim d of the quarter
+    const uint2 x = kGlobal ? __ldg(kp + d / 2) : kp[d / 2];
+    return d % 2 ? x.y : x.x;
+  };
+  float d[2][4] = {};  // even and odd k steps: two chains of mma
+#pragma unroll
+  for (int s = 0; s < kHd / 16; ++s) {
+    uint32_t q[2], mn[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const uint32_t a = param(Codes::k_dim(s, 2 * r)), b = param(Codes::k_dim(s, 2 * r + 1));
+      q[r] = qs[32 * (2 * s + r)];
+      qa[s][r] = h2_mul(q[r], mma::prmt(a, b, 0x7632));  // scales: the high halves
+      mn[r] = mma::prmt(a, b, 0x5410);                    // mins: the low halves
+    }
+    const uint32_t a4[4] = {q[0], 0u, q[1], 0u};
+    F16Mma::mma(d[s % 2], a4, mn[0], mn[1]);
+  }
+  qm = d[0][0] + d[1][0];
+}
+
+// kivi_mma_tile with one softmax update per tile: the 32 keys' scores first (4 independent mma
+// chains of kHd / 16 steps; qm added after, so that they need not wait for the fold), then one update (one max, one correction of o) for
+// both 16-key halves of P.V. The codes come from the sources when needed: kword(n, w) = word w of
+// lane (g, t)'s K codes of key j0 + 8n + g, vsrc(hf, vw, vp) = kivi_pv_half's codes and params of
+// half hf (shared-memory reads late keep fewer registers live).
+template <int kHd, int kG, int kBits, class KWord, class VSource>
+__device__ inline void kivi_mma_tile32(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
+                                       KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
+  using Codes = KiviMmaCodes<kBits>;
+  float s[4][4] = {};
+#pragma unroll
+  for (int w = 0; w < kHd * kBits / 128; ++w) {
+    uint32_t kw[4];
+#pragma unroll
+    for (int n = 0; n < 4; ++n) kw[n] = kword(n, w);
+#pragma unroll
+    for (int e = 0; e < Codes::kStepsPerWord; ++e) {
+      const int k = w * Codes::kStepsPerWord + e;
+      const uint32_t a[4] = {qa[k][0], 0u, qa[k][1], 0u};
+#pragma unroll
+      for (int n = 0; n < 4; ++n) {
+        uint32_t b0, b1;
+        Codes::k_fragment(kw[n], k, b0, b1);
+        F16Mma::mma(s[n], a, b0, b1);
+      }
+    }
+  }
+  const float sc[4][2] = {
+      {s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}, {s[2][0] + qm, s[2][1] + qm}, {s[3][0] + qm, s[3][1] + qm}};
+  uint32_t p_hi[4], p_lo[4];
+  st.template update<F16Mma>(sc, j0, j_end, p_hi, p_lo);
+#pragma unroll
+  for (int hf = 0; hf < 2; ++hf) {
+    uint32_t vw[4][kHd * kBits / 256];
+    KiviParam vp[4];
+    vsrc(hf, vw, vp);
+    const uint32_t ph[2] = {p_hi[2 * hf], p_hi[2 * hf + 1]}, pl[2] = {p_lo[2 * hf], p_lo[2 * hf + 1]};
+    kivi_pv_half<kHd, kG, kBits>(st, vw, vp, ph, pl);
+  }
+}
+
+// The query's side of the tensor-core pass, per key group and tile. kTile32 (the default): the
+// query's fp16 fragments are written once to the lane's words of shared memory (qs), each group's
+// fold is kivi_fold_fragments and a tile makes one softmax update (kivi_mma_tile32); else
+// (CTXLAB_KIVI_TILE=16, the former path, kept for a same-call comparison) kivi_fold and kivi_mma_tile.
+template <int kHd, int kG, int kBits, bool kTile32>
+struct KiviQuery {
+  uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
+  float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
+  int g, t;
+  const bf16* q_rows;
+  uint32_t* qs;  // kTile32: the lane's kKiviQueryWords words, 32 apart
+  __device__ KiviQuery(int g_, int t_, const bf16* q, uint32_t* qs_) : g(g_), t(t_), q_rows(q), qs(qs_) {
+    if constexpr (kTile32) kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, qs);
+  }
+  // kp: lane t's quarter of the group's key params (global memory with kGlobal, else shared).
+  template <bool kGlobal>
+  __device__ void fold(const uint2* kp) {
+    if constexpr (kTile32) {
+      kivi_fold_fragments<kHd, kBits, kGlobal>(qs, kp, qa, qm);
+    } else {
+      kivi_fold<kHd, kG, kBits, kGlobal>(g, t, q_rows, kp, qa, qm);
+    }
+  }
+  // A tile of keys j0 .. j0 + kKiviMmaTile - 1 from the sources of kivi_mma_tile32 (kword, vsrc).
+  template <class KWord, class VSource>
+  __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) const {
+    if constexpr (kTile32) {
+      kivi_mma_tile32<kHd, kG, kBits>(st, qa, qm, kword, vsrc, j0, j_end);
+    } else {
+      uint32_t kw[4][kHd * kBits / 128], vw[2][4][kHd * kBits / 256];
+      KiviParam vp[2][4];
+#pragma unroll
+      for (int n = 0; n < 4; ++n)
+#pragma unroll
+        for (int w = 0; w < kHd * kBits / 128; ++w) kw[n][w] = kword(n, w);
+      vsrc(0, vw[0], vp[0]), vsrc(1, vw[1], vp[1]);
+      kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kw, vw, vp, j0, j_end);
+    }
+  }
+};
+
+// The tensor-core pass with a tile's codes loaded into registers at the top of each tile.
+template <int kHd, int kG, int kBits, bool kTile32>
 __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows, int64_t j_begin,
-                                     int64_t j_end) {
+                                     int64_t j_end, uint32_t* qs) {
   constexpr int kKW = kHd * kBits / 128;  // K code words per lane and key (lane t's quarter of the row)
   constexpr int kVW = kHd * kBits / 256;  // V code words per lane and key (lane g's eighth)
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int g = st.g, t = st.t;
   const int64_t vblock = g * (kHd / 8) / h.group;  // the value block of lane g's dims
-  uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
-  float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
+  KiviQuery<kHd, kG, kBits, kTile32> query(g, t, q_rows, qs);
   int64_t folded = -1;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
     uint32_t kw[4][kKW], vw[2][4][kVW];
@@ -371,10 +517,18 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
     const int64_t G = j0 / h.group;  // warp-uniform: the shuffles below see every lane
     if (G != folded) {
       folded = G;
-      kivi_fold<kHd, kG, kBits, true>(g, t, q_rows, reinterpret_cast<const uint2*>(h.k_params + G * kHd + t * (kHd / 4)),
-                                      qa, qm);
+      query.template fold<true>(reinterpret_cast<const uint2*>(h.k_params + G * kHd + t * (kHd / 4)));
     }
-    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kw, vw, vp, j0, j_end);
+    const auto kword = [&](int n, int w) { return kw[n][w]; };
+    const auto vsrc = [&](int hf, uint32_t (&v)[4][kVW], KiviParam (&p)[4]) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        p[r] = vp[hf][r];
+#pragma unroll
+        for (int i = 0; i < kVW; ++i) v[r][i] = vw[hf][r][i];
+      }
+    };
+    query.tile(st, kword, vsrc, j0, j_end);
   }
 }
 
@@ -437,9 +591,9 @@ struct KiviSlot {
 // The tensor-core pass with the warp's tiles copied by cp.async into its ring of kStages slots
 // (`ring`, KiviSlot<kHd, kBits>::kBytes each): kStages - 1 tiles are in flight while one is
 // computed from shared memory, without holding registers for them.
-template <int kHd, int kG, int kBits, int kStages>
+template <int kHd, int kG, int kBits, int kStages, bool kTile32>
 __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows,
-                                            int64_t j_begin, int64_t j_end, uint8_t* ring, int lane) {
+                                            int64_t j_begin, int64_t j_end, uint8_t* ring, int lane, uint32_t* qs) {
   using Slot = KiviSlot<kHd, kBits>;
   constexpr int kKW = kHd * kBits / 128;
   constexpr int kVW = kHd * kBits / 256;
@@ -455,30 +609,29 @@ __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviH
   };
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
-  uint32_t qa[kHd / 16][2];
-  float qm = 0.f;
+  KiviQuery<kHd, kG, kBits, kTile32> query(g, t, q_rows, qs);
   for (int i = 0; i < tiles; ++i) {
     issue(i + kStages - 1);
     mma::cp_async_wait<kStages - 1>();
     __syncwarp();
     const uint8_t* slot = ring + (i % kStages) * Slot::kBytes;
-    if (starts_group(i))
-      kivi_fold<kHd, kG, kBits, false>(g, t, q_rows, reinterpret_cast<const uint2*>(slot + Slot::kKParams) + t * (kHd / 8),
-                                       qa, qm);
-    uint32_t kw[4][kKW], vw[2][4][kVW];
-    KiviParam vp[2][4];
-#pragma unroll
-    for (int n = 0; n < 4; ++n) Slot::words(slot, 8 * n + g, t * (4 * kKW), kw[n]);
+    if (starts_group(i)) query.template fold<false>(reinterpret_cast<const uint2*>(slot + Slot::kKParams) + t * (kHd / 8));
+    // The codes are read from the slot where the tile's maths needs them.
+    const auto kword = [&](int n, int w) {
+      uint32_t x[1];
+      Slot::words(slot, 8 * n + g, t * (4 * kKW) + 4 * w, x);
+      return x[0];
+    };
     const KiviParam* vps = reinterpret_cast<const KiviParam*>(slot + Slot::kVParams);
-#pragma unroll
-    for (int hf = 0; hf < 2; ++hf)
+    const auto vsrc = [&](int hf, uint32_t (&v)[4][kVW], KiviParam (&p)[4]) {
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
         const int k = 16 * hf + 2 * t + (r & 1) + 8 * (r >> 1);
-        Slot::words(slot + Slot::kCodeBytes, k, g * (4 * kVW), vw[hf][r]);
-        vp[hf][r] = vps[k * vb + vblock];
+        Slot::words(slot + Slot::kCodeBytes, k, g * (4 * kVW), v[r]);
+        p[r] = vps[k * vb + vblock];
       }
-    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kw, vw, vp, j_begin + int64_t(i) * kKiviMmaTile, j_end);
+    };
+    query.tile(st, kword, vsrc, j_begin + int64_t(i) * kKiviMmaTile, j_end);
     __syncwarp();  // every lane is done with the slot before the next iteration refills it
   }
   mma::cp_async_wait<0>();
@@ -532,7 +685,7 @@ struct KiviElements {
 // bits on the H100, GQA 32k). kStages > 0 (tensor cores): the codes through a cp.async ring of
 // kStages tiles per warp in dynamic shared memory (mma_pass_kivi_staged), kivi_min_blocks() blocks per SM.
 constexpr int kivi_min_blocks(int stages) { return stages == 2 ? 3 : 2; }
-template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0>
+template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0, bool kTile32 = true>
 __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) : 1) kivi_attention_kernel(AttentionParams p) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
@@ -547,6 +700,9 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t hd = p.hd;
   __shared__ BlockShared<kEpl, kG> sh;
+  // KiviQuery's query fragments, lane-strided per warp (kTile32 tensor-core passes only).
+  constexpr int kQueryWords = kMma && kTile32 ? kKiviQueryWords<kHd> : 1;
+  __shared__ uint32_t kivi_qs[kWarps][kQueryWords][32];
   const bf16* q_rows = p.q + (b.t * p.heads + b.h0) * hd;
   const int64_t head = b.seq * p.kv_heads + b.kvh;  // (sequence, KV head)
   const RingRows rows{hd, kivi_bf16_rows(kv, p.capacity)};
@@ -581,11 +737,12 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
     if constexpr (kMma) {
       if constexpr (kStages > 0) {
         extern __shared__ __align__(16) uint8_t kivi_ring[];
-        mma_pass_kivi_staged<kHd, kG, kBits, kStages>(
+        mma_pass_kivi_staged<kHd, kG, kBits, kStages, kTile32>(
             s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
-            kivi_ring + warp * kStages * KiviSlot<kHd, kBits>::kBytes, lane);
+            kivi_ring + warp * kStages * KiviSlot<kHd, kBits>::kBytes, lane, &kivi_qs[warp][0][lane]);
       } else {
-        mma_pass_kivi<kHd, kG, kBits>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile);
+        mma_pass_kivi<kHd, kG, kBits, kTile32>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
+                                               &kivi_qs[warp][0][lane]);
       }
       int64_t j0, j1;
       warp_run(bf16_begin, b.end, warp, kMmaKeys, j0, j1);
@@ -609,11 +766,21 @@ void launch_generic(const AttentionParams& p, cudaStream_t stream) {
              dim3(32 * kWarps), 0, stream, p);
 }
 
-template <int kEpl, int kBits, bool kMma, int kStages>
+template <int kEpl, int kBits, bool kMma, int kStages, bool kTile32 = true>
 auto wide_kernel(int g) {
-  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages>
-         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages>
-                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages>;
+  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages, kTile32>
+         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages, kTile32>
+                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages, kTile32>;
+}
+
+// The tensor-core pass's tiles (KiviQuery): one softmax update per 32-key tile, or with
+// CTXLAB_KIVI_TILE=16 (read once) the former pass of one per 16 keys, for a same-call comparison.
+bool kivi_tile32() {
+  static const bool tile32 = [] {
+    const char* e = std::getenv("CTXLAB_KIVI_TILE");
+    return !(e && std::string(e) == "16");
+  }();
+  return tile32;
 }
 
 // Dynamic shared memory of the 4-bit tensor-core kernel with a ring of kStages tiles per warp.
@@ -625,20 +792,20 @@ constexpr size_t ring_smem() { return size_t(kWarps) * kStages * KiviSlot<32 * k
 // 2-tile ring per SM, 12 chunks for 32 heads; 2 of the 3-tile ring, 32 chunks for 8 GQA blocks). A
 // warp then has tens of tiles to stream instead of a few: MHA 32/32 at 32k, 2-tile ring, 92.8 us with
 // 12 chunks against 112.4 with the 64 of default_attention_splits (bench/RESULTS.md, kivifast).
-template <int kEpl, int kStages>
+template <int kEpl, int kStages, bool kTile32>
 int ring_splits(const AttentionParams& p, int g) {
   if (p.kivi_stages >= 0 || p.n != 1 || p.seq_lens) return p.splits;
-  const void* kernel = reinterpret_cast<const void*>(wide_kernel<kEpl, 4, true, kStages>(g));
+  const void* kernel = reinterpret_cast<const void*>(wide_kernel<kEpl, 4, true, kStages, kTile32>(g));
   const int64_t wave = resident_blocks(kernel, 32 * kWarps, ring_smem<kEpl, kStages>());
   return int(std::clamp<int64_t>(wave / (p.heads / g), 1, p.splits));
 }
 
-template <int kEpl, int kBits, bool kMma = false, int kStages = 0>
+template <int kEpl, int kBits, bool kMma = false, int kStages = 0, bool kTile32 = true>
 void launch_wide(const AttentionParams& p, int g, cudaStream_t stream) {
   AttentionParams q = p;
   size_t smem = 0;
-  if constexpr (kStages > 0) smem = ring_smem<kEpl, kStages>(), q.splits = ring_splits<kEpl, kStages>(p, g);
-  launch_pdl(wide_kernel<kEpl, kBits, kMma, kStages>(g), dim3(unsigned(p.n * p.heads / g), unsigned(q.splits)),
+  if constexpr (kStages > 0) smem = ring_smem<kEpl, kStages>(), q.splits = ring_splits<kEpl, kStages, kTile32>(p, g);
+  launch_pdl(wide_kernel<kEpl, kBits, kMma, kStages, kTile32>(g), dim3(unsigned(p.n * p.heads / g), unsigned(q.splits)),
              dim3(32 * kWarps), smem, stream, q);
 }
 
@@ -669,6 +836,15 @@ int kivi_mma_stages(const AttentionParams& p, int epl) {
   return p.tensor_cores > 0 || (p.tensor_cores < 0 && (g > 1 || stages > 0)) ? stages : -1;
 }
 
+// The tensor-core kernel for `stages` (kivi_mma_stages >= 0).
+template <int kEpl, bool kTile32>
+void launch_mma(const AttentionParams& p, int g, int stages, cudaStream_t stream) {
+  if (p.kivi.bits == 8) return launch_wide<kEpl, 8, true, 0, kTile32>(p, g, stream);
+  if (stages == 3) return launch_wide<kEpl, 4, true, 3, kTile32>(p, g, stream);
+  if (stages == 2) return launch_wide<kEpl, 4, true, 2, kTile32>(p, g, stream);
+  return launch_wide<kEpl, 4, true, 0, kTile32>(p, g, stream);
+}
+
 // head_dim <= 32 * kEpl with kEpl 2, 4 or 8: the tensor-core path (head_dim 64/128, 4 or 8 bits,
 // groups of a multiple of kKiviMmaTile keys; kivi_mma_stages: p.tensor_cores 1, or -1 with several
 // query heads per block or through the ring; one head per block through registers measured slower
@@ -681,30 +857,32 @@ void launch_epl(const AttentionParams& p, cudaStream_t stream) {
   const bool wide = p.hd == 32 * kEpl && p.vectorized && (p.kivi.bits == 4 || p.kivi.bits == 8);
   if constexpr (kEpl <= 4) {
     const int stages = kivi_mma_stages(p, kEpl);
-    if (stages >= 0) {
-      if (p.kivi.bits == 8) return launch_wide<kEpl, 8, true>(p, g, stream);
-      if (stages == 3) return launch_wide<kEpl, 4, true, 3>(p, g, stream);
-      if (stages == 2) return launch_wide<kEpl, 4, true, 2>(p, g, stream);
-      return launch_wide<kEpl, 4, true>(p, g, stream);
-    }
+    if (stages >= 0) return kivi_tile32() ? launch_mma<kEpl, true>(p, g, stages, stream) : launch_mma<kEpl, false>(p, g, stages, stream);
   }
   if (wide && group % 8 == 0 && group % kivi_tile(32 * kEpl, g) == 0)
     return p.kivi.bits == 4 ? launch_wide<kEpl, 4>(p, g, stream) : launch_wide<kEpl, 8>(p, g, stream);
   launch_generic<kEpl>(p, stream);
 }
 
+template <int kEpl, bool kTile32>
+int mma_splits(const AttentionParams& p, int g, int stages) {
+  if (stages == 3) return ring_splits<kEpl, 3, kTile32>(p, g);
+  if (stages == 2) return ring_splits<kEpl, 2, kTile32>(p, g);
+  return p.splits;
+}
+
 }  // namespace
 
 int kivi_attention_splits(const AttentionParams& p) {
   const int g = grouped_heads(p);
+  const bool tile32 = kivi_tile32();
   if (p.hd == 128) {
     const int stages = kivi_mma_stages(p, 4);
-    if (stages == 3) return ring_splits<4, 3>(p, g);
-    if (stages == 2) return ring_splits<4, 2>(p, g);
-  } else if (p.hd == 64) {
+    return tile32 ? mma_splits<4, true>(p, g, stages) : mma_splits<4, false>(p, g, stages);
+  }
+  if (p.hd == 64) {
     const int stages = kivi_mma_stages(p, 2);
-    if (stages == 3) return ring_splits<2, 3>(p, g);
-    if (stages == 2) return ring_splits<2, 2>(p, g);
+    return tile32 ? mma_splits<2, true>(p, g, stages) : mma_splits<2, false>(p, g, stages);
   }
   return p.splits;
 }
