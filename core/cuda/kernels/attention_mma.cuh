@@ -66,9 +66,9 @@ struct MmaSoftmax {
 
   // Folds 8 kN keys' raw scores into the softmax (kN = 2: one step of kMmaKeys; KIVI tiles take 4):
   // s[n][i] = q_g . k of key j0 + 8n + 2t + i (keys >= end and heads >= kG are masked), rescales o
-  // and returns P^T's B fragments (keys 2t, 2t + 1 of each 8, head g) as a high and a low part in
-  // Mma's type.
-  template <class Mma, int kN>
+  // and returns P^T's B fragments (keys 2t, 2t + 1 of each 8, head g) as a high and (kLow) a low
+  // part in Mma's type (without kLow p_lo is left as it is: accumulate_high takes P rounded to Mma's type).
+  template <class Mma, int kN, bool kLow = true>
   __device__ void update(const float (&s)[kN][2], int64_t j0, int64_t end, uint32_t (&p_hi)[kN], uint32_t (&p_lo)[kN]) {
     float x[kN][2], mx = m;
 #pragma unroll
@@ -89,8 +89,10 @@ struct MmaSoftmax {
       const float p0 = __expf(x[n][0] - mx), p1 = __expf(x[n][1] - mx);
       l += p0 + p1;
       p_hi[n] = Mma::pack(p0, p1);
-      const float2 h = Mma::unpack(p_hi[n]);
-      p_lo[n] = Mma::pack(p0 - h.x, p1 - h.y);
+      if constexpr (kLow) {
+        const float2 h = Mma::unpack(p_hi[n]);
+        p_lo[n] = Mma::pack(p0 - h.x, p1 - h.y);
+      }
     }
     // o holds heads 2t and 2t + 1: their corrections from lanes 8t and 8t + 4 (g = 2t, 2t + 1).
     const float c0 = __shfl_sync(0xffffffffu, correction, 8 * t);
@@ -104,6 +106,11 @@ struct MmaSoftmax {
   __device__ void accumulate(int i, const uint32_t (&a)[4], const uint32_t (&p_hi)[2], const uint32_t (&p_lo)[2]) {
     Mma::mma(o[i], a, p_hi[0], p_hi[1]);
     Mma::mma(o[i], a, p_lo[0], p_lo[1]);
+  }
+  // The same with P rounded to Mma's type (relative error 2^-11 in fp16): one mma.
+  template <class Mma>
+  __device__ void accumulate_high(int i, const uint32_t (&a)[4], const uint32_t (&p_hi)[2]) {
+    Mma::mma(o[i], a, p_hi[0], p_hi[1]);
   }
 
   // Every lane gets the warp's m_out[h] and l_out[h]; so[h * kHd + e] = its unnormalised output

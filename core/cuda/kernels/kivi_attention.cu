@@ -305,7 +305,8 @@ __device__ inline void kivi_fold(int g, int t, const bf16* q_rows, const uint2* 
 
 // P.V of one 16-key half of a tile: vw[r], vp[r] are the codes and value block params of keys 2t,
 // 2t + 1, 2t + 8, 2t + 9 of the half (r = 0..3), p_hi/p_lo P^T's B fragments of its two 8-key tiles.
-template <int kHd, int kG, int kBits>
+// kLow: P as a high and a low fp16 part (two mma per V tile, float32-precise weights), else P in fp16.
+template <int kHd, int kG, int kBits, bool kLow = true>
 __device__ inline void kivi_pv_half(MmaSoftmax<kHd, kG>& st, const uint32_t (&vw)[4][kHd * kBits / 256],
                                     const KiviParam (&vp)[4], const uint32_t (&p_hi)[2], const uint32_t (&p_lo)[2]) {
   using Codes = KiviMmaCodes<kBits>;
@@ -325,7 +326,11 @@ __device__ inline void kivi_pv_half(MmaSoftmax<kHd, kG>& st, const uint32_t (&vw
     Codes::v_codes(vw[2], vw[3], i, lo23, hi23);
     const uint32_t a[4] = {h2_fma(lo01, s01, m01), h2_fma(hi01, s01h, m01), h2_fma(lo23, s23, m23),
                            h2_fma(hi23, s23h, m23)};
-    st.template accumulate<F16Mma>(i, a, p_hi, p_lo);
+    if constexpr (kLow) {
+      st.template accumulate<F16Mma>(i, a, p_hi, p_lo);
+    } else {
+      st.template accumulate_high<F16Mma>(i, a, p_hi);
+    }
   }
 }
 
@@ -408,12 +413,13 @@ __device__ inline void kivi_fold_fragments(const uint32_t* qs, const uint2* kp, 
   qm = d[0][0] + d[1][0];
 }
 
-// kivi_mma_tile with one softmax update per tile: the 32 keys' scores first (4 independent mma
+// kivi_mma_tile with one softmax update per tile (kLow: P as a high and a low fp16 part, else in fp16:
+// half the P.V mma): the 32 keys' scores first (4 independent mma
 // chains of kHd / 16 steps; qm added after, so that they need not wait for the fold), then one update (one max, one correction of o) for
 // both 16-key halves of P.V. The codes come from the sources when needed: kword(n, w) = word w of
 // lane (g, t)'s K codes of key j0 + 8n + g, vsrc(hf, vw, vp) = kivi_pv_half's codes and params of
 // half hf (shared-memory reads late keep fewer registers live).
-template <int kHd, int kG, int kBits, class KWord, class VSource>
+template <int kHd, int kG, int kBits, bool kLow, class KWord, class VSource>
 __device__ inline void kivi_mma_tile32(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
                                        KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
   using Codes = KiviMmaCodes<kBits>;
@@ -438,35 +444,40 @@ __device__ inline void kivi_mma_tile32(MmaSoftmax<kHd, kG>& st, const uint32_t (
   const float sc[4][2] = {
       {s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}, {s[2][0] + qm, s[2][1] + qm}, {s[3][0] + qm, s[3][1] + qm}};
   uint32_t p_hi[4], p_lo[4];
-  st.template update<F16Mma>(sc, j0, j_end, p_hi, p_lo);
+  st.template update<F16Mma, 4, kLow>(sc, j0, j_end, p_hi, p_lo);
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     uint32_t vw[4][kHd * kBits / 256];
     KiviParam vp[4];
     vsrc(hf, vw, vp);
     const uint32_t ph[2] = {p_hi[2 * hf], p_hi[2 * hf + 1]}, pl[2] = {p_lo[2 * hf], p_lo[2 * hf + 1]};
-    kivi_pv_half<kHd, kG, kBits>(st, vw, vp, ph, pl);
+    kivi_pv_half<kHd, kG, kBits, kLow>(st, vw, vp, ph, pl);
   }
 }
 
-// The query's side of the tensor-core pass, per key group and tile. kTile32 (the default): the
-// query's fp16 fragments are written once to the lane's words of shared memory (qs), each group's
-// fold is kivi_fold_fragments and a tile makes one softmax update (kivi_mma_tile32); else
-// (CTXLAB_KIVI_TILE=16, the former path, kept for a same-call comparison) kivi_fold and kivi_mma_tile.
-template <int kHd, int kG, int kBits, bool kTile32>
+// The tensor-core passes a launch can take (kivi_pass(): CTXLAB_KIVI_TILE picks the former ones, kept
+// for same-call comparisons): 32-key tiles with P in fp16 (the default), with P as a high and a low
+// part, and the 16-key tiles of kivi_mma_tile.
+enum KiviPass : int { kPass16 = 0, kPass32Split = 1, kPass32 = 2 };
+
+// The query's side of the tensor-core pass, per key group and tile. 32-key passes: the query's fp16
+// fragments are written once to the lane's words of shared memory (qs), each group's fold is
+// kivi_fold_fragments and a tile makes one softmax update (kivi_mma_tile32); kPass16: kivi_fold and
+// kivi_mma_tile.
+template <int kHd, int kG, int kBits, int kPass>
 struct KiviQuery {
   uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
   float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
   int g, t;
   const bf16* q_rows;
-  uint32_t* qs;  // kTile32: the lane's kKiviQueryWords words, 32 apart
+  uint32_t* qs;  // 32-key passes: the lane's kKiviQueryWords words, 32 apart
   __device__ KiviQuery(int g_, int t_, const bf16* q, uint32_t* qs_) : g(g_), t(t_), q_rows(q), qs(qs_) {
-    if constexpr (kTile32) kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, qs);
+    if constexpr (kPass != kPass16) kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, qs);
   }
   // kp: lane t's quarter of the group's key params (global memory with kGlobal, else shared).
   template <bool kGlobal>
   __device__ void fold(const uint2* kp) {
-    if constexpr (kTile32) {
+    if constexpr (kPass != kPass16) {
       kivi_fold_fragments<kHd, kBits, kGlobal>(qs, kp, qa, qm);
     } else {
       kivi_fold<kHd, kG, kBits, kGlobal>(g, t, q_rows, kp, qa, qm);
@@ -475,8 +486,8 @@ struct KiviQuery {
   // A tile of keys j0 .. j0 + kKiviMmaTile - 1 from the sources of kivi_mma_tile32 (kword, vsrc).
   template <class KWord, class VSource>
   __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) const {
-    if constexpr (kTile32) {
-      kivi_mma_tile32<kHd, kG, kBits>(st, qa, qm, kword, vsrc, j0, j_end);
+    if constexpr (kPass != kPass16) {
+      kivi_mma_tile32<kHd, kG, kBits, kPass == kPass32Split>(st, qa, qm, kword, vsrc, j0, j_end);
     } else {
       uint32_t kw[4][kHd * kBits / 128], vw[2][4][kHd * kBits / 256];
       KiviParam vp[2][4];
@@ -491,7 +502,7 @@ struct KiviQuery {
 };
 
 // The tensor-core pass with a tile's codes loaded into registers at the top of each tile.
-template <int kHd, int kG, int kBits, bool kTile32>
+template <int kHd, int kG, int kBits, int kPass>
 __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows, int64_t j_begin,
                                      int64_t j_end, uint32_t* qs) {
   constexpr int kKW = kHd * kBits / 128;  // K code words per lane and key (lane t's quarter of the row)
@@ -499,7 +510,7 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int g = st.g, t = st.t;
   const int64_t vblock = g * (kHd / 8) / h.group;  // the value block of lane g's dims
-  KiviQuery<kHd, kG, kBits, kTile32> query(g, t, q_rows, qs);
+  KiviQuery<kHd, kG, kBits, kPass> query(g, t, q_rows, qs);
   int64_t folded = -1;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
     uint32_t kw[4][kKW], vw[2][4][kVW];
@@ -591,7 +602,7 @@ struct KiviSlot {
 // The tensor-core pass with the warp's tiles copied by cp.async into its ring of kStages slots
 // (`ring`, KiviSlot<kHd, kBits>::kBytes each): kStages - 1 tiles are in flight while one is
 // computed from shared memory, without holding registers for them.
-template <int kHd, int kG, int kBits, int kStages, bool kTile32>
+template <int kHd, int kG, int kBits, int kStages, int kPass>
 __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows,
                                             int64_t j_begin, int64_t j_end, uint8_t* ring, int lane, uint32_t* qs) {
   using Slot = KiviSlot<kHd, kBits>;
@@ -609,7 +620,7 @@ __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviH
   };
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
-  KiviQuery<kHd, kG, kBits, kTile32> query(g, t, q_rows, qs);
+  KiviQuery<kHd, kG, kBits, kPass> query(g, t, q_rows, qs);
   for (int i = 0; i < tiles; ++i) {
     issue(i + kStages - 1);
     mma::cp_async_wait<kStages - 1>();
@@ -685,7 +696,7 @@ struct KiviElements {
 // bits on the H100, GQA 32k). kStages > 0 (tensor cores): the codes through a cp.async ring of
 // kStages tiles per warp in dynamic shared memory (mma_pass_kivi_staged), kivi_min_blocks() blocks per SM.
 constexpr int kivi_min_blocks(int stages) { return stages == 2 ? 3 : 2; }
-template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0, bool kTile32 = true>
+template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0, int kPass = kPass32>
 __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) : 1) kivi_attention_kernel(AttentionParams p) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
@@ -700,8 +711,8 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t hd = p.hd;
   __shared__ BlockShared<kEpl, kG> sh;
-  // KiviQuery's query fragments, lane-strided per warp (kTile32 tensor-core passes only).
-  constexpr int kQueryWords = kMma && kTile32 ? kKiviQueryWords<kHd> : 1;
+  // KiviQuery's query fragments, lane-strided per warp (32-key tensor-core passes only).
+  constexpr int kQueryWords = kMma && kPass != kPass16 ? kKiviQueryWords<kHd> : 1;
   __shared__ uint32_t kivi_qs[kWarps][kQueryWords][32];
   const bf16* q_rows = p.q + (b.t * p.heads + b.h0) * hd;
   const int64_t head = b.seq * p.kv_heads + b.kvh;  // (sequence, KV head)
@@ -737,11 +748,11 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
     if constexpr (kMma) {
       if constexpr (kStages > 0) {
         extern __shared__ __align__(16) uint8_t kivi_ring[];
-        mma_pass_kivi_staged<kHd, kG, kBits, kStages, kTile32>(
+        mma_pass_kivi_staged<kHd, kG, kBits, kStages, kPass>(
             s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
             kivi_ring + warp * kStages * KiviSlot<kHd, kBits>::kBytes, lane, &kivi_qs[warp][0][lane]);
       } else {
-        mma_pass_kivi<kHd, kG, kBits, kTile32>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
+        mma_pass_kivi<kHd, kG, kBits, kPass>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
                                                &kivi_qs[warp][0][lane]);
       }
       int64_t j0, j1;
@@ -766,21 +777,22 @@ void launch_generic(const AttentionParams& p, cudaStream_t stream) {
              dim3(32 * kWarps), 0, stream, p);
 }
 
-template <int kEpl, int kBits, bool kMma, int kStages, bool kTile32 = true>
+template <int kEpl, int kBits, bool kMma, int kStages, int kPass = kPass32>
 auto wide_kernel(int g) {
-  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages, kTile32>
-         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages, kTile32>
-                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages, kTile32>;
+  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages, kPass>
+         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages, kPass>
+                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages, kPass>;
 }
 
-// The tensor-core pass's tiles (KiviQuery): one softmax update per 32-key tile, or with
-// CTXLAB_KIVI_TILE=16 (read once) the former pass of one per 16 keys, for a same-call comparison.
-bool kivi_tile32() {
-  static const bool tile32 = [] {
+// The tensor-core pass (KiviPass): kPass32, or with CTXLAB_KIVI_TILE=16 / 32split (read once) a
+// former one, for a same-call comparison.
+int kivi_pass() {
+  static const int pass = [] {
     const char* e = std::getenv("CTXLAB_KIVI_TILE");
-    return !(e && std::string(e) == "16");
+    const std::string v = e ? e : "";
+    return v == "16" ? kPass16 : v == "32split" ? kPass32Split : kPass32;
   }();
-  return tile32;
+  return pass;
 }
 
 // Dynamic shared memory of the 4-bit tensor-core kernel with a ring of kStages tiles per warp.
@@ -792,20 +804,20 @@ constexpr size_t ring_smem() { return size_t(kWarps) * kStages * KiviSlot<32 * k
 // 2-tile ring per SM, 12 chunks for 32 heads; 2 of the 3-tile ring, 32 chunks for 8 GQA blocks). A
 // warp then has tens of tiles to stream instead of a few: MHA 32/32 at 32k, 2-tile ring, 92.8 us with
 // 12 chunks against 112.4 with the 64 of default_attention_splits (bench/RESULTS.md, kivifast).
-template <int kEpl, int kStages, bool kTile32>
+template <int kEpl, int kStages, int kPass>
 int ring_splits(const AttentionParams& p, int g) {
   if (p.kivi_stages >= 0 || p.n != 1 || p.seq_lens) return p.splits;
-  const void* kernel = reinterpret_cast<const void*>(wide_kernel<kEpl, 4, true, kStages, kTile32>(g));
+  const void* kernel = reinterpret_cast<const void*>(wide_kernel<kEpl, 4, true, kStages, kPass>(g));
   const int64_t wave = resident_blocks(kernel, 32 * kWarps, ring_smem<kEpl, kStages>());
   return int(std::clamp<int64_t>(wave / (p.heads / g), 1, p.splits));
 }
 
-template <int kEpl, int kBits, bool kMma = false, int kStages = 0, bool kTile32 = true>
+template <int kEpl, int kBits, bool kMma = false, int kStages = 0, int kPass = kPass32>
 void launch_wide(const AttentionParams& p, int g, cudaStream_t stream) {
   AttentionParams q = p;
   size_t smem = 0;
-  if constexpr (kStages > 0) smem = ring_smem<kEpl, kStages>(), q.splits = ring_splits<kEpl, kStages, kTile32>(p, g);
-  launch_pdl(wide_kernel<kEpl, kBits, kMma, kStages, kTile32>(g), dim3(unsigned(p.n * p.heads / g), unsigned(q.splits)),
+  if constexpr (kStages > 0) smem = ring_smem<kEpl, kStages>(), q.splits = ring_splits<kEpl, kStages, kPass>(p, g);
+  launch_pdl(wide_kernel<kEpl, kBits, kMma, kStages, kPass>(g), dim3(unsigned(p.n * p.heads / g), unsigned(q.splits)),
              dim3(32 * kWarps), smem, stream, q);
 }
 
@@ -837,12 +849,12 @@ int kivi_mma_stages(const AttentionParams& p, int epl) {
 }
 
 // The tensor-core kernel for `stages` (kivi_mma_stages >= 0).
-template <int kEpl, bool kTile32>
+template <int kEpl, int kPass>
 void launch_mma(const AttentionParams& p, int g, int stages, cudaStream_t stream) {
-  if (p.kivi.bits == 8) return launch_wide<kEpl, 8, true, 0, kTile32>(p, g, stream);
-  if (stages == 3) return launch_wide<kEpl, 4, true, 3, kTile32>(p, g, stream);
-  if (stages == 2) return launch_wide<kEpl, 4, true, 2, kTile32>(p, g, stream);
-  return launch_wide<kEpl, 4, true, 0, kTile32>(p, g, stream);
+  if (p.kivi.bits == 8) return launch_wide<kEpl, 8, true, 0, kPass>(p, g, stream);
+  if (stages == 3) return launch_wide<kEpl, 4, true, 3, kPass>(p, g, stream);
+  if (stages == 2) return launch_wide<kEpl, 4, true, 2, kPass>(p, g, stream);
+  return launch_wide<kEpl, 4, true, 0, kPass>(p, g, stream);
 }
 
 // head_dim <= 32 * kEpl with kEpl 2, 4 or 8: the tensor-core path (head_dim 64/128, 4 or 8 bits,
@@ -857,17 +869,23 @@ void launch_epl(const AttentionParams& p, cudaStream_t stream) {
   const bool wide = p.hd == 32 * kEpl && p.vectorized && (p.kivi.bits == 4 || p.kivi.bits == 8);
   if constexpr (kEpl <= 4) {
     const int stages = kivi_mma_stages(p, kEpl);
-    if (stages >= 0) return kivi_tile32() ? launch_mma<kEpl, true>(p, g, stages, stream) : launch_mma<kEpl, false>(p, g, stages, stream);
+    if (stages >= 0) {
+      switch (kivi_pass()) {
+        case kPass16: return launch_mma<kEpl, kPass16>(p, g, stages, stream);
+        case kPass32Split: return launch_mma<kEpl, kPass32Split>(p, g, stages, stream);
+        default: return launch_mma<kEpl, kPass32>(p, g, stages, stream);
+      }
+    }
   }
   if (wide && group % 8 == 0 && group % kivi_tile(32 * kEpl, g) == 0)
     return p.kivi.bits == 4 ? launch_wide<kEpl, 4>(p, g, stream) : launch_wide<kEpl, 8>(p, g, stream);
   launch_generic<kEpl>(p, stream);
 }
 
-template <int kEpl, bool kTile32>
+template <int kEpl, int kPass>
 int mma_splits(const AttentionParams& p, int g, int stages) {
-  if (stages == 3) return ring_splits<kEpl, 3, kTile32>(p, g);
-  if (stages == 2) return ring_splits<kEpl, 2, kTile32>(p, g);
+  if (stages == 3) return ring_splits<kEpl, 3, kPass>(p, g);
+  if (stages == 2) return ring_splits<kEpl, 2, kPass>(p, g);
   return p.splits;
 }
 
@@ -875,15 +893,16 @@ int mma_splits(const AttentionParams& p, int g, int stages) {
 
 int kivi_attention_splits(const AttentionParams& p) {
   const int g = grouped_heads(p);
-  const bool tile32 = kivi_tile32();
-  if (p.hd == 128) {
-    const int stages = kivi_mma_stages(p, 4);
-    return tile32 ? mma_splits<4, true>(p, g, stages) : mma_splits<4, false>(p, g, stages);
-  }
-  if (p.hd == 64) {
-    const int stages = kivi_mma_stages(p, 2);
-    return tile32 ? mma_splits<2, true>(p, g, stages) : mma_splits<2, false>(p, g, stages);
-  }
+  const auto splits = [&]<int kEpl>() {
+    const int stages = kivi_mma_stages(p, kEpl);
+    switch (kivi_pass()) {
+      case kPass16: return mma_splits<kEpl, kPass16>(p, g, stages);
+      case kPass32Split: return mma_splits<kEpl, kPass32Split>(p, g, stages);
+      default: return mma_splits<kEpl, kPass32>(p, g, stages);
+    }
+  };
+  if (p.hd == 128) return splits.template operator()<4>();
+  if (p.hd == 64) return splits.template operator()<2>();
   return p.splits;
 }
 
