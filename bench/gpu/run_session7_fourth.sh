@@ -18,4 +18,6 @@ for round in 1 2; do
   CTXLAB_KIVI_TILE=32split kivi_bench "GQA P hi+lo ($round)" --kv-heads 8 --kivi-bits 4,8
   CTXLAB_KIVI_TILE=16 kivi_bench "GQA 16-key ($round)" --kv-heads 8 --kivi-bits 4
 done
+kivi_bench "GQA P fp16 ring2" --kv-heads 8 --kivi-bits 4 --kivi-stages 2 --splits 32,40,48
+kivi_bench "GQA P fp16 ring3" --kv-heads 8 --kivi-bits 4 --kivi-stages 3 --splits 24,32
 bash bench/gpu/profile_kivi.sh
