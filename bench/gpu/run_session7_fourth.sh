@@ -10,7 +10,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 kivi_attention_checks "32-key tiles, P in fp16"
 kivi_engine_checks
 echo "== decode attention at 32k (label | layout | splits | K+V MB | us | ratio vs copy | time vs bf16 of the same split)"
-for round in 1 2; do
+for round in 1; do
   kivi_bench "MHA P fp16 ($round)" --kivi-bits 4,8
   CTXLAB_KIVI_TILE=32split kivi_bench "MHA P hi+lo ($round)" --kivi-bits 4
   CTXLAB_KIVI_TILE=16 kivi_bench "MHA 16-key ($round)" --kivi-bits 4
