@@ -17,8 +17,6 @@
 // mma_pass_kivi below (at 4 bits mma_pass_kivi_staged: the code tiles through a per-warp cp.async
 // ring in shared memory) and attention_mma.cuh's bf16 pass for the rest, on one MmaSoftmax.
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <type_traits>
 
 #include "core/cuda/cuda_check.h"
@@ -171,13 +169,14 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
 }
 
 // The tensor-core pass (attention_mma.cuh's lane roles) over whole tiles [j_begin, j_end) of
-// kKiviMmaTile quantized keys: a tile's K and V codes and value params are loaded at once (two mma
-// steps, one key group: groups are multiples of the tile), then per key group the query is folded
-// into the keys' params (A = fp16(q_d scale_d) in the order of the codes' dims, qm = sum_d q_d min_d),
-// so that S = A . codes + qm runs on the codes as exact fp16 integers. Codes become fp16 by
-// placing them in the mantissa of 1024 (lop3 for nibbles, prmt for bytes) and subtracting 1024;
-// values are then dequantized per (key, value block) with one fp16 FMA (lane g's dims lie in one
-// value block).
+// kKiviMmaTile quantized keys (one key group or part of one: groups are multiples of the tile). The
+// query's fp16 A fragments (times the softmax scale) are kept once per pass in shared memory; per
+// key group they are folded into the keys' params (A = fp16(q_d scale_d) in the order of the codes'
+// dims, one fp16 multiply per pair; qm = sum_d q_d min_d on the tensor cores), so that S = A . codes + qm runs on the codes
+// as exact fp16 integers. Codes become fp16 by placing them in the mantissa of 1024 (lop3 for
+// nibbles, prmt for bytes) and subtracting 1024; values are then dequantized per (key, value block)
+// with one fp16 FMA (lane g's dims lie in one value block). A tile's 32 scores make one softmax
+// update, and P goes into P.V in fp16.
 constexpr int kKiviMmaTile = 32;
 
 __device__ inline uint32_t h2_sub(uint32_t a, uint32_t b) {
@@ -257,58 +256,13 @@ struct KiviMmaCodes {
   }
 };
 
-// One key group's fold: qa[s] = the A fragment (a0, a2) of k step s, fp16(q_d scale_d) of head g in
-// the order of the codes' dims, and qm = sum_d q_d min_d (float32; every lane of head g gets it).
-// kp: the group's (min, scale) of lane t's quarter of the head, two channels' KiviParams per uint2
-// (global or shared memory).
-template <int kHd, int kG, int kBits, bool kGlobal>
-__device__ inline void kivi_fold(int g, int t, const bf16* q_rows, const uint2* kp, uint32_t (&qa)[kHd / 16][2],
-                                 float& qm) {
-  using Codes = KiviMmaCodes<kBits>;
-  constexpr int kKW = kHd * kBits / 128;
-  constexpr int kDW = 32 / kBits;  // dims per code word
-  float part = 0.f;
-  const bf16* qr = q_rows + g * kHd + t * (kHd / 4);
-#pragma unroll
-  for (int w = 0; w < kKW; ++w) {  // word w: dims kDW w .. kDW w + kDW - 1 of the lane's quarter
-    float q[kDW], mn[kDW], sc[kDW];
-    if (g < kG) {
-#pragma unroll
-      for (int i = 0; i < kDW / 2; ++i) {
-        const float2 qq = __bfloat1622float2(reinterpret_cast<const __nv_bfloat162*>(qr)[kDW / 2 * w + i]);
-        const uint2 x = kGlobal ? __ldg(kp + kDW / 2 * w + i) : kp[kDW / 2 * w + i];
-        const float2 p0 = param_float2(x.x), p1 = param_float2(x.y);
-        q[2 * i] = qq.x, q[2 * i + 1] = qq.y;
-        mn[2 * i] = p0.x, sc[2 * i] = p0.y, mn[2 * i + 1] = p1.x, sc[2 * i + 1] = p1.y;
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < kDW; ++i) q[i] = mn[i] = sc[i] = 0.f;
-    }
-#pragma unroll
-    for (int i = 0; i < kDW; ++i) part = fmaf(q[i], mn[i], part);
-#pragma unroll
-    for (int e = 0; e < Codes::kStepsPerWord; ++e) {
-      const int s = w * Codes::kStepsPerWord + e;
-      float v[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int d = Codes::k_dim(s, j) - kDW * w;
-        v[j] = q[d] * sc[d];
-      }
-      qa[s][0] = mma::pack_f16(v[0], v[1]), qa[s][1] = mma::pack_f16(v[2], v[3]);
-    }
-  }
-  part += __shfl_xor_sync(0xffffffffu, part, 1);
-  qm = part + __shfl_xor_sync(0xffffffffu, part, 2);
-}
-
 // P.V of one 16-key half of a tile: vw[r], vp[r] are the codes and value block params of keys 2t,
 // 2t + 1, 2t + 8, 2t + 9 of the half (r = 0..3), p_hi/p_lo P^T's B fragments of its two 8-key tiles.
-// kLow: P as a high and a low fp16 part (two mma per V tile, float32-precise weights), else P in fp16.
-template <int kHd, int kG, int kBits, bool kLow = true>
+// P in fp16 (one mma per V tile: the bf16 pass splits P into a high and a low part for float32-precise
+// weights; here the codes' quantization error is far larger than fp16's 2^-11).
+template <int kHd, int kG, int kBits>
 __device__ inline void kivi_pv_half(MmaSoftmax<kHd, kG>& st, const uint32_t (&vw)[4][kHd * kBits / 256],
-                                    const KiviParam (&vp)[4], const uint32_t (&p_hi)[2], const uint32_t (&p_lo)[2]) {
+                                    const KiviParam (&vp)[4], const uint32_t (&p)[2]) {
   using Codes = KiviMmaCodes<kBits>;
   // (scale, min) of the key pairs (2t, 2t + 1) and (2t + 8, 2t + 9); at 4 bits the odd dims' codes come times 16.
   // The params are fp16 already: pairs by byte permutes (mins: low halves, 0x5410; scales: high
@@ -326,41 +280,7 @@ __device__ inline void kivi_pv_half(MmaSoftmax<kHd, kG>& st, const uint32_t (&vw
     Codes::v_codes(vw[2], vw[3], i, lo23, hi23);
     const uint32_t a[4] = {h2_fma(lo01, s01, m01), h2_fma(hi01, s01h, m01), h2_fma(lo23, s23, m23),
                            h2_fma(hi23, s23h, m23)};
-    if constexpr (kLow) {
-      st.template accumulate<F16Mma>(i, a, p_hi, p_lo);
-    } else {
-      st.template accumulate_high<F16Mma>(i, a, p_hi);
-    }
-  }
-}
-
-// One tile of kKiviMmaTile keys from j0 into the softmax, given lane (g, t)'s codes: kw[n] of key
-// j0 + 8n + g (its quarter of the row), vw[hf][r] and vp[hf][r] of key j0 + 16 hf + 2t + (r & 1) +
-// 8 (r >> 1) (its eighth of the row and its value block's fp16 (min, scale)). One softmax update per
-// 16 keys (kivi_mma_tile32 makes one per tile).
-template <int kHd, int kG, int kBits>
-__device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
-                                     const uint32_t (&kw)[4][kHd * kBits / 128],
-                                     const uint32_t (&vw)[2][4][kHd * kBits / 256], const KiviParam (&vp)[2][4],
-                                     int64_t j0, int64_t j_end) {
-  using Codes = KiviMmaCodes<kBits>;
-  constexpr int kSteps = kHd / 16;
-#pragma unroll
-  for (int hf = 0; hf < 2; ++hf) {
-    float s[2][4] = {};
-#pragma unroll
-    for (int n = 0; n < 2; ++n)
-#pragma unroll
-      for (int k = 0; k < kSteps; ++k) {
-        uint32_t b0, b1;
-        Codes::k_fragment(kw[2 * hf + n][k / Codes::kStepsPerWord], k, b0, b1);
-        const uint32_t a[4] = {qa[k][0], 0u, qa[k][1], 0u};
-        F16Mma::mma(s[n], a, b0, b1);
-      }
-    const float sc[2][2] = {{s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}};
-    uint32_t p_hi[2], p_lo[2];
-    st.template update<F16Mma>(sc, j0 + 16 * hf, j_end, p_hi, p_lo);
-    kivi_pv_half<kHd, kG, kBits>(st, vw[hf], vp[hf], p_hi, p_lo);
+    st.template accumulate_high<F16Mma>(i, a, p);
   }
 }
 
@@ -368,19 +288,19 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
 template <int kHd>
 constexpr int kKiviQueryWords = kHd / 8;
 
-// Lane (g, t)'s query row as the A fragments (a0, a2) of every k step, fp16 in the order of the
-// codes' dims (KiviMmaCodes::k_dim), written once per pass to the lane's words qs[32 w] (w <
-// kKiviQueryWords: lane-strided, no bank conflicts); rows g >= kG are zero. bf16 values of magnitude
-// 2^-14 .. 65504 are exact in fp16.
+// Lane (g, t)'s query row times the softmax scale as the A fragments (a0, a2) of every k step, fp16
+// (one rounding of q_d scale) in the order of the codes' dims (KiviMmaCodes::k_dim), written once per
+// pass to the lane's words qs[32 w] (w < kKiviQueryWords: lane-strided, no bank conflicts); rows
+// g >= kG are zero. The scores come out scaled (MmaSoftmax::update's kWholeScaled).
 template <int kHd, int kG, int kBits>
-__device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, uint32_t* qs) {
+__device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, float scale, uint32_t* qs) {
   using Codes = KiviMmaCodes<kBits>;
   const bf16* qr = q_rows + (g < kG ? g : 0) * kHd + t * (kHd / 4);
 #pragma unroll
   for (int s = 0; s < kHd / 16; ++s) {
     float v[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) v[j] = g < kG ? __bfloat162float(qr[Codes::k_dim(s, j)]) : 0.f;
+    for (int j = 0; j < 4; ++j) v[j] = g < kG ? __bfloat162float(qr[Codes::k_dim(s, j)]) * scale : 0.f;
     qs[32 * (2 * s)] = mma::pack_f16(v[0], v[1]), qs[32 * (2 * s + 1)] = mma::pack_f16(v[2], v[3]);
   }
 }
@@ -390,7 +310,7 @@ __device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, ui
 // qm = sum_d q_d min_d by the tensor cores (A = the query, B = the mins in every column: lane (g, t)
 // gets head g's sum in d[0], no shuffles). kp: lane t's quarter of the group's KiviParams, two per uint2.
 template <int kHd, int kBits, bool kGlobal>
-__device__ inline void kivi_fold_fragments(const uint32_t* qs, const uint2* kp, uint32_t (&qa)[kHd / 16][2], float& qm) {
+__device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (&qa)[kHd / 16][2], float& qm) {
   using Codes = KiviMmaCodes<kBits>;
   const auto param = [&](int d) {  // the KiviParam (min low, scale high) of dim d of the quarter
     const uint2 x = kGlobal ? __ldg(kp + d / 2) : kp[d / 2];
@@ -413,14 +333,16 @@ __device__ inline void kivi_fold_fragments(const uint32_t* qs, const uint2* kp, 
   qm = d[0][0] + d[1][0];
 }
 
-// kivi_mma_tile with one softmax update per tile (kLow: P as a high and a low fp16 part, else in fp16:
-// half the P.V mma): the 32 keys' scores first (4 independent mma
-// chains of kHd / 16 steps; qm added after, so that they need not wait for the fold), then one update (one max, one correction of o) for
-// both 16-key halves of P.V. The codes come from the sources when needed: kword(n, w) = word w of
-// lane (g, t)'s K codes of key j0 + 8n + g, vsrc(hf, vw, vp) = kivi_pv_half's codes and params of
-// half hf (shared-memory reads late keep fewer registers live).
-template <int kHd, int kG, int kBits, bool kLow, class KWord, class VSource>
-__device__ inline void kivi_mma_tile32(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
+// One tile of kKiviMmaTile keys from j0 into the softmax with one update: the 32 keys' scores first
+// (4 independent mma chains of kHd / 16 steps, S = qa . codes; qm added after, so that they need not
+// wait for the fold), then one update (one max, one correction of o: a former pass of one per 16
+// keys took 0.49x of bf16 for MHA int4 at 32k against 0.45x, bench/RESULTS.md seventh session), then
+// P.V of both 16-key halves. The codes come from the sources when needed: kword(n, w) = word w of
+// lane (g, t)'s K codes of key j0 + 8n + g (its quarter of the row), vsrc(hf, vw, vp) = the codes
+// (its eighth of the row) and value block params of keys 16 hf + 2t, 2t + 1, 2t + 8, 2t + 9
+// (shared-memory reads late keep fewer registers live).
+template <int kHd, int kG, int kBits, class KWord, class VSource>
+__device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
                                        KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
   using Codes = KiviMmaCodes<kBits>;
   float s[4][4] = {};
@@ -443,66 +365,42 @@ __device__ inline void kivi_mma_tile32(MmaSoftmax<kHd, kG>& st, const uint32_t (
   }
   const float sc[4][2] = {
       {s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}, {s[2][0] + qm, s[2][1] + qm}, {s[3][0] + qm, s[3][1] + qm}};
-  uint32_t p_hi[4], p_lo[4];
-  st.template update<F16Mma, 4, kLow>(sc, j0, j_end, p_hi, p_lo);
+  uint32_t p[4], unused[4];
+  st.template update<F16Mma, 4, false, true>(sc, j0, j_end, p, unused);  // whole tiles, a scaled query
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     uint32_t vw[4][kHd * kBits / 256];
     KiviParam vp[4];
     vsrc(hf, vw, vp);
-    const uint32_t ph[2] = {p_hi[2 * hf], p_hi[2 * hf + 1]}, pl[2] = {p_lo[2 * hf], p_lo[2 * hf + 1]};
-    kivi_pv_half<kHd, kG, kBits, kLow>(st, vw, vp, ph, pl);
+    const uint32_t ph[2] = {p[2 * hf], p[2 * hf + 1]};
+    kivi_pv_half<kHd, kG, kBits>(st, vw, vp, ph);
   }
 }
 
-// The tensor-core passes a launch can take (kivi_pass(): CTXLAB_KIVI_TILE picks the former ones, kept
-// for same-call comparisons): 32-key tiles with P in fp16 (the default), with P as a high and a low
-// part, and the 16-key tiles of kivi_mma_tile.
-enum KiviPass : int { kPass16 = 0, kPass32Split = 1, kPass32 = 2 };
-
-// The query's side of the tensor-core pass, per key group and tile. 32-key passes: the query's fp16
-// fragments are written once to the lane's words of shared memory (qs), each group's fold is
-// kivi_fold_fragments and a tile makes one softmax update (kivi_mma_tile32); kPass16: kivi_fold and
-// kivi_mma_tile.
-template <int kHd, int kG, int kBits, int kPass>
+// The query's side of the tensor-core pass: its fp16 fragments (times the softmax scale) written
+// once per pass to the lane's words of shared memory (qs: kKiviQueryWords, 32 apart), then per key group the fold (qa, qm) and
+// per tile kivi_mma_tile.
+template <int kHd, int kG, int kBits>
 struct KiviQuery {
   uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
   float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
-  int g, t;
-  const bf16* q_rows;
-  uint32_t* qs;  // 32-key passes: the lane's kKiviQueryWords words, 32 apart
-  __device__ KiviQuery(int g_, int t_, const bf16* q, uint32_t* qs_) : g(g_), t(t_), q_rows(q), qs(qs_) {
-    if constexpr (kPass != kPass16) kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, qs);
+  const uint32_t* qs;
+  __device__ KiviQuery(int g, int t, const bf16* q_rows, float scale, uint32_t* qs_) : qs(qs_) {
+    kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, scale, qs_);
   }
   // kp: lane t's quarter of the group's key params (global memory with kGlobal, else shared).
   template <bool kGlobal>
   __device__ void fold(const uint2* kp) {
-    if constexpr (kPass != kPass16) {
-      kivi_fold_fragments<kHd, kBits, kGlobal>(qs, kp, qa, qm);
-    } else {
-      kivi_fold<kHd, kG, kBits, kGlobal>(g, t, q_rows, kp, qa, qm);
-    }
+    kivi_fold<kHd, kBits, kGlobal>(qs, kp, qa, qm);
   }
-  // A tile of keys j0 .. j0 + kKiviMmaTile - 1 from the sources of kivi_mma_tile32 (kword, vsrc).
   template <class KWord, class VSource>
   __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) const {
-    if constexpr (kPass != kPass16) {
-      kivi_mma_tile32<kHd, kG, kBits, kPass == kPass32Split>(st, qa, qm, kword, vsrc, j0, j_end);
-    } else {
-      uint32_t kw[4][kHd * kBits / 128], vw[2][4][kHd * kBits / 256];
-      KiviParam vp[2][4];
-#pragma unroll
-      for (int n = 0; n < 4; ++n)
-#pragma unroll
-        for (int w = 0; w < kHd * kBits / 128; ++w) kw[n][w] = kword(n, w);
-      vsrc(0, vw[0], vp[0]), vsrc(1, vw[1], vp[1]);
-      kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kw, vw, vp, j0, j_end);
-    }
+    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kword, vsrc, j0, j_end);
   }
 };
 
 // The tensor-core pass with a tile's codes loaded into registers at the top of each tile.
-template <int kHd, int kG, int kBits, int kPass>
+template <int kHd, int kG, int kBits>
 __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows, int64_t j_begin,
                                      int64_t j_end, uint32_t* qs) {
   constexpr int kKW = kHd * kBits / 128;  // K code words per lane and key (lane t's quarter of the row)
@@ -510,7 +408,7 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int g = st.g, t = st.t;
   const int64_t vblock = g * (kHd / 8) / h.group;  // the value block of lane g's dims
-  KiviQuery<kHd, kG, kBits, kPass> query(g, t, q_rows, qs);
+  KiviQuery<kHd, kG, kBits> query(g, t, q_rows, st.scale, qs);
   int64_t folded = -1;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
     uint32_t kw[4][kKW], vw[2][4][kVW];
@@ -602,7 +500,7 @@ struct KiviSlot {
 // The tensor-core pass with the warp's tiles copied by cp.async into its ring of kStages slots
 // (`ring`, KiviSlot<kHd, kBits>::kBytes each): kStages - 1 tiles are in flight while one is
 // computed from shared memory, without holding registers for them.
-template <int kHd, int kG, int kBits, int kStages, int kPass>
+template <int kHd, int kG, int kBits, int kStages>
 __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows,
                                             int64_t j_begin, int64_t j_end, uint8_t* ring, int lane, uint32_t* qs) {
   using Slot = KiviSlot<kHd, kBits>;
@@ -620,7 +518,7 @@ __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviH
   };
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
-  KiviQuery<kHd, kG, kBits, kPass> query(g, t, q_rows, qs);
+  KiviQuery<kHd, kG, kBits> query(g, t, q_rows, st.scale, qs);
   for (int i = 0; i < tiles; ++i) {
     issue(i + kStages - 1);
     mma::cp_async_wait<kStages - 1>();
@@ -696,7 +594,7 @@ struct KiviElements {
 // bits on the H100, GQA 32k). kStages > 0 (tensor cores): the codes through a cp.async ring of
 // kStages tiles per warp in dynamic shared memory (mma_pass_kivi_staged), kivi_min_blocks() blocks per SM.
 constexpr int kivi_min_blocks(int stages) { return stages == 2 ? 3 : 2; }
-template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0, int kPass = kPass32>
+template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0>
 __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) : 1) kivi_attention_kernel(AttentionParams p) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
@@ -711,8 +609,8 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t hd = p.hd;
   __shared__ BlockShared<kEpl, kG> sh;
-  // KiviQuery's query fragments, lane-strided per warp (32-key tensor-core passes only).
-  constexpr int kQueryWords = kMma && kPass != kPass16 ? kKiviQueryWords<kHd> : 1;
+  // KiviQuery's query fragments, lane-strided per warp (tensor-core passes only).
+  constexpr int kQueryWords = kMma ? kKiviQueryWords<kHd> : 1;
   __shared__ uint32_t kivi_qs[kWarps][kQueryWords][32];
   const bf16* q_rows = p.q + (b.t * p.heads + b.h0) * hd;
   const int64_t head = b.seq * p.kv_heads + b.kvh;  // (sequence, KV head)
@@ -748,11 +646,11 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
     if constexpr (kMma) {
       if constexpr (kStages > 0) {
         extern __shared__ __align__(16) uint8_t kivi_ring[];
-        mma_pass_kivi_staged<kHd, kG, kBits, kStages, kPass>(
+        mma_pass_kivi_staged<kHd, kG, kBits, kStages>(
             s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
             kivi_ring + warp * kStages * KiviSlot<kHd, kBits>::kBytes, lane, &kivi_qs[warp][0][lane]);
       } else {
-        mma_pass_kivi<kHd, kG, kBits, kPass>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
+        mma_pass_kivi<kHd, kG, kBits>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
                                                &kivi_qs[warp][0][lane]);
       }
       int64_t j0, j1;
@@ -777,22 +675,11 @@ void launch_generic(const AttentionParams& p, cudaStream_t stream) {
              dim3(32 * kWarps), 0, stream, p);
 }
 
-template <int kEpl, int kBits, bool kMma, int kStages, int kPass = kPass32>
+template <int kEpl, int kBits, bool kMma, int kStages>
 auto wide_kernel(int g) {
-  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages, kPass>
-         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages, kPass>
-                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages, kPass>;
-}
-
-// The tensor-core pass (KiviPass): kPass32, or with CTXLAB_KIVI_TILE=16 / 32split (read once) a
-// former one, for a same-call comparison.
-int kivi_pass() {
-  static const int pass = [] {
-    const char* e = std::getenv("CTXLAB_KIVI_TILE");
-    const std::string v = e ? e : "";
-    return v == "16" ? kPass16 : v == "32split" ? kPass32Split : kPass32;
-  }();
-  return pass;
+  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages>
+         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages>
+                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages>;
 }
 
 // Dynamic shared memory of the 4-bit tensor-core kernel with a ring of kStages tiles per warp.
@@ -804,20 +691,20 @@ constexpr size_t ring_smem() { return size_t(kWarps) * kStages * KiviSlot<32 * k
 // 2-tile ring per SM, 12 chunks for 32 heads; 2 of the 3-tile ring, 32 chunks for 8 GQA blocks). A
 // warp then has tens of tiles to stream instead of a few: MHA 32/32 at 32k, 2-tile ring, 92.8 us with
 // 12 chunks against 112.4 with the 64 of default_attention_splits (bench/RESULTS.md, kivifast).
-template <int kEpl, int kStages, int kPass>
+template <int kEpl, int kStages>
 int ring_splits(const AttentionParams& p, int g) {
   if (p.kivi_stages >= 0 || p.n != 1 || p.seq_lens) return p.splits;
-  const void* kernel = reinterpret_cast<const void*>(wide_kernel<kEpl, 4, true, kStages, kPass>(g));
+  const void* kernel = reinterpret_cast<const void*>(wide_kernel<kEpl, 4, true, kStages>(g));
   const int64_t wave = resident_blocks(kernel, 32 * kWarps, ring_smem<kEpl, kStages>());
   return int(std::clamp<int64_t>(wave / (p.heads / g), 1, p.splits));
 }
 
-template <int kEpl, int kBits, bool kMma = false, int kStages = 0, int kPass = kPass32>
+template <int kEpl, int kBits, bool kMma = false, int kStages = 0>
 void launch_wide(const AttentionParams& p, int g, cudaStream_t stream) {
   AttentionParams q = p;
   size_t smem = 0;
-  if constexpr (kStages > 0) smem = ring_smem<kEpl, kStages>(), q.splits = ring_splits<kEpl, kStages, kPass>(p, g);
-  launch_pdl(wide_kernel<kEpl, kBits, kMma, kStages, kPass>(g), dim3(unsigned(p.n * p.heads / g), unsigned(q.splits)),
+  if constexpr (kStages > 0) smem = ring_smem<kEpl, kStages>(), q.splits = ring_splits<kEpl, kStages>(p, g);
+  launch_pdl(wide_kernel<kEpl, kBits, kMma, kStages>(g), dim3(unsigned(p.n * p.heads / g), unsigned(q.splits)),
              dim3(32 * kWarps), smem, stream, q);
 }
 
@@ -848,15 +735,6 @@ int kivi_mma_stages(const AttentionParams& p, int epl) {
   return p.tensor_cores > 0 || (p.tensor_cores < 0 && (g > 1 || stages > 0)) ? stages : -1;
 }
 
-// The tensor-core kernel for `stages` (kivi_mma_stages >= 0).
-template <int kEpl, int kPass>
-void launch_mma(const AttentionParams& p, int g, int stages, cudaStream_t stream) {
-  if (p.kivi.bits == 8) return launch_wide<kEpl, 8, true, 0, kPass>(p, g, stream);
-  if (stages == 3) return launch_wide<kEpl, 4, true, 3, kPass>(p, g, stream);
-  if (stages == 2) return launch_wide<kEpl, 4, true, 2, kPass>(p, g, stream);
-  return launch_wide<kEpl, 4, true, 0, kPass>(p, g, stream);
-}
-
 // head_dim <= 32 * kEpl with kEpl 2, 4 or 8: the tensor-core path (head_dim 64/128, 4 or 8 bits,
 // groups of a multiple of kKiviMmaTile keys; kivi_mma_stages: p.tensor_cores 1, or -1 with several
 // query heads per block or through the ring; one head per block through registers measured slower
@@ -870,11 +748,10 @@ void launch_epl(const AttentionParams& p, cudaStream_t stream) {
   if constexpr (kEpl <= 4) {
     const int stages = kivi_mma_stages(p, kEpl);
     if (stages >= 0) {
-      switch (kivi_pass()) {
-        case kPass16: return launch_mma<kEpl, kPass16>(p, g, stages, stream);
-        case kPass32Split: return launch_mma<kEpl, kPass32Split>(p, g, stages, stream);
-        default: return launch_mma<kEpl, kPass32>(p, g, stages, stream);
-      }
+      if (p.kivi.bits == 8) return launch_wide<kEpl, 8, true>(p, g, stream);
+      if (stages == 3) return launch_wide<kEpl, 4, true, 3>(p, g, stream);
+      if (stages == 2) return launch_wide<kEpl, 4, true, 2>(p, g, stream);
+      return launch_wide<kEpl, 4, true>(p, g, stream);
     }
   }
   if (wide && group % 8 == 0 && group % kivi_tile(32 * kEpl, g) == 0)
@@ -882,27 +759,19 @@ void launch_epl(const AttentionParams& p, cudaStream_t stream) {
   launch_generic<kEpl>(p, stream);
 }
 
-template <int kEpl, int kPass>
-int mma_splits(const AttentionParams& p, int g, int stages) {
-  if (stages == 3) return ring_splits<kEpl, 3, kPass>(p, g);
-  if (stages == 2) return ring_splits<kEpl, 2, kPass>(p, g);
-  return p.splits;
-}
-
 }  // namespace
 
 int kivi_attention_splits(const AttentionParams& p) {
   const int g = grouped_heads(p);
-  const auto splits = [&]<int kEpl>() {
-    const int stages = kivi_mma_stages(p, kEpl);
-    switch (kivi_pass()) {
-      case kPass16: return mma_splits<kEpl, kPass16>(p, g, stages);
-      case kPass32Split: return mma_splits<kEpl, kPass32Split>(p, g, stages);
-      default: return mma_splits<kEpl, kPass32>(p, g, stages);
-    }
-  };
-  if (p.hd == 128) return splits.template operator()<4>();
-  if (p.hd == 64) return splits.template operator()<2>();
+  if (p.hd == 128) {
+    const int stages = kivi_mma_stages(p, 4);
+    if (stages == 3) return ring_splits<4, 3>(p, g);
+    if (stages == 2) return ring_splits<4, 2>(p, g);
+  } else if (p.hd == 64) {
+    const int stages = kivi_mma_stages(p, 2);
+    if (stages == 3) return ring_splits<2, 3>(p, g);
+    if (stages == 2) return ring_splits<2, 2>(p, g);
+  }
   return p.splits;
 }
 
