@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# (Its CTXLAB_KIVI_TILE comparisons need the passes main had up to commit 0b44605; since then the
+# 32-key tiles with P in fp16 are the only tensor-core KIVI pass and the switch is gone.)
 # The seventh 2026-12-06 session's fourth call (< 200 s): KIVI's 32-key tensor-core tiles with P in fp16
 # (one P.V mma per V tile; the default) against P as a high and a low part (CTXLAB_KIVI_TILE=32split)
 # and the 16-key tiles (CTXLAB_KIVI_TILE=16), in one call: gpu_attention_test's KIVI cases and the KIVI

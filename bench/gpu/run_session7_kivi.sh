@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# (Its CTXLAB_KIVI_TILE comparisons need the passes main had up to commit 0b44605; since then the
+# 32-key tiles with P in fp16 are the only tensor-core KIVI pass and the switch is gone.)
 # The seventh 2026-12-06 session's second call (< 480 s):
 #  1. KIVI tensor-core tiles with one softmax update per 32 keys, the query's fp16 fragments kept in
 #     shared memory and qm summed by the tensor cores (KiviQuery, the default) against the former pass

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# (Its CTXLAB_KIVI_TILE comparisons need the passes main had up to commit 0b44605; since then the
+# 32-key tiles with P in fp16 are the only tensor-core KIVI pass and the switch is gone.)
 # The seventh 2026-12-06 session's third call (< 300 s): KIVI's 32-key tiles with qm summed in two mma
 # chains and added after the scores (off the scores' critical path): gpu_attention_test's KIVI cases,
 # issue 8's decode attention at 32k against the 16-key tiles (CTXLAB_KIVI_TILE=16) in the same call,

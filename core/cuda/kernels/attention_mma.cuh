@@ -69,17 +69,15 @@ struct MmaSoftmax {
   // s[n][i] = q_g . k of key j0 + 8n + 2t + i (keys >= end and heads >= kG are masked), rescales o
   // and returns P^T's B fragments (keys 2t, 2t + 1 of each 8, head g) as a high and (kLow) a low
   // part in Mma's type (without kLow p_lo is left as it is: accumulate_high takes P rounded to Mma's type).
-  // kWholeScaled: the scores come times `scale` already (the query was scaled) and every key is
-  // below end (whole tiles): only heads >= kG are masked.
-  template <class Mma, int kN, bool kLow = true, bool kWholeScaled = false>
+  template <class Mma, int kN, bool kLow = true>
   __device__ void update(const float (&s)[kN][2], int64_t j0, int64_t end, uint32_t (&p_hi)[kN], uint32_t (&p_lo)[kN]) {
     float x[kN][2], mx = m;
 #pragma unroll
     for (int n = 0; n < kN; ++n)
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
-        const bool valid = g < kG && (kWholeScaled || j0 + 8 * n + 2 * t + i < end);
-        x[n][i] = valid ? (kWholeScaled ? s[n][i] : s[n][i] * scale) : -INFINITY;
+        const bool valid = g < kG && j0 + 8 * n + 2 * t + i < end;
+        x[n][i] = valid ? s[n][i] * scale : -INFINITY;
         mx = fmaxf(mx, x[n][i]);
       }
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));

@@ -170,9 +170,9 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
 
 // The tensor-core pass (attention_mma.cuh's lane roles) over whole tiles [j_begin, j_end) of
 // kKiviMmaTile quantized keys (one key group or part of one: groups are multiples of the tile). The
-// query's fp16 A fragments (times the softmax scale) are kept once per pass in shared memory; per
-// key group they are folded into the keys' params (A = fp16(q_d scale_d) in the order of the codes'
-// dims, one fp16 multiply per pair; qm = sum_d q_d min_d on the tensor cores), so that S = A . codes + qm runs on the codes
+// query's fp16 A fragments are kept once per pass in shared memory; per key group they are folded
+// into the keys' params (A = fp16(q_d scale_d) in the order of the codes' dims, one fp16 multiply
+// per pair; qm = sum_d q_d min_d on the tensor cores), so that S = A . codes + qm runs on the codes
 // as exact fp16 integers. Codes become fp16 by placing them in the mantissa of 1024 (lop3 for
 // nibbles, prmt for bytes) and subtracting 1024; values are then dequantized per (key, value block)
 // with one fp16 FMA (lane g's dims lie in one value block). A tile's 32 scores make one softmax
@@ -288,19 +288,21 @@ __device__ inline void kivi_pv_half(MmaSoftmax<kHd, kG>& st, const uint32_t (&vw
 template <int kHd>
 constexpr int kKiviQueryWords = kHd / 8;
 
-// Lane (g, t)'s query row times the softmax scale as the A fragments (a0, a2) of every k step, fp16
-// (one rounding of q_d scale) in the order of the codes' dims (KiviMmaCodes::k_dim), written once per
-// pass to the lane's words qs[32 w] (w < kKiviQueryWords: lane-strided, no bank conflicts); rows
-// g >= kG are zero. The scores come out scaled (MmaSoftmax::update's kWholeScaled).
+// Lane (g, t)'s query row as the A fragments (a0, a2) of every k step, fp16 in the order of the
+// codes' dims (KiviMmaCodes::k_dim), written once per pass to the lane's words qs[32 w] (w <
+// kKiviQueryWords: lane-strided, no bank conflicts); rows g >= kG are zero. bf16 values of magnitude
+// 2^-14 .. 65504 are exact in fp16. (Scaling the query by the softmax scale here instead of the
+// scores, and no key mask for whole tiles, measured no faster and one more rounding: 85.7-86.0 against
+// 84.3 us, worst error 0.0046 against 0.0039; bench/RESULTS.md, seventh session.)
 template <int kHd, int kG, int kBits>
-__device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, float scale, uint32_t* qs) {
+__device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, uint32_t* qs) {
   using Codes = KiviMmaCodes<kBits>;
   const bf16* qr = q_rows + (g < kG ? g : 0) * kHd + t * (kHd / 4);
 #pragma unroll
   for (int s = 0; s < kHd / 16; ++s) {
     float v[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) v[j] = g < kG ? __bfloat162float(qr[Codes::k_dim(s, j)]) * scale : 0.f;
+    for (int j = 0; j < 4; ++j) v[j] = g < kG ? __bfloat162float(qr[Codes::k_dim(s, j)]) : 0.f;
     qs[32 * (2 * s)] = mma::pack_f16(v[0], v[1]), qs[32 * (2 * s + 1)] = mma::pack_f16(v[2], v[3]);
   }
 }
@@ -366,7 +368,7 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
   const float sc[4][2] = {
       {s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}, {s[2][0] + qm, s[2][1] + qm}, {s[3][0] + qm, s[3][1] + qm}};
   uint32_t p[4], unused[4];
-  st.template update<F16Mma, 4, false, true>(sc, j0, j_end, p, unused);  // whole tiles, a scaled query
+  st.template update<F16Mma, 4, false>(sc, j0, j_end, p, unused);
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     uint32_t vw[4][kHd * kBits / 256];
@@ -377,16 +379,16 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
   }
 }
 
-// The query's side of the tensor-core pass: its fp16 fragments (times the softmax scale) written
-// once per pass to the lane's words of shared memory (qs: kKiviQueryWords, 32 apart), then per key group the fold (qa, qm) and
+// The query's side of the tensor-core pass: its fp16 fragments written once per pass to the lane's
+// words of shared memory (qs: kKiviQueryWords, 32 apart), then per key group the fold (qa, qm) and
 // per tile kivi_mma_tile.
 template <int kHd, int kG, int kBits>
 struct KiviQuery {
   uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
   float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
   const uint32_t* qs;
-  __device__ KiviQuery(int g, int t, const bf16* q_rows, float scale, uint32_t* qs_) : qs(qs_) {
-    kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, scale, qs_);
+  __device__ KiviQuery(int g, int t, const bf16* q_rows, uint32_t* qs_) : qs(qs_) {
+    kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, qs_);
   }
   // kp: lane t's quarter of the group's key params (global memory with kGlobal, else shared).
   template <bool kGlobal>
@@ -408,7 +410,7 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int g = st.g, t = st.t;
   const int64_t vblock = g * (kHd / 8) / h.group;  // the value block of lane g's dims
-  KiviQuery<kHd, kG, kBits> query(g, t, q_rows, st.scale, qs);
+  KiviQuery<kHd, kG, kBits> query(g, t, q_rows, qs);
   int64_t folded = -1;
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
     uint32_t kw[4][kKW], vw[2][4][kVW];
@@ -518,7 +520,7 @@ __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviH
   };
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
-  KiviQuery<kHd, kG, kBits> query(g, t, q_rows, st.scale, qs);
+  KiviQuery<kHd, kG, kBits> query(g, t, q_rows, qs);
   for (int i = 0; i < tiles; ++i) {
     issue(i + kStages - 1);
     mma::cp_async_wait<kStages - 1>();
