@@ -257,7 +257,7 @@ struct KiviMmaCodes {
 };
 
 // P.V of one 16-key half of a tile: vw[r], vp[r] are the codes and value block params of keys 2t,
-// 2t + 1, 2t + 8, 2t + 9 of the half (r = 0..3), p_hi/p_lo P^T's B fragments of its two 8-key tiles.
+// 2t + 1, 2t + 8, 2t + 9 of the half (r = 0..3), p P^T's B fragments of its two 8-key tiles.
 // P in fp16 (one mma per V tile: the bf16 pass splits P into a high and a low part for float32-precise
 // weights; here the codes' quantization error is far larger than fp16's 2^-11).
 template <int kHd, int kG, int kBits>
@@ -425,7 +425,7 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
         load_words(h.v_codes + j * kRowBytes + g * (4 * kVW), vw[hf][r]);
         vp[hf][r] = __ldg(h.v_params + j * h.value_blocks + vblock);
       }
-    const int64_t G = j0 / h.group;  // warp-uniform: the shuffles below see every lane
+    const int64_t G = j0 / h.group;  // warp-uniform: the fold's mma needs every lane
     if (G != folded) {
       folded = G;
       query.template fold<true>(reinterpret_cast<const uint2*>(h.k_params + G * kHd + t * (kHd / 4)));
