@@ -84,14 +84,19 @@ kivi_engine_checks() {
   grep -E "FAILED|Failure|PASSED|tests ran" "$OUT/gpu_engine_test.txt" | head -8
 }
 
+# An earlier ctxlab build carried as .device/NAME.xz, to time it in the same call: `unpack_ctxlab NAME`
+# puts it at .device/bin/NAME (run it with CTXLAB_PROG=NAME kivi_bench ...).
+unpack_ctxlab() { .device/run exec true && xz -dc ".device/$1.xz" > ".device/bin/$1" && chmod +x ".device/bin/$1"; }
+
 # Decode attention at 32k: `kivi_bench LABEL FLAGS...` runs ctxlab bench gpu-attention with the flags and
-# prints "label | layout | splits | K+V MB | us | ratio vs copy | time vs bf16 of the same split" rows.
+# prints "label | layout | splits | K+V MB | us | ratio vs copy | time vs bf16 of the same split" rows
+# (CTXLAB_PROG: another bundled ctxlab, unpack_ctxlab).
 kivi_bench_runs=0
 kivi_bench() {
   local label=$1; shift
   kivi_bench_runs=$((kivi_bench_runs + 1))
   local log="$OUT/bench_$kivi_bench_runs.txt"
-  timeout 30 .device/run ctxlab bench gpu-attention --context 32768 --copy-mib 512 "$@" > "$log" 2>&1
+  timeout 30 .device/run "${CTXLAB_PROG:-ctxlab}" bench gpu-attention --context 32768 --copy-mib 512 "$@" > "$log" 2>&1
   echo "  rc $? ($label)"
   grep -m1 "copy bandwidth" "$log" | sed 's/.*copy bandwidth/  copy/'
   grep "^| [0-9]" "$log" | awk -F'|' -v l="$label" '{printf "%s |%s|%s|%s|%s|%s|%s\n", l, $4, $5, $6, $9, $11, $12}'

@@ -17,6 +17,8 @@
 // mma_pass_kivi below (at 4 bits mma_pass_kivi_staged: the code tiles through a per-warp cp.async
 // ring in shared memory) and attention_mma.cuh's bf16 pass for the rest, on one MmaSoftmax.
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "core/cuda/cuda_check.h"
@@ -227,32 +229,49 @@ struct KiviMmaCodes {
       return 4 * s + j;
     }
   }
-  // k step s's B fragment from lane t's word s / kStepsPerWord of the key row.
+  // k step s's B fragment from lane t's word s / kStepsPerWord of the key row. kBiased: the codes
+  // as fp16 1024 + c (b0) and 1024 + kHiScale c (b1), for a query whose a2 dims come divided by kHiScale.
+  template <bool kBiased = false>
   __device__ static void k_fragment(uint32_t w, int s, uint32_t& b0, uint32_t& b1) {
-    if constexpr (kBits == 4) {
+    if constexpr (kBiased && kBits == 4) {
       const uint32_t x = s % 2 ? w >> 8 : w;
-      b0 = h2_sub((x & 0x000f000fu) | kF16x2Of1024, kF16x2Of1024);       // nibbles 0, 4 (2, 6)
-      b1 = h2_fma((x & 0x00f000f0u) | kF16x2Of1024, 0x2c002c00u, 0xd400d400u);  // 16 c / 16 - 64 of nibbles 1, 5 (3, 7)
+      b0 = mma::and_or<0x000f000fu, kF16x2Of1024>(x), b1 = mma::and_or<0x00f000f0u, kF16x2Of1024>(x);
+    } else if constexpr (kBiased) {
+      b0 = mma::prmt(w, 0x64646464u, 0x4140), b1 = mma::prmt(w, 0x64646464u, 0x4342);
+    } else if constexpr (kBits == 4) {
+      const uint32_t x = s % 2 ? w >> 8 : w;
+      b0 = h2_sub(mma::and_or<0x000f000fu, kF16x2Of1024>(x), kF16x2Of1024);       // nibbles 0, 4 (2, 6)
+      b1 = h2_fma(mma::and_or<0x00f000f0u, kF16x2Of1024>(x), 0x2c002c00u, 0xd400d400u);  // 16 c / 16 - 64 of nibbles 1, 5 (3, 7)
     } else {
       b0 = h2_sub(mma::prmt(w, 0x64646464u, 0x4140), kF16x2Of1024);  // bytes 0, 1
       b1 = h2_sub(mma::prmt(w, 0x64646464u, 0x4342), kF16x2Of1024);  // bytes 2, 3
     }
   }
-  // V^T tile i's codes of dims 2i (lo) and 2i + 1 (hi) of keys (a, b) as fp16 pairs: lo = (c_a, c_b),
-  // hi = (c_a, c_b) times 16 at 4 bits (the caller scales by scale / 16).
+  // The odd dims' codes come times kHiScale (4 bits: the high nibble in place); kMid: the codes' midpoint.
+  static constexpr float kHiScale = kBits == 4 ? 16.f : 1.f;
+  static constexpr float kMid = kBits == 4 ? 8.f : 128.f;
+  // V^T tile i's codes of dims 2i (lo) and 2i + 1 (hi) of keys (a, b) as fp16 pairs biased by 1024:
+  // lo = 1024 + (c_a, c_b), hi = 1024 + kHiScale (c_a, c_b).
   template <int kW>
-  __device__ static void v_codes(const uint32_t (&wa)[kW], const uint32_t (&wb)[kW], int i, uint32_t& lo, uint32_t& hi) {
+  __device__ static void v_codes_biased(const uint32_t (&wa)[kW], const uint32_t (&wb)[kW], int i, uint32_t& lo,
+                                        uint32_t& hi) {
     if constexpr (kBits == 4) {  // byte i holds dims 2i (low nibble) and 2i + 1
       const uint32_t k = uint32_t(i % 4);
       const uint32_t x = mma::prmt(wa[i / 4], wb[i / 4], k | (k << 4) | ((4 + k) << 8) | ((4 + k) << 12));
-      lo = h2_sub((x & 0x000f000fu) | kF16x2Of1024, kF16x2Of1024);
-      hi = h2_sub((x & 0x00f000f0u) | kF16x2Of1024, kF16x2Of1024);
+      lo = mma::and_or<0x000f000fu, kF16x2Of1024>(x);
+      hi = mma::and_or<0x00f000f0u, kF16x2Of1024>(x);
     } else {  // bytes 2i and 2i + 1
       const uint32_t k = uint32_t(2 * (i % 2));
       const uint32_t y = mma::prmt(wa[i / 2], wb[i / 2], k | ((k + 1) << 4) | ((4 + k) << 8) | ((5 + k) << 12));
-      lo = h2_sub(mma::prmt(y, 0x64646464u, 0x4240), kF16x2Of1024);
-      hi = h2_sub(mma::prmt(y, 0x64646464u, 0x4341), kF16x2Of1024);
+      lo = mma::prmt(y, 0x64646464u, 0x4240);
+      hi = mma::prmt(y, 0x64646464u, 0x4341);
     }
+  }
+  // The same without the bias: lo = (c_a, c_b), hi = kHiScale (c_a, c_b) (the caller scales by scale / kHiScale).
+  template <int kW>
+  __device__ static void v_codes(const uint32_t (&wa)[kW], const uint32_t (&wb)[kW], int i, uint32_t& lo, uint32_t& hi) {
+    v_codes_biased(wa, wb, i, lo, hi);
+    lo = h2_sub(lo, kF16x2Of1024), hi = h2_sub(hi, kF16x2Of1024);
   }
 };
 
@@ -284,6 +303,36 @@ __device__ inline void kivi_pv_half(MmaSoftmax<kHd, kG>& st, const uint32_t (&vw
   }
 }
 
+// P.V of one 16-key half of a tile with one query head (kG 1), where P^T's B fragments have 7 idle
+// columns: column b < 4 takes P times the scale of value block b, column 4 + b P times its midpoint
+// (min + kMid scale), so that the codes go into the mma as they are (biased by 1024, no fp16 FMA per
+// pair) and o's column b holds sum_k P_k scale_kb (1024 + c_k) for the dims of block b. acc (A = all
+// ones) gathers the per-column sums of B: column b's sum_k P_k scale_kb for the bias, column 4 + b's
+// sum_k P_k mid_kb (KiviQuery::finish_columns puts them together). Lane (g, t): p P^T's B fragments
+// of head 0 (keys 2t, 2t + 1 and 2t + 8, 2t + 9 of the half), vp the params of its column's block.
+template <int kHd, int kBits>
+__device__ inline void kivi_pv_half_columns(MmaSoftmax<kHd, 1>& st, float (&acc)[4],
+                                            const uint32_t (&vw)[4][kHd * kBits / 256], const KiviParam (&vp)[4],
+                                            const uint32_t (&p)[2]) {
+  using Codes = KiviMmaCodes<kBits>;
+  const auto column = [&](KiviParam a, KiviParam b) {  // (scale_a, scale_b) or (mid_a, mid_b)
+    const uint32_t sc = __byte_perm(h2_bits(a), h2_bits(b), 0x7632), mn = __byte_perm(h2_bits(a), h2_bits(b), 0x5410);
+    constexpr uint32_t kMidPair = Codes::kMid == 8.f ? 0x48004800u : 0x58005800u;  // fp16 8 or 128
+    return st.g < 4 ? sc : h2_fma(sc, kMidPair, mn);
+  };
+  const uint32_t b[2] = {h2_mul(p[0], column(vp[0], vp[1])), h2_mul(p[1], column(vp[2], vp[3]))};
+  constexpr uint32_t kOnes[4] = {0x3c003c00u, 0x3c003c00u, 0x3c003c00u, 0x3c003c00u};  // fp16 1
+  F16Mma::mma(acc, kOnes, b[0], b[1]);
+#pragma unroll
+  for (int i = 0; i < kHd / 16; ++i) {
+    uint32_t lo01, hi01, lo23, hi23;
+    Codes::v_codes_biased(vw[0], vw[1], i, lo01, hi01);
+    Codes::v_codes_biased(vw[2], vw[3], i, lo23, hi23);
+    const uint32_t a[4] = {lo01, hi01, lo23, hi23};
+    st.template accumulate_high<F16Mma>(i, a, b);
+  }
+}
+
 // Words of the query's fp16 A fragments a lane keeps in shared memory (KiviQuery): 2 per k step.
 template <int kHd>
 constexpr int kKiviQueryWords = kHd / 8;
@@ -294,16 +343,18 @@ constexpr int kKiviQueryWords = kHd / 8;
 // 2^-14 .. 65504 are exact in fp16. (Scaling the query by the softmax scale here instead of the
 // scores, and no key mask for whole tiles, measured no faster and one more rounding: 85.7-86.0 against
 // 84.3 us, worst error 0.0046 against 0.0039; bench/RESULTS.md, seventh session.)
-template <int kHd, int kG, int kBits>
+// kBiased: a2's dims (the codes' b1, kHiScale times the code) divided by kHiScale.
+template <int kHd, int kG, int kBits, bool kBiased>
 __device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, uint32_t* qs) {
   using Codes = KiviMmaCodes<kBits>;
   const bf16* qr = q_rows + (g < kG ? g : 0) * kHd + t * (kHd / 4);
+  constexpr float kHi = kBiased ? 1.f / Codes::kHiScale : 1.f;
 #pragma unroll
   for (int s = 0; s < kHd / 16; ++s) {
     float v[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) v[j] = g < kG ? __bfloat162float(qr[Codes::k_dim(s, j)]) : 0.f;
-    qs[32 * (2 * s)] = mma::pack_f16(v[0], v[1]), qs[32 * (2 * s + 1)] = mma::pack_f16(v[2], v[3]);
+    qs[32 * (2 * s)] = mma::pack_f16(v[0], v[1]), qs[32 * (2 * s + 1)] = mma::pack_f16(v[2] * kHi, v[3] * kHi);
   }
 }
 
@@ -311,14 +362,16 @@ __device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, ui
 // times the group's key scales (one fp16 multiply per pair, rounded once, as fp16(q_d scale_d)), and
 // qm = sum_d q_d min_d by the tensor cores (A = the query, B = the mins in every column: lane (g, t)
 // gets head g's sum in d[0], no shuffles). kp: lane t's quarter of the group's KiviParams, two per uint2.
-template <int kHd, int kBits, bool kGlobal>
+// kBiased (codes biased by 1024, kivi_query_fragments' a2 divided by kHiScale): qm less 1024 sum_d qa_d
+// over the fp16 qa the scores use, by the tensor cores (B = 1024 in every column), so that the bias cancels.
+template <int kHd, int kBits, bool kGlobal, bool kBiased>
 __device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (&qa)[kHd / 16][2], float& qm) {
   using Codes = KiviMmaCodes<kBits>;
   const auto param = [&](int d) {  // the KiviParam (min low, scale high) of dim d of the quarter
     const uint2 x = kGlobal ? __ldg(kp + d / 2) : kp[d / 2];
     return d % 2 ? x.y : x.x;
   };
-  float d[2][4] = {};  // even and odd k steps: two chains of mma
+  float d[2][4] = {}, bias[2][4] = {};  // even and odd k steps: two chains of mma each
 #pragma unroll
   for (int s = 0; s < kHd / 16; ++s) {
     uint32_t q[2], mn[2];
@@ -329,10 +382,16 @@ __device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (
       qa[s][r] = h2_mul(q[r], mma::prmt(a, b, 0x7632));  // scales: the high halves
       mn[r] = mma::prmt(a, b, 0x5410);                    // mins: the low halves
     }
+    constexpr float kHi = kBiased ? KiviMmaCodes<kBits>::kHiScale : 1.f;  // a2's mins: q / kHiScale given
     const uint32_t a4[4] = {q[0], 0u, q[1], 0u};
-    F16Mma::mma(d[s % 2], a4, mn[0], mn[1]);
+    F16Mma::mma(d[s % 2], a4, mn[0], kBiased && kHi != 1.f ? h2_mul(mn[1], kHi == 16.f ? 0x4c004c00u : 0x3c003c00u) : mn[1]);
+    if constexpr (kBiased) {
+      const uint32_t aq[4] = {qa[s][0], 0u, qa[s][1], 0u};
+      F16Mma::mma(bias[s % 2], aq, kF16x2Of1024, kF16x2Of1024);
+    }
   }
   qm = d[0][0] + d[1][0];
+  if constexpr (kBiased) qm -= bias[0][0] + bias[1][0];
 }
 
 // One tile of kKiviMmaTile keys from j0 into the softmax with one update: the 32 keys' scores first
@@ -343,9 +402,10 @@ __device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (
 // lane (g, t)'s K codes of key j0 + 8n + g (its quarter of the row), vsrc(hf, vw, vp) = the codes
 // (its eighth of the row) and value block params of keys 16 hf + 2t, 2t + 1, 2t + 8, 2t + 9
 // (shared-memory reads late keep fewer registers live).
-template <int kHd, int kG, int kBits, class KWord, class VSource>
+// kColumns (kG 1): P.V by kivi_pv_half_columns, into o's columns and acc.
+template <int kHd, int kG, int kBits, bool kColumns, class KWord, class VSource>
 __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
-                                       KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
+                                       float (&acc)[4], KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
   using Codes = KiviMmaCodes<kBits>;
   float s[4][4] = {};
 #pragma unroll
@@ -360,7 +420,7 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
 #pragma unroll
       for (int n = 0; n < 4; ++n) {
         uint32_t b0, b1;
-        Codes::k_fragment(kw[n], k, b0, b1);
+        Codes::template k_fragment<kColumns>(kw[n], k, b0, b1);
         F16Mma::mma(s[n], a, b0, b1);
       }
     }
@@ -368,50 +428,104 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
   const float sc[4][2] = {
       {s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}, {s[2][0] + qm, s[2][1] + qm}, {s[3][0] + qm, s[3][1] + qm}};
   uint32_t p[4], unused[4];
-  st.template update<F16Mma, 4, false>(sc, j0, j_end, p, unused);
+  const float correction = st.template update<F16Mma, 4, false>(sc, j0, j_end, p, unused);
+  if constexpr (kColumns) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[e] *= correction, p[e] = __shfl_sync(0xffffffffu, p[e], st.t);  // head 0's P
+  }
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     uint32_t vw[4][kHd * kBits / 256];
     KiviParam vp[4];
     vsrc(hf, vw, vp);
     const uint32_t ph[2] = {p[2 * hf], p[2 * hf + 1]};
-    kivi_pv_half<kHd, kG, kBits>(st, vw, vp, ph);
+    if constexpr (kColumns) {
+      kivi_pv_half_columns<kHd, kBits>(st, acc, vw, vp, ph);
+    } else {
+      kivi_pv_half<kHd, kG, kBits>(st, vw, vp, ph);
+    }
   }
 }
 
 // The query's side of the tensor-core pass: its fp16 fragments written once per pass to the lane's
 // words of shared memory (qs: kKiviQueryWords, 32 apart), then per key group the fold (qa, qm) and
 // per tile kivi_mma_tile.
-template <int kHd, int kG, int kBits>
+// kColumns (one head): P.V in o's columns (kivi_pv_half_columns); the lane's value-param block is then
+// its column's, and finish_columns brings o back to the one-column layout at the end of the pass.
+template <int kHd, int kG, int kBits, bool kColumns>
 struct KiviQuery {
+  static_assert(!kColumns || kG == 1);
   uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
   float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
+  float acc[4] = {};         // kColumns: kivi_pv_half_columns' sums of B's columns
   const uint32_t* qs;
   __device__ KiviQuery(int g, int t, const bf16* q_rows, uint32_t* qs_) : qs(qs_) {
-    kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, qs_);
+    kivi_query_fragments<kHd, kG, kBits, kColumns>(g, t, q_rows, qs_);
+  }
+  // The value-param block lane g reads: its column's with kColumns (scales or midpoints of block g mod 4),
+  // else the block of its own dims.
+  __device__ static int value_block(int g, int64_t group, int64_t value_blocks) {
+    if constexpr (kColumns) return int(std::min<int64_t>(g & 3, value_blocks - 1));
+    return int(g * (kHd / 8) / group);
+  }
+  // kColumns, after the pass's last tile: o[i] rows g and g + 8 (dims 2i, 2i + 1 of lane g's eighth,
+  // in value block b) are column b's sums minus the bias, plus the midpoint column's, in column 0.
+  __device__ void finish_columns(MmaSoftmax<kHd, kG>& st, int64_t group) {
+    if constexpr (kColumns) {
+      using Codes = KiviMmaCodes<kBits>;
+      const int b = int(st.g * (kHd / 8) / group), src = 4 * st.g + (b >> 1);
+      const bool odd = b & 1;
+      const float s = __shfl_sync(0xffffffffu, odd ? acc[1] : acc[0], src);      // sum P scale
+      const float mid = __shfl_sync(0xffffffffu, odd ? acc[1] : acc[0], src + 2);  // sum P mid
+      constexpr float kLoBias = 1024.f + Codes::kMid, kHiBias = 1024.f + Codes::kHiScale * Codes::kMid;
+#pragma unroll
+      for (int i = 0; i < kHd / 16; ++i) {
+        const float lo = __shfl_sync(0xffffffffu, odd ? st.o[i][1] : st.o[i][0], src);
+        const float hi = __shfl_sync(0xffffffffu, odd ? st.o[i][3] : st.o[i][2], src);
+        st.o[i][0] = st.t == 0 ? fmaf(-kLoBias, s, lo) + mid : 0.f;
+        st.o[i][2] = st.t == 0 ? fmaf(-kHiBias, s, hi) * (1.f / Codes::kHiScale) + mid : 0.f;
+        st.o[i][1] = st.o[i][3] = 0.f;
+      }
+    }
   }
   // kp: lane t's quarter of the group's key params (global memory with kGlobal, else shared).
   template <bool kGlobal>
   __device__ void fold(const uint2* kp) {
-    kivi_fold<kHd, kBits, kGlobal>(qs, kp, qa, qm);
+    kivi_fold<kHd, kBits, kGlobal, kColumns>(qs, kp, qa, qm);
   }
   template <class KWord, class VSource>
-  __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) const {
-    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kword, vsrc, j0, j_end);
+  __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
+    kivi_mma_tile<kHd, kG, kBits, kColumns>(st, qa, qm, acc, kword, vsrc, j0, j_end);
+  }
+};
+
+// The key groups of consecutive tiles from key j_begin (a multiple of kKiviMmaTile), without a
+// division per tile: whether the tile starts its group (a tile that is a pass's first folds too) and
+// the group's index.
+struct GroupWalk {
+  int phase, per;  // the tile's index within its group, tiles per group
+  int64_t group;
+  __device__ GroupWalk(int64_t j_begin, int64_t group_keys)
+      : phase(int(j_begin / kKiviMmaTile % (group_keys / kKiviMmaTile))), per(int(group_keys / kKiviMmaTile)),
+        group(j_begin / group_keys) {}
+  __device__ bool starts() const { return phase == 0; }
+  __device__ void next() {
+    if (++phase == per) phase = 0, ++group;
   }
 };
 
 // The tensor-core pass with a tile's codes loaded into registers at the top of each tile.
-template <int kHd, int kG, int kBits>
+template <int kHd, int kG, int kBits, bool kColumns>
 __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows, int64_t j_begin,
                                      int64_t j_end, uint32_t* qs) {
   constexpr int kKW = kHd * kBits / 128;  // K code words per lane and key (lane t's quarter of the row)
   constexpr int kVW = kHd * kBits / 256;  // V code words per lane and key (lane g's eighth)
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int g = st.g, t = st.t;
-  const int64_t vblock = g * (kHd / 8) / h.group;  // the value block of lane g's dims
-  KiviQuery<kHd, kG, kBits> query(g, t, q_rows, qs);
-  int64_t folded = -1;
+  using Query = KiviQuery<kHd, kG, kBits, kColumns>;
+  const int64_t vblock = Query::value_block(g, h.group, h.value_blocks);
+  Query query(g, t, q_rows, qs);
+  GroupWalk folds(j_begin, h.group);
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
     uint32_t kw[4][kKW], vw[2][4][kVW];
     KiviParam vp[2][4];
@@ -425,11 +539,9 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
         load_words(h.v_codes + j * kRowBytes + g * (4 * kVW), vw[hf][r]);
         vp[hf][r] = __ldg(h.v_params + j * h.value_blocks + vblock);
       }
-    const int64_t G = j0 / h.group;  // warp-uniform: the fold's mma needs every lane
-    if (G != folded) {
-      folded = G;
-      query.template fold<true>(reinterpret_cast<const uint2*>(h.k_params + G * kHd + t * (kHd / 4)));
-    }
+    if (j0 == j_begin || folds.starts())  // warp-uniform: the fold's mma needs every lane
+      query.template fold<true>(reinterpret_cast<const uint2*>(h.k_params + folds.group * kHd + t * (kHd / 4)));
+    folds.next();
     const auto kword = [&](int n, int w) { return kw[n][w]; };
     const auto vsrc = [&](int hf, uint32_t (&v)[4][kVW], KiviParam (&p)[4]) {
 #pragma unroll
@@ -441,6 +553,7 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
     };
     query.tile(st, kword, vsrc, j0, j_end);
   }
+  if (j_begin < j_end) query.finish_columns(st, h.group);
 }
 
 // One warp's ring slot: a tile's K codes, V codes (rows of kRowBytes, their 16-byte chunks XOR-
@@ -461,40 +574,39 @@ struct KiviSlot {
   static_assert(kChunks >= 2 && (kChunks & (kChunks - 1)) == 0);
   // Byte b of key row k in a code tile.
   __device__ static int at(int k, int b) { return k * kRowBytes + ((((b >> 4) ^ (k >> 1)) & (kChunks - 1)) << 4) + (b & 15); }
-  // Copies the tile of keys j0 .. j0 + kKiviMmaTile - 1 (and with key_params the group's key params).
-  __device__ static void issue(uint8_t* slot, const KiviHead& h, int64_t j0, bool key_params, int lane) {
-    const uint8_t* kc = h.k_codes + j0 * kRowBytes;
-    const uint8_t* vc = h.v_codes + j0 * kRowBytes;
+  // A lane's offsets in a slot, so that every read and copy of a tile is the lane's offset plus a
+  // constant. With at most 4 chunks per row, the swizzle of key 8n + k (k < 8) or 16a + 8b + k is
+  // that of k: the constant's key bits lie above the chunk mask after the shift.
+  static_assert(kChunks <= 4, "lane offsets: rows of at most 4 chunks (4 bits, head_dim <= 128)");
+  static constexpr int kKW = kHd * kBits / 128;  // K code words per lane and key (lane t's quarter)
+  static constexpr int kVW = kHd * kBits / 256;  // V code words per lane and key (lane g's eighth)
+  struct Lane {
+    int k_word;  // word 0 of lane (g, t)'s K codes of key g: key 8n + g's word w is at k_word + 8n rows + 4w
+    int v_word;  // lane g's V codes of key 2t: key 2t + d's (d = 0, 1, 8, 9, 16, ...) are d rows further
+    int copy;    // the 16-byte chunk lane l copies first: its i-th is 512 i further (32 chunks apart)
+  };
+  __device__ static Lane lane_offsets(int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    return {at(g, t * (4 * kKW)), kCodeBytes + at(2 * t, g * (4 * kVW)), at(lane / kChunks, (lane % kChunks) * 16)};
+  }
+  // Copies the tile of keys j0 .. j0 + kKiviMmaTile - 1 (and with key_params the params of key group `group`).
+  __device__ static void issue(uint8_t* slot, const KiviHead& h, int64_t j0, bool key_params, int64_t group,
+                               const Lane& o, int lane) {
+    const uint8_t* kc = h.k_codes + j0 * kRowBytes + lane * 16;
+    const uint8_t* vc = h.v_codes + j0 * kRowBytes + lane * 16;
+    const uint32_t dst = mma::smem_addr(slot + o.copy);
 #pragma unroll
-    for (int c = lane; c < kKiviMmaTile * kChunks; c += 32) {
-      const int dst = at(c / kChunks, (c % kChunks) * 16);
-      mma::cp_async_16(mma::smem_addr(slot + dst), kc + c * 16, 16);
-      mma::cp_async_16(mma::smem_addr(slot + kCodeBytes + dst), vc + c * 16, 16);
+    for (int i = 0; i < kKiviMmaTile * kChunks / 32; ++i) {
+      mma::cp_async_16(dst + 512 * i, kc + 512 * i, 16);
+      mma::cp_async_16(dst + kCodeBytes + 512 * i, vc + 512 * i, 16);
     }
     const uint8_t* vp = reinterpret_cast<const uint8_t*>(h.v_params + j0 * h.value_blocks);
-    for (int c = lane; c < kKiviMmaTile * kParam / 16 * int(h.value_blocks); c += 32)
-      mma::cp_async_16(mma::smem_addr(slot + kVParams + c * 16), vp + c * 16, 16);
+    if (lane < kKiviMmaTile * kParam / 16 * int(h.value_blocks))  // value_blocks <= 4: one chunk per lane
+      mma::cp_async_16(mma::smem_addr(slot + kVParams + lane * 16), vp + lane * 16, 16);
     if (key_params) {
-      const uint8_t* kp = reinterpret_cast<const uint8_t*>(h.k_params + j0 / h.group * kHd);
+      const uint8_t* kp = reinterpret_cast<const uint8_t*>(h.k_params + group * kHd);
 #pragma unroll
       for (int c = lane; c < kHd * kParam / 16; c += 32) mma::cp_async_16(mma::smem_addr(slot + kKParams + c * 16), kp + c * 16, 16);
-    }
-  }
-  // kN words from byte b of key row k (within one 16-byte chunk, or whole chunks).
-  template <int kN>
-  __device__ static void words(const uint8_t* tile, int k, int b, uint32_t (&w)[kN]) {
-    if constexpr (kN % 4 == 0) {
-#pragma unroll
-      for (int i = 0; i < kN / 4; ++i) {
-        const uint4 x = *reinterpret_cast<const uint4*>(tile + at(k, b + 16 * i));
-        w[4 * i] = x.x, w[4 * i + 1] = x.y, w[4 * i + 2] = x.z, w[4 * i + 3] = x.w;
-      }
-    } else if constexpr (kN == 2) {
-      const uint2 x = *reinterpret_cast<const uint2*>(tile + at(k, b));
-      w[0] = x.x, w[1] = x.y;
-    } else {
-      static_assert(kN == 1);
-      w[0] = *reinterpret_cast<const uint32_t*>(tile + at(k, b));
     }
   }
 };
@@ -502,50 +614,66 @@ struct KiviSlot {
 // The tensor-core pass with the warp's tiles copied by cp.async into its ring of kStages slots
 // (`ring`, KiviSlot<kHd, kBits>::kBytes each): kStages - 1 tiles are in flight while one is
 // computed from shared memory, without holding registers for them.
-template <int kHd, int kG, int kBits, int kStages>
+template <int kHd, int kG, int kBits, int kStages, bool kColumns>
 __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows,
                                             int64_t j_begin, int64_t j_end, uint8_t* ring, int lane, uint32_t* qs) {
   using Slot = KiviSlot<kHd, kBits>;
-  constexpr int kKW = kHd * kBits / 128;
-  constexpr int kVW = kHd * kBits / 256;
+  constexpr int kKW = Slot::kKW, kVW = Slot::kVW;
   const int g = st.g, t = st.t;
-  const int vblock = int(g * (kHd / 8) / h.group);
+  using Query = KiviQuery<kHd, kG, kBits, kColumns>;
   const int vb = int(h.value_blocks);
+  const int vp_lane = 2 * t * vb + Query::value_block(g, h.group, h.value_blocks);  // key 2t's value param
+  const typename Slot::Lane lo = Slot::lane_offsets(lane);
   const int tiles = int((j_end - j_begin) / kKiviMmaTile);
-  // Tile i starts a key group the warp has not folded yet (groups are whole tiles).
-  const auto starts_group = [&](int i) { return i == 0 || (j_begin + int64_t(i) * kKiviMmaTile) % h.group == 0; };
+  // One walk for the copies, one for the folds.
+  GroupWalk copies(j_begin, h.group), folds = copies;
+  int copy_stage = 0;  // the ring slot of the next tile issued
   const auto issue = [&](int i) {
-    if (i < tiles) Slot::issue(ring + (i % kStages) * Slot::kBytes, h, j_begin + int64_t(i) * kKiviMmaTile, starts_group(i), lane);
+    if (i < tiles) {
+      Slot::issue(ring + copy_stage * Slot::kBytes, h, j_begin + int64_t(i) * kKiviMmaTile, i == 0 || copies.starts(),
+                  copies.group, lo, lane);
+      copies.next();
+    }
+    copy_stage = copy_stage + 1 == kStages ? 0 : copy_stage + 1;
     mma::cp_async_commit();  // an empty group past the end keeps the count of pending groups uniform
   };
 #pragma unroll
   for (int i = 0; i < kStages - 1; ++i) issue(i);
-  KiviQuery<kHd, kG, kBits> query(g, t, q_rows, qs);
+  Query query(g, t, q_rows, qs);
+  int stage = 0;  // the ring slot of tile i
   for (int i = 0; i < tiles; ++i) {
     issue(i + kStages - 1);
     mma::cp_async_wait<kStages - 1>();
     __syncwarp();
-    const uint8_t* slot = ring + (i % kStages) * Slot::kBytes;
-    if (starts_group(i)) query.template fold<false>(reinterpret_cast<const uint2*>(slot + Slot::kKParams) + t * (kHd / 8));
-    // The codes are read from the slot where the tile's maths needs them.
+    const uint8_t* slot = ring + stage * Slot::kBytes;
+    stage = stage + 1 == kStages ? 0 : stage + 1;
+    if (i == 0 || folds.starts()) query.template fold<false>(reinterpret_cast<const uint2*>(slot + Slot::kKParams) + t * (kHd / 8));
+    folds.next();
+    // The codes are read from the slot where the tile's maths needs them, at the lane's offsets.
     const auto kword = [&](int n, int w) {
-      uint32_t x[1];
-      Slot::words(slot, 8 * n + g, t * (4 * kKW) + 4 * w, x);
-      return x[0];
+      return *reinterpret_cast<const uint32_t*>(slot + lo.k_word + 8 * n * Slot::kRowBytes + 4 * w);
     };
-    const KiviParam* vps = reinterpret_cast<const KiviParam*>(slot + Slot::kVParams);
+    const KiviParam* vps = reinterpret_cast<const KiviParam*>(slot + Slot::kVParams) + vp_lane;
     const auto vsrc = [&](int hf, uint32_t (&v)[4][kVW], KiviParam (&p)[4]) {
 #pragma unroll
       for (int r = 0; r < 4; ++r) {
-        const int k = 16 * hf + 2 * t + (r & 1) + 8 * (r >> 1);
-        Slot::words(slot + Slot::kCodeBytes, k, g * (4 * kVW), v[r]);
-        p[r] = vps[k * vb + vblock];
+        const int d = 16 * hf + (r & 1) + 8 * (r >> 1);  // key 2t + d
+        const uint8_t* src = slot + lo.v_word + d * Slot::kRowBytes;
+        if constexpr (kVW == 2) {
+          const uint2 x = *reinterpret_cast<const uint2*>(src);
+          v[r][0] = x.x, v[r][1] = x.y;
+        } else {
+          static_assert(kVW == 1);
+          v[r][0] = *reinterpret_cast<const uint32_t*>(src);
+        }
+        p[r] = vps[d * vb];
       }
     };
     query.tile(st, kword, vsrc, j_begin + int64_t(i) * kKiviMmaTile, j_end);
     __syncwarp();  // every lane is done with the slot before the next iteration refills it
   }
   mma::cp_async_wait<0>();
+  if (tiles > 0) query.finish_columns(st, h.group);
 }
 
 // K/V elements for warp_keys_strided: keys below qlen dequantized from the codes (any bits,
@@ -596,7 +724,7 @@ struct KiviElements {
 // bits on the H100, GQA 32k). kStages > 0 (tensor cores): the codes through a cp.async ring of
 // kStages tiles per warp in dynamic shared memory (mma_pass_kivi_staged), kivi_min_blocks() blocks per SM.
 constexpr int kivi_min_blocks(int stages) { return stages == 2 ? 3 : 2; }
-template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0>
+template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0, bool kColumns = kG == 1>
 __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) : 1) kivi_attention_kernel(AttentionParams p) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
@@ -648,11 +776,11 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
     if constexpr (kMma) {
       if constexpr (kStages > 0) {
         extern __shared__ __align__(16) uint8_t kivi_ring[];
-        mma_pass_kivi_staged<kHd, kG, kBits, kStages>(
+        mma_pass_kivi_staged<kHd, kG, kBits, kStages, kColumns>(
             s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
             kivi_ring + warp * kStages * KiviSlot<kHd, kBits>::kBytes, lane, &kivi_qs[warp][0][lane]);
       } else {
-        mma_pass_kivi<kHd, kG, kBits>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
+        mma_pass_kivi<kHd, kG, kBits, kColumns>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
                                                &kivi_qs[warp][0][lane]);
       }
       int64_t j0, j1;
@@ -677,11 +805,21 @@ void launch_generic(const AttentionParams& p, cudaStream_t stream) {
              dim3(32 * kWarps), 0, stream, p);
 }
 
+// MEASUREMENT SWITCH (to be removed once timed): CTXLAB_KIVI_COLUMNS=0 runs one head's P.V the former way.
+bool kivi_columns() {
+  static const bool on = [] {
+    const char* e = std::getenv("CTXLAB_KIVI_COLUMNS");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
 template <int kEpl, int kBits, bool kMma, int kStages>
 auto wide_kernel(int g) {
-  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages>
-         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages>
-                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages>;
+  if (g == 4) return kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages>;
+  if (g == 2) return kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages>;
+  if (kMma && !kivi_columns()) return kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages, false>;
+  return kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages>;
 }
 
 // Dynamic shared memory of the 4-bit tensor-core kernel with a ring of kStages tiles per warp.

@@ -66,6 +66,16 @@ __device__ __forceinline__ uint32_t prmt(uint32_t a, uint32_t b, uint32_t sel) {
   return d;
 }
 
+// (a & mask) | bits in one LOP3. Written as C++ `&` and `|` with two immediates, ptxas emits two LOP3s
+// (each SASS LOP3 takes one immediate): 128 extra instructions per 32-key KIVI tile at 4 bits
+// (Nsight Compute's source counters, bench/RESULTS.md eighth session).
+template <uint32_t kMask, uint32_t kBits>
+__device__ __forceinline__ uint32_t and_or(uint32_t a) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xea;\n" : "=r"(d) : "r"(a), "n"(kMask), "n"(kBits));
+  return d;
+}
+
 // Two floats as one register of bf16 (lo in the low half), rounded to nearest.
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
