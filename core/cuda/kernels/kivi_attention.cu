@@ -17,8 +17,6 @@
 // mma_pass_kivi below (at 4 bits mma_pass_kivi_staged: the code tiles through a per-warp cp.async
 // ring in shared memory) and attention_mma.cuh's bf16 pass for the rest, on one MmaSoftmax.
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <type_traits>
 
 #include "core/cuda/cuda_check.h"
@@ -175,10 +173,13 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
 // query's fp16 A fragments are kept once per pass in shared memory; per key group they are folded
 // into the keys' params (A = fp16(q_d scale_d) in the order of the codes' dims, one fp16 multiply
 // per pair; qm = sum_d q_d min_d on the tensor cores), so that S = A . codes + qm runs on the codes
-// as exact fp16 integers. Codes become fp16 by placing them in the mantissa of 1024 (lop3 for
+// as exact fp16 integers. Codes become fp16 by placing them in the mantissa of 1024 (one lop3 for
 // nibbles, prmt for bytes) and subtracting 1024; values are then dequantized per (key, value block)
-// with one fp16 FMA (lane g's dims lie in one value block). A tile's 32 scores make one softmax
-// update, and P goes into P.V in fp16.
+// with one fp16 FMA (lane g's dims lie in one value block). With one query head per block the codes
+// stay biased by 1024 instead: the fold takes the bias out of qm, and P.V moves the value params into
+// P^T's idle columns (kivi_pv_half_columns). A tile's 32 scores make one softmax update, and P goes
+// into P.V in fp16. A lane's shared-memory reads and copies are its offsets plus constants
+// (KiviSlot::Lane) and key groups are walked without divisions (GroupWalk).
 constexpr int kKiviMmaTile = 32;
 
 __device__ inline uint32_t h2_sub(uint32_t a, uint32_t b) {
@@ -402,11 +403,13 @@ __device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (
 // lane (g, t)'s K codes of key j0 + 8n + g (its quarter of the row), vsrc(hf, vw, vp) = the codes
 // (its eighth of the row) and value block params of keys 16 hf + 2t, 2t + 1, 2t + 8, 2t + 9
 // (shared-memory reads late keep fewer registers live).
-// kColumns (kG 1): P.V by kivi_pv_half_columns, into o's columns and acc.
-template <int kHd, int kG, int kBits, bool kColumns, class KWord, class VSource>
+// With one head (kG 1) the codes go in biased by 1024 (KiviQuery's kColumns): P.V by
+// kivi_pv_half_columns, into o's columns and acc.
+template <int kHd, int kG, int kBits, class KWord, class VSource>
 __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
                                        float (&acc)[4], KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
   using Codes = KiviMmaCodes<kBits>;
+  constexpr bool kColumns = kG == 1;
   float s[4][4] = {};
 #pragma unroll
   for (int w = 0; w < kHd * kBits / 128; ++w) {
@@ -450,11 +453,14 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
 // The query's side of the tensor-core pass: its fp16 fragments written once per pass to the lane's
 // words of shared memory (qs: kKiviQueryWords, 32 apart), then per key group the fold (qa, qm) and
 // per tile kivi_mma_tile.
-// kColumns (one head): P.V in o's columns (kivi_pv_half_columns); the lane's value-param block is then
-// its column's, and finish_columns brings o back to the one-column layout at the end of the pass.
-template <int kHd, int kG, int kBits, bool kColumns>
+// kColumns (one head, kG 1): the codes biased by 1024 on both sides (kivi_query_fragments, kivi_fold,
+// KiviMmaCodes::k_fragment) and P.V in o's columns (kivi_pv_half_columns): fewer instructions per tile
+// than the fp16 subtraction and FMA per code pair the grouped heads take (H100, MHA 32/32 at 32k,
+// bench/RESULTS.md eighth session). The lane's value-param block is then its column's, and
+// finish_columns brings o back to the one-column layout at the end of the pass.
+template <int kHd, int kG, int kBits>
 struct KiviQuery {
-  static_assert(!kColumns || kG == 1);
+  static constexpr bool kColumns = kG == 1;
   uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
   float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
   float acc[4] = {};         // kColumns: kivi_pv_half_columns' sums of B's columns
@@ -495,7 +501,7 @@ struct KiviQuery {
   }
   template <class KWord, class VSource>
   __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
-    kivi_mma_tile<kHd, kG, kBits, kColumns>(st, qa, qm, acc, kword, vsrc, j0, j_end);
+    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, acc, kword, vsrc, j0, j_end);
   }
 };
 
@@ -515,14 +521,14 @@ struct GroupWalk {
 };
 
 // The tensor-core pass with a tile's codes loaded into registers at the top of each tile.
-template <int kHd, int kG, int kBits, bool kColumns>
+template <int kHd, int kG, int kBits>
 __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows, int64_t j_begin,
                                      int64_t j_end, uint32_t* qs) {
   constexpr int kKW = kHd * kBits / 128;  // K code words per lane and key (lane t's quarter of the row)
   constexpr int kVW = kHd * kBits / 256;  // V code words per lane and key (lane g's eighth)
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int g = st.g, t = st.t;
-  using Query = KiviQuery<kHd, kG, kBits, kColumns>;
+  using Query = KiviQuery<kHd, kG, kBits>;
   const int64_t vblock = Query::value_block(g, h.group, h.value_blocks);
   Query query(g, t, q_rows, qs);
   GroupWalk folds(j_begin, h.group);
@@ -614,13 +620,13 @@ struct KiviSlot {
 // The tensor-core pass with the warp's tiles copied by cp.async into its ring of kStages slots
 // (`ring`, KiviSlot<kHd, kBits>::kBytes each): kStages - 1 tiles are in flight while one is
 // computed from shared memory, without holding registers for them.
-template <int kHd, int kG, int kBits, int kStages, bool kColumns>
+template <int kHd, int kG, int kBits, int kStages>
 __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows,
                                             int64_t j_begin, int64_t j_end, uint8_t* ring, int lane, uint32_t* qs) {
   using Slot = KiviSlot<kHd, kBits>;
   constexpr int kKW = Slot::kKW, kVW = Slot::kVW;
   const int g = st.g, t = st.t;
-  using Query = KiviQuery<kHd, kG, kBits, kColumns>;
+  using Query = KiviQuery<kHd, kG, kBits>;
   const int vb = int(h.value_blocks);
   const int vp_lane = 2 * t * vb + Query::value_block(g, h.group, h.value_blocks);  // key 2t's value param
   const typename Slot::Lane lo = Slot::lane_offsets(lane);
@@ -724,7 +730,7 @@ struct KiviElements {
 // bits on the H100, GQA 32k). kStages > 0 (tensor cores): the codes through a cp.async ring of
 // kStages tiles per warp in dynamic shared memory (mma_pass_kivi_staged), kivi_min_blocks() blocks per SM.
 constexpr int kivi_min_blocks(int stages) { return stages == 2 ? 3 : 2; }
-template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0, bool kColumns = kG == 1>
+template <int kEpl, bool kWide, int kG, int kBits, bool kMma = false, int kStages = 0>
 __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) : 1) kivi_attention_kernel(AttentionParams p) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
@@ -776,11 +782,11 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
     if constexpr (kMma) {
       if constexpr (kStages > 0) {
         extern __shared__ __align__(16) uint8_t kivi_ring[];
-        mma_pass_kivi_staged<kHd, kG, kBits, kStages, kColumns>(
+        mma_pass_kivi_staged<kHd, kG, kBits, kStages>(
             s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
             kivi_ring + warp * kStages * KiviSlot<kHd, kBits>::kBytes, lane, &kivi_qs[warp][0][lane]);
       } else {
-        mma_pass_kivi<kHd, kG, kBits, kColumns>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
+        mma_pass_kivi<kHd, kG, kBits>(s, h, q_rows, b.begin + t0 * kTile, b.begin + t1 * kTile,
                                                &kivi_qs[warp][0][lane]);
       }
       int64_t j0, j1;
@@ -805,21 +811,11 @@ void launch_generic(const AttentionParams& p, cudaStream_t stream) {
              dim3(32 * kWarps), 0, stream, p);
 }
 
-// MEASUREMENT SWITCH (to be removed once timed): CTXLAB_KIVI_COLUMNS=0 runs one head's P.V the former way.
-bool kivi_columns() {
-  static const bool on = [] {
-    const char* e = std::getenv("CTXLAB_KIVI_COLUMNS");
-    return !(e && std::string(e) == "0");
-  }();
-  return on;
-}
-
 template <int kEpl, int kBits, bool kMma, int kStages>
 auto wide_kernel(int g) {
-  if (g == 4) return kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages>;
-  if (g == 2) return kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages>;
-  if (kMma && !kivi_columns()) return kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages, false>;
-  return kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages>;
+  return g == 4   ? kivi_attention_kernel<kEpl, true, 4, kBits, kMma, kStages>
+         : g == 2 ? kivi_attention_kernel<kEpl, true, 2, kBits, kMma, kStages>
+                  : kivi_attention_kernel<kEpl, true, 1, kBits, kMma, kStages>;
 }
 
 // Dynamic shared memory of the 4-bit tensor-core kernel with a ring of kStages tiles per warp.
