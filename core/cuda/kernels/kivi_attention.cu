@@ -455,8 +455,10 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
 // per tile kivi_mma_tile.
 // kColumns (one head, kG 1): the codes biased by 1024 on both sides (kivi_query_fragments, kivi_fold,
 // KiviMmaCodes::k_fragment) and P.V in o's columns (kivi_pv_half_columns): fewer instructions per tile
-// than the fp16 subtraction and FMA per code pair the grouped heads take (H100, MHA 32/32 at 32k,
-// bench/RESULTS.md eighth session). The lane's value-param block is then its column's, and
+// than the fp16 subtraction and FMA per code pair the grouped heads take, in the same time (H100, MHA
+// 32/32 at 32k: 72.4 against 72.2 us, bench/RESULTS.md eighth session; the pass is bound by its
+// dependency chains there, and the one-head path may go back to the grouped heads' form once that can
+// be tested on a GPU). The lane's value-param block is then its column's, and
 // finish_columns brings o back to the one-column layout at the end of the pass.
 template <int kHd, int kG, int kBits>
 struct KiviQuery {
