@@ -230,27 +230,29 @@ struct KiviMmaCodes {
       return 4 * s + j;
     }
   }
-  // k step s's B fragment from lane t's word s / kStepsPerWord of the key row. kBiased: the codes
-  // as fp16 1024 + c (b0) and 1024 + kHiScale c (b1), for a query whose a2 dims come divided by kHiScale.
-  template <bool kBiased = false>
-  __device__ static void k_fragment(uint32_t w, int s, uint32_t& b0, uint32_t& b1) {
-    if constexpr (kBiased && kBits == 4) {
-      const uint32_t x = s % 2 ? w >> 8 : w;
-      b0 = mma::and_or<0x000f000fu, kF16x2Of1024>(x), b1 = mma::and_or<0x00f000f0u, kF16x2Of1024>(x);
-    } else if constexpr (kBiased) {
-      b0 = mma::prmt(w, 0x64646464u, 0x4140), b1 = mma::prmt(w, 0x64646464u, 0x4342);
-    } else if constexpr (kBits == 4) {
-      const uint32_t x = s % 2 ? w >> 8 : w;
-      b0 = h2_sub(mma::and_or<0x000f000fu, kF16x2Of1024>(x), kF16x2Of1024);       // nibbles 0, 4 (2, 6)
-      b1 = h2_fma(mma::and_or<0x00f000f0u, kF16x2Of1024>(x), 0x2c002c00u, 0xd400d400u);  // 16 c / 16 - 64 of nibbles 1, 5 (3, 7)
-    } else {
-      b0 = h2_sub(mma::prmt(w, 0x64646464u, 0x4140), kF16x2Of1024);  // bytes 0, 1
-      b1 = h2_sub(mma::prmt(w, 0x64646464u, 0x4342), kF16x2Of1024);  // bytes 2, 3
-    }
-  }
   // The odd dims' codes come times kHiScale (4 bits: the high nibble in place); kMid: the codes' midpoint.
   static constexpr float kHiScale = kBits == 4 ? 16.f : 1.f;
   static constexpr float kMid = kBits == 4 ? 8.f : 128.f;
+  // k step s's B fragment from lane t's word s / kStepsPerWord of the key row, biased by 1024: b0 =
+  // 1024 + c, b1 = 1024 + kHiScale c (for a query whose a2 dims come divided by kHiScale).
+  __device__ static void k_fragment_biased(uint32_t w, int s, uint32_t& b0, uint32_t& b1) {
+    if constexpr (kBits == 4) {
+      const uint32_t x = s % 2 ? w >> 8 : w;
+      b0 = mma::and_or<0x000f000fu, kF16x2Of1024>(x);  // nibbles 0, 4 (2, 6)
+      b1 = mma::and_or<0x00f000f0u, kF16x2Of1024>(x);  // nibbles 1, 5 (3, 7), times 16
+    } else {
+      b0 = mma::prmt(w, 0x64646464u, 0x4140), b1 = mma::prmt(w, 0x64646464u, 0x4342);  // bytes 0, 1 and 2, 3
+    }
+  }
+  // The same as the codes themselves: b0 = c, b1 = c (16 c / 16 - 64 at 4 bits). kBiased: as k_fragment_biased.
+  template <bool kBiased = false>
+  __device__ static void k_fragment(uint32_t w, int s, uint32_t& b0, uint32_t& b1) {
+    k_fragment_biased(w, s, b0, b1);
+    if constexpr (!kBiased) {
+      b0 = h2_sub(b0, kF16x2Of1024);
+      b1 = kBits == 4 ? h2_fma(b1, 0x2c002c00u, 0xd400d400u) : h2_sub(b1, kF16x2Of1024);
+    }
+  }
   // V^T tile i's codes of dims 2i (lo) and 2i + 1 (hi) of keys (a, b) as fp16 pairs biased by 1024:
   // lo = 1024 + (c_a, c_b), hi = 1024 + kHiScale (c_a, c_b).
   template <int kW>
@@ -383,9 +385,9 @@ __device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (
       qa[s][r] = h2_mul(q[r], mma::prmt(a, b, 0x7632));  // scales: the high halves
       mn[r] = mma::prmt(a, b, 0x5410);                    // mins: the low halves
     }
-    constexpr float kHi = kBiased ? KiviMmaCodes<kBits>::kHiScale : 1.f;  // a2's mins: q / kHiScale given
+    constexpr bool kSixteenths = kBiased && kBits == 4;  // a2 holds q / 16: its mins go in times 16 (fp16 0x4c00)
     const uint32_t a4[4] = {q[0], 0u, q[1], 0u};
-    F16Mma::mma(d[s % 2], a4, mn[0], kBiased && kHi != 1.f ? h2_mul(mn[1], kHi == 16.f ? 0x4c004c00u : 0x3c003c00u) : mn[1]);
+    F16Mma::mma(d[s % 2], a4, mn[0], kSixteenths ? h2_mul(mn[1], 0x4c004c00u) : mn[1]);
     if constexpr (kBiased) {
       const uint32_t aq[4] = {qa[s][0], 0u, qa[s][1], 0u};
       F16Mma::mma(bias[s % 2], aq, kF16x2Of1024, kF16x2Of1024);
