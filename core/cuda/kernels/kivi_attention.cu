@@ -176,9 +176,10 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
 // as exact fp16 integers. Codes become fp16 by placing them in the mantissa of 1024 (one lop3 for
 // nibbles, prmt for bytes) and subtracting 1024; values are then dequantized per (key, value block)
 // with one fp16 FMA (lane g's dims lie in one value block). A tile's 32 scores make one softmax
-// update, and P goes into P.V in fp16. (Codes kept biased by 1024 for one head, with the value params
-// in P^T's idle columns, measured no faster: bench/RESULTS.md eighth session.) A lane's shared-memory reads and copies are its offsets plus constants
-// (KiviSlot::Lane) and key groups are walked without divisions (GroupWalk).
+// update, and P goes into P.V in fp16. A lane's shared-memory reads and copies are its offsets plus
+// constants (KiviSlot::Lane) and key groups are walked without divisions (GroupWalk). (Codes kept
+// biased by 1024 for one head, with the value params in P^T's idle columns, measured no faster:
+// bench/RESULTS.md eighth session.)
 constexpr int kKiviMmaTile = 32;
 
 __device__ inline uint32_t h2_sub(uint32_t a, uint32_t b) {
@@ -398,7 +399,7 @@ struct KiviQuery {
     kivi_fold<kHd, kBits, kGlobal>(qs, kp, qa, qm);
   }
   template <class KWord, class VSource>
-  __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
+  __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) const {
     kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kword, vsrc, j0, j_end);
   }
 };
