@@ -69,10 +69,8 @@ struct MmaSoftmax {
   // s[n][i] = q_g . k of key j0 + 8n + 2t + i (keys >= end and heads >= kG are masked), rescales o
   // and returns P^T's B fragments (keys 2t, 2t + 1 of each 8, head g) as a high and (kLow) a low
   // part in Mma's type (without kLow p_lo is left as it is: accumulate_high takes P rounded to Mma's type).
-  // Returns the factor o's columns 2t and 2t + 1 were rescaled by (with one head, kG 1, every column
-  // takes head 0's: columns of other heads hold zeros, or KIVI's per-value-block sums of head 0).
   template <class Mma, int kN, bool kLow = true>
-  __device__ float update(const float (&s)[kN][2], int64_t j0, int64_t end, uint32_t (&p_hi)[kN], uint32_t (&p_lo)[kN]) {
+  __device__ void update(const float (&s)[kN][2], int64_t j0, int64_t end, uint32_t (&p_hi)[kN], uint32_t (&p_lo)[kN]) {
     float x[kN][2], mx = m;
 #pragma unroll
     for (int n = 0; n < kN; ++n)
@@ -98,11 +96,10 @@ struct MmaSoftmax {
       }
     }
     // o holds heads 2t and 2t + 1: their corrections from lanes 8t and 8t + 4 (g = 2t, 2t + 1).
-    const float c0 = __shfl_sync(0xffffffffu, correction, kG == 1 ? 0 : 8 * t);
-    const float c1 = kG == 1 ? c0 : __shfl_sync(0xffffffffu, correction, 8 * t + 4);
+    const float c0 = __shfl_sync(0xffffffffu, correction, 8 * t);
+    const float c1 = __shfl_sync(0xffffffffu, correction, 8 * t + 4);
 #pragma unroll
     for (int i = 0; i < kTiles; ++i) o[i][0] *= c0, o[i][1] *= c1, o[i][2] *= c0, o[i][3] *= c1;
-    return c0;
   }
 
   // o[i] += V^T tile i (a: the source's A fragment) times P^T (high and low parts).

@@ -175,11 +175,11 @@ __device__ inline void wide_pass_kivi(WideSoftmax<kHd, kG>& s, const KiviHead& h
 // per pair; qm = sum_d q_d min_d on the tensor cores), so that S = A . codes + qm runs on the codes
 // as exact fp16 integers. Codes become fp16 by placing them in the mantissa of 1024 (one lop3 for
 // nibbles, prmt for bytes) and subtracting 1024; values are then dequantized per (key, value block)
-// with one fp16 FMA (lane g's dims lie in one value block). With one query head per block the codes
-// stay biased by 1024 instead: the fold takes the bias out of qm, and P.V moves the value params into
-// P^T's idle columns (kivi_pv_half_columns). A tile's 32 scores make one softmax update, and P goes
-// into P.V in fp16. A lane's shared-memory reads and copies are its offsets plus constants
-// (KiviSlot::Lane) and key groups are walked without divisions (GroupWalk).
+// with one fp16 FMA (lane g's dims lie in one value block). A tile's 32 scores make one softmax
+// update, and P goes into P.V in fp16. A lane's shared-memory reads and copies are its offsets plus
+// constants (KiviSlot::Lane) and key groups are walked without divisions (GroupWalk). (Codes kept
+// biased by 1024 for one head, with the value params in P^T's idle columns, measured no faster:
+// bench/RESULTS.md eighth session.)
 constexpr int kKiviMmaTile = 32;
 
 __device__ inline uint32_t h2_sub(uint32_t a, uint32_t b) {
@@ -230,51 +230,32 @@ struct KiviMmaCodes {
       return 4 * s + j;
     }
   }
-  // The odd dims' codes come times kHiScale (4 bits: the high nibble in place); kMid: the codes' midpoint.
-  static constexpr float kHiScale = kBits == 4 ? 16.f : 1.f;
-  static constexpr float kMid = kBits == 4 ? 8.f : 128.f;
-  // k step s's B fragment from lane t's word s / kStepsPerWord of the key row, biased by 1024: b0 =
-  // 1024 + c, b1 = 1024 + kHiScale c (for a query whose a2 dims come divided by kHiScale).
-  __device__ static void k_fragment_biased(uint32_t w, int s, uint32_t& b0, uint32_t& b1) {
+  // k step s's B fragment from lane t's word s / kStepsPerWord of the key row.
+  __device__ static void k_fragment(uint32_t w, int s, uint32_t& b0, uint32_t& b1) {
     if constexpr (kBits == 4) {
       const uint32_t x = s % 2 ? w >> 8 : w;
-      b0 = mma::and_or<0x000f000fu, kF16x2Of1024>(x);  // nibbles 0, 4 (2, 6)
-      b1 = mma::and_or<0x00f000f0u, kF16x2Of1024>(x);  // nibbles 1, 5 (3, 7), times 16
+      b0 = h2_sub(mma::and_or<0x000f000fu, kF16x2Of1024>(x), kF16x2Of1024);       // nibbles 0, 4 (2, 6)
+      b1 = h2_fma(mma::and_or<0x00f000f0u, kF16x2Of1024>(x), 0x2c002c00u, 0xd400d400u);  // 16 c / 16 - 64 of nibbles 1, 5 (3, 7)
     } else {
-      b0 = mma::prmt(w, 0x64646464u, 0x4140), b1 = mma::prmt(w, 0x64646464u, 0x4342);  // bytes 0, 1 and 2, 3
+      b0 = h2_sub(mma::prmt(w, 0x64646464u, 0x4140), kF16x2Of1024);  // bytes 0, 1
+      b1 = h2_sub(mma::prmt(w, 0x64646464u, 0x4342), kF16x2Of1024);  // bytes 2, 3
     }
   }
-  // The same as the codes themselves: b0 = c, b1 = c (16 c / 16 - 64 at 4 bits). kBiased: as k_fragment_biased.
-  template <bool kBiased = false>
-  __device__ static void k_fragment(uint32_t w, int s, uint32_t& b0, uint32_t& b1) {
-    k_fragment_biased(w, s, b0, b1);
-    if constexpr (!kBiased) {
-      b0 = h2_sub(b0, kF16x2Of1024);
-      b1 = kBits == 4 ? h2_fma(b1, 0x2c002c00u, 0xd400d400u) : h2_sub(b1, kF16x2Of1024);
-    }
-  }
-  // V^T tile i's codes of dims 2i (lo) and 2i + 1 (hi) of keys (a, b) as fp16 pairs biased by 1024:
-  // lo = 1024 + (c_a, c_b), hi = 1024 + kHiScale (c_a, c_b).
+  // V^T tile i's codes of dims 2i (lo) and 2i + 1 (hi) of keys (a, b) as fp16 pairs: lo = (c_a, c_b),
+  // hi = (c_a, c_b) times 16 at 4 bits (the caller scales by scale / 16).
   template <int kW>
-  __device__ static void v_codes_biased(const uint32_t (&wa)[kW], const uint32_t (&wb)[kW], int i, uint32_t& lo,
-                                        uint32_t& hi) {
+  __device__ static void v_codes(const uint32_t (&wa)[kW], const uint32_t (&wb)[kW], int i, uint32_t& lo, uint32_t& hi) {
     if constexpr (kBits == 4) {  // byte i holds dims 2i (low nibble) and 2i + 1
       const uint32_t k = uint32_t(i % 4);
       const uint32_t x = mma::prmt(wa[i / 4], wb[i / 4], k | (k << 4) | ((4 + k) << 8) | ((4 + k) << 12));
-      lo = mma::and_or<0x000f000fu, kF16x2Of1024>(x);
-      hi = mma::and_or<0x00f000f0u, kF16x2Of1024>(x);
+      lo = h2_sub(mma::and_or<0x000f000fu, kF16x2Of1024>(x), kF16x2Of1024);
+      hi = h2_sub(mma::and_or<0x00f000f0u, kF16x2Of1024>(x), kF16x2Of1024);
     } else {  // bytes 2i and 2i + 1
       const uint32_t k = uint32_t(2 * (i % 2));
       const uint32_t y = mma::prmt(wa[i / 2], wb[i / 2], k | ((k + 1) << 4) | ((4 + k) << 8) | ((5 + k) << 12));
-      lo = mma::prmt(y, 0x64646464u, 0x4240);
-      hi = mma::prmt(y, 0x64646464u, 0x4341);
+      lo = h2_sub(mma::prmt(y, 0x64646464u, 0x4240), kF16x2Of1024);
+      hi = h2_sub(mma::prmt(y, 0x64646464u, 0x4341), kF16x2Of1024);
     }
-  }
-  // The same without the bias: lo = (c_a, c_b), hi = kHiScale (c_a, c_b) (the caller scales by scale / kHiScale).
-  template <int kW>
-  __device__ static void v_codes(const uint32_t (&wa)[kW], const uint32_t (&wb)[kW], int i, uint32_t& lo, uint32_t& hi) {
-    v_codes_biased(wa, wb, i, lo, hi);
-    lo = h2_sub(lo, kF16x2Of1024), hi = h2_sub(hi, kF16x2Of1024);
   }
 };
 
@@ -306,36 +287,6 @@ __device__ inline void kivi_pv_half(MmaSoftmax<kHd, kG>& st, const uint32_t (&vw
   }
 }
 
-// P.V of one 16-key half of a tile with one query head (kG 1), where P^T's B fragments have 7 idle
-// columns: column b < 4 takes P times the scale of value block b, column 4 + b P times its midpoint
-// (min + kMid scale), so that the codes go into the mma as they are (biased by 1024, no fp16 FMA per
-// pair) and o's column b holds sum_k P_k scale_kb (1024 + c_k) for the dims of block b. acc (A = all
-// ones) gathers the per-column sums of B: column b's sum_k P_k scale_kb for the bias, column 4 + b's
-// sum_k P_k mid_kb (KiviQuery::finish_columns puts them together). Lane (g, t): p P^T's B fragments
-// of head 0 (keys 2t, 2t + 1 and 2t + 8, 2t + 9 of the half), vp the params of its column's block.
-template <int kHd, int kBits>
-__device__ inline void kivi_pv_half_columns(MmaSoftmax<kHd, 1>& st, float (&acc)[4],
-                                            const uint32_t (&vw)[4][kHd * kBits / 256], const KiviParam (&vp)[4],
-                                            const uint32_t (&p)[2]) {
-  using Codes = KiviMmaCodes<kBits>;
-  const auto column = [&](KiviParam a, KiviParam b) {  // (scale_a, scale_b) or (mid_a, mid_b)
-    const uint32_t sc = __byte_perm(h2_bits(a), h2_bits(b), 0x7632), mn = __byte_perm(h2_bits(a), h2_bits(b), 0x5410);
-    constexpr uint32_t kMidPair = Codes::kMid == 8.f ? 0x48004800u : 0x58005800u;  // fp16 8 or 128
-    return st.g < 4 ? sc : h2_fma(sc, kMidPair, mn);
-  };
-  const uint32_t b[2] = {h2_mul(p[0], column(vp[0], vp[1])), h2_mul(p[1], column(vp[2], vp[3]))};
-  constexpr uint32_t kOnes[4] = {0x3c003c00u, 0x3c003c00u, 0x3c003c00u, 0x3c003c00u};  // fp16 1
-  F16Mma::mma(acc, kOnes, b[0], b[1]);
-#pragma unroll
-  for (int i = 0; i < kHd / 16; ++i) {
-    uint32_t lo01, hi01, lo23, hi23;
-    Codes::v_codes_biased(vw[0], vw[1], i, lo01, hi01);
-    Codes::v_codes_biased(vw[2], vw[3], i, lo23, hi23);
-    const uint32_t a[4] = {lo01, hi01, lo23, hi23};
-    st.template accumulate_high<F16Mma>(i, a, b);
-  }
-}
-
 // Words of the query's fp16 A fragments a lane keeps in shared memory (KiviQuery): 2 per k step.
 template <int kHd>
 constexpr int kKiviQueryWords = kHd / 8;
@@ -346,18 +297,16 @@ constexpr int kKiviQueryWords = kHd / 8;
 // 2^-14 .. 65504 are exact in fp16. (Scaling the query by the softmax scale here instead of the
 // scores, and no key mask for whole tiles, measured no faster and one more rounding: 85.7-86.0 against
 // 84.3 us, worst error 0.0046 against 0.0039; bench/RESULTS.md, seventh session.)
-// kBiased: a2's dims (the codes' b1, kHiScale times the code) divided by kHiScale.
-template <int kHd, int kG, int kBits, bool kBiased>
+template <int kHd, int kG, int kBits>
 __device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, uint32_t* qs) {
   using Codes = KiviMmaCodes<kBits>;
   const bf16* qr = q_rows + (g < kG ? g : 0) * kHd + t * (kHd / 4);
-  constexpr float kHi = kBiased ? 1.f / Codes::kHiScale : 1.f;
 #pragma unroll
   for (int s = 0; s < kHd / 16; ++s) {
     float v[4];
 #pragma unroll
     for (int j = 0; j < 4; ++j) v[j] = g < kG ? __bfloat162float(qr[Codes::k_dim(s, j)]) : 0.f;
-    qs[32 * (2 * s)] = mma::pack_f16(v[0], v[1]), qs[32 * (2 * s + 1)] = mma::pack_f16(v[2] * kHi, v[3] * kHi);
+    qs[32 * (2 * s)] = mma::pack_f16(v[0], v[1]), qs[32 * (2 * s + 1)] = mma::pack_f16(v[2], v[3]);
   }
 }
 
@@ -365,16 +314,14 @@ __device__ inline void kivi_query_fragments(int g, int t, const bf16* q_rows, ui
 // times the group's key scales (one fp16 multiply per pair, rounded once, as fp16(q_d scale_d)), and
 // qm = sum_d q_d min_d by the tensor cores (A = the query, B = the mins in every column: lane (g, t)
 // gets head g's sum in d[0], no shuffles). kp: lane t's quarter of the group's KiviParams, two per uint2.
-// kBiased (codes biased by 1024, kivi_query_fragments' a2 divided by kHiScale): qm less 1024 sum_d qa_d
-// over the fp16 qa the scores use, by the tensor cores (B = 1024 in every column), so that the bias cancels.
-template <int kHd, int kBits, bool kGlobal, bool kBiased>
+template <int kHd, int kBits, bool kGlobal>
 __device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (&qa)[kHd / 16][2], float& qm) {
   using Codes = KiviMmaCodes<kBits>;
   const auto param = [&](int d) {  // the KiviParam (min low, scale high) of dim d of the quarter
     const uint2 x = kGlobal ? __ldg(kp + d / 2) : kp[d / 2];
     return d % 2 ? x.y : x.x;
   };
-  float d[2][4] = {}, bias[2][4] = {};  // even and odd k steps: two chains of mma each
+  float d[2][4] = {};  // even and odd k steps: two chains of mma
 #pragma unroll
   for (int s = 0; s < kHd / 16; ++s) {
     uint32_t q[2], mn[2];
@@ -385,16 +332,10 @@ __device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (
       qa[s][r] = h2_mul(q[r], mma::prmt(a, b, 0x7632));  // scales: the high halves
       mn[r] = mma::prmt(a, b, 0x5410);                    // mins: the low halves
     }
-    constexpr bool kSixteenths = kBiased && kBits == 4;  // a2 holds q / 16: its mins go in times 16 (fp16 0x4c00)
     const uint32_t a4[4] = {q[0], 0u, q[1], 0u};
-    F16Mma::mma(d[s % 2], a4, mn[0], kSixteenths ? h2_mul(mn[1], 0x4c004c00u) : mn[1]);
-    if constexpr (kBiased) {
-      const uint32_t aq[4] = {qa[s][0], 0u, qa[s][1], 0u};
-      F16Mma::mma(bias[s % 2], aq, kF16x2Of1024, kF16x2Of1024);
-    }
+    F16Mma::mma(d[s % 2], a4, mn[0], mn[1]);
   }
   qm = d[0][0] + d[1][0];
-  if constexpr (kBiased) qm -= bias[0][0] + bias[1][0];
 }
 
 // One tile of kKiviMmaTile keys from j0 into the softmax with one update: the 32 keys' scores first
@@ -405,13 +346,10 @@ __device__ inline void kivi_fold(const uint32_t* qs, const uint2* kp, uint32_t (
 // lane (g, t)'s K codes of key j0 + 8n + g (its quarter of the row), vsrc(hf, vw, vp) = the codes
 // (its eighth of the row) and value block params of keys 16 hf + 2t, 2t + 1, 2t + 8, 2t + 9
 // (shared-memory reads late keep fewer registers live).
-// With one head (kG 1) the codes go in biased by 1024 (KiviQuery's kColumns): P.V by
-// kivi_pv_half_columns, into o's columns and acc.
 template <int kHd, int kG, int kBits, class KWord, class VSource>
 __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&qa)[kHd / 16][2], float qm,
-                                       float (&acc)[4], KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
+                                       KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
   using Codes = KiviMmaCodes<kBits>;
-  constexpr bool kColumns = kG == 1;
   float s[4][4] = {};
 #pragma unroll
   for (int w = 0; w < kHd * kBits / 128; ++w) {
@@ -425,7 +363,7 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
 #pragma unroll
       for (int n = 0; n < 4; ++n) {
         uint32_t b0, b1;
-        Codes::template k_fragment<kColumns>(kw[n], k, b0, b1);
+        Codes::k_fragment(kw[n], k, b0, b1);
         F16Mma::mma(s[n], a, b0, b1);
       }
     }
@@ -433,79 +371,36 @@ __device__ inline void kivi_mma_tile(MmaSoftmax<kHd, kG>& st, const uint32_t (&q
   const float sc[4][2] = {
       {s[0][0] + qm, s[0][1] + qm}, {s[1][0] + qm, s[1][1] + qm}, {s[2][0] + qm, s[2][1] + qm}, {s[3][0] + qm, s[3][1] + qm}};
   uint32_t p[4], unused[4];
-  const float correction = st.template update<F16Mma, 4, false>(sc, j0, j_end, p, unused);
-  if constexpr (kColumns) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) acc[e] *= correction, p[e] = __shfl_sync(0xffffffffu, p[e], st.t);  // head 0's P
-  }
+  st.template update<F16Mma, 4, false>(sc, j0, j_end, p, unused);
 #pragma unroll
   for (int hf = 0; hf < 2; ++hf) {
     uint32_t vw[4][kHd * kBits / 256];
     KiviParam vp[4];
     vsrc(hf, vw, vp);
     const uint32_t ph[2] = {p[2 * hf], p[2 * hf + 1]};
-    if constexpr (kColumns) {
-      kivi_pv_half_columns<kHd, kBits>(st, acc, vw, vp, ph);
-    } else {
-      kivi_pv_half<kHd, kG, kBits>(st, vw, vp, ph);
-    }
+    kivi_pv_half<kHd, kG, kBits>(st, vw, vp, ph);
   }
 }
 
 // The query's side of the tensor-core pass: its fp16 fragments written once per pass to the lane's
 // words of shared memory (qs: kKiviQueryWords, 32 apart), then per key group the fold (qa, qm) and
 // per tile kivi_mma_tile.
-// kColumns (one head, kG 1): the codes biased by 1024 on both sides (kivi_query_fragments, kivi_fold,
-// KiviMmaCodes::k_fragment) and P.V in o's columns (kivi_pv_half_columns): fewer instructions per tile
-// than the fp16 subtraction and FMA per code pair the grouped heads take, in the same time (H100, MHA
-// 32/32 at 32k: 72.4 against 72.2 us, bench/RESULTS.md eighth session; the pass is bound by its
-// dependency chains there, and the one-head path may go back to the grouped heads' form once that can
-// be tested on a GPU). The lane's value-param block is then its column's, and
-// finish_columns brings o back to the one-column layout at the end of the pass.
 template <int kHd, int kG, int kBits>
 struct KiviQuery {
-  static constexpr bool kColumns = kG == 1;
   uint32_t qa[kHd / 16][2];  // a0, a2 of k step s: head g's query times the group's key scales
   float qm = 0.f;            // head g's sum_d q_d min_d over the group's key mins
-  float acc[4] = {};         // kColumns: kivi_pv_half_columns' sums of B's columns
   const uint32_t* qs;
   __device__ KiviQuery(int g, int t, const bf16* q_rows, uint32_t* qs_) : qs(qs_) {
-    kivi_query_fragments<kHd, kG, kBits, kColumns>(g, t, q_rows, qs_);
-  }
-  // The value-param block lane g reads: its column's with kColumns (scales or midpoints of block g mod 4),
-  // else the block of its own dims.
-  __device__ static int value_block(int g, int64_t group, int64_t value_blocks) {
-    if constexpr (kColumns) return int(std::min<int64_t>(g & 3, value_blocks - 1));
-    return int(g * (kHd / 8) / group);
-  }
-  // kColumns, after the pass's last tile: o[i] rows g and g + 8 (dims 2i, 2i + 1 of lane g's eighth,
-  // in value block b) are column b's sums minus the bias, plus the midpoint column's, in column 0.
-  __device__ void finish_columns(MmaSoftmax<kHd, kG>& st, int64_t group) {
-    if constexpr (kColumns) {
-      using Codes = KiviMmaCodes<kBits>;
-      const int b = int(st.g * (kHd / 8) / group), src = 4 * st.g + (b >> 1);
-      const bool odd = b & 1;
-      const float s = __shfl_sync(0xffffffffu, odd ? acc[1] : acc[0], src);      // sum P scale
-      const float mid = __shfl_sync(0xffffffffu, odd ? acc[1] : acc[0], src + 2);  // sum P mid
-      constexpr float kLoBias = 1024.f + Codes::kMid, kHiBias = 1024.f + Codes::kHiScale * Codes::kMid;
-#pragma unroll
-      for (int i = 0; i < kHd / 16; ++i) {
-        const float lo = __shfl_sync(0xffffffffu, odd ? st.o[i][1] : st.o[i][0], src);
-        const float hi = __shfl_sync(0xffffffffu, odd ? st.o[i][3] : st.o[i][2], src);
-        st.o[i][0] = st.t == 0 ? fmaf(-kLoBias, s, lo) + mid : 0.f;
-        st.o[i][2] = st.t == 0 ? fmaf(-kHiBias, s, hi) * (1.f / Codes::kHiScale) + mid : 0.f;
-        st.o[i][1] = st.o[i][3] = 0.f;
-      }
-    }
+    kivi_query_fragments<kHd, kG, kBits>(g, t, q_rows, qs_);
   }
   // kp: lane t's quarter of the group's key params (global memory with kGlobal, else shared).
   template <bool kGlobal>
   __device__ void fold(const uint2* kp) {
-    kivi_fold<kHd, kBits, kGlobal, kColumns>(qs, kp, qa, qm);
+    kivi_fold<kHd, kBits, kGlobal>(qs, kp, qa, qm);
   }
   template <class KWord, class VSource>
-  __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) {
-    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, acc, kword, vsrc, j0, j_end);
+  __device__ void tile(MmaSoftmax<kHd, kG>& st, KWord kword, VSource vsrc, int64_t j0, int64_t j_end) const {
+    kivi_mma_tile<kHd, kG, kBits>(st, qa, qm, kword, vsrc, j0, j_end);
   }
 };
 
@@ -533,7 +428,7 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
   constexpr int64_t kRowBytes = kHd * kBits / 8;
   const int g = st.g, t = st.t;
   using Query = KiviQuery<kHd, kG, kBits>;
-  const int64_t vblock = Query::value_block(g, h.group, h.value_blocks);
+  const int64_t vblock = g * (kHd / 8) / h.group;  // the value block of lane g's dims
   Query query(g, t, q_rows, qs);
   GroupWalk folds(j_begin, h.group);
   for (int64_t j0 = j_begin; j0 < j_end; j0 += kKiviMmaTile) {
@@ -563,7 +458,6 @@ __device__ inline void mma_pass_kivi(MmaSoftmax<kHd, kG>& st, const KiviHead& h,
     };
     query.tile(st, kword, vsrc, j0, j_end);
   }
-  if (j_begin < j_end) query.finish_columns(st, h.group);
 }
 
 // One warp's ring slot: a tile's K codes, V codes (rows of kRowBytes, their 16-byte chunks XOR-
@@ -632,7 +526,7 @@ __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviH
   const int g = st.g, t = st.t;
   using Query = KiviQuery<kHd, kG, kBits>;
   const int vb = int(h.value_blocks);
-  const int vp_lane = 2 * t * vb + Query::value_block(g, h.group, h.value_blocks);  // key 2t's value param
+  const int vp_lane = 2 * t * vb + int(g * (kHd / 8) / h.group);  // key 2t's value param of lane g's block
   const typename Slot::Lane lo = Slot::lane_offsets(lane);
   const int tiles = int((j_end - j_begin) / kKiviMmaTile);
   // One walk for the copies, one for the folds.
@@ -683,7 +577,6 @@ __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviH
     __syncwarp();  // every lane is done with the slot before the next iteration refills it
   }
   mma::cp_async_wait<0>();
-  if (tiles > 0) query.finish_columns(st, h.group);
 }
 
 // K/V elements for warp_keys_strided: keys below qlen dequantized from the codes (any bits,
