@@ -34,6 +34,7 @@
 
 #define CTX_HD __host__ __device__
 
+#include "core/cuda/kernels/mma_sm80.cuh"
 #include "core/cuda/kernels/quant_kernels.h"
 
 namespace ctx::cuda::quant_device {
@@ -290,11 +291,12 @@ struct Q4_0Format : HalfScaledGroups<Q4_0Format> {
   CTX_HD static void fragment(const uint32_t (&c)[4], int s, const uint32_t*, uint32_t, uint32_t (&a)[4]) {
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
-      const uint32_t v = ((c[s] >> (4 * r)) & 0x000F000Fu) | 0x43004300u;
 #if defined(__CUDA_ARCH__)
+      const uint32_t v = mma::and_or<0x000F000Fu, 0x43004300u>(c[s] >> (4 * r));  // one LOP3, not two
       const __nv_bfloat162 d = __hsub2(*reinterpret_cast<const __nv_bfloat162*>(&v), __floats2bfloat162_rn(136.f, 136.f));
       a[r] = *reinterpret_cast<const uint32_t*>(&d);
 #else
+      const uint32_t v = ((c[s] >> (4 * r)) & 0x000F000Fu) | 0x43004300u;
       const float lo = bits_float(v << 16) - 136.f, hi = bits_float(v & 0xFFFF0000u) - 136.f;
       a[r] = (float_bits(lo) >> 16) | (float_bits(hi) & 0xFFFF0000u);
 #endif
