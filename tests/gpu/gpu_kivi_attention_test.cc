@@ -139,9 +139,8 @@ TEST_P(GpuKiviAttention, MatchesTheFloat64ReferenceOnTheDequantizedPrefix) {
   // The wide path on tensor cores (head_dim 64/128, 4/8 bits, groups of a multiple of 32; the
   // engine's choice with several query heads per block), on CUDA cores, and the generic path. The
   // tensor-core path rounds the dequantized values, the query times the key scales and the weights
-  // P to fp16 (relative 2^-11) for the mma (with one head per block P times each value block's scale
-  // and midpoint instead of the values: kivi_pv_half_columns): its tolerance adds the flash kernels'
-  // spread term (2^-9 sum_j w_j |v_j|, gpu_attention_test), which bounds that with room to spare.
+  // P to fp16 (relative 2^-11) for the mma: its tolerance adds the flash kernels' spread term (2^-9
+  // sum_j w_j |v_j|, gpu_attention_test), which bounds that with room to spare.
   // At 4 bits the tensor-core pass also runs with each way of bringing a warp's code tiles in
   // (kernels.h kivi_stages: registers, a cp.async ring of 2 or 3 tiles).
   struct Variant {
