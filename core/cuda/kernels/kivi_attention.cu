@@ -522,7 +522,7 @@ template <int kHd, int kG, int kBits, int kStages>
 __device__ inline void mma_pass_kivi_staged(MmaSoftmax<kHd, kG>& st, const KiviHead& h, const bf16* q_rows,
                                             int64_t j_begin, int64_t j_end, uint8_t* ring, int lane, uint32_t* qs) {
   using Slot = KiviSlot<kHd, kBits>;
-  constexpr int kKW = Slot::kKW, kVW = Slot::kVW;
+  constexpr int kVW = Slot::kVW;
   const int g = st.g, t = st.t;
   using Query = KiviQuery<kHd, kG, kBits>;
   const int vb = int(h.value_blocks);
