@@ -51,8 +51,24 @@ KvCache::~KvCache() { release_blocks(); }
 
 void KvCache::release_blocks() {
   if (pool_)
-    for (int32_t b : blocks_) pool_->release(b);
+    for (int32_t b : blocks_)
+      if (b != kReleasedBlock) pool_->release(b);
   blocks_.clear();
+}
+
+int64_t KvCache::held_blocks() const {
+  return int64_t(std::count_if(blocks_.begin(), blocks_.end(), [](int32_t b) { return b != kReleasedBlock; }));
+}
+
+void KvCache::release_quantized_blocks() {
+  if (!pool_ || quantized_.empty()) return;
+  int64_t below = quantized_length(0);  // entries every layer holds quantized
+  for (int64_t l = 1; l < layers_; ++l) below = std::min(below, quantized_length(l));
+  for (int64_t i = 0; i < below / pool_->block_size() && i < int64_t(blocks_.size()); ++i)
+    if (blocks_[size_t(i)] != kReleasedBlock) {
+      pool_->release(blocks_[size_t(i)]);
+      blocks_[size_t(i)] = kReleasedBlock;
+    }
 }
 
 int64_t KvCache::capacity(int64_t layer) const {
@@ -64,7 +80,9 @@ int64_t KvCache::max_length() const { return *std::max_element(lengths_.begin(),
 void KvCache::make_private(int64_t first_block, int64_t end_block) {
   for (int64_t i = first_block; i < end_block && i < int64_t(blocks_.size()); ++i) {
     int32_t& b = blocks_[size_t(i)];
-    if (pool_->ref_count(b) > 1) {
+    if (b == kReleasedBlock) {  // a quantized prefix's block that is written again (a rebuilt layer)
+      b = pool_->allocate();
+    } else if (pool_->ref_count(b) > 1) {
       const int32_t mine = pool_->copy(b);
       pool_->release(b);
       b = mine;
@@ -102,7 +120,6 @@ void KvCache::relocate(size_t l, int64_t new_cap, int64_t from, int64_t count) {
 }
 
 void KvCache::set_quantization(const KvQuantConfig& config) {
-  CTX_CHECK(!pool_, "KV quantization needs the contiguous cache layout");
   for (int64_t l = 0; l < layers_; ++l) CTX_CHECK(quantized_length(l) == 0, "KV quantization set after entries were quantized");
   quant_ = config;
   quantized_.clear();
@@ -119,6 +136,20 @@ void KvCache::flush(int64_t layer) {
   const size_t l = size_t(layer);
   const int64_t n = quant_.quantized_length(lengths_[l]) - quantized_length(layer);
   if (n <= 0) return;
+  if (pool_) {  // entries stay at their positions in the blocks: gathered, quantized, blocks below released
+    const int64_t q = quantized_length(layer);
+    std::vector<float> k(size_t(kv_heads_ * n * head_dim_)), v(k.size());
+    const KvView all = float_view(layer);
+    const size_t row = size_t(head_dim_) * sizeof(float);
+    for (int64_t h = 0; h < kv_heads_; ++h)
+      for (int64_t i = 0; i < n; ++i) {
+        std::memcpy(k.data() + (h * n + i) * head_dim_, all.key(h, q + i), row);
+        std::memcpy(v.data() + (h * n + i) * head_dim_, all.value(h, q + i), row);
+      }
+    quantized_[l].append(k.data(), v.data(), n * head_dim_, n);
+    release_quantized_blocks();
+    return;
+  }
   const int64_t cap = capacities_[l], rest = float_length(l) - n, window = quant_.residual + quant_.group;
   quantized_[l].append(k_[l].data(), v_[l].data(), cap * head_dim_, n);
   if (cap > window) {
@@ -152,7 +183,25 @@ void KvCache::compact(int64_t layer, int64_t count, const std::vector<int64_t>& 
                 "compaction indices must increase within [0, length) per head");
     }
   const size_t row = size_t(head_dim_) * sizeof(float);
-  if (pool_) {
+  if (pool_ && quantized_length(layer) > 0) {
+    // The rebuild (see the header) into the blocks: every entry as float, the kept ones written to
+    // positions 0 .. count - 1 (blocks released under the quantized prefix are taken again).
+    std::vector<float> dequantized, kept(size_t(2 * kv_heads_ * count * head_dim_));
+    const KvView all = view(layer, dequantized);
+    for (int64_t h = 0; h < kv_heads_; ++h)
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t j = keep[size_t(h * count + i)];
+        std::memcpy(kept.data() + (h * count + i) * head_dim_, all.key(h, j), row);
+        std::memcpy(kept.data() + ((kv_heads_ + h) * count + i) * head_dim_, all.value(h, j), row);
+      }
+    quantized_[li].clear();
+    make_private(0, (count + pool_->block_size() - 1) / pool_->block_size());
+    for (int64_t h = 0; h < kv_heads_; ++h)
+      for (int64_t i = 0; i < count; ++i) {
+        std::memcpy(key_slot(layer, h, i), kept.data() + (h * count + i) * head_dim_, row);
+        std::memcpy(value_slot(layer, h, i), kept.data() + ((kv_heads_ + h) * count + i) * head_dim_, row);
+      }
+  } else if (pool_) {
     // In place: keep[i] >= i, so moving rows front to back never overwrites a row still to move.
     make_private(0, (count + pool_->block_size() - 1) / pool_->block_size());
     for (int64_t h = 0; h < kv_heads_; ++h)
@@ -193,7 +242,7 @@ void KvCache::trim() {
   if (!pool_) return;
   const int64_t bs = pool_->block_size(), need = (max_length() + bs - 1) / bs;
   while (int64_t(blocks_.size()) > need) {
-    pool_->release(blocks_.back());
+    if (blocks_.back() != kReleasedBlock) pool_->release(blocks_.back());
     blocks_.pop_back();
   }
 }
@@ -210,11 +259,11 @@ void KvCache::clear() {
 // Slots are addressed through the float view, so the layout arithmetic lives in KvView alone; the
 // storage it points to is this cache's own (or its pool's), hence writable.
 float* KvCache::key_slot(int64_t layer, int64_t head, int64_t pos) {
-  return const_cast<float*>(float_view(layer).key(head, pos - quantized_length(layer)));
+  return const_cast<float*>(float_view(layer).key(head, float_index(layer, pos)));
 }
 
 float* KvCache::value_slot(int64_t layer, int64_t head, int64_t pos) {
-  return const_cast<float*>(float_view(layer).value(head, pos - quantized_length(layer)));
+  return const_cast<float*>(float_view(layer).value(head, float_index(layer, pos)));
 }
 
 KvView KvCache::view(int64_t layer) const {
@@ -226,15 +275,20 @@ KvView KvCache::view(int64_t layer, std::vector<float>& scratch) const {
   const int64_t q = quantized_length(layer);
   if (q == 0) return view(layer);
   const size_t l = size_t(layer);
-  const int64_t len = lengths_[l], cap = capacities_[l], head_floats = len * head_dim_;
+  const int64_t len = lengths_[l], head_floats = len * head_dim_;
   scratch.resize(size_t(2 * kv_heads_ * head_floats));
   float *k = scratch.data(), *v = k + kv_heads_ * head_floats;
+  const KvView floats = float_view(layer);
 #pragma omp parallel for schedule(static) if (kv_heads_ * head_floats > 65536)
   for (int64_t h = 0; h < kv_heads_; ++h) {
     quantized_[l].dequantize(h, k + h * head_floats, v + h * head_floats);
-    const size_t rest = size_t((len - q) * head_dim_) * sizeof(float);
-    std::memcpy(k + h * head_floats + q * head_dim_, k_[l].data() + h * cap * head_dim_, rest);
-    std::memcpy(v + h * head_floats + q * head_dim_, v_[l].data() + h * cap * head_dim_, rest);
+    // The float entries q .. len - 1, in runs of consecutive rows (one run when contiguous).
+    floats.for_each_run(float_index(layer, q), float_index(layer, len), [&](int64_t i, int64_t rows) {
+      const int64_t dst = h * head_floats + (pos_of_float(layer, i)) * head_dim_;
+      const size_t bytes = size_t(rows * head_dim_) * sizeof(float);
+      std::memcpy(k + dst, floats.key(h, i), bytes);
+      std::memcpy(v + dst, floats.value(h, i), bytes);
+    });
   }
   KvView out;
   out.k = k, out.v = v, out.length = len, out.capacity = len;
@@ -268,23 +322,27 @@ KvCache KvCache::fork() const {
   c.lengths_ = lengths_;
   c.states_ = states_;
   c.recurrent_ = recurrent_;
+  c.quant_ = quant_;
+  c.quantized_ = quantized_;
   if (pool_) {
     c.blocks_ = blocks_;
-    for (int32_t b : blocks_) pool_->retain(b);
+    for (int32_t b : blocks_)
+      if (b != kReleasedBlock) pool_->retain(b);
   } else {
     c.capacities_ = capacities_;
     c.k_ = k_;
     c.v_ = v_;
-    c.quant_ = quant_;
-    c.quantized_ = quantized_;
   }
   return c;
 }
 
 int64_t KvCache::bytes_reserved() const {
-  if (pool_) return capacity() * position_bytes() + recurrent_bytes();
   int64_t entries = 0, quantized = 0;
-  for (int64_t cap : capacities_) entries += cap;
+  if (pool_) {
+    entries = held_blocks() * pool_->block_size() * layers_;
+  } else {
+    for (int64_t cap : capacities_) entries += cap;
+  }
   for (const auto& q : quantized_) quantized += q.bytes_reserved();
   return entries * entry_bytes() + quantized + recurrent_bytes();
 }

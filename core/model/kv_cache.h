@@ -24,10 +24,12 @@
 // any more to the pool (trim(); one block table serves all layers, so a paged cache frees a block
 // only when every layer is short enough).
 //
-// Quantization (core/kv/kv_quant.h; contiguous layout only): with set_quantization(), flush(layer)
-// moves the oldest entries of a layer beyond the residual window, in whole groups, into a
-// KvQuantStore; the float storage then holds only the newest entries of the layer, and
-// length(layer) still counts all of them. view(layer) needs a layer without quantized entries;
+// Quantization (core/kv/kv_quant.h; either layout): with set_quantization(), flush(layer) moves the
+// oldest entries of a layer beyond the residual window, in whole groups, into a KvQuantStore;
+// length(layer) still counts all of them. Contiguous: the float storage then holds only the newest
+// entries of the layer. Paged: float entries keep their positions in the blocks, and a block that
+// every layer holds quantized goes back to the pool (its table entry becomes kReleasedBlock), so
+// the blocks held follow the float entries, not the positions. view(layer) needs a layer without quantized entries;
 // view(layer, scratch) serves every layer, dequantizing the quantized prefix into `scratch` (a
 // transient buffer of the caller, not counted by bytes_reserved()/bytes_used()).
 // Compression of a quantized layer (compact() when the layer holds quantized entries; the one
@@ -111,7 +113,7 @@ class KvCache {
   // quantized entries is rebuilt as stated above (then flush()ed: its float storage shrinks too).
   void compact(int64_t layer, int64_t count, const std::vector<int64_t>& keep, int64_t headroom = 0);
 
-  // Quantizes entries from the next flush() on (contiguous layout only; nothing quantized yet).
+  // Quantizes entries from the next flush() on (nothing quantized yet).
   void set_quantization(const KvQuantConfig& config);
   const KvQuantConfig& quantization() const { return quant_; }
   // Entries of `layer` held quantized: always a prefix of the layer, in whole groups.
@@ -146,7 +148,10 @@ class KvCache {
   // fixed per sequence.
   int64_t bytes_reserved() const;
   int64_t bytes_used() const;
+  // Paged: the block of positions b * block_size .. (b + 1) * block_size - 1, or kReleasedBlock below
+  // a quantized prefix (those positions are read from the quantized stores).
   const std::vector<int32_t>& block_table() const { return blocks_; }
+  static constexpr int32_t kReleasedBlock = -1;
 
  private:
   KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, std::shared_ptr<BlockPool> pool);
@@ -159,7 +164,13 @@ class KvCache {
   // [from, from + count) at the front.
   void relocate(size_t l, int64_t new_cap, int64_t from, int64_t count);
   int64_t float_length(size_t l) const { return lengths_[l] - quantized_length(int64_t(l)); }
-  KvView float_view(int64_t layer) const;  // the layer's float entries only
+  // The layer's float entries: contiguous from float index 0 (entry quantized_length(layer)); paged,
+  // the blocks at their positions (float index = position).
+  KvView float_view(int64_t layer) const;
+  int64_t float_index(int64_t layer, int64_t pos) const { return pool_ ? pos : pos - quantized_length(layer); }
+  int64_t pos_of_float(int64_t layer, int64_t i) const { return pool_ ? i : i + quantized_length(layer); }
+  int64_t held_blocks() const;        // paged: table entries that are not kReleasedBlock
+  void release_quantized_blocks();    // paged: blocks below every layer's quantized prefix to the pool
 
   int64_t layers_, kv_heads_, head_dim_;
   int64_t position_ = 0;

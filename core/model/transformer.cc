@@ -62,18 +62,10 @@ void Transformer::set_kv_compressor(std::shared_ptr<const KvCompressor> compress
   compressor_ = std::move(compressor);
 }
 
-void Transformer::set_kv_quantization(const KvQuantConfig& config) {
-  if (config.enabled()) {
-    if (pool_)
-      throw Unsupported(str_cat("KV quantization (", config.spec, ") needs the contiguous cache layout; the paged "
-                                "attention backend keeps KV in pool blocks"));
-  }
-  quant_ = config;
-}
+void Transformer::set_kv_quantization(const KvQuantConfig& config) { quant_ = config; }
 
 KvCache Transformer::new_cache(int64_t capacity) const {
-  if (pool_) return KvCache(model_.config, pool_);
-  KvCache cache(model_.config, capacity);
+  KvCache cache = pool_ ? KvCache(model_.config, pool_) : KvCache(model_.config, capacity);
   if (quant_.enabled()) cache.set_quantization(quant_);
   return cache;
 }

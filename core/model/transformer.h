@@ -54,9 +54,10 @@ class Transformer {
   void set_kv_compressor(std::shared_ptr<const KvCompressor> compressor);
   const KvCompressor* kv_compressor() const { return compressor_.get(); }
 
-  // Quantizes the caches made by new_cache() from then on (config.enabled() false: off). Throws
-  // ctx::Unsupported for a paged attention backend (the quantized store is per sequence, not in
-  // blocks). Composes with any compressor: per layer and step the cache is flushed first, then the
+  // Quantizes the caches made by new_cache() from then on (config.enabled() false: off), contiguous
+  // or paged (a paged cache's blocks under every layer's quantized prefix go back to the pool; the
+  // paged backend reads a quantized layer as its dequantized copy, KvCache::view(layer, scratch)).
+  // Composes with any compressor: per layer and step the cache is flushed first, then the
   // compressor sees every entry as float (the quantized prefix dequantized) and a compaction rebuilds
   // the quantized prefix from the kept entries (KvCache::compact states the semantics and its error).
   void set_kv_quantization(const KvQuantConfig& config);

@@ -153,7 +153,7 @@ int bench_kv(const Args& args) {
     }
     for (const KvQuantConfig& q : quants) {
       Transformer tf(*model, attention);
-      tf.set_kv_quantization(q);  // before any work: refuses a paged --attention
+      tf.set_kv_quantization(q);
       KvCache cache = prefilled.fork();
       cache.set_quantization(q);
       const double q0 = monotonic_seconds();

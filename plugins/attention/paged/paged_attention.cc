@@ -22,7 +22,11 @@ class PagedAttention final : public AttentionBackend {
     return check_shape(p);
   }
   void forward(const AttentionParams& p, std::span<const AttentionSequence> batch) const override {
-    for (const AttentionSequence& s : batch) CTX_CHECK(s.kv.layout == KvLayout::kPaged && s.kv.block_size == block_size_);
+    // A layer with a quantized prefix comes as its dequantized contiguous copy (KvCache::view(layer,
+    // scratch)): the same tiling reads it through the view.
+    for (const AttentionSequence& s : batch)
+      CTX_CHECK(s.kv.layout == KvLayout::kContiguous || s.kv.block_size == block_size_, "paged attention: block size ",
+                s.kv.block_size, " of a sequence's KV, not ", block_size_);
     causal_tiled_attention(p, batch, options_);
   }
 
