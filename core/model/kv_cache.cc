@@ -7,6 +7,22 @@
 #include "core/base/error.h"
 
 namespace ctx {
+namespace {
+
+// Rows index(h, i), i < count, of every KV head of `src` into k and v [kv_heads][stride][head_dim].
+template <class Index>
+void gather_rows(const KvView& src, int64_t count, int64_t stride, Index index, float* k, float* v) {
+  const int64_t hd = src.head_dim;
+  const size_t row = size_t(hd) * sizeof(float);
+  for (int64_t h = 0; h < src.num_kv_heads; ++h)
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t j = index(h, i);
+      std::memcpy(k + (h * stride + i) * hd, src.key(h, j), row);
+      std::memcpy(v + (h * stride + i) * hd, src.value(h, j), row);
+    }
+}
+
+}  // namespace
 
 KvCache::KvCache(int64_t layers, int64_t kv_heads, int64_t head_dim, std::shared_ptr<BlockPool> pool)
     : layers_(layers), kv_heads_(kv_heads), head_dim_(head_dim), pool_(std::move(pool)) {
@@ -139,13 +155,7 @@ void KvCache::flush(int64_t layer) {
   if (pool_) {  // entries stay at their positions in the blocks: gathered, quantized, blocks below released
     const int64_t q = quantized_length(layer);
     std::vector<float> k(size_t(kv_heads_ * n * head_dim_)), v(k.size());
-    const KvView all = float_view(layer);
-    const size_t row = size_t(head_dim_) * sizeof(float);
-    for (int64_t h = 0; h < kv_heads_; ++h)
-      for (int64_t i = 0; i < n; ++i) {
-        std::memcpy(k.data() + (h * n + i) * head_dim_, all.key(h, q + i), row);
-        std::memcpy(v.data() + (h * n + i) * head_dim_, all.value(h, q + i), row);
-      }
+    gather_rows(float_view(layer), n, n, [q](int64_t, int64_t i) { return q + i; }, k.data(), v.data());
     quantized_[l].append(k.data(), v.data(), n * head_dim_, n);
     release_quantized_blocks();
     return;
@@ -183,17 +193,13 @@ void KvCache::compact(int64_t layer, int64_t count, const std::vector<int64_t>& 
                 "compaction indices must increase within [0, length) per head");
     }
   const size_t row = size_t(head_dim_) * sizeof(float);
+  const auto kept_index = [&](int64_t h, int64_t i) { return keep[size_t(h * count + i)]; };
   if (pool_ && quantized_length(layer) > 0) {
     // The rebuild (see the header) into the blocks: every entry as float, the kept ones written to
     // positions 0 .. count - 1 (blocks released under the quantized prefix are taken again).
     std::vector<float> dequantized, kept(size_t(2 * kv_heads_ * count * head_dim_));
-    const KvView all = view(layer, dequantized);
-    for (int64_t h = 0; h < kv_heads_; ++h)
-      for (int64_t i = 0; i < count; ++i) {
-        const int64_t j = keep[size_t(h * count + i)];
-        std::memcpy(kept.data() + (h * count + i) * head_dim_, all.key(h, j), row);
-        std::memcpy(kept.data() + ((kv_heads_ + h) * count + i) * head_dim_, all.value(h, j), row);
-      }
+    gather_rows(view(layer, dequantized), count, count, kept_index, kept.data(),
+                kept.data() + kv_heads_ * count * head_dim_);
     quantized_[li].clear();
     make_private(0, (count + pool_->block_size() - 1) / pool_->block_size());
     for (int64_t h = 0; h < kv_heads_; ++h)
@@ -214,15 +220,9 @@ void KvCache::compact(int64_t layer, int64_t count, const std::vector<int64_t>& 
   } else {
     // Gathered from every entry as float: a quantized prefix dequantized (the rebuild; see the header).
     std::vector<float> dequantized;
-    const KvView all = view(layer, dequantized);
     const int64_t new_cap = count + std::max<int64_t>(0, headroom);
     Storage kk(size_t(kv_heads_ * new_cap * head_dim_)), vv(size_t(kv_heads_ * new_cap * head_dim_));
-    for (int64_t h = 0; h < kv_heads_; ++h)
-      for (int64_t i = 0; i < count; ++i) {
-        const int64_t j = keep[size_t(h * count + i)];
-        std::memcpy(kk.data() + (h * new_cap + i) * head_dim_, all.key(h, j), row);
-        std::memcpy(vv.data() + (h * new_cap + i) * head_dim_, all.value(h, j), row);
-      }
+    gather_rows(view(layer, dequantized), count, new_cap, kept_index, kk.data(), vv.data());
     k_[li].swap(kk), v_[li].swap(vv);
     capacities_[li] = new_cap;
     if (!quantized_.empty()) quantized_[li].clear();  // its codes and params freed; flush() below re-quantizes
@@ -284,7 +284,7 @@ KvView KvCache::view(int64_t layer, std::vector<float>& scratch) const {
     quantized_[l].dequantize(h, k + h * head_floats, v + h * head_floats);
     // The float entries q .. len - 1, in runs of consecutive rows (one run when contiguous).
     floats.for_each_run(float_index(layer, q), float_index(layer, len), [&](int64_t i, int64_t rows) {
-      const int64_t dst = h * head_floats + (pos_of_float(layer, i)) * head_dim_;
+      const int64_t dst = h * head_floats + pos_of_float(layer, i) * head_dim_;
       const size_t bytes = size_t(rows * head_dim_) * sizeof(float);
       std::memcpy(k + dst, floats.key(h, i), bytes);
       std::memcpy(v + dst, floats.value(h, i), bytes);

@@ -29,9 +29,9 @@
 // length(layer) still counts all of them. Contiguous: the float storage then holds only the newest
 // entries of the layer. Paged: float entries keep their positions in the blocks, and a block that
 // every layer holds quantized goes back to the pool (its table entry becomes kReleasedBlock), so
-// the blocks held follow the float entries, not the positions. view(layer) needs a layer without quantized entries;
-// view(layer, scratch) serves every layer, dequantizing the quantized prefix into `scratch` (a
-// transient buffer of the caller, not counted by bytes_reserved()/bytes_used()).
+// the blocks held follow the float entries, not the positions. view(layer) needs a layer without
+// quantized entries; view(layer, scratch) serves every layer, dequantizing the quantized prefix into
+// `scratch` (a transient buffer of the caller, not counted by bytes_reserved()/bytes_used()).
 // Compression of a quantized layer (compact() when the layer holds quantized entries; the one
 // semantics the GPU engine follows too, core/cuda/gpu_engine.h): the layer is rebuilt. Every entry is
 // taken as float (the quantized prefix dequantized, the float rest as stored), the kept ones are
