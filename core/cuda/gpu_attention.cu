@@ -68,8 +68,7 @@ void check_case(const GpuAttentionCase& c) {
       fail("gpu_attention: kivi bits ", c.kivi.bits, " must be 2, 4 or 8");
     if (c.kivi.group < 1 || c.kivi.residual < 0)
       fail("gpu_attention: kivi group ", c.kivi.group, " must be >= 1 and residual ", c.kivi.residual, " >= 0");
-    if (c.block_size != 0 || c.window != 0 || !c.flex.empty())
-      fail("gpu_attention: KIVI KV is over a contiguous cache (block_size 0) without a window or flex mask");
+    if (c.window != 0 || !c.flex.empty()) fail("gpu_attention: KIVI KV is over a cache without a window or flex mask");
   }
   if (!c.score_mod.empty() && (c.block_size > 0 || c.kivi.enabled()))
     fail("gpu_attention: score mods run over a contiguous bf16 cache (no block_size or kivi)");
@@ -94,27 +93,39 @@ struct CacheLayout {
   std::vector<int32_t> table;                          // paged: [sequences][max_blocks]
   int64_t elements = 0;                                // bf16 elements of K (and of V)
 
+  // KIVI: the layout of every position (the quantization's source) is contiguous; with block_size the
+  // bf16 ring is paged instead (KiviSizes).
   CacheLayout(const GpuAttentionCase& c) : lengths(lengths_of(c)), kv_heads(c.kv_heads), hd(c.head_dim) {
     const int64_t seqs = int64_t(lengths.size()), longest = *std::max_element(lengths.begin(), lengths.end());
-    block_size = c.block_size;
+    block_size = c.kivi.enabled() ? 0 : c.block_size;
     if (block_size == 0) {
       spare = c.spare_capacity;
       region = longest + spare;
       elements = seqs * kv_heads * region * hd;
       return;
     }
+    shuffle_blocks(lengths, block_size, shift, max_blocks, pool_blocks, table);
+    elements = kv_heads * pool_blocks * block_size * hd;
+  }
+
+  // A paged pool for `rows` of each sequence in blocks of block_size: its table [sequences]
+  // [max_blocks] names the blocks in shuffled pool order.
+  static void shuffle_blocks(const std::vector<int64_t>& rows, int64_t block_size, int& shift, int64_t& max_blocks,
+                             int64_t& pool_blocks, std::vector<int32_t>& table) {
+    const int64_t seqs = int64_t(rows.size()), longest = *std::max_element(rows.begin(), rows.end());
+    shift = 0;
     while ((int64_t(1) << shift) < block_size) ++shift;
     max_blocks = (longest + block_size - 1) / block_size;
-    for (int64_t len : lengths) pool_blocks += (len + block_size - 1) / block_size;
+    pool_blocks = 0;
+    for (int64_t len : rows) pool_blocks += (len + block_size - 1) / block_size;
     std::vector<int32_t> ids(static_cast<size_t>(pool_blocks));
     std::iota(ids.begin(), ids.end(), 0);
     std::shuffle(ids.begin(), ids.end(), std::mt19937(7));
     table.assign(size_t(seqs * max_blocks), 0);  // entries past a sequence's blocks are never read
     size_t next = 0;
     for (int64_t s = 0; s < seqs; ++s)
-      for (int64_t b = 0; b < (lengths[size_t(s)] + block_size - 1) / block_size; ++b)
+      for (int64_t b = 0; b < (rows[size_t(s)] + block_size - 1) / block_size; ++b)
         table[size_t(s * max_blocks + b)] = ids[next++];
-    elements = kv_heads * pool_blocks * block_size * hd;
   }
 
   int64_t row(int64_t s, int64_t kvh, int64_t pos) const {
@@ -125,19 +136,56 @@ struct CacheLayout {
   int64_t cached_positions() const { return std::accumulate(lengths.begin(), lengths.end(), int64_t(0)); }
 };
 
+// Elements of the KIVI buffers of one copy of a layout (kernels.h: KiviKv): codes and params, and
+// the bf16 ring of the newest residual + group + queries positions, as small as it may be (ring 0:
+// the whole region, when that is not more).
+// Paged (block_size): those rows (ring, rounded up to whole blocks, or region) of each sequence in a
+// pool of blocks in shuffled order, as the engine's GpuKvCache keeps them.
+struct KiviSizes {
+  int64_t codes = 0, k_params = 0, v_params = 0, ring = 0, bf16 = 0;
+  int64_t block_size = 0, max_blocks = 0, pool_blocks = 0;  // paged
+  int shift = 0;
+  std::vector<int32_t> table;
+  KiviSizes(const GpuAttentionCase& c, const CacheLayout& l) {
+    if (!c.kivi.enabled()) return;
+    const int64_t seqs = int64_t(l.lengths.size()), heads = seqs * c.kv_heads;
+    ring = c.kivi.residual + c.kivi.group + (c.batch_lengths.empty() ? c.queries : 1);
+    block_size = c.block_size;
+    if (block_size > 0) ring = (ring + block_size - 1) / block_size * block_size;
+    if (ring >= l.region) ring = 0;
+    const int64_t rows = ring > 0 ? ring : l.region;
+    bf16 = heads * rows * c.head_dim;
+    if (block_size > 0) {
+      CacheLayout::shuffle_blocks(std::vector<int64_t>(size_t(seqs), rows), block_size, shift, max_blocks, pool_blocks,
+                                  table);
+      bf16 = c.kv_heads * pool_blocks * block_size * c.head_dim;
+    }
+    codes = heads * l.region * kv_quant_row_bytes(c.head_dim, c.kivi.bits);
+    k_params = heads * (l.region / c.kivi.group) * c.head_dim;
+    v_params = heads * l.region * ((c.head_dim + c.kivi.group - 1) / c.kivi.group);
+  }
+  int64_t bytes() const { return 2 * codes + int64_t(sizeof(KiviParam)) * (k_params + v_params) + 2 * 2 * bf16; }
+  // Element offset of position p's bf16 row of (sequence s, KV head h): row p % rows of the ring
+  // (contiguous or paged).
+  int64_t row(const CacheLayout& l, int64_t s, int64_t h, int64_t p) const {
+    const int64_t rows = ring > 0 ? ring : l.region, r = p % rows;
+    if (block_size == 0) return ((s * l.kv_heads + h) * rows + r) * l.hd;
+    return ((h * pool_blocks + table[size_t(s * max_blocks + r / block_size)]) * block_size + r % block_size) * l.hd;
+  }
+};
+
 // Host float rows ([sum of lengths, kv_heads * hd], sequences one after another) -> device bf16 in
-// the layout, or with ring > 0 (contiguous) in rings of `ring` rows per (sequence, KV head) holding
-// each sequence's last `ring` positions, position p at row p % ring (kernels.h: KiviKv::ring).
-void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst, int64_t ring = 0) {
-  const int64_t seqs = int64_t(l.lengths.size());
-  std::vector<float> t(size_t(ring > 0 ? seqs * l.kv_heads * ring * l.hd : l.elements),
-                       l.spare > 0 ? std::numeric_limits<float>::quiet_NaN() : 0.f);
+// the layout, or with `kivi` in KIVI's bf16 rows (KiviSizes: each sequence's last ring positions,
+// position p at row p % ring, kernels.h KiviKv::ring; contiguous or paged).
+void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst, const KiviSizes* kivi = nullptr) {
+  const int64_t seqs = int64_t(l.lengths.size()), ring = kivi ? kivi->ring : 0;
+  std::vector<float> t(size_t(kivi ? kivi->bf16 : l.elements), l.spare > 0 ? std::numeric_limits<float>::quiet_NaN() : 0.f);
   int64_t first = 0;
   for (int64_t s = 0; s < seqs; ++s) {
     const int64_t len = l.lengths[size_t(s)];
     for (int64_t p = ring > 0 ? std::max<int64_t>(0, len - ring) : 0; p < len; ++p)
       for (int64_t h = 0; h < l.kv_heads; ++h) {
-        const int64_t at = ring > 0 ? ((s * l.kv_heads + h) * ring + p % ring) * l.hd : l.row(s, h, p);
+        const int64_t at = kivi ? kivi->row(l, s, h, p) : l.row(s, h, p);
         std::copy_n(x.data() + ((first + p) * l.kv_heads + h) * l.hd, l.hd, t.data() + at);
       }
     first += len;
@@ -146,24 +194,6 @@ void upload_cache(std::span<const float> x, const CacheLayout& l, bf16* dst, int
   convert_f32_to_bf16(t.data(), b.data(), t.size());
   CTX_CUDA_CHECK(cudaMemcpy(dst, b.data(), b.size() * 2, cudaMemcpyHostToDevice));
 }
-
-// Elements of the KIVI buffers of one copy of a layout (kernels.h: KiviKv): codes and params, and
-// the bf16 ring of the newest residual + group + queries positions, as small as it may be (ring 0:
-// the whole region, when that is not more).
-struct KiviSizes {
-  int64_t codes = 0, k_params = 0, v_params = 0, ring = 0, bf16 = 0;
-  KiviSizes(const GpuAttentionCase& c, const CacheLayout& l) {
-    if (!c.kivi.enabled()) return;
-    const int64_t heads = int64_t(l.lengths.size()) * c.kv_heads;
-    ring = c.kivi.residual + c.kivi.group + (c.batch_lengths.empty() ? c.queries : 1);
-    if (ring >= l.region) ring = 0;
-    bf16 = heads * (ring > 0 ? ring : l.region) * c.head_dim;
-    codes = heads * l.region * kv_quant_row_bytes(c.head_dim, c.kivi.bits);
-    k_params = heads * (l.region / c.kivi.group) * c.head_dim;
-    v_params = heads * l.region * ((c.head_dim + c.kivi.group - 1) / c.kivi.group);
-  }
-  int64_t bytes() const { return 2 * codes + int64_t(sizeof(KiviParam)) * (k_params + v_params) + 2 * 2 * bf16; }
-};
 
 // The device side of one case: cache (cache_copies copies of the layout; KIVI: of the bf16 ring and
 // the codes, beside one copy of the whole layout, the source of the quantization), queries,
@@ -242,6 +272,12 @@ struct DeviceCase {
       CTX_CUDA_CHECK(cudaMemset(v_params.get(), 0, v_params.bytes()));
       p.kivi = {c.kivi.bits,    c.kivi.group,  c.kivi.residual, kivi.ring,
                 k_codes.get(), v_codes.get(), k_params.get(),  v_params.get()};
+      if (kivi.block_size > 0) {  // the bf16 rows in a shuffled pool
+        table = DeviceBuffer<int32_t>(alloc, int64_t(kivi.table.size()));
+        CTX_CUDA_CHECK(cudaMemcpy(table.get(), kivi.table.data(), kivi.table.size() * 4, cudaMemcpyHostToDevice));
+        p.block_table = table.get(), p.max_blocks = kivi.max_blocks, p.pool_blocks = kivi.pool_blocks;
+        p.block_shift = kivi.shift;
+      }
     }
   }
 
@@ -291,8 +327,8 @@ void upload_case(const GpuAttentionCase& c, DeviceCase& d, std::span<const float
   upload_cache(v, d.layout, d.v_whole.get());
   d.quantize(c, d.params);
   // The attention's bf16 rows: the last positions in the ring only (ring 0: the whole layout).
-  upload_cache(k, d.layout, d.k.get(), d.kivi.ring);
-  upload_cache(v, d.layout, d.v.get(), d.kivi.ring);
+  upload_cache(k, d.layout, d.k.get(), &d.kivi);
+  upload_cache(v, d.layout, d.v.get(), &d.kivi);
 }
 
 // kernel = kEager: the cuBLAS handle and the EagerAttention, its workspace from the case's allocator.

@@ -27,13 +27,15 @@
 // cuBLAS, a softmax kernel, P.V by cuBLAS): any head_dim, contiguous, not batched, not KIVI.
 // score_mod (not empty: softcap / ALiBi, core/cuda/score_mod.h) applies to every kernel's scores
 // before the mask; the split-KV kernel takes it over a contiguous cache only (no block_size, no KIVI).
-// KIVI (kivi.bits > 0; contiguous, no window): after the upload, each sequence's positions below
+// KIVI (kivi.bits > 0; no window): after the upload, each sequence's positions below
 // kivi.quantized_length(its first query's position) (those before the queries', as the CPU's
 // KvCache holds them at the queries' attention) are quantized on the device from a bf16 copy of
 // the whole cache, and the kernel's bf16 K/V are a ring of the newest residual + group + queries
 // positions (the engine's layout: position p at row p % ring), so that it must read the older ones
 // as codes (core/kv/kv_quant.h's scheme, launch_kivi_quantize), dequantized in registers
-// (launch_kivi_attention); the rest it reads as bf16.
+// (launch_kivi_attention); the rest it reads as bf16. With block_size the ring (rounded up to whole
+// blocks) is paged instead, each sequence's ring rows in blocks of a pool in shuffled order (the
+// engine's paged KIVI layout, gpu_kv_cache.h).
 #pragma once
 
 #include <algorithm>

@@ -116,8 +116,9 @@ struct GpuEngineOptions {
   // bits > 0: KIVI-quantized KV (core/kv/kv_quant.h, the CPU's kv_quant): after each layer's
   // attention the groups the forward completed are quantized on the device from the bf16 rows (as
   // KvCache::flush), and attention reads the quantized prefix as codes (kernels/kivi_kernels.h).
-  // Contiguous KV, no sliding windows (else Unsupported). The bf16 K/V then hold only the newest
-  // residual + group + prefill_chunk positions of each slot (a ring); the codes and params grow with
+  // No sliding windows (else Unsupported). The bf16 K/V then hold only the newest
+  // residual + group + prefill_chunk positions of each slot (a ring; paged KV: rounded up to whole
+  // blocks, the ring's rows in the pool's blocks, gpu_kv_cache.h); the codes and params grow with
   // the entries held (each prefill chunk and generate_greedy reserve theirs; batches: every slot
   // holds the longest sequence's) and shrink to them after compression and reset()
   // (gpu_kv_cache.h), so kv_cache_bytes() and the allocator's peak follow the entries, not the

@@ -29,11 +29,11 @@ GpuKvCache::GpuKvCache(DeviceAllocator& alloc, const GpuKvShape& shape) : alloc_
     if (q.bits != 2 && q.bits != 4 && q.bits != 8) fail("GPU KV cache: kv_quant bits ", q.bits, " must be 2, 4 or 8");
     if (q.group < 1 || q.residual < 0)
       fail("GPU KV cache: kv_quant group ", q.group, " must be >= 1 and residual ", q.residual, " >= 0");
-    if (paged()) throw Unsupported("GPU KV cache: KIVI KV (kv_quant) needs the contiguous cache (kv_block_size 0)");
     if (s.max_forward < 1) fail("GPU KV cache: KIVI needs max_forward >= 1, not ", s.max_forward);
     // A forward of n tokens at pos0 reads bf16 positions qlen(pos0) .. pos0 + n - 1: fewer than
-    // residual + group + n of them (kernels.h: KiviKv::ring).
+    // residual + group + n of them (kernels.h: KiviKv::ring). Paged: whole blocks of them.
     ring_ = q.residual + q.group + s.max_forward;
+    if (paged()) ring_ = (ring_ + s.block_size - 1) / s.block_size * s.block_size;
     if (ring_ >= s.capacity) ring_ = 0;  // no smaller than the positions themselves
   }
   k_.resize(size_t(s.layers));
@@ -122,6 +122,7 @@ KiviLayerCopy GpuKvCache::layer_copy(int64_t layer, int64_t quantized, int64_t l
   KiviLayerCopy p;
   p.k_cache = r.k_cache, p.v_cache = r.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
+  p.block_table = a.block_table, p.max_blocks = a.max_blocks, p.pool_blocks = a.pool_blocks, p.block_shift = a.block_shift;
   p.k_full = k_full, p.v_full = v_full, p.quantized = quantized, p.length = length, p.full_rows = full_rows;
   return p;
 }
@@ -164,6 +165,7 @@ KiviQuantizeParams GpuKvCache::quantize_params(int64_t layer, int64_t slot) cons
   bind(layer, slot, r, a);
   p.k_cache = a.k_cache, p.v_cache = a.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
+  p.block_table = a.block_table, p.max_blocks = a.max_blocks, p.pool_blocks = a.pool_blocks, p.block_shift = a.block_shift;
   return p;
 }
 
@@ -172,9 +174,14 @@ int64_t GpuKvCache::layer_elements(int64_t blocks) const {
   return paged() ? s.kv_heads * blocks * s.block_size * s.head_dim : s.slots * s.kv_heads * rows() * s.head_dim;
 }
 
-int64_t GpuKvCache::bytes() const {
+int64_t GpuKvCache::code_bytes() const {
   int64_t b = 0;
   for (const KiviLayer& k : kivi_) b += k.k_codes.bytes() + k.v_codes.bytes() + k.k_params.bytes() + k.v_params.bytes();
+  return b;
+}
+
+int64_t GpuKvCache::bytes() const {
+  int64_t b = code_bytes();
   for (size_t l = 0; l < k_.size(); ++l) b += k_[l].bytes() + v_[l].bytes();
   return b;
 }
@@ -225,7 +232,7 @@ void GpuKvCache::reserve(int64_t slot, int64_t positions, cudaStream_t stream) {
   if (s.quant.enabled() && s.quant.quantized_length(positions) > code_rows_)
     resize_codes(s.quant.quantized_length(positions), stream);
   if (!paged()) return;
-  const int64_t need = (positions + s.block_size - 1) / s.block_size;
+  const int64_t need = blocks_for(positions);
   int64_t& held = held_[size_t(slot)];
   if (need <= held) return;
   const int64_t block_bytes = 2 * s.layers * s.kv_heads * s.block_size * s.head_dim * 2;  // K and V, bf16
@@ -249,7 +256,7 @@ void GpuKvCache::reserve(int64_t slot, int64_t positions, cudaStream_t stream) {
 void GpuKvCache::shrink(int64_t slot, int64_t positions) {
   CTX_CHECK(slot >= 0 && slot < shape_.slots && positions >= 0, "KV slot ", slot, " positions ", positions);
   if (!paged()) return;
-  const int64_t need = (positions + shape_.block_size - 1) / shape_.block_size;
+  const int64_t need = blocks_for(positions);
   int64_t& held = held_[size_t(slot)];
   // The table row past `need` goes stale on the device: nothing reads entries beyond the length.
   for (; held > need; --held) free_.push_back(table_host_[size_t(slot * max_blocks_ + held - 1)]);
@@ -271,7 +278,13 @@ KvLayerRows GpuKvCache::rows(int64_t layer, int64_t slot) const {
 int64_t GpuKvCache::bytes_in_use() const {
   if (!paged()) return bytes();
   const int64_t block_bytes = 2 * shape_.layers * shape_.kv_heads * shape_.block_size * shape_.head_dim * 2;
-  return block_bytes * (pool_blocks_ - int64_t(free_.size()));
+  return block_bytes * (pool_blocks_ - int64_t(free_.size())) + code_bytes();
+}
+
+int64_t GpuKvCache::blocks_for(int64_t positions) const {
+  // KIVI's ring: positions p and p + ring share a row, so the slot never needs more than its rows.
+  const int64_t rows = std::min(positions, this->rows());
+  return (rows + shape_.block_size - 1) / shape_.block_size;
 }
 
 void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionParams& a) const {

@@ -14,7 +14,7 @@
 //               allocator cannot meet (its memory limit) throws the allocator's CudaOutOfMemory,
 //               and the cache stays usable at its old size. Growing moves the buffers: version()
 //               changes, and kernels bound before (CUDA graphs) must be bound again.
-//   KIVI        (quant.bits > 0, contiguous) per layer the codes and params (kernels.h: KiviKv) of
+//   KIVI        (quant.bits > 0) per layer the codes and params (kernels.h: KiviKv) of
 //               code_rows() entries for every slot ([slot][kv_head][code_rows]): reserve(slot, n)
 //               grows them to qlen(n) = the entries n positions (or entries, with compression) hold
 //               quantized, when no slot held as many, fit_codes(n) sets them to qlen(n) (smaller
@@ -27,6 +27,11 @@
 //               not fewer): entry j at row j % ring. expand() / store_float() move one layer of slot
 //               0 between the codes + ring and a full bf16 copy (the engine's rebuild after
 //               compression, which serves one sequence).
+//   paged KIVI  the same codes; the ring (rounded up to whole blocks) lives in the paged pool: ring
+//               row r of a slot in the block of its table entry r / block_size, so a slot holds
+//               ceil(min(positions, ring) / block_size) blocks whatever its length, and the pool's
+//               bf16 memory follows the slots that hold entries (kernels/kivi_kernels.h
+//               KiviBf16Rows). The codes are not paged: they are the per-slot arrays above.
 // bind() fills the KV fields of the kernels' parameters for one layer: for one sequence (slot >= 0,
 // positions from pos0) or for batched decode (slot < 0: row t is slot t, positions from seq_lens).
 // Not thread-safe; table uploads are enqueued on the stream given to reserve().
@@ -50,7 +55,7 @@ struct GpuKvShape {
   int64_t slots = 1, capacity = 0;  // sequences and positions per sequence
   int64_t block_size = 0;           // 0: contiguous
   int64_t pool_positions = 0;       // paged: pool size (0: slots * capacity, rounded up to blocks)
-  KvQuantConfig quant;              // bits > 0: KIVI codes beside the bf16 cache (contiguous only)
+  KvQuantConfig quant;              // bits > 0: KIVI codes beside the bf16 cache (contiguous or paged)
   int64_t max_forward = 0;          // KIVI: the most tokens one forward writes (sizes the bf16 ring)
 };
 
@@ -95,7 +100,7 @@ class GpuKvCache {
 
   // K and V held from the device (with KIVI: and the codes and params)
   int64_t bytes() const;
-  int64_t bytes_in_use() const;                              // paged: of blocks sequences hold
+  int64_t bytes_in_use() const;                              // paged: of blocks sequences hold (and the codes)
   int64_t pool_blocks() const { return pool_blocks_; }
   int64_t free_blocks() const { return int64_t(free_.size()); }
 
@@ -103,6 +108,9 @@ class GpuKvCache {
   // expand/store's view of a layer: its codes, ring and the bf16 copy k_full/v_full [kv_heads][full_rows].
   KiviLayerCopy layer_copy(int64_t layer, int64_t quantized, int64_t length, bf16* k_full, bf16* v_full,
                            int64_t full_rows, int64_t slot = 0) const;
+  int64_t code_bytes() const;  // KIVI: every layer's codes and params
+  // Paged: the blocks a slot of `positions` positions holds (KIVI: of its ring's rows).
+  int64_t blocks_for(int64_t positions) const;
   // bf16 elements of one layer's K (or V) with `blocks` pool blocks (paged) or all slots (contiguous).
   int64_t layer_elements(int64_t blocks) const;
   // Paged: grows every layer's pool to at least `blocks` blocks (at most max_pool_blocks_).

@@ -227,7 +227,7 @@ int bench_gpu_attention(const Args& args) {
        "KIVI 4 bits on tensor cores: 0 = code tiles loaded into registers, 2 or 3 = a cp.async ring of that many "
        "tiles per warp in shared memory, -1 = the default")
       ("kivi-bits", po::value<std::string>()->default_value(""),
-       "KIVI-quantized KV (contiguous) timed after the layouts, e.g. 4,8 (2 takes the generic path)")
+       "KIVI-quantized KV timed after the layouts, on each of them, e.g. 4,8 (2 takes the generic path)")
       ("kivi-group", po::value<int64_t>()->default_value(32), "KIVI: tokens per key group, channels per value group")
       ("kivi-residual", po::value<int64_t>()->default_value(128), "KIVI: newest tokens kept in bf16")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
@@ -282,12 +282,14 @@ int bench_gpu_attention(const Args& args) {
           c.block_size = bs;
           row(bs == 0 ? "contiguous" : "paged " + std::to_string(bs));
         }
+        for (int64_t bits : kivi_bits)
+          for (int64_t bs : block_sizes) {  // paged: the bf16 ring in pool blocks (gpu_kv_cache.h)
+            c.kivi.bits = int(bits), c.kivi.group = vm["kivi-group"].as<int64_t>();
+            c.kivi.residual = vm["kivi-residual"].as<int64_t>();
+            c.block_size = bs;
+            row("kivi int" + std::to_string(bits) + (bs == 0 ? "" : " paged " + std::to_string(bs)));
+          }
         c.block_size = 0;
-        for (int64_t bits : kivi_bits) {
-          c.kivi.bits = int(bits), c.kivi.group = vm["kivi-group"].as<int64_t>();
-          c.kivi.residual = vm["kivi-residual"].as<int64_t>();
-          row("kivi int" + std::to_string(bits));
-        }
       }
   return 0;
 }

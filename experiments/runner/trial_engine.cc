@@ -88,8 +88,9 @@ class GpuTrialEngine final : public TrialEngine {
       timings->decode_seconds = tm.decode_ms * 1e-3;
       timings->decode_steps = tm.decode_steps;
       timings->kv_bytes_reserved = engine_->kv_cache_bytes();
-      // Paged: the blocks the sequences hold; KIVI: all it holds (codes sized to the entries held,
-      // the bf16 ring whole); contiguous: the share of the slots' positions they fill.
+      // Paged: the blocks the sequences hold (with KIVI: and the codes); KIVI: all it holds (codes
+      // sized to the entries held, the bf16 ring whole); contiguous: the share of the slots'
+      // positions they fill.
       timings->kv_bytes_used = paged_ ? engine_->kv_cache_bytes_in_use()
                                : kivi_ ? engine_->kv_cache_bytes()
                                        : engine_->kv_cache_bytes() * positions / (engine_->capacity() * max_batch_);
@@ -153,7 +154,7 @@ std::unique_ptr<TrialEngine> make_gpu_trial_engine(const Model& model, const Tri
   if (const std::string q = plugin_name(trial.quant); !gpu_quant_plugin(q))
     throw Unsupported(str_cat("quant ", trial.quant, " on device cuda: no GPU kernel for ", q,
                               "; the GPU runs none, int8, llm_int8, q8_0, q4_0, nf4 and fp4"));
-  // KIVI KV: the engine says what it cannot combine it with (paged KV, sliding windows,
+  // KIVI KV: the engine says what it cannot combine it with (sliding windows, flex masks,
   // compressors that score decode steps by attention).
   options.kv_quant = resolve_kv_quant(catalog, trial.kv_quant);
   options.kv = cuda::gpu_kv_policy(catalog.kv.resolve(trial.kv));  // Unsupported for kv plugins the GPU lacks

@@ -234,8 +234,8 @@ TEST(ExperimentConfig, GpuMemoryScalingConfigValidates) {
   std::vector<std::string> names;
   for (const auto& s : c.settings) names.push_back(s.name);
   EXPECT_EQ(names, (std::vector<std::string>{"baseline", "paged", "paged_l2norm", "paged_l2norm_int8w", "kivi8_int8w",
-                                             "l2norm_kivi8_int8w", "paged_int8w"}));
-  EXPECT_EQ(c.trials.size(), 7u * 4 * 4);
+                                             "l2norm_kivi8_int8w", "paged_l2norm_kivi8_int8w", "paged_int8w"}));
+  EXPECT_EQ(c.trials.size(), 8u * 4 * 4);
   EXPECT_NE(c.settings[2].kv.find("skip_layers=[]"), std::string::npos) << c.settings[2].kv;
   EXPECT_NE(c.settings[4].kv_quant.find("bits=8"), std::string::npos) << c.settings[4].kv_quant;
   // All of them: l2norm and KIVI int8 composed (contiguous: the GPU's KIVI layout) with int8 weights.
@@ -244,6 +244,11 @@ TEST(ExperimentConfig, GpuMemoryScalingConfigValidates) {
   EXPECT_NE(c.settings[5].kv_quant.find("bits=8"), std::string::npos) << c.settings[5].kv_quant;
   EXPECT_NE(c.settings[5].quant.find("int8"), std::string::npos) << c.settings[5].quant;
   EXPECT_EQ(c.settings[5].attention.rfind("sdpa", 0), 0u) << c.settings[5].attention;
+  // The row: the same on paged KV.
+  EXPECT_EQ(c.settings[6].attention.rfind("paged", 0), 0u) << c.settings[6].attention;
+  EXPECT_EQ(c.settings[6].kv, c.settings[5].kv);
+  EXPECT_EQ(c.settings[6].kv_quant, c.settings[5].kv_quant);
+  EXPECT_EQ(c.settings[6].quant, c.settings[5].quant);
   EXPECT_NE(c.trials[0].datasets[0].second.find("context_tokens=[8192]"), std::string::npos) << c.trials[0].datasets[0].second;
 }
 

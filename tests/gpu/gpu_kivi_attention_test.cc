@@ -12,7 +12,10 @@
 // 4 bits at head_dim 128: fp16 codes and query-times-scale, values dequantized in fp16; tolerance
 // with the flash kernels' spread term; at 4 bits also with the code tiles through registers and
 // through a cp.async ring of 2 and 3 tiles), on CUDA cores, and as the engine takes it by default
-// (where the ring may take fewer chunks than asked). Label "gpu".
+// (where the ring may take fewer chunks than asked). Paged cases keep the bf16 ring (rounded up to
+// whole blocks) in a pool of blocks in shuffled order, as the engine's paged KIVI cache does, also
+// with blocks of 1 and with a ring that would hold the whole cache (then the positions are paged).
+// Label "gpu".
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -37,6 +40,7 @@ struct KiviCase {
   int64_t group, residual;
   int splits = 0;
   std::vector<int64_t> batch = {};  // not empty: batched decode of these lengths
+  int64_t block = 0;                // > 0: the bf16 rows paged in blocks of this many
   std::string name() const {
     std::string n = str_cat("h", heads, "_kv", kv_heads, "_d", head_dim, "_b", bits, "_g", group, "_r", residual);
     if (batch.empty()) {
@@ -45,13 +49,15 @@ struct KiviCase {
       n += "_batch";
       for (int64_t l : batch) n += str_cat("_", l);
     }
-    return n + str_cat("_split", splits);
+    n += str_cat("_split", splits);
+    return block > 0 ? n + str_cat("_block", block) : n;
   }
   GpuAttentionCase gpu_case() const {
     GpuAttentionCase c;
     c.heads = heads, c.kv_heads = kv_heads, c.head_dim = head_dim, c.length = length, c.queries = queries;
     c.splits = splits;
     c.batch_lengths = batch;
+    c.block_size = block;
     c.kivi.bits = bits, c.kivi.group = group, c.kivi.residual = residual;
     return c;
   }
@@ -93,6 +99,15 @@ std::vector<KiviCase> attention_cases() {
   // Batched decode: sequences with and without a prefix.
   out.push_back({8, 2, 128, 0, 1, 4, 32, 128, 0, {1, 17, 300, 1000, 129, 160}});
   out.push_back({4, 4, 80, 0, 1, 2, 16, 32, 7, {1000, 5, 333}});
+  // Paged bf16 rows (the ring in shuffled pool blocks).
+  out.push_back({4, 4, 128, 1000, 1, 4, 32, 128, 0, {}, 16});   // MHA int4: the cp.async ring kernel
+  out.push_back({32, 8, 128, 4096, 1, 4, 32, 128, 0, {}, 16});  // GQA int4
+  out.push_back({8, 2, 128, 1000, 1, 8, 32, 128, 0, {}, 64});
+  out.push_back({4, 2, 64, 1000, 1, 4, 16, 16, 0, {}, 1});      // blocks of one row
+  out.push_back({4, 2, 80, 500, 77, 2, 32, 64, 0, {}, 16});     // generic, a prefill chunk
+  out.push_back({4, 2, 128, 1000, 300, 4, 32, 64, 0, {}, 32});  // a prefill chunk on tensor cores
+  out.push_back({4, 4, 64, 100, 1, 8, 32, 128, 0, {}, 16});     // ring >= the cache: positions paged
+  out.push_back({8, 2, 128, 0, 1, 4, 32, 128, 0, {1, 17, 300, 1000, 129, 160}, 16});
   return out;
 }
 

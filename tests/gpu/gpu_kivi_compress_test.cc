@@ -13,7 +13,10 @@
 //   quantized_length(entries kept) entries per layer (the codes shrink with compression), fewer than
 //   KIVI alone.
 // - generate_greedy (CUDA graph replays, entry counts on the device) gives the tokens of forward()
-//   one token at a time; decode-scored policies (h2o) and paged KV with KIVI are Unsupported.
+//   one token at a time; decode-scored policies (h2o) are Unsupported with KIVI.
+// - Paged KV (kv_block_size 16: KIVI's bf16 ring in pool blocks, gpu_kv_cache.h) gives the contiguous
+//   engine's logits, kept positions and greedy tokens exactly (the same arithmetic on rows found
+//   through the block table); it holds the codes plus the ring's blocks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -106,6 +109,13 @@ TEST_P(GpuKiviCompress, KeepsTheCpuEnginesPositionsAndLogits) {
   auto gpu = GpuEngine::create(*model, opt);
   const auto got = gpu_run(*gpu, ids);
   ASSERT_EQ(got.size(), want.logits.size());
+  // Paged: the ring of 8 + 16 + 64 rows, rounded up to 96, in blocks of 16 (entries wrap around it).
+  GpuEngineOptions paged_opt = opt;
+  paged_opt.kv_block_size = 16;
+  auto paged = GpuEngine::create(*model, paged_opt);
+  EXPECT_EQ(gpu_run(*paged, ids), got) << c.spec << ": paged logits";
+  for (const auto& [layer, heads] : want.recorder->positions)
+    EXPECT_EQ(paged->kv_positions(layer), gpu->kv_positions(layer)) << c.spec << " layer " << layer;
 
   bool sets_agree = true;
   for (const auto& [layer, heads] : want.recorder->positions) {
@@ -188,6 +198,18 @@ TEST(GpuKiviCompressEngine, CodesShrinkWithTheKeptEntries) {
   EXPECT_LT(both, alone);
   std::printf("KV cache bytes: kivi int8 %lld, kivi int8 + l2norm 0.25 %lld; peak device bytes %lld vs %lld\n",
               (long long)alone, (long long)both, (long long)peak_alone, (long long)peak_both);
+  // Paged (blocks of 16): after the prompt the 64 kept entries' ring rows take 4 blocks of the ring's 6
+  // (88 rounded up to 96 rows); in use are those and the codes of quantized_length(64) entries.
+  GpuEngineOptions opt;
+  opt.capacity = 512, opt.prefill_chunk = kChunk, opt.kv_quant = q, opt.kv_block_size = 16;
+  opt.kv = policy_of("l2norm:keep_ratio=0.25,skip_layers=[]");
+  auto paged = GpuEngine::create(*model, opt);
+  paged->forward(ids, false);
+  const ModelConfig& c = model->config;
+  const int64_t block_bytes = 2 * c.num_kv_layers() * c.num_kv_heads * 16 * c.head_dim * 2;
+  EXPECT_EQ(paged->kv_cache_bytes_in_use(), kivi_cache_bytes(c, q, 0, q.quantized_length(64)) + 4 * block_bytes);
+  std::printf("paged: KV cache bytes in use %lld, held %lld\n", (long long)paged->kv_cache_bytes_in_use(),
+              (long long)paged->kv_cache_bytes());
 }
 
 TEST(GpuKiviCompressEngine, GreedyDecodeThroughTheGraphMatchesForwardSteps) {
@@ -203,6 +225,8 @@ TEST(GpuKiviCompressEngine, GreedyDecodeThroughTheGraphMatchesForwardSteps) {
     engine->reset();
     const std::vector<int32_t> stepped = greedy_by_forward(*engine, ids, 12);
     EXPECT_EQ(greedy, stepped) << spec;
+    opt.kv_block_size = 16;  // paged: the same tokens
+    EXPECT_EQ(GpuEngine::create(*model, opt)->generate_greedy(ids, 12, {}, nullptr), greedy) << spec << " paged";
   }
 }
 
@@ -220,8 +244,6 @@ TEST(GpuKiviCompressEngine, RefusesWhatItCannotRun) {
       EXPECT_NE(std::string(e.what()).find("scores decode steps"), std::string::npos) << e.what();
     }
   }
-  opt.kv = policy_of("l2norm:keep_ratio=0.5"), opt.kv_block_size = 16;
-  EXPECT_THROW(GpuEngine::create(*model, opt), Unsupported);
 }
 
 }  // namespace

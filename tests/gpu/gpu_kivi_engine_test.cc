@@ -7,7 +7,9 @@
 // entries): <= 2e-2 + 1/4 of the distance kv_quant itself moves the CPU's logits by, so that the
 // GPU is much closer to the CPU with kv_quant than to the CPU without (printed: every distance). Greedy
 // decoding by graph replays gives the tokens of plain launches, a batch each prompt's tokens alone;
-// what the engine cannot serve with KIVI is Unsupported. Label "gpu".
+// what the engine cannot serve with KIVI is Unsupported. Paged KV (gpu_kv_cache.h: the bf16 ring's
+// rows in pool blocks; with blocks of 64 the ring would be the capacity, so the positions are paged
+// as such) gives the contiguous engine's logits and tokens exactly, single and batched. Label "gpu".
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -89,6 +91,12 @@ void check_model(const Model& model, const std::string& name) {
       continue;
     }
     const auto got = gpu_logits(*engine, ids, prefill);
+    for (int64_t block : {16, 64}) {  // a ring of 88 rows rounded up to 96 (wrapping at 100 tokens); none
+      GpuEngineOptions paged = opt;
+      paged.kv_block_size = block;
+      EXPECT_EQ(gpu_logits(*GpuEngine::create(model, paged), ids, prefill), got)
+          << name << " int" << bits << " paged, blocks of " << block;
+    }
     const double err = distance(got, want), to_plain = distance(got, plain_cpu);
     std::printf("%s int%d: ||gpu - cpu|| / ||cpu|| = %.3g with kv_quant on both; gpu vs cpu without: %.3g; "
                 "kv_quant moves the cpu's logits by %.3g\n",
@@ -101,6 +109,10 @@ void check_model(const Model& model, const std::string& name) {
     GpuEngineOptions plain = opt;
     plain.use_graphs = false;
     EXPECT_EQ(GpuEngine::create(model, plain)->generate_greedy(prompt, 40, {}, nullptr), gen) << name << " int" << bits;
+    GpuEngineOptions paged = opt;
+    paged.kv_block_size = 16;
+    EXPECT_EQ(GpuEngine::create(model, paged)->generate_greedy(prompt, 40, {}, nullptr), gen)
+        << name << " int" << bits << " paged";
   }
 }
 
@@ -180,9 +192,6 @@ TEST(GpuKiviEngineErrors, UnsupportedCombinations) {
     if (what.find("no CUDA device") != std::string::npos) GTEST_SKIP() << what;
     EXPECT_NE(what.find("sliding-window"), std::string::npos) << what;
   }
-  const auto llama = load_model(test::shared_path("fixtures/hf/llama"));
-  opt.kv_block_size = 16;
-  EXPECT_THROW(GpuEngine::create(*llama, opt), Unsupported);
 }
 
 // Batched decode with KIVI KV: each sequence's groups are quantized as its own decode completes them
@@ -249,6 +258,52 @@ TEST(GpuKiviBatch, BatchedGreedyFollowsEachPromptAlone) {
                 (std::vector<std::vector<int32_t>>(got.rbegin(), got.rend())))
           << what;
       EXPECT_EQ(engine->generate_greedy(prompts[2], new_tokens, {}, nullptr), want[2]) << what;
+    }
+  }
+}
+
+// Batched decode over paged KIVI KV (blocks of 16; prefill chunks of 32, so that each slot's bf16
+// ring of 8 + 16 + 32 rows, rounded up to 64, wraps): the tokens of the contiguous engine exactly,
+// with and without graphs. In use: the codes (every slot holds the longest sequence's) and, per
+// slot, the blocks of min(its reserved positions, 64) ring rows.
+TEST(GpuKiviBatch, PagedRingGivesTheContiguousTokens) {
+  const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
+  const ModelConfig& c = model->config;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int64_t n : {1, 5, 17, 60}) {
+    auto ids = gpu_test::token_ids(n, c.vocab_size, n);
+    ids[0] = 1;  // BOS
+    prompts.push_back(ids);
+  }
+  const int64_t new_tokens = 48, block = 16, ring = 64;
+  for (int bits : {4, 8}) {
+    KvQuantConfig q;
+    q.bits = bits, q.group = 16, q.residual = 8;
+    for (bool graphs : {true, false}) {
+      GpuEngineOptions opt;
+      opt.capacity = 128, opt.prefill_chunk = 32, opt.kv_quant = q, opt.max_batch = 4, opt.use_graphs = graphs;
+      std::unique_ptr<GpuEngine> contiguous;
+      try {
+        contiguous = GpuEngine::create(*model, opt);
+      } catch (const Unsupported& e) {
+        GTEST_SKIP() << e.what();
+      }
+      const auto want = contiguous->generate_greedy_batch(prompts, new_tokens, {}, nullptr);
+      opt.kv_block_size = block;
+      auto paged = GpuEngine::create(*model, opt);
+      const std::string what = str_cat("int", bits, graphs ? " with graphs" : " without graphs");
+      EXPECT_EQ(paged->generate_greedy_batch(prompts, new_tokens, {}, nullptr), want) << what;
+      const int64_t hd = c.head_dim, held = q.quantized_length(60 + new_tokens - 1);
+      const int64_t per_head_codes =
+          2 * held * kv_quant_row_bytes(hd, bits) + 4 * (held / q.group * hd + held * ((hd + q.group - 1) / q.group));
+      int64_t blocks = 0;
+      for (const auto& p : prompts) blocks += (std::min<int64_t>(int64_t(p.size()) + new_tokens - 1, ring) + block - 1) / block;
+      const int64_t block_bytes = 2 * c.num_kv_layers() * c.num_kv_heads * block * hd * 2;
+      EXPECT_EQ(paged->kv_cache_bytes_in_use(),
+                c.num_kv_layers() * 4 * c.num_kv_heads * per_head_codes + blocks * block_bytes)
+          << what;
+      std::printf("kivi batch paged %s: %lld blocks in use, %lld bytes (contiguous engine: %lld)\n", what.c_str(),
+                  (long long)blocks, (long long)paged->kv_cache_bytes_in_use(), (long long)contiguous->kv_cache_bytes());
     }
   }
 }

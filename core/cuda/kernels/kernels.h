@@ -72,8 +72,8 @@ struct QkvRopeParams {
   const int32_t* block_table = nullptr;
   int64_t max_blocks = 0, pool_blocks = 0;
   int block_shift = 0;
-  // > 0 (contiguous only): each (sequence, KV head) holds a ring of this many rows, position pos at
-  // row pos % ring (KIVI's bf16 rest, KiviKv::ring).
+  // > 0: each (sequence, KV head) holds a ring of this many rows, position pos at row pos % ring
+  // (KIVI's bf16 rest, KiviKv::ring; paged: ring row r in the pool block of table entry r >> block_shift).
   int64_t ring = 0;
 };
 // Rounds the projections to bf16, applies q/k norm and RoPE, writes q and the new K/V entries.
@@ -98,7 +98,9 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 // and the others from the bf16 cache: [seqs][kv_heads][C][hd] (rows below qlen not read), or with
 // ring > 0 [seqs][kv_heads][ring][hd] holding position j at row j % ring, so that only the newest
 // ring positions take bf16 memory (ring >= residual + group + the tokens of one forward: every
-// position a forward's attention or its quantization reads is still there).
+// position a forward's attention or its quantization reads is still there). Paged
+// (AttentionParams::block_table): those rows (ring or capacity) in the pool's blocks instead
+// (kivi_kernels.h KiviBf16Rows).
 using KiviParam = __half2;  // (x, y) = (min, scale) in fp16
 struct KiviKv {
   int bits = 0;  // 0: off; else 2, 4 or 8

@@ -59,10 +59,12 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
   const int64_t rb = (hd * bits + 7) / 8, nb = (hd + g - 1) / g;
   const int64_t code_rows = kivi_code_rows(kv, p.capacity);
   const int64_t row0 = head * code_rows + G * g;  // the group's first code row of this (sequence, head)
-  // The bf16 row of the group's token t (a ring holds position j at row j % ring; a full copy
-  // [kv_heads][src_rows][hd] holds it at row j).
-  const int64_t rows = p.src_rows > 0 ? p.src_rows : kivi_bf16_rows(kv, p.capacity);
-  const auto bf16_row = [&](int64_t t) { return (head * rows + (G * g + t) % rows) * hd; };
+  // The bf16 row of the group's token t (a ring holds position j at row j % ring, contiguous or paged;
+  // a full copy [kv_heads][src_rows][hd] holds it at row j).
+  const KiviBf16Rows rows = p.src_rows > 0 ? KiviBf16Rows{p.src_rows, p.kv_heads, hd}
+                                           : KiviBf16Rows{kivi_bf16_rows(kv, p.capacity), p.kv_heads, hd, p.block_table,
+                                                          p.max_blocks, p.pool_blocks, p.block_shift};
+  const auto bf16_row = [&](int64_t t) { return rows.offset(seq, blockIdx.y, G * g + t); };
   const bf16 *k = p.k_cache, *v = p.v_cache;
   KiviParam* kp = kv.k_params + (head * (code_rows / g) + G) * hd;
   KiviParam* vp = kv.v_params + row0 * nb;
@@ -114,6 +116,11 @@ void launch_kivi_quantize(const KiviQuantizeParams& p, cudaStream_t stream) {
 
 namespace {
 
+// The layer's bf16 rows of its one sequence (the slot's block table row when paged).
+__device__ inline KiviBf16Rows bf16_rows(const KiviLayerCopy& p) {
+  return {kivi_bf16_rows(p.kv, p.capacity), p.kv_heads, p.hd, p.block_table, p.max_blocks, p.pool_blocks, p.block_shift};
+}
+
 // One block per (entry, KV head), a thread per channel (looping past blockDim).
 __global__ void kivi_expand_kernel(KiviLayerCopy p) {
   const int64_t j = blockIdx.x, h = blockIdx.y, hd = p.hd;
@@ -122,8 +129,7 @@ __global__ void kivi_expand_kernel(KiviLayerCopy p) {
   bf16* k_out = p.k_full + (h * full_rows + j) * hd;
   bf16* v_out = p.v_full + (h * full_rows + j) * hd;
   if (j >= p.quantized) {  // a bf16 row of the ring (or of the capacity rows)
-    const int64_t rows = kivi_bf16_rows(kv, p.capacity);
-    const int64_t src = (h * rows + j % rows) * hd;
+    const int64_t src = bf16_rows(p).offset(0, h, j);
     for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) k_out[d] = p.k_cache[src + d], v_out[d] = p.v_cache[src + d];
     return;
   }
@@ -147,9 +153,8 @@ __global__ void kivi_expand_kernel(KiviLayerCopy p) {
 
 __global__ void kivi_store_float_kernel(KiviLayerCopy p) {
   const int64_t j = p.quantized + blockIdx.x, h = blockIdx.y, hd = p.hd;
-  const int64_t rows = kivi_bf16_rows(p.kv, p.capacity);
   const int64_t full_rows = p.full_rows > 0 ? p.full_rows : p.length;
-  const int64_t dst = (h * rows + j % rows) * hd, src = (h * full_rows + j) * hd;
+  const int64_t dst = bf16_rows(p).offset(0, h, j), src = (h * full_rows + j) * hd;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) p.k_cache[dst + d] = p.k_full[src + d], p.v_cache[dst + d] = p.v_full[src + d];
 }
 

@@ -16,6 +16,24 @@ __host__ __device__ inline int64_t kivi_bf16_rows(const KiviKv& kv, int64_t capa
   return kv.ring > 0 ? kv.ring : capacity;
 }
 
+// Where a KIVI layer's bf16 rows live (the engine's GpuKvCache): per (sequence, KV head) `rows` rows
+// (the ring, or the capacity), entry j at row j % rows; contiguous [seqs][kv_heads][rows][hd], or
+// paged (table set): the pool [kv_heads][pool_blocks][1 << shift][hd], row r of sequence s in block
+// table[s * max_blocks + (r >> shift)] (the ring's rows then take pool blocks instead of positions).
+struct KiviBf16Rows {
+  int64_t rows = 0, kv_heads = 0, hd = 0;
+  const int32_t* table = nullptr;
+  int64_t max_blocks = 0, pool_blocks = 0;
+  int shift = 0;
+  // Element offset of entry j of (sequence seq, KV head h) from the layer's K (or V) base.
+  __device__ int64_t offset(int64_t seq, int64_t h, int64_t j) const {
+    const int64_t r = j % rows;
+    if (!table) return ((seq * kv_heads + h) * rows + r) * hd;
+    const int64_t block = table[seq * max_blocks + (r >> shift)];
+    return (((h * pool_blocks + block) << shift) + (r & ((int64_t(1) << shift) - 1))) * hd;
+  }
+};
+
 // Code rows per (sequence, KV head): code_rows, or the capacity.
 __host__ __device__ inline int64_t kivi_code_rows(const KiviKv& kv, int64_t capacity) {
   return kv.code_rows > 0 ? kv.code_rows : capacity;
@@ -55,6 +73,10 @@ struct KiviQuantizeParams {
   // > 0: k_cache/v_cache are instead a full copy [kv_heads][src_rows][hd] of one sequence's layer,
   // entry j at row j (KiviLayerCopy's k_full/v_full; seq 0).
   int64_t src_rows = 0;
+  // Paged (src_rows 0): the bf16 rows in the pool through this block table (KiviBf16Rows).
+  const int32_t* block_table = nullptr;
+  int64_t max_blocks = 0, pool_blocks = 0;
+  int block_shift = 0;
 };
 // Quantizes positions group_begin * group .. group_end * group - 1 of sequence `seq`, every KV head:
 // per key group and channel (min, scale) and codes; per token and channel block of values the same
@@ -75,6 +97,10 @@ struct KiviLayerCopy {
   bf16 *k_cache = nullptr, *v_cache = nullptr;  // the sequence's [kv_heads][ring or capacity][hd]
   KiviKv kv;
   int64_t kv_heads = 0, hd = 0, capacity = 0;
+  // Paged: k_cache/v_cache are the pool, the sequence's rows through its block table row (KiviBf16Rows).
+  const int32_t* block_table = nullptr;
+  int64_t max_blocks = 0, pool_blocks = 0;
+  int block_shift = 0;
   bf16 *k_full = nullptr, *v_full = nullptr;    // [kv_heads][full_rows][hd]
   int64_t quantized = 0, length = 0;
   int64_t full_rows = 0;                        // rows per KV head of k_full/v_full (>= length; 0: length)
@@ -98,8 +124,9 @@ void launch_kivi_store_float(const KiviLayerCopy& p, cudaStream_t stream);
 // for 64/128, 8 for 256; 4-head GQA blocks: 16, 8, 4; and of 8) take the CUDA-core wide path
 // (16-byte-row layout of the bf16 kernel, 4- or 8-byte code loads per lane); anything else (2 bits,
 // other head dims or groups) a generic one. Several queries of one sequence (a
-// prefill chunk) are causal as in the bf16 kernel. Errors (CTX_CHECK): bits not 2/4/8, group < 1,
-// a paged cache, a window.
+// prefill chunk) are causal as in the bf16 kernel. The bf16 rows may be paged (p.block_table: the
+// ring's rows, or the capacity's, in pool blocks; KiviBf16Rows). Errors (CTX_CHECK): bits not 2/4/8,
+// group < 1, a window.
 // At 4 bits the tensor-core path copies each warp's tiles of codes and params by cp.async into a
 // ring in shared memory (p.kivi_stages: 2 or 3 tiles; by default at head_dim 128, with 16-byte aligned
 // buffers, where it is also taken for one query head per block), and by default (kivi_stages -1)
