@@ -23,7 +23,10 @@ for round in 1 2; do
   CTXLAB_PROG=ctxlab_main kivi_bench "GQA main ($round)" --kv-heads 8 --kivi-bits 4
 done
 for round in 1 2; do
-  for run in int8:0 int8:1 q4_0:0 q4_0:1; do
+  runs="int8:0 int8:1 q4_0:0 q4_0:1"
+  [[ $round == 1 ]] && runs="none:0 $runs"
+  for run in $runs; do
+    ((SECONDS < 520)) || { echo "(stopped at $SECONDS s)"; break 2; }
     q=${run%%:*} staged=${run##*:}
     CTXLAB_QGEMV_STAGE_INPUT=$staged timeout 100 .device/run ctxlab bench gpu-decode --model "$M7" --context 1024 \
       --tokens 64 --rounds 2 --copy-mib 512 --no-stages --quant "$q" > "$OUT/d7b_${q}_staged${staged}_$round.txt" 2>&1
