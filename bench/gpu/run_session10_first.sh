@@ -4,6 +4,8 @@
 # global memory): gpu_attention_test, gpu_engine_test and gpu_quant_test in full; KIVI decode attention
 # at 32k, contiguous and paged 16, with this build and main's in the same call; the 7B's int8 and q4_0
 # decode with the input read in place and staged (CTXLAB_QGEMV_STAGE_INPUT=1), alternating.
+# It ran on branch gemvglobal's build (gpupagedkivi + the in-place input; main ignores
+# CTXLAB_QGEMV_STAGE_INPUT, so there the last part times one kernel twice).
 # Here: BUILD=build BUNDLE_TESTS="gpu_attention_test gpu_engine_test gpu_quant_test" bash
 # scripts/device_bundle.sh, then main's stripped ctxlab as .device/ctxlab_main.xz (xz -6).
 # The memory demo's paged + l2norm + KIVI int8 + int8 weights row is a second call:
