@@ -259,18 +259,20 @@ TEST(ExperimentConfig, GpuParetoSweepConfigValidates) {
       path, {"model=" + test::shared_path("fixtures/stories260k/stories260K.bin")}, builtin_catalog());
   EXPECT_EQ(c.device, "cuda");
   EXPECT_EQ(c.dtype, "bfloat16");
-  ASSERT_EQ(c.settings.size(), 15u);
-  EXPECT_EQ(c.trials.size(), 15u);
+  ASSERT_EQ(c.settings.size(), 16u);
+  EXPECT_EQ(c.trials.size(), 16u);
   EXPECT_EQ(c.settings[0].name, "baseline");
   EXPECT_EQ(c.settings[12].name, "paged_l2norm_int8w");
   EXPECT_NE(c.settings[12].kv.find("keep_ratio=0.5"), std::string::npos) << c.settings[12].kv;
   EXPECT_NE(c.settings[12].quant.find("int8"), std::string::npos) << c.settings[12].quant;
-  // The one setting composing KV compression with KIVI (both engines run it), last.
+  // The two settings composing KV compression with KIVI (both engines run them), last: contiguous, then paged.
   for (size_t i = 0; i < c.settings.size(); ++i) {
     const auto& s = c.settings[i];
-    EXPECT_EQ(s.kv.rfind("none", 0) != 0 && s.kv_quant.rfind("none", 0) != 0, i == 14) << s.name;
+    EXPECT_EQ(s.kv.rfind("none", 0) != 0 && s.kv_quant.rfind("none", 0) != 0, i >= 14) << s.name;
   }
   EXPECT_EQ(c.settings[14].name, "l2norm_kivi8_int8w");
+  EXPECT_EQ(c.settings[15].name, "paged_l2norm_kivi8_int8w");
+  EXPECT_EQ(c.settings[15].attention.rfind("paged", 0), 0u) << c.settings[15].attention;
 }
 
 TEST(RunMetrics, PercentilesAndAggregates) {
