@@ -82,41 +82,19 @@ void check_case(const GpuAttentionCase& c) {
     throw Unsupported("gpu_attention: the wgmma flash kernels need a compute capability 9.0 GPU");
 }
 
-// Where the row of (sequence, KV head, position) lives in the device K (and V) buffer.
-struct CacheLayout {
-  std::vector<int64_t> lengths;
-  int64_t kv_heads = 0, hd = 0;
-  int64_t region = 0;                                  // contiguous: positions per sequence
-  int64_t spare = 0;                                   // of them past the longest: NaN
-  int64_t block_size = 0, pool_blocks = 0, max_blocks = 0;  // paged
+// A paged pool of blocks of block_size rows holding rows[s] rows of each sequence s, K (or V) laid out
+// [kv_heads][pool_blocks][block_size][hd] (the CPU BlockPool's layout). The blocks are handed out in
+// a shuffled order, so that a kernel must follow the table [sequences][max_blocks].
+struct ShuffledPool {
+  int64_t block_size = 0, max_blocks = 0, pool_blocks = 0;  // block_size 0: none
   int shift = 0;
-  std::vector<int32_t> table;                          // paged: [sequences][max_blocks]
-  int64_t elements = 0;                                // bf16 elements of K (and of V)
+  std::vector<int32_t> table;
 
-  // KIVI: the layout of every position (the quantization's source) is contiguous; with block_size the
-  // bf16 ring is paged instead (KiviSizes).
-  CacheLayout(const GpuAttentionCase& c) : lengths(lengths_of(c)), kv_heads(c.kv_heads), hd(c.head_dim) {
-    const int64_t seqs = int64_t(lengths.size()), longest = *std::max_element(lengths.begin(), lengths.end());
-    block_size = c.kivi.enabled() ? 0 : c.block_size;
-    if (block_size == 0) {
-      spare = c.spare_capacity;
-      region = longest + spare;
-      elements = seqs * kv_heads * region * hd;
-      return;
-    }
-    shuffle_blocks(lengths, block_size, shift, max_blocks, pool_blocks, table);
-    elements = kv_heads * pool_blocks * block_size * hd;
-  }
-
-  // A paged pool for `rows` of each sequence in blocks of block_size: its table [sequences]
-  // [max_blocks] names the blocks in shuffled pool order.
-  static void shuffle_blocks(const std::vector<int64_t>& rows, int64_t block_size, int& shift, int64_t& max_blocks,
-                             int64_t& pool_blocks, std::vector<int32_t>& table) {
+  ShuffledPool() = default;
+  ShuffledPool(const std::vector<int64_t>& rows, int64_t bs) : block_size(bs) {
     const int64_t seqs = int64_t(rows.size()), longest = *std::max_element(rows.begin(), rows.end());
-    shift = 0;
     while ((int64_t(1) << shift) < block_size) ++shift;
     max_blocks = (longest + block_size - 1) / block_size;
-    pool_blocks = 0;
     for (int64_t len : rows) pool_blocks += (len + block_size - 1) / block_size;
     std::vector<int32_t> ids(static_cast<size_t>(pool_blocks));
     std::iota(ids.begin(), ids.end(), 0);
@@ -127,11 +105,46 @@ struct CacheLayout {
       for (int64_t b = 0; b < (rows[size_t(s)] + block_size - 1) / block_size; ++b)
         table[size_t(s * max_blocks + b)] = ids[next++];
   }
+  int64_t elements(int64_t kv_heads, int64_t hd) const { return kv_heads * pool_blocks * block_size * hd; }
+  // Element offset of row r of (sequence s, KV head h).
+  int64_t row(int64_t s, int64_t h, int64_t r, int64_t hd) const {
+    const int64_t b = table[size_t(s * max_blocks + r / block_size)];
+    return ((h * pool_blocks + b) * block_size + r % block_size) * hd;
+  }
+  // Uploads the table into `buf` and points p's paged fields at it.
+  void bind(DeviceAllocator& alloc, DeviceBuffer<int32_t>& buf, AttentionParams& p) const {
+    buf = DeviceBuffer<int32_t>(alloc, int64_t(table.size()));
+    CTX_CUDA_CHECK(cudaMemcpy(buf.get(), table.data(), table.size() * 4, cudaMemcpyHostToDevice));
+    p.block_table = buf.get(), p.max_blocks = max_blocks, p.pool_blocks = pool_blocks, p.block_shift = shift;
+  }
+};
 
+// Where the row of (sequence, KV head, position) lives in the device K (and V) buffer.
+struct CacheLayout {
+  std::vector<int64_t> lengths;
+  int64_t kv_heads = 0, hd = 0;
+  int64_t region = 0;                                  // contiguous: positions per sequence
+  int64_t spare = 0;                                   // of them past the longest: NaN
+  ShuffledPool pool;                                   // paged: every position
+  int64_t elements = 0;                                // bf16 elements of K (and of V)
+
+  // KIVI: the layout of every position (the quantization's source) is contiguous; with block_size the
+  // bf16 ring is paged instead (KiviSizes).
+  CacheLayout(const GpuAttentionCase& c) : lengths(lengths_of(c)), kv_heads(c.kv_heads), hd(c.head_dim) {
+    const int64_t seqs = int64_t(lengths.size()), longest = *std::max_element(lengths.begin(), lengths.end());
+    if (c.kivi.enabled() || c.block_size == 0) {
+      spare = c.spare_capacity;
+      region = longest + spare;
+      elements = seqs * kv_heads * region * hd;
+      return;
+    }
+    pool = ShuffledPool(lengths, c.block_size);
+    elements = pool.elements(kv_heads, hd);
+  }
+
+  bool paged() const { return pool.block_size > 0; }
   int64_t row(int64_t s, int64_t kvh, int64_t pos) const {
-    if (block_size == 0) return ((s * kv_heads + kvh) * region + pos) * hd;
-    const int64_t b = table[size_t(s * max_blocks + pos / block_size)];
-    return ((kvh * pool_blocks + b) * block_size + pos % block_size) * hd;
+    return paged() ? pool.row(s, kvh, pos, hd) : ((s * kv_heads + kvh) * region + pos) * hd;
   }
   int64_t cached_positions() const { return std::accumulate(lengths.begin(), lengths.end(), int64_t(0)); }
 };
@@ -143,22 +156,18 @@ struct CacheLayout {
 // pool of blocks in shuffled order, as the engine's GpuKvCache keeps them.
 struct KiviSizes {
   int64_t codes = 0, k_params = 0, v_params = 0, ring = 0, bf16 = 0;
-  int64_t block_size = 0, max_blocks = 0, pool_blocks = 0;  // paged
-  int shift = 0;
-  std::vector<int32_t> table;
+  ShuffledPool pool;  // paged: the bf16 rows
   KiviSizes(const GpuAttentionCase& c, const CacheLayout& l) {
     if (!c.kivi.enabled()) return;
-    const int64_t seqs = int64_t(l.lengths.size()), heads = seqs * c.kv_heads;
+    const int64_t seqs = int64_t(l.lengths.size()), heads = seqs * c.kv_heads, bs = c.block_size;
     ring = c.kivi.residual + c.kivi.group + (c.batch_lengths.empty() ? c.queries : 1);
-    block_size = c.block_size;
-    if (block_size > 0) ring = (ring + block_size - 1) / block_size * block_size;
+    if (bs > 0) ring = (ring + bs - 1) / bs * bs;
     if (ring >= l.region) ring = 0;
     const int64_t rows = ring > 0 ? ring : l.region;
     bf16 = heads * rows * c.head_dim;
-    if (block_size > 0) {
-      CacheLayout::shuffle_blocks(std::vector<int64_t>(size_t(seqs), rows), block_size, shift, max_blocks, pool_blocks,
-                                  table);
-      bf16 = c.kv_heads * pool_blocks * block_size * c.head_dim;
+    if (bs > 0) {
+      pool = ShuffledPool(std::vector<int64_t>(size_t(seqs), rows), bs);
+      bf16 = pool.elements(c.kv_heads, c.head_dim);
     }
     codes = heads * l.region * kv_quant_row_bytes(c.head_dim, c.kivi.bits);
     k_params = heads * (l.region / c.kivi.group) * c.head_dim;
@@ -169,8 +178,7 @@ struct KiviSizes {
   // (contiguous or paged).
   int64_t row(const CacheLayout& l, int64_t s, int64_t h, int64_t p) const {
     const int64_t rows = ring > 0 ? ring : l.region, r = p % rows;
-    if (block_size == 0) return ((s * l.kv_heads + h) * rows + r) * l.hd;
-    return ((h * pool_blocks + table[size_t(s * max_blocks + r / block_size)]) * block_size + r % block_size) * l.hd;
+    return pool.block_size > 0 ? pool.row(s, h, r, l.hd) : ((s * l.kv_heads + h) * rows + r) * l.hd;
   }
 };
 
@@ -243,12 +251,7 @@ struct DeviceCase {
       CTX_CUDA_CHECK(cudaMemcpy(seq_lens.get(), lens.data(), lens.size() * 4, cudaMemcpyHostToDevice));
       p.seq_lens = seq_lens.get();
     }
-    if (layout.block_size > 0) {
-      table = DeviceBuffer<int32_t>(alloc, int64_t(layout.table.size()));
-      CTX_CUDA_CHECK(cudaMemcpy(table.get(), layout.table.data(), layout.table.size() * 4, cudaMemcpyHostToDevice));
-      p.block_table = table.get(), p.max_blocks = layout.max_blocks, p.pool_blocks = layout.pool_blocks;
-      p.block_shift = layout.shift;
-    }
+    if (layout.paged()) layout.pool.bind(alloc, table, p);
     p.window = c.window;
     p.scale = c.scale > 0 ? c.scale : float(1.0 / std::sqrt(double(c.head_dim)));
     p.splits = splits, p.partial = partial.get(), p.counters = counters.get(), p.out = out.get();
@@ -272,12 +275,7 @@ struct DeviceCase {
       CTX_CUDA_CHECK(cudaMemset(v_params.get(), 0, v_params.bytes()));
       p.kivi = {c.kivi.bits,    c.kivi.group,  c.kivi.residual, kivi.ring,
                 k_codes.get(), v_codes.get(), k_params.get(),  v_params.get()};
-      if (kivi.block_size > 0) {  // the bf16 rows in a shuffled pool
-        table = DeviceBuffer<int32_t>(alloc, int64_t(kivi.table.size()));
-        CTX_CUDA_CHECK(cudaMemcpy(table.get(), kivi.table.data(), kivi.table.size() * 4, cudaMemcpyHostToDevice));
-        p.block_table = table.get(), p.max_blocks = kivi.max_blocks, p.pool_blocks = kivi.pool_blocks;
-        p.block_shift = kivi.shift;
-      }
+      if (kivi.pool.block_size > 0) kivi.pool.bind(alloc, table, p);  // the bf16 rows in a shuffled pool
     }
   }
 

@@ -41,8 +41,7 @@ struct RingRows {
   int shift;
   __device__ int64_t operator()(int64_t j) const {
     const int64_t r = j % ring;
-    if (!table) return r * hd;
-    return ((int64_t(__ldg(table + (r >> shift))) << shift) | (r & ((int64_t(1) << shift) - 1))) * hd;
+    return table ? PagedRows{table, shift, hd}(r) : r * hd;
   }
 };
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/kv_rows.cuh"
 
 namespace ctx::cuda {
 
@@ -29,8 +30,7 @@ struct KiviBf16Rows {
   __device__ int64_t offset(int64_t seq, int64_t h, int64_t j) const {
     const int64_t r = j % rows;
     if (!table) return ((seq * kv_heads + h) * rows + r) * hd;
-    const int64_t block = table[seq * max_blocks + (r >> shift)];
-    return (((h * pool_blocks + block) << shift) + (r & ((int64_t(1) << shift) - 1))) * hd;
+    return ((h * pool_blocks) << shift) * hd + PagedRows{table + seq * max_blocks, shift, hd}(r);
   }
 };
 
