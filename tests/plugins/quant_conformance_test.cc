@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <tuple>
 
 #include "core/base/dtype.h"
 #include "core/model/generate.h"
@@ -373,6 +374,38 @@ TEST(QuantTables, Fp4EqualsBitsandbytes) {
   std::vector<float> t;
   for (double v : kBnbFp4Raw) t.push_back(float(v) / 12.0f);
   check_table("fp4", t);
+}
+
+// codes=bfloat16: the same codes, the table rounded to bfloat16 (bitsandbytes' 4-bit GEMV with a
+// bfloat16 compute dtype holds it so), and matmul the product of those values.
+TEST(QuantTables, Bf16CodesAreTheTableRoundedToBfloat16) {
+  for (const auto& [name, raw, scale] : {std::tuple{"nf4", kBnbNf4, 1.0}, std::tuple{"fp4", kBnbFp4Raw, 12.0}}) {
+    std::vector<float> t;
+    bool any_rounded = false;
+    for (int i = 0; i < 16; ++i) {
+      const float v = float(raw[i] / scale), r = bf16_to_f32(f32_to_bf16(v));
+      any_rounded |= r != v;
+      t.push_back(r);
+    }
+    EXPECT_TRUE(any_rounded) << name << ": the table has values that are not bfloat16";
+    const std::string spec = std::string(name) + ":codes=bfloat16";
+    check_table(spec, t);
+    const auto w = random_matrix(8, 128, 9);
+    const auto q = quantize(spec, w, 8, 128);
+    EXPECT_EQ(q->format(), std::string(name) + "(blocksize=64,codes=bfloat16)");
+    const auto exact = quantize(name, w, 8, 128);
+    EXPECT_EQ(bytes_of(buffer(q->buffers(), "codes")), bytes_of(buffer(exact->buffers(), "codes"))) << name;
+    const auto d = dequantized(*q);
+    std::vector<float> x(128), y(8);
+    for (int c = 0; c < 128; ++c) x[size_t(c)] = float(c % 7) - 3.f;
+    q->matmul(x.data(), 1, y.data());
+    for (int64_t r = 0; r < 8; ++r) {
+      double ref = 0, mag = 0;
+      for (int64_t c = 0; c < 128; ++c) ref += double(d[size_t(r * 128 + c)]) * x[size_t(c)], mag += std::fabs(d[size_t(r * 128 + c)] * x[size_t(c)]);
+      EXPECT_NEAR(y[size_t(r)], ref, 1e-6 * mag + 1e-12) << spec << " row " << r;
+    }
+  }
+  EXPECT_NE(test::error_of([] { quant().create("nf4:codes=float16"); }).find("codes"), std::string::npos);
 }
 
 TEST(QuantLayout, Q4_0Block) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/base/dtype.h"
 #include "core/base/error.h"
 #include "core/plugin/catalog.h"
 #include "core/quant/quantize_model.h"
@@ -27,6 +28,13 @@ uint8_t nearest_dynamic(float v) {
 }
 
 }  // namespace
+
+Code4 bf16_code4(const Code4& code) {
+  Code4 c = code;
+  for (float& v : c.values) v = bf16_to_f32(f32_to_bf16(v));
+  c.bf16_values = true;
+  return c;
+}
 
 const std::array<float, 256>& dynamic_map_8bit() {
   // Seven decades 10^-6 .. 10^0; decade i holds the midpoints of 2^i equal intervals of [0.1, 1],
@@ -101,7 +109,8 @@ Blockwise4BitMatrix::Blockwise4BitMatrix(const WeightMatrix& w, const Code4& cod
 }
 
 std::string Blockwise4BitMatrix::format() const {
-  return str_cat(code_.name, "(blocksize=", blocksize_, double_quant_ ? ",double_quant" : "", q8_activations_ ? ",activations=q8_0)" : ")");
+  return str_cat(code_.name, "(blocksize=", blocksize_, double_quant_ ? ",double_quant" : "",
+                 code_.bf16_values ? ",codes=bfloat16" : "", q8_activations_ ? ",activations=q8_0)" : ")");
 }
 
 void Blockwise4BitMatrix::matmul(const float* x, int64_t n, float* y) const {
@@ -229,14 +238,14 @@ namespace {
 
 class Blockwise4BitQuantizer final : public Quantizer {
  public:
-  Blockwise4BitQuantizer(const Code4& code, int64_t blocksize, bool double_quant, bool q8_activations)
-      : code_(code), blocksize_(blocksize), double_quant_(double_quant), q8_activations_(q8_activations) {}
+  Blockwise4BitQuantizer(Code4 code, int64_t blocksize, bool double_quant, bool q8_activations)
+      : code_(std::move(code)), blocksize_(blocksize), double_quant_(double_quant), q8_activations_(q8_activations) {}
   std::shared_ptr<const QuantizedMatrix> quantize(const WeightMatrix& w) const override {
     return std::make_shared<Blockwise4BitMatrix>(w, code_, blocksize_, double_quant_, q8_activations_);
   }
 
  private:
-  const Code4& code_;
+  const Code4 code_;
   int64_t blocksize_;
   bool double_quant_, q8_activations_;
 };
@@ -249,11 +258,15 @@ void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::str
        {ParamSpec::Int("blocksize", 64, 32, 4096, "weights per absmax block (a power of two; bitsandbytes' default 64)"),
         ParamSpec::Bool("double_quant", false,
                         "quantize the absmax to 8 bits in blocks of 256 after subtracting their mean (QLoRA double quantization)"),
+        ParamSpec::Choice("codes", "float32", {"float32", "bfloat16"},
+                          "the 16 code values as float32, or rounded to bfloat16 as bitsandbytes' 4-bit GEMV holds them "
+                          "with a bfloat16 compute dtype (the codes are the same)"),
         activations_param()}},
       [&code](const Params& p) -> std::unique_ptr<Quantizer> {
         const int64_t bs = p.get_int("blocksize");
         if (bs & (bs - 1)) fail("quant plugin '", code.name, "': blocksize ", bs, " is not a power of two (allowed: 32, 64, ..., 4096)");
-        return std::make_unique<Blockwise4BitQuantizer>(code, bs, p.get_bool("double_quant"), q8_activations(p));
+        return std::make_unique<Blockwise4BitQuantizer>(p.get_string("codes") == "bfloat16" ? bf16_code4(code) : code, bs,
+                                                        p.get_bool("double_quant"), q8_activations(p));
       });
 }
 

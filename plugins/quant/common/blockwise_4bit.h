@@ -10,7 +10,9 @@
 //   8 bits with blocksize 256 and the signed dynamic map (create_dynamic_map): "absmax_q" (uint8 per
 //   block), "absmax2" (float32 per 256 blocks), "absmax_offset" (one float32). The 4-bit codes are
 //   computed with the exact absmax, as in bitsandbytes; dequantization uses the 8-bit one.
-// * Dequantized value: table[code] * absmax[b].
+// * Dequantized value: table[code] * absmax[b]. codes=bfloat16 rounds the 16 table values to bfloat16
+//   first (the codes stay those of the float32 table): the values bitsandbytes' 4-bit GEMV multiplies
+//   with a bfloat16 compute dtype (it holds the table as T in shared memory).
 // Bits per weight (cols % blocksize == 0): 4 + 32 / blocksize; with double quantization
 // 4 + 8 / blocksize + 32 / (256 * blocksize) + 32 / (rows * cols). Code tables are shared constants.
 // Kernels: activations stay float32 (bitsandbytes semantics: the result is the float product with the
@@ -51,7 +53,11 @@ struct Code4 {
   std::string name;                  // "nf4", "fp4"
   std::array<float, 16> values;      // dequantized value of each code (normalized to max |v| = 1)
   uint8_t (*encode)(float normalized);  // the code of a value in [-1, 1]
+  bool bf16_values = false;          // values rounded to bfloat16 (codes=bfloat16; encode is unchanged)
 };
+
+// `code` with its values rounded to bfloat16 (nearest even) and bf16_values set.
+Code4 bf16_code4(const Code4& code);
 
 // bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): 256 sorted values.
 const std::array<float, 256>& dynamic_map_8bit();
@@ -96,7 +102,7 @@ class Blockwise4BitMatrix final : public QuantizedMatrix {
   template <int R, int N>
   void rows_kernel(const float* x, float* y, int64_t r) const;  // rows [r, r + R), N rows of x
 
-  const Code4& code_;
+  const Code4 code_;  // with codes=bfloat16 the rounded table
   int64_t blocksize_;
   int block_shift_;  // log2(blocksize): no integer division per group
   bool double_quant_, q8_activations_;
@@ -115,7 +121,8 @@ namespace ctx {
 struct Catalog;
 namespace quant {
 // Registers `code.name` in catalog.quant with parameters blocksize (power of two in [32, 4096],
-// default 64) and double_quant (default false). `code` must outlive the catalog.
+// default 64), double_quant (default false) and codes (float32, default, or bfloat16: the table
+// rounded to bfloat16). `code` must outlive the catalog.
 void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::string& help);
 }  // namespace quant
 }  // namespace ctx
