@@ -1,6 +1,5 @@
 #include "core/cuda/gpu_quant_weights.h"
 
-#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -36,12 +35,9 @@ DeviceBuffer<T> to_device(DeviceAllocator& alloc, const std::vector<T>& host) {
   return d;
 }
 
-// Code tables compare by value: each nf4/fp4 matrix holds its own copy.
 bool same_layout(const PackedLayout& a, const PackedLayout& b) {
-  const bool same_codes = a.code_values == b.code_values ||
-                          (a.code_values && b.code_values && std::equal(a.code_values, a.code_values + 16, b.code_values));
-  return a.kind == b.kind && a.blocksize == b.blocksize && a.double_quant == b.double_quant && same_codes &&
-         a.outlier_threshold == b.outlier_threshold;
+  return a.kind == b.kind && a.blocksize == b.blocksize && a.double_quant == b.double_quant &&
+         a.code_values == b.code_values && a.outlier_threshold == b.outlier_threshold;
 }
 
 // One part as the packer reads it: the code (int8 value, or 4-bit code 0..15) and the scale of

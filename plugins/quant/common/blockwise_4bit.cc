@@ -29,11 +29,9 @@ uint8_t nearest_dynamic(float v) {
 
 }  // namespace
 
-Code4 bf16_code4(const Code4& code) {
-  Code4 c = code;
-  for (float& v : c.values) v = bf16_to_f32(f32_to_bf16(v));
-  c.bf16_values = true;
-  return c;
+Code4::Code4(std::string name, const std::array<float, 16>& values, uint8_t (*encode)(float))
+    : name(std::move(name)), values(values), bf16_values(values), encode(encode) {
+  for (float& v : bf16_values) v = bf16_to_f32(f32_to_bf16(v));
 }
 
 const std::array<float, 256>& dynamic_map_8bit() {
@@ -62,18 +60,20 @@ const std::array<float, 256>& dynamic_map_8bit() {
 }
 
 Blockwise4BitMatrix::Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant,
-                                         bool q8_activations)
+                                         bool q8_activations, bool bf16_codes)
     : QuantizedMatrix(w.rows, w.cols),
       code_(code),
       blocksize_(blocksize),
       block_shift_(std::countr_zero(uint64_t(blocksize))),
       double_quant_(double_quant),
-      q8_activations_(q8_activations && w.cols % blocksize == 0) {
+      q8_activations_(q8_activations && w.cols % blocksize == 0),
+      bf16_codes_(bf16_codes),
+      table_(code.table(bf16_codes)) {
   CTX_CHECK(blocksize >= 32 && (blocksize & (blocksize - 1)) == 0, "blocksize ", blocksize, " is not a power of two >= 32");
-  table_lo_ = _mm256_loadu_ps(code.values.data());
-  table_hi_ = _mm256_loadu_ps(code.values.data() + 8);
+  table_lo_ = _mm256_loadu_ps(table_.data());
+  table_hi_ = _mm256_loadu_ps(table_.data() + 8);
   alignas(32) int8_t t[32];
-  for (int i = 0; i < 32; ++i) t[i] = int8_t(std::lround(127.0f * code.values[size_t(i % 16)]));
+  for (int i = 0; i < 32; ++i) t[i] = int8_t(std::lround(127.0f * table_[size_t(i % 16)]));
   table_i8_ = _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
   const int64_t n = w.rows * w.cols, blocks = (n + blocksize - 1) / blocksize;
   codes_.assign(size_t((n + 1) / 2), 0);
@@ -110,7 +110,7 @@ Blockwise4BitMatrix::Blockwise4BitMatrix(const WeightMatrix& w, const Code4& cod
 
 std::string Blockwise4BitMatrix::format() const {
   return str_cat(code_.name, "(blocksize=", blocksize_, double_quant_ ? ",double_quant" : "",
-                 code_.bf16_values ? ",codes=bfloat16" : "", q8_activations_ ? ",activations=q8_0)" : ")");
+                 bf16_codes_ ? ",codes=bfloat16" : "", q8_activations_ ? ",activations=q8_0)" : ")");
 }
 
 void Blockwise4BitMatrix::matmul(const float* x, int64_t n, float* y) const {
@@ -133,7 +133,7 @@ std::vector<PackedBuffer> Blockwise4BitMatrix::buffers() const {
 }
 
 PackedLayout Blockwise4BitMatrix::packed_layout() const {
-  return {PackedKind::kBlockwise4Bit, blocksize_, double_quant_, code_.values.data(), dynamic_map_8bit().data()};
+  return {PackedKind::kBlockwise4Bit, blocksize_, double_quant_, table_.data(), dynamic_map_8bit().data()};
 }
 
 float Blockwise4BitMatrix::block_absmax(int64_t b) const {
@@ -145,7 +145,7 @@ float Blockwise4BitMatrix::block_absmax(int64_t b) const {
 float Blockwise4BitMatrix::value(int64_t r, int64_t c) const {
   const int64_t i = r * cols() + c;
   const uint8_t byte = codes_[size_t(i / 2)];
-  return code_.values[(i % 2 == 0) ? byte >> 4 : byte & 0xF] * block_absmax(i / blocksize_);
+  return table_[(i % 2 == 0) ? byte >> 4 : byte & 0xF] * block_absmax(i / blocksize_);
 }
 
 namespace {
@@ -238,16 +238,17 @@ namespace {
 
 class Blockwise4BitQuantizer final : public Quantizer {
  public:
-  Blockwise4BitQuantizer(Code4 code, int64_t blocksize, bool double_quant, bool q8_activations)
-      : code_(std::move(code)), blocksize_(blocksize), double_quant_(double_quant), q8_activations_(q8_activations) {}
+  Blockwise4BitQuantizer(const Code4& code, int64_t blocksize, bool double_quant, bool q8_activations, bool bf16_codes)
+      : code_(code), blocksize_(blocksize), double_quant_(double_quant), q8_activations_(q8_activations),
+        bf16_codes_(bf16_codes) {}
   std::shared_ptr<const QuantizedMatrix> quantize(const WeightMatrix& w) const override {
-    return std::make_shared<Blockwise4BitMatrix>(w, code_, blocksize_, double_quant_, q8_activations_);
+    return std::make_shared<Blockwise4BitMatrix>(w, code_, blocksize_, double_quant_, q8_activations_, bf16_codes_);
   }
 
  private:
-  const Code4 code_;
+  const Code4& code_;
   int64_t blocksize_;
-  bool double_quant_, q8_activations_;
+  bool double_quant_, q8_activations_, bf16_codes_;
 };
 
 }  // namespace
@@ -265,8 +266,8 @@ void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::str
       [&code](const Params& p) -> std::unique_ptr<Quantizer> {
         const int64_t bs = p.get_int("blocksize");
         if (bs & (bs - 1)) fail("quant plugin '", code.name, "': blocksize ", bs, " is not a power of two (allowed: 32, 64, ..., 4096)");
-        return std::make_unique<Blockwise4BitQuantizer>(p.get_string("codes") == "bfloat16" ? bf16_code4(code) : code, bs,
-                                                        p.get_bool("double_quant"), q8_activations(p));
+        return std::make_unique<Blockwise4BitQuantizer>(code, bs, p.get_bool("double_quant"), q8_activations(p),
+                                                        p.get_string("codes") == "bfloat16");
       });
 }
 

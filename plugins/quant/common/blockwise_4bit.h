@@ -50,21 +50,22 @@
 namespace ctx::quant {
 
 struct Code4 {
-  std::string name;                  // "nf4", "fp4"
-  std::array<float, 16> values;      // dequantized value of each code (normalized to max |v| = 1)
-  uint8_t (*encode)(float normalized);  // the code of a value in [-1, 1]
-  bool bf16_values = false;          // values rounded to bfloat16 (codes=bfloat16; encode is unchanged)
+  Code4(std::string name, const std::array<float, 16>& values, uint8_t (*encode)(float normalized));
+  std::string name;                   // "nf4", "fp4"
+  std::array<float, 16> values;       // dequantized value of each code (normalized to max |v| = 1)
+  std::array<float, 16> bf16_values;  // the same rounded to bfloat16, nearest even (codes=bfloat16)
+  uint8_t (*encode)(float normalized);  // the code of a value in [-1, 1] (of `values`, either table)
+  const std::array<float, 16>& table(bool bf16) const { return bf16 ? bf16_values : values; }
 };
-
-// `code` with its values rounded to bfloat16 (nearest even) and bf16_values set.
-Code4 bf16_code4(const Code4& code);
 
 // bitsandbytes' create_dynamic_map(signed=True, max_exponent_bits=7, total_bits=8): 256 sorted values.
 const std::array<float, 256>& dynamic_map_8bit();
 
 class Blockwise4BitMatrix final : public QuantizedMatrix {
  public:
-  Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant, bool q8_activations = false);
+  // bf16_codes: dequantize with code.bf16_values (codes=bfloat16) instead of code.values.
+  Blockwise4BitMatrix(const WeightMatrix& w, const Code4& code, int64_t blocksize, bool double_quant,
+                      bool q8_activations = false, bool bf16_codes = false);
 
   std::string format() const override;
   std::vector<PackedBuffer> buffers() const override;
@@ -102,10 +103,11 @@ class Blockwise4BitMatrix final : public QuantizedMatrix {
   template <int R, int N>
   void rows_kernel(const float* x, float* y, int64_t r) const;  // rows [r, r + R), N rows of x
 
-  const Code4 code_;  // with codes=bfloat16 the rounded table
+  const Code4& code_;
   int64_t blocksize_;
   int block_shift_;  // log2(blocksize): no integer division per group
-  bool double_quant_, q8_activations_;
+  bool double_quant_, q8_activations_, bf16_codes_;
+  const std::array<float, 16>& table_;  // code_.table(bf16_codes_)
   __m256 table_lo_, table_hi_;
   __m256i table_i8_;  // T[i] = round(127 * table[i]) in both 128-bit lanes
   std::vector<uint8_t> codes_;
