@@ -15,6 +15,7 @@
 #include "core/cuda/gpu_engine.h"
 #include "core/cuda/gpu_kv_policy.h"
 #include "core/kv/kv_compressor.h"
+#include "core/kv/kv_quant.h"
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
@@ -34,6 +35,12 @@ inline bool have_gpu(const Model& model) {
 
 // The same for the llama fixture (../shared/fixtures/hf/llama).
 inline bool have_gpu() { return have_gpu(*load_model(test::shared_path("fixtures/hf/llama"))); }
+
+// Bytes of one (slot, KV head)'s KIVI codes and fp16 (min, scale) params of K and V for `held` entries
+// (kernels.h KiviKv).
+inline int64_t kivi_code_bytes(const KvQuantConfig& q, int64_t hd, int64_t held) {
+  return 2 * held * kv_quant_row_bytes(hd, q.bits) + 4 * (held / q.group * hd + held * ((hd + q.group - 1) / q.group));
+}
 
 // The GPU engine's policy of a kv plugin spec as the runner resolves it.
 inline GpuKvPolicy policy_of(const std::string& spec) { return gpu_kv_policy(builtin_catalog().kv.resolve(spec)); }

@@ -41,6 +41,7 @@ using gpu_test::have_gpu;
 using gpu_test::policy_of;
 using gpu_test::RecordingCompressor;
 using gpu_test::greedy_by_forward;
+using gpu_test::kivi_code_bytes;
 using test::relative_l2;
 
 std::vector<int32_t> ids_of(int64_t n, int64_t vocab) { return gpu_test::spread_ids(n, vocab, 41, 5); }
@@ -163,14 +164,10 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.fixture + "_" + std::to_string(info.index); });
 
 // Bytes of the KIVI cache: per KV layer the bf16 ring (K and V) and the codes and params of `rows`
-// quantized entries (kernels.h KiviKv; a param is fp16 (min, scale), 4 bytes).
+// quantized entries, a whole number of groups (none: the four buffers hold one element each).
 int64_t kivi_cache_bytes(const ModelConfig& c, const KvQuantConfig& q, int64_t ring, int64_t rows) {
-  const int64_t rb = kv_quant_row_bytes(c.head_dim, q.bits), nb = (c.head_dim + q.group - 1) / q.group;
-  const int64_t per_layer = 2 * c.num_kv_heads * ring * c.head_dim * 2 +
-                            std::max<int64_t>(1, c.num_kv_heads * rows * rb) * 2 +
-                            std::max<int64_t>(1, c.num_kv_heads * rows / q.group * c.head_dim) * 4 +
-                            std::max<int64_t>(1, c.num_kv_heads * rows * nb) * 4;
-  return c.num_kv_layers() * per_layer;
+  const int64_t codes = rows > 0 ? c.num_kv_heads * kivi_code_bytes(q, c.head_dim, rows) : 2 * 1 + 2 * 4;
+  return c.num_kv_layers() * (2 * c.num_kv_heads * ring * c.head_dim * 2 + codes);
 }
 
 TEST(GpuKiviCompressEngine, CodesShrinkWithTheKeptEntries) {

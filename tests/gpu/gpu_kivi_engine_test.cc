@@ -205,11 +205,6 @@ std::vector<std::vector<int32_t>> batch_prompts(const ModelConfig& c) {
   return prompts;
 }
 
-// Bytes of one (slot, KV head)'s KIVI codes and fp16 (min, scale) params of K and V for `held` entries.
-int64_t kivi_code_bytes(const KvQuantConfig& q, int64_t hd, int64_t held) {
-  return 2 * held * kv_quant_row_bytes(hd, q.bits) + 4 * (held / q.group * hd + held * ((hd + q.group - 1) / q.group));
-}
-
 // Batched decode with KIVI KV: each sequence's groups are quantized as its own decode completes them
 // (prompts of 1 to 60 tokens: groups complete in the prefill of some, in the decode of all, at
 // different steps), with and without CUDA graphs.
@@ -260,7 +255,7 @@ TEST(GpuKiviBatch, BatchedGreedyFollowsEachPromptAlone) {
       // codes and fp16 (min, scale) of K and V, plus each slot's bf16 ring, in every layer.
       const int64_t hd = c.head_dim, held = q.quantized_length(60 + new_tokens - 1);
       const int64_t ring = std::min<int64_t>(q.residual + q.group + std::min<int64_t>(opt.prefill_chunk, 128), 128);
-      const int64_t per_head = kivi_code_bytes(q, hd, held) + 2 * ring * hd * 2;
+      const int64_t per_head = gpu_test::kivi_code_bytes(q, hd, held) + 2 * ring * hd * 2;
       EXPECT_EQ(engine->kv_cache_bytes(), c.num_kv_layers() * 4 * c.num_kv_heads * per_head) << what;
       const std::vector<std::vector<int32_t>> reversed(prompts.rbegin(), prompts.rend());
       EXPECT_EQ(engine->generate_greedy_batch(reversed, new_tokens, {}, nullptr),
@@ -298,7 +293,7 @@ TEST(GpuKiviBatch, PagedRingGivesTheContiguousTokens) {
       const std::string what = str_cat("int", bits, graphs ? " with graphs" : " without graphs");
       EXPECT_EQ(paged->generate_greedy_batch(prompts, new_tokens, {}, nullptr), want) << what;
       const int64_t hd = c.head_dim, held = q.quantized_length(60 + new_tokens - 1);
-      const int64_t per_head_codes = kivi_code_bytes(q, hd, held);
+      const int64_t per_head_codes = gpu_test::kivi_code_bytes(q, hd, held);
       int64_t blocks = 0;
       for (const auto& p : prompts) blocks += (std::min<int64_t>(int64_t(p.size()) + new_tokens - 1, ring) + block - 1) / block;
       const int64_t block_bytes = 2 * c.num_kv_layers() * c.num_kv_heads * block * hd * 2;
