@@ -122,7 +122,7 @@ KiviLayerCopy GpuKvCache::layer_copy(int64_t layer, int64_t quantized, int64_t l
   KiviLayerCopy p;
   p.k_cache = r.k_cache, p.v_cache = r.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
-  p.block_table = a.block_table, p.max_blocks = a.max_blocks, p.pool_blocks = a.pool_blocks, p.block_shift = a.block_shift;
+  p.pool = {a.block_table, a.max_blocks, a.pool_blocks, a.block_shift};
   p.k_full = k_full, p.v_full = v_full, p.quantized = quantized, p.length = length, p.full_rows = full_rows;
   return p;
 }
@@ -165,7 +165,7 @@ KiviQuantizeParams GpuKvCache::quantize_params(int64_t layer, int64_t slot) cons
   bind(layer, slot, r, a);
   p.k_cache = a.k_cache, p.v_cache = a.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
-  p.block_table = a.block_table, p.max_blocks = a.max_blocks, p.pool_blocks = a.pool_blocks, p.block_shift = a.block_shift;
+  p.pool = {a.block_table, a.max_blocks, a.pool_blocks, a.block_shift};
   return p;
 }
 

@@ -62,8 +62,7 @@ __global__ void kivi_quantize_kernel(KiviQuantizeParams p) {
   // The bf16 row of the group's token t (a ring holds position j at row j % ring, contiguous or paged;
   // a full copy [kv_heads][src_rows][hd] holds it at row j).
   const KiviBf16Rows rows = p.src_rows > 0 ? KiviBf16Rows{p.src_rows, p.kv_heads, hd}
-                                           : KiviBf16Rows{kivi_bf16_rows(kv, p.capacity), p.kv_heads, hd, p.block_table,
-                                                          p.max_blocks, p.pool_blocks, p.block_shift};
+                                           : KiviBf16Rows{kivi_bf16_rows(kv, p.capacity), p.kv_heads, hd, p.pool};
   const auto bf16_row = [&](int64_t t) { return rows.offset(seq, blockIdx.y, G * g + t); };
   const bf16 *k = p.k_cache, *v = p.v_cache;
   KiviParam* kp = kv.k_params + (head * (code_rows / g) + G) * hd;
@@ -118,7 +117,7 @@ namespace {
 
 // The layer's bf16 rows of its one sequence (the slot's block table row when paged).
 __device__ inline KiviBf16Rows bf16_rows(const KiviLayerCopy& p) {
-  return {kivi_bf16_rows(p.kv, p.capacity), p.kv_heads, p.hd, p.block_table, p.max_blocks, p.pool_blocks, p.block_shift};
+  return {kivi_bf16_rows(p.kv, p.capacity), p.kv_heads, p.hd, p.pool};
 }
 
 // One block per (entry, KV head), a thread per channel (looping past blockDim).

@@ -19,18 +19,16 @@ __host__ __device__ inline int64_t kivi_bf16_rows(const KiviKv& kv, int64_t capa
 
 // Where a KIVI layer's bf16 rows live (the engine's GpuKvCache): per (sequence, KV head) `rows` rows
 // (the ring, or the capacity), entry j at row j % rows; contiguous [seqs][kv_heads][rows][hd], or
-// paged (table set): the pool [kv_heads][pool_blocks][1 << shift][hd], row r of sequence s in block
-// table[s * max_blocks + (r >> shift)] (the ring's rows then take pool blocks instead of positions).
+// paged (pool.table set): row r in the layer's pool (kv_rows.cuh PagedPool; the ring's rows then take
+// pool blocks instead of positions).
 struct KiviBf16Rows {
   int64_t rows = 0, kv_heads = 0, hd = 0;
-  const int32_t* table = nullptr;
-  int64_t max_blocks = 0, pool_blocks = 0;
-  int shift = 0;
+  PagedPool pool;
   // Element offset of entry j of (sequence seq, KV head h) from the layer's K (or V) base.
   __device__ int64_t offset(int64_t seq, int64_t h, int64_t j) const {
     const int64_t r = j % rows;
-    if (!table) return ((seq * kv_heads + h) * rows + r) * hd;
-    return ((h * pool_blocks) << shift) * hd + PagedRows{table + seq * max_blocks, shift, hd}(r);
+    if (!pool.table) return ((seq * kv_heads + h) * rows + r) * hd;
+    return pool.offset(seq, h, r, hd);
   }
 };
 
@@ -73,10 +71,8 @@ struct KiviQuantizeParams {
   // > 0: k_cache/v_cache are instead a full copy [kv_heads][src_rows][hd] of one sequence's layer,
   // entry j at row j (KiviLayerCopy's k_full/v_full; seq 0).
   int64_t src_rows = 0;
-  // Paged (src_rows 0): the bf16 rows in the pool through this block table (KiviBf16Rows).
-  const int32_t* block_table = nullptr;
-  int64_t max_blocks = 0, pool_blocks = 0;
-  int block_shift = 0;
+  // Paged (src_rows 0): the bf16 rows in this pool (KiviBf16Rows).
+  PagedPool pool;
 };
 // Quantizes positions group_begin * group .. group_end * group - 1 of sequence `seq`, every KV head:
 // per key group and channel (min, scale) and codes; per token and channel block of values the same
@@ -97,10 +93,8 @@ struct KiviLayerCopy {
   bf16 *k_cache = nullptr, *v_cache = nullptr;  // the sequence's [kv_heads][ring or capacity][hd]
   KiviKv kv;
   int64_t kv_heads = 0, hd = 0, capacity = 0;
-  // Paged: k_cache/v_cache are the pool, the sequence's rows through its block table row (KiviBf16Rows).
-  const int32_t* block_table = nullptr;
-  int64_t max_blocks = 0, pool_blocks = 0;
-  int block_shift = 0;
+  // Paged (pool.table set): k_cache/v_cache are the pool, sequence 0 of pool.table the layer's (KiviBf16Rows).
+  PagedPool pool;
   bf16 *k_full = nullptr, *v_full = nullptr;    // [kv_heads][full_rows][hd]
   int64_t quantized = 0, length = 0;
   int64_t full_rows = 0;                        // rows per KV head of k_full/v_full (>= length; 0: length)

@@ -4,6 +4,8 @@
 //   ContiguousRows  [capacity][hd] per KV head: row j at j * hd
 //   PagedRows       [pool_blocks][block_size][hd] per KV head (kernels.h AttentionParams::
 //                   block_table): row j in pool block table[j >> shift], at j & (block_size - 1)
+//   PagedPool       a whole layer's pool [kv_heads][pool_blocks][block_size][hd] and its block table
+//                   [sequences][max_blocks]: the PagedRows of each (sequence, KV head)
 // operator()(j) is the element offset of row j from the KV head's base; j must be a key the
 // sequence holds (PagedRows reads its table entry).
 #pragma once
@@ -23,6 +25,16 @@ struct PagedRows {
   int64_t hd;
   __device__ int64_t operator()(int64_t j) const {
     return ((int64_t(__ldg(table + (j >> shift))) << shift) | (j & ((int64_t(1) << shift) - 1))) * hd;
+  }
+};
+
+struct PagedPool {
+  const int32_t* table = nullptr;  // [sequences][max_blocks] (device); null: not paged
+  int64_t max_blocks = 0, pool_blocks = 0;
+  int shift = 0;                   // log2(block_size)
+  // Element offset of row r of (sequence seq, KV head h) from the layer's base.
+  __device__ int64_t offset(int64_t seq, int64_t h, int64_t r, int64_t hd) const {
+    return ((h * pool_blocks) << shift) * hd + PagedRows{table + seq * max_blocks, shift, hd}(r);
   }
 };
 

@@ -5,6 +5,7 @@
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
+#include "core/cuda/kernels/kv_rows.cuh"
 #include "core/cuda/kernels/pdl.cuh"
 
 namespace ctx::cuda {
@@ -71,13 +72,9 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
     // The cache entry: the position, unless a compressed cache counts its entries apart (cache0).
     const int64_t entry = p.cache0 ? int64_t(*p.cache0) + t : pos;
     const int64_t row = p.ring > 0 ? entry % p.ring : entry;  // KIVI's ring: the entry at row entry % ring
-    int64_t slot;
-    if (p.block_table) {  // paged: [kv_heads][pool_blocks][block_size][hd]
-      const int64_t block = p.block_table[seq * p.max_blocks + (row >> p.block_shift)];
-      slot = (((kvh * p.pool_blocks + block) << p.block_shift) + (row & ((int64_t(1) << p.block_shift) - 1))) * hd + e;
-    } else {  // [sequence][kv_heads][ring or capacity][hd]
-      slot = ((seq * p.kv_heads + kvh) * (p.ring > 0 ? p.ring : p.capacity) + row) * hd + e;
-    }
+    const int64_t slot =
+        p.block_table ? PagedPool{p.block_table, p.max_blocks, p.pool_blocks, p.block_shift}.offset(seq, kvh, row, hd) + e
+                      : ((seq * p.kv_heads + kvh) * (p.ring > 0 ? p.ring : p.capacity) + row) * hd + e;
     p.k_cache[slot] = __float2bfloat16(rotated);
     p.v_cache[slot] = __float2bfloat16(p.v[t * p.ld + kvh * hd + e]);
   }
