@@ -111,11 +111,11 @@ struct ShuffledPool {
     const int64_t b = table[size_t(s * max_blocks + r / block_size)];
     return ((h * pool_blocks + b) * block_size + r % block_size) * hd;
   }
-  // Uploads the table into `buf` and points p's paged fields at it.
+  // Uploads the table into `buf` and points p's pool at it.
   void bind(DeviceAllocator& alloc, DeviceBuffer<int32_t>& buf, AttentionParams& p) const {
     buf = DeviceBuffer<int32_t>(alloc, int64_t(table.size()));
     CTX_CUDA_CHECK(cudaMemcpy(buf.get(), table.data(), table.size() * 4, cudaMemcpyHostToDevice));
-    p.block_table = buf.get(), p.max_blocks = max_blocks, p.pool_blocks = pool_blocks, p.block_shift = shift;
+    p.pool = PagedPool{buf.get(), max_blocks, pool_blocks, shift};
   }
 };
 

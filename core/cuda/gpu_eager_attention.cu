@@ -28,7 +28,7 @@ int64_t EagerAttention::kv_heads_per_pass(const AttentionParams& p, int64_t keys
 }
 
 void EagerAttention::run(const AttentionParams& p, int64_t first_pos, cudaStream_t stream) {
-  CTX_CHECK(!p.block_table && !p.seq_lens && p.kivi.bits == 0, "eager attention: one contiguous bf16 sequence");
+  CTX_CHECK(!p.pool.paged() && !p.seq_lens && p.kivi.bits == 0, "eager attention: one contiguous bf16 sequence");
   CTX_CHECK(p.n >= 1 && p.kv_heads >= 1 && p.heads % p.kv_heads == 0 && first_pos >= 0, "eager attention shape");
   const int64_t keys = first_pos + p.n, ld = padded_keys(keys), group = p.heads / p.kv_heads, hd = p.hd;
   CTX_CHECK(keys <= p.capacity && 2 * ld < INT32_MAX && p.heads * hd < INT32_MAX, "eager attention: ", keys,

@@ -33,7 +33,7 @@ class EagerAttention {
   // Attention of p (launch_attention's problem: q, k_cache/v_cache [kv_heads][capacity][hd], n rows,
   // window, scale, flex, score_mod, out) with the rows at positions first_pos .. first_pos + n - 1,
   // given on the host (the GEMM shapes depend on it; *p.pos0 is not read). One contiguous sequence
-  // of bf16 K/V: p.block_table, p.seq_lens and KIVI are errors.
+  // of bf16 K/V: paged K/V (p.pool), p.seq_lens and KIVI are errors.
   void run(const AttentionParams& p, int64_t first_pos, cudaStream_t stream);
 
   // Bytes of the float32 score matrix for `heads` heads, n rows and `keys` keys (rows padded to 8).

@@ -612,7 +612,7 @@ bool GpuEngineImpl::kivi_flash_prefill(AttentionParams a, int64_t layer, int64_t
   CTX_CHECK(position >= 0, "GPU engine: a KIVI prefill chunk needs the host's position");
   const int64_t before = compressor_ ? kv_len_[size_t(layer)] : position;  // entries before this forward
   a.kivi = KiviKv{};
-  a.block_table = nullptr;  // the copy is contiguous (the cache may be paged)
+  a.pool = PagedPool{};  // the copy is contiguous (the cache may be paged)
   a.capacity = before + n;  // the copy's rows per KV head
   if (!flash_prefill_supported(a)) return false;  // the ring's pointers stand in for the copy's (both aligned)
   const FullLayer full = expand_layer(layer, before + n, options_.kv_quant.quantized_length(before), slot);

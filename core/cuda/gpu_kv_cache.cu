@@ -122,7 +122,7 @@ KiviLayerCopy GpuKvCache::layer_copy(int64_t layer, int64_t quantized, int64_t l
   KiviLayerCopy p;
   p.k_cache = r.k_cache, p.v_cache = r.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
-  p.pool = {a.block_table, a.max_blocks, a.pool_blocks, a.block_shift};
+  p.pool = a.pool;
   p.k_full = k_full, p.v_full = v_full, p.quantized = quantized, p.length = length, p.full_rows = full_rows;
   return p;
 }
@@ -165,7 +165,7 @@ KiviQuantizeParams GpuKvCache::quantize_params(int64_t layer, int64_t slot) cons
   bind(layer, slot, r, a);
   p.k_cache = a.k_cache, p.v_cache = a.v_cache, p.kv = a.kivi;
   p.kv_heads = shape_.kv_heads, p.hd = shape_.head_dim, p.capacity = shape_.capacity;
-  p.pool = {a.block_table, a.max_blocks, a.pool_blocks, a.block_shift};
+  p.pool = a.pool;
   return p;
 }
 
@@ -268,9 +268,8 @@ KvLayerRows GpuKvCache::rows(int64_t layer, int64_t slot) const {
   bind(layer, slot, r, a);
   KvLayerRows rows;
   rows.k = r.k_cache, rows.v = r.v_cache;
-  rows.table = r.block_table;
-  rows.block_shift = r.block_shift;
-  rows.head_rows = paged() ? layer_blocks_[size_t(layer)] * shape_.block_size : shape_.capacity;
+  rows.pool = r.pool;
+  rows.head_rows = shape_.capacity;
   rows.kv_heads = shape_.kv_heads, rows.hd = shape_.head_dim;
   return rows;
 }
@@ -306,10 +305,7 @@ void GpuKvCache::bind(int64_t layer, int64_t slot, QkvRopeParams& r, AttentionPa
   }
   if (paged()) {
     const int32_t* table = table_.get() + (slot > 0 ? slot * max_blocks_ : 0);
-    r.block_table = a.block_table = table;
-    r.max_blocks = a.max_blocks = max_blocks_;
-    r.pool_blocks = a.pool_blocks = layer_blocks_[size_t(layer)];
-    r.block_shift = a.block_shift = shift_;
+    r.pool = a.pool = PagedPool{table, max_blocks_, layer_blocks_[size_t(layer)], shift_};
   }
 }
 

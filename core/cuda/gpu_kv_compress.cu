@@ -141,17 +141,19 @@ struct TestLayer {
             std::span<const float> k, std::span<const float> v) {
     rows.kv_heads = kv_heads, rows.hd = hd;
     int64_t blocks = 0;
+    int shift = 0;
     if (block_size > 0) {
       blocks = (length + block_size - 1) / block_size;
       table.resize(size_t(blocks));
       for (int64_t b = 0; b < blocks; ++b) table[size_t(b)] = int32_t(blocks - 1 - b);  // reversed
-      while ((int64_t(1) << rows.block_shift) < block_size) ++rows.block_shift;
-      CTX_CHECK((int64_t(1) << rows.block_shift) == block_size, "block_size must be a power of two");
+      while ((int64_t(1) << shift) < block_size) ++shift;
+      CTX_CHECK((int64_t(1) << shift) == block_size, "block_size must be a power of two");
     }
-    rows.head_rows = block_size > 0 ? blocks * block_size : length;
-    std::vector<float> k_store(size_t(kv_heads * rows.head_rows * hd), 0.f), v_store(k_store.size(), 0.f);
+    rows.head_rows = length;
+    const int64_t head_rows = block_size > 0 ? blocks * block_size : length;
+    std::vector<float> k_store(size_t(kv_heads * head_rows * hd), 0.f), v_store(k_store.size(), 0.f);
     host_rows = rows;
-    host_rows.table = table.empty() ? nullptr : table.data();
+    if (blocks) host_rows.pool = PagedPool{table.data(), blocks, blocks, shift};
     for (int64_t h = 0; h < kv_heads; ++h)
       for (int64_t j = 0; j < length; ++j) {
         const int64_t at = host_rows.offset(h, j), from = (h * length + j) * hd;
@@ -162,7 +164,8 @@ struct TestLayer {
     dv = upload_bf16(alloc, v_store.data(), int64_t(v_store.size()));
     dtable = DeviceBuffer<int32_t>(alloc, std::max<int64_t>(1, blocks));
     if (blocks) CTX_CUDA_CHECK(cudaMemcpy(dtable.get(), table.data(), size_t(blocks) * 4, cudaMemcpyHostToDevice));
-    rows.k = dk.get(), rows.v = dv.get(), rows.table = blocks ? dtable.get() : nullptr;
+    rows.k = dk.get(), rows.v = dv.get();
+    if (blocks) rows.pool = PagedPool{dtable.get(), blocks, blocks, shift};
   }
   // The kept entries (the compressor's positions: entry j started at position j) and their K/V rows.
   GpuKvCompressResult result(const GpuKvCompressor& compressor, int64_t layer, int64_t count) const {

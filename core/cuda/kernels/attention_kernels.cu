@@ -27,7 +27,7 @@ using namespace attention;
 
 // kWide: head_dim == 32 * kEpl in {64, 128, 256} (WideSoftmax), else warp_keys_strided.
 // kMma: head_dim 64 or 128 on tensor cores (attention_mma.cuh) instead of WideSoftmax.
-// kPaged: K/V through p.block_table (PagedRows), else contiguous. kG: query heads per block, all
+// kPaged: K/V through p.pool (PagedRows), else contiguous. kG: query heads per block, all
 // reading the same KV head (1 unless kWide); warp g < kG merges head g. logits: the score point
 // (a score mod runs on the CUDA-core passes only: not with kMma).
 template <int kEpl, bool kWide, bool kPaged, int kG, bool kPrefetch = false, bool kMma = false, class Logits = PlainLogits>
@@ -45,7 +45,7 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   __shared__ BlockShared<kEpl, kG> sh;
   const bf16* q_rows = p.q + (b.t * p.heads + b.h0) * hd;
   // Rows per KV head: the pool's blocks when paged, else the sequence's capacity.
-  const int64_t head_rows = kPaged ? p.pool_blocks << p.block_shift : p.capacity;
+  const int64_t head_rows = kPaged ? p.pool.head_rows() : p.capacity;
   const int64_t base = (kPaged ? 0 : b.seq * p.kv_heads * p.capacity * hd) + b.kvh * head_rows * hd;
   const bf16* k_base = p.k_cache + base;
   const bf16* v_base = p.v_cache + base;
@@ -70,7 +70,7 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
     }
   };
   if constexpr (kPaged) {
-    pass(PagedRows{p.block_table + b.seq * p.max_blocks, p.block_shift, hd});
+    pass(p.pool.rows(b.seq, hd));
   } else {
     pass(ContiguousRows{hd});
   }
@@ -136,12 +136,12 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream, cons
 void launch_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(p.hd <= 256 && p.heads % p.kv_heads == 0 && p.splits >= 1, "attention shape");
   if (!p.score_mod.empty()) {
-    CTX_CHECK(p.kivi.bits == 0 && !p.block_table, "attention: score mods run over a contiguous bf16 cache only");
+    CTX_CHECK(p.kivi.bits == 0 && !p.pool.paged(), "attention: score mods run over a contiguous bf16 cache only");
     launch_attention_layout<false>(p, stream, ScoreModLogits{p.score_mod, p.heads});
   } else if (p.kivi.bits != 0) {
     launch_kivi_attention(p, stream);
-  } else if (p.block_table) {
-    CTX_CHECK(p.block_shift >= 0 && p.block_shift <= 10 && p.max_blocks > 0 && p.pool_blocks > 0, "paged attention shape");
+  } else if (p.pool.paged()) {
+    CTX_CHECK(p.pool.valid(), "paged attention shape");
     launch_attention_layout<true>(p, stream);
   } else {
     launch_attention_layout<false>(p, stream);

@@ -7,7 +7,7 @@
 // by the float32 row sum and rounded to bf16.
 //
 // Supported (flash_prefill_supported): head_dim 64 or 128, the bf16 cache of one sequence, contiguous
-// or paged (p.block_table: that sequence's row of the table, blocks of 1 << p.block_shift positions
+// or paged (p.pool: that sequence's row of the table, blocks of 1 << p.pool.shift positions
 // in the pool [kv_heads][pool_blocks][block_size][hd]; no score mod then, as launch_attention); no
 // seq_lens, no KIVI codes: KIVI prefill and batched decode stay on launch_attention. The mma.sync
 // and wgmma kernels read K/V through a row-address policy (kv_rows.cuh: ContiguousRows /
@@ -76,7 +76,7 @@ bool flash_prefill_wgmma_available();
 // Whether launch_flash_prefill can run p (shape and layout only; n may be anything >= 1).
 bool flash_prefill_supported(const AttentionParams& p);
 
-// Whether the TMA kernel takes p: flash_prefill_supported, contiguous K/V (no block_table), no score
+// Whether the TMA kernel takes p: flash_prefill_supported, contiguous K/V (not paged), no score
 // mod and the copy engine's 16-byte alignment of q, k_cache and v_cache.
 bool flash_prefill_tma_supported(const AttentionParams& p);
 

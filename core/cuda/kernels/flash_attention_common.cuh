@@ -102,7 +102,7 @@ inline FlashParams flash_params(const AttentionParams& p) {
   FlashParams fp;
   fp.q = p.q, fp.k = p.k_cache, fp.v = p.v_cache, fp.out = p.out, fp.pos0 = p.pos0;
   fp.n = int(p.n), fp.heads = int(p.heads), fp.group = int(p.heads / p.kv_heads), fp.capacity = p.capacity;
-  fp.kv_head_stride = p.block_table ? (p.pool_blocks << p.block_shift) * p.hd : p.capacity * p.hd;
+  fp.kv_head_stride = (p.pool.paged() ? p.pool.head_rows() : p.capacity) * p.hd;
   fp.scale_log2 = p.scale * 1.4426950408889634f;
   fp.scale = p.scale;
   return fp;
@@ -132,12 +132,12 @@ void with_mask(const AttentionParams& p, Fn&& fn) {
   }
 }
 
-// fn(rows) with the row-address policy of p's K/V (kv_rows.cuh): PagedRows through p.block_table
+// fn(rows) with the row-address policy of p's K/V (kv_rows.cuh): PagedRows through p.pool
 // (the sequence's row of it), else ContiguousRows.
 template <class Fn>
 void with_rows(const AttentionParams& p, Fn&& fn) {
-  if (p.block_table)
-    fn(PagedRows{p.block_table, p.block_shift, p.hd});
+  if (p.pool.paged())
+    fn(p.pool.rows(0, p.hd));
   else
     fn(ContiguousRows{p.hd});
 }
@@ -151,7 +151,7 @@ void with_policies(const AttentionParams& p, Fn&& fn) {
   if (p.score_mod.empty()) {
     with_rows(p, [&](auto rows) { with_mask(p, [&](auto mask) { fn(mask, PlainLogits{}, rows); }); });
   } else {
-    CTX_CHECK(!p.block_table, "flash prefill: score mods run over a contiguous cache only");
+    CTX_CHECK(!p.pool.paged(), "flash prefill: score mods run over a contiguous cache only");
     fn(flex_interval_mask(p), ScoreModLogits{p.score_mod, p.heads}, ContiguousRows{p.hd});
   }
 }

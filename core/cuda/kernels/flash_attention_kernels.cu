@@ -186,7 +186,7 @@ void launch_shape(const flash::FlashParams& fp, const Mask& mask, const Logits& 
 
 bool flash_prefill_supported(const AttentionParams& p) {
   // Paged: one sequence's row of the block table, blocks of a power of two <= 1024 positions, no score mod.
-  const bool layout_ok = !p.block_table || (p.block_shift >= 0 && p.block_shift <= 10 && p.score_mod.empty());
+  const bool layout_ok = !p.pool.paged() || (p.pool.valid() && p.score_mod.empty());
   return (p.hd == 64 || p.hd == 128) && layout_ok && !p.seq_lens && p.kivi.bits == 0 && p.kv_heads > 0 &&
          p.heads % p.kv_heads == 0 && p.n >= 1 && p.n < INT_MAX && p.capacity < INT_MAX;
 }
@@ -194,7 +194,7 @@ bool flash_prefill_supported(const AttentionParams& p) {
 bool flash_prefill_tma_supported(const AttentionParams& p) {
   const auto aligned = [](const void* x) { return reinterpret_cast<uintptr_t>(x) % 16 == 0; };
   // The tensor maps describe a contiguous [kv_heads][capacity][hd] cache: paged K/V is not for them.
-  return flash_prefill_supported(p) && !p.block_table && p.score_mod.empty() && aligned(p.q) && aligned(p.k_cache) &&
+  return flash_prefill_supported(p) && !p.pool.paged() && p.score_mod.empty() && aligned(p.q) && aligned(p.k_cache) &&
          aligned(p.v_cache);
 }
 

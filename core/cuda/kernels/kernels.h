@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "core/cuda/flex_mask.h"
+#include "core/cuda/kernels/kv_rows.cuh"
 #include "core/cuda/score_mod.h"
 
 namespace ctx::cuda {
@@ -67,13 +68,11 @@ struct QkvRopeParams {
   const int32_t* cache0 = nullptr;
   // Batched decode and paged KV exactly as AttentionParams below: row t at position seq_lens[t] - 1
   // of sequence t (contiguous caches [sequence][kv_heads][capacity][hd]), and/or the pool
-  // [kv_heads][pool_blocks][block_size][hd] through block_table rows.
+  // [kv_heads][pool_blocks][block_size][hd] through the block table's rows.
   const int32_t* seq_lens = nullptr;
-  const int32_t* block_table = nullptr;
-  int64_t max_blocks = 0, pool_blocks = 0;
-  int block_shift = 0;
+  PagedPool pool;
   // > 0: each (sequence, KV head) holds a ring of this many rows, position pos at row pos % ring
-  // (KIVI's bf16 rest, KiviKv::ring; paged: ring row r in the pool block of table entry r >> block_shift).
+  // (KIVI's bf16 rest, KiviKv::ring; paged: ring row r in the pool block of table entry r >> pool.shift).
   int64_t ring = 0;
 };
 // Rounds the projections to bf16, applies q/k norm and RoPE, writes q and the new K/V entries.
@@ -99,7 +98,7 @@ void launch_swiglu(const float* gate_up, const bf16* bias, int64_t n, int64_t ff
 // ring > 0 [seqs][kv_heads][ring][hd] holding position j at row j % ring, so that only the newest
 // ring positions take bf16 memory (ring >= residual + group + the tokens of one forward: every
 // position a forward's attention or its quantization reads is still there). Paged
-// (AttentionParams::block_table): those rows (ring or capacity) in the pool's blocks instead
+// (AttentionParams::pool): those rows (ring or capacity) in the pool's blocks instead
 // (kivi_kernels.h KiviBf16Rows).
 using KiviParam = __half2;  // (x, y) = (min, scale) in fp16
 struct KiviKv {
@@ -119,13 +118,11 @@ struct AttentionParams {
   int64_t n = 0, heads = 0, kv_heads = 0, hd = 0, capacity = 0;
   // Batched decode: row t is the one query of sequence t at position seq_lens[t] - 1 (device
   // memory; pos0 is then unused), sequences' caches one after another (contiguous) or rows of
-  // block_table (paged).
+  // the block table (paged).
   const int32_t* seq_lens = nullptr;
-  // Paged KV: block_table [sequences][max_blocks] (device) names the pool block holding positions
-  // b * block_size .. (b + 1) * block_size - 1 of each sequence; block_size = 1 << block_shift.
-  const int32_t* block_table = nullptr;
-  int64_t max_blocks = 0, pool_blocks = 0;
-  int block_shift = 0;
+  // Paged KV (pool.table set): the table [sequences][max_blocks] (device) names the pool block holding
+  // positions b * block_size .. (b + 1) * block_size - 1 of each sequence; block_size = 1 << pool.shift.
+  PagedPool pool;
   int64_t window = 0;               // > 0: keys p - window + 1 .. p only
   float scale = 1.0f;
   int splits = 1;                   // chunks of keys per query (split-KV), merged by the last to finish

@@ -32,16 +32,15 @@ namespace {
 using namespace attention;
 
 // Where key j's bf16 row lives in its (sequence, KV head)'s ring of `ring` rows (the capacity when
-// there is no ring: then j % ring == j), from the head's base: contiguous, or paged (table: the
-// sequence's row of the block table, ring row r in block table[r >> shift]; kivi_kernels.h
+// there is no ring: then j % ring == j), from the head's base: contiguous, or paged (paged.table set:
+// the sequence's row of the block table, ring row r in block table[r >> shift]; kivi_kernels.h
 // KiviBf16Rows). Only the few keys past the quantized prefix pay the modulo and the table read.
 struct RingRows {
   int64_t hd, ring;
-  const int32_t* table;
-  int shift;
+  PagedRows paged;
   __device__ int64_t operator()(int64_t j) const {
     const int64_t r = j % ring;
-    return table ? PagedRows{table, shift, hd}(r) : r * hd;
+    return paged.table ? paged(r) : r * hd;
   }
 };
 
@@ -654,11 +653,10 @@ __global__ void __launch_bounds__(32 * kWarps, kMma ? kivi_min_blocks(kStages) :
   __shared__ uint32_t kivi_qs[kWarps][kQueryWords][32];
   const bf16* q_rows = p.q + (b.t * p.heads + b.h0) * hd;
   const int64_t head = b.seq * p.kv_heads + b.kvh;  // (sequence, KV head)
-  const bool paged = p.block_table != nullptr;
-  const RingRows rows{hd, kivi_bf16_rows(kv, p.capacity), paged ? p.block_table + b.seq * p.max_blocks : nullptr,
-                      p.block_shift};
+  const bool paged = p.pool.paged();
+  const RingRows rows{hd, kivi_bf16_rows(kv, p.capacity), p.pool.rows(b.seq, hd)};
   // The head's first row: of its ring (contiguous), of its pool (paged: [kv_heads][pool rows][hd]).
-  const int64_t base = paged ? b.kvh * (p.pool_blocks << p.block_shift) * hd : head * rows.ring * hd;
+  const int64_t base = (paged ? b.kvh * p.pool.head_rows() : head * rows.ring) * hd;
   const bf16* k_base = p.k_cache + base;
   const bf16* v_base = p.v_cache + base;
   const int64_t row_bytes = (hd * kv.bits + 7) / 8, value_blocks = (hd + kv.group - 1) / kv.group;
@@ -825,8 +823,7 @@ void launch_kivi_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(kv.group >= 1 && kv.residual >= 0 && kv.k_codes && kv.v_codes && kv.k_params && kv.v_params,
             "KIVI attention: group, residual and buffers");
   CTX_CHECK(p.window == 0, "KIVI attention is over a cache without a window");
-  CTX_CHECK(!p.block_table || (p.block_shift >= 0 && p.block_shift <= 10 && p.max_blocks > 0 && p.pool_blocks > 0),
-            "KIVI attention: paged shape");
+  CTX_CHECK(!p.pool.paged() || p.pool.valid(), "KIVI attention: paged shape");
   CTX_CHECK(p.kivi_stages == -1 || p.kivi_stages == 0 || p.kivi_stages == 2 || p.kivi_stages == 3,
             "KIVI attention: kivi_stages must be -1, 0, 2 or 3");
   switch ((p.hd + 31) / 32) {

@@ -118,7 +118,7 @@ void launch_kivi_store_float(const KiviLayerCopy& p, cudaStream_t stream);
 // for 64/128, 8 for 256; 4-head GQA blocks: 16, 8, 4; and of 8) take the CUDA-core wide path
 // (16-byte-row layout of the bf16 kernel, 4- or 8-byte code loads per lane); anything else (2 bits,
 // other head dims or groups) a generic one. Several queries of one sequence (a
-// prefill chunk) are causal as in the bf16 kernel. The bf16 rows may be paged (p.block_table: the
+// prefill chunk) are causal as in the bf16 kernel. The bf16 rows may be paged (p.pool: the
 // ring's rows, or the capacity's, in pool blocks; KiviBf16Rows). Errors (CTX_CHECK): bits not 2/4/8,
 // group < 1, a window.
 // At 4 bits the tensor-core path copies each warp's tiles of codes and params by cp.async into a

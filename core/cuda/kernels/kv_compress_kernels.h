@@ -12,18 +12,16 @@
 namespace ctx::cuda {
 
 // One attention layer's K/V of one sequence: contiguous [kv_head][head_rows][hd] (head_rows = the
-// capacity), or paged: the pool [kv_head][head_rows = pool_blocks << block_shift][hd] with entry j of
-// the sequence in block table[j >> block_shift].
+// capacity), or paged (pool.table set: the sequence's row of the block table, as sequence 0): the
+// pool [kv_head][pool.head_rows()][hd] with entry j of the sequence in block table[j >> pool.shift].
 struct KvLayerRows {
   bf16 *k = nullptr, *v = nullptr;
-  const int32_t* table = nullptr;  // null: contiguous
-  int block_shift = 0;
-  int64_t head_rows = 0, kv_heads = 0, hd = 0;
+  PagedPool pool;
+  int64_t head_rows = 0, kv_heads = 0, hd = 0;  // head_rows: contiguous only
 
+  // On the host (tests) the table must be host memory.
   __host__ __device__ int64_t offset(int64_t h, int64_t j) const {
-    const int64_t row = table ? (int64_t(table[j >> block_shift]) << block_shift) | (j & ((int64_t(1) << block_shift) - 1))
-                              : j;
-    return (h * head_rows + row) * hd;
+    return pool.paged() ? pool.offset(0, h, j, hd) : (h * head_rows + j) * hd;
   }
 };
 

@@ -73,7 +73,7 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
     const int64_t entry = p.cache0 ? int64_t(*p.cache0) + t : pos;
     const int64_t row = p.ring > 0 ? entry % p.ring : entry;  // KIVI's ring: the entry at row entry % ring
     const int64_t slot =
-        p.block_table ? PagedPool{p.block_table, p.max_blocks, p.pool_blocks, p.block_shift}.offset(seq, kvh, row, hd) + e
+        p.pool.paged() ? p.pool.offset(seq, kvh, row, hd) + e
                       : ((seq * p.kv_heads + kvh) * (p.ring > 0 ? p.ring : p.capacity) + row) * hd + e;
     p.k_cache[slot] = __float2bfloat16(rotated);
     p.v_cache[slot] = __float2bfloat16(p.v[t * p.ld + kvh * hd + e]);
