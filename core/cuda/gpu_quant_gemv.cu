@@ -73,7 +73,7 @@ std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const
     if (n > 1) {
       w.gemv_rows(x.get(), n, b, c.alpha, !c.y0.empty(), y.get(), nullptr);
     } else {
-      w.gemv(in, b, c.alpha, !c.y0.empty(), y.get(), nullptr);
+      w.gemv(in, b, c.alpha, !c.y0.empty(), y.get(), nullptr, c.stage_input);
     }
     CTX_CUDA_CHECK(cudaDeviceSynchronize());
     result = download(y);

@@ -30,6 +30,9 @@ struct GpuGemvCase {
   // > 1: x holds n input rows [n][cols] and y0 [n][rows]: the batched GEMV of quantized weights
   // (LinearWeights::gemv_rows; no norm_weight), returning [n][rows] (or [n][rows / 2]).
   int64_t n = 1;
+  // n == 1 without norm_weight: the staged single-row kernel (LinearWeights::gemv's stage_input)
+  // instead of the engine's choice, the batched kernel's one-row form.
+  bool stage_input = false;
 };
 
 // One decode GEMV (the engine's launch for n == 1, or for 1 < n <= 8 rows): y [rows], or act [rows / 2]

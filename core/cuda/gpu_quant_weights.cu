@@ -1,5 +1,6 @@
 #include "core/cuda/gpu_quant_weights.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -209,10 +210,18 @@ PackedQuantHost pack_quantized(const std::vector<const QuantizedMatrix*>& parts,
       break;
     }
     case PackedKind::kBlockwise4Bit: {
-      view.format = QuantFormat::kCode4;
       std::memcpy(view.code_values, layout.code_values, sizeof view.code_values);
       view.scale_per_chunk = layout.blocksize >= 64 && cols % 64 == 0;
-      pack_codes<Code4Format>(view, src, packed.codes);
+      // Code values that are all bf16 (codes=bfloat16) take one k slot per weight.
+      const bool bf16_values = std::all_of(std::begin(view.code_values), std::end(view.code_values),
+                                           [](float v) { return bf16_to_f32(f32_to_bf16(v)) == v; });
+      if (bf16_values) {
+        view.format = QuantFormat::kCode4Bf16;
+        pack_codes<Code4PairFormat>(view, src, packed.codes);
+      } else {
+        view.format = QuantFormat::kCode4;
+        pack_codes<Code4Format>(view, src, packed.codes);
+      }
       const int per = view.scale_per_chunk ? 2 : 4;
       std::vector<float> s(size_t(tiles * view.chunks * 8 * per), 0.f);
       for_rows([&](size_t k, int64_t r, int64_t tile, int i) {

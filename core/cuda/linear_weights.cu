@@ -24,6 +24,14 @@ void gemm_bf16(cublasHandle_t blas, const bf16* a, int64_t m, int64_t cols, cons
                                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+// 8-bit codes (int8, q8_0) with an input too long for registers (quant_gemv_input_in_registers): on
+// an H100 the 7B's int8 down_proj took 17.05 us reading its input in place against 18.43 staged,
+// q4_0's 11.35 against 10.86 (bench/RESULTS.md, tenth session), so 4-bit codes stay staged.
+bool read_input_in_place(const QuantMatrixView& w) {
+  const bool eight_bit = w.format == QuantFormat::kInt8 || w.format == QuantFormat::kQ8_0;
+  return eight_bit && !quant_gemv_input_in_registers(w) && quant_gemv_rows_supported(w, 1);
+}
+
 }  // namespace
 
 LinearWeights LinearWeights::upload(DeviceAllocator& alloc, const std::vector<const WeightMatrix*>& parts,
@@ -64,7 +72,13 @@ LinearWeights LinearWeights::borrow(const bf16* weights, int64_t rows, int64_t c
 int64_t LinearWeights::bytes() const { return quant_ ? quant_->bytes() : own_.bytes(); }
 
 void LinearWeights::gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y,
-                         cudaStream_t stream) const {
+                         cudaStream_t stream, bool stage_input) const {
+  static const bool stage = [] {
+    const char* e = std::getenv("CTXLAB_QGEMV_STAGE_INPUT");
+    return e && std::string(e) == "1";
+  }();
+  if (quant_ && in.x && !in.hidden && !stage && !stage_input && read_input_in_place(quant_->view()))
+    return launch_quant_gemv_rows(quant_->view(), in.x, 1, bias, alpha, accumulate, y, stream);
   if (quant_) return launch_quant_gemv(quant_->view(), in, bias, alpha, accumulate, y, stream);
   launch_gemv(bf16_, in, rows_, cols_, bias, alpha, accumulate, y, stream);
 }

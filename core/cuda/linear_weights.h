@@ -54,8 +54,13 @@ class LinearWeights {
   bool int8_activations() const { return quant_ && quant_->view().int8_activations; }
   int64_t bytes() const;  // device bytes owned (0 when borrowed)
 
-  // y[r] = (accumulate ? y[r] : 0) + alpha * (W x + bias)[r] (kernels.h launch_gemv).
-  void gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y, cudaStream_t stream) const;
+  // y[r] = (accumulate ? y[r] : 0) + alpha * (W x + bias)[r] (kernels.h launch_gemv). 8-bit quantized
+  // weights of more than 4096 columns and an input given as is (in.x, no fused RMSNorm): the batched
+  // kernel's one-row form, which reads the input from global memory (L2) chunk by chunk instead of
+  // staging it in shared memory, with the same outputs bit for bit (quant_kernels.h); stage_input (or
+  // CTXLAB_QGEMV_STAGE_INPUT=1, for same-process comparisons): the staged kernel.
+  void gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y, cudaStream_t stream,
+            bool stage_input = false) const;
   // The stacked [gate; up] matrix: act[r] = swiglu(gate_r, up_r) for r < rows() / 2 (launch_gemv_swiglu).
   void gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const;
   // n > 1 input rows x [n][cols] in one pass over quantized weights (quant_kernels.h

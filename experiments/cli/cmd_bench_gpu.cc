@@ -170,6 +170,7 @@ int bench_gpu_decode(const Args& args) {
                   (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
                   ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                   double(engine->memory().peak_bytes) / 1e9);
+      std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)
     }
     // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
     if (!vm.count("no-stages")) {

@@ -9,7 +9,8 @@
 // sum |w x| (summation order; q8_0 and q4_0 codes times their fp16 d are exact in float), int8 up to
 // 2^-23 (the kernel scales the row's sum, the CPU rounds each q * scale to float: 2^-24 each), nf4/fp4
 // up to 2^-17 (each code value as bf16 hi + lo: |error| <= 2^-18 |value|, plus the float rounding of
-// value * absmax, 2^-24).
+// value * absmax, 2^-24); with codes=bfloat16 (one k slot per weight, the bf16 code values exact)
+// 2^-23 (the CPU rounds each value * absmax to float, the kernel scales the group's sum).
 // llm_int8 (LLM.int8(): int8's bytes, the input decomposed per call): the input staged with the
 // kernels' own arithmetic (core/cuda/kernels/int8_activations.cuh), then the emulated GEMV (decode) or
 // the dequantized values' product (prefill), against the plugin's own matmul(). The integer part is
@@ -78,8 +79,8 @@ void decode(const PackedQuantHost& p, const std::vector<float>& x, std::vector<f
   // The input as the kernel stages it: bf16 in natural order, zeros up to whole chunks.
   std::vector<uint16_t> xs(size_t(w.chunks * 64), 0);
   for (int64_t c = 0; c < w.cols; ++c) xs[size_t(c)] = f32_to_bf16(x[size_t(c)]);
-  std::vector<uint32_t> lut(16 * 64);
-  for (int e = 0; e < 16 * 64; ++e) lut[size_t(e)] = e % 64 < 32 ? code_entry(w.code_values[e / 64]) : 0u;
+  std::vector<uint32_t> lut(size_t(std::max(1, F::kLutWords)));  // as the kernel's threads fill it
+  F::fill_lut(w, lut.data(), 0, 1);
   std::vector<double> tile_dots(size_t(w.tiles * 16), 0.0);
   for (int64_t tile = 0; tile < w.tiles; ++tile)
     for (int64_t chunk = 0; chunk < w.chunks; ++chunk) {
@@ -163,7 +164,10 @@ TEST_P(GpuQuantLayout, DecodesToThePluginsValues) {
       ref += t, abs_sum += std::fabs(t);
     }
     const QuantFormat f = p.view.format;
-    const double tol = f == QuantFormat::kCode4 ? std::ldexp(1.0, -17) : f == QuantFormat::kInt8 ? std::ldexp(1.0, -23) : 1e-12;
+    const double tol = f == QuantFormat::kCode4                                   ? std::ldexp(1.0, -17)
+                       : f == QuantFormat::kInt8 || f == QuantFormat::kCode4Bf16 ? std::ldexp(1.0, -23)
+                                                                                 : 1e-12;
+    if (c.spec.find("codes=bfloat16") != std::string::npos) ASSERT_EQ(int(f), int(QuantFormat::kCode4Bf16)) << c.spec;
     ASSERT_LE(std::fabs(dots[size_t(r)] - ref), tol * abs_sum + 1e-300) << c.spec << " row " << r;
   }
 }
@@ -182,6 +186,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"nf4", {40, 12, 12}, 224}, Case{"nf4:blocksize=32", {10}, 160}, Case{"nf4:blocksize=256", {13}, 4128},
                       Case{"nf4:double_quant=true", {300}, 512}, Case{"nf4:double_quant=true", {40, 12, 12}, 224},
                       Case{"fp4", {37}, 96}, Case{"fp4:double_quant=true,blocksize=128", {77, 77}, 1024},
+                      Case{"nf4:codes=bfloat16", {9}, 256}, Case{"nf4:codes=bfloat16", {40, 12, 12}, 224},
+                      Case{"nf4:codes=bfloat16,blocksize=32", {10}, 160},
+                      Case{"nf4:codes=bfloat16,double_quant=true", {300}, 512},
+                      Case{"fp4:codes=bfloat16,blocksize=128", {77, 77}, 1024},
                       Case{"llm_int8", {40, 12, 12}, 200}, Case{"llm_int8", {5}, 97}),
     [](const ::testing::TestParamInfo<Case>& info) {
       std::string n = info.param.spec + "_" + std::to_string(info.param.cols);

@@ -9,7 +9,8 @@
 //   round: a few 2^-23 per step of 16), scales the group once, and adds the groups of its warp, then
 //   the 8 warps' partial sums: at most about (8 + cols / 512 + 8) * 2^-23 * sum_c |w_c x_c| (< 4e-6
 //   for these shapes). nf4/fp4 multiply each code value as bf16 hi + lo, off by at most 2^-18 (3.8e-6)
-//   of the value. Asserted: 1e-5 * sum_c |w_c x_c| (+ 1e-30).
+//   of the value; with codes=bfloat16 the code values are bf16 and their products exact, as q4_0's.
+//   Asserted: 1e-5 * sum_c |w_c x_c| (+ 1e-30).
 // * Fused RMSNorm: the kernel's rsqrtf and float sum of squares differ from the float64 reference by
 //   a few float ulps, which can move an element across a bf16 rounding boundary (twice rounded: up to 2
 //   bf16 ulps, 2^-7 relative); such flips are rare (~1e-4 per element), so on top of the GEMV bound
@@ -237,7 +238,11 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{"nf4", 45, 4096}, Shape{"nf4", 37, 96}, Shape{"nf4:blocksize=32", 10, 160},
         Shape{"nf4:blocksize=256", 13, 4128}, Shape{"nf4:double_quant=true", 300, 512},
         Shape{"nf4:double_quant=true,blocksize=128", 21, 480}, Shape{"fp4", 45, 4096}, Shape{"fp4", 37, 96},
-        Shape{"fp4:double_quant=true", 77, 1024}),
+        Shape{"fp4:double_quant=true", 77, 1024},
+        // codes=bfloat16: one k slot per weight through the byte-pair table (Code4PairFormat).
+        Shape{"nf4:codes=bfloat16", 45, 4096}, Shape{"nf4:codes=bfloat16", 37, 96},
+        Shape{"nf4:codes=bfloat16,blocksize=32", 10, 160}, Shape{"nf4:codes=bfloat16", 9, 11008},
+        Shape{"nf4:codes=bfloat16,double_quant=true", 300, 512}, Shape{"fp4:codes=bfloat16", 45, 4096}),
     [](const ::testing::TestParamInfo<Shape>& info) {
       return test_name(info.param.spec + "_" + std::to_string(info.param.rows) + "x" + std::to_string(info.param.cols));
     });
@@ -291,13 +296,17 @@ TEST_P(GpuQuantStacked, SwigluAndStackedPartsMatchTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantStacked,
-                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4"),
+                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4",
+                                           "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
 
 // The batched GEMV (n input rows in one pass over the packed weights; the tensor cores' 8 columns,
 // which all hold the one input of the GEMV above, each take a row): row o of the result is, bit for
-// bit, the single-row GEMV of x[o] (the same products, summed in the same order with the default 16
-// warps), plain (bias, alpha, accumulating onto y0) and SwiGLU, for n = 2, 5 and 8. The rows it
+// bit, the staged single-row GEMV of x[o] (the same products, summed in the same order with the default 16
+// warps), plain (bias, alpha, accumulating onto y0) and SwiGLU, for n = 1 (the engine's GEMV of an
+// input given as is, linear_weights.h), 2, 5 and 8, over 1024 columns (the single-row kernel holds
+// its input in registers) and 4160 (65 chunks: from shared memory; 8-bit n = 1 reads it in place).
+// The rows it
 // refuses (the engine then runs its dequantize + GEMM path): llm_int8, cols not a multiple of 64, n > 8.
 class GpuQuantRows : public ::testing::TestWithParam<std::string> {};
 
@@ -310,10 +319,12 @@ std::vector<uint32_t> float_bits(const std::vector<float>& v) {
 TEST_P(GpuQuantRows, EachRowIsTheSingleRowGemvBitForBit) {
   SKIP_WITHOUT_GPU();
   const std::string spec = GetParam();
-  const int64_t rows = 45, cols = 1024, ff = 45, gu_cols = 256;
-  const Quantized q = quantize(spec, rows, cols, 51), gate = quantize(spec, ff, gu_cols, 52), up = quantize(spec, ff, gu_cols, 53);
+  const int64_t rows = 45, ff = 45, gu_cols = 256;
+  const Quantized gate = quantize(spec, ff, gu_cols, 52), up = quantize(spec, ff, gu_cols, 53);
   const std::vector<float> bias = random_values(rows, 54, 0.1f), gu_bias = random_values(2 * ff, 55, 0.1f);
-  for (int64_t n : {2, 5, 8}) {
+  for (int64_t cols : {1024, 4160})
+  for (int64_t n : {1, 2, 5, 8}) {
+    const Quantized q = quantize(spec, rows, cols, 51);
     const std::vector<float> xs = random_values(n * cols, 56 + uint32_t(n), 1.f), y0 = random_values(n * rows, 66 + uint32_t(n), 1.f);
     GpuGemvCase c;
     c.x = xs, c.bias = bias, c.alpha = 0.5f, c.y0 = y0, c.n = n;
@@ -326,11 +337,11 @@ TEST_P(GpuQuantRows, EachRowIsTheSingleRowGemvBitForBit) {
     ASSERT_EQ(int64_t(act.size()), n * ff) << spec;
     for (int64_t o = 0; o < n; ++o) {
       GpuGemvCase one = c;
-      one.n = 1, one.x = std::span<const float>(xs).subspan(size_t(o * cols), size_t(cols));
+      one.n = 1, one.stage_input = true, one.x = std::span<const float>(xs).subspan(size_t(o * cols), size_t(cols));
       one.y0 = std::span<const float>(y0).subspan(size_t(o * rows), size_t(rows));
       const std::vector<float> want = gpu_gemv({&q.m}, one);
       EXPECT_EQ(float_bits(std::vector<float>(y.begin() + o * rows, y.begin() + (o + 1) * rows)), float_bits(want))
-          << spec << ": row " << o << " of " << n;
+          << spec << ": row " << o << " of " << n << ", " << cols << " columns";
       GpuGemvCase gone = g;
       gone.n = 1, gone.x = std::span<const float>(gx).subspan(size_t(o * gu_cols), size_t(gu_cols));
       const std::vector<float> gwant = gpu_gemv({&gate.m, &up.m}, gone);
@@ -341,7 +352,8 @@ TEST_P(GpuQuantRows, EachRowIsTheSingleRowGemvBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantRows,
-                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4"),
+                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4",
+                                           "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
 
 TEST(GpuQuantRowsRefused, Llmint8NarrowMatricesAndNineRows) {
@@ -649,7 +661,7 @@ TEST_P(GpuQuantModel, LogitsAndGreedyTokensMatchTheCpuEngine) {
 
 INSTANTIATE_TEST_SUITE_P(Quantizers, GpuQuantModel,
                          ::testing::Values("int8", "q8_0", "q4_0", "nf4", "fp4", "nf4:double_quant=true",
-                                           "q4_0:lm_head=true", "llm_int8", "llm_int8:threshold=1",
+                                           "nf4:codes=bfloat16", "q4_0:lm_head=true", "llm_int8", "llm_int8:threshold=1",
                                            "llm_int8:threshold=1,lm_head=true"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
 

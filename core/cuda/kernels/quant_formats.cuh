@@ -20,10 +20,16 @@
 //                lut, lane4 = 4 * lane: nf4/fp4's table (Code4Format::kTableWords words)
 //   value(view, tile, i, col, code_values)   the element's float value, exactly the CPU plugin's code *
 //                scale (code_values: view.code_values or a copy of them)
+//   kMaxScaleBytes   a lane's scale bytes per chunk at most (0: int8's row scales, in the epilogue)
+//   kLutWords, fill_lut(view, lut, tid, threads)   the shared-memory table fragment() reads (0 words:
+//                none), filled by the block's threads tid = 0 .. threads - 1
 // Formats with exact small-integer codes (int8, q8_0: -127..127; q4_0: -8..7) become bf16 exactly, so
 // the tensor cores' products are exact and only float32 sums remain. nf4/fp4 code values are floats;
 // a weight is the pair (hi, lo) = (bf16(v), bf16(v - hi)), |hi + lo - v| <= 2^-18 |v|, multiplied with
-// x in two k slots (kDup): the 16 pairs sit in a shared-memory table, one copy per bank.
+// x in two k slots (kDup): the 16 pairs sit in a shared-memory table, one copy per bank. When every
+// code value is a bf16 (the plugins' codes=bfloat16) the products are exact with one k slot per weight
+// (Code4PairFormat): a register's two codes are one byte, looked up in a table of the 256 bytes' bf16
+// pairs, one copy per bank.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -211,8 +217,14 @@ CTX_HD inline void chunk_scales(const QuantMatrixView& w, int64_t tile, int64_t 
   F::decode_scales(w, raw, s);
 }
 
+// Formats whose fragments need no shared-memory table (kLutWords 0).
+struct NoLut {
+  static constexpr int kLutWords = 0;
+  CTX_HD static void fill_lut(const QuantMatrixView&, uint32_t*, int, int) {}
+};
+
 // int8 codes (int8 and q8_0): step s in bytes 8s .. 8s + 7, register a in bytes 2a, 2a + 1.
-struct Int8Codes {
+struct Int8Codes : NoLut {
   static constexpr int kLaneBytes = 32, kSteps = 4;
   static constexpr bool kDup = false;
   CTX_HD static Slot slot(int i, int j) {
@@ -238,6 +250,7 @@ struct Int8Codes {
 
 struct Int8Format : Int8Codes {
   static constexpr bool kRowScale = true;
+  static constexpr int kMaxScaleBytes = 0;
   CTX_HD static int scale_bytes(const QuantMatrixView&) { return 0; }
   CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t, int64_t, int) {
     return static_cast<const uint8_t*>(w.scales);
@@ -259,6 +272,7 @@ struct Int8Format : Int8Codes {
 template <class Self>
 struct HalfScaledGroups {
   static constexpr bool kRowScale = false;
+  static constexpr int kMaxScaleBytes = 8;
   CTX_HD static int scale_bytes(const QuantMatrixView&) { return 8; }
   CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
     return half_scale_ptr(w, tile, chunk, g);
@@ -278,7 +292,7 @@ struct Q8_0Format : Int8Codes, HalfScaledGroups<Q8_0Format> {};
 
 // q4_0: step s in word s; register a holds nibbles a (low half) and a + 4 (high half), so one mask and
 // the bf16 128 + q magic give both: (128 + q) - 136 = q - 8, exact in bf16.
-struct Q4_0Format : HalfScaledGroups<Q4_0Format> {
+struct Q4_0Format : HalfScaledGroups<Q4_0Format>, NoLut {
   static constexpr int kLaneBytes = 16, kSteps = 4;
   static constexpr bool kDup = false;
   CTX_HD static Slot slot(int i, int j) {
@@ -304,13 +318,48 @@ struct Q4_0Format : HalfScaledGroups<Q4_0Format> {
   }
 };
 
-// nf4/fp4: 8 weights per step (16 k slots), steps 4 grp + h of group grp. B register b of step s of
-// lane t holds column 32 (s / 4) + 8 t + 2 (s % 4) + b twice; its weight is register a = 2 b + i / 8 of
-// lane 4 (i % 8) + t for row i. Step s's codes: word s / 2, the low nibbles of its bytes for even s,
-// the high ones for odd s; byte a for register a.
-struct Code4Format {
+// nf4/fp4 (Self): the float absmax per (row, chunk) [tiles][chunks][8][2] (8 bytes per lane), or per
+// (row, group) [..][2][2] (16), and a weight's value as code_values[code] x its scale.
+template <class Self>
+struct Code4Scales {
+  static constexpr bool kRowScale = false;
+  static constexpr int kMaxScaleBytes = 16;
+  CTX_HD static int scale_bytes(const QuantMatrixView& w) { return w.scale_per_chunk ? 8 : 16; }
+  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
+    return static_cast<const uint8_t*>(w.scales) + ((tile * w.chunks + chunk) * 8 + g) * scale_bytes(w);
+  }
+  CTX_HD static void decode_scales(const QuantMatrixView& w, const uint32_t (&raw)[4], float (&s)[2][2]) {
+    if (w.scale_per_chunk) {
+      s[0][0] = s[0][1] = bits_float(raw[0]), s[1][0] = s[1][1] = bits_float(raw[1]);
+    } else {
+      s[0][0] = bits_float(raw[0]), s[0][1] = bits_float(raw[1]), s[1][0] = bits_float(raw[2]), s[1][1] = bits_float(raw[3]);
+    }
+  }
+  CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float* code_values) {
+    const Slot p = Self::slot(i, int(col % 64));
+    float s[2][2];
+    chunk_scales<Self>(w, tile, col / 64, i % 8, s);
+    return code_values[element_code<Self>(w, tile, col, p)] * s[i / 8][(col % 64) / 32];
+  }
+};
+
+// w.code_values[k] for a k known only at run time, without indexing the parameter array (which would
+// copy it to local memory): one select per entry.
+CTX_HD inline float code_value(const QuantMatrixView& w, int k) {
+  float v = 0.f;
+#pragma unroll
+  for (int e = 0; e < 16; ++e)
+    if (e == k) v = w.code_values[e];
+  return v;
+}
+
+// nf4/fp4 with float code values: 8 weights per step (16 k slots), steps 4 grp + h of group grp. B
+// register b of step s of lane t holds column 32 (s / 4) + 8 t + 2 (s % 4) + b twice; its weight is
+// register a = 2 b + i / 8 of lane 4 (i % 8) + t for row i. Step s's codes: word s / 2, the low
+// nibbles of its bytes for even s, the high ones for odd s; byte a for register a.
+struct Code4Format : Code4Scales<Code4Format> {
   static constexpr int kLaneBytes = 16, kSteps = 8;
-  static constexpr bool kDup = true, kRowScale = false;
+  static constexpr bool kDup = true;
   CTX_HD static Slot slot(int i, int j) {
     const int grp = j / 32, jj = j % 32, t = jj / 8, r = jj % 8;
     const int s = 4 * grp + r / 2, a = 2 * (r % 2) + i / 8;
@@ -330,30 +379,46 @@ struct Code4Format {
   }
   // lut: entry c for lane l at word 64 c + l (code_entry(code_values[c]) in every lane's bank): register a
   // is the word at byte offset 256 code + 4 lane, one byte permute from the codes and lane4.
-  static constexpr int kTableWords = 16 * 64;
+  static constexpr int kLutWords = 16 * 64;
+  CTX_HD static void fill_lut(const QuantMatrixView& w, uint32_t* lut, int tid, int threads) {
+    for (int e = tid; e < kLutWords; e += threads) lut[e] = e % 64 < 32 ? code_entry(code_value(w, e / 64)) : 0u;
+  }
   CTX_HD static void fragment(const uint32_t (&c)[4], int s, const uint32_t* lut, uint32_t lane4, uint32_t (&a)[4]) {
     const uint32_t codes = step_codes(c, s);
 #pragma unroll
     for (int r = 0; r < 4; ++r)
       a[r] = *reinterpret_cast<const uint32_t*>(reinterpret_cast<const char*>(lut) + byte_perm(codes, lane4, 0x5504u | uint32_t(r) << 4));
   }
-  // float absmax per (row, chunk) [tiles][chunks][8][2] (8 bytes per lane), or per (row, group) [..][2][2].
-  CTX_HD static int scale_bytes(const QuantMatrixView& w) { return w.scale_per_chunk ? 8 : 16; }
-  CTX_HD static const uint8_t* scale_ptr(const QuantMatrixView& w, int64_t tile, int64_t chunk, int g) {
-    return static_cast<const uint8_t*>(w.scales) + ((tile * w.chunks + chunk) * 8 + g) * scale_bytes(w);
+};
+
+// nf4/fp4 with bf16 code values (codes=bfloat16): q4_0's steps and fragments (int_slot), register a of
+// step s from byte a of word s, its low nibble the low half. lut: the bf16 pair (code_values[b & 15],
+// code_values[b >> 4]) of byte b for lane l at word 64 b + l, so that register a is the word at byte
+// offset 256 b + 4 lane: one byte permute and one conflict-free shared load per 2 weights (64 KiB;
+// the upper 32 words of each entry are unused).
+struct Code4PairFormat : Code4Scales<Code4PairFormat> {
+  static constexpr int kLaneBytes = 16, kSteps = 4;
+  static constexpr bool kDup = false;
+  CTX_HD static Slot slot(int i, int j) {
+    const IntSlot p = int_slot(i, j);
+    return Slot{p.lane, 8 * p.s + 2 * p.a + p.e};  // nibble index: byte 4 s + a, the high nibble for half 1
   }
-  CTX_HD static void decode_scales(const QuantMatrixView& w, const uint32_t (&raw)[4], float (&s)[2][2]) {
-    if (w.scale_per_chunk) {
-      s[0][0] = s[0][1] = bits_float(raw[0]), s[1][0] = s[1][1] = bits_float(raw[1]);
-    } else {
-      s[0][0] = bits_float(raw[0]), s[0][1] = bits_float(raw[1]), s[1][0] = bits_float(raw[2]), s[1][1] = bits_float(raw[3]);
+  CTX_HD static int column(int s, int t, int b, int e) { return int_column(s, t, b, e); }
+  CTX_HD static void b_regs(const uint4& piece, int s, uint32_t& b0, uint32_t& b1) { int_b_regs(piece, s, b0, b1); }
+  CTX_HD static int code(const uint8_t* c, int slot) { return (c[slot / 2] >> (4 * (slot % 2))) & 0xF; }
+  static constexpr int kLutWords = 256 * 64;
+  CTX_HD static void fill_lut(const QuantMatrixView& w, uint32_t* lut, int tid, int threads) {
+    for (int e = tid; e < 16 * 32; e += threads) {  // (low code, lane); the 16 high codes unrolled
+      const int lane = e % 32, lo = e / 32;
+      const uint32_t low = bf16_bits(code_value(w, lo));
+#pragma unroll
+      for (int hi = 0; hi < 16; ++hi) lut[(16 * hi + lo) * 64 + lane] = low | bf16_bits(w.code_values[hi]) << 16;
     }
   }
-  CTX_HD static float value(const QuantMatrixView& w, int64_t tile, int i, int64_t col, const float* code_values) {
-    const Slot p = slot(i, int(col % 64));
-    float s[2][2];
-    chunk_scales<Code4Format>(w, tile, col / 64, i % 8, s);
-    return code_values[element_code<Code4Format>(w, tile, col, p)] * s[i / 8][(col % 64) / 32];
+  CTX_HD static void fragment(const uint32_t (&c)[4], int s, const uint32_t* lut, uint32_t lane4, uint32_t (&a)[4]) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r)
+      a[r] = *reinterpret_cast<const uint32_t*>(reinterpret_cast<const char*>(lut) + byte_perm(c[s], lane4, 0x5504u | uint32_t(r) << 4));
   }
 };
 
@@ -365,6 +430,7 @@ void dispatch_format(QuantFormat format, F&& f) {
     case QuantFormat::kQ8_0: return f.template operator()<Q8_0Format>();
     case QuantFormat::kQ4_0: return f.template operator()<Q4_0Format>();
     case QuantFormat::kCode4: return f.template operator()<Code4Format>();
+    case QuantFormat::kCode4Bf16: return f.template operator()<Code4PairFormat>();
   }
 }
 

@@ -15,7 +15,8 @@
 // in shared memory; 16 threads run the epilogue (bias, alpha/residual, SwiGLU: gemv_common.cuh). One
 // wave of persistent blocks; the input (or its fused RMSNorm) is staged once per block, as bf16 in
 // natural order (the k order of the fragments is chosen so that a lane's B registers of a group are 8
-// consecutive columns). LLM.int8() (w.int8_activations, int8 codes only) restages the staged input as
+// consecutive columns), and with up to 4096 columns each lane then keeps its pieces of it in
+// registers for every tile (kXRegs), so that the loop reads only codes from shared memory. LLM.int8() (w.int8_activations, int8 codes only) restages the staged input as
 // int8 codes and scaled outliers (int8_activations.cuh) and multiplies each row's sum by the input's
 // scale with the row scale: the same tensor-core pass over the same packed bytes.
 #include <algorithm>
@@ -41,7 +42,7 @@ using namespace quant_device;
 // A lane's scale bytes per chunk in the ring: none (int8: per row, in the epilogue), 8 (q8_0, q4_0),
 // 16 (nf4/fp4, which may have 8 or 16).
 template <class F>
-constexpr int kScaleSlot = F::kRowScale ? 0 : F::kDup ? 16 : 8;
+constexpr int kScaleSlot = F::kMaxScaleBytes;
 // One warp's ring stage: kTiles chunks of codes (F::kLaneBytes / 16 pieces of 32 x 16 bytes) and scales.
 template <class F, int kTiles>
 constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + kScaleSlot<F>);
@@ -51,10 +52,13 @@ constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + kScaleSlot<F>);
 template <class F, int kTiles, int kWarps>
 constexpr int kStages = std::max(3, std::min(6, 49152 / (kWarps * kRoundBytes<F, kTiles>)));
 
-// The staged input (one row: chunks * 64 bf16; batched kernels read theirs from global memory) and the rings.
+// The format's table (nf4/fp4), the staged input (one row: chunks * 64 bf16; batched kernels read
+// theirs from global memory) and the rings.
+template <class F>
+constexpr size_t kLutBytes = size_t(F::kLutWords) * 4;
 template <class F, int kTiles, int kWarps, bool kBatched>
 constexpr size_t gemv_smem(int64_t chunks) {
-  return (kBatched ? 0 : size_t(chunks) * 128) + size_t(kWarps) * kStages<F, kTiles, kWarps> * kRoundBytes<F, kTiles>;
+  return kLutBytes<F> + (kBatched ? 0 : size_t(chunks) * 128) + size_t(kWarps) * kStages<F, kTiles, kWarps> * kRoundBytes<F, kTiles>;
 }
 
 // cp.async of 16 or 8 bytes, commit and wait, as compiler barriers for memory ("memory" clobbers): the
@@ -113,19 +117,22 @@ __device__ inline void stage_input(const GemvInput& in, int64_t cols, int64_t pa
   }
 }
 
+// The lane's two 16-byte input pieces of chunk c (one per group of 32 columns) from its input row in
+// natural order xs (shared memory, or global memory for the batched kernels).
+__device__ inline void load_x(const uint4* xs, int64_t c, int lane, uint4 (&x)[2]) {
+#pragma unroll
+  for (int grp = 0; grp < 2; ++grp) x[grp] = xs[x_piece_index(c, grp, lane % 4)];
+}
+
 // acc[j][h][e] += chunk c's dot products of rows g + 8 h of tile j with MMA column 2t + e (one
 // column: every column holds the same input; kCols 2: column n holds input row n), scaled per group;
-// `round` is this warp's ring stage holding the chunk's codes and scales, xs the lane's input row in
-// natural order (shared memory, or global memory for the batched kernels).
+// `round` is this warp's ring stage holding the chunk's codes and scales, x the lane's input pieces of
+// the chunk (load_x).
 template <class F, int kTiles, int kCols>
-__device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round, const uint4* xs, int64_t c,
+__device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round, const uint4 (&x)[2],
                                   const uint32_t* lut, int lane, float (&acc)[kTiles][2][kCols]) {
   constexpr int kHalf = F::kSteps / 2;  // steps per group of 32 columns
-  const int t = lane % 4;
   const uint32_t lane4 = 4u * uint32_t(lane);
-  uint4 x[2];
-#pragma unroll
-  for (int grp = 0; grp < 2; ++grp) x[grp] = xs[x_piece_index(c, grp, t)];
 #pragma unroll
   for (int j = 0; j < kTiles; ++j) {
     const uint8_t* r = round + j * (kRoundBytes<F, kTiles> / kTiles);
@@ -165,21 +172,31 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
   }
 }
 
+// Chunks per warp whose input pieces a lane may hold in registers (kXRegs): 4, so with 16 warps
+// matrices of up to 4096 columns (8 uint4, 32 registers).
+constexpr int kXRegChunks = 4;
+
 // kBatched: a.n input rows from global memory, MMA column n multiplying row min(n, a.n - 1), and an
 // epilogue per (row, input row); else one input, staged in shared memory (or its fused RMSNorm).
-template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false>
+// kXRegs (not batched; chunks <= kXRegChunks * kWarps): each lane loads its input pieces of its
+// warp's chunks from the staged input into registers once, instead of from shared memory for every
+// tile (the same values, so the same outputs bit for bit).
+template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false>
 __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   static_assert(!(kBatched && kNorm), "batched GEMVs read their input as given");
+  static_assert(!(kBatched && kXRegs), "batched GEMVs read their input rows from global memory");
   constexpr int kTiles = kSwiglu ? 2 : 1;
   constexpr int kCols = kBatched ? 2 : 1, kOut = kBatched ? kMaxGemvRows : 1;  // columns per lane, outputs per row
   constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
-  extern __shared__ uint4 smem[];  // the input [chunks * 64] bf16 (not batched), then the rings [kWarps][kS][kRound]
+  // The table [F::kLutWords], the input [chunks * 64] bf16 (not batched), the rings [kWarps][kS][kRound].
+  extern __shared__ uint4 smem[];
   __shared__ float partial[2][kTiles][kWarps][16][kOut];
-  __shared__ uint32_t lut[F::kDup ? Code4Format::kTableWords : 1];
+  uint32_t* lut = reinterpret_cast<uint32_t*>(smem);
+  uint4* xstage = smem + kLutBytes<F> / 16;
   const QuantMatrixView& w = a.w;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t chunks = w.chunks;
-  uint8_t* ring = reinterpret_cast<uint8_t*>(smem) + (kBatched ? 0 : chunks * 128) + warp * kS * kRound;
+  uint8_t* ring = reinterpret_cast<uint8_t*>(xstage) + (kBatched ? 0 : chunks * 128) + warp * kS * kRound;
   const int scale_bytes = F::scale_bytes(w);
 
   // The next round (tile, chunk) this warp fetches: the same order as the loops below consume them.
@@ -206,39 +223,48 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   };
 #pragma unroll 1
   for (int k = 0; k < kS - 1; ++k) fetch(k);
-  if constexpr (F::kDup) {
-    for (int e = threadIdx.x; e < Code4Format::kTableWords; e += blockDim.x) {
-      float v = 0.f;
-#pragma unroll
-      for (int k = 0; k < 16; ++k)
-        if (k == e / 64) v = w.code_values[k];  // constant indices: the parameter is read in place
-      lut[e] = e % 64 < 32 ? code_entry(v) : 0u;
-    }
-  }
+  F::fill_lut(w, lut, threadIdx.x, blockDim.x);
   pdl_wait();
   pdl_trigger();
-  const uint4* x_lane = smem;  // the lane's input row in natural order
+  const uint4* x_lane = xstage;  // the lane's input row in natural order
   float input_scale = 1.f;      // LLM.int8(): the staged codes' scale
   if constexpr (kBatched) {
     const int64_t row = lane / 4 < a.n ? lane / 4 : a.n - 1;  // cols % 64 == 0: no padding to read
     x_lane = reinterpret_cast<const uint4*>(a.in.x + row * w.cols);
-    if constexpr (F::kDup) __syncthreads();  // the table
+    if constexpr (F::kLutWords > 0) __syncthreads();  // the table
   } else {
-    bf16* xs = reinterpret_cast<bf16*>(smem);
+    bf16* xs = reinterpret_cast<bf16*>(xstage);
     stage_input<kNorm>(a.in, w.cols, chunks * 64, xs);  // ends with __syncthreads() (the table too)
     if constexpr (F::kRowScale) {
       if (w.int8_activations) input_scale = stage_int8_activations(xs, w.cols, w.outlier_threshold);
     }
   }
+  uint4 xr[kXRegs ? kXRegChunks : 1][2];  // kXRegs: the input pieces of chunks warp + i * kWarps
+  if constexpr (kXRegs) {
+#pragma unroll
+    for (int i = 0; i < kXRegChunks; ++i)
+      if (warp + i * kWarps < chunks) load_x(x_lane, warp + i * kWarps, lane, xr[i]);
+  }
   int stage = 0;
   int64_t tile = blockIdx.x;
   for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
     float acc[kTiles][2][kCols] = {};
-    for (int64_t c = warp; c < chunks; c += kWarps) {
+    const auto step = [&](const uint4 (&x)[2]) {
       copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
       fetch(stage == 0 ? kS - 1 : stage - 1);  // the stage computed last round
-      chunk_dots<F, kTiles, kCols>(w, ring + stage * kRound, x_lane, c, lut, lane, acc);
+      chunk_dots<F, kTiles, kCols>(w, ring + stage * kRound, x, lut, lane, acc);
       stage = stage + 1 == kS ? 0 : stage + 1;
+    };
+    if constexpr (kXRegs) {
+#pragma unroll
+      for (int i = 0; i < kXRegChunks; ++i)
+        if (warp + i * kWarps < chunks) step(xr[i]);
+    } else {
+      for (int64_t c = warp; c < chunks; c += kWarps) {
+        uint4 x[2];
+        load_x(x_lane, c, lane, x);
+        step(x);
+      }
     }
     // Lane (g, t) holds rows g and g + 8 of MMA columns 2t .. 2t + kCols - 1 (one column: lane t = 0's).
     if (kBatched || lane % 4 == 0) {
@@ -288,11 +314,34 @@ int block_warps() {
   return warps;
 }
 
+// Whether 16-warp GEMVs of up to kXRegChunks * 16 chunks hold their input in registers (kXRegs):
+// yes, or CTXLAB_QGEMV_X_REGS=0 (read once) for same-process comparisons.
+bool input_in_registers() {
+  static const bool on = [] {
+    const char* e = std::getenv("CTXLAB_QGEMV_X_REGS");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
+}  // namespace
+
+bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
+  return block_warps() == 16 && w.chunks <= kXRegChunks * 16 && input_in_registers();
+}
+
+namespace {
+
 template <bool kSwiglu, int kWarps>
 void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
   dispatch_format(a.w.format, [&]<class F>() {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
+    if constexpr (kWarps == 16) {
+      if (quant_gemv_input_in_registers(a.w))
+        return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
+                           : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
+    }
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
 }

@@ -16,6 +16,8 @@
 //   kCode4  (nf4, fp4) the float absmax of the element's block (double quantization expanded on the
 //           host with the CPU's fma): per (row, chunk) [tiles][chunks][8][2] when no 64-column chunk
 //           crosses a block (blocksize >= 64, cols % 64 == 0), else per (row, group) as kQ8_0.
+//   kCode4Bf16  (nf4, fp4 with codes=bfloat16: every code value a bf16) as kCode4, the codes in
+//           q4_0's fragment order (one tensor-core k slot per weight instead of kCode4's two).
 // A stacked matrix (wqkv = [wq; wk; wv], [gate; up]) keeps where each part's tiles start.
 // LLM.int8() (llm_int8) is kInt8 with int8_activations: the input is decomposed per call as the CPU
 // plugin does (int8_activations.cuh): the decode GEMV restages its input in shared memory, prefill
@@ -31,7 +33,7 @@
 
 namespace ctx::cuda {
 
-enum class QuantFormat : int { kInt8, kQ8_0, kQ4_0, kCode4 };
+enum class QuantFormat : int { kInt8, kQ8_0, kQ4_0, kCode4, kCode4Bf16 };
 
 inline constexpr int kMaxQuantParts = 3;
 inline constexpr int kQuantTileRows = 16, kQuantChunkCols = 64;
@@ -50,8 +52,8 @@ struct QuantMatrixView {
   int64_t tiles = 0;           // over all parts
   const uint8_t* codes = nullptr;
   const void* scales = nullptr;
-  bool scale_per_chunk = false;  // kCode4
-  float code_values[16] = {};    // kCode4
+  bool scale_per_chunk = false;  // kCode4, kCode4Bf16
+  float code_values[16] = {};    // kCode4, kCode4Bf16
   QuantPart parts[kMaxQuantParts];
   int num_parts = 1;
   bool int8_activations = false;  // kInt8 only: LLM.int8()'s input decomposition
@@ -64,6 +66,9 @@ struct QuantMatrixView {
 // sum_c W[r, c] * x[c] is LLM.int8()'s product of x (staged as codes, int8_activations.cuh).
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
                        float* y, cudaStream_t stream);
+// Whether launch_quant_gemv(w, ...) holds each lane's input pieces in registers for every tile (16
+// warps, w.cols <= 4096; CTXLAB_QGEMV_X_REGS=0: never) instead of reading them from shared memory.
+bool quant_gemv_input_in_registers(const QuantMatrixView& w);
 
 // SwiGLU fused into the GEMV of the stacked [gate; up] matrix (w.rows = 2 * ff, gate rows first, the
 // up rows starting a tile: two parts, or ff % 16 == 0): act[r] = swiglu(gate_r + bias[r], up_r +

@@ -261,7 +261,7 @@ void register_blockwise_4bit(Catalog& catalog, const Code4& code, const std::str
                         "quantize the absmax to 8 bits in blocks of 256 after subtracting their mean (QLoRA double quantization)"),
         ParamSpec::Choice("codes", "float32", {"float32", "bfloat16"},
                           "the 16 code values as float32, or rounded to bfloat16 as bitsandbytes' 4-bit GEMV holds them "
-                          "with a bfloat16 compute dtype (the codes are the same)"),
+                          "with a bfloat16 compute dtype (the GPU GEMV then takes one tensor-core slot per weight)"),
         activations_param()}},
       [&code](const Params& p) -> std::unique_ptr<Quantizer> {
         const int64_t bs = p.get_int("blocksize");

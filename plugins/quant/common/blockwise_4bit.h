@@ -12,7 +12,8 @@
 //   computed with the exact absmax, as in bitsandbytes; dequantization uses the 8-bit one.
 // * Dequantized value: table[code] * absmax[b]. codes=bfloat16 rounds the 16 table values to bfloat16
 //   first (the codes stay those of the float32 table): the values bitsandbytes' 4-bit GEMV multiplies
-//   with a bfloat16 compute dtype (it holds the table as T in shared memory).
+//   with a bfloat16 compute dtype (it holds the table as T in shared memory), and one bf16 per code
+//   is what lets the GPU GEMV take one tensor-core k slot per weight (core/cuda/kernels/quant_formats.cuh).
 // Bits per weight (cols % blocksize == 0): 4 + 32 / blocksize; with double quantization
 // 4 + 8 / blocksize + 32 / (256 * blocksize) + 32 / (rows * cols). Code tables are shared constants.
 // Kernels: activations stay float32 (bitsandbytes semantics: the result is the float product with the
