@@ -125,7 +125,7 @@ TEST(HybridCache, HoldsKvForAttentionLayersOnlyAndCountsTheRecurrentState) {
   const ModelConfig& c = model->config;
   const int64_t recurrent = 2 * (160 * 3 + 4 * 32 * 16) * 4;  // two Mamba-2 layers: conv + SSM state, float32
   const int64_t per_position = 2 * 2 * (2 * 16) * 4;          // two attention layers: K and V, 2 heads x 16
-  for (const std::string& backend : {"eager", "paged"}) {
+  for (const char* backend : {"eager", "paged"}) {
     Transformer tf(*model, test::attention(backend));
     KvCache cache = tf.new_cache();
     EXPECT_EQ(cache.num_layers(), 2) << backend;

@@ -136,9 +136,10 @@ TEST(HfFixtures, EveryFolderIsCovered) {
   std::vector<std::string> covered = fixture_names();
   covered.push_back("stories260k_hf");  // its own test (reference holds generation only)
   for (const auto& e : std::filesystem::directory_iterator(test::shared_path("fixtures/hf")))
-    if (e.is_directory())
+    if (e.is_directory()) {
       EXPECT_NE(std::find(covered.begin(), covered.end(), e.path().filename().string()), covered.end())
           << e.path() << " is not tested";
+    }
 }
 
 }  // namespace

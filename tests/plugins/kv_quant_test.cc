@@ -130,7 +130,7 @@ TEST(KvQuant, ValuesPerTokenWithinHalfScaleIncludingAShortLastBlock) {
 // the step widened by less than one fp16 ulp of min / 255.
 TEST(KvQuant, EightBitBlocksFarFromZeroStayWithinHalfAStep) {
   const int64_t T = 16;
-  for (const auto [lo, hi] : {std::pair{100.01f, 100.06f}, std::pair{20.3f, 20.5f}, std::pair{-20.51f, -20.3f}}) {
+  for (const auto& [lo, hi] : {std::pair{100.01f, 100.06f}, std::pair{20.3f, 20.5f}, std::pair{-20.51f, -20.3f}}) {
     std::vector<float> k(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) k[size_t(t)] = t + 1 == T ? hi : lo + (hi - lo) * float(t) / float(T - 1);
     std::vector<uint8_t> codes(size_t(T * kv_quant_row_bytes(1, 8)));
