@@ -27,7 +27,7 @@ struct KiviBf16Rows {
   // Element offset of entry j of (sequence seq, KV head h) from the layer's K (or V) base.
   __device__ int64_t offset(int64_t seq, int64_t h, int64_t j) const {
     const int64_t r = j % rows;
-    if (!pool.table) return ((seq * kv_heads + h) * rows + r) * hd;
+    if (!pool.paged()) return ((seq * kv_heads + h) * rows + r) * hd;
     return pool.offset(seq, h, r, hd);
   }
 };

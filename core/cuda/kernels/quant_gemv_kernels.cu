@@ -39,13 +39,11 @@ namespace {
 
 using namespace quant_device;
 
-// A lane's scale bytes per chunk in the ring: none (int8: per row, in the epilogue), 8 (q8_0, q4_0),
-// 16 (nf4/fp4, which may have 8 or 16).
-template <class F>
-constexpr int kScaleSlot = F::kMaxScaleBytes;
-// One warp's ring stage: kTiles chunks of codes (F::kLaneBytes / 16 pieces of 32 x 16 bytes) and scales.
+// One warp's ring stage: kTiles chunks of codes (F::kLaneBytes / 16 pieces of 32 x 16 bytes) and
+// scales (F::kMaxScaleBytes per lane: none for int8, whose row scales are applied in the epilogue, 8
+// for q8_0/q4_0, 16 for nf4/fp4, which may use 8 of them).
 template <class F, int kTiles>
-constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + kScaleSlot<F>);
+constexpr int kRoundBytes = kTiles * kLanes * (F::kLaneBytes + F::kMaxScaleBytes);
 // Stages per warp: about 48 KiB of ring per block of kWarps warps, 3 to 6. An 80 KiB ring (4-5 chunks
 // in flight per warp instead of 2-3, a launch argument then) decoded no faster on an H100 with any
 // format (bench/RESULTS.md, fifth session): the warps are not waiting on loads in flight.
@@ -143,11 +141,11 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
       codes[4 * v] = u.x, codes[4 * v + 1] = u.y, codes[4 * v + 2] = u.z, codes[4 * v + 3] = u.w;
     }
     uint32_t raw[4] = {0u, 0u, 0u, 0u};
-    const uint8_t* sp = r + F::kLaneBytes * kLanes + lane * kScaleSlot<F>;
-    if constexpr (kScaleSlot<F> == 16) {
+    const uint8_t* sp = r + F::kLaneBytes * kLanes + lane * F::kMaxScaleBytes;
+    if constexpr (F::kMaxScaleBytes == 16) {
       const uint4 u = *reinterpret_cast<const uint4*>(sp);
       raw[0] = u.x, raw[1] = u.y, raw[2] = u.z, raw[3] = u.w;
-    } else if constexpr (kScaleSlot<F> == 8) {
+    } else if constexpr (F::kMaxScaleBytes == 8) {
       const uint2 u = *reinterpret_cast<const uint2*>(sp);
       raw[0] = u.x, raw[1] = u.y;
     }
@@ -210,8 +208,8 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
 #pragma unroll
         for (int v = 0; v < F::kLaneBytes / 16; ++v)
           copy_async(mma::smem_addr(dst + v * 512 + lane * 16), lane_piece(w, tile, fchunk, lane, F::kLaneBytes, v), 16);
-        if constexpr (kScaleSlot<F> > 0) {
-          const uint32_t sd = mma::smem_addr(dst + F::kLaneBytes * kLanes + lane * kScaleSlot<F>);
+        if constexpr (F::kMaxScaleBytes > 0) {
+          const uint32_t sd = mma::smem_addr(dst + F::kLaneBytes * kLanes + lane * F::kMaxScaleBytes);
           const uint8_t* sp = F::scale_ptr(w, tile, fchunk, lane / 4);
           copy_async(sd, sp, scale_bytes);
         }

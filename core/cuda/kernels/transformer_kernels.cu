@@ -5,7 +5,6 @@
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
-#include "core/cuda/kernels/kv_rows.cuh"
 #include "core/cuda/kernels/pdl.cuh"
 
 namespace ctx::cuda {
