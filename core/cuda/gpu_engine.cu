@@ -19,6 +19,7 @@
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/linear_weights.h"
 #include "core/cuda/kernels/kivi_kernels.h"
+#include "core/cuda/kernels/quant_kernels.h"
 #include "core/model/rope.h"
 
 namespace ctx::cuda {
@@ -86,6 +87,7 @@ class GpuEngineImpl final : public GpuEngine {
   int64_t bytes_read_per_token(int64_t length) const override;
   std::string device_name() const override { return device_name_; }
   std::vector<std::pair<std::string, double>> profile_decode_step() override;
+  void set_gemv_chain(bool on) override { options_.gemv_chain = on, graph_kv_version_ = batch_graph_kv_version_ = -1; }
 
  private:
   Bf16Buffer upload(const float* data, int64_t count);
@@ -116,6 +118,11 @@ class GpuEngineImpl final : public GpuEngine {
                float* all_logits_host, int64_t upcoming = 0);
   // Rows [0, n) of hidden_ through layer b's Mamba-2 mixer, added to hidden_ (the residual).
   void mamba_mixer(const LayerBuffers& b, int64_t n);
+  // Decode (one row): layer l's o_proj + residual, RMSNorm + gate_up + SwiGLU and down_proj + residual,
+  // and where layer l + 1 is an attention layer its RMSNorm + qkv, as the stages of one GEMV chain
+  // (options_.gemv_chain); returns how many stages it filled (3 or 4), or 0 where the weights cannot
+  // be chained (bf16, llm_int8, a Mamba-2 layer, ...).
+  int gemv_chain(size_t l, QuantGemvStage (&stages)[kMaxGemvChain]) const;
   // Classifier rows [n, vocab] of the normed rows in x_ starting at row `from`, into `out`.
   void classify(int64_t from, int64_t n, float* out);
   void check_tokens(std::span<const int32_t> tokens) const;
@@ -193,6 +200,7 @@ class GpuEngineImpl final : public GpuEngine {
   // Scratch for prefill_chunk tokens.
   DeviceBuffer<float> hidden_, qkv_, tmp_, partial_;
   DeviceBuffer<int> split_counters_;  // attention's split-KV arrival counters (kernels.h)
+  DeviceBuffer<unsigned> chain_barrier_;  // the GEMV chains' grid barrier (quant_kernels.h)
   // profile_decode_step(): an event after each stage, or null (no events: the normal case).
   std::vector<std::pair<const char*, cudaEvent_t>>* stage_events_ = nullptr;
   void stage_done(const char* name) {
@@ -314,6 +322,8 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   partial_ = DeviceBuffer<float>(alloc_, partial_rows * (c.head_dim + 2));
   split_counters_ = DeviceBuffer<int>(alloc_, options_.max_batch * c.num_heads);
   CTX_CUDA_CHECK(cudaMemset(split_counters_.get(), 0, split_counters_.bytes()));
+  chain_barrier_ = DeviceBuffer<unsigned>(alloc_, 2);
+  CTX_CUDA_CHECK(cudaMemset(chain_barrier_.get(), 0, chain_barrier_.bytes()));
   x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
   qb_ = Bf16Buffer(alloc_, chunk * c.q_dim()), attn_ = Bf16Buffer(alloc_, chunk * c.q_dim());
   act_ = Bf16Buffer(alloc_, chunk * c.intermediate_size);
@@ -402,6 +412,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
   const int64_t d = c.hidden_size, hd = c.head_dim, ff = c.intermediate_size;
   const float eps = float(c.rms_norm_eps), residual = float(c.residual_multiplier);
   launch_embedding(embed_.get(), d_tokens, n, d, float(c.embedding_multiplier), hidden_.get(), stream_);
+  bool qkv_done = false;  // the previous layer's GEMV chain computed this layer's qkv
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerBuffers& b = layers_[l];
     // Decode (n == 1) fuses each RMSNorm into the GEMV that reads it.
@@ -411,13 +422,16 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
     if (b.mamba) {
       mamba_mixer(b, n);
     } else {  // attention
-      if (n == 1) {
+      if (qkv_done) {
+        qkv_done = false;
+      } else if (n == 1) {
         b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
+        stage_done("norm + qkv");
       } else {
         launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
         linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
+        stage_done("norm + qkv");
       }
-      stage_done("norm + qkv");
       QkvRopeParams r;
       r.q = qkv_.get(), r.k = qkv_.get() + c.q_dim(), r.v = qkv_.get() + c.q_dim() + c.kv_dim(), r.ld = qkv_dim;
       r.q_norm = ptr_or_null(b.q_norm), r.k_norm = ptr_or_null(b.k_norm), r.norm_eps = eps;
@@ -477,6 +491,14 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
         compressor_->observe(b.kv_layer, full.rows, qb_.get(), n, r.cache0, entries, stream_);
         stage_done("kv scores");
       }
+      QuantGemvStage chain[kMaxGemvChain];
+      if (const int stages = n == 1 ? gemv_chain(l, chain) : 0) {
+        launch_quant_gemv_chain(chain, stages, chain_barrier_.get(), stream_);
+        stage_done(stages == 4 ? "o_proj + norm + gate_up + down_proj + next norm + qkv (one chain)"
+                               : "o_proj + norm + gate_up + down_proj (one chain)");
+        qkv_done = stages == 4;
+        continue;
+      }
       linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
       stage_done("o_proj + residual");
     }  // attention
@@ -497,6 +519,27 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
   }
   launch_rmsnorm(hidden_.get(), final_norm_.get(), n, d, eps, x_.get(), stream_);
   stage_done("final norm");
+}
+
+int GpuEngineImpl::gemv_chain(size_t l, QuantGemvStage (&stages)[kMaxGemvChain]) const {
+  const LayerBuffers& b = layers_[l];
+  if (!options_.gemv_chain || b.mamba || !b.wo.quant_view() || !b.w_gate_up.quant_view() || !b.w_down.quant_view())
+    return 0;
+  const float eps = float(config_.rms_norm_eps), residual = float(config_.residual_multiplier);
+  stages[0] = QuantGemvStage{*b.wo.quant_view(), GemvInput{attn_.get()}, ptr_or_null(b.bo), residual, true, hidden_.get()};
+  stages[1] = QuantGemvStage{*b.w_gate_up.quant_view(), GemvInput{nullptr, hidden_.get(), b.ffn_norm.get(), eps},
+                             ptr_or_null(b.b_gate_up), 1.f, false, nullptr, act_.get()};
+  stages[2] = QuantGemvStage{*b.w_down.quant_view(), GemvInput{act_.get()}, ptr_or_null(b.b_down), residual, true,
+                             hidden_.get()};
+  if (l + 1 < layers_.size()) {
+    const LayerBuffers& next = layers_[l + 1];
+    if (!next.mamba && next.wqkv.quant_view()) {
+      stages[3] = QuantGemvStage{*next.wqkv.quant_view(), GemvInput{nullptr, hidden_.get(), next.attn_norm.get(), eps},
+                                 ptr_or_null(next.bqkv), 1.f, false, qkv_.get()};
+      if (quant_gemv_chain_supported(stages, 4)) return 4;
+    }
+  }
+  return quant_gemv_chain_supported(stages, 3) ? 3 : 0;
 }
 
 void GpuEngineImpl::mamba_mixer(const LayerBuffers& b, int64_t n) {

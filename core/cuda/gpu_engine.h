@@ -92,6 +92,12 @@ struct GpuEngineOptions {
   int64_t capacity = 4096;       // KV cache positions
   int64_t prefill_chunk = 2048;  // tokens per prefill forward (scratch is sized for this)
   bool use_graphs = true;        // decode steps as CUDA graph replays
+  // Decode steps of one token (quantized weights of one format): each attention layer's o_proj,
+  // RMSNorm + gate_up + SwiGLU, down_proj and the next layer's RMSNorm + qkv as one persistent kernel
+  // (kernels/quant_kernels.h launch_quant_gemv_chain; the same outputs bit for bit) instead of four.
+  // Off by default: on an H100 the chain decoded the 7B 8-17% slower than the four launches
+  // (bench/RESULTS.md, fourteenth session).
+  bool gemv_chain = false;
   int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)
   bool vectorized_attention = true;  // false: the generic attention kernel for every head_dim (tests)
   int attention_prefetch = 0;    // decode attention's key prefetch (kernels.h AttentionParams::prefetch)
@@ -200,6 +206,9 @@ class GpuEngine {
   // (stage, milliseconds summed over the layers) in order. Without the graph and without overlap
   // between stages the total exceeds a replayed step; for finding the slow stage, not for timing.
   virtual std::vector<std::pair<std::string, double>> profile_decode_step() = 0;
+  // GpuEngineOptions::gemv_chain from now on (the decode graphs are captured again), for comparisons
+  // on one engine.
+  virtual void set_gemv_chain(bool on) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

@@ -1,6 +1,7 @@
 #include "core/cuda/gpu_quant_gemv.h"
 
 #include <algorithm>
+#include <array>
 
 #include "core/base/dtype.h"
 #include "core/base/error.h"
@@ -149,6 +150,126 @@ GemvTiming measure_gemv(const WeightMatrix& m, int reps) {
   t.bytes = copies[0].bytes() + m.cols * 2;
   t.us = ms * 1e3 / kLaunches;
   t.bytes_per_s = double(t.bytes) / (t.us * 1e-6);
+  return t;
+}
+
+namespace {
+
+// One copy of a GpuLayerGemvs' matrices on the device, and the buffers the four GEMVs read and write.
+struct LayerMatrices {
+  LinearWeights o, gate_up, down, qkv;
+};
+struct LayerIo {
+  DeviceBuffer<bf16> x, ffn_norm, attn_norm, act;
+  DeviceBuffer<float> hidden, qkv;
+  DeviceBuffer<unsigned> barrier;
+};
+
+LayerMatrices upload_layer(DeviceAllocator& alloc, const GpuLayerGemvs& c) {
+  LayerMatrices m{LinearWeights::upload(alloc, c.o, "o_proj"), LinearWeights::upload(alloc, c.gate_up, "gate_up"),
+                  LinearWeights::upload(alloc, c.down, "down_proj"), LinearWeights::upload(alloc, c.qkv, "qkv")};
+  const int64_t d = m.o.rows();
+  if (!m.o.quant_view() || !m.gate_up.quant_view() || !m.down.quant_view() || !m.qkv.quant_view())
+    fail("gpu_layer_gemvs: every matrix must be quantized");
+  if (m.gate_up.cols() != d || m.down.rows() != d || m.qkv.cols() != d || m.down.cols() * 2 != m.gate_up.rows())
+    fail("gpu_layer_gemvs: shapes o [", d, ", ", m.o.cols(), "], gate_up [", m.gate_up.rows(), ", ", m.gate_up.cols(),
+         "], down [", m.down.rows(), ", ", m.down.cols(), "], qkv [", m.qkv.rows(), ", ", m.qkv.cols(), "] do not chain");
+  return m;
+}
+
+LayerIo make_io(DeviceAllocator& alloc, const GpuLayerGemvs& c, const LayerMatrices& m) {
+  const int64_t d = m.o.rows();
+  check_span(c.x, m.o.cols(), "x");
+  check_span(c.hidden, d, "hidden");
+  check_span(c.ffn_norm, d, "ffn_norm");
+  check_span(c.attn_norm, d, "attn_norm");
+  if (c.x.empty() || c.hidden.empty() || c.ffn_norm.empty() || c.attn_norm.empty())
+    fail("gpu_layer_gemvs: x, hidden and both norms are needed");
+  LayerIo io{upload_bf16(alloc, c.x.data(), m.o.cols()),
+             upload_bf16(alloc, c.ffn_norm.data(), d),
+             upload_bf16(alloc, c.attn_norm.data(), d),
+             DeviceBuffer<bf16>(alloc, m.down.cols()),
+             upload_f32(alloc, c.hidden.data(), d),
+             DeviceBuffer<float>(alloc, m.qkv.rows()),
+             DeviceBuffer<unsigned>(alloc, 2)};
+  CTX_CUDA_CHECK(cudaMemset(io.barrier.get(), 0, 8));
+  return io;
+}
+
+// The four GEMVs as the chain's stages.
+std::array<QuantGemvStage, 4> layer_stages(const LayerMatrices& m, const LayerIo& io, const GpuLayerGemvs& c) {
+  const GemvInput ffn{nullptr, io.hidden.get(), io.ffn_norm.get(), c.eps}, attn{nullptr, io.hidden.get(), io.attn_norm.get(), c.eps};
+  return {QuantGemvStage{*m.o.quant_view(), GemvInput{io.x.get()}, nullptr, c.alpha, true, io.hidden.get(), nullptr},
+          QuantGemvStage{*m.gate_up.quant_view(), ffn, nullptr, 1.f, false, nullptr, io.act.get()},
+          QuantGemvStage{*m.down.quant_view(), GemvInput{io.act.get()}, nullptr, c.alpha, true, io.hidden.get(), nullptr},
+          QuantGemvStage{*m.qkv.quant_view(), attn, nullptr, 1.f, false, io.qkv.get(), nullptr}};
+}
+
+// ring_kib < 0: four launches; else the chain with that ring (0: its default), or with `single`
+// each stage a chain of its own (four launches of the chain kernel, no barrier).
+void enqueue_layer(const LayerMatrices& m, const LayerIo& io, const GpuLayerGemvs& c, int ring_kib, cudaStream_t s,
+                   bool single = false, int barrier_kind = 0) {
+  const auto st = layer_stages(m, io, c);
+  if (ring_kib >= 0 && single) {
+    for (const QuantGemvStage& one : st) launch_quant_gemv_chain(&one, 1, io.barrier.get(), s, ring_kib);
+    return;
+  }
+  if (ring_kib >= 0) return launch_quant_gemv_chain(st.data(), 4, io.barrier.get(), s, ring_kib, barrier_kind);
+  m.o.gemv(st[0].in, nullptr, c.alpha, true, io.hidden.get(), s);
+  m.gate_up.gemv_swiglu(st[1].in, nullptr, io.act.get(), s);
+  m.down.gemv(st[2].in, nullptr, c.alpha, true, io.hidden.get(), s);
+  m.qkv.gemv(st[3].in, nullptr, 1.f, false, io.qkv.get(), s);
+}
+
+void check_chainable(const LayerMatrices& m, const LayerIo& io, const GpuLayerGemvs& c) {
+  if (!quant_gemv_chain_supported(layer_stages(m, io, c).data(), 4)) fail("gpu_layer_gemvs: these matrices cannot be chained");
+}
+
+}  // namespace
+
+GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ring_kib, int barrier_kind) {
+  require_cuda_device("gpu_layer_gemvs");
+  DeviceAllocator alloc;
+  const LayerMatrices m = upload_layer(alloc, c);
+  const LayerIo io = make_io(alloc, c, m);
+  if (chained) check_chainable(m, io, c);
+  enqueue_layer(m, io, c, chained ? ring_kib : -1, nullptr, false, barrier_kind);
+  CTX_CUDA_CHECK(cudaDeviceSynchronize());
+  return GpuLayerGemvsResult{download(io.hidden), bf16_to_float(download(io.act)), download(io.qkv)};
+}
+
+LayerGemvsTiming measure_layer_gemvs(const GpuLayerGemvs& c, int layers, int reps) {
+  require_cuda_device("measure_layer_gemvs");
+  DeviceAllocator alloc;
+  const LayerMatrices copies[2] = {upload_layer(alloc, c), upload_layer(alloc, c)};
+  const LayerMatrices& m = copies[0];
+  const LayerIo io = make_io(alloc, c, m);
+  check_chainable(m, io, c);
+  LayerGemvsTiming t;
+  t.bytes = m.o.bytes() + m.gate_up.bytes() + m.down.bytes() + m.qkv.bytes() + 2 * (m.o.cols() + m.down.cols()) +
+            8 * m.o.rows();  // x and act (bf16), hidden read twice (float)
+  cudaStream_t stream = nullptr;
+  CTX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  auto time = [&](int ring_kib, bool single = false, int barrier_kind = 1) {
+    CTX_CUDA_CHECK(cudaMemset(io.barrier.get(), 0, 8));  // the kinds use the words differently
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    CTX_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    for (int l = 0; l < layers; ++l) enqueue_layer(copies[l % 2], io, c, ring_kib, stream, single, barrier_kind);
+    CTX_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+    CTX_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    CTX_CUDA_CHECK(cudaGraphDestroy(graph));
+    const double ms = median_ms(reps, [&] { CTX_CUDA_CHECK(cudaGraphLaunch(exec, nullptr)); });
+    CTX_CUDA_CHECK(cudaGraphExecDestroy(exec));
+    return ms * 1e3 / layers;
+  };
+  t.separate_us = time(-1);
+  t.chain_us[0] = time(48);
+  t.chain_us[1] = time(96);
+  t.chain_us[2] = time(144);
+  t.single_stage_us = time(48, true);
+  t.counting_us = time(48, false, 2);
+  CTX_CUDA_CHECK(cudaStreamDestroy(stream));
   return t;
 }
 

@@ -56,4 +56,31 @@ struct GemvTiming {
 // to defeat the L2 cache: median of `reps` timings of 20 back-to-back launches.
 GemvTiming measure_gemv(const WeightMatrix& m, int reps);
 
+// A decoder layer's decode GEMVs after attention, as the GPU engine runs them (all quantized by one
+// plugin): hidden += alpha * Wo x; act = swiglu([Wgate; Wup] rmsnorm(hidden, ffn_norm)); hidden +=
+// alpha * Wdown act; qkv = [Wq; Wk; Wv] rmsnorm(hidden, attn_norm) (the next layer's).
+struct GpuLayerGemvs {
+  std::vector<const WeightMatrix*> o, gate_up, down, qkv;  // row-wise stacks, as gpu_gemv's parts
+  std::span<const float> x, hidden, ffn_norm, attn_norm;   // x [o cols], hidden and norms [hidden size]
+  float eps = 1e-5f, alpha = 1.f;
+};
+struct GpuLayerGemvsResult {
+  std::vector<float> hidden, act, qkv;  // act as bf16 values
+};
+// chained: the four GEMVs as one persistent kernel (launch_quant_gemv_chain, with a ring of ring_kib
+// KiB per block, 0: its default); else four launches, as the engine without the chain.
+// barrier_kind as launch_quant_gemv_chain's.
+GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ring_kib = 0, int barrier_kind = 0);
+
+struct LayerGemvsTiming {
+  int64_t bytes = 0;         // the four packed matrices and their bf16 inputs: what one layer must read
+  double separate_us = 0;    // per layer: four launches each (programmatic dependent launch)
+  double chain_us[3] = {};   // per layer: the chain with a 48, 96 and 144 KiB ring
+  double single_stage_us = 0;  // per layer: each GEMV a chain of one stage (48 KiB), four launches
+  double counting_us = 0;      // per layer: the chain (48 KiB) with the counting barrier
+};
+// `layers` layers of c's matrices in a CUDA graph (two copies alternating, each beyond the L2), median
+// of `reps` replays; c's x, hidden and norms give the shapes and values.
+LayerGemvsTiming measure_layer_gemvs(const GpuLayerGemvs& c, int layers, int reps);
+
 }  // namespace ctx::cuda

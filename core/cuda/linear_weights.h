@@ -53,6 +53,8 @@ class LinearWeights {
   // llm_int8: gemm() needs GemmScratch::inputs and columns.
   bool int8_activations() const { return quant_ && quant_->view().int8_activations; }
   int64_t bytes() const;  // device bytes owned (0 when borrowed)
+  // The packed matrix as the quantized kernels take it (launch_quant_gemv_chain); null for bf16.
+  const QuantMatrixView* quant_view() const { return quant_ ? &quant_->view() : nullptr; }
 
   // y[r] = (accumulate ? y[r] : 0) + alpha * (W x + bias)[r] (kernels.h launch_gemv). 8-bit quantized
   // weights of more than 4096 columns and an input given as is (in.x, no fused RMSNorm): the batched

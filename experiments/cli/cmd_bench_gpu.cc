@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,15 @@ namespace {
 
 using runner::plugin_name;
 
+// n normal floats (seeded): inputs for the GEMV timings.
+std::vector<float> random_floats(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.f, 1.f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
 // The quantized decode GEMV on layer 0's matrices of `model` (and a quantized classifier) against the
 // bf16 GEMV on the same shapes: time, bytes read, read rate against the copy bandwidth.
 void print_quant_gemv_table(const Model& model, const std::string& quant, double copy_bw) {
@@ -59,6 +69,38 @@ void print_quant_gemv_table(const Model& model, const std::string& quant, double
                 bf16_bw / copy_bw, t.us, double(t.bytes) / 1e6, t.bytes_per_s / 1e9, t.bytes_per_s / copy_bw,
                 bf16_us / t.us);
   }
+  // A decoder layer's four GEMVs after attention, as decode runs them: four launches, or one chain.
+  if (!l.wo.quant || !l.w_gate.quant || !l.w_up.quant || !l.w_down.quant || !l.wq.quant || !l.wk.quant || !l.wv.quant ||
+      l.attn_norm.empty() || l.ffn_norm.empty())
+    return;
+  const int64_t d = model.config.hidden_size;
+  const std::vector<float> x = random_floats(l.wo.cols, 7), hidden = random_floats(d, 8);
+  cuda::GpuLayerGemvs g;
+  g.o = {&l.wo}, g.gate_up = {&l.w_gate, &l.w_up}, g.down = {&l.w_down}, g.qkv = {&l.wq, &l.wk, &l.wv};
+  g.x = x, g.hidden = hidden;
+  g.ffn_norm = std::span<const float>(l.ffn_norm.data, size_t(l.ffn_norm.size));
+  g.attn_norm = std::span<const float>(l.attn_norm.data, size_t(l.attn_norm.size));
+  g.eps = float(model.config.rms_norm_eps);
+  cuda::LayerGemvsTiming t;
+  try {
+    t = cuda::measure_layer_gemvs(g, 16, 10);
+  } catch (const Error& e) {
+    std::printf("\nlayer GEMV chain: %s\n", e.what());
+    return;
+  }
+  const double copy_us = double(t.bytes) / copy_bw * 1e6;
+  std::printf("\nOne layer's o_proj, norm + gate_up + SwiGLU, down_proj, norm + qkv (%.1f MB): 16 layers in a CUDA graph, "
+              "two copies alternating\n\n| launches | us per layer | ratio vs copy | speed-up |\n|---|---|---|---|\n",
+              double(t.bytes) / 1e6);
+  std::printf("| four kernels | %.2f | %.3f | 1.00x |\n", t.separate_us, copy_us / t.separate_us);
+  const auto row = [&](const std::string& what, double us) {
+    std::printf("| %s | %.2f | %.3f | %.3fx |\n", what.c_str(), us, copy_us / us, t.separate_us / us);
+  };
+  row("one chain, 48 KiB ring", t.chain_us[0]);
+  row("one chain, 96 KiB ring", t.chain_us[1]);
+  row("one chain, 144 KiB ring", t.chain_us[2]);
+  row("one chain, 48 KiB ring, counting barrier", t.counting_us);
+  row("four chains of one stage each (48 KiB)", t.single_stage_us);
 }
 
 }  // namespace
@@ -82,6 +124,9 @@ int bench_gpu_decode(const Args& args) {
       ("attention-prefetch", po::value<int>()->default_value(0), "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only")
       ("attention", po::value<std::string>()->default_value("sdpa"),
        "attention backend spec as the runner runs it on the GPU: eager, sdpa, flash, flex:..., paged:block_size=N")
+      ("gemv-chain", po::value<std::string>()->default_value("off"),
+       "quantized decode: a layer's GEMVs as one persistent kernel: on, off, or both (each context timed both ways on "
+       "one engine)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -91,6 +136,11 @@ int bench_gpu_decode(const Args& args) {
   const int rounds = vm["rounds"].as<int>();
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
+  const std::string chain_mode = vm["gemv-chain"].as<std::string>();
+  if (chain_mode != "on" && chain_mode != "off" && chain_mode != "both")
+    fail("--gemv-chain ", chain_mode, " must be on, off or both");
+  const std::vector<bool> chain_runs = chain_mode == "both" ? std::vector<bool>{false, true}
+                                                            : std::vector<bool>{chain_mode == "on"};
   // Every --kv spec resolved before any GPU work: a bad one fails first.
   std::vector<std::pair<PluginSpec, cuda::GpuKvPolicy>> kv_runs;
   const std::string kv_list = vm["kv"].as<std::string>();
@@ -144,33 +194,37 @@ int bench_gpu_decode(const Args& args) {
                 plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
-    std::printf("\n| model | context | graphs | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | roofline tok/s | ratio "
-                "| KV+state MB in use | peak GB |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("\n| model | context | graphs | GEMV chain | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
+                "roofline tok/s | ratio | KV+state MB in use | peak GB |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t ctx_len : contexts) {
       if (per_context && engine->capacity() != ctx_len + tokens + 1) {
         engine.reset();  // its memory back to the driver before the next engine takes its own
         opt.capacity = ctx_len + tokens + 1;
         engine = cuda::GpuEngine::create(*model, opt);
       }
-      engine->reset_peak_memory();
-      const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
-      std::vector<double> ms, ttft;
-      for (int r = 0; r < rounds + 1; ++r) {
-        cuda::GpuTimings tm;
-        engine->generate_greedy(prompt, tokens + 1, {}, &tm);
-        if (r == 0) continue;  // warm-up (graph capture, cuBLAS heuristics)
-        ms.push_back(tm.decode_ms / double(tm.decode_steps));
-        ttft.push_back(tm.prefill_ms);
+      for (bool chain : chain_runs) {
+        engine->set_gemv_chain(chain);
+        engine->reset_peak_memory();
+        const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
+        std::vector<double> ms, ttft;
+        for (int r = 0; r < rounds + 1; ++r) {
+          cuda::GpuTimings tm;
+          engine->generate_greedy(prompt, tokens + 1, {}, &tm);
+          if (r == 0) continue;  // warm-up (graph capture, cuBLAS heuristics)
+          ms.push_back(tm.decode_ms / double(tm.decode_steps));
+          ttft.push_back(tm.prefill_ms);
+        }
+        const double ms_tok = median(ms), ttft_ms = median(ttft);
+        const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
+        const double roofline = copy_bw / bytes;
+        std::printf("| %s | %lld | %s | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
+                    c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
+                    double(engine->memory().peak_bytes) / 1e9);
+        std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)
       }
-      const double ms_tok = median(ms), ttft_ms = median(ttft);
-      const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
-      const double roofline = copy_bw / bytes;
-      std::printf("| %s | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n", c.summary().c_str(),
-                  (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3),
-                  ms_tok, 1e3 / ms_tok, roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
-                  double(engine->memory().peak_bytes) / 1e9);
-      std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)
     }
     // Per-stage breakdown of one step at the longest context (kernels one by one, events between stages).
     if (!vm.count("no-stages")) {

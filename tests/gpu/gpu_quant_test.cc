@@ -57,7 +57,9 @@
 #include <cstdio>
 #include <cctype>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -354,6 +356,118 @@ TEST_P(GpuQuantRows, EachRowIsTheSingleRowGemvBitForBit) {
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantRows,
                          ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4",
                                            "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+
+// A decoder layer's decode GEMVs after attention in one persistent kernel (launch_quant_gemv_chain:
+// o_proj + residual, RMSNorm + [gate; up] + SwiGLU, down_proj + residual, the next RMSNorm + [q; k; v],
+// each stage reading what the one before wrote) give, bit for bit, the four launches the engine makes
+// without it (each checked against the plugins above), with each ring and either barrier. The shapes: 1056 columns (17
+// chunks, the last half padding), 4416 SwiGLU rows (276 gate tiles: more than one wave, so some
+// blocks take two tiles, and a 69-chunk down_proj, which 8-bit weights read in place without the
+// chain), a three-part qkv stack.
+class GpuQuantChain : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuQuantChain, EachStageIsItsOwnLaunchBitForBit) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const int64_t d = 1056, ff = 4416, kv = 272;
+  const Quantized o = quantize(spec, d, d, 81), gate = quantize(spec, ff, d, 82), up = quantize(spec, ff, d, 83),
+                  down = quantize(spec, d, ff, 84), q = quantize(spec, d, d, 85), k = quantize(spec, kv, d, 86),
+                  v = quantize(spec, kv, d, 87);
+  const std::vector<float> x = random_values(d, 88, 1.f), hidden = random_values(d, 89, 1.f),
+                           ffn_norm = random_values(d, 90, 1.f), attn_norm = random_values(d, 91, 1.f);
+  GpuLayerGemvs c;
+  c.o = {&o.m}, c.gate_up = {&gate.m, &up.m}, c.down = {&down.m}, c.qkv = {&q.m, &k.m, &v.m};
+  c.x = x, c.hidden = hidden, c.ffn_norm = ffn_norm, c.attn_norm = attn_norm, c.alpha = 0.75f;
+  const GpuLayerGemvsResult want = gpu_layer_gemvs(c, false);
+  ASSERT_EQ(int64_t(want.hidden.size()), d);
+  ASSERT_EQ(int64_t(want.act.size()), ff);
+  ASSERT_EQ(int64_t(want.qkv.size()), d + 2 * kv);
+  double moved = 0;
+  for (int64_t i = 0; i < d; ++i) moved = std::max(moved, double(std::fabs(want.hidden[size_t(i)] - hidden[size_t(i)])));
+  ASSERT_GT(moved, 0.1) << spec << ": the residual stages changed nothing";
+  for (int ring : {48, 96, 144})
+  for (int barrier : {1, 2}) {
+    const GpuLayerGemvsResult got = gpu_layer_gemvs(c, true, ring, barrier);
+    const std::string what = spec + ", ring " + std::to_string(ring) + ", barrier kind " + std::to_string(barrier);
+    EXPECT_EQ(float_bits(got.hidden), float_bits(want.hidden)) << what << ": hidden";
+    EXPECT_EQ(float_bits(got.act), float_bits(want.act)) << what << ": act";
+    EXPECT_EQ(float_bits(got.qkv), float_bits(want.qkv)) << what << ": qkv";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantChain,
+                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4",
+                                           "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+
+TEST(GpuQuantChainRefused, Llmint8AndNarrowMatrices) {
+  SKIP_WITHOUT_GPU();
+  // Square o, down and qkv of d columns, [gate; up] of 2d rows, quantized by `spec`.
+  const auto check = [](const std::string& spec, int64_t d, bool chainable) {
+    const Quantized o = quantize(spec, d, d, 92), gate_up = quantize(spec, 2 * d, d, 93), down = quantize(spec, d, d, 94),
+                    qkv = quantize(spec, d, d, 95);
+    const std::vector<float> v = random_values(d, 96, 1.f);
+    GpuLayerGemvs c;
+    c.o = {&o.m}, c.gate_up = {&gate_up.m}, c.down = {&down.m}, c.qkv = {&qkv.m};
+    c.x = v, c.hidden = v, c.ffn_norm = v, c.attn_norm = v;
+    EXPECT_NO_THROW(gpu_layer_gemvs(c, false)) << spec << ", " << d << " columns";
+    if (chainable) {
+      EXPECT_NO_THROW(gpu_layer_gemvs(c, true)) << spec << ", " << d << " columns";
+    } else {
+      EXPECT_THROW(gpu_layer_gemvs(c, true), Error) << spec << ", " << d << " columns";
+    }
+  };
+  check("llm_int8", 1024, false);
+  check("q4_0", 960, false);  // 15 chunks: fewer than the chain's 16 warps
+  check("q4_0", 1024, true);
+}
+
+// The engine's decode through the chain (GpuEngineOptions::gemv_chain; the llama fixture's 64 columns
+// are too narrow for it) on a random 3-layer Llama of width 1024 with GQA: one token at a time and
+// greedy graph replays give the same logits and tokens bit for bit as the four launches, on one
+// engine switched with set_gemv_chain. Every layer but the last chains 4 stages, the last 3.
+class GpuQuantChainEngine : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const std::string path = ::testing::TempDir() + "gpu_chain_llama.json";
+  {
+    std::ofstream f(path);
+    f << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 1024,
+            "intermediate_size": 2816, "num_hidden_layers": 3, "num_attention_heads": 8, "num_key_value_heads": 4,
+            "vocab_size": 512, "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "tie_word_embeddings": false, "hidden_act": "silu", "initializer_range": 0.05})";
+  }
+  const auto model = load_model("random:" + path + ":13");
+  quantize_model_weights(model->weights, builtin_catalog().quant, spec);
+  GpuEngineOptions opt;
+  opt.capacity = 128, opt.prefill_chunk = 32;
+  auto engine = GpuEngine::create(*model, opt);
+  std::vector<int32_t> ids(24);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 37 + 11) % 512);
+  std::vector<float> logits[2];
+  std::vector<int32_t> tokens[2];
+  for (bool chain : {false, true}) {
+    engine->set_gemv_chain(chain);
+    engine->reset();
+    engine->forward(std::span<const int32_t>(ids.data(), 16), false);
+    for (size_t t = 16; t < ids.size(); ++t) {
+      const auto row = engine->forward(std::span<const int32_t>(&ids[t], 1), false);
+      logits[chain].insert(logits[chain].end(), row.begin(), row.end());
+    }
+    engine->reset();
+    tokens[chain] = engine->generate_greedy(ids, 24, {}, nullptr);
+  }
+  ASSERT_EQ(logits[0].size(), size_t(8 * 512));
+  EXPECT_EQ(float_bits(logits[1]), float_bits(logits[0])) << spec << ": decode logits with the chain";
+  EXPECT_EQ(tokens[1], tokens[0]) << spec << ": greedy tokens with the chain";
+  std::set<int32_t> distinct(tokens[0].begin(), tokens[0].end());
+  EXPECT_GT(distinct.size(), size_t(1)) << spec << ": a degenerate model";
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantChainEngine, ::testing::Values("int8", "q4_0", "nf4:codes=bfloat16", "fp4"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
 
 TEST(GpuQuantRowsRefused, Llmint8NarrowMatricesAndNineRows) {

@@ -89,6 +89,35 @@ void launch_quant_gemv_rows(const QuantMatrixView& w, const bf16* x, int64_t n, 
 void launch_quant_gemv_swiglu_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, bf16* act,
                                    cudaStream_t stream);
 
+// Decode's consecutive GEMVs in one persistent kernel (quant_gemv_chain.cu): stage s + 1 may read what
+// stage s wrote (a grid-wide barrier between them), and each warp keeps streaming the next stage's
+// weights into its ring while the grid waits, so that the weight stream does not stop between
+// matrices as it does between kernels. Each stage's outputs are those of its own launch
+// (launch_quant_gemv, or launch_quant_gemv_swiglu when act is set) bit for bit.
+inline constexpr int kMaxGemvChain = 4;
+struct QuantGemvStage {
+  QuantMatrixView w;
+  GemvInput in;
+  const bf16* bias = nullptr;
+  float alpha = 1.f;    // plain stage: y = (accumulate ? y : 0) + alpha * (W x + bias)
+  bool accumulate = false;
+  float* y = nullptr;
+  bf16* act = nullptr;  // set: the SwiGLU stage of a [gate; up] stack (alpha and accumulate unused)
+};
+// 1 <= count <= kMaxGemvChain stages of one format with the same code values, none int8_activations,
+// each of at least 16 chunks (cols > 960) and each SwiGLU stack valid (launch_quant_gemv_swiglu).
+bool quant_gemv_chain_supported(const QuantGemvStage* stages, int count);
+// barrier: 2 words of device memory, zero before the first launch that uses them; every launch leaves
+// them ready for the next (launches that share them must be ordered, as on one stream, and use one
+// barrier kind). CTX_CHECKs
+// quant_gemv_chain_supported. ring_kib: each block's weight ring, 48 (two blocks per SM where the
+// registers and shared memory allow), 96 or 144 KiB (one block per SM, two or three times the copies
+// in flight per warp); 0: 48, or CTXLAB_QGEMV_CHAIN_RING (read once). barrier_kind: 1 a generation
+// barrier, 2 a counting one (one round trip fewer); 0: 1, or CTXLAB_QGEMV_CHAIN_BARRIER=counting
+// (read once).
+void launch_quant_gemv_chain(const QuantGemvStage* stages, int count, unsigned* barrier, cudaStream_t stream,
+                             int ring_kib = 0, int barrier_kind = 0);
+
 // Prefill: out[(r - r0) * w.cols + c] = bf16(W[r, c]) for rows [r0, r1), every column.
 void launch_dequantize(const QuantMatrixView& w, int64_t r0, int64_t r1, bf16* out, cudaStream_t stream);
 
