@@ -95,7 +95,7 @@ struct GpuEngineOptions {
   // Decode steps of one token (quantized weights of one format): each attention layer's o_proj,
   // RMSNorm + gate_up + SwiGLU, down_proj and the next layer's RMSNorm + qkv as one persistent kernel
   // (kernels/quant_kernels.h launch_quant_gemv_chain; the same outputs bit for bit) instead of four.
-  // Off by default: on an H100 the chain decoded the 7B 8-17% slower than the four launches
+  // Off by default: on an H100 the chain decoded the 7B 7-18% slower than the four launches
   // (bench/RESULTS.md, fourteenth session).
   bool gemv_chain = false;
   int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)

@@ -234,7 +234,7 @@ void launch_quant_gemv_chain(const QuantGemvStage* stages, int count, unsigned* 
   }();
   static const int default_barrier = [] {
     const char* e = std::getenv("CTXLAB_QGEMV_CHAIN_BARRIER");
-    return e && std::string(e) == "counting" ? 2 : 1;
+    return e && std::string(e) == "generation" ? 1 : 2;
   }();
   if (ring_kib == 0) ring_kib = default_ring;
   if (barrier_kind == 0) barrier_kind = default_barrier;
