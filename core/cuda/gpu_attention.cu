@@ -244,6 +244,7 @@ struct DeviceCase {
     CTX_CUDA_CHECK(cudaMemcpy(pos0.get(), &first, 4, cudaMemcpyHostToDevice));
     AttentionParams& p = params;
     p.q = q.get(), p.k_cache = k.get(), p.v_cache = v.get(), p.pos0 = pos0.get();
+    p.min_chunk = c.min_chunk;
     p.n = rows, p.heads = c.heads, p.kv_heads = c.kv_heads, p.hd = c.head_dim, p.capacity = layout.region;
     if (batched) {
       std::vector<int32_t> lens(layout.lengths.begin(), layout.lengths.end());

@@ -65,6 +65,7 @@ struct GpuAttentionCase {
   float scale = 0;      // 0: 1 / sqrt(head_dim)
   int splits = 0;       // chunks of keys per query (split-KV); 0: the engine's choice (64 keys each
                         // for one query, 1 for several)
+  int64_t min_chunk = 0;  // keys per chunk at least (AttentionParams::min_chunk)
   bool vectorized = true;  // false: the generic kernel even for head_dim 64/128/256
   int64_t block_size = 0;  // > 0: paged KV with blocks of this many positions
   int group_heads = 0;     // GQA: query heads sharing a KV head handled per block (1, 2, 4; 0: 4)

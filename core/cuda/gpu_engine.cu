@@ -228,6 +228,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
     : config_(model.config), options_(options) {
   const ModelConfig& c = config_;
   if (options_.capacity < 1 || options_.prefill_chunk < 1) fail("GPU engine: capacity and prefill_chunk must be >= 1");
+  if (options_.decode_min_chunk < 0) fail("GPU engine: decode_min_chunk ", options_.decode_min_chunk, " must be >= 0");
   if (options_.max_batch < 1 || options_.max_batch > std::min(options_.prefill_chunk, options_.capacity))
     fail("GPU engine: max_batch ", options_.max_batch, " must be in 1..min(prefill_chunk, capacity)");
   if (c.head_dim > 256) throw Unsupported(str_cat("GPU engine: head_dim ", c.head_dim, " > 256"));
@@ -451,6 +452,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd;
       a.window = b.window, a.scale = float(c.softmax_scale());
       a.splits = slot < 0 ? default_batched_splits(options_.capacity, n, c.num_heads) : n == 1 ? int(decode_splits_) : 1;
+      if (slot >= 0 && n == 1 && !options_.kv_quant.enabled()) a.min_chunk = options_.decode_min_chunk;
       a.partial = partial_.get(), a.counters = split_counters_.get(), a.out = attn_.get();
       a.vectorized = options_.vectorized_attention;
       a.prefetch = options_.attention_prefetch;

@@ -101,6 +101,11 @@ struct GpuEngineOptions {
   int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)
   bool vectorized_attention = true;  // false: the generic attention kernel for every head_dim (tests)
   int attention_prefetch = 0;    // decode attention's key prefetch (kernels.h AttentionParams::prefetch)
+  // Decode attention of one sequence (bf16 KV): keys per split-KV chunk at least. The split count
+  // follows the capacity (the graph is captured once), so without this a short context in a large
+  // engine is cut into chunks of a few keys (the 7B's 32 heads at 256 keys on an H100: 18.3 us in 64
+  // chunks, 8.4 us in 8; bench/RESULTS.md, fourteenth session). 0: no minimum.
+  int64_t decode_min_chunk = 32;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
   ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score

@@ -122,6 +122,7 @@ int bench_gpu_decode(const Args& args) {
        "separated by ';', each timed with its own engine on the same model, e.g. "
        "'none;l2norm:keep_ratio=0.25,skip_layers=[];h2o:keep_ratio=0.25'")
       ("attention-prefetch", po::value<int>()->default_value(0), "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only")
+      ("decode-min-chunk", po::value<int64_t>()->default_value(32), "decode attention: keys per split-KV chunk at least (0: none)")
       ("attention", po::value<std::string>()->default_value("sdpa"),
        "attention backend spec as the runner runs it on the GPU: eager, sdpa, flash, flex:..., paged:block_size=N")
       ("gemv-chain", po::value<std::string>()->default_value("off"),
@@ -181,6 +182,7 @@ int bench_gpu_decode(const Args& args) {
     opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
     opt.kv = kv_policy;
     opt.attention_prefetch = vm["attention-prefetch"].as<int>();
+    opt.decode_min_chunk = vm["decode-min-chunk"].as<int64_t>();
     const std::string attention = vm["attention"].as<std::string>();
     runner::set_gpu_attention(builtin_catalog(), attention, opt);  // paged: its block size over --kv-block-size
     auto engine = cuda::GpuEngine::create(*model, opt);
@@ -273,6 +275,7 @@ int bench_gpu_attention(const Args& args) {
       ("block-size", po::value<std::string>()->default_value("0"),
        "KV layouts: 0 = contiguous, else paged with blocks of this many positions, e.g. 0,8,16,128")
       ("splits", po::value<std::string>()->default_value("0"), "split-KV chunk counts to try (0 = the engine's choice)")
+      ("min-chunk", po::value<int64_t>()->default_value(0), "keys per split-KV chunk at least (the splits past the keys stay empty)")
       ("group", po::value<int>()->default_value(0), "GQA: query heads per block sharing K/V loads (1, 2, 4; 0 = 4)")
       ("prefetch", po::value<int>()->default_value(0),
        "the wide kernel loads a warp's next keys before using the current ones: 1, 0, -1 = when one head per block")
@@ -322,7 +325,7 @@ int bench_gpu_attention(const Args& args) {
       for (int64_t s : splits) {
         double first_us = 0;
         const auto row = [&](const std::string& layout) {
-          c.length = len, c.splits = int(s);
+          c.length = len, c.splits = int(s), c.min_chunk = vm["min-chunk"].as<int64_t>();
           c.batch_lengths = batch > 1 ? mixed_lengths(len, batch) : std::vector<int64_t>{};
           const auto t = cuda::measure_decode_attention(c, vm["rounds"].as<int>());
           if (first_us == 0) first_us = t.us;

@@ -111,13 +111,14 @@ struct Case {
   int64_t spare = 0;                   // cache positions past length, NaN (GpuAttentionCase::spare_capacity)
   int score = 0;                       // score_mods() index
   float scale = 0;                     // 0: 1 / sqrt(head_dim)
+  int64_t min_chunk = 0;               // AttentionParams::min_chunk
   std::string name() const {
     std::string n = "h" + std::to_string(heads) + "_kv" + std::to_string(kv_heads) + "_d" + std::to_string(head_dim);
     if (batch.empty()) {
       n += "_len" + std::to_string(length) + "_q" + std::to_string(queries);
     } else {
       n += "_batch";
-      for (int64_t l : batch) n += "_" + std::to_string(l);
+      for (int64_t l : batch) n.append("_").append(std::to_string(l));  // (not "_" + string: a GCC 12 -Wrestrict false positive)
     }
     n += "_win" + std::to_string(window) + "_split" + std::to_string(splits);
     if (block_size > 0) n += "_paged" + std::to_string(block_size);
@@ -125,6 +126,7 @@ struct Case {
     if (spare > 0) n += "_spare" + std::to_string(spare);
     if (score > 0) n += std::string("_score_") + score_mods()[size_t(score)].name;
     if (scale > 0) n += "_scale" + std::to_string(int(scale * 1000)) + "milli";
+    if (min_chunk > 0) n += "_minchunk" + std::to_string(min_chunk);
     return n;
   }
 };
@@ -141,6 +143,12 @@ std::vector<Case> cases() {
   for (int splits : {1, 3, 7, 64, 256}) {  // explicit chunk counts, including more chunks than keys
     out.push_back({8, 2, 128, 200, 1, 0, splits});
     out.push_back({8, 2, 64, 5, 1, 0, splits});
+  }
+  // At least 32 keys per chunk, the engine's decode: most of 64 or 256 splits empty, 5 keys in one.
+  for (Case k : {Case{8, 2, 128, 200, 1, 0, 64}, Case{8, 2, 64, 5, 1, 0, 256}, Case{32, 32, 128, 256, 1, 0, 64},
+                 Case{8, 2, 128, 1000, 1, 37, 64}, Case{4, 4, 80, 300, 1, 0, 17}}) {
+    k.min_chunk = 32;
+    out.push_back(k);
   }
   out.push_back({4, 2, 128, 96, 32, 0, 4});     // several queries, split
   out.push_back({4, 2, 128, 257, 40, 50, 0});   // prefill in a window
@@ -224,6 +232,7 @@ void check_variants(const Case& k, const std::vector<Variant>& variants) {
   c.spare_capacity = k.spare;
   c.score_mod = score_mods()[size_t(k.score)].mod;
   c.scale = k.scale;
+  c.min_chunk = k.min_chunk;
   const auto [q, kk, v] = attention_ref::random_inputs(c, uint32_t(std::hash<std::string>()(k.name())));
   std::vector<double> spread;
   const auto want = reference_attention(c, q, kk, v, &spread);

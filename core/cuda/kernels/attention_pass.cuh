@@ -27,8 +27,9 @@ constexpr int kWarps = 4;
 
 // The keys of one block: query row t (position pos, of sequence seq), query heads h0 .. h0 + kG - 1
 // reading KV head kvh, chunk blockIdx.y of the keys [first, pos]: [begin, end) (empty when begin >=
-// end). Chunks are ceil(count / splits) keys rounded up to a multiple of `align` (1: as many
-// chunks as splits hold keys; a multiple: chunk boundaries at multiples of align when first = 0).
+// end). Chunks are max(ceil(count / splits), p.min_chunk) keys rounded up to a multiple of `align`
+// (1: as many chunks as splits hold keys; a multiple: chunk boundaries at multiples of align when
+// first = 0).
 struct BlockKeys {
   int64_t t, h0, kvh, seq, pos, begin, end;
 };
@@ -50,7 +51,9 @@ __device__ inline BlockKeys block_keys(const AttentionParams& p, int64_t align) 
     first = f > first ? f : first, last = l < cached ? l : cached;
   }
   const int64_t count = last - first + 1;
-  const int64_t chunk = ((count + p.splits - 1) / p.splits + align - 1) / align * align;
+  int64_t chunk = (count + p.splits - 1) / p.splits;
+  if (chunk < p.min_chunk) chunk = p.min_chunk;
+  chunk = (chunk + align - 1) / align * align;
   b.begin = first + blockIdx.y * chunk;
   b.end = b.begin + chunk < last + 1 ? b.begin + chunk : last + 1;
   return b;

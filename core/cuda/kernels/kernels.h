@@ -126,6 +126,10 @@ struct AttentionParams {
   int64_t window = 0;               // > 0: keys p - window + 1 .. p only
   float scale = 1.0f;
   int splits = 1;                   // chunks of keys per query (split-KV), merged by the last to finish
+  int64_t min_chunk = 0;            // > 0: every chunk holds at least this many keys (rounded as the
+                                    // kernel aligns chunks); the splits past the keys are empty. A decode
+                                    // graph captured with the capacity's split count then does not cut
+                                    // a short context into chunks of a few keys
   float* partial;                   // [n, heads, splits, hd + 2] workspace (splits > 1)
   int* counters;                    // [n * heads], zero before the launch and after it (splits > 1)
   bool vectorized = true;           // head_dim 64/128/256 read K/V with 16-byte loads (false: generic)
