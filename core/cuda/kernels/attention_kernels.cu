@@ -39,6 +39,7 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   pdl_wait();
   pdl_trigger();
   const BlockKeys b = block_keys<kG>(p, 1);
+  if (blockIdx.y >= b.chunks) return;  // no keys (min_chunk): the chunks that hold some merge without it
   const BlockLogits<Logits> score{logits, b.h0, b.pos};
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t hd = p.hd;

@@ -9,8 +9,9 @@
 //                         fed by wide_pass_bf16 (bf16 rows) or the KIVI pass (codes)
 //   warp_keys_strided     the generic layout (lane i owns elements i, i + 32, ...; any head_dim),
 //                         with the K/V elements from a source (bf16 rows or dequantized codes)
-//   finish_block()        merges the warps and, with several chunks, the chunks (the last to
-//                         finish combines them all: a counter per (query, head), no second launch)
+//   finish_block()        merges the warps and, with several chunks, the chunks that hold keys (the
+//                         last to finish combines them all: a counter per (query, head), no second
+//                         launch; a chunk without keys takes no part)
 #pragma once
 
 #include <cfloat>
@@ -32,6 +33,7 @@ constexpr int kWarps = 4;
 // first = 0).
 struct BlockKeys {
   int64_t t, h0, kvh, seq, pos, begin, end;
+  int64_t chunks;  // the chunks that hold keys (<= p.splits; the others return at once in finish_block)
 };
 template <int kG>
 __device__ inline BlockKeys block_keys(const AttentionParams& p, int64_t align) {
@@ -56,6 +58,7 @@ __device__ inline BlockKeys block_keys(const AttentionParams& p, int64_t align) 
   chunk = (chunk + align - 1) / align * align;
   b.begin = first + blockIdx.y * chunk;
   b.end = b.begin + chunk < last + 1 ? b.begin + chunk : last + 1;
+  b.chunks = count > 0 ? (count + chunk - 1) / chunk : p.splits;
   return b;
 }
 
@@ -307,6 +310,7 @@ struct BlockShared {
 template <int kEpl, int kG>
 __device__ inline void finish_block(const AttentionParams& p, const BlockKeys& b, BlockShared<kEpl, kG>& sh,
                                     const float (&m)[kG], const float (&l)[kG], int warp, int lane) {
+  if (blockIdx.y >= b.chunks) return;  // a chunk without keys (min_chunk): the others merge without it
   if (lane == 0)
 #pragma unroll
     for (int g = 0; g < kG; ++g) sh.m[warp][g] = m[g], sh.l[warp][g] = l[g];
@@ -329,7 +333,7 @@ __device__ inline void finish_block(const AttentionParams& p, const BlockKeys& b
         if (sh.l[w][g] > 0.f) o[i] += sh.o[w][g][e] * __expf(sh.m[w][g] - mm);
   }
   bf16* out = p.out + qh * hd;
-  if (p.splits == 1) {
+  if (b.chunks == 1) {
 #pragma unroll
     for (int i = 0; i < kEpl; ++i)
       if (lane + 32 * i < hd) out[lane + 32 * i] = __float2bfloat16(o[i] / ll);
@@ -347,29 +351,29 @@ __device__ inline void finish_block(const AttentionParams& p, const BlockKeys& b
   int arrived = 0;
   if (lane == 0) arrived = atomicAdd(p.counters + qh, 1);
   arrived = __shfl_sync(0xffffffffu, arrived, 0);
-  if (arrived != p.splits - 1) return;
+  if (arrived != b.chunks - 1) return;
   __threadfence();
   // Lane s holds split s's (m, l) (32 splits per round trip); the o rows are then read 4 splits at
   // a time with their weights broadcast from the owning lane.
   const float* part = p.partial + qh * p.splits * (hd + 2);
   const int64_t stride = hd + 2;
   float gm = -FLT_MAX;
-  for (int s0 = 0; s0 < p.splits; s0 += 32) {
+  for (int s0 = 0; s0 < b.chunks; s0 += 32) {
     const int s = s0 + lane;
-    if (s < p.splits && __ldcg(part + s * stride + 1) > 0.f) gm = fmaxf(gm, __ldcg(part + s * stride));
+    if (s < b.chunks && __ldcg(part + s * stride + 1) > 0.f) gm = fmaxf(gm, __ldcg(part + s * stride));
   }
   for (int o = 16; o > 0; o >>= 1) gm = fmaxf(gm, __shfl_xor_sync(0xffffffffu, gm, o));
   float num[kEpl], den = 0.f;
 #pragma unroll
   for (int i = 0; i < kEpl; ++i) num[i] = 0.f;
-  for (int s0 = 0; s0 < p.splits; s0 += 32) {
+  for (int s0 = 0; s0 < b.chunks; s0 += 32) {
     const int s = s0 + lane;
     float f = 0.f;  // an empty chunk (l == 0, o == 0) weighs nothing
-    if (s < p.splits) {
+    if (s < b.chunks) {
       const float ls = __ldcg(part + s * stride + 1);
       if (ls > 0.f) f = __expf(__ldcg(part + s * stride) - gm), den += ls * f;
     }
-    const int batch = p.splits - s0 < 32 ? p.splits - s0 : 32;
+    const int batch = b.chunks - s0 < 32 ? int(b.chunks - s0) : 32;
 #pragma unroll 8
     for (int k = 0; k < batch; ++k) {
       const float fk = __shfl_sync(0xffffffffu, f, k);
