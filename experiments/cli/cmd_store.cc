@@ -171,7 +171,7 @@ int cmd_compare(const Args& args) {
   for (const auto& r : runs) {
     std::string label = param(r.run, "attention");
     for (const char* k : {"kv", "kv_quant", "quant"})
-      if (param(r.run, k) != "none" && !param(r.run, k).empty()) label += "+" + param(r.run, k);
+      if (param(r.run, k) != "none" && !param(r.run, k).empty()) label.append("+").append(param(r.run, k));
     std::printf(" %12s", label.substr(0, 12).c_str());
   }
   std::printf("\n");

@@ -16,7 +16,7 @@ namespace ctx::test {
 // Loads `spec` with root=<shared>/datasets appended (unless the spec names a root itself).
 inline LoadedDataset load_dataset(std::string spec, const Tokenizer* tokenizer = nullptr) {
   if (spec.find("root=") == std::string::npos)
-    spec += (spec.find(':') == std::string::npos ? ":" : ",") + std::string("root=") + shared_path("datasets");
+    spec.append(spec.find(':') == std::string::npos ? ":" : ",").append("root=").append(shared_path("datasets"));
   LoadOptions options;
   options.tokenizer = tokenizer;
   return builtin_catalog().dataset.create(spec)->load(options);
