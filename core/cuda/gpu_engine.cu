@@ -423,16 +423,16 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
     if (b.mamba) {
       mamba_mixer(b, n);
     } else {  // attention
-      if (qkv_done) {
-        qkv_done = false;
-      } else if (n == 1) {
-        b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
-        stage_done("norm + qkv");
-      } else {
-        launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
-        linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
+      if (!qkv_done) {
+        if (n == 1) {
+          b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
+        } else {
+          launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
+          linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
+        }
         stage_done("norm + qkv");
       }
+      qkv_done = false;
       QkvRopeParams r;
       r.q = qkv_.get(), r.k = qkv_.get() + c.q_dim(), r.v = qkv_.get() + c.q_dim() + c.kv_dim(), r.ld = qkv_dim;
       r.q_norm = ptr_or_null(b.q_norm), r.k_norm = ptr_or_null(b.k_norm), r.norm_eps = eps;

@@ -75,7 +75,7 @@ GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ri
 struct LayerGemvsTiming {
   int64_t bytes = 0;         // the four packed matrices and their bf16 inputs: what one layer must read
   double separate_us = 0;    // per layer: four launches each (programmatic dependent launch)
-  double chain_us[3] = {};   // per layer: the chain with a 48, 96 and 144 KiB ring
+  double chain_us[3] = {};   // per layer: the chain with a 48, 96 and 144 KiB ring, generation barrier
   double single_stage_us = 0;  // per layer: each GEMV a chain of one stage (48 KiB), four launches
   double counting_us = 0;      // per layer: the chain (48 KiB) with the counting barrier
 };

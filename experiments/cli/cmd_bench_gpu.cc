@@ -96,10 +96,10 @@ void print_quant_gemv_table(const Model& model, const std::string& quant, double
   const auto row = [&](const std::string& what, double us) {
     std::printf("| %s | %.2f | %.3f | %.3fx |\n", what.c_str(), us, copy_us / us, t.separate_us / us);
   };
-  row("one chain, 48 KiB ring", t.chain_us[0]);
-  row("one chain, 96 KiB ring", t.chain_us[1]);
-  row("one chain, 144 KiB ring", t.chain_us[2]);
-  row("one chain, 48 KiB ring, counting barrier", t.counting_us);
+  row("one chain, 48 KiB ring, generation barrier", t.chain_us[0]);
+  row("one chain, 96 KiB ring, generation barrier", t.chain_us[1]);
+  row("one chain, 144 KiB ring, generation barrier", t.chain_us[2]);
+  row("one chain, 48 KiB ring, counting barrier (the default)", t.counting_us);
   row("four chains of one stage each (48 KiB)", t.single_stage_us);
 }
 

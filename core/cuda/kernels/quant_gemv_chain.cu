@@ -11,9 +11,9 @@
 // bench/RESULTS.md). Per tile the arithmetic is the one-matrix kernel's (chunk_dots, the warps' sums in
 // the same order, the same epilogue), so each stage's outputs are bit for bit those of its own launch.
 //
-// The grid-wide barrier (generation_barrier or counting_barrier below) needs every block resident at once: one wave,
-// sized by the occupancy of this kernel (the blocks of the kernel before it leave as it ends; the
-// kernel after it launches only once every block here has started, pdl.cuh).
+// The grid-wide barrier (generation_barrier or counting_barrier below) needs every block resident at
+// once: one wave, sized by the occupancy of this kernel (the blocks of the kernel before it leave as
+// it ends; the kernel after it launches only once every block here has started, pdl.cuh).
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -219,8 +219,7 @@ bool quant_gemv_chain_supported(const QuantGemvStage* stages, int count) {
     if (w.format != stages[0].w.format || std::memcmp(w.code_values, stages[0].w.code_values, sizeof w.code_values) != 0 ||
         w.int8_activations || w.chunks < kMinChainChunks)
       return false;
-    if (stages[s].act && (w.rows % 2 != 0 || row_pos(w, w.rows / 2).i != 0 || w.tiles != 2 * row_pos(w, w.rows / 2).tile))
-      return false;
+    if (stages[s].act && !swiglu_stack_valid(w)) return false;
   }
   return true;
 }

@@ -152,19 +152,25 @@ __device__ inline void tile_row_dots(const QuantMatrixView& w, int64_t tile, int
   }
 }
 
+// Whether w is a stacked [gate; up] matrix a SwiGLU GEMV takes: an even number of rows, the up rows
+// starting a tile and following the gate tiles' order (two stacked parts, or ff % 16 == 0).
+inline bool swiglu_stack_valid(const QuantMatrixView& w) {
+  if (w.rows % 2 != 0) return false;
+  const int64_t ff = w.rows / 2;
+  const RowPos up = row_pos(w, ff);
+  return up.i == 0 && up.tile == (ff + 15) / 16 && w.tiles == 2 * up.tile;
+}
+
 // The stacked [gate; up] matrix of a SwiGLU GEMV: ff rows each, gate tile T pairing with up tile
-// gate_tiles + T. CTX_CHECKs that the up rows start a tile and follow the gate tiles' order (two
-// stacked parts, or ff % 16 == 0).
+// gate_tiles + T. CTX_CHECKs swiglu_stack_valid.
 struct SwigluTiles {
   int64_t ff = 0, gate_tiles = 0;
 };
 inline SwigluTiles swiglu_tiles(const QuantMatrixView& w) {
   CTX_CHECK(w.rows % 2 == 0, "SwiGLU GEMV of a matrix with ", w.rows, " rows");
-  const int64_t ff = w.rows / 2;
-  const RowPos up = row_pos(w, ff);
-  CTX_CHECK(up.i == 0 && up.tile == (ff + 15) / 16 && w.tiles == 2 * up.tile, "SwiGLU GEMV: the up rows of [gate; up] (",
-            ff, " rows each) do not start a tile");
-  return SwigluTiles{ff, up.tile};
+  CTX_CHECK(swiglu_stack_valid(w), "SwiGLU GEMV: the up rows of [gate; up] (", w.rows / 2,
+            " rows each) do not start a tile");
+  return SwigluTiles{w.rows / 2, row_pos(w, w.rows / 2).tile};
 }
 
 }  // namespace ctx::cuda::qgemv
