@@ -4,6 +4,7 @@
 # set_quant_gemv_overlap). gpu_quant_test's chain cases first (they check the overlapped launch bit for
 # bit against the default, per layer and per engine), then the 7B at 256 with the layer table,
 # default and overlapped in one process per format (--gemv-overlap both).
+# It runs at commit 09a1462, where the option existed (reverted after these timings: slower).
 # Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
 . "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader

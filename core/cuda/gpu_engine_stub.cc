@@ -51,9 +51,6 @@ std::vector<float> gpu_dequantize(const std::vector<const WeightMatrix*>&, int64
 
 GemvTiming measure_gemv(const WeightMatrix&, int) { no_cuda("measure_gemv"); }
 
-void set_gemv_overlap(bool) { no_cuda("set_gemv_overlap"); }
-bool gemv_overlap() { return false; }
-
 GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs&, bool, int, int) { no_cuda("gpu_layer_gemvs"); }
 
 LayerGemvsTiming measure_layer_gemvs(const GpuLayerGemvs&, int, int) { no_cuda("measure_layer_gemvs"); }

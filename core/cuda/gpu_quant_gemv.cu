@@ -227,9 +227,6 @@ void check_chainable(const LayerMatrices& m, const LayerIo& io, const GpuLayerGe
 
 }  // namespace
 
-void set_gemv_overlap(bool on) { set_quant_gemv_overlap(on); }
-bool gemv_overlap() { return quant_gemv_overlap(); }
-
 GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ring_kib, int barrier_kind) {
   require_cuda_device("gpu_layer_gemvs");
   DeviceAllocator alloc;

@@ -56,14 +56,6 @@ struct GemvTiming {
 // to defeat the L2 cache: median of `reps` timings of 20 back-to-back launches.
 GemvTiming measure_gemv(const WeightMatrix& m, int reps);
 
-// The quantized single-input decode GEMVs' overlapped launch (kernels/quant_kernels.h
-// set_quant_gemv_overlap: blocks of at most half an SM, one per SM, so that the next GEMV's blocks copy
-// their first weights beside them; the same outputs bit for bit). Process-wide, for same-process
-// comparisons; launches read it when they are made (GpuEngine::set_gemv_chain captures the engine's
-// decode graphs again). CTXLAB_QGEMV_OVERLAP=1 turns it on at start.
-void set_gemv_overlap(bool on);
-bool gemv_overlap();
-
 // A decoder layer's decode GEMVs after attention, as the GPU engine runs them (all quantized by one
 // plugin): hidden += alpha * Wo x; act = swiglu([Wgate; Wup] rmsnorm(hidden, ffn_norm)); hidden +=
 // alpha * Wdown act; qkv = [Wq; Wk; Wv] rmsnorm(hidden, attn_norm) (the next layer's).

@@ -51,10 +51,7 @@ std::vector<float> random_floats(int64_t n, uint32_t seed) {
 
 // The quantized decode GEMV on layer 0's matrices of `model` (and a quantized classifier) against the
 // bf16 GEMV on the same shapes: time, bytes read, read rate against the copy bandwidth.
-// overlap: the settings of cuda::set_gemv_overlap to time the layer's four launches with (the matrix
-// table and the chains with the first).
-void print_quant_gemv_table(const Model& model, const std::string& quant, double copy_bw, const std::vector<bool>& overlap) {
-  cuda::set_gemv_overlap(overlap.front());
+void print_quant_gemv_table(const Model& model, const std::string& quant, double copy_bw) {
   const LayerWeights& l = model.weights.layers.at(0);
   std::vector<std::pair<const char*, const WeightMatrix*>> mats = {
       {"q_proj", &l.wq}, {"o_proj", &l.wo}, {"gate_proj", &l.w_gate}, {"down_proj", &l.w_down}};
@@ -85,14 +82,8 @@ void print_quant_gemv_table(const Model& model, const std::string& quant, double
   g.attn_norm = std::span<const float>(l.attn_norm.data, size_t(l.attn_norm.size));
   g.eps = float(model.config.rms_norm_eps);
   cuda::LayerGemvsTiming t;
-  std::vector<double> separate_us;  // per overlap setting
   try {
-    for (bool on : overlap) {
-      cuda::set_gemv_overlap(on);
-      const cuda::LayerGemvsTiming one = cuda::measure_layer_gemvs(g, 16, 10);
-      if (separate_us.empty()) t = one;
-      separate_us.push_back(one.separate_us);
-    }
+    t = cuda::measure_layer_gemvs(g, 16, 10);
   } catch (const Error& e) {
     std::printf("\nlayer GEMV chain: %s\n", e.what());
     return;
@@ -101,22 +92,15 @@ void print_quant_gemv_table(const Model& model, const std::string& quant, double
   std::printf("\nOne layer's o_proj, norm + gate_up + SwiGLU, down_proj, norm + qkv (%.1f MB): 16 layers in a CUDA graph, "
               "two copies alternating\n\n| launches | us per layer | ratio vs copy | speed-up |\n|---|---|---|---|\n",
               double(t.bytes) / 1e6);
+  std::printf("| four kernels | %.2f | %.3f | 1.00x |\n", t.separate_us, copy_us / t.separate_us);
   const auto row = [&](const std::string& what, double us) {
     std::printf("| %s | %.2f | %.3f | %.3fx |\n", what.c_str(), us, copy_us / us, t.separate_us / us);
   };
-  for (size_t i = 0; i < overlap.size(); ++i)
-    row(overlap[i] ? "four kernels, overlapped launch (half-SM blocks, one per SM)" : "four kernels", separate_us[i]);
   row("one chain, 48 KiB ring, generation barrier", t.chain_us[0]);
   row("one chain, 96 KiB ring, generation barrier", t.chain_us[1]);
   row("one chain, 144 KiB ring, generation barrier", t.chain_us[2]);
   row("one chain, 48 KiB ring, counting barrier (the default)", t.counting_us);
   row("four chains of one stage each (48 KiB)", t.single_stage_us);
-}
-
-// "on", "off" or "both" as the settings to run.
-std::vector<bool> on_off_runs(const std::string& mode, const char* option) {
-  if (mode != "on" && mode != "off" && mode != "both") fail(option, " ", mode, " must be on, off or both");
-  return mode == "both" ? std::vector<bool>{false, true} : std::vector<bool>{mode == "on"};
 }
 
 }  // namespace
@@ -144,9 +128,6 @@ int bench_gpu_decode(const Args& args) {
       ("gemv-chain", po::value<std::string>()->default_value("off"),
        "quantized decode: a layer's GEMVs as one persistent kernel: on, off, or both (each context timed both ways on "
        "one engine)")
-      ("gemv-overlap", po::value<std::string>()->default_value("off"),
-       "quantized decode GEMVs in half-SM blocks, one per SM, so that the next GEMV's blocks start beside them: on, "
-       "off, or both (each context timed both ways on one engine)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -157,8 +138,10 @@ int bench_gpu_decode(const Args& args) {
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
   const std::string chain_mode = vm["gemv-chain"].as<std::string>();
-  const std::vector<bool> chain_runs = on_off_runs(chain_mode, "--gemv-chain");
-  const std::vector<bool> overlap_runs = on_off_runs(vm["gemv-overlap"].as<std::string>(), "--gemv-overlap");
+  if (chain_mode != "on" && chain_mode != "off" && chain_mode != "both")
+    fail("--gemv-chain ", chain_mode, " must be on, off or both");
+  const std::vector<bool> chain_runs = chain_mode == "both" ? std::vector<bool>{false, true}
+                                                            : std::vector<bool>{chain_mode == "on"};
   // Every --kv spec resolved before any GPU work: a bad one fails first.
   std::vector<std::pair<PluginSpec, cuda::GpuKvPolicy>> kv_runs;
   const std::string kv_list = vm["kv"].as<std::string>();
@@ -188,7 +171,7 @@ int bench_gpu_decode(const Args& args) {
       std::printf("| [%lld, %lld] | %.0f | %.3f |\n", (long long)rows, (long long)cols, bw / 1e9, bw / copy_bw);
     }
   } else {
-    print_quant_gemv_table(*model, quant, copy_bw, overlap_runs);
+    print_quant_gemv_table(*model, quant, copy_bw);
   }
   for (size_t run = 0; run < kv_runs.size(); ++run) {
     const auto& [kv_spec, kv_policy] = kv_runs[run];
@@ -222,10 +205,8 @@ int bench_gpu_decode(const Args& args) {
         opt.capacity = ctx_len + tokens + 1;
         engine = cuda::GpuEngine::create(*model, opt);
       }
-      for (bool chain : chain_runs)
-      for (bool overlap : overlap_runs) {
-        cuda::set_gemv_overlap(overlap);
-        engine->set_gemv_chain(chain);  // the decode graphs captured again, with this launch
+      for (bool chain : chain_runs) {
+        engine->set_gemv_chain(chain);
         engine->reset_peak_memory();
         const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
         std::vector<double> ms, ttft;
@@ -241,7 +222,7 @@ int bench_gpu_decode(const Args& args) {
         const double roofline = copy_bw / bytes;
         std::printf("| %s | %lld | %s | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : str_cat(chain ? "on" : "off", overlap ? ", overlap" : "").c_str(), bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)

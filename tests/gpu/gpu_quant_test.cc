@@ -358,7 +358,6 @@ INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantRows,
                                            "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
 
-// The four launches also match themselves with the overlapped launch (set_gemv_overlap).
 // A decoder layer's decode GEMVs after attention in one persistent kernel (launch_quant_gemv_chain:
 // o_proj + residual, RMSNorm + [gate; up] + SwiGLU, down_proj + residual, the next RMSNorm + [q; k; v],
 // each stage reading what the one before wrote) give, bit for bit, the four launches the engine makes
@@ -380,17 +379,7 @@ TEST_P(GpuQuantChain, EachStageIsItsOwnLaunchBitForBit) {
   GpuLayerGemvs c;
   c.o = {&o.m}, c.gate_up = {&gate.m, &up.m}, c.down = {&down.m}, c.qkv = {&q.m, &k.m, &v.m};
   c.x = x, c.hidden = hidden, c.ffn_norm = ffn_norm, c.attn_norm = attn_norm, c.alpha = 0.75f;
-  const bool overlap_before = gemv_overlap();
-  set_gemv_overlap(false);
   const GpuLayerGemvsResult want = gpu_layer_gemvs(c, false);
-  // The overlapped launch of the four (half-SM blocks, one per SM, no input in registers): the same
-  // outputs bit for bit.
-  set_gemv_overlap(true);
-  const GpuLayerGemvsResult overlapped = gpu_layer_gemvs(c, false);
-  set_gemv_overlap(overlap_before);
-  EXPECT_EQ(float_bits(overlapped.hidden), float_bits(want.hidden)) << spec << ", overlapped launch: hidden";
-  EXPECT_EQ(float_bits(overlapped.act), float_bits(want.act)) << spec << ", overlapped launch: act";
-  EXPECT_EQ(float_bits(overlapped.qkv), float_bits(want.qkv)) << spec << ", overlapped launch: qkv";
   ASSERT_EQ(int64_t(want.hidden.size()), d);
   ASSERT_EQ(int64_t(want.act.size()), ff);
   ASSERT_EQ(int64_t(want.qkv.size()), d + 2 * kv);
@@ -437,8 +426,7 @@ TEST(GpuQuantChainRefused, Llmint8AndNarrowMatrices) {
 // The engine's decode through the chain (GpuEngineOptions::gemv_chain; the llama fixture's 64 columns
 // are too narrow for it) on a random 3-layer Llama of width 1024 with GQA: one token at a time and
 // greedy graph replays give the same logits and tokens bit for bit as the four launches, on one
-// engine switched with set_gemv_chain. Every layer but the last chains 4 stages, the last 3. The
-// overlapped launch (set_gemv_overlap) likewise.
+// engine switched with set_gemv_chain. Every layer but the last chains 4 stages, the last 3.
 class GpuQuantChainEngine : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
@@ -459,28 +447,22 @@ TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
   auto engine = GpuEngine::create(*model, opt);
   std::vector<int32_t> ids(24);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 37 + 11) % 512);
-  // Runs: four launches, the chain, four overlapped launches (set_gemv_overlap).
-  std::vector<float> logits[3];
-  std::vector<int32_t> tokens[3];
-  const bool overlap_before = gemv_overlap();
-  for (int run : {0, 1, 2}) {
-    set_gemv_overlap(run == 2);
-    engine->set_gemv_chain(run == 1);
+  std::vector<float> logits[2];
+  std::vector<int32_t> tokens[2];
+  for (bool chain : {false, true}) {
+    engine->set_gemv_chain(chain);
     engine->reset();
     engine->forward(std::span<const int32_t>(ids.data(), 16), false);
     for (size_t t = 16; t < ids.size(); ++t) {
       const auto row = engine->forward(std::span<const int32_t>(&ids[t], 1), false);
-      logits[run].insert(logits[run].end(), row.begin(), row.end());
+      logits[chain].insert(logits[chain].end(), row.begin(), row.end());
     }
     engine->reset();
-    tokens[run] = engine->generate_greedy(ids, 24, {}, nullptr);
+    tokens[chain] = engine->generate_greedy(ids, 24, {}, nullptr);
   }
-  set_gemv_overlap(overlap_before);
   ASSERT_EQ(logits[0].size(), size_t(8 * 512));
   EXPECT_EQ(float_bits(logits[1]), float_bits(logits[0])) << spec << ": decode logits with the chain";
   EXPECT_EQ(tokens[1], tokens[0]) << spec << ": greedy tokens with the chain";
-  EXPECT_EQ(float_bits(logits[2]), float_bits(logits[0])) << spec << ": decode logits with the overlapped launch";
-  EXPECT_EQ(tokens[2], tokens[0]) << spec << ": greedy tokens with the overlapped launch";
   std::set<int32_t> distinct(tokens[0].begin(), tokens[0].end());
   EXPECT_GT(distinct.size(), size_t(1)) << spec << ": a degenerate model";
 }

@@ -20,7 +20,6 @@
 // int8 codes and scaled outliers (int8_activations.cuh) and multiplies each row's sum by the input's
 // scale with the row scale: the same tensor-core pass over the same packed bytes.
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <string>
 
@@ -68,12 +67,8 @@ constexpr int kXRegChunks = 4;
 // kXRegs (not batched; chunks <= kXRegChunks * kWarps): each lane loads its input pieces of its
 // warp's chunks from the staged input into registers once, instead of from shared memory for every
 // tile (the same values, so the same outputs bit for bit).
-// kHalfSm (16 warps): at most 64 registers, so that two blocks (this GEMV's and the next one's) fit on
-// an SM (quant_gemv_overlap()).
-template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false, bool kHalfSm = false>
-__global__ void __launch_bounds__(32 * kWarps, kHalfSm ? 2 : kWarps < 16 ? 16 / kWarps : 1)
-    quant_gemv_kernel(QuantGemvArgs a) {
-  static_assert(!(kHalfSm && (kXRegs || kWarps != 16)), "the half-SM kernel has 16 warps and no input registers");
+template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false>
+__global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   static_assert(!(kBatched && kNorm), "batched GEMVs read their input as given");
   static_assert(!(kBatched && kXRegs), "batched GEMVs read their input rows from global memory");
   constexpr int kTiles = kSwiglu ? 2 : 1;
@@ -186,22 +181,6 @@ __global__ void __launch_bounds__(32 * kWarps, kHalfSm ? 2 : kWarps < 16 ? 16 / 
   copy_wait<0>();  // nothing left in flight when the block exits
 }
 
-// quant_gemv_overlap(): CTXLAB_QGEMV_OVERLAP=1 at start, then set_quant_gemv_overlap.
-std::atomic<bool>& overlap_setting() {
-  static std::atomic<bool> on{[] {
-    const char* e = std::getenv("CTXLAB_QGEMV_OVERLAP");
-    return e && std::string(e) == "1";
-  }()};
-  return on;
-}
-
-int sm_count() {
-  int device = 0, sms = 0;
-  CTX_CUDA_CHECK(cudaGetDevice(&device));
-  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return sms;
-}
-
 // Warps per block (each tile's chunks are split among them): 16, or CTXLAB_QGEMV_WARPS=8 (read once).
 // On an H100 (bench/RESULTS.md, 2026-12-06 fourth session) 16 decoded the 8-layer Llama-2-7B shape
 // faster than 8 with int8, q4_0 and nf4 (more loads in flight per SM: 4096-row matrices make only 256
@@ -227,9 +206,6 @@ bool input_in_registers() {
 
 }  // namespace
 
-void set_quant_gemv_overlap(bool on) { overlap_setting() = on; }
-bool quant_gemv_overlap() { return overlap_setting(); }
-
 bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
   return block_warps() == 16 && w.chunks <= kXRegChunks * 16 && input_in_registers();
 }
@@ -242,13 +218,6 @@ void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     if constexpr (kWarps == 16) {
-      if (quant_gemv_overlap()) {  // one block per SM: the grid's size only; a.tiles stays every tile
-        static const int sms = sm_count();
-        const int64_t blocks = std::min<int64_t>(a.tiles, sms);
-        auto half = [&](auto kernel) { launch_one_wave(kernel, blocks, smem, stream, a, kWarps); };
-        return a.in.hidden ? half(quant_gemv_kernel<F, true, kSwiglu, 16, false, false, true>)
-                           : half(quant_gemv_kernel<F, false, kSwiglu, 16, false, false, true>);
-      }
       if (quant_gemv_input_in_registers(a.w))
         return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
                            : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);

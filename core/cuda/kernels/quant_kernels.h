@@ -70,15 +70,6 @@ void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16
 // warps, w.cols <= 4096; CTXLAB_QGEMV_X_REGS=0: never) instead of reading them from shared memory.
 bool quant_gemv_input_in_registers(const QuantMatrixView& w);
 
-// The overlapped launch of the single-input decode GEMVs (process-wide; CTXLAB_QGEMV_OVERLAP=1 turns it
-// on at start): 16-warp blocks held to 64 registers (no input in registers) and one block per SM, so
-// that each block takes at most half an SM and the next GEMV's blocks, launched early by programmatic
-// dependent launch, fit beside it and copy their first weight rounds while this one finishes. The
-// same products in the same order: outputs equal the default launch's bit for bit. A launch reads the
-// setting when it is made (a captured graph keeps the launch it captured).
-void set_quant_gemv_overlap(bool on);
-bool quant_gemv_overlap();
-
 // SwiGLU fused into the GEMV of the stacked [gate; up] matrix (w.rows = 2 * ff, gate rows first, the
 // up rows starting a tile: two parts, or ff % 16 == 0): act[r] = swiglu(gate_r + bias[r], up_r +
 // bias[ff + r]) for r < ff, as launch_gemv_swiglu.
