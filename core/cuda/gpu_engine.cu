@@ -88,6 +88,7 @@ class GpuEngineImpl final : public GpuEngine {
   std::string device_name() const override { return device_name_; }
   std::vector<std::pair<std::string, double>> profile_decode_step() override;
   void set_gemv_chain(bool on) override { options_.gemv_chain = on, graph_kv_version_ = batch_graph_kv_version_ = -1; }
+  void set_fused_rope(bool on) override { options_.fused_rope = on, graph_kv_version_ = batch_graph_kv_version_ = -1; }
 
  private:
   Bf16Buffer upload(const float* data, int64_t count);
@@ -446,8 +447,6 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       if (slot < 0) r.seq_lens = a.seq_lens = lens_.get();
       // Compressed: new entries go after the layer's kept ones, and attention counts keys from there.
       if (compressor_) r.cache0 = kv_len_dev_.get() + b.kv_layer;
-      launch_qkv_rope(r, stream_);
-      stage_done("q/k norm + rope + kv write");
       a.q = qb_.get(), a.pos0 = compressor_ ? r.cache0 : pos_.get();
       a.n = n, a.heads = c.num_heads, a.kv_heads = c.num_kv_heads, a.hd = hd;
       a.window = b.window, a.scale = float(c.softmax_scale());
@@ -458,6 +457,17 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       a.prefetch = options_.attention_prefetch;
       a.flex = options_.flex_mask;
       a.score_mod = options_.score_mod;
+      // One sequence's decode step: RoPE and the KV write inside the attention launch where it can take
+      // them (not with q/k norm, KIVI's ring, a compressed cache or eager attention, which reads qb_).
+      if (n == 1 && slot >= 0 && options_.fused_rope && !r.q_norm && !r.k_norm && r.ring == 0 && !compressor_ &&
+          !eager_ && !options_.kv_quant.enabled()) {
+        a.rope.qkv = qkv_.get(), a.rope.inv_freq = r.inv_freq, a.rope.interleaved = r.interleaved;
+        if (!attention_rope_fusable(a)) a.rope = {};
+      }
+      if (!a.rope.qkv) {
+        launch_qkv_rope(r, stream_);
+        stage_done("q/k norm + rope + kv write");
+      }
       if (eager_) {
         CTX_CHECK(position >= 0, "GPU engine: eager attention needs the host's position");
         eager_->run(a, position, stream_);
@@ -479,7 +489,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
           kv_->quantize(b.kv_layer, slot, compressor_ ? r.cache0 : pos_.get(), n, stream_);
         }
       }
-      stage_done("attention");
+      stage_done(a.rope.qkv ? "rope + kv write + attention" : "attention");
       // Attention-scored compression (snapkv, h2o, tova): the step's queries against the layer's entries.
       // With KIVI only in prefill steps (create() refuses policies that score decode steps), over
       // the layer expanded to bf16.

@@ -106,6 +106,10 @@ struct GpuEngineOptions {
   // engine is cut into chunks of a few keys (the 7B's 32 heads at 256 keys on an H100: 18.3 us in 64
   // chunks, 8.4 us in 8; bench/RESULTS.md, fourteenth session). 0: no minimum.
   int64_t decode_min_chunk = 32;
+  // Decode of one sequence: each attention layer's RoPE and KV write inside the attention launch
+  // (kernels.h AttentionParams::rope; the same outputs bit for bit) instead of a launch of their own,
+  // where the layer allows it (no q/k norm, KIVI or KV compression; the CUDA-core attention passes).
+  bool fused_rope = true;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
   ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score
@@ -214,6 +218,8 @@ class GpuEngine {
   // GpuEngineOptions::gemv_chain from now on (the decode graphs are captured again), for comparisons
   // on one engine.
   virtual void set_gemv_chain(bool on) = 0;
+  // GpuEngineOptions::fused_rope from now on (the decode graphs are captured again).
+  virtual void set_fused_rope(bool on) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

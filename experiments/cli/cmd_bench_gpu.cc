@@ -103,6 +103,12 @@ void print_quant_gemv_table(const Model& model, const std::string& quant, double
   row("four chains of one stage each (48 KiB)", t.single_stage_us);
 }
 
+// "on", "off" or "both" as the settings to run.
+std::vector<bool> on_off_runs(const std::string& mode, const char* option) {
+  if (mode != "on" && mode != "off" && mode != "both") fail(option, " ", mode, " must be on, off or both");
+  return mode == "both" ? std::vector<bool>{false, true} : std::vector<bool>{mode == "on"};
+}
+
 }  // namespace
 
 int bench_gpu_decode(const Args& args) {
@@ -128,6 +134,9 @@ int bench_gpu_decode(const Args& args) {
       ("gemv-chain", po::value<std::string>()->default_value("off"),
        "quantized decode: a layer's GEMVs as one persistent kernel: on, off, or both (each context timed both ways on "
        "one engine)")
+      ("fused-rope", po::value<std::string>()->default_value("on"),
+       "decode: RoPE and the KV write inside the attention launch (GpuEngineOptions::fused_rope): on, off, or both "
+       "(each context timed both ways on one engine)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -138,10 +147,8 @@ int bench_gpu_decode(const Args& args) {
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
   const std::string chain_mode = vm["gemv-chain"].as<std::string>();
-  if (chain_mode != "on" && chain_mode != "off" && chain_mode != "both")
-    fail("--gemv-chain ", chain_mode, " must be on, off or both");
-  const std::vector<bool> chain_runs = chain_mode == "both" ? std::vector<bool>{false, true}
-                                                            : std::vector<bool>{chain_mode == "on"};
+  const std::vector<bool> chain_runs = on_off_runs(chain_mode, "--gemv-chain");
+  const std::vector<bool> rope_runs = on_off_runs(vm["fused-rope"].as<std::string>(), "--fused-rope");
   // Every --kv spec resolved before any GPU work: a bad one fails first.
   std::vector<std::pair<PluginSpec, cuda::GpuKvPolicy>> kv_runs;
   const std::string kv_list = vm["kv"].as<std::string>();
@@ -196,17 +203,19 @@ int bench_gpu_decode(const Args& args) {
                 plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
-    std::printf("\n| model | context | graphs | GEMV chain | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
+    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
                 "roofline tok/s | ratio | KV+state MB in use | peak GB |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t ctx_len : contexts) {
       if (per_context && engine->capacity() != ctx_len + tokens + 1) {
         engine.reset();  // its memory back to the driver before the next engine takes its own
         opt.capacity = ctx_len + tokens + 1;
         engine = cuda::GpuEngine::create(*model, opt);
       }
-      for (bool chain : chain_runs) {
+      for (bool chain : chain_runs)
+      for (bool rope : rope_runs) {
         engine->set_gemv_chain(chain);
+        engine->set_fused_rope(rope);
         engine->reset_peak_memory();
         const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
         std::vector<double> ms, ttft;
@@ -220,9 +229,9 @@ int bench_gpu_decode(const Args& args) {
         const double ms_tok = median(ms), ttft_ms = median(ttft);
         const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
         const double roofline = copy_bw / bytes;
-        std::printf("| %s | %lld | %s | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
+        std::printf("| %s | %lld | %s | %s | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)

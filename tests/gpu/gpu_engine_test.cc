@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <memory>
 #include <ostream>
+#include <set>
 #include <string>
 
 #include "core/cuda/gpu_engine.h"
@@ -312,16 +315,26 @@ TEST(GpuEngine, DecodeProfileCoversEveryStageAndAppendsOneToken) {
   EXPECT_THROW(engine->profile_decode_step(), Error);  // nothing cached yet
   const std::vector<int32_t> prompt{1, 403, 407, 261};
   engine->forward(prompt, false);
-  const auto stages = engine->profile_decode_step();
-  EXPECT_EQ(engine->length(), 5);
-  std::vector<std::string> names;
-  for (const auto& [name, ms] : stages) {
-    names.push_back(name);
-    EXPECT_GE(ms, 0.0) << name;
+  // RoPE and the KV write in a launch of their own, then (the default) inside the attention launch.
+  for (bool fused : {false, true}) {
+    engine->set_fused_rope(fused);
+    const auto stages = engine->profile_decode_step();
+    EXPECT_EQ(engine->length(), fused ? 6 : 5);
+    std::vector<std::string> names;
+    for (const auto& [name, ms] : stages) {
+      names.push_back(name);
+      EXPECT_GE(ms, 0.0) << name;
+    }
+    const std::vector<std::string> attention =
+        fused ? std::vector<std::string>{"rope + kv write + attention"}
+              : std::vector<std::string>{"q/k norm + rope + kv write", "attention"};
+    std::vector<std::string> want{"norm + qkv"};
+    want.insert(want.end(), attention.begin(), attention.end());
+    for (const char* s : {"o_proj + residual", "norm + gate_up + swiglu", "down_proj + residual", "final norm",
+                          "classifier", "argmax + step"})
+      want.push_back(s);
+    EXPECT_EQ(names, want);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"norm + qkv", "q/k norm + rope + kv write", "attention", "o_proj + residual",
-                                             "norm + gate_up + swiglu", "down_proj + residual", "final norm",
-                                             "classifier", "argmax + step"}));
 }
 
 TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
@@ -357,6 +370,62 @@ TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
   fits->reset_peak_memory();
   EXPECT_EQ(fits->memory().peak_bytes, fits->memory().current_bytes);
 }
+
+// RoPE and the KV write fused into the decode attention launch (GpuEngineOptions::fused_rope, the
+// default) give the separate launches' decode logits and greedy tokens bit for bit. Fixtures with GQA,
+// MHA, a sliding window and llama2.c's interleaved pairs (head_dim 16 and 8: the generic pass); random
+// models with head_dim 128 and 64, MHA (the wide pass, as the Llama-2-7B shape); GQA at head_dim 128,
+// where the tensor-core pass keeps the separate launch. Chunks of at least 8 keys: several split-KV
+// chunks, the new key in the last.
+class GpuFusedRope : public ::testing::TestWithParam<std::string> {};
+
+std::unique_ptr<Model> fused_rope_model(const std::string& name) {
+  if (name == "stories260k") return load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
+  if (name.rfind("random", 0) != 0) return load_model(test::shared_path("fixtures/hf/" + name));
+  const int hd = name == "random_mha_64" ? 64 : 128, heads = name == "random_gqa_128" ? 8 : 4,
+            kv = name == "random_gqa_128" ? 2 : heads;
+  const std::string path = ::testing::TempDir() + "gpu_fused_rope_" + name + ".json";
+  {
+    std::ofstream f(path);
+    f << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": )" << 512
+      << R"(, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": )" << heads
+      << R"(, "num_key_value_heads": )" << kv << R"(, "head_dim": )" << hd
+      << R"(, "vocab_size": 300, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "initializer_range": 0.25,
+            "tie_word_embeddings": false})";
+  }
+  return load_model("random:" + path + ":5");
+}
+
+TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
+  const auto model = fused_rope_model(GetParam());
+  const int64_t vocab = model->config.vocab_size;
+  GpuEngineOptions opt;
+  opt.capacity = 200, opt.prefill_chunk = 64, opt.decode_min_chunk = 8;
+  auto engine = GpuEngine::create(*model, opt);
+  const std::vector<int32_t> ids = gpu_test::token_ids(48, vocab);
+  std::vector<float> logits[2];
+  std::vector<int32_t> tokens[2];
+  for (bool fused : {false, true}) {
+    engine->set_fused_rope(fused);
+    engine->reset();
+    engine->forward(std::span<const int32_t>(ids.data(), 32), false);
+    for (size_t t = 32; t < ids.size(); ++t) {
+      const auto row = engine->forward(std::span<const int32_t>(&ids[t], 1), false);
+      logits[fused].insert(logits[fused].end(), row.begin(), row.end());
+    }
+    engine->reset();
+    tokens[fused] = engine->generate_greedy(std::span<const int32_t>(ids.data(), 24), 40, {}, nullptr);
+  }
+  ASSERT_EQ(logits[0].size(), size_t(16 * vocab));
+  EXPECT_EQ(std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * 4), 0)
+      << GetParam() << ": decode logits with RoPE in the attention launch";
+  EXPECT_EQ(tokens[1], tokens[0]) << GetParam() << ": greedy tokens with RoPE in the attention launch";
+  EXPECT_GT(std::set<int32_t>(tokens[0].begin(), tokens[0].end()).size(), size_t(1)) << "a degenerate model";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
+                         ::testing::Values("llama", "llama_mha", "mistral_swa", "stories260k", "random_mha_128",
+                                           "random_mha_64", "random_gqa_128"));
 
 TEST(GpuEngine, BadTokensAreErrors) {
   const auto model = load_model(test::shared_path("fixtures/hf/llama"));

@@ -15,6 +15,7 @@
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/attention_mma.cuh"
 #include "core/cuda/kernels/attention_pass.cuh"
+#include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/kivi_kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
@@ -24,6 +25,32 @@ namespace ctx::cuda {
 namespace {
 
 using namespace attention;
+
+// AttentionParams::rope: the block's kG query rows rotated into q (shared memory), and, by the block
+// whose chunk holds the query's position, the rotated key and the value written at that position of
+// the KV head's rows k and v (read by this block's pass after the barrier; no other block reads it).
+template <int kG>
+__device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, bf16* q, bf16* k, bf16* v) {
+  const int64_t hd = p.hd;
+  const float* src = p.rope.qkv;
+  for (int64_t i = threadIdx.x; i < kG * hd; i += blockDim.x) {
+    const int64_t e = i % hd;
+    const float* row = src + (b.h0 + i / hd) * hd;
+    const RopePair r = rope_pair(e, hd, p.rope.interleaved);
+    q[i] = __float2bfloat16(rope_rotate(round_bf16(row[e]), round_bf16(row[r.partner]), r, b.pos, p.rope.inv_freq));
+  }
+  if (b.begin <= b.pos && b.pos < b.end) {
+    const float* k_src = src + p.heads * hd + b.kvh * hd;
+    const float* v_src = k_src + p.kv_heads * hd;
+    for (int64_t e = threadIdx.x; e < hd; e += blockDim.x) {
+      const RopePair r = rope_pair(e, hd, p.rope.interleaved);
+      k[b.pos * hd + e] =
+          __float2bfloat16(rope_rotate(round_bf16(k_src[e]), round_bf16(k_src[r.partner]), r, b.pos, p.rope.inv_freq));
+      v[b.pos * hd + e] = __float2bfloat16(v_src[e]);
+    }
+  }
+  __syncthreads();
+}
 
 // kWide: head_dim == 32 * kEpl in {64, 128, 256} (WideSoftmax), else warp_keys_strided.
 // kMma: head_dim 64 or 128 on tensor cores (attention_mma.cuh) instead of WideSoftmax.
@@ -50,6 +77,11 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   const int64_t base = (kPaged ? 0 : b.seq * p.kv_heads * p.capacity * hd) + b.kvh * head_rows * hd;
   const bf16* k_base = p.k_cache + base;
   const bf16* v_base = p.v_cache + base;
+  __shared__ __align__(16) bf16 q_rope[kG * 32 * kEpl];
+  if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable), contiguous
+    rope_into_block<kG>(p, b, q_rope, const_cast<bf16*>(k_base), const_cast<bf16*>(v_base));
+    q_rows = q_rope;
+  }
   float m[kG], l[kG];
   auto pass = [&](auto rows) {
     if constexpr (kMma) {
@@ -134,8 +166,18 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream, cons
 
 }  // namespace
 
+bool attention_rope_fusable(const AttentionParams& p) {
+  if (p.n != 1 || p.seq_lens || p.pool.paged() || p.kivi.bits != 0 || p.flex.count > 0 || !p.score_mod.empty())
+    return false;
+  const int epl = int((p.hd + 31) / 32);
+  const bool tensor_cores = p.vectorized && p.hd == 32 * epl && (epl == 2 || epl == 4) &&
+                            (p.tensor_cores > 0 || (p.tensor_cores < 0 && grouped_heads(p) > 1));  // launch_vectorized
+  return !tensor_cores;
+}
+
 void launch_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(p.hd <= 256 && p.heads % p.kv_heads == 0 && p.splits >= 1, "attention shape");
+  CTX_CHECK(!p.rope.qkv || attention_rope_fusable(p), "attention: RoPE fused into a launch that cannot take it");
   if (!p.score_mod.empty()) {
     CTX_CHECK(p.kivi.bits == 0 && !p.pool.paged(), "attention: score mods run over a contiguous bf16 cache only");
     launch_attention_layout<false>(p, stream, ScoreModLogits{p.score_mod, p.heads});

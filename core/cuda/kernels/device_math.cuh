@@ -3,6 +3,8 @@
 
 #include <cuda_bf16.h>
 
+#include <cstdint>
+
 namespace ctx::cuda {
 
 __device__ inline float round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
@@ -12,6 +14,24 @@ __device__ inline __nv_bfloat16 swiglu(float gate, float up) {
   const float g = round_bf16(gate);
   const float act = round_bf16(g / (1.f + expf(-g)));
   return __float2bfloat16(act * round_bf16(up));
+}
+
+// RoPE of element e of a head of hd elements (launch_qkv_rope's rule, also fused into decode attention):
+// x[e] * cos(angle) + sign * x[partner] * sin(angle), angle = pos * inv_freq[i] in float32 (as HF
+// computes positions * inv_freq). The pairs are (i, i + hd/2) (HF's rotate_half), or (2i, 2i + 1)
+// when interleaved. One function for both kernels, so that they round alike.
+struct RopePair {
+  int64_t i, partner;
+  float sign;
+};
+__device__ inline RopePair rope_pair(int64_t e, int64_t hd, bool interleaved) {
+  if (interleaved) return RopePair{e / 2, e ^ 1, (e % 2 == 0) ? -1.f : 1.f};
+  const int64_t half = hd / 2;
+  return e < half ? RopePair{e, e + half, -1.f} : RopePair{e - half, e - half, 1.f};
+}
+__device__ inline float rope_rotate(float x, float partner, const RopePair& r, int64_t pos, const float* inv_freq) {
+  const float angle = float(pos) * inv_freq[r.i];
+  return x * cosf(angle) + r.sign * partner * sinf(angle);
 }
 
 // Sum over the warp; every lane gets the result.

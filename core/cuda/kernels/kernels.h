@@ -159,6 +159,17 @@ struct AttentionParams {
   // in shared memory (the next tiles' bytes in flight while one is computed); -1: the default (kivi_kernels.h).
   int kivi_stages = -1;
   bf16* out;                        // [n, heads * hd]
+  // Decode of one token with RoPE and the KV write fused in (rope.qkv set; attention_rope_fusable(p)):
+  // q above is not read. Each block rounds its heads' rows of the projections qkv = [q | k | v]
+  // (float32, heads * hd then kv_heads * hd twice) to bf16 and rotates them as launch_qkv_rope does
+  // (no q/k norm); the block whose chunk holds the query's position writes the rotated key and the
+  // value there (the contiguous cache: k_cache and v_cache are written) before reading its keys. So
+  // one launch does what launch_qkv_rope + launch_attention do, with the same outputs bit for bit.
+  struct Rope {
+    const float* qkv = nullptr;
+    const float* inv_freq = nullptr;  // [hd / 2]
+    bool interleaved = false;         // RoPE pairs (2i, 2i+1) instead of (i, i + hd/2)
+  } rope;
   // bits > 0: keys below qlen from these codes (contiguous cache, no window), dequantized in the
   // kernel (kivi_kernels.h).
   KiviKv kivi;
@@ -166,6 +177,10 @@ struct AttentionParams {
 // Causal attention of n queries over the cache in one launch: partial softmax per (query, head,
 // split) with online max/sum; the last split of each (query, head) to finish combines. head_dim <= 256.
 void launch_attention(const AttentionParams& p, cudaStream_t stream);
+// Whether launch_attention takes p with rope.qkv set: one query (n == 1) of one sequence over a
+// contiguous bf16 cache, no flex mask, score mod or KIVI, on the CUDA-core passes (not the tensor-core
+// pass, whose key loads go through the read-only cache that this launch's own writes do not reach).
+bool attention_rope_fusable(const AttentionParams& p);
 
 // token[0] = argmax(logits) (lowest index on ties); also log[*step] = token when log is not null.
 void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,

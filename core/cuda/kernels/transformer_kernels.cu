@@ -55,16 +55,8 @@ __global__ void qkv_rope_kernel(QkvRopeParams p) {
   head[e] = v;
   __syncthreads();
   if (e >= hd) return;
-  const int64_t half = hd / 2;
-  int64_t i, partner;
-  float sign;
-  if (p.interleaved) {
-    i = e / 2, partner = e ^ 1, sign = (e % 2 == 0) ? -1.f : 1.f;
-  } else {
-    i = e < half ? e : e - half, partner = e < half ? e + half : e - half, sign = e < half ? -1.f : 1.f;
-  }
-  const float angle = float(pos) * p.inv_freq[i];  // float32 product, as HF computes positions * inv_freq
-  const float rotated = head[e] * cosf(angle) + sign * head[partner] * sinf(angle);
+  const RopePair pair = rope_pair(e, hd, p.interleaved);
+  const float rotated = rope_rotate(head[e], head[pair.partner], pair, pos, p.inv_freq);
   if (is_q) {
     p.q_out[(t * p.heads + h) * hd + e] = __float2bfloat16(rotated);
   } else {
