@@ -376,7 +376,8 @@ TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
 // MHA, a sliding window and llama2.c's interleaved pairs (head_dim 16 and 8: the generic pass); random
 // models with head_dim 128 and 64, MHA (the wide pass, as the Llama-2-7B shape); GQA at head_dim 128,
 // where the tensor-core pass keeps the separate launch. Chunks of at least 8 keys: several split-KV
-// chunks, the new key in the last.
+// chunks, the new key in the last. "+paged": a paged cache of blocks of 16 (the new key's row through
+// the block table).
 class GpuFusedRope : public ::testing::TestWithParam<std::string> {};
 
 std::unique_ptr<Model> fused_rope_model(const std::string& name) {
@@ -397,10 +398,13 @@ std::unique_ptr<Model> fused_rope_model(const std::string& name) {
 }
 
 TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
-  const auto model = fused_rope_model(GetParam());
+  const std::string name = GetParam();
+  const bool paged = name.size() > 6 && name.substr(name.size() - 6) == "+paged";
+  const auto model = fused_rope_model(paged ? name.substr(0, name.size() - 6) : name);
   const int64_t vocab = model->config.vocab_size;
   GpuEngineOptions opt;
   opt.capacity = 200, opt.prefill_chunk = 64, opt.decode_min_chunk = 8;
+  if (paged) opt.kv_block_size = 16;
   auto engine = GpuEngine::create(*model, opt);
   const std::vector<int32_t> ids = gpu_test::token_ids(48, vocab);
   std::vector<float> logits[2];
@@ -425,7 +429,13 @@ TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
 
 INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
                          ::testing::Values("llama", "llama_mha", "mistral_swa", "stories260k", "random_mha_128",
-                                           "random_mha_64", "random_gqa_128"));
+                                           "random_mha_64", "random_gqa_128", "llama+paged", "random_mha_128+paged"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string n = info.param;
+                           for (char& ch : n)
+                             if (ch == '+') ch = '_';
+                           return n;
+                         });
 
 TEST(GpuEngine, BadTokensAreErrors) {
   const auto model = load_model(test::shared_path("fixtures/hf/llama"));

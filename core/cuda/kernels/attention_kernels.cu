@@ -27,10 +27,12 @@ namespace {
 using namespace attention;
 
 // AttentionParams::rope: the block's kG query rows rotated into q (shared memory), and, by the block
-// whose chunk holds the query's position, the rotated key and the value written at that position of
-// the KV head's rows k and v (read by this block's pass after the barrier; no other block reads it).
-template <int kG>
-__device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, bf16* q, bf16* k, bf16* v) {
+// whose chunk holds the query's position, the rotated key and the value written at that position's row
+// (rows: ContiguousRows or PagedRows) of the KV head's k and v (read by this block's pass after the
+// barrier; no other block reads that row).
+template <int kG, class Rows>
+__device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, const Rows& rows, bf16* q, bf16* k,
+                                bf16* v) {
   const int64_t hd = p.hd;
   const float* src = p.rope.qkv;
   for (int64_t i = threadIdx.x; i < kG * hd; i += blockDim.x) {
@@ -42,11 +44,12 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, bf
   if (b.begin <= b.pos && b.pos < b.end) {
     const float* k_src = src + p.heads * hd + b.kvh * hd;
     const float* v_src = k_src + p.kv_heads * hd;
+    const int64_t row = rows(b.pos);
     for (int64_t e = threadIdx.x; e < hd; e += blockDim.x) {
       const RopePair r = rope_pair(e, hd, p.rope.interleaved);
-      k[b.pos * hd + e] =
+      k[row + e] =
           __float2bfloat16(rope_rotate(round_bf16(k_src[e]), round_bf16(k_src[r.partner]), r, b.pos, p.rope.inv_freq));
-      v[b.pos * hd + e] = __float2bfloat16(v_src[e]);
+      v[row + e] = __float2bfloat16(v_src[e]);
     }
   }
   __syncthreads();
@@ -78,10 +81,6 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   const bf16* k_base = p.k_cache + base;
   const bf16* v_base = p.v_cache + base;
   __shared__ __align__(16) bf16 q_rope[kG * 32 * kEpl];
-  if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable), contiguous
-    rope_into_block<kG>(p, b, q_rope, const_cast<bf16*>(k_base), const_cast<bf16*>(v_base));
-    q_rows = q_rope;
-  }
   float m[kG], l[kG];
   auto pass = [&](auto rows) {
     if constexpr (kMma) {
@@ -102,10 +101,17 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
                               score);
     }
   };
+  const auto run = [&](auto rows) {
+    if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable)
+      rope_into_block<kG>(p, b, rows, q_rope, const_cast<bf16*>(k_base), const_cast<bf16*>(v_base));
+      q_rows = q_rope;
+    }
+    pass(rows);
+  };
   if constexpr (kPaged) {
-    pass(p.pool.rows(b.seq, hd));
+    run(p.pool.rows(b.seq, hd));
   } else {
-    pass(ContiguousRows{hd});
+    run(ContiguousRows{hd});
   }
   finish_block<kEpl, kG>(p, b, sh, m, l, warp, lane);
 }
@@ -167,7 +173,7 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream, cons
 }  // namespace
 
 bool attention_rope_fusable(const AttentionParams& p) {
-  if (p.n != 1 || p.seq_lens || p.pool.paged() || p.kivi.bits != 0 || p.flex.count > 0 || !p.score_mod.empty())
+  if (p.n != 1 || p.seq_lens || p.kivi.bits != 0 || p.flex.count > 0 || !p.score_mod.empty())
     return false;
   const int epl = int((p.hd + 31) / 32);
   const bool tensor_cores = p.vectorized && p.hd == 32 * epl && (epl == 2 || epl == 4) &&

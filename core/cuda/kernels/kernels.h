@@ -163,7 +163,7 @@ struct AttentionParams {
   // q above is not read. Each block rounds its heads' rows of the projections qkv = [q | k | v]
   // (float32, heads * hd then kv_heads * hd twice) to bf16 and rotates them as launch_qkv_rope does
   // (no q/k norm); the block whose chunk holds the query's position writes the rotated key and the
-  // value there (the contiguous cache: k_cache and v_cache are written) before reading its keys. So
+  // value there (contiguous or paged: k_cache and v_cache are written) before reading its keys. So
   // one launch does what launch_qkv_rope + launch_attention do, with the same outputs bit for bit.
   struct Rope {
     const float* qkv = nullptr;
@@ -178,7 +178,7 @@ struct AttentionParams {
 // split) with online max/sum; the last split of each (query, head) to finish combines. head_dim <= 256.
 void launch_attention(const AttentionParams& p, cudaStream_t stream);
 // Whether launch_attention takes p with rope.qkv set: one query (n == 1) of one sequence over a
-// contiguous bf16 cache, no flex mask, score mod or KIVI, on the CUDA-core passes (not the tensor-core
+// bf16 cache (contiguous or paged), no flex mask, score mod or KIVI, on the CUDA-core passes (not the tensor-core
 // pass, whose key loads go through the read-only cache that this launch's own writes do not reach).
 bool attention_rope_fusable(const AttentionParams& p);
 
