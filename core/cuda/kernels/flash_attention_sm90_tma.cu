@@ -45,7 +45,6 @@ struct TmaMaps {
 template <int kHd>
 struct Smem {
   static constexpr int kQBytes = kRows * kHd * 2, kTileBytes = kTileKeys * kHd * 2;
-  [[maybe_unused]] static constexpr int kQ = 0;
   static constexpr int kK = kQBytes, kV = kK + kStages * kTileBytes, kBars = kV + kStages * kTileBytes;
   // q_full, k_full[kStages], v_full[kStages], k_empty[kStages], v_empty[kStages]
   static constexpr int kBarCount = 1 + 4 * kStages;
@@ -80,7 +79,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t raw = mma::smem_addr(smem_raw);
   unsigned char* smem = smem_raw + ((1024 - (raw & 1023)) & 1023);
   const uint32_t base = mma::smem_addr(smem);
-  const uint32_t sQ = base + S::kQ;
+  const uint32_t sQ = base;  // Q first, then the K and V rings (Smem)
   auto sK = [&](int stage) { return base + S::kK + stage * S::kTileBytes; };
   auto sV = [&](int stage) { return base + S::kV + stage * S::kTileBytes; };
   const uint32_t q_full = base + S::kBars;
