@@ -79,6 +79,27 @@ inline std::vector<int32_t> greedy_by_forward(GpuEngine& engine, const std::vect
   return out;
 }
 
+// One decode run of an engine, for comparing two settings of it bit for bit: from a reset, the prompt
+// ids[0, prefix), then the logits of ids[prefix, end) fed one token at a time (forward, no graph); from
+// a reset again, `steps` greedy tokens after ids[0, greedy_prompt) (generate_greedy: graph replays).
+struct DecodeTrace {
+  std::vector<float> logits;
+  std::vector<int32_t> tokens;
+};
+inline DecodeTrace decode_trace(GpuEngine& engine, const std::vector<int32_t>& ids, size_t prefix, size_t greedy_prompt,
+                                int steps) {
+  DecodeTrace out;
+  engine.reset();
+  engine.forward(std::span<const int32_t>(ids.data(), prefix), false);
+  for (size_t t = prefix; t < ids.size(); ++t) {
+    const auto row = engine.forward(std::span<const int32_t>(&ids[t], 1), false);
+    out.logits.insert(out.logits.end(), row.begin(), row.end());
+  }
+  engine.reset();
+  out.tokens = engine.generate_greedy(std::span<const int32_t>(ids.data(), greedy_prompt), steps, {}, nullptr);
+  return out;
+}
+
 // Records the CPU compressor's choices: kept positions per KV layer and head, composed over steps.
 class RecordingCompressor final : public KvCompressor {
  public:

@@ -407,24 +407,16 @@ TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
   if (paged) opt.kv_block_size = 16;
   auto engine = GpuEngine::create(*model, opt);
   const std::vector<int32_t> ids = gpu_test::token_ids(48, vocab);
-  std::vector<float> logits[2];
-  std::vector<int32_t> tokens[2];
+  gpu_test::DecodeTrace runs[2];
   for (bool fused : {false, true}) {
     engine->set_fused_rope(fused);
-    engine->reset();
-    engine->forward(std::span<const int32_t>(ids.data(), 32), false);
-    for (size_t t = 32; t < ids.size(); ++t) {
-      const auto row = engine->forward(std::span<const int32_t>(&ids[t], 1), false);
-      logits[fused].insert(logits[fused].end(), row.begin(), row.end());
-    }
-    engine->reset();
-    tokens[fused] = engine->generate_greedy(std::span<const int32_t>(ids.data(), 24), 40, {}, nullptr);
+    runs[fused] = gpu_test::decode_trace(*engine, ids, 32, 24, 40);
   }
-  ASSERT_EQ(logits[0].size(), size_t(16 * vocab));
-  EXPECT_EQ(std::memcmp(logits[0].data(), logits[1].data(), logits[0].size() * 4), 0)
+  ASSERT_EQ(runs[0].logits.size(), size_t(16 * vocab));
+  EXPECT_EQ(std::memcmp(runs[0].logits.data(), runs[1].logits.data(), runs[0].logits.size() * 4), 0)
       << GetParam() << ": decode logits with RoPE in the attention launch";
-  EXPECT_EQ(tokens[1], tokens[0]) << GetParam() << ": greedy tokens with RoPE in the attention launch";
-  EXPECT_GT(std::set<int32_t>(tokens[0].begin(), tokens[0].end()).size(), size_t(1)) << "a degenerate model";
+  EXPECT_EQ(runs[1].tokens, runs[0].tokens) << GetParam() << ": greedy tokens with RoPE in the attention launch";
+  EXPECT_GT(std::set<int32_t>(runs[0].tokens.begin(), runs[0].tokens.end()).size(), size_t(1)) << "a degenerate model";
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,

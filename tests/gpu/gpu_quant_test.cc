@@ -73,6 +73,7 @@
 #include "core/model/transformer.h"
 #include "core/quant/quantize_model.h"
 #include "plugins/register_all.h"
+#include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/llm_int8_reference.h"
 #include "tests/support/model_check.h"
 #include "tests/support/test_paths.h"
@@ -447,23 +448,15 @@ TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
   auto engine = GpuEngine::create(*model, opt);
   std::vector<int32_t> ids(24);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 37 + 11) % 512);
-  std::vector<float> logits[2];
-  std::vector<int32_t> tokens[2];
+  gpu_test::DecodeTrace runs[2];
   for (bool chain : {false, true}) {
     engine->set_gemv_chain(chain);
-    engine->reset();
-    engine->forward(std::span<const int32_t>(ids.data(), 16), false);
-    for (size_t t = 16; t < ids.size(); ++t) {
-      const auto row = engine->forward(std::span<const int32_t>(&ids[t], 1), false);
-      logits[chain].insert(logits[chain].end(), row.begin(), row.end());
-    }
-    engine->reset();
-    tokens[chain] = engine->generate_greedy(ids, 24, {}, nullptr);
+    runs[chain] = gpu_test::decode_trace(*engine, ids, 16, ids.size(), 24);
   }
-  ASSERT_EQ(logits[0].size(), size_t(8 * 512));
-  EXPECT_EQ(float_bits(logits[1]), float_bits(logits[0])) << spec << ": decode logits with the chain";
-  EXPECT_EQ(tokens[1], tokens[0]) << spec << ": greedy tokens with the chain";
-  std::set<int32_t> distinct(tokens[0].begin(), tokens[0].end());
+  ASSERT_EQ(runs[0].logits.size(), size_t(8 * 512));
+  EXPECT_EQ(float_bits(runs[1].logits), float_bits(runs[0].logits)) << spec << ": decode logits with the chain";
+  EXPECT_EQ(runs[1].tokens, runs[0].tokens) << spec << ": greedy tokens with the chain";
+  std::set<int32_t> distinct(runs[0].tokens.begin(), runs[0].tokens.end());
   EXPECT_GT(distinct.size(), size_t(1)) << spec << ": a degenerate model";
 }
 
