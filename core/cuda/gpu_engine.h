@@ -108,7 +108,7 @@ struct GpuEngineOptions {
   int64_t decode_min_chunk = 32;
   // Decode of one sequence: each attention layer's RoPE and KV write inside the attention launch
   // (kernels.h AttentionParams::rope; the same outputs bit for bit) instead of a launch of their own,
-  // where the layer allows it (no q/k norm, KIVI or KV compression; the CUDA-core attention passes).
+  // where the layer allows it (no q/k norm, KIVI, KV compression, eager attention or flex mask).
   bool fused_rope = true;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode

@@ -374,17 +374,18 @@ TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
 // RoPE and the KV write fused into the decode attention launch (GpuEngineOptions::fused_rope, the
 // default) give the separate launches' decode logits and greedy tokens bit for bit. Fixtures with GQA,
 // MHA, a sliding window and llama2.c's interleaved pairs (head_dim 16 and 8: the generic pass); random
-// models with head_dim 128 and 64, MHA (the wide pass, as the Llama-2-7B shape); GQA at head_dim 128,
-// where the tensor-core pass keeps the separate launch. Chunks of at least 8 keys: several split-KV
-// chunks, the new key in the last. "+paged": a paged cache of blocks of 16 (the new key's row through
+// models with head_dim 128 and 64, MHA (the wide pass, as the Llama-2-7B shape); GQA at head_dim 128
+// (the tensor-core pass, its K/V loads through L2), 4 query heads per KV head (one block per KV head
+// and chunk) and 8 (two blocks, both writing the new key's row). Chunks of at least 8 keys: several
+// split-KV chunks, the new key in the last. "+paged": a paged cache of blocks of 16 (the new key's row through
 // the block table).
 class GpuFusedRope : public ::testing::TestWithParam<std::string> {};
 
 std::unique_ptr<Model> fused_rope_model(const std::string& name) {
   if (name == "stories260k") return load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
   if (name.rfind("random", 0) != 0) return load_model(test::shared_path("fixtures/hf/" + name));
-  const int hd = name == "random_mha_64" ? 64 : 128, heads = name == "random_gqa_128" ? 8 : 4,
-            kv = name == "random_gqa_128" ? 2 : heads;
+  const int hd = name == "random_mha_64" ? 64 : 128, heads = name.rfind("random_gqa", 0) == 0 ? 8 : 4,
+            kv = name == "random_gqa_128" ? 2 : name == "random_gqa8_128" ? 1 : heads;
   const std::string path = ::testing::TempDir() + "gpu_fused_rope_" + name + ".json";
   {
     std::ofstream f(path);
@@ -421,7 +422,8 @@ TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
 
 INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
                          ::testing::Values("llama", "llama_mha", "mistral_swa", "stories260k", "random_mha_128",
-                                           "random_mha_64", "random_gqa_128", "llama+paged", "random_mha_128+paged"),
+                                           "random_mha_64", "random_gqa_128", "random_gqa8_128", "llama+paged",
+                                           "random_mha_128+paged", "random_gqa_128+paged"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string n = info.param;
                            for (char& ch : n)

@@ -60,8 +60,12 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
 // kPaged: K/V through p.pool (PagedRows), else contiguous. kG: query heads per block, all
 // reading the same KV head (1 unless kWide); warp g < kG merges head g. logits: the score point
 // (a score mod runs on the CUDA-core passes only: not with kMma).
-template <int kEpl, bool kWide, bool kPaged, int kG, bool kPrefetch = false, bool kMma = false, class Logits = PlainLogits>
+// kCoherent (kMma): the tensor-core pass loads K/V through L2, so that a launch with RoPE fused in
+// (p.rope) reads the key row it wrote.
+template <int kEpl, bool kWide, bool kPaged, int kG, bool kPrefetch = false, bool kMma = false, class Logits = PlainLogits,
+          bool kCoherent = false>
 __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
+  static_assert(!kCoherent || kMma, "the CUDA-core passes load K/V coherently already");
   static_assert(!kMma || !Logits::kActive, "the tensor-core pass has no score point");
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
@@ -87,7 +91,7 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
       MmaSoftmax<32 * kEpl, kG> s(p.scale, lane);
       int64_t j0, j1;
       warp_run(b.begin, b.end, warp, kMmaKeys, j0, j1);
-      mma_pass_bf16<32 * kEpl, kG, kPrefetch>(s, rows, q_rows, k_base, v_base, j0, j1);
+      mma_pass_bf16<32 * kEpl, kG, kPrefetch, kCoherent>(s, rows, q_rows, k_base, v_base, j0, j1);
       s.finish(m, l, &sh.o[warp][0][0]);
     } else if constexpr (kWide) {
       WideSoftmax<32 * kEpl, kG> s(q_rows, p.scale, lane);
@@ -116,12 +120,15 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   finish_block<kEpl, kG>(p, b, sh, m, l, warp, lane);
 }
 
-template <int E, bool kPaged, bool kPrefetch, bool kMma, class Logits, class Grid>
+template <int E, bool kPaged, bool kPrefetch, bool kMma, class Logits, bool kCoherent = false, class Grid>
 void launch_wide(const AttentionParams& p, const Logits& l, Grid grid, dim3 block, cudaStream_t stream) {
+  if constexpr (kMma && !kCoherent) {
+    if (p.rope.qkv) return launch_wide<E, kPaged, kPrefetch, kMma, Logits, true>(p, l, grid, block, stream);
+  }
   switch (grouped_heads(p)) {
-    case 4: launch_pdl(attention_partial_kernel<E, true, kPaged, 4, kPrefetch, kMma, Logits>, grid(4), block, 0, stream, p, l); break;
-    case 2: launch_pdl(attention_partial_kernel<E, true, kPaged, 2, kPrefetch, kMma, Logits>, grid(2), block, 0, stream, p, l); break;
-    default: launch_pdl(attention_partial_kernel<E, true, kPaged, 1, kPrefetch, kMma, Logits>, grid(1), block, 0, stream, p, l);
+    case 4: launch_pdl(attention_partial_kernel<E, true, kPaged, 4, kPrefetch, kMma, Logits, kCoherent>, grid(4), block, 0, stream, p, l); break;
+    case 2: launch_pdl(attention_partial_kernel<E, true, kPaged, 2, kPrefetch, kMma, Logits, kCoherent>, grid(2), block, 0, stream, p, l); break;
+    default: launch_pdl(attention_partial_kernel<E, true, kPaged, 1, kPrefetch, kMma, Logits, kCoherent>, grid(1), block, 0, stream, p, l);
   }
 }
 
@@ -173,12 +180,7 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream, cons
 }  // namespace
 
 bool attention_rope_fusable(const AttentionParams& p) {
-  if (p.n != 1 || p.seq_lens || p.kivi.bits != 0 || p.flex.count > 0 || !p.score_mod.empty())
-    return false;
-  const int epl = int((p.hd + 31) / 32);
-  const bool tensor_cores = p.vectorized && p.hd == 32 * epl && (epl == 2 || epl == 4) &&
-                            (p.tensor_cores > 0 || (p.tensor_cores < 0 && grouped_heads(p) > 1));  // launch_vectorized
-  return !tensor_cores;
+  return p.n == 1 && !p.seq_lens && p.kivi.bits == 0 && p.flex.count == 0 && p.score_mod.empty();
 }
 
 void launch_attention(const AttentionParams& p, cudaStream_t stream) {

@@ -146,8 +146,9 @@ __device__ inline uint32_t word(const uint4& v, int i) { return i == 0 ? v.x : i
 // V: lane g's kHd / 8 dims are 2 or 1 chunks; tile i pairs word i of keys (2t, 2t + 1) and of
 // (2t + 8, 2t + 9) by prmt into (key, key) registers: dims 2i (low halves) and 2i + 1 (high).
 // kPrefetch: the next step's K/V are loaded before this step's are used (two steps of loads in
-// flight per warp; 64 more registers).
-template <int kHd, int kG, bool kPrefetch = false, class Rows>
+// flight per warp; 64 more registers). kCoherent: K/V loaded through L2 (ld.global.cg) instead of the
+// read-only cache, for a launch that writes a row it then reads (AttentionParams::rope).
+template <int kHd, int kG, bool kPrefetch = false, bool kCoherent = false, class Rows>
 __device__ inline void mma_pass_bf16(MmaSoftmax<kHd, kG>& st, Rows rows, const bf16* q_rows, const bf16* k_base,
                                      const bf16* v_base, int64_t j_begin, int64_t j_end) {
   if (j_begin >= j_end) return;
@@ -159,6 +160,13 @@ __device__ inline void mma_pass_bf16(MmaSoftmax<kHd, kG>& st, Rows rows, const b
 #pragma unroll
   for (int c = 0; c < kKC; ++c)
     qc[c] = g < kG ? reinterpret_cast<const uint4*>(q_rows + g * kHd)[t + 4 * c] : zero;
+  const auto ld = [](const uint4* p) {
+    if constexpr (kCoherent) {
+      return __ldcg(p);
+    } else {
+      return __ldg(p);
+    }
+  };
   // Keys j0 + 8n + g (K) and j0 + 2t, 2t + 1, 2t + 8, 2t + 9 (V) of a step; zeros past j_end.
   auto load = [&](int64_t j0, uint4 (&kc)[2][kKC], uint4 (&vc)[4][kVC]) {
 #pragma unroll
@@ -166,14 +174,14 @@ __device__ inline void mma_pass_bf16(MmaSoftmax<kHd, kG>& st, Rows rows, const b
       const int64_t j = j0 + 8 * n + g;
       const bf16* kr = j < j_end ? k_base + rows(j) : nullptr;
 #pragma unroll
-      for (int c = 0; c < kKC; ++c) kc[n][c] = kr ? __ldg(reinterpret_cast<const uint4*>(kr) + t + 4 * c) : zero;
+      for (int c = 0; c < kKC; ++c) kc[n][c] = kr ? ld(reinterpret_cast<const uint4*>(kr) + t + 4 * c) : zero;
     }
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
       const int64_t j = j0 + 2 * t + (r & 1) + 8 * (r >> 1);
       const bf16* vr = j < j_end ? v_base + rows(j) + g * (kHd / 8) : nullptr;
 #pragma unroll
-      for (int c = 0; c < kVC; ++c) vc[r][c] = vr ? __ldg(reinterpret_cast<const uint4*>(vr) + c) : zero;
+      for (int c = 0; c < kVC; ++c) vc[r][c] = vr ? ld(reinterpret_cast<const uint4*>(vr) + c) : zero;
     }
   };
   uint4 kc[2][kKC], vc[4][kVC];

@@ -178,8 +178,8 @@ struct AttentionParams {
 // split) with online max/sum; the last split of each (query, head) to finish combines. head_dim <= 256.
 void launch_attention(const AttentionParams& p, cudaStream_t stream);
 // Whether launch_attention takes p with rope.qkv set: one query (n == 1) of one sequence over a
-// bf16 cache (contiguous or paged), no flex mask, score mod or KIVI, on the CUDA-core passes (not the tensor-core
-// pass, whose key loads go through the read-only cache that this launch's own writes do not reach).
+// bf16 cache (contiguous or paged), no flex mask, score mod or KIVI. (The tensor-core pass then loads
+// K/V through L2, not the read-only cache, which this launch's own writes do not reach.)
 bool attention_rope_fusable(const AttentionParams& p);
 
 // token[0] = argmax(logits) (lowest index on ties); also log[*step] = token when log is not null.
