@@ -10,7 +10,7 @@ grep -E "GpuFusedRope" "$OUT/gpu_engine_test.txt" | head -12
 for q in none q4_0; do
   log="$OUT/paged_$q.txt" start=$SECONDS
   timeout 100 .device/run ctxlab bench gpu-decode --model "$M7" --context 256,1024 --tokens 64 --rounds 2 \
-    --copy-mib 512 --no-stages --quant $q --attention paged:block_size=16 --fused-rope both > "$log" 2>&1
+    --copy-mib 512 --no-stages --quant $q --attention paged:block_size=16 --fused-rope 0,1 > "$log" 2>&1
   echo "== 7B $q, paged KV (blocks of 16): exit $? after $((SECONDS - start)) s"
   grep -E "^device|^\| llama|rror" "$log" | sed 's/| llama L=32 d=4096 heads=32\/32 hd=128 ff=11008 vocab=32000 params=6738415616 //; s/, copy bandwidth.*//'
 done

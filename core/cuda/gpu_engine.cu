@@ -88,7 +88,10 @@ class GpuEngineImpl final : public GpuEngine {
   std::string device_name() const override { return device_name_; }
   std::vector<std::pair<std::string, double>> profile_decode_step() override;
   void set_gemv_chain(bool on) override { options_.gemv_chain = on, graph_kv_version_ = batch_graph_kv_version_ = -1; }
-  void set_fused_rope(bool on) override { options_.fused_rope = on, graph_kv_version_ = batch_graph_kv_version_ = -1; }
+  void set_fused_rope(int mode) override {
+    CTX_CHECK(mode >= 0 && mode <= 2, "GPU engine: fused_rope ", mode, " is not 0, 1 or 2");
+    options_.fused_rope = mode, graph_kv_version_ = batch_graph_kv_version_ = -1;
+  }
 
  private:
   Bf16Buffer upload(const float* data, int64_t count);
@@ -459,11 +462,10 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       a.score_mod = options_.score_mod;
       // One sequence's decode step: RoPE and the KV write inside the attention launch where it can take
       // them (not with q/k norm, KIVI's ring, a compressed cache or eager attention, which reads qb_).
-      if (n == 1 && slot >= 0 && options_.fused_rope && !r.q_norm && !r.k_norm && r.ring == 0 && !compressor_ &&
-          !eager_ && !options_.kv_quant.enabled()) {
+      if (n == 1 && slot >= 0 && options_.fused_rope > 0 && !r.q_norm && !r.k_norm && r.ring == 0 && !compressor_ &&
+          !eager_ && !options_.kv_quant.enabled() && attention_rope_fusable(a) &&
+          (options_.fused_rope == 2 || !attention_on_tensor_cores(a)))
         a.rope.qkv = qkv_.get(), a.rope.inv_freq = r.inv_freq, a.rope.interleaved = r.interleaved;
-        if (!attention_rope_fusable(a)) a.rope = {};
-      }
       if (!a.rope.qkv) {
         launch_qkv_rope(r, stream_);
         stage_done("q/k norm + rope + kv write");

@@ -109,7 +109,11 @@ struct GpuEngineOptions {
   // Decode of one sequence: each attention layer's RoPE and KV write inside the attention launch
   // (kernels.h AttentionParams::rope; the same outputs bit for bit) instead of a launch of their own,
   // where the layer allows it (no q/k norm, KIVI, KV compression, eager attention or flex mask).
-  bool fused_rope = true;
+  // 0: never; 1 (the default): on the CUDA-core attention passes (one query head per block: MHA);
+  // 2: on the tensor-core pass (GQA) too, whose K/V loads then go through L2. On an H100 the fused
+  // launch decoded the Llama-2-7B shape (MHA) 1-2% faster; on TinyLlama's GQA shape 2 was 2% faster at
+  // 256 keys and 1.4% slower at 1024 with q4_0 weights (bench/RESULTS.md, fifteenth session).
+  int fused_rope = 1;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
   ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score
@@ -218,8 +222,8 @@ class GpuEngine {
   // GpuEngineOptions::gemv_chain from now on (the decode graphs are captured again), for comparisons
   // on one engine.
   virtual void set_gemv_chain(bool on) = 0;
-  // GpuEngineOptions::fused_rope from now on (the decode graphs are captured again).
-  virtual void set_fused_rope(bool on) = 0;
+  // GpuEngineOptions::fused_rope (0, 1 or 2) from now on (the decode graphs are captured again).
+  virtual void set_fused_rope(int mode) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

@@ -134,9 +134,9 @@ int bench_gpu_decode(const Args& args) {
       ("gemv-chain", po::value<std::string>()->default_value("off"),
        "quantized decode: a layer's GEMVs as one persistent kernel: on, off, or both (each context timed both ways on "
        "one engine)")
-      ("fused-rope", po::value<std::string>()->default_value("on"),
-       "decode: RoPE and the KV write inside the attention launch (GpuEngineOptions::fused_rope): on, off, or both "
-       "(each context timed both ways on one engine)")
+      ("fused-rope", po::value<std::string>()->default_value("1"),
+       "decode: RoPE and the KV write inside the attention launch (GpuEngineOptions::fused_rope): 0 never, 1 on the "
+       "CUDA-core passes, 2 on the tensor-core (GQA) pass too; a list such as 0,1,2 times each on one engine")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -148,7 +148,9 @@ int bench_gpu_decode(const Args& args) {
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
   const std::string chain_mode = vm["gemv-chain"].as<std::string>();
   const std::vector<bool> chain_runs = on_off_runs(chain_mode, "--gemv-chain");
-  const std::vector<bool> rope_runs = on_off_runs(vm["fused-rope"].as<std::string>(), "--fused-rope");
+  const auto rope_runs = parse_size_list(vm["fused-rope"].as<std::string>(), "--fused-rope");
+  for (int64_t m : rope_runs)
+    if (m < 0 || m > 2) fail("--fused-rope ", m, " must be 0, 1 or 2");
   // Every --kv spec resolved before any GPU work: a bad one fails first.
   std::vector<std::pair<PluginSpec, cuda::GpuKvPolicy>> kv_runs;
   const std::string kv_list = vm["kv"].as<std::string>();
@@ -213,9 +215,9 @@ int bench_gpu_decode(const Args& args) {
         engine = cuda::GpuEngine::create(*model, opt);
       }
       for (bool chain : chain_runs)
-      for (bool rope : rope_runs) {
+      for (int64_t rope : rope_runs) {
         engine->set_gemv_chain(chain);
-        engine->set_fused_rope(rope);
+        engine->set_fused_rope(int(rope));
         engine->reset_peak_memory();
         const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
         std::vector<double> ms, ttft;
@@ -231,7 +233,7 @@ int bench_gpu_decode(const Args& args) {
         const double roofline = copy_bw / bytes;
         std::printf("| %s | %lld | %s | %s | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)

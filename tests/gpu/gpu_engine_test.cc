@@ -317,7 +317,7 @@ TEST(GpuEngine, DecodeProfileCoversEveryStageAndAppendsOneToken) {
   engine->forward(prompt, false);
   // RoPE and the KV write in a launch of their own, then (the default) inside the attention launch.
   for (bool fused : {false, true}) {
-    engine->set_fused_rope(fused);
+    engine->set_fused_rope(fused ? 1 : 0);
     const auto stages = engine->profile_decode_step();
     EXPECT_EQ(engine->length(), fused ? 6 : 5);
     std::vector<std::string> names;
@@ -371,8 +371,8 @@ TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
   EXPECT_EQ(fits->memory().peak_bytes, fits->memory().current_bytes);
 }
 
-// RoPE and the KV write fused into the decode attention launch (GpuEngineOptions::fused_rope, the
-// default) give the separate launches' decode logits and greedy tokens bit for bit. Fixtures with GQA,
+// RoPE and the KV write fused into the decode attention launch (GpuEngineOptions::fused_rope 2: every
+// pass) give the separate launches' decode logits and greedy tokens bit for bit. Fixtures with GQA,
 // MHA, a sliding window and llama2.c's interleaved pairs (head_dim 16 and 8: the generic pass); random
 // models with head_dim 128 and 64, MHA (the wide pass, as the Llama-2-7B shape); GQA at head_dim 128
 // (the tensor-core pass, its K/V loads through L2), 4 query heads per KV head (one block per KV head
@@ -410,7 +410,7 @@ TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
   const std::vector<int32_t> ids = gpu_test::token_ids(48, vocab);
   gpu_test::DecodeTrace runs[2];
   for (bool fused : {false, true}) {
-    engine->set_fused_rope(fused);
+    engine->set_fused_rope(fused ? 2 : 0);  // 2: the tensor-core pass too
     runs[fused] = gpu_test::decode_trace(*engine, ids, 32, 24, 40);
   }
   ASSERT_EQ(runs[0].logits.size(), size_t(16 * vocab));

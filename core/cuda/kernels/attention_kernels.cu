@@ -179,6 +179,12 @@ void launch_attention_layout(const AttentionParams& p, cudaStream_t stream, cons
 
 }  // namespace
 
+bool attention_on_tensor_cores(const AttentionParams& p) {
+  const int epl = int((p.hd + 31) / 32);  // launch_attention_layout and launch_vectorized's choice
+  return p.score_mod.empty() && p.vectorized && p.hd == 32 * epl && (epl == 2 || epl == 4) &&
+         (p.tensor_cores > 0 || (p.tensor_cores < 0 && grouped_heads(p) > 1));
+}
+
 bool attention_rope_fusable(const AttentionParams& p) {
   return p.n == 1 && !p.seq_lens && p.kivi.bits == 0 && p.flex.count == 0 && p.score_mod.empty();
 }

@@ -181,6 +181,9 @@ void launch_attention(const AttentionParams& p, cudaStream_t stream);
 // bf16 cache (contiguous or paged), no flex mask, score mod or KIVI. (The tensor-core pass then loads
 // K/V through L2, not the read-only cache, which this launch's own writes do not reach.)
 bool attention_rope_fusable(const AttentionParams& p);
+// Whether launch_attention runs p (bf16 KV, no score mod) on the tensor-core pass (attention_mma.cuh)
+// rather than on a CUDA-core pass.
+bool attention_on_tensor_cores(const AttentionParams& p);
 
 // token[0] = argmax(logits) (lowest index on ties); also log[*step] = token when log is not null.
 void launch_argmax(const float* logits, int64_t vocab, int32_t* token, int32_t* log, const int32_t* step,
