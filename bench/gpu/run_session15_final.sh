@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fifteenth session, last call: GpuEngineOptions::fused_rope as a mode (0 never, 1 the CUDA-core passes:
-# the default, 2 the tensor-core GQA pass too). The three GPU test programs, then TinyLlama-1.1B's GQA
+# Fifteenth session: GpuEngineOptions::fused_rope as a mode (0 never, 1 the CUDA-core passes, 2 the
+# tensor-core GQA pass too; 1 was the default in this call, 2 after it). The three GPU test programs, then TinyLlama-1.1B's GQA
 # shape and the 7B's MHA shape with each mode in one process (--fused-rope 0,1,2).
 # Here: BUILD=build BUNDLE_TESTS="gpu_engine_test gpu_attention_test gpu_quant_test" bash scripts/device_bundle.sh
 . "$(dirname "$0")/common.sh"

@@ -109,11 +109,11 @@ struct GpuEngineOptions {
   // Decode of one sequence: each attention layer's RoPE and KV write inside the attention launch
   // (kernels.h AttentionParams::rope; the same outputs bit for bit) instead of a launch of their own,
   // where the layer allows it (no q/k norm, KIVI, KV compression, eager attention or flex mask).
-  // 0: never; 1 (the default): on the CUDA-core attention passes (one query head per block: MHA);
-  // 2: on the tensor-core pass (GQA) too, whose K/V loads then go through L2. On an H100 the fused
-  // launch decoded the Llama-2-7B shape (MHA) 1-2% faster; on TinyLlama's GQA shape 2 was 2% faster at
-  // 256 keys and 1.4% slower at 1024 with q4_0 weights (bench/RESULTS.md, fifteenth session).
-  int fused_rope = 1;
+  // 0: never; 1: on the CUDA-core attention passes (one query head per block: MHA); 2 (the default):
+  // on the tensor-core pass (GQA) too, whose K/V loads then go through L2. On an H100 the fused launch
+  // decoded the Llama-2-7B shape (MHA) 1-2% faster, TinyLlama's GQA shape with q4_0 weights 2.4% faster
+  // at 256 keys and as fast at 1024 (bench/RESULTS.md, fifteenth session).
+  int fused_rope = 2;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
   ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score

@@ -134,7 +134,7 @@ int bench_gpu_decode(const Args& args) {
       ("gemv-chain", po::value<std::string>()->default_value("off"),
        "quantized decode: a layer's GEMVs as one persistent kernel: on, off, or both (each context timed both ways on "
        "one engine)")
-      ("fused-rope", po::value<std::string>()->default_value("1"),
+      ("fused-rope", po::value<std::string>()->default_value("2"),
        "decode: RoPE and the KV write inside the attention launch (GpuEngineOptions::fused_rope): 0 never, 1 on the "
        "CUDA-core passes, 2 on the tensor-core (GQA) pass too; a list such as 0,1,2 times each on one engine")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");

@@ -317,7 +317,7 @@ TEST(GpuEngine, DecodeProfileCoversEveryStageAndAppendsOneToken) {
   engine->forward(prompt, false);
   // RoPE and the KV write in a launch of their own, then (the default) inside the attention launch.
   for (bool fused : {false, true}) {
-    engine->set_fused_rope(fused ? 1 : 0);
+    engine->set_fused_rope(fused ? 2 : 0);
     const auto stages = engine->profile_decode_step();
     EXPECT_EQ(engine->length(), fused ? 6 : 5);
     std::vector<std::string> names;
