@@ -247,14 +247,8 @@ void launch_quant_gemv_chain(const QuantGemvStage* stages, int count, unsigned* 
     ChainStage& st = a.stage[s];
     st.w = in.w, st.in = in.in;
     CTX_CHECK(in.in.hidden ? in.in.norm_weight != nullptr : in.in.x != nullptr, "GEMV chain stage ", s, " input");
-    if (in.act) {
-      const SwigluTiles t = swiglu_tiles(in.w);
-      st.tiles = t.gate_tiles, st.up_tile0 = t.gate_tiles, st.rows = t.ff;
-      st.out = GemvEpilogue{in.bias, 1.f, false, nullptr, in.act};
-    } else {
-      st.tiles = in.w.tiles, st.up_tile0 = 0, st.rows = in.w.rows;
-      st.out = GemvEpilogue{in.bias, in.alpha, in.accumulate, in.y, nullptr};
-    }
+    const GemvOutputs o = gemv_outputs(in.w, in.bias, in.alpha, in.accumulate, in.y, in.act);
+    st.tiles = o.tiles, st.up_tile0 = o.up_tile0, st.rows = o.rows, st.out = o.out;
     a.max_chunks = std::max(a.max_chunks, in.w.chunks);
     max_tiles = std::max(max_tiles, st.tiles);
   }

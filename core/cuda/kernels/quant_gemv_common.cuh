@@ -173,4 +173,20 @@ inline SwigluTiles swiglu_tiles(const QuantMatrixView& w) {
   return SwigluTiles{w.rows / 2, row_pos(w, w.rows / 2).tile};
 }
 
+// What one GEMV computes, as its own launch and as a stage of a chain: the output tiles (SwiGLU: the
+// gate tiles, gate tile T pairing with up tile up_tile0 + T), the rows of outputs (SwiGLU: ff) and the
+// epilogue. act set: the SwiGLU GEMV of a [gate; up] stack, act[r] = swiglu(gate_r + bias[r], up_r +
+// bias[ff + r]) (CTX_CHECKs swiglu_tiles; alpha, accumulate and y unused); else y = (accumulate ? y :
+// 0) + alpha * (W x + bias).
+struct GemvOutputs {
+  int64_t tiles = 0, up_tile0 = 0, rows = 0;
+  GemvEpilogue out;
+};
+inline GemvOutputs gemv_outputs(const QuantMatrixView& w, const bf16* bias, float alpha, bool accumulate, float* y,
+                                bf16* act) {
+  if (!act) return GemvOutputs{w.tiles, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}};
+  const SwigluTiles t = swiglu_tiles(w);
+  return GemvOutputs{t.gate_tiles, t.gate_tiles, t.ff, GemvEpilogue{bias, 1.f, false, nullptr, act}};
+}
+
 }  // namespace ctx::cuda::qgemv

@@ -278,21 +278,21 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 
 }  // namespace
 
-void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
-                       float* y, cudaStream_t stream) {
-  launch_quant_variant<false>(QuantGemvArgs{w, in, w.tiles, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}},
-                              stream);
+// The arguments of a GEMV of n input rows (gemv_outputs: plain, or SwiGLU when act is set).
+static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha,
+                               bool accumulate, float* y, bf16* act, int64_t n) {
+  const GemvOutputs o = gemv_outputs(w, bias, alpha, accumulate, y, act);
+  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n};
 }
 
-// The [gate; up] arguments of a SwiGLU GEMV (n input rows).
-static QuantGemvArgs swiglu_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act, int64_t n) {
-  const SwigluTiles t = swiglu_tiles(w);
-  return QuantGemvArgs{w, in, t.gate_tiles, t.gate_tiles, t.ff, GemvEpilogue{bias, 1.f, false, nullptr, act}, n};
+void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
+                       float* y, cudaStream_t stream) {
+  launch_quant_variant<false>(gemv_args(w, in, bias, alpha, accumulate, y, nullptr, 1), stream);
 }
 
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
                               cudaStream_t stream) {
-  launch_quant_variant<true>(swiglu_args(w, in, bias, act, 1), stream);
+  launch_quant_variant<true>(gemv_args(w, in, bias, 1.f, false, nullptr, act, 1), stream);
 }
 
 bool quant_gemv_rows_supported(const QuantMatrixView& w, int64_t n) {
@@ -301,13 +301,12 @@ bool quant_gemv_rows_supported(const QuantMatrixView& w, int64_t n) {
 
 void launch_quant_gemv_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, float alpha,
                             bool accumulate, float* y, cudaStream_t stream) {
-  launch_quant_rows<false>(
-      QuantGemvArgs{w, GemvInput{x}, w.tiles, 0, w.rows, GemvEpilogue{bias, alpha, accumulate, y, nullptr}, n}, stream);
+  launch_quant_rows<false>(gemv_args(w, GemvInput{x}, bias, alpha, accumulate, y, nullptr, n), stream);
 }
 
 void launch_quant_gemv_swiglu_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, bf16* act,
                                    cudaStream_t stream) {
-  launch_quant_rows<true>(swiglu_args(w, GemvInput{x}, bias, act, n), stream);
+  launch_quant_rows<true>(gemv_args(w, GemvInput{x}, bias, 1.f, false, nullptr, act, n), stream);
 }
 
 void launch_dequantize(const QuantMatrixView& w, int64_t r0, int64_t r1, bf16* out, cudaStream_t stream) {
