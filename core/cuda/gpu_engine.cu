@@ -64,6 +64,11 @@ void finish_timings(cudaEvent_t (&ev)[3], int64_t steps, GpuTimings* timings) {
   for (auto& e : ev) cudaEventDestroy(e);
 }
 
+// GpuEngineOptions::fused_rope's modes.
+void check_fused_rope(int mode) {
+  if (mode < 0 || mode > 2) fail("GPU engine: fused_rope ", mode, " must be 0, 1 or 2");
+}
+
 class GpuEngineImpl final : public GpuEngine {
  public:
   GpuEngineImpl(const Model& model, const GpuEngineOptions& options);
@@ -89,7 +94,7 @@ class GpuEngineImpl final : public GpuEngine {
   std::vector<std::pair<std::string, double>> profile_decode_step() override;
   void set_gemv_chain(bool on) override { options_.gemv_chain = on, graph_kv_version_ = batch_graph_kv_version_ = -1; }
   void set_fused_rope(int mode) override {
-    CTX_CHECK(mode >= 0 && mode <= 2, "GPU engine: fused_rope ", mode, " is not 0, 1 or 2");
+    check_fused_rope(mode);
     options_.fused_rope = mode, graph_kv_version_ = batch_graph_kv_version_ = -1;
   }
 
@@ -233,6 +238,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   const ModelConfig& c = config_;
   if (options_.capacity < 1 || options_.prefill_chunk < 1) fail("GPU engine: capacity and prefill_chunk must be >= 1");
   if (options_.decode_min_chunk < 0) fail("GPU engine: decode_min_chunk ", options_.decode_min_chunk, " must be >= 0");
+  check_fused_rope(options_.fused_rope);
   if (options_.max_batch < 1 || options_.max_batch > std::min(options_.prefill_chunk, options_.capacity))
     fail("GPU engine: max_batch ", options_.max_batch, " must be in 1..min(prefill_chunk, capacity)");
   if (c.head_dim > 256) throw Unsupported(str_cat("GPU engine: head_dim ", c.head_dim, " > 256"));
@@ -460,11 +466,10 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       a.prefetch = options_.attention_prefetch;
       a.flex = options_.flex_mask;
       a.score_mod = options_.score_mod;
-      // One sequence's decode step: RoPE and the KV write inside the attention launch where it can take
-      // them (not with q/k norm, KIVI's ring, a compressed cache or eager attention, which reads qb_).
-      if (n == 1 && slot >= 0 && options_.fused_rope > 0 && !r.q_norm && !r.k_norm && r.ring == 0 && !compressor_ &&
-          !eager_ && !options_.kv_quant.enabled() && attention_rope_fusable(a) &&
-          (options_.fused_rope == 2 || !attention_on_tensor_cores(a)))
+      // One sequence's decode step (attention_rope_fusable): RoPE and the KV write inside the attention
+      // launch, not with q/k norm, KIVI, a compressed cache or eager attention (which reads qb_).
+      if (options_.fused_rope > 0 && !r.q_norm && !r.k_norm && !compressor_ && !eager_ && !options_.kv_quant.enabled() &&
+          attention_rope_fusable(a) && (options_.fused_rope == 2 || !attention_on_tensor_cores(a)))
         a.rope.qkv = qkv_.get(), a.rope.inv_freq = r.inv_freq, a.rope.interleaved = r.interleaved;
       if (!a.rope.qkv) {
         launch_qkv_rope(r, stream_);
