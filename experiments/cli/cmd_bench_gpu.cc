@@ -146,8 +146,7 @@ int bench_gpu_decode(const Args& args) {
   const int rounds = vm["rounds"].as<int>();
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
-  const std::string chain_mode = vm["gemv-chain"].as<std::string>();
-  const std::vector<bool> chain_runs = on_off_runs(chain_mode, "--gemv-chain");
+  const std::vector<bool> chain_runs = on_off_runs(vm["gemv-chain"].as<std::string>(), "--gemv-chain");
   const auto rope_runs = parse_size_list(vm["fused-rope"].as<std::string>(), "--fused-rope");
   for (int64_t m : rope_runs)
     if (m < 0 || m > 2) fail("--fused-rope ", m, " must be 0, 1 or 2");

@@ -172,6 +172,12 @@ std::string test_name(std::string n) {
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return n;
 }
+std::string spec_name(const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); }
+
+// One spec of each packed layout the GEMV kernels take (int8, q8_0, q4_0, nf4/fp4 with float code
+// values and scales per chunk or per group, with bf16 code values): the format suites below run each.
+const std::vector<std::string> kPackedFormats = {"int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64",
+                                                 "fp4", "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"};
 
 class GpuQuantGemv : public ::testing::TestWithParam<Shape> {};
 
@@ -299,9 +305,7 @@ TEST_P(GpuQuantStacked, SwigluAndStackedPartsMatchTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantStacked,
-                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4",
-                                           "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+                         ::testing::ValuesIn(kPackedFormats), spec_name);
 
 // The batched GEMV (n input rows in one pass over the packed weights; the tensor cores' 8 columns,
 // which all hold the one input of the GEMV above, each take a row): row o of the result is, bit for
@@ -355,9 +359,7 @@ TEST_P(GpuQuantRows, EachRowIsTheSingleRowGemvBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantRows,
-                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4",
-                                           "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+                         ::testing::ValuesIn(kPackedFormats), spec_name);
 
 // A decoder layer's decode GEMVs after attention in one persistent kernel (launch_quant_gemv_chain:
 // o_proj + residual, RMSNorm + [gate; up] + SwiGLU, down_proj + residual, the next RMSNorm + [q; k; v],
@@ -398,9 +400,7 @@ TEST_P(GpuQuantChain, EachStageIsItsOwnLaunchBitForBit) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantChain,
-                         ::testing::Values("int8", "q8_0", "q4_0", "nf4", "nf4:double_quant=true,blocksize=64", "fp4",
-                                           "nf4:codes=bfloat16", "fp4:codes=bfloat16,double_quant=true"),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+                         ::testing::ValuesIn(kPackedFormats), spec_name);
 
 TEST(GpuQuantChainRefused, Llmint8AndNarrowMatrices) {
   SKIP_WITHOUT_GPU();
@@ -461,7 +461,7 @@ TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantChainEngine, ::testing::Values("int8", "q4_0", "nf4:codes=bfloat16", "fp4"),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+                         spec_name);
 
 TEST(GpuQuantRowsRefused, Llmint8NarrowMatricesAndNineRows) {
   SKIP_WITHOUT_GPU();
@@ -770,7 +770,7 @@ INSTANTIATE_TEST_SUITE_P(Quantizers, GpuQuantModel,
                          ::testing::Values("int8", "q8_0", "q4_0", "nf4", "fp4", "nf4:double_quant=true",
                                            "nf4:codes=bfloat16", "q4_0:lm_head=true", "llm_int8", "llm_int8:threshold=1",
                                            "llm_int8:threshold=1,lm_head=true"),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return test_name(info.param); });
+                         spec_name);
 
 }  // namespace
 }  // namespace ctx::cuda
