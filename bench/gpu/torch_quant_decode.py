@@ -72,7 +72,7 @@ class Int4Weight:
     """tinygemm's int4: q in 0..15 per weight, w = (q - 8) * scale + zero per group (gpt-fast
     WeightOnlyInt4QuantHandler / torchao's tensor-core-tiled layout)."""
 
-    def __init__(self, w, group):
+    def __init__(self, w, group, keep_reference=False):
         n, k = w.shape
         g = w.float().reshape(n, k // group, group)
         lo, hi = g.amin(dim=2), g.amax(dim=2)
@@ -85,9 +85,9 @@ class Int4Weight:
         self.sz = torch.stack([scale, zero], dim=2).transpose(0, 1).contiguous()  # [k / group, n, 2]
         self.group = group
         self.tensors = (self.packed, self.sz)
-        # The dequantized matrix, for the one check below (freed by the caller).
-        self.reference = ((q.reshape(n, k // group, group).float() - 8) * scale.float()[..., None] +
-                          zero.float()[..., None]).reshape(n, k)
+        if keep_reference:  # the dequantized matrix, for check_int4 only
+            self.reference = ((q.reshape(n, k // group, group).float() - 8) * scale.float()[..., None] +
+                              zero.float()[..., None]).reshape(n, k)
 
 
 def make_linear(kind):
@@ -110,7 +110,7 @@ def check_int4(group, dev):
     """tinygemm against the dequantized matrix on one [4096, 4096] product: relative L2 error."""
     torch.manual_seed(1)
     w = torch.randn(4096, 4096, device=dev, dtype=torch.bfloat16) * 0.02
-    q = Int4Weight(w, group)
+    q = Int4Weight(w, group, keep_reference=True)
     x = torch.randn(1, 4096, device=dev, dtype=torch.bfloat16)
     y = torch.ops.aten._weight_int4pack_mm(x, q.packed, group, q.sz).float()
     ref = x.float() @ q.reference.t()
