@@ -463,6 +463,89 @@ TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantChainEngine, ::testing::Values("int8", "q4_0", "nf4:codes=bfloat16", "fp4"),
                          spec_name);
 
+// The even split of a decode GEMV's rounds over its blocks (GemvSplitSlots: tiles cut between two
+// blocks hand their warps' sums over) gives, bit for bit, what whole tiles per block give (each case
+// above checks those against the plugins): 301 tiles on 132 or 264 blocks (an H100's wave), plain
+// and with a fused RMSNorm, over 2048 columns (2 rounds a tile, the input in registers) and 4160 (5
+// rounds, the last of one chunk: from shared memory), and the SwiGLU GEMV of a [gate; up] stack.
+// gpu_gemv_split_tiles shows that tiles were cut.
+class GpuQuantSplit : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuQuantSplit, CutTilesGiveTheWholeTilesOutputsBitForBit) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const int64_t rows = 16 * 300 + 3;
+  for (int64_t cols : {2048, 4160}) {
+    const Quantized q = quantize(spec, rows, cols, 101);
+    const std::vector<float> x = random_values(cols, 102, 1.f), norm = random_values(cols, 103, 1.f),
+                             bias = random_values(rows, 104, 0.1f), y0 = random_values(rows, 105, 1.f);
+    for (bool fused_norm : {false, true}) {
+      const std::string what = spec + ", " + std::to_string(cols) + " columns" + (fused_norm ? ", fused norm" : "");
+      EXPECT_GT(gpu_gemv_split_tiles({&q.m}, fused_norm, false), 0) << what << ": no tile was cut";
+      GpuGemvCase c;
+      c.x = x, c.bias = bias, c.alpha = 0.5f, c.y0 = y0, c.stage_input = true;
+      if (fused_norm) c.norm_weight = norm;
+      const std::vector<float> split = gpu_gemv({&q.m}, c);
+      c.even_split = false;
+      const std::vector<float> whole = gpu_gemv({&q.m}, c);
+      ASSERT_EQ(int64_t(whole.size()), rows) << what;
+      EXPECT_EQ(float_bits(split), float_bits(whole)) << what;
+    }
+  }
+  const Quantized gate = quantize(spec, rows, 2048, 106), up = quantize(spec, rows, 2048, 107);
+  const std::vector<float> x = random_values(2048, 108, 1.f), norm = random_values(2048, 109, 1.f);
+  EXPECT_GT(gpu_gemv_split_tiles({&gate.m, &up.m}, true, true), 0) << spec << " SwiGLU: no tile was cut";
+  GpuGemvCase c;
+  c.x = x, c.norm_weight = norm, c.swiglu = true;
+  const std::vector<float> split = gpu_gemv({&gate.m, &up.m}, c);
+  c.even_split = false;
+  const std::vector<float> whole = gpu_gemv({&gate.m, &up.m}, c);
+  ASSERT_EQ(int64_t(whole.size()), rows) << spec;
+  EXPECT_EQ(float_bits(split), float_bits(whole)) << spec << " SwiGLU";
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantSplit, ::testing::ValuesIn(kPackedFormats), spec_name);
+INSTANTIATE_TEST_SUITE_P(LlmInt8, GpuQuantSplit, ::testing::Values("llm_int8"), spec_name);
+
+// The engine's decode with the even split on and off (GpuEngine::set_gemv_split) on a random 2-layer
+// Llama of width 2048 (qkv 256 tiles, [gate; up] 352 gate tiles: cut on an H100's 132 blocks): decode
+// logits and greedy tokens bit for bit.
+class GpuQuantSplitEngine : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuQuantSplitEngine, DecodesBitForBitAsWholeTiles) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const std::string path = ::testing::TempDir() + "gpu_split_llama.json";
+  {
+    std::ofstream f(path);
+    f << R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048,
+            "intermediate_size": 5632, "num_hidden_layers": 2, "num_attention_heads": 16, "num_key_value_heads": 8,
+            "vocab_size": 512, "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "tie_word_embeddings": false, "hidden_act": "silu", "initializer_range": 0.05})";
+  }
+  const auto model = load_model("random:" + path + ":17");
+  quantize_model_weights(model->weights, builtin_catalog().quant, spec);
+  const LayerWeights& l = model->weights.layers[0];
+  EXPECT_GT(gpu_gemv_split_tiles({&l.wq, &l.wk, &l.wv}, true, false), 0) << spec << ": qkv not cut";
+  GpuEngineOptions opt;
+  opt.capacity = 128, opt.prefill_chunk = 32;
+  auto engine = GpuEngine::create(*model, opt);
+  std::vector<int32_t> ids(24);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 41 + 7) % 512);
+  gpu_test::DecodeTrace runs[2];
+  for (bool split : {false, true}) {
+    engine->set_gemv_split(split);
+    runs[split] = gpu_test::decode_trace(*engine, ids, 16, ids.size(), 24);
+  }
+  ASSERT_EQ(runs[0].logits.size(), size_t(8 * 512));
+  EXPECT_EQ(float_bits(runs[1].logits), float_bits(runs[0].logits)) << spec << ": decode logits with the split";
+  EXPECT_EQ(runs[1].tokens, runs[0].tokens) << spec << ": greedy tokens with the split";
+  std::set<int32_t> distinct(runs[0].tokens.begin(), runs[0].tokens.end());
+  EXPECT_GT(distinct.size(), size_t(1)) << spec << ": a degenerate model";
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantSplitEngine, ::testing::Values("int8", "q4_0", "nf4:codes=bfloat16"), spec_name);
+
 TEST(GpuQuantRowsRefused, Llmint8NarrowMatricesAndNineRows) {
   SKIP_WITHOUT_GPU();
   const Quantized llm = quantize("llm_int8", 4, 64, 81), narrow = quantize("int8", 4, 96, 82), int8 = quantize("int8", 4, 64, 83);
