@@ -93,10 +93,6 @@ class GpuEngineImpl final : public GpuEngine {
   std::string device_name() const override { return device_name_; }
   std::vector<std::pair<std::string, double>> profile_decode_step() override;
   void set_gemv_chain(bool on) override { options_.gemv_chain = on, graph_kv_version_ = batch_graph_kv_version_ = -1; }
-  void set_gemv_split(bool on) override {
-    options_.gemv_split = on, graph_kv_version_ = batch_graph_kv_version_ = -1;
-    apply_gemv_split();
-  }
   void set_fused_rope(int mode) override {
     check_fused_rope(mode);
     options_.fused_rope = mode, graph_kv_version_ = batch_graph_kv_version_ = -1;
@@ -214,15 +210,6 @@ class GpuEngineImpl final : public GpuEngine {
   DeviceBuffer<float> hidden_, qkv_, tmp_, partial_;
   DeviceBuffer<int> split_counters_;  // attention's split-KV arrival counters (kernels.h)
   DeviceBuffer<unsigned> chain_barrier_;  // the GEMV chains' grid barrier (quant_kernels.h)
-  // The quantized decode GEMVs' even split (quant_kernels.h GemvSplitSlots; empty without quantized
-  // weights), given to every quantized matrix while options_.gemv_split is on.
-  GemvSplitBuffer gemv_split_;
-  void apply_gemv_split() {
-    const GemvSplitSlots slots = options_.gemv_split ? gemv_split_.slots() : GemvSplitSlots{};
-    classifier_.set_gemv_split(slots);
-    for (LayerBuffers& b : layers_)
-      for (LinearWeights* m : {&b.wqkv, &b.wo, &b.w_gate_up, &b.w_down, &b.w_in, &b.w_out}) m->set_gemv_split(slots);
-  }
   // profile_decode_step(): an event after each stage, or null (no events: the normal case).
   std::vector<std::pair<const char*, cudaEvent_t>>* stage_events_ = nullptr;
   void stage_done(const char* name) {
@@ -348,12 +335,6 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   CTX_CUDA_CHECK(cudaMemset(split_counters_.get(), 0, split_counters_.bytes()));
   chain_barrier_ = DeviceBuffer<unsigned>(alloc_, 2);
   CTX_CUDA_CHECK(cudaMemset(chain_barrier_.get(), 0, chain_barrier_.bytes()));
-  bool any_quantized = classifier_.quantized();
-  for (const LayerBuffers& b : layers_)
-    for (const LinearWeights* m : {&b.wqkv, &b.wo, &b.w_gate_up, &b.w_down, &b.w_in, &b.w_out})
-      any_quantized = any_quantized || m->quantized();
-  if (any_quantized) gemv_split_ = make_gemv_split(alloc_);
-  apply_gemv_split();
   x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
   qb_ = Bf16Buffer(alloc_, chunk * c.q_dim()), attn_ = Bf16Buffer(alloc_, chunk * c.q_dim());
   act_ = Bf16Buffer(alloc_, chunk * c.intermediate_size);

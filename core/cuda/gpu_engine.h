@@ -98,12 +98,6 @@ struct GpuEngineOptions {
   // Off by default: on an H100 the chain decoded the 7B 7-18% slower than the four launches
   // (bench/RESULTS.md, fourteenth session).
   bool gemv_chain = false;
-  // Quantized decode GEMVs of one row: each block takes an equal share of a matrix's rounds (a round:
-  // a chunk of 64 columns per warp of a 16-row tile), a tile cut between two blocks handing its
-  // partial sums over, instead of whole tiles (kernels/quant_kernels.h GemvSplitSlots; the same
-  // outputs bit for bit). With whole tiles the 7B's [gate; up] GEMV (688 tiles on an H100's 132
-  // blocks) waits for 28 blocks' sixth tile.
-  bool gemv_split = true;
   int64_t memory_limit_bytes = 0;  // > 0: device memory beyond this is CudaOutOfMemory (a smaller card)
   bool vectorized_attention = true;  // false: the generic attention kernel for every head_dim (tests)
   int attention_prefetch = 0;    // decode attention's key prefetch (kernels.h AttentionParams::prefetch)
@@ -230,8 +224,6 @@ class GpuEngine {
   virtual void set_gemv_chain(bool on) = 0;
   // GpuEngineOptions::fused_rope (0, 1 or 2) from now on (the decode graphs are captured again).
   virtual void set_fused_rope(int mode) = 0;
-  // GpuEngineOptions::gemv_split from now on (the decode graphs are captured again).
-  virtual void set_gemv_split(bool on) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

@@ -43,8 +43,6 @@ namespace {
 
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>&, const GpuGemvCase&) { no_cuda("gpu_gemv"); }
 
-int64_t gpu_gemv_split_tiles(const std::vector<const WeightMatrix*>&, bool, bool) { no_cuda("gpu_gemv_split_tiles"); }
-
 std::vector<float> gpu_gemm(const std::vector<const WeightMatrix*>&, std::span<const float>, int64_t, int64_t) {
   no_cuda("gpu_gemm");
 }

@@ -38,9 +38,7 @@ void check_span(std::span<const float> s, int64_t expected, const char* what) {
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c) {
   require_cuda_device("gpu_gemv");
   DeviceAllocator alloc;
-  LinearWeights w = LinearWeights::upload(alloc, parts, "gpu_gemv matrix");
-  const GemvSplitBuffer split = c.even_split ? make_gemv_split(alloc) : GemvSplitBuffer{};
-  w.set_gemv_split(split.slots());
+  const LinearWeights w = LinearWeights::upload(alloc, parts, "gpu_gemv matrix");
   const int64_t rows = w.rows(), cols = w.cols(), out_rows = c.swiglu ? rows / 2 : rows, n = c.n;
   if (n < 1 || int64_t(c.x.size()) != n * cols)
     fail("gpu_gemv: x has ", c.x.size(), " values for ", n, " rows of ", cols, " columns");
@@ -82,20 +80,6 @@ std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const
     result = download(y);
   }
   return result;
-}
-
-int64_t gpu_gemv_split_tiles(const std::vector<const WeightMatrix*>& parts, bool fused_norm, bool swiglu) {
-  require_cuda_device("gpu_gemv_split_tiles");
-  DeviceAllocator alloc;
-  const LinearWeights w = LinearWeights::upload(alloc, parts, "gpu_gemv matrix");
-  if (!w.quant_view()) fail("gpu_gemv_split_tiles: the matrices must be quantized");
-  const GemvSplitBuffer split = make_gemv_split(alloc);
-  GemvInput in;  // only which kernel (a fused RMSNorm or not) matters
-  if (fused_norm) {
-    in.hidden = reinterpret_cast<const float*>(split.words.get());
-    in.norm_weight = reinterpret_cast<const bf16*>(split.words.get());
-  }
-  return quant_gemv_split_tiles(*w.quant_view(), in, swiglu, split.blocks);
 }
 
 std::vector<float> gpu_gemm(const std::vector<const WeightMatrix*>& parts, std::span<const float> x, int64_t n,
@@ -156,22 +140,16 @@ GemvTiming measure_gemv(const WeightMatrix& m, int reps) {
   DeviceBuffer<bf16> x(alloc, m.cols);
   launch_fill_random(x.get(), m.cols, 99, nullptr);
   DeviceBuffer<float> y(alloc, m.rows);
-  const GemvSplitBuffer split = copies[0].quantized() ? make_gemv_split(alloc) : GemvSplitBuffer{};
   constexpr int kLaunches = 20;
   int64_t next = 0;
-  const auto time_us = [&](const GemvSplitSlots& slots) {
-    for (LinearWeights& w : copies) w.set_gemv_split(slots);
-    const double ms = median_ms(reps, [&] {
-      for (int i = 0; i < kLaunches; ++i)
-        copies[size_t(next++ % count)].gemv(GemvInput{x.get()}, nullptr, 1.f, false, y.get(), nullptr);
-    });
-    return ms * 1e3 / kLaunches;
-  };
+  const double ms = median_ms(reps, [&] {
+    for (int i = 0; i < kLaunches; ++i)
+      copies[size_t(next++ % count)].gemv(GemvInput{x.get()}, nullptr, 1.f, false, y.get(), nullptr);
+  });
   GemvTiming t;
   t.bytes = copies[0].bytes() + m.cols * 2;
-  t.us = time_us(split.slots());
+  t.us = ms * 1e3 / kLaunches;
   t.bytes_per_s = double(t.bytes) / (t.us * 1e-6);
-  if (copies[0].quantized()) t.whole_tiles_us = time_us(GemvSplitSlots{});
   return t;
 }
 
@@ -180,9 +158,6 @@ namespace {
 // One copy of a GpuLayerGemvs' matrices on the device, and the buffers the four GEMVs read and write.
 struct LayerMatrices {
   LinearWeights o, gate_up, down, qkv;
-  void set_gemv_split(const GemvSplitSlots& s) {
-    for (LinearWeights* w : {&o, &gate_up, &down, &qkv}) w->set_gemv_split(s);
-  }
 };
 struct LayerIo {
   DeviceBuffer<bf16> x, ffn_norm, attn_norm, act;
@@ -255,9 +230,7 @@ void check_chainable(const LayerMatrices& m, const LayerIo& io, const GpuLayerGe
 GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ring_kib, int barrier_kind) {
   require_cuda_device("gpu_layer_gemvs");
   DeviceAllocator alloc;
-  LayerMatrices m = upload_layer(alloc, c);
-  const GemvSplitBuffer split = make_gemv_split(alloc);
-  m.set_gemv_split(split.slots());  // as the engine runs them
+  const LayerMatrices m = upload_layer(alloc, c);
   const LayerIo io = make_io(alloc, c, m);
   if (chained) check_chainable(m, io, c);
   enqueue_layer(m, io, c, chained ? ring_kib : -1, nullptr, false, barrier_kind);
@@ -268,9 +241,8 @@ GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ri
 LayerGemvsTiming measure_layer_gemvs(const GpuLayerGemvs& c, int layers, int reps) {
   require_cuda_device("measure_layer_gemvs");
   DeviceAllocator alloc;
-  LayerMatrices copies[2] = {upload_layer(alloc, c), upload_layer(alloc, c)};
+  const LayerMatrices copies[2] = {upload_layer(alloc, c), upload_layer(alloc, c)};
   const LayerMatrices& m = copies[0];
-  const GemvSplitBuffer split = make_gemv_split(alloc);
   const LayerIo io = make_io(alloc, c, m);
   check_chainable(m, io, c);
   LayerGemvsTiming t;
@@ -291,9 +263,6 @@ LayerGemvsTiming measure_layer_gemvs(const GpuLayerGemvs& c, int layers, int rep
     CTX_CUDA_CHECK(cudaGraphExecDestroy(exec));
     return ms * 1e3 / layers;
   };
-  for (LayerMatrices& l : copies) l.set_gemv_split(GemvSplitSlots{});
-  t.whole_tiles_us = time(-1);
-  for (LayerMatrices& l : copies) l.set_gemv_split(split.slots());
   t.separate_us = time(-1);
   t.chain_us[0] = time(48);
   t.chain_us[1] = time(96);

@@ -33,18 +33,11 @@ struct GpuGemvCase {
   // n == 1 without norm_weight: the staged single-row kernel (LinearWeights::gemv's stage_input)
   // instead of the engine's choice, the batched kernel's one-row form.
   bool stage_input = false;
-  // Quantized weights, n == 1: the engine's even split of the rounds over the blocks
-  // (LinearWeights::set_gemv_split; the same outputs bit for bit); false: whole tiles per block.
-  bool even_split = true;
 };
 
 // One decode GEMV (the engine's launch for n == 1, or for 1 < n <= 8 rows): y [rows], or act [rows / 2]
 // with swiglu (times n).
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c);
-
-// How many tiles gpu_gemv's kernel (n == 1, even_split) cuts between two blocks on this device for
-// `parts` (quantized) with a fused RMSNorm input or not: 0 where every block takes whole tiles.
-int64_t gpu_gemv_split_tiles(const std::vector<const WeightMatrix*>& parts, bool fused_norm, bool swiglu);
 
 // Prefill's product: out [n, rows] = x [n, cols] (rounded to bf16) W^T through cuBLAS; a quantized
 // stack is dequantized in tiles of scratch_elems / cols rows (scratch_elems >= cols).
@@ -58,7 +51,6 @@ struct GemvTiming {
   int64_t bytes = 0;       // bytes one launch must read: the matrix on the device plus the bf16 input
   double us = 0;           // median microseconds per launch
   double bytes_per_s = 0;  // bytes / time
-  double whole_tiles_us = 0;  // quantized: the same without the even split (whole tiles per block)
 };
 // The decode GEMV on copies of `m` (float32: the bf16 kernel; quantized: the packed kernel), enough
 // to defeat the L2 cache: median of `reps` timings of 20 back-to-back launches.
@@ -83,7 +75,6 @@ GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ri
 struct LayerGemvsTiming {
   int64_t bytes = 0;         // the four packed matrices and their bf16 inputs: what one layer must read
   double separate_us = 0;    // per layer: four launches each (programmatic dependent launch)
-  double whole_tiles_us = 0;   // the same without the even split (whole tiles per block)
   double chain_us[3] = {};   // per layer: the chain with a 48, 96 and 144 KiB ring, generation barrier
   double single_stage_us = 0;  // per layer: each GEMV a chain of one stage (48 KiB), four launches
   double counting_us = 0;      // per layer: the chain (48 KiB) with the counting barrier

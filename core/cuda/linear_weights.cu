@@ -63,17 +63,6 @@ LinearWeights LinearWeights::upload(DeviceAllocator& alloc, const std::vector<co
   return w;
 }
 
-GemvSplitBuffer make_gemv_split(DeviceAllocator& alloc) {
-  int device = 0, sms = 0;
-  CTX_CUDA_CHECK(cudaGetDevice(&device));
-  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  GemvSplitBuffer b;
-  b.blocks = int64_t(sms) * 4;  // the GEMVs fit at most 4 blocks per SM (16 warps: the threads; 8: the registers)
-  b.words = DeviceBuffer<uint32_t>(alloc, gemv_split_words(b.blocks));
-  CTX_CUDA_CHECK(cudaMemset(b.words.get(), 0, size_t(b.words.bytes())));
-  return b;
-}
-
 LinearWeights LinearWeights::borrow(const bf16* weights, int64_t rows, int64_t cols) {
   LinearWeights w;
   w.bf16_ = weights, w.rows_ = rows, w.cols_ = cols;
@@ -90,12 +79,12 @@ void LinearWeights::gemv(const GemvInput& in, const bf16* bias, float alpha, boo
   }();
   if (quant_ && in.x && !in.hidden && !stage && !stage_input && read_input_in_place(quant_->view()))
     return launch_quant_gemv_rows(quant_->view(), in.x, 1, bias, alpha, accumulate, y, stream);
-  if (quant_) return launch_quant_gemv(quant_->view(), in, bias, alpha, accumulate, y, stream, split_);
+  if (quant_) return launch_quant_gemv(quant_->view(), in, bias, alpha, accumulate, y, stream);
   launch_gemv(bf16_, in, rows_, cols_, bias, alpha, accumulate, y, stream);
 }
 
 void LinearWeights::gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const {
-  if (quant_) return launch_quant_gemv_swiglu(quant_->view(), in, bias, act, stream, split_);
+  if (quant_) return launch_quant_gemv_swiglu(quant_->view(), in, bias, act, stream);
   launch_gemv_swiglu(bf16_, in, rows_ / 2, cols_, bias, act, stream);
 }
 

@@ -37,15 +37,6 @@ struct GemmScratch {
   int64_t column_count = 0;
 };
 
-// Zeroed GemvSplitSlots (kernels/quant_kernels.h) for any decode GEMV grid on the current device
-// (one wave of blocks of 8 or more warps), owned by `words`.
-struct GemvSplitBuffer {
-  DeviceBuffer<uint32_t> words;
-  int64_t blocks = 0;
-  GemvSplitSlots slots() const { return GemvSplitSlots{words.get(), blocks}; }
-};
-GemvSplitBuffer make_gemv_split(DeviceAllocator& alloc);
-
 class LinearWeights {
  public:
   LinearWeights() = default;
@@ -72,10 +63,6 @@ class LinearWeights {
   // CTXLAB_QGEMV_STAGE_INPUT=1, for same-process comparisons): the staged kernel.
   void gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y, cudaStream_t stream,
             bool stage_input = false) const;
-  // Quantized gemv() and gemv_swiglu() from now on spread their rounds evenly over their blocks
-  // through `split` (kernels/quant_kernels.h GemvSplitSlots: the same outputs bit for bit); {}: whole
-  // tiles per block. The slots are the caller's, shared by the matrices it runs on one stream.
-  void set_gemv_split(const GemvSplitSlots& split) { split_ = split; }
   // The stacked [gate; up] matrix: act[r] = swiglu(gate_r, up_r) for r < rows() / 2 (launch_gemv_swiglu).
   void gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const;
   // n > 1 input rows x [n][cols] in one pass over quantized weights (quant_kernels.h
@@ -94,7 +81,6 @@ class LinearWeights {
   DeviceBuffer<bf16> own_;
   const bf16* bf16_ = nullptr;
   std::unique_ptr<GpuQuantMatrix> quant_;
-  GemvSplitSlots split_;
   int64_t rows_ = 0, cols_ = 0;
 };
 

@@ -58,16 +58,16 @@ void print_quant_gemv_table(const Model& model, const std::string& quant, double
   if (model.weights.lm_head.quant) mats.push_back({"lm_head", &model.weights.lm_head});
   std::printf("\n%s GEMV (packed on the device) vs the bf16 GEMV, same shapes\n\n", quant.c_str());
   std::printf("| matrix [rows, cols] | bits/weight | bf16 us | bf16 GB/s | bf16 ratio | quant us | quant MB | quant GB/s "
-              "| quant ratio vs copy | speed-up | quant us, whole tiles per block |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "| quant ratio vs copy | speed-up |\n|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& [name, m] : mats) {
     if (!m->quant) continue;  // kept in float32 by the plugin
     const double bf16_bw = cuda::measure_gemv_bandwidth(m->rows, m->cols, 10);
     const double bf16_us = double(m->rows * m->cols * 2 + m->cols * 2) / bf16_bw * 1e6;
     const cuda::GemvTiming t = cuda::measure_gemv(*m, 10);
-    std::printf("| %s [%lld, %lld] | %.3f | %.2f | %.0f | %.3f | %.2f | %.2f | %.0f | %.3f | %.2fx | %.2f |\n", name,
+    std::printf("| %s [%lld, %lld] | %.3f | %.2f | %.0f | %.3f | %.2f | %.2f | %.0f | %.3f | %.2fx |\n", name,
                 (long long)m->rows, (long long)m->cols, m->quant->bits_per_weight(), bf16_us, bf16_bw / 1e9,
                 bf16_bw / copy_bw, t.us, double(t.bytes) / 1e6, t.bytes_per_s / 1e9, t.bytes_per_s / copy_bw,
-                bf16_us / t.us, t.whole_tiles_us);
+                bf16_us / t.us);
   }
   // A decoder layer's four GEMVs after attention, as decode runs them: four launches, or one chain.
   if (!l.wo.quant || !l.w_gate.quant || !l.w_up.quant || !l.w_down.quant || !l.wq.quant || !l.wk.quant || !l.wv.quant ||
@@ -93,8 +93,6 @@ void print_quant_gemv_table(const Model& model, const std::string& quant, double
               "two copies alternating\n\n| launches | us per layer | ratio vs copy | speed-up |\n|---|---|---|---|\n",
               double(t.bytes) / 1e6);
   std::printf("| four kernels | %.2f | %.3f | 1.00x |\n", t.separate_us, copy_us / t.separate_us);
-  std::printf("| four kernels, whole tiles per block | %.2f | %.3f | %.3fx |\n", t.whole_tiles_us, copy_us / t.whole_tiles_us,
-              t.separate_us / t.whole_tiles_us);
   const auto row = [&](const std::string& what, double us) {
     std::printf("| %s | %.2f | %.3f | %.3fx |\n", what.c_str(), us, copy_us / us, t.separate_us / us);
   };
@@ -136,10 +134,6 @@ int bench_gpu_decode(const Args& args) {
       ("gemv-chain", po::value<std::string>()->default_value("off"),
        "quantized decode: a layer's GEMVs as one persistent kernel: on, off, or both (each context timed both ways on "
        "one engine)")
-      ("gemv-split", po::value<std::string>()->default_value("on"),
-       "quantized decode GEMVs: each block an equal share of the rounds, tiles cut between blocks handing their sums "
-       "over (GpuEngineOptions::gemv_split): on, off (whole tiles per block) or both (each context timed both ways on "
-       "one engine)")
       ("fused-rope", po::value<std::string>()->default_value("2"),
        "decode: RoPE and the KV write inside the attention launch (GpuEngineOptions::fused_rope): 0 never, 1 on the "
        "CUDA-core passes, 2 on the tensor-core (GQA) pass too; a list such as 0,1,2 times each on one engine")
@@ -153,7 +147,6 @@ int bench_gpu_decode(const Args& args) {
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
   const std::vector<bool> chain_runs = on_off_runs(vm["gemv-chain"].as<std::string>(), "--gemv-chain");
-  const std::vector<bool> split_runs = on_off_runs(vm["gemv-split"].as<std::string>(), "--gemv-split");
   const auto rope_runs = parse_size_list(vm["fused-rope"].as<std::string>(), "--fused-rope");
   for (int64_t m : rope_runs)
     if (m < 0 || m > 2) fail("--fused-rope ", m, " must be 0, 1 or 2");
@@ -211,9 +204,9 @@ int bench_gpu_decode(const Args& args) {
                 plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
-    std::printf("\n| model | context | graphs | GEMV chain | GEMV split | fused RoPE | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
+    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
                 "roofline tok/s | ratio | KV+state MB in use | peak GB |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t ctx_len : contexts) {
       if (per_context && engine->capacity() != ctx_len + tokens + 1) {
         engine.reset();  // its memory back to the driver before the next engine takes its own
@@ -221,10 +214,8 @@ int bench_gpu_decode(const Args& args) {
         engine = cuda::GpuEngine::create(*model, opt);
       }
       for (bool chain : chain_runs)
-      for (bool split : split_runs)
       for (int64_t rope : rope_runs) {
         engine->set_gemv_chain(chain);
-        engine->set_gemv_split(split);
         engine->set_fused_rope(int(rope));
         engine->reset_peak_memory();
         const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
@@ -239,10 +230,9 @@ int bench_gpu_decode(const Args& args) {
         const double ms_tok = median(ms), ttft_ms = median(ttft);
         const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
         const double roofline = copy_bw / bytes;
-        std::printf("| %s | %lld | %s | %s | %s | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
+        std::printf("| %s | %lld | %s | %s | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off",
-                    plugin_name(quant) == "none" ? "-" : split ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)

@@ -51,16 +51,6 @@ __device__ __forceinline__ void copy_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
 }
 
-// Acquire load and release store of a word in global memory, GPU scope (flags between blocks).
-__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
-__device__ __forceinline__ void store_release(unsigned* p, unsigned v) {
-  asm volatile("st.release.gpu.global.u32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
-}
-
 // xs[c] = the input (x, or with kNorm bf16(norm_weight * bf16(hidden / rms(hidden))) as launch_rmsnorm
 // computes it) for c < cols, 0 up to `padded`. Whole block; 16-byte loads, 4 in flight, when
 // cols % 8 == 0.

@@ -49,69 +49,7 @@ struct QuantGemvArgs {
   int64_t rows;      // outputs: w.rows, or ff with SwiGLU
   GemvEpilogue out;
   int64_t n = 1;     // batched kernels: input rows in.x [n][cols] (n <= kMaxGemvRows), outputs [n][rows]
-  GemvSplitSlots split;  // words null: whole tiles per block
 };
-
-// The rounds of a GEMV: round r of a tile is its chunks kWarps r .. kWarps r + kWarps - 1, one per warp.
-// Block b of G takes the rounds [R b / G, R (b + 1) / G) of the R in tile order (split), or the whole
-// tiles [T b / G, T (b + 1) / G) (not split). The grid has at most a block per tile, so a block holds
-// at least a tile's rounds and a tile is cut between two blocks at most. The block before the cut
-// computes the tile's first rounds and hands each warp's sums to the block after it, which goes on
-// from them: every warp sums its chunks of the tile in the order it would alone, so the outputs do
-// not depend on the split. A block computes its tiles last to first: the rounds it hands on first,
-// the rounds it goes on with last, so the hand-over rarely waits.
-struct BlockTiles {
-  int first, last;     // tiles [first, last], computed from last to first
-  int first_c0;        // chunks [first_c0, chunks) of the first tile: > 0, it goes on from the block before
-  int last_c1;         // chunks [0, last_c1) of the last tile: < chunks, it hands them to the block after
-  __device__ int c0(int tile) const { return tile == first ? first_c0 : 0; }
-  __device__ int c1(int tile, int chunks) const { return tile == last ? last_c1 : chunks; }
-};
-__device__ inline BlockTiles block_tiles(int64_t tiles, int64_t chunks, int warps, bool split) {
-  const int64_t rounds = (chunks + warps - 1) / warps, quantum = split ? 1 : rounds;
-  const int64_t units = tiles * rounds / quantum;
-  const int64_t u0 = units * blockIdx.x / gridDim.x * quantum, u1 = units * (blockIdx.x + 1) / gridDim.x * quantum;
-  const int64_t last_c1 = ((u1 - 1) % rounds + 1) * warps;
-  return BlockTiles{int(u0 / rounds), int((u1 - 1) / rounds), int(u0 % rounds * warps), int(last_c1 < chunks ? last_c1 : chunks)};
-}
-
-// The hand-over of a split tile's sums at boundary b (blocks b - 1 and b) in GemvSplitSlots: per warp
-// a flag (words [b][16]) and its lanes' sums of the tile's rows (floats [blocks * 16 + ((b * 2 + j) *
-// 16 + warp) * 16 + row], j: the SwiGLU up tile). The taking warp clears the flag: the next launch
-// that uses the slots waits for this one to finish (pdl_wait) before it touches them.
-__device__ inline uint32_t* split_flag(const GemvSplitSlots& s, int64_t b, int warp) { return s.words + b * 16 + warp; }
-__device__ inline float* split_sums(const GemvSplitSlots& s, int64_t b, int j, int warp) {
-  return reinterpret_cast<float*>(s.words + s.blocks * 16) + ((b * 2 + j) * 16 + warp) * 16;
-}
-// Lane (g, t) holds rows g and g + 8 of its tiles (every t the same sums: one input column).
-template <int kTiles>
-__device__ inline void give_sums(const GemvSplitSlots& s, int64_t b, int warp, int lane, const float (&acc)[kTiles][2][1]) {
-  if (lane % 4 == 0) {
-#pragma unroll
-    for (int j = 0; j < kTiles; ++j) {
-      float* sums = split_sums(s, b, j, warp);
-      sums[lane / 4] = acc[j][0][0];
-      sums[lane / 4 + 8] = acc[j][1][0];
-    }
-  }
-  __threadfence();
-  __syncwarp();
-  if (lane == 0) store_release(split_flag(s, b, warp), 1u);
-}
-template <int kTiles>
-__device__ inline void take_sums(const GemvSplitSlots& s, int64_t b, int warp, int lane, float (&acc)[kTiles][2][1]) {
-  uint32_t* flag = split_flag(s, b, warp);
-  while (load_acquire(flag) == 0u) {
-  }
-#pragma unroll
-  for (int j = 0; j < kTiles; ++j) {
-    const float* sums = split_sums(s, b, j, warp);
-    acc[j][0][0] = __ldcg(sums + lane / 4);
-    acc[j][1][0] = __ldcg(sums + lane / 4 + 8);
-  }
-  __syncwarp();
-  if (lane == 0) *flag = 0u;
-}
 
 // Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
 // kernels read theirs from global memory) and the rings.
@@ -147,27 +85,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   uint8_t* ring = reinterpret_cast<uint8_t*>(xstage) + (kBatched ? 0 : chunks * 128) + warp * kS * kRound;
   const int scale_bytes = F::scale_bytes(w);
 
-  // The split of the rounds (block_tiles): only where the slots cover the grid.
-  const bool split = !kBatched && a.split.words != nullptr && gridDim.x <= a.split.blocks;
-  const BlockTiles bt = block_tiles(a.tiles, chunks, kWarps, split);
-  const int nchunks = int(chunks);
-  // Tile t's chunks [c0(t), c1(t)) (batched: every chunk, never split).
-  const auto c0 = [&](int t) { return kBatched ? 0 : bt.c0(t); };
-  const auto c1 = [&](int t) { return kBatched ? nchunks : bt.c1(t, nchunks); };
-  // The next round (tile, chunk) this warp fetches, in the order the loop below consumes them (tiles
-  // last to first); ftile < bt.first past the last. Only the first and the last tile may hold no chunk
-  // of this warp (a cut tile's rounds; a warp without a chunk in every tile fetches nothing), so one
-  // step past an exhausted tile and one past an empty first tile reach the next chunk: no loop in the
-  // hot path, whose fetch then stays straight-line code.
-  int ftile = bt.last, fchunk = c0(bt.last) + warp;
-  const auto next_tile = [&] {
-    --ftile, fchunk = c0(ftile) + warp;
-    if (ftile == bt.first && fchunk >= c1(ftile)) --ftile;
-  };
-  if (ftile > bt.first && fchunk >= c1(ftile)) next_tile();  // no chunk in the last tile
-  if (ftile == bt.first && fchunk >= c1(ftile)) --ftile;      // nor in the only one
+  // The next round (tile, chunk) this warp fetches: the same order as the loops below consume them.
+  int64_t ftile = blockIdx.x, fchunk = warp;
   auto fetch = [&](int stage) {  // weights only: safe before pdl_wait()
-    if (ftile >= bt.first && fchunk < c1(ftile)) {
+    if (fchunk < chunks && ftile < a.tiles) {
 #pragma unroll
       for (int j = 0; j < kTiles; ++j) {
         const int64_t tile = ftile + j * a.up_tile0;
@@ -182,9 +103,9 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
         }
       }
     }
-    fchunk += kWarps;
-    if (fchunk >= c1(ftile)) next_tile();
     copy_commit();  // one group per round, empty or not: the waits below count rounds
+    fchunk += kWarps;
+    if (fchunk >= chunks) fchunk = warp, ftile += gridDim.x;
   };
 #pragma unroll 1
   for (int k = 0; k < kS - 1; ++k) fetch(k);
@@ -210,13 +131,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     for (int i = 0; i < kXRegChunks; ++i)
       if (warp + i * kWarps < chunks) load_x(x_lane, warp + i * kWarps, lane, xr[i]);
   }
-  int stage = 0, p = 0;
-  for (int tile = bt.last; tile >= bt.first; --tile) {
-    const int cb = c0(tile), ce = c1(tile);
+  int stage = 0;
+  int64_t tile = blockIdx.x;
+  for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
     float acc[kTiles][2][kCols] = {};
-    if constexpr (!kBatched) {
-      if (cb > 0) take_sums<kTiles>(a.split, blockIdx.x, warp, lane, acc);
-    }
     const auto step = [&](const uint4 (&x)[2]) {
       copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
       fetch(stage == 0 ? kS - 1 : stage - 1);  // the stage computed last round
@@ -225,21 +143,13 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     };
     if constexpr (kXRegs) {
 #pragma unroll
-      for (int i = 0; i < kXRegChunks; ++i) {
-        const int c = warp + i * kWarps;
-        if (c >= cb && c < ce) step(xr[i]);
-      }
+      for (int i = 0; i < kXRegChunks; ++i)
+        if (warp + i * kWarps < chunks) step(xr[i]);
     } else {
-      for (int c = cb + warp; c < ce; c += kWarps) {
+      for (int64_t c = warp; c < chunks; c += kWarps) {
         uint4 x[2];
         load_x(x_lane, c, lane, x);
         step(x);
-      }
-    }
-    if constexpr (!kBatched) {
-      if (ce < nchunks) {
-        give_sums<kTiles>(a.split, blockIdx.x + 1, warp, lane, acc);
-        continue;
       }
     }
     // Lane (g, t) holds rows g and g + 8 of MMA columns 2t .. 2t + kCols - 1 (one column: lane t = 0's).
@@ -267,7 +177,6 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
         gemv_store<kSwiglu>(out, a.rows, rows.row0 + i, dot);
       }
     }
-    p ^= 1;
   }
   copy_wait<0>();  // nothing left in flight when the block exits
 }
@@ -303,24 +212,17 @@ bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
 
 namespace {
 
-// f(kernel, smem): the single-row kernel and its dynamic shared memory for a's matrix, input and warps.
-template <bool kSwiglu, int kWarps, class Fn>
-void with_quant_kernel(const QuantMatrixView& w, const GemvInput& in, Fn&& f) {
-  dispatch_format(w.format, [&]<class F>() {
-    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(w.chunks);
-    if constexpr (kWarps == 16) {
-      if (quant_gemv_input_in_registers(w))
-        return in.hidden ? f(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>, smem)
-                         : f(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>, smem);
-    }
-    in.hidden ? f(quant_gemv_kernel<F, true, kSwiglu, kWarps>, smem) : f(quant_gemv_kernel<F, false, kSwiglu, kWarps>, smem);
-  });
-}
-
 template <bool kSwiglu, int kWarps>
 void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
-  with_quant_kernel<kSwiglu, kWarps>(a.w, a.in, [&](auto kernel, size_t smem) {
-    launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps);
+  dispatch_format(a.w.format, [&]<class F>() {
+    const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
+    auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
+    if constexpr (kWarps == 16) {
+      if (quant_gemv_input_in_registers(a.w))
+        return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
+                           : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
+    }
+    a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
 }
 
@@ -328,22 +230,6 @@ template <bool kSwiglu>
 void launch_quant_variant(const QuantGemvArgs& a, cudaStream_t stream) {
   CTX_CHECK(a.in.hidden ? a.in.norm_weight != nullptr : a.in.x != nullptr, "GEMV input");
   block_warps() == 16 ? launch_quant_warps<kSwiglu, 16>(a, stream) : launch_quant_warps<kSwiglu, 8>(a, stream);
-}
-
-// The grid launch_quant_variant<swiglu> gives w's GEMV of input `in`: one wave, at most a block per tile.
-int64_t quant_gemv_grid(const QuantMatrixView& w, const GemvInput& in, bool swiglu) {
-  const int64_t tiles = swiglu ? swiglu_tiles(w).gate_tiles : w.tiles;
-  int64_t grid = 0;
-  const auto wave = [&](auto kernel, size_t smem) {
-    const int threads = 32 * block_warps();
-    grid = std::min(tiles, resident_blocks(reinterpret_cast<const void*>(kernel), threads, smem));
-  };
-  if (swiglu) {
-    block_warps() == 16 ? with_quant_kernel<true, 16>(w, in, wave) : with_quant_kernel<true, 8>(w, in, wave);
-  } else {
-    block_warps() == 16 ? with_quant_kernel<false, 16>(w, in, wave) : with_quant_kernel<false, 8>(w, in, wave);
-  }
-  return grid;
 }
 
 // Batched: 16 warps, the input rows read from global memory.
@@ -394,29 +280,19 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 
 // The arguments of a GEMV of n input rows (gemv_outputs: plain, or SwiGLU when act is set).
 static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha,
-                               bool accumulate, float* y, bf16* act, int64_t n, const GemvSplitSlots& split = {}) {
+                               bool accumulate, float* y, bf16* act, int64_t n) {
   const GemvOutputs o = gemv_outputs(w, bias, alpha, accumulate, y, act);
-  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n, split};
+  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n};
 }
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
-                       float* y, cudaStream_t stream, const GemvSplitSlots& split) {
-  launch_quant_variant<false>(gemv_args(w, in, bias, alpha, accumulate, y, nullptr, 1, split), stream);
+                       float* y, cudaStream_t stream) {
+  launch_quant_variant<false>(gemv_args(w, in, bias, alpha, accumulate, y, nullptr, 1), stream);
 }
 
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
-                              cudaStream_t stream, const GemvSplitSlots& split) {
-  launch_quant_variant<true>(gemv_args(w, in, bias, 1.f, false, nullptr, act, 1, split), stream);
-}
-
-int64_t quant_gemv_split_tiles(const QuantMatrixView& w, const GemvInput& in, bool swiglu, int64_t blocks) {
-  const int64_t grid = quant_gemv_grid(w, in, swiglu);
-  if (grid > blocks) return 0;
-  const int64_t tiles = swiglu ? swiglu_tiles(w).gate_tiles : w.tiles, warps = block_warps();
-  const int64_t rounds = (w.chunks + warps - 1) / warps, units = tiles * rounds;
-  int64_t cut = 0;
-  for (int64_t b = 1; b < grid; ++b) cut += units * b / grid % rounds != 0;
-  return cut;
+                              cudaStream_t stream) {
+  launch_quant_variant<true>(gemv_args(w, in, bias, 1.f, false, nullptr, act, 1), stream);
 }
 
 bool quant_gemv_rows_supported(const QuantMatrixView& w, int64_t n) {

@@ -60,27 +60,12 @@ struct QuantMatrixView {
   float outlier_threshold = 0.f;  // with int8_activations: > 0 keeps |x| above it in floating point
 };
 
-// Device scratch with which a decode GEMV spreads its work evenly over its blocks
-// (launch_quant_gemv): without it each block takes whole tiles, so 688 tiles (the 7B's [gate; up]) on
-// 132 blocks leave 28 blocks a sixth tile while the others wait; with it each block takes an equal
-// share of the rounds (a round: one chunk per warp of a tile), and a tile cut between two blocks has
-// its warps' partial sums handed over through these words, so that the outputs are the same bit for
-// bit. gemv_split_words(blocks) words, zero before the first launch; every launch leaves them zero.
-// Launches that share them must be ordered (one stream). A grid of more than `blocks` blocks takes
-// whole tiles.
-struct GemvSplitSlots {
-  uint32_t* words = nullptr;
-  int64_t blocks = 0;
-};
-constexpr int64_t gemv_split_words(int64_t blocks) { return blocks * (16 + 2 * 16 * 16); }
-
 // Decode: y[r] = (accumulate ? y[r] : 0) + alpha * (sum_c W[r, c] * x[c] + bias[r]) for r < w.rows,
 // with W the CPU plugin's dequantized values (code * scale) and x bf16 (GemvInput: given, or the fused
 // RMSNorm of a float32 hidden state); float32 accumulation. bias may be null. With int8_activations,
 // sum_c W[r, c] * x[c] is LLM.int8()'s product of x (staged as codes, int8_activations.cuh).
-// split: GemvSplitSlots, or none (whole tiles per block).
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
-                       float* y, cudaStream_t stream, const GemvSplitSlots& split = {});
+                       float* y, cudaStream_t stream);
 // Whether launch_quant_gemv(w, ...) holds each lane's input pieces in registers for every tile (16
 // warps, w.cols <= 4096; CTXLAB_QGEMV_X_REGS=0: never) instead of reading them from shared memory.
 bool quant_gemv_input_in_registers(const QuantMatrixView& w);
@@ -89,10 +74,7 @@ bool quant_gemv_input_in_registers(const QuantMatrixView& w);
 // up rows starting a tile: two parts, or ff % 16 == 0): act[r] = swiglu(gate_r + bias[r], up_r +
 // bias[ff + r]) for r < ff, as launch_gemv_swiglu.
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
-                              cudaStream_t stream, const GemvSplitSlots& split = {});
-// How many tiles launch_quant_gemv (swiglu: launch_quant_gemv_swiglu) of w with slots for `blocks`
-// blocks cuts between two blocks on the current device (0: every block takes whole tiles).
-int64_t quant_gemv_split_tiles(const QuantMatrixView& w, const GemvInput& in, bool swiglu, int64_t blocks);
+                              cudaStream_t stream);
 
 // Batched decode (a few sequences, or a short prefill chunk): the n input rows x [n][w.cols] (bf16) in
 // one pass over the packed weights, y [n][w.rows] (row o as launch_quant_gemv on x[o] without a fused
