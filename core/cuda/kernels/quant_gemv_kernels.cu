@@ -49,7 +49,6 @@ struct QuantGemvArgs {
   int64_t rows;      // outputs: w.rows, or ff with SwiGLU
   GemvEpilogue out;
   int64_t n = 1;     // batched kernels: input rows in.x [n][cols] (n <= kMaxGemvRows), outputs [n][rows]
-  bool contiguous = false;  // experiment: block b takes tiles [T b / G, T (b + 1) / G) instead of b, b + G, ...
 };
 
 // Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
@@ -86,13 +85,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   uint8_t* ring = reinterpret_cast<uint8_t*>(xstage) + (kBatched ? 0 : chunks * 128) + warp * kS * kRound;
   const int scale_bytes = F::scale_bytes(w);
 
-  const int64_t t_begin = a.contiguous ? a.tiles * blockIdx.x / gridDim.x : blockIdx.x;
-  const int64_t t_end = a.contiguous ? a.tiles * (blockIdx.x + 1) / gridDim.x : a.tiles;
-  const int64_t t_step = a.contiguous ? 1 : gridDim.x;
   // The next round (tile, chunk) this warp fetches: the same order as the loops below consume them.
-  int64_t ftile = t_begin, fchunk = warp;
+  int64_t ftile = blockIdx.x, fchunk = warp;
   auto fetch = [&](int stage) {  // weights only: safe before pdl_wait()
-    if (fchunk < chunks && ftile < t_end) {
+    if (fchunk < chunks && ftile < a.tiles) {
 #pragma unroll
       for (int j = 0; j < kTiles; ++j) {
         const int64_t tile = ftile + j * a.up_tile0;
@@ -109,7 +105,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     }
     copy_commit();  // one group per round, empty or not: the waits below count rounds
     fchunk += kWarps;
-    if (fchunk >= chunks) fchunk = warp, ftile += t_step;
+    if (fchunk >= chunks) fchunk = warp, ftile += gridDim.x;
   };
 #pragma unroll 1
   for (int k = 0; k < kS - 1; ++k) fetch(k);
@@ -136,8 +132,8 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
       if (warp + i * kWarps < chunks) load_x(x_lane, warp + i * kWarps, lane, xr[i]);
   }
   int stage = 0;
-  int64_t tile = t_begin;
-  for (int p = 0; tile < t_end; tile += t_step, p ^= 1) {
+  int64_t tile = blockIdx.x;
+  for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
     float acc[kTiles][2][kCols] = {};
     const auto step = [&](const uint4 (&x)[2]) {
       copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
@@ -285,12 +281,8 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 // The arguments of a GEMV of n input rows (gemv_outputs: plain, or SwiGLU when act is set).
 static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha,
                                bool accumulate, float* y, bf16* act, int64_t n) {
-  static const bool contiguous = [] {
-    const char* e = std::getenv("CTXLAB_QGEMV_TILE_ORDER");
-    return e && std::string(e) == "contiguous";
-  }();
   const GemvOutputs o = gemv_outputs(w, bias, alpha, accumulate, y, act);
-  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n, contiguous};
+  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n};
 }
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
