@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sixteenth session (2026-12-07): how much the last, partly filled wave of tiles costs main's quantized
+# decode GEMV. The 8-layer Llama-2-7B shape with intermediate size 10560, 11008 and 12672: the plain
+# gate_proj GEMV then has 660, 688 and 792 tiles of 16 rows, i.e. 5, 5.2 and 6 per block on an H100's
+# 132 blocks (one per SM). The GEMV and layer tables of each, q4_0 and int8 (one process each).
+# Here: BUILD=build BUNDLE_TESTS=0 bash scripts/device_bundle.sh
+. "$(dirname "$0")/common.sh"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+for q in ${QUANTS:-q4_0 int8}; do
+  for ff in 10560 11008 12672; do
+    sed "s/\"intermediate_size\": 11008/\"intermediate_size\": $ff/" .device/bench_configs/llama2_7b_8layers.json > "$OUT/ff$ff.json"
+    log="$OUT/ff${ff}_$q.txt" start=$SECONDS
+    timeout 60 .device/run ctxlab bench gpu-decode --model "random:$OUT/ff$ff.json" --context 256 --tokens 32 --rounds 2 \
+      --copy-mib 512 --no-stages --quant "$q" > "$log" 2>&1
+    echo "== 8-layer shape, ff $ff, $q: exit $? after $((SECONDS - start)) s"
+    grep -E "^\| (llama|gate_proj|down_proj|four kernels)|rror" "$log" | sed 's/| llama [^|]* //'
+  done
+done
