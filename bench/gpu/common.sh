@@ -43,6 +43,35 @@ M8=random:.device/bench_configs/llama2_7b_8layers.json
 # A test log's summary lines (not the per-case "worst ... error" reports): summary LOG [LINES].
 summary() { grep -E "FAILED|PASSED|Skipped|tests ran|Failure|rror" "$1" | grep -v "worst" | head -"${2:-16}"; }
 
+# decode_7b LABEL TIMEOUT QUANT [FLAGS...]: the 7B's batch-1 decode (`ctxlab bench gpu-decode`, 64 tokens
+# x 2 rounds at CONTEXTS, default 256,1024) into $OUT/d7b_LABEL.txt; skipped when the caller's limit
+# (LIMIT_S, default 570 s) leaves less than 30 s. Prints the device line, the decode rows and, for
+# quantized weights, the GEMV and layer tables.
+decode_7b() {
+  local label=$1 limit_s=$2 q=$3
+  shift 3
+  ((SECONDS + 30 < ${LIMIT_S:-570})) || { echo "(no time for $label at $SECONDS s)"; return; }
+  local log="$OUT/d7b_${label//[: =]/_}.txt" start=$SECONDS
+  timeout "$limit_s" .device/run "${CTXLAB_PROG:-ctxlab}" bench gpu-decode --model "$M7" --context "${CONTEXTS:-256,1024}" \
+    --tokens 64 --rounds 2 --copy-mib 512 --no-stages --quant "$q" "$@" > "$log" 2>&1
+  echo "== ctxlab 7B $label: exit $? after $((SECONDS - start)) s"
+  grep -E "^device|^\| (llama|q_proj|o_proj|gate_proj|down_proj|lm_head|four|one)|rror" "$log" | sed 's/, copy bandwidth.*//'
+}
+
+# ff_decode QUANT FF [FLAGS...]: the 8-layer Llama-2-7B shape with intermediate size FF (its plain
+# gate_proj GEMV has FF / 16 tiles: 10560 gives 5 per block of an H100's 132, 11008 5.2, 12672 6):
+# the GEMV and layer tables and the decode at 256, one process.
+ff_decode() {
+  local q=$1 ff=$2
+  shift 2
+  sed "s/\"intermediate_size\": 11008/\"intermediate_size\": $ff/" .device/bench_configs/llama2_7b_8layers.json > "$OUT/ff$ff.json"
+  local log="$OUT/ff${ff}_${q%%:*}.txt" start=$SECONDS
+  timeout 60 .device/run ctxlab bench gpu-decode --model "random:$OUT/ff$ff.json" --context 256 --tokens 32 --rounds 2 \
+    --copy-mib 512 --no-stages --quant "$q" "$@" > "$log" 2>&1
+  echo "== 8-layer shape, ff $ff, $q: exit $? after $((SECONDS - start)) s"
+  grep -E "^\| (llama|gate_proj|down_proj|four)|rror" "$log" | sed 's/| llama [^|]* //'
+}
+
 # Each bundled test program named, whole, into $OUT/NAME.txt (110 s each at most), with its summary.
 run_test_programs() {
   local t start

@@ -9,23 +9,11 @@
 #   BUILD=build BUNDLE_TESTS=0 bash scripts/device_bundle.sh
 . "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader
-limit=${LIMIT_S:-570}
-# decode LABEL TIMEOUT QUANT [FLAGS...]: the 7B's batch-1 decode.
-decode() {
-  local label=$1 limit_s=$2 q=$3
-  shift 3
-  ((SECONDS + 25 < limit)) || { echo "(no time for $label at $SECONDS s)"; return; }
-  local log="$OUT/d7b_${label//[: =]/_}.txt" start=$SECONDS
-  timeout "$limit_s" .device/run ctxlab bench gpu-decode --model "$M7" --context "${CONTEXTS:-256,1024}" --tokens 64 \
-    --rounds 2 --copy-mib 512 --no-stages --quant "$q" "$@" > "$log" 2>&1
-  echo "== ctxlab 7B $label: exit $? after $((SECONDS - start)) s"
-  grep -E "^device|^\| llama|rror" "$log" | sed 's/, copy bandwidth.*//'
-}
 # peer WEIGHTS TIMEOUT [FLAGS...]: the PyTorch peer at 256.
 peer() {
   local w=$1 limit_s=$2
   shift 2
-  ((SECONDS + 40 < limit)) || { echo "(no time for torch $w at $SECONDS s)"; return; }
+  ((SECONDS + 40 < ${LIMIT_S:-570})) || { echo "(no time for torch $w at $SECONDS s)"; return; }
   local log="$OUT/torch_$w$(printf '%s' "$@" | tr -c 'a-z0-9' _).txt" start=$SECONDS
   PYTHONUNBUFFERED=1 timeout "$limit_s" python3 bench/gpu/torch_quant_decode.py bench/configs/llama2_7b.json \
     --weights "$w" --context 256 --tokens 64 --rounds 3 "$@" > "$log" 2>&1
@@ -34,17 +22,17 @@ peer() {
 }
 case "${PART:-ctxlab}" in
   ctxlab)
-    decode bf16 60 none
-    decode int8 80 int8
-    decode "int8 lm_head" 80 int8:lm_head=true
-    decode q4_0 110 q4_0
-    decode "nf4 codes=bfloat16" 110 nf4:codes=bfloat16
+    decode_7b bf16 60 none
+    decode_7b int8 80 int8
+    decode_7b "int8 lm_head" 80 int8:lm_head=true
+    decode_7b q4_0 110 q4_0
+    decode_7b "nf4 codes=bfloat16" 110 nf4:codes=bfloat16
     ;;
   torch)
     peer bf16 150
     peer int8 150
     peer int4_g32 150
     peer int4_g128 150
-    CONTEXTS=256 decode bf16 50 none
+    CONTEXTS=256 decode_7b bf16 50 none
     ;;
 esac

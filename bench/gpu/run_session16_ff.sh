@@ -7,12 +7,5 @@
 . "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 for q in ${QUANTS:-q4_0 int8}; do
-  for ff in 10560 11008 12672; do
-    sed "s/\"intermediate_size\": 11008/\"intermediate_size\": $ff/" .device/bench_configs/llama2_7b_8layers.json > "$OUT/ff$ff.json"
-    log="$OUT/ff${ff}_$q.txt" start=$SECONDS
-    timeout 60 .device/run ctxlab bench gpu-decode --model "random:$OUT/ff$ff.json" --context 256 --tokens 32 --rounds 2 \
-      --copy-mib 512 --no-stages --quant "$q" > "$log" 2>&1
-    echo "== 8-layer shape, ff $ff, $q: exit $? after $((SECONDS - start)) s"
-    grep -E "^\| (llama|gate_proj|down_proj|four kernels)|rror" "$log" | sed 's/| llama [^|]* //'
-  done
+  for ff in 10560 11008 12672; do ff_decode "$q" $ff; done
 done

@@ -8,10 +8,6 @@
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 for q in q4_0 int8:lm_head=true; do
   for order in strided contiguous; do
-    log="$OUT/${q%%:*}_$order.txt" start=$SECONDS
-    CTXLAB_QGEMV_TILE_ORDER=$order timeout 90 .device/run ctxlab bench gpu-decode --model "$M7" --context 256 --tokens 64 \
-      --rounds 2 --copy-mib 512 --no-stages --quant "$q" > "$log" 2>&1
-    echo "== 7B $q, $order: exit $? after $((SECONDS - start)) s"
-    grep -E "^\| (llama|q_proj|o_proj|gate_proj|down_proj|lm_head|four kernels)|rror" "$log" | sed 's/| llama [^|]* //'
+    CONTEXTS=256 CTXLAB_QGEMV_TILE_ORDER=$order decode_7b "${q%%:*} $order" 90 "$q"
   done
 done
