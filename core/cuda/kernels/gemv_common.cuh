@@ -32,6 +32,21 @@ void launch_one_wave(void (*kernel)(Args), int64_t tiles, size_t smem, cudaStrea
   launch_pdl(kernel, dim3(unsigned(tiles < wave ? tiles : wave)), block, smem, stream, a);
 }
 
+// L1 prefetches of what a GEMV's prologue and epilogues load besides the weights: the fused RMSNorm's
+// weight and the biases and int8 row scales (written once at upload, so before pdl_wait()), the
+// residual y an accumulating epilogue adds to (after pdl_wait(), as the tile begins). Without them
+// each of those loads waits on DRAM or L2 where it stands: the RMSNorm staging after pdl_wait() and
+// each tile's epilogue, on the critical path. Loads and arithmetic are unchanged (the same outputs
+// bit for bit). gemv_prefetch(): on, or off with CTXLAB_GEMV_PREFETCH=0 (read once) for same-binary
+// comparisons.
+bool gemv_prefetch();
+__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
+// The fused RMSNorm's weight (bf16 [cols]), one 128-byte line per thread. Whole block.
+__device__ inline void prefetch_norm_weight(const GemvInput& in, int64_t cols) {
+  if (!in.hidden) return;
+  for (int64_t c = int64_t(threadIdx.x) * 64; c < cols; c += int64_t(blockDim.x) * 64) prefetch_l1(in.norm_weight + c);
+}
+
 // The GEMV epilogue of output row r (one lane calls it): y[r] = (accumulate ? y[r] : 0) + alpha *
 // (dot[0] + bias[r]), or with kSwiglu act[r] = swiglu(dot[0] + bias[r], dot[1] + bias[rows + r]).
 struct GemvEpilogue {

@@ -2,8 +2,10 @@
 // row and the up row); each lane loads 16 bytes (8 bf16) at a time with several loads in flight, and
 // its first loads are issued before pdl_wait(), while the previous kernel drains (pdl.cuh).
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <tuple>
 
 #include "core/cuda/cuda_check.h"
@@ -27,6 +29,7 @@ struct GemvArgs {
   bool accumulate;
   float* y;   // plain epilogue
   bf16* act;  // SwiGLU epilogue
+  bool prefetch = false;  // gemv_prefetch()
 };
 
 __device__ inline float dot8(uint4 w, uint4 x) {
@@ -106,6 +109,14 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
   };
   int64_t tile = blockIdx.x;
   preload(tile);
+  if (a.prefetch) {
+    if constexpr (kNorm) prefetch_norm_weight(a.in, a.cols);
+    if (a.bias && lane == 0) {  // this warp's rows' biases (row r of each tile; SwiGLU: rows + r too)
+      for (int64_t r = tile * kRowsPerBlock + warp; r < a.rows; r += int64_t(gridDim.x) * kRowsPerBlock)
+#pragma unroll
+        for (int j = 0; j < kRows; ++j) prefetch_l1(a.bias + j * a.rows + r);
+    }
+  }
   pdl_wait();
   pdl_trigger();
   const bf16* x = a.in.x;
@@ -115,6 +126,7 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
   }
   while (true) {
     const int64_t r = tile * kRowsPerBlock + warp;
+    if (!kSwiglu && a.prefetch && a.accumulate && lane == 0 && r < a.rows) prefetch_l1(a.y + r);  // for the epilogue
     if (r < a.rows) {
       float dot[kRows];
 #pragma unroll
@@ -134,7 +146,9 @@ void launch_gemv_variant(const GemvArgs& a, cudaStream_t stream) {
   const int64_t tiles = (a.rows + kRowsPerBlock - 1) / kRowsPerBlock;
   const bool vec = a.cols % 8 == 0;
   const size_t smem = a.in.hidden ? size_t((a.cols + 7) / 8) * 16 : 0;
-  auto pick = [&](auto kernel) { launch_one_wave(kernel, tiles, smem, stream, a); };
+  GemvArgs args = a;
+  args.prefetch = gemv_prefetch();
+  auto pick = [&](auto kernel) { launch_one_wave(kernel, tiles, smem, stream, args); };
   if (a.in.hidden) {
     vec ? pick(gemv_kernel<true, true, kSwiglu>) : pick(gemv_kernel<false, true, kSwiglu>);
   } else {
@@ -153,6 +167,14 @@ __global__ void bias_residual_kernel(const float* __restrict__ tmp, const bf16* 
 }
 
 }  // namespace
+
+bool gemv_prefetch() {
+  static const bool on = [] {
+    const char* e = std::getenv("CTXLAB_GEMV_PREFETCH");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
 
 int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
   static std::mutex mu;

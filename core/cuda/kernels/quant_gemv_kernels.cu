@@ -49,6 +49,7 @@ struct QuantGemvArgs {
   int64_t rows;      // outputs: w.rows, or ff with SwiGLU
   GemvEpilogue out;
   int64_t n = 1;     // batched kernels: input rows in.x [n][cols] (n <= kMaxGemvRows), outputs [n][rows]
+  bool prefetch = false;  // gemv_prefetch()
 };
 
 // Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
@@ -110,6 +111,16 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
 #pragma unroll 1
   for (int k = 0; k < kS - 1; ++k) fetch(k);
   F::fill_lut(w, lut, threadIdx.x, blockDim.x);
+  if (a.prefetch) {
+    if constexpr (kNorm) prefetch_norm_weight(a.in, w.cols);
+    // Thread kTiles k + j: the row scales (int8) and biases of this block's k-th tile (j: its up tile).
+    const int64_t t = blockIdx.x + int64_t(threadIdx.x / kTiles) * gridDim.x;
+    const int j = threadIdx.x % kTiles;
+    if (t < a.tiles) {
+      if constexpr (F::kRowScale) prefetch_l1(static_cast<const float*>(w.scales) + (t + j * a.up_tile0) * 16);
+      if (a.out.bias) prefetch_l1(a.out.bias + j * a.rows + tile_rows(w, t).row0);
+    }
+  }
   pdl_wait();
   pdl_trigger();
   const uint4* x_lane = xstage;  // the lane's input row in natural order
@@ -134,6 +145,9 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   int stage = 0;
   int64_t tile = blockIdx.x;
   for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
+    // The residual rows this tile's epilogue adds to (input row o: thread o).
+    if (!kSwiglu && a.prefetch && a.out.accumulate && threadIdx.x < (kBatched ? a.n : 1))
+      prefetch_l1(a.out.y + threadIdx.x * a.rows + tile_rows(w, tile).row0);
     float acc[kTiles][2][kCols] = {};
     const auto step = [&](const uint4 (&x)[2]) {
       copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
@@ -282,7 +296,7 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha,
                                bool accumulate, float* y, bf16* act, int64_t n) {
   const GemvOutputs o = gemv_outputs(w, bias, alpha, accumulate, y, act);
-  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n};
+  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n, gemv_prefetch()};
 }
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
