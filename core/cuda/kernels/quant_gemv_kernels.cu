@@ -111,7 +111,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
 #pragma unroll 1
   for (int k = 0; k < kS - 1; ++k) fetch(k);
   F::fill_lut(w, lut, threadIdx.x, blockDim.x);
-  if (a.prefetch) {
+  // The batched kernels prefetch for 8-bit codes only, which run single rows through them (linear_weights.h);
+  // for 4-bit codes the prefetch would take their batched kernels past 64 registers (one block per SM).
+  constexpr bool kPrefetch = !kBatched || F::kLaneBytes == 32;
+  if (kPrefetch && a.prefetch) {
     if constexpr (kNorm) prefetch_norm_weight(a.in, w.cols);
     // Thread kTiles k + j: the row scales (int8) and biases of this block's k-th tile (j: its up tile).
     const int64_t t = blockIdx.x + int64_t(threadIdx.x / kTiles) * gridDim.x;
@@ -146,7 +149,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   int64_t tile = blockIdx.x;
   for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
     // The residual rows this tile's epilogue adds to (input row o: thread o).
-    if (!kSwiglu && a.prefetch && a.out.accumulate && threadIdx.x < (kBatched ? a.n : 1))
+    if (!kSwiglu && kPrefetch && a.prefetch && a.out.accumulate && threadIdx.x < (kBatched ? a.n : 1))
       prefetch_l1(a.out.y + threadIdx.x * a.rows + tile_rows(w, tile).row0);
     float acc[kTiles][2][kCols] = {};
     const auto step = [&](const uint4 (&x)[2]) {
