@@ -3,6 +3,7 @@
 #include "core/cuda/gpu_engine.h"
 #include "core/cuda/gpu_kv_compress.h"
 #include "core/cuda/gpu_quant_gemv.h"
+#include "core/cuda/kernel_trace.h"
 
 namespace ctx::cuda {
 
@@ -68,5 +69,9 @@ GpuKvCompressResult gpu_kv_keep_all_but_one(const GpuKvEvictCase&, std::span<con
 std::vector<float> gpu_kv_attention_votes(const GpuKvVotesCase&, std::span<const float>, std::span<const float>) {
   no_cuda("gpu_kv_attention_votes");
 }
+
+void start_kernel_trace() { no_cuda("kernel trace"); }
+
+std::vector<KernelRecord> stop_kernel_trace() { no_cuda("kernel trace"); }
 
 }  // namespace ctx::cuda

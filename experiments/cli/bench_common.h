@@ -25,5 +25,6 @@ int bench_gpu_decode(const Args& args);     // `ctxlab bench gpu-decode` (cmd_be
 int bench_gpu_attention(const Args& args);  // `ctxlab bench gpu-attention` (cmd_bench_gpu.cc)
 int bench_gpu_batch(const Args& args);      // `ctxlab bench gpu-batch` (cmd_bench_gpu_batch.cc)
 int bench_gpu_prefill_attention(const Args& args);  // `ctxlab bench gpu-prefill-attention` (cmd_bench_gpu_prefill.cc)
+int bench_gpu_timeline(const Args& args);   // `ctxlab bench gpu-timeline` (cmd_bench_gpu_timeline.cc)
 
 }  // namespace ctx::cli

@@ -494,7 +494,7 @@ int bench_attention(const Args& args) {
 
 int cmd_bench(const Args& args) {
   const std::string usage =
-      "usage: ctxlab bench decode|prefill|quant|kv|gpu-decode|gpu-attention|gpu-batch|gpu-prefill-attention [options]\n"
+      "usage: ctxlab bench decode|prefill|quant|kv|gpu-decode|gpu-attention|gpu-batch|gpu-prefill-attention|gpu-timeline [options]\n"
       "       (ctxlab bench decode --help)\n"
       "       ctxlab bench attention [options]                         (ctxlab bench attention --help)";
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
@@ -511,8 +511,9 @@ int cmd_bench(const Args& args) {
   if (args[0] == "gpu-attention") return bench_gpu_attention(rest);
   if (args[0] == "gpu-batch") return bench_gpu_batch(rest);
   if (args[0] == "gpu-prefill-attention") return bench_gpu_prefill_attention(rest);
+  if (args[0] == "gpu-timeline") return bench_gpu_timeline(rest);
   fail("unknown benchmark '", args[0],
-       "' (known: decode, prefill, attention, quant, kv, gpu-decode, gpu-attention, gpu-batch, gpu-prefill-attention)");
+       "' (known: decode, prefill, attention, quant, kv, gpu-decode, gpu-attention, gpu-batch, gpu-prefill-attention, gpu-timeline)");
 }
 
 }  // namespace ctx::cli

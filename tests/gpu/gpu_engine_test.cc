@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/cuda/gpu_engine.h"
+#include "core/cuda/kernel_trace.h"
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
 #include "plugins/register_all.h"
@@ -430,6 +431,40 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
                              if (ch == '+') ch = '_';
                            return n;
                          });
+
+// The kernel trace (kernel_trace.h, CUPTI) of a greedy generation on the llama fixture: each decode
+// step is one graph launch of the same kernels (the argmax's too), every one of the fixture's layers
+// launches its GEMVs in it, and the timeline's increments add up to each step's span.
+TEST(GpuKernelTimeline, DecodeStepsAreGraphLaunchesOfTheSameKernels) {
+  const auto model = load_model(test::shared_path("fixtures/hf/llama"));
+  GpuEngineOptions opt;
+  opt.capacity = 64;
+  auto engine = GpuEngine::create(*model, opt);
+  const std::vector<int32_t> prompt{1, 5, 9, 13, 17, 21, 25, 29};
+  engine->generate_greedy(prompt, 7, {}, nullptr);  // captures the graph
+  try {
+    start_kernel_trace();
+  } catch (const Unsupported& e) {
+    GTEST_SKIP() << e.what();
+  }
+  engine->set_fused_rope(2);  // the graph is captured again, with the trace on
+  engine->generate_greedy(prompt, 7, {}, nullptr);
+  const std::vector<KernelRecord> records = stop_kernel_trace();
+  const auto steps = graph_launches(records);
+  ASSERT_EQ(steps.size(), 6u) << records.size() << " kernels recorded";  // 7 tokens: the prompt's, then 6 replays
+  EXPECT_GT(records.size(), 6 * steps[0].size()) << "the prompt's forward ran outside the graph";
+  const StepTimeline t = summarize_steps(steps);
+  double increments = 0, gemvs = 0;
+  for (const TimelineKernel& k : t.kernels) {
+    increments += k.increment_us;
+    if (k.name.find("gemv") != std::string::npos) gemvs += k.launches;
+    std::printf("%-90s %4.0f launches  %8.2f us  increment %8.2f us\n", k.name.c_str(), k.launches, k.duration_us,
+                k.increment_us);
+  }
+  EXPECT_NEAR(increments, t.span_us, 1e-6 * t.span_us);
+  EXPECT_GT(t.span_us, 0);
+  EXPECT_GE(gemvs, double(4 * model->config.num_layers)) << "qkv, o, gate_up and down of every layer";
+}
 
 TEST(GpuEngine, BadTokensAreErrors) {
   const auto model = load_model(test::shared_path("fixtures/hf/llama"));

@@ -1,0 +1,101 @@
+#include "core/instruments/kernel_timeline.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "core/base/error.h"
+
+namespace ctx {
+
+namespace {
+
+bool by_start(const KernelRecord& a, const KernelRecord& b) {
+  return std::tie(a.start_ns, a.end_ns) < std::tie(b.start_ns, b.end_ns);
+}
+
+void erase_all(std::string& s, const std::string& what) {
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at)) s.erase(at, what.size());
+}
+
+}  // namespace
+
+std::vector<std::vector<KernelRecord>> graph_launches(const std::vector<KernelRecord>& records) {
+  std::map<uint32_t, std::vector<KernelRecord>> launches;
+  for (const KernelRecord& r : records)
+    if (r.graph_id != 0) launches[r.correlation].push_back(r);
+  std::vector<std::vector<KernelRecord>> out;
+  for (auto& [id, rs] : launches) {
+    std::sort(rs.begin(), rs.end(), by_start);
+    out.push_back(std::move(rs));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return by_start(a.front(), b.front()); });
+  return out;
+}
+
+StepTimeline summarize_steps(const std::vector<std::vector<KernelRecord>>& steps) {
+  if (steps.empty()) fail("kernel timeline: no graph launch was recorded");
+  StepTimeline t;
+  t.steps = int64_t(steps.size());
+  std::map<std::tuple<std::string, int64_t, int64_t>, size_t> index;  // kernel -> row of t.kernels
+  std::vector<int64_t> gaps;  // launches with a gap, per row
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const std::vector<KernelRecord>& step = steps[s];
+    if (step.size() != steps[0].size()) fail("kernel timeline: step ", s, " launched ", step.size(), " kernels, step 0 ", steps[0].size());
+    uint64_t reached = step.front().start_ns;  // the latest end so far
+    for (size_t k = 0; k < step.size(); ++k) {
+      const KernelRecord& r = step[k];
+      const std::string name = short_kernel_name(r.name);
+      if (s > 0 && (name != short_kernel_name(steps[0][k].name) || r.grid != steps[0][k].grid || r.block != steps[0][k].block))
+        fail("kernel timeline: kernel ", k, " of step ", s, " is ", name, ", not ", short_kernel_name(steps[0][k].name),
+             " (the steps differ)");
+      const auto key = std::make_tuple(name, r.grid, r.block);
+      auto it = index.find(key);
+      if (it == index.end()) {
+        it = index.emplace(key, t.kernels.size()).first;
+        t.kernels.push_back(TimelineKernel{name, r.grid, r.block, r.registers});
+        gaps.push_back(0);
+      }
+      TimelineKernel& row = t.kernels[it->second];
+      row.launches += 1;
+      row.duration_us += double(r.end_ns - r.start_ns) * 1e-3;
+      row.increment_us += double(r.end_ns > reached ? r.end_ns - reached : 0) * 1e-3;
+      if (k > 0) {
+        row.gap_us += (double(r.start_ns) - double(step[k - 1].end_ns)) * 1e-3;
+        ++gaps[it->second];
+      }
+      reached = std::max(reached, r.end_ns);
+    }
+    t.span_us += double(reached - step.front().start_ns) * 1e-3;  // the last end need not be the last kernel's
+  }
+  const double n = double(t.steps);
+  t.span_us /= n;
+  for (size_t i = 0; i < t.kernels.size(); ++i) {
+    TimelineKernel& row = t.kernels[i];
+    row.launches /= n, row.duration_us /= n, row.increment_us /= n;
+    row.gap_us = gaps[i] > 0 ? row.gap_us / double(gaps[i]) : 0;
+  }
+  return t;
+}
+
+std::string short_kernel_name(const std::string& demangled) {
+  std::string s = demangled;
+  if (s.rfind("void ", 0) == 0) s.erase(0, 5);
+  // The argument list: the last top-level "(...)" (template arguments may hold parentheses, e.g.
+  // "(anonymous namespace)", which are erased first).
+  erase_all(s, "(anonymous namespace)::");
+  if (!s.empty() && s.back() == ')') {
+    int depth = 0;
+    for (size_t i = s.size(); i-- > 0;) {
+      depth += s[i] == ')' ? 1 : s[i] == '(' ? -1 : 0;
+      if (depth == 0) {
+        s.erase(i);
+        break;
+      }
+    }
+  }
+  for (const char* ns : {"ctx::cuda::quant_device::", "ctx::cuda::qgemv::", "ctx::cuda::", "ctx::"}) erase_all(s, ns);
+  return s;
+}
+
+}  // namespace ctx
