@@ -2,14 +2,14 @@
 
 #include <cupti.h>
 #include <cxxabi.h>
-#include <dlfcn.h>
 
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <type_traits>
+#include <vector>
 
+#include "core/base/dynamic_library.h"
 #include "core/base/error.h"
 #include "core/cuda/cuda_check.h"
 
@@ -78,23 +78,18 @@ void CUPTIAPI buffer_completed(CUcontext context, uint32_t stream, uint8_t* buff
 CuptiApi load() {
   // The loader's path first, then where CUDA toolkits keep CUPTI (outside the loader's usual path).
   const std::string name = "libcupti.so." + std::to_string(CUPTI_API_VERSION / 10000);
-  void* lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
-  const std::string first_error = lib ? "" : dlerror();
+  std::vector<std::string> paths{name};
   for (const char* dir : {"/usr/local/cuda/extras/CUPTI/lib64/", "/usr/local/cuda/lib64/", "/usr/local/cuda/lib/"})
-    if (!lib) lib = dlopen((dir + name).c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!lib) throw Unsupported(str_cat("kernel trace: cannot load ", name, ": ", first_error));
-  auto sym = [&](auto& fn, const char* symbol) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, symbol));
-    if (!fn) throw Unsupported(str_cat("kernel trace: ", name, " has no ", symbol));
-  };
+    paths.push_back(dir + name);
+  const DynamicLibrary lib = DynamicLibrary::open(paths, "kernel trace");
   CuptiApi a{};
-  sym(a.enable, "cuptiActivityEnable");
-  sym(a.disable, "cuptiActivityDisable");
-  sym(a.flush_all, "cuptiActivityFlushAll");
-  sym(a.next_record, "cuptiActivityGetNextRecord");
-  sym(a.dropped, "cuptiActivityGetNumDroppedRecords");
-  sym(a.register_callbacks, "cuptiActivityRegisterCallbacks");
-  sym(a.result_string, "cuptiGetResultString");
+  lib.bind(a.enable, "cuptiActivityEnable");
+  lib.bind(a.disable, "cuptiActivityDisable");
+  lib.bind(a.flush_all, "cuptiActivityFlushAll");
+  lib.bind(a.next_record, "cuptiActivityGetNextRecord");
+  lib.bind(a.dropped, "cuptiActivityGetNumDroppedRecords");
+  lib.bind(a.register_callbacks, "cuptiActivityRegisterCallbacks");
+  lib.bind(a.result_string, "cuptiGetResultString");
   return a;  // the library stays loaded for the process's life
 }
 
