@@ -62,7 +62,7 @@ void CUPTIAPI buffer_completed(CUcontext context, uint32_t stream, uint8_t* buff
     KernelRecord r;
     r.name = demangle(k->name);
     r.start_ns = k->start, r.end_ns = k->end;
-    r.correlation = k->correlationId, r.graph_id = k->graphId;
+    r.correlation = k->correlationId, r.graph_id = k->graphId, r.graph_node = k->graphNodeId;
     r.grid = int64_t(k->gridX) * k->gridY * k->gridZ, r.block = int64_t(k->blockX) * k->blockY * k->blockZ;
     r.registers = k->registersPerThread;
     got.push_back(std::move(r));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "core/base/error.h"
@@ -21,13 +22,30 @@ void erase_all(std::string& s, const std::string& what) {
 }  // namespace
 
 std::vector<std::vector<KernelRecord>> graph_launches(const std::vector<KernelRecord>& records) {
-  std::map<uint32_t, std::vector<KernelRecord>> launches;
-  for (const KernelRecord& r : records)
-    if (r.graph_id != 0) launches[r.correlation].push_back(r);
   std::vector<std::vector<KernelRecord>> out;
-  for (auto& [id, rs] : launches) {
-    std::sort(rs.begin(), rs.end(), by_start);
-    out.push_back(std::move(rs));
+  const bool correlated = std::any_of(records.begin(), records.end(), [](const KernelRecord& r) { return r.correlation != 0; });
+  if (correlated) {
+    std::map<uint32_t, std::vector<KernelRecord>> by_call;
+    for (const KernelRecord& r : records) by_call[r.correlation].push_back(r);
+    for (auto& [id, rs] : by_call) {
+      const bool graph = rs.size() > 1 || rs.front().graph_id != 0;
+      if (!graph) continue;
+      std::sort(rs.begin(), rs.end(), by_start);
+      out.push_back(std::move(rs));
+    }
+  } else {
+    std::vector<KernelRecord> graph;
+    for (const KernelRecord& r : records)
+      if (r.graph_id != 0) graph.push_back(r);
+    std::sort(graph.begin(), graph.end(), by_start);
+    std::set<std::pair<uint32_t, uint64_t>> seen;  // (graph, node) of the launch being gathered
+    for (const KernelRecord& r : graph) {
+      if (out.empty() || !seen.insert({r.graph_id, r.graph_node}).second) {
+        out.emplace_back();
+        seen = {{r.graph_id, r.graph_node}};
+      }
+      out.back().push_back(r);
+    }
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return by_start(a.front(), b.front()); });
   return out;

@@ -21,12 +21,16 @@ struct KernelRecord {
   uint64_t start_ns = 0, end_ns = 0;   // GPU timestamps
   uint32_t correlation = 0;            // the launching API call's (a graph launch: all its kernels)
   uint32_t graph_id = 0;               // 0: not launched from a graph
+  uint64_t graph_node = 0;             // the kernel's node in its graph
   int64_t grid = 0, block = 0;         // blocks, threads per block
   int registers = 0;                   // per thread
 };
 
-// The records of each graph launch (graph_id != 0, grouped by correlation id), each sorted by start,
-// the launches in the order of their first kernel's start. Records outside graphs are left out.
+// The records of each graph launch, each sorted by start, the launches in the order of their first
+// kernel's start. A graph launch is the records of one correlation id with a graph id, or with more
+// than one kernel (a graph's kernels share their launch's id; a kernel launched alone has its own).
+// Where no record has a correlation id, the graph records in start order begin a new launch wherever
+// a graph node comes again. Records outside graphs are left out.
 std::vector<std::vector<KernelRecord>> graph_launches(const std::vector<KernelRecord>& records);
 
 // A kernel of a step, the same kernel (short name, grid and block) summed over its launches in the

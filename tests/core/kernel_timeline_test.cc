@@ -41,6 +41,26 @@ TEST(KernelTimeline, GraphLaunchesAreGroupedByCorrelationAndOrderedByStart) {
   EXPECT_LT(launches[0][0].start_ns, launches[0][1].start_ns);
 }
 
+TEST(KernelTimeline, LaunchesAreFoundWithoutGraphIdsOrWithoutCorrelationIds) {
+  // Graph ids missing: a correlation id shared by several kernels is a graph launch; a lone kernel is not.
+  std::vector<KernelRecord> all = step(0, 4);
+  for (KernelRecord& r : all) r.graph_id = 0;
+  all.push_back(rec("void ctx::cuda::argmax(int)", 30000, 31000, 5, 0));
+  auto launches = graph_launches(all);
+  ASSERT_EQ(launches.size(), 1u);
+  EXPECT_EQ(launches[0].size(), 3u);
+  // Correlation ids missing: a launch ends where a graph node comes again.
+  all = step(0, 0);
+  const auto second = step(50000, 0);
+  all.insert(all.end(), second.begin(), second.end());
+  for (size_t i = 0; i < all.size(); ++i) all[i].graph_node = 100 + i % 3;
+  all.push_back(rec("void ctx::cuda::argmax(int)", 30000, 31000, 0, 0));  // outside the graph
+  launches = graph_launches(all);
+  ASSERT_EQ(launches.size(), 2u);
+  EXPECT_EQ(launches[0].size(), 3u);
+  EXPECT_EQ(launches[1].front().start_ns, 50000u);
+}
+
 TEST(KernelTimeline, IncrementsAddUpToTheSpan) {
   const StepTimeline t = summarize_steps(graph_launches([] {
     auto a = step(0, 1), b = step(100000, 2);
