@@ -55,32 +55,41 @@ StepTimeline summarize_steps(const std::vector<std::vector<KernelRecord>>& steps
   if (steps.empty()) fail("kernel timeline: no graph launch was recorded");
   StepTimeline t;
   t.steps = int64_t(steps.size());
-  std::map<std::tuple<std::string, int64_t, int64_t>, size_t> index;  // kernel -> row of t.kernels
-  std::vector<int64_t> gaps;  // launches with a gap, per row
+  // Step 0's kernels, (short name, grid, block) each, and the row of t.kernels each adds to.
+  using Key = std::tuple<std::string, int64_t, int64_t>;
+  const auto key_of = [](const KernelRecord& r) { return Key{short_kernel_name(r.name), r.grid, r.block}; };
+  std::vector<Key> keys;
+  std::vector<size_t> rows;
+  std::map<Key, size_t> index;
+  for (const KernelRecord& r : steps[0]) {
+    keys.push_back(key_of(r));
+    auto it = index.find(keys.back());
+    if (it == index.end()) {
+      it = index.emplace(keys.back(), t.kernels.size()).first;
+      t.kernels.push_back(TimelineKernel{std::get<0>(keys.back()), r.grid, r.block, r.registers});
+    }
+    rows.push_back(it->second);
+  }
+  std::vector<int64_t> gaps(t.kernels.size(), 0);  // launches with a gap, per row
   for (size_t s = 0; s < steps.size(); ++s) {
     const std::vector<KernelRecord>& step = steps[s];
-    if (step.size() != steps[0].size()) fail("kernel timeline: step ", s, " launched ", step.size(), " kernels, step 0 ", steps[0].size());
+    if (step.size() != keys.size()) fail("kernel timeline: step ", s, " launched ", step.size(), " kernels, step 0 ", keys.size());
     uint64_t reached = step.front().start_ns;  // the latest end so far
     for (size_t k = 0; k < step.size(); ++k) {
       const KernelRecord& r = step[k];
-      const std::string name = short_kernel_name(r.name);
-      if (s > 0 && (name != short_kernel_name(steps[0][k].name) || r.grid != steps[0][k].grid || r.block != steps[0][k].block))
-        fail("kernel timeline: kernel ", k, " of step ", s, " is ", name, ", not ", short_kernel_name(steps[0][k].name),
-             " (the steps differ)");
-      const auto key = std::make_tuple(name, r.grid, r.block);
-      auto it = index.find(key);
-      if (it == index.end()) {
-        it = index.emplace(key, t.kernels.size()).first;
-        t.kernels.push_back(TimelineKernel{name, r.grid, r.block, r.registers});
-        gaps.push_back(0);
+      if (s > 0) {
+        const Key key = key_of(r);
+        if (key != keys[k])
+          fail("kernel timeline: kernel ", k, " of step ", s, " is ", std::get<0>(key), ", not ", std::get<0>(keys[k]),
+               " (the steps differ)");
       }
-      TimelineKernel& row = t.kernels[it->second];
+      TimelineKernel& row = t.kernels[rows[k]];
       row.launches += 1;
       row.duration_us += double(r.end_ns - r.start_ns) * 1e-3;
       row.increment_us += double(r.end_ns > reached ? r.end_ns - reached : 0) * 1e-3;
       if (k > 0) {
         row.gap_us += (double(r.start_ns) - double(step[k - 1].end_ns)) * 1e-3;
-        ++gaps[it->second];
+        ++gaps[rows[k]];
       }
       reached = std::max(reached, r.end_ns);
     }

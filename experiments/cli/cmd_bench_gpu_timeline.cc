@@ -39,24 +39,23 @@ int bench_gpu_timeline(const Args& args) {
   opt.fused_rope = vm["fused-rope"].as<int>();
   auto engine = cuda::GpuEngine::create(*model, opt);
   const auto prompt = synthetic_tokens(context, model->config.vocab_size);
-  // The generation produces steps + 1 tokens: the first comes from the prompt's forward, then one
-  // graph replay per token. The first generation captures the graph; the traced one captures it again
-  // (set_fused_rope drops it), so that CUPTI sees the graph instantiated.
+  // A generation produces steps + 1 tokens: the first comes from the prompt's forward, then one graph
+  // replay per token. The first generation captures the graph. With the trace on, it is captured
+  // again (set_fused_rope drops it), so that CUPTI sees the graph instantiated, by a generation of its
+  // own: a capture inside the timed one would count in its ms/token.
   cuda::GpuTimings untraced, traced;
   engine->generate_greedy(prompt, steps + 1, {}, nullptr);
   engine->generate_greedy(prompt, steps + 1, {}, &untraced);
   cuda::start_kernel_trace();
   engine->set_fused_rope(opt.fused_rope);
+  engine->generate_greedy(prompt, 2, {}, nullptr);
   engine->generate_greedy(prompt, steps + 1, {}, &traced);
   const std::vector<KernelRecord> records = cuda::stop_kernel_trace();
   auto launches = graph_launches(records);
   if (int64_t(launches.size()) < steps)
     fail("bench gpu-timeline: ", launches.size(), " graph launches were traced, fewer than the ", steps,
          " decode steps (", records.size(), " kernels in all)");
-  if (int64_t(launches.size()) > steps) {  // the decode steps are the last ones
-    std::printf("(%zu launches found, the last %lld taken as the decode steps)\n", launches.size(), (long long)steps);
-    launches.erase(launches.begin(), launches.end() - steps);
-  }
+  launches.erase(launches.begin(), launches.end() - steps);  // the timed generation's (the capturing one's before)
   const StepTimeline t = summarize_steps(launches);
   std::printf("device: %s, weights %.2f GB (%s), context %lld, %lld steps traced\n", engine->device_name().c_str(),
               double(engine->weight_bytes()) / 1e9, quant.c_str(), (long long)context, (long long)steps);
