@@ -33,6 +33,10 @@ for bin in .device/bin/*; do
 done | sort -u | grep -vE '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*|libcuda|libcublas|libcublasLt)\.so' | while read -r lib; do
   cp -L "$lib" .device/lib/
 done
+# CUPTI (`ctxlab bench gpu-timeline` dlopens it, so ldd does not list it): this toolkit's, which the
+# GPU machine's CUDA may keep outside the loader's path or lack.
+cupti=$(ls /usr/local/cuda/extras/CUPTI/lib64/libcupti.so.1? /usr/local/cuda/lib64/libcupti.so.1? /usr/local/cuda/lib/libcupti.so.1? 2>/dev/null | head -1 || true)
+[[ -n "$cupti" ]] && cp -L "$cupti" .device/lib/
 # The libraries travel xz-compressed (38 MB -> 10 MB: ICU's data is most of it; carry is limited to
 # 64 MiB) and .device/run unpacks them on first use. The archive is kept in the build folder and
 # reused while the libraries are the same.
