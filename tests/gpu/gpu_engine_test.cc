@@ -378,8 +378,9 @@ TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
 // models with head_dim 128 and 64, MHA (the wide pass, as the Llama-2-7B shape); GQA at head_dim 128
 // (the tensor-core pass, its K/V loads through L2), 4 query heads per KV head (one block per KV head
 // and chunk) and 8 (two blocks, both writing the new key's row). Chunks of at least 8 keys: several
-// split-KV chunks, the new key in the last. "+paged": a paged cache of blocks of 16 (the new key's row through
-// the block table).
+// split-KV chunks, the new key in the last. Suffixes: "+paged", a paged cache of blocks of 16 (the new key's row
+// through the block table); "+chunk64", chunks of at least 64 keys (two steps of each warp's wide pass,
+// both pulled into L1 before pdl_wait); "+prefetch", the wide pass's key prefetch.
 class GpuFusedRope : public ::testing::TestWithParam<std::string> {};
 
 std::unique_ptr<Model> fused_rope_model(const std::string& name) {
@@ -400,13 +401,14 @@ std::unique_ptr<Model> fused_rope_model(const std::string& name) {
 }
 
 TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
-  const std::string name = GetParam();
-  const bool paged = name.size() > 6 && name.substr(name.size() - 6) == "+paged";
-  const auto model = fused_rope_model(paged ? name.substr(0, name.size() - 6) : name);
+  const std::string param = GetParam(), name = param.substr(0, param.find('+'));
+  const auto has = [&](const std::string& suffix) { return param.find("+" + suffix) != std::string::npos; };
+  const auto model = fused_rope_model(name);
   const int64_t vocab = model->config.vocab_size;
   GpuEngineOptions opt;
-  opt.capacity = 200, opt.prefill_chunk = 64, opt.decode_min_chunk = 8;
-  if (paged) opt.kv_block_size = 16;
+  opt.capacity = 200, opt.prefill_chunk = 64, opt.decode_min_chunk = has("chunk64") ? 64 : 8;
+  if (has("paged")) opt.kv_block_size = 16;
+  if (has("prefetch")) opt.attention_prefetch = 1;
   auto engine = GpuEngine::create(*model, opt);
   const std::vector<int32_t> ids = gpu_test::token_ids(48, vocab);
   gpu_test::DecodeTrace runs[2];
@@ -424,7 +426,9 @@ TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
 INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
                          ::testing::Values("llama", "llama_mha", "mistral_swa", "stories260k", "random_mha_128",
                                            "random_mha_64", "random_gqa_128", "random_gqa8_128", "llama+paged",
-                                           "random_mha_128+paged", "random_gqa_128+paged"),
+                                           "random_mha_128+paged", "random_gqa_128+paged", "random_mha_128+chunk64",
+                                           "random_mha_128+prefetch", "random_mha_128+prefetch+chunk64",
+                                           "random_mha_128+paged+prefetch+chunk64"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string n = info.param;
                            for (char& ch : n)

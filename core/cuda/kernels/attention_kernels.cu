@@ -55,6 +55,25 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
   __syncthreads();
 }
 
+// Before pdl_wait() in a launch with RoPE fused in: the K and V pieces this lane loads in its warp's
+// first two steps of the wide pass, keys before the new one (b.pos, written after the wait), into L1.
+// The pass then loads them as usual (the same values), from L1 instead of DRAM.
+template <int kHd, class Rows>
+__device__ void prefetch_early_rows(const Rows& rows, const bf16* k, const bf16* v, const BlockKeys& b, int warp,
+                                    int lane) {
+  constexpr int kLanes = kHd / 8, kPerLoad = 32 / kLanes, kStep = wide_bf16_step<kHd>();
+  const int64_t end = b.end < b.pos ? b.end : b.pos;
+  for (int s = 0; s < 2; ++s)
+#pragma unroll
+    for (int i = 0; i < kStep / kPerLoad; ++i) {
+      const int64_t j = b.begin + (s * kWarps + warp) * kStep + i * kPerLoad + lane / kLanes;
+      if (j < end && lane % 8 == 0) {  // one lane per 128-byte line
+        const int64_t row = rows(j) + (lane % kLanes) * 8;
+        prefetch_l1(k + row), prefetch_l1(v + row);
+      }
+    }
+}
+
 // kWide: head_dim == 32 * kEpl in {64, 128, 256} (WideSoftmax), else warp_keys_strided.
 // kMma: head_dim 64 or 128 on tensor cores (attention_mma.cuh) instead of WideSoftmax.
 // kPaged: K/V through p.pool (PagedRows), else contiguous. kG: query heads per block, all
@@ -70,8 +89,13 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   static_assert(kG == 1 || kWide, "grouped heads need the wide pass");
   static_assert(kG <= kWarps, "one merging warp per head");
   static_assert(!kMma || kWide, "the tensor-core pass is a wide layout");
-  pdl_wait();
-  pdl_trigger();
+  // With RoPE fused in (p.rope.qkv), the launch before (the qkv GEMV) writes only q and the new key's
+  // row. The position and the older keys' rows were written two launches back or earlier (pdl.cuh's
+  // ordering is transitive), so before pdl_wait() the block finds its keys and pulls the rows of each
+  // warp's first two wide steps into L1 (prefetch_early_rows, the CUDA-core wide pass), during the GEMV's
+  // tail.
+  const bool early = p.rope.qkv != nullptr;
+  if (!early) pdl_wait(), pdl_trigger();
   const BlockKeys b = block_keys<kG>(p, 1);
   if (blockIdx.y >= b.chunks) return;  // no keys (min_chunk): the chunks that hold some merge without it
   const BlockLogits<Logits> score{logits, b.h0, b.pos};
@@ -106,6 +130,10 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
     }
   };
   const auto run = [&](auto rows) {
+    if (early) {
+      if constexpr (kWide && !kMma) prefetch_early_rows<32 * kEpl>(rows, k_base, v_base, b, warp, lane);
+      pdl_wait(), pdl_trigger();
+    }
     if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable)
       rope_into_block<kG>(p, b, rows, q_rope, const_cast<bf16*>(k_base), const_cast<bf16*>(v_base));
       q_rows = q_rope;

@@ -303,6 +303,11 @@ struct BlockShared {
   float o[kWarps][kG][kEpl * 32];
 };
 
+// The most split-KV chunks whose outputs the last chunk to finish holds in registers while combining
+// them (finish_block): up to this many, one round trip to L2 reads them all; for head_dim up to 32 *
+// kHeldMaxEpl (wider heads would hold too many registers).
+constexpr int kHeldChunks = 8, kHeldMaxEpl = 4;
+
 // After every warp's pass (m, l its results; its output already in sh.o[warp]): merges the warps
 // (warp g for head h0 + g) and writes the output, or with several chunks publishes this chunk's
 // (m, l, o) and, if it is the last of (query, head) to finish, combines them all. Every thread of
@@ -353,34 +358,59 @@ __device__ inline void finish_block(const AttentionParams& p, const BlockKeys& b
   arrived = __shfl_sync(0xffffffffu, arrived, 0);
   if (arrived != b.chunks - 1) return;
   __threadfence();
-  // Lane s holds split s's (m, l) (32 splits per round trip); the o rows are then read 4 splits at
-  // a time with their weights broadcast from the owning lane.
   const float* part = p.partial + qh * p.splits * (hd + 2);
   const int64_t stride = hd + 2;
-  float gm = -FLT_MAX;
-  for (int s0 = 0; s0 < b.chunks; s0 += 32) {
-    const int s = s0 + lane;
-    if (s < b.chunks && __ldcg(part + s * stride + 1) > 0.f) gm = fmaxf(gm, __ldcg(part + s * stride));
-  }
-  for (int o = 16; o > 0; o >>= 1) gm = fmaxf(gm, __shfl_xor_sync(0xffffffffu, gm, o));
   float num[kEpl], den = 0.f;
 #pragma unroll
   for (int i = 0; i < kEpl; ++i) num[i] = 0.f;
-  for (int s0 = 0; s0 < b.chunks; s0 += 32) {
-    const int s = s0 + lane;
-    float f = 0.f;  // an empty chunk (l == 0, o == 0) weighs nothing
-    if (s < b.chunks) {
-      const float ls = __ldcg(part + s * stride + 1);
-      if (ls > 0.f) f = __expf(__ldcg(part + s * stride) - gm), den += ls * f;
-    }
-    const int batch = b.chunks - s0 < 32 ? int(b.chunks - s0) : 32;
-#pragma unroll 8
-    for (int k = 0; k < batch; ++k) {
-      const float fk = __shfl_sync(0xffffffffu, f, k);
-      const float* ps = part + (s0 + k) * stride + 2;
+  constexpr int kHeld = kEpl <= kHeldMaxEpl ? kHeldChunks : 0;
+  if (b.chunks <= kHeld) {
+    // Few chunks (short contexts): every chunk's (m, l) (lane s: chunk s's) and o rows are loaded
+    // at once, one round trip to L2, then combined in the order of the loop below (the same sums).
+    float held[kHeld > 0 ? kHeld : 1][kEpl], ms = -FLT_MAX, ls = 0.f;
+    if (lane < b.chunks) ms = __ldcg(part + lane * stride), ls = __ldcg(part + lane * stride + 1);
+#pragma unroll
+    for (int k = 0; k < kHeld; ++k)
 #pragma unroll
       for (int i = 0; i < kEpl; ++i)
-        if (lane + 32 * i < hd) num[i] = fmaf(__ldcg(ps + lane + 32 * i), fk, num[i]);
+        held[k][i] = k < b.chunks && lane + 32 * i < hd ? __ldcg(part + k * stride + 2 + lane + 32 * i) : 0.f;
+    float gm = lane < b.chunks && ls > 0.f ? ms : -FLT_MAX;
+    for (int o = 16; o > 0; o >>= 1) gm = fmaxf(gm, __shfl_xor_sync(0xffffffffu, gm, o));
+    float f = 0.f;  // an empty chunk (l == 0, o == 0) weighs nothing
+    if (lane < b.chunks && ls > 0.f) f = __expf(ms - gm), den += ls * f;
+#pragma unroll
+    for (int k = 0; k < kHeld; ++k) {
+      const float fk = __shfl_sync(0xffffffffu, f, k);
+      if (k < b.chunks)
+#pragma unroll
+        for (int i = 0; i < kEpl; ++i)
+          if (lane + 32 * i < hd) num[i] = fmaf(held[k][i], fk, num[i]);
+    }
+  } else {
+    // Lane s holds split s's (m, l) (32 splits per round trip); the o rows are then read 4 splits at
+    // a time with their weights broadcast from the owning lane.
+    float gm = -FLT_MAX;
+    for (int s0 = 0; s0 < b.chunks; s0 += 32) {
+      const int s = s0 + lane;
+      if (s < b.chunks && __ldcg(part + s * stride + 1) > 0.f) gm = fmaxf(gm, __ldcg(part + s * stride));
+    }
+    for (int o = 16; o > 0; o >>= 1) gm = fmaxf(gm, __shfl_xor_sync(0xffffffffu, gm, o));
+    for (int s0 = 0; s0 < b.chunks; s0 += 32) {
+      const int s = s0 + lane;
+      float f = 0.f;  // an empty chunk (l == 0, o == 0) weighs nothing
+      if (s < b.chunks) {
+        const float ls = __ldcg(part + s * stride + 1);
+        if (ls > 0.f) f = __expf(__ldcg(part + s * stride) - gm), den += ls * f;
+      }
+      const int batch = b.chunks - s0 < 32 ? int(b.chunks - s0) : 32;
+#pragma unroll 8
+      for (int k = 0; k < batch; ++k) {
+        const float fk = __shfl_sync(0xffffffffu, f, k);
+        const float* ps = part + (s0 + k) * stride + 2;
+#pragma unroll
+        for (int i = 0; i < kEpl; ++i)
+          if (lane + 32 * i < hd) num[i] = fmaf(__ldcg(ps + lane + 32 * i), fk, num[i]);
+      }
     }
   }
   den = warp_sum(den);

@@ -34,6 +34,10 @@ __device__ inline float rope_rotate(float x, float partner, const RopePair& r, i
   return x * cosf(angle) + r.sign * partner * sinf(angle);
 }
 
+// Brings the 128-byte line holding p into this SM's L1 (no register waits for it): for memory read
+// later that no launch still running writes, e.g. before pdl_wait() (pdl.cuh).
+__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
+
 // Sum over the warp; every lane gets the result.
 __device__ inline float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

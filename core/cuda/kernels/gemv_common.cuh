@@ -40,7 +40,6 @@ void launch_one_wave(void (*kernel)(Args), int64_t tiles, size_t smem, cudaStrea
 // bit for bit). gemv_prefetch(): on, or off with CTXLAB_GEMV_PREFETCH=0 (read once) for same-binary
 // comparisons.
 bool gemv_prefetch();
-__device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
 // The fused RMSNorm's weight (bf16 [cols]), one 128-byte line per thread. Whole block.
 __device__ inline void prefetch_norm_weight(const GemvInput& in, int64_t cols) {
   if (!in.hidden) return;

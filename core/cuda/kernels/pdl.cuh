@@ -3,7 +3,9 @@
 // Every kernel of the forward pass is launched with launch_pdl(): the next kernel on the stream may
 // start while this one drains. The contract each such kernel keeps:
 //   - before pdl_wait() it touches only memory no earlier kernel writes (the weights), so it can pull
-//     its first weight tiles from HBM during the previous kernel's tail;
+//     its first weight tiles from HBM during the previous kernel's tail; or memory that only kernels
+//     two or more launches back write (the launch before passed its own wait before this one could
+//     start), such as the KV rows of earlier positions that decode attention prefetches;
 //   - pdl_wait() returns once every earlier kernel on the stream has finished and its writes are
 //     visible, so everything after it (activations, the KV cache, outputs) is ordered as usual;
 //   - pdl_trigger() lets the next kernel launch; it is called once this block no longer needs the
