@@ -68,6 +68,9 @@ void finish_timings(cudaEvent_t (&ev)[3], int64_t steps, GpuTimings* timings) {
 void check_fused_rope(int mode) {
   if (mode < 0 || mode > 2) fail("GPU engine: fused_rope ", mode, " must be 0, 1 or 2");
 }
+void check_attention_prefetch(int mode) {
+  if (mode < -1 || mode > 1) fail("GPU engine: attention_prefetch ", mode, " must be 0, 1 or -1");
+}
 void check_decode_min_chunk(int64_t keys) {
   if (keys < 0) fail("GPU engine: decode_min_chunk ", keys, " must be >= 0");
 }
@@ -99,6 +102,10 @@ class GpuEngineImpl final : public GpuEngine {
   void set_fused_rope(int mode) override {
     check_fused_rope(mode);
     options_.fused_rope = mode, graph_kv_version_ = batch_graph_kv_version_ = -1;
+  }
+  void set_attention_prefetch(int mode) override {
+    check_attention_prefetch(mode);
+    options_.attention_prefetch = mode, graph_kv_version_ = batch_graph_kv_version_ = -1;
   }
   void set_decode_min_chunk(int64_t keys) override {
     check_decode_min_chunk(keys);
@@ -245,6 +252,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   const ModelConfig& c = config_;
   if (options_.capacity < 1 || options_.prefill_chunk < 1) fail("GPU engine: capacity and prefill_chunk must be >= 1");
   check_decode_min_chunk(options_.decode_min_chunk);
+  check_attention_prefetch(options_.attention_prefetch);
   check_fused_rope(options_.fused_rope);
   if (options_.max_batch < 1 || options_.max_batch > std::min(options_.prefill_chunk, options_.capacity))
     fail("GPU engine: max_batch ", options_.max_batch, " must be in 1..min(prefill_chunk, capacity)");

@@ -226,6 +226,8 @@ class GpuEngine {
   virtual void set_fused_rope(int mode) = 0;
   // GpuEngineOptions::decode_min_chunk (>= 0) from now on (the decode graphs are captured again).
   virtual void set_decode_min_chunk(int64_t keys) = 0;
+  // GpuEngineOptions::attention_prefetch (0, 1 or -1) from now on (the decode graphs are captured again).
+  virtual void set_attention_prefetch(int mode) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

@@ -127,7 +127,8 @@ int bench_gpu_decode(const Args& args) {
        "KV compression after each prompt chunk (and during decode where the plugin says): kv plugin specs "
        "separated by ';', each timed with its own engine on the same model, e.g. "
        "'none;l2norm:keep_ratio=0.25,skip_layers=[];h2o:keep_ratio=0.25'")
-      ("attention-prefetch", po::value<int>()->default_value(0), "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only")
+      ("attention-prefetch", po::value<std::string>()->default_value("0"),
+       "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only; a list such as 0,1 times each on one engine")
       ("decode-min-chunk", po::value<std::string>()->default_value("32"),
        "decode attention: keys per split-KV chunk at least (0: none); a list such as 32,128 times each on one engine")
       ("attention", po::value<std::string>()->default_value("sdpa"),
@@ -152,6 +153,13 @@ int bench_gpu_decode(const Args& args) {
   for (int64_t m : rope_runs)
     if (m < 0 || m > 2) fail("--fused-rope ", m, " must be 0, 1 or 2");
   const auto min_chunk_runs = parse_size_list(vm["decode-min-chunk"].as<std::string>(), "--decode-min-chunk");
+  const std::string prefetch_text = vm["attention-prefetch"].as<std::string>();
+  if (prefetch_text.find('-') != std::string::npos && prefetch_text != "-1")
+    fail("--attention-prefetch '", prefetch_text, "' must be 0, 1, -1 or a list of 0 and 1");
+  const auto prefetch_runs =
+      prefetch_text == "-1" ? std::vector<int64_t>{-1} : parse_size_list(prefetch_text, "--attention-prefetch");
+  for (int64_t m : prefetch_runs)
+    if (m > 1) fail("--attention-prefetch ", m, " must be 0, 1 or -1");
   // Every --kv spec resolved before any GPU work: a bad one fails first.
   std::vector<std::pair<PluginSpec, cuda::GpuKvPolicy>> kv_runs;
   const std::string kv_list = vm["kv"].as<std::string>();
@@ -191,7 +199,7 @@ int bench_gpu_decode(const Args& args) {
     opt.use_graphs = !vm.count("no-graphs");
     opt.kv_block_size = vm["kv-block-size"].as<int64_t>();
     opt.kv = kv_policy;
-    opt.attention_prefetch = vm["attention-prefetch"].as<int>();
+    opt.attention_prefetch = int(prefetch_runs.front());
     opt.decode_min_chunk = min_chunk_runs.front();
     const std::string attention = vm["attention"].as<std::string>();
     runner::set_gpu_attention(builtin_catalog(), attention, opt);  // paged: its block size over --kv-block-size
@@ -206,9 +214,9 @@ int bench_gpu_decode(const Args& args) {
                 plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
-    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
+    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | key prefetch | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
                 "roofline tok/s | ratio | KV+state MB in use | peak GB |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t ctx_len : contexts) {
       if (per_context && engine->capacity() != ctx_len + tokens + 1) {
         engine.reset();  // its memory back to the driver before the next engine takes its own
@@ -217,10 +225,12 @@ int bench_gpu_decode(const Args& args) {
       }
       for (bool chain : chain_runs)
       for (int64_t rope : rope_runs)
-      for (int64_t min_chunk : min_chunk_runs) {
+      for (int64_t min_chunk : min_chunk_runs)
+      for (int64_t prefetch : prefetch_runs) {
         engine->set_gemv_chain(chain);
         engine->set_fused_rope(int(rope));
         engine->set_decode_min_chunk(min_chunk);
+        engine->set_attention_prefetch(int(prefetch));
         engine->reset_peak_memory();
         const auto prompt = synthetic_tokens(ctx_len, c.vocab_size);
         std::vector<double> ms, ttft;
@@ -234,9 +244,9 @@ int bench_gpu_decode(const Args& args) {
         const double ms_tok = median(ms), ttft_ms = median(ttft);
         const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
         const double roofline = copy_bw / bytes;
-        std::printf("| %s | %lld | %s | %s | %s | %lld | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
+        std::printf("| %s | %lld | %s | %s | %s | %lld | %lld | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, (long long)prefetch, bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)
