@@ -165,6 +165,8 @@ struct AttentionParams {
   // (no q/k norm); the block whose chunk holds the query's position writes the rotated key and the
   // value there (contiguous or paged: k_cache and v_cache are written) before reading its keys. So
   // one launch does what launch_qkv_rope + launch_attention do, with the same outputs bit for bit.
+  // It reads *pos0 and the older keys' rows before pdl_wait() (pdl.cuh), so the launch just before it
+  // on the stream must not write them (the engine's is the qkv GEMV, which writes only qkv).
   struct Rope {
     const float* qkv = nullptr;
     const float* inv_freq = nullptr;  // [hd / 2]
