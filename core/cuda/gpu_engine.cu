@@ -98,21 +98,18 @@ class GpuEngineImpl final : public GpuEngine {
   int64_t bytes_read_per_token(int64_t length) const override;
   std::string device_name() const override { return device_name_; }
   std::vector<std::pair<std::string, double>> profile_decode_step() override;
-  void set_gemv_chain(bool on) override { options_.gemv_chain = on, graph_kv_version_ = batch_graph_kv_version_ = -1; }
-  void set_fused_rope(int mode) override {
-    check_fused_rope(mode);
-    options_.fused_rope = mode, graph_kv_version_ = batch_graph_kv_version_ = -1;
-  }
+  void set_gemv_chain(bool on) override { options_.gemv_chain = on, drop_decode_graphs(); }
+  void set_fused_rope(int mode) override { check_fused_rope(mode), options_.fused_rope = mode, drop_decode_graphs(); }
   void set_attention_prefetch(int mode) override {
-    check_attention_prefetch(mode);
-    options_.attention_prefetch = mode, graph_kv_version_ = batch_graph_kv_version_ = -1;
+    check_attention_prefetch(mode), options_.attention_prefetch = mode, drop_decode_graphs();
   }
   void set_decode_min_chunk(int64_t keys) override {
-    check_decode_min_chunk(keys);
-    options_.decode_min_chunk = keys, graph_kv_version_ = batch_graph_kv_version_ = -1;
+    check_decode_min_chunk(keys), options_.decode_min_chunk = keys, drop_decode_graphs();
   }
 
  private:
+  // The next decode steps capture their graphs again (after an option they bake in changed).
+  void drop_decode_graphs() { graph_kv_version_ = batch_graph_kv_version_ = -1; }
   Bf16Buffer upload(const float* data, int64_t count);
   Bf16Buffer upload(const WeightVector& v) { return v.empty() ? Bf16Buffer() : upload(v.data, v.size); }
   // Row-wise concatenation of matrices with equal cols, bf16 or quantized (linear_weights.h).

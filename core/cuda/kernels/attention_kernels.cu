@@ -61,7 +61,8 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
 template <int kHd, class Rows>
 __device__ void prefetch_early_rows(const Rows& rows, const bf16* k, const bf16* v, const BlockKeys& b, int warp,
                                     int lane) {
-  constexpr int kLanes = kHd / 8, kPerLoad = 32 / kLanes, kStep = wide_bf16_step<kHd>();
+  constexpr int kLanes = WideSoftmax<kHd, 1>::kLanes, kPerLoad = WideSoftmax<kHd, 1>::kPerLoad;
+  constexpr int kStep = wide_bf16_step<kHd>();
   const int64_t end = b.end < b.pos ? b.end : b.pos;
   for (int s = 0; s < 2; ++s)
 #pragma unroll
