@@ -144,6 +144,8 @@ class GpuEngineImpl final : public GpuEngine {
   // be chained (bf16, llm_int8, a Mamba-2 layer, ...).
   int gemv_chain(size_t l, QuantGemvStage (&stages)[kMaxGemvChain]) const;
   // Classifier rows [n, vocab] of the normed rows in x_ starting at row `from`, into `out`.
+  // Logits of rows [from, from + n) of the last run_layers (after a one-row run: its row, the final
+  // RMSNorm fused into the classifier's GEMV).
   void classify(int64_t from, int64_t n, float* out);
   void check_tokens(std::span<const int32_t> tokens) const;
   // Compressed caches: the step that brought the tokens seen to `position` wrote n_new entries per
@@ -205,6 +207,7 @@ class GpuEngineImpl final : public GpuEngine {
       flash_prefill_wgmma_available() ? FlashConfig{FlashImpl::kWgmmaTma, 0, 0} : FlashConfig{};
 
   Bf16Buffer embed_, final_norm_;
+  bool final_norm_fused_ = false;  // the last run_layers left the final RMSNorm to classify()
   LinearWeights classifier_;  // lm_head, or a view of embed_ when tied
   bool tied_ = false;
   Bf16Buffer dequant_scratch_;  // prefill's bf16 tiles of quantized matrices (empty without any)
@@ -548,7 +551,9 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
     linear(act_.get(), n, b.w_down, b.b_down, residual, true, hidden_.get());
     stage_done("down_proj + residual");
   }
-  launch_rmsnorm(hidden_.get(), final_norm_.get(), n, d, eps, x_.get(), stream_);
+  // One row: the classifier's GEMV fuses the final RMSNorm (classify), as the layers' GEMVs fuse theirs.
+  final_norm_fused_ = n == 1;
+  if (!final_norm_fused_) launch_rmsnorm(hidden_.get(), final_norm_.get(), n, d, eps, x_.get(), stream_);
   stage_done("final norm");
 }
 
@@ -593,7 +598,13 @@ void GpuEngineImpl::mamba_mixer(const LayerBuffers& b, int64_t n) {
 
 void GpuEngineImpl::classify(int64_t from, int64_t n, float* out) {
   const ModelConfig& c = config_;
-  linear(x_.get() + from * c.hidden_size, n, classifier_, Bf16Buffer(), float(1.0 / c.logits_scaling), false, out);
+  const float alpha = float(1.0 / c.logits_scaling);
+  if (final_norm_fused_) {
+    CTX_CHECK(from == 0 && n == 1, "classify rows [", from, ", ", from + n, ") after a one-row forward");
+    return classifier_.gemv(GemvInput{nullptr, hidden_.get(), final_norm_.get(), float(c.rms_norm_eps)}, nullptr, alpha,
+                            false, out, stream_);
+  }
+  linear(x_.get() + from * c.hidden_size, n, classifier_, Bf16Buffer(), alpha, false, out);
 }
 
 void GpuEngineImpl::check_tokens(std::span<const int32_t> tokens) const {

@@ -82,35 +82,61 @@ __global__ void swiglu_kernel(const float* __restrict__ gate_up, const bf16* __r
   out[i] = swiglu(row[r] + (bias ? __bfloat162float(bias[r]) : 0.f), row[ff + r] + (bias ? __bfloat162float(bias[ff + r]) : 0.f));
 }
 
-// One block per row r of logits [rows, vocab].
+// (bv, bi) = the larger of (bv, bi) and (v, i): the larger value, on a tie the smaller index. A total
+// order over the candidates (NaN is never taken), so any order of reduction gives the same winner.
+__device__ __forceinline__ void argmax_take(float v, int32_t i, float& bv, int32_t& bi) {
+  if (v > bv || (v == bv && i < bi)) bv = v, bi = i;
+}
+
+// One block per row r of logits [rows, vocab]: each thread scans its elements (16-byte loads, 4 in
+// flight, when the row allows), then the warps and the block reduce with shuffles.
 __global__ void argmax_kernel(const float* __restrict__ logits, int64_t vocab, int32_t* token, int32_t* log,
                               const int32_t* step) {
   pdl_wait();
   pdl_trigger();
   const int64_t r = blockIdx.x, rows = gridDim.x;
   logits += r * vocab;
-  __shared__ float best_v[1024];
-  __shared__ int32_t best_i[1024];
-  float bv = -FLT_MAX;
+  float bv = -INFINITY;
   int32_t bi = INT32_MAX;
-  for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) {
-    const float v = logits[i];
-    if (v > bv || (v == bv && int32_t(i) < bi)) bv = v, bi = int32_t(i);
-  }
-  best_v[threadIdx.x] = bv, best_i[threadIdx.x] = bi;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) {
-      const float ov = best_v[threadIdx.x + s];
-      const int32_t oi = best_i[threadIdx.x + s];
-      if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x]))
-        best_v[threadIdx.x] = ov, best_i[threadIdx.x] = oi;
+  const int64_t step_x = blockDim.x;
+  if (vocab % 4 == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0) {
+    const float4* l4 = reinterpret_cast<const float4*>(logits);
+    const int64_t n4 = vocab / 4;
+    for (int64_t i0 = threadIdx.x; i0 < n4; i0 += 4 * step_x) {
+      float4 v[4];
+#pragma unroll
+      for (int k = 0; k < 4; ++k)
+        if (i0 + k * step_x < n4) v[k] = l4[i0 + k * step_x];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        if (i0 + k * step_x >= n4) break;
+        const int32_t i = int32_t(4 * (i0 + k * step_x));
+        argmax_take(v[k].x, i, bv, bi), argmax_take(v[k].y, i + 1, bv, bi);
+        argmax_take(v[k].z, i + 2, bv, bi), argmax_take(v[k].w, i + 3, bv, bi);
+      }
     }
-    __syncthreads();
+  } else {
+    for (int64_t i = threadIdx.x; i < vocab; i += step_x) argmax_take(logits[i], int32_t(i), bv, bi);
   }
-  if (threadIdx.x == 0) {
-    token[r] = best_i[0];
-    if (log) log[int64_t(*step) * rows + r] = best_i[0];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+  const auto warp_reduce = [&] {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+      argmax_take(__shfl_xor_sync(0xffffffffu, bv, o), __shfl_xor_sync(0xffffffffu, bi, o), bv, bi);
+  };
+  warp_reduce();
+  __shared__ float warp_v[32];
+  __shared__ int32_t warp_i[32];
+  if (lane == 0) warp_v[warp] = bv, warp_i[warp] = bi;
+  __syncthreads();
+  if (warp == 0) {
+    bv = lane < warps ? warp_v[lane] : -INFINITY;
+    bi = lane < warps ? warp_i[lane] : INT32_MAX;
+    warp_reduce();
+    if (lane == 0) {
+      token[r] = bi;
+      if (log) log[int64_t(*step) * rows + r] = bi;
+    }
   }
 }
 
