@@ -44,7 +44,6 @@ namespace {
 
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>&, const GpuGemvCase&) { no_cuda("gpu_gemv"); }
 std::vector<int32_t> gpu_argmax_rows(std::span<const float>, int64_t) { no_cuda("gpu_argmax_rows"); }
-bool gpu_gemv_takes_deep_ring(const std::vector<const WeightMatrix*>&) { no_cuda("gpu_gemv_takes_deep_ring"); }
 
 std::vector<float> gpu_gemm(const std::vector<const WeightMatrix*>&, std::span<const float>, int64_t, int64_t) {
   no_cuda("gpu_gemm");

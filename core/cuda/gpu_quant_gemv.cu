@@ -33,31 +33,7 @@ void check_span(std::span<const float> s, int64_t expected, const char* what) {
   if (!s.empty() && int64_t(s.size()) != expected) fail("gpu_gemv: ", what, " has ", s.size(), " values, expected ", expected);
 }
 
-// Sets the deep ring for its lifetime (0 off, 1 on; -1 leaves it), then restores it.
-class DeepRingSetting {
- public:
-  explicit DeepRingSetting(int on) : was_(quant_gemv_deep_ring()), set_(on >= 0) {
-    if (set_) set_quant_gemv_deep_ring(on == 1);
-  }
-  ~DeepRingSetting() {
-    if (set_) set_quant_gemv_deep_ring(was_);
-  }
-  DeepRingSetting(const DeepRingSetting&) = delete;
-  DeepRingSetting& operator=(const DeepRingSetting&) = delete;
-
- private:
-  bool was_, set_;
-};
-
 }  // namespace
-
-bool gpu_gemv_takes_deep_ring(const std::vector<const WeightMatrix*>& parts) {
-  require_cuda_device("gpu_gemv_takes_deep_ring");
-  DeviceAllocator alloc;
-  const LinearWeights w = LinearWeights::upload(alloc, parts, "gpu_gemv matrix");
-  const DeepRingSetting deep(1);
-  return w.quant_view() && quant_gemv_takes_deep_ring(*w.quant_view());
-}
 
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c) {
   require_cuda_device("gpu_gemv");
@@ -86,7 +62,6 @@ std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const
   }
   if (!c.bias.empty()) bias = upload_bf16(alloc, c.bias.data(), rows);
   const bf16* b = c.bias.empty() ? nullptr : bias.get();
-  const DeepRingSetting deep(c.deep_ring);
   std::vector<float> result;
   if (c.swiglu) {
     DeviceBuffer<bf16> act(alloc, n * out_rows);

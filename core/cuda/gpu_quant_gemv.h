@@ -33,17 +33,11 @@ struct GpuGemvCase {
   // n == 1 without norm_weight: the staged single-row kernel (LinearWeights::gemv's stage_input)
   // instead of the engine's choice, the batched kernel's one-row form.
   bool stage_input = false;
-  // 0 / 1: the launch with the quantized GEMV's deep ring off / on (set_quant_gemv_deep_ring, restored
-  // after); -1: as it is set.
-  int deep_ring = -1;
 };
 
 // One decode GEMV (the engine's launch for n == 1, or for 1 < n <= 8 rows): y [rows], or act [rows / 2]
 // with swiglu (times n).
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c);
-// Whether the quantized stack's plain single-row GEMV takes the deep ring on this GPU with it on
-// (quant_kernels.h quant_gemv_takes_deep_ring); false for float32 parts.
-bool gpu_gemv_takes_deep_ring(const std::vector<const WeightMatrix*>& parts);
 
 // The greedy pick after the classifier (kernels.h launch_argmax_rows) of logits [rows][vocab]: per row
 // the index of the largest value, the lowest index on ties.

@@ -22,10 +22,6 @@ constexpr int kRowsPerBlock = 8;  // warps per block, one output row each
 // allow_dynamic_smem, pdl.cuh).
 int64_t resident_blocks(const void* kernel, int threads, size_t smem);
 
-// The most dynamic shared memory one block of `kernel` may ask for on the current device: the
-// device's opt-in limit per block less the kernel's static shared memory.
-size_t max_dynamic_smem(const void* kernel);
-
 // Launches a GEMV kernel of `warps` warps per block with programmatic dependent launch: one block per
 // tile, at most one wave (the kernels loop over the remaining tiles).
 template <class Args>

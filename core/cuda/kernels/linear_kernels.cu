@@ -191,15 +191,6 @@ int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
   return known[key] = std::max<int64_t>(1, int64_t(sms) * per_sm);
 }
 
-size_t max_dynamic_smem(const void* kernel) {
-  int device = 0, optin = 0;
-  CTX_CUDA_CHECK(cudaGetDevice(&device));
-  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-  cudaFuncAttributes attr{};
-  CTX_CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
-  return size_t(optin) > attr.sharedSizeBytes ? size_t(optin) - attr.sharedSizeBytes : 0;
-}
-
 void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
                  bool accumulate, float* y, cudaStream_t stream) {
   launch_gemv_variant<false>(GemvArgs{W, in, rows, cols, bias, alpha, accumulate, y, nullptr}, stream);

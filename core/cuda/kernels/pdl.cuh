@@ -17,10 +17,8 @@
 
 #include <cuda_runtime.h>
 
-#include <cstdlib>
 #include <map>
 #include <mutex>
-#include <set>
 #include <utility>
 
 #include "core/cuda/cuda_check.h"
@@ -56,31 +54,11 @@ inline void allow_dynamic_smem(const void* kernel, size_t smem) {
   set = smem;
 }
 
-// CTXLAB_SMEM_CARVEOUT=N (0..100, read once): every kernel launched through launch_pdl prefers an SM
-// split of N% shared memory (cudaFuncAttributePreferredSharedMemoryCarveout), for same-binary
-// comparisons of how a kernel's blocks fit beside the previous kernel's (an SM changes its split only
-// once it has drained). Unset: the driver's choice.
-inline void apply_smem_carveout(const void* kernel) {
-  static const int carveout = [] {
-    const char* e = std::getenv("CTXLAB_SMEM_CARVEOUT");
-    return e && *e ? std::atoi(e) : -1;
-  }();
-  if (carveout < 0) return;
-  static std::mutex mu;
-  static std::set<std::pair<int, const void*>> done;
-  int device = 0;
-  CTX_CUDA_CHECK(cudaGetDevice(&device));
-  std::lock_guard<std::mutex> lock(mu);
-  if (!done.insert({device, kernel}).second) return;
-  CTX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, carveout));
-}
-
 // kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialization allowed
 // (and the kernel's dynamic shared memory limit raised to smem: allow_dynamic_smem); checks the launch.
 template <typename... Params, typename... Args>
 void launch_pdl(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
   allow_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
-  apply_smem_carveout(reinterpret_cast<const void*>(kernel));
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;

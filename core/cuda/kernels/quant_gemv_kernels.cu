@@ -6,8 +6,7 @@
 // block streams contiguous 8 KiB (4-bit) or 16 KiB (8-bit) pieces. Each warp streams its chunks through its own ring of
 // shared-memory stages with cp.async (each lane copies and later reads only its own 16-byte pieces and
 // scales, so no barrier is needed): kStages - 1 chunks stay in flight while it computes one, across
-// tile boundaries, the first ones issued before pdl_wait() (with the deep ring, all of them: kDeep).
-// Per chunk a lane turns its codes into
+// tile boundaries, the first ones issued before pdl_wait(). Per chunk a lane turns its codes into
 // mma.m16n8k16 A fragments in registers (q4_0: a mask, a magic-number OR and one bf16x2 subtraction per
 // 2 weights; int8/q8_0: byte permutes through float; nf4/fp4: a table lookup per weight in shared
 // memory) and its 16-byte input piece into B registers, and the tensor cores multiply them (every
@@ -21,7 +20,6 @@
 // int8 codes and scaled outliers (int8_activations.cuh) and multiplies each row's sum by the input's
 // scale with the row scale: the same tensor-core pass over the same packed bytes.
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <string>
 
@@ -54,42 +52,29 @@ struct QuantGemvArgs {
   bool prefetch = false;  // gemv_prefetch()
 };
 
+// Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
+// kernels read theirs from global memory) and the rings.
+template <class F, int kTiles, int kWarps, bool kBatched>
+constexpr size_t gemv_smem(int64_t chunks) {
+  return kLutBytes<F> + (kBatched ? 0 : size_t(chunks) * 128) + size_t(kWarps) * kStages<F, kTiles, kWarps> * kRoundBytes<F, kTiles>;
+}
+
 // Chunks per warp whose input pieces a lane may hold in registers (kXRegs): 4, so with 16 warps
 // matrices of up to 4096 columns (8 uint4, 32 registers).
 constexpr int kXRegChunks = 4;
-
-// Tiles per block of a deep-ring launch (kDeep): a block of 16 warps with kXRegs and at most this many
-// tiles holds all its rounds (at most kDeepTiles * kXRegChunks per warp) in its ring at once, so it
-// issues every weight copy before pdl_wait(). The GEMV after decode attention (o_proj: 256 tiles of
-// 4096 columns, two per block on an H100) then streams its whole matrix while attention, a chain of
-// latencies that leaves DRAM mostly idle, runs; with kStages its blocks copy 3 of their 8 rounds then.
-constexpr int kDeepTiles = 2;
-template <class F, int kTiles, int kWarps, bool kDeep>
-constexpr int kRingStages = kDeep ? kDeepTiles * kXRegChunks + 1 : kStages<F, kTiles, kWarps>;
-
-// Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
-// kernels read theirs from global memory) and the rings.
-template <class F, int kTiles, int kWarps, bool kBatched, bool kDeep = false>
-constexpr size_t gemv_smem(int64_t chunks) {
-  return kLutBytes<F> + (kBatched ? 0 : size_t(chunks) * 128) +
-         size_t(kWarps) * kRingStages<F, kTiles, kWarps, kDeep> * kRoundBytes<F, kTiles>;
-}
 
 // kBatched: a.n input rows from global memory, MMA column n multiplying row min(n, a.n - 1), and an
 // epilogue per (row, input row); else one input, staged in shared memory (or its fused RMSNorm).
 // kXRegs (not batched; chunks <= kXRegChunks * kWarps): each lane loads its input pieces of its
 // warp's chunks from the staged input into registers once, instead of from shared memory for every
-// tile (the same values, so the same outputs bit for bit). kDeep (kXRegs, at most kDeepTiles tiles
-// per block): a ring of kRingStages that takes every round of the block before pdl_wait() (the same
-// arithmetic in the same order: the same outputs bit for bit).
-template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false, bool kDeep = false>
+// tile (the same values, so the same outputs bit for bit).
+template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false>
 __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   static_assert(!(kBatched && kNorm), "batched GEMVs read their input as given");
   static_assert(!(kBatched && kXRegs), "batched GEMVs read their input rows from global memory");
-  static_assert(!kDeep || kXRegs, "a deep ring holds at most kXRegChunks rounds per tile");
   constexpr int kTiles = kSwiglu ? 2 : 1;
   constexpr int kCols = kBatched ? 2 : 1, kOut = kBatched ? kMaxGemvRows : 1;  // columns per lane, outputs per row
-  constexpr int kS = kRingStages<F, kTiles, kWarps, kDeep>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
+  constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
   // The table [F::kLutWords], the input [chunks * 64] bf16 (not batched), the rings [kWarps][kS][kRound].
   extern __shared__ uint4 smem[];
   __shared__ float partial[2][kTiles][kWarps][16][kOut];
@@ -236,19 +221,7 @@ bool input_in_registers() {
   return on;
 }
 
-// quant_gemv_deep_ring(): CTXLAB_QGEMV_DEEP (read once) until set_quant_gemv_deep_ring.
-std::atomic<bool>& deep_ring_setting() {
-  static std::atomic<bool> on{[] {
-    const char* e = std::getenv("CTXLAB_QGEMV_DEEP");
-    return !(e && std::string(e) == "0");
-  }()};
-  return on;
-}
-
 }  // namespace
-
-bool quant_gemv_deep_ring() { return deep_ring_setting().load(); }
-void set_quant_gemv_deep_ring(bool on) { deep_ring_setting().store(on); }
 
 bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
   return block_warps() == 16 && w.chunks <= kXRegChunks * 16 && input_in_registers();
@@ -256,45 +229,15 @@ bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
 
 namespace {
 
-// The deep-ring kernel of a plain GEMV (16 warps, kXRegs, kDeep) and its dynamic shared memory.
-template <class F>
-std::pair<const void*, size_t> deep_kernel(const QuantMatrixView& w, bool norm) {
-  const auto kernel = norm ? quant_gemv_kernel<F, true, false, 16, false, true, true>
-                           : quant_gemv_kernel<F, false, false, 16, false, true, true>;
-  return {reinterpret_cast<const void*>(kernel), gemv_smem<F, 1, 16, false, true>(w.chunks)};
-}
-
-// Whether a plain GEMV of w (norm: with its fused RMSNorm) takes the deep ring: on, held in registers,
-// its shared memory fits a block, and one wave gives each block at most kDeepTiles tiles.
-bool takes_deep_ring(const QuantMatrixView& w, bool norm) {
-  if (!quant_gemv_deep_ring() || !quant_gemv_input_in_registers(w)) return false;
-  bool fits = false;
-  dispatch_format(w.format, [&]<class F>() {
-    const auto [kernel, smem] = deep_kernel<F>(w, norm);
-    if (smem > max_dynamic_smem(kernel)) return;
-    const int64_t wave = resident_blocks(kernel, 32 * 16, smem);
-    fits = (w.tiles + wave - 1) / wave <= kDeepTiles;
-  });
-  return fits;
-}
-
 template <bool kSwiglu, int kWarps>
 void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
   dispatch_format(a.w.format, [&]<class F>() {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     if constexpr (kWarps == 16) {
-      if (quant_gemv_input_in_registers(a.w)) {
-        if constexpr (!kSwiglu) {
-          if (takes_deep_ring(a.w, a.in.hidden))
-            return a.in.hidden ? launch_one_wave(quant_gemv_kernel<F, true, false, 16, false, true, true>, a.tiles,
-                                                 deep_kernel<F>(a.w, true).second, stream, a, 16)
-                               : launch_one_wave(quant_gemv_kernel<F, false, false, 16, false, true, true>, a.tiles,
-                                                 deep_kernel<F>(a.w, false).second, stream, a, 16);
-        }
+      if (quant_gemv_input_in_registers(a.w))
         return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
                            : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
-      }
     }
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
@@ -351,8 +294,6 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 }
 
 }  // namespace
-
-bool quant_gemv_takes_deep_ring(const QuantMatrixView& w) { return takes_deep_ring(w, false); }
 
 // The arguments of a GEMV of n input rows (gemv_outputs: plain, or SwiGLU when act is set).
 static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha,

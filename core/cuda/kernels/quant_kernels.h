@@ -69,15 +69,6 @@ void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16
 // Whether launch_quant_gemv(w, ...) holds each lane's input pieces in registers for every tile (16
 // warps, w.cols <= 4096; CTXLAB_QGEMV_X_REGS=0: never) instead of reading them from shared memory.
 bool quant_gemv_input_in_registers(const QuantMatrixView& w);
-// Whether launch_quant_gemv may take the deep ring: a GEMV held in registers as above whose one wave
-// gives each block at most two tiles copies all its weights before it waits for the kernel before it
-// (the GEMV after decode attention streams its matrix while attention runs). The same outputs bit for
-// bit either way. On by default, or off with CTXLAB_QGEMV_DEEP=0; set_quant_gemv_deep_ring changes it
-// for the launches that follow (process-wide; capture graphs again after it).
-bool quant_gemv_deep_ring();
-void set_quant_gemv_deep_ring(bool on);
-// Whether launch_quant_gemv(w, ...) (without a fused RMSNorm) takes the deep ring on this device now.
-bool quant_gemv_takes_deep_ring(const QuantMatrixView& w);
 
 // SwiGLU fused into the GEMV of the stacked [gate; up] matrix (w.rows = 2 * ff, gate rows first, the
 // up rows starting a tile: two parts, or ff % 16 == 0): act[r] = swiglu(gate_r + bias[r], up_r +
