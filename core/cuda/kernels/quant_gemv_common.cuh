@@ -15,6 +15,7 @@
 #include "core/cuda/kernels/mma_sm80.cuh"
 #include "core/cuda/kernels/quant_formats.cuh"
 #include "core/cuda/kernels/quant_kernels.h"
+#include "core/cuda/kernels/strided_loads.cuh"
 
 namespace ctx::cuda::qgemv {
 
@@ -62,18 +63,8 @@ __device__ inline void stage_input(const GemvInput& in, int64_t cols, int64_t pa
     vec ? stage_rmsnorm<true>(in, cols, xs) : stage_rmsnorm<false>(in, cols, xs);  // end with __syncthreads()
   } else {
     if (vec) {
-      const uint4* x4 = reinterpret_cast<const uint4*>(in.x);
       uint4* d4 = reinterpret_cast<uint4*>(xs);
-      const int64_t n = cols / 8, step = blockDim.x;
-      for (int64_t i0 = threadIdx.x; i0 < n; i0 += 4 * step) {
-        uint4 v[4];
-#pragma unroll
-        for (int k = 0; k < 4; ++k)
-          if (i0 + k * step < n) v[k] = x4[i0 + k * step];
-#pragma unroll
-        for (int k = 0; k < 4; ++k)
-          if (i0 + k * step < n) d4[i0 + k * step] = v[k];
-      }
+      for_each_strided_x4(reinterpret_cast<const uint4*>(in.x), cols / 8, [&](int64_t i, const uint4& v) { d4[i] = v; });
     } else {
       for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) xs[c] = in.x[c];
     }

@@ -6,6 +6,7 @@
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
+#include "core/cuda/kernels/strided_loads.cuh"
 
 namespace ctx::cuda {
 
@@ -98,25 +99,14 @@ __global__ void argmax_kernel(const float* __restrict__ logits, int64_t vocab, i
   logits += r * vocab;
   float bv = -INFINITY;
   int32_t bi = INT32_MAX;
-  const int64_t step_x = blockDim.x;
   if (vocab % 4 == 0 && reinterpret_cast<uintptr_t>(logits) % 16 == 0) {
-    const float4* l4 = reinterpret_cast<const float4*>(logits);
-    const int64_t n4 = vocab / 4;
-    for (int64_t i0 = threadIdx.x; i0 < n4; i0 += 4 * step_x) {
-      float4 v[4];
-#pragma unroll
-      for (int k = 0; k < 4; ++k)
-        if (i0 + k * step_x < n4) v[k] = l4[i0 + k * step_x];
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        if (i0 + k * step_x >= n4) break;
-        const int32_t i = int32_t(4 * (i0 + k * step_x));
-        argmax_take(v[k].x, i, bv, bi), argmax_take(v[k].y, i + 1, bv, bi);
-        argmax_take(v[k].z, i + 2, bv, bi), argmax_take(v[k].w, i + 3, bv, bi);
-      }
-    }
+    for_each_strided_x4(reinterpret_cast<const float4*>(logits), vocab / 4, [&](int64_t i4, const float4& v) {
+      const int32_t i = int32_t(4 * i4);
+      argmax_take(v.x, i, bv, bi), argmax_take(v.y, i + 1, bv, bi);
+      argmax_take(v.z, i + 2, bv, bi), argmax_take(v.w, i + 3, bv, bi);
+    });
   } else {
-    for (int64_t i = threadIdx.x; i < vocab; i += step_x) argmax_take(logits[i], int32_t(i), bv, bi);
+    for (int64_t i = threadIdx.x; i < vocab; i += blockDim.x) argmax_take(logits[i], int32_t(i), bv, bi);
   }
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
   const auto warp_reduce = [&] {
