@@ -143,9 +143,8 @@ class GpuEngineImpl final : public GpuEngine {
   // (options_.gemv_chain); returns how many stages it filled (3 or 4), or 0 where the weights cannot
   // be chained (bf16, llm_int8, a Mamba-2 layer, ...).
   int gemv_chain(size_t l, QuantGemvStage (&stages)[kMaxGemvChain]) const;
-  // Classifier rows [n, vocab] of the normed rows in x_ starting at row `from`, into `out`.
-  // Logits of rows [from, from + n) of the last run_layers (after a one-row run: its row, the final
-  // RMSNorm fused into the classifier's GEMV).
+  // Classifier rows [n, vocab] of rows [from, from + n) of the last run_layers, into `out`: the normed
+  // rows in x_, or after a one-row run its hidden state, the final RMSNorm fused into the GEMV.
   void classify(int64_t from, int64_t n, float* out);
   void check_tokens(std::span<const int32_t> tokens) const;
   // Compressed caches: the step that brought the tokens seen to `position` wrote n_new entries per
