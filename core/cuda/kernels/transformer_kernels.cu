@@ -1,6 +1,6 @@
 // Embedding, RMSNorm, q/k norm + RoPE + KV write, SwiGLU, argmax and the decode-step counter
 // (kernels.h).
-#include <cfloat>
+#include <cmath>
 
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/device_math.cuh"
