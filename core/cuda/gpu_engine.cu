@@ -75,6 +75,10 @@ void check_decode_min_chunk(int64_t keys) {
   if (keys < 0) fail("GPU engine: decode_min_chunk ", keys, " must be >= 0");
 }
 
+void check_decode_graph_steps(int64_t steps) {
+  if (steps < 1) fail("GPU engine: decode_graph_steps ", steps, " must be >= 1");
+}
+
 class GpuEngineImpl final : public GpuEngine {
  public:
   GpuEngineImpl(const Model& model, const GpuEngineOptions& options);
@@ -106,10 +110,21 @@ class GpuEngineImpl final : public GpuEngine {
   void set_decode_min_chunk(int64_t keys) override {
     check_decode_min_chunk(keys), options_.decode_min_chunk = keys, drop_decode_graphs();
   }
+  void set_decode_graph_steps(int64_t steps) override {
+    check_decode_graph_steps(steps), options_.decode_graph_steps = steps, drop_decode_graphs();
+  }
 
  private:
+  // A captured decode graph: `steps` decode steps of one sequence (rows 0: decode_step) or of a batch
+  // of `rows` (batch_decode_step), valid while the KV pool has not moved since (kv_version).
+  struct DecodeGraph {
+    cudaGraphExec_t exec = nullptr;
+    int64_t rows = 0, steps = 0, kv_version = -1;
+  };
   // The next decode steps capture their graphs again (after an option they bake in changed).
-  void drop_decode_graphs() { graph_kv_version_ = batch_graph_kv_version_ = -1; }
+  void drop_decode_graphs() {
+    for (DecodeGraph& g : graphs_) g.kv_version = -1;
+  }
   Bf16Buffer upload(const float* data, int64_t count);
   Bf16Buffer upload(const WeightVector& v) { return v.empty() ? Bf16Buffer() : upload(v.data, v.size); }
   // Row-wise concatenation of matrices with equal cols, bf16 or quantized (linear_weights.h).
@@ -177,7 +192,13 @@ class GpuEngineImpl final : public GpuEngine {
   void decode_step();
   // The batched step: rows tokens_[0..rows) -> next tokens, out_[*step_ * rows + t], lens_ += 1.
   void batch_decode_step(int64_t rows);
-  void capture_graph(cudaGraphExec_t* exec, const std::function<void()>& step);
+  // graphs_[2 (rows > 0) + many]: captured again unless it holds `steps` steps of `rows` for the KV pool as it is.
+  DecodeGraph& decode_graph(bool many, int64_t rows, int64_t steps);
+  // The decode loop of a greedy generation from `steps` tokens (1: the prompt's) up to max_new_tokens,
+  // replaying decode graphs (GpuEngineOptions::decode_graph_steps) or launching the steps one by one;
+  // rows 0: one sequence (decode_step, the KV policy after each step), else a batch of rows.
+  // Checks for stop ids every 8 steps. Returns the tokens produced.
+  int64_t decode_loop(int64_t steps, int64_t rows, int64_t max_new_tokens, const std::vector<int32_t>& stop_ids);
   // Tokens of a greedy run from out_ (steps x rows, row-major by step), each cut at its first stop;
   // stopped(): whether every row has reached a stop id (false without stop ids; waits for the stream).
   std::vector<std::vector<int32_t>> fetch_outputs(int64_t steps, int64_t rows, const std::vector<int32_t>& stop_ids);
@@ -192,10 +213,9 @@ class GpuEngineImpl final : public GpuEngine {
   DeviceAllocator alloc_;  // declared before every buffer: destroyed after them
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
-  cudaGraphExec_t graph_ = nullptr, batch_graph_ = nullptr;
-  int64_t batch_graph_rows_ = 0;  // the rows batch_graph_ was captured for
-  // kv_->version() when each graph was captured: a grown paged pool has moved, the graphs are recaptured.
-  int64_t graph_kv_version_ = -1, batch_graph_kv_version_ = -1;
+  // The decode graphs: one sequence's of one step and of decode_graph_steps steps, then a batch's
+  // (kv_version: kv_->version() at the capture; a grown paged pool has moved, they are captured again).
+  DecodeGraph graphs_[4];
   int64_t weight_bytes_ = 0, length_ = 0, decode_splits_ = 1, logits_rows_ = 0;
   // Prefill attention tiles: where the card has Hopper's wgmma, the TMA + warp-specialised kernel
   // (launch_flash_prefill runs what it does not take on the plain wgmma 64x4 kernel, paged KV
@@ -251,6 +271,7 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   const ModelConfig& c = config_;
   if (options_.capacity < 1 || options_.prefill_chunk < 1) fail("GPU engine: capacity and prefill_chunk must be >= 1");
   check_decode_min_chunk(options_.decode_min_chunk);
+  check_decode_graph_steps(options_.decode_graph_steps);
   check_attention_prefetch(options_.attention_prefetch);
   check_fused_rope(options_.fused_rope);
   if (options_.max_batch < 1 || options_.max_batch > std::min(options_.prefill_chunk, options_.capacity))
@@ -386,8 +407,8 @@ void GpuEngineImpl::reset() {
 }
 
 GpuEngineImpl::~GpuEngineImpl() {
-  if (graph_) cudaGraphExecDestroy(graph_);
-  if (batch_graph_) cudaGraphExecDestroy(batch_graph_);
+  for (DecodeGraph& g : graphs_)
+    if (g.exec) cudaGraphExecDestroy(g.exec);
   if (blas_) cublas().destroy(blas_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -778,15 +799,41 @@ void GpuEngineImpl::batch_decode_step(int64_t rows) {
   launch_advance_lengths(lens_.get(), rows, step_.get(), stream_);
 }
 
-void GpuEngineImpl::capture_graph(cudaGraphExec_t* exec, const std::function<void()>& step) {
-  if (*exec) CTX_CUDA_CHECK(cudaGraphExecDestroy(*exec));
-  *exec = nullptr;
+GpuEngineImpl::DecodeGraph& GpuEngineImpl::decode_graph(bool many, int64_t rows, int64_t steps) {
+  DecodeGraph& g = graphs_[(rows > 0 ? 2 : 0) + (many ? 1 : 0)];
+  if (g.exec && g.rows == rows && g.steps == steps && g.kv_version == kv_->version()) return g;
+  if (g.exec) CTX_CUDA_CHECK(cudaGraphExecDestroy(g.exec));
+  g = DecodeGraph{};
   cudaGraph_t graph = nullptr;
   CTX_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-  step();
+  for (int64_t i = 0; i < steps; ++i) rows == 0 ? decode_step() : batch_decode_step(rows);
   CTX_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
-  CTX_CUDA_CHECK(cudaGraphInstantiate(exec, graph, 0));
+  CTX_CUDA_CHECK(cudaGraphInstantiate(&g.exec, graph, 0));
   CTX_CUDA_CHECK(cudaGraphDestroy(graph));
+  g.rows = rows, g.steps = steps, g.kv_version = kv_->version();
+  return g;
+}
+
+int64_t GpuEngineImpl::decode_loop(int64_t steps, int64_t rows, int64_t max_new_tokens,
+                                   const std::vector<int32_t>& stop_ids) {
+  const int64_t seqs = rows == 0 ? 1 : rows;
+  bool done = stopped(steps, seqs, stop_ids);  // (batch: also waits for the lengths' copy)
+  const int64_t many = options_.use_graphs && !compressor_ ? options_.decode_graph_steps : 1;
+  while (!done && steps < max_new_tokens) {
+    const int64_t k = many > 1 && max_new_tokens - steps >= many ? many : 1;
+    if (options_.use_graphs) {
+      CTX_CUDA_CHECK(cudaGraphLaunch(decode_graph(k > 1, rows, k).exec, stream_));
+    } else {
+      rows == 0 ? decode_step() : batch_decode_step(rows);
+    }
+    steps += k;
+    if (rows == 0) {
+      length_ += k;
+      if (compressor_) after_step(1, length_, max_new_tokens - steps, true);  // k == 1 with compression
+    }
+    if (steps / 8 != (steps - k) / 8 || steps == max_new_tokens) done = stopped(steps, seqs, stop_ids);
+  }
+  return steps;
 }
 
 bool GpuEngineImpl::stopped(int64_t steps, int64_t rows, const std::vector<int32_t>& stop_ids) {
@@ -841,24 +888,9 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
   length_ = int64_t(prompt.size());
   kv_->reserve(0, kv_extent() + max_new_tokens - 1, stream_);  // the decode steps' room, before the graph
 
-  // Decode: one graph replay per token; stop ids are checked every few steps (a replay past a stop
-  // token only computes tokens that are then dropped).
-  int64_t steps = 1;  // tokens produced
-  bool done = stopped(steps, 1, stop_ids);
-  if (options_.use_graphs && (!graph_ || graph_kv_version_ != kv_->version()) && !done && steps < max_new_tokens) {
-    capture_graph(&graph_, [this] { decode_step(); });
-    graph_kv_version_ = kv_->version();
-  }
-  while (!done && steps < max_new_tokens) {
-    if (options_.use_graphs) {
-      CTX_CUDA_CHECK(cudaGraphLaunch(graph_, stream_));
-    } else {
-      decode_step();
-    }
-    ++steps, ++length_;
-    if (compressor_) after_step(1, length_, max_new_tokens - steps, true);
-    if (steps % 8 == 0 || steps == max_new_tokens) done = stopped(steps, 1, stop_ids);
-  }
+  // Decode: graph replays of one or decode_graph_steps tokens; stop ids are checked every few steps
+  // (a replay past a stop token only computes tokens that are then dropped).
+  const int64_t steps = decode_loop(1, 0, max_new_tokens, stop_ids);  // tokens produced
   CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
   auto out = fetch_outputs(steps, 1, stop_ids);
   finish_timings(ev, steps, timings);
@@ -895,22 +927,7 @@ std::vector<std::vector<int32_t>> GpuEngineImpl::generate_greedy_batch(const std
   launch_advance_lengths(lens_.get(), rows, step_.get(), stream_);
   CTX_CUDA_CHECK(cudaEventRecord(ev[1], stream_));
 
-  int64_t steps = 1;
-  bool done = stopped(steps, rows, stop_ids);  // also waits for `lengths` to be copied
-  if (options_.use_graphs && !done && steps < max_new_tokens &&
-      (batch_graph_rows_ != rows || batch_graph_kv_version_ != kv_->version())) {
-    capture_graph(&batch_graph_, [this, rows] { batch_decode_step(rows); });
-    batch_graph_rows_ = rows, batch_graph_kv_version_ = kv_->version();
-  }
-  while (!done && steps < max_new_tokens) {
-    if (options_.use_graphs) {
-      CTX_CUDA_CHECK(cudaGraphLaunch(batch_graph_, stream_));
-    } else {
-      batch_decode_step(rows);
-    }
-    ++steps;
-    if (steps % 8 == 0 || steps == max_new_tokens) done = stopped(steps, rows, stop_ids);
-  }
+  const int64_t steps = decode_loop(1, rows, max_new_tokens, stop_ids);
   CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
   auto out = fetch_outputs(steps, rows, stop_ids);
   finish_timings(ev, steps, timings);
