@@ -75,10 +75,6 @@ void check_decode_min_chunk(int64_t keys) {
   if (keys < 0) fail("GPU engine: decode_min_chunk ", keys, " must be >= 0");
 }
 
-void check_decode_graph_steps(int64_t steps) {
-  if (steps < 1) fail("GPU engine: decode_graph_steps ", steps, " must be >= 1");
-}
-
 class GpuEngineImpl final : public GpuEngine {
  public:
   GpuEngineImpl(const Model& model, const GpuEngineOptions& options);
@@ -110,16 +106,13 @@ class GpuEngineImpl final : public GpuEngine {
   void set_decode_min_chunk(int64_t keys) override {
     check_decode_min_chunk(keys), options_.decode_min_chunk = keys, drop_decode_graphs();
   }
-  void set_decode_graph_steps(int64_t steps) override {
-    check_decode_graph_steps(steps), options_.decode_graph_steps = steps, drop_decode_graphs();
-  }
 
  private:
-  // A captured decode graph: `steps` decode steps of one sequence (rows 0: decode_step) or of a batch
-  // of `rows` (batch_decode_step), valid while the KV pool has not moved since (kv_version).
+  // A captured decode step of one sequence (rows 0: decode_step) or of a batch of `rows`
+  // (batch_decode_step), valid while the KV pool has not moved since (kv_version).
   struct DecodeGraph {
     cudaGraphExec_t exec = nullptr;
-    int64_t rows = 0, steps = 0, kv_version = -1;
+    int64_t rows = 0, kv_version = -1;
   };
   // The next decode steps capture their graphs again (after an option they bake in changed).
   void drop_decode_graphs() {
@@ -192,12 +185,12 @@ class GpuEngineImpl final : public GpuEngine {
   void decode_step();
   // The batched step: rows tokens_[0..rows) -> next tokens, out_[*step_ * rows + t], lens_ += 1.
   void batch_decode_step(int64_t rows);
-  // graphs_[2 (rows > 0) + many]: captured again unless it holds `steps` steps of `rows` for the KV pool as it is.
-  DecodeGraph& decode_graph(bool many, int64_t rows, int64_t steps);
+  // graphs_[rows > 0]: captured again unless it holds the step of `rows` for the KV pool as it is.
+  DecodeGraph& decode_graph(int64_t rows);
   // The decode loop of a greedy generation from `steps` tokens (1: the prompt's) up to max_new_tokens,
-  // replaying decode graphs (GpuEngineOptions::decode_graph_steps) or launching the steps one by one;
-  // rows 0: one sequence (decode_step, the KV policy after each step), else a batch of rows.
-  // Checks for stop ids every 8 steps. Returns the tokens produced.
+  // a graph replay per step (use_graphs) or the step's launches; rows 0: one sequence (decode_step,
+  // the KV policy after each step), else a batch of rows. Checks for stop ids every 8 steps (a step
+  // past a stop token only computes a token that is then dropped). Returns the tokens produced.
   int64_t decode_loop(int64_t steps, int64_t rows, int64_t max_new_tokens, const std::vector<int32_t>& stop_ids);
   // Tokens of a greedy run from out_ (steps x rows, row-major by step), each cut at its first stop;
   // stopped(): whether every row has reached a stop id (false without stop ids; waits for the stream).
@@ -213,9 +206,9 @@ class GpuEngineImpl final : public GpuEngine {
   DeviceAllocator alloc_;  // declared before every buffer: destroyed after them
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
-  // The decode graphs: one sequence's of one step and of decode_graph_steps steps, then a batch's
-  // (kv_version: kv_->version() at the capture; a grown paged pool has moved, they are captured again).
-  DecodeGraph graphs_[4];
+  // The decode graphs of one sequence and of a batch (kv_version: kv_->version() at the capture; a
+  // grown paged pool has moved, they are captured again).
+  DecodeGraph graphs_[2];
   int64_t weight_bytes_ = 0, length_ = 0, decode_splits_ = 1, logits_rows_ = 0;
   // Prefill attention tiles: where the card has Hopper's wgmma, the TMA + warp-specialised kernel
   // (launch_flash_prefill runs what it does not take on the plain wgmma 64x4 kernel, paged KV
@@ -271,7 +264,6 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   const ModelConfig& c = config_;
   if (options_.capacity < 1 || options_.prefill_chunk < 1) fail("GPU engine: capacity and prefill_chunk must be >= 1");
   check_decode_min_chunk(options_.decode_min_chunk);
-  check_decode_graph_steps(options_.decode_graph_steps);
   check_attention_prefetch(options_.attention_prefetch);
   check_fused_rope(options_.fused_rope);
   if (options_.max_batch < 1 || options_.max_batch > std::min(options_.prefill_chunk, options_.capacity))
@@ -799,18 +791,18 @@ void GpuEngineImpl::batch_decode_step(int64_t rows) {
   launch_advance_lengths(lens_.get(), rows, step_.get(), stream_);
 }
 
-GpuEngineImpl::DecodeGraph& GpuEngineImpl::decode_graph(bool many, int64_t rows, int64_t steps) {
-  DecodeGraph& g = graphs_[(rows > 0 ? 2 : 0) + (many ? 1 : 0)];
-  if (g.exec && g.rows == rows && g.steps == steps && g.kv_version == kv_->version()) return g;
+GpuEngineImpl::DecodeGraph& GpuEngineImpl::decode_graph(int64_t rows) {
+  DecodeGraph& g = graphs_[rows > 0 ? 1 : 0];
+  if (g.exec && g.rows == rows && g.kv_version == kv_->version()) return g;
   if (g.exec) CTX_CUDA_CHECK(cudaGraphExecDestroy(g.exec));
   g = DecodeGraph{};
   cudaGraph_t graph = nullptr;
   CTX_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-  for (int64_t i = 0; i < steps; ++i) rows == 0 ? decode_step() : batch_decode_step(rows);
+  rows == 0 ? decode_step() : batch_decode_step(rows);
   CTX_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
   CTX_CUDA_CHECK(cudaGraphInstantiate(&g.exec, graph, 0));
   CTX_CUDA_CHECK(cudaGraphDestroy(graph));
-  g.rows = rows, g.steps = steps, g.kv_version = kv_->version();
+  g.rows = rows, g.kv_version = kv_->version();
   return g;
 }
 
@@ -818,20 +810,18 @@ int64_t GpuEngineImpl::decode_loop(int64_t steps, int64_t rows, int64_t max_new_
                                    const std::vector<int32_t>& stop_ids) {
   const int64_t seqs = rows == 0 ? 1 : rows;
   bool done = stopped(steps, seqs, stop_ids);  // (batch: also waits for the lengths' copy)
-  const int64_t many = options_.use_graphs && !compressor_ ? options_.decode_graph_steps : 1;
   while (!done && steps < max_new_tokens) {
-    const int64_t k = many > 1 && max_new_tokens - steps >= many ? many : 1;
     if (options_.use_graphs) {
-      CTX_CUDA_CHECK(cudaGraphLaunch(decode_graph(k > 1, rows, k).exec, stream_));
+      CTX_CUDA_CHECK(cudaGraphLaunch(decode_graph(rows).exec, stream_));
     } else {
       rows == 0 ? decode_step() : batch_decode_step(rows);
     }
-    steps += k;
+    ++steps;
     if (rows == 0) {
-      length_ += k;
-      if (compressor_) after_step(1, length_, max_new_tokens - steps, true);  // k == 1 with compression
+      ++length_;
+      if (compressor_) after_step(1, length_, max_new_tokens - steps, true);
     }
-    if (steps / 8 != (steps - k) / 8 || steps == max_new_tokens) done = stopped(steps, seqs, stop_ids);
+    if (steps % 8 == 0 || steps == max_new_tokens) done = stopped(steps, seqs, stop_ids);
   }
   return steps;
 }
@@ -888,8 +878,6 @@ std::vector<int32_t> GpuEngineImpl::generate_greedy(std::span<const int32_t> pro
   length_ = int64_t(prompt.size());
   kv_->reserve(0, kv_extent() + max_new_tokens - 1, stream_);  // the decode steps' room, before the graph
 
-  // Decode: graph replays of one or decode_graph_steps tokens; stop ids are checked every few steps
-  // (a replay past a stop token only computes tokens that are then dropped).
   const int64_t steps = decode_loop(1, 0, max_new_tokens, stop_ids);  // tokens produced
   CTX_CUDA_CHECK(cudaEventRecord(ev[2], stream_));
   auto out = fetch_outputs(steps, 1, stop_ids);

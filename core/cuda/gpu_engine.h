@@ -114,11 +114,6 @@ struct GpuEngineOptions {
   // decoded the Llama-2-7B shape (MHA) 1-2% faster, TinyLlama's GQA shape with q4_0 weights 2.4% faster
   // at 256 keys and as fast at 1024 (bench/RESULTS.md, fifteenth session).
   int fused_rope = 2;
-  // Decode steps per CUDA graph replay (use_graphs, no KV compression): one graph holds this many
-  // steps, the last few tokens of a generation replay the one-step graph. A replay's first kernel
-  // does not overlap the kernel before it (programmatic dependent launch works inside a graph only),
-  // so more steps per graph leave fewer such starts per token.
-  int64_t decode_graph_steps = 1;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
   ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score
@@ -233,8 +228,6 @@ class GpuEngine {
   virtual void set_decode_min_chunk(int64_t keys) = 0;
   // GpuEngineOptions::attention_prefetch (0, 1 or -1) from now on (the decode graphs are captured again).
   virtual void set_attention_prefetch(int mode) = 0;
-  // GpuEngineOptions::decode_graph_steps (>= 1) from now on (the decode graphs are captured again).
-  virtual void set_decode_graph_steps(int64_t steps) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

@@ -39,7 +39,6 @@ int bench_gpu_timeline(const Args& args) {
   opt.capacity = context + steps + 2;
   opt.fused_rope = vm["fused-rope"].as<int>();
   opt.decode_min_chunk = vm["decode-min-chunk"].as<int64_t>();
-  opt.decode_graph_steps = 1;  // one graph launch per step: the trace groups kernels by launch
   auto engine = cuda::GpuEngine::create(*model, opt);
   const auto prompt = synthetic_tokens(context, model->config.vocab_size);
   // A generation produces steps + 1 tokens: the first comes from the prompt's forward, then one graph

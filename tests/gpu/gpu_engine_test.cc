@@ -308,42 +308,6 @@ TEST(GpuEngine, StopIdsEndGenerationAtTheirFirstOccurrence) {
   }
 }
 
-// GpuEngineOptions::decode_graph_steps: graphs of several decode steps (the last tokens of a run by
-// the one-step graph) give the tokens of one-step graphs and of plain launches, for runs shorter and
-// longer than a graph, with stop ids (checked every 8 steps, across a graph's steps), on one engine
-// whose option changes between runs; decode_steps counts tokens, not replays. 0 steps is an error.
-TEST(GpuEngine, MultiStepGraphsDecodeAsOneStepGraphs) {
-  const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
-  GpuEngineOptions plain;
-  plain.capacity = 96, plain.use_graphs = false;
-  auto reference = GpuEngine::create(*model, plain);
-  const std::vector<int32_t> prompt{1, 403, 291, 311};
-  const auto want = reference->generate_greedy(prompt, 60, {}, nullptr);
-  ASSERT_EQ(want.size(), 60u);
-  GpuEngineOptions opt = plain;
-  opt.use_graphs = true;
-  auto engine = GpuEngine::create(*model, opt);
-  for (int64_t k : {1, 2, 3, 8, 64}) {
-    engine->set_decode_graph_steps(k);
-    for (int64_t n : {1, 2, 7, 9, 17, 60}) {
-      GpuTimings t;
-      const auto got = engine->generate_greedy(prompt, n, {}, &t);
-      EXPECT_EQ(got, std::vector<int32_t>(want.begin(), want.begin() + n)) << k << " steps per graph, " << n << " tokens";
-      EXPECT_EQ(t.decode_steps, n - 1) << k << " steps per graph, " << n << " tokens";
-    }
-    for (size_t at : {size_t(4), size_t(11), size_t(30)}) {
-      const int32_t stop = want[at];
-      const size_t first = size_t(std::find(want.begin(), want.end(), stop) - want.begin());
-      EXPECT_EQ(engine->generate_greedy(prompt, 60, {stop}, nullptr),
-                std::vector<int32_t>(want.begin(), want.begin() + int64_t(first) + 1))
-          << k << " steps per graph, stop id " << stop;
-    }
-  }
-  EXPECT_THROW(engine->set_decode_graph_steps(0), Error);
-  opt.decode_graph_steps = 0;
-  EXPECT_THROW(GpuEngine::create(*model, opt), Error);
-}
-
 TEST(GpuEngine, DecodeProfileCoversEveryStageAndAppendsOneToken) {
   const auto model = load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
   GpuEngineOptions opt;
@@ -478,7 +442,7 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
 TEST(GpuKernelTimeline, DecodeStepsAreGraphLaunchesOfTheSameKernels) {
   const auto model = load_model(test::shared_path("fixtures/hf/llama"));
   GpuEngineOptions opt;
-  opt.capacity = 64, opt.decode_graph_steps = 1;  // a graph launch per step
+  opt.capacity = 64;
   auto engine = GpuEngine::create(*model, opt);
   const std::vector<int32_t> prompt{1, 5, 9, 13, 17, 21, 25, 29};
   engine->generate_greedy(prompt, 7, {}, nullptr);  // captures the graph

@@ -12,9 +12,6 @@
 // the engine's contiguous cache and a paged pool through a block table (PagedAttention). A score
 // mod (p.score_mod) is the Logits policy (logits_transform.cuh) applied at the score point; it is
 // instantiated for the contiguous layout without prefetch only.
-#include <algorithm>
-#include <cstdlib>
-
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/kernels/attention_mma.cuh"
 #include "core/cuda/kernels/attention_pass.cuh"
@@ -59,16 +56,15 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
 }
 
 // Before pdl_wait() in a launch with RoPE fused in: the K and V pieces this lane loads in its warp's
-// first `steps` steps of the wide pass (AttentionParams::early_steps), keys before the new one (b.pos,
-// written after the wait), into L1. The pass then loads them as usual (the same values), from L1
-// instead of DRAM.
+// first two steps of the wide pass, keys before the new one (b.pos, written after the wait), into L1.
+// The pass then loads them as usual (the same values), from L1 instead of DRAM.
 template <int kHd, class Rows>
-__device__ void prefetch_early_rows(const Rows& rows, const bf16* k, const bf16* v, const BlockKeys& b, int steps,
-                                    int warp, int lane) {
+__device__ void prefetch_early_rows(const Rows& rows, const bf16* k, const bf16* v, const BlockKeys& b, int warp,
+                                    int lane) {
   constexpr int kLanes = WideSoftmax<kHd, 1>::kLanes, kPerLoad = WideSoftmax<kHd, 1>::kPerLoad;
   constexpr int kStep = wide_bf16_step<kHd>();
   const int64_t end = b.end < b.pos ? b.end : b.pos;
-  for (int s = 0; s < steps && b.begin + (s * kWarps + warp) * kStep < end; ++s)
+  for (int s = 0; s < 2; ++s)
 #pragma unroll
     for (int i = 0; i < kStep / kPerLoad; ++i) {
       const int64_t j = b.begin + (s * kWarps + warp) * kStep + i * kPerLoad + lane / kLanes;
@@ -97,7 +93,7 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   // With RoPE fused in (p.rope.qkv), the launch before (the qkv GEMV) writes only q and the new key's
   // row. The position and the older keys' rows were written two launches back or earlier (pdl.cuh's
   // ordering is transitive), so before pdl_wait() the block finds its keys and pulls the rows of each
-  // warp's first wide steps into L1 (prefetch_early_rows, the CUDA-core wide pass), during the GEMV's
+  // warp's first two wide steps into L1 (prefetch_early_rows, the CUDA-core wide pass), during the GEMV's
   // tail.
   const bool early = p.rope.qkv != nullptr;
   if (!early) pdl_wait(), pdl_trigger();
@@ -136,7 +132,7 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   };
   const auto run = [&](auto rows) {
     if (early) {
-      if constexpr (kWide && !kMma) prefetch_early_rows<32 * kEpl>(rows, k_base, v_base, b, p.early_steps, warp, lane);
+      if constexpr (kWide && !kMma) prefetch_early_rows<32 * kEpl>(rows, k_base, v_base, b, warp, lane);
       pdl_wait(), pdl_trigger();
     }
     if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable)
@@ -222,20 +218,8 @@ bool attention_rope_fusable(const AttentionParams& p) {
   return p.n == 1 && !p.seq_lens && p.kivi.bits == 0 && p.flex.count == 0 && p.score_mod.empty();
 }
 
-// CTXLAB_ATTN_EARLY_STEPS (read once): AttentionParams::early_steps for every launch; -1: not set.
-static int early_steps_override() {
-  static const int steps = [] {
-    const char* e = std::getenv("CTXLAB_ATTN_EARLY_STEPS");
-    return e ? std::clamp(std::atoi(e), 0, 8) : -1;
-  }();
-  return steps;
-}
-
-void launch_attention(const AttentionParams& given, cudaStream_t stream) {
-  AttentionParams p = given;
-  if (early_steps_override() >= 0) p.early_steps = early_steps_override();
+void launch_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(p.hd <= 256 && p.heads % p.kv_heads == 0 && p.splits >= 1, "attention shape");
-  CTX_CHECK(0 <= p.early_steps && p.early_steps <= 8, "attention: early_steps ", p.early_steps);
   CTX_CHECK(!p.rope.qkv || attention_rope_fusable(p), "attention: RoPE fused into a launch that cannot take it");
   if (!p.score_mod.empty()) {
     CTX_CHECK(p.kivi.bits == 0 && !p.pool.paged(), "attention: score mods run over a contiguous bf16 cache only");

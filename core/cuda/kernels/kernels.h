@@ -144,10 +144,6 @@ struct AttentionParams {
   // for grouped GQA heads (0.76 -> 0.62 there), 0 never (the default: inside the engine's 1k-context
   // decode step the attention stage measured 0.639 ms with it, 0.547 without), 1 always.
   int prefetch = 0;
-  // With RoPE fused in (rope.qkv, the CUDA-core wide pass): wide steps per warp whose K/V rows the
-  // block pulls into L1 before pdl_wait(), during the qkv GEMV's tail (0 .. 8; CTXLAB_ATTN_EARLY_STEPS,
-  // read once, overrides it for same-binary comparisons).
-  int early_steps = 2;
   // Head_dim 64/128 on tensor cores (kernels/attention_mma.cuh: the S = QK^T and P.V products of a
   // warp's 16 keys as mma.sync tiles, two steps of loads in flight): -1 (the default) where a block
   // serves several query heads of one KV head (GQA), over bf16 K/V and over KIVI codes of 4 or 8
