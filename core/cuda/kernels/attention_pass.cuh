@@ -152,6 +152,15 @@ __device__ inline void warp_keys_strided(const AttentionParams& p, const Src& sr
   for (int i = 0; i < kEpl; ++i) so[lane + 32 * i] = acc[i];
 }
 
+__device__ inline void bf16x8_to_float(uint4 v, float (&f)[8]) {
+  const __nv_bfloat162* b = reinterpret_cast<const __nv_bfloat162*>(&v);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 x = __bfloat1622float2(b[i]);
+    f[2 * i] = x.x, f[2 * i + 1] = x.y;
+  }
+}
+
 // One warp's online softmax for head_dim == kHd in {64, 128, 256} and kG query heads that share the
 // KV head (GQA: each K/V row is loaded once for all of them): a key row is kLanes = kHd / 8 lanes
 // of 8 elements each (lane `part` owns elements 8 part .. 8 part + 7), so one load instruction

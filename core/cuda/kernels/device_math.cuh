@@ -9,16 +9,6 @@ namespace ctx::cuda {
 
 __device__ inline float round_bf16(float v) { return __bfloat162float(__float2bfloat16(v)); }
 
-// The 8 bf16 of a 16-byte load as floats, in order.
-__device__ inline void bf16x8_to_float(uint4 v, float (&f)[8]) {
-  const __nv_bfloat162* b = reinterpret_cast<const __nv_bfloat162*>(&v);
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const float2 x = __bfloat1622float2(b[i]);
-    f[2 * i] = x.x, f[2 * i + 1] = x.y;
-  }
-}
-
 // HF's SiLU-and-multiply in bf16: the projections, the activation and the product each rounded.
 __device__ inline __nv_bfloat16 swiglu(float gate, float up) {
   const float g = round_bf16(gate);

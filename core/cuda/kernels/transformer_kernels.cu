@@ -18,18 +18,7 @@ __global__ void embedding_kernel(const bf16* __restrict__ table, const int32_t* 
   pdl_trigger();
   const int64_t t = blockIdx.x;
   const bf16* row = table + int64_t(tokens[t]) * dim;
-  float* o = out + t * dim;
-  if (dim % 8 == 0) {  // 16-byte loads, several in flight: the row is read in about one DRAM round trip
-    float4* o4 = reinterpret_cast<float4*>(o);
-    for_each_strided_x4(reinterpret_cast<const uint4*>(row), dim / 8, [&](int64_t i, const uint4& v) {
-      float f[8];
-      bf16x8_to_float(v, f);
-      o4[2 * i] = make_float4(f[0] * multiplier, f[1] * multiplier, f[2] * multiplier, f[3] * multiplier);
-      o4[2 * i + 1] = make_float4(f[4] * multiplier, f[5] * multiplier, f[6] * multiplier, f[7] * multiplier);
-    });
-  } else {
-    for (int64_t e = threadIdx.x; e < dim; e += blockDim.x) o[e] = __bfloat162float(row[e]) * multiplier;
-  }
+  for (int64_t e = threadIdx.x; e < dim; e += blockDim.x) out[t * dim + e] = __bfloat162float(row[e]) * multiplier;
 }
 
 __global__ void rmsnorm_kernel(const float* __restrict__ x, const bf16* __restrict__ weight, int64_t dim, float eps,
