@@ -1,7 +1,6 @@
 #include "core/cuda/gpu_engine.h"
 
 #include <algorithm>
-#include <functional>
 #include <numeric>
 #include <vector>
 
