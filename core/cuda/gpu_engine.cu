@@ -808,7 +808,7 @@ GpuEngineImpl::DecodeGraph& GpuEngineImpl::decode_graph(int64_t rows) {
 int64_t GpuEngineImpl::decode_loop(int64_t steps, int64_t rows, int64_t max_new_tokens,
                                    const std::vector<int32_t>& stop_ids) {
   const int64_t seqs = rows == 0 ? 1 : rows;
-  bool done = stopped(steps, seqs, stop_ids);  // (batch: also waits for the lengths' copy)
+  bool done = stopped(steps, seqs, stop_ids);
   while (!done && steps < max_new_tokens) {
     if (options_.use_graphs) {
       CTX_CUDA_CHECK(cudaGraphLaunch(decode_graph(rows).exec, stream_));
