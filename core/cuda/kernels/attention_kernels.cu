@@ -29,17 +29,22 @@ using namespace attention;
 // AttentionParams::rope: the block's kG query rows rotated into q (shared memory), and, by the block
 // whose chunk holds the query's position, the rotated key and the value written at that position's row
 // (rows: ContiguousRows or PagedRows) of the KV head's k and v (read by this block's pass after the
-// barrier; no other block reads that row).
+// barrier; no other block reads that row). angle: null, or where the block's threads are a multiple of
+// head_dim (so that every element a thread rotates is element threadIdx.x % hd of its head) the angle
+// of that element at b.pos.
 template <int kG, class Rows>
-__device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, const Rows& rows, bf16* q, bf16* k,
-                                bf16* v) {
+__device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, const Rows& rows, const RopeAngle* angle,
+                                bf16* q, bf16* k, bf16* v) {
   const int64_t hd = p.hd;
   const float* src = p.rope.qkv;
+  const auto rotate = [&](float x, float partner, const RopePair& r) {
+    return angle ? rope_apply(x, partner, r, *angle) : rope_rotate(x, partner, r, b.pos, p.rope.inv_freq);
+  };
   for (int64_t i = threadIdx.x; i < kG * hd; i += blockDim.x) {
     const int64_t e = i % hd;
     const float* row = src + (b.h0 + i / hd) * hd;
     const RopePair r = rope_pair(e, hd, p.rope.interleaved);
-    q[i] = __float2bfloat16(rope_rotate(round_bf16(row[e]), round_bf16(row[r.partner]), r, b.pos, p.rope.inv_freq));
+    q[i] = __float2bfloat16(rotate(round_bf16(row[e]), round_bf16(row[r.partner]), r));
   }
   if (b.begin <= b.pos && b.pos < b.end) {
     const float* k_src = src + p.heads * hd + b.kvh * hd;
@@ -47,8 +52,7 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
     const int64_t row = rows(b.pos);
     for (int64_t e = threadIdx.x; e < hd; e += blockDim.x) {
       const RopePair r = rope_pair(e, hd, p.rope.interleaved);
-      k[row + e] =
-          __float2bfloat16(rope_rotate(round_bf16(k_src[e]), round_bf16(k_src[r.partner]), r, b.pos, p.rope.inv_freq));
+      k[row + e] = __float2bfloat16(rotate(round_bf16(k_src[e]), round_bf16(k_src[r.partner]), r));
       v[row + e] = __float2bfloat16(v_src[e]);
     }
   }
@@ -110,6 +114,12 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   const bf16* k_base = p.k_cache + base;
   const bf16* v_base = p.v_cache + base;
   __shared__ __align__(16) bf16 q_rope[kG * 32 * kEpl];
+  // RoPE fused in, head_dim == 32 * kEpl dividing the block's threads: the angle of this thread's
+  // element, before the wait (it reads only the position and inv_freq, which no launch still running
+  // writes), so that its load and cos/sin leave the path from the qkv GEMV's end to the pass.
+  constexpr bool kAngleEarly = kWide && (32 * kWarps) % (32 * kEpl) == 0;
+  RopeAngle angle;
+  if (kAngleEarly && early) angle = rope_angle(rope_pair(threadIdx.x % hd, hd, p.rope.interleaved), b.pos, p.rope.inv_freq);
   float m[kG], l[kG];
   auto pass = [&](auto rows) {
     if constexpr (kMma) {
@@ -136,7 +146,8 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
       pdl_wait(), pdl_trigger();
     }
     if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable)
-      rope_into_block<kG>(p, b, rows, q_rope, const_cast<bf16*>(k_base), const_cast<bf16*>(v_base));
+      rope_into_block<kG>(p, b, rows, kAngleEarly ? &angle : nullptr, q_rope, const_cast<bf16*>(k_base),
+                          const_cast<bf16*>(v_base));
       q_rows = q_rope;
     }
     pass(rows);

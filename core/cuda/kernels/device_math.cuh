@@ -29,9 +29,20 @@ __device__ inline RopePair rope_pair(int64_t e, int64_t hd, bool interleaved) {
   const int64_t half = hd / 2;
   return e < half ? RopePair{e, e + half, -1.f} : RopePair{e - half, e - half, 1.f};
 }
-__device__ inline float rope_rotate(float x, float partner, const RopePair& r, int64_t pos, const float* inv_freq) {
+// The cosine and sine of a pair's angle at pos, apart from the rotation, so that a kernel can take them
+// before its inputs are ready (the same values rope_rotate uses).
+struct RopeAngle {
+  float cos = 1.f, sin = 0.f;
+};
+__device__ inline RopeAngle rope_angle(const RopePair& r, int64_t pos, const float* inv_freq) {
   const float angle = float(pos) * inv_freq[r.i];
-  return x * cosf(angle) + r.sign * partner * sinf(angle);
+  return RopeAngle{cosf(angle), sinf(angle)};
+}
+__device__ inline float rope_apply(float x, float partner, const RopePair& r, const RopeAngle& a) {
+  return x * a.cos + r.sign * partner * a.sin;
+}
+__device__ inline float rope_rotate(float x, float partner, const RopePair& r, int64_t pos, const float* inv_freq) {
+  return rope_apply(x, partner, r, rope_angle(r, pos, inv_freq));
 }
 
 // Brings the 128-byte line holding p into this SM's L1 (no register waits for it): for memory read
