@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Branch ropeearly (nineteenth session, written after its device time was spent): with RoPE fused into
 # decode attention, each thread computes its element's cos/sin (inv_freq load, cosf, sinf) before
-# pdl_wait() instead of after it (kernels/attention_kernels.cu, device_math.cuh rope_angle/rope_apply).
+# pdl_wait() instead of after it (kernels/attention_kernels.cu, device_math.cuh rope_angle/rope_apply),
+# and the wide kernels index their RoPE elements with head_dim known at compile time (shifts, not 64-bit
+# divisions, after the wait).
 # The same arithmetic: the fused launch must still match the separate qkv_rope launch bit for bit
 # (GpuFusedRope). Nsight Compute (bench/RESULTS.md, nineteenth session) found decode attention at 256
 # keys bound by each warp's chain of ~1,500 instructions at 7.4 cycles each, 8% of issue slots used.

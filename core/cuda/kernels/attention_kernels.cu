@@ -31,11 +31,12 @@ using namespace attention;
 // (rows: ContiguousRows or PagedRows) of the KV head's k and v (read by this block's pass after the
 // barrier; no other block reads that row). angle: null, or where the block's threads are a multiple of
 // head_dim (so that every element a thread rotates is element threadIdx.x % hd of its head) the angle
-// of that element at b.pos.
-template <int kG, class Rows>
+// of that element at b.pos. kHd: head_dim when the kernel knows it (p.hd), so that the element and
+// head of a thread's index take shifts instead of 64-bit divisions; 0: p.hd.
+template <int kG, int kHd, class Rows>
 __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, const Rows& rows, const RopeAngle* angle,
                                 bf16* q, bf16* k, bf16* v) {
-  const int64_t hd = p.hd;
+  const int64_t hd = kHd > 0 ? kHd : p.hd;
   const float* src = p.rope.qkv;
   const auto rotate = [&](float x, float partner, const RopePair& r) {
     return angle ? rope_apply(x, partner, r, *angle) : rope_rotate(x, partner, r, b.pos, p.rope.inv_freq);
@@ -146,7 +147,7 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
       pdl_wait(), pdl_trigger();
     }
     if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable)
-      rope_into_block<kG>(p, b, rows, kAngleEarly ? &angle : nullptr, q_rope, const_cast<bf16*>(k_base),
+      rope_into_block<kG, kWide ? 32 * kEpl : 0>(p, b, rows, kAngleEarly ? &angle : nullptr, q_rope, const_cast<bf16*>(k_base),
                           const_cast<bf16*>(v_base));
       q_rows = q_rope;
     }
