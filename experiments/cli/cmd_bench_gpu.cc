@@ -157,8 +157,8 @@ int bench_gpu_decode(const Args& args) {
     if (m < 0 || m > 2) fail("--fused-rope ", m, " must be 0, 1 or 2");
   const auto min_chunk_runs = parse_size_list(vm["decode-min-chunk"].as<std::string>(), "--decode-min-chunk");
   const std::string l2_text = vm["gemv-l2-chunks"].as<std::string>();
-  const auto l2_runs = l2_text.empty() ? std::vector<int64_t>{cuda::gemv_l2_prefetch_chunks()}
-                                       : parse_size_list(l2_text, "--gemv-l2-chunks");
+  // -1: the process's setting as it is.
+  const auto l2_runs = l2_text.empty() ? std::vector<int64_t>{-1} : parse_size_list(l2_text, "--gemv-l2-chunks");
   const std::string prefetch_text = vm["attention-prefetch"].as<std::string>();
   if (prefetch_text.find('-') != std::string::npos && prefetch_text != "-1")
     fail("--attention-prefetch '", prefetch_text, "' must be 0, 1, -1 or a list of 0 and 1");
@@ -234,7 +234,7 @@ int bench_gpu_decode(const Args& args) {
       for (int64_t min_chunk : min_chunk_runs)
       for (int64_t l2_chunks : l2_runs)
       for (int64_t prefetch : prefetch_runs) {
-        cuda::set_gemv_l2_prefetch_chunks(l2_chunks);  // captured with the graphs set_decode_min_chunk drops
+        if (l2_chunks >= 0) cuda::set_gemv_l2_prefetch_chunks(l2_chunks);  // captured with the graphs set_decode_min_chunk drops
         engine->set_gemv_chain(chain);
         engine->set_fused_rope(int(rope));
         engine->set_decode_min_chunk(min_chunk);
@@ -255,7 +255,7 @@ int bench_gpu_decode(const Args& args) {
         std::printf("| %s | %lld | %s | %s | %s | %lld | %s | %lld | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
                     plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk,
-                    plugin_name(quant) == "none" ? "-" : std::to_string(l2_chunks).c_str(), (long long)prefetch, bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : std::to_string(cuda::gemv_l2_prefetch_chunks()).c_str(), (long long)prefetch, bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)
