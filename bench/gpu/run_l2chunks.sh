@@ -3,6 +3,9 @@
 # (set_gemv_l2_prefetch_chunks, `bench gpu-decode --gemv-l2-chunks`): gpu_quant_test (its
 # GpuQuantL2Prefetch cases check the outputs bit for bit with and without), then the 7B decode at 256 and
 # 1k (bf16 first, for the speed-ups) with 0, 16, 32, 64, 128 and every chunk (1048576) per block, one engine per format, 0 again last.
+# It runs at commit f910db7, where the option existed (reverted after these timings: no faster at 16
+# chunks, slower above; bench/RESULTS.md, twentieth session). There gpu_quant_test aborts at its
+# EXPECT_THROW(set_gemv_l2_prefetch_chunks(-1)): the setter checked with CTX_CHECK, which aborts.
 # Here: BUILD=build BUNDLE_TESTS="gpu_quant_test" bash scripts/device_bundle.sh
 . "$(dirname "$0")/common.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader

@@ -43,8 +43,6 @@ namespace {
 }  // namespace
 
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>&, const GpuGemvCase&) { no_cuda("gpu_gemv"); }
-void set_gemv_l2_prefetch_chunks(int64_t) { no_cuda("set_gemv_l2_prefetch_chunks"); }
-int64_t gemv_l2_prefetch_chunks() { return 0; }
 std::vector<int32_t> gpu_argmax_rows(std::span<const float>, int64_t) { no_cuda("gpu_argmax_rows"); }
 
 std::vector<float> gpu_gemm(const std::vector<const WeightMatrix*>&, std::span<const float>, int64_t, int64_t) {

@@ -35,9 +35,6 @@ void check_span(std::span<const float> s, int64_t expected, const char* what) {
 
 }  // namespace
 
-void set_gemv_l2_prefetch_chunks(int64_t chunks) { set_quant_gemv_l2_chunks(chunks); }
-int64_t gemv_l2_prefetch_chunks() { return quant_gemv_l2_chunks(); }
-
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c) {
   require_cuda_device("gpu_gemv");
   DeviceAllocator alloc;

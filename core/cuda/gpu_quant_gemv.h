@@ -35,14 +35,6 @@ struct GpuGemvCase {
   bool stage_input = false;
 };
 
-// Process-wide: the quantized decode GEMVs launched from now on ask L2, before their pdl_wait(), for
-// this many chunks (64 columns of a tile) of each block's tiles past what their shared-memory rings copy
-// then (0: none, the default; CTXLAB_QGEMV_L2_CHUNKS sets the first value). Engines capture it into
-// their decode graphs: change it, then capture again (e.g. GpuEngine::set_decode_min_chunk). The
-// outputs are the same bit for bit; only where the weights are read from changes.
-void set_gemv_l2_prefetch_chunks(int64_t chunks);
-int64_t gemv_l2_prefetch_chunks();
-
 // One decode GEMV (the engine's launch for n == 1, or for 1 < n <= 8 rows): y [rows], or act [rows / 2]
 // with swiglu (times n).
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c);

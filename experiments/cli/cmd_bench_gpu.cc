@@ -131,9 +131,6 @@ int bench_gpu_decode(const Args& args) {
        "decode attention prefetches a warp's next keys: 0, 1, -1 = MHA only; a list such as 0,1 times each on one engine")
       ("decode-min-chunk", po::value<std::string>()->default_value("32"),
        "decode attention: keys per split-KV chunk at least (0: none); a list such as 32,128 times each on one engine")
-      ("gemv-l2-chunks", po::value<std::string>()->default_value(""),
-       "quantized decode GEMVs: chunks of each block's weights asked of L2 before pdl_wait, past the rings' "
-       "(set_gemv_l2_prefetch_chunks; default: CTXLAB_QGEMV_L2_CHUNKS or 0); a list such as 0,64 times each on one engine")
       ("attention", po::value<std::string>()->default_value("sdpa"),
        "attention backend spec as the runner runs it on the GPU: eager, sdpa, flash, flex:..., paged:block_size=N")
       ("gemv-chain", po::value<std::string>()->default_value("off"),
@@ -156,9 +153,6 @@ int bench_gpu_decode(const Args& args) {
   for (int64_t m : rope_runs)
     if (m < 0 || m > 2) fail("--fused-rope ", m, " must be 0, 1 or 2");
   const auto min_chunk_runs = parse_size_list(vm["decode-min-chunk"].as<std::string>(), "--decode-min-chunk");
-  const std::string l2_text = vm["gemv-l2-chunks"].as<std::string>();
-  // -1: the process's setting as it is.
-  const auto l2_runs = l2_text.empty() ? std::vector<int64_t>{-1} : parse_size_list(l2_text, "--gemv-l2-chunks");
   const std::string prefetch_text = vm["attention-prefetch"].as<std::string>();
   if (prefetch_text.find('-') != std::string::npos && prefetch_text != "-1")
     fail("--attention-prefetch '", prefetch_text, "' must be 0, 1, -1 or a list of 0 and 1");
@@ -220,9 +214,9 @@ int bench_gpu_decode(const Args& args) {
                 plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
-    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | GEMV L2 chunks | key prefetch | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
+    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | key prefetch | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
                 "roofline tok/s | ratio | KV+state MB in use | peak GB |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t ctx_len : contexts) {
       if (per_context && engine->capacity() != ctx_len + tokens + 1) {
         engine.reset();  // its memory back to the driver before the next engine takes its own
@@ -232,9 +226,7 @@ int bench_gpu_decode(const Args& args) {
       for (bool chain : chain_runs)
       for (int64_t rope : rope_runs)
       for (int64_t min_chunk : min_chunk_runs)
-      for (int64_t l2_chunks : l2_runs)
       for (int64_t prefetch : prefetch_runs) {
-        if (l2_chunks >= 0) cuda::set_gemv_l2_prefetch_chunks(l2_chunks);  // captured with the graphs set_decode_min_chunk drops
         engine->set_gemv_chain(chain);
         engine->set_fused_rope(int(rope));
         engine->set_decode_min_chunk(min_chunk);
@@ -252,10 +244,9 @@ int bench_gpu_decode(const Args& args) {
         const double ms_tok = median(ms), ttft_ms = median(ttft);
         const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
         const double roofline = copy_bw / bytes;
-        std::printf("| %s | %lld | %s | %s | %s | %lld | %s | %lld | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
+        std::printf("| %s | %lld | %s | %s | %s | %lld | %lld | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk,
-                    plugin_name(quant) == "none" ? "-" : std::to_string(cuda::gemv_l2_prefetch_chunks()).c_str(), (long long)prefetch, bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, (long long)prefetch, bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)

@@ -361,46 +361,6 @@ TEST_P(GpuQuantRows, EachRowIsTheSingleRowGemvBitForBit) {
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantRows,
                          ::testing::ValuesIn(kPackedFormats), spec_name);
 
-// The L2 prefetch of each block's next weight chunks before pdl_wait (set_gemv_l2_prefetch_chunks):
-// the same outputs bit for bit as without it, for a few chunks, a count that crosses tiles and one past
-// every tile, on matrices of several tiles per block (4803 rows) with the input given (1024 columns: in
-// registers) or RMSNorm'd (4160: from shared memory), and on a SwiGLU stack (the up tiles too). A
-// prefetch past the codes or scales would fault here.
-class GpuQuantL2Prefetch : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(GpuQuantL2Prefetch, OutputsBitForBitWithAndWithout) {
-  SKIP_WITHOUT_GPU();
-  struct Restore {
-    int64_t chunks = gemv_l2_prefetch_chunks();
-    ~Restore() { set_gemv_l2_prefetch_chunks(chunks); }
-  } restore;
-  const std::string spec = GetParam();
-  const int64_t rows = 4803, ff = 2000, gu_cols = 1024;
-  const Quantized gate = quantize(spec, ff, gu_cols, 82), up = quantize(spec, ff, gu_cols, 83);
-  const std::vector<float> bias = random_values(rows, 84, 0.1f), y0 = random_values(rows, 85, 1.f);
-  const std::vector<float> gx = random_values(gu_cols, 86, 1.f);
-  GpuGemvCase g;
-  g.x = gx, g.swiglu = true;
-  for (int64_t cols : {1024, 4160}) {
-    const Quantized q = quantize(spec, rows, cols, 81);
-    const std::vector<float> x = random_values(cols, 87, 1.f), norm = random_values(cols, 88, 1.f);
-    GpuGemvCase c;
-    c.x = x, c.bias = bias, c.alpha = 0.5f, c.y0 = y0;
-    if (cols == 4160) c.norm_weight = norm;
-    set_gemv_l2_prefetch_chunks(0);
-    const std::vector<float> want = gpu_gemv({&q.m}, c), gwant = gpu_gemv({&gate.m, &up.m}, g);
-    for (int64_t chunks : {int64_t(1), int64_t(37), int64_t(1) << 20}) {
-      set_gemv_l2_prefetch_chunks(chunks);
-      EXPECT_EQ(float_bits(gpu_gemv({&q.m}, c)), float_bits(want)) << spec << ", " << cols << " columns, " << chunks;
-      EXPECT_EQ(float_bits(gpu_gemv({&gate.m, &up.m}, g)), float_bits(gwant)) << spec << " SwiGLU, " << chunks;
-    }
-  }
-  EXPECT_THROW(set_gemv_l2_prefetch_chunks(-1), Error);
-}
-
-INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantL2Prefetch,
-                         ::testing::ValuesIn(kPackedFormats), spec_name);
-
 // The greedy pick after the classifier: per row the index of the largest logit, the lowest on ties,
 // against a scan on the CPU. Vocabularies with vocab % 4 == 0 (16-byte loads) and without (one float
 // at a time), a row whose maximum appears twice, a row of -inf (index 0) and a row with NaNs (never

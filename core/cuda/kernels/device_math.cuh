@@ -49,15 +49,6 @@ __device__ inline float rope_rotate(float x, float partner, const RopePair& r, i
 // later that no launch still running writes, e.g. before pdl_wait() (pdl.cuh).
 __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
 
-// Asks L2 to fetch [p, p + bytes) (p 16-byte aligned, bytes a multiple of 16; sm_90: one bulk request,
-// no register or barrier waits for it; elsewhere nothing): for memory read later that no launch still
-// running writes, e.g. weights before pdl_wait().
-__device__ __forceinline__ void prefetch_l2_bulk(const void* p, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
-#endif
-}
-
 // Sum over the warp; every lane gets the result.
 __device__ inline float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

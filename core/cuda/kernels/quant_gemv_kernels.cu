@@ -20,7 +20,6 @@
 // int8 codes and scaled outliers (int8_activations.cuh) and multiplies each row's sum by the input's
 // scale with the row scale: the same tensor-core pass over the same packed bytes.
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <string>
 
@@ -51,7 +50,6 @@ struct QuantGemvArgs {
   GemvEpilogue out;
   int64_t n = 1;     // batched kernels: input rows in.x [n][cols] (n <= kMaxGemvRows), outputs [n][rows]
   bool prefetch = false;  // gemv_prefetch()
-  int64_t l2_chunks = 0;  // quant_gemv_l2_chunks()
 };
 
 // Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
@@ -59,28 +57,6 @@ struct QuantGemvArgs {
 template <class F, int kTiles, int kWarps, bool kBatched>
 constexpr size_t gemv_smem(int64_t chunks) {
   return kLutBytes<F> + (kBatched ? 0 : size_t(chunks) * 128) + size_t(kWarps) * kStages<F, kTiles, kWarps> * kRoundBytes<F, kTiles>;
-}
-
-// L2 prefetch (cp.async.bulk.prefetch.L2, weights only: before pdl_wait) of the next a.l2_chunks chunks
-// of this block's tiles after the first `from` (those its rings copy before the wait), as positions in
-// the block's sequence of tiles blockIdx.x, + gridDim.x, ... of w.chunks chunks each; codes and scales
-// of each tile (SwiGLU: and of its up tile). Only where the bytes come from: the arithmetic is unchanged.
-template <class F, int kTiles, class Args>
-__device__ inline void prefetch_block_l2(const Args& a, int64_t from) {
-  const QuantMatrixView& w = a.w;
-  const int scale_bytes = F::scale_bytes(w);
-  for (int64_t p = from, end = from + a.l2_chunks; p < end;) {
-    const int64_t tile = blockIdx.x + (p / w.chunks) * gridDim.x, c = p % w.chunks;
-    if (tile >= a.tiles) break;
-    const int64_t n = std::min(w.chunks - c, end - p);
-#pragma unroll
-    for (int j = 0; j < kTiles; ++j) {
-      const int64_t t = tile + j * a.up_tile0;
-      prefetch_l2_bulk(lane_piece(w, t, c, 0, F::kLaneBytes, 0), uint32_t(n * kLanes * F::kLaneBytes));
-      if constexpr (F::kMaxScaleBytes > 0) prefetch_l2_bulk(F::scale_ptr(w, t, c, 0), uint32_t(n * 8 * scale_bytes));
-    }
-    p += n;
-  }
 }
 
 // Chunks per warp whose input pieces a lane may hold in registers (kXRegs): 4, so with 16 warps
@@ -147,9 +123,6 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
       if constexpr (F::kRowScale) prefetch_l1(static_cast<const float*>(w.scales) + (t + j * a.up_tile0) * 16);
       if (a.out.bias) prefetch_l1(a.out.bias + j * a.rows + tile_rows(w, t).row0);
     }
-  }
-  if constexpr (!kBatched) {
-    if (a.l2_chunks > 0 && threadIdx.x == 0) prefetch_block_l2<F, kTiles>(a, int64_t(kS - 1) * kWarps);
   }
   pdl_wait();
   pdl_trigger();
@@ -248,21 +221,7 @@ bool input_in_registers() {
   return on;
 }
 
-std::atomic<int64_t>& l2_chunks_setting() {
-  static std::atomic<int64_t> chunks{[] {
-    const char* e = std::getenv("CTXLAB_QGEMV_L2_CHUNKS");
-    return e ? std::max<int64_t>(0, std::atoll(e)) : int64_t(0);
-  }()};
-  return chunks;
-}
-
 }  // namespace
-
-int64_t quant_gemv_l2_chunks() { return l2_chunks_setting().load(); }
-void set_quant_gemv_l2_chunks(int64_t chunks) {
-  CTX_CHECK(chunks >= 0, "GEMV L2 prefetch of ", chunks, " chunks: must be >= 0");
-  l2_chunks_setting().store(chunks);
-}
 
 bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
   return block_warps() == 16 && w.chunks <= kXRegChunks * 16 && input_in_registers();
@@ -340,7 +299,7 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha,
                                bool accumulate, float* y, bf16* act, int64_t n) {
   const GemvOutputs o = gemv_outputs(w, bias, alpha, accumulate, y, act);
-  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n, gemv_prefetch(), quant_gemv_l2_chunks()};
+  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n, gemv_prefetch()};
 }
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,

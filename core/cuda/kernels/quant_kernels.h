@@ -66,12 +66,6 @@ struct QuantMatrixView {
 // sum_c W[r, c] * x[c] is LLM.int8()'s product of x (staged as codes, int8_activations.cuh).
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
                        float* y, cudaStream_t stream);
-// The decode GEMVs (one input row) ask L2, before pdl_wait(), for this many more chunks of each block's
-// tiles past those its shared-memory rings copy then (cp.async.bulk.prefetch.L2; 0: none, the default,
-// or CTXLAB_QGEMV_L2_CHUNKS, read once). Launches after set_quant_gemv_l2_chunks take the new value
-// (captured graphs keep theirs). Only where the weights are read from changes, not the outputs.
-int64_t quant_gemv_l2_chunks();
-void set_quant_gemv_l2_chunks(int64_t chunks);
 // Whether launch_quant_gemv(w, ...) holds each lane's input pieces in registers for every tile (16
 // warps, w.cols <= 4096; CTXLAB_QGEMV_X_REGS=0: never) instead of reading them from shared memory.
 bool quant_gemv_input_in_registers(const QuantMatrixView& w);
