@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Branch ropeearly (nineteenth session, written after its device time was spent): with RoPE fused into
+# Branch ropeearly (written in the nineteenth session; run and merged in the twentieth, bench/RESULTS.md): with RoPE fused into
 # decode attention, each thread computes its element's cos/sin (inv_freq load, cosf, sinf) before
 # pdl_wait() instead of after it (kernels/attention_kernels.cu, device_math.cuh rope_angle/rope_apply),
 # and the wide kernels index their RoPE elements with head_dim known at compile time (shifts, not 64-bit
