@@ -102,6 +102,7 @@ class GpuEngineImpl final : public GpuEngine {
   void set_attention_prefetch(int mode) override {
     check_attention_prefetch(mode), options_.attention_prefetch = mode, drop_decode_graphs();
   }
+  void set_attention_overlap(bool on) override { options_.attention_overlap = on, drop_decode_graphs(); }
   void set_decode_min_chunk(int64_t keys) override {
     check_decode_min_chunk(keys), options_.decode_min_chunk = keys, drop_decode_graphs();
   }
@@ -234,6 +235,7 @@ class GpuEngineImpl final : public GpuEngine {
   // Scratch for prefill_chunk tokens.
   DeviceBuffer<float> hidden_, qkv_, tmp_, partial_;
   DeviceBuffer<int> split_counters_;  // attention's split-KV arrival counters (kernels.h)
+  DeviceBuffer<int> qkv_ready_;       // the qkv GEMV's published rows (attention_overlap; kernels.h)
   DeviceBuffer<unsigned> chain_barrier_;  // the GEMV chains' grid barrier (quant_kernels.h)
   // profile_decode_step(): an event after each stage, or null (no events: the normal case).
   std::vector<std::pair<const char*, cudaEvent_t>>* stage_events_ = nullptr;
@@ -348,7 +350,8 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   // split-KV chunks for decode (fewer for GQA on tensor cores: gpu_attention.h)
   decode_splits_ = default_attention_splits(
       cap, 1, options_.vectorized_attention && uses_tensor_core_gqa(c.num_heads, c.num_kv_heads, c.head_dim));
-  int64_t partial_rows = decode_splits_ * c.num_heads;  // the workspace of the widest decode
+  // The workspace of the widest decode (attention_overlap: one more chunk, the new key's).
+  int64_t partial_rows = (decode_splits_ + 1) * c.num_heads;
   for (int64_t b = 2; b <= options_.max_batch; ++b)
     partial_rows = std::max(partial_rows, b * c.num_heads * default_batched_splits(cap, b, c.num_heads));
   const int64_t widest = std::max({c.hidden_size, c.q_dim() + 2 * c.kv_dim(), 2 * c.intermediate_size, c.vocab_size,
@@ -359,6 +362,8 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   partial_ = DeviceBuffer<float>(alloc_, partial_rows * (c.head_dim + 2));
   split_counters_ = DeviceBuffer<int>(alloc_, options_.max_batch * c.num_heads);
   CTX_CUDA_CHECK(cudaMemset(split_counters_.get(), 0, split_counters_.bytes()));
+  qkv_ready_ = DeviceBuffer<int>(alloc_, c.num_heads + 2 * c.num_kv_heads + 1);
+  CTX_CUDA_CHECK(cudaMemset(qkv_ready_.get(), 0, qkv_ready_.bytes()));
   chain_barrier_ = DeviceBuffer<unsigned>(alloc_, 2);
   CTX_CUDA_CHECK(cudaMemset(chain_barrier_.get(), 0, chain_barrier_.bytes()));
   x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
@@ -459,15 +464,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
     if (b.mamba) {
       mamba_mixer(b, n);
     } else {  // attention
-      if (!qkv_done) {
-        if (n == 1) {
-          b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_);
-        } else {
-          launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
-          linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
-        }
-        stage_done("norm + qkv");
-      }
+      const bool qkv_from_chain = qkv_done;
       qkv_done = false;
       QkvRopeParams r;
       r.q = qkv_.get(), r.k = qkv_.get() + c.q_dim(), r.v = qkv_.get() + c.q_dim() + c.kv_dim(), r.ld = qkv_dim;
@@ -497,6 +494,21 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       if (options_.fused_rope > 0 && !r.q_norm && !r.k_norm && !compressor_ && !eager_ && !options_.kv_quant.enabled() &&
           attention_rope_fusable(a) && (options_.fused_rope == 2 || !attention_on_tensor_cores(a)))
         a.rope.qkv = qkv_.get(), a.rope.inv_freq = r.inv_freq, a.rope.interleaved = r.interleaved;
+      // attention_overlap: attention waits for the rows the GEMV publishes (the new key in a chunk of its own).
+      RowsReady ready;
+      if (options_.attention_overlap && a.rope.qkv && !qkv_from_chain) {
+        ready = RowsReady{qkv_ready_.get(), hd};
+        a.rope.ready = qkv_ready_.get(), a.splits += 1;
+      }
+      if (!qkv_from_chain) {
+        if (n == 1) {
+          b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_, false, ready);
+        } else {
+          launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
+          linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
+        }
+        stage_done("norm + qkv");
+      }
       if (!a.rope.qkv) {
         launch_qkv_rope(r, stream_);
         stage_done("q/k norm + rope + kv write");

@@ -114,6 +114,12 @@ struct GpuEngineOptions {
   // decoded the Llama-2-7B shape (MHA) 1-2% faster, TinyLlama's GQA shape with q4_0 weights 2.4% faster
   // at 256 keys and as fast at 1024 (bench/RESULTS.md, fifteenth session).
   int fused_rope = 2;
+  // Decode of one sequence with RoPE fused into attention (above), the layer's qkv from its own GEMV:
+  // the GEMV publishes its rows as it stores them and attention starts beside it, each block waiting
+  // only for the rows it reads (kernels.h AttentionParams::Rope::ready), the new key a split-KV chunk of
+  // its own. The chunks then merge in another order, so logits differ from the default in the last
+  // bits. Off by default.
+  bool attention_overlap = false;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
   ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score
@@ -228,6 +234,8 @@ class GpuEngine {
   virtual void set_decode_min_chunk(int64_t keys) = 0;
   // GpuEngineOptions::attention_prefetch (0, 1 or -1) from now on (the decode graphs are captured again).
   virtual void set_attention_prefetch(int mode) = 0;
+  // GpuEngineOptions::attention_overlap from now on (the decode graphs are captured again).
+  virtual void set_attention_overlap(bool on) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

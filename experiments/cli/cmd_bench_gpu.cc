@@ -139,6 +139,9 @@ int bench_gpu_decode(const Args& args) {
       ("fused-rope", po::value<std::string>()->default_value("2"),
        "decode: RoPE and the KV write inside the attention launch (GpuEngineOptions::fused_rope): 0 never, 1 on the "
        "CUDA-core passes, 2 on the tensor-core (GQA) pass too; a list such as 0,1,2 times each on one engine")
+      ("attention-overlap", po::value<std::string>()->default_value("0"),
+       "decode: attention beside the qkv GEMV, waiting for its rows (GpuEngineOptions::attention_overlap): 0, 1, or "
+       "a list such as 0,1 timed each on one engine")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -153,6 +156,9 @@ int bench_gpu_decode(const Args& args) {
   for (int64_t m : rope_runs)
     if (m < 0 || m > 2) fail("--fused-rope ", m, " must be 0, 1 or 2");
   const auto min_chunk_runs = parse_size_list(vm["decode-min-chunk"].as<std::string>(), "--decode-min-chunk");
+  const auto overlap_runs = parse_size_list(vm["attention-overlap"].as<std::string>(), "--attention-overlap");
+  for (int64_t m : overlap_runs)
+    if (m > 1) fail("--attention-overlap ", m, " must be 0 or 1");
   const std::string prefetch_text = vm["attention-prefetch"].as<std::string>();
   if (prefetch_text.find('-') != std::string::npos && prefetch_text != "-1")
     fail("--attention-prefetch '", prefetch_text, "' must be 0, 1, -1 or a list of 0 and 1");
@@ -201,6 +207,7 @@ int bench_gpu_decode(const Args& args) {
     opt.kv = kv_policy;
     opt.attention_prefetch = int(prefetch_runs.front());
     opt.decode_min_chunk = min_chunk_runs.front();
+    opt.attention_overlap = overlap_runs.front() == 1;
     const std::string attention = vm["attention"].as<std::string>();
     runner::set_gpu_attention(builtin_catalog(), attention, opt);  // paged: its block size over --kv-block-size
     auto engine = cuda::GpuEngine::create(*model, opt);
@@ -214,9 +221,9 @@ int bench_gpu_decode(const Args& args) {
                 plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
-    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | key prefetch | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
+    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | key prefetch | overlap | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
                 "roofline tok/s | ratio | KV+state MB in use | peak GB |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t ctx_len : contexts) {
       if (per_context && engine->capacity() != ctx_len + tokens + 1) {
         engine.reset();  // its memory back to the driver before the next engine takes its own
@@ -226,8 +233,10 @@ int bench_gpu_decode(const Args& args) {
       for (bool chain : chain_runs)
       for (int64_t rope : rope_runs)
       for (int64_t min_chunk : min_chunk_runs)
-      for (int64_t prefetch : prefetch_runs) {
+      for (int64_t prefetch : prefetch_runs)
+      for (int64_t overlap : overlap_runs) {
         engine->set_gemv_chain(chain);
+        engine->set_attention_overlap(overlap == 1);
         engine->set_fused_rope(int(rope));
         engine->set_decode_min_chunk(min_chunk);
         engine->set_attention_prefetch(int(prefetch));
@@ -244,9 +253,9 @@ int bench_gpu_decode(const Args& args) {
         const double ms_tok = median(ms), ttft_ms = median(ttft);
         const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
         const double roofline = copy_bw / bytes;
-        std::printf("| %s | %lld | %s | %s | %s | %lld | %lld | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
+        std::printf("| %s | %lld | %s | %s | %s | %lld | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, (long long)prefetch, bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, (long long)prefetch, overlap == 1 ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)

@@ -21,6 +21,7 @@
 #include "core/cuda/kernel_trace.h"
 #include "core/model/model_loader.h"
 #include "core/model/transformer.h"
+#include "core/quant/quantize_model.h"
 #include "plugins/register_all.h"
 #include "tests/gpu/gpu_engine_support.h"
 #include "tests/support/model_check.h"
@@ -383,6 +384,17 @@ TEST(GpuEngine, OutOfMemoryIsReportedNotACrash) {
 // both pulled into L1 before pdl_wait); "+prefetch", the wide pass's key prefetch.
 class GpuFusedRope : public ::testing::TestWithParam<std::string> {};
 
+// A case "model+suffix+...": whether it names the suffix, and its test name ('+' as '_').
+bool has_suffix(const std::string& param, const std::string& suffix) {
+  return param.find("+" + suffix) != std::string::npos;
+}
+std::string suffixed_case_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  for (char& ch : n)
+    if (ch == '+') ch = '_';
+  return n;
+}
+
 std::unique_ptr<Model> fused_rope_model(const std::string& name) {
   if (name == "stories260k") return load_model(test::shared_path("fixtures/stories260k/stories260K.bin"));
   if (name.rfind("random", 0) != 0) return load_model(test::shared_path("fixtures/hf/" + name));
@@ -402,7 +414,7 @@ std::unique_ptr<Model> fused_rope_model(const std::string& name) {
 
 TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
   const std::string param = GetParam(), name = param.substr(0, param.find('+'));
-  const auto has = [&](const std::string& suffix) { return param.find("+" + suffix) != std::string::npos; };
+  const auto has = [&](const std::string& suffix) { return has_suffix(param, suffix); };
   const auto model = fused_rope_model(name);
   const int64_t vocab = model->config.vocab_size;
   GpuEngineOptions opt;
@@ -429,12 +441,55 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
                                            "random_mha_128+paged", "random_gqa_128+paged", "random_mha_128+chunk64",
                                            "random_mha_128+prefetch", "random_mha_128+prefetch+chunk64",
                                            "random_mha_128+paged+prefetch+chunk64"),
-                         [](const ::testing::TestParamInfo<std::string>& info) {
-                           std::string n = info.param;
-                           for (char& ch : n)
-                             if (ch == '+') ch = '_';
-                           return n;
-                         });
+                         suffixed_case_name);
+
+// Decode attention beside the qkv GEMV (GpuEngineOptions::attention_overlap): the GEMV publishes its
+// rows and each attention block waits only for the rows it reads; the new key is a split-KV chunk of
+// its own. The GpuFusedRope models (MHA and GQA on both passes, a sliding window, paged, wider chunks,
+// the key prefetch) with bf16 weights (the bf16 GEMV publishes one row at a time) and, with the
+// suffixes "+q4_0" and "+int8", quantized weights (the quantized GEMV publishes its 16-row tiles).
+// Against the same engine without it: the chunks merge in another order, so the logits may differ in
+// the last bits (relative L2 < 5e-3, worst < 2% of the largest logit), and the greedy tokens must be
+// the same. A block that read a row before the GEMV stored it would read the previous layer's or
+// step's projections: errors of the order of the logits themselves.
+class GpuAttentionOverlap : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuAttentionOverlap, DecodesAsWithoutIt) {
+  const std::string param = GetParam(), name = param.substr(0, param.find('+'));
+  const auto has = [&](const std::string& suffix) { return has_suffix(param, suffix); };
+  const auto model = fused_rope_model(name);
+  for (const char* spec : {"q4_0", "int8"})
+    if (has(spec)) quantize_model_weights(model->weights, builtin_catalog().quant, spec);
+  const int64_t vocab = model->config.vocab_size;
+  GpuEngineOptions opt;
+  opt.capacity = 200, opt.prefill_chunk = 64, opt.decode_min_chunk = has("chunk64") ? 64 : has("min0") ? 0 : 8;
+  if (has("paged")) opt.kv_block_size = 16;
+  if (has("prefetch")) opt.attention_prefetch = 1;
+  auto engine = GpuEngine::create(*model, opt);
+  const std::vector<int32_t> ids = gpu_test::token_ids(48, vocab);
+  gpu_test::DecodeTrace runs[2];
+  for (bool overlap : {false, true}) {
+    engine->set_attention_overlap(overlap);
+    runs[overlap] = gpu_test::decode_trace(*engine, ids, 32, 24, 40);
+  }
+  ASSERT_EQ(runs[0].logits.size(), size_t(16 * vocab));
+  const double rel = test::relative_l2(runs[1].logits.data(), runs[0].logits.data(), runs[0].logits.size());
+  const test::LogitDiff diff = test::compare(runs[1].logits.data(), runs[0].logits.data(), int64_t(runs[0].logits.size()));
+  std::printf("%s: overlap vs not, relative L2 %.3g, worst %.3g of max |logit|\n", param.c_str(), rel, diff.relative());
+  EXPECT_LT(rel, 5e-3) << param;
+  EXPECT_LT(diff.relative(), 0.02) << param;
+  EXPECT_EQ(runs[1].tokens, runs[0].tokens) << param << ": greedy tokens with attention beside the qkv GEMV";
+  EXPECT_GT(std::set<int32_t>(runs[0].tokens.begin(), runs[0].tokens.end()).size(), size_t(1)) << "a degenerate model";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, GpuAttentionOverlap,
+                         ::testing::Values("llama", "llama_mha", "mistral_swa", "stories260k", "random_mha_128",
+                                           "random_mha_64", "random_gqa_128", "random_gqa8_128", "llama+paged",
+                                           "random_mha_128+paged", "random_gqa_128+paged", "random_mha_128+chunk64",
+                                           "random_mha_128+min0", "random_mha_128+prefetch+chunk64",
+                                           "random_mha_128+q4_0", "random_gqa_128+q4_0", "random_mha_128+int8",
+                                           "random_mha_128+paged+q4_0"),
+                         suffixed_case_name);
 
 // The kernel trace (kernel_trace.h, CUPTI) of a greedy generation on the llama fixture: each decode
 // step is one graph launch of the same kernels (the argmax's too), every one of the fixture's layers

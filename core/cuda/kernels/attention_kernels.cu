@@ -19,6 +19,7 @@
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/kivi_kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
+#include "core/cuda/kernels/rows_ready.cuh"
 
 namespace ctx::cuda {
 
@@ -32,7 +33,8 @@ using namespace attention;
 // barrier; no other block reads that row). angle: null, or where the block's threads are a multiple of
 // head_dim (so that every element a thread rotates is element threadIdx.x % hd of its head) the angle
 // of that element at b.pos. kHd: head_dim when the kernel knows it (p.hd), so that the element and
-// head of a thread's index take shifts instead of 64-bit divisions; 0: p.hd.
+// head of a thread's index take shifts instead of 64-bit divisions; 0: p.hd. The projections are read
+// through L2 (__ldcg): with p.rope.ready the GEMV may still be running, on other SMs.
 template <int kG, int kHd, class Rows>
 __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, const Rows& rows, const RopeAngle* angle,
                                 bf16* q, bf16* k, bf16* v) {
@@ -45,7 +47,7 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
     const int64_t e = i % hd;
     const float* row = src + (b.h0 + i / hd) * hd;
     const RopePair r = rope_pair(e, hd, p.rope.interleaved);
-    q[i] = __float2bfloat16(rotate(round_bf16(row[e]), round_bf16(row[r.partner]), r));
+    q[i] = __float2bfloat16(rotate(round_bf16(__ldcg(row + e)), round_bf16(__ldcg(row + r.partner)), r));
   }
   if (b.begin <= b.pos && b.pos < b.end) {
     const float* k_src = src + p.heads * hd + b.kvh * hd;
@@ -53,9 +55,31 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
     const int64_t row = rows(b.pos);
     for (int64_t e = threadIdx.x; e < hd; e += blockDim.x) {
       const RopePair r = rope_pair(e, hd, p.rope.interleaved);
-      k[row + e] = __float2bfloat16(rotate(round_bf16(k_src[e]), round_bf16(k_src[r.partner]), r));
-      v[row + e] = __float2bfloat16(v_src[e]);
+      k[row + e] = __float2bfloat16(rotate(round_bf16(__ldcg(k_src + e)), round_bf16(__ldcg(k_src + r.partner)), r));
+      v[row + e] = __float2bfloat16(__ldcg(v_src + e));
     }
+  }
+  __syncthreads();
+}
+
+// p.rope.ready (kernels.h), in place of pdl_wait(): thread 0 waits until the qkv GEMV has published
+// the rows this block reads (its kG query heads; with the new key also its KV head's k and v rows),
+// then counts the block in; the last of the blocks that hold keys sets every counter back to 0 (all
+// have been published by then: each head's new-key chunk waited for its rows). Whole block.
+template <int kG>
+__device__ void wait_qkv_rows(const AttentionParams& p, const BlockKeys& b) {
+  if (threadIdx.x == 0) {
+    int* counters = p.rope.ready;
+    const int hd = int(p.hd);
+    for (int g = 0; g < kG; ++g) wait_count(counters + b.h0 + g, hd);
+    if (b.begin <= b.pos && b.pos < b.end) {
+      wait_count(counters + p.heads + b.kvh, hd);
+      wait_count(counters + p.heads + p.kv_heads + b.kvh, hd);
+    }
+    __threadfence();
+    const int64_t count = p.heads + 2 * p.kv_heads;  // counters[count]: the blocks past their wait
+    if (atomicAdd(counters + count, 1) == int(p.heads / kG * b.chunks) - 1)
+      for (int64_t i = 0; i <= count; ++i) counters[i] = 0;
   }
   __syncthreads();
 }
@@ -100,10 +124,16 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   // ordering is transitive), so before pdl_wait() the block finds its keys and pulls the rows of each
   // warp's first two wide steps into L1 (prefetch_early_rows, the CUDA-core wide pass), during the GEMV's
   // tail.
+  // With p.rope.ready the block never waits for the GEMV's end (wait_qkv_rows), and lets the next
+  // launch start at once.
   const bool early = p.rope.qkv != nullptr;
-  if (!early) pdl_wait(), pdl_trigger();
+  if (!early) {
+    pdl_wait(), pdl_trigger();
+  } else if (p.rope.ready) {
+    pdl_trigger();
+  }
   const BlockKeys b = block_keys<kG>(p, 1);
-  if (blockIdx.y >= b.chunks) return;  // no keys (min_chunk): the chunks that hold some merge without it
+  if (b.slot >= b.chunks) return;  // no keys (min_chunk): the chunks that hold some merge without it
   const BlockLogits<Logits> score{logits, b.h0, b.pos};
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t hd = p.hd;
@@ -144,7 +174,11 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   const auto run = [&](auto rows) {
     if (early) {
       if constexpr (kWide && !kMma) prefetch_early_rows<32 * kEpl>(rows, k_base, v_base, b, warp, lane);
-      pdl_wait(), pdl_trigger();
+      if (p.rope.ready) {
+        wait_qkv_rows<kG>(p, b);
+      } else {
+        pdl_wait(), pdl_trigger();
+      }
     }
     if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable)
       rope_into_block<kG, kWide ? 32 * kEpl : 0>(p, b, rows, kAngleEarly ? &angle : nullptr, q_rope, const_cast<bf16*>(k_base),
@@ -233,6 +267,8 @@ bool attention_rope_fusable(const AttentionParams& p) {
 void launch_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(p.hd <= 256 && p.heads % p.kv_heads == 0 && p.splits >= 1, "attention shape");
   CTX_CHECK(!p.rope.qkv || attention_rope_fusable(p), "attention: RoPE fused into a launch that cannot take it");
+  CTX_CHECK(!p.rope.ready || (p.rope.qkv && p.splits >= 2),
+            "attention: waiting on the qkv GEMV's rows needs RoPE fused in and at least 2 splits, got ", p.splits);
   if (!p.score_mod.empty()) {
     CTX_CHECK(p.kivi.bits == 0 && !p.pool.paged(), "attention: score mods run over a contiguous bf16 cache only");
     launch_attention_layout<false>(p, stream, ScoreModLogits{p.score_mod, p.heads});

@@ -30,10 +30,12 @@ constexpr int kWarps = 4;
 // reading KV head kvh, chunk blockIdx.y of the keys [first, pos]: [begin, end) (empty when begin >=
 // end). Chunks are max(ceil(count / splits), p.min_chunk) keys rounded up to a multiple of `align`
 // (1: as many chunks as splits hold keys; a multiple: chunk boundaries at multiples of align when
-// first = 0).
+// first = 0). With p.rope.ready (kernels.h) the keys [first, pos) are cut into splits - 1 chunks that
+// way and the new key pos is chunk splits - 1, alone, merged last (slot = the older chunks' count).
 struct BlockKeys {
   int64_t t, h0, kvh, seq, pos, begin, end;
   int64_t chunks;  // the chunks that hold keys (<= p.splits; the others return at once in finish_block)
+  int64_t slot;    // this chunk's row among the merged ones (< chunks), or >= chunks: no keys
 };
 template <int kG>
 __device__ inline BlockKeys block_keys(const AttentionParams& p, int64_t align) {
@@ -52,13 +54,27 @@ __device__ inline BlockKeys block_keys(const AttentionParams& p, int64_t align) 
     const int64_t cached = p.seq_lens ? b.pos : int64_t(*p.pos0) + p.n - 1;
     first = f > first ? f : first, last = l < cached ? l : cached;
   }
+  const bool own_chunk = p.rope.ready != nullptr;  // the new key alone in the last split
+  const int64_t parts = own_chunk ? p.splits - 1 : p.splits;
+  if (own_chunk) --last;
   const int64_t count = last - first + 1;
-  int64_t chunk = (count + p.splits - 1) / p.splits;
+  int64_t chunk = count > 0 ? (count + parts - 1) / parts : 1;
   if (chunk < p.min_chunk) chunk = p.min_chunk;
   chunk = (chunk + align - 1) / align * align;
   b.begin = first + blockIdx.y * chunk;
   b.end = b.begin + chunk < last + 1 ? b.begin + chunk : last + 1;
-  b.chunks = count > 0 ? (count + chunk - 1) / chunk : p.splits;
+  b.slot = blockIdx.y;
+  if (!own_chunk) {
+    b.chunks = count > 0 ? (count + chunk - 1) / chunk : p.splits;
+    return b;
+  }
+  const int64_t older = count > 0 ? (count + chunk - 1) / chunk : 0;
+  b.chunks = older + 1;
+  if (blockIdx.y == p.splits - 1) {
+    b.begin = b.pos, b.end = b.pos + 1, b.slot = older;
+  } else if (blockIdx.y >= older) {
+    b.slot = b.chunks;  // no keys
+  }
   return b;
 }
 
@@ -315,14 +331,14 @@ constexpr int kHeldChunks = 8, kHeldMaxEpl = 4;
 template <int kEpl, int kG>
 __device__ inline void finish_block(const AttentionParams& p, const BlockKeys& b, BlockShared<kEpl, kG>& sh,
                                     const float (&m)[kG], const float (&l)[kG], int warp, int lane) {
-  if (blockIdx.y >= b.chunks) return;  // a chunk without keys (min_chunk): the others merge without it
+  if (b.slot >= b.chunks) return;  // a chunk without keys (min_chunk): the others merge without it
   if (lane == 0)
 #pragma unroll
     for (int g = 0; g < kG; ++g) sh.m[warp][g] = m[g], sh.l[warp][g] = l[g];
   __syncthreads();
   if (warp >= kG) return;
   const int g = warp;
-  const int64_t hd = p.hd, split = blockIdx.y;
+  const int64_t hd = p.hd, split = b.slot;
   const int64_t qh = b.t * p.heads + b.h0 + g;
   float mm = -FLT_MAX;
   for (int w = 0; w < kWarps; ++w) mm = fmaxf(mm, sh.m[w][g]);

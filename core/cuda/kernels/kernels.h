@@ -28,11 +28,22 @@ struct GemvInput {
   float eps = 0.f;
 };
 
+// Outputs a decode GEMV publishes as it stores them (counters set): after output row r is stored and
+// fenced, counters[r / rows] is incremented, so a kernel running beside the GEMV can wait, with
+// acquire loads, until counters[i] == rows (rows i * rows .. (i + 1) * rows - 1 are written) and read
+// those rows through L2 (rows_ready.cuh). The consumer sets the counters back to 0 (decode attention
+// with AttentionParams::Rope::ready). counters null: nothing is published.
+struct RowsReady {
+  int* counters = nullptr;
+  int64_t rows = 0;  // outputs per counter
+};
+
 // Decode (one token): y[r] = (accumulate ? y[r] : 0) + alpha * (sum_c W[r, c] * x[c] + bias[r]).
 // Streams W once with 16-byte loads (8 bf16) when cols % 8 == 0, float32 accumulation; one warp per
 // output row. bias may be null.
+// ready: publish the outputs as they are stored (RowsReady).
 void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
-                 bool accumulate, float* y, cudaStream_t stream);
+                 bool accumulate, float* y, cudaStream_t stream, const RowsReady& ready = {});
 
 // SwiGLU fused into the GEMV of the stacked [gate; up] matrix W [2 * rows, cols] (gate rows first):
 // act[r] = bf16(bf16(silu(bf16(g_r))) * bf16(u_r)) with g_r, u_r the dot products of rows r and
@@ -167,10 +178,20 @@ struct AttentionParams {
   // one launch does what launch_qkv_rope + launch_attention do, with the same outputs bit for bit.
   // It reads *pos0 and the older keys' rows before pdl_wait() (pdl.cuh), so the launch just before it
   // on the stream must not write them (the engine's is the qkv GEMV, which writes only qkv).
+  //
+  // Rope::ready (device, rope.qkv set, splits >= 2): the launch before it is the qkv GEMV publishing
+  // its rows with RowsReady{ready, hd} (counters [heads + 2 * kv_heads] + 1 arrival count, all 0
+  // before the GEMV), and this launch never calls pdl_wait(): each block waits only for the counters
+  // of the rows it reads, so that attention runs beside the GEMV's later tiles. The new key (position
+  // pos) is then a chunk of its own (split splits - 1, the last merged); the older keys are cut into
+  // splits - 1 chunks, which need only their query rows (q is stored first: the [q | k | v] order).
+  // The last block past its wait sets every counter back to 0. A wait that sees no progress for 2 s
+  // traps (a launch error, not a hang).
   struct Rope {
     const float* qkv = nullptr;
     const float* inv_freq = nullptr;  // [hd / 2]
     bool interleaved = false;         // RoPE pairs (2i, 2i+1) instead of (i, i + hd/2)
+    int* ready = nullptr;
   } rope;
   // bits > 0: keys below qlen from these codes (contiguous cache, no window), dequantized in the
   // kernel (kivi_kernels.h).

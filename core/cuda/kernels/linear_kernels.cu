@@ -13,6 +13,7 @@
 #include "core/cuda/kernels/gemv_common.cuh"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
+#include "core/cuda/kernels/rows_ready.cuh"
 
 namespace ctx::cuda {
 
@@ -30,6 +31,7 @@ struct GemvArgs {
   float* y;   // plain epilogue
   bf16* act;  // SwiGLU epilogue
   bool prefetch = false;  // gemv_prefetch()
+  RowsReady ready;        // plain epilogue: publish each row as it is stored
 };
 
 __device__ inline float dot8(uint4 w, uint4 x) {
@@ -132,7 +134,10 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
 #pragma unroll
       for (int j = 0; j < kRows; ++j)
         dot[j] = warp_sum(lane_dot<kVec>(a.W + (r + j * a.rows) * a.cols, x, a.cols, lane, first[j]));
-      if (lane == 0) gemv_store<kSwiglu>(GemvEpilogue{a.bias, a.alpha, a.accumulate, a.y, a.act}, a.rows, r, dot);
+      if (lane == 0) {
+        gemv_store<kSwiglu>(GemvEpilogue{a.bias, a.alpha, a.accumulate, a.y, a.act}, a.rows, r, dot);
+        if (!kSwiglu && a.ready.counters) publish_row(a.ready, r);
+      }
     }
     tile += gridDim.x;
     if (tile >= tiles) break;
@@ -192,8 +197,9 @@ int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
 }
 
 void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
-                 bool accumulate, float* y, cudaStream_t stream) {
-  launch_gemv_variant<false>(GemvArgs{W, in, rows, cols, bias, alpha, accumulate, y, nullptr}, stream);
+                 bool accumulate, float* y, cudaStream_t stream, const RowsReady& ready) {
+  CTX_CHECK(!ready.counters || ready.rows > 0, "GEMV: rows per published counter ", ready.rows);
+  launch_gemv_variant<false>(GemvArgs{W, in, rows, cols, bias, alpha, accumulate, y, nullptr, false, ready}, stream);
 }
 
 void launch_gemv_swiglu(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, bf16* act,
