@@ -4,7 +4,8 @@
 #    (the default path still bit for bit as the separate launches);
 # 2. the 7B at 256 and 1024 with the overlap off and on, one engine: q4_0, then bf16;
 # 3. main's ctxlab (carried as .device/ctxlab_main.xz), q4_0 and bf16, for the default path's cost;
-# 4. the q4_0 kernel timeline both ways; gpu_attention_test and gpu_quant_test; int8 both ways.
+# 4. the q4_0 kernel timeline both ways; gpu_attention_test and gpu_quant_test; q4_0 with its
+#    classifier in q4_0 too (lm_head=true) both ways.
 # Here: BUILD=build BUNDLE_TESTS="gpu_engine_test gpu_attention_test gpu_quant_test" bash scripts/device_bundle.sh
 # and main's stripped ctxlab xz-compressed as .device/ctxlab_main.xz.
 . "$(dirname "$0")/common.sh"
@@ -30,4 +31,4 @@ for o in 0 1; do
   grep -E "^ms/token|^\| (embed|.*gemv|.*attention|.*argmax)|rror" "$log" | cut -c1-220
 done
 ((SECONDS + 80 < ${LIMIT_S:-570})) && run_test_programs gpu_attention_test gpu_quant_test
-decode_7b int8_overlap 160 int8:lm_head=true --attention-overlap 0,1
+decode_7b q4_0_lm_head_overlap 200 q4_0:lm_head=true --attention-overlap 0,1
