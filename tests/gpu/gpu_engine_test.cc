@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -412,22 +413,39 @@ std::unique_ptr<Model> fused_rope_model(const std::string& name) {
   return load_model("random:" + path + ":5");
 }
 
-TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
-  const std::string param = GetParam(), name = param.substr(0, param.find('+'));
+// One case "model+suffix+..." decoded on one engine with a switch off, then on (set(engine, on)):
+// decode_trace's 16 teacher-forced logits rows and 40 greedy tokens each. The model is
+// fused_rope_model(name); suffixes: "q4_0" / "int8" quantize its weights, "paged" a paged cache of
+// blocks of 16, "prefetch" the wide pass's key prefetch, "chunk64" / "min0" chunks of at least 64 / any
+// number of keys (else 8).
+struct CaseRuns {
+  int64_t vocab;
+  std::array<gpu_test::DecodeTrace, 2> runs;  // off, on
+};
+template <class Set>
+CaseRuns decode_case_both_ways(const std::string& param, Set set) {
   const auto has = [&](const std::string& suffix) { return has_suffix(param, suffix); };
-  const auto model = fused_rope_model(name);
-  const int64_t vocab = model->config.vocab_size;
+  const auto model = fused_rope_model(param.substr(0, param.find('+')));
+  for (const char* spec : {"q4_0", "int8"})
+    if (has(spec)) quantize_model_weights(model->weights, builtin_catalog().quant, spec);
   GpuEngineOptions opt;
-  opt.capacity = 200, opt.prefill_chunk = 64, opt.decode_min_chunk = has("chunk64") ? 64 : 8;
+  opt.capacity = 200, opt.prefill_chunk = 64, opt.decode_min_chunk = has("chunk64") ? 64 : has("min0") ? 0 : 8;
   if (has("paged")) opt.kv_block_size = 16;
   if (has("prefetch")) opt.attention_prefetch = 1;
   auto engine = GpuEngine::create(*model, opt);
-  const std::vector<int32_t> ids = gpu_test::token_ids(48, vocab);
-  gpu_test::DecodeTrace runs[2];
-  for (bool fused : {false, true}) {
-    engine->set_fused_rope(fused ? 2 : 0);  // 2: the tensor-core pass too
-    runs[fused] = gpu_test::decode_trace(*engine, ids, 32, 24, 40);
+  const std::vector<int32_t> ids = gpu_test::token_ids(48, model->config.vocab_size);
+  CaseRuns out{model->config.vocab_size, {}};
+  for (bool on : {false, true}) {
+    set(*engine, on);
+    out.runs[on] = gpu_test::decode_trace(*engine, ids, 32, 24, 40);
   }
+  return out;
+}
+
+TEST_P(GpuFusedRope, DecodesBitForBitAsTheSeparateLaunch) {
+  const auto [vocab, runs] = decode_case_both_ways(GetParam(), [](GpuEngine& engine, bool fused) {
+    engine.set_fused_rope(fused ? 2 : 0);  // 2: the tensor-core pass too
+  });
   ASSERT_EQ(runs[0].logits.size(), size_t(16 * vocab));
   EXPECT_EQ(std::memcmp(runs[0].logits.data(), runs[1].logits.data(), runs[0].logits.size() * 4), 0)
       << GetParam() << ": decode logits with RoPE in the attention launch";
@@ -455,23 +473,9 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
 class GpuAttentionOverlap : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GpuAttentionOverlap, DecodesAsWithoutIt) {
-  const std::string param = GetParam(), name = param.substr(0, param.find('+'));
-  const auto has = [&](const std::string& suffix) { return has_suffix(param, suffix); };
-  const auto model = fused_rope_model(name);
-  for (const char* spec : {"q4_0", "int8"})
-    if (has(spec)) quantize_model_weights(model->weights, builtin_catalog().quant, spec);
-  const int64_t vocab = model->config.vocab_size;
-  GpuEngineOptions opt;
-  opt.capacity = 200, opt.prefill_chunk = 64, opt.decode_min_chunk = has("chunk64") ? 64 : has("min0") ? 0 : 8;
-  if (has("paged")) opt.kv_block_size = 16;
-  if (has("prefetch")) opt.attention_prefetch = 1;
-  auto engine = GpuEngine::create(*model, opt);
-  const std::vector<int32_t> ids = gpu_test::token_ids(48, vocab);
-  gpu_test::DecodeTrace runs[2];
-  for (bool overlap : {false, true}) {
-    engine->set_attention_overlap(overlap);
-    runs[overlap] = gpu_test::decode_trace(*engine, ids, 32, 24, 40);
-  }
+  const std::string param = GetParam();
+  const auto [vocab, runs] =
+      decode_case_both_ways(param, [](GpuEngine& engine, bool overlap) { engine.set_attention_overlap(overlap); });
   ASSERT_EQ(runs[0].logits.size(), size_t(16 * vocab));
   const double rel = test::relative_l2(runs[1].logits.data(), runs[0].logits.data(), runs[0].logits.size());
   const test::LogitDiff diff = test::compare(runs[1].logits.data(), runs[0].logits.data(), int64_t(runs[0].logits.size()));

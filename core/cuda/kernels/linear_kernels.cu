@@ -198,7 +198,7 @@ int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
 
 void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
                  bool accumulate, float* y, cudaStream_t stream, const RowsReady& ready) {
-  CTX_CHECK(!ready.counters || ready.rows > 0, "GEMV: rows per published counter ", ready.rows);
+  check_rows_ready(ready, "GEMV");
   launch_gemv_variant<false>(GemvArgs{W, in, rows, cols, bias, alpha, accumulate, y, nullptr, false, ready}, stream);
 }
 

@@ -307,7 +307,7 @@ static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, co
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
                        float* y, cudaStream_t stream, const RowsReady& ready) {
-  CTX_CHECK(!ready.counters || ready.rows > 0, "quantized GEMV: rows per published counter ", ready.rows);
+  check_rows_ready(ready, "quantized GEMV");
   launch_quant_variant<false>(gemv_args(w, in, bias, alpha, accumulate, y, nullptr, 1, ready), stream);
 }
 
