@@ -235,7 +235,10 @@ class GpuEngineImpl final : public GpuEngine {
   // Scratch for prefill_chunk tokens.
   DeviceBuffer<float> hidden_, qkv_, tmp_, partial_;
   DeviceBuffer<int> split_counters_;  // attention's split-KV arrival counters (kernels.h)
-  DeviceBuffer<int> qkv_ready_;       // the qkv GEMV's published rows (attention_overlap; kernels.h)
+  // attention_overlap: the qkv GEMV's output while attention reads it (every element kQkvUnwritten
+  // between decode steps) and the readers' counters (kernels.h AttentionParams::Rope::overlap).
+  DeviceBuffer<float> qkv_overlap_;
+  DeviceBuffer<int> qkv_readers_;
   DeviceBuffer<unsigned> chain_barrier_;  // the GEMV chains' grid barrier (quant_kernels.h)
   // profile_decode_step(): an event after each stage, or null (no events: the normal case).
   std::vector<std::pair<const char*, cudaEvent_t>>* stage_events_ = nullptr;
@@ -362,8 +365,11 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   partial_ = DeviceBuffer<float>(alloc_, partial_rows * (c.head_dim + 2));
   split_counters_ = DeviceBuffer<int>(alloc_, options_.max_batch * c.num_heads);
   CTX_CUDA_CHECK(cudaMemset(split_counters_.get(), 0, split_counters_.bytes()));
-  qkv_ready_ = DeviceBuffer<int>(alloc_, c.num_heads + 2 * c.num_kv_heads + 1);
-  CTX_CUDA_CHECK(cudaMemset(qkv_ready_.get(), 0, qkv_ready_.bytes()));
+  qkv_overlap_ = DeviceBuffer<float>(alloc_, c.q_dim() + 2 * c.kv_dim());
+  static_assert(kQkvUnwritten == 0xffffffffu, "filled bytewise");
+  CTX_CUDA_CHECK(cudaMemset(qkv_overlap_.get(), 0xff, qkv_overlap_.bytes()));
+  qkv_readers_ = DeviceBuffer<int>(alloc_, c.num_heads + c.num_kv_heads);
+  CTX_CUDA_CHECK(cudaMemset(qkv_readers_.get(), 0, qkv_readers_.bytes()));
   chain_barrier_ = DeviceBuffer<unsigned>(alloc_, 2);
   CTX_CUDA_CHECK(cudaMemset(chain_barrier_.get(), 0, chain_barrier_.bytes()));
   x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
@@ -494,15 +500,16 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       if (options_.fused_rope > 0 && !r.q_norm && !r.k_norm && !compressor_ && !eager_ && !options_.kv_quant.enabled() &&
           attention_rope_fusable(a) && (options_.fused_rope == 2 || !attention_on_tensor_cores(a)))
         a.rope.qkv = qkv_.get(), a.rope.inv_freq = r.inv_freq, a.rope.interleaved = r.interleaved;
-      // attention_overlap: attention waits for the rows the GEMV publishes (the new key in a chunk of its own).
-      RowsReady ready;
+      // attention_overlap: the GEMV writes into qkv_overlap_ and attention reads each row as it is
+      // written (the new key in a chunk of its own).
+      float* qkv_out = qkv_.get();
       if (options_.attention_overlap && a.rope.qkv && !qkv_from_chain) {
-        ready = RowsReady{qkv_ready_.get(), hd};
-        a.rope.ready = qkv_ready_.get(), a.splits += 1;
+        qkv_out = qkv_overlap_.get();
+        a.rope.qkv = qkv_out, a.rope.overlap = qkv_readers_.get(), a.splits += 1;
       }
       if (!qkv_from_chain) {
         if (n == 1) {
-          b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_.get(), stream_, false, ready);
+          b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_out, stream_);
         } else {
           launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
           linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());

@@ -115,10 +115,10 @@ struct GpuEngineOptions {
   // at 256 keys and as fast at 1024 (bench/RESULTS.md, fifteenth session).
   int fused_rope = 2;
   // Decode of one sequence with RoPE fused into attention (above), the layer's qkv from its own GEMV:
-  // the GEMV publishes its rows as it stores them and attention starts beside it, each block waiting
-  // only for the rows it reads (kernels.h AttentionParams::Rope::ready), the new key a split-KV chunk of
-  // its own. The chunks then merge in another order, so logits differ from the default in the last
-  // bits. Off by default.
+  // attention starts beside the GEMV, each block reading the rows it needs as the GEMV stores them
+  // (kernels.h AttentionParams::Rope::overlap: unwritten elements hold a NaN pattern), the new key a
+  // split-KV chunk of its own. The chunks then merge in another order, so logits may differ from the
+  // default in the last bits. Off by default.
   bool attention_overlap = false;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode

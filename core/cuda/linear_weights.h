@@ -60,10 +60,9 @@ class LinearWeights {
   // weights of more than 4096 columns and an input given as is (in.x, no fused RMSNorm): the batched
   // kernel's one-row form, which reads the input from global memory (L2) chunk by chunk instead of
   // staging it in shared memory, with the same outputs bit for bit (quant_kernels.h); stage_input (or
-  // CTXLAB_QGEMV_STAGE_INPUT=1, for same-process comparisons): the staged kernel. ready: the outputs
-  // are published as they are stored (kernels.h RowsReady; the staged kernel then, for any input).
+  // CTXLAB_QGEMV_STAGE_INPUT=1, for same-process comparisons): the staged kernel.
   void gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y, cudaStream_t stream,
-            bool stage_input = false, const RowsReady& ready = {}) const;
+            bool stage_input = false) const;
   // The stacked [gate; up] matrix: act[r] = swiglu(gate_r, up_r) for r < rows() / 2 (launch_gemv_swiglu).
   void gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const;
   // n > 1 input rows x [n][cols] in one pass over quantized weights (quant_kernels.h

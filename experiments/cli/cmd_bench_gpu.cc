@@ -140,7 +140,8 @@ int bench_gpu_decode(const Args& args) {
        "decode: RoPE and the KV write inside the attention launch (GpuEngineOptions::fused_rope): 0 never, 1 on the "
        "CUDA-core passes, 2 on the tensor-core (GQA) pass too; a list such as 0,1,2 times each on one engine")
       ("attention-overlap", po::value<std::string>()->default_value("0"),
-       "decode: attention beside the qkv GEMV, waiting for its rows (GpuEngineOptions::attention_overlap): 0, 1, or "
+       "decode: attention beside the qkv GEMV, reading each output as it is stored (GpuEngineOptions::attention_overlap): "
+       "0, 1, or "
        "a list such as 0,1 timed each on one engine")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);

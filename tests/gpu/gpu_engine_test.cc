@@ -461,15 +461,15 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuFusedRope,
                                            "random_mha_128+paged+prefetch+chunk64"),
                          suffixed_case_name);
 
-// Decode attention beside the qkv GEMV (GpuEngineOptions::attention_overlap): the GEMV publishes its
-// rows and each attention block waits only for the rows it reads; the new key is a split-KV chunk of
-// its own. The GpuFusedRope models (MHA and GQA on both passes, a sliding window, paged, wider chunks,
-// the key prefetch) with bf16 weights (the bf16 GEMV publishes one row at a time) and, with the
-// suffixes "+q4_0" and "+int8", quantized weights (the quantized GEMV publishes its 16-row tiles).
-// Against the same engine without it: the chunks merge in another order, so the logits may differ in
-// the last bits (relative L2 < 5e-3, worst < 2% of the largest logit), and the greedy tokens must be
-// the same. A block that read a row before the GEMV stored it would read the previous layer's or
-// step's projections: errors of the order of the logits themselves.
+// Decode attention beside the qkv GEMV (GpuEngineOptions::attention_overlap): each attention block
+// reads the rows it needs as the GEMV stores them (unwritten elements hold a NaN pattern, which the
+// last reader writes back); the new key is a split-KV chunk of its own. The GpuFusedRope models (MHA
+// and GQA on both passes, a sliding window, paged, wider chunks, the key prefetch) with bf16 weights
+// and, with the suffixes "+q4_0" and "+int8", the quantized GEMVs. Against the same engine without it:
+// the chunks merge in another order, so the logits may differ in the last bits (relative L2 < 5e-3,
+// worst < 2% of the largest logit), and the greedy tokens must be the same. A block that read a row
+// the GEMV had not stored would compute with NaN, and one that read a row not written back to the
+// pattern would read the previous layer's or step's projections: errors of the order of the logits.
 class GpuAttentionOverlap : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GpuAttentionOverlap, DecodesAsWithoutIt) {
@@ -494,6 +494,41 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuAttentionOverlap,
                                            "random_mha_128+q4_0", "random_gqa_128+q4_0", "random_mha_128+int8",
                                            "random_mha_128+paged+q4_0"),
                          suffixed_case_name);
+
+// attention_overlap engages: in the kernel trace (CUPTI) of a greedy generation on the llama fixture
+// (GQA, RoPE fused in), each decode step's attention launches have one more split-KV chunk (the new
+// key's) per block of query heads than without it, and the tokens are the same.
+TEST(GpuAttentionOverlap, AttentionLaunchesCarryTheNewKeysChunk) {
+  const auto model = load_model(test::shared_path("fixtures/hf/llama"));
+  GpuEngineOptions opt;
+  opt.capacity = 64;
+  auto engine = GpuEngine::create(*model, opt);
+  const std::vector<int32_t> prompt{1, 5, 9, 13, 17, 21, 25, 29};
+  engine->generate_greedy(prompt, 7, {}, nullptr);
+  std::array<int64_t, 2> blocks{};  // the attention launches' blocks per decode step, off and on
+  std::array<std::vector<int32_t>, 2> tokens;
+  for (bool on : {false, true}) {
+    try {
+      start_kernel_trace();
+    } catch (const Unsupported& e) {
+      GTEST_SKIP() << e.what();
+    }
+    engine->set_attention_overlap(on);  // the graph is captured again, with the trace on
+    tokens[on] = engine->generate_greedy(prompt, 7, {}, nullptr);
+    const auto steps = graph_launches(stop_kernel_trace());
+    ASSERT_EQ(steps.size(), 6u);
+    for (const KernelRecord& k : steps[0])
+      if (k.name.find("attention_partial_kernel") != std::string::npos) blocks[on] += k.grid;
+  }
+  // Per launch: heads / g blocks (g query heads per block) times the chunks, one more chunk with it.
+  const int64_t layers = model->config.num_layers, extra = blocks[1] - blocks[0];
+  ASSERT_GT(blocks[0], 0);
+  ASSERT_GT(extra, 0) << "no more attention blocks with the overlap on";
+  EXPECT_EQ(extra % layers, 0) << extra;
+  EXPECT_EQ(model->config.num_heads % (extra / layers), 0) << extra;
+  EXPECT_EQ(blocks[0] % extra, 0) << "blocks " << blocks[0] << " without, " << blocks[1] << " with";
+  EXPECT_EQ(tokens[1], tokens[0]);
+}
 
 // The kernel trace (kernel_trace.h, CUPTI) of a greedy generation on the llama fixture: each decode
 // step is one graph launch of the same kernels (the argmax's too), every one of the fixture's layers

@@ -19,7 +19,7 @@
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/kivi_kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
-#include "core/cuda/kernels/rows_ready.cuh"
+#include "core/cuda/kernels/qkv_overlap.cuh"
 
 namespace ctx::cuda {
 
@@ -34,12 +34,15 @@ using namespace attention;
 // head_dim (so that every element a thread rotates is element threadIdx.x % hd of its head) the angle
 // of that element at b.pos. kHd: head_dim when the kernel knows it (p.hd), so that the element and
 // head of a thread's index take shifts instead of 64-bit divisions; 0: p.hd. The projections are read
-// through L2 (__ldcg): with p.rope.ready the GEMV may still be running, on other SMs.
+// through L2 (__ldcg): with p.rope.overlap the GEMV may still be writing them, on other SMs, and each
+// load waits until its element is written (load_written).
 template <int kG, int kHd, class Rows>
 __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, const Rows& rows, const RopeAngle* angle,
                                 bf16* q, bf16* k, bf16* v) {
   const int64_t hd = kHd > 0 ? kHd : p.hd;
   const float* src = p.rope.qkv;
+  const bool overlap = p.rope.overlap != nullptr;
+  const auto ld = [&](const float* e) { return overlap ? load_written(e) : __ldcg(e); };
   const auto rotate = [&](float x, float partner, const RopePair& r) {
     return angle ? rope_apply(x, partner, r, *angle) : rope_rotate(x, partner, r, b.pos, p.rope.inv_freq);
   };
@@ -47,7 +50,7 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
     const int64_t e = i % hd;
     const float* row = src + (b.h0 + i / hd) * hd;
     const RopePair r = rope_pair(e, hd, p.rope.interleaved);
-    q[i] = __float2bfloat16(rotate(round_bf16(__ldcg(row + e)), round_bf16(__ldcg(row + r.partner)), r));
+    q[i] = __float2bfloat16(rotate(round_bf16(ld(row + e)), round_bf16(ld(row + r.partner)), r));
   }
   if (b.begin <= b.pos && b.pos < b.end) {
     const float* k_src = src + p.heads * hd + b.kvh * hd;
@@ -55,33 +58,41 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
     const int64_t row = rows(b.pos);
     for (int64_t e = threadIdx.x; e < hd; e += blockDim.x) {
       const RopePair r = rope_pair(e, hd, p.rope.interleaved);
-      k[row + e] = __float2bfloat16(rotate(round_bf16(__ldcg(k_src + e)), round_bf16(__ldcg(k_src + r.partner)), r));
-      v[row + e] = __float2bfloat16(__ldcg(v_src + e));
+      k[row + e] = __float2bfloat16(rotate(round_bf16(ld(k_src + e)), round_bf16(ld(k_src + r.partner)), r));
+      v[row + e] = __float2bfloat16(ld(v_src + e));
     }
   }
   __syncthreads();
 }
 
-// p.rope.ready (kernels.h), in place of pdl_wait(): thread 0 waits until the qkv GEMV has published
-// the rows this block reads (its kG query heads; with the new key also its KV head's k and v rows),
-// then counts the block in; the last of the blocks that hold keys sets every counter back to 0 (all
-// have been published by then: each head's new-key chunk waited for its rows). Whole block.
+// p.rope.overlap (kernels.h), in place of pdl_wait(): thread 0 waits for the element of the block's
+// rows that the GEMV writes last (its tiles go in row order): the new key's value row's last with the
+// new key, else its last query row's. Whole block.
 template <int kG>
-__device__ void wait_qkv_rows(const AttentionParams& p, const BlockKeys& b) {
+__device__ void wait_for_block_rows(const AttentionParams& p, const BlockKeys& b) {
   if (threadIdx.x == 0) {
-    int* counters = p.rope.ready;
-    const int hd = int(p.hd);
-    for (int g = 0; g < kG; ++g) wait_count(counters + b.h0 + g, hd);
-    if (b.begin <= b.pos && b.pos < b.end) {
-      wait_count(counters + p.heads + b.kvh, hd);
-      wait_count(counters + p.heads + p.kv_heads + b.kvh, hd);
-    }
-    __threadfence();
-    const int64_t count = p.heads + 2 * p.kv_heads;  // counters[count]: the blocks past their wait
-    if (atomicAdd(counters + count, 1) == int(p.heads / kG * b.chunks) - 1)
-      for (int64_t i = 0; i <= count; ++i) counters[i] = 0;
+    const int64_t hd = p.hd;
+    const bool new_key = b.begin <= b.pos && b.pos < b.end;
+    const int64_t row = new_key ? p.heads + p.kv_heads + b.kvh : b.h0 + kG - 1;
+    wait_written(p.rope.qkv + (row + 1) * hd - 1);
   }
   __syncthreads();
+}
+
+// p.rope.overlap, after rope_into_block: warp 0 counts the block among the readers of its kG query
+// rows (every chunk that holds keys), warp 1 among those of its KV head's k and v rows (the chunks
+// with the new key, one per kG query heads of the KV head); the last reader of each writes
+// kQkvUnwritten back over them.
+template <int kG>
+__device__ void release_block_rows(const AttentionParams& p, const BlockKeys& b, int warp, int lane) {
+  const int64_t hd = p.hd;
+  float* qkv = const_cast<float*>(p.rope.qkv);  // the engine's qkv buffer (Rope::overlap)
+  if (warp == 0 && last_reader(p.rope.overlap + b.h0, int(b.chunks), lane)) mark_unwritten(qkv + b.h0 * hd, kG * hd, lane);
+  if (warp == 1 && b.begin <= b.pos && b.pos < b.end &&
+      last_reader(p.rope.overlap + p.heads + b.kvh, int(p.heads / p.kv_heads / kG), lane)) {
+    mark_unwritten(qkv + (p.heads + b.kvh) * hd, hd, lane);
+    mark_unwritten(qkv + (p.heads + p.kv_heads + b.kvh) * hd, hd, lane);
+  }
 }
 
 // Before pdl_wait() in a launch with RoPE fused in: the K and V pieces this lane loads in its warp's
@@ -124,12 +135,12 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   // ordering is transitive), so before pdl_wait() the block finds its keys and pulls the rows of each
   // warp's first two wide steps into L1 (prefetch_early_rows, the CUDA-core wide pass), during the GEMV's
   // tail.
-  // With p.rope.ready the block never waits for the GEMV's end (wait_qkv_rows), and lets the next
-  // launch start at once.
+  // With p.rope.overlap the block never waits for the GEMV's end (wait_for_block_rows), and lets the
+  // next launch start at once.
   const bool early = p.rope.qkv != nullptr;
   if (!early) {
     pdl_wait(), pdl_trigger();
-  } else if (p.rope.ready) {
+  } else if (p.rope.overlap) {
     pdl_trigger();
   }
   const BlockKeys b = block_keys<kG>(p, 1);
@@ -174,8 +185,8 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   const auto run = [&](auto rows) {
     if (early) {
       if constexpr (kWide && !kMma) prefetch_early_rows<32 * kEpl>(rows, k_base, v_base, b, warp, lane);
-      if (p.rope.ready) {
-        wait_qkv_rows<kG>(p, b);
+      if (p.rope.overlap) {
+        wait_for_block_rows<kG>(p, b);
       } else {
         pdl_wait(), pdl_trigger();
       }
@@ -183,6 +194,7 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
     if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable)
       rope_into_block<kG, kWide ? 32 * kEpl : 0>(p, b, rows, kAngleEarly ? &angle : nullptr, q_rope, const_cast<bf16*>(k_base),
                           const_cast<bf16*>(v_base));
+      if (p.rope.overlap) release_block_rows<kG>(p, b, warp, lane);
       q_rows = q_rope;
     }
     pass(rows);
@@ -267,8 +279,8 @@ bool attention_rope_fusable(const AttentionParams& p) {
 void launch_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(p.hd <= 256 && p.heads % p.kv_heads == 0 && p.splits >= 1, "attention shape");
   CTX_CHECK(!p.rope.qkv || attention_rope_fusable(p), "attention: RoPE fused into a launch that cannot take it");
-  CTX_CHECK(!p.rope.ready || (p.rope.qkv && p.splits >= 2),
-            "attention: waiting on the qkv GEMV's rows needs RoPE fused in and at least 2 splits, got ", p.splits);
+  CTX_CHECK(!p.rope.overlap || (p.rope.qkv && p.splits >= 2),
+            "attention: running beside the qkv GEMV needs RoPE fused in and at least 2 splits, got ", p.splits);
   if (!p.score_mod.empty()) {
     CTX_CHECK(p.kivi.bits == 0 && !p.pool.paged(), "attention: score mods run over a contiguous bf16 cache only");
     launch_attention_layout<false>(p, stream, ScoreModLogits{p.score_mod, p.heads});

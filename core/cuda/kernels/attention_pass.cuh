@@ -30,7 +30,7 @@ constexpr int kWarps = 4;
 // reading KV head kvh, chunk blockIdx.y of the keys [first, pos]: [begin, end) (empty when begin >=
 // end). Chunks are max(ceil(count / splits), p.min_chunk) keys rounded up to a multiple of `align`
 // (1: as many chunks as splits hold keys; a multiple: chunk boundaries at multiples of align when
-// first = 0). With p.rope.ready (kernels.h) the keys [first, pos) are cut into splits - 1 chunks that
+// first = 0). With p.rope.overlap (kernels.h) the keys [first, pos) are cut into splits - 1 chunks that
 // way and the new key pos is chunk splits - 1, alone, merged last (slot = the older chunks' count).
 struct BlockKeys {
   int64_t t, h0, kvh, seq, pos, begin, end;
@@ -54,7 +54,7 @@ __device__ inline BlockKeys block_keys(const AttentionParams& p, int64_t align) 
     const int64_t cached = p.seq_lens ? b.pos : int64_t(*p.pos0) + p.n - 1;
     first = f > first ? f : first, last = l < cached ? l : cached;
   }
-  const bool own_chunk = p.rope.ready != nullptr;  // the new key alone in the last split
+  const bool own_chunk = p.rope.overlap != nullptr;  // the new key alone in the last split
   const int64_t parts = own_chunk ? p.splits - 1 : p.splits;
   if (own_chunk) --last;
   const int64_t count = last - first + 1;

@@ -49,17 +49,6 @@ __device__ inline float rope_rotate(float x, float partner, const RopePair& r, i
 // later that no launch still running writes, e.g. before pdl_wait() (pdl.cuh).
 __device__ __forceinline__ void prefetch_l1(const void* p) { asm volatile("prefetch.global.L1 [%0];\n" ::"l"(p)); }
 
-// A gpu-scope acquire load: memory another SM wrote before its release (a fence, then the store or
-// atomic this load sees) is visible after it.
-__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
-__device__ __forceinline__ int load_acquire(const int* p) {
-  return int(load_acquire(reinterpret_cast<const unsigned*>(p)));
-}
-
 // Sum over the warp; every lane gets the result.
 __device__ inline float warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -32,11 +32,6 @@ void launch_one_wave(void (*kernel)(Args), int64_t tiles, size_t smem, cudaStrea
   launch_pdl(kernel, dim3(unsigned(tiles < wave ? tiles : wave)), block, smem, stream, a);
 }
 
-// Host: a launch's RowsReady (kernels.h) is usable: unset, or with rows > 0 outputs per counter.
-inline void check_rows_ready(const RowsReady& ready, const char* gemv) {
-  CTX_CHECK(!ready.counters || ready.rows > 0, gemv, ": rows per published counter ", ready.rows);
-}
-
 // L1 prefetches of what a GEMV's prologue and epilogues load besides the weights: the fused RMSNorm's
 // weight and the biases and int8 row scales (written once at upload, so before pdl_wait()), the
 // residual y an accumulating epilogue adds to (after pdl_wait(), as the tile begins). Without them

@@ -28,22 +28,11 @@ struct GemvInput {
   float eps = 0.f;
 };
 
-// Outputs a decode GEMV publishes as it stores them (counters set): after output row r is stored and
-// fenced, counters[r / rows] is incremented, so a kernel running beside the GEMV can wait, with
-// acquire loads, until counters[i] == rows (rows i * rows .. (i + 1) * rows - 1 are written) and read
-// those rows through L2 (rows_ready.cuh). The consumer sets the counters back to 0 (decode attention
-// with AttentionParams::Rope::ready). counters null: nothing is published.
-struct RowsReady {
-  int* counters = nullptr;
-  int64_t rows = 0;  // outputs per counter
-};
-
 // Decode (one token): y[r] = (accumulate ? y[r] : 0) + alpha * (sum_c W[r, c] * x[c] + bias[r]).
 // Streams W once with 16-byte loads (8 bf16) when cols % 8 == 0, float32 accumulation; one warp per
 // output row. bias may be null.
-// ready: publish the outputs as they are stored (RowsReady).
 void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
-                 bool accumulate, float* y, cudaStream_t stream, const RowsReady& ready = {});
+                 bool accumulate, float* y, cudaStream_t stream);
 
 // SwiGLU fused into the GEMV of the stacked [gate; up] matrix W [2 * rows, cols] (gate rows first):
 // act[r] = bf16(bf16(silu(bf16(g_r))) * bf16(u_r)) with g_r, u_r the dot products of rows r and
@@ -121,6 +110,10 @@ struct KiviKv {
   int64_t code_rows = 0;  // > 0: code rows per (sequence, KV head) (the engine's growing cache); 0: capacity
 };
 
+// AttentionParams::Rope::overlap: the bits of a qkv element the GEMV has not written yet (a negative
+// NaN with every payload bit set; float arithmetic's NaNs are 0x7fffffff). Bytes of 0xff.
+constexpr uint32_t kQkvUnwritten = 0xffffffffu;
+
 struct AttentionParams {
   const bf16* q;                    // [n, heads * hd]
   const bf16 *k_cache, *v_cache;    // this layer's [kv_heads][capacity][hd] (batched: [n] of those;
@@ -179,19 +172,22 @@ struct AttentionParams {
   // It reads *pos0 and the older keys' rows before pdl_wait() (pdl.cuh), so the launch just before it
   // on the stream must not write them (the engine's is the qkv GEMV, which writes only qkv).
   //
-  // Rope::ready (device, rope.qkv set, splits >= 2): the launch before it is the qkv GEMV publishing
-  // its rows with RowsReady{ready, hd} (counters [heads + 2 * kv_heads] + 1 arrival count, all 0
-  // before the GEMV), and this launch never calls pdl_wait(): each block waits only for the counters
-  // of the rows it reads, so that attention runs beside the GEMV's later tiles. The new key (position
-  // pos) is then a chunk of its own (split splits - 1, the last merged); the older keys are cut into
-  // splits - 1 chunks, which need only their query rows (q is stored first: the [q | k | v] order).
-  // The last block past its wait sets every counter back to 0. A wait that sees no progress for 2 s
-  // traps (a launch error, not a hang).
+  // Rope::overlap (device, rope.qkv set, splits >= 2): the launch just before it (the qkv GEMV) may
+  // still be writing qkv, and this launch never calls pdl_wait(). Every element of qkv's rows that the
+  // GEMV has not stored yet holds kQkvUnwritten's bits (a NaN no arithmetic produces; the engine fills
+  // the buffer with them once), and each block reads the rows it needs as they turn into values (its kG
+  // query rows; with the new key also its KV head's k and v rows), so that attention runs beside the
+  // GEMV's later tiles. The GEMV itself is unchanged: no fence, no counter. The new key (position pos)
+  // is then a chunk of its own (split splits - 1, merged last); the older keys are cut into splits - 1
+  // chunks, which need only their query rows (q comes first: the [q | k | v] order). overlap holds
+  // heads + kv_heads counters, 0 between launches: the last block to read a row (counted there) sets
+  // it back to kQkvUnwritten for the next launch. A row still unwritten after 2 s traps (a launch
+  // error, not a hang).
   struct Rope {
     const float* qkv = nullptr;
     const float* inv_freq = nullptr;  // [hd / 2]
     bool interleaved = false;         // RoPE pairs (2i, 2i+1) instead of (i, i + hd/2)
-    int* ready = nullptr;
+    int* overlap = nullptr;           // [heads + kv_heads]
   } rope;
   // bits > 0: keys below qlen from these codes (contiguous cache, no window), dequantized in the
   // kernel (kivi_kernels.h).

@@ -13,7 +13,6 @@
 #include "core/cuda/kernels/gemv_common.cuh"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/pdl.cuh"
-#include "core/cuda/kernels/rows_ready.cuh"
 
 namespace ctx::cuda {
 
@@ -31,7 +30,6 @@ struct GemvArgs {
   float* y;   // plain epilogue
   bf16* act;  // SwiGLU epilogue
   bool prefetch = false;  // gemv_prefetch()
-  RowsReady ready;        // plain epilogue: publish each row as it is stored
 };
 
 __device__ inline float dot8(uint4 w, uint4 x) {
@@ -91,7 +89,7 @@ __device__ inline float lane_dot(const bf16* __restrict__ w_row, const bf16* x, 
 // resident blocks, each taking tiles of kRowsPerBlock rows blockIdx.x, blockIdx.x + gridDim.x, ...:
 // the input is staged once per block, not once per tile (a second wave would wait for it again).
 template <bool kVec, bool kNorm, bool kSwiglu>
-__global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
+__device__ __forceinline__ void gemv_body(const GemvArgs& a) {
   extern __shared__ uint4 staged_x[];
   constexpr int kRows = kSwiglu ? 2 : 1;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -134,15 +132,28 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
 #pragma unroll
       for (int j = 0; j < kRows; ++j)
         dot[j] = warp_sum(lane_dot<kVec>(a.W + (r + j * a.rows) * a.cols, x, a.cols, lane, first[j]));
-      if (lane == 0) {
-        gemv_store<kSwiglu>(GemvEpilogue{a.bias, a.alpha, a.accumulate, a.y, a.act}, a.rows, r, dot);
-        if (!kSwiglu && a.ready.counters) publish_row(a.ready, r);
-      }
+      if (lane == 0) gemv_store<kSwiglu>(GemvEpilogue{a.bias, a.alpha, a.accumulate, a.y, a.act}, a.rows, r, dot);
     }
     tile += gridDim.x;
     if (tile >= tiles) break;
     preload(tile);
   }
+}
+
+template <bool kVec, bool kNorm, bool kSwiglu>
+__global__ void __launch_bounds__(32 * kRowsPerBlock) gemv_kernel(GemvArgs a) {
+  gemv_body<kVec, kNorm, kSwiglu>(a);
+}
+
+// The plain fused-RMSNorm kernel (the decode's qkv GEMV and lm_head in bf16) held to 72 registers
+// (78 free, no spills either way): three blocks of it then leave an SM room for one block of decode
+// attention (128 threads of at most 80 registers), which the next launch starts early (pdl.cuh) to
+// find its keys and prefetch them beside the GEMV. On the H100 the Llama-2-7B shape in bf16 decoded
+// in 4.995 ms instead of 5.368 at 256 keys, 5.215 instead of 5.472 at 1024 (bench/RESULTS.md,
+// twenty-third session).
+template <bool kVec>
+__global__ void __maxnreg__(72) gemv_norm_kernel(GemvArgs a) {
+  gemv_body<kVec, true, false>(a);
 }
 
 template <bool kSwiglu>
@@ -155,7 +166,11 @@ void launch_gemv_variant(const GemvArgs& a, cudaStream_t stream) {
   args.prefetch = gemv_prefetch();
   auto pick = [&](auto kernel) { launch_one_wave(kernel, tiles, smem, stream, args); };
   if (a.in.hidden) {
-    vec ? pick(gemv_kernel<true, true, kSwiglu>) : pick(gemv_kernel<false, true, kSwiglu>);
+    if constexpr (kSwiglu) {
+      vec ? pick(gemv_kernel<true, true, true>) : pick(gemv_kernel<false, true, true>);
+    } else {
+      vec ? pick(gemv_norm_kernel<true>) : pick(gemv_norm_kernel<false>);
+    }
   } else {
     vec ? pick(gemv_kernel<true, false, kSwiglu>) : pick(gemv_kernel<false, false, kSwiglu>);
   }
@@ -197,9 +212,8 @@ int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
 }
 
 void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,
-                 bool accumulate, float* y, cudaStream_t stream, const RowsReady& ready) {
-  check_rows_ready(ready, "GEMV");
-  launch_gemv_variant<false>(GemvArgs{W, in, rows, cols, bias, alpha, accumulate, y, nullptr, false, ready}, stream);
+                 bool accumulate, float* y, cudaStream_t stream) {
+  launch_gemv_variant<false>(GemvArgs{W, in, rows, cols, bias, alpha, accumulate, y, nullptr}, stream);
 }
 
 void launch_gemv_swiglu(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, bf16* act,

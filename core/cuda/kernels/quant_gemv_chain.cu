@@ -53,6 +53,12 @@ struct ChainArgs {
   bool counting;  // counting_barrier, else generation_barrier
 };
 
+__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
 // Every block's writes before the call are visible to every block after it. Whole grid.
 // Generation barrier: the last block to arrive resets the count and bumps the generation
 // barrier[1], which the others wait on.

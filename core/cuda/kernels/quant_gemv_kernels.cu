@@ -33,7 +33,6 @@
 #include "core/cuda/kernels/quant_formats.cuh"
 #include "core/cuda/kernels/quant_gemv_common.cuh"
 #include "core/cuda/kernels/quant_kernels.h"
-#include "core/cuda/kernels/rows_ready.cuh"
 
 namespace ctx::cuda {
 
@@ -51,7 +50,6 @@ struct QuantGemvArgs {
   GemvEpilogue out;
   int64_t n = 1;     // batched kernels: input rows in.x [n][cols] (n <= kMaxGemvRows), outputs [n][rows]
   bool prefetch = false;  // gemv_prefetch()
-  RowsReady ready;        // one input, plain epilogue: publish each row as it is stored
 };
 
 // Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
@@ -194,7 +192,6 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
         if (out.y) out.y += o * a.rows;
         if (out.act) out.act += o * a.rows;
         gemv_store<kSwiglu>(out, a.rows, rows.row0 + i, dot);
-        if (!kSwiglu && !kBatched && a.ready.counters) publish_row(a.ready, rows.row0 + i);
       }
     }
   }
@@ -300,15 +297,14 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 
 // The arguments of a GEMV of n input rows (gemv_outputs: plain, or SwiGLU when act is set).
 static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha,
-                               bool accumulate, float* y, bf16* act, int64_t n, const RowsReady& ready = {}) {
+                               bool accumulate, float* y, bf16* act, int64_t n) {
   const GemvOutputs o = gemv_outputs(w, bias, alpha, accumulate, y, act);
-  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n, gemv_prefetch(), ready};
+  return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n, gemv_prefetch()};
 }
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
-                       float* y, cudaStream_t stream, const RowsReady& ready) {
-  check_rows_ready(ready, "quantized GEMV");
-  launch_quant_variant<false>(gemv_args(w, in, bias, alpha, accumulate, y, nullptr, 1, ready), stream);
+                       float* y, cudaStream_t stream) {
+  launch_quant_variant<false>(gemv_args(w, in, bias, alpha, accumulate, y, nullptr, 1), stream);
 }
 
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,

@@ -64,9 +64,8 @@ struct QuantMatrixView {
 // with W the CPU plugin's dequantized values (code * scale) and x bf16 (GemvInput: given, or the fused
 // RMSNorm of a float32 hidden state); float32 accumulation. bias may be null. With int8_activations,
 // sum_c W[r, c] * x[c] is LLM.int8()'s product of x (staged as codes, int8_activations.cuh).
-// ready: publish the outputs as they are stored (kernels.h RowsReady).
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
-                       float* y, cudaStream_t stream, const RowsReady& ready = {});
+                       float* y, cudaStream_t stream);
 // Whether launch_quant_gemv(w, ...) holds each lane's input pieces in registers for every tile (16
 // warps, w.cols <= 4096; CTXLAB_QGEMV_X_REGS=0: never) instead of reading them from shared memory.
 bool quant_gemv_input_in_registers(const QuantMatrixView& w);
