@@ -2,7 +2,8 @@
 # Twenty-third session: decode attention beside the qkv GEMV, reading each qkv element as the GEMV
 # stores it (AttentionParams::Rope::overlap: unwritten elements hold a NaN pattern; the GEMV has no
 # fence or counter), and the bf16 fused-RMSNorm GEMV held to 72 registers (CTXLAB_GEMV_NORM_REGS=72:
-# room for one attention block beside three GEMV blocks per SM).
+# room for one attention block beside three GEMV blocks per SM). That switch existed for this run only:
+# the 72-register kernel is the default since, and both bf16 runs now take it.
 # 1. gpu_engine_test's GpuAttentionOverlap (each model decoded with and without it; its attention
 #    launches in the kernel trace), GpuFusedRope (bit for bit) and the kernel timeline test;
 # 2. the 7B at 256 and 1024 with the overlap off and on, one engine: bf16, bf16 with the 72-register

@@ -43,12 +43,6 @@ class DeviceAllocator {
   int64_t current_ = 0, peak_ = 0, reserved_ = 0, limit_ = 0;
 };
 
-// Bytes of device memory (a view: owns nothing).
-struct DeviceRange {
-  const void* ptr = nullptr;
-  int64_t bytes = 0;
-};
-
 // A typed device buffer owned by an allocator (RAII).
 template <class T>
 class DeviceBuffer {

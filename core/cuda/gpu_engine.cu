@@ -63,29 +63,6 @@ void finish_timings(cudaEvent_t (&ev)[3], int64_t steps, GpuTimings* timings) {
   for (auto& e : ev) cudaEventDestroy(e);
 }
 
-void check_attention_l2_prefetch(int64_t bytes) {
-  if (bytes < 0) fail("GPU engine: attention_l2_prefetch ", bytes, " bytes must be >= 0");
-}
-
-// GpuEngineOptions::attention_l2_prefetch: the first `budget` bytes of the matrices `ws` stream, in
-// order (each matrix's ranges cut in the same proportion: a prefix of each range holds its first tiles).
-L2Prefetch weights_prefetch(std::initializer_list<const LinearWeights*> ws, int64_t budget) {
-  L2Prefetch p;
-  for (const LinearWeights* w : ws) {
-    const std::vector<DeviceRange> ranges = w->device_ranges();
-    int64_t total = 0;
-    for (const DeviceRange& r : ranges) total += r.bytes;
-    if (budget <= 0 || total == 0) break;
-    const double share = std::min(1.0, double(budget) / double(total));
-    for (const DeviceRange& r : ranges) {
-      if (p.count == L2Prefetch::kRanges) return p;
-      p.ptr[p.count] = r.ptr, p.bytes[p.count++] = int64_t(share * double(r.bytes)) / 16 * 16;
-    }
-    budget -= total;
-  }
-  return p;
-}
-
 // GpuEngineOptions::fused_rope's modes.
 void check_fused_rope(int mode) {
   if (mode < 0 || mode > 2) fail("GPU engine: fused_rope ", mode, " must be 0, 1 or 2");
@@ -126,9 +103,6 @@ class GpuEngineImpl final : public GpuEngine {
     check_attention_prefetch(mode), options_.attention_prefetch = mode, drop_decode_graphs();
   }
   void set_attention_overlap(bool on) override { options_.attention_overlap = on, drop_decode_graphs(); }
-  void set_attention_l2_prefetch(int64_t bytes) override {
-    check_attention_l2_prefetch(bytes), options_.attention_l2_prefetch = bytes, drop_decode_graphs();
-  }
   void set_decode_min_chunk(int64_t keys) override {
     check_decode_min_chunk(keys), options_.decode_min_chunk = keys, drop_decode_graphs();
   }
@@ -296,7 +270,6 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   check_decode_min_chunk(options_.decode_min_chunk);
   check_attention_prefetch(options_.attention_prefetch);
   check_fused_rope(options_.fused_rope);
-  check_attention_l2_prefetch(options_.attention_l2_prefetch);
   if (options_.max_batch < 1 || options_.max_batch > std::min(options_.prefill_chunk, options_.capacity))
     fail("GPU engine: max_batch ", options_.max_batch, " must be in 1..min(prefill_chunk, capacity)");
   if (c.head_dim > 256) throw Unsupported(str_cat("GPU engine: head_dim ", c.head_dim, " > 256"));
@@ -527,8 +500,6 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       if (options_.fused_rope > 0 && !r.q_norm && !r.k_norm && !compressor_ && !eager_ && !options_.kv_quant.enabled() &&
           attention_rope_fusable(a) && (options_.fused_rope == 2 || !attention_on_tensor_cores(a)))
         a.rope.qkv = qkv_.get(), a.rope.inv_freq = r.inv_freq, a.rope.interleaved = r.interleaved;
-      if (slot >= 0 && n == 1 && options_.attention_l2_prefetch > 0)
-        a.l2_prefetch = weights_prefetch({&b.wo, &b.w_gate_up}, options_.attention_l2_prefetch);
       // attention_overlap: the GEMV writes into qkv_overlap_ and attention reads each row as it is
       // written (the new key in a chunk of its own).
       float* qkv_out = qkv_.get();

@@ -120,11 +120,6 @@ struct GpuEngineOptions {
   // split-KV chunk of its own. The chunks then merge in another order, so logits may differ from the
   // default in the last bits. Off by default.
   bool attention_overlap = false;
-  // Decode of one sequence: bytes of the weights the layer streams after attention (o_proj's, then
-  // gate/up's, the first tiles of each) that the attention launch pulls into L2 once the qkv GEMV is
-  // done (kernels.h L2Prefetch), since attention at short contexts leaves DRAM mostly idle. The
-  // outputs are the same bit for bit. 0: none.
-  int64_t attention_l2_prefetch = 0;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
   ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score
@@ -241,8 +236,6 @@ class GpuEngine {
   virtual void set_attention_prefetch(int mode) = 0;
   // GpuEngineOptions::attention_overlap from now on (the decode graphs are captured again).
   virtual void set_attention_overlap(bool on) = 0;
-  // GpuEngineOptions::attention_l2_prefetch (bytes >= 0) from now on (the decode graphs are captured again).
-  virtual void set_attention_l2_prefetch(int64_t bytes) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

@@ -14,7 +14,6 @@
 // Immutable after construction.
 #pragma once
 
-#include <array>
 #include <string>
 #include <vector>
 
@@ -42,10 +41,6 @@ class GpuQuantMatrix {
   const QuantMatrixView& view() const { return view_; }
   // Device bytes held: codes and scales (with the padding to whole tiles and chunks).
   int64_t bytes() const { return codes_.bytes() + scales_.bytes(); }
-  // The device buffers the kernels read: codes, then scales (tile order: a prefix of each is the first tiles').
-  std::array<DeviceRange, 2> ranges() const {
-    return {DeviceRange{codes_.get(), codes_.bytes()}, DeviceRange{scales_.get(), scales_.bytes()}};
-  }
 
  private:
   DeviceBuffer<uint8_t> codes_, scales_;

@@ -71,14 +71,6 @@ LinearWeights LinearWeights::borrow(const bf16* weights, int64_t rows, int64_t c
 
 int64_t LinearWeights::bytes() const { return quant_ ? quant_->bytes() : own_.bytes(); }
 
-std::vector<DeviceRange> LinearWeights::device_ranges() const {
-  if (quant_) {
-    const auto r = quant_->ranges();
-    return {r.begin(), r.end()};
-  }
-  return {DeviceRange{bf16_, rows_ * cols_ * int64_t(sizeof(bf16))}};
-}
-
 void LinearWeights::gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y,
                          cudaStream_t stream, bool stage_input) const {
   static const bool stage = [] {

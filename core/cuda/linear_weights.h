@@ -53,9 +53,6 @@ class LinearWeights {
   // llm_int8: gemm() needs GemmScratch::inputs and columns.
   bool int8_activations() const { return quant_ && quant_->view().int8_activations; }
   int64_t bytes() const;  // device bytes owned (0 when borrowed)
-  // The device memory a GEMV over these weights streams, in the order its first tiles read it (bf16:
-  // the matrix; quantized: codes, then scales): a prefix of each range holds the first rows.
-  std::vector<DeviceRange> device_ranges() const;
   // The packed matrix as the quantized kernels take it (launch_quant_gemv_chain); null for bf16.
   const QuantMatrixView* quant_view() const { return quant_ ? &quant_->view() : nullptr; }
 

@@ -143,9 +143,6 @@ int bench_gpu_decode(const Args& args) {
        "decode: attention beside the qkv GEMV, reading each output as it is stored (GpuEngineOptions::attention_overlap): "
        "0, 1, or "
        "a list such as 0,1 timed each on one engine")
-      ("attention-l2-prefetch-mib", po::value<std::string>()->default_value("0"),
-       "decode: MiB of the layer's o_proj then gate/up weights that attention pulls into L2 "
-       "(GpuEngineOptions::attention_l2_prefetch); a list such as 0,16 timed each on one engine")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -163,7 +160,6 @@ int bench_gpu_decode(const Args& args) {
   const auto overlap_runs = parse_size_list(vm["attention-overlap"].as<std::string>(), "--attention-overlap");
   for (int64_t m : overlap_runs)
     if (m > 1) fail("--attention-overlap ", m, " must be 0 or 1");
-  const auto l2_runs = parse_size_list(vm["attention-l2-prefetch-mib"].as<std::string>(), "--attention-l2-prefetch-mib");
   const std::string prefetch_text = vm["attention-prefetch"].as<std::string>();
   if (prefetch_text.find('-') != std::string::npos && prefetch_text != "-1")
     fail("--attention-prefetch '", prefetch_text, "' must be 0, 1, -1 or a list of 0 and 1");
@@ -213,7 +209,6 @@ int bench_gpu_decode(const Args& args) {
     opt.attention_prefetch = int(prefetch_runs.front());
     opt.decode_min_chunk = min_chunk_runs.front();
     opt.attention_overlap = overlap_runs.front() == 1;
-    opt.attention_l2_prefetch = l2_runs.front() << 20;
     const std::string attention = vm["attention"].as<std::string>();
     runner::set_gpu_attention(builtin_catalog(), attention, opt);  // paged: its block size over --kv-block-size
     auto engine = cuda::GpuEngine::create(*model, opt);
@@ -227,9 +222,9 @@ int bench_gpu_decode(const Args& args) {
                 plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
-    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | key prefetch | overlap | L2 MiB | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
+    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | key prefetch | overlap | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
                 "roofline tok/s | ratio | KV+state MB in use | peak GB |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t ctx_len : contexts) {
       if (per_context && engine->capacity() != ctx_len + tokens + 1) {
         engine.reset();  // its memory back to the driver before the next engine takes its own
@@ -240,11 +235,9 @@ int bench_gpu_decode(const Args& args) {
       for (int64_t rope : rope_runs)
       for (int64_t min_chunk : min_chunk_runs)
       for (int64_t prefetch : prefetch_runs)
-      for (int64_t overlap : overlap_runs)
-      for (int64_t l2_mib : l2_runs) {
+      for (int64_t overlap : overlap_runs) {
         engine->set_gemv_chain(chain);
         engine->set_attention_overlap(overlap == 1);
-        engine->set_attention_l2_prefetch(l2_mib << 20);
         engine->set_fused_rope(int(rope));
         engine->set_decode_min_chunk(min_chunk);
         engine->set_attention_prefetch(int(prefetch));
@@ -261,9 +254,9 @@ int bench_gpu_decode(const Args& args) {
         const double ms_tok = median(ms), ttft_ms = median(ttft);
         const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
         const double roofline = copy_bw / bytes;
-        std::printf("| %s | %lld | %s | %s | %s | %lld | %lld | %s | %lld | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
+        std::printf("| %s | %lld | %s | %s | %s | %lld | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, (long long)prefetch, overlap == 1 ? "on" : "off", (long long)l2_mib, bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, (long long)prefetch, overlap == 1 ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)
@@ -330,9 +323,6 @@ int bench_gpu_attention(const Args& args) {
       ("kivi-group", po::value<int64_t>()->default_value(32), "KIVI: tokens per key group, channels per value group")
       ("kivi-residual", po::value<int64_t>()->default_value(128), "KIVI: newest tokens kept in bf16")
       ("rounds", po::value<int>()->default_value(10), "timings per point (median reported)")
-      ("attention-l2-prefetch-mib", po::value<std::string>()->default_value("0"),
-       "decode: MiB of the layer's o_proj then gate/up weights that attention pulls into L2 "
-       "(GpuEngineOptions::attention_l2_prefetch); a list such as 0,16 timed each on one engine")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   po::variables_map vm;
   if (!parse_options("bench gpu-attention", "[options]", desc, args, vm)) return 0;

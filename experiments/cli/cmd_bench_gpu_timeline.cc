@@ -26,9 +26,7 @@ int bench_gpu_timeline(const Args& args) {
       ("steps", po::value<int64_t>()->default_value(16), "decode steps traced (graph replays)")
       ("fused-rope", po::value<int>()->default_value(2), "GpuEngineOptions::fused_rope: 0, 1 or 2")
       ("decode-min-chunk", po::value<int64_t>()->default_value(32), "GpuEngineOptions::decode_min_chunk: keys per split-KV chunk at least")
-      ("attention-overlap", po::value<int>()->default_value(0), "GpuEngineOptions::attention_overlap: 0 or 1")
-      ("attention-l2-prefetch-mib", po::value<int64_t>()->default_value(0),
-       "GpuEngineOptions::attention_l2_prefetch in MiB");
+      ("attention-overlap", po::value<int>()->default_value(0), "GpuEngineOptions::attention_overlap: 0 or 1");
   add_quant_option(desc);
   po::variables_map vm;
   if (!parse_options("bench gpu-timeline", "--model SPEC [options]", desc, args, vm)) return 0;
@@ -43,7 +41,6 @@ int bench_gpu_timeline(const Args& args) {
   opt.fused_rope = vm["fused-rope"].as<int>();
   opt.decode_min_chunk = vm["decode-min-chunk"].as<int64_t>();
   opt.attention_overlap = vm["attention-overlap"].as<int>() == 1;
-  opt.attention_l2_prefetch = vm["attention-l2-prefetch-mib"].as<int64_t>() << 20;
   auto engine = cuda::GpuEngine::create(*model, opt);
   const auto prompt = synthetic_tokens(context, model->config.vocab_size);
   // A generation produces steps + 1 tokens: the first comes from the prompt's forward, then one graph

@@ -495,30 +495,6 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuAttentionOverlap,
                                            "random_mha_128+paged+q4_0"),
                          suffixed_case_name);
 
-// GpuEngineOptions::attention_l2_prefetch: decode attention pulls o_proj's then gate/up's weights
-// into L2 (a hint): the same logits and tokens bit for bit, with 100000 bytes (a prefix of o_proj,
-// not a multiple of 16 in proportion) and with more bytes than both matrices hold. A negative budget
-// is an error.
-class GpuAttentionL2Prefetch : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(GpuAttentionL2Prefetch, DecodesBitForBitAsWithout) {
-  for (int64_t bytes : {int64_t(100000), int64_t(1) << 30}) {
-    const auto [vocab, runs] = decode_case_both_ways(GetParam(), [&](GpuEngine& engine, bool on) {
-      engine.set_attention_l2_prefetch(on ? bytes : 0);
-      EXPECT_THROW(engine.set_attention_l2_prefetch(-1), Error);
-    });
-    ASSERT_EQ(runs[0].logits.size(), size_t(16 * vocab));
-    EXPECT_EQ(std::memcmp(runs[0].logits.data(), runs[1].logits.data(), runs[0].logits.size() * 4), 0)
-        << GetParam() << ": decode logits with " << bytes << " bytes prefetched into L2";
-    EXPECT_EQ(runs[1].tokens, runs[0].tokens) << GetParam();
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Models, GpuAttentionL2Prefetch,
-                         ::testing::Values("llama", "random_mha_128", "random_gqa_128", "llama+paged",
-                                           "random_mha_128+q4_0", "random_gqa_128+int8", "random_mha_128+min0"),
-                         suffixed_case_name);
-
 // attention_overlap engages: in the kernel trace (CUPTI) of a greedy generation on the llama fixture
 // (GQA, RoPE fused in), each decode step's attention launches have one more split-KV chunk (the new
 // key's) per block of query heads than without it, and the tokens are the same.

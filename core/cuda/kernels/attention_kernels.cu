@@ -18,7 +18,6 @@
 #include "core/cuda/kernels/device_math.cuh"
 #include "core/cuda/kernels/kernels.h"
 #include "core/cuda/kernels/kivi_kernels.h"
-#include "core/cuda/kernels/l2_prefetch.cuh"
 #include "core/cuda/kernels/pdl.cuh"
 #include "core/cuda/kernels/qkv_overlap.cuh"
 
@@ -138,19 +137,14 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
   // tail.
   // With p.rope.overlap the block never waits for the GEMV's end (wait_for_block_rows), and lets the
   // next launch start at once.
-  // p.l2_prefetch: each block's share once the qkv GEMV no longer streams its weights.
   const bool early = p.rope.qkv != nullptr;
   if (!early) {
     pdl_wait(), pdl_trigger();
-    prefetch_share_into_l2(p.l2_prefetch);
   } else if (p.rope.overlap) {
     pdl_trigger();
   }
   const BlockKeys b = block_keys<kG>(p, 1);
-  if (b.slot >= b.chunks) {  // no keys (min_chunk): the chunks that hold some merge without it
-    if (early) prefetch_share_into_l2(p.l2_prefetch);
-    return;
-  }
+  if (b.slot >= b.chunks) return;  // no keys (min_chunk): the chunks that hold some merge without it
   const BlockLogits<Logits> score{logits, b.h0, b.pos};
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t hd = p.hd;
@@ -196,7 +190,6 @@ __global__ void attention_partial_kernel(AttentionParams p, Logits logits) {
       } else {
         pdl_wait(), pdl_trigger();
       }
-      prefetch_share_into_l2(p.l2_prefetch);
     }
     if (p.rope.qkv) {  // attention_rope_fusable: the cache is the engine's (writable)
       rope_into_block<kG, kWide ? 32 * kEpl : 0>(p, b, rows, kAngleEarly ? &angle : nullptr, q_rope, const_cast<bf16*>(k_base),
@@ -286,11 +279,6 @@ bool attention_rope_fusable(const AttentionParams& p) {
 void launch_attention(const AttentionParams& p, cudaStream_t stream) {
   CTX_CHECK(p.hd <= 256 && p.heads % p.kv_heads == 0 && p.splits >= 1, "attention shape");
   CTX_CHECK(!p.rope.qkv || attention_rope_fusable(p), "attention: RoPE fused into a launch that cannot take it");
-  CTX_CHECK(p.l2_prefetch.count >= 0 && p.l2_prefetch.count <= L2Prefetch::kRanges, "attention: ",
-            p.l2_prefetch.count, " L2 prefetch ranges (at most ", L2Prefetch::kRanges, ")");
-  for (int r = 0; r < p.l2_prefetch.count; ++r)
-    CTX_CHECK(p.l2_prefetch.bytes[r] >= 0 && reinterpret_cast<uintptr_t>(p.l2_prefetch.ptr[r]) % 16 == 0,
-              "attention: L2 prefetch range ", r, " must be 16-byte aligned with bytes >= 0");
   CTX_CHECK(!p.rope.overlap || (p.rope.qkv && p.splits >= 2),
             "attention: running beside the qkv GEMV needs RoPE fused in and at least 2 splits, got ", p.splits);
   if (!p.score_mod.empty()) {

@@ -110,18 +110,6 @@ struct KiviKv {
   int64_t code_rows = 0;  // > 0: code rows per (sequence, KV head) (the engine's growing cache); 0: capacity
 };
 
-// Device bytes a later launch will read (the next GEMVs' weights), which a launch that moves little
-// memory of its own pulls into L2 while it runs, so that DRAM does not idle (decode attention:
-// AttentionParams::l2_prefetch). A hint (cp.async.bulk.prefetch.L2, sm_90 and later; nothing on older
-// GPUs): the outputs are the same with or without it. Each range is 16-byte aligned; its bytes are
-// rounded down to a multiple of 16.
-struct L2Prefetch {
-  static constexpr int kRanges = 4;
-  const void* ptr[kRanges] = {};
-  int64_t bytes[kRanges] = {};
-  int count = 0;
-};
-
 // AttentionParams::Rope::overlap: the bits of a qkv element the GEMV has not written yet (a negative
 // NaN with every payload bit set; float arithmetic's NaNs are 0x7fffffff). Bytes of 0xff.
 constexpr uint32_t kQkvUnwritten = 0xffffffffu;
@@ -201,9 +189,6 @@ struct AttentionParams {
     bool interleaved = false;         // RoPE pairs (2i, 2i+1) instead of (i, i + hd/2)
     int* overlap = nullptr;           // [heads + kv_heads]
   } rope;
-  // Decode (the split-KV launch, not flash prefill): each block pulls its share of these ranges into
-  // L2 once its wait for the qkv projections is over (L2Prefetch).
-  L2Prefetch l2_prefetch;
   // bits > 0: keys below qlen from these codes (contiguous cache, no window), dequantized in the
   // kernel (kivi_kernels.h).
   KiviKv kivi;
