@@ -495,16 +495,27 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuAttentionOverlap,
                                            "random_mha_128+paged+q4_0"),
                          suffixed_case_name);
 
+// The llama fixture on an engine of capacity 64 whose decode graph a first greedy generation of the
+// prompt (7 tokens) has captured: the kernel trace tests' subject.
+struct GraphedLlama {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<GpuEngine> engine;
+  std::vector<int32_t> prompt;
+};
+GraphedLlama llama_with_decode_graph() {
+  GraphedLlama g{load_model(test::shared_path("fixtures/hf/llama")), nullptr, {1, 5, 9, 13, 17, 21, 25, 29}};
+  GpuEngineOptions opt;
+  opt.capacity = 64;
+  g.engine = GpuEngine::create(*g.model, opt);
+  g.engine->generate_greedy(g.prompt, 7, {}, nullptr);
+  return g;
+}
+
 // attention_overlap engages: in the kernel trace (CUPTI) of a greedy generation on the llama fixture
 // (GQA, RoPE fused in), each decode step's attention launches have one more split-KV chunk (the new
 // key's) per block of query heads than without it, and the tokens are the same.
 TEST(GpuAttentionOverlap, AttentionLaunchesCarryTheNewKeysChunk) {
-  const auto model = load_model(test::shared_path("fixtures/hf/llama"));
-  GpuEngineOptions opt;
-  opt.capacity = 64;
-  auto engine = GpuEngine::create(*model, opt);
-  const std::vector<int32_t> prompt{1, 5, 9, 13, 17, 21, 25, 29};
-  engine->generate_greedy(prompt, 7, {}, nullptr);
+  const auto [model, engine, prompt] = llama_with_decode_graph();
   std::array<int64_t, 2> blocks{};  // the attention launches' blocks per decode step, off and on
   std::array<std::vector<int32_t>, 2> tokens;
   for (bool on : {false, true}) {
@@ -534,12 +545,7 @@ TEST(GpuAttentionOverlap, AttentionLaunchesCarryTheNewKeysChunk) {
 // step is one graph launch of the same kernels (the argmax's too), every one of the fixture's layers
 // launches its GEMVs in it, and the timeline's increments add up to each step's span.
 TEST(GpuKernelTimeline, DecodeStepsAreGraphLaunchesOfTheSameKernels) {
-  const auto model = load_model(test::shared_path("fixtures/hf/llama"));
-  GpuEngineOptions opt;
-  opt.capacity = 64;
-  auto engine = GpuEngine::create(*model, opt);
-  const std::vector<int32_t> prompt{1, 5, 9, 13, 17, 21, 25, 29};
-  engine->generate_greedy(prompt, 7, {}, nullptr);  // captures the graph
+  const auto [model, engine, prompt] = llama_with_decode_graph();
   try {
     start_kernel_trace();
   } catch (const Unsupported& e) {
