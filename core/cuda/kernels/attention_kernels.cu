@@ -52,7 +52,7 @@ __device__ void rope_into_block(const AttentionParams& p, const BlockKeys& b, co
     const RopePair r = rope_pair(e, hd, p.rope.interleaved);
     q[i] = __float2bfloat16(rotate(round_bf16(ld(row + e)), round_bf16(ld(row + r.partner)), r));
   }
-  if (b.begin <= b.pos && b.pos < b.end) {
+  if (b.holds_new_key()) {
     const float* k_src = src + p.heads * hd + b.kvh * hd;
     const float* v_src = k_src + p.kv_heads * hd;
     const int64_t row = rows(b.pos);
@@ -72,9 +72,8 @@ template <int kG>
 __device__ void wait_for_block_rows(const AttentionParams& p, const BlockKeys& b) {
   if (threadIdx.x == 0) {
     const int64_t hd = p.hd;
-    const bool new_key = b.begin <= b.pos && b.pos < b.end;
-    const int64_t row = new_key ? p.heads + p.kv_heads + b.kvh : b.h0 + kG - 1;
-    wait_written(p.rope.qkv + (row + 1) * hd - 1);
+    const int64_t row = b.holds_new_key() ? p.heads + p.kv_heads + b.kvh : b.h0 + kG - 1;
+    load_written(p.rope.qkv + (row + 1) * hd - 1);
   }
   __syncthreads();
 }
@@ -88,7 +87,7 @@ __device__ void release_block_rows(const AttentionParams& p, const BlockKeys& b,
   const int64_t hd = p.hd;
   float* qkv = const_cast<float*>(p.rope.qkv);  // the engine's qkv buffer (Rope::overlap)
   if (warp == 0 && last_reader(p.rope.overlap + b.h0, int(b.chunks), lane)) mark_unwritten(qkv + b.h0 * hd, kG * hd, lane);
-  if (warp == 1 && b.begin <= b.pos && b.pos < b.end &&
+  if (warp == 1 && b.holds_new_key() &&
       last_reader(p.rope.overlap + p.heads + b.kvh, int(p.heads / p.kv_heads / kG), lane)) {
     mark_unwritten(qkv + (p.heads + b.kvh) * hd, hd, lane);
     mark_unwritten(qkv + (p.heads + p.kv_heads + b.kvh) * hd, hd, lane);

@@ -36,6 +36,8 @@ struct BlockKeys {
   int64_t t, h0, kvh, seq, pos, begin, end;
   int64_t chunks;  // the chunks that hold keys (<= p.splits; the others return at once in finish_block)
   int64_t slot;    // this chunk's row among the merged ones (< chunks), or >= chunks: no keys
+  // Whether the chunk holds the query's own position (the new key: RoPE fused in writes its row).
+  __device__ bool holds_new_key() const { return begin <= pos && pos < end; }
 };
 template <int kG>
 __device__ inline BlockKeys block_keys(const AttentionParams& p, int64_t align) {

@@ -35,16 +35,12 @@ __device__ __noinline__ float spin_until_written(const float* p) {
   }
 }
 
-// *p, written by the GEMV (spinning until it is): the loads of every row a block reads.
+// *p, written by the GEMV (spinning until it is): the loads of every row a block reads, and thread 0's
+// wait for the element its block's rows get last (so that the other threads then mostly find theirs
+// written instead of all of them polling).
 __device__ __forceinline__ float load_written(const float* p) {
   const float v = __ldcg(p);
   return qkv_unwritten(v) ? spin_until_written(p) : v;
-}
-
-// One thread: returns once *p is written (a row's element the GEMV writes late), so that the rest of
-// the block then mostly finds its elements written instead of all of them polling.
-__device__ inline void wait_written(const float* p) {
-  if (qkv_unwritten(__ldcg(p))) spin_until_written(p);
 }
 
 // One warp, after its block has read some rows: whether the block is the last of `readers` that read
