@@ -22,19 +22,14 @@ constexpr int kRowsPerBlock = 8;  // warps per block, one output row each
 // allow_dynamic_smem, pdl.cuh).
 int64_t resident_blocks(const void* kernel, int threads, size_t smem);
 
-// Streaming multiprocessors of the current device (asked once per device).
-int64_t sm_count();
-
 // Launches a GEMV kernel of `warps` warps per block with programmatic dependent launch: one block per
-// tile, at most one wave (the kernels loop over the remaining tiles), and at most max_blocks (> 0).
+// tile, at most one wave (the kernels loop over the remaining tiles).
 template <class Args>
 void launch_one_wave(void (*kernel)(Args), int64_t tiles, size_t smem, cudaStream_t stream, const Args& a,
-                     int warps = kRowsPerBlock, int64_t max_blocks = 0) {
+                     int warps = kRowsPerBlock) {
   const dim3 block(32 * warps);
-  int64_t grid = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
-  if (tiles < grid) grid = tiles;
-  if (max_blocks > 0 && max_blocks < grid) grid = max_blocks;
-  launch_pdl(kernel, dim3(unsigned(grid)), block, smem, stream, a);
+  const int64_t wave = resident_blocks(reinterpret_cast<const void*>(kernel), int(block.x), smem);
+  launch_pdl(kernel, dim3(unsigned(tiles < wave ? tiles : wave)), block, smem, stream, a);
 }
 
 // L1 prefetches of what a GEMV's prologue and epilogues load besides the weights: the fused RMSNorm's

@@ -196,18 +196,6 @@ bool gemv_prefetch() {
   return on;
 }
 
-int64_t sm_count() {
-  static std::mutex mu;
-  static std::map<int, int64_t> known;
-  int device = 0;
-  CTX_CUDA_CHECK(cudaGetDevice(&device));
-  std::lock_guard<std::mutex> lock(mu);
-  if (auto it = known.find(device); it != known.end()) return it->second;
-  int sms = 0;
-  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-  return known[device] = sms;
-}
-
 int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
   static std::mutex mu;
   static std::map<std::tuple<int, const void*, size_t>, int64_t> known;
@@ -217,9 +205,10 @@ int64_t resident_blocks(const void* kernel, int threads, size_t smem) {
   std::lock_guard<std::mutex> lock(mu);
   const auto key = std::make_tuple(device, kernel, smem);
   if (auto it = known.find(key); it != known.end()) return it->second;
-  int per_sm = 0;
+  int sms = 0, per_sm = 0;
+  CTX_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   CTX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
-  return known[key] = std::max<int64_t>(1, sm_count() * per_sm);
+  return known[key] = std::max<int64_t>(1, int64_t(sms) * per_sm);
 }
 
 void launch_gemv(const bf16* W, const GemvInput& in, int64_t rows, int64_t cols, const bf16* bias, float alpha,

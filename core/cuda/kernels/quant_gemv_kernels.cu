@@ -68,8 +68,8 @@ constexpr int kXRegChunks = 4;
 // kXRegs (not batched; chunks <= kXRegChunks * kWarps): each lane loads its input pieces of its
 // warp's chunks from the staged input into registers once, instead of from shared memory for every
 // tile (the same values, so the same outputs bit for bit).
-template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched, bool kXRegs>
-__device__ __forceinline__ void quant_gemv_body(const QuantGemvArgs& a) {
+template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false>
+__global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   static_assert(!(kBatched && kNorm), "batched GEMVs read their input as given");
   static_assert(!(kBatched && kXRegs), "batched GEMVs read their input rows from global memory");
   constexpr int kTiles = kSwiglu ? 2 : 1;
@@ -198,32 +198,6 @@ __device__ __forceinline__ void quant_gemv_body(const QuantGemvArgs& a) {
   copy_wait<0>();  // nothing left in flight when the block exits
 }
 
-template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false>
-__global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
-  quant_gemv_body<F, kNorm, kSwiglu, kWarps, kBatched, kXRegs>(a);
-}
-
-// The single-row 16-warp kernel held to 64 registers (input pieces from shared memory), for
-// room_for_next_block().
-template <class F, bool kNorm, bool kSwiglu>
-__global__ void __maxnreg__(64) quant_gemv_kernel_64(QuantGemvArgs a) {
-  quant_gemv_body<F, kNorm, kSwiglu, 16, false, false>(a);
-}
-
-// CTXLAB_QGEMV_NEXT_BLOCK=1 (read once; an experiment for same-binary comparisons, not measured yet):
-// the single-row kernels launch one block per SM, the 16-warp ones held to 64 registers, so that each
-// SM keeps room for a block of the next launch. PDL starts that block early, and its prologue (the
-// table, the L1 prefetches, the first ring stages of its weights, all before pdl_wait()) then runs
-// beside this GEMV's last tiles instead of after them. With CTXLAB_QGEMV_WARPS=8 (two blocks per SM
-// of up to 128 registers) only the grid changes.
-bool room_for_next_block() {
-  static const bool on = [] {
-    const char* e = std::getenv("CTXLAB_QGEMV_NEXT_BLOCK");
-    return e && std::string(e) == "1";
-  }();
-  return on;
-}
-
 // Warps per block (each tile's chunks are split among them): 16, or CTXLAB_QGEMV_WARPS=8 (read once).
 // On an H100 (bench/RESULTS.md, 2026-12-06 fourth session) 16 decoded the 8-layer Llama-2-7B shape
 // faster than 8 with int8, q4_0 and nf4 (more loads in flight per SM: 4096-row matrices make only 256
@@ -259,11 +233,8 @@ template <bool kSwiglu, int kWarps>
 void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
   dispatch_format(a.w.format, [&]<class F>() {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
-    const bool room = room_for_next_block();
-    auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps, room ? sm_count() : 0); };
+    auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     if constexpr (kWarps == 16) {
-      if (room)
-        return a.in.hidden ? pick(quant_gemv_kernel_64<F, true, kSwiglu>) : pick(quant_gemv_kernel_64<F, false, kSwiglu>);
       if (quant_gemv_input_in_registers(a.w))
         return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
                            : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
