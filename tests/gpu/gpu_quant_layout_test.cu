@@ -101,14 +101,6 @@ void decode(const PackedQuantHost& p, const std::vector<float>& x, std::vector<f
           for (int reg = 0; reg < 4; ++reg)
             for (int e = 0; e < 2; ++e)
               A[size_t(st)][g + 8 * (reg & 1)][2 * t + 8 * (reg >> 1) + e] = bf16_value(frag[reg] >> (16 * e));
-          if constexpr (kHalfFragments<F>) {  // the fp16 form: the same values
-            uint32_t half_frag[4];
-            F::fragment_half(codes, st, half_frag);
-            for (int reg = 0; reg < 4; ++reg)
-              for (int e = 0; e < 2; ++e)
-                ASSERT_EQ(half_value(uint16_t(half_frag[reg] >> (16 * e))), bf16_value(frag[reg] >> (16 * e)))
-                    << "fp16 fragment, lane " << lane << " step " << st << " register " << reg;
-          }
           uint4 piece;  // the lane's 8 input columns of the step's group
           std::memcpy(&piece, xs.data() + x_piece_index(chunk, st / (F::kSteps / 2), t) * 8, 16);
           uint32_t breg[2];

@@ -37,7 +37,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #define CTX_HD __host__ __device__
 
@@ -89,12 +88,6 @@ CTX_HD inline uint32_t bf16_bits(float v) {
 CTX_HD inline uint32_t code_entry(float v) {
   const uint32_t hi = bf16_bits(v);
   return hi | bf16_bits(v - bits_float(hi << 16)) << 16;
-}
-
-// fp16 bits of a float, rounded to nearest even.
-CTX_HD inline uint32_t half_bits(float v) {
-  const __half_raw raw = __float2half_rn(v);
-  return raw.x;
 }
 
 CTX_HD inline float half_value(uint16_t h) {
@@ -253,30 +246,7 @@ struct Int8Codes : NoLut {
       a[2 * h + 1] = byte_perm(f[2], f[3], 0x7632u);
     }
   }
-  // fragment() as fp16 registers, for the GEMV's fp16 input (quant_gemv_kernels.cu, kHalfX): the byte
-  // code + 128 under fp16's exponent byte 0x64 is the half 1024 + code + 128, and minus 1152 the code,
-  // exactly. Two instructions per two weights where fragment() takes five and a half.
-  CTX_HD static void fragment_half(const uint32_t (&c)[8], int s, uint32_t (&a)[4]) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const uint32_t u = c[2 * s + h] ^ 0x80808080u;  // code + 128 as unsigned bytes
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {  // register 2h + r: bytes 2r, 2r + 1
-        const uint32_t v = byte_perm(u, 0x64646464u, r ? 0x4342u : 0x4140u);
-#if defined(__CUDA_ARCH__)
-        const __half2 d = __hsub2(*reinterpret_cast<const __half2*>(&v), __floats2half2_rn(1152.f, 1152.f));
-        a[2 * h + r] = *reinterpret_cast<const uint32_t*>(&d);
-#else
-        a[2 * h + r] = half_bits(half_value(uint16_t(v)) - 1152.f) | half_bits(half_value(uint16_t(v >> 16)) - 1152.f) << 16;
-#endif
-      }
-    }
-  }
 };
-
-// Whether the format has fp16 fragments (fragment_half) for the GEMV's fp16 input: int8 codes.
-template <class F>
-constexpr bool kHalfFragments = std::is_base_of_v<Int8Codes, F>;
 
 struct Int8Format : Int8Codes {
   static constexpr bool kRowScale = true;

@@ -79,44 +79,11 @@ __device__ inline void load_x(const uint4* xs, int64_t c, int lane, uint4 (&x)[2
   for (int grp = 0; grp < 2; ++grp) x[grp] = xs[x_piece_index(c, grp, lane % 4)];
 }
 
-// The lane's input pieces xr[i] (bf16; i < valid) as fp16 times 2^-k, for fp16 fragments
-// (kHalfFragments): k puts the warp's largest |x| in [2^15, 2^16), so that every bf16 value (8
-// significant bits) is an fp16 (11) exactly, down to 2^-29 of that largest one; smaller ones round,
-// where they add less than 2^-37 of the largest term. Returns 2^k, by which the warp's sums are
-// multiplied back: products and float32 sums of powers of two scale exactly. Whole warp.
-template <int kN>
-__device__ inline float input_to_half(uint4 (&xr)[kN][2], int valid) {
-  uint32_t m = 0;  // the largest |x| as bf16 bits: magnitudes order as their bits
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int grp = 0; grp < 2; ++grp) {
-      const uint32_t w[4] = {xr[i][grp].x, xr[i][grp].y, xr[i][grp].z, xr[i][grp].w};
-#pragma unroll
-      for (int q = 0; q < 4; ++q)
-        if (i < valid) m = max(m, max(w[q] & 0x7FFFu, (w[q] >> 16) & 0x7FFFu));
-    }
-  m = __reduce_max_sync(0xFFFFFFFFu, m);
-  const int k = m == 0 ? 0 : max(int(m >> 7) - 127 - 15, -100);  // in [-100, 113] (113: inf or NaN)
-  const float scale = __uint_as_float(uint32_t(127 - k) << 23);   // 2^-k, a normal float
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int grp = 0; grp < 2; ++grp) {
-      uint32_t w[4] = {xr[i][grp].x, xr[i][grp].y, xr[i][grp].z, xr[i][grp].w};
-#pragma unroll
-      for (int q = 0; q < 4; ++q)
-        w[q] = mma::pack_f16(__uint_as_float(w[q] << 16) * scale, __uint_as_float(w[q] & 0xFFFF0000u) * scale);
-      if (i < valid) xr[i][grp] = make_uint4(w[0], w[1], w[2], w[3]);
-    }
-  return __uint_as_float(uint32_t(127 + k) << 23);
-}
-
 // acc[j][h][e] += chunk c's dot products of rows g + 8 h of tile j with MMA column 2t + e (one
 // column: every column holds the same input; kCols 2: column n holds input row n), scaled per group;
 // `round` is this warp's ring stage holding the chunk's codes and scales, x the lane's input pieces of
-// the chunk (load_x; kHalfX: fp16, input_to_half, multiplied with F::fragment_half's fp16 codes).
-template <class F, int kTiles, int kCols, bool kHalfX = false>
+// the chunk (load_x).
+template <class F, int kTiles, int kCols>
 __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round, const uint4 (&x)[2],
                                   const uint32_t* lut, int lane, float (&acc)[kTiles][2][kCols]) {
   constexpr int kHalf = F::kSteps / 2;  // steps per group of 32 columns
@@ -147,14 +114,9 @@ __device__ inline void chunk_dots(const QuantMatrixView& w, const uint8_t* round
 #pragma unroll
       for (int st = grp * kHalf; st < (grp + 1) * kHalf; ++st) {
         uint32_t a[4], b0, b1;
+        F::fragment(codes, st, lut, lane4, a);
         F::b_regs(x[grp], st, b0, b1);
-        if constexpr (kHalfX) {
-          F::fragment_half(codes, st, a);
-          mma::mma_f16_16816(d, a, b0, b1);
-        } else {
-          F::fragment(codes, st, lut, lane4, a);
-          mma::mma_bf16_16816(d, a, b0, b1);
-        }
+        mma::mma_bf16_16816(d, a, b0, b1);
       }
 #pragma unroll
       for (int e = 0; e < kCols; ++e) {

@@ -68,14 +68,10 @@ constexpr int kXRegChunks = 4;
 // kXRegs (not batched; chunks <= kXRegChunks * kWarps): each lane loads its input pieces of its
 // warp's chunks from the staged input into registers once, instead of from shared memory for every
 // tile (the same values, so the same outputs bit for bit).
-// kHalfX (kXRegs, kHalfFragments<F>): those pieces become fp16 scaled by a power of two per warp
-// (input_to_half) and the codes fp16 (F::fragment_half), fewer instructions per weight; each warp's
-// sums are scaled back before they meet.
-template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false, bool kHalfX = false>
+template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false>
 __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   static_assert(!(kBatched && kNorm), "batched GEMVs read their input as given");
   static_assert(!(kBatched && kXRegs), "batched GEMVs read their input rows from global memory");
-  static_assert(!kHalfX || (kXRegs && kHalfFragments<F>), "fp16 input: registers and fp16 fragments");
   constexpr int kTiles = kSwiglu ? 2 : 1;
   constexpr int kCols = kBatched ? 2 : 1, kOut = kBatched ? kMaxGemvRows : 1;  // columns per lane, outputs per row
   constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
@@ -149,8 +145,6 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     for (int i = 0; i < kXRegChunks; ++i)
       if (warp + i * kWarps < chunks) load_x(x_lane, warp + i * kWarps, lane, xr[i]);
   }
-  float unscale = 1.f;  // kHalfX: what the warp's sums are multiplied by
-  if constexpr (kHalfX) unscale = input_to_half(xr, int((chunks - warp + kWarps - 1) / kWarps));
   int stage = 0;
   int64_t tile = blockIdx.x;
   for (int p = 0; tile < a.tiles; tile += gridDim.x, p ^= 1) {
@@ -161,7 +155,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     const auto step = [&](const uint4 (&x)[2]) {
       copy_wait<kS - 2>();  // this round's copies (this lane's own) have landed
       fetch(stage == 0 ? kS - 1 : stage - 1);  // the stage computed last round
-      chunk_dots<F, kTiles, kCols, kHalfX>(w, ring + stage * kRound, x, lut, lane, acc);
+      chunk_dots<F, kTiles, kCols>(w, ring + stage * kRound, x, lut, lane, acc);
       stage = stage + 1 == kS ? 0 : stage + 1;
     };
     if constexpr (kXRegs) {
@@ -181,8 +175,8 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
       for (int j = 0; j < kTiles; ++j)
 #pragma unroll
         for (int e = 0; e < kCols; ++e) {
-          partial[p][j][warp][lane / 4][kBatched ? 2 * (lane % 4) + e : 0] = acc[j][0][e] * unscale;
-          partial[p][j][warp][lane / 4 + 8][kBatched ? 2 * (lane % 4) + e : 0] = acc[j][1][e] * unscale;
+          partial[p][j][warp][lane / 4][kBatched ? 2 * (lane % 4) + e : 0] = acc[j][0][e];
+          partial[p][j][warp][lane / 4 + 8][kBatched ? 2 * (lane % 4) + e : 0] = acc[j][1][e];
         }
     }
     __syncthreads();  // partial[p] is written again two tiles later, after the next tile's barrier
@@ -227,17 +221,6 @@ bool input_in_registers() {
   return on;
 }
 
-// Whether the GEMVs that hold their input in registers take it as fp16 where the format has fp16
-// fragments (int8, q8_0; kHalfX): yes, or CTXLAB_QGEMV_HALF_INPUT=0 (read once) for same-process
-// comparisons with the bf16 fragments.
-bool half_input() {
-  static const bool on = [] {
-    const char* e = std::getenv("CTXLAB_QGEMV_HALF_INPUT");
-    return !(e && std::string(e) == "0");
-  }();
-  return on;
-}
-
 }  // namespace
 
 bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
@@ -252,11 +235,6 @@ void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     if constexpr (kWarps == 16) {
-      if constexpr (kHalfFragments<F>) {
-        if (quant_gemv_input_in_registers(a.w) && half_input())
-          return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true, true>)
-                             : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true, true>);
-      }
       if (quant_gemv_input_in_registers(a.w))
         return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
                            : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
