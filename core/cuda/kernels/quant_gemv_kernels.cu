@@ -50,6 +50,7 @@ struct QuantGemvArgs {
   GemvEpilogue out;
   int64_t n = 1;     // batched kernels: input rows in.x [n][cols] (n <= kMaxGemvRows), outputs [n][rows]
   bool prefetch = false;  // gemv_prefetch()
+  bool direct_x = false;  // kXRegs without kNorm: each lane loads its pieces of in.x itself (direct_input)
 };
 
 // Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
@@ -131,6 +132,9 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   if constexpr (kBatched) {
     const int64_t row = lane / 4 < a.n ? lane / 4 : a.n - 1;  // cols % 64 == 0: no padding to read
     x_lane = reinterpret_cast<const uint4*>(a.in.x + row * w.cols);
+    if constexpr (F::kLutWords > 0) __syncthreads();  // the table
+  } else if (kXRegs && !kNorm && a.direct_x) {
+    x_lane = reinterpret_cast<const uint4*>(a.in.x);  // cols == chunks * 64: no padding to read
     if constexpr (F::kLutWords > 0) __syncthreads();  // the table
   } else {
     bf16* xs = reinterpret_cast<bf16*>(xstage);
@@ -221,6 +225,20 @@ bool input_in_registers() {
   return on;
 }
 
+// Whether the single-row GEMVs that hold an input given as is (no fused RMSNorm) in registers load
+// it there from global memory, each lane its own pieces, instead of staging it in shared memory
+// behind a barrier first (the same values, so the same outputs bit for bit): yes where the input is
+// whole chunks, 16-byte aligned and not LLM.int8()'s (which restages it), or CTXLAB_QGEMV_DIRECT_X=0
+// (read once) for same-process comparisons.
+bool direct_input(const QuantGemvArgs& a) {
+  static const bool on = [] {
+    const char* e = std::getenv("CTXLAB_QGEMV_DIRECT_X");
+    return !(e && std::string(e) == "0");
+  }();
+  return on && !a.in.hidden && a.w.cols == a.w.chunks * 64 && !a.w.int8_activations &&
+         reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0;
+}
+
 }  // namespace
 
 bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
@@ -235,9 +253,12 @@ void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     if constexpr (kWarps == 16) {
-      if (quant_gemv_input_in_registers(a.w))
-        return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
-                           : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
+      if (quant_gemv_input_in_registers(a.w)) {
+        if (a.in.hidden) return pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>);
+        QuantGemvArgs d = a;
+        d.direct_x = direct_input(a);
+        return launch_one_wave(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>, a.tiles, smem, stream, d, kWarps);
+      }
     }
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
