@@ -227,13 +227,14 @@ bool input_in_registers() {
 
 // Whether the single-row GEMVs that hold an input given as is (no fused RMSNorm) in registers load
 // it there from global memory, each lane its own pieces, instead of staging it in shared memory
-// behind a barrier first (the same values, so the same outputs bit for bit): yes where the input is
-// whole chunks, 16-byte aligned and not LLM.int8()'s (which restages it), or CTXLAB_QGEMV_DIRECT_X=0
-// (read once) for same-process comparisons.
+// behind a barrier first (the same values, so the same outputs bit for bit), where the input is whole
+// chunks, 16-byte aligned and not LLM.int8()'s (which restages it). An experiment, off unless
+// CTXLAB_QGEMV_DIRECT_X=1 (read once): written in the twenty-fourth session, not yet run on a GPU
+// (bench/gpu/run_session24_direct_x.sh).
 bool direct_input(const QuantGemvArgs& a) {
   static const bool on = [] {
     const char* e = std::getenv("CTXLAB_QGEMV_DIRECT_X");
-    return !(e && std::string(e) == "0");
+    return e && std::string(e) == "1";
   }();
   return on && !a.in.hidden && a.w.cols == a.w.chunks * 64 && !a.w.int8_activations &&
          reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0;
