@@ -50,7 +50,6 @@ struct QuantGemvArgs {
   GemvEpilogue out;
   int64_t n = 1;     // batched kernels: input rows in.x [n][cols] (n <= kMaxGemvRows), outputs [n][rows]
   bool prefetch = false;  // gemv_prefetch()
-  bool direct_x = false;  // kXRegs without kNorm: each lane loads its pieces of in.x itself (direct_input)
 };
 
 // Dynamic shared memory: the format's table, the staged input (one row: chunks * 64 bf16; batched
@@ -69,10 +68,13 @@ constexpr int kXRegChunks = 4;
 // kXRegs (not batched; chunks <= kXRegChunks * kWarps): each lane loads its input pieces of its
 // warp's chunks from the staged input into registers once, instead of from shared memory for every
 // tile (the same values, so the same outputs bit for bit).
-template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false>
+// kDirectX (kXRegs, not kNorm; direct_input): each lane loads its pieces from in.x in global memory
+// itself, without the staging and its barrier (the same values again).
+template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false, bool kDirectX = false>
 __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   static_assert(!(kBatched && kNorm), "batched GEMVs read their input as given");
   static_assert(!(kBatched && kXRegs), "batched GEMVs read their input rows from global memory");
+  static_assert(!kDirectX || (kXRegs && !kNorm), "a direct input: registers, given as is");
   constexpr int kTiles = kSwiglu ? 2 : 1;
   constexpr int kCols = kBatched ? 2 : 1, kOut = kBatched ? kMaxGemvRows : 1;  // columns per lane, outputs per row
   constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
@@ -133,7 +135,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     const int64_t row = lane / 4 < a.n ? lane / 4 : a.n - 1;  // cols % 64 == 0: no padding to read
     x_lane = reinterpret_cast<const uint4*>(a.in.x + row * w.cols);
     if constexpr (F::kLutWords > 0) __syncthreads();  // the table
-  } else if (kXRegs && !kNorm && a.direct_x) {
+  } else if constexpr (kDirectX) {
     x_lane = reinterpret_cast<const uint4*>(a.in.x);  // cols == chunks * 64: no padding to read
     if constexpr (F::kLutWords > 0) __syncthreads();  // the table
   } else {
@@ -254,12 +256,13 @@ void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     if constexpr (kWarps == 16) {
-      if (quant_gemv_input_in_registers(a.w)) {
-        if (a.in.hidden) return pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>);
-        QuantGemvArgs d = a;
-        d.direct_x = direct_input(a);
-        return launch_one_wave(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>, a.tiles, smem, stream, d, kWarps);
+      if constexpr (!kSwiglu) {  // the engine's SwiGLU GEMVs take the fused RMSNorm
+        if (quant_gemv_input_in_registers(a.w) && direct_input(a))
+          return pick(quant_gemv_kernel<F, false, false, kWarps, false, true, true>);
       }
+      if (quant_gemv_input_in_registers(a.w))
+        return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
+                           : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
     }
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
