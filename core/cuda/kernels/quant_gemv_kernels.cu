@@ -256,13 +256,13 @@ void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
     const size_t smem = gemv_smem<F, kSwiglu ? 2 : 1, kWarps, false>(a.w.chunks);
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     if constexpr (kWarps == 16) {
-      if constexpr (!kSwiglu) {  // the engine's SwiGLU GEMVs take the fused RMSNorm
-        if (quant_gemv_input_in_registers(a.w) && direct_input(a))
-          return pick(quant_gemv_kernel<F, false, false, kWarps, false, true, true>);
-      }
-      if (quant_gemv_input_in_registers(a.w))
+      if (quant_gemv_input_in_registers(a.w)) {
+        if constexpr (!kSwiglu) {  // the engine's SwiGLU GEMVs take the fused RMSNorm
+          if (direct_input(a)) return pick(quant_gemv_kernel<F, false, false, kWarps, false, true, true>);
+        }
         return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
                            : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
+      }
     }
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
   });
