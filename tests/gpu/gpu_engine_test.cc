@@ -495,8 +495,8 @@ INSTANTIATE_TEST_SUITE_P(Models, GpuAttentionOverlap,
                                            "random_mha_128+paged+q4_0"),
                          suffixed_case_name);
 
-// The llama fixture on an engine of capacity 64 whose decode graph a first greedy generation of the
-// prompt (7 tokens) has captured: the kernel trace tests' subject.
+// The llama fixture on an engine of capacity 64 whose decode graph a first greedy generation (7
+// tokens after an 8-token prompt) has captured: the kernel trace tests' subject.
 struct GraphedLlama {
   std::unique_ptr<Model> model;
   std::unique_ptr<GpuEngine> engine;
