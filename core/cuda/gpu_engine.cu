@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "core/base/dtype.h"
@@ -103,6 +104,7 @@ class GpuEngineImpl final : public GpuEngine {
     check_attention_prefetch(mode), options_.attention_prefetch = mode, drop_decode_graphs();
   }
   void set_attention_overlap(bool on) override { options_.attention_overlap = on, drop_decode_graphs(); }
+  void set_norm_partials(bool on) override { options_.norm_partials = on, drop_decode_graphs(); }
   void set_decode_min_chunk(int64_t keys) override {
     check_decode_min_chunk(keys), options_.decode_min_chunk = keys, drop_decode_graphs();
   }
@@ -135,6 +137,12 @@ class GpuEngineImpl final : public GpuEngine {
   // out[n, rows] (+)= alpha * (x[n, cols] W^T + bias): the GEMV kernel for one row, cuBLAS otherwise.
   void linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha, bool accumulate,
               float* out);
+  // linear() into hidden_ (the residual add), which leaves hidden_'s sums of squares in hidden_sumsq_
+  // where it can (GpuEngineOptions::norm_partials: one row, quantized weights).
+  void add_to_hidden(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias);
+  // The fused RMSNorm of hidden_ (one row) with `norm` as a decode GEMV's input, with hidden_'s sums of
+  // squares when the last write of hidden_ left them.
+  GemvInput normed_hidden(const Bf16Buffer& norm) const;
   // Embedding through the final norm; x_ holds the normed rows. slot >= 0: n tokens of that sequence
   // at positions *pos_ ..; slot < 0 (batched decode): row t is sequence t's token at lens_[t] - 1.
   // position: the host's copy of *pos_ where it is known (-1: not known; eager attention needs it).
@@ -240,6 +248,11 @@ class GpuEngineImpl final : public GpuEngine {
   DeviceBuffer<float> qkv_overlap_;
   DeviceBuffer<int> qkv_readers_;
   DeviceBuffer<unsigned> chain_barrier_;  // the GEMV chains' grid barrier (quant_kernels.h)
+  // norm_partials: hidden_'s sums of squares by tile, as the GEMV that last added to it left them
+  // (hidden_parts_ of them; 0: none, the GEMVs that normalize hidden_ sum it themselves). Allocated
+  // with any quantized o_proj, down_proj or Mamba out_proj.
+  DeviceBuffer<float> hidden_sumsq_;
+  int64_t hidden_parts_ = 0;
   // profile_decode_step(): an event after each stage, or null (no events: the normal case).
   std::vector<std::pair<const char*, cudaEvent_t>>* stage_events_ = nullptr;
   void stage_done(const char* name) {
@@ -372,6 +385,10 @@ GpuEngineImpl::GpuEngineImpl(const Model& model, const GpuEngineOptions& options
   CTX_CUDA_CHECK(cudaMemset(qkv_readers_.get(), 0, qkv_readers_.bytes()));
   chain_barrier_ = DeviceBuffer<unsigned>(alloc_, 2);
   CTX_CUDA_CHECK(cudaMemset(chain_barrier_.get(), 0, chain_barrier_.bytes()));
+  int64_t sumsq_parts = 0;
+  for (const LayerBuffers& b : layers_)
+    for (const LinearWeights* m : {&b.wo, &b.w_down, &b.w_out}) sumsq_parts = std::max(sumsq_parts, m->sumsq_parts());
+  if (sumsq_parts > 0) hidden_sumsq_ = DeviceBuffer<float>(alloc_, sumsq_parts);  // set_norm_partials may turn it on
   x_ = Bf16Buffer(alloc_, chunk * std::max(c.hidden_size, c.q_dim()));
   qb_ = Bf16Buffer(alloc_, chunk * c.q_dim()), attn_ = Bf16Buffer(alloc_, chunk * c.q_dim());
   act_ = Bf16Buffer(alloc_, chunk * c.intermediate_size);
@@ -449,10 +466,29 @@ int64_t GpuEngineImpl::bytes_read_per_token(int64_t length) const {
 
 void GpuEngineImpl::linear(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias, float alpha,
                            bool accumulate, float* out) {
-  if (n == 1) return w.gemv(GemvInput{x}, ptr_or_null(bias), alpha, accumulate, out, stream_);
+  if (n == 1) {
+    w.gemv(GemvInput{x}, ptr_or_null(bias), alpha, accumulate, out, stream_);
+    return;
+  }
   if (w.rows_supported(n)) return w.gemv_rows(x, n, ptr_or_null(bias), alpha, accumulate, out, stream_);
   gemm(x, n, w, tmp_.get());
   launch_bias_residual(tmp_.get(), ptr_or_null(bias), n, w.rows(), alpha, accumulate, out, stream_);
+}
+
+void GpuEngineImpl::add_to_hidden(const bf16* x, int64_t n, const LinearWeights& w, const Bf16Buffer& bias) {
+  const float residual = float(config_.residual_multiplier);
+  if (n == 1 && options_.norm_partials && hidden_sumsq_.get()) {
+    hidden_parts_ = w.gemv(GemvInput{x}, ptr_or_null(bias), residual, true, hidden_.get(), stream_, false, hidden_sumsq_.get());
+    return;
+  }
+  hidden_parts_ = 0;
+  linear(x, n, w, bias, residual, true, hidden_.get());
+}
+
+GemvInput GpuEngineImpl::normed_hidden(const Bf16Buffer& norm) const {
+  GemvInput in{nullptr, hidden_.get(), norm.get(), float(config_.rms_norm_eps)};
+  if (hidden_parts_ > 0) in.sumsq = hidden_sumsq_.get(), in.sumsq_parts = hidden_parts_;
+  return in;
 }
 
 void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot, int64_t position) {
@@ -460,12 +496,11 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
   const int64_t d = c.hidden_size, hd = c.head_dim, ff = c.intermediate_size;
   const float eps = float(c.rms_norm_eps), residual = float(c.residual_multiplier);
   launch_embedding(embed_.get(), d_tokens, n, d, float(c.embedding_multiplier), hidden_.get(), stream_);
+  hidden_parts_ = 0;
   bool qkv_done = false;  // the previous layer's GEMV chain computed this layer's qkv
   for (size_t l = 0; l < layers_.size(); ++l) {
     const LayerBuffers& b = layers_[l];
     // Decode (n == 1) fuses each RMSNorm into the GEMV that reads it.
-    const GemvInput attn_in{nullptr, hidden_.get(), b.attn_norm.get(), eps};
-    const GemvInput ffn_in{nullptr, hidden_.get(), b.ffn_norm.get(), eps};
     const int64_t qkv_dim = c.q_dim() + 2 * c.kv_dim();
     if (b.mamba) {
       mamba_mixer(b, n);
@@ -509,7 +544,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       }
       if (!qkv_from_chain) {
         if (n == 1) {
-          b.wqkv.gemv(attn_in, ptr_or_null(b.bqkv), 1.f, false, qkv_out, stream_);
+          b.wqkv.gemv(normed_hidden(b.attn_norm), ptr_or_null(b.bqkv), 1.f, false, qkv_out, stream_);
         } else {
           launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
           linear(x_.get(), n, b.wqkv, b.bqkv, 1.f, false, qkv_.get());
@@ -561,13 +596,14 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
         stage_done(stages == 4 ? "o_proj + norm + gate_up + down_proj + next norm + qkv (one chain)"
                                : "o_proj + norm + gate_up + down_proj (one chain)");
         qkv_done = stages == 4;
+        hidden_parts_ = 0;
         continue;
       }
-      linear(attn_.get(), n, b.wo, b.bo, residual, true, hidden_.get());
+      add_to_hidden(attn_.get(), n, b.wo, b.bo);
       stage_done("o_proj + residual");
     }  // attention
     if (n == 1) {
-      b.w_gate_up.gemv_swiglu(ffn_in, ptr_or_null(b.b_gate_up), act_.get(), stream_);
+      b.w_gate_up.gemv_swiglu(normed_hidden(b.ffn_norm), ptr_or_null(b.b_gate_up), act_.get(), stream_);
     } else {
       launch_rmsnorm(hidden_.get(), b.ffn_norm.get(), n, d, eps, x_.get(), stream_);
       if (b.w_gate_up.rows_supported(n)) {
@@ -578,7 +614,7 @@ void GpuEngineImpl::run_layers(const int32_t* d_tokens, int64_t n, int64_t slot,
       }
     }
     stage_done("norm + gate_up + swiglu");
-    linear(act_.get(), n, b.w_down, b.b_down, residual, true, hidden_.get());
+    add_to_hidden(act_.get(), n, b.w_down, b.b_down);
     stage_done("down_proj + residual");
   }
   // One row: the classifier's GEMV fuses the final RMSNorm (classify), as the layers' GEMVs fuse theirs.
@@ -614,7 +650,7 @@ void GpuEngineImpl::mamba_mixer(const LayerBuffers& b, int64_t n) {
   const float eps = float(c.rms_norm_eps);
   float* proj = mamba_ws_.proj.get();
   if (n == 1) {
-    b.w_in.gemv(GemvInput{nullptr, hidden_.get(), b.attn_norm.get(), eps}, ptr_or_null(b.b_in), 1.f, false, proj, stream_);
+    b.w_in.gemv(normed_hidden(b.attn_norm), ptr_or_null(b.b_in), 1.f, false, proj, stream_);
   } else {
     launch_rmsnorm(hidden_.get(), b.attn_norm.get(), n, d, eps, x_.get(), stream_);
     linear(x_.get(), n, b.w_in, b.b_in, 1.f, false, proj);
@@ -622,7 +658,7 @@ void GpuEngineImpl::mamba_mixer(const LayerBuffers& b, int64_t n) {
   stage_done("norm + in_proj");
   b.mamba->mix(mamba_ws_, n, mamba_state_.get() + b.state_offset, stream_);
   stage_done("conv + scan + gated norm");
-  linear(mamba_ws_.out.get(), n, b.w_out, b.b_out, float(c.residual_multiplier), true, hidden_.get());
+  add_to_hidden(mamba_ws_.out.get(), n, b.w_out, b.b_out);
   stage_done("out_proj + residual");
 }
 
@@ -631,8 +667,8 @@ void GpuEngineImpl::classify(int64_t from, int64_t n, float* out) {
   const float alpha = float(1.0 / c.logits_scaling);
   if (final_norm_fused_) {
     CTX_CHECK(from == 0 && n == 1, "classify rows [", from, ", ", from + n, ") after a one-row forward");
-    return classifier_.gemv(GemvInput{nullptr, hidden_.get(), final_norm_.get(), float(c.rms_norm_eps)}, nullptr, alpha,
-                            false, out, stream_);
+    classifier_.gemv(normed_hidden(final_norm_), nullptr, alpha, false, out, stream_);
+    return;
   }
   linear(x_.get() + from * c.hidden_size, n, classifier_, Bf16Buffer(), alpha, false, out);
 }

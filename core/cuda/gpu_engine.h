@@ -120,6 +120,13 @@ struct GpuEngineOptions {
   // split-KV chunk of its own. The chunks then merge in another order, so logits may differ from the
   // default in the last bits. Off by default.
   bool attention_overlap = false;
+  // Decode of one row: each quantized GEMV that adds to the hidden state (o_proj, down_proj) also
+  // leaves the sums of squares of its output tiles, and the next GEMV's fused RMSNorm adds those up
+  // instead of summing hidden itself, so that its lanes normalize their own pieces of hidden without
+  // a block-wide sum and staging (kernels.h GemvInput::sumsq; the same sum in another order, so
+  // logits may differ from norm_partials = false in the last bits). Off by default until measured:
+  // written in the twenty-fifth session (bench/gpu/run_session25_norm_partials.sh).
+  bool norm_partials = false;
   FlexMask flex_mask;            // not empty: every attention layer under this flex mask (flex_mask.h;
                                  // the model's sliding window is anded in), prefill and decode
   ScoreMod score_mod;            // not empty: every attention layer's scaled scores through this score
@@ -236,6 +243,8 @@ class GpuEngine {
   virtual void set_attention_prefetch(int mode) = 0;
   // GpuEngineOptions::attention_overlap from now on (the decode graphs are captured again).
   virtual void set_attention_overlap(bool on) = 0;
+  // GpuEngineOptions::norm_partials from now on (the decode graphs are captured again).
+  virtual void set_norm_partials(bool on) = 0;
 };
 
 // Device-to-device copy bandwidth in bytes per second (bytes read + bytes written over the median

@@ -36,6 +36,10 @@ void check_span(std::span<const float> s, int64_t expected, const char* what) {
 }  // namespace
 
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c) {
+  return gpu_gemv_result(parts, c).y;
+}
+
+GpuGemvResult gpu_gemv_result(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c) {
   require_cuda_device("gpu_gemv");
   DeviceAllocator alloc;
   const LinearWeights w = LinearWeights::upload(alloc, parts, "gpu_gemv matrix");
@@ -49,35 +53,49 @@ std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const
   check_span(c.bias, rows, "bias");
   check_span(c.y0, n * out_rows, "y0");
   if (c.swiglu && !c.y0.empty()) fail("gpu_gemv: swiglu takes no y0");
+  if (!c.sumsq.empty() && c.norm_weight.empty()) fail("gpu_gemv: sumsq without norm_weight");
+  if (c.want_sumsq && (n > 1 || c.swiglu || !c.norm_weight.empty()))
+    fail("gpu_gemv: want_sumsq needs one row, a plain GEMV and no norm_weight");
   DeviceBuffer<bf16> x, norm, bias;
-  DeviceBuffer<float> hidden;
+  DeviceBuffer<float> hidden, parts_in, parts_out;
   GemvInput in;
+  GpuGemvResult result;
   if (!c.norm_weight.empty()) {
     hidden = upload_f32(alloc, c.x.data(), cols);
     norm = upload_bf16(alloc, c.norm_weight.data(), cols);
     in = GemvInput{nullptr, hidden.get(), norm.get(), c.eps};
+    if (!c.sumsq.empty()) {
+      parts_in = upload_f32(alloc, c.sumsq.data(), int64_t(c.sumsq.size()));
+      in.sumsq = parts_in.get(), in.sumsq_parts = int64_t(c.sumsq.size());
+      result.direct_norm = w.quant_view() && quant_gemv_direct_norm(*w.quant_view(), in);
+    }
   } else {
     x = upload_bf16(alloc, c.x.data(), n * cols);
     in = GemvInput{x.get()};
   }
   if (!c.bias.empty()) bias = upload_bf16(alloc, c.bias.data(), rows);
   const bf16* b = c.bias.empty() ? nullptr : bias.get();
-  std::vector<float> result;
   if (c.swiglu) {
     DeviceBuffer<bf16> act(alloc, n * out_rows);
     n > 1 ? w.gemv_swiglu_rows(x.get(), n, b, act.get(), nullptr) : w.gemv_swiglu(in, b, act.get(), nullptr);
     CTX_CUDA_CHECK(cudaDeviceSynchronize());
-    result = bf16_to_float(download(act));
+    result.y = bf16_to_float(download(act));
   } else {
     DeviceBuffer<float> y(alloc, n * rows);
     if (!c.y0.empty()) CTX_CUDA_CHECK(cudaMemcpy(y.get(), c.y0.data(), size_t(n * rows) * 4, cudaMemcpyHostToDevice));
+    if (c.want_sumsq && w.sumsq_parts() > 0) parts_out = DeviceBuffer<float>(alloc, w.sumsq_parts());
+    int64_t written = 0;
     if (n > 1) {
       w.gemv_rows(x.get(), n, b, c.alpha, !c.y0.empty(), y.get(), nullptr);
     } else {
-      w.gemv(in, b, c.alpha, !c.y0.empty(), y.get(), nullptr, c.stage_input);
+      written = w.gemv(in, b, c.alpha, !c.y0.empty(), y.get(), nullptr, c.stage_input, parts_out.get());
     }
     CTX_CUDA_CHECK(cudaDeviceSynchronize());
-    result = download(y);
+    result.y = download(y);
+    if (written > 0) {
+      result.sumsq = download(parts_out);
+      result.sumsq.resize(size_t(written));
+    }
   }
   return result;
 }
@@ -177,6 +195,7 @@ struct LayerIo {
   DeviceBuffer<bf16> x, ffn_norm, attn_norm, act;
   DeviceBuffer<float> hidden, qkv;
   DeviceBuffer<unsigned> barrier;
+  DeviceBuffer<float> sumsq;  // hidden's sums of squares (norm_partials)
 };
 
 LayerMatrices upload_layer(DeviceAllocator& alloc, const GpuLayerGemvs& c) {
@@ -205,7 +224,8 @@ LayerIo make_io(DeviceAllocator& alloc, const GpuLayerGemvs& c, const LayerMatri
              DeviceBuffer<bf16>(alloc, m.down.cols()),
              upload_f32(alloc, c.hidden.data(), d),
              DeviceBuffer<float>(alloc, m.qkv.rows()),
-             DeviceBuffer<unsigned>(alloc, 2)};
+             DeviceBuffer<unsigned>(alloc, 2),
+             DeviceBuffer<float>(alloc, std::max(m.o.sumsq_parts(), m.down.sumsq_parts()))};
   CTX_CUDA_CHECK(cudaMemset(io.barrier.get(), 0, 8));
   return io;
 }
@@ -219,20 +239,27 @@ std::array<QuantGemvStage, 4> layer_stages(const LayerMatrices& m, const LayerIo
           QuantGemvStage{*m.qkv.quant_view(), attn, nullptr, 1.f, false, io.qkv.get(), nullptr}};
 }
 
-// ring_kib < 0: four launches; else the chain with that ring (0: its default), or with `single`
-// each stage a chain of its own (four launches of the chain kernel, no barrier).
+// ring_kib < 0: four launches (with norm_partials: o_proj and down_proj leave hidden's sums of squares
+// for the next GEMV); else the chain with that ring (0: its default), or with `single` each stage a
+// chain of its own (four launches of the chain kernel, no barrier).
 void enqueue_layer(const LayerMatrices& m, const LayerIo& io, const GpuLayerGemvs& c, int ring_kib, cudaStream_t s,
-                   bool single = false, int barrier_kind = 0) {
+                   bool single = false, int barrier_kind = 0, bool norm_partials = false) {
   const auto st = layer_stages(m, io, c);
   if (ring_kib >= 0 && single) {
     for (const QuantGemvStage& one : st) launch_quant_gemv_chain(&one, 1, io.barrier.get(), s, ring_kib);
     return;
   }
   if (ring_kib >= 0) return launch_quant_gemv_chain(st.data(), 4, io.barrier.get(), s, ring_kib, barrier_kind);
-  m.o.gemv(st[0].in, nullptr, c.alpha, true, io.hidden.get(), s);
-  m.gate_up.gemv_swiglu(st[1].in, nullptr, io.act.get(), s);
-  m.down.gemv(st[2].in, nullptr, c.alpha, true, io.hidden.get(), s);
-  m.qkv.gemv(st[3].in, nullptr, 1.f, false, io.qkv.get(), s);
+  float* const sumsq = norm_partials ? io.sumsq.get() : nullptr;
+  // The sums of squares the last GEMV into hidden left, for the next one that normalizes it.
+  const auto with_sumsq = [&](GemvInput in, int64_t parts) {
+    if (parts > 0) in.sumsq = sumsq, in.sumsq_parts = parts;
+    return in;
+  };
+  const int64_t after_o = m.o.gemv(st[0].in, nullptr, c.alpha, true, io.hidden.get(), s, false, sumsq);
+  m.gate_up.gemv_swiglu(with_sumsq(st[1].in, after_o), nullptr, io.act.get(), s);
+  const int64_t after_down = m.down.gemv(st[2].in, nullptr, c.alpha, true, io.hidden.get(), s, false, sumsq);
+  m.qkv.gemv(with_sumsq(st[3].in, after_down), nullptr, 1.f, false, io.qkv.get(), s);
 }
 
 void check_chainable(const LayerMatrices& m, const LayerIo& io, const GpuLayerGemvs& c) {
@@ -247,7 +274,8 @@ GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ri
   const LayerMatrices m = upload_layer(alloc, c);
   const LayerIo io = make_io(alloc, c, m);
   if (chained) check_chainable(m, io, c);
-  enqueue_layer(m, io, c, chained ? ring_kib : -1, nullptr, false, barrier_kind);
+  if (chained && c.norm_partials) fail("gpu_layer_gemvs: norm_partials is for the four launches");
+  enqueue_layer(m, io, c, chained ? ring_kib : -1, nullptr, false, barrier_kind, c.norm_partials);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
   return GpuLayerGemvsResult{download(io.hidden), bf16_to_float(download(io.act)), download(io.qkv)};
 }
@@ -264,12 +292,12 @@ LayerGemvsTiming measure_layer_gemvs(const GpuLayerGemvs& c, int layers, int rep
             8 * m.o.rows();  // x and act (bf16), hidden read twice (float)
   cudaStream_t stream = nullptr;
   CTX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  auto time = [&](int ring_kib, bool single = false, int barrier_kind = 1) {
+  auto time = [&](int ring_kib, bool single = false, int barrier_kind = 1, bool partials = false) {
     CTX_CUDA_CHECK(cudaMemset(io.barrier.get(), 0, 8));  // the kinds use the words differently
     cudaGraph_t graph = nullptr;
     cudaGraphExec_t exec = nullptr;
     CTX_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    for (int l = 0; l < layers; ++l) enqueue_layer(copies[l % 2], io, c, ring_kib, stream, single, barrier_kind);
+    for (int l = 0; l < layers; ++l) enqueue_layer(copies[l % 2], io, c, ring_kib, stream, single, barrier_kind, partials);
     CTX_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
     CTX_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
     CTX_CUDA_CHECK(cudaGraphDestroy(graph));
@@ -283,6 +311,7 @@ LayerGemvsTiming measure_layer_gemvs(const GpuLayerGemvs& c, int layers, int rep
   t.chain_us[2] = time(144);
   t.single_stage_us = time(48, true);
   t.counting_us = time(48, false, 2);
+  t.partials_us = time(-1, false, 1, true);
   CTX_CUDA_CHECK(cudaStreamDestroy(stream));
   return t;
 }

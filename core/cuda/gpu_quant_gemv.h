@@ -33,11 +33,23 @@ struct GpuGemvCase {
   // n == 1 without norm_weight: the staged single-row kernel (LinearWeights::gemv's stage_input)
   // instead of the engine's choice, the batched kernel's one-row form.
   bool stage_input = false;
+  // With norm_weight: partial sums of squares standing for sum(x^2) (GemvInput::sumsq), which the GEMV
+  // uses where it normalizes without staging (GpuGemvResult::direct_norm) and ignores elsewhere.
+  std::span<const float> sumsq;
+  // One row, plain, no norm_weight: also return the sums of squares of y's tiles (GemvEpilogue::sumsq).
+  bool want_sumsq = false;
+};
+
+struct GpuGemvResult {
+  std::vector<float> y;      // as gpu_gemv
+  std::vector<float> sumsq;  // want_sumsq (quantized weights): per tile of 16 rows; else empty
+  bool direct_norm = false;  // the GEMV normalized x with c.sumsq (quant_kernels.h quant_gemv_direct_norm)
 };
 
 // One decode GEMV (the engine's launch for n == 1, or for 1 < n <= 8 rows): y [rows], or act [rows / 2]
 // with swiglu (times n).
 std::vector<float> gpu_gemv(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c);
+GpuGemvResult gpu_gemv_result(const std::vector<const WeightMatrix*>& parts, const GpuGemvCase& c);
 
 // The greedy pick after the classifier (kernels.h launch_argmax_rows) of logits [rows][vocab]: per row
 // the index of the largest value, the lowest index on ties.
@@ -67,6 +79,9 @@ struct GpuLayerGemvs {
   std::vector<const WeightMatrix*> o, gate_up, down, qkv;  // row-wise stacks, as gpu_gemv's parts
   std::span<const float> x, hidden, ffn_norm, attn_norm;   // x [o cols], hidden and norms [hidden size]
   float eps = 1e-5f, alpha = 1.f;
+  // Four launches only: o_proj and down_proj leave hidden's sums of squares for gate_up's and qkv's
+  // fused RMSNorm (GpuEngineOptions::norm_partials).
+  bool norm_partials = false;
 };
 struct GpuLayerGemvsResult {
   std::vector<float> hidden, act, qkv;  // act as bf16 values
@@ -82,6 +97,7 @@ struct LayerGemvsTiming {
   double chain_us[3] = {};   // per layer: the chain with a 48, 96 and 144 KiB ring, generation barrier
   double single_stage_us = 0;  // per layer: each GEMV a chain of one stage (48 KiB), four launches
   double counting_us = 0;      // per layer: the chain (48 KiB) with the counting barrier
+  double partials_us = 0;      // per layer: four launches with norm_partials
 };
 // `layers` layers of c's matrices in a CUDA graph (two copies alternating, each beyond the L2), median
 // of `reps` replays; c's x, hidden and norms give the shapes and values.

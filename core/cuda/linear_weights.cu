@@ -71,17 +71,24 @@ LinearWeights LinearWeights::borrow(const bf16* weights, int64_t rows, int64_t c
 
 int64_t LinearWeights::bytes() const { return quant_ ? quant_->bytes() : own_.bytes(); }
 
-void LinearWeights::gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y,
-                         cudaStream_t stream, bool stage_input) const {
+int64_t LinearWeights::gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y,
+                            cudaStream_t stream, bool stage_input, float* sumsq) const {
   static const bool stage = [] {
     const char* e = std::getenv("CTXLAB_QGEMV_STAGE_INPUT");
     return e && std::string(e) == "1";
   }();
-  if (quant_ && in.x && !in.hidden && !stage && !stage_input && read_input_in_place(quant_->view()))
-    return launch_quant_gemv_rows(quant_->view(), in.x, 1, bias, alpha, accumulate, y, stream);
-  if (quant_) return launch_quant_gemv(quant_->view(), in, bias, alpha, accumulate, y, stream);
-  launch_gemv(bf16_, in, rows_, cols_, bias, alpha, accumulate, y, stream);
+  float* const parts = quant_ ? sumsq : nullptr;  // the bf16 GEMV leaves none
+  if (quant_ && in.x && !in.hidden && !stage && !stage_input && read_input_in_place(quant_->view())) {
+    launch_quant_gemv_rows(quant_->view(), in.x, 1, bias, alpha, accumulate, y, stream, parts);
+  } else if (quant_) {
+    launch_quant_gemv(quant_->view(), in, bias, alpha, accumulate, y, stream, parts);
+  } else {
+    launch_gemv(bf16_, in, rows_, cols_, bias, alpha, accumulate, y, stream);
+  }
+  return parts ? quant_gemv_sumsq_parts(quant_->view()) : 0;
 }
+
+int64_t LinearWeights::sumsq_parts() const { return quant_ ? quant_gemv_sumsq_parts(quant_->view()) : 0; }
 
 void LinearWeights::gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const {
   if (quant_) return launch_quant_gemv_swiglu(quant_->view(), in, bias, act, stream);

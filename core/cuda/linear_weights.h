@@ -61,8 +61,12 @@ class LinearWeights {
   // kernel's one-row form, which reads the input from global memory (L2) chunk by chunk instead of
   // staging it in shared memory, with the same outputs bit for bit (quant_kernels.h); stage_input (or
   // CTXLAB_QGEMV_STAGE_INPUT=1, for same-process comparisons): the staged kernel.
-  void gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y, cudaStream_t stream,
-            bool stage_input = false) const;
+  // sumsq (may be null; at least sumsq_parts() floats): quantized weights also leave the sums of squares
+  // of y's tiles there, for the GEMV that normalizes y next (GemvInput::sumsq). Returns how many partial
+  // sums were written: sumsq_parts(), or 0 (no sumsq, or bf16 weights, whose GEMV leaves none).
+  int64_t gemv(const GemvInput& in, const bf16* bias, float alpha, bool accumulate, float* y, cudaStream_t stream,
+               bool stage_input = false, float* sumsq = nullptr) const;
+  int64_t sumsq_parts() const;
   // The stacked [gate; up] matrix: act[r] = swiglu(gate_r, up_r) for r < rows() / 2 (launch_gemv_swiglu).
   void gemv_swiglu(const GemvInput& in, const bf16* bias, bf16* act, cudaStream_t stream) const;
   // n > 1 input rows x [n][cols] in one pass over quantized weights (quant_kernels.h

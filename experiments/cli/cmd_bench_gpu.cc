@@ -101,6 +101,7 @@ void print_quant_gemv_table(const Model& model, const std::string& quant, double
   row("one chain, 144 KiB ring, generation barrier", t.chain_us[2]);
   row("one chain, 48 KiB ring, counting barrier (the default)", t.counting_us);
   row("four chains of one stage each (48 KiB)", t.single_stage_us);
+  row("four kernels, the norms from the sums of squares o_proj and down_proj leave (norm_partials)", t.partials_us);
 }
 
 // "on", "off" or "both" as the settings to run.
@@ -143,6 +144,9 @@ int bench_gpu_decode(const Args& args) {
        "decode: attention beside the qkv GEMV, reading each output as it is stored (GpuEngineOptions::attention_overlap): "
        "0, 1, or "
        "a list such as 0,1 timed each on one engine")
+      ("norm-partials", po::value<std::string>()->default_value("off"),
+       "quantized decode: o_proj and down_proj leave the hidden state's sums of squares for the next fused RMSNorm "
+       "(GpuEngineOptions::norm_partials): on, off, or both (each context timed both ways on one engine)")
       ("copy-mib", po::value<int64_t>()->default_value(2048), "buffer size of the copy-bandwidth measurement");
   add_quant_option(desc);
   po::variables_map vm;
@@ -153,6 +157,7 @@ int bench_gpu_decode(const Args& args) {
   const bool per_context = vm.count("engine-per-context") > 0;
   if (tokens < 1 || rounds < 1) fail("--tokens and --rounds must be >= 1");
   const std::vector<bool> chain_runs = on_off_runs(vm["gemv-chain"].as<std::string>(), "--gemv-chain");
+  const std::vector<bool> partials_runs = on_off_runs(vm["norm-partials"].as<std::string>(), "--norm-partials");
   const auto rope_runs = parse_size_list(vm["fused-rope"].as<std::string>(), "--fused-rope");
   for (int64_t m : rope_runs)
     if (m < 0 || m > 2) fail("--fused-rope ", m, " must be 0, 1 or 2");
@@ -209,6 +214,7 @@ int bench_gpu_decode(const Args& args) {
     opt.attention_prefetch = int(prefetch_runs.front());
     opt.decode_min_chunk = min_chunk_runs.front();
     opt.attention_overlap = overlap_runs.front() == 1;
+    opt.norm_partials = partials_runs.front();
     const std::string attention = vm["attention"].as<std::string>();
     runner::set_gpu_attention(builtin_catalog(), attention, opt);  // paged: its block size over --kv-block-size
     auto engine = cuda::GpuEngine::create(*model, opt);
@@ -222,9 +228,9 @@ int bench_gpu_decode(const Args& args) {
                 plugin_name(quant) == "none" ? "bf16" : quant.c_str(), attention.c_str(),
                 opt.kv_block_size > 0 ? str_cat("paged (block ", opt.kv_block_size, ")").c_str() : "contiguous",
                 kv_spec.canonical().c_str(), copy_bw / 1e12);
-    std::printf("\n| model | context | graphs | GEMV chain | fused RoPE | min chunk | key prefetch | overlap | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
+    std::printf("\n| model | context | graphs | GEMV chain | norm partials | fused RoPE | min chunk | key prefetch | overlap | bytes/token | TTFT ms | prefill tok/s | ms/token | tok/s | "
                 "roofline tok/s | ratio | KV+state MB in use | peak GB |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int64_t ctx_len : contexts) {
       if (per_context && engine->capacity() != ctx_len + tokens + 1) {
         engine.reset();  // its memory back to the driver before the next engine takes its own
@@ -232,11 +238,13 @@ int bench_gpu_decode(const Args& args) {
         engine = cuda::GpuEngine::create(*model, opt);
       }
       for (bool chain : chain_runs)
+      for (bool partials : partials_runs)
       for (int64_t rope : rope_runs)
       for (int64_t min_chunk : min_chunk_runs)
       for (int64_t prefetch : prefetch_runs)
       for (int64_t overlap : overlap_runs) {
         engine->set_gemv_chain(chain);
+        engine->set_norm_partials(partials);
         engine->set_attention_overlap(overlap == 1);
         engine->set_fused_rope(int(rope));
         engine->set_decode_min_chunk(min_chunk);
@@ -254,9 +262,10 @@ int bench_gpu_decode(const Args& args) {
         const double ms_tok = median(ms), ttft_ms = median(ttft);
         const double bytes = double(engine->bytes_read_per_token(ctx_len + tokens / 2));
         const double roofline = copy_bw / bytes;
-        std::printf("| %s | %lld | %s | %s | %s | %lld | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
+        std::printf("| %s | %lld | %s | %s | %s | %s | %lld | %lld | %s | %.3f GB | %.1f | %.0f | %.3f | %.1f | %.1f | %.3f | %.1f | %.2f |\n",
                     c.summary().c_str(), (long long)ctx_len, opt.use_graphs && !opt.eager_attention ? "yes" : "no",
-                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, (long long)prefetch, overlap == 1 ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
+                    plugin_name(quant) == "none" ? "-" : chain ? "on" : "off",
+                    plugin_name(quant) == "none" ? "-" : partials ? "on" : "off", rope == 0 ? "off" : rope == 1 ? "1" : "2", (long long)min_chunk, (long long)prefetch, overlap == 1 ? "on" : "off", bytes / 1e9, ttft_ms, double(ctx_len) / (ttft_ms * 1e-3), ms_tok, 1e3 / ms_tok,
                     roofline, (1e3 / ms_tok) / roofline, double(engine->kv_cache_bytes_in_use()) / 1e6,
                     double(engine->memory().peak_bytes) / 1e9);
         std::fflush(stdout);  // each row as it is measured (a run cut short keeps what it measured)

@@ -119,8 +119,10 @@ std::vector<float> stacked_values(const std::vector<const Quantized*>& parts) {
   return v;
 }
 
-// x as the kernel sees it: bf16, or the engine's RMSNorm in bf16 (launch_rmsnorm's rounding).
-std::vector<float> kernel_input(const std::vector<float>& x, const std::vector<float>& norm_weight, float eps) {
+// x as the kernel sees it: bf16, or the engine's RMSNorm in bf16 (launch_rmsnorm's rounding); with
+// sumsq >= 0 that sum of squares standing for x's (GemvInput::sumsq).
+std::vector<float> kernel_input(const std::vector<float>& x, const std::vector<float>& norm_weight, float eps,
+                                double sumsq = -1) {
   std::vector<float> in(x.size());
   if (norm_weight.empty()) {
     for (size_t i = 0; i < x.size(); ++i) in[i] = bf16_round(x[i]);
@@ -128,6 +130,7 @@ std::vector<float> kernel_input(const std::vector<float>& x, const std::vector<f
   }
   double ss = 0;
   for (float v : x) ss += double(v) * v;
+  if (sumsq >= 0) ss = sumsq;
   const float inv = float(1.0 / std::sqrt(ss / double(x.size()) + eps));
   for (size_t i = 0; i < x.size(); ++i) in[i] = bf16_round(bf16_round(norm_weight[i]) * bf16_round(x[i] * inv));
   return in;
@@ -392,6 +395,97 @@ TEST(GpuArgmax, LargestLogitLowestIndexOnTies) {
   }
 }
 
+// The sums of squares a GEMV into the hidden state leaves (GemvEpilogue::sumsq) and the fused RMSNorm
+// that adds them up instead of summing its input (GemvInput::sumsq; GpuEngineOptions::norm_partials):
+// - Left: per tile of 16 rows, bit for bit the butterfly of lanes 0 .. 15 (xor 8, 4, 2, 1) over the
+//   float32 squares of the y values stored (bias, alpha, accumulating onto y0; 45 rows: the last tile
+//   13), from the kernel that holds its input in registers (1024 columns), the staged one (4160: 65
+//   chunks) and 8-bit weights' one-row batched kernel (4160, read in place).
+// - Used: given 37 partials summing to 4 sum(x^2) (so the input becomes x / rms(2 x)), the plain and
+//   SwiGLU GEMVs over 1024 columns normalize without staging (direct_norm) and match the reference of
+//   that input within the fused-norm tolerance; over 4160 columns they stage the input and ignore the
+//   partials (the reference of x itself).
+class GpuQuantNormPartials : public ::testing::TestWithParam<std::string> {};
+
+float tile_butterfly(const std::vector<float>& y, int64_t row0, int64_t rows) {
+  float v[16];
+  for (int i = 0; i < 16; ++i) {
+    const float yi = row0 + i < rows ? y[size_t(row0 + i)] : 0.f;
+    v[i] = yi * yi;
+  }
+  for (int o = 8; o > 0; o /= 2) {
+    float next[16];
+    for (int i = 0; i < 16; ++i) next[i] = v[i] + v[i ^ o];
+    std::copy(next, next + 16, v);
+  }
+  return v[0];
+}
+
+TEST_P(GpuQuantNormPartials, LeftBitForBitAndUsedWhereTheInputIsNotStaged) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const int64_t rows = 45;
+  for (int64_t cols : {1024, 4160}) {
+    const Quantized q = quantize(spec, rows, cols, 141);
+    const std::vector<float> x = random_values(cols, 142, 1.f), bias = random_values(rows, 143, 0.1f),
+                             y0 = random_values(rows, 144, 1.f), norm = random_values(cols, 145, 1.f);
+    GpuGemvCase c;
+    c.x = x, c.bias = bias, c.alpha = 0.5f, c.y0 = y0, c.want_sumsq = true;
+    const GpuGemvResult left = gpu_gemv_result({&q.m}, c);
+    ASSERT_EQ(left.sumsq.size(), size_t(3)) << spec << ", " << cols << " columns";
+    for (int64_t t = 0; t < 3; ++t)
+      EXPECT_EQ(float_bits({left.sumsq[size_t(t)]}), float_bits({tile_butterfly(left.y, 16 * t, rows)}))
+          << spec << ", " << cols << " columns: tile " << t;
+    EXPECT_EQ(float_bits(left.y), float_bits(gpu_gemv({&q.m}, [&] {
+                GpuGemvCase plain = c;
+                plain.want_sumsq = false;
+                return plain;
+              }())))
+        << spec << ", " << cols << " columns: y with the sums of squares";
+
+    // 37 partials of 4 sum(x^2).
+    double ss = 0;
+    for (float v : x) ss += double(v) * v;
+    std::vector<float> parts(37, float(4 * ss / 37));
+    double given = 0;
+    for (float p : parts) given += p;
+    const bool direct = cols == 1024 && spec.rfind("llm_int8", 0) != 0;
+    const std::vector<float> in = kernel_input(x, norm, 1e-5f, direct ? given : -1);
+    GpuGemvCase n;
+    n.x = x, n.norm_weight = norm, n.eps = 1e-5f, n.bias = bias, n.alpha = 0.5f, n.y0 = y0, n.sumsq = parts;
+    const GpuGemvResult got = gpu_gemv_result({&q.m}, n);
+    EXPECT_EQ(got.direct_norm, direct) << spec << ", " << cols << " columns";
+    for (int64_t r = 0; r < rows; ++r) {
+      const RowDot d = row_dot(q.dequantized, r, cols, in);
+      const double ref = y0[size_t(r)] + 0.5 * (d.value + bf16_round(bias[size_t(r)]));
+      const double tol = 1e-5 * 0.5 * d.abs_sum + double(4 + cols / 1024) * 0.5 * std::ldexp(d.abs_max, -7) + 1e-30;
+      ASSERT_LE(std::fabs(got.y[size_t(r)] - ref), tol) << spec << ", " << cols << " columns: row " << r;
+    }
+    // SwiGLU over [gate; up] with the same partials.
+    const Quantized gate = quantize(spec, rows, cols, 146), up = quantize(spec, rows, cols, 147);
+    const std::vector<float> w = stacked_values({&gate, &up});
+    GpuGemvCase g;
+    g.x = x, g.norm_weight = norm, g.eps = 1e-5f, g.swiglu = true, g.sumsq = parts;
+    const GpuGemvResult act = gpu_gemv_result({&gate.m, &up.m}, g);
+    EXPECT_EQ(act.direct_norm, direct) << spec << ", " << cols << " columns: SwiGLU";
+    ASSERT_EQ(int64_t(act.y.size()), rows);
+    std::vector<double> ref(static_cast<size_t>(rows));
+    double largest = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const double gv = bf16_round(float(row_dot(w, r, cols, in).value));
+      const double uv = bf16_round(float(row_dot(w, rows + r, cols, in).value));
+      ref[size_t(r)] = bf16_round(float(gv / (1 + std::exp(-gv)))) * uv;
+      largest = std::max(largest, std::fabs(ref[size_t(r)]));
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      ASSERT_LE(std::fabs(act.y[size_t(r)] - ref[size_t(r)]), std::ldexp(std::max(std::fabs(ref[size_t(r)]), 1e-3 * largest), -6))
+          << spec << ", " << cols << " columns: act " << r;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantNormPartials,
+                         ::testing::ValuesIn(kPackedFormats), spec_name);
+
 // A decoder layer's decode GEMVs after attention in one persistent kernel (launch_quant_gemv_chain:
 // o_proj + residual, RMSNorm + [gate; up] + SwiGLU, down_proj + residual, the next RMSNorm + [q; k; v],
 // each stage reading what the one before wrote) give, bit for bit, the four launches the engine makes
@@ -461,9 +555,8 @@ TEST(GpuQuantChainRefused, Llmint8AndNarrowMatrices) {
 // engine switched with set_gemv_chain. Every layer but the last chains 4 stages, the last 3.
 class GpuQuantChainEngine : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
-  SKIP_WITHOUT_GPU();
-  const std::string spec = GetParam();
+// A random 3-layer Llama of width 1024 with GQA, its weights quantized by `spec`.
+std::unique_ptr<Model> random_llama_1024(const std::string& spec) {
   const std::string path = ::testing::TempDir() + "gpu_chain_llama.json";
   {
     std::ofstream f(path);
@@ -472,13 +565,25 @@ TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
             "vocab_size": 512, "max_position_embeddings": 1024, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
             "tie_word_embeddings": false, "hidden_act": "silu", "initializer_range": 0.05})";
   }
-  const auto model = load_model("random:" + path + ":13");
+  auto model = load_model("random:" + path + ":13");
   quantize_model_weights(model->weights, builtin_catalog().quant, spec);
-  GpuEngineOptions opt;
-  opt.capacity = 128, opt.prefill_chunk = 32;
-  auto engine = GpuEngine::create(*model, opt);
+  return model;
+}
+std::vector<int32_t> random_llama_ids() {
   std::vector<int32_t> ids(24);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t((i * 37 + 11) % 512);
+  return ids;
+}
+
+TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const auto model = random_llama_1024(spec);
+  GpuEngineOptions opt;
+  opt.capacity = 128, opt.prefill_chunk = 32;
+  opt.norm_partials = false;  // the chain sums hidden's squares as the four launches do without them
+  auto engine = GpuEngine::create(*model, opt);
+  const std::vector<int32_t> ids = random_llama_ids();
   gpu_test::DecodeTrace runs[2];
   for (bool chain : {false, true}) {
     engine->set_gemv_chain(chain);
@@ -493,6 +598,35 @@ TEST_P(GpuQuantChainEngine, DecodesBitForBitAsTheFourLaunches) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantChainEngine, ::testing::Values("int8", "q4_0", "nf4:codes=bfloat16", "fp4"),
                          spec_name);
+
+// The engine's decode with and without GpuEngineOptions::norm_partials on that model, one engine
+// switched with set_norm_partials: the RMSNorm's sum of squares is added in another order, so logits
+// may move by float rounding and the bf16 flips it causes, not more (relative L2 <= 1e-3 over the 8
+// teacher-forced decode steps; measured in the test's output), and the greedy tokens stay the same.
+class GpuQuantNormPartialsEngine : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GpuQuantNormPartialsEngine, DecodesAsTheStagedNorm) {
+  SKIP_WITHOUT_GPU();
+  const std::string spec = GetParam();
+  const auto model = random_llama_1024(spec);
+  const std::vector<int32_t> ids = random_llama_ids();
+  GpuEngineOptions opt;
+  opt.capacity = 128, opt.prefill_chunk = 32;
+  auto engine = GpuEngine::create(*model, opt);
+  gpu_test::DecodeTrace runs[2];
+  for (bool partials : {false, true}) {
+    engine->set_norm_partials(partials);
+    runs[partials] = gpu_test::decode_trace(*engine, ids, 16, ids.size(), 24);
+  }
+  ASSERT_EQ(runs[0].logits.size(), size_t(8 * 512));
+  const double err = test::relative_l2(runs[1].logits.data(), runs[0].logits.data(), runs[0].logits.size());
+  std::printf("%s: norm_partials moves the decode logits by %.3g (relative L2)\n", spec.c_str(), err);
+  EXPECT_LE(err, 1e-3) << spec;
+  EXPECT_EQ(runs[1].tokens, runs[0].tokens) << spec << ": greedy tokens with norm_partials";
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, GpuQuantNormPartialsEngine,
+                         ::testing::Values("int8", "q8_0", "q4_0", "nf4:codes=bfloat16", "fp4"), spec_name);
 
 TEST(GpuQuantRowsRefused, Llmint8NarrowMatricesAndNineRows) {
   SKIP_WITHOUT_GPU();

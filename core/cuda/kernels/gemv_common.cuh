@@ -48,21 +48,28 @@ __device__ inline void prefetch_norm_weight(const GemvInput& in, int64_t cols) {
 
 // The GEMV epilogue of output row r (one lane calls it): y[r] = (accumulate ? y[r] : 0) + alpha *
 // (dot[0] + bias[r]), or with kSwiglu act[r] = swiglu(dot[0] + bias[r], dot[1] + bias[rows + r]).
+// Returns the value stored in y[r] (kSwiglu: 0).
 struct GemvEpilogue {
   const bf16* bias;  // may be null
   float alpha;
   bool accumulate;
   float* y;   // plain epilogue
   bf16* act;  // SwiGLU epilogue
+  // Plain epilogue of one input row, optional (the quantized GEMVs): sumsq[t] = the sum of the squares
+  // of output tile t's stored y values (GemvInput::sumsq of the GEMV that normalizes y next).
+  float* sumsq = nullptr;
 };
 template <bool kSwiglu>
-__device__ inline void gemv_store(const GemvEpilogue& e, int64_t rows, int64_t r, const float* dot) {
+__device__ inline float gemv_store(const GemvEpilogue& e, int64_t rows, int64_t r, const float* dot) {
   if constexpr (kSwiglu) {
     e.act[r] = swiglu(dot[0] + (e.bias ? __bfloat162float(e.bias[r]) : 0.f),
                       dot[1] + (e.bias ? __bfloat162float(e.bias[rows + r]) : 0.f));
+    return 0.f;
   } else {
     const float v = dot[0] + (e.bias ? __bfloat162float(e.bias[r]) : 0.f);
-    e.y[r] = (e.accumulate ? e.y[r] : 0.f) + e.alpha * v;
+    const float out = (e.accumulate ? e.y[r] : 0.f) + e.alpha * v;
+    e.y[r] = out;
+    return out;
   }
 }
 

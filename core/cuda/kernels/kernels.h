@@ -26,6 +26,13 @@ struct GemvInput {
   const float* hidden = nullptr;      // [cols]: x = bf16(norm_weight * bf16(hidden / rms(hidden)))
   const bf16* norm_weight = nullptr;  // [cols]
   float eps = 0.f;
+  // With hidden, optional: sum(hidden[c]^2) as sumsq_parts partial sums, sumsq[0 .. sumsq_parts), that
+  // the GEMV which wrote hidden left behind (GemvEpilogue::sumsq). The quantized GEMVs that hold their
+  // input in registers then skip the block-wide sum and its barriers: each warp adds the partials
+  // itself (lane l those at l, l + 32, ... in order, then a butterfly across the lanes, so that every
+  // warp of every block gets the same bits) and each lane normalizes its own pieces of hidden.
+  const float* sumsq = nullptr;
+  int64_t sumsq_parts = 0;
 };
 
 // Decode (one token): y[r] = (accumulate ? y[r] : 0) + alpha * (sum_c W[r, c] * x[c] + bias[r]).

@@ -79,6 +79,41 @@ __device__ inline void load_x(const uint4* xs, int64_t c, int lane, uint4 (&x)[2
   for (int grp = 0; grp < 2; ++grp) x[grp] = xs[x_piece_index(c, grp, lane % 4)];
 }
 
+// The fused RMSNorm without staging (GemvInput::sumsq): sum(hidden^2) from the partials, the same bits
+// in every lane of every warp (lane l adds parts l, l + 32, ... in order; warp_sum's butterfly gives
+// every lane the same sum, a + b being b + a).
+__device__ inline float sumsq_total(const float* parts, int64_t n, int lane) {
+  float s = 0.f;
+  for (int64_t k = lane; k < n; k += 32) s += parts[k];
+  return warp_sum(s);
+}
+// The lane's hidden values of chunk c's two input pieces (load_x's columns), float32.
+__device__ inline void load_hidden(const float* hidden, int64_t c, int lane, float4 (&h)[2][2]) {
+  const float4* h4 = reinterpret_cast<const float4*>(hidden);
+#pragma unroll
+  for (int grp = 0; grp < 2; ++grp) {
+    const int64_t i = x_piece_index(c, grp, lane % 4);
+    h[grp][0] = h4[2 * i], h[grp][1] = h4[2 * i + 1];
+  }
+}
+// x holds the pieces' norm weights (load_x of norm_weight) and gets the inputs stage_rmsnorm stages:
+// bf16(weight * bf16(hidden * inv)).
+__device__ inline void normalize_pieces(const float4 (&h)[2][2], float inv, uint4 (&x)[2]) {
+#pragma unroll
+  for (int grp = 0; grp < 2; ++grp) {
+    const float v[8] = {h[grp][0].x, h[grp][0].y, h[grp][0].z, h[grp][0].w,
+                        h[grp][1].x, h[grp][1].y, h[grp][1].z, h[grp][1].w};
+    uint32_t* words = reinterpret_cast<uint32_t*>(&x[grp]);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const float2 wk = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&words[k]));
+      const __nv_bfloat162 o =
+          __floats2bfloat162_rn(wk.x * round_bf16(v[2 * k] * inv), wk.y * round_bf16(v[2 * k + 1] * inv));
+      words[k] = *reinterpret_cast<const uint32_t*>(&o);
+    }
+  }
+}
+
 // acc[j][h][e] += chunk c's dot products of rows g + 8 h of tile j with MMA column 2t + e (one
 // column: every column holds the same input; kCols 2: column n holds input row n), scaled per group;
 // `round` is this warp's ring stage holding the chunk's codes and scales, x the lane's input pieces of

@@ -16,7 +16,10 @@
 // wave of persistent blocks; the input (or its fused RMSNorm) is staged once per block, as bf16 in
 // natural order (the k order of the fragments is chosen so that a lane's B registers of a group are 8
 // consecutive columns), and with up to 4096 columns each lane then keeps its pieces of it in
-// registers for every tile (kXRegs), so that the loop reads only codes from shared memory. LLM.int8() (w.int8_activations, int8 codes only) restages the staged input as
+// registers for every tile (kXRegs), so that the loop reads only codes from shared memory. Where the
+// GEMV that wrote the hidden state left its sums of squares (GemvInput::sumsq), a kXRegs GEMV with the
+// fused RMSNorm stages nothing: each warp adds the partials and each lane normalizes its own pieces
+// (kDirectX), with no block-wide barrier before the first chunk. LLM.int8() (w.int8_activations, int8 codes only) restages the staged input as
 // int8 codes and scaled outliers (int8_activations.cuh) and multiplies each row's sum by the input's
 // scale with the row scale: the same tensor-core pass over the same packed bytes.
 #include <algorithm>
@@ -68,13 +71,19 @@ constexpr int kXRegChunks = 4;
 // kXRegs (not batched; chunks <= kXRegChunks * kWarps): each lane loads its input pieces of its
 // warp's chunks from the staged input into registers once, instead of from shared memory for every
 // tile (the same values, so the same outputs bit for bit).
-// kDirectX (kXRegs, not kNorm; direct_input): each lane loads its pieces from in.x in global memory
-// itself, without the staging and its barrier (the same values again).
+// kDirectX (kXRegs; direct_input): each lane loads its pieces from in.x in global memory itself,
+// without the staging and its barrier (the same values again); with kNorm (in.sumsq: direct_norm) it
+// loads its norm weights before pdl_wait() and its hidden values after, and normalizes them itself with
+// the sum of squares from in.sumsq (gemv_common.cuh's values; the sum added in another order).
+// kDirectX without kXRegs (not kNorm; warp_staged_input): each warp stages only its own chunks' input
+// pieces in shared memory, behind __syncwarp() instead of the block's barrier (the same values again).
+// Plain epilogues of one input row without kNorm (o_proj, down_proj) with a.out.sumsq leave each
+// tile's sum of squares there.
 template <class F, bool kNorm, bool kSwiglu, int kWarps, bool kBatched = false, bool kXRegs = false, bool kDirectX = false>
 __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) quant_gemv_kernel(QuantGemvArgs a) {
   static_assert(!(kBatched && kNorm), "batched GEMVs read their input as given");
   static_assert(!(kBatched && kXRegs), "batched GEMVs read their input rows from global memory");
-  static_assert(!kDirectX || (kXRegs && !kNorm), "a direct input: registers, given as is");
+  static_assert(!kDirectX || kXRegs || (!kNorm && !kBatched), "a direct input: registers, or staged by each warp");
   constexpr int kTiles = kSwiglu ? 2 : 1;
   constexpr int kCols = kBatched ? 2 : 1, kOut = kBatched ? kMaxGemvRows : 1;  // columns per lane, outputs per row
   constexpr int kS = kStages<F, kTiles, kWarps>, kRound = kRoundBytes<F, kTiles>, kTileBytes = kRound / kTiles;
@@ -117,8 +126,14 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
   // The batched kernels prefetch for 8-bit codes only, which run single rows through them (linear_weights.h);
   // for 4-bit codes the prefetch would take their batched kernels past 64 registers (one block per SM).
   constexpr bool kPrefetch = !kBatched || F::kLaneBytes == 32;
+  uint4 xr[kXRegs ? kXRegChunks : 1][2];  // kXRegs: the input pieces of chunks warp + i * kWarps
+  if constexpr (kDirectX && kNorm) {  // their norm weights for now (written once at upload)
+#pragma unroll
+    for (int i = 0; i < kXRegChunks; ++i)
+      if (warp + i * kWarps < chunks) load_x(reinterpret_cast<const uint4*>(a.in.norm_weight), warp + i * kWarps, lane, xr[i]);
+  }
   if (kPrefetch && a.prefetch) {
-    if constexpr (kNorm) prefetch_norm_weight(a.in, w.cols);
+    if constexpr (kNorm && !kDirectX) prefetch_norm_weight(a.in, w.cols);
     // Thread kTiles k + j: the row scales (int8) and biases of this block's k-th tile (j: its up tile).
     const int64_t t = blockIdx.x + int64_t(threadIdx.x / kTiles) * gridDim.x;
     const int j = threadIdx.x % kTiles;
@@ -136,7 +151,32 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     x_lane = reinterpret_cast<const uint4*>(a.in.x + row * w.cols);
     if constexpr (F::kLutWords > 0) __syncthreads();  // the table
   } else if constexpr (kDirectX) {
-    x_lane = reinterpret_cast<const uint4*>(a.in.x);  // cols == chunks * 64: no padding to read
+    if constexpr (kNorm) {  // the hidden values' loads first, in flight while the warp adds the partials
+      float4 h[kXRegChunks][2][2];
+#pragma unroll
+      for (int i = 0; i < kXRegChunks; ++i)
+        if (warp + i * kWarps < chunks) load_hidden(a.in.hidden, warp + i * kWarps, lane, h[i]);
+      const float inv = rsqrtf(sumsq_total(a.in.sumsq, a.in.sumsq_parts, lane) / float(w.cols) + a.in.eps);
+#pragma unroll
+      for (int i = 0; i < kXRegChunks; ++i)
+        if (warp + i * kWarps < chunks) normalize_pieces(h[i], inv, xr[i]);
+    } else if constexpr (kXRegs) {
+      x_lane = reinterpret_cast<const uint4*>(a.in.x);  // cols == chunks * 64: no padding to read
+    } else {  // chunk c's 8 pieces: xstage[8 c .. 8 c + 7], this warp's chunks warp, warp + kWarps, ...
+      const uint4* x4 = reinterpret_cast<const uint4*>(a.in.x);
+      const int64_t pieces = (chunks - warp + kWarps - 1) / kWarps * 8;
+      const auto at = [&](int64_t k) { return (warp + k / 8 * kWarps) * 8 + k % 8; };
+      for (int64_t k0 = lane; k0 < pieces; k0 += 4 * 32) {
+        uint4 v[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (k0 + 32 * j < pieces) v[j] = x4[at(k0 + 32 * j)];
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (k0 + 32 * j < pieces) xstage[at(k0 + 32 * j)] = v[j];
+      }
+      __syncwarp();
+    }
     if constexpr (F::kLutWords > 0) __syncthreads();  // the table
   } else {
     bf16* xs = reinterpret_cast<bf16*>(xstage);
@@ -145,8 +185,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
       if (w.int8_activations) input_scale = stage_int8_activations(xs, w.cols, w.outlier_threshold);
     }
   }
-  uint4 xr[kXRegs ? kXRegChunks : 1][2];  // kXRegs: the input pieces of chunks warp + i * kWarps
-  if constexpr (kXRegs) {
+  if constexpr (kXRegs && !(kDirectX && kNorm)) {
 #pragma unroll
     for (int i = 0; i < kXRegChunks; ++i)
       if (warp + i * kWarps < chunks) load_x(x_lane, warp + i * kWarps, lane, xr[i]);
@@ -187,6 +226,7 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     }
     __syncthreads();  // partial[p] is written again two tiles later, after the next tile's barrier
     // Thread 16 o + i: output row i of input row o.
+    float stored = 0.f;
     if (threadIdx.x < 16 * (kBatched ? a.n : 1)) {
       const int i = threadIdx.x % 16, o = threadIdx.x / 16;
       const TileRows rows = tile_rows(w, tile);
@@ -197,8 +237,14 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
         GemvEpilogue out = a.out;  // input row o's outputs
         if (out.y) out.y += o * a.rows;
         if (out.act) out.act += o * a.rows;
-        gemv_store<kSwiglu>(out, a.rows, rows.row0 + i, dot);
+        stored = gemv_store<kSwiglu>(out, a.rows, rows.row0 + i, dot);
       }
+    }
+    if (!kSwiglu && !kNorm && a.out.sumsq && warp == 0) {  // threads 0 .. 15 hold the tile's stored values (one input row)
+      float sq = __fmul_rn(stored, stored);  // not contracted into the adds (tests repeat the sum on the host)
+#pragma unroll
+      for (int o = 8; o > 0; o >>= 1) sq += __shfl_xor_sync(0xffffffffu, sq, o);
+      if (lane == 0) a.out.sumsq[tile] = sq;
     }
   }
   copy_wait<0>();  // nothing left in flight when the block exits
@@ -233,13 +279,32 @@ bool input_in_registers() {
 // chunks, 16-byte aligned and not LLM.int8()'s (which restages it). An experiment, off unless
 // CTXLAB_QGEMV_DIRECT_X=1 (read once): written in the twenty-fourth session, not yet run on a GPU
 // (bench/gpu/run_session24_direct_x.sh).
+// An input given as is (no fused RMSNorm), whole chunks (no padding to read), 16-byte aligned, not
+// LLM.int8()'s (which restages it).
+bool plain_whole_chunks(const QuantGemvArgs& a) {
+  return !a.in.hidden && a.w.cols == a.w.chunks * 64 && !a.w.int8_activations &&
+         reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0;
+}
+
 bool direct_input(const QuantGemvArgs& a) {
   static const bool on = [] {
     const char* e = std::getenv("CTXLAB_QGEMV_DIRECT_X");
     return e && std::string(e) == "1";
   }();
-  return on && !a.in.hidden && a.w.cols == a.w.chunks * 64 && !a.w.int8_activations &&
-         reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0;
+  return on && plain_whole_chunks(a);
+}
+
+// Whether the single-row GEMVs that stage an input given as is (too long for registers: down_proj
+// with 4-bit codes) stage only each warp's own chunks, behind __syncwarp() instead of the block's
+// barrier, where the input is whole chunks, 16-byte aligned and not LLM.int8()'s (the same values, so
+// the same outputs bit for bit). An experiment, off unless CTXLAB_QGEMV_WARP_STAGE=1 (read once):
+// written in the twenty-fifth session.
+bool warp_staged_input(const QuantGemvArgs& a) {
+  static const bool on = [] {
+    const char* e = std::getenv("CTXLAB_QGEMV_WARP_STAGE");
+    return e && std::string(e) == "1";
+  }();
+  return on && plain_whole_chunks(a);
 }
 
 }  // namespace
@@ -247,6 +312,14 @@ bool direct_input(const QuantGemvArgs& a) {
 bool quant_gemv_input_in_registers(const QuantMatrixView& w) {
   return block_warps() == 16 && w.chunks <= kXRegChunks * 16 && input_in_registers();
 }
+
+bool quant_gemv_direct_norm(const QuantMatrixView& w, const GemvInput& in) {
+  return in.hidden && in.sumsq && quant_gemv_input_in_registers(w) && w.cols == w.chunks * 64 &&
+         !w.int8_activations && reinterpret_cast<uintptr_t>(in.hidden) % 16 == 0 &&
+         reinterpret_cast<uintptr_t>(in.norm_weight) % 16 == 0;
+}
+
+int64_t quant_gemv_sumsq_parts(const QuantMatrixView& w) { return w.tiles; }
 
 namespace {
 
@@ -257,11 +330,15 @@ void launch_quant_warps(const QuantGemvArgs& a, cudaStream_t stream) {
     auto pick = [&](auto kernel) { launch_one_wave(kernel, a.tiles, smem, stream, a, kWarps); };
     if constexpr (kWarps == 16) {
       if (quant_gemv_input_in_registers(a.w)) {
+        if (quant_gemv_direct_norm(a.w, a.in)) return pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true, true>);
         if constexpr (!kSwiglu) {  // the engine's SwiGLU GEMVs take the fused RMSNorm
           if (direct_input(a)) return pick(quant_gemv_kernel<F, false, false, kWarps, false, true, true>);
         }
         return a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps, false, true>)
                            : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps, false, true>);
+      }
+      if constexpr (!kSwiglu) {
+        if (warp_staged_input(a)) return pick(quant_gemv_kernel<F, false, false, kWarps, false, false, true>);
       }
     }
     a.in.hidden ? pick(quant_gemv_kernel<F, true, kSwiglu, kWarps>) : pick(quant_gemv_kernel<F, false, kSwiglu, kWarps>);
@@ -322,14 +399,16 @@ __global__ void dequantize_kernel(QuantMatrixView w, int64_t r0, int64_t r1, bf1
 
 // The arguments of a GEMV of n input rows (gemv_outputs: plain, or SwiGLU when act is set).
 static QuantGemvArgs gemv_args(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha,
-                               bool accumulate, float* y, bf16* act, int64_t n) {
-  const GemvOutputs o = gemv_outputs(w, bias, alpha, accumulate, y, act);
+                               bool accumulate, float* y, bf16* act, int64_t n, float* sumsq = nullptr) {
+  GemvOutputs o = gemv_outputs(w, bias, alpha, accumulate, y, act);
+  CTX_CHECK(!sumsq || (n == 1 && !act && !in.hidden), "GEMV sums of squares: one input row given as is, plain outputs");
+  o.out.sumsq = sumsq;
   return QuantGemvArgs{w, in, o.tiles, o.up_tile0, o.rows, o.out, n, gemv_prefetch()};
 }
 
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
-                       float* y, cudaStream_t stream) {
-  launch_quant_variant<false>(gemv_args(w, in, bias, alpha, accumulate, y, nullptr, 1), stream);
+                       float* y, cudaStream_t stream, float* sumsq) {
+  launch_quant_variant<false>(gemv_args(w, in, bias, alpha, accumulate, y, nullptr, 1, sumsq), stream);
 }
 
 void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, bf16* act,
@@ -342,8 +421,8 @@ bool quant_gemv_rows_supported(const QuantMatrixView& w, int64_t n) {
 }
 
 void launch_quant_gemv_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, float alpha,
-                            bool accumulate, float* y, cudaStream_t stream) {
-  launch_quant_rows<false>(gemv_args(w, GemvInput{x}, bias, alpha, accumulate, y, nullptr, n), stream);
+                            bool accumulate, float* y, cudaStream_t stream, float* sumsq) {
+  launch_quant_rows<false>(gemv_args(w, GemvInput{x}, bias, alpha, accumulate, y, nullptr, n, sumsq), stream);
 }
 
 void launch_quant_gemv_swiglu_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, bf16* act,

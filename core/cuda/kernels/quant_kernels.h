@@ -64,8 +64,15 @@ struct QuantMatrixView {
 // with W the CPU plugin's dequantized values (code * scale) and x bf16 (GemvInput: given, or the fused
 // RMSNorm of a float32 hidden state); float32 accumulation. bias may be null. With int8_activations,
 // sum_c W[r, c] * x[c] is LLM.int8()'s product of x (staged as codes, int8_activations.cuh).
+// sumsq (may be null): the sums of squares of y's tiles of 16 rows as stored, quant_gemv_sumsq_parts(w)
+// floats, for the GEMV that normalizes y next (GemvInput::sumsq).
 void launch_quant_gemv(const QuantMatrixView& w, const GemvInput& in, const bf16* bias, float alpha, bool accumulate,
-                       float* y, cudaStream_t stream);
+                       float* y, cudaStream_t stream, float* sumsq = nullptr);
+int64_t quant_gemv_sumsq_parts(const QuantMatrixView& w);
+// Whether launch_quant_gemv / launch_quant_gemv_swiglu normalize `in` (hidden with sumsq) without
+// staging it: the input in registers, cols a multiple of 64, hidden and norm_weight 16-byte aligned,
+// not int8_activations; otherwise they stage it and ignore in.sumsq.
+bool quant_gemv_direct_norm(const QuantMatrixView& w, const GemvInput& in);
 // Whether launch_quant_gemv(w, ...) holds each lane's input pieces in registers for every tile (16
 // warps, w.cols <= 4096; CTXLAB_QGEMV_X_REGS=0: never) instead of reading them from shared memory.
 bool quant_gemv_input_in_registers(const QuantMatrixView& w);
@@ -84,8 +91,9 @@ void launch_quant_gemv_swiglu(const QuantMatrixView& w, const GemvInput& in, con
 // input on its own); else CTX_CHECK.
 inline constexpr int kMaxGemvRows = 8;
 bool quant_gemv_rows_supported(const QuantMatrixView& w, int64_t n);
+// sumsq (n == 1 only; may be null): as launch_quant_gemv's.
 void launch_quant_gemv_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, float alpha,
-                            bool accumulate, float* y, cudaStream_t stream);
+                            bool accumulate, float* y, cudaStream_t stream, float* sumsq = nullptr);
 void launch_quant_gemv_swiglu_rows(const QuantMatrixView& w, const bf16* x, int64_t n, const bf16* bias, bf16* act,
                                    cudaStream_t stream);
 
