@@ -273,12 +273,6 @@ bool input_in_registers() {
   return on;
 }
 
-// Whether the single-row GEMVs that hold an input given as is (no fused RMSNorm) in registers load
-// it there from global memory, each lane its own pieces, instead of staging it in shared memory
-// behind a barrier first (the same values, so the same outputs bit for bit), where the input is whole
-// chunks, 16-byte aligned and not LLM.int8()'s (which restages it). An experiment, off unless
-// CTXLAB_QGEMV_DIRECT_X=1 (read once): written in the twenty-fourth session, not yet run on a GPU
-// (bench/gpu/run_session24_direct_x.sh).
 // An input given as is (no fused RMSNorm), whole chunks (no padding to read), 16-byte aligned, not
 // LLM.int8()'s (which restages it).
 bool plain_whole_chunks(const QuantGemvArgs& a) {
@@ -286,6 +280,12 @@ bool plain_whole_chunks(const QuantGemvArgs& a) {
          reinterpret_cast<uintptr_t>(a.in.x) % 16 == 0;
 }
 
+// Whether the single-row GEMVs that hold an input given as is (no fused RMSNorm) in registers load
+// it there from global memory, each lane its own pieces, instead of staging it in shared memory
+// behind a barrier first (the same values, so the same outputs bit for bit), where the input is whole
+// chunks, 16-byte aligned and not LLM.int8()'s (which restages it). An experiment, off unless
+// CTXLAB_QGEMV_DIRECT_X=1 (read once): written in the twenty-fourth session, not yet run on a GPU
+// (bench/gpu/run_session24_direct_x.sh).
 bool direct_input(const QuantGemvArgs& a) {
   static const bool on = [] {
     const char* e = std::getenv("CTXLAB_QGEMV_DIRECT_X");
@@ -298,7 +298,7 @@ bool direct_input(const QuantGemvArgs& a) {
 // with 4-bit codes) stage only each warp's own chunks, behind __syncwarp() instead of the block's
 // barrier, where the input is whole chunks, 16-byte aligned and not LLM.int8()'s (the same values, so
 // the same outputs bit for bit). An experiment, off unless CTXLAB_QGEMV_WARP_STAGE=1 (read once):
-// written in the twenty-fifth session.
+// written in the twenty-fifth session, not yet run on a GPU (bench/gpu/run_session25_norm_partials.sh).
 bool warp_staged_input(const QuantGemvArgs& a) {
   static const bool on = [] {
     const char* e = std::getenv("CTXLAB_QGEMV_WARP_STAGE");
