@@ -274,8 +274,7 @@ GpuLayerGemvsResult gpu_layer_gemvs(const GpuLayerGemvs& c, bool chained, int ri
   const LayerMatrices m = upload_layer(alloc, c);
   const LayerIo io = make_io(alloc, c, m);
   if (chained) check_chainable(m, io, c);
-  if (chained && c.norm_partials) fail("gpu_layer_gemvs: norm_partials is for the four launches");
-  enqueue_layer(m, io, c, chained ? ring_kib : -1, nullptr, false, barrier_kind, c.norm_partials);
+  enqueue_layer(m, io, c, chained ? ring_kib : -1, nullptr, false, barrier_kind);
   CTX_CUDA_CHECK(cudaDeviceSynchronize());
   return GpuLayerGemvsResult{download(io.hidden), bf16_to_float(download(io.act)), download(io.qkv)};
 }

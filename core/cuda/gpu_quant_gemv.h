@@ -79,9 +79,6 @@ struct GpuLayerGemvs {
   std::vector<const WeightMatrix*> o, gate_up, down, qkv;  // row-wise stacks, as gpu_gemv's parts
   std::span<const float> x, hidden, ffn_norm, attn_norm;   // x [o cols], hidden and norms [hidden size]
   float eps = 1e-5f, alpha = 1.f;
-  // Four launches only: o_proj and down_proj leave hidden's sums of squares for gate_up's and qkv's
-  // fused RMSNorm (GpuEngineOptions::norm_partials).
-  bool norm_partials = false;
 };
 struct GpuLayerGemvsResult {
   std::vector<float> hidden, act, qkv;  // act as bf16 values

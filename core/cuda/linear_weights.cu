@@ -85,7 +85,7 @@ int64_t LinearWeights::gemv(const GemvInput& in, const bf16* bias, float alpha, 
   } else {
     launch_gemv(bf16_, in, rows_, cols_, bias, alpha, accumulate, y, stream);
   }
-  return parts ? quant_gemv_sumsq_parts(quant_->view()) : 0;
+  return parts ? sumsq_parts() : 0;
 }
 
 int64_t LinearWeights::sumsq_parts() const { return quant_ ? quant_gemv_sumsq_parts(quant_->view()) : 0; }

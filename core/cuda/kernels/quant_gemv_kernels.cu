@@ -36,6 +36,7 @@
 #include "core/cuda/kernels/quant_formats.cuh"
 #include "core/cuda/kernels/quant_gemv_common.cuh"
 #include "core/cuda/kernels/quant_kernels.h"
+#include "core/cuda/kernels/strided_loads.cuh"
 
 namespace ctx::cuda {
 
@@ -163,18 +164,10 @@ __global__ void __launch_bounds__(32 * kWarps, kWarps < 16 ? 16 / kWarps : 1) qu
     } else if constexpr (kXRegs) {
       x_lane = reinterpret_cast<const uint4*>(a.in.x);  // cols == chunks * 64: no padding to read
     } else {  // chunk c's 8 pieces: xstage[8 c .. 8 c + 7], this warp's chunks warp, warp + kWarps, ...
-      const uint4* x4 = reinterpret_cast<const uint4*>(a.in.x);
       const int64_t pieces = (chunks - warp + kWarps - 1) / kWarps * 8;
       const auto at = [&](int64_t k) { return (warp + k / 8 * kWarps) * 8 + k % 8; };
-      for (int64_t k0 = lane; k0 < pieces; k0 += 4 * 32) {
-        uint4 v[4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          if (k0 + 32 * j < pieces) v[j] = x4[at(k0 + 32 * j)];
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          if (k0 + 32 * j < pieces) xstage[at(k0 + 32 * j)] = v[j];
-      }
+      for_each_strided_x4(reinterpret_cast<const uint4*>(a.in.x), pieces, lane, 32, at,
+                          [&](int64_t i, const uint4& v) { xstage[i] = v; });
       __syncwarp();
     }
     if constexpr (F::kLutWords > 0) __syncthreads();  // the table

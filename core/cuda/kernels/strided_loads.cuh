@@ -6,20 +6,24 @@
 
 namespace ctx::cuda {
 
-// f(i, p[i]) for every i < n of this thread's share (i = threadIdx.x + k * blockDim.x), four loads
+// f(at(i), p[at(i)]) for every i < n of this thread's share (i = first + k * step), four loads
 // issued before the first f of each group runs; groups in order of i.
-template <class T, class F>
-__device__ __forceinline__ void for_each_strided_x4(const T* p, int64_t n, F f) {
-  const int64_t step = blockDim.x;
-  for (int64_t i0 = threadIdx.x; i0 < n; i0 += 4 * step) {
+template <class T, class At, class F>
+__device__ __forceinline__ void for_each_strided_x4(const T* p, int64_t n, int64_t first, int64_t step, At at, F f) {
+  for (int64_t i0 = first; i0 < n; i0 += 4 * step) {
     T v[4];
 #pragma unroll
     for (int k = 0; k < 4; ++k)
-      if (i0 + k * step < n) v[k] = p[i0 + k * step];
+      if (i0 + k * step < n) v[k] = p[at(i0 + k * step)];
 #pragma unroll
     for (int k = 0; k < 4; ++k)
-      if (i0 + k * step < n) f(i0 + k * step, v[k]);
+      if (i0 + k * step < n) f(at(i0 + k * step), v[k]);
   }
+}
+// f(i, p[i]) for every i < n of this thread's share of the block (i = threadIdx.x + k * blockDim.x).
+template <class T, class F>
+__device__ __forceinline__ void for_each_strided_x4(const T* p, int64_t n, F f) {
+  for_each_strided_x4(p, n, threadIdx.x, blockDim.x, [](int64_t i) { return i; }, f);
 }
 
 }  // namespace ctx::cuda
