@@ -148,6 +148,47 @@ RowDot row_dot(const std::vector<float>& w, int64_t r, int64_t cols, const std::
   return d;
 }
 
+// A plain GEMV's outputs y [rows] against the float64 reference y0 + alpha (W in + bf16(bias)), W the
+// plugin's dequantized [rows, cols]: within the GEMV bound (the header) plus `flips` inputs moved by a
+// bf16 flip (the fused RMSNorm). Sets *worst to the largest error as a fraction of its tolerance.
+// Call under ASSERT_NO_FATAL_FAILURE.
+void check_gemv(const std::vector<float>& y, const std::vector<float>& w, int64_t cols, const std::vector<float>& in,
+                const std::vector<float>& y0, const std::vector<float>& bias, double alpha, double flips,
+                const std::string& what, double* worst = nullptr) {
+  const int64_t rows = int64_t(y0.size());
+  ASSERT_EQ(int64_t(y.size()), rows) << what;
+  double most = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const RowDot d = row_dot(w, r, cols, in);
+    const double ref = y0[size_t(r)] + alpha * (d.value + bf16_round(bias[size_t(r)]));
+    const double tol = 1e-5 * alpha * d.abs_sum + flips * alpha * std::ldexp(d.abs_max, -7) + 1e-30;
+    const double err = std::fabs(y[size_t(r)] - ref);
+    most = std::max(most, err / tol);
+    ASSERT_LE(err, tol) << what << " row " << r;
+  }
+  if (worst) *worst = most;
+}
+
+// A SwiGLU GEMV's outputs act [ff] over the stacked [gate; up] values w [2 ff, cols] (bias [2 ff] or
+// empty) against the float64 reference with HF's roundings: within 4 bf16 ulps (the header). Call
+// under ASSERT_NO_FATAL_FAILURE.
+void check_swiglu(const std::vector<float>& act, const std::vector<float>& w, int64_t ff, int64_t cols,
+                  const std::vector<float>& in, const std::vector<float>& bias, const std::string& what) {
+  ASSERT_EQ(int64_t(act.size()), ff) << what;
+  const auto b = [&](int64_t r) { return bias.empty() ? 0.0 : double(bf16_round(bias[size_t(r)])); };
+  std::vector<double> ref(static_cast<size_t>(ff));
+  double largest = 0;
+  for (int64_t r = 0; r < ff; ++r) {
+    const double g = bf16_round(float(row_dot(w, r, cols, in).value + b(r)));
+    const double u = bf16_round(float(row_dot(w, ff + r, cols, in).value + b(ff + r)));
+    ref[size_t(r)] = bf16_round(float(g / (1 + std::exp(-g)))) * u;
+    largest = std::max(largest, std::fabs(ref[size_t(r)]));
+  }
+  for (int64_t r = 0; r < ff; ++r)
+    ASSERT_LE(std::fabs(act[size_t(r)] - ref[size_t(r)]), std::ldexp(std::max(std::fabs(ref[size_t(r)]), 1e-3 * largest), -6))
+        << what << " act " << r;
+}
+
 bool have_gpu() {
   try {
     const std::vector<float> w(32, 1.f), x(32, 1.f);
@@ -198,17 +239,9 @@ TEST_P(GpuQuantGemv, MatchesThePluginsDequantizedMatrix) {
     c.x = x, c.norm_weight = nw, c.eps = 1e-5f, c.bias = bias, c.alpha = 0.5f, c.y0 = y0;
     const std::vector<float> y = gpu_gemv({&q.m}, c);
     const std::vector<float> in = kernel_input(x, nw, c.eps);
-    ASSERT_EQ(int64_t(y.size()), s.rows);
     double worst = 0;
-    for (int64_t r = 0; r < s.rows; ++r) {
-      const RowDot d = row_dot(q.dequantized, r, s.cols, in);
-      const double ref = y0[size_t(r)] + 0.5 * (d.value + bf16_round(bias[size_t(r)]));
-      const double flips = fused_norm ? double(4 + s.cols / 1024) : 0.0;
-      const double tol = 1e-5 * 0.5 * d.abs_sum + flips * 0.5 * std::ldexp(d.abs_max, -7) + 1e-30;
-      const double err = std::fabs(y[size_t(r)] - ref);
-      worst = std::max(worst, err / tol);
-      ASSERT_LE(err, tol) << s.spec << " row " << r << (fused_norm ? " (fused norm)" : "");
-    }
+    ASSERT_NO_FATAL_FAILURE(check_gemv(y, q.dequantized, s.cols, in, y0, bias, 0.5, fused_norm ? double(4 + s.cols / 1024) : 0.0,
+                                       s.spec + (fused_norm ? " (fused norm)" : ""), &worst));
     std::printf("%s [%lld, %lld]%s: worst GEMV error %.3g of the tolerance\n", s.spec.c_str(), (long long)s.rows,
                 (long long)s.cols, fused_norm ? " fused norm" : "", worst);
   }
@@ -277,19 +310,8 @@ TEST_P(GpuQuantStacked, SwigluAndStackedPartsMatchTheReference) {
     GpuGemvCase c;
     c.x = x, c.norm_weight = nw, c.bias = bias, c.swiglu = true;
     const std::vector<float> act = gpu_gemv({&gate.m, &up.m}, c);
-    ASSERT_EQ(int64_t(act.size()), ff);
     const std::vector<float> in = kernel_input(x, nw, c.eps);
-    std::vector<double> ref(static_cast<size_t>(ff));
-    double largest = 0;
-    for (int64_t r = 0; r < ff; ++r) {
-      const double g = bf16_round(float(row_dot(w, r, cols, in).value + bf16_round(bias[size_t(r)])));
-      const double u = bf16_round(float(row_dot(w, ff + r, cols, in).value + bf16_round(bias[size_t(ff + r)])));
-      ref[size_t(r)] = bf16_round(float(g / (1 + std::exp(-g)))) * u;
-      largest = std::max(largest, std::fabs(ref[size_t(r)]));
-    }
-    for (int64_t r = 0; r < ff; ++r)
-      ASSERT_LE(std::fabs(act[size_t(r)] - ref[size_t(r)]), std::ldexp(std::max(std::fabs(ref[size_t(r)]), 1e-3 * largest), -6))
-          << spec << " act " << r << (fused_norm ? " (fused norm)" : "");
+    ASSERT_NO_FATAL_FAILURE(check_swiglu(act, w, ff, cols, in, bias, spec + (fused_norm ? " (fused norm)" : "")));
   }
   // Three parts of different heights, like [wq; wk; wv].
   const Quantized q = quantize(spec, 40, cols, 31), k = quantize(spec, 12, cols, 32), v = quantize(spec, 12, cols, 33);
@@ -449,37 +471,21 @@ TEST_P(GpuQuantNormPartials, LeftBitForBitAndUsedWhereTheInputIsNotStaged) {
     std::vector<float> parts(37, float(4 * ss / 37));
     double given = 0;
     for (float p : parts) given += p;
-    const bool direct = cols == 1024 && spec.rfind("llm_int8", 0) != 0;
+    const bool direct = cols == 1024;
     const std::vector<float> in = kernel_input(x, norm, 1e-5f, direct ? given : -1);
+    const std::string what = spec + ", " + std::to_string(cols) + " columns";
     GpuGemvCase n;
     n.x = x, n.norm_weight = norm, n.eps = 1e-5f, n.bias = bias, n.alpha = 0.5f, n.y0 = y0, n.sumsq = parts;
     const GpuGemvResult got = gpu_gemv_result({&q.m}, n);
-    EXPECT_EQ(got.direct_norm, direct) << spec << ", " << cols << " columns";
-    for (int64_t r = 0; r < rows; ++r) {
-      const RowDot d = row_dot(q.dequantized, r, cols, in);
-      const double ref = y0[size_t(r)] + 0.5 * (d.value + bf16_round(bias[size_t(r)]));
-      const double tol = 1e-5 * 0.5 * d.abs_sum + double(4 + cols / 1024) * 0.5 * std::ldexp(d.abs_max, -7) + 1e-30;
-      ASSERT_LE(std::fabs(got.y[size_t(r)] - ref), tol) << spec << ", " << cols << " columns: row " << r;
-    }
+    EXPECT_EQ(got.direct_norm, direct) << what;
+    ASSERT_NO_FATAL_FAILURE(check_gemv(got.y, q.dequantized, cols, in, y0, bias, 0.5, double(4 + cols / 1024), what));
     // SwiGLU over [gate; up] with the same partials.
     const Quantized gate = quantize(spec, rows, cols, 146), up = quantize(spec, rows, cols, 147);
-    const std::vector<float> w = stacked_values({&gate, &up});
     GpuGemvCase g;
     g.x = x, g.norm_weight = norm, g.eps = 1e-5f, g.swiglu = true, g.sumsq = parts;
     const GpuGemvResult act = gpu_gemv_result({&gate.m, &up.m}, g);
-    EXPECT_EQ(act.direct_norm, direct) << spec << ", " << cols << " columns: SwiGLU";
-    ASSERT_EQ(int64_t(act.y.size()), rows);
-    std::vector<double> ref(static_cast<size_t>(rows));
-    double largest = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      const double gv = bf16_round(float(row_dot(w, r, cols, in).value));
-      const double uv = bf16_round(float(row_dot(w, rows + r, cols, in).value));
-      ref[size_t(r)] = bf16_round(float(gv / (1 + std::exp(-gv)))) * uv;
-      largest = std::max(largest, std::fabs(ref[size_t(r)]));
-    }
-    for (int64_t r = 0; r < rows; ++r)
-      ASSERT_LE(std::fabs(act.y[size_t(r)] - ref[size_t(r)]), std::ldexp(std::max(std::fabs(ref[size_t(r)]), 1e-3 * largest), -6))
-          << spec << ", " << cols << " columns: act " << r;
+    EXPECT_EQ(act.direct_norm, direct) << what << ": SwiGLU";
+    ASSERT_NO_FATAL_FAILURE(check_swiglu(act.y, stacked_values({&gate, &up}), rows, cols, in, {}, what));
   }
 }
 
